@@ -1,0 +1,68 @@
+//! The offline check of one policy file: read → HuJSON → model → validation.
+
+use crate::diagnostics::{Diagnostic, FileId, Location, SourceMap};
+use crate::model::{self, Policy};
+use crate::rules::Code;
+use crate::syntax::{self, Span};
+use crate::validate::{self, Options};
+
+/// The result of checking one policy file.
+#[derive(Debug)]
+pub struct Checked {
+    /// `None` when the file is not HuJSON.
+    pub policy: Option<Policy>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Check the policy held in `sources` under `file`.
+pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Checked {
+    let text = &sources.get(file).text;
+    let mut diagnostics = Vec::new();
+    let document = match syntax::hujson::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            diagnostics.push(syntax_diagnostic(file, &e, text.len()));
+            return Checked {
+                policy: None,
+                diagnostics,
+            };
+        }
+    };
+    let policy = model::lower(&document.root, file, &mut diagnostics);
+    validate::validate(&policy, file, options, &mut diagnostics);
+    sort(&mut diagnostics);
+    Checked {
+        policy: Some(policy),
+        diagnostics,
+    }
+}
+
+/// A reader's error as a diagnostic at its offset.
+pub fn syntax_diagnostic(file: FileId, e: &syntax::SyntaxError, len: usize) -> Diagnostic {
+    let start = e.offset.min(len);
+    let end = (start + 1).min(len).max(start);
+    Diagnostic::new(
+        Code::Syntax,
+        Location {
+            file,
+            span: Span::new(start, end),
+        },
+        e.to_string(),
+    )
+    .with_help(
+        "policy files are HuJSON: JSON plus // and /* */ comments and trailing commas".to_string(),
+    )
+}
+
+/// Source order, so output reads top to bottom.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by(|a, b| {
+        (a.primary.file, a.primary.span.start, a.code).cmp(&(b.primary.file, b.primary.span.start, b.code))
+    });
+}

@@ -1,0 +1,103 @@
+//! The command line: argument parsing and the commands. The binary is `src/main.rs`,
+//! which only calls [`main`].
+//!
+//! Exit codes (documented in the README): 0 clean, 1 findings, 2 usage or configuration
+//! error (bad flag, unreadable file), 3 runtime failure.
+
+mod check;
+mod fmt;
+mod rule;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_FINDINGS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_RUNTIME: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tsacl",
+    version,
+    about = "Validate, format and explain Tailscale tailnet policy files, offline",
+    long_about = "tsacl checks Tailscale tailnet policy files (HuJSON) the way the control plane does, \
+offline and without credentials, and formats them byte-for-byte like Tailscale's own tools.\n\n\
+Exit codes: 0 clean (warnings allowed), 1 findings, 2 usage or unreadable input, 3 runtime failure."
+)]
+pub struct Cli {
+    /// When to use colour in human output (NO_COLOR is honoured with `auto`)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Annotated source snippets, on stderr
+    Text,
+    /// One JSON document, on stdout
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate policy files as the Tailscale control plane would
+    Check(check::CheckArgs),
+    /// Format policy files exactly as Tailscale's hujsonfmt does
+    Fmt(fmt::FmtArgs),
+    /// Explain a diagnostic code, or list them all
+    Rule(rule::RuleArgs),
+}
+
+/// Run the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_CLEAN };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let color = use_color(cli.color);
+    let code = match cli.command {
+        Command::Check(args) => check::run(args, color),
+        Command::Fmt(args) => fmt::run(args, color),
+        Command::Rule(args) => rule::run(args),
+    };
+    ExitCode::from(code)
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(100)
+}
+
+/// Print a one-line error the tsacl way.
+fn error_line(message: impl std::fmt::Display) {
+    eprintln!("tsacl: error: {message}");
+}

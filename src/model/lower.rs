@@ -1,0 +1,844 @@
+//! Syntax tree → policy model.
+//!
+//! Field names are matched the way the control plane's Go decoder matches them: exactly,
+//! else without regard to ASCII case (reported as non-canonical), plus the documented legacy
+//! names (`users`/`ports` in ACLs, `user`/`allow` in tests). Unknown keys are warnings, not
+//! errors: Tailscale adds sections over time (`attrConfig`, `nodeVisibility`) and the
+//! server accepts them, so rejecting them would make `check` stricter than the server; the
+//! warning still catches a misspelt key.
+
+use super::*;
+use crate::diagnostics::{Diagnostic, FileId, Location};
+use crate::rules::Code;
+use crate::suggest::did_you_mean;
+use crate::syntax::{Kind, Member, Value};
+use selector::SelectorError;
+use std::borrow::Cow;
+
+/// Lower a parsed policy document into the model, appending problems to `diags`.
+pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Policy {
+    let mut lowerer = Lowerer { file, diags };
+    lowerer.duplicate_keys(root, 0);
+    lowerer.policy(root)
+}
+
+const TOP_LEVEL: &[&str] = &[
+    "acls",
+    "grants",
+    "ssh",
+    "groups",
+    "hosts",
+    "tagOwners",
+    "autoApprovers",
+    "nodeAttrs",
+    "postures",
+    "defaultSrcPosture",
+    "ipsets",
+    "tests",
+    "sshTests",
+    "derpMap",
+    "disableIPv4",
+    "OneCGNATRoute",
+    "randomizeClientPort",
+    "attrConfig",
+    "nodeVisibility",
+];
+
+struct Lowerer<'d> {
+    file: FileId,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+/// The members of a struct-like object, keyed by canonical field name.
+struct Fields<'a> {
+    members: Vec<(&'static str, &'a Member)>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.members
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, m)| &m.value)
+    }
+}
+
+impl Lowerer<'_> {
+    fn at(&self, span: Span) -> Location {
+        Location {
+            file: self.file,
+            span,
+        }
+    }
+
+    fn report(&mut self, code: Code, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::new(code, self.at(span), message);
+        self.diags.push(d);
+        self.diags.last_mut().unwrap()
+    }
+
+    /// Exact duplicate keys in any object of the document, including opaque sections.
+    fn duplicate_keys(&mut self, value: &Value, depth: usize) {
+        match &value.kind {
+            Kind::Array(items) => {
+                for item in items {
+                    self.duplicate_keys(item, depth + 1);
+                }
+            }
+            Kind::Object(members) => {
+                if members.len() > 1 {
+                    let mut seen: std::collections::HashMap<&str, Span> =
+                        std::collections::HashMap::with_capacity(members.len());
+                    for m in members {
+                        if let Some(first) = seen.insert(&m.key, m.key_span) {
+                            let file = self.file;
+                            self.report(Code::DuplicateKey, m.key_span, format!("duplicate key {:?}", m.key))
+                                .labels
+                                .push(crate::diagnostics::Label {
+                                    location: Location { file, span: first },
+                                    message: "first defined here".into(),
+                                });
+                            let last = self.diags.last_mut().unwrap();
+                            last.primary_label = Some("defined again here".into());
+                            last.help = Some(
+                                "JSON keeps only one of the two values; merge them into one key".into(),
+                            );
+                        }
+                    }
+                }
+                for m in members {
+                    self.duplicate_keys(&m.value, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Match an object's keys against `known` (canonical spellings) and `legacy`
+    /// (`(old, canonical)` pairs). `what` names the object in messages.
+    fn fields<'a>(
+        &mut self,
+        value: &'a Value,
+        what: &str,
+        known: &[&'static str],
+        legacy: &[(&str, &'static str)],
+    ) -> Option<Fields<'a>> {
+        let Some(members) = value.as_object() else {
+            self.wrong_type(value, what, "an object");
+            return None;
+        };
+        let mut fields = Fields {
+            members: Vec::with_capacity(members.len()),
+        };
+        for m in members {
+            let canonical = if let Some(k) = known.iter().find(|k| **k == m.key) {
+                Some(*k)
+            } else if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
+                // The Go client spells this one `oneCGNATRoute`; both are fine.
+                if !(*k == "OneCGNATRoute") {
+                    self.report(
+                        Code::NonCanonicalKey,
+                        m.key_span,
+                        format!("{:?} is spelt {:?} in the policy language", m.key, k),
+                    )
+                    .help = Some(format!("rename it to {k:?}"));
+                }
+                Some(*k)
+            } else if let Some((old, k)) =
+                legacy.iter().find(|(old, _)| old.eq_ignore_ascii_case(&m.key))
+            {
+                self.report(
+                    Code::NonCanonicalKey,
+                    m.key_span,
+                    format!("{old:?} is the legacy name of {k:?}"),
+                )
+                .help = Some(format!("rename it to {k:?}"));
+                Some(*k)
+            } else {
+                None
+            };
+            match canonical {
+                Some(name) => {
+                    if let Some((_, first)) = fields.members.iter().find(|(n, _)| *n == name) {
+                        // Exact duplicates are reported by `duplicate_keys`.
+                        if first.key != m.key {
+                            let first_span = first.key_span;
+                            let at = self.at(first_span);
+                            self.report(
+                                Code::DuplicateKey,
+                                m.key_span,
+                                format!(
+                                    "{:?} and {:?} both set {name:?} in {what}",
+                                    first.key, m.key
+                                ),
+                            )
+                            .labels
+                            .push(crate::diagnostics::Label {
+                                location: at,
+                                message: "first set here".into(),
+                            });
+                        }
+                        continue;
+                    }
+                    fields.members.push((name, m));
+                }
+                None => {
+                    let suggestion = did_you_mean(&m.key, known.iter().copied());
+                    let d = self.report(
+                        Code::UnknownField,
+                        m.key_span,
+                        format!("unknown field {:?} in {what}", m.key),
+                    );
+                    d.help = Some(match suggestion {
+                        Some(s) => format!("did you mean {s:?}?"),
+                        None => format!("known fields: {}", known.join(", ")),
+                    });
+                }
+            }
+        }
+        Some(fields)
+    }
+
+    fn wrong_type(&mut self, value: &Value, what: &str, expected: &str) {
+        self.report(
+            Code::WrongType,
+            value.span,
+            format!("{what} must be {expected}, not {}", article(value.type_name())),
+        );
+    }
+
+    fn string(&mut self, value: Option<&Value>, what: &str) -> Option<Spanned<String>> {
+        let value = value?;
+        match &value.kind {
+            Kind::String(s) => Some(Spanned {
+                value: s.clone(),
+                span: value.span,
+            }),
+            Kind::Null => None,
+            _ => {
+                self.wrong_type(value, what, "a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, value: Option<&Value>, what: &str) -> Option<Spanned<bool>> {
+        let value = value?;
+        match value.kind {
+            Kind::Bool(b) => Some(Spanned {
+                value: b,
+                span: value.span,
+            }),
+            Kind::Null => None,
+            _ => {
+                self.wrong_type(value, what, "true or false");
+                None
+            }
+        }
+    }
+
+    /// An array of strings; `null` or absent is empty.
+    fn strings(&mut self, value: Option<&Value>, what: &str) -> Vec<Spanned<String>> {
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        match &value.kind {
+            Kind::Null => Vec::new(),
+            Kind::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    match &item.kind {
+                        Kind::String(s) => out.push(Spanned {
+                            value: s.clone(),
+                            span: item.span,
+                        }),
+                        _ => self.wrong_type(item, &format!("each entry of {what}"), "a string"),
+                    }
+                }
+                out
+            }
+            _ => {
+                self.wrong_type(value, what, "an array of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    fn selector(&mut self, raw: Spanned<String>) -> Sel {
+        let selector = match Selector::parse(&raw.value) {
+            Ok(s) => Some(s),
+            Err(SelectorError::UnknownAutogroup(name)) => {
+                let suggestion =
+                    did_you_mean(
+                    &name,
+                    Autogroup::ALL
+                        .iter()
+                        .filter(|a| **a != Autogroup::Members)
+                        .map(|a| a.name()),
+                );
+                let d = self.report(
+                    Code::UnknownAutogroup,
+                    raw.span,
+                    format!("unknown autogroup {name:?}"),
+                );
+                d.help = Some(match suggestion {
+                    Some(s) => format!("did you mean {s:?}?"),
+                    None => "see `tsacl rule TSA017` for the list of autogroups".into(),
+                });
+                None
+            }
+            Err(SelectorError::Invalid(text)) => {
+                let hint = ["tag:", "group:", "autogroup:", "ipset:", "svc:", "user:*@"]
+                    .iter()
+                    .find_map(|p| {
+                        let (head, _) = text.split_once(':')?;
+                        strsim::levenshtein(head, p.trim_end_matches(':')) <= 2
+                            && !p.starts_with(head)
+                            || head.len() > 1 && p.starts_with(head) && head.len() < p.len() - 1
+                    }
+                    .then_some(*p));
+                let d = self.report(
+                    Code::InvalidSelector,
+                    raw.span,
+                    format!("{text:?}: invalid address"),
+                );
+                d.help = Some(match hint {
+                    Some(p) => format!("selectors with a prefix are written {p}<name>"),
+                    None => "expected a user, group:, tag:, autogroup:, ipset:, host alias, IP or CIDR".into(),
+                });
+                None
+            }
+        };
+        Sel {
+            raw: raw.value,
+            span: raw.span,
+            selector,
+        }
+    }
+
+    fn selectors(&mut self, value: Option<&Value>, what: &str) -> Vec<Sel> {
+        self.strings(value, what)
+            .into_iter()
+            .map(|s| self.selector(s))
+            .collect()
+    }
+
+    /// `{key: value}` sections as (key, value) pairs.
+    fn entries<'a>(&mut self, value: Option<&'a Value>, what: &str) -> Vec<&'a Member> {
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        match &value.kind {
+            Kind::Null => Vec::new(),
+            Kind::Object(members) => members.iter().collect(),
+            _ => {
+                self.wrong_type(value, what, "an object");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `[...]` sections; `null` or absent is empty.
+    fn items<'a>(&mut self, value: Option<&'a Value>, what: &str) -> Option<&'a [Value]> {
+        let value = value?;
+        match &value.kind {
+            Kind::Null => None,
+            Kind::Array(items) => Some(items),
+            _ => {
+                self.wrong_type(value, what, "an array");
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, root: &Value) -> Policy {
+        let mut policy = Policy::default();
+        let Some(top) = self.fields(root, "the policy", TOP_LEVEL, &[]) else {
+            return policy;
+        };
+        for (name, member) in &top.members {
+            let value = Some(&member.value);
+            let key = Spanned {
+                value: (*name).to_string(),
+                span: member.key_span,
+            };
+            match *name {
+                "acls" => {
+                    policy.acls = Some(match self.items(value, "acls") {
+                        Some(items) => items.iter().filter_map(|v| self.acl(v)).collect(),
+                        None => Vec::new(),
+                    });
+                    if member.value.is_null() {
+                        policy.acls = None;
+                    }
+                }
+                "grants" => {
+                    policy.grants = Some(match self.items(value, "grants") {
+                        Some(items) => items.iter().filter_map(|v| self.grant(v)).collect(),
+                        None => Vec::new(),
+                    });
+                    if member.value.is_null() {
+                        policy.grants = None;
+                    }
+                }
+                "ssh" => {
+                    if let Some(items) = self.items(value, "ssh") {
+                        policy.ssh = items.iter().filter_map(|v| self.ssh_rule(v)).collect();
+                    }
+                }
+                "groups" => {
+                    for m in self.entries(value, "groups") {
+                        let members = self.strings(Some(&m.value), &format!("groups[{:?}]", m.key));
+                        policy.groups.push(GroupDef {
+                            name: key_of(m),
+                            members,
+                        });
+                    }
+                }
+                "hosts" => {
+                    for m in self.entries(value, "hosts") {
+                        if let Some(v) = self.string(Some(&m.value), &format!("hosts[{:?}]", m.key)) {
+                            let prefix = Prefix::parse(v.value.trim());
+                            policy.hosts.push(HostDef {
+                                name: key_of(m),
+                                value: v,
+                                prefix,
+                            });
+                        }
+                    }
+                }
+                "tagOwners" => {
+                    for m in self.entries(value, "tagOwners") {
+                        let owners = self.selectors(Some(&m.value), &format!("tagOwners[{:?}]", m.key));
+                        policy.tag_owners.push(TagOwnerDef {
+                            tag: key_of(m),
+                            owners,
+                        });
+                    }
+                }
+                "autoApprovers" => policy.auto_approvers = self.auto_approvers(&member.value),
+                "nodeAttrs" => {
+                    if let Some(items) = self.items(value, "nodeAttrs") {
+                        policy.node_attrs = items.iter().filter_map(|v| self.node_attr(v)).collect();
+                    }
+                }
+                "postures" => {
+                    for m in self.entries(value, "postures") {
+                        let conditions = self.strings(Some(&m.value), &format!("postures[{:?}]", m.key));
+                        policy.postures.push(PostureDef {
+                            name: key_of(m),
+                            conditions,
+                        });
+                    }
+                }
+                "defaultSrcPosture" => {
+                    policy.default_src_posture = self.strings(value, "defaultSrcPosture")
+                }
+                "ipsets" => {
+                    for m in self.entries(value, "ipsets") {
+                        let ops = self.strings(Some(&m.value), &format!("ipsets[{:?}]", m.key));
+                        policy.ipsets.push(IpSetDef {
+                            name: key_of(m),
+                            ops,
+                        });
+                    }
+                }
+                "tests" => {
+                    if let Some(items) = self.items(value, "tests") {
+                        policy.tests = items.iter().filter_map(|v| self.test(v)).collect();
+                    }
+                }
+                "sshTests" => {
+                    if let Some(items) = self.items(value, "sshTests") {
+                        policy.ssh_tests = items.iter().filter_map(|v| self.ssh_test(v)).collect();
+                    }
+                }
+                "disableIPv4" => policy.settings.disable_ipv4 = self.boolean(value, "disableIPv4"),
+                "randomizeClientPort" => {
+                    policy.settings.randomize_client_port =
+                        self.boolean(value, "randomizeClientPort")
+                }
+                "OneCGNATRoute" => {
+                    policy.settings.one_cgnat_route = self.string(value, "OneCGNATRoute");
+                    if let Some(v) = &policy.settings.one_cgnat_route {
+                        if !["", "mac-always", "mac-never"].contains(&v.value.as_str()) {
+                            let span = v.span;
+                            let text = v.value.clone();
+                            self.report(
+                                Code::InvalidValue,
+                                span,
+                                format!("OneCGNATRoute {text:?} is not one of \"\", \"mac-always\", \"mac-never\""),
+                            );
+                        }
+                    }
+                }
+                "derpMap" | "attrConfig" | "nodeVisibility" => {
+                    if *name != "nodeVisibility" && !matches!(member.value.kind, Kind::Object(_) | Kind::Null) {
+                        self.wrong_type(&member.value, name, "an object");
+                    }
+                    policy.opaque.push((key, member.value.clone()));
+                }
+                _ => unreachable!("every TOP_LEVEL key is handled"),
+            }
+        }
+        policy
+    }
+
+    fn acl(&mut self, value: &Value) -> Option<Acl> {
+        let f = self.fields(
+            value,
+            "an ACL rule",
+            &["action", "src", "dst", "proto", "srcPosture"],
+            &[("users", "src"), ("ports", "dst")],
+        )?;
+        let action = self.string(f.get("action"), "action");
+        if action.is_none() {
+            self.report(Code::MissingField, value.span, "action=\"\" is not supported")
+                .help = Some("add \"action\": \"accept\"".into());
+        }
+        let proto = self.string(f.get("proto"), "proto").and_then(|p| {
+            if p.value.is_empty() {
+                return None;
+            }
+            match Protocol::parse(&p.value) {
+                Ok(proto) => Some(Spanned {
+                    value: proto,
+                    span: p.span,
+                }),
+                Err(e) => {
+                    self.report(Code::InvalidProtocol, p.span, e);
+                    None
+                }
+            }
+        });
+        let src = self.selectors(f.get("src"), "src");
+        let mut dst = Vec::new();
+        for raw in self.strings(f.get("dst"), "dst") {
+            if let Some(d) = self.acl_dst(raw) {
+                if let Some(p) = &proto {
+                    if !p.value.has_ports() && !d.ports.iter().all(|r| r.is_all()) {
+                        self.report(
+                            Code::InvalidProtocol,
+                            d.span,
+                            format!(
+                                "protocol does not support specific ports: {:?}, only \"*\" is allowed",
+                                p.value.to_string()
+                            ),
+                        )
+                        .help = Some(format!("write {}:*", d.host_raw));
+                    }
+                }
+                dst.push(d);
+            }
+        }
+        let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
+        Some(Acl {
+            span: value.span,
+            action,
+            proto,
+            src,
+            dst,
+            src_posture,
+        })
+    }
+
+    fn acl_dst(&mut self, raw: Spanned<String>) -> Option<AclDst> {
+        match split_host_port(raw.value.trim()) {
+            Ok((host_raw, port_spec)) => {
+                let ports = match ports::parse_port_list(port_spec.trim()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let code = if port_spec.bytes().any(|b| b.is_ascii_digit() || b == b'*') {
+                            Code::InvalidPort
+                        } else {
+                            Code::MissingPort
+                        };
+                        let d = self.report(code, raw.span, format!("dst={:?}: {e}", raw.value));
+                        d.help = Some(if code == Code::MissingPort {
+                            format!(
+                                "ACL destinations are host:ports, split at the last colon; did you mean \"{}:*\"?",
+                                raw.value.trim()
+                            )
+                        } else {
+                            "ports are *, N, N-M or a comma list of those, between 1 and 65535".into()
+                        });
+                        return None;
+                    }
+                };
+                let host_raw = host_raw.to_string();
+                let host = self
+                    .selector(Spanned {
+                        value: host_raw.clone(),
+                        span: raw.span,
+                    })
+                    .selector;
+                Some(AclDst {
+                    raw: raw.value,
+                    span: raw.span,
+                    host_raw,
+                    host,
+                    ports,
+                })
+            }
+            Err(e) => {
+                let code = if e.contains("colon") { Code::MissingPort } else { Code::InvalidSelector };
+                self.report(code, raw.span, format!("dst={:?}: {e}", raw.value))
+                    .help = Some(format!("did you mean \"{}:*\"?", raw.value.trim()));
+                None
+            }
+        }
+    }
+
+    fn app(&mut self, value: Option<&Value>, what: &str) -> Vec<AppCap> {
+        let mut out = Vec::new();
+        for m in self.entries(value, what) {
+            match &m.value.kind {
+                Kind::Array(items) => {
+                    for item in items {
+                        if !matches!(item.kind, Kind::Object(_)) {
+                            self.wrong_type(item, &format!("each value of {:?}", m.key), "an object");
+                        }
+                    }
+                }
+                Kind::Null => {}
+                _ => self.wrong_type(&m.value, &format!("{what}[{:?}]", m.key), "an array of objects"),
+            }
+            out.push(AppCap {
+                name: key_of(m),
+                values: m.value.clone(),
+            });
+        }
+        out
+    }
+
+    fn grant(&mut self, value: &Value) -> Option<Grant> {
+        let f = self.fields(
+            value,
+            "a grant",
+            &["src", "dst", "ip", "app", "via", "srcPosture"],
+            &[],
+        )?;
+        let src = self.selectors(f.get("src"), "src");
+        let dst = self.selectors(f.get("dst"), "dst");
+        let ip_raw = self.strings(f.get("ip"), "ip");
+        let ip_written = ip_raw.len();
+        let mut ip = Vec::with_capacity(ip_raw.len());
+        for raw in ip_raw {
+            match IpSpec::parse(raw.value.trim()) {
+                Ok(spec) => ip.push(Spanned {
+                    value: spec,
+                    span: raw.span,
+                }),
+                Err(e) => {
+                    let code = if e.starts_with("port range") { Code::InvalidPort } else { Code::InvalidProtocol };
+                    self.report(code, raw.span, e).help = Some(
+                        "grant ip entries are *, N, N-M, proto:N[-M] or proto:* (a bare number is a port)".into(),
+                    );
+                }
+            }
+        }
+        let app = self.app(f.get("app"), "app");
+        let via = self.selectors(f.get("via"), "via");
+        let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
+        Some(Grant {
+            span: value.span,
+            src,
+            dst,
+            ip,
+            ip_written,
+            app,
+            via,
+            src_posture,
+        })
+    }
+
+    fn ssh_rule(&mut self, value: &Value) -> Option<SshRule> {
+        let f = self.fields(
+            value,
+            "an SSH rule",
+            &[
+                "action",
+                "src",
+                "dst",
+                "users",
+                "checkPeriod",
+                "acceptEnv",
+                "srcPosture",
+                "recorder",
+                "enforceRecorder",
+            ],
+            &[],
+        )?;
+        let action = self.string(f.get("action"), "action");
+        let src = self.selectors(f.get("src"), "src");
+        let dst = self.selectors(f.get("dst"), "dst");
+        let users = match f.get("users") {
+            None => None,
+            Some(v) if v.is_null() => None,
+            Some(v) => Some(Spanned {
+                value: self.strings(Some(v), "users"),
+                span: v.span,
+            }),
+        };
+        let check_period = self.string(f.get("checkPeriod"), "checkPeriod");
+        let accept_env = self.strings(f.get("acceptEnv"), "acceptEnv");
+        let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
+        let recorder = self.selectors(f.get("recorder"), "recorder");
+        let enforce_recorder = self.boolean(f.get("enforceRecorder"), "enforceRecorder").map(|b| b.value);
+        Some(SshRule {
+            span: value.span,
+            action,
+            src,
+            dst,
+            users,
+            check_period,
+            accept_env,
+            src_posture,
+            recorder,
+            enforce_recorder,
+        })
+    }
+
+    fn auto_approvers(&mut self, value: &Value) -> AutoApprovers {
+        let mut out = AutoApprovers::default();
+        if value.is_null() {
+            return out;
+        }
+        let Some(f) = self.fields(value, "autoApprovers", &["routes", "exitNode", "services"], &[]) else {
+            return out;
+        };
+        for m in self.entries(f.get("routes"), "autoApprovers.routes") {
+            let route = key_of(m);
+            let prefix = Prefix::parse(route.value.trim());
+            if prefix.is_none() {
+                self.report(
+                    Code::InvalidValue,
+                    route.span,
+                    format!("autoApprovers.routes: {:?} is not a CIDR", route.value),
+                );
+            }
+            let approvers = self.selectors(Some(&m.value), &format!("autoApprovers.routes[{:?}]", m.key));
+            out.routes.push(RouteApprover {
+                route,
+                prefix,
+                approvers,
+            });
+        }
+        out.exit_node = self.selectors(f.get("exitNode"), "autoApprovers.exitNode");
+        for m in self.entries(f.get("services"), "autoApprovers.services") {
+            let service = self.selector(key_of(m));
+            let approvers = self.selectors(Some(&m.value), &format!("autoApprovers.services[{:?}]", m.key));
+            out.services.push(ServiceApprover { service, approvers });
+        }
+        out
+    }
+
+    fn node_attr(&mut self, value: &Value) -> Option<NodeAttr> {
+        let f = self.fields(value, "a nodeAttrs entry", &["target", "attr", "app", "ipPool"], &[])?;
+        let target = self.selectors(f.get("target"), "target");
+        let attr = self.strings(f.get("attr"), "attr");
+        let app = self.app(f.get("app"), "app");
+        let ip_pool = self.strings(f.get("ipPool"), "ipPool");
+        Some(NodeAttr {
+            span: value.span,
+            target,
+            attr,
+            app,
+            ip_pool,
+        })
+    }
+
+    fn test(&mut self, value: &Value) -> Option<Test> {
+        let f = self.fields(
+            value,
+            "a test",
+            &["src", "proto", "accept", "deny", "srcPostureAttrs"],
+            &[("user", "src"), ("allow", "accept")],
+        )?;
+        Some(Test {
+            span: value.span,
+            src: self.string(f.get("src"), "src"),
+            proto: self.string(f.get("proto"), "proto"),
+            accept: self.strings(f.get("accept"), "accept"),
+            deny: self.strings(f.get("deny"), "deny"),
+            src_posture_attrs: f.get("srcPostureAttrs").cloned(),
+        })
+    }
+
+    fn ssh_test(&mut self, value: &Value) -> Option<SshTest> {
+        let f = self.fields(
+            value,
+            "an SSH test",
+            &["src", "dst", "accept", "check", "deny", "srcPostureAttrs"],
+            &[],
+        )?;
+        Some(SshTest {
+            span: value.span,
+            src: self.string(f.get("src"), "src"),
+            dst: self.strings(f.get("dst"), "dst"),
+            accept: self.strings(f.get("accept"), "accept"),
+            check: self.strings(f.get("check"), "check"),
+            deny: self.strings(f.get("deny"), "deny"),
+            src_posture_attrs: f.get("srcPostureAttrs").cloned(),
+        })
+    }
+}
+
+fn key_of(m: &Member) -> Spanned<String> {
+    Spanned {
+        value: m.key.clone(),
+        span: m.key_span,
+    }
+}
+
+fn article(type_name: &str) -> String {
+    match type_name {
+        "null" => "null".into(),
+        "array" | "object" => format!("an {type_name}"),
+        _ => format!("a {type_name}"),
+    }
+}
+
+/// Split an ACL destination into host and port spec at the last colon, with bracketed
+/// IPv6 (`[fd7a::1]:22`, `[fd7a::]/48:22`) accepted as the control plane does.
+pub fn split_host_port(text: &str) -> Result<(Cow<'_, str>, &str), String> {
+    const BRACKETS: &str = "square brackets are only valid around IPv6 addresses";
+    const NO_COLON: &str = "hostport must contain a colon (\":\")";
+    if let Some(rest) = text.strip_prefix('[') {
+        let close = rest.find(']').ok_or(BRACKETS)?;
+        let inside = &rest[..close];
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(BRACKETS.into());
+        }
+        let (len, ports) = rest[close + 1..].rsplit_once(':').ok_or(NO_COLON)?;
+        return match len {
+            "" => Ok((Cow::Borrowed(inside), ports)),
+            len if len.starts_with('/') => Ok((Cow::Owned(format!("{inside}{len}")), ports)),
+            _ => Err(BRACKETS.into()),
+        };
+    }
+    match text.rsplit_once(':') {
+        Some((host, ports)) => Ok((Cow::Borrowed(host), ports)),
+        None => Err(NO_COLON.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_splits_at_last_colon() {
+        let split = |s| {
+            let (h, p) = split_host_port(s).unwrap();
+            (h.into_owned(), p)
+        };
+        assert_eq!(split("tag:db:5432"), ("tag:db".into(), "5432"));
+        assert_eq!(split("fd00:1::/64:443"), ("fd00:1::/64".into(), "443"));
+        assert_eq!(split("autogroup:self"), ("autogroup".into(), "self"));
+        assert_eq!(split("[fd7a::1]:22"), ("fd7a::1".into(), "22"));
+        assert_eq!(split("[fd7a::]/48:*"), ("fd7a::/48".into(), "*"));
+        assert!(split_host_port("100.64.0.1").unwrap_err().contains("colon"));
+        assert!(split_host_port("[10.0.0.1]:22").is_err());
+    }
+}

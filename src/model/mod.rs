@@ -1,0 +1,215 @@
+//! The policy model: every section of a tailnet policy file, typed, each element carrying
+//! the span it was written at. [`lower::lower`] builds it from a syntax tree, reporting
+//! type, shape and syntax problems; [`crate::validate`] checks it against the control
+//! plane's rules.
+//!
+//! Invariants: lowering never drops an element silently. An element whose syntax is
+//! invalid is either kept with `selector: None` (and an error was reported) or skipped
+//! after reporting an error; selectors keep their raw text for messages.
+
+pub mod addr;
+pub mod lower;
+pub mod ports;
+pub mod selector;
+
+pub use addr::Prefix;
+pub use lower::lower;
+pub use ports::{IpSpec, PortRange, Protocol};
+pub use selector::{Autogroup, Selector};
+
+use crate::syntax::{Span, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// A selector as written, with its parsed form (`None` when it did not parse; that
+/// error has already been reported).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sel {
+    pub raw: String,
+    pub span: Span,
+    pub selector: Option<Selector>,
+}
+
+/// An ACL destination `host:ports`, split at the last colon.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AclDst {
+    pub raw: String,
+    pub span: Span,
+    /// The host part as written (`tag:db` in `tag:db:5432`).
+    pub host_raw: String,
+    pub host: Option<Selector>,
+    pub ports: Vec<PortRange>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acl {
+    pub span: Span,
+    pub action: Option<Spanned<String>>,
+    pub proto: Option<Spanned<Protocol>>,
+    pub src: Vec<Sel>,
+    pub dst: Vec<AclDst>,
+    pub src_posture: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppCap {
+    pub name: Spanned<String>,
+    pub values: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    pub span: Span,
+    pub src: Vec<Sel>,
+    pub dst: Vec<Sel>,
+    pub ip: Vec<Spanned<IpSpec>>,
+    /// Number of `ip` entries written, valid or not (an invalid one is already reported).
+    pub ip_written: usize,
+    pub app: Vec<AppCap>,
+    pub via: Vec<Sel>,
+    pub src_posture: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SshRule {
+    pub span: Span,
+    pub action: Option<Spanned<String>>,
+    pub src: Vec<Sel>,
+    pub dst: Vec<Sel>,
+    /// `None` when missing or null.
+    pub users: Option<Spanned<Vec<Spanned<String>>>>,
+    pub check_period: Option<Spanned<String>>,
+    pub accept_env: Vec<Spanned<String>>,
+    pub src_posture: Vec<Spanned<String>>,
+    pub recorder: Vec<Sel>,
+    pub enforce_recorder: Option<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupDef {
+    pub name: Spanned<String>,
+    pub members: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostDef {
+    pub name: Spanned<String>,
+    pub value: Spanned<String>,
+    /// `None` when the value is not an IP or CIDR (reported).
+    pub prefix: Option<Prefix>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TagOwnerDef {
+    pub tag: Spanned<String>,
+    pub owners: Vec<Sel>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteApprover {
+    pub route: Spanned<String>,
+    pub prefix: Option<Prefix>,
+    pub approvers: Vec<Sel>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceApprover {
+    pub service: Sel,
+    pub approvers: Vec<Sel>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AutoApprovers {
+    pub routes: Vec<RouteApprover>,
+    pub exit_node: Vec<Sel>,
+    pub services: Vec<ServiceApprover>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeAttr {
+    pub span: Span,
+    pub target: Vec<Sel>,
+    pub attr: Vec<Spanned<String>>,
+    pub app: Vec<AppCap>,
+    pub ip_pool: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostureDef {
+    pub name: Spanned<String>,
+    pub conditions: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IpSetDef {
+    pub name: Spanned<String>,
+    pub ops: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Test {
+    pub span: Span,
+    pub src: Option<Spanned<String>>,
+    pub proto: Option<Spanned<String>>,
+    pub accept: Vec<Spanned<String>>,
+    pub deny: Vec<Spanned<String>>,
+    pub src_posture_attrs: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SshTest {
+    pub span: Span,
+    pub src: Option<Spanned<String>>,
+    pub dst: Vec<Spanned<String>>,
+    pub accept: Vec<Spanned<String>>,
+    pub check: Vec<Spanned<String>>,
+    pub deny: Vec<Spanned<String>>,
+    pub src_posture_attrs: Option<Value>,
+}
+
+/// Tailnet-wide settings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub disable_ipv4: Option<Spanned<bool>>,
+    pub one_cgnat_route: Option<Spanned<String>>,
+    pub randomize_client_port: Option<Spanned<bool>>,
+}
+
+/// A whole policy file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    /// `None` when the key is absent: with both `acls` and `grants` absent the control plane
+    /// allows everything, while `[]` allows nothing.
+    pub acls: Option<Vec<Acl>>,
+    pub grants: Option<Vec<Grant>>,
+    pub ssh: Vec<SshRule>,
+    pub groups: Vec<GroupDef>,
+    pub hosts: Vec<HostDef>,
+    pub tag_owners: Vec<TagOwnerDef>,
+    pub auto_approvers: AutoApprovers,
+    pub node_attrs: Vec<NodeAttr>,
+    pub postures: Vec<PostureDef>,
+    pub default_src_posture: Vec<Spanned<String>>,
+    pub ipsets: Vec<IpSetDef>,
+    pub tests: Vec<Test>,
+    pub ssh_tests: Vec<SshTest>,
+    pub settings: Settings,
+    /// Sections kept as written: their schema is not modelled (derpMap, attrConfig, ...).
+    pub opaque: Vec<(Spanned<String>, Value)>,
+}
+
+impl Policy {
+    pub fn group(&self, name: &str) -> Option<&GroupDef> {
+        self.groups.iter().find(|g| g.name.value == name)
+    }
+    pub fn host(&self, name: &str) -> Option<&HostDef> {
+        self.hosts.iter().find(|h| h.name.value == name)
+    }
+    pub fn tag_owner(&self, tag: &str) -> Option<&TagOwnerDef> {
+        self.tag_owners.iter().find(|t| t.tag.value == tag)
+    }
+}

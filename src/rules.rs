@@ -1,0 +1,281 @@
+//! The rule registry: every diagnostic tsacl can emit, with a stable code, a kebab-case
+//! name, a default severity, a one-line summary and a longer explanation.
+//!
+//! Invariants: codes are never reused or renumbered; `TSA0xx` are control-plane
+//! validation errors and syntax problems (the server would reject the policy, or may
+//! silently misread it), `TSA1xx` are checks of what the policy does (tests, intents),
+//! `TSA2xx`+ are lints.
+
+use crate::diagnostics::Severity;
+
+macro_rules! rules {
+    ($( $variant:ident = $code:literal, $name:literal, $sev:ident, $summary:literal, $explanation:literal; )*) => {
+        /// A stable diagnostic code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant, )* }
+
+        /// Every rule, in code order.
+        pub static RULES: &[Rule] = &[ $( Rule {
+            code: Code::$variant,
+            id: $code,
+            name: $name,
+            severity: Severity::$sev,
+            summary: $summary,
+            explanation: $explanation,
+        }, )* ];
+    };
+}
+
+/// One entry of the registry.
+#[derive(Debug)]
+pub struct Rule {
+    pub code: Code,
+    /// `TSA001`.
+    pub id: &'static str,
+    /// `hujson-syntax`.
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+    pub explanation: &'static str,
+}
+
+impl Code {
+    pub fn rule(self) -> &'static Rule {
+        &RULES[self as usize]
+    }
+    pub fn id(self) -> &'static str {
+        self.rule().id
+    }
+}
+
+/// Look a rule up by code (`TSA001`, case-insensitive) or name (`hujson-syntax`).
+pub fn find(query: &str) -> Option<&'static Rule> {
+    RULES
+        .iter()
+        .find(|r| r.id.eq_ignore_ascii_case(query) || r.name == query)
+}
+
+rules! {
+    Syntax = "TSA001", "hujson-syntax", Error,
+        "The file is not valid HuJSON",
+        "The policy file must be HuJSON: JSON plus `//` and `/* */` comments and trailing commas. \
+The control plane rejects anything else with the same `hujson: line L, column C: ...` message.\n\
+Violation: `{\"acls\": [,]}`\nFix: `{\"acls\": []}`";
+    DuplicateKey = "TSA002", "duplicate-key", Error,
+        "An object has the same key twice",
+        "JSON decoders keep only one of two equal keys (Go's keeps the last), so the other is \
+silently dropped. Keys are compared exactly, and for policy fields also case-insensitively, \
+because the control plane matches field names without regard to case.\n\
+Violation: `{\"src\": [\"a@example.com\"], \"src\": [\"b@example.com\"]}`\nFix: merge the two lists.";
+    UnknownField = "TSA003", "unknown-field", Warning,
+        "A key the policy language does not define",
+        "Tailscale keeps adding sections (for example `attrConfig`, `nodeVisibility`), so tsacl \
+reports unknown keys as warnings rather than errors and keeps them on round-trip. A misspelt \
+key, however, means the intended setting is silently absent.\n\
+Violation: `{\"grants\": [{\"src\": [\"*\"], \"dts\": [\"*\"], \"ip\": [\"*\"]}]}`\nFix: `\"dst\"`.";
+    WrongType = "TSA004", "wrong-type", Error,
+        "A value has the wrong JSON type",
+        "Each field has one JSON type (for example `src` is an array of strings). The control plane \
+cannot decode a policy where it differs.\n\
+Violation: `\"src\": \"group:eng\"`\nFix: `\"src\": [\"group:eng\"]`";
+    NonCanonicalKey = "TSA005", "non-canonical-key", Warning,
+        "A key is spelt in a legacy or non-canonical way",
+        "The control plane accepts field names in any case and a few legacy names \
+(`users`/`ports` in ACLs, `user`/`allow` in tests), but the documented spelling is clearer and \
+is what Tailscale's own tools write.\n\
+Violation: `\"ACLs\": [...]`, `{\"action\": \"accept\", \"users\": [...], \"ports\": [...]}`\n\
+Fix: `\"acls\"`, `\"src\"`, `\"dst\"`.";
+    MissingField = "TSA006", "missing-field", Error,
+        "A required field is missing",
+        "Some fields are required by the control plane, for example an ACL's `action`.\n\
+Violation: `{\"src\": [\"*\"], \"dst\": [\"*:*\"]}`\nFix: add `\"action\": \"accept\"`.";
+    UndefinedTag = "TSA010", "undefined-tag", Error,
+        "A tag is used but not defined in tagOwners",
+        "Every tag must have an entry in `tagOwners` before it can be used anywhere: in rules, \
+`via`, SSH rules, node attributes, auto-approvers or as another tag's owner.\n\
+Violation: `\"src\": [\"tag:ci\"]` with no `\"tag:ci\"` in `tagOwners`\n\
+Fix: `\"tagOwners\": {\"tag:ci\": [\"group:devops\"]}`";
+    InvalidTagName = "TSA011", "invalid-tag-name", Error,
+        "A tag name breaks the control plane's naming rules",
+        "Tags are `tag:` followed by an ASCII letter, then ASCII letters, digits or dashes.\n\
+Violation: `tag:1server`, `tag:web_server`, `tag:сервер`\nFix: `tag:server1`, `tag:web-server`.";
+    UndefinedGroup = "TSA012", "undefined-group", Error,
+        "A group is used but not defined in groups",
+        "A `group:` selector must name a key of `groups` (SCIM-synced groups written \
+`group:name@domain` are the exception).\n\
+Violation: `\"src\": [\"group:eng\"]` with no `group:eng`\nFix: define it in `groups`.";
+    RecursiveGroup = "TSA013", "recursive-group", Error,
+        "A group contains another group",
+        "Groups cannot contain groups; the control plane rejects the policy.\n\
+Violation: `\"group:all\": [\"group:eng\"]`\nFix: list the users of `group:eng` in `group:all`.";
+    InvalidGroup = "TSA014", "invalid-group", Error,
+        "A group is malformed",
+        "Group names start with `group:` and their members are users (login names).\n\
+Violation: `\"groups\": {\"eng\": [\"tag:x\"]}`\nFix: `\"groups\": {\"group:eng\": [\"alice@example.com\"]}`";
+    UndefinedHost = "TSA015", "undefined-host", Error,
+        "A bare name is neither a host alias nor an IP address",
+        "A selector without a prefix must be a key of `hosts` or an IP address or CIDR; the \
+control plane rejects anything else as an invalid address.\n\
+Violation: `\"dst\": [\"databse:5432\"]` where `hosts` has `database`\nFix: `\"database:5432\"`.";
+    InvalidHost = "TSA016", "invalid-host", Error,
+        "A hosts entry is malformed",
+        "Host alias names cannot contain `@` (or `:`), and each value must be one IP address or CIDR.\n\
+Violation: `\"hosts\": {\"db@prod\": \"10.0.0.5\"}`\nFix: `\"hosts\": {\"db-prod\": \"10.0.0.5\"}`";
+    UnknownAutogroup = "TSA017", "unknown-autogroup", Error,
+        "An autogroup that does not exist",
+        "Autogroups are a fixed list (member, tagged, self, internet, shared, danger-all, nonroot and \
+the role autogroups owner, admin, member, it-admin, network-admin, billing-admin, auditor).\n\
+Violation: `autogroup:members-only`\nFix: `autogroup:member`.";
+    InvalidSelector = "TSA018", "invalid-selector", Error,
+        "A selector cannot be parsed",
+        "Selectors are `*`, users (`alice@example.com`), `user:*@domain`, `group:`, `tag:`, \
+`autogroup:`, `ipset:`, `svc:`, host aliases, IP addresses and CIDRs.\n\
+Violation: `\"%bogus%\"`\nFix: a defined host alias or an IP address.";
+    SelectorNotAllowed = "TSA019", "selector-not-allowed", Error,
+        "A selector is not allowed in this position",
+        "Some selectors only make sense on one side: `autogroup:self` only as a destination, \
+`autogroup:danger-all` and `autogroup:shared` only as sources, `autogroup:internet` only as a \
+destination, IP ranges only in ipsets, and so on.\n\
+Violation: `\"src\": [\"autogroup:self\"]`\nFix: `\"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self:*\"]`";
+    SelfWithNonUserSource = "TSA020", "self-with-non-user-source", Error,
+        "autogroup:self with a source that is not a user",
+        "`autogroup:self` means \"the source user's own devices\", so every source of such a rule must \
+be a user, a group or a user autogroup; tags, `*`, IPs and hosts are rejected.\n\
+Violation: `{\"src\": [\"*\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"*\"]}`\n\
+Fix: `\"src\": [\"autogroup:member\"]`.";
+    LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Error,
+        "autogroup:members and autogroup:member in one file",
+        "`autogroup:members` is the legacy spelling of `autogroup:member`; the two cannot be used in \
+the same policy.\nFix: use `autogroup:member` everywhere.";
+    UndefinedIpSet = "TSA022", "undefined-ipset", Error,
+        "An ipset is used but not defined",
+        "An `ipset:` selector must name a key of `ipsets`.\nViolation: `\"dst\": [\"ipset:prod\"]` with no \
+`ipset:prod`\nFix: define it.";
+    InvalidIpSet = "TSA023", "invalid-ipset", Error,
+        "An ipsets entry is malformed",
+        "Each ipset is a list of `add <target>` / `remove <target>` operations (or bare targets when \
+nothing is removed); targets are IPs, CIDRs, ranges, `host:<alias>`, `ipset:<name>` or \
+`autogroup:internet`, with no cycles.\nViolation: `\"ipset:a\": [\"add tag:x\"]`\nFix: `\"ipset:a\": [\"add 10.0.0.0/8\"]`";
+    UndefinedPosture = "TSA024", "undefined-posture", Error,
+        "A posture is used but not defined",
+        "`srcPosture` and `defaultSrcPosture` name keys of `postures`.\nFix: define the posture.";
+    InvalidPosture = "TSA025", "invalid-posture", Error,
+        "A posture condition is malformed",
+        "Posture conditions are `<attribute> <operator> <value>`, for example \
+`node:os IN ['macos', 'windows']` or `node:tsVersion >= '1.60'`.\nViolation: `node:os = 'macos'`\n\
+Fix: `node:os == 'macos'`.";
+    InvalidAction = "TSA030", "invalid-acl-action", Error,
+        "An ACL's action is not \"accept\"",
+        "Tailscale policies are default-deny and purely additive: `accept` is the only ACL action.\n\
+Violation: `\"action\": \"deny\"`\nFix: remove the rule, and narrow the rules that allow the flow.";
+    InvalidPort = "TSA031", "invalid-port", Error,
+        "A port or port range is malformed",
+        "Ports are `*`, `N`, `N-M` or a comma list of those (ACL destinations), with 1 <= N <= M <= \
+65535; named ports such as `ssh` are not supported.\nViolation: `tag:server:ssh`, `tag:server:0`\n\
+Fix: `tag:server:22`, `tag:server:*`.";
+    InvalidProtocol = "TSA032", "invalid-protocol", Error,
+        "A protocol is unknown or malformed",
+        "Protocols are IANA names (tcp, udp, icmp, sctp, gre, esp, ah, igmp, ...) or numbers 1-255; \
+protocols without ports (anything but tcp, udp, sctp) only take the port `*`.\n\
+Violation: `\"proto\": \"http\"`\nFix: `\"proto\": \"tcp\"`.";
+    MissingPort = "TSA033", "missing-port", Error,
+        "An ACL destination has no port",
+        "ACL destinations are `host:ports`, split at the last colon, so `autogroup:self` alone is read \
+as host `autogroup` with port `self`.\nViolation: `\"dst\": [\"tag:server\"]`\nFix: `\"dst\": [\"tag:server:*\"]`.";
+    EmptyGrant = "TSA040", "grant-without-capabilities", Error,
+        "A grant has neither ip nor app",
+        "A grant must give network access (`ip`) or application capabilities (`app`), or both.\n\
+Violation: `{\"src\": [\"*\"], \"dst\": [\"*\"]}`\nFix: add `\"ip\": [\"*\"]`.";
+    AllAddressesDst = "TSA041", "all-addresses-dst", Error,
+        "A grant destination is 0.0.0.0/0 or ::/0",
+        "The control plane rejects `/0` prefixes as grant destinations: use `*` for every tailnet \
+address or `autogroup:internet` for exit-node traffic.\nViolation: `\"dst\": [\"0.0.0.0/0\"]`\n\
+Fix: `\"dst\": [\"autogroup:internet\"]`.";
+    InvalidCapability = "TSA042", "invalid-capability", Error,
+        "An app capability name is malformed or reserved",
+        "Capability names have the form `{domain}/{path}` (no scheme); names under tailscale.com are \
+reserved except the few Tailscale documents for grants (cap/drive, cap/kubernetes, cap/relay, ...).\n\
+Violation: `https://example.com/cap/x`\nFix: `example.com/cap/x`.";
+    AppWithInternet = "TSA043", "app-with-internet", Error,
+        "App capabilities granted to autogroup:internet",
+        "Application capabilities apply to tailnet devices; the control plane rejects `app` together \
+with `autogroup:internet`.\nFix: split the grant.";
+    ViaNotTag = "TSA044", "via-not-tag", Error,
+        "A via entry is not a tag",
+        "`via` restricts which exit nodes, subnet routers or app connectors carry the traffic; it only \
+takes tags.\nViolation: `\"via\": [\"autogroup:tagged\"]`\nFix: `\"via\": [\"tag:exit-eu\"]`.";
+    SshAction = "TSA050", "ssh-action", Error,
+        "An SSH rule's action is missing or invalid",
+        "SSH actions are exactly `accept` or `check` (lower case).\nViolation: `\"action\": \"Accept\"`\n\
+Fix: `\"action\": \"accept\"`.";
+    SshUsers = "TSA051", "ssh-users", Error,
+        "An SSH rule's users are missing or invalid",
+        "Every SSH rule lists the local users it allows: names, `root`, `autogroup:nonroot` or \
+`localpart:*@domain`; `*` and empty names are rejected.\nViolation: `\"users\": [\"*\"]`\n\
+Fix: `\"users\": [\"autogroup:nonroot\"]`.";
+    SshCheckPeriod = "TSA052", "ssh-check-period", Error,
+        "An SSH checkPeriod is malformed or out of range",
+        "`checkPeriod` is a Go duration (`12h`, `30m`) between 0 and 168h, or `always`.\n\
+Violation: `\"checkPeriod\": \"1w\"`\nFix: `\"checkPeriod\": \"168h\"`.";
+    SshAcceptEnv = "TSA053", "ssh-accept-env", Error,
+        "An SSH acceptEnv entry is empty",
+        "`acceptEnv` lists environment variable names or patterns with `*` and `?`; empty strings are \
+rejected.";
+    SshDst = "TSA054", "ssh-destination", Error,
+        "An SSH destination is not allowed",
+        "SSH destinations are tags, `autogroup:tagged`, `autogroup:self`, or a user (only from that \
+same user); host aliases, IPs and `*` are rejected.\nViolation: `\"dst\": [\"db-host\"]`\n\
+Fix: `\"dst\": [\"tag:db\"]`.";
+    SshSrc = "TSA055", "ssh-source", Error,
+        "An SSH source is not allowed, or cannot reach its destination",
+        "SSH sources are users, groups, tags, `autogroup:member`, `autogroup:tagged` and \
+`user:*@domain`; tagged sources may only reach tagged destinations.\nViolation: \
+`{\"src\": [\"*\"], ...}`\nFix: `{\"src\": [\"autogroup:member\"], ...}`.";
+    DomainNotInTailnet = "TSA056", "domain-not-in-tailnet", Error,
+        "user:*@domain or localpart:*@domain names a domain outside the tailnet",
+        "Domain selectors only work for domains associated with the tailnet. tsacl checks this when \
+it knows the tailnet's domains (`--tailnet-domain`, or the intents file).\n\
+Violation: `user:*@example.org` in a tailnet of example.com\nFix: `user:*@example.com`.";
+    NodeAttrTarget = "TSA060", "node-attr-target", Error,
+        "A nodeAttrs target is not allowed",
+        "Node attribute targets are `*`, users, groups, tags, host aliases, IPs, CIDRs and the \
+autogroups member, tagged and the role autogroups. `autogroup:self` makes the control plane fail \
+with an internal server error.";
+    IpPool = "TSA061", "ip-pool", Error,
+        "A nodeAttrs ipPool is outside the allowed range",
+        "`ipPool` prefixes must lie inside 100.64.0.0/10 and outside the reserved ranges \
+100.100.100.0/24 and 100.115.92.0/23.\nViolation: `100.100.100.0/24`\nFix: `100.81.0.0/16`.";
+    InvalidTest = "TSA070", "invalid-test", Error,
+        "A tests entry is malformed",
+        "Each test has one `src` (a user, group, tag, host alias or IP) and `accept`/`deny` \
+destinations written `host:port` with one numeric port; no `*`, lists, ranges or CIDRs. The \
+control plane answers `test(s) failed` for any of these.\nViolation: `\"accept\": [\"tag:web:80,443\"]`\n\
+Fix: `\"accept\": [\"tag:web:80\", \"tag:web:443\"]`.";
+    InvalidSshTest = "TSA071", "invalid-ssh-test", Error,
+        "An sshTests entry is malformed",
+        "Each SSH test has a `src` (not an autogroup), `dst` hosts (users, groups, tags or host \
+aliases; no ports, CIDRs or autogroups) and `accept`/`check`/`deny` usernames.";
+    InvalidValue = "TSA080", "invalid-value", Error,
+        "A setting has a value the control plane does not accept",
+        "For example `OneCGNATRoute` is one of \"\", \"mac-always\", \"mac-never\".";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_index_their_own_rule_and_are_unique() {
+        let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, rule) in RULES.iter().enumerate() {
+            assert_eq!(rule.code as usize, i);
+            assert!(ids.insert(rule.id), "duplicate id {}", rule.id);
+            assert!(names.insert(rule.name), "duplicate name {}", rule.name);
+            assert!(rule.id.starts_with("TSA") && rule.id.len() == 6);
+            assert!(rule.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        }
+        assert_eq!(find("tsa001").unwrap().name, "hujson-syntax");
+        assert_eq!(find("duplicate-key").unwrap().id, "TSA002");
+    }
+}

@@ -1,0 +1,266 @@
+//! Named definitions: `tagOwners`, `groups`, `hosts`, `ipsets`, `postures`.
+
+use super::selectors::Position;
+use super::{Validator, check_tag_name};
+use crate::model::{Prefix, Selector, Spanned};
+use crate::rules::Code;
+use crate::suggest::did_you_mean;
+use std::collections::HashMap;
+
+impl Validator<'_> {
+    pub(super) fn definitions(&mut self) {
+        let policy = self.policy;
+        for owner in &policy.tag_owners {
+            let tag = &owner.tag.value;
+            if let Err(why) = check_tag_name(tag) {
+                let d = self.report(Code::InvalidTagName, owner.tag.span, format!("tagOwners[{tag:?}]: {why}"));
+                d.help = Some("tags are tag: followed by an ASCII letter, then letters, digits or dashes".into());
+            }
+            for o in &owner.owners {
+                self.check_selector(o, Position::TagOwner);
+            }
+        }
+        for group in &policy.groups {
+            self.group(group);
+        }
+        for host in &policy.hosts {
+            let name = &host.name.value;
+            if name.contains('@') {
+                let d = self.report(
+                    Code::InvalidHost,
+                    host.name.span,
+                    format!("host names cannot include an @, please change the name for {name:?}"),
+                );
+                d.help = Some("an @ makes the name read as a user".into());
+            } else if name.contains(':') || name.trim() != name || name.is_empty() {
+                self.report(Code::InvalidHost, host.name.span, format!("invalid host name {name:?}"))
+                    .help = Some("host alias names cannot contain ':' or surrounding spaces".into());
+            }
+            if host.prefix.is_none() {
+                let d = self.report(
+                    Code::InvalidHost,
+                    host.value.span,
+                    format!("hosts[{name:?}]: {:?} is not an IP address or CIDR", host.value.value),
+                );
+                d.help = Some("a host alias names one IP address or CIDR, e.g. \"100.64.0.10\" or \"10.0.0.0/8\"".into());
+            }
+        }
+        self.ipsets();
+        for posture in &policy.postures {
+            if !posture.name.value.starts_with("posture:") {
+                self.report(
+                    Code::InvalidPosture,
+                    posture.name.span,
+                    format!("posture names must start with 'posture:', got {:?}", posture.name.value),
+                );
+            }
+            for condition in &posture.conditions {
+                if let Err(why) = check_posture_condition(&condition.value) {
+                    let d = self.report(
+                        Code::InvalidPosture,
+                        condition.span,
+                        format!("postures[{:?}]: {:?}: {why}", posture.name.value, condition.value),
+                    );
+                    d.help = Some("conditions look like node:os IN ['macos', 'windows'] or node:tsVersion >= '1.60'".into());
+                }
+            }
+        }
+        for p in &policy.default_src_posture {
+            self.check_posture_reference(p);
+        }
+    }
+
+    fn group(&mut self, group: &crate::model::GroupDef) {
+        let name = &group.name.value;
+        if !name.starts_with("group:") || name.len() == "group:".len() {
+            let d = self.report(
+                Code::InvalidGroup,
+                group.name.span,
+                format!("group must start with 'group:', got: {name:?}"),
+            );
+            d.help = Some(format!("rename it to \"group:{}\"", name.trim_start_matches("group:")));
+        }
+        for member in &group.members {
+            let text = member.value.trim();
+            match Selector::parse(text) {
+                Ok(Selector::Group(inner)) => {
+                    let d = self.report(
+                        Code::RecursiveGroup,
+                        member.span,
+                        format!("groups[{name:?}]: {inner:?}: group members cannot be recursive"),
+                    );
+                    d.help = Some(format!("list the users of {inner} in {name} instead"));
+                }
+                Ok(Selector::User(_)) => {}
+                Ok(other) => {
+                    let d = self.report(
+                        Code::InvalidGroup,
+                        member.span,
+                        format!("groups[{name:?}]: {text:?}: group members must be users, not a {}", other.kind_name()),
+                    );
+                    d.help = Some("groups hold login names such as alice@example.com".into());
+                }
+                Err(_) => {
+                    self.report(
+                        Code::InvalidGroup,
+                        member.span,
+                        format!("groups[{name:?}]: {text:?}: group members must be users"),
+                    )
+                    .help = Some("groups hold login names such as alice@example.com".into());
+                }
+            }
+        }
+    }
+
+    pub(super) fn check_posture_reference(&mut self, p: &Spanned<String>) {
+        let name = p.value.trim();
+        if self.postures.contains(name) {
+            return;
+        }
+        let suggestion = did_you_mean(name, self.postures.iter().copied());
+        let d = self.report(Code::UndefinedPosture, p.span, format!("posture not found: {name:?}"));
+        d.help = Some(match suggestion {
+            Some(s) => format!("did you mean {s:?}?"),
+            None => "define it in \"postures\"".into(),
+        });
+    }
+
+    fn ipsets(&mut self) {
+        let policy = self.policy;
+        let mut refs: HashMap<&str, Vec<&str>> = HashMap::new();
+        for set in &policy.ipsets {
+            let name = set.name.value.as_str();
+            if !name.starts_with("ipset:") || name.len() == "ipset:".len() {
+                self.report(
+                    Code::InvalidIpSet,
+                    set.name.span,
+                    format!("ipset names must start with 'ipset:', got {name:?}"),
+                );
+            }
+            let has_remove = set.ops.iter().any(|op| op.value.trim_start().starts_with("remove "));
+            for op in &set.ops {
+                let text = op.value.trim();
+                let (verb, target) = match text.split_once(' ') {
+                    Some(("add", t)) => ("add", t.trim()),
+                    Some(("remove", t)) => ("remove", t.trim()),
+                    _ => ("", text),
+                };
+                if verb.is_empty() && has_remove {
+                    self.report(
+                        Code::InvalidIpSet,
+                        op.span,
+                        format!("ipsets[{name:?}]: {text:?}: write \"add {text}\": the bare form is only allowed when the set removes nothing"),
+                    );
+                }
+                let problem = if let Some(host) = target.strip_prefix("host:") {
+                    (!self.hosts.contains(host)).then(|| format!("host not found: {host:?}"))
+                } else if target.starts_with("ipset:") {
+                    refs.entry(name).or_default().push(target);
+                    (!self.ipsets.contains(target)).then(|| format!("ipset not found: {target:?}"))
+                } else {
+                    match Selector::parse(target) {
+                        Ok(Selector::Prefix(_) | Selector::Range(..)) => None,
+                        Ok(Selector::Autogroup(crate::model::Autogroup::Internet)) => None,
+                        _ => Some(format!(
+                            "{target:?} is not an IP, CIDR, range, host:<alias>, ipset:<name> or autogroup:internet"
+                        )),
+                    }
+                };
+                if let Some(problem) = problem {
+                    let d = self.report(Code::InvalidIpSet, op.span, format!("ipsets[{name:?}]: {problem}"));
+                    d.help = Some("ipset operations are \"add <target>\" or \"remove <target>\"".into());
+                }
+            }
+        }
+        // Cycles: depth-first search over ipset references.
+        for set in &policy.ipsets {
+            let start = set.name.value.as_str();
+            let mut stack = vec![start];
+            let mut seen = std::collections::HashSet::new();
+            let mut cyclic = false;
+            while let Some(n) = stack.pop() {
+                for next in refs.get(n).into_iter().flatten() {
+                    if *next == start {
+                        cyclic = true;
+                    } else if seen.insert(*next) {
+                        stack.push(next);
+                    }
+                }
+            }
+            if cyclic {
+                self.report(
+                    Code::InvalidIpSet,
+                    set.name.span,
+                    format!("ipsets[{start:?}]: circular reference"),
+                )
+                .help = Some("an ipset cannot contain itself, directly or through other ipsets".into());
+            }
+        }
+        let _ = Prefix::parse;
+    }
+}
+
+/// `<attr> <op> <value>`, or a bare boolean attribute.
+pub fn check_posture_condition(condition: &str) -> Result<(), String> {
+    let text = condition.trim();
+    let attr_len = text
+        .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
+        .unwrap_or(text.len());
+    let (attr, rest) = text.split_at(attr_len);
+    match attr.split_once(':') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {}
+        _ => return Err(format!("attribute {attr:?} must be namespace:name, e.g. node:os")),
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return Ok(());
+    }
+    let upper = rest.to_ascii_uppercase();
+    for op in ["IS SET", "NOT SET"] {
+        if upper == op {
+            return Ok(());
+        }
+    }
+    let (op, value) = if let Some(v) = upper.strip_prefix("NOT IN") {
+        ("NOT IN", &rest[rest.len() - v.len()..])
+    } else if let Some(v) = upper.strip_prefix("IN") {
+        ("IN", &rest[rest.len() - v.len()..])
+    } else {
+        let op = ["==", "!=", "<=", ">=", "<", ">"]
+            .into_iter()
+            .find(|op| rest.starts_with(op))
+            .ok_or_else(|| format!("unknown operator in {rest:?}; use ==, !=, IN, NOT IN, <, <=, >, >="))?;
+        (op, &rest[op.len()..])
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(format!("{op} needs a value"));
+    }
+    if op.ends_with("IN") {
+        if !(value.starts_with('[') && value.ends_with(']')) {
+            return Err(format!("{op} takes a list such as ['a', 'b']"));
+        }
+        return Ok(());
+    }
+    if value.starts_with('\'') != value.ends_with('\'') || value == "'" {
+        return Err(format!("unterminated string {value}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_posture_condition as c;
+
+    #[test]
+    fn posture_conditions() {
+        assert!(c("node:os IN ['macos', 'windows']").is_ok());
+        assert!(c("node:tsVersion >= '1.40'").is_ok());
+        assert!(c("node:tsAutoUpdate").is_ok());
+        assert!(c("node:tsAutoUpdate == true").is_ok());
+        assert!(c("custom:x NOT IN ['a']").is_ok());
+        assert!(c("node:os = 'macos'").is_err());
+        assert!(c("os == 'macos'").is_err());
+        assert!(c("node:os IN 'macos'").is_err());
+    }
+}

@@ -1,0 +1,132 @@
+//! Conformance with the real control plane: `tsacl check` must give the recorded verdict
+//! for every capture in `../shared/conformance/tailscale-captures` (see its README), and
+//! for a rejection, name the same problem as the server's message.
+//!
+//! The only exceptions are listed in `tests/conformance/exceptions.rs`, each with its reason.
+
+mod common;
+#[path = "conformance/exceptions.rs"]
+mod exceptions;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use tsacl::check::check_policy;
+use tsacl::diagnostics::{Diagnostic, SourceFile, SourceMap};
+use tsacl::rules::Code;
+use tsacl::validate::Options;
+
+struct Capture {
+    id: String,
+    category: String,
+    policy: String,
+    status: u64,
+    message: String,
+}
+
+fn load(dir: &Path) -> Vec<Capture> {
+    let mut out = Vec::new();
+    let root = dir.join("tailscale-captures");
+    let mut categories: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    categories.sort();
+    for cat in categories {
+        let mut files: Vec<_> = std::fs::read_dir(&cat).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+            out.push(Capture {
+                id: v["id"].as_str().unwrap().to_string(),
+                category: v["category"].as_str().unwrap().to_string(),
+                policy: v["policy"].as_str().unwrap().to_string(),
+                status: v["response"]["status"].as_u64().unwrap(),
+                message: v["response"]["body"]["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+    }
+    out
+}
+
+/// The tailnet of the captures is odin@example.com (shared/conformance/README.md).
+fn options() -> Options {
+    Options {
+        tailnet_domains: Some(vec!["example.com".into()]),
+    }
+}
+
+fn check(policy: &str) -> Vec<Diagnostic> {
+    let mut sources = SourceMap::default();
+    let id = sources.add(SourceFile::new("policy.hujson", "policy.hujson", policy.as_bytes().to_vec()));
+    check_policy(&sources, id, &options()).diagnostics
+}
+
+/// Does our answer name the same problem as the server's?
+fn agrees(capture: &Capture, diags: &[Diagnostic]) -> bool {
+    let errors: Vec<&Diagnostic> = diags.iter().filter(|d| d.is_error()).collect();
+    match capture.status {
+        200 => errors.is_empty(),
+        500 if capture.message == "internal server error" => {
+            errors.iter().any(|d| d.code == Code::NodeAttrTarget)
+        }
+        _ if capture.message == "test(s) failed" => errors
+            .iter()
+            .any(|d| matches!(d.code, Code::InvalidTest | Code::InvalidSshTest) || d.code.id().starts_with("TSA1")),
+        _ => errors.iter().any(|d| d.message.contains(&capture.message)),
+    }
+}
+
+#[test]
+fn verdicts_match_the_control_plane() {
+    let Some(dir) = common::conformance_dir() else {
+        return;
+    };
+    let captures = load(&dir);
+    assert!(captures.len() >= 658, "expected at least 658 captures, found {}", captures.len());
+    let mut per_category: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut stale = Vec::new();
+    for c in &captures {
+        let diags = check(&c.policy);
+        let ok = agrees(c, &diags);
+        let excepted = exceptions::reason(&c.id);
+        let entry = per_category.entry(&c.category).or_default();
+        entry.2 += 1;
+        match (ok, excepted) {
+            (true, None) => entry.0 += 1,
+            (true, Some(_)) => stale.push(c.id.clone()),
+            (false, Some(_)) => entry.1 += 1,
+            (false, None) => {
+                let ours: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| format!("{} {}", d.code.id(), d.message))
+                    .collect();
+                failures.push(format!(
+                    "{} (status {}, server: {:?}); tsacl: {:?}",
+                    c.id, c.status, c.message, ours
+                ));
+            }
+        }
+    }
+    let mut line = String::from("capture conformance:");
+    for (cat, (agree, excepted, total)) in &per_category {
+        line.push_str(&format!(" {cat} {agree}/{total}"));
+        if *excepted > 0 {
+            line.push_str(&format!(" (+{excepted} listed)"));
+        }
+        line.push(',');
+    }
+    line.pop();
+    println!("{line}");
+    assert!(stale.is_empty(), "listed as exceptions but now agree (remove them from the list): {stale:?}");
+    assert!(failures.is_empty(), "{} captures disagree:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_listed_exception_names_a_real_capture() {
+    let Some(dir) = common::conformance_dir() else {
+        return;
+    };
+    let ids: std::collections::HashSet<String> = load(&dir).into_iter().map(|c| c.id).collect();
+    for (id, _) in exceptions::all() {
+        assert!(ids.contains(*id), "exception {id} names no capture");
+    }
+}
