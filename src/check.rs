@@ -63,6 +63,10 @@ pub fn syntax_diagnostic(file: FileId, e: &syntax::SyntaxError, len: usize) -> D
 /// Source order, so output reads top to bottom.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.primary.file, a.primary.span.start, a.code).cmp(&(b.primary.file, b.primary.span.start, b.code))
+        (a.primary.file, a.primary.span.start, a.code).cmp(&(
+            b.primary.file,
+            b.primary.span.start,
+            b.code,
+        ))
     });
 }

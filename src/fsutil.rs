@@ -6,11 +6,13 @@ use std::path::Path;
 /// Read a file that must be UTF-8 text, with one-line errors a user can act on.
 pub fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     if meta.is_dir() {
         return Err(format!("cannot read {shown}: is a directory"));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {shown}: {}", io_reason(&e)))?;
     check_text(&bytes).map_err(|why| format!("cannot read {shown}: {why}"))?;
     Ok(bytes)
 }
@@ -19,11 +21,15 @@ pub fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
 pub fn check_text(bytes: &[u8]) -> Result<(), String> {
     if let Some(i) = bytes.iter().position(|b| *b == 0) {
         let (line, col) = line_col(bytes, i);
-        return Err(format!("binary data (NUL byte at line {line}, column {col})"));
+        return Err(format!(
+            "binary data (NUL byte at line {line}, column {col})"
+        ));
     }
     if let Err(e) = std::str::from_utf8(bytes) {
         let (line, col) = line_col(bytes, e.valid_up_to());
-        return Err(format!("not UTF-8 text (invalid byte at line {line}, column {col})"));
+        return Err(format!(
+            "not UTF-8 text (invalid byte at line {line}, column {col})"
+        ));
     }
     Ok(())
 }
@@ -31,7 +37,12 @@ pub fn check_text(bytes: &[u8]) -> Result<(), String> {
 fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     let before = &bytes[..offset];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let col = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
     (line, col)
 }
 
@@ -86,13 +97,21 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o640);
         }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]
     fn text_checks() {
         assert!(check_text(b"{}").is_ok());
-        assert!(check_text(b"{\n\0}").unwrap_err().contains("line 2, column 1"));
+        assert!(
+            check_text(b"{\n\0}")
+                .unwrap_err()
+                .contains("line 2, column 1")
+        );
         assert!(check_text(b"\xff").unwrap_err().contains("not UTF-8"));
     }
 }

@@ -273,7 +273,11 @@ mod tests {
             assert!(ids.insert(rule.id), "duplicate id {}", rule.id);
             assert!(names.insert(rule.name), "duplicate name {}", rule.name);
             assert!(rule.id.starts_with("TSA") && rule.id.len() == 6);
-            assert!(rule.name.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(
+                rule.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-')
+            );
         }
         assert_eq!(find("tsa001").unwrap().name, "hujson-syntax");
         assert_eq!(find("duplicate-key").unwrap().id, "TSA002");

@@ -1,7 +1,10 @@
 //! "Did you mean ...?" for names a user may have misspelt.
 
 /// The candidate closest to `name`, if it is close enough to be a plausible typo.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for candidate in candidates {
         if candidate == name {
@@ -26,8 +29,14 @@ mod tests {
     #[test]
     fn suggests_close_names_only() {
         let groups = ["autogroup:member", "autogroup:tagged", "autogroup:self"];
-        assert_eq!(did_you_mean("autogroup:members-only", groups), Some("autogroup:member"));
-        assert_eq!(did_you_mean("autogroup:memebr", groups), Some("autogroup:member"));
+        assert_eq!(
+            did_you_mean("autogroup:members-only", groups),
+            Some("autogroup:member")
+        );
+        assert_eq!(
+            did_you_mean("autogroup:memebr", groups),
+            Some("autogroup:member")
+        );
         assert_eq!(did_you_mean("xyz", groups), None);
         assert_eq!(did_you_mean("dts", ["src", "dst", "ip"]), Some("dst"));
         assert_eq!(did_you_mean("srcc", ["src", "dst", "ip"]), Some("src"));

@@ -26,10 +26,16 @@ struct Capture {
 fn load(dir: &Path) -> Vec<Capture> {
     let mut out = Vec::new();
     let root = dir.join("tailscale-captures");
-    let mut categories: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut categories: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     categories.sort();
     for cat in categories {
-        let mut files: Vec<_> = std::fs::read_dir(&cat).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&cat)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for f in files {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
@@ -38,7 +44,10 @@ fn load(dir: &Path) -> Vec<Capture> {
                 category: v["category"].as_str().unwrap().to_string(),
                 policy: v["policy"].as_str().unwrap().to_string(),
                 status: v["response"]["status"].as_u64().unwrap(),
-                message: v["response"]["body"]["message"].as_str().unwrap_or("").to_string(),
+                message: v["response"]["body"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             });
         }
     }
@@ -54,7 +63,11 @@ fn options() -> Options {
 
 fn check(policy: &str) -> Vec<Diagnostic> {
     let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new("policy.hujson", "policy.hujson", policy.as_bytes().to_vec()));
+    let id = sources.add(SourceFile::new(
+        "policy.hujson",
+        "policy.hujson",
+        policy.as_bytes().to_vec(),
+    ));
     check_policy(&sources, id, &options()).diagnostics
 }
 
@@ -66,9 +79,10 @@ fn agrees(capture: &Capture, diags: &[Diagnostic]) -> bool {
         500 if capture.message == "internal server error" => {
             errors.iter().any(|d| d.code == Code::NodeAttrTarget)
         }
-        _ if capture.message == "test(s) failed" => errors
-            .iter()
-            .any(|d| matches!(d.code, Code::InvalidTest | Code::InvalidSshTest) || d.code.id().starts_with("TSA1")),
+        _ if capture.message == "test(s) failed" => errors.iter().any(|d| {
+            matches!(d.code, Code::InvalidTest | Code::InvalidSshTest)
+                || d.code.id().starts_with("TSA1")
+        }),
         _ => errors.iter().any(|d| d.message.contains(&capture.message)),
     }
 }
@@ -79,7 +93,11 @@ fn verdicts_match_the_control_plane() {
         return;
     };
     let captures = load(&dir);
-    assert!(captures.len() >= 658, "expected at least 658 captures, found {}", captures.len());
+    assert!(
+        captures.len() >= 658,
+        "expected at least 658 captures, found {}",
+        captures.len()
+    );
     let mut per_category: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut stale = Vec::new();
@@ -116,8 +134,16 @@ fn verdicts_match_the_control_plane() {
     }
     line.pop();
     println!("{line}");
-    assert!(stale.is_empty(), "listed as exceptions but now agree (remove them from the list): {stale:?}");
-    assert!(failures.is_empty(), "{} captures disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "listed as exceptions but now agree (remove them from the list): {stale:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} captures disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -52,7 +52,14 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
                 let d = syntax_diagnostic(id, &e, len);
                 eprint!(
                     "{}",
-                    render_text(&sources, &[d], TextStyle { color, width: terminal_width() })
+                    render_text(
+                        &sources,
+                        &[d],
+                        TextStyle {
+                            color,
+                            width: terminal_width()
+                        }
+                    )
                 );
                 worst(EXIT_FINDINGS, &mut code);
                 continue;
@@ -77,7 +84,9 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
             println!("would reformat: {name}");
             worst(EXIT_FINDINGS, &mut code);
         } else if let Err(e) = crate::fsutil::write_atomic(path, &formatted) {
-            error_line(format!("cannot write {name}: {e} (the file was left unchanged)"));
+            error_line(format!(
+                "cannot write {name}: {e} (the file was left unchanged)"
+            ));
             worst(EXIT_RUNTIME, &mut code);
         } else {
             eprintln!("reformatted: {name}");

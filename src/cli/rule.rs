@@ -50,7 +50,9 @@ pub fn run(args: RuleArgs) -> u8 {
                 let hint = crate::suggest::did_you_mean(query, names)
                     .map(|s| format!("; did you mean {s}?"))
                     .unwrap_or_default();
-                error_line(format!("unknown rule {query:?}{hint} (`tsacl rule --all` lists them)"));
+                error_line(format!(
+                    "unknown rule {query:?}{hint} (`tsacl rule --all` lists them)"
+                ));
                 return EXIT_USAGE;
             }
         }
@@ -67,12 +69,25 @@ pub fn run(args: RuleArgs) -> u8 {
         }
         OutputFormat::Text if args.all => {
             for r in rules {
-                println!("{}  {:<28} {:<8} {}", r.id, r.name, r.severity.as_str(), r.summary);
+                println!(
+                    "{}  {:<28} {:<8} {}",
+                    r.id,
+                    r.name,
+                    r.severity.as_str(),
+                    r.summary
+                );
             }
         }
         OutputFormat::Text => {
             let r = rules[0];
-            println!("{} ({}): {}\nDefault severity: {}\n\n{}", r.id, r.name, r.summary, r.severity.as_str(), r.explanation);
+            println!(
+                "{} ({}): {}\nDefault severity: {}\n\n{}",
+                r.id,
+                r.name,
+                r.summary,
+                r.severity.as_str(),
+                r.explanation
+            );
         }
     }
     EXIT_CLEAN

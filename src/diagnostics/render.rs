@@ -33,10 +33,17 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
             out.push_str(&one_line(sources, d));
             out.push('\n');
         }
-        for label in d.labels.iter().filter(|l| l.location.file != d.primary.file) {
+        for label in d
+            .labels
+            .iter()
+            .filter(|l| l.location.file != d.primary.file)
+        {
             let f = sources.get(label.location.file);
             let (line, col) = f.line_col(label.location.span.start as usize);
-            out.push_str(&format!("  note: {}:{line}:{col}: {}\n", f.name, label.message));
+            out.push_str(&format!(
+                "  note: {}:{line}:{col}: {}\n",
+                f.name, label.message
+            ));
         }
     }
     out
@@ -57,10 +64,20 @@ pub fn one_line(sources: &SourceMap, d: &Diagnostic) -> String {
 
 /// A summary line such as `2 errors, 1 warning`.
 pub fn summary(diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
-    let warnings = diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 #[derive(Serialize)]
@@ -98,7 +115,11 @@ struct JsonReport<'a> {
 }
 
 /// Render one JSON document for all files checked.
-pub fn render_json(sources: &SourceMap, files: &[super::FileId], diagnostics: &[Diagnostic]) -> String {
+pub fn render_json(
+    sources: &SourceMap,
+    files: &[super::FileId],
+    diagnostics: &[Diagnostic],
+) -> String {
     let place = |loc: super::Location| {
         let f = sources.get(loc.file);
         let (line, column) = f.line_col(loc.span.start as usize);
@@ -107,7 +128,10 @@ pub fn render_json(sources: &SourceMap, files: &[super::FileId], diagnostics: &[
     };
     let report = JsonReport {
         version: 1,
-        files: files.iter().map(|f| sources.get(*f).name.as_str()).collect(),
+        files: files
+            .iter()
+            .map(|f| sources.get(*f).name.as_str())
+            .collect(),
         diagnostics: diagnostics
             .iter()
             .map(|d| {
@@ -141,8 +165,14 @@ pub fn render_json(sources: &SourceMap, files: &[super::FileId], diagnostics: &[
                 }
             })
             .collect(),
-        errors: diagnostics.iter().filter(|d| d.severity == Severity::Error).count(),
-        warnings: diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(),
+        errors: diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count(),
+        warnings: diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count(),
     };
     let mut out = serde_json::to_string_pretty(&report).expect("serializable");
     out.push('\n');

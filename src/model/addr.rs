@@ -114,8 +114,16 @@ mod tests {
         assert!(Prefix::parse("10.0.0.0/08").is_none());
         assert!(Prefix::parse("10.0.0.0/").is_none());
         assert!(Prefix::parse("webserver").is_none());
-        assert!(Prefix::parse("0.0.0.0/0").unwrap().contains(&Prefix::parse("8.8.8.8").unwrap()));
-        assert!(!Prefix::parse("::/0").unwrap().contains(&Prefix::parse("8.8.8.8").unwrap()));
+        assert!(
+            Prefix::parse("0.0.0.0/0")
+                .unwrap()
+                .contains(&Prefix::parse("8.8.8.8").unwrap())
+        );
+        assert!(
+            !Prefix::parse("::/0")
+                .unwrap()
+                .contains(&Prefix::parse("8.8.8.8").unwrap())
+        );
         assert!(
             Prefix::parse("100.100.0.0/16")
                 .unwrap()

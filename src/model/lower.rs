@@ -18,7 +18,7 @@ use std::borrow::Cow;
 /// Lower a parsed policy document into the model, appending problems to `diags`.
 pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Policy {
     let mut lowerer = Lowerer { file, diags };
-    lowerer.duplicate_keys(root, 0);
+    lowerer.duplicate_keys(root);
     lowerer.policy(root)
 }
 
@@ -78,11 +78,11 @@ impl Lowerer<'_> {
     }
 
     /// Exact duplicate keys in any object of the document, including opaque sections.
-    fn duplicate_keys(&mut self, value: &Value, depth: usize) {
+    fn duplicate_keys(&mut self, value: &Value) {
         match &value.kind {
             Kind::Array(items) => {
                 for item in items {
-                    self.duplicate_keys(item, depth + 1);
+                    self.duplicate_keys(item);
                 }
             }
             Kind::Object(members) => {
@@ -92,22 +92,27 @@ impl Lowerer<'_> {
                     for m in members {
                         if let Some(first) = seen.insert(&m.key, m.key_span) {
                             let file = self.file;
-                            self.report(Code::DuplicateKey, m.key_span, format!("duplicate key {:?}", m.key))
-                                .labels
-                                .push(crate::diagnostics::Label {
-                                    location: Location { file, span: first },
-                                    message: "first defined here".into(),
-                                });
+                            self.report(
+                                Code::DuplicateKey,
+                                m.key_span,
+                                format!("duplicate key {:?}", m.key),
+                            )
+                            .labels
+                            .push(crate::diagnostics::Label {
+                                location: Location { file, span: first },
+                                message: "first defined here".into(),
+                            });
                             let last = self.diags.last_mut().unwrap();
                             last.primary_label = Some("defined again here".into());
                             last.help = Some(
-                                "JSON keeps only one of the two values; merge them into one key".into(),
+                                "JSON keeps only one of the two values; merge them into one key"
+                                    .into(),
                             );
                         }
                     }
                 }
                 for m in members {
-                    self.duplicate_keys(&m.value, depth + 1);
+                    self.duplicate_keys(&m.value);
                 }
             }
             _ => {}
@@ -135,7 +140,7 @@ impl Lowerer<'_> {
                 Some(*k)
             } else if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
                 // The Go client spells this one `oneCGNATRoute`; both are fine.
-                if !(*k == "OneCGNATRoute") {
+                if *k != "OneCGNATRoute" {
                     self.report(
                         Code::NonCanonicalKey,
                         m.key_span,
@@ -144,8 +149,9 @@ impl Lowerer<'_> {
                     .help = Some(format!("rename it to {k:?}"));
                 }
                 Some(*k)
-            } else if let Some((old, k)) =
-                legacy.iter().find(|(old, _)| old.eq_ignore_ascii_case(&m.key))
+            } else if let Some((old, k)) = legacy
+                .iter()
+                .find(|(old, _)| old.eq_ignore_ascii_case(&m.key))
             {
                 self.report(
                     Code::NonCanonicalKey,
@@ -203,7 +209,10 @@ impl Lowerer<'_> {
         self.report(
             Code::WrongType,
             value.span,
-            format!("{what} must be {expected}, not {}", article(value.type_name())),
+            format!(
+                "{what} must be {expected}, not {}",
+                article(value.type_name())
+            ),
         );
     }
 
@@ -268,8 +277,7 @@ impl Lowerer<'_> {
         let selector = match Selector::parse(&raw.value) {
             Ok(s) => Some(s),
             Err(SelectorError::UnknownAutogroup(name)) => {
-                let suggestion =
-                    did_you_mean(
+                let suggestion = did_you_mean(
                     &name,
                     Autogroup::ALL
                         .iter()
@@ -291,12 +299,14 @@ impl Lowerer<'_> {
                 let hint = ["tag:", "group:", "autogroup:", "ipset:", "svc:", "user:*@"]
                     .iter()
                     .find_map(|p| {
-                        let (head, _) = text.split_once(':')?;
-                        strsim::levenshtein(head, p.trim_end_matches(':')) <= 2
-                            && !p.starts_with(head)
-                            || head.len() > 1 && p.starts_with(head) && head.len() < p.len() - 1
-                    }
-                    .then_some(*p));
+                        {
+                            let (head, _) = text.split_once(':')?;
+                            strsim::levenshtein(head, p.trim_end_matches(':')) <= 2
+                                && !p.starts_with(head)
+                                || head.len() > 1 && p.starts_with(head) && head.len() < p.len() - 1
+                        }
+                        .then_some(*p)
+                    });
                 let d = self.report(
                     Code::InvalidSelector,
                     raw.span,
@@ -304,7 +314,10 @@ impl Lowerer<'_> {
                 );
                 d.help = Some(match hint {
                     Some(p) => format!("selectors with a prefix are written {p}<name>"),
-                    None => "expected a user, group:, tag:, autogroup:, ipset:, host alias, IP or CIDR".into(),
+                    None => {
+                        "expected a user, group:, tag:, autogroup:, ipset:, host alias, IP or CIDR"
+                            .into()
+                    }
                 });
                 None
             }
@@ -397,7 +410,8 @@ impl Lowerer<'_> {
                 }
                 "hosts" => {
                     for m in self.entries(value, "hosts") {
-                        if let Some(v) = self.string(Some(&m.value), &format!("hosts[{:?}]", m.key)) {
+                        if let Some(v) = self.string(Some(&m.value), &format!("hosts[{:?}]", m.key))
+                        {
                             let prefix = Prefix::parse(v.value.trim());
                             policy.hosts.push(HostDef {
                                 name: key_of(m),
@@ -409,7 +423,8 @@ impl Lowerer<'_> {
                 }
                 "tagOwners" => {
                     for m in self.entries(value, "tagOwners") {
-                        let owners = self.selectors(Some(&m.value), &format!("tagOwners[{:?}]", m.key));
+                        let owners =
+                            self.selectors(Some(&m.value), &format!("tagOwners[{:?}]", m.key));
                         policy.tag_owners.push(TagOwnerDef {
                             tag: key_of(m),
                             owners,
@@ -419,12 +434,14 @@ impl Lowerer<'_> {
                 "autoApprovers" => policy.auto_approvers = self.auto_approvers(&member.value),
                 "nodeAttrs" => {
                     if let Some(items) = self.items(value, "nodeAttrs") {
-                        policy.node_attrs = items.iter().filter_map(|v| self.node_attr(v)).collect();
+                        policy.node_attrs =
+                            items.iter().filter_map(|v| self.node_attr(v)).collect();
                     }
                 }
                 "postures" => {
                     for m in self.entries(value, "postures") {
-                        let conditions = self.strings(Some(&m.value), &format!("postures[{:?}]", m.key));
+                        let conditions =
+                            self.strings(Some(&m.value), &format!("postures[{:?}]", m.key));
                         policy.postures.push(PostureDef {
                             name: key_of(m),
                             conditions,
@@ -460,20 +477,22 @@ impl Lowerer<'_> {
                 }
                 "OneCGNATRoute" => {
                     policy.settings.one_cgnat_route = self.string(value, "OneCGNATRoute");
-                    if let Some(v) = &policy.settings.one_cgnat_route {
-                        if !["", "mac-always", "mac-never"].contains(&v.value.as_str()) {
-                            let span = v.span;
-                            let text = v.value.clone();
-                            self.report(
+                    if let Some(v) = &policy.settings.one_cgnat_route
+                        && !["", "mac-always", "mac-never"].contains(&v.value.as_str())
+                    {
+                        let span = v.span;
+                        let text = v.value.clone();
+                        self.report(
                                 Code::InvalidValue,
                                 span,
                                 format!("OneCGNATRoute {text:?} is not one of \"\", \"mac-always\", \"mac-never\""),
                             );
-                        }
                     }
                 }
                 "derpMap" | "attrConfig" | "nodeVisibility" => {
-                    if *name != "nodeVisibility" && !matches!(member.value.kind, Kind::Object(_) | Kind::Null) {
+                    if *name != "nodeVisibility"
+                        && !matches!(member.value.kind, Kind::Object(_) | Kind::Null)
+                    {
                         self.wrong_type(&member.value, name, "an object");
                     }
                     policy.opaque.push((key, member.value.clone()));
@@ -493,8 +512,12 @@ impl Lowerer<'_> {
         )?;
         let action = self.string(f.get("action"), "action");
         if action.is_none() {
-            self.report(Code::MissingField, value.span, "action=\"\" is not supported")
-                .help = Some("add \"action\": \"accept\"".into());
+            self.report(
+                Code::MissingField,
+                value.span,
+                "action=\"\" is not supported",
+            )
+            .help = Some("add \"action\": \"accept\"".into());
         }
         let proto = self.string(f.get("proto"), "proto").and_then(|p| {
             if p.value.is_empty() {
@@ -515,18 +538,19 @@ impl Lowerer<'_> {
         let mut dst = Vec::new();
         for raw in self.strings(f.get("dst"), "dst") {
             if let Some(d) = self.acl_dst(raw) {
-                if let Some(p) = &proto {
-                    if !p.value.has_ports() && !d.ports.iter().all(|r| r.is_all()) {
-                        self.report(
-                            Code::InvalidProtocol,
-                            d.span,
-                            format!(
-                                "protocol does not support specific ports: {:?}, only \"*\" is allowed",
-                                p.value.to_string()
-                            ),
-                        )
-                        .help = Some(format!("write {}:*", d.host_raw));
-                    }
+                if let Some(p) = &proto
+                    && !p.value.has_ports()
+                    && !d.ports.iter().all(|r| r.is_all())
+                {
+                    self.report(
+                        Code::InvalidProtocol,
+                        d.span,
+                        format!(
+                            "protocol does not support specific ports: {:?}, only \"*\" is allowed",
+                            p.value.to_string()
+                        ),
+                    )
+                    .help = Some(format!("write {}:*", d.host_raw));
                 }
                 dst.push(d);
             }
@@ -560,7 +584,8 @@ impl Lowerer<'_> {
                                 raw.value.trim()
                             )
                         } else {
-                            "ports are *, N, N-M or a comma list of those, between 1 and 65535".into()
+                            "ports are *, N, N-M or a comma list of those, between 1 and 65535"
+                                .into()
                         });
                         return None;
                     }
@@ -581,7 +606,11 @@ impl Lowerer<'_> {
                 })
             }
             Err(e) => {
-                let code = if e.contains("colon") { Code::MissingPort } else { Code::InvalidSelector };
+                let code = if e.contains("colon") {
+                    Code::MissingPort
+                } else {
+                    Code::InvalidSelector
+                };
                 self.report(code, raw.span, format!("dst={:?}: {e}", raw.value))
                     .help = Some(format!("did you mean \"{}:*\"?", raw.value.trim()));
                 None
@@ -596,12 +625,20 @@ impl Lowerer<'_> {
                 Kind::Array(items) => {
                     for item in items {
                         if !matches!(item.kind, Kind::Object(_)) {
-                            self.wrong_type(item, &format!("each value of {:?}", m.key), "an object");
+                            self.wrong_type(
+                                item,
+                                &format!("each value of {:?}", m.key),
+                                "an object",
+                            );
                         }
                     }
                 }
                 Kind::Null => {}
-                _ => self.wrong_type(&m.value, &format!("{what}[{:?}]", m.key), "an array of objects"),
+                _ => self.wrong_type(
+                    &m.value,
+                    &format!("{what}[{:?}]", m.key),
+                    "an array of objects",
+                ),
             }
             out.push(AppCap {
                 name: key_of(m),
@@ -630,7 +667,11 @@ impl Lowerer<'_> {
                     span: raw.span,
                 }),
                 Err(e) => {
-                    let code = if e.starts_with("port range") { Code::InvalidPort } else { Code::InvalidProtocol };
+                    let code = if e.starts_with("port range") {
+                        Code::InvalidPort
+                    } else {
+                        Code::InvalidProtocol
+                    };
                     self.report(code, raw.span, e).help = Some(
                         "grant ip entries are *, N, N-M, proto:N[-M] or proto:* (a bare number is a port)".into(),
                     );
@@ -684,7 +725,9 @@ impl Lowerer<'_> {
         let accept_env = self.strings(f.get("acceptEnv"), "acceptEnv");
         let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
         let recorder = self.selectors(f.get("recorder"), "recorder");
-        let enforce_recorder = self.boolean(f.get("enforceRecorder"), "enforceRecorder").map(|b| b.value);
+        let enforce_recorder = self
+            .boolean(f.get("enforceRecorder"), "enforceRecorder")
+            .map(|b| b.value);
         Some(SshRule {
             span: value.span,
             action,
@@ -704,7 +747,12 @@ impl Lowerer<'_> {
         if value.is_null() {
             return out;
         }
-        let Some(f) = self.fields(value, "autoApprovers", &["routes", "exitNode", "services"], &[]) else {
+        let Some(f) = self.fields(
+            value,
+            "autoApprovers",
+            &["routes", "exitNode", "services"],
+            &[],
+        ) else {
             return out;
         };
         for m in self.entries(f.get("routes"), "autoApprovers.routes") {
@@ -717,7 +765,10 @@ impl Lowerer<'_> {
                     format!("autoApprovers.routes: {:?} is not a CIDR", route.value),
                 );
             }
-            let approvers = self.selectors(Some(&m.value), &format!("autoApprovers.routes[{:?}]", m.key));
+            let approvers = self.selectors(
+                Some(&m.value),
+                &format!("autoApprovers.routes[{:?}]", m.key),
+            );
             out.routes.push(RouteApprover {
                 route,
                 prefix,
@@ -727,14 +778,22 @@ impl Lowerer<'_> {
         out.exit_node = self.selectors(f.get("exitNode"), "autoApprovers.exitNode");
         for m in self.entries(f.get("services"), "autoApprovers.services") {
             let service = self.selector(key_of(m));
-            let approvers = self.selectors(Some(&m.value), &format!("autoApprovers.services[{:?}]", m.key));
+            let approvers = self.selectors(
+                Some(&m.value),
+                &format!("autoApprovers.services[{:?}]", m.key),
+            );
             out.services.push(ServiceApprover { service, approvers });
         }
         out
     }
 
     fn node_attr(&mut self, value: &Value) -> Option<NodeAttr> {
-        let f = self.fields(value, "a nodeAttrs entry", &["target", "attr", "app", "ipPool"], &[])?;
+        let f = self.fields(
+            value,
+            "a nodeAttrs entry",
+            &["target", "attr", "app", "ipPool"],
+            &[],
+        )?;
         let target = self.selectors(f.get("target"), "target");
         let attr = self.strings(f.get("attr"), "attr");
         let app = self.app(f.get("app"), "app");

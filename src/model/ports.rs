@@ -68,7 +68,8 @@ pub fn parse_port_list(spec: &str) -> Result<Vec<PortRange>, String> {
                 out.push(PortRange::single(first));
             }
             Some(last) => {
-                let last = parse_port_number(last).map_err(|e| reason(&format!("{e} last integer")))?;
+                let last =
+                    parse_port_number(last).map_err(|e| reason(&format!("{e} last integer")))?;
                 if first > last {
                     return Err(reason(
                         "invalid port range: first port is greater than last port",
@@ -128,7 +129,9 @@ impl Protocol {
         }
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             if text.starts_with('0') {
-                return Err(format!("leading 0 not permitted in protocol number: {text:?}"));
+                return Err(format!(
+                    "leading 0 not permitted in protocol number: {text:?}"
+                ));
             }
             return match text.parse::<u32>() {
                 Ok(n @ 1..=255) => Ok(Protocol(n as u8)),
@@ -215,7 +218,13 @@ mod tests {
         assert_eq!(parse_port_list("*").unwrap(), vec![PortRange::ALL]);
         assert_eq!(
             parse_port_list("22,80-443").unwrap(),
-            vec![PortRange::single(22), PortRange { first: 80, last: 443 }]
+            vec![
+                PortRange::single(22),
+                PortRange {
+                    first: 80,
+                    last: 443
+                }
+            ]
         );
         assert_eq!(
             parse_port_list("self").unwrap_err(),

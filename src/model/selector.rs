@@ -148,10 +148,10 @@ impl Selector {
         if let Some(domain) = text.strip_prefix("user:*@") {
             return Ok(Selector::UserDomain(domain.to_string()));
         }
-        if let Some((a, b)) = text.split_once('-') {
-            if let (Ok(a), Ok(b)) = (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-                return Ok(Selector::Range(a, b));
-            }
+        if let Some((a, b)) = text.split_once('-')
+            && let (Ok(a), Ok(b)) = (a.parse::<IpAddr>(), b.parse::<IpAddr>())
+        {
+            return Ok(Selector::Range(a, b));
         }
         if text.contains('@') {
             return Ok(Selector::User(text.to_string()));
@@ -208,10 +208,16 @@ mod tests {
         let p = |s: &str| Selector::parse(s).unwrap();
         assert_eq!(p("*"), Wildcard);
         assert_eq!(p(" tag:server "), Tag("tag:server".into()));
-        assert_eq!(p("group:eng@example.com"), Group("group:eng@example.com".into()));
+        assert_eq!(
+            p("group:eng@example.com"),
+            Group("group:eng@example.com".into())
+        );
         assert_eq!(p("alice@github"), User("alice@github".into()));
         assert_eq!(p("user:*@example.com"), UserDomain("example.com".into()));
-        assert_eq!(p("autogroup:self"), Autogroup(super::Autogroup::SelfDevices));
+        assert_eq!(
+            p("autogroup:self"),
+            Autogroup(super::Autogroup::SelfDevices)
+        );
         assert_eq!(p("webserver"), Host("webserver".into()));
         assert!(matches!(p("fd7a:115c:a1e0::1"), Prefix(_)));
         assert!(matches!(p("10.0.0.1-10.0.0.9"), Range(..)));

@@ -29,14 +29,17 @@ const READER: &str = "json5";
 
 /// Parses a JSON5 document into the span tree.
 pub fn parse(src: &[u8]) -> Result<Document, SyntaxError> {
-    if let Err(e) = std::str::from_utf8(src) {
-        return Err(error(
-            READER,
-            src,
-            e.valid_up_to(),
-            "invalid UTF-8".to_owned(),
-        ));
-    }
+    let text = match std::str::from_utf8(src) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(error(
+                READER,
+                src,
+                e.valid_up_to(),
+                "invalid UTF-8".to_owned(),
+            ));
+        }
+    };
     if u32::try_from(src.len()).is_err() {
         return Err(error(
             READER,
@@ -47,6 +50,7 @@ pub fn parse(src: &[u8]) -> Result<Document, SyntaxError> {
     }
     let mut parser = Parser {
         src,
+        text,
         pos: 0,
         comments: Vec::new(),
     };
@@ -58,8 +62,9 @@ pub fn parse(src: &[u8]) -> Result<Document, SyntaxError> {
 }
 
 struct Parser<'a> {
-    /// Valid UTF-8.
     src: &'a [u8],
+    /// `src` as text (it is checked to be UTF-8 up front).
+    text: &'a str,
     pos: usize,
     comments: Vec<Span>,
 }
@@ -98,9 +103,9 @@ impl Parser<'_> {
         self.err(offset, message)
     }
 
+    /// The character starting at `offset` (`None` at the end or inside a character).
     fn char_at(&self, offset: usize) -> Option<char> {
-        let text = std::str::from_utf8(&self.src[offset..]).ok()?;
-        text.chars().next()
+        self.text.get(offset..)?.chars().next()
     }
 
     fn document(&mut self) -> Result<Value, SyntaxError> {
@@ -453,7 +458,7 @@ impl Parser<'_> {
     }
 
     fn text(&self, start: usize, end: usize) -> &str {
-        std::str::from_utf8(&self.src[start..end]).unwrap_or_default()
+        self.text.get(start..end).unwrap_or_default()
     }
 
     /// Decodes the escape at `at` (a backslash) into `out`; returns the offset after it.

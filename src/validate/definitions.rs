@@ -13,8 +13,15 @@ impl Validator<'_> {
         for owner in &policy.tag_owners {
             let tag = &owner.tag.value;
             if let Err(why) = check_tag_name(tag) {
-                let d = self.report(Code::InvalidTagName, owner.tag.span, format!("tagOwners[{tag:?}]: {why}"));
-                d.help = Some("tags are tag: followed by an ASCII letter, then letters, digits or dashes".into());
+                let d = self.report(
+                    Code::InvalidTagName,
+                    owner.tag.span,
+                    format!("tagOwners[{tag:?}]: {why}"),
+                );
+                d.help = Some(
+                    "tags are tag: followed by an ASCII letter, then letters, digits or dashes"
+                        .into(),
+                );
             }
             for o in &owner.owners {
                 self.check_selector(o, Position::TagOwner);
@@ -33,14 +40,21 @@ impl Validator<'_> {
                 );
                 d.help = Some("an @ makes the name read as a user".into());
             } else if name.contains(':') || name.trim() != name || name.is_empty() {
-                self.report(Code::InvalidHost, host.name.span, format!("invalid host name {name:?}"))
-                    .help = Some("host alias names cannot contain ':' or surrounding spaces".into());
+                self.report(
+                    Code::InvalidHost,
+                    host.name.span,
+                    format!("invalid host name {name:?}"),
+                )
+                .help = Some("host alias names cannot contain ':' or surrounding spaces".into());
             }
             if host.prefix.is_none() {
                 let d = self.report(
                     Code::InvalidHost,
                     host.value.span,
-                    format!("hosts[{name:?}]: {:?} is not an IP address or CIDR", host.value.value),
+                    format!(
+                        "hosts[{name:?}]: {:?} is not an IP address or CIDR",
+                        host.value.value
+                    ),
                 );
                 d.help = Some("a host alias names one IP address or CIDR, e.g. \"100.64.0.10\" or \"10.0.0.0/8\"".into());
             }
@@ -51,7 +65,10 @@ impl Validator<'_> {
                 self.report(
                     Code::InvalidPosture,
                     posture.name.span,
-                    format!("posture names must start with 'posture:', got {:?}", posture.name.value),
+                    format!(
+                        "posture names must start with 'posture:', got {:?}",
+                        posture.name.value
+                    ),
                 );
             }
             for condition in &posture.conditions {
@@ -59,7 +76,10 @@ impl Validator<'_> {
                     let d = self.report(
                         Code::InvalidPosture,
                         condition.span,
-                        format!("postures[{:?}]: {:?}: {why}", posture.name.value, condition.value),
+                        format!(
+                            "postures[{:?}]: {:?}: {why}",
+                            posture.name.value, condition.value
+                        ),
                     );
                     d.help = Some("conditions look like node:os IN ['macos', 'windows'] or node:tsVersion >= '1.60'".into());
                 }
@@ -78,7 +98,10 @@ impl Validator<'_> {
                 group.name.span,
                 format!("group must start with 'group:', got: {name:?}"),
             );
-            d.help = Some(format!("rename it to \"group:{}\"", name.trim_start_matches("group:")));
+            d.help = Some(format!(
+                "rename it to \"group:{}\"",
+                name.trim_start_matches("group:")
+            ));
         }
         for member in &group.members {
             let text = member.value.trim();
@@ -96,7 +119,10 @@ impl Validator<'_> {
                     let d = self.report(
                         Code::InvalidGroup,
                         member.span,
-                        format!("groups[{name:?}]: {text:?}: group members must be users, not a {}", other.kind_name()),
+                        format!(
+                            "groups[{name:?}]: {text:?}: group members must be users, not a {}",
+                            other.kind_name()
+                        ),
                     );
                     d.help = Some("groups hold login names such as alice@example.com".into());
                 }
@@ -118,7 +144,11 @@ impl Validator<'_> {
             return;
         }
         let suggestion = did_you_mean(name, self.postures.iter().copied());
-        let d = self.report(Code::UndefinedPosture, p.span, format!("posture not found: {name:?}"));
+        let d = self.report(
+            Code::UndefinedPosture,
+            p.span,
+            format!("posture not found: {name:?}"),
+        );
         d.help = Some(match suggestion {
             Some(s) => format!("did you mean {s:?}?"),
             None => "define it in \"postures\"".into(),
@@ -137,7 +167,10 @@ impl Validator<'_> {
                     format!("ipset names must start with 'ipset:', got {name:?}"),
                 );
             }
-            let has_remove = set.ops.iter().any(|op| op.value.trim_start().starts_with("remove "));
+            let has_remove = set
+                .ops
+                .iter()
+                .any(|op| op.value.trim_start().starts_with("remove "));
             for op in &set.ops {
                 let text = op.value.trim();
                 let (verb, target) = match text.split_once(' ') {
@@ -167,8 +200,13 @@ impl Validator<'_> {
                     }
                 };
                 if let Some(problem) = problem {
-                    let d = self.report(Code::InvalidIpSet, op.span, format!("ipsets[{name:?}]: {problem}"));
-                    d.help = Some("ipset operations are \"add <target>\" or \"remove <target>\"".into());
+                    let d = self.report(
+                        Code::InvalidIpSet,
+                        op.span,
+                        format!("ipsets[{name:?}]: {problem}"),
+                    );
+                    d.help =
+                        Some("ipset operations are \"add <target>\" or \"remove <target>\"".into());
                 }
             }
         }
@@ -193,7 +231,8 @@ impl Validator<'_> {
                     set.name.span,
                     format!("ipsets[{start:?}]: circular reference"),
                 )
-                .help = Some("an ipset cannot contain itself, directly or through other ipsets".into());
+                .help =
+                    Some("an ipset cannot contain itself, directly or through other ipsets".into());
             }
         }
         let _ = Prefix::parse;
@@ -209,7 +248,11 @@ pub fn check_posture_condition(condition: &str) -> Result<(), String> {
     let (attr, rest) = text.split_at(attr_len);
     match attr.split_once(':') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {}
-        _ => return Err(format!("attribute {attr:?} must be namespace:name, e.g. node:os")),
+        _ => {
+            return Err(format!(
+                "attribute {attr:?} must be namespace:name, e.g. node:os"
+            ));
+        }
     }
     let rest = rest.trim();
     if rest.is_empty() {
@@ -229,7 +272,9 @@ pub fn check_posture_condition(condition: &str) -> Result<(), String> {
         let op = ["==", "!=", "<=", ">=", "<", ">"]
             .into_iter()
             .find(|op| rest.starts_with(op))
-            .ok_or_else(|| format!("unknown operator in {rest:?}; use ==, !=, IN, NOT IN, <, <=, >, >="))?;
+            .ok_or_else(|| {
+                format!("unknown operator in {rest:?}; use ==, !=, IN, NOT IN, <, <=, >, >=")
+            })?;
         (op, &rest[op.len()..])
     };
     let value = value.trim();

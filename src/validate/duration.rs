@@ -62,7 +62,9 @@ pub fn parse(text: &str) -> Result<Nanos, String> {
         let mut value = whole.checked_mul(scale).ok_or_else(invalid)?;
         if !frac_part.is_empty() {
             let digits = frac_part.len().min(30) as u32;
-            let frac: Nanos = frac_part[..digits as usize].parse().map_err(|_| invalid())?;
+            let frac: Nanos = frac_part[..digits as usize]
+                .parse()
+                .map_err(|_| invalid())?;
             value += frac * scale / 10i128.pow(digits);
         }
         total = total.checked_add(value).ok_or_else(invalid)?;

@@ -6,13 +6,13 @@
 //! do. Where the control plane's behaviour is unknown, tsacl reports an error only for
 //! what cannot possibly work and says so in the code.
 
+#[cfg(test)]
+mod cases;
 mod definitions;
 pub mod duration;
 mod rules;
 mod selectors;
 mod tests_shape;
-#[cfg(test)]
-mod cases;
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::Policy;
@@ -66,11 +66,27 @@ impl<'a> Validator<'a> {
             file,
             options,
             diags,
-            tags: policy.tag_owners.iter().map(|t| t.tag.value.as_str()).collect(),
-            groups: policy.groups.iter().map(|g| g.name.value.as_str()).collect(),
+            tags: policy
+                .tag_owners
+                .iter()
+                .map(|t| t.tag.value.as_str())
+                .collect(),
+            groups: policy
+                .groups
+                .iter()
+                .map(|g| g.name.value.as_str())
+                .collect(),
             hosts: policy.hosts.iter().map(|h| h.name.value.as_str()).collect(),
-            ipsets: policy.ipsets.iter().map(|s| s.name.value.as_str()).collect(),
-            postures: policy.postures.iter().map(|p| p.name.value.as_str()).collect(),
+            ipsets: policy
+                .ipsets
+                .iter()
+                .map(|s| s.name.value.as_str())
+                .collect(),
+            postures: policy
+                .postures
+                .iter()
+                .map(|p| p.name.value.as_str())
+                .collect(),
             first_member: None,
             first_members: None,
         }
@@ -103,7 +119,9 @@ impl<'a> Validator<'a> {
                 location: at,
                 message: "autogroup:member used here".into(),
             });
-            d.help = Some("autogroup:members is the legacy spelling; use autogroup:member everywhere".into());
+            d.help = Some(
+                "autogroup:members is the legacy spelling; use autogroup:member everywhere".into(),
+            );
         }
     }
 
@@ -122,7 +140,9 @@ pub fn check_tag_name(tag: &str) -> Result<(), &'static str> {
     let mut chars = name.chars();
     match chars.next() {
         None => Err("tag names must not be empty"),
-        Some(c) if !c.is_ascii_alphabetic() => Err("tag names must start with a letter, after 'tag:'"),
+        Some(c) if !c.is_ascii_alphabetic() => {
+            Err("tag names must start with a letter, after 'tag:'")
+        }
         Some(_) if chars.all(|c| c.is_ascii_alphanumeric() || c == '-') => Ok(()),
         Some(_) => Err("tag names can only contain numbers, letters, or dashes"),
     }

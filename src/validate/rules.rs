@@ -40,17 +40,17 @@ impl Validator<'_> {
     }
 
     fn acl(&mut self, acl: &Acl) {
-        if let Some(action) = &acl.action {
-            if action.value.trim() != "accept" {
-                let d = self.report(
-                    Code::InvalidAction,
-                    action.span,
-                    format!("action={:?} is not supported", action.value),
-                );
-                d.help = Some(
+        if let Some(action) = &acl.action
+            && action.value.trim() != "accept"
+        {
+            let d = self.report(
+                Code::InvalidAction,
+                action.span,
+                format!("action={:?} is not supported", action.value),
+            );
+            d.help = Some(
                     "policies are default-deny and additive: \"accept\" is the only action; remove what should be denied from the rules that allow it".into(),
                 );
-            }
         }
         for src in &acl.src {
             self.check_selector(src, Position::AclSrc);
@@ -120,7 +120,11 @@ impl Validator<'_> {
         }
         self.src_postures(&grant.src_posture);
         if grant.ip_written == 0 && grant.app.is_empty() {
-            let d = self.report(Code::EmptyGrant, grant.span, "ip and app can not both be empty");
+            let d = self.report(
+                Code::EmptyGrant,
+                grant.span,
+                "ip and app can not both be empty",
+            );
             d.help = Some("add \"ip\": [\"*\"] (or specific ports such as \"tcp:443\") or an \"app\" capability".into());
         }
         for cap in &grant.app {
@@ -129,24 +133,25 @@ impl Validator<'_> {
                 d.help = Some("capability names look like example.com/cap/name".into());
             }
         }
-        if !grant.app.is_empty() {
-            if let Some(internet) = grant
+        if !grant.app.is_empty()
+            && let Some(internet) = grant
                 .dst
                 .iter()
                 .find(|d| d.selector == Some(Selector::Autogroup(Autogroup::Internet)))
-            {
-                let at = self.at(grant.app[0].name.span);
-                let d = self.report(
-                    Code::AppWithInternet,
-                    internet.span,
-                    "cannot use app grants with autogroup:internet",
-                );
-                d.labels.push(Label {
-                    location: at,
-                    message: "app capability granted here".into(),
-                });
-                d.help = Some("put the app capabilities in a separate grant without autogroup:internet".into());
-            }
+        {
+            let at = self.at(grant.app[0].name.span);
+            let d = self.report(
+                Code::AppWithInternet,
+                internet.span,
+                "cannot use app grants with autogroup:internet",
+            );
+            d.labels.push(Label {
+                location: at,
+                message: "app capability granted here".into(),
+            });
+            d.help = Some(
+                "put the app capabilities in a separate grant without autogroup:internet".into(),
+            );
         }
         if let Some(self_dst) = grant
             .dst
@@ -172,7 +177,11 @@ impl Validator<'_> {
                 d.help = Some("add \"action\": \"accept\" or \"action\": \"check\"".into());
             }
             (Some(a), Some(trimmed)) if trimmed != "accept" && trimmed != "check" => {
-                let d = self.report(Code::SshAction, a.span, format!("{:?} is not a valid action", a.value));
+                let d = self.report(
+                    Code::SshAction,
+                    a.span,
+                    format!("{:?} is not a valid action", a.value),
+                );
                 d.help = Some("SSH actions are \"accept\" or \"check\", in lower case".into());
             }
             _ => {}
@@ -190,7 +199,10 @@ impl Validator<'_> {
         match &rule.users {
             None => {
                 let d = self.report(Code::SshUsers, rule.span, "users must be specified");
-                d.help = Some("add \"users\": [\"autogroup:nonroot\"] or the local user names to allow".into());
+                d.help = Some(
+                    "add \"users\": [\"autogroup:nonroot\"] or the local user names to allow"
+                        .into(),
+                );
             }
             Some(users) if users.value.is_empty() => {
                 let d = self.report(Code::SshUsers, users.span, "users must be specified");
@@ -200,7 +212,11 @@ impl Validator<'_> {
                 for user in &users.value {
                     let name = user.value.trim();
                     if name.is_empty() || name == "*" {
-                        let d = self.report(Code::SshUsers, user.span, format!("user {name:?} is not valid"));
+                        let d = self.report(
+                            Code::SshUsers,
+                            user.span,
+                            format!("user {name:?} is not valid"),
+                        );
                         d.help = Some("use autogroup:nonroot for every user but root".into());
                     } else if let Some(domain) = name.strip_prefix("localpart:*@") {
                         self.check_domain(domain, user.span, "");
@@ -213,8 +229,12 @@ impl Validator<'_> {
         }
         for env in &rule.accept_env {
             if env.value.is_empty() {
-                self.report(Code::SshAcceptEnv, env.span, "acceptEnv values cannot be empty")
-                    .help = Some("remove the empty entry".into());
+                self.report(
+                    Code::SshAcceptEnv,
+                    env.span,
+                    "acceptEnv values cannot be empty",
+                )
+                .help = Some("remove the empty entry".into());
             }
         }
         self.ssh_combinations(rule, action == Some("check"));
@@ -228,12 +248,20 @@ impl Validator<'_> {
         let max = 168 * duration::HOUR;
         let message = match duration::parse(text) {
             Err(e) => e,
-            Ok(d) if d < 0 => format!("checkPeriod {} must be a positive duration", duration::format(d)),
-            Ok(d) if d > max => format!("checkPeriod {} is above the max (168h)", duration::format(d)),
+            Ok(d) if d < 0 => format!(
+                "checkPeriod {} must be a positive duration",
+                duration::format(d)
+            ),
+            Ok(d) if d > max => format!(
+                "checkPeriod {} is above the max (168h)",
+                duration::format(d)
+            ),
             Ok(_) => return,
         };
         let d = self.report(Code::SshCheckPeriod, period.span, message);
-        d.help = Some("a Go duration such as \"12h\" or \"30m\", at most \"168h\", or \"always\"".into());
+        d.help = Some(
+            "a Go duration such as \"12h\" or \"30m\", at most \"168h\", or \"always\"".into(),
+        );
     }
 
     /// Which sources may reach which SSH destinations.
@@ -248,10 +276,19 @@ impl Validator<'_> {
         for dst in &rule.dst {
             match &dst.selector {
                 Some(Selector::User(user)) => {
-                    let same = rule.src.iter().all(|s| matches!(&s.selector, Some(Selector::User(u)) if u == user));
+                    let same = rule
+                        .src
+                        .iter()
+                        .all(|s| matches!(&s.selector, Some(Selector::User(u)) if u == user));
                     if !same || rule.src.is_empty() {
-                        let d = self.report(Code::SshDst, dst.span, "users in dst are only allowed from the same user");
-                        d.help = Some("use autogroup:self to let each user reach their own devices".into());
+                        let d = self.report(
+                            Code::SshDst,
+                            dst.span,
+                            "users in dst are only allowed from the same user",
+                        );
+                        d.help = Some(
+                            "use autogroup:self to let each user reach their own devices".into(),
+                        );
                     }
                 }
                 Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
@@ -285,7 +322,11 @@ impl Validator<'_> {
         }
         if check {
             for src in &tagged_src {
-                let d = self.report(Code::SshSrc, src.span, "[ssh] \"check\" action does not support tags in src");
+                let d = self.report(
+                    Code::SshSrc,
+                    src.span,
+                    "[ssh] \"check\" action does not support tags in src",
+                );
                 d.help = Some("check mode re-authenticates a user; tagged devices have no user. Use \"accept\"".into());
             }
         }
@@ -300,7 +341,9 @@ impl Validator<'_> {
             let text = pool.value.trim();
             let message = match Prefix::parse(text) {
                 None => format!("IPPool({text}): not a CIDR"),
-                Some(p) if !cgnat.contains(&p) => format!("IPPool({text}): network not within 100.64.0.0/10"),
+                Some(p) if !cgnat.contains(&p) => {
+                    format!("IPPool({text}): network not within 100.64.0.0/10")
+                }
                 Some(p)
                     if RESERVED_POOLS
                         .iter()
@@ -336,7 +379,10 @@ impl Validator<'_> {
                     self.report(
                         Code::InvalidSelector,
                         service.service.span,
-                        format!("autoApprovers.services key {:?} must be svc:<name> or a tag", service.service.raw),
+                        format!(
+                            "autoApprovers.services key {:?} must be svc:<name> or a tag",
+                            service.service.raw
+                        ),
                     );
                 }
             }

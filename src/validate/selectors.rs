@@ -38,18 +38,26 @@ impl Validator<'_> {
             Selector::Tag(tag) => self.check_tag_reference(tag, sel, pos),
             Selector::Group(group) => self.check_group_reference(group, sel),
             Selector::Host(host) => self.check_host_reference(host, sel),
-            Selector::IpSet(name) => {
-                if !self.ipsets.contains(name.as_str()) {
-                    let suggestion = did_you_mean(name, self.ipsets.iter().copied());
-                    let d = self.report(Code::UndefinedIpSet, sel.span, format!("ipset not found: {name:?}"));
-                    d.help = Some(match suggestion {
-                        Some(s) => format!("did you mean {s:?}?"),
-                        None => format!("define it in \"ipsets\": {{{name:?}: [\"add 192.0.2.0/24\"]}}"),
-                    });
-                }
+            Selector::IpSet(name) if !self.ipsets.contains(name.as_str()) => {
+                let suggestion = did_you_mean(name, self.ipsets.iter().copied());
+                let d = self.report(
+                    Code::UndefinedIpSet,
+                    sel.span,
+                    format!("ipset not found: {name:?}"),
+                );
+                d.help = Some(match suggestion {
+                    Some(s) => format!("did you mean {s:?}?"),
+                    None => {
+                        format!("define it in \"ipsets\": {{{name:?}: [\"add 192.0.2.0/24\"]}}")
+                    }
+                });
             }
             Selector::UserDomain(domain) => {
-                let prefix = if pos == Position::SshSrc { "[ssh] " } else { "" };
+                let prefix = if pos == Position::SshSrc {
+                    "[ssh] "
+                } else {
+                    ""
+                };
                 self.check_domain(domain, sel.span, prefix);
             }
             Selector::Autogroup(Autogroup::Members) => {
@@ -87,7 +95,11 @@ impl Validator<'_> {
             return;
         }
         let suggestion = did_you_mean(group, self.groups.iter().copied());
-        let d = self.report(Code::UndefinedGroup, sel.span, format!("group not found: {group:?}"));
+        let d = self.report(
+            Code::UndefinedGroup,
+            sel.span,
+            format!("group not found: {group:?}"),
+        );
         d.help = Some(match suggestion {
             Some(s) => format!("did you mean {s:?}?"),
             None => format!("define it in \"groups\": {{{group:?}: [\"alice@example.com\"]}}"),
@@ -99,7 +111,11 @@ impl Validator<'_> {
             return;
         }
         let suggestion = did_you_mean(host, self.hosts.iter().copied());
-        let d = self.report(Code::UndefinedHost, sel.span, format!("{host:?}: invalid address"));
+        let d = self.report(
+            Code::UndefinedHost,
+            sel.span,
+            format!("{host:?}: invalid address"),
+        );
         d.help = Some(match suggestion {
             Some(s) => format!("no host alias named {host:?}; did you mean {s:?}?"),
             None => format!(

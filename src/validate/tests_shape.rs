@@ -19,19 +19,24 @@ pub fn parse_test_destination(text: &str) -> Result<TestDestination, String> {
     let text = text.trim();
     let (host, port) = split_host_port(text).map_err(|e| e.to_string())?;
     if port == "*" || port.contains(',') || port.contains('-') || port.is_empty() {
-        return Err(format!("port {port:?}: test destination port must be a single port"));
+        return Err(format!(
+            "port {port:?}: test destination port must be a single port"
+        ));
     }
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("port {port:?}: test destination port must be a single number from 0 to 65535"))?;
-    let host = Selector::parse(&host).map_err(|_| format!("{host:?} is not a user, group, tag, host alias or IP"))?;
+    let port: u16 = port.parse().map_err(|_| {
+        format!("port {port:?}: test destination port must be a single number from 0 to 65535")
+    })?;
+    let host = Selector::parse(&host)
+        .map_err(|_| format!("{host:?} is not a user, group, tag, host alias or IP"))?;
     match &host {
-        Selector::Prefix(p) if !(p.bare && p.is_single_address()) => {
-            Err(format!("{p}: test destination must be a single host, not a CIDR range"))
-        }
+        Selector::Prefix(p) if !(p.bare && p.is_single_address()) => Err(format!(
+            "{p}: test destination must be a single host, not a CIDR range"
+        )),
         Selector::Autogroup(a) => Err(format!("{} not valid as a test destination", a.name())),
         Selector::Wildcard | Selector::Range(..) | Selector::IpSet(_) | Selector::UserDomain(_) => {
-            Err(format!("{host}: test destinations must be one user, group, tag, host alias or IP"))
+            Err(format!(
+                "{host}: test destinations must be one user, group, tag, host alias or IP"
+            ))
         }
         _ => Ok(TestDestination { host, port }),
     }
@@ -43,15 +48,19 @@ impl Validator<'_> {
         for test in &policy.tests {
             self.test_src(test.src.as_ref(), test.span, "test");
             if test.accept.is_empty() && test.deny.is_empty() {
-                self.report(Code::InvalidTest, test.span, "test entry must have at least one of \"accept\" or \"deny\"")
-                    .help = Some("a test with nothing to check always fails on the control plane".into());
+                self.report(
+                    Code::InvalidTest,
+                    test.span,
+                    "test entry must have at least one of \"accept\" or \"deny\"",
+                )
+                .help =
+                    Some("a test with nothing to check always fails on the control plane".into());
             }
-            if let Some(proto) = &test.proto {
-                if !proto.value.is_empty() {
-                    if let Err(e) = Protocol::parse(proto.value.trim()) {
-                        self.report(Code::InvalidTest, proto.span, format!("test proto: {e}"));
-                    }
-                }
+            if let Some(proto) = &test.proto
+                && !proto.value.is_empty()
+                && let Err(e) = Protocol::parse(proto.value.trim())
+            {
+                self.report(Code::InvalidTest, proto.span, format!("test proto: {e}"));
             }
             for (list, dsts) in [("accept", &test.accept), ("deny", &test.deny)] {
                 for dst in dsts {
@@ -64,28 +73,59 @@ impl Validator<'_> {
         }
     }
 
-    fn test_src(&mut self, src: Option<&Spanned<String>>, span: crate::syntax::Span, what: &str) -> Option<Selector> {
+    fn test_src(
+        &mut self,
+        src: Option<&Spanned<String>>,
+        span: crate::syntax::Span,
+        what: &str,
+    ) -> Option<Selector> {
         let Some(src) = src.filter(|s| !s.value.trim().is_empty()) else {
             let at = src.map_or(span, |s| s.span);
-            self.report(Code::InvalidTest, at, format!("{what} entry must have a non-empty src"))
-                .help = Some("src is one user, group, tag, host alias or Tailscale IP".into());
+            self.report(
+                Code::InvalidTest,
+                at,
+                format!("{what} entry must have a non-empty src"),
+            )
+            .help = Some("src is one user, group, tag, host alias or Tailscale IP".into());
             return None;
         };
         let selector = match Selector::parse(&src.value) {
             Ok(s) => s,
             Err(_) => {
-                self.report(Code::InvalidTest, src.span, format!("{what} src {:?} is not a user, group, tag, host alias or IP", src.value));
+                self.report(
+                    Code::InvalidTest,
+                    src.span,
+                    format!(
+                        "{what} src {:?} is not a user, group, tag, host alias or IP",
+                        src.value
+                    ),
+                );
                 return None;
             }
         };
         match &selector {
-            Selector::Wildcard | Selector::Range(..) | Selector::IpSet(_) | Selector::Service(_) | Selector::UserDomain(_) => {
-                self.report(Code::InvalidTest, src.span, format!("{what} src must be one user, group, tag, host alias or IP, not {:?}", src.value))
-                    .help = Some("write one test per source".into());
+            Selector::Wildcard
+            | Selector::Range(..)
+            | Selector::IpSet(_)
+            | Selector::Service(_)
+            | Selector::UserDomain(_) => {
+                self.report(
+                    Code::InvalidTest,
+                    src.span,
+                    format!(
+                        "{what} src must be one user, group, tag, host alias or IP, not {:?}",
+                        src.value
+                    ),
+                )
+                .help = Some("write one test per source".into());
                 return None;
             }
             Selector::Prefix(p) if !p.is_single_address() => {
-                self.report(Code::InvalidTest, src.span, format!("{what} src must be a single host, not a CIDR range"));
+                self.report(
+                    Code::InvalidTest,
+                    src.span,
+                    format!("{what} src must be a single host, not a CIDR range"),
+                );
                 return None;
             }
             _ => {}
@@ -97,14 +137,26 @@ impl Validator<'_> {
     /// Unknown names make a test fail on the control plane (`test(s) failed`).
     fn check_test_reference(&mut self, selector: &Selector, at: &Spanned<String>) {
         let (defined, candidates): (bool, Vec<&str>) = match selector {
-            Selector::Tag(t) => (self.tags.contains(t.as_str()), self.tags.iter().copied().collect()),
+            Selector::Tag(t) => (
+                self.tags.contains(t.as_str()),
+                self.tags.iter().copied().collect(),
+            ),
             Selector::Group(g) => (
                 g.contains('@') || self.groups.contains(g.as_str()),
                 self.groups.iter().copied().collect(),
             ),
-            Selector::Host(h) => (self.hosts.contains(h.as_str()), self.hosts.iter().copied().collect()),
-            Selector::Autogroup(Autogroup::SelfDevices | Autogroup::Internet | Autogroup::Nonroot) => {
-                self.report(Code::InvalidTest, at.span, format!("{selector} is not valid in a test"));
+            Selector::Host(h) => (
+                self.hosts.contains(h.as_str()),
+                self.hosts.iter().copied().collect(),
+            ),
+            Selector::Autogroup(
+                Autogroup::SelfDevices | Autogroup::Internet | Autogroup::Nonroot,
+            ) => {
+                self.report(
+                    Code::InvalidTest,
+                    at.span,
+                    format!("{selector} is not valid in a test"),
+                );
                 return;
             }
             _ => return,
@@ -115,7 +167,11 @@ impl Validator<'_> {
         let name = selector.to_string();
         let what = selector.kind_name();
         let suggestion = crate::suggest::did_you_mean(&name, candidates);
-        let d = self.report(Code::InvalidTest, at.span, format!("test {what} {name:?} is not defined"));
+        let d = self.report(
+            Code::InvalidTest,
+            at.span,
+            format!("test {what} {name:?} is not defined"),
+        );
         d.help = Some(match suggestion {
             Some(s) => format!("did you mean {s:?}? (the control plane answers \"test(s) failed\")"),
             None => "tests can only name defined tags, groups and host aliases (the control plane answers \"test(s) failed\")".into(),
@@ -125,24 +181,29 @@ impl Validator<'_> {
     fn test_dst(&mut self, list: &str, dst: &Spanned<String>) {
         match parse_test_destination(&dst.value) {
             Err(why) => {
-                let d = self.report(Code::InvalidTest, dst.span, format!("{list} {:?}: {why}", dst.value));
+                let d = self.report(
+                    Code::InvalidTest,
+                    dst.span,
+                    format!("{list} {:?}: {why}", dst.value),
+                );
                 d.help = Some("test destinations are host:port with one numeric port, e.g. \"tag:web:443\"; write one entry per port".into());
             }
             Ok(parsed) => {
-                if let Selector::Host(name) = &parsed.host {
-                    if let Some(host) = self.policy.host(name) {
-                        if host.prefix.is_some_and(|p| !p.is_single_address()) {
-                            let d = self.report(
+                if let Selector::Host(name) = &parsed.host
+                    && let Some(host) = self.policy.host(name)
+                    && host.prefix.is_some_and(|p| !p.is_single_address())
+                {
+                    let d = self.report(
                                 Code::InvalidTest,
                                 dst.span,
                                 format!("{list} {:?}: host {name:?} is a CIDR ({}); test destinations must be a single host", dst.value, host.value.value),
                             );
-                            d.help = Some("test against one address inside the range".into());
-                            return;
-                        }
-                    }
+                    d.help = Some("test against one address inside the range".into());
+                    return;
                 }
-                let host_text = split_host_port(dst.value.trim()).map(|(h, _)| h.into_owned()).unwrap_or_default();
+                let host_text = split_host_port(dst.value.trim())
+                    .map(|(h, _)| h.into_owned())
+                    .unwrap_or_default();
                 self.check_test_reference(
                     &parsed.host,
                     &Spanned {
@@ -155,34 +216,56 @@ impl Validator<'_> {
     }
 
     fn ssh_test(&mut self, test: &crate::model::SshTest) {
-        if let Some(src) = self.test_src(test.src.as_ref(), test.span, "SSH tests") {
-            if let Selector::Autogroup(_) = src {
-                let at = test.src.as_ref().map_or(test.span, |s| s.span);
-                let d = self.report(Code::InvalidSshTest, at, format!("SSH tests src contains disallowed element {:?}", src.to_string()));
-                d.help = Some("test one user, group, tag, host alias or IP".into());
-            }
+        if let Some(src) = self.test_src(test.src.as_ref(), test.span, "SSH tests")
+            && let Selector::Autogroup(_) = src
+        {
+            let at = test.src.as_ref().map_or(test.span, |s| s.span);
+            let d = self.report(
+                Code::InvalidSshTest,
+                at,
+                format!(
+                    "SSH tests src contains disallowed element {:?}",
+                    src.to_string()
+                ),
+            );
+            d.help = Some("test one user, group, tag, host alias or IP".into());
         }
         if test.dst.is_empty() {
-            self.report(Code::InvalidSshTest, test.span, "SSH tests entry must have at least one dst");
+            self.report(
+                Code::InvalidSshTest,
+                test.span,
+                "SSH tests entry must have at least one dst",
+            );
         }
         for dst in &test.dst {
             let text = dst.value.trim();
             let message = match Selector::parse(text) {
-                Ok(Selector::Tag(tag)) if tag.matches(':').count() > 1 || !self.tags.contains(tag.as_str()) => {
+                Ok(Selector::Tag(tag))
+                    if tag.matches(':').count() > 1 || !self.tags.contains(tag.as_str()) =>
+                {
                     Some(format!("SSH tests dst contains unknown tag {tag:?}"))
                 }
-                Ok(Selector::Autogroup(_) | Selector::Wildcard | Selector::Range(..) | Selector::IpSet(_) | Selector::Service(_) | Selector::UserDomain(_)) => {
-                    Some(format!("SSH tests dst contains disallowed element {text:?}"))
-                }
-                Ok(Selector::Prefix(p)) if !p.is_single_address() || !p.addr.is_ipv4() => {
-                    Some(format!("SSH tests dst contains disallowed element {text:?}"))
-                }
+                Ok(
+                    Selector::Autogroup(_)
+                    | Selector::Wildcard
+                    | Selector::Range(..)
+                    | Selector::IpSet(_)
+                    | Selector::Service(_)
+                    | Selector::UserDomain(_),
+                ) => Some(format!(
+                    "SSH tests dst contains disallowed element {text:?}"
+                )),
+                Ok(Selector::Prefix(p)) if !p.is_single_address() || !p.addr.is_ipv4() => Some(
+                    format!("SSH tests dst contains disallowed element {text:?}"),
+                ),
                 Ok(s @ (Selector::Group(_) | Selector::Host(_))) => {
                     self.check_test_reference(&s, dst);
                     None
                 }
                 Ok(_) => None,
-                Err(_) => Some(format!("SSH tests dst contains disallowed element {text:?}")),
+                Err(_) => Some(format!(
+                    "SSH tests dst contains disallowed element {text:?}"
+                )),
             };
             if let Some(message) = message {
                 let d = self.report(Code::InvalidSshTest, dst.span, message);
@@ -190,11 +273,19 @@ impl Validator<'_> {
             }
         }
         if test.accept.is_empty() && test.check.is_empty() && test.deny.is_empty() {
-            self.report(Code::InvalidSshTest, test.span, "SSH tests entry must have at least one of \"accept\", \"check\" or \"deny\"");
+            self.report(
+                Code::InvalidSshTest,
+                test.span,
+                "SSH tests entry must have at least one of \"accept\", \"check\" or \"deny\"",
+            );
         }
         for user in test.accept.iter().chain(&test.check).chain(&test.deny) {
             if user.value.trim().is_empty() {
-                self.report(Code::InvalidSshTest, user.span, "SSH tests user \"\" is not valid");
+                self.report(
+                    Code::InvalidSshTest,
+                    user.span,
+                    "SSH tests user \"\" is not valid",
+                );
             }
         }
     }

@@ -39,7 +39,10 @@ pub fn reason(id: &str) -> Option<&'static str> {
     if NEEDS_TEST_EVALUATION.contains(&id) {
         return Some("needs test evaluation (semantic engine)");
     }
-    OFFLINE_UNDECIDABLE.iter().find(|(i, _)| *i == id).map(|(_, r)| *r)
+    OFFLINE_UNDECIDABLE
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, r)| *r)
 }
 
 pub fn all() -> impl Iterator<Item = (&'static &'static str, &'static str)> {

@@ -384,7 +384,7 @@ fn format_extra(extra: &mut Extra, depth: usize, opts: FormatOptions) {
     }
 
     let input = std::mem::take(extra);
-    let mut out: Vec<u8> = Vec::with_capacity(input.len() + depth + 2);
+    let mut out: Vec<u8> = Vec::new(); // most extras format to nothing: no allocation
     if opts.ensure_leading_newline && !has_newline(&input) {
         out.push(b'\n');
     }

@@ -7,15 +7,15 @@
 //! `hujson.Format`, which needs a lossless syntax tree.
 //!
 //! Layout:
-//! - [`scan`]: bytes → whitespace, comments, literals; errors;
-//! - [`quote`]: Go-compatible string decoding/encoding and rune quoting;
-//! - [`parse`]: the one grammar, an iterative parser that drives a builder;
-//! - [`cst`]: the lossless tree (Go's `Value{BeforeExtra, Value, AfterExtra}`) and `Pack`;
-//! - [`format`]: a port of Go's `Value.Format`.
+//! - `scan`: bytes → whitespace, comments, literals; errors;
+//! - `quote`: Go-compatible string decoding/encoding and rune quoting;
+//! - `parse`: the one grammar, an iterative parser that drives a builder;
+//! - `cst`: the lossless tree (Go's `Value{BeforeExtra, Value, AfterExtra}`) and `Pack`;
+//! - `format`: a port of Go's `Value.Format`.
 //!
 //! Invariants:
 //! - all four entry points accept exactly the same inputs and report the same errors,
-//!   because they share [`parse::parse`];
+//!   because they share one parser (`parse::parse`);
 //! - no input can nest deeper than [`crate::syntax::tree::MAX_DEPTH`], so every
 //!   recursive walk here (formatting, dropping) is bounded;
 //! - [`standardize`] preserves length and the offset of every newline.

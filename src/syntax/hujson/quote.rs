@@ -83,7 +83,7 @@ pub(crate) fn push_go_lossy(out: &mut String, mut bytes: &[u8]) {
             }
             Err(err) => {
                 let (valid, rest) = bytes.split_at(err.valid_up_to());
-                // SAFETY-free: `valid_up_to` guarantees this prefix is UTF-8.
+                // `valid_up_to` guarantees this prefix is UTF-8.
                 out.push_str(std::str::from_utf8(valid).unwrap_or_default());
                 out.push(char::REPLACEMENT_CHARACTER);
                 bytes = &rest[1..];

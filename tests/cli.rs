@@ -1,0 +1,271 @@
+//! The real `tsacl` binary, end to end: exit codes, output streams, formats, bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tsacl() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsacl"));
+    cmd.env_remove("NO_COLOR").env("COLUMNS", "100");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    tsacl().args(args).output().unwrap()
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = tsacl()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+const BAD: &str = "{\n\t\"tagOwners\": {\"tag:web\": []},\n\t\"acls\": [\n\t\t{\"action\": \"accept\", \"src\": [\"tag:db\"], \"dst\": [\"tag:web:80\"]},\n\t],\n}\n";
+
+#[test]
+fn the_repository_policy_is_clean() {
+    let out = run(&["check", &repo("policies/policy.hujson")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("0 errors"));
+    assert!(out.stdout.is_empty(), "human output goes to stderr");
+}
+
+#[test]
+fn errors_exit_1_with_location_code_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let out = run(&["check", "--color", "never", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("TSA010"), "{err}");
+    assert!(err.contains("src=tag not found: \"tag:db\""), "{err}");
+    assert!(err.contains("bad.hujson:4:32"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour with --color never");
+}
+
+#[test]
+fn json_output_is_one_document_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let out = run(&["check", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "TSA010");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 4);
+    assert_eq!(d["column"], 32);
+    assert_eq!(d["end_line"], 4);
+    assert_eq!(d["end_column"], 40);
+    assert!(d["file"].as_str().unwrap().ends_with("bad.hujson"));
+    assert_eq!(v["errors"], 1);
+}
+
+#[test]
+fn colour_follows_flag_and_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let p = path.to_str().unwrap();
+    assert!(text(&run(&["check", "--color", "always", p]).stderr).contains('\u{1b}'));
+    let out = tsacl()
+        .env("NO_COLOR", "1")
+        .args(["check", p])
+        .output()
+        .unwrap();
+    assert!(!text(&out.stderr).contains('\u{1b}'));
+}
+
+#[test]
+fn unreadable_inputs_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = write(dir.path(), "bin.hujson", b"{\"a\": \0\x01\x02}");
+    let latin1 = write(dir.path(), "latin1.hujson", b"{\"a\": \"caf\xe9\"}");
+    for (path, expect) in [
+        (dir.path().join("missing.hujson"), "no such file"),
+        (dir.path().to_path_buf(), "is a directory"),
+        (binary, "binary data"),
+        (latin1, "not UTF-8"),
+    ] {
+        let out = run(&["check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{path:?}");
+        let err = text(&out.stderr);
+        assert_eq!(
+            err.lines()
+                .filter(|l| l.starts_with("tsacl: error:"))
+                .count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains(expect), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn one_unreadable_file_does_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let out = run(&[
+        "check",
+        "--color",
+        "never",
+        "nope.hujson",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("TSA010"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["check"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["check", "--format", "yaml", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+    assert_eq!(run(&["--version"]).status.code(), Some(0));
+}
+
+#[test]
+fn syntax_errors_use_the_reference_wording() {
+    let out = run_stdin(&["check", "--color", "never", "-"], b"{\"acls\": [,]}");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("hujson: line 1, column 11: invalid character ',' at start of value"),
+        "{err}"
+    );
+    assert!(err.contains("<stdin>:1:11"), "{err}");
+}
+
+#[test]
+fn deep_nesting_and_garbage_never_panic() {
+    let deep = "[".repeat(100_000);
+    for input in [
+        deep.as_bytes(),
+        b"\xff\xfe\x00garbage".as_slice(),
+        b"",
+        b"}",
+    ] {
+        let out = run_stdin(&["check", "-"], input);
+        let code = out.status.code();
+        assert!(code == Some(1) || code == Some(2), "{code:?}");
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+}
+
+#[test]
+fn fmt_rewrites_in_place_keeping_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "p.hujson",
+        b"{\"acls\":[\n{\"action\":\"accept\",\"src\":[\"*\"],\"dst\":[\"*:*\"]}]}",
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let p = path.to_str().unwrap();
+    let out = run(&["fmt", "--check", p]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("would reformat"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["fmt", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        formatted,
+        // Standard JSON stays standard JSON: no trailing comma is added.
+        "{\"acls\": [\n\t{\"action\": \"accept\", \"src\": [\"*\"], \"dst\": [\"*:*\"]}\n]}\n"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(run(&["fmt", "--check", p]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn fmt_stdin_to_stdout() {
+    let out = run_stdin(&["fmt", "-"], b"{\"a\":1, // c\n}");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "{\n\t\"a\": 1, // c\n}\n");
+}
+
+#[test]
+fn fmt_leaves_invalid_files_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "p.hujson", b"{\"a\": [1,,]}");
+    let out = run(&["fmt", "--color", "never", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("hujson: line 1, column 10"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\": [1,,]}");
+}
+
+#[test]
+fn the_repository_policy_is_formatted() {
+    let out = run(&["fmt", "--check", &repo("policies/policy.hujson")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn rule_lists_and_explains_codes() {
+    let out = run(&["rule", "--all"]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = text(&out.stdout);
+    for rule in tsacl::rules::RULES {
+        assert!(
+            listing.contains(rule.id) && listing.contains(rule.name),
+            "{}",
+            rule.id
+        );
+    }
+    let out = run(&["rule", "tsa010"]);
+    assert!(text(&out.stdout).contains("undefined-tag"));
+    let out = run(&["rule", "--all", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), tsacl::rules::RULES.len());
+    let out = run(&["rule", "TSA999"]);
+    assert_eq!(out.status.code(), Some(2));
+}
