@@ -34,7 +34,7 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
             };
         }
     };
-    let policy = model::lower(&document.root, file, &mut diagnostics);
+    let policy = model::lower(document.root, file, &mut diagnostics);
     validate::validate(&policy, file, options, &mut diagnostics);
     sort(&mut diagnostics);
     Checked {

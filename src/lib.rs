@@ -10,8 +10,11 @@ pub mod check;
 pub mod cli;
 pub mod diagnostics;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod rules;
 pub mod suggest;
 pub mod syntax;
+pub mod synth;
 pub mod validate;

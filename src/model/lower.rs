@@ -16,10 +16,12 @@ use selector::SelectorError;
 use std::borrow::Cow;
 
 /// Lower a parsed policy document into the model, appending problems to `diags`.
-pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Policy {
+/// The tree is consumed: its strings move into the model instead of being copied, which
+/// halves the allocations of lowering a large policy.
+pub fn lower(mut root: Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Policy {
     let mut lowerer = Lowerer { file, diags };
-    lowerer.duplicate_keys(root);
-    lowerer.policy(root)
+    lowerer.duplicate_keys(&root);
+    lowerer.policy(&mut root)
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -51,15 +53,14 @@ struct Lowerer<'d> {
 
 /// The members of a struct-like object, keyed by canonical field name.
 struct Fields<'a> {
-    members: Vec<(&'static str, &'a Member)>,
+    members: Vec<(&'static str, &'a mut Member)>,
 }
 
 impl<'a> Fields<'a> {
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.members
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, m)| &m.value)
+    /// Take the field out (each field is read once).
+    fn get(&mut self, name: &str) -> Option<&'a mut Value> {
+        let i = self.members.iter().position(|(n, _)| *n == name)?;
+        Some(&mut self.members.swap_remove(i).1.value)
     }
 }
 
@@ -87,10 +88,19 @@ impl Lowerer<'_> {
             }
             Kind::Object(members) => {
                 if members.len() > 1 {
-                    let mut seen: std::collections::HashMap<&str, Span> =
-                        std::collections::HashMap::with_capacity(members.len());
-                    for m in members {
-                        if let Some(first) = seen.insert(&m.key, m.key_span) {
+                    // Small objects (almost all of them) are compared pairwise: cheaper
+                    // than hashing.
+                    let mut seen: rustc_hash::FxHashMap<&str, Span> = Default::default();
+                    for (i, m) in members.iter().enumerate() {
+                        let earlier = if members.len() <= 16 {
+                            members[..i]
+                                .iter()
+                                .find(|e| e.key == m.key)
+                                .map(|e| e.key_span)
+                        } else {
+                            seen.insert(&m.key, m.key_span)
+                        };
+                        if let Some(first) = earlier {
                             let file = self.file;
                             self.report(
                                 Code::DuplicateKey,
@@ -123,19 +133,22 @@ impl Lowerer<'_> {
     /// (`(old, canonical)` pairs). `what` names the object in messages.
     fn fields<'a>(
         &mut self,
-        value: &'a Value,
+        value: &'a mut Value,
         what: &str,
         known: &[&'static str],
         legacy: &[(&str, &'static str)],
     ) -> Option<Fields<'a>> {
-        let Some(members) = value.as_object() else {
+        if !matches!(value.kind, Kind::Object(_)) {
             self.wrong_type(value, what, "an object");
             return None;
+        }
+        let Kind::Object(members) = &mut value.kind else {
+            unreachable!("checked above");
         };
         let mut fields = Fields {
             members: Vec::with_capacity(members.len()),
         };
-        for m in members {
+        for m in members.iter_mut() {
             let canonical = if let Some(k) = known.iter().find(|k| **k == m.key) {
                 Some(*k)
             } else if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
@@ -216,12 +229,13 @@ impl Lowerer<'_> {
         );
     }
 
-    fn string(&mut self, value: Option<&Value>, what: &str) -> Option<Spanned<String>> {
+    fn string(&mut self, value: Option<&mut Value>, what: &str) -> Option<Spanned<String>> {
         let value = value?;
-        match &value.kind {
+        let span = value.span;
+        match &mut value.kind {
             Kind::String(s) => Some(Spanned {
-                value: s.clone(),
-                span: value.span,
+                value: std::mem::take(s),
+                span,
             }),
             Kind::Null => None,
             _ => {
@@ -231,7 +245,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn boolean(&mut self, value: Option<&Value>, what: &str) -> Option<Spanned<bool>> {
+    fn boolean(&mut self, value: Option<&mut Value>, what: &str) -> Option<Spanned<bool>> {
         let value = value?;
         match value.kind {
             Kind::Bool(b) => Some(Spanned {
@@ -247,19 +261,23 @@ impl Lowerer<'_> {
     }
 
     /// An array of strings; `null` or absent is empty.
-    fn strings(&mut self, value: Option<&Value>, what: &str) -> Vec<Spanned<String>> {
+    fn strings(&mut self, value: Option<&mut Value>, what: &str) -> Vec<Spanned<String>> {
         let Some(value) = value else {
             return Vec::new();
         };
-        match &value.kind {
-            Kind::Null => Vec::new(),
+        if !matches!(value.kind, Kind::Null | Kind::Array(_)) {
+            self.wrong_type(value, what, "an array of strings");
+            return Vec::new();
+        }
+        match &mut value.kind {
             Kind::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
-                    match &item.kind {
+                    let span = item.span;
+                    match &mut item.kind {
                         Kind::String(s) => out.push(Spanned {
-                            value: s.clone(),
-                            span: item.span,
+                            value: std::mem::take(s),
+                            span,
                         }),
                         _ => self.wrong_type(item, &format!("each entry of {what}"), "a string"),
                     }
@@ -329,7 +347,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn selectors(&mut self, value: Option<&Value>, what: &str) -> Vec<Sel> {
+    fn selectors(&mut self, value: Option<&mut Value>, what: &str) -> Vec<Sel> {
         self.strings(value, what)
             .into_iter()
             .map(|s| self.selector(s))
@@ -337,71 +355,73 @@ impl Lowerer<'_> {
     }
 
     /// `{key: value}` sections as (key, value) pairs.
-    fn entries<'a>(&mut self, value: Option<&'a Value>, what: &str) -> Vec<&'a Member> {
+    fn entries<'a>(&mut self, value: Option<&'a mut Value>, what: &str) -> Vec<&'a mut Member> {
         let Some(value) = value else {
             return Vec::new();
         };
-        match &value.kind {
-            Kind::Null => Vec::new(),
-            Kind::Object(members) => members.iter().collect(),
-            _ => {
-                self.wrong_type(value, what, "an object");
-                Vec::new()
-            }
+        if !matches!(value.kind, Kind::Null | Kind::Object(_)) {
+            self.wrong_type(value, what, "an object");
+            return Vec::new();
+        }
+        match &mut value.kind {
+            Kind::Object(members) => members.iter_mut().collect(),
+            _ => Vec::new(),
         }
     }
 
     /// `[...]` sections; `null` or absent is empty.
-    fn items<'a>(&mut self, value: Option<&'a Value>, what: &str) -> Option<&'a [Value]> {
+    fn items<'a>(&mut self, value: Option<&'a mut Value>, what: &str) -> Option<&'a mut [Value]> {
         let value = value?;
-        match &value.kind {
-            Kind::Null => None,
+        if !matches!(value.kind, Kind::Null | Kind::Array(_)) {
+            self.wrong_type(value, what, "an array");
+            return None;
+        }
+        match &mut value.kind {
             Kind::Array(items) => Some(items),
-            _ => {
-                self.wrong_type(value, what, "an array");
-                None
-            }
+            _ => None,
         }
     }
 
-    fn policy(&mut self, root: &Value) -> Policy {
+    fn policy(&mut self, root: &mut Value) -> Policy {
         let mut policy = Policy::default();
         let Some(top) = self.fields(root, "the policy", TOP_LEVEL, &[]) else {
             return policy;
         };
-        for (name, member) in &top.members {
-            let value = Some(&member.value);
+        for (name, member) in top.members {
+            let is_null = member.value.is_null();
             let key = Spanned {
-                value: (*name).to_string(),
+                value: name.to_string(),
                 span: member.key_span,
             };
-            match *name {
+            let value = Some(&mut member.value);
+            match name {
                 "acls" => {
                     policy.acls = Some(match self.items(value, "acls") {
-                        Some(items) => items.iter().filter_map(|v| self.acl(v)).collect(),
+                        Some(items) => lower_all(items, |v| self.acl(v)),
                         None => Vec::new(),
                     });
-                    if member.value.is_null() {
+                    if is_null {
                         policy.acls = None;
                     }
                 }
                 "grants" => {
                     policy.grants = Some(match self.items(value, "grants") {
-                        Some(items) => items.iter().filter_map(|v| self.grant(v)).collect(),
+                        Some(items) => lower_all(items, |v| self.grant(v)),
                         None => Vec::new(),
                     });
-                    if member.value.is_null() {
+                    if is_null {
                         policy.grants = None;
                     }
                 }
                 "ssh" => {
                     if let Some(items) = self.items(value, "ssh") {
-                        policy.ssh = items.iter().filter_map(|v| self.ssh_rule(v)).collect();
+                        policy.ssh = lower_all(items, |v| self.ssh_rule(v));
                     }
                 }
                 "groups" => {
                     for m in self.entries(value, "groups") {
-                        let members = self.strings(Some(&m.value), &format!("groups[{:?}]", m.key));
+                        let members =
+                            self.strings(Some(&mut m.value), &format!("groups[{:?}]", m.key));
                         policy.groups.push(GroupDef {
                             name: key_of(m),
                             members,
@@ -410,7 +430,8 @@ impl Lowerer<'_> {
                 }
                 "hosts" => {
                     for m in self.entries(value, "hosts") {
-                        if let Some(v) = self.string(Some(&m.value), &format!("hosts[{:?}]", m.key))
+                        if let Some(v) =
+                            self.string(Some(&mut m.value), &format!("hosts[{:?}]", m.key))
                         {
                             let prefix = Prefix::parse(v.value.trim());
                             policy.hosts.push(HostDef {
@@ -424,24 +445,23 @@ impl Lowerer<'_> {
                 "tagOwners" => {
                     for m in self.entries(value, "tagOwners") {
                         let owners =
-                            self.selectors(Some(&m.value), &format!("tagOwners[{:?}]", m.key));
+                            self.selectors(Some(&mut m.value), &format!("tagOwners[{:?}]", m.key));
                         policy.tag_owners.push(TagOwnerDef {
                             tag: key_of(m),
                             owners,
                         });
                     }
                 }
-                "autoApprovers" => policy.auto_approvers = self.auto_approvers(&member.value),
+                "autoApprovers" => policy.auto_approvers = self.auto_approvers(&mut member.value),
                 "nodeAttrs" => {
                     if let Some(items) = self.items(value, "nodeAttrs") {
-                        policy.node_attrs =
-                            items.iter().filter_map(|v| self.node_attr(v)).collect();
+                        policy.node_attrs = lower_all(items, |v| self.node_attr(v));
                     }
                 }
                 "postures" => {
                     for m in self.entries(value, "postures") {
                         let conditions =
-                            self.strings(Some(&m.value), &format!("postures[{:?}]", m.key));
+                            self.strings(Some(&mut m.value), &format!("postures[{:?}]", m.key));
                         policy.postures.push(PostureDef {
                             name: key_of(m),
                             conditions,
@@ -453,7 +473,7 @@ impl Lowerer<'_> {
                 }
                 "ipsets" => {
                     for m in self.entries(value, "ipsets") {
-                        let ops = self.strings(Some(&m.value), &format!("ipsets[{:?}]", m.key));
+                        let ops = self.strings(Some(&mut m.value), &format!("ipsets[{:?}]", m.key));
                         policy.ipsets.push(IpSetDef {
                             name: key_of(m),
                             ops,
@@ -462,12 +482,12 @@ impl Lowerer<'_> {
                 }
                 "tests" => {
                     if let Some(items) = self.items(value, "tests") {
-                        policy.tests = items.iter().filter_map(|v| self.test(v)).collect();
+                        policy.tests = lower_all(items, |v| self.test(v));
                     }
                 }
                 "sshTests" => {
                     if let Some(items) = self.items(value, "sshTests") {
-                        policy.ssh_tests = items.iter().filter_map(|v| self.ssh_test(v)).collect();
+                        policy.ssh_tests = lower_all(items, |v| self.ssh_test(v));
                     }
                 }
                 "disableIPv4" => policy.settings.disable_ipv4 = self.boolean(value, "disableIPv4"),
@@ -490,12 +510,19 @@ impl Lowerer<'_> {
                     }
                 }
                 "derpMap" | "attrConfig" | "nodeVisibility" => {
-                    if *name != "nodeVisibility"
+                    if name != "nodeVisibility"
                         && !matches!(member.value.kind, Kind::Object(_) | Kind::Null)
                     {
                         self.wrong_type(&member.value, name, "an object");
                     }
-                    policy.opaque.push((key, member.value.clone()));
+                    let taken = std::mem::replace(
+                        &mut member.value,
+                        Value {
+                            span: Span::default(),
+                            kind: Kind::Null,
+                        },
+                    );
+                    policy.opaque.push((key, taken));
                 }
                 _ => unreachable!("every TOP_LEVEL key is handled"),
             }
@@ -503,8 +530,9 @@ impl Lowerer<'_> {
         policy
     }
 
-    fn acl(&mut self, value: &Value) -> Option<Acl> {
-        let f = self.fields(
+    fn acl(&mut self, value: &mut Value) -> Option<Acl> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "an ACL rule",
             &["action", "src", "dst", "proto", "srcPosture"],
@@ -514,7 +542,7 @@ impl Lowerer<'_> {
         if action.is_none() {
             self.report(
                 Code::MissingField,
-                value.span,
+                rule_span,
                 "action=\"\" is not supported",
             )
             .help = Some("add \"action\": \"accept\"".into());
@@ -550,14 +578,14 @@ impl Lowerer<'_> {
                             p.value.to_string()
                         ),
                     )
-                    .help = Some(format!("write {}:*", d.host_raw));
+                    .help = Some(format!("write {}:*", d.host.raw));
                 }
                 dst.push(d);
             }
         }
         let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
         Some(Acl {
-            span: value.span,
+            span: rule_span,
             action,
             proto,
             src,
@@ -590,17 +618,13 @@ impl Lowerer<'_> {
                         return None;
                     }
                 };
-                let host_raw = host_raw.to_string();
-                let host = self
-                    .selector(Spanned {
-                        value: host_raw.clone(),
-                        span: raw.span,
-                    })
-                    .selector;
+                let host = self.selector(Spanned {
+                    value: host_raw.into_owned(),
+                    span: raw.span,
+                });
                 Some(AclDst {
                     raw: raw.value,
                     span: raw.span,
-                    host_raw,
                     host,
                     ports,
                 })
@@ -618,7 +642,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn app(&mut self, value: Option<&Value>, what: &str) -> Vec<AppCap> {
+    fn app(&mut self, value: Option<&mut Value>, what: &str) -> Vec<AppCap> {
         let mut out = Vec::new();
         for m in self.entries(value, what) {
             match &m.value.kind {
@@ -648,8 +672,9 @@ impl Lowerer<'_> {
         out
     }
 
-    fn grant(&mut self, value: &Value) -> Option<Grant> {
-        let f = self.fields(
+    fn grant(&mut self, value: &mut Value) -> Option<Grant> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "a grant",
             &["src", "dst", "ip", "app", "via", "srcPosture"],
@@ -682,7 +707,7 @@ impl Lowerer<'_> {
         let via = self.selectors(f.get("via"), "via");
         let src_posture = self.strings(f.get("srcPosture"), "srcPosture");
         Some(Grant {
-            span: value.span,
+            span: rule_span,
             src,
             dst,
             ip,
@@ -693,8 +718,9 @@ impl Lowerer<'_> {
         })
     }
 
-    fn ssh_rule(&mut self, value: &Value) -> Option<SshRule> {
-        let f = self.fields(
+    fn ssh_rule(&mut self, value: &mut Value) -> Option<SshRule> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "an SSH rule",
             &[
@@ -729,7 +755,7 @@ impl Lowerer<'_> {
             .boolean(f.get("enforceRecorder"), "enforceRecorder")
             .map(|b| b.value);
         Some(SshRule {
-            span: value.span,
+            span: rule_span,
             action,
             src,
             dst,
@@ -742,12 +768,12 @@ impl Lowerer<'_> {
         })
     }
 
-    fn auto_approvers(&mut self, value: &Value) -> AutoApprovers {
+    fn auto_approvers(&mut self, value: &mut Value) -> AutoApprovers {
         let mut out = AutoApprovers::default();
         if value.is_null() {
             return out;
         }
-        let Some(f) = self.fields(
+        let Some(mut f) = self.fields(
             value,
             "autoApprovers",
             &["routes", "exitNode", "services"],
@@ -766,7 +792,7 @@ impl Lowerer<'_> {
                 );
             }
             let approvers = self.selectors(
-                Some(&m.value),
+                Some(&mut m.value),
                 &format!("autoApprovers.routes[{:?}]", m.key),
             );
             out.routes.push(RouteApprover {
@@ -779,7 +805,7 @@ impl Lowerer<'_> {
         for m in self.entries(f.get("services"), "autoApprovers.services") {
             let service = self.selector(key_of(m));
             let approvers = self.selectors(
-                Some(&m.value),
+                Some(&mut m.value),
                 &format!("autoApprovers.services[{:?}]", m.key),
             );
             out.services.push(ServiceApprover { service, approvers });
@@ -787,8 +813,9 @@ impl Lowerer<'_> {
         out
     }
 
-    fn node_attr(&mut self, value: &Value) -> Option<NodeAttr> {
-        let f = self.fields(
+    fn node_attr(&mut self, value: &mut Value) -> Option<NodeAttr> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "a nodeAttrs entry",
             &["target", "attr", "app", "ipPool"],
@@ -799,7 +826,7 @@ impl Lowerer<'_> {
         let app = self.app(f.get("app"), "app");
         let ip_pool = self.strings(f.get("ipPool"), "ipPool");
         Some(NodeAttr {
-            span: value.span,
+            span: rule_span,
             target,
             attr,
             app,
@@ -807,40 +834,54 @@ impl Lowerer<'_> {
         })
     }
 
-    fn test(&mut self, value: &Value) -> Option<Test> {
-        let f = self.fields(
+    fn test(&mut self, value: &mut Value) -> Option<Test> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "a test",
             &["src", "proto", "accept", "deny", "srcPostureAttrs"],
             &[("user", "src"), ("allow", "accept")],
         )?;
         Some(Test {
-            span: value.span,
+            span: rule_span,
             src: self.string(f.get("src"), "src"),
             proto: self.string(f.get("proto"), "proto"),
             accept: self.strings(f.get("accept"), "accept"),
             deny: self.strings(f.get("deny"), "deny"),
-            src_posture_attrs: f.get("srcPostureAttrs").cloned(),
+            src_posture_attrs: f.get("srcPostureAttrs").map(|v| v.clone()),
         })
     }
 
-    fn ssh_test(&mut self, value: &Value) -> Option<SshTest> {
-        let f = self.fields(
+    fn ssh_test(&mut self, value: &mut Value) -> Option<SshTest> {
+        let rule_span = value.span;
+        let mut f = self.fields(
             value,
             "an SSH test",
             &["src", "dst", "accept", "check", "deny", "srcPostureAttrs"],
             &[],
         )?;
         Some(SshTest {
-            span: value.span,
+            span: rule_span,
             src: self.string(f.get("src"), "src"),
             dst: self.strings(f.get("dst"), "dst"),
             accept: self.strings(f.get("accept"), "accept"),
             check: self.strings(f.get("check"), "check"),
             deny: self.strings(f.get("deny"), "deny"),
-            src_posture_attrs: f.get("srcPostureAttrs").cloned(),
+            src_posture_attrs: f.get("srcPostureAttrs").map(|v| v.clone()),
         })
     }
+}
+
+/// Lower every element, reserving space first: collecting a `filter_map` would grow the
+/// vector by doubling, copying large rule structs each time.
+fn lower_all<T>(items: &mut [Value], mut lower_one: impl FnMut(&mut Value) -> Option<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(x) = lower_one(item) {
+            out.push(x);
+        }
+    }
+    out
 }
 
 fn key_of(m: &Member) -> Spanned<String> {

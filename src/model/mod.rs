@@ -39,9 +39,8 @@ pub struct Sel {
 pub struct AclDst {
     pub raw: String,
     pub span: Span,
-    /// The host part as written (`tag:db` in `tag:db:5432`).
-    pub host_raw: String,
-    pub host: Option<Selector>,
+    /// The host part (`tag:db` in `tag:db:5432`), spanning the whole entry.
+    pub host: Sel,
     pub ports: Vec<PortRange>,
 }
 

@@ -121,7 +121,13 @@ pub enum SelectorError {
 impl Selector {
     pub fn parse(raw: &str) -> Result<Selector, SelectorError> {
         let text = raw.trim();
-        if let Some(prefix) = Prefix::parse(text) {
+        // Addresses start with a hex digit or ':'; skip the address parser for the
+        // common `tag:`/`group:`/`user@` forms.
+        let maybe_address = text
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_hexdigit() || b == b':');
+        if maybe_address && let Some(prefix) = Prefix::parse(text) {
             return Ok(Selector::Prefix(prefix));
         }
         if text == "*" {

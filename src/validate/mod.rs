@@ -18,7 +18,9 @@ use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::Policy;
 use crate::rules::Code;
 use crate::syntax::Span;
-use std::collections::HashSet;
+// Names are short strings looked up once per selector: FxHash is several times faster than
+// SipHash here, and these sets never hold attacker-chosen keys that matter for DoS.
+use rustc_hash::FxHashSet as HashSet;
 
 pub use tests_shape::{TestDestination, parse_test_destination};
 
@@ -47,6 +49,7 @@ pub(crate) struct Validator<'a> {
     tags: HashSet<&'a str>,
     groups: HashSet<&'a str>,
     hosts: HashSet<&'a str>,
+    host_defs: rustc_hash::FxHashMap<&'a str, &'a crate::model::HostDef>,
     ipsets: HashSet<&'a str>,
     postures: HashSet<&'a str>,
     /// First use of `autogroup:member` and of its legacy spelling `autogroup:members`.
@@ -77,6 +80,11 @@ impl<'a> Validator<'a> {
                 .map(|g| g.name.value.as_str())
                 .collect(),
             hosts: policy.hosts.iter().map(|h| h.name.value.as_str()).collect(),
+            host_defs: policy
+                .hosts
+                .iter()
+                .map(|h| (h.name.value.as_str(), h))
+                .collect(),
             ipsets: policy
                 .ipsets
                 .iter()

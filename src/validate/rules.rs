@@ -56,18 +56,13 @@ impl Validator<'_> {
             self.check_selector(src, Position::AclSrc);
         }
         for dst in &acl.dst {
-            let sel = Sel {
-                raw: dst.host_raw.clone(),
-                span: dst.span,
-                selector: dst.host.clone(),
-            };
-            self.check_selector(&sel, Position::AclDst(&dst.host_raw));
+            self.check_selector(&dst.host, Position::AclDst(&dst.host.raw));
         }
         self.src_postures(&acl.src_posture);
         let self_dst = acl
             .dst
             .iter()
-            .find(|d| d.host == Some(Selector::Autogroup(Autogroup::SelfDevices)))
+            .find(|d| d.host.selector == Some(Selector::Autogroup(Autogroup::SelfDevices)))
             .map(|d| d.span);
         if let Some(span) = self_dst {
             // ACLs, unlike grants, accept `*` beside autogroup:self (SaaS-captured).

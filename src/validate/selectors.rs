@@ -149,7 +149,9 @@ fn placement_error(selector: &Selector, pos: Position<'_>) -> Option<(Code, Stri
     use Autogroup as A;
     use Selector as S;
     let not_allowed = |m: String| Some((Code::SelectorNotAllowed, m));
-    let shown = selector.to_string();
+    // Only rendered for a message: most selectors are fine, and allocating for each of
+    // them is measurable on large policies.
+    let shown = Shown(selector);
     if let S::Range(..) = selector {
         return not_allowed(format!("{shown:?}: IP ranges are only valid in ipsets"));
     }
@@ -216,6 +218,21 @@ fn placement_error(selector: &Selector, pos: Position<'_>) -> Option<(Code, Stri
             S::Tag(_) => None,
             _ => not_allowed(format!("recorder {shown:?} must be a tag")),
         },
+    }
+}
+
+/// Displays a selector, `Debug`-quoted like a Go `%q`.
+struct Shown<'a>(&'a Selector);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.0.to_string())
     }
 }
 

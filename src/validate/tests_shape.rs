@@ -136,19 +136,13 @@ impl Validator<'_> {
 
     /// Unknown names make a test fail on the control plane (`test(s) failed`).
     fn check_test_reference(&mut self, selector: &Selector, at: &Spanned<String>) {
-        let (defined, candidates): (bool, Vec<&str>) = match selector {
-            Selector::Tag(t) => (
-                self.tags.contains(t.as_str()),
-                self.tags.iter().copied().collect(),
-            ),
+        let (defined, names) = match selector {
+            Selector::Tag(t) => (self.tags.contains(t.as_str()), &self.tags),
             Selector::Group(g) => (
                 g.contains('@') || self.groups.contains(g.as_str()),
-                self.groups.iter().copied().collect(),
+                &self.groups,
             ),
-            Selector::Host(h) => (
-                self.hosts.contains(h.as_str()),
-                self.hosts.iter().copied().collect(),
-            ),
+            Selector::Host(h) => (self.hosts.contains(h.as_str()), &self.hosts),
             Selector::Autogroup(
                 Autogroup::SelfDevices | Autogroup::Internet | Autogroup::Nonroot,
             ) => {
@@ -164,6 +158,7 @@ impl Validator<'_> {
         if defined {
             return;
         }
+        let candidates: Vec<&str> = names.iter().copied().collect();
         let name = selector.to_string();
         let what = selector.kind_name();
         let suggestion = crate::suggest::did_you_mean(&name, candidates);
@@ -190,7 +185,7 @@ impl Validator<'_> {
             }
             Ok(parsed) => {
                 if let Selector::Host(name) = &parsed.host
-                    && let Some(host) = self.policy.host(name)
+                    && let Some(host) = self.host_defs.get(name.as_str())
                     && host.prefix.is_some_and(|p| !p.is_single_address())
                 {
                     let d = self.report(
