@@ -9,6 +9,7 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostics;
+pub mod engine;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -6,6 +6,7 @@
 
 mod common;
 #[path = "conformance/exceptions.rs"]
+#[allow(dead_code)]
 mod exceptions;
 
 use std::collections::BTreeMap;

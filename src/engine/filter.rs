@@ -1,0 +1,511 @@
+//! Per-device packet filters: what the control plane sends each device, computed from the
+//! resolved rules, and written in the wire shape (`SrcIPs`, `DstPorts`, `IPProto`,
+//! `CapGrant`). Also a set comparison of filters, since the server splits, merges and
+//! orders rules its own way: two filters are equal when they accept the same
+//! (source, destination, protocol, port) tuples and grant the same capabilities.
+
+use super::inventory::{Device, Inventory};
+use super::ipset::IpSet;
+use super::resolve::{Resolver, Target, device_addresses, device_space, internet};
+use super::rules::{Protocols, Rule};
+use crate::model::PortRange;
+use crate::model::addr::ip_to_u128;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// One rule of a device's packet filter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FilterRule {
+    pub src: IpSet,
+    /// Written `*` (from `autogroup:danger-all`).
+    pub src_everything: bool,
+    /// Destination addresses (`None` = `*`) and ports.
+    pub dst_ports: Vec<(Option<IpSet>, PortRange)>,
+    pub protocols: Protocols,
+    pub cap_grants: Vec<CapGrant>,
+    /// Which policy rule produced it.
+    pub origin: super::rules::Origin,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CapGrant {
+    pub dsts: IpSet,
+    pub caps: Vec<(String, Value)>,
+}
+
+/// Capabilities whose grant implies a reverse grant (`filter.go: companionCaps`).
+const COMPANIONS: &[(&str, &str)] = &[
+    ("tailscale.com/cap/drive", "tailscale.com/cap/drive-sharer"),
+    ("tailscale.com/cap/relay", "tailscale.com/cap/relay-target"),
+];
+
+/// The filter one device receives.
+pub fn device_filter(resolver: &Resolver, rules: &[Rule], device: &Device) -> Vec<FilterRule> {
+    let addrs = device_addresses(device);
+    let space = device_space(device);
+    let owner_devices = device.owner().map(|o| resolver.user(o));
+    let mut out = Vec::new();
+    for rule in rules {
+        if !rule.via.is_empty() {
+            via_rule(rule, device, &mut out);
+            continue;
+        }
+        for e in &rule.entries {
+            let (src, dst) = match &e.target {
+                Target::Everything => (rule.src.clone(), None),
+                Target::OwnDevices => match &owner_devices {
+                    Some(own) => (rule.src.intersect(own), Some(addrs.clone())),
+                    None => continue,
+                },
+                Target::Addresses(d) => (rule.src.clone(), Some(d.intersect(&space))),
+            };
+            if src.is_empty() && !rule.src_everything || dst.as_ref().is_some_and(IpSet::is_empty) {
+                continue;
+            }
+            out.push(FilterRule {
+                src,
+                src_everything: rule.src_everything,
+                dst_ports: e.ports.iter().map(|p| (dst.clone(), *p)).collect(),
+                protocols: e.protocols,
+                cap_grants: Vec::new(),
+                origin: rule.origin,
+            });
+        }
+        if rule.caps.is_empty() {
+            continue;
+        }
+        for target in &rule.cap_targets {
+            let (src, dsts) = match target {
+                Target::Everything => (rule.src.clone(), addrs.clone()),
+                Target::OwnDevices => match &owner_devices {
+                    Some(own) => (rule.src.intersect(own), addrs.clone()),
+                    None => continue,
+                },
+                Target::Addresses(d) => (rule.src.clone(), d.intersect(&addrs)),
+            };
+            if src.is_empty() || dsts.is_empty() {
+                continue;
+            }
+            out.push(FilterRule {
+                src,
+                src_everything: rule.src_everything,
+                dst_ports: Vec::new(),
+                protocols: Protocols::Default,
+                cap_grants: vec![CapGrant {
+                    dsts,
+                    caps: rule.caps.clone(),
+                }],
+                origin: rule.origin,
+            });
+        }
+        // The reverse grants: the destinations get the companion capability on the sources.
+        for (cap, companion) in COMPANIONS {
+            if !rule.caps.iter().any(|(name, _)| name == cap) {
+                continue;
+            }
+            let dsts = rule.src.intersect(&addrs);
+            if dsts.is_empty() {
+                continue;
+            }
+            let mut src = rule.cap_sources.clone();
+            if rule.cap_targets.contains(&Target::OwnDevices)
+                && let Some(own) = &owner_devices
+            {
+                src.union_with(own);
+            }
+            if src.is_empty() {
+                continue;
+            }
+            out.push(FilterRule {
+                src,
+                src_everything: false,
+                dst_ports: Vec::new(),
+                protocols: Protocols::Default,
+                cap_grants: vec![CapGrant {
+                    dsts,
+                    caps: vec![(companion.to_string(), Value::Null)],
+                }],
+                origin: rule.origin,
+            });
+        }
+    }
+    out
+}
+
+/// A `via` rule applies only on devices with one of its tags, and only to the parts of its
+/// destinations that the device routes.
+fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
+    if !device.tags.iter().any(|t| rule.via.contains(t)) {
+        return;
+    }
+    let mut routed = IpSet::new();
+    for r in device.subnet_routes() {
+        routed.add_prefix(r);
+    }
+    if device.is_exit_node() {
+        routed.union_with(&internet());
+    }
+    for e in &rule.entries {
+        let dst = match &e.target {
+            Target::Everything => routed.clone(),
+            Target::OwnDevices => continue,
+            Target::Addresses(d) => d.intersect(&routed),
+        };
+        if dst.is_empty() || rule.src.is_empty() {
+            continue;
+        }
+        out.push(FilterRule {
+            src: rule.src.clone(),
+            src_everything: rule.src_everything,
+            dst_ports: e.ports.iter().map(|p| (Some(dst.clone()), *p)).collect(),
+            protocols: e.protocols,
+            cap_grants: Vec::new(),
+            origin: rule.origin,
+        });
+    }
+}
+
+/// The filter in the wire shape of a conformance capture's `packet_filter_rules`.
+pub fn to_json(rules: &[FilterRule]) -> Value {
+    Value::Array(
+        rules
+            .iter()
+            .map(|r| {
+                let mut obj = serde_json::Map::new();
+                let src = if r.src_everything { vec!["*".to_string()] } else { r.src.to_strings() };
+                obj.insert("SrcIPs".into(), json!(src));
+                if !r.dst_ports.is_empty() {
+                    let mut dsts = Vec::new();
+                    for (ips, ports) in &r.dst_ports {
+                        let ips = ips.as_ref().map_or_else(|| vec!["*".to_string()], IpSet::to_strings);
+                        for ip in ips {
+                            dsts.push(json!({"IP": ip, "Ports": {"First": ports.first, "Last": ports.last}}));
+                        }
+                    }
+                    obj.insert("DstPorts".into(), Value::Array(dsts));
+                }
+                if let Protocols::Only(p) = r.protocols {
+                    obj.insert("IPProto".into(), json!([p.0]));
+                }
+                if !r.cap_grants.is_empty() {
+                    let grants: Vec<Value> = r
+                        .cap_grants
+                        .iter()
+                        .map(|g| {
+                            let dsts: Vec<String> = g
+                                .dsts
+                                .ranges()
+                                .flat_map(|(a, b)| single_prefixes(a, b))
+                                .collect();
+                            let caps: serde_json::Map<String, Value> = g
+                                .caps
+                                .iter()
+                                .map(|(n, v)| (n.clone(), v.clone()))
+                                .collect();
+                            json!({"Dsts": dsts, "CapMap": caps})
+                        })
+                        .collect();
+                    obj.insert("CapGrant".into(), Value::Array(grants));
+                }
+                Value::Object(obj)
+            })
+            .collect(),
+    )
+}
+
+/// `a..=b` as `/32`/`/128` prefixes when small, else as the range text.
+fn single_prefixes(a: std::net::IpAddr, b: std::net::IpAddr) -> Vec<String> {
+    if a == b {
+        let len = if a.is_ipv4() { 32 } else { 128 };
+        vec![format!("{a}/{len}")]
+    } else {
+        let mut s = IpSet::new();
+        s.add_range(a, b);
+        s.to_strings()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Set comparison
+
+/// A filter as plain sets: network boxes and capability boxes.
+#[derive(Clone, Debug, Default)]
+pub struct FilterSets {
+    network: Vec<(IpSet, IpSet, Vec<u8>, PortRange)>,
+    caps: Vec<(IpSet, IpSet, String)>,
+}
+
+impl FilterSets {
+    pub fn from_rules(rules: &[FilterRule]) -> FilterSets {
+        let mut s = FilterSets::default();
+        for r in rules {
+            let src = if r.src_everything {
+                IpSet::all()
+            } else {
+                r.src.clone()
+            };
+            for (dst, ports) in &r.dst_ports {
+                let dst = dst.clone().unwrap_or_else(IpSet::all);
+                s.network
+                    .push((src.clone(), dst, r.protocols.numbers(), *ports));
+            }
+            for g in &r.cap_grants {
+                for (name, value) in &g.caps {
+                    let v = value.to_string();
+                    s.caps
+                        .push((src.clone(), g.dsts.clone(), format!("{name}={v}")));
+                }
+            }
+        }
+        s
+    }
+
+    /// Read the wire shape (a capture's `packet_filter_rules`).
+    pub fn from_json(rules: &Value) -> Result<FilterSets, String> {
+        let mut s = FilterSets::default();
+        let empty = Vec::new();
+        let list = match rules {
+            Value::Null => &empty,
+            Value::Array(a) => a,
+            _ => return Err("packet filter must be an array".into()),
+        };
+        let set_of = |items: &Value| -> Result<IpSet, String> {
+            let mut s = IpSet::new();
+            for i in items.as_array().ok_or("expected an array of addresses")? {
+                let text = i.as_str().ok_or("expected an address string")?;
+                s.union_with(&IpSet::parse(text).ok_or_else(|| format!("bad address {text:?}"))?);
+            }
+            Ok(s)
+        };
+        for r in list {
+            let src = set_of(r.get("SrcIPs").unwrap_or(&Value::Null))?;
+            let protos: Vec<u8> = match r.get("IPProto").and_then(Value::as_array) {
+                Some(p) if !p.is_empty() => p
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .map(|n| n as u8)
+                    .collect(),
+                _ => Protocols::DEFAULT_NUMBERS.to_vec(),
+            };
+            for d in r
+                .get("DstPorts")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let ip = d
+                    .get("IP")
+                    .and_then(Value::as_str)
+                    .ok_or("DstPorts entry without IP")?;
+                let dst = IpSet::parse(ip).ok_or_else(|| format!("bad IP {ip:?}"))?;
+                let first = d["Ports"]["First"].as_u64().unwrap_or(0) as u16;
+                let last = d["Ports"]["Last"].as_u64().unwrap_or(0) as u16;
+                s.network
+                    .push((src.clone(), dst, protos.clone(), PortRange { first, last }));
+            }
+            for g in r
+                .get("CapGrant")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let dsts = set_of(g.get("Dsts").unwrap_or(&Value::Null))?;
+                for (name, value) in g
+                    .get("CapMap")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                {
+                    s.caps
+                        .push((src.clone(), dsts.clone(), format!("{name}={value}")));
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Restrict destinations to what a device can receive.
+    pub fn restrict(&self, space: &IpSet) -> FilterSets {
+        FilterSets {
+            network: self
+                .network
+                .iter()
+                .map(|(s, d, p, r)| (s.clone(), d.intersect(space), p.clone(), *r))
+                .collect(),
+            caps: self.caps.clone(),
+        }
+    }
+
+    /// `Ok` when both accept exactly the same tuples and grant the same capabilities;
+    /// otherwise a description of one difference.
+    pub fn compare(&self, other: &FilterSets) -> Result<(), String> {
+        // Cut both on the union of their boundaries, so equal tuple sets give equal maps.
+        let mut port_cuts: Vec<u32> = vec![0, 65536];
+        let mut dst_cuts: Vec<(bool, u128)> = vec![(true, 0), (false, 0)];
+        for (_, d, _, r) in self.network.iter().chain(&other.network) {
+            port_cuts.push(r.first as u32);
+            port_cuts.push(r.last as u32 + 1);
+            for (a, b) in d.ranges() {
+                let v4 = a.is_ipv4();
+                dst_cuts.push((v4, ip_to_u128(a)));
+                if let Some(next) = ip_to_u128(b).checked_add(1) {
+                    dst_cuts.push((v4, next));
+                }
+            }
+        }
+        port_cuts.sort_unstable();
+        port_cuts.dedup();
+        dst_cuts.sort_unstable();
+        dst_cuts.dedup();
+        let a = self.cells(&port_cuts, &dst_cuts);
+        let b = other.cells(&port_cuts, &dst_cuts);
+        let show = |(proto, port, (v4, dst)): &(u8, u32, (bool, u128))| {
+            let ip = if *v4 {
+                std::net::IpAddr::V4((*dst as u32).into())
+            } else {
+                std::net::IpAddr::V6((*dst).into())
+            };
+            format!("proto {proto}, port {port}, dst {ip}")
+        };
+        for (key, sa) in &a {
+            match b.get(key) {
+                Some(sb) if sb == sa => {}
+                Some(sb) => return Err(format!("{}: ours from {sa}, theirs from {sb}", show(key))),
+                None => return Err(format!("{}: ours from {sa}, theirs nothing", show(key))),
+            }
+        }
+        for (key, sb) in &b {
+            if !a.contains_key(key) {
+                return Err(format!("{}: ours nothing, theirs from {sb}", show(key)));
+            }
+        }
+        let ca = cap_cells(&self.caps);
+        let cb = cap_cells(&other.caps);
+        if ca != cb {
+            let only_a: Vec<_> = ca.iter().filter(|x| !cb.contains(x)).take(3).collect();
+            let only_b: Vec<_> = cb.iter().filter(|x| !ca.contains(x)).take(3).collect();
+            return Err(format!(
+                "capabilities differ: ours only {only_a:?}; theirs only {only_b:?}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sources per (protocol, elementary port interval, elementary destination interval),
+    /// each cell named by its lower bounds.
+    fn cells(
+        &self,
+        port_cuts: &[u32],
+        dst_cuts: &[(bool, u128)],
+    ) -> BTreeMap<(u8, u32, (bool, u128)), IpSet> {
+        let mut cells: BTreeMap<(u8, u32, (bool, u128)), IpSet> = BTreeMap::new();
+        for (src, dst, protos, ports) in &self.network {
+            if src.is_empty() {
+                continue;
+            }
+            let (p_lo, p_hi) = (ports.first as u32, ports.last as u32 + 1);
+            for (a, b) in dst.ranges() {
+                let v4 = a.is_ipv4();
+                let (lo, hi) = (ip_to_u128(a), ip_to_u128(b));
+                let start = dst_cuts.partition_point(|c| *c < (v4, lo));
+                for cut in &dst_cuts[start..] {
+                    if cut.0 != v4 || cut.1 > hi {
+                        break;
+                    }
+                    let pstart = port_cuts.partition_point(|c| *c < p_lo);
+                    for pc in &port_cuts[pstart..] {
+                        if *pc >= p_hi {
+                            break;
+                        }
+                        for p in protos {
+                            cells.entry((*p, *pc, *cut)).or_default().union_with(src);
+                        }
+                    }
+                }
+            }
+        }
+        cells
+    }
+}
+
+fn cap_cells(caps: &[(IpSet, IpSet, String)]) -> Vec<(String, String, String)> {
+    // Per capability and destination address: the union of sources.
+    let mut by: BTreeMap<(String, String), IpSet> = BTreeMap::new();
+    for (src, dsts, cap) in caps {
+        for (a, b) in dsts.ranges() {
+            let mut d = IpSet::new();
+            d.add_range(a, b);
+            by.entry((cap.clone(), d.to_string()))
+                .or_default()
+                .union_with(src);
+        }
+    }
+    let mut out: Vec<_> = by
+        .into_iter()
+        .map(|((c, d), s)| (c, d, s.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The filters of every device, by hostname.
+pub fn all_filters(
+    resolver: &Resolver,
+    rules: &[Rule],
+    inventory: &Inventory,
+) -> BTreeMap<String, Vec<FilterRule>> {
+    inventory
+        .devices
+        .iter()
+        .map(|d| (d.hostname.clone(), device_filter(resolver, rules, d)))
+        .collect()
+}
+
+/// The peers each device is shown: two devices are peers when either may send the other
+/// anything at all (ports and protocols ignored), counting a device's approved subnet
+/// routes as its own sources. Returns hostnames, sorted.
+pub fn peers(
+    inventory: &Inventory,
+    filters: &BTreeMap<String, Vec<FilterRule>>,
+) -> BTreeMap<String, Vec<String>> {
+    let n = inventory.devices.len();
+    let mut reach = vec![vec![false; n]; n];
+    let sources: Vec<IpSet> = inventory
+        .devices
+        .iter()
+        .map(|d| {
+            let mut s = device_addresses(d);
+            for r in d.subnet_routes() {
+                s.add_prefix(r);
+            }
+            s
+        })
+        .collect();
+    for (j, dst) in inventory.devices.iter().enumerate() {
+        let Some(rules) = filters.get(&dst.hostname) else {
+            continue;
+        };
+        for (i, src) in sources.iter().enumerate() {
+            if i != j
+                && rules
+                    .iter()
+                    .any(|r| r.src_everything || r.src.overlaps(src))
+            {
+                reach[i][j] = true;
+            }
+        }
+    }
+    inventory
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut names: Vec<String> = (0..n)
+                .filter(|&j| reach[i][j] || reach[j][i])
+                .map(|j| inventory.devices[j].hostname.clone())
+                .collect();
+            names.sort();
+            (d.hostname.clone(), names)
+        })
+        .collect()
+}

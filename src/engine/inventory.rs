@@ -1,0 +1,259 @@
+//! The device inventory: devices and users, shaped like the Tailscale API's own answers
+//! (`GET /tailnet/{t}/devices?fields=all` and `GET /tailnet/{t}/users`) so a user can save
+//! them once and work offline. Unknown fields are ignored.
+
+use crate::model::Prefix;
+use serde_json::Value;
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The full name (`beedrill.tail1234.ts.net`); `hostname` when absent.
+    pub name: String,
+    pub hostname: String,
+    pub addresses: Vec<IpAddr>,
+    /// Login name of the owner. Tagged devices belong to their tags, never to a user.
+    pub user: Option<String>,
+    pub tags: Vec<String>,
+    pub advertised_routes: Vec<Prefix>,
+    pub enabled_routes: Vec<Prefix>,
+}
+
+impl Device {
+    pub fn is_tagged(&self) -> bool {
+        !self.tags.is_empty()
+    }
+    /// The owner, for policy purposes: only untagged devices have one.
+    pub fn owner(&self) -> Option<&str> {
+        if self.is_tagged() {
+            None
+        } else {
+            self.user.as_deref()
+        }
+    }
+    /// Approved subnet routes other than the exit routes 0.0.0.0/0 and ::/0.
+    pub fn subnet_routes(&self) -> impl Iterator<Item = &Prefix> {
+        self.enabled_routes.iter().filter(|p| p.len != 0)
+    }
+    /// An exit node: both default routes approved (either one is enough here).
+    pub fn is_exit_node(&self) -> bool {
+        self.enabled_routes.iter().any(|p| p.len == 0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    ItAdmin,
+    NetworkAdmin,
+    BillingAdmin,
+    Auditor,
+}
+
+impl Role {
+    fn parse(text: &str) -> Option<Role> {
+        Some(match text {
+            "owner" => Role::Owner,
+            "admin" => Role::Admin,
+            "member" => Role::Member,
+            "it-admin" => Role::ItAdmin,
+            "network-admin" => Role::NetworkAdmin,
+            "billing-admin" => Role::BillingAdmin,
+            "auditor" => Role::Auditor,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub login: String,
+    pub role: Role,
+    /// A user from another tailnet who accepted a share.
+    pub shared: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub devices: Vec<Device>,
+    pub users: Vec<User>,
+}
+
+impl Inventory {
+    /// Read `{"devices": [...], "users": [...]}`; a missing required field is an error that
+    /// names the device or user.
+    pub fn from_json(bytes: &[u8]) -> Result<Inventory, String> {
+        let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let mut inv = Inventory::default();
+        let devices = match root.get("devices") {
+            Some(Value::Array(d)) => d.as_slice(),
+            Some(_) => return Err("\"devices\" must be an array".into()),
+            None => &[],
+        };
+        for (i, d) in devices.iter().enumerate() {
+            inv.devices.push(device(d).map_err(|e| {
+                let who = d
+                    .get("name")
+                    .or_else(|| d.get("hostname"))
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("devices[{i}]"), |n| format!("device {n:?}"));
+                format!("{who}: {e}")
+            })?);
+        }
+        let users = match root.get("users") {
+            Some(Value::Array(u)) => u.as_slice(),
+            Some(_) => return Err("\"users\" must be an array".into()),
+            None => &[],
+        };
+        for (i, u) in users.iter().enumerate() {
+            let login = u
+                .get("loginName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("users[{i}]: missing \"loginName\""))?;
+            let role = match u.get("role").and_then(Value::as_str) {
+                None => Role::Member,
+                Some(r) => {
+                    Role::parse(r).ok_or_else(|| format!("user {login:?}: unknown role {r:?}"))?
+                }
+            };
+            let shared = u.get("type").and_then(Value::as_str) == Some("shared");
+            inv.users.push(User {
+                login: login.to_string(),
+                role,
+                shared,
+            });
+        }
+        Ok(inv)
+    }
+
+    pub fn device(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| {
+            d.hostname == name || d.name == name || d.name.split('.').next() == Some(name)
+        })
+    }
+
+    pub fn user(&self, login: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.login == login)
+    }
+}
+
+fn device(d: &Value) -> Result<Device, String> {
+    let text = |key: &str| d.get(key).and_then(Value::as_str).map(str::to_string);
+    let hostname = text("hostname")
+        .or_else(|| text("name").map(|n| n.split('.').next().unwrap_or_default().to_string()))
+        .ok_or("missing \"hostname\"")?;
+    let name = text("name").unwrap_or_else(|| hostname.clone());
+    let addresses = match d.get("addresses") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse::<IpAddr>().ok())
+                    .ok_or_else(|| format!("invalid address {v}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => return Err("missing \"addresses\"".into()),
+    };
+    let strings = |key: &str| -> Result<Vec<String>, String> {
+        match d.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("\"{key}\" must hold strings"))
+                })
+                .collect(),
+            Some(_) => Err(format!("\"{key}\" must be an array")),
+        }
+    };
+    let prefixes = |key: &str| -> Result<Vec<Prefix>, String> {
+        strings(key)?
+            .iter()
+            .map(|s| Prefix::parse(s).ok_or_else(|| format!("\"{key}\": {s:?} is not a CIDR")))
+            .collect()
+    };
+    let tags = strings("tags")?;
+    let user = text("user").filter(|u| !u.is_empty());
+    if tags.is_empty() && user.is_none() {
+        return Err("an untagged device needs \"user\"".into());
+    }
+    Ok(Device {
+        name,
+        hostname,
+        addresses,
+        user,
+        tags,
+        advertised_routes: prefixes("advertisedRoutes")?,
+        enabled_routes: prefixes("enabledRoutes")?,
+    })
+}
+
+/// The inventory as the policy sees it: advertised routes that the policy's
+/// `autoApprovers` approve count as approved (capture acl-ah01: an auto-approved route
+/// makes its router visible to sources in that range).
+pub fn with_auto_approvals(inventory: &Inventory, policy: &crate::model::Policy) -> Inventory {
+    use crate::model::{Autogroup, Selector};
+    let mut out = inventory.clone();
+    let approves = |approvers: &[crate::model::Sel], d: &Device| {
+        approvers.iter().any(|a| match &a.selector {
+            Some(Selector::Tag(t)) => d.tags.contains(t),
+            Some(Selector::User(u)) => d.owner() == Some(u.as_str()),
+            Some(Selector::Group(g)) => d.owner().is_some_and(|o| {
+                policy
+                    .group(g)
+                    .is_some_and(|g| g.members.iter().any(|m| m.value.trim() == o))
+            }),
+            Some(Selector::Autogroup(Autogroup::Member | Autogroup::Members)) => {
+                d.owner().is_some()
+            }
+            Some(Selector::Autogroup(Autogroup::Tagged)) => d.is_tagged(),
+            _ => false,
+        })
+    };
+    for d in &mut out.devices {
+        let mut added = Vec::new();
+        for route in &d.advertised_routes {
+            if d.enabled_routes.contains(route) {
+                continue;
+            }
+            let approved = if route.len == 0 {
+                approves(&policy.auto_approvers.exit_node, d)
+            } else {
+                policy.auto_approvers.routes.iter().any(|ra| {
+                    ra.prefix.is_some_and(|p| p.contains(route)) && approves(&ra.approvers, d)
+                })
+            };
+            if approved {
+                added.push(*route);
+            }
+        }
+        d.enabled_routes.extend(added);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_api_shaped_json_and_names_bad_devices() {
+        let inv = Inventory::from_json(
+            br#"{"devices": [{"name": "a.ts.net", "hostname": "a", "addresses": ["100.64.0.1"], "user": "x@example.com", "tags": [], "extra": 1},
+                              {"hostname": "r", "addresses": ["100.64.0.2"], "tags": ["tag:r"], "enabledRoutes": ["10.0.0.0/8", "0.0.0.0/0"]}],
+                 "users": [{"loginName": "x@example.com", "role": "admin", "type": "member"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(inv.devices[0].owner(), Some("x@example.com"));
+        assert!(inv.devices[1].is_exit_node());
+        assert_eq!(inv.devices[1].subnet_routes().count(), 1);
+        assert_eq!(inv.users[0].role, Role::Admin);
+        let err =
+            Inventory::from_json(br#"{"devices": [{"hostname": "b", "tags": []}]}"#).unwrap_err();
+        assert_eq!(err, "device \"b\": missing \"addresses\"");
+    }
+}

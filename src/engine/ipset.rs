@@ -1,0 +1,320 @@
+//! Sets of IP addresses as sorted, disjoint, non-adjacent inclusive intervals, one list
+//! per address family. Every operation keeps that normal form, so two sets are equal
+//! exactly when their interval lists are equal.
+
+use crate::model::Prefix;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IpSet {
+    v4: Vec<(u128, u128)>,
+    v6: Vec<(u128, u128)>,
+}
+
+const V4_MAX: u128 = u32::MAX as u128;
+
+impl IpSet {
+    pub fn new() -> IpSet {
+        IpSet::default()
+    }
+    /// Every IPv4 and IPv6 address.
+    pub fn all() -> IpSet {
+        IpSet {
+            v4: vec![(0, V4_MAX)],
+            v6: vec![(0, u128::MAX)],
+        }
+    }
+    pub fn from_prefix(p: &Prefix) -> IpSet {
+        let mut s = IpSet::new();
+        s.add_prefix(p);
+        s
+    }
+    pub fn from_addr(a: IpAddr) -> IpSet {
+        IpSet::from_prefix(&Prefix {
+            addr: a,
+            len: Prefix::max_len(a),
+            bare: true,
+        })
+    }
+    /// Parse `a.b.c.d`, a CIDR, or `a-b`; `None` if it is none of these.
+    pub fn parse(text: &str) -> Option<IpSet> {
+        if text == "*" {
+            return Some(IpSet::all());
+        }
+        if let Some(p) = Prefix::parse(text) {
+            return Some(IpSet::from_prefix(&p));
+        }
+        let (a, b) = text.split_once('-')?;
+        let (a, b): (IpAddr, IpAddr) = (a.parse().ok()?, b.parse().ok()?);
+        let mut s = IpSet::new();
+        s.add_range(a, b);
+        Some(s)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+    pub fn is_all(&self) -> bool {
+        *self == IpSet::all()
+    }
+    pub fn add_prefix(&mut self, p: &Prefix) {
+        let (lo, hi) = p.bounds();
+        let list = if p.addr.is_ipv4() {
+            &mut self.v4
+        } else {
+            &mut self.v6
+        };
+        insert(list, lo, hi);
+    }
+    pub fn add_range(&mut self, a: IpAddr, b: IpAddr) {
+        if a.is_ipv4() != b.is_ipv4() {
+            return;
+        }
+        let (lo, hi) = (
+            crate::model::addr::ip_to_u128(a),
+            crate::model::addr::ip_to_u128(b),
+        );
+        if lo > hi {
+            return;
+        }
+        let list = if a.is_ipv4() {
+            &mut self.v4
+        } else {
+            &mut self.v6
+        };
+        insert(list, lo, hi);
+    }
+    pub fn union_with(&mut self, other: &IpSet) {
+        for &(lo, hi) in &other.v4 {
+            insert(&mut self.v4, lo, hi);
+        }
+        for &(lo, hi) in &other.v6 {
+            insert(&mut self.v6, lo, hi);
+        }
+    }
+    pub fn union(&self, other: &IpSet) -> IpSet {
+        let mut s = self.clone();
+        s.union_with(other);
+        s
+    }
+    pub fn intersect(&self, other: &IpSet) -> IpSet {
+        IpSet {
+            v4: intersect(&self.v4, &other.v4),
+            v6: intersect(&self.v6, &other.v6),
+        }
+    }
+    pub fn subtract(&self, other: &IpSet) -> IpSet {
+        IpSet {
+            v4: subtract(&self.v4, &other.v4),
+            v6: subtract(&self.v6, &other.v6),
+        }
+    }
+    pub fn overlaps(&self, other: &IpSet) -> bool {
+        !self.intersect(other).is_empty()
+    }
+    pub fn contains_set(&self, other: &IpSet) -> bool {
+        other.subtract(self).is_empty()
+    }
+    pub fn contains(&self, a: IpAddr) -> bool {
+        let (list, v) = match a {
+            IpAddr::V4(x) => (&self.v4, u32::from(x) as u128),
+            IpAddr::V6(x) => (&self.v6, u128::from(x)),
+        };
+        let i = list.partition_point(|&(lo, _)| lo <= v);
+        i > 0 && list[i - 1].1 >= v
+    }
+    /// The intervals, IPv4 first, as addresses.
+    pub fn ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
+        let v4 = self.v4.iter().map(|&(a, b)| (v4(a), v4(b)));
+        let v6 = self.v6.iter().map(|&(a, b)| (v6(a), v6(b)));
+        v4.chain(v6)
+    }
+    /// Count of IPv4 addresses (saturating), for sizing and display.
+    pub fn v4_len(&self) -> u128 {
+        self.v4.iter().map(|(a, b)| b - a + 1).sum()
+    }
+    /// The set written the way Tailscale writes `SrcIPs`: single addresses bare, intervals
+    /// that are exact CIDRs as CIDRs, other intervals as `a-b`.
+    pub fn to_strings(&self) -> Vec<String> {
+        if self.is_all() {
+            return vec!["*".into()];
+        }
+        let mut out = Vec::new();
+        for (family_v4, list) in [(true, &self.v4), (false, &self.v6)] {
+            let bits = if family_v4 { 32 } else { 128 };
+            for &(lo, hi) in list.iter() {
+                let show = |x: u128| {
+                    if family_v4 {
+                        v4(x).to_string()
+                    } else {
+                        v6(x).to_string()
+                    }
+                };
+                if lo == hi {
+                    out.push(show(lo));
+                } else if let Some(len) = exact_prefix(lo, hi, bits) {
+                    out.push(format!("{}/{len}", show(lo)));
+                } else {
+                    out.push(format!("{}-{}", show(lo), show(hi)));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for IpSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_strings().join(", "))
+    }
+}
+
+fn v4(x: u128) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(x as u32))
+}
+fn v6(x: u128) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from(x))
+}
+
+fn exact_prefix(lo: u128, hi: u128, bits: u32) -> Option<u32> {
+    let size = hi.wrapping_sub(lo).wrapping_add(1);
+    if size == 0 {
+        // The whole 128-bit space.
+        return (lo == 0 && bits == 128).then_some(0);
+    }
+    if !size.is_power_of_two() || !lo.is_multiple_of(size) {
+        return None;
+    }
+    Some(bits - size.trailing_zeros())
+}
+
+/// Insert `[lo, hi]` into a normal-form list, merging overlapping and adjacent intervals.
+fn insert(list: &mut Vec<(u128, u128)>, lo: u128, hi: u128) {
+    // First interval that could merge: its end + 1 >= lo.
+    let start = list.partition_point(|&(_, b)| b.saturating_add(1) < lo);
+    let mut end = start;
+    let (mut new_lo, mut new_hi) = (lo, hi);
+    while end < list.len() && list[end].0 <= hi.saturating_add(1) {
+        new_lo = new_lo.min(list[end].0);
+        new_hi = new_hi.max(list[end].1);
+        end += 1;
+    }
+    list.splice(start..end, [(new_lo, new_hi)]);
+}
+
+fn intersect(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+fn subtract(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for &(lo, hi) in a {
+        let mut cur = lo;
+        let mut done = false;
+        while j < b.len() && b[j].1 < cur {
+            j += 1;
+        }
+        let mut k = j;
+        while k < b.len() && b[k].0 <= hi {
+            if b[k].0 > cur {
+                out.push((cur, b[k].0 - 1));
+            }
+            if b[k].1 >= hi {
+                done = true;
+                break;
+            }
+            cur = b[k].1 + 1;
+            k += 1;
+        }
+        if !done {
+            out.push((cur, hi));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn set(items: &[&str]) -> IpSet {
+        let mut s = IpSet::new();
+        for i in items {
+            s.union_with(&IpSet::parse(i).unwrap());
+        }
+        s
+    }
+
+    #[test]
+    fn writes_sets_like_tailscale() {
+        let cgnat = set(&["100.64.0.0/10"]).subtract(&set(&["100.115.92.0/23"]));
+        assert_eq!(
+            cgnat.to_strings(),
+            vec!["100.64.0.0-100.115.91.255", "100.115.94.0-100.127.255.255"]
+        );
+        assert_eq!(
+            set(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]).to_strings(),
+            vec!["10.0.0.1-10.0.0.3"]
+        );
+        assert_eq!(
+            set(&["10.0.0.0/25", "10.0.0.128/25"]).to_strings(),
+            vec!["10.0.0.0/24"]
+        );
+        assert_eq!(
+            set(&["fd7a:115c:a1e0::/48"]).to_strings(),
+            vec!["fd7a:115c:a1e0::/48"]
+        );
+        assert_eq!(IpSet::all().to_strings(), vec!["*"]);
+        assert!(set(&["10.0.0.0/8"]).contains("10.2.3.4".parse().unwrap()));
+        assert!(!set(&["10.0.0.0/8"]).contains("11.0.0.0".parse().unwrap()));
+    }
+
+    fn arb_set() -> impl Strategy<Value = Vec<(u8, u8)>> {
+        proptest::collection::vec((any::<u8>(), any::<u8>()), 0..6)
+    }
+
+    fn build(items: &[(u8, u8)]) -> (IpSet, std::collections::BTreeSet<u8>) {
+        let mut s = IpSet::new();
+        let mut naive = std::collections::BTreeSet::new();
+        for &(a, b) in items {
+            let (lo, hi) = (a.min(b), a.max(b));
+            s.add_range(
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, lo)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, hi)),
+            );
+            naive.extend(lo..=hi);
+        }
+        (s, naive)
+    }
+
+    proptest! {
+        #[test]
+        fn set_algebra_matches_naive_sets(a in arb_set(), b in arb_set()) {
+            let (sa, na) = build(&a);
+            let (sb, nb) = build(&b);
+            let members = |s: &IpSet| -> std::collections::BTreeSet<u8> {
+                (0..=255u8).filter(|x| s.contains(IpAddr::V4(Ipv4Addr::new(10, 0, 0, *x)))).collect()
+            };
+            prop_assert_eq!(members(&sa.union(&sb)), na.union(&nb).copied().collect());
+            prop_assert_eq!(members(&sa.intersect(&sb)), na.intersection(&nb).copied().collect());
+            prop_assert_eq!(members(&sa.subtract(&sb)), na.difference(&nb).copied().collect());
+            // Normal form: equal sets have equal representations.
+            prop_assert_eq!(sa.union(&sb), sb.union(&sa));
+        }
+    }
+}

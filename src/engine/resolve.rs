@@ -1,0 +1,266 @@
+//! Selectors → sets of IP addresses, the way the control plane resolves them against a
+//! device inventory.
+
+use super::inventory::{Inventory, Role};
+use super::ipset::IpSet;
+use crate::model::{Autogroup, Policy, Selector};
+use rustc_hash::FxHashMap;
+
+/// The tailnet's own address space: 100.64.0.0/10 without 100.115.92.0/23 (reserved for
+/// ChromeOS VMs), and fd7a:115c:a1e0::/48.
+pub fn tailnet_space() -> IpSet {
+    let mut s = IpSet::parse("100.64.0.0/10")
+        .unwrap()
+        .subtract(&IpSet::parse("100.115.92.0/23").unwrap());
+    s.union_with(&IpSet::parse("fd7a:115c:a1e0::/48").unwrap());
+    s
+}
+
+/// `autogroup:internet`: public IPv4 and global-unicast IPv6, without private, CGNAT and
+/// link-local ranges.
+pub fn internet() -> IpSet {
+    let mut s = IpSet::parse("0.0.0.0/0").unwrap();
+    s.union_with(&IpSet::parse("2000::/3").unwrap());
+    let mut private = IpSet::new();
+    for p in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+    ] {
+        private.union_with(&IpSet::parse(p).unwrap());
+    }
+    s.subtract(&private)
+}
+
+/// What a destination selector stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `*`: every address (written `*` in filters).
+    Everything,
+    /// `autogroup:self`: the source user's own devices, decided per destination device.
+    OwnDevices,
+    Addresses(IpSet),
+}
+
+pub struct Resolver<'a> {
+    pub policy: &'a Policy,
+    pub inventory: &'a Inventory,
+    user_devices: FxHashMap<&'a str, IpSet>,
+    tag_devices: FxHashMap<&'a str, IpSet>,
+    members: IpSet,
+    tagged: IpSet,
+    shared: IpSet,
+    approved_subnets: IpSet,
+    ipsets: FxHashMap<&'a str, IpSet>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(policy: &'a Policy, inventory: &'a Inventory) -> Resolver<'a> {
+        let mut r = Resolver {
+            policy,
+            inventory,
+            user_devices: FxHashMap::default(),
+            tag_devices: FxHashMap::default(),
+            members: IpSet::new(),
+            tagged: IpSet::new(),
+            shared: IpSet::new(),
+            approved_subnets: IpSet::new(),
+            ipsets: FxHashMap::default(),
+        };
+        for d in &inventory.devices {
+            let mut ips = IpSet::new();
+            for a in &d.addresses {
+                ips.union_with(&IpSet::from_addr(*a));
+            }
+            for route in d.subnet_routes() {
+                r.approved_subnets.add_prefix(route);
+            }
+            if let Some(owner) = d.owner() {
+                r.user_devices.entry(owner).or_default().union_with(&ips);
+                if inventory.user(owner).is_some_and(|u| u.shared) {
+                    r.shared.union_with(&ips);
+                } else {
+                    r.members.union_with(&ips);
+                }
+            } else {
+                r.tagged.union_with(&ips);
+                for t in &d.tags {
+                    r.tag_devices
+                        .entry(t.as_str())
+                        .or_default()
+                        .union_with(&ips);
+                }
+            }
+        }
+        for set in &policy.ipsets {
+            let value = r.ipset_value(&set.name.value, 0);
+            r.ipsets.insert(set.name.value.as_str(), value);
+        }
+        r
+    }
+
+    /// Devices of one user (untagged only).
+    pub fn user(&self, login: &str) -> IpSet {
+        self.user_devices.get(login).cloned().unwrap_or_default()
+    }
+
+    fn users_where(&self, keep: impl Fn(&str) -> bool) -> IpSet {
+        let mut s = IpSet::new();
+        for (login, ips) in &self.user_devices {
+            if keep(login) {
+                s.union_with(ips);
+            }
+        }
+        s
+    }
+
+    fn role(&self, role: Role) -> IpSet {
+        self.users_where(|login| {
+            self.inventory
+                .user(login)
+                .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
+        })
+    }
+
+    /// Members of a group as logins.
+    pub fn group_members(&self, group: &str) -> Vec<&'a str> {
+        self.policy
+            .group(group)
+            .map(|g| g.members.iter().map(|m| m.value.trim()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Resolve a selector used as a source.
+    pub fn source(&self, selector: &Selector) -> IpSet {
+        match selector {
+            Selector::Wildcard => {
+                let mut s = tailnet_space();
+                s.union_with(&self.approved_subnets);
+                s
+            }
+            Selector::Autogroup(Autogroup::DangerAll) => IpSet::all(),
+            other => self.addresses(other),
+        }
+    }
+
+    /// Resolve a selector used as a destination.
+    pub fn target(&self, selector: &Selector) -> Target {
+        match selector {
+            Selector::Wildcard => Target::Everything,
+            Selector::Autogroup(Autogroup::SelfDevices) => Target::OwnDevices,
+            other => Target::Addresses(self.addresses(other)),
+        }
+    }
+
+    /// The addresses a selector names, on either side.
+    pub fn addresses(&self, selector: &Selector) -> IpSet {
+        match selector {
+            Selector::Wildcard => tailnet_space(),
+            Selector::User(login) => self.user(login),
+            Selector::UserDomain(domain) => {
+                let suffix = format!("@{domain}");
+                self.users_where(|login| login.ends_with(&suffix))
+            }
+            Selector::Group(g) => {
+                let mut s = IpSet::new();
+                for m in self.group_members(g) {
+                    s.union_with(&self.user(m));
+                }
+                s
+            }
+            Selector::Tag(t) => self
+                .tag_devices
+                .get(t.as_str())
+                .cloned()
+                .unwrap_or_default(),
+            Selector::Autogroup(a) => match a {
+                Autogroup::Member | Autogroup::Members => self.members.clone(),
+                Autogroup::Tagged => self.tagged.clone(),
+                Autogroup::Shared => self.shared.clone(),
+                Autogroup::Internet => internet(),
+                Autogroup::DangerAll => IpSet::all(),
+                Autogroup::Owner => self.role(Role::Owner),
+                Autogroup::Admin => self.role(Role::Admin),
+                Autogroup::NetworkAdmin => self.role(Role::NetworkAdmin),
+                Autogroup::ItAdmin => self.role(Role::ItAdmin),
+                Autogroup::BillingAdmin => self.role(Role::BillingAdmin),
+                Autogroup::Auditor => self.role(Role::Auditor),
+                Autogroup::SelfDevices | Autogroup::Nonroot => IpSet::new(),
+            },
+            Selector::Host(h) => self
+                .policy
+                .host(h)
+                .and_then(|h| h.prefix)
+                .map(|p| IpSet::from_prefix(&p))
+                .unwrap_or_default(),
+            Selector::Prefix(p) => IpSet::from_prefix(p),
+            Selector::Range(a, b) => {
+                let mut s = IpSet::new();
+                s.add_range(*a, *b);
+                s
+            }
+            Selector::IpSet(name) => self.ipsets.get(name.as_str()).cloned().unwrap_or_default(),
+            // Tailscale Services have addresses of their own, not in the inventory.
+            Selector::Service(_) => IpSet::new(),
+        }
+    }
+
+    fn ipset_value(&self, name: &str, depth: usize) -> IpSet {
+        let mut s = IpSet::new();
+        let Some(def) = self.policy.ipsets.iter().find(|d| d.name.value == name) else {
+            return s;
+        };
+        if depth > 16 {
+            return s; // A cycle; reported by validation.
+        }
+        for op in &def.ops {
+            let text = op.value.trim();
+            let (remove, target) = match text.split_once(' ') {
+                Some(("add", t)) => (false, t.trim()),
+                Some(("remove", t)) => (true, t.trim()),
+                _ => (false, text),
+            };
+            let value = if let Some(host) = target.strip_prefix("host:") {
+                self.policy
+                    .host(host)
+                    .and_then(|h| h.prefix)
+                    .map(|p| IpSet::from_prefix(&p))
+                    .unwrap_or_default()
+            } else if target.starts_with("ipset:") {
+                self.ipset_value(target, depth + 1)
+            } else {
+                match Selector::parse(target) {
+                    Ok(sel) => self.addresses(&sel),
+                    Err(_) => IpSet::new(),
+                }
+            };
+            s = if remove {
+                s.subtract(&value)
+            } else {
+                s.union(&value)
+            };
+        }
+        s
+    }
+}
+
+/// A device's own addresses as a set.
+pub fn device_addresses(d: &super::inventory::Device) -> IpSet {
+    let mut s = IpSet::new();
+    for a in &d.addresses {
+        s.union_with(&IpSet::from_addr(*a));
+    }
+    s
+}
+
+/// What a device accepts traffic for: its addresses and its approved routes (including
+/// the default routes of an exit node).
+pub fn device_space(d: &super::inventory::Device) -> IpSet {
+    let mut s = device_addresses(d);
+    for r in &d.enabled_routes {
+        s.add_prefix(r);
+    }
+    s
+}

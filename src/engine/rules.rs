@@ -1,0 +1,201 @@
+//! ACLs and grants normalised to one form (the grant form: sources × destination entries),
+//! resolved against an inventory, each rule keeping where it was written.
+
+use super::ipset::IpSet;
+use super::resolve::{Resolver, Target};
+use crate::model::{PortRange, Protocol, Selector};
+use crate::syntax::Span;
+
+/// Which section a rule came from, and its index there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    Acl(usize),
+    Grant(usize),
+    /// The allow-all rule of a policy with neither `acls` nor `grants`.
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Acl(i) => write!(f, "acls[{i}]"),
+            Origin::Grant(i) => write!(f, "grants[{i}]"),
+            Origin::Default => f.write_str("the default allow-all (no acls or grants)"),
+        }
+    }
+}
+
+/// The protocols a filter entry matches: the client default (TCP, UDP, ICMP, ICMPv6) or
+/// exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocols {
+    Default,
+    Only(Protocol),
+}
+
+impl Protocols {
+    pub const DEFAULT_NUMBERS: [u8; 4] = [6, 17, 1, 58];
+
+    pub fn numbers(self) -> Vec<u8> {
+        match self {
+            Protocols::Default => Self::DEFAULT_NUMBERS.to_vec(),
+            Protocols::Only(p) => vec![p.0],
+        }
+    }
+    pub fn contains(self, p: u8) -> bool {
+        match self {
+            Protocols::Default => Self::DEFAULT_NUMBERS.contains(&p),
+            Protocols::Only(q) => q.0 == p,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub target: Target,
+    /// The destination selector as written, and where.
+    pub written: String,
+    pub span: Span,
+    pub protocols: Protocols,
+    pub ports: Vec<PortRange>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    pub origin: Origin,
+    pub span: Span,
+    /// Resolved sources.
+    pub src: IpSet,
+    /// The sources contain `autogroup:danger-all` (written `*` in filters).
+    pub src_everything: bool,
+    pub entries: Vec<Entry>,
+    /// Application capabilities: name and values, granted on the destinations.
+    pub caps: Vec<(String, serde_json::Value)>,
+    /// Capability destinations (the grant's `dst`, resolved).
+    pub cap_targets: Vec<Target>,
+    /// The same destinations resolved as sources, for companion capabilities that point
+    /// back from them (`*` then includes approved subnet routes).
+    pub cap_sources: IpSet,
+    /// `via` tags: only devices with one of them carry this rule, for their routes.
+    pub via: Vec<String>,
+}
+
+/// Every rule of the policy, grants first then ACLs (the control plane's order).
+///
+/// A policy with neither `acls` nor `grants` allows everything (the control plane's
+/// default); `"acls": []` allows nothing.
+pub fn compile(resolver: &Resolver) -> Vec<Rule> {
+    let policy = resolver.policy;
+    let mut rules = Vec::new();
+    if policy.acls.is_none() && policy.grants.is_none() {
+        rules.push(Rule {
+            origin: Origin::Default,
+            span: Span::default(),
+            src: resolver.source(&Selector::Wildcard),
+            src_everything: false,
+            entries: vec![Entry {
+                target: Target::Everything,
+                written: "*".into(),
+                span: Span::default(),
+                protocols: Protocols::Default,
+                ports: vec![PortRange::ALL],
+            }],
+            caps: Vec::new(),
+            cap_targets: Vec::new(),
+            cap_sources: IpSet::new(),
+            via: Vec::new(),
+        });
+    }
+    let resolve_src = |sels: &[crate::model::Sel]| {
+        let mut src = IpSet::new();
+        let mut everything = false;
+        for s in sels {
+            if let Some(sel) = &s.selector {
+                if *sel == Selector::Autogroup(crate::model::Autogroup::DangerAll) {
+                    everything = true;
+                }
+                src.union_with(&resolver.source(sel));
+            }
+        }
+        (src, everything)
+    };
+    for (i, g) in policy.grants.iter().flatten().enumerate() {
+        let (src, src_everything) = resolve_src(&g.src);
+        let mut entries = Vec::new();
+        let mut cap_targets = Vec::new();
+        let mut cap_sources = IpSet::new();
+        for d in &g.dst {
+            let Some(sel) = &d.selector else { continue };
+            let target = resolver.target(sel);
+            if target != Target::OwnDevices {
+                cap_sources.union_with(&resolver.source(sel));
+            }
+            for spec in &g.ip {
+                entries.push(Entry {
+                    target: target.clone(),
+                    written: d.raw.trim().to_string(),
+                    span: d.span,
+                    protocols: spec.value.proto.map_or(Protocols::Default, Protocols::Only),
+                    ports: spec.value.ports.clone(),
+                });
+            }
+            cap_targets.push(target);
+        }
+        let caps = g
+            .app
+            .iter()
+            .map(|c| (c.name.value.clone(), super::value_to_json(&c.values)))
+            .collect();
+        let via = g
+            .via
+            .iter()
+            .filter_map(|v| match &v.selector {
+                Some(Selector::Tag(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        rules.push(Rule {
+            origin: Origin::Grant(i),
+            span: g.span,
+            src,
+            src_everything,
+            entries,
+            caps,
+            cap_targets,
+            cap_sources,
+            via,
+        });
+    }
+    for (i, a) in policy.acls.iter().flatten().enumerate() {
+        let (src, src_everything) = resolve_src(&a.src);
+        let protocols = a
+            .proto
+            .as_ref()
+            .map_or(Protocols::Default, |p| Protocols::Only(p.value));
+        let mut entries = Vec::new();
+        for d in &a.dst {
+            let Some(sel) = &d.host.selector else {
+                continue;
+            };
+            entries.push(Entry {
+                target: resolver.target(sel),
+                written: d.raw.trim().to_string(),
+                span: d.span,
+                protocols,
+                ports: d.ports.clone(),
+            });
+        }
+        rules.push(Rule {
+            origin: Origin::Acl(i),
+            span: a.span,
+            src,
+            src_everything,
+            entries,
+            caps: Vec::new(),
+            cap_targets: Vec::new(),
+            cap_sources: IpSet::new(),
+            via: Vec::new(),
+        });
+    }
+    rules
+}
