@@ -258,6 +258,25 @@ aliases; no ports, CIDRs or autogroups) and `accept`/`check`/`deny` usernames.";
     InvalidValue = "TSA080", "invalid-value", Error,
         "A setting has a value the control plane does not accept",
         "For example `OneCGNATRoute` is one of \"\", \"mac-always\", \"mac-never\".";
+    TestFailed = "TSA100", "test-failed", Error,
+        "A tests entry fails",
+        "tsacl evaluates the policy's `tests` offline with the control plane's semantics: each \
+`accept` destination must be reachable from `src` on its port (with `proto`, or TCP or UDP when \
+absent), and no `deny` destination may be. The control plane rejects a policy whose tests fail \
+(`test(s) failed`). The diagnostic names the rules that allow a denied flow, or the rule that \
+comes closest to an accepted one.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
+grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
+    SshTestFailed = "TSA101", "ssh-test-failed", Error,
+        "An sshTests entry fails",
+        "tsacl evaluates `sshTests` against the `ssh` rules offline: each user in `accept` must be \
+allowed without check, each in `check` only after a check, and each in `deny` not at all, for \
+every `dst`.";
+    TestUndecidable = "TSA102", "test-undecidable", Warning,
+        "A test cannot be decided without an inventory",
+        "A test that names an IP address (or a host alias) which is the address of no device tsacl \
+knows may pass or fail depending on which device holds that address. Without `--inventory` tsacl \
+reports such a failing assertion as this warning instead of an error; pass an inventory saved \
+from the API to decide it.";
 }
 
 #[cfg(test)]

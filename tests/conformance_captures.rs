@@ -17,6 +17,7 @@ use tsacl::rules::Code;
 use tsacl::validate::Options;
 
 struct Capture {
+    topology: serde_json::Value,
     id: String,
     category: String,
     policy: String,
@@ -41,6 +42,7 @@ fn load(dir: &Path) -> Vec<Capture> {
         for f in files {
             let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
             out.push(Capture {
+                topology: v["topology"].clone(),
                 id: v["id"].as_str().unwrap().to_string(),
                 category: v["category"].as_str().unwrap().to_string(),
                 policy: v["policy"].as_str().unwrap().to_string(),
@@ -55,21 +57,19 @@ fn load(dir: &Path) -> Vec<Capture> {
     out
 }
 
-/// The tailnet of the captures is odin@example.com (shared/conformance/README.md).
-fn options() -> Options {
+/// What the server knew: the tailnet is odin@example.com (shared/conformance/README.md),
+/// and its devices are the capture's topology (tests run against them).
+fn options(topology: &serde_json::Value) -> Options {
     Options {
         tailnet_domains: Some(vec!["example.com".into()]),
+        inventory: Some(common::inventory(topology)),
     }
 }
 
-fn check(policy: &str) -> Vec<Diagnostic> {
+fn check(policy: &str, topology: &serde_json::Value) -> Vec<Diagnostic> {
     let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new(
-        "policy.hujson",
-        "policy.hujson",
-        policy.as_bytes().to_vec(),
-    ));
-    check_policy(&sources, id, &options()).diagnostics
+    let id = sources.add(SourceFile::new("policy.hujson", "policy.hujson", policy.as_bytes().to_vec()));
+    check_policy(&sources, id, &options(topology)).diagnostics
 }
 
 /// Does our answer name the same problem as the server's?
@@ -102,8 +102,28 @@ fn verdicts_match_the_control_plane() {
     let mut per_category: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut stale = Vec::new();
+    let mut offline_false_rejections = Vec::new();
     for c in &captures {
-        let diags = check(&c.policy);
+        let diags = check(&c.policy, &c.topology);
+        if c.status == 200 {
+            // Offline, without the tailnet's devices, an accepted policy must not be
+            // rejected either (what cannot be decided is a warning).
+            let mut sources = SourceMap::default();
+            let id = sources.add(SourceFile::new("p", "p", c.policy.as_bytes().to_vec()));
+            let offline = Options {
+                tailnet_domains: Some(vec!["example.com".into()]),
+                inventory: None,
+            };
+            let errors: Vec<String> = check_policy(&sources, id, &offline)
+                .diagnostics
+                .into_iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message)
+                .collect();
+            if !errors.is_empty() {
+                offline_false_rejections.push(format!("{}: {errors:?}", c.id));
+            }
+        }
         let ok = agrees(c, &diags);
         let excepted = exceptions::reason(&c.id);
         let entry = per_category.entry(&c.category).or_default();

@@ -11,61 +11,8 @@ mod exceptions;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tsacl::engine::filter::{FilterSets, all_filters, peers};
-use tsacl::engine::inventory::{Device, Inventory, Role, User};
 use tsacl::engine::resolve::{Resolver, device_space};
 use tsacl::engine::rules::compile;
-use tsacl::model::Prefix;
-
-/// The capture's topology as an inventory. The tailnet is odin@example.com: odin is its
-/// owner, thor and freya are admins (shared/conformance/README.md).
-fn inventory(topology: &Value) -> Inventory {
-    let mut inv = Inventory::default();
-    let mut emails = BTreeMap::new();
-    for u in topology["users"].as_array().unwrap() {
-        let name = u["name"].as_str().unwrap();
-        let email = u["email"].as_str().unwrap();
-        emails.insert(name.to_string(), email.to_string());
-        inv.users.push(User {
-            login: email.to_string(),
-            role: if name == "odin" {
-                Role::Owner
-            } else {
-                Role::Admin
-            },
-            shared: false,
-        });
-    }
-    let prefixes = |v: &Value| -> Vec<Prefix> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| Prefix::parse(p.as_str().unwrap()).unwrap())
-            .collect()
-    };
-    for (name, n) in topology["nodes"].as_object().unwrap() {
-        inv.devices.push(Device {
-            name: name.clone(),
-            hostname: n["hostname"].as_str().unwrap_or(name).to_string(),
-            addresses: [&n["ipv4"], &n["ipv6"]]
-                .iter()
-                .filter_map(|a| a.as_str()?.parse().ok())
-                .collect(),
-            user: n
-                .get("user")
-                .and_then(Value::as_str)
-                .map(|u| emails[u].clone()),
-            tags: n["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| t.as_str().unwrap().to_string())
-                .collect(),
-            advertised_routes: prefixes(&n["routable_ips"]),
-            enabled_routes: prefixes(&n["approved_routes"]),
-        });
-    }
-    inv
-}
 
 #[derive(Default)]
 struct Tally {
@@ -110,7 +57,7 @@ fn device_filters_match_the_control_plane() {
             let mut diags = Vec::new();
             let policy = tsacl::model::lower(doc.root, Default::default(), &mut diags);
             let inv = tsacl::engine::inventory::with_auto_approvals(
-                &inventory(&capture["topology"]),
+                &common::inventory(&capture["topology"]),
                 &policy,
             );
             let resolver = Resolver::new(&policy, &inv);

@@ -22,6 +22,11 @@ pub struct CheckArgs {
     /// A domain of the tailnet, for checking user:*@domain and localpart:*@domain (repeatable)
     #[arg(long = "tailnet-domain", value_name = "DOMAIN")]
     pub tailnet_domains: Vec<String>,
+
+    /// Devices and users (JSON shaped like the Tailscale API's answers) to evaluate the
+    /// policy's tests against; without it, every user and tag gets a stand-in device
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
 }
 
 pub fn run(args: CheckArgs, color: bool) -> u8 {
@@ -29,8 +34,19 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         error_line("no policy file given; usage: tsacl check FILE...");
         return EXIT_USAGE;
     }
+    let inventory = match &args.inventory {
+        None => None,
+        Some(path) => match super::load_inventory(path) {
+            Ok(inv) => Some(inv),
+            Err(e) => {
+                error_line(e);
+                return EXIT_USAGE;
+            }
+        },
+    };
     let options = Options {
         tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
+        inventory,
     };
     let mut sources = SourceMap::default();
     let mut files = Vec::new();

@@ -102,6 +102,12 @@ fn terminal_width() -> usize {
         .unwrap_or(100)
 }
 
+/// Read an inventory file, with a one-line error naming the file.
+fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
+    let bytes = crate::fsutil::read_text_file(path)?;
+    crate::engine::Inventory::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Print a one-line error the tsacl way.
 fn error_line(message: impl std::fmt::Display) {
     eprintln!("tsacl: error: {message}");

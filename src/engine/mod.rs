@@ -10,6 +10,7 @@ pub mod ipset;
 pub mod resolve;
 pub mod rules;
 pub mod ssh;
+pub mod tests_eval;
 
 pub use inventory::{Device, Inventory};
 pub use ipset::IpSet;

@@ -449,6 +449,7 @@ fn tailnet_domains_are_checked_only_when_known() {
     assert!(errors(policy).is_empty());
     let options = Options {
         tailnet_domains: Some(vec!["example.com".into()]),
+        ..Default::default()
     };
     let found: Vec<String> = run(policy, &options)
         .into_iter()

@@ -30,6 +30,9 @@ pub struct Options {
     /// Domains associated with the tailnet, for `user:*@domain` and `localpart:*@domain`.
     /// `None`: unknown, so those selectors are not checked (only the server can).
     pub tailnet_domains: Option<Vec<String>>,
+    /// Devices and users to evaluate `tests` against; without one, every principal the
+    /// policy names gets a stand-in device.
+    pub inventory: Option<crate::engine::Inventory>,
 }
 
 /// Validate `policy` (read from `file`), appending diagnostics to `diags`.

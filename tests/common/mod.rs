@@ -1,7 +1,11 @@
 //! Shared helpers for integration tests.
 #![allow(dead_code)]
 
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use tsacl::engine::inventory::{Device, Inventory, Role, User};
+use tsacl::model::Prefix;
 
 /// The conformance data folder: `$TSACL_CONFORMANCE_DIR`, else `../shared/conformance`
 /// beside the checkout. `None` (after printing why) when it is absent on a user's
@@ -29,3 +33,55 @@ pub fn conformance_dir() -> Option<PathBuf> {
     );
     None
 }
+
+/// The capture's topology as an inventory. The tailnet is odin@example.com: odin is its
+/// owner, thor and freya are admins (shared/conformance/README.md).
+pub fn inventory(topology: &Value) -> Inventory {
+    let mut inv = Inventory::default();
+    let mut emails = BTreeMap::new();
+    for u in topology["users"].as_array().unwrap() {
+        let name = u["name"].as_str().unwrap();
+        let email = u["email"].as_str().unwrap();
+        emails.insert(name.to_string(), email.to_string());
+        inv.users.push(User {
+            login: email.to_string(),
+            role: if name == "odin" {
+                Role::Owner
+            } else {
+                Role::Admin
+            },
+            shared: false,
+        });
+    }
+    let prefixes = |v: &Value| -> Vec<Prefix> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| Prefix::parse(p.as_str().unwrap()).unwrap())
+            .collect()
+    };
+    for (name, n) in topology["nodes"].as_object().unwrap() {
+        inv.devices.push(Device {
+            name: name.clone(),
+            hostname: n["hostname"].as_str().unwrap_or(name).to_string(),
+            addresses: [&n["ipv4"], &n["ipv6"]]
+                .iter()
+                .filter_map(|a| a.as_str()?.parse().ok())
+                .collect(),
+            user: n
+                .get("user")
+                .and_then(Value::as_str)
+                .map(|u| emails[u].clone()),
+            tags: n["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect(),
+            advertised_routes: prefixes(&n["routable_ips"]),
+            enabled_routes: prefixes(&n["approved_routes"]),
+        });
+    }
+    inv
+}
+

@@ -3,27 +3,8 @@
 //! capture disagrees, and also if a listed one starts to agree (so the list stays exact).
 
 /// Rejected by the control plane with `test(s) failed` because a well-formed test does not
-/// pass: deciding that needs test evaluation, which the semantic-engine issue adds.
-pub const NEEDS_TEST_EVALUATION: &[&str] = &[
-    "policytest-accept-fail-autogroup-tagged-src-tag-dst",
-    "policytest-accept-fail-group-src-tag-dst",
-    "policytest-accept-fail-ip-literal-src-host-dst",
-    "policytest-accept-fail-proto-mismatch-tcp-vs-udp",
-    "policytest-accept-fail-proto-numeric-mismatch",
-    "policytest-deny-fail-port-wildcard",
-    "policytest-deny-fail-user-src-tag-dst",
-    "policytest-dst-unknown-user",
-    "policytest-mixed-three-entries",
-    "policytest-mixed-two-entries",
-    "policytest-src-unknown-user-email",
-    "sshtest-accept-and-deny-same-user",
-    "sshtest-accept-fail-wrong-login-user",
-    "sshtest-both-tests-pass-sshTests-fail",
-    "sshtest-deny-fail-policy-allows",
-    "sshtest-mixed-acls-tcp22-allow-no-ssh-rule",
-    "sshtest-user-localpart-domain-mismatch",
-    "sshtest-user-nonroot-blocks-root",
-];
+/// pass, and not (yet) rejected by tsacl. Empty since the engine evaluates tests offline.
+pub const NEEDS_TEST_EVALUATION: &[&str] = &[];
 
 /// Cases that cannot be decided offline, with the reason for each.
 ///
