@@ -5,6 +5,8 @@
 //! error (bad flag, unreadable file), 3 runtime failure.
 
 mod check;
+mod explain;
+mod filter;
 mod fmt;
 mod rule;
 
@@ -58,6 +60,12 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, or list them all
     Rule(rule::RuleArgs),
+    /// Print the packet filter, SSH rules, node attributes and peers each device would receive
+    Filter(filter::FilterArgs),
+    /// Who can reach TARGET, on which ports, through which rule; or why SRC can or cannot
+    Explain(explain::ExplainArgs),
+    /// The reachability graph (sources to destinations, edges labelled with ports)
+    Graph(explain::GraphArgs),
 }
 
 /// Run the command line; returns the process exit code.
@@ -79,6 +87,9 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, color),
         Command::Fmt(args) => fmt::run(args, color),
         Command::Rule(args) => rule::run(args),
+        Command::Filter(args) => filter::run(args, color),
+        Command::Explain(args) => explain::run_explain(args, color),
+        Command::Graph(args) => explain::run_graph(args, color),
     };
     ExitCode::from(code)
 }

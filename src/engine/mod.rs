@@ -4,7 +4,10 @@
 //! ([`filter`]).
 
 pub mod attrs;
+pub mod explain;
 pub mod filter;
+pub mod graph;
+pub mod reach;
 pub mod inventory;
 pub mod ipset;
 pub mod resolve;

@@ -199,3 +199,28 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
     }
     rules
 }
+
+/// Whether the compiled rules let `src` send to `dst` on `proto`/`port` (every rule, `via`
+/// ones included). `owner_of` tells which user owns the device holding an address, for
+/// `autogroup:self`.
+pub fn allowed<'a>(
+    rules: &[Rule],
+    owner_of: impl Fn(std::net::IpAddr) -> Option<&'a str>,
+    src: std::net::IpAddr,
+    dst: std::net::IpAddr,
+    proto: u8,
+    port: u16,
+) -> bool {
+    rules.iter().any(|r| {
+        (r.src_everything || r.src.contains(src))
+            && r.entries.iter().any(|e| {
+                e.protocols.contains(proto)
+                    && e.ports.iter().any(|p| p.contains(port))
+                    && match &e.target {
+                        Target::Everything => true,
+                        Target::Addresses(d) => d.contains(dst),
+                        Target::OwnDevices => owner_of(dst).is_some() && owner_of(dst) == owner_of(src),
+                    }
+            })
+    })
+}

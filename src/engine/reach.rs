@@ -1,0 +1,227 @@
+//! Symbolic reachability: who may reach whom, decided on principals (a user's devices, a
+//! device with a given set of tags, an address) instead of concrete devices, so that it
+//! holds for every inventory consistent with the policy. Each answer keeps the rules that
+//! give it, with where they are written.
+//!
+//! Invariant (checked by a property test against the concrete engine): for policies whose
+//! selectors are identities (users, groups, tags, autogroups, `*`), a device may send to
+//! another on a port exactly when its principal reaches the other's principal.
+
+use super::inventory::{Inventory, Role};
+use super::ipset::IpSet;
+use super::resolve::{internet, tailnet_space};
+use crate::model::{Autogroup, Policy, PortRange, Protocol, Selector, Sel};
+use crate::syntax::Span;
+use std::fmt;
+
+/// What can be the source or the destination of a flow, symbolically.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Principal {
+    /// The devices of one user.
+    User(String),
+    /// A device carrying exactly these tags (sorted).
+    Tags(Vec<String>),
+    /// Some address (a host alias, an IP, a CIDR, a subnet behind a router).
+    Address(IpSet),
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(u) => f.write_str(u),
+            Principal::Tags(t) => f.write_str(&t.join("+")),
+            Principal::Address(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// Which side of a rule a selector sits on (`*` differs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Src,
+    Dst,
+}
+
+/// Roles of users, when an inventory says them.
+pub struct Roles<'a>(pub Option<&'a Inventory>);
+
+impl Roles<'_> {
+    fn has(&self, login: &str, role: Role) -> bool {
+        self.0.is_some_and(|inv| {
+            inv.user(login)
+                .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
+        })
+    }
+    fn shared(&self, login: &str) -> bool {
+        self.0.is_some_and(|inv| inv.user(login).is_some_and(|u| u.shared))
+    }
+}
+
+/// Does `selector` (on `side`) take in `principal`?
+pub fn contains(policy: &Policy, roles: &Roles, selector: &Selector, side: Side, principal: &Principal) -> bool {
+    use Principal as P;
+    use Selector as S;
+    match (selector, principal) {
+        (S::Wildcard, P::Address(a)) => side == Side::Dst || tailnet_space().contains_set(a),
+        (S::Wildcard, _) => true,
+        (S::Autogroup(Autogroup::DangerAll), _) => true,
+        (S::User(u), P::User(p)) => u == p,
+        (S::UserDomain(d), P::User(p)) => p.rsplit_once('@').is_some_and(|(_, pd)| pd == d),
+        (S::Group(g), P::User(p)) => policy
+            .group(g)
+            .is_some_and(|g| g.members.iter().any(|m| m.value.trim() == p)),
+        (S::Tag(t), P::Tags(ts)) => ts.contains(t),
+        (S::Autogroup(a), P::User(p)) => match a {
+            Autogroup::Member | Autogroup::Members => !roles.shared(p),
+            Autogroup::Shared => roles.shared(p),
+            Autogroup::Owner => roles.has(p, Role::Owner),
+            Autogroup::Admin => roles.has(p, Role::Admin),
+            Autogroup::NetworkAdmin => roles.has(p, Role::NetworkAdmin),
+            Autogroup::ItAdmin => roles.has(p, Role::ItAdmin),
+            Autogroup::BillingAdmin => roles.has(p, Role::BillingAdmin),
+            Autogroup::Auditor => roles.has(p, Role::Auditor),
+            _ => false,
+        },
+        (S::Autogroup(Autogroup::Tagged), P::Tags(_)) => true,
+        (S::Autogroup(Autogroup::Internet), P::Address(a)) => internet().contains_set(a),
+        (S::Host(h), P::Address(a)) => policy
+            .host(h)
+            .and_then(|h| h.prefix)
+            .is_some_and(|p| IpSet::from_prefix(&p).contains_set(a)),
+        (S::Prefix(p), P::Address(a)) => IpSet::from_prefix(p).contains_set(a),
+        (S::Range(x, y), P::Address(a)) => {
+            let mut s = IpSet::new();
+            s.add_range(*x, *y);
+            s.contains_set(a)
+        }
+        _ => false,
+    }
+}
+
+fn any_contains(policy: &Policy, roles: &Roles, sels: &[Sel], side: Side, p: &Principal) -> bool {
+    sels.iter()
+        .any(|s| s.selector.as_ref().is_some_and(|sel| contains(policy, roles, sel, side, p)))
+}
+
+/// One way a flow is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// `acls[3]`, `grants[0]`.
+    pub rule: String,
+    /// The rule's span, and the span of the destination entry that matched.
+    pub rule_span: Span,
+    pub entry_span: Span,
+    /// The matching destination as written.
+    pub dst: String,
+    /// The sources of the rule that take in the flow's source, as written.
+    pub via_sources: Vec<String>,
+    pub protocol: Option<Protocol>,
+    pub ports: Vec<PortRange>,
+}
+
+/// A destination entry of a rule in one normal form: ACL `host:ports` and grant `dst × ip`.
+pub struct EntryView<'a> {
+    pub rule: String,
+    pub rule_span: Span,
+    pub src: &'a [Sel],
+    pub dst: &'a Sel,
+    pub protocol: Option<Protocol>,
+    pub ports: Vec<PortRange>,
+}
+
+/// Every (rule, destination, protocol, ports) of the policy, grants then ACLs. A policy
+/// with neither section allows everything (see `rules::compile`); that case is left to
+/// callers, which say so explicitly.
+pub fn entries(policy: &Policy) -> Vec<EntryView<'_>> {
+    let mut out = Vec::new();
+    for (i, g) in policy.grants.iter().flatten().enumerate() {
+        if !g.via.is_empty() {
+            continue; // Only routers carry via rules; not device-to-device access.
+        }
+        for d in &g.dst {
+            for spec in &g.ip {
+                out.push(EntryView {
+                    rule: format!("grants[{i}]"),
+                    rule_span: g.span,
+                    src: &g.src,
+                    dst: d,
+                    protocol: spec.value.proto,
+                    ports: spec.value.ports.clone(),
+                });
+            }
+        }
+    }
+    for (i, a) in policy.acls.iter().flatten().enumerate() {
+        for d in &a.dst {
+            out.push(EntryView {
+                rule: format!("acls[{i}]"),
+                rule_span: a.span,
+                src: &a.src,
+                dst: &d.host,
+                protocol: a.proto.as_ref().map(|p| p.value),
+                ports: d.ports.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Does an entry's destination take in `dst`, given the flow's source `src`?
+pub fn entry_reaches(policy: &Policy, roles: &Roles, e: &EntryView, src: &Principal, dst: &Principal) -> bool {
+    match &e.dst.selector {
+        Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
+            matches!((src, dst), (Principal::User(a), Principal::User(b)) if a == b)
+        }
+        Some(sel) => contains(policy, roles, sel, Side::Dst, dst),
+        None => false,
+    }
+}
+
+fn protocol_matches(entry: Option<Protocol>, proto: u8) -> bool {
+    match entry {
+        None => [6, 17, 1, 58].contains(&proto),
+        Some(p) => p.0 == proto,
+    }
+}
+
+/// The ways `src` may reach `dst` on `proto`/`port`.
+pub fn reachable(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal, proto: u8, port: u16) -> Vec<Grant> {
+    if policy.acls.is_none() && policy.grants.is_none() {
+        return vec![Grant {
+            rule: "the default allow-all (no acls or grants)".into(),
+            rule_span: Span::default(),
+            entry_span: Span::default(),
+            dst: "*".into(),
+            via_sources: vec!["*".into()],
+            protocol: None,
+            ports: vec![PortRange::ALL],
+        }];
+    }
+    entries(policy)
+        .into_iter()
+        .filter(|e| protocol_matches(e.protocol, proto) && e.ports.iter().any(|p| p.contains(port)))
+        .filter(|e| entry_reaches(policy, roles, e, src, dst))
+        .filter_map(|e| {
+            let via_sources: Vec<String> = e
+                .src
+                .iter()
+                .filter(|s| s.selector.as_ref().is_some_and(|sel| contains(policy, roles, sel, Side::Src, src)))
+                .map(|s| s.raw.trim().to_string())
+                .collect();
+            (!via_sources.is_empty()).then(|| Grant {
+                rule: e.rule.clone(),
+                rule_span: e.rule_span,
+                entry_span: e.dst.span,
+                dst: e.dst.raw.trim().to_string(),
+                via_sources,
+                protocol: e.protocol,
+                ports: e.ports.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Whether some source selector of an entry takes in `src`.
+pub fn sources_include(policy: &Policy, roles: &Roles, e: &EntryView, src: &Principal) -> bool {
+    any_contains(policy, roles, e.src, Side::Src, src)
+}
