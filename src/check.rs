@@ -38,7 +38,12 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     validate::validate(&policy, file, options, &mut diagnostics);
     // Tests are only meaningful on a policy the control plane would load.
     if !diagnostics.iter().any(Diagnostic::is_error) {
-        crate::engine::tests_eval::evaluate(&policy, options.inventory.as_ref(), file, &mut diagnostics);
+        crate::engine::tests_eval::evaluate(
+            &policy,
+            options.inventory.as_ref(),
+            file,
+            &mut diagnostics,
+        );
     }
     sort(&mut diagnostics);
     Checked {

@@ -6,6 +6,7 @@
 //! (codes from [`rules`], rendered for people and machines). [`check`] runs the stages on
 //! one file; [`cli`] is the command line.
 
+pub mod api;
 pub mod check;
 pub mod cli;
 pub mod diagnostics;
@@ -13,6 +14,7 @@ pub mod engine;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gitsync;
 pub mod model;
 pub mod rules;
 pub mod suggest;

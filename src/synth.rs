@@ -83,14 +83,18 @@ pub fn policy(shape: Shape, seed: u64) -> String {
         );
     }
     out.push_str("\t},\n\t\"acls\": [\n");
+    // Flows the ACLs allow, to write tests that pass: (user, tag, port).
+    let mut allowed: Vec<(String, usize, usize)> = Vec::new();
     for i in 0..shape.acls {
         let src = source(&mut rng, shape);
         let dst = match rng.below(3) {
-            0 => format!(
-                "tag:svc{}:{}",
-                rng.below(shape.tags),
-                1000 + rng.below(5000)
-            ),
+            0 => {
+                let (tag, port) = (rng.below(shape.tags), 1000 + rng.below(5000));
+                if src.contains('@') {
+                    allowed.push((src.clone(), tag, port));
+                }
+                format!("tag:svc{tag}:{port}")
+            }
             1 => format!("host{}:22,80,443", rng.below(shape.hosts)),
             _ => format!("tag:svc{}:8000-8100", rng.below(shape.tags)),
         };
@@ -124,13 +128,10 @@ pub fn policy(shape: Shape, seed: u64) -> String {
     }
     out.push_str("\t],\n\t\"nodeAttrs\": [\n\t\t{\"target\": [\"autogroup:member\"], \"attr\": [\"funnel\"]},\n\t],\n");
     out.push_str("\t\"tests\": [\n");
-    for _ in 0..(shape.acls / 50).max(1) {
+    for (src, tag, port) in allowed.iter().take((shape.acls / 50).max(1)) {
         let _ = writeln!(
             out,
-            "\t\t{{\"src\": {:?}, \"accept\": [\"tag:svc{}:22\"], \"deny\": [\"100.64.{}.{}:8080\"]}},",
-            user(rng.below(shape.users)),
-            rng.below(shape.tags),
-            rng.below(256),
+            "\t\t{{\"src\": {src:?}, \"accept\": [\"tag:svc{tag}:{port}\"], \"deny\": [\"203.0.113.{}:8080\"]}},",
             1 + rng.below(254)
         );
     }

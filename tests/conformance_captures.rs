@@ -68,7 +68,11 @@ fn options(topology: &serde_json::Value) -> Options {
 
 fn check(policy: &str, topology: &serde_json::Value) -> Vec<Diagnostic> {
     let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new("policy.hujson", "policy.hujson", policy.as_bytes().to_vec()));
+    let id = sources.add(SourceFile::new(
+        "policy.hujson",
+        "policy.hujson",
+        policy.as_bytes().to_vec(),
+    ));
     check_policy(&sources, id, &options(topology)).diagnostics
 }
 

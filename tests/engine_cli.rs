@@ -24,16 +24,33 @@ const INVENTORY: &str = "policies/inventory.json";
 
 #[test]
 fn filter_prints_what_each_device_receives() {
-    let out = tsacl(&["filter", POLICY, "--inventory", INVENTORY, "--node", "redis"]);
+    let out = tsacl(&[
+        "filter",
+        POLICY,
+        "--inventory",
+        INVENTORY,
+        "--node",
+        "redis",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rules = v["redis"]["packet_filter_rules"].as_array().unwrap();
     assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0]["SrcIPs"], serde_json::json!(["100.101.1.1", "fd7a:115c:a1e0::101:101"]));
+    assert_eq!(
+        rules[0]["SrcIPs"],
+        serde_json::json!(["100.101.1.1", "fd7a:115c:a1e0::101:101"])
+    );
     assert_eq!(rules[0]["IPProto"], serde_json::json!([6]));
     assert_eq!(rules[0]["DstPorts"][0]["Ports"]["First"], 6379);
     assert_eq!(v["redis"]["peers"], serde_json::json!(["panda"]));
-    let worker = tsacl(&["filter", POLICY, "--inventory", INVENTORY, "--node", "worker"]);
+    let worker = tsacl(&[
+        "filter",
+        POLICY,
+        "--inventory",
+        INVENTORY,
+        "--node",
+        "worker",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&worker.stdout).unwrap();
     assert!(v["worker"]["cap_map"].get("funnel").is_some(), "{v}");
     let all = tsacl(&["filter", POLICY, "--inventory", INVENTORY]);
@@ -45,9 +62,20 @@ fn filter_prints_what_each_device_receives() {
 
 #[test]
 fn filter_rejects_bad_names_and_files() {
-    let out = tsacl(&["filter", POLICY, "--inventory", INVENTORY, "--node", "redsi"]);
+    let out = tsacl(&[
+        "filter",
+        POLICY,
+        "--inventory",
+        INVENTORY,
+        "--node",
+        "redsi",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("did you mean \"redis\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean \"redis\""),
+        "{}",
+        stderr(&out)
+    );
     let out = tsacl(&["filter", POLICY, "--inventory", "nope.json"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nope.json"));
@@ -56,7 +84,11 @@ fn filter_rejects_bad_names_and_files() {
     std::fs::write(&bad, r#"{"devices": [{"hostname": "x", "tags": []}]}"#).unwrap();
     let out = tsacl(&["filter", POLICY, "--inventory", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("device \"x\": missing \"addresses\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("device \"x\": missing \"addresses\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -66,8 +98,14 @@ fn explain_says_who_reaches_a_target_and_through_which_rule() {
     let text = stdout(&out);
     assert!(text.contains("tcp 6379"), "{text}");
     assert!(text.contains("tag:panda"), "{text}");
-    assert!(text.contains("grants[0]") && text.contains("policies/policy.hujson:28:"), "{text}");
-    assert!(text.contains("cannot reach it:") && text.contains("tag:clanker"), "{text}");
+    assert!(
+        text.contains("grants[0]") && text.contains("policies/policy.hujson:28:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cannot reach it:") && text.contains("tag:clanker"),
+        "{text}"
+    );
 
     let out = tsacl(&["explain", "tag:redis", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -77,15 +115,34 @@ fn explain_says_who_reaches_a_target_and_through_which_rule() {
 
 #[test]
 fn explain_from_answers_why_and_why_not() {
-    let out = tsacl(&["explain", "tag:redis", "--from", "tag:panda", "--port", "6379"]);
+    let out = tsacl(&[
+        "explain",
+        "tag:redis",
+        "--from",
+        "tag:panda",
+        "--port",
+        "6379",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("ALLOWED"));
     let out = tsacl(&["explain", "tag:redis", "--from", "tag:clanker"]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(text.contains("DENIED"), "{text}");
-    assert!(text.contains("grants[0]: its sources (tag:panda) do not include tag:clanker"), "{text}");
-    let out = tsacl(&["explain", "tag:livekit", "--from", "joel@example.com", "--port", "50000", "--proto", "udp"]);
+    assert!(
+        text.contains("grants[0]: its sources (tag:panda) do not include tag:clanker"),
+        "{text}"
+    );
+    let out = tsacl(&[
+        "explain",
+        "tag:livekit",
+        "--from",
+        "joel@example.com",
+        "--port",
+        "50000",
+        "--proto",
+        "udp",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
@@ -94,7 +151,10 @@ fn explain_by_device_and_outbound() {
     let out = tsacl(&["explain", "laptop", "--inventory", INVENTORY, "--outbound"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("tag:pds") && text.contains("tag:livekit"), "{text}");
+    assert!(
+        text.contains("tag:pds") && text.contains("tag:livekit"),
+        "{text}"
+    );
     assert!(!text.contains("tag:redis"), "{text}");
 }
 
@@ -102,7 +162,11 @@ fn explain_by_device_and_outbound() {
 fn explain_rejects_unknown_names_with_a_suggestion() {
     let out = tsacl(&["explain", "tag:rediss"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("did you mean \"tag:redis\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean \"tag:redis\""),
+        "{}",
+        stderr(&out)
+    );
     let out = tsacl(&["explain", "tag:redis", "--from", "group:admin"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("group:admins"), "{}", stderr(&out));
@@ -111,11 +175,17 @@ fn explain_rejects_unknown_names_with_a_suggestion() {
 #[test]
 fn graph_in_three_formats() {
     let dot = stdout(&tsacl(&["graph", "--format", "dot"]));
-    assert!(dot.starts_with("digraph tailnet {") && dot.contains("tcp 6379"), "{dot}");
+    assert!(
+        dot.starts_with("digraph tailnet {") && dot.contains("tcp 6379"),
+        "{dot}"
+    );
     let mermaid = stdout(&tsacl(&["graph", "--format", "mermaid"]));
     assert!(mermaid.starts_with("flowchart LR"));
-    let json: serde_json::Value = serde_json::from_slice(&tsacl(&["graph", "--format", "json"]).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&tsacl(&["graph", "--format", "json"]).stdout).unwrap();
     let edges = json["edges"].as_array().unwrap();
-    assert!(edges.iter().any(|e| e["from"] == "tag:panda" && e["to"] == "tag:redis" && e["ports"] == serde_json::json!(["tcp 6379"])));
+    assert!(edges.iter().any(|e| e["from"] == "tag:panda"
+        && e["to"] == "tag:redis"
+        && e["ports"] == serde_json::json!(["tcp 6379"])));
     assert_eq!(tsacl(&["graph", "missing.hujson"]).status.code(), Some(2));
 }

@@ -9,15 +9,23 @@ use tsacl::engine::reach::{Principal, Roles, reachable};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{allowed, compile};
 
-const USERS: &[&str] = &["ann@example.com", "bob@example.com", "cy@other.org", "di@example.com"];
+const USERS: &[&str] = &[
+    "ann@example.com",
+    "bob@example.com",
+    "cy@other.org",
+    "di@example.com",
+];
 const TAGS: &[&str] = &["tag:web", "tag:db", "tag:ci"];
+
+/// A rule: grant (true) or ACL, source choices, destination choices, ports, protocol.
+type RuleSpec = (bool, Vec<u8>, Vec<u8>, u8, u8);
 
 #[derive(Clone, Debug)]
 struct Case {
     roles: Vec<u8>,
     groups: Vec<Vec<usize>>,
     devices: Vec<(Option<usize>, Vec<usize>)>,
-    rules: Vec<(bool, Vec<u8>, Vec<u8>, u8, u8)>,
+    rules: Vec<RuleSpec>,
 }
 
 fn selector(choice: u8, dst: bool) -> String {
@@ -51,7 +59,13 @@ fn case() -> impl Strategy<Value = Case> {
             1..7,
         ),
         proptest::collection::vec(
-            (any::<bool>(), proptest::collection::vec(any::<u8>(), 1..3), proptest::collection::vec(any::<u8>(), 1..3), any::<u8>(), 0u8..3),
+            (
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 1..3),
+                proptest::collection::vec(any::<u8>(), 1..3),
+                any::<u8>(),
+                0u8..3,
+            ),
             1..5,
         ),
     )
@@ -81,23 +95,51 @@ fn policy_text(c: &Case) -> String {
         let dst: Vec<String> = dst.iter().map(|d| selector(*d, true)).collect();
         if dst.iter().any(|d| d == "autogroup:self") {
             // autogroup:self only takes user sources.
-            src.retain(|s| s.contains('@') && !s.starts_with("tag:") || s.starts_with("group:") || s == "autogroup:member");
+            src.retain(|s| {
+                s.contains('@') && !s.starts_with("tag:")
+                    || s.starts_with("group:")
+                    || s == "autogroup:member"
+            });
             if src.is_empty() {
                 src.push("autogroup:member".into());
             }
         }
-        let quoted = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        let quoted = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let proto_name = ["", "tcp", "udp"][*proto as usize];
         if *is_grant {
             let ip: Vec<String> = ports(*p)
                 .split(',')
-                .map(|x| if proto_name.is_empty() { x.to_string() } else { format!("{proto_name}:{x}") })
+                .map(|x| {
+                    if proto_name.is_empty() {
+                        x.to_string()
+                    } else {
+                        format!("{proto_name}:{x}")
+                    }
+                })
                 .collect();
-            grants.push(format!("{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}}", quoted(&src), quoted(&dst), quoted(&ip)));
+            grants.push(format!(
+                "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}}",
+                quoted(&src),
+                quoted(&dst),
+                quoted(&ip)
+            ));
         } else {
             let dst: Vec<String> = dst.iter().map(|d| format!("{d}:{}", ports(*p))).collect();
-            let proto = if proto_name.is_empty() { String::new() } else { format!(", \"proto\": {proto_name:?}") };
-            acls.push(format!("{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]{proto}}}", quoted(&src), quoted(&dst)));
+            let proto = if proto_name.is_empty() {
+                String::new()
+            } else {
+                format!(", \"proto\": {proto_name:?}")
+            };
+            acls.push(format!(
+                "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]{proto}}}",
+                quoted(&src),
+                quoted(&dst)
+            ));
         }
     }
     format!(

@@ -90,9 +90,14 @@ pub fn find_policy() -> Option<PathBuf> {
 }
 
 /// Load, check and lower a policy; on failure print why and return the exit code.
-pub(crate) fn load_policy(path: Option<&Path>, color: bool) -> Result<(SourceMap, FileId, Policy), u8> {
+pub(crate) fn load_policy(
+    path: Option<&Path>,
+    color: bool,
+) -> Result<(SourceMap, FileId, Policy), u8> {
     let Some(path) = path.map(Path::to_path_buf).or_else(find_policy) else {
-        error_line("no policy file given and no policies/policy.hujson here or in a parent directory");
+        error_line(
+            "no policy file given and no policies/policy.hujson here or in a parent directory",
+        );
         return Err(EXIT_USAGE);
     };
     let bytes = crate::fsutil::read_text_file(&path).map_err(|e| {
@@ -105,14 +110,36 @@ pub(crate) fn load_policy(path: Option<&Path>, color: bool) -> Result<(SourceMap
         .ok()
         .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.clone());
-    let file = sources.add(SourceFile::new(path.clone(), shown.display().to_string(), bytes));
+    let file = sources.add(SourceFile::new(
+        path.clone(),
+        shown.display().to_string(),
+        bytes,
+    ));
     let checked = check_policy(&sources, file, &Default::default());
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     match checked.policy {
         Some(p) if errors.is_empty() => Ok((sources, file, p)),
         _ => {
-            eprint!("{}", render_text(&sources, &errors, TextStyle { color, width: super::terminal_width() }));
-            error_line(format!("{} has errors; fix them first (tsacl check)", path.display()));
+            eprint!(
+                "{}",
+                render_text(
+                    &sources,
+                    &errors,
+                    TextStyle {
+                        color,
+                        width: super::terminal_width()
+                    }
+                )
+            );
+            error_line(format!(
+                "{} has errors; fix them first (tsacl check)",
+                path.display()
+            ));
             Err(EXIT_FINDINGS)
         }
     }
@@ -171,14 +198,22 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             None => {
                 let mut ps: Vec<u16> = inbound(&policy, &roles, &target)
                     .iter()
-                    .filter_map(|r| r.ports.split(',').next().and_then(|p| p.split('-').next()?.parse().ok()))
+                    .filter_map(|r| {
+                        r.ports
+                            .split(',')
+                            .next()
+                            .and_then(|p| p.split('-').next()?.parse().ok())
+                    })
                     .collect();
                 ps.sort();
                 ps.dedup();
                 if ps.is_empty() { vec![22] } else { ps }
             }
         };
-        let answers: Vec<_> = ports.iter().map(|p| why(&policy, &roles, &source, &target, proto.0, *p)).collect();
+        let answers: Vec<_> = ports
+            .iter()
+            .map(|p| why(&policy, &roles, &source, &target, proto.0, *p))
+            .collect();
         match args.format {
             ExplainFormat::Json => {
                 let list: Vec<_> = answers
@@ -191,17 +226,35 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&json!({"from": source.name, "to": target.name, "answers": list})).unwrap());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"from": source.name, "to": target.name, "answers": list})
+                    )
+                    .unwrap()
+                );
             }
             ExplainFormat::Text => {
                 for w in &answers {
                     if w.allowed {
-                        println!("{} -> {} {}/{}: ALLOWED", source.name, target.name, w.protocol, w.port);
+                        println!(
+                            "{} -> {} {}/{}: ALLOWED",
+                            source.name, target.name, w.protocol, w.port
+                        );
                         for r in &w.through {
-                            println!("  via {:<12} {}  (sources: {}; destination {})", r.rule, location(&sources, file, r), r.sources.join(", "), r.destination);
+                            println!(
+                                "  via {:<12} {}  (sources: {}; destination {})",
+                                r.rule,
+                                location(&sources, file, r),
+                                r.sources.join(", "),
+                                r.destination
+                            );
                         }
                     } else {
-                        println!("{} -> {} {}/{}: DENIED (no rule allows it)", source.name, target.name, w.protocol, w.port);
+                        println!(
+                            "{} -> {} {}/{}: DENIED (no rule allows it)",
+                            source.name, target.name, w.protocol, w.port
+                        );
                         for (rule, lacks) in &w.nearest {
                             println!("  nearest: {rule}: {lacks}");
                         }
@@ -209,10 +262,22 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 }
             }
         }
-        return if answers.iter().all(|w| w.allowed) { EXIT_CLEAN } else { EXIT_FINDINGS };
+        return if answers.iter().all(|w| w.allowed) {
+            EXIT_CLEAN
+        } else {
+            EXIT_FINDINGS
+        };
     }
-    let rows = if args.outbound { outbound(&policy, &roles, &target) } else { inbound(&policy, &roles, &target) };
-    let cannot = if args.outbound { Vec::new() } else { cannot_reach(&policy, &roles, &target) };
+    let rows = if args.outbound {
+        outbound(&policy, &roles, &target)
+    } else {
+        inbound(&policy, &roles, &target)
+    };
+    let cannot = if args.outbound {
+        Vec::new()
+    } else {
+        cannot_reach(&policy, &roles, &target)
+    };
     match args.format {
         ExplainFormat::Json => {
             let doc = json!({
@@ -225,20 +290,44 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap());
         }
         ExplainFormat::Text => {
-            let direction = if args.outbound { "can reach" } else { "reachable from" };
+            let direction = if args.outbound {
+                "can reach"
+            } else {
+                "reachable from"
+            };
             println!("{} ({}) {direction}:", target.name, target.kind);
             if rows.is_empty() {
-                println!("  nothing: no rule {}", if args.outbound { "has it as a source" } else { "has it as a destination" });
+                println!(
+                    "  nothing: no rule {}",
+                    if args.outbound {
+                        "has it as a source"
+                    } else {
+                        "has it as a destination"
+                    }
+                );
             }
-            let mut by_port: std::collections::BTreeMap<(String, String), Vec<&Row>> = Default::default();
+            let mut by_port: std::collections::BTreeMap<(String, String), Vec<&Row>> =
+                Default::default();
             for r in &rows {
-                by_port.entry((r.protocol.clone(), r.ports.clone())).or_default().push(r);
+                by_port
+                    .entry((r.protocol.clone(), r.ports.clone()))
+                    .or_default()
+                    .push(r);
             }
             for ((proto, ports), rows) in by_port {
                 println!("  {proto} {ports}");
                 for r in rows {
-                    let who = if args.outbound { r.destination.clone() } else { r.sources.join(", ") };
-                    println!("    {:<40} {:<12} {}", who, r.rule, location(&sources, file, r));
+                    let who = if args.outbound {
+                        r.destination.clone()
+                    } else {
+                        r.sources.join(", ")
+                    };
+                    println!(
+                        "    {:<40} {:<12} {}",
+                        who,
+                        r.rule,
+                        location(&sources, file, r)
+                    );
                 }
             }
             if !cannot.is_empty() {

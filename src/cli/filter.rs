@@ -50,9 +50,24 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
     let name = args.policy.display().to_string();
     let file = sources.add(SourceFile::new(args.policy.clone(), name, bytes));
     let checked = check_policy(&sources, file, &Default::default());
-    let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     let Some(policy) = checked.policy.filter(|_| errors.is_empty()) else {
-        eprint!("{}", render_text(&sources, &errors, TextStyle { color, width: super::terminal_width() }));
+        eprint!(
+            "{}",
+            render_text(
+                &sources,
+                &errors,
+                TextStyle {
+                    color,
+                    width: super::terminal_width()
+                }
+            )
+        );
         error_line("the policy has errors; the control plane would not load it");
         return EXIT_FINDINGS;
     };
@@ -64,7 +79,10 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         let hint = crate::suggest::did_you_mean(node, names)
             .map(|s| format!("; did you mean {s:?}?"))
             .unwrap_or_default();
-        error_line(format!("no device named {node:?} in {}{hint}", args.inventory.display()));
+        error_line(format!(
+            "no device named {node:?} in {}{hint}",
+            args.inventory.display()
+        ));
         return EXIT_USAGE;
     }
     let resolver = Resolver::new(&policy, &inventory);
@@ -73,14 +91,19 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
     let peer_map = peers(&inventory, &filters);
     let mut out = serde_json::Map::new();
     for d in &inventory.devices {
-        if args.node.as_ref().is_some_and(|n| inventory.device(n).map(|x| &x.hostname) != Some(&d.hostname)) {
+        if args
+            .node
+            .as_ref()
+            .is_some_and(|n| inventory.device(n).map(|x| &x.hostname) != Some(&d.hostname))
+        {
             continue;
         }
         let ssh = crate::engine::ssh::device_ssh_rules(&resolver, d);
-        let attrs: serde_json::Map<String, serde_json::Value> = crate::engine::attrs::device_attributes(&resolver, d)
-            .into_iter()
-            .map(|a| (a, serde_json::Value::Null))
-            .collect();
+        let attrs: serde_json::Map<String, serde_json::Value> =
+            crate::engine::attrs::device_attributes(&resolver, d)
+                .into_iter()
+                .map(|a| (a, serde_json::Value::Null))
+                .collect();
         out.insert(
             d.hostname.clone(),
             json!({
@@ -92,7 +115,10 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         );
     }
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&out).expect("serializable")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("serializable")
+        ),
         OutputFormat::Text => {
             for (name, v) in &out {
                 println!("{name}");
@@ -102,11 +128,28 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|d| format!("{}:{}-{}", d["IP"].as_str().unwrap_or("?"), d["Ports"]["First"], d["Ports"]["Last"]))
+                        .map(|d| {
+                            format!(
+                                "{}:{}-{}",
+                                d["IP"].as_str().unwrap_or("?"),
+                                d["Ports"]["First"],
+                                d["Ports"]["Last"]
+                            )
+                        })
                         .collect();
-                    println!("  from {src} source ranges to {}", if dst.is_empty() { "(capabilities)".into() } else { dst.join(", ") });
+                    println!(
+                        "  from {src} source ranges to {}",
+                        if dst.is_empty() {
+                            "(capabilities)".into()
+                        } else {
+                            dst.join(", ")
+                        }
+                    );
                 }
-                println!("  peers: {}", v["peers"].as_array().map(|p| p.len()).unwrap_or(0));
+                println!(
+                    "  peers: {}",
+                    v["peers"].as_array().map(|p| p.len()).unwrap_or(0)
+                );
             }
         }
     }

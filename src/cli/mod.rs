@@ -5,9 +5,13 @@
 //! error (bad flag, unreadable file), 3 runtime failure.
 
 mod check;
+mod diff_remote;
 mod explain;
 mod filter;
 mod fmt;
+mod pull;
+mod push;
+mod remote;
 mod rule;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -66,6 +70,12 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// The reachability graph (sources to destinations, edges labelled with ports)
     Graph(explain::GraphArgs),
+    /// Push a policy file: check, validate, refuse drift, show changes, write with If-Match
+    Push(push::PushArgs),
+    /// Save the tailnet's policy (comments kept), and optionally its devices and users
+    Pull(pull::PullArgs),
+    /// Changes between two policy files, or the server's policy and a file (--remote)
+    Diff(diff_remote::DiffArgs),
 }
 
 /// Run the command line; returns the process exit code.
@@ -90,6 +100,9 @@ pub fn main() -> ExitCode {
         Command::Filter(args) => filter::run(args, color),
         Command::Explain(args) => explain::run_explain(args, color),
         Command::Graph(args) => explain::run_graph(args, color),
+        Command::Push(args) => push::run(args, color),
+        Command::Pull(args) => pull::run(args),
+        Command::Diff(args) => diff_remote::run(args, cli.color),
     };
     ExitCode::from(code)
 }

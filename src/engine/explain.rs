@@ -3,7 +3,9 @@
 //! hold without an inventory; rows keep the rule and its span for `file:line` output.
 
 use super::inventory::Inventory;
-use super::reach::{Principal, Roles, Side, contains, entries, entry_reaches, reachable, sources_include};
+use super::reach::{
+    Principal, Roles, Side, contains, entries, entry_reaches, reachable, sources_include,
+};
 use crate::model::{Policy, PortRange, Protocol, Selector};
 use crate::suggest::did_you_mean;
 use crate::syntax::Span;
@@ -20,7 +22,11 @@ pub struct Named {
 }
 
 /// Resolve a name: a tag, user, group, host alias, IP or CIDR, or an inventory device.
-pub fn resolve_name(policy: &Policy, inventory: Option<&Inventory>, name: &str) -> Result<Named, String> {
+pub fn resolve_name(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    name: &str,
+) -> Result<Named, String> {
     let text = name.trim();
     if let Some(inv) = inventory
         && let Some(d) = inv.device(text)
@@ -40,7 +46,11 @@ pub fn resolve_name(policy: &Policy, inventory: Option<&Inventory>, name: &str) 
         });
     }
     let unknown = |what: &str| {
-        let mut names: Vec<&str> = policy.tag_owners.iter().map(|t| t.tag.value.as_str()).collect();
+        let mut names: Vec<&str> = policy
+            .tag_owners
+            .iter()
+            .map(|t| t.tag.value.as_str())
+            .collect();
         names.extend(policy.groups.iter().map(|g| g.name.value.as_str()));
         names.extend(policy.hosts.iter().map(|h| h.name.value.as_str()));
         if let Some(inv) = inventory {
@@ -113,7 +123,11 @@ fn protocol_text(p: Option<Protocol>) -> String {
 }
 
 fn ports_text(ports: &[PortRange]) -> String {
-    ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Every rule entry through which something reaches `target`.
@@ -132,7 +146,10 @@ pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
     }
     for e in entries(policy) {
         let Some(sel) = &e.dst.selector else { continue };
-        let is_self = matches!(sel, Selector::Autogroup(crate::model::Autogroup::SelfDevices));
+        let is_self = matches!(
+            sel,
+            Selector::Autogroup(crate::model::Autogroup::SelfDevices)
+        );
         let hits = target.principals.iter().any(|p| {
             if is_self {
                 matches!(p, Principal::User(_)) && sources_include(policy, roles, &e, p)
@@ -169,7 +186,11 @@ pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
 pub fn outbound(policy: &Policy, roles: &Roles, source: &Named) -> Vec<Row> {
     let mut rows = Vec::new();
     for e in entries(policy) {
-        if !source.principals.iter().any(|p| sources_include(policy, roles, &e, p)) {
+        if !source
+            .principals
+            .iter()
+            .any(|p| sources_include(policy, roles, &e, p))
+        {
             continue;
         }
         rows.push(Row {
@@ -199,16 +220,21 @@ pub fn cannot_reach(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Strin
     users.sort();
     users.dedup();
     candidates.extend(users.into_iter().map(Principal::User));
+    if policy.acls.is_none() && policy.grants.is_none() {
+        return Vec::new(); // The default policy lets everyone reach everything.
+    }
     let all = entries(policy);
     candidates
         .into_iter()
         .filter(|c| !target.principals.contains(c))
         .filter(|c| {
-            !(policy.acls.is_none() && policy.grants.is_none())
-                && !all.iter().any(|e| {
-                    sources_include(policy, roles, e, c)
-                        && target.principals.iter().any(|t| entry_reaches(policy, roles, e, c, t))
-                })
+            !all.iter().any(|e| {
+                sources_include(policy, roles, e, c)
+                    && target
+                        .principals
+                        .iter()
+                        .any(|t| entry_reaches(policy, roles, e, c, t))
+            })
         })
         .map(|c| c.to_string())
         .collect()
@@ -245,23 +271,43 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
     let mut nearest = Vec::new();
     if through.is_empty() {
         for e in entries(policy) {
-            let src_ok = from.principals.iter().any(|f| sources_include(policy, roles, &e, f));
-            let dst_ok = from
+            let src_ok = from
                 .principals
                 .iter()
-                .any(|f| to.principals.iter().any(|t| entry_reaches(policy, roles, &e, f, t)));
+                .any(|f| sources_include(policy, roles, &e, f));
+            let dst_ok = from.principals.iter().any(|f| {
+                to.principals
+                    .iter()
+                    .any(|t| entry_reaches(policy, roles, &e, f, t))
+            });
             let port_ok = e.ports.iter().any(|p| p.contains(port));
             if !(src_ok || dst_ok) {
                 continue;
             }
             let lacks = if !src_ok {
-                format!("its sources ({}) do not include {}", e.src.iter().map(|s| s.raw.trim()).collect::<Vec<_>>().join(", "), from.name)
+                format!(
+                    "its sources ({}) do not include {}",
+                    e.src
+                        .iter()
+                        .map(|s| s.raw.trim())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    from.name
+                )
             } else if !dst_ok {
                 format!("it reaches {}, not {}", e.dst.raw.trim(), to.name)
             } else if !port_ok {
-                format!("it allows port(s) {} on {}, not {port}", ports_text(&e.ports), e.dst.raw.trim())
+                format!(
+                    "it allows port(s) {} on {}, not {port}",
+                    ports_text(&e.ports),
+                    e.dst.raw.trim()
+                )
             } else {
-                format!("it allows protocol {}, not {}", protocol_text(e.protocol), Protocol(proto))
+                format!(
+                    "it allows protocol {}, not {}",
+                    protocol_text(e.protocol),
+                    Protocol(proto)
+                )
             };
             nearest.push((e.rule.clone(), lacks));
         }
@@ -276,4 +322,3 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
         nearest,
     }
 }
-

@@ -41,6 +41,15 @@ const COMPANIONS: &[(&str, &str)] = &[
 
 /// The filter one device receives.
 pub fn device_filter(resolver: &Resolver, rules: &[Rule], device: &Device) -> Vec<FilterRule> {
+    filter_from(resolver, rules.iter(), device)
+}
+
+/// The filter of one device from the rules that may concern it (in policy order).
+fn filter_from<'r>(
+    resolver: &Resolver,
+    rules: impl Iterator<Item = &'r Rule>,
+    device: &Device,
+) -> Vec<FilterRule> {
     let addrs = device_addresses(device);
     let space = device_space(device);
     let owner_devices = device.owner().map(|o| resolver.user(o));
@@ -449,16 +458,129 @@ fn cap_cells(caps: &[(IpSet, IpSet, String)]) -> Vec<(String, String, String)> {
 }
 
 /// The filters of every device, by hostname.
+///
+/// Cost grows with the matches, not with devices × rules: each rule entry finds the devices
+/// it concerns by binary search over the sorted device addresses, and each device then
+/// looks only at those rules.
 pub fn all_filters(
     resolver: &Resolver,
     rules: &[Rule],
     inventory: &Inventory,
 ) -> BTreeMap<String, Vec<FilterRule>> {
+    let candidates = candidate_rules(rules, inventory);
     inventory
         .devices
         .iter()
-        .map(|d| (d.hostname.clone(), device_filter(resolver, rules, d)))
+        .zip(candidates)
+        .map(|(d, rule_ids)| {
+            (
+                d.hostname.clone(),
+                filter_from(resolver, rule_ids.iter().map(|i| &rules[*i]), d),
+            )
+        })
         .collect()
+}
+
+/// For each device, the indices (ascending) of the rules that may put something in its filter.
+fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
+    let n = inventory.devices.len();
+    // Every device address, sorted, with its device.
+    let mut index: Vec<((bool, u128), usize)> = inventory
+        .devices
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            d.addresses
+                .iter()
+                .map(move |a| ((a.is_ipv4(), ip_to_u128(*a)), i))
+        })
+        .collect();
+    index.sort_unstable();
+    // Devices that route something (subnet routers, exit nodes) are few: check them directly.
+    let routers: Vec<(usize, IpSet)> = inventory
+        .devices
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| !d.enabled_routes.is_empty())
+        .map(|(i, d)| {
+            let mut routed = IpSet::new();
+            for r in d.subnet_routes() {
+                routed.add_prefix(r);
+            }
+            if d.is_exit_node() {
+                routed.union_with(&internet());
+            }
+            (i, routed)
+        })
+        .collect();
+    let untagged: Vec<usize> = (0..n)
+        .filter(|i| !inventory.devices[*i].is_tagged())
+        .collect();
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut mark = vec![usize::MAX; n];
+    for (ri, rule) in rules.iter().enumerate() {
+        let mut hit = |i: usize, out: &mut Vec<Vec<usize>>| {
+            if mark[i] != ri {
+                mark[i] = ri;
+                out[i].push(ri);
+            }
+        };
+        if !rule.via.is_empty() {
+            for (i, d) in inventory.devices.iter().enumerate() {
+                if d.tags.iter().any(|t| rule.via.contains(t)) {
+                    hit(i, &mut out);
+                }
+            }
+            continue;
+        }
+        let mut addresses: Vec<&IpSet> = Vec::new();
+        let mut everything = false;
+        let mut own = false;
+        for t in rule
+            .entries
+            .iter()
+            .map(|e| &e.target)
+            .chain(&rule.cap_targets)
+        {
+            match t {
+                Target::Everything => everything = true,
+                Target::OwnDevices => own = true,
+                Target::Addresses(d) => addresses.push(d),
+            }
+        }
+        if COMPANIONS
+            .iter()
+            .any(|(c, _)| rule.caps.iter().any(|(n, _)| n == c))
+        {
+            addresses.push(&rule.src);
+        }
+        if everything {
+            (0..n).for_each(|i| hit(i, &mut out));
+            continue;
+        }
+        if own {
+            untagged.iter().for_each(|i| hit(*i, &mut out));
+        }
+        for set in addresses {
+            for (a, b) in set.ranges() {
+                let lo = (a.is_ipv4(), ip_to_u128(a));
+                let hi = (b.is_ipv4(), ip_to_u128(b));
+                let start = index.partition_point(|(k, _)| *k < lo);
+                for (k, i) in &index[start..] {
+                    if *k > hi {
+                        break;
+                    }
+                    hit(*i, &mut out);
+                }
+            }
+            for (i, routed) in &routers {
+                if routed.overlaps(set) {
+                    hit(*i, &mut out);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The peers each device is shown: two devices are peers when either may send the other

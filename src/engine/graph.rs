@@ -12,11 +12,18 @@ pub type Graph = DiGraph<String, Vec<String>>;
 pub fn build(policy: &Policy) -> Graph {
     let mut g = Graph::new();
     let mut nodes: BTreeMap<String, NodeIndex> = BTreeMap::new();
-    let mut node = |g: &mut Graph, name: &str| *nodes.entry(name.to_string()).or_insert_with(|| g.add_node(name.to_string()));
+    let mut node = |g: &mut Graph, name: &str| {
+        *nodes
+            .entry(name.to_string())
+            .or_insert_with(|| g.add_node(name.to_string()))
+    };
     let mut edges: BTreeMap<(NodeIndex, NodeIndex), Vec<String>> = BTreeMap::new();
     if policy.acls.is_none() && policy.grants.is_none() {
         let all = node(&mut g, "*");
-        edges.entry((all, all)).or_default().push("any * (default allow-all)".into());
+        edges
+            .entry((all, all))
+            .or_default()
+            .push("any * (default allow-all)".into());
     }
     for e in entries(policy) {
         let dst = node(&mut g, e.dst.raw.trim());
@@ -42,13 +49,20 @@ fn quote(s: &str) -> String {
 }
 
 pub fn to_dot(g: &Graph) -> String {
-    let mut out = String::from("digraph tailnet {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph tailnet {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for i in g.node_indices() {
         out.push_str(&format!("  n{} [label={}];\n", i.index(), quote(&g[i])));
     }
     for e in g.edge_indices() {
         let (a, b) = g.edge_endpoints(e).expect("edge");
-        out.push_str(&format!("  n{} -> n{} [label={}];\n", a.index(), b.index(), quote(&g[e].join("\\n"))));
+        out.push_str(&format!(
+            "  n{} -> n{} [label={}];\n",
+            a.index(),
+            b.index(),
+            quote(&g[e].join("\\n"))
+        ));
     }
     out.push_str("}\n");
     out
@@ -57,11 +71,20 @@ pub fn to_dot(g: &Graph) -> String {
 pub fn to_mermaid(g: &Graph) -> String {
     let mut out = String::from("flowchart LR\n");
     for i in g.node_indices() {
-        out.push_str(&format!("  n{}[\"{}\"]\n", i.index(), g[i].replace('"', "#quot;")));
+        out.push_str(&format!(
+            "  n{}[\"{}\"]\n",
+            i.index(),
+            g[i].replace('"', "#quot;")
+        ));
     }
     for e in g.edge_indices() {
         let (a, b) = g.edge_endpoints(e).expect("edge");
-        out.push_str(&format!("  n{} -->|\"{}\"| n{}\n", a.index(), g[e].join(", ").replace('"', "#quot;"), b.index()));
+        out.push_str(&format!(
+            "  n{} -->|\"{}\"| n{}\n",
+            a.index(),
+            g[e].join(", ").replace('"', "#quot;"),
+            b.index()
+        ));
     }
     out
 }
@@ -75,7 +98,8 @@ pub fn to_json(g: &Graph) -> String {
             serde_json::json!({"from": g[a], "to": g[b], "ports": g[e]})
         })
         .collect();
-    let mut s = serde_json::to_string_pretty(&serde_json::json!({"nodes": nodes, "edges": edges})).expect("serializable");
+    let mut s = serde_json::to_string_pretty(&serde_json::json!({"nodes": nodes, "edges": edges}))
+        .expect("serializable");
     s.push('\n');
     s
 }

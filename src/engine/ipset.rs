@@ -51,6 +51,43 @@ impl IpSet {
         s.add_range(a, b);
         Some(s)
     }
+    /// Build from addresses in any order, in O(n log n) (inserting one at a time would be
+    /// quadratic for sets of many devices).
+    pub fn from_addrs(addrs: impl IntoIterator<Item = IpAddr>) -> IpSet {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for a in addrs {
+            match a {
+                IpAddr::V4(x) => {
+                    let x = u32::from(x) as u128;
+                    v4.push((x, x));
+                }
+                IpAddr::V6(x) => {
+                    let x = u128::from(x);
+                    v6.push((x, x));
+                }
+            }
+        }
+        IpSet {
+            v4: normalize(v4),
+            v6: normalize(v6),
+        }
+    }
+
+    /// The union of many sets, in O(n log n).
+    pub fn union_all<'a>(sets: impl IntoIterator<Item = &'a IpSet>) -> IpSet {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for s in sets {
+            v4.extend_from_slice(&s.v4);
+            v6.extend_from_slice(&s.v6);
+        }
+        IpSet {
+            v4: normalize(v4),
+            v6: normalize(v6),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
@@ -85,6 +122,14 @@ impl IpSet {
         insert(list, lo, hi);
     }
     pub fn union_with(&mut self, other: &IpSet) {
+        if other.v4.len() + other.v6.len() > 8 {
+            // Merging two sorted lists is linear; inserting one by one is not.
+            *self = IpSet {
+                v4: merge(&self.v4, &other.v4),
+                v6: merge(&self.v6, &other.v6),
+            };
+            return;
+        }
         for &(lo, hi) in &other.v4 {
             insert(&mut self.v4, lo, hi);
         }
@@ -188,6 +233,39 @@ fn exact_prefix(lo: u128, hi: u128, bits: u32) -> Option<u32> {
     Some(bits - size.trailing_zeros())
 }
 
+/// Sort and merge overlapping or adjacent intervals into normal form.
+fn normalize(mut list: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    list.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(list.len());
+    for (lo, hi) in list {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// The union of two normal-form lists.
+fn merge(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let next = if j >= b.len() || (i < a.len() && a[i].0 <= b[j].0) {
+            i += 1;
+            a[i - 1]
+        } else {
+            j += 1;
+            b[j - 1]
+        };
+        match out.last_mut() {
+            Some(last) if next.0 <= last.1.saturating_add(1) => last.1 = last.1.max(next.1),
+            _ => out.push(next),
+        }
+    }
+    out
+}
+
 /// Insert `[lo, hi]` into a normal-form list, merging overlapping and adjacent intervals.
 fn insert(list: &mut Vec<(u128, u128)>, lo: u128, hi: u128) {
     // First interval that could merge: its end + 1 >= lo.
@@ -285,7 +363,7 @@ mod tests {
     }
 
     fn arb_set() -> impl Strategy<Value = Vec<(u8, u8)>> {
-        proptest::collection::vec((any::<u8>(), any::<u8>()), 0..6)
+        proptest::collection::vec((any::<u8>(), any::<u8>()), 0..14)
     }
 
     fn build(items: &[(u8, u8)]) -> (IpSet, std::collections::BTreeSet<u8>) {

@@ -10,7 +10,7 @@
 use super::inventory::{Inventory, Role};
 use super::ipset::IpSet;
 use super::resolve::{internet, tailnet_space};
-use crate::model::{Autogroup, Policy, PortRange, Protocol, Selector, Sel};
+use crate::model::{Autogroup, Policy, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
 use std::fmt;
 
@@ -53,12 +53,19 @@ impl Roles<'_> {
         })
     }
     fn shared(&self, login: &str) -> bool {
-        self.0.is_some_and(|inv| inv.user(login).is_some_and(|u| u.shared))
+        self.0
+            .is_some_and(|inv| inv.user(login).is_some_and(|u| u.shared))
     }
 }
 
 /// Does `selector` (on `side`) take in `principal`?
-pub fn contains(policy: &Policy, roles: &Roles, selector: &Selector, side: Side, principal: &Principal) -> bool {
+pub fn contains(
+    policy: &Policy,
+    roles: &Roles,
+    selector: &Selector,
+    side: Side,
+    principal: &Principal,
+) -> bool {
     use Principal as P;
     use Selector as S;
     match (selector, principal) {
@@ -99,8 +106,11 @@ pub fn contains(policy: &Policy, roles: &Roles, selector: &Selector, side: Side,
 }
 
 fn any_contains(policy: &Policy, roles: &Roles, sels: &[Sel], side: Side, p: &Principal) -> bool {
-    sels.iter()
-        .any(|s| s.selector.as_ref().is_some_and(|sel| contains(policy, roles, sel, side, p)))
+    sels.iter().any(|s| {
+        s.selector
+            .as_ref()
+            .is_some_and(|sel| contains(policy, roles, sel, side, p))
+    })
 }
 
 /// One way a flow is allowed.
@@ -167,7 +177,13 @@ pub fn entries(policy: &Policy) -> Vec<EntryView<'_>> {
 }
 
 /// Does an entry's destination take in `dst`, given the flow's source `src`?
-pub fn entry_reaches(policy: &Policy, roles: &Roles, e: &EntryView, src: &Principal, dst: &Principal) -> bool {
+pub fn entry_reaches(
+    policy: &Policy,
+    roles: &Roles,
+    e: &EntryView,
+    src: &Principal,
+    dst: &Principal,
+) -> bool {
     match &e.dst.selector {
         Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
             matches!((src, dst), (Principal::User(a), Principal::User(b)) if a == b)
@@ -185,7 +201,14 @@ fn protocol_matches(entry: Option<Protocol>, proto: u8) -> bool {
 }
 
 /// The ways `src` may reach `dst` on `proto`/`port`.
-pub fn reachable(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal, proto: u8, port: u16) -> Vec<Grant> {
+pub fn reachable(
+    policy: &Policy,
+    roles: &Roles,
+    src: &Principal,
+    dst: &Principal,
+    proto: u8,
+    port: u16,
+) -> Vec<Grant> {
     if policy.acls.is_none() && policy.grants.is_none() {
         return vec![Grant {
             rule: "the default allow-all (no acls or grants)".into(),
@@ -205,7 +228,11 @@ pub fn reachable(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principa
             let via_sources: Vec<String> = e
                 .src
                 .iter()
-                .filter(|s| s.selector.as_ref().is_some_and(|sel| contains(policy, roles, sel, Side::Src, src)))
+                .filter(|s| {
+                    s.selector
+                        .as_ref()
+                        .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
+                })
                 .map(|s| s.raw.trim().to_string())
                 .collect();
             (!via_sources.is_empty()).then(|| Grant {

@@ -53,46 +53,66 @@ pub struct Resolver<'a> {
     tagged: IpSet,
     shared: IpSet,
     approved_subnets: IpSet,
+    roles: FxHashMap<&'a str, Role>,
     ipsets: FxHashMap<&'a str, IpSet>,
+    /// Each group's members' devices, resolved once.
+    groups: FxHashMap<&'a str, IpSet>,
 }
 
 impl<'a> Resolver<'a> {
     pub fn new(policy: &'a Policy, inventory: &'a Inventory) -> Resolver<'a> {
+        // Collect addresses per identity first and build each set once: sets of many
+        // devices built by repeated insertion would cost quadratic time.
+        let users: FxHashMap<&str, &super::inventory::User> = inventory
+            .users
+            .iter()
+            .map(|u| (u.login.as_str(), u))
+            .collect();
+        let mut per_user: FxHashMap<&'a str, Vec<std::net::IpAddr>> = FxHashMap::default();
+        let mut per_tag: FxHashMap<&'a str, Vec<std::net::IpAddr>> = FxHashMap::default();
+        let (mut members, mut tagged, mut shared, mut routes) =
+            (Vec::new(), Vec::new(), Vec::new(), IpSet::new());
+        for d in &inventory.devices {
+            for route in d.subnet_routes() {
+                routes.add_prefix(route);
+            }
+            if let Some(owner) = d.owner() {
+                per_user.entry(owner).or_default().extend(&d.addresses);
+                if users.get(owner).is_some_and(|u| u.shared) {
+                    shared.extend(&d.addresses);
+                } else {
+                    members.extend(&d.addresses);
+                }
+            } else {
+                tagged.extend(&d.addresses);
+                for t in &d.tags {
+                    per_tag.entry(t.as_str()).or_default().extend(&d.addresses);
+                }
+            }
+        }
         let mut r = Resolver {
             policy,
             inventory,
-            user_devices: FxHashMap::default(),
-            tag_devices: FxHashMap::default(),
-            members: IpSet::new(),
-            tagged: IpSet::new(),
-            shared: IpSet::new(),
-            approved_subnets: IpSet::new(),
+            user_devices: per_user
+                .into_iter()
+                .map(|(k, v)| (k, IpSet::from_addrs(v)))
+                .collect(),
+            tag_devices: per_tag
+                .into_iter()
+                .map(|(k, v)| (k, IpSet::from_addrs(v)))
+                .collect(),
+            members: IpSet::from_addrs(members),
+            tagged: IpSet::from_addrs(tagged),
+            shared: IpSet::from_addrs(shared),
+            approved_subnets: routes,
+            roles: users.iter().map(|(k, u)| (*k, u.role)).collect(),
             ipsets: FxHashMap::default(),
+            groups: FxHashMap::default(),
         };
-        for d in &inventory.devices {
-            let mut ips = IpSet::new();
-            for a in &d.addresses {
-                ips.union_with(&IpSet::from_addr(*a));
-            }
-            for route in d.subnet_routes() {
-                r.approved_subnets.add_prefix(route);
-            }
-            if let Some(owner) = d.owner() {
-                r.user_devices.entry(owner).or_default().union_with(&ips);
-                if inventory.user(owner).is_some_and(|u| u.shared) {
-                    r.shared.union_with(&ips);
-                } else {
-                    r.members.union_with(&ips);
-                }
-            } else {
-                r.tagged.union_with(&ips);
-                for t in &d.tags {
-                    r.tag_devices
-                        .entry(t.as_str())
-                        .or_default()
-                        .union_with(&ips);
-                }
-            }
+        for g in &policy.groups {
+            let sets: Vec<IpSet> = g.members.iter().map(|m| r.user(m.value.trim())).collect();
+            r.groups
+                .insert(g.name.value.as_str(), IpSet::union_all(&sets));
         }
         for set in &policy.ipsets {
             let value = r.ipset_value(&set.name.value, 0);
@@ -107,20 +127,19 @@ impl<'a> Resolver<'a> {
     }
 
     fn users_where(&self, keep: impl Fn(&str) -> bool) -> IpSet {
-        let mut s = IpSet::new();
-        for (login, ips) in &self.user_devices {
-            if keep(login) {
-                s.union_with(ips);
-            }
-        }
-        s
+        IpSet::union_all(
+            self.user_devices
+                .iter()
+                .filter(|(login, _)| keep(login))
+                .map(|(_, ips)| ips),
+        )
     }
 
     fn role(&self, role: Role) -> IpSet {
         self.users_where(|login| {
-            self.inventory
-                .user(login)
-                .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
+            self.roles
+                .get(login)
+                .is_some_and(|r| *r == role || (role == Role::Admin && *r == Role::Owner))
         })
     }
 
@@ -163,13 +182,7 @@ impl<'a> Resolver<'a> {
                 let suffix = format!("@{domain}");
                 self.users_where(|login| login.ends_with(&suffix))
             }
-            Selector::Group(g) => {
-                let mut s = IpSet::new();
-                for m in self.group_members(g) {
-                    s.union_with(&self.user(m));
-                }
-                s
-            }
+            Selector::Group(g) => self.groups.get(g.as_str()).cloned().unwrap_or_default(),
             Selector::Tag(t) => self
                 .tag_devices
                 .get(t.as_str())

@@ -219,7 +219,9 @@ pub fn allowed<'a>(
                     && match &e.target {
                         Target::Everything => true,
                         Target::Addresses(d) => d.contains(dst),
-                        Target::OwnDevices => owner_of(dst).is_some() && owner_of(dst) == owner_of(src),
+                        Target::OwnDevices => {
+                            owner_of(dst).is_some() && owner_of(dst) == owner_of(src)
+                        }
                     }
             })
     })

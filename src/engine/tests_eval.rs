@@ -20,7 +20,12 @@ use crate::validate::{TestDestination, parse_test_destination};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Evaluate every test; append a diagnostic for each failing assertion.
-pub fn evaluate(policy: &Policy, inventory: Option<&Inventory>, file: FileId, diags: &mut Vec<Diagnostic>) {
+pub fn evaluate(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+) {
     if policy.tests.is_empty() && policy.ssh_tests.is_empty() {
         return;
     }
@@ -48,7 +53,11 @@ pub fn evaluate(policy: &Policy, inventory: Option<&Inventory>, file: FileId, di
 /// Add a stand-in device for every user and tag the policy names that has none.
 fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
     let mut users: Vec<String> = Vec::new();
-    let mut tags: Vec<String> = policy.tag_owners.iter().map(|t| t.tag.value.clone()).collect();
+    let mut tags: Vec<String> = policy
+        .tag_owners
+        .iter()
+        .map(|t| t.tag.value.clone())
+        .collect();
     let mut note = |raw: &str| match Selector::parse(raw) {
         Ok(Selector::User(u)) => users.push(u),
         Ok(Selector::Tag(t)) => tags.push(t),
@@ -167,7 +176,13 @@ impl Evaluator<'_> {
             return None;
         }
         ips.iter()
-            .find(|ip| !self.inventory.devices.iter().any(|d| d.addresses.contains(ip)))
+            .find(|ip| {
+                !self
+                    .inventory
+                    .devices
+                    .iter()
+                    .any(|d| d.addresses.contains(ip))
+            })
             .copied()
     }
 
@@ -227,7 +242,13 @@ impl Evaluator<'_> {
     }
 
     /// The rule that comes closest to allowing a flow, the entry, and what it lacks.
-    fn closest(&self, src: IpAddr, dst: IpAddr, proto: u8, port: u16) -> Option<(&Rule, Span, String)> {
+    fn closest(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        proto: u8,
+        port: u16,
+    ) -> Option<(&Rule, Span, String)> {
         let mut best: Option<(u8, &Rule, Span, String)> = None;
         for r in self.rules {
             let src_ok = r.src_everything || r.src.contains(src);
@@ -235,7 +256,9 @@ impl Evaluator<'_> {
                 let dst_ok = match &e.target {
                     Target::Everything => true,
                     Target::Addresses(d) => d.contains(dst),
-                    Target::OwnDevices => self.owner_of(dst).is_some() && self.owner_of(dst) == self.owner_of(src),
+                    Target::OwnDevices => {
+                        self.owner_of(dst).is_some() && self.owner_of(dst) == self.owner_of(src)
+                    }
                 };
                 let port_ok = e.ports.iter().any(|p| p.contains(port));
                 let proto_ok = e.protocols.contains(proto);
@@ -243,10 +266,17 @@ impl Evaluator<'_> {
                 let lacks = if !src_ok {
                     "its sources do not include this source".to_string()
                 } else if !dst_ok {
-                    format!("its destination {} does not include this destination", e.written)
+                    format!(
+                        "its destination {} does not include this destination",
+                        e.written
+                    )
                 } else if !port_ok {
                     let ports: Vec<String> = e.ports.iter().map(ToString::to_string).collect();
-                    format!("it allows ports {} on {}, not {port}", ports.join(","), e.written)
+                    format!(
+                        "it allows ports {} on {}, not {port}",
+                        ports.join(","),
+                        e.written
+                    )
                 } else {
                     "it allows another protocol".to_string()
                 };
@@ -266,11 +296,15 @@ impl Evaluator<'_> {
     }
 
     fn source_ips(&self, src: &Spanned<String>) -> Result<Vec<IpAddr>, String> {
-        let sel = Selector::parse(&src.value).map_err(|_| format!("src {:?} is not valid", src.value))?;
+        let sel =
+            Selector::parse(&src.value).map_err(|_| format!("src {:?} is not valid", src.value))?;
         let set = self.resolver.addresses(&sel);
         let ips = representatives(self.inventory, &set);
         if ips.is_empty() {
-            return Err(format!("source {:?} resolved to no addresses", src.value.trim()));
+            return Err(format!(
+                "source {:?} resolved to no addresses",
+                src.value.trim()
+            ));
         }
         Ok(ips)
     }
@@ -283,30 +317,48 @@ impl Evaluator<'_> {
         let Some(src) = test.src.as_ref().filter(|s| !s.value.trim().is_empty()) else {
             return; // Reported by validation.
         };
-        let protos: Vec<u8> = match test.proto.as_ref().map(|p| p.value.trim()).filter(|p| !p.is_empty()) {
+        let protos: Vec<u8> = match test
+            .proto
+            .as_ref()
+            .map(|p| p.value.trim())
+            .filter(|p| !p.is_empty())
+        {
             None => vec![Protocol::TCP.0, Protocol::UDP.0],
             Some(p) => match Protocol::parse(p) {
                 Ok(p) => vec![p.0],
                 Err(_) => return,
             },
         };
-        let proto_name = if protos.len() == 2 { "tcp or udp".to_string() } else { Protocol(protos[0]).to_string() };
+        let proto_name = if protos.len() == 2 {
+            "tcp or udp".to_string()
+        } else {
+            Protocol(protos[0]).to_string()
+        };
         let sources = match self.source_ips(src) {
             Ok(s) => s,
             Err(why) => {
-                diags.push(Diagnostic::new(Code::TestFailed, self.at(src.span), format!("test failed: {why}")));
+                diags.push(Diagnostic::new(
+                    Code::TestFailed,
+                    self.at(src.span),
+                    format!("test failed: {why}"),
+                ));
                 return;
             }
         };
         for (accept, list) in [(true, &test.accept), (false, &test.deny)] {
             for entry in list {
-                let Ok(dst) = parse_test_destination(&entry.value) else { continue };
+                let Ok(dst) = parse_test_destination(&entry.value) else {
+                    continue;
+                };
                 let dsts = self.destination_ips(&dst);
                 if dsts.is_empty() {
                     diags.push(Diagnostic::new(
                         Code::TestFailed,
                         self.at(entry.span),
-                        format!("test failed: destination {:?} resolved to no addresses", entry.value),
+                        format!(
+                            "test failed: destination {:?} resolved to no addresses",
+                            entry.value
+                        ),
                     ));
                     continue;
                 }
@@ -316,7 +368,11 @@ impl Evaluator<'_> {
                             .iter()
                             .flat_map(|p| self.allowing(*s, *d, *p, dst.port))
                             .collect();
-                        let what = format!("{} -> {} ({proto_name})", src.value.trim(), entry.value.trim());
+                        let what = format!(
+                            "{} -> {} ({proto_name})",
+                            src.value.trim(),
+                            entry.value.trim()
+                        );
                         if accept && allowing.is_empty() {
                             let mut diag = self.failure(
                                 Code::TestFailed,
@@ -333,14 +389,17 @@ impl Evaluator<'_> {
                                         });
                                     }
                                     if diag.code == Code::TestFailed {
-                                    diag.help = Some(format!(
-                                        "no rule allows this flow; the closest, {}, does not because {lacks}",
-                                        rule.origin
-                                    ));
-                                }
+                                        diag.help = Some(format!(
+                                            "no rule allows this flow; the closest, {}, does not because {lacks}",
+                                            rule.origin
+                                        ));
+                                    }
                                 }
                                 None if diag.code == Code::TestFailed => {
-                                    diag.help = Some("no rule allows this source to reach this destination".into())
+                                    diag.help = Some(
+                                        "no rule allows this source to reach this destination"
+                                            .into(),
+                                    )
                                 }
                                 None => {}
                             }
@@ -377,16 +436,24 @@ impl Evaluator<'_> {
     }
 
     fn ssh_test(&self, test: &crate::model::SshTest, diags: &mut Vec<Diagnostic>) {
-        let Some(src) = test.src.as_ref().filter(|s| !s.value.trim().is_empty()) else { return };
+        let Some(src) = test.src.as_ref().filter(|s| !s.value.trim().is_empty()) else {
+            return;
+        };
         let sources = match self.source_ips(src) {
             Ok(s) => s,
             Err(why) => {
-                diags.push(Diagnostic::new(Code::SshTestFailed, self.at(src.span), format!("SSH test failed: {why}")));
+                diags.push(Diagnostic::new(
+                    Code::SshTestFailed,
+                    self.at(src.span),
+                    format!("SSH test failed: {why}"),
+                ));
                 return;
             }
         };
         for dst in &test.dst {
-            let Ok(sel) = Selector::parse(&dst.value) else { continue };
+            let Ok(sel) = Selector::parse(&dst.value) else {
+                continue;
+            };
             let set = self.resolver.addresses(&sel);
             let devices: Vec<&Device> = self
                 .inventory
@@ -396,7 +463,11 @@ impl Evaluator<'_> {
                 .collect();
             if devices.is_empty() {
                 let involved: Vec<IpAddr> = set.ranges().map(|(a, _)| a).take(1).collect();
-                let involved = if involved.is_empty() { vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)] } else { involved };
+                let involved = if involved.is_empty() {
+                    vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
+                } else {
+                    involved
+                };
                 diags.push(self.failure(
                     Code::SshTestFailed,
                     dst.span,
@@ -405,7 +476,11 @@ impl Evaluator<'_> {
                 ));
                 continue;
             }
-            for (want, users) in [("accept", &test.accept), ("check", &test.check), ("deny", &test.deny)] {
+            for (want, users) in [
+                ("accept", &test.accept),
+                ("check", &test.check),
+                ("deny", &test.deny),
+            ] {
                 for user in users {
                     let name = user.value.trim();
                     'outer: for device in &devices {
@@ -446,14 +521,26 @@ impl Evaluator<'_> {
 }
 
 /// The action the first matching SSH rule takes for a login, and that rule's index.
-fn ssh_verdict(rules: &[super::ssh::SshRule], src: IpAddr, user: &str) -> (&'static str, Option<usize>) {
+fn ssh_verdict(
+    rules: &[super::ssh::SshRule],
+    src: IpAddr,
+    user: &str,
+) -> (&'static str, Option<usize>) {
     for r in rules {
         if !r.principals.contains(&src) {
             continue;
         }
-        let mapped = r.users.get(user).or_else(|| if user == "root" { None } else { r.users.get("*") });
+        let mapped = r.users.get(user).or_else(|| {
+            if user == "root" {
+                None
+            } else {
+                r.users.get("*")
+            }
+        });
         match mapped {
-            Some(m) if !m.is_empty() => return (if r.check { "check" } else { "accept" }, Some(r.origin)),
+            Some(m) if !m.is_empty() => {
+                return (if r.check { "check" } else { "accept" }, Some(r.origin));
+            }
             _ => {}
         }
     }

@@ -16,10 +16,12 @@ fn run(policy: &str, options: &Options) -> Vec<Diagnostic> {
     check_policy(&sources, id, options).diagnostics
 }
 
+/// Errors of validation proper: whether a well-formed test passes is the engine's
+/// business (tested in `engine::tests_eval`), so failing tests are left out here.
 fn errors(policy: &str) -> Vec<(Code, String)> {
     run(policy, &Options::default())
         .into_iter()
-        .filter(|d| d.is_error())
+        .filter(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed))
         .map(|d| (d.code, d.message))
         .collect()
 }

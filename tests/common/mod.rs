@@ -84,4 +84,3 @@ pub fn inventory(topology: &Value) -> Inventory {
     }
     inv
 }
-

@@ -1,0 +1,91 @@
+//! `tsacl pull [-o FILE] [--inventory FILE]`: the server's policy as HuJSON, comments
+//! kept, and optionally its devices and users for offline analysis.
+
+use super::remote::{self, ApiArgs};
+use super::{EXIT_CLEAN, EXIT_RUNTIME, error_line};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(after_long_help = remote::API_ENV_HELP)]
+pub struct PullArgs {
+    /// Write the policy to FILE (atomically) instead of standard output
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Also save the tailnet's devices and users to FILE, as
+    /// {"devices": [...], "users": [...]} (the inventory format `--inventory` reads)
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+pub fn run(args: PullArgs) -> u8 {
+    let mut client = match remote::client(&args.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let tailnet = remote::tailnet_label(&client);
+    // Read everything first, so a failure writes nothing.
+    let policy = match client.get_policy() {
+        Ok(p) => p,
+        Err(e) => {
+            error_line(format!("{e}; nothing was written"));
+            return e.exit_code();
+        }
+    };
+    let inventory = match &args.inventory {
+        None => None,
+        Some(_) => {
+            let lists = client.devices().and_then(|d| Ok((d, client.users()?)));
+            match lists {
+                Ok((devices, users)) => {
+                    let doc = serde_json::json!({"devices": devices, "users": users});
+                    let mut text = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
+                    text.push(b'\n');
+                    Some(text)
+                }
+                Err(e) => {
+                    error_line(format!("{e}; nothing was written"));
+                    return e.exit_code();
+                }
+            }
+        }
+    };
+    let etag = policy
+        .etag
+        .as_deref()
+        .map(|e| format!(" (ETag \"{e}\")"))
+        .unwrap_or_default();
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = crate::fsutil::write_atomic(path, &policy.body) {
+                error_line(format!("cannot write {}: {e}", path.display()));
+                return EXIT_RUNTIME;
+            }
+            eprintln!(
+                "tsacl: pulled the policy of {tailnet} into {}{etag}",
+                path.display()
+            );
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(&policy.body).and_then(|()| out.flush()) {
+                error_line(format!("cannot write standard output: {e}"));
+                return EXIT_RUNTIME;
+            }
+            eprintln!("tsacl: pulled the policy of {tailnet}{etag}");
+        }
+    }
+    if let (Some(path), Some(text)) = (&args.inventory, inventory) {
+        if let Err(e) = crate::fsutil::write_atomic(path, &text) {
+            error_line(format!("cannot write {}: {e}", path.display()));
+            return EXIT_RUNTIME;
+        }
+        eprintln!("tsacl: saved devices and users into {}", path.display());
+    }
+    EXIT_CLEAN
+}

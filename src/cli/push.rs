@@ -1,0 +1,368 @@
+//! `tsacl push [FILE] [--dry-run] [--yes] [--force]`: check, compare with the server,
+//! refuse drift, show the changes, then write conditionally on the ETag that was read.
+
+use super::remote::{self, ApiArgs, Confirm};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line, terminal_width};
+use crate::api::{ApiError, Client, RemotePolicy, Validation, WriteOutcome};
+use crate::check::check_policy;
+use crate::diagnostics::render::{TextStyle, render_text, summary};
+use crate::diagnostics::{SourceFile, SourceMap};
+use crate::gitsync::{self, Provenance};
+use crate::syntax::hujson;
+use crate::validate::Options;
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+#[command(after_long_help = PUSH_HELP)]
+pub struct PushArgs {
+    /// The policy file to push
+    #[arg(value_name = "FILE", default_value = "policy.hujson")]
+    pub file: PathBuf,
+
+    /// Show what would change and stop: exit 1 when changes are pending, 0 when none
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Push without asking (required when standard input is not a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Push even when the server's policy was changed outside this repository (drift)
+    #[arg(long)]
+    pub force: bool,
+
+    /// A domain of the tailnet, for the local check (repeatable; see `tsacl check`)
+    #[arg(long = "tailnet-domain", value_name = "DOMAIN")]
+    pub tailnet_domains: Vec<String>,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+const PUSH_HELP: &str = concat!(
+    "\
+Steps, in order: (1) the full local check: any error stops here and nothing is sent;
+(2) read the server's policy and its ETag; (3) POST /acl/validate (the server's own
+validation and tests; a failure exits 1); (4) stop with \"up to date\" if the server
+already holds this policy (compared after formatting both); (5) drift: refuse, showing
+the changes made on the server, unless the server's policy is a committed version of
+FILE; (6) show the changes; (7) --dry-run stops here; without --yes ask on a terminal,
+and refuse when there is none; (8) POST /acl with If-Match: \"<ETag read in step 2>\",
+so an edit made in between is never overwritten (412: re-read, show, exit 3).
+
+Drift: tsacl keeps no cache. The server's policy counts as pushed from this repository
+when, formatted like `tsacl fmt`, it equals FILE formatted at some commit in the history
+of HEAD (`git log --follow -- FILE`). Otherwise (someone edited it in the admin console)
+push refuses without --force. When git cannot tell (not a repository, FILE never
+committed, a shallow clone) push refuses too, saying why. To adopt a tailnet's current
+policy: `tsacl pull -o FILE`, commit, then edit.
+
+Exit codes: 0 pushed or up to date; 1 local errors, the server rejected the policy,
+drift refused, --dry-run with changes pending, or the answer was no; 2 usage or
+credentials, or no terminal to confirm on without --yes; 3 network or API failure,
+including 412 (the policy changed during the push). Whenever a write fails, tsacl says
+whether the server holds the old or the new policy.
+
+",
+    remote::api_env_help!()
+);
+
+pub fn run(args: PushArgs, color: bool) -> u8 {
+    let file = &args.file;
+    let shown = file.display().to_string();
+    let local = match crate::fsutil::read_text_file(file) {
+        Ok(b) => b,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut client = match remote::client(&args.api) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+
+    // 1. The full local check.
+    let mut sources = SourceMap::default();
+    let id = sources.add(SourceFile::new(file.clone(), shown.clone(), local.clone()));
+    let options = Options {
+        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
+        ..Default::default()
+    };
+    let checked = check_policy(&sources, id, &options);
+    if !checked.diagnostics.is_empty() {
+        let style = TextStyle {
+            color,
+            width: terminal_width(),
+        };
+        eprint!("{}", render_text(&sources, &checked.diagnostics, style));
+    }
+    eprintln!("tsacl: checked {shown}: {}", summary(&checked.diagnostics));
+    if checked.has_errors() {
+        error_line(format!("{shown} has errors; nothing was sent"));
+        return EXIT_FINDINGS;
+    }
+    let local_fmt = remote::formatted(&local);
+
+    // 2. The server's policy and its ETag.
+    let tailnet = remote::tailnet_label(&client);
+    let server = match client.get_policy() {
+        Ok(p) => p,
+        Err(e) => return api_failure(&e, "nothing was sent"),
+    };
+    let Some(etag) = server.etag.clone() else {
+        error_line(format!(
+            "{} sent the policy without an ETag, so a write could not be made conditional; nothing was written",
+            client.host()
+        ));
+        return EXIT_RUNTIME;
+    };
+    eprintln!(
+        "tsacl: read the policy of {tailnet} from {} (ETag \"{etag}\")",
+        client.host()
+    );
+
+    // 3. The server's validation (and the policy's tests).
+    let standardized = match hujson::standardize(&local) {
+        Ok(s) => s,
+        Err(e) => {
+            error_line(format!("{shown}: {e}"));
+            return EXIT_FINDINGS;
+        }
+    };
+    match client.validate(&standardized) {
+        Ok(Validation::Accepted { warnings }) => {
+            for w in &warnings {
+                eprintln!("tsacl: warning: the server says: {w}");
+            }
+            eprintln!("tsacl: the server validated {shown}");
+        }
+        Ok(Validation::Rejected { message, details }) => {
+            error_line(format!(
+                "the server rejected {shown}: {}",
+                remote::locate_message(file, &message)
+            ));
+            for d in &details {
+                eprintln!("  - {}", remote::locate_message(file, d));
+            }
+            error_line("nothing was written");
+            return EXIT_FINDINGS;
+        }
+        Err(e) => return api_failure(&e, "nothing was written"),
+    }
+
+    // 4. Up to date?
+    let server_fmt = remote::formatted(&server.body);
+    if server_fmt == local_fmt {
+        eprintln!("tsacl: {tailnet} is up to date with {shown}; nothing to push");
+        return EXIT_CLEAN;
+    }
+
+    // 5. Drift.
+    match gitsync::provenance(file, &server.body) {
+        Provenance::Committed {
+            commit,
+            subject,
+            newest,
+        } => {
+            eprintln!(
+                "tsacl: the server's policy is {shown} as committed in {} ({subject:?}){}",
+                short(&commit),
+                if newest { ", its newest commit" } else { "" }
+            );
+        }
+        Provenance::Drifted { newest, versions } => {
+            eprintln!(
+                "tsacl: drift: the server's policy was changed outside this repository; it matches none of the {versions} committed version{} of {shown}",
+                if versions == 1 { "" } else { "s" }
+            );
+            if let Some((commit, committed)) = newest {
+                eprintln!(
+                    "tsacl: changes made on the server (since {shown} at {}):",
+                    short(&commit)
+                );
+                eprint!(
+                    "{}",
+                    remote::show_changes(
+                        &format!("{shown} at {}", short(&commit)),
+                        &committed,
+                        "server",
+                        &server.body,
+                        color
+                    )
+                );
+            }
+            if !args.force {
+                error_line(format!(
+                    "refusing to push: it would overwrite the changes made on the server. Bring them into \
+                     {shown} (`tsacl pull -o {shown}`, re-apply your edits, commit), or push anyway with --force"
+                ));
+                return EXIT_FINDINGS;
+            }
+            eprintln!(
+                "tsacl: warning: --force: the changes made on the server will be overwritten"
+            );
+        }
+        Provenance::Unknown { reason } => {
+            eprintln!(
+                "tsacl: cannot tell whether the server's policy was pushed from this repository: {reason}"
+            );
+            if !args.force {
+                error_line(format!(
+                    "refusing to push: the server's policy may hold changes made elsewhere. Commit {shown} \
+                     (after `tsacl pull -o {shown}` to adopt the server's policy), or push anyway with --force"
+                ));
+                return EXIT_FINDINGS;
+            }
+            eprintln!(
+                "tsacl: warning: --force: pushing without knowing where the server's policy came from"
+            );
+        }
+    }
+
+    // 6. The changes.
+    eprintln!("tsacl: changes a push makes (server → {shown}):");
+    eprint!(
+        "{}",
+        remote::show_changes("server", &server.body, &shown, &local, color)
+    );
+
+    // 7. Dry run, confirmation.
+    if args.dry_run {
+        eprintln!("tsacl: --dry-run: changes are pending; nothing was written");
+        return EXIT_FINDINGS;
+    }
+    if !args.yes {
+        match remote::confirm(&format!("Push {shown} to {tailnet}?")) {
+            Confirm::Yes => {}
+            Confirm::No => {
+                eprintln!("tsacl: not pushed; the server keeps its policy");
+                return EXIT_FINDINGS;
+            }
+            Confirm::NoTerminal => {
+                error_line(
+                    "refusing to push without --yes: standard input is not a terminal to ask on; nothing was written",
+                );
+                return EXIT_USAGE;
+            }
+        }
+    }
+
+    // 8. The conditional write.
+    write(&mut client, file, &local, &server, &etag, &tailnet, color)
+}
+
+fn write(
+    client: &mut Client,
+    file: &Path,
+    local: &[u8],
+    before: &RemotePolicy,
+    etag: &str,
+    tailnet: &str,
+    color: bool,
+) -> u8 {
+    let shown = file.display().to_string();
+    let local_fmt = remote::formatted(local);
+    match client.set_policy(local, etag) {
+        Ok(WriteOutcome::Written { etag, .. }) => {
+            eprintln!(
+                "tsacl: pushed {shown} to {tailnet}{}",
+                etag.map(|e| format!(" (new ETag \"{e}\")"))
+                    .unwrap_or_default()
+            );
+            EXIT_CLEAN
+        }
+        Ok(WriteOutcome::PreconditionFailed { tries }) => match client.get_policy() {
+            Ok(now) if remote::formatted(&now.body) == local_fmt => {
+                // A retried write whose first try landed, or a concurrent push of the
+                // same policy: the server holds ours.
+                eprintln!(
+                    "tsacl: pushed {shown} to {tailnet}{}",
+                    if tries > 1 {
+                        " (an earlier try of the write went through)"
+                    } else {
+                        " (the server already held it)"
+                    }
+                );
+                EXIT_CLEAN
+            }
+            Ok(now) => {
+                error_line(
+                    "the server's policy changed while pushing (412 Precondition Failed); nothing was written, \
+                     the server keeps the policy someone else saved. Changes made on the server since tsacl read it:",
+                );
+                eprint!(
+                    "{}",
+                    remote::show_changes(
+                        "server (read before)",
+                        &before.body,
+                        "server (now)",
+                        &now.body,
+                        color
+                    )
+                );
+                error_line("review them, bring them into your file if needed, and push again");
+                EXIT_RUNTIME
+            }
+            Err(e) => {
+                error_line(format!(
+                    "the server's policy changed while pushing (412 Precondition Failed); nothing was written. \
+                     Reading it again failed: {e}"
+                ));
+                EXIT_RUNTIME
+            }
+        },
+        Err(e) if e.surely_not_applied() => {
+            api_failure(&e, "nothing was written; the server keeps its old policy")
+        }
+        Err(e) => {
+            error_line(&e);
+            // The write may or may not have happened: look.
+            match client.get_policy() {
+                Ok(now) if remote::formatted(&now.body) == local_fmt => {
+                    eprintln!(
+                        "tsacl: the write went through despite the error: the server holds {shown}"
+                    );
+                    EXIT_CLEAN
+                }
+                Ok(now) if remote::formatted(&now.body) == remote::formatted(&before.body) => {
+                    if matches!(e, ApiError::Timeout { .. }) {
+                        error_line(format!(
+                            "the server still holds the old policy; the write that timed out could still replace it \
+                             with {shown} (whole, never a mix: it is conditional on the old ETag). Run \
+                             `tsacl diff --remote {shown}` to see which the server holds"
+                        ));
+                    } else {
+                        error_line("nothing was written: the server still holds the old policy");
+                    }
+                    EXIT_RUNTIME
+                }
+                Ok(_) => {
+                    error_line(
+                        "the server now holds a policy that is neither the old one nor yours (someone else \
+                         wrote it); run `tsacl diff --remote` to see it",
+                    );
+                    EXIT_RUNTIME
+                }
+                Err(e2) => {
+                    error_line(format!(
+                        "cannot tell whether the write happened (reading the policy again failed: {e2}); \
+                         the server holds either the old policy or {shown}, never a mix. Run `tsacl diff --remote {shown}` to see which"
+                    ));
+                    EXIT_RUNTIME
+                }
+            }
+        }
+    }
+}
+
+/// Print an API error and what it means for the push; returns its exit code.
+fn api_failure(e: &ApiError, consequence: &str) -> u8 {
+    error_line(format!("{e}; {consequence}"));
+    e.exit_code()
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
