@@ -110,8 +110,14 @@ fn diff_remote() {
     std::fs::write(dir.path().join("policy.hujson"), V2).unwrap();
     let r = run(tsacl_key(&api.url, dir.path()).args(["diff", "--remote", "policy.hujson"]));
     assert_eq!(r.code, 1, "{r}");
+    // Who gains what first, then the text diff.
     assert!(
-        r.stdout.starts_with("--- server\n+++ policy.hujson\n"),
+        r.stdout
+            .starts_with("effective access changes:\n  + alice@example.com -> tag:web: any 80\n"),
+        "{r}"
+    );
+    assert!(
+        r.stdout.contains("\n--- server\n+++ policy.hujson\n"),
         "{r}"
     );
     assert!(

@@ -94,6 +94,9 @@ fn dry_run_never_writes() {
         "{r}"
     );
     assert!(r.stderr.contains("6 lines added, 2 removed"), "{r}");
+    // Who gains what is shown before anything could be written.
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("effective access changes:"), "{r}");
     assert_eq!(api.state().count("POST", "/acl"), 0);
     // Nothing pending: exit 0.
     let api2 = FakeApi::start(V2.as_bytes());

@@ -77,12 +77,12 @@ pub fn formatted(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The effective-access diff between two policies: who gains and who loses which
-/// access. **Not implemented yet**: it needs the semantic engine (`src/engine/`).
-/// Returns `None` until then, and callers show only the text diff. Both policies'
-/// spans point into `sources`.
+/// access (see `engine::diff`).
 pub fn access_diff(sources: &SourceMap, old: &Policy, new: &Policy) -> Option<String> {
-    let _ = (sources, old, new);
-    None
+    let _ = sources;
+    Some(crate::engine::diff::render(&crate::engine::diff::diff(
+        old, new,
+    )))
 }
 
 /// The changes from `old` to `new`: the effective-access diff (when available), then

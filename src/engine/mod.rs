@@ -4,6 +4,7 @@
 //! ([`filter`]).
 
 pub mod attrs;
+pub mod diff;
 pub mod explain;
 pub mod filter;
 pub mod graph;
