@@ -179,3 +179,95 @@ mod tests {
         );
     }
 }
+
+/// A synthetic tailnet: a policy of `rules` rules over users, groups and tags, and an
+/// inventory of `devices` devices (half user-owned, half tagged, a few subnet routers),
+/// for benchmarks of the engine at scale. Deterministic for a seed.
+pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engine::Inventory) {
+    use crate::engine::inventory::{Device, Inventory, Role, User};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut rng = Rng::new(seed);
+    let users = (devices / 4).max(2);
+    let tags = (devices / 200).clamp(4, 500);
+    let groups = (users / 100).clamp(2, 200);
+    let mut inv = Inventory::default();
+    for u in 0..users {
+        inv.users.push(User {
+            login: format!("user{u}@example.com"),
+            role: if u == 0 { Role::Owner } else { Role::Member },
+            shared: false,
+        });
+    }
+    for i in 0..devices {
+        let n = i as u32 + 1;
+        let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n);
+        let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_0000_0000_0000_0000_0000u128 + n as u128);
+        let tagged = i % 2 == 1;
+        let mut device_tags = Vec::new();
+        if tagged {
+            device_tags.push(format!("tag:svc{}", rng.below(tags)));
+            if rng.below(4) == 0 {
+                device_tags.push(format!("tag:svc{}", rng.below(tags)));
+            }
+            device_tags.sort();
+            device_tags.dedup();
+        }
+        let router = i % 5000 == 3;
+        let routes = if router {
+            vec![
+                crate::model::Prefix::parse(&format!("10.{}.0.0/16", (i / 5000) % 256))
+                    .expect("valid"),
+            ]
+        } else {
+            Vec::new()
+        };
+        inv.devices.push(Device {
+            name: format!("d{i}.example.ts.net"),
+            hostname: format!("d{i}"),
+            addresses: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
+            user: Some(format!("user{}@example.com", (i / 2) % users)),
+            tags: device_tags,
+            advertised_routes: routes.clone(),
+            enabled_routes: routes,
+        });
+    }
+    let mut out = String::from("{\n\t\"groups\": {\n");
+    for g in 0..groups {
+        let members: Vec<String> = (0..50)
+            .map(|_| format!("\"user{}@example.com\"", rng.below(users)))
+            .collect();
+        let _ = writeln!(out, "\t\t\"group:g{g}\": [{}],", members.join(", "));
+    }
+    out.push_str("\t},\n\t\"tagOwners\": {\n");
+    for t in 0..tags {
+        let _ = writeln!(out, "\t\t\"tag:svc{t}\": [\"group:g{}\"],", t % groups);
+    }
+    out.push_str("\t},\n\t\"grants\": [\n");
+    let src = |rng: &mut Rng| match rng.below(3) {
+        0 => format!("group:g{}", rng.below(groups)),
+        1 => format!("tag:svc{}", rng.below(tags)),
+        _ => format!("user{}@example.com", rng.below(users)),
+    };
+    for _ in 0..rules / 2 {
+        let (s1, s2) = (src(&mut rng), src(&mut rng));
+        let _ = writeln!(
+            out,
+            "\t\t{{\"src\": [{s1:?}, {s2:?}], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:{}\", \"udp:53\"]}},",
+            rng.below(tags),
+            1 + rng.below(65535)
+        );
+    }
+    out.push_str("\t],\n\t\"acls\": [\n");
+    for _ in rules / 2..rules {
+        let s1 = src(&mut rng);
+        let _ = writeln!(
+            out,
+            "\t\t{{\"action\": \"accept\", \"src\": [{s1:?}], \"dst\": [\"tag:svc{}:{}\", \"10.{}.0.0/16:22\"]}},",
+            rng.below(tags),
+            1000 + rng.below(9000),
+            rng.below(20)
+        );
+    }
+    out.push_str("\t],\n}\n");
+    (out, inv)
+}

@@ -104,7 +104,7 @@ pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) 
             Some(p) => vec![p.0],
         };
         for p in protos {
-            for r in &e.ports {
+            for r in e.ports {
                 add(&mut out, p, *r);
             }
         }

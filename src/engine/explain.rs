@@ -172,9 +172,9 @@ pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
         };
         rows.push(Row {
             protocol: protocol_text(e.protocol),
-            ports: ports_text(&e.ports),
+            ports: ports_text(e.ports),
             sources,
-            rule: e.rule.clone(),
+            rule: e.rule.to_string(),
             span: e.dst.span,
             destination: e.dst.raw.trim().to_string(),
         });
@@ -195,9 +195,9 @@ pub fn outbound(policy: &Policy, roles: &Roles, source: &Named) -> Vec<Row> {
         }
         rows.push(Row {
             protocol: protocol_text(e.protocol),
-            ports: ports_text(&e.ports),
+            ports: ports_text(e.ports),
             sources: vec![source.name.clone()],
-            rule: e.rule.clone(),
+            rule: e.rule.to_string(),
             span: e.dst.span,
             destination: e.dst.raw.trim().to_string(),
         });
@@ -299,7 +299,7 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
             } else if !port_ok {
                 format!(
                     "it allows port(s) {} on {}, not {port}",
-                    ports_text(&e.ports),
+                    ports_text(e.ports),
                     e.dst.raw.trim()
                 )
             } else {
@@ -309,7 +309,7 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
                     Protocol(proto)
                 )
             };
-            nearest.push((e.rule.clone(), lacks));
+            nearest.push((e.rule.to_string(), lacks));
         }
         nearest.dedup();
         nearest.truncate(5);

@@ -12,11 +12,13 @@ use crate::model::PortRange;
 use crate::model::addr::ip_to_u128;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One rule of a device's packet filter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterRule {
-    pub src: IpSet,
+    /// Shared with the rule it comes from: a large source set is stored once, not once per device.
+    pub src: Arc<IpSet>,
     /// Written `*` (from `autogroup:danger-all`).
     pub src_everything: bool,
     /// Destination addresses (`None` = `*`) and ports.
@@ -63,7 +65,7 @@ fn filter_from<'r>(
             let (src, dst) = match &e.target {
                 Target::Everything => (rule.src.clone(), None),
                 Target::OwnDevices => match &owner_devices {
-                    Some(own) => (rule.src.intersect(own), Some(addrs.clone())),
+                    Some(own) => (Arc::new(rule.src.intersect(own)), Some(addrs.clone())),
                     None => continue,
                 },
                 Target::Addresses(d) => (rule.src.clone(), Some(d.intersect(&space))),
@@ -87,7 +89,7 @@ fn filter_from<'r>(
             let (src, dsts) = match target {
                 Target::Everything => (rule.src.clone(), addrs.clone()),
                 Target::OwnDevices => match &owner_devices {
-                    Some(own) => (rule.src.intersect(own), addrs.clone()),
+                    Some(own) => (Arc::new(rule.src.intersect(own)), addrs.clone()),
                     None => continue,
                 },
                 Target::Addresses(d) => (rule.src.clone(), d.intersect(&addrs)),
@@ -122,6 +124,7 @@ fn filter_from<'r>(
             {
                 src.union_with(own);
             }
+            let src = Arc::new(src);
             if src.is_empty() {
                 continue;
             }
@@ -251,7 +254,7 @@ impl FilterSets {
             let src = if r.src_everything {
                 IpSet::all()
             } else {
-                r.src.clone()
+                IpSet::clone(&r.src)
             };
             for (dst, ports) in &r.dst_ports {
                 let dst = dst.clone().unwrap_or_else(IpSet::all);

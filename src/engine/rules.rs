@@ -64,8 +64,8 @@ pub struct Entry {
 pub struct Rule {
     pub origin: Origin,
     pub span: Span,
-    /// Resolved sources.
-    pub src: IpSet,
+    /// Resolved sources, shared by every device filter that includes this rule.
+    pub src: std::sync::Arc<IpSet>,
     /// The sources contain `autogroup:danger-all` (written `*` in filters).
     pub src_everything: bool,
     pub entries: Vec<Entry>,
@@ -91,7 +91,7 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
         rules.push(Rule {
             origin: Origin::Default,
             span: Span::default(),
-            src: resolver.source(&Selector::Wildcard),
+            src: std::sync::Arc::new(resolver.source(&Selector::Wildcard)),
             src_everything: false,
             entries: vec![Entry {
                 target: Target::Everything,
@@ -117,7 +117,7 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
                 src.union_with(&resolver.source(sel));
             }
         }
-        (src, everything)
+        (std::sync::Arc::new(src), everything)
     };
     for (i, g) in policy.grants.iter().flatten().enumerate() {
         let (src, src_everything) = resolve_src(&g.src);
