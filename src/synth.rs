@@ -148,38 +148,6 @@ fn source(rng: &mut Rng, shape: Shape) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::check_policy;
-    use crate::diagnostics::{SourceFile, SourceMap};
-
-    #[test]
-    fn synthetic_policies_are_valid_and_near_the_requested_size() {
-        for size in [10_000, 200_000] {
-            let text = policy(Shape::of_size(size), 7);
-            assert!(
-                text.len() > size / 2 && text.len() < size * 2,
-                "{size}: {}",
-                text.len()
-            );
-            let mut sources = SourceMap::default();
-            let id = sources.add(SourceFile::new("s", "s", text.into_bytes()));
-            let checked = check_policy(&sources, id, &Default::default());
-            let errors: Vec<_> = checked
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .collect();
-            assert!(errors.is_empty(), "{errors:?}");
-        }
-        assert_eq!(
-            policy(Shape::of_size(5000), 1),
-            policy(Shape::of_size(5000), 1)
-        );
-    }
-}
-
 /// A synthetic tailnet: a policy of `rules` rules over users, groups and tags, and an
 /// inventory of `devices` devices (half user-owned, half tagged, a few subnet routers),
 /// for benchmarks of the engine at scale. Deterministic for a seed.
@@ -270,4 +238,36 @@ pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engin
     }
     out.push_str("\t],\n}\n");
     (out, inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_policy;
+    use crate::diagnostics::{SourceFile, SourceMap};
+
+    #[test]
+    fn synthetic_policies_are_valid_and_near_the_requested_size() {
+        for size in [10_000, 200_000] {
+            let text = policy(Shape::of_size(size), 7);
+            assert!(
+                text.len() > size / 2 && text.len() < size * 2,
+                "{size}: {}",
+                text.len()
+            );
+            let mut sources = SourceMap::default();
+            let id = sources.add(SourceFile::new("s", "s", text.into_bytes()));
+            let checked = check_policy(&sources, id, &Default::default());
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+        assert_eq!(
+            policy(Shape::of_size(5000), 1),
+            policy(Shape::of_size(5000), 1)
+        );
+    }
 }
