@@ -15,6 +15,7 @@ pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gitsync;
+pub mod intents;
 pub mod model;
 pub mod rules;
 pub mod suggest;

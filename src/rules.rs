@@ -277,6 +277,32 @@ every `dst`.";
 knows may pass or fail depending on which device holds that address. Without `--inventory` tsacl \
 reports such a failing assertion as this warning instead of an error; pass an inventory saved \
 from the API to decide it.";
+    UnknownIntentName = "TSA110", "unknown-intent-name", Error,
+        "A service's `from` names nothing the intents define",
+        "`from` entries are device names from `devices`, groups, users (with @), tags or \
+autogroups.\nViolation: `from: [\"pandaa\"]`\nFix: `from: [\"panda\"]`.";
+    UnreachableService = "TSA111", "unreachable-service", Warning,
+        "A service nobody may reach",
+        "A service with an empty `from` gets a tag but no grant: nothing can reach it. That is \
+sometimes intended (a service being retired), so this is a warning.";
+    StaleOutput = "TSA112", "stale-output", Error,
+        "The committed policy is not what the intents compile to",
+        "The compiled policy is committed next to the intents; it must be regenerated after every \
+change to the intents or the base file, or what is pushed is not what was reviewed.\n\
+Fix: run `tsacl compile` and commit the result.";
+    ExtraAccess = "TSA113", "extra-access", Error,
+        "A principal can reach a service the intents do not allow",
+        "tsacl proves that, in the final policy (base rules included), exactly the principals in a \
+service's `from` can reach it on each port. A broad rule elsewhere (often in the base file) that \
+opens the way is named with its file and line.\nFix: narrow that rule, or add the principal to \
+`from`.";
+    MissingAccess = "TSA114", "missing-access", Error,
+        "A principal the intents allow cannot reach the service",
+        "The final policy does not let a principal in `from` reach the service on one of its ports.";
+    IntentConflict = "TSA115", "intent-conflict", Error,
+        "The intents and the base file define the same name differently",
+        "Groups, hosts and tags may be defined in both the intents and the base policy only when \
+both definitions are the same.";
 }
 
 #[cfg(test)]

@@ -139,7 +139,19 @@ fn one_unreadable_file_does_not_hide_the_others() {
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(run(&["check"]).status.code(), Some(2));
+    // No file and no policies/tailnet.json5 above the current directory.
+    let empty = tempfile::tempdir().unwrap();
+    let out = tsacl()
+        .arg("check")
+        .current_dir(empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no policies/tailnet.json5"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         run(&["check", "--format", "yaml", "x"]).status.code(),
         Some(2)

@@ -11,9 +11,16 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Policy files to check (`-` reads standard input)
+    /// Policy files to check (`-` reads standard input). Without any, check the intents
+    /// file (`policies/tailnet.json5`, found from the current directory upward): compile
+    /// it in memory, require the committed output to be current, validate, run the tests
+    /// and prove that reachability equals the intents
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// The intents file to check instead of looking for policies/tailnet.json5
+    #[arg(long, value_name = "FILE", conflicts_with = "files")]
+    pub intents: Option<PathBuf>,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -29,10 +36,90 @@ pub struct CheckArgs {
     pub inventory: Option<PathBuf>,
 }
 
+/// `tsacl check` on an intents file.
+fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
+    let mut project = match crate::intents::project::load(path) {
+        Ok(p) => p,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    let inventory = match &args.inventory {
+        None => None,
+        Some(p) => match super::load_inventory(p) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                error_line(e);
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let options = Options {
+        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
+        inventory,
+    };
+    project.check(&options);
+    let mut files = vec![project.intents_file];
+    files.extend(project.base_file);
+    files.push(project.output_file);
+    report(
+        &project.sources,
+        &files,
+        &project.diagnostics,
+        args.format,
+        color,
+    );
+    if project.diagnostics.iter().any(|d| d.is_error()) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+}
+
+fn report(
+    sources: &SourceMap,
+    files: &[crate::diagnostics::FileId],
+    diagnostics: &[crate::diagnostics::Diagnostic],
+    format: OutputFormat,
+    color: bool,
+) {
+    match format {
+        OutputFormat::Json => print!("{}", render_json(sources, files, diagnostics)),
+        OutputFormat::Text => {
+            let text = render_text(
+                sources,
+                diagnostics,
+                TextStyle {
+                    color,
+                    width: terminal_width(),
+                },
+            );
+            eprint!("{text}");
+            let n = files.len();
+            eprintln!(
+                "tsacl: checked {n} file{}: {}",
+                if n == 1 { "" } else { "s" },
+                summary(diagnostics)
+            );
+        }
+    }
+}
+
 pub fn run(args: CheckArgs, color: bool) -> u8 {
     if args.files.is_empty() {
-        error_line("no policy file given; usage: tsacl check FILE...");
-        return EXIT_USAGE;
+        let found = args.intents.clone().or_else(|| {
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| crate::intents::find(&d))
+        });
+        let Some(path) = found else {
+            error_line(
+                "no policy file given and no policies/tailnet.json5 here or in a parent directory; usage: tsacl check [FILE...]",
+            );
+            return EXIT_USAGE;
+        };
+        return check_intents(&path, &args, color);
     }
     let inventory = match &args.inventory {
         None => None,

@@ -171,7 +171,29 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         Err(code) => return code,
     };
     let roles = Roles(inventory.as_ref());
-    let target = match resolve_name(&policy, inventory.as_ref(), &args.target) {
+    // A service of the intents file is explained by its tag, with the intent beside it.
+    let service = std::env::current_dir()
+        .ok()
+        .and_then(|d| crate::intents::find(&d))
+        .and_then(|p| crate::intents::project::load(&p).ok())
+        .and_then(|p| p.intents.service(&args.target).cloned());
+    let target_name = service
+        .as_ref()
+        .map_or(args.target.clone(), |s| s.tag.clone());
+    if let Some(s) = &service
+        && args.format == ExplainFormat::Text
+    {
+        let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
+        let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
+        println!(
+            "service {} ({}): intended for {} on {}",
+            s.name.value,
+            s.tag,
+            from.join(", "),
+            ports.join(", ")
+        );
+    }
+    let target = match resolve_name(&policy, inventory.as_ref(), &target_name) {
         Ok(t) => t,
         Err(e) => {
             error_line(e);

@@ -5,6 +5,7 @@
 //! error (bad flag, unreadable file), 3 runtime failure.
 
 mod check;
+mod compile;
 mod diff_remote;
 mod explain;
 mod filter;
@@ -60,6 +61,8 @@ pub enum OutputFormat {
 pub enum Command {
     /// Validate policy files as the Tailscale control plane would
     Check(check::CheckArgs),
+    /// Compile the intents file into the tailnet policy file
+    Compile(compile::CompileArgs),
     /// Format policy files exactly as Tailscale's hujsonfmt does
     Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, or list them all
@@ -96,6 +99,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => check::run(args, color),
         Command::Fmt(args) => fmt::run(args, color),
+        Command::Compile(args) => compile::run(args, color),
         Command::Rule(args) => rule::run(args),
         Command::Filter(args) => filter::run(args, color),
         Command::Explain(args) => explain::run_explain(args, color),

@@ -49,6 +49,18 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
     out
 }
 
+/// Labels in the primary file within a few lines of it go into the same snippet; others
+/// would make miette print every line in between, so they become `note:` lines.
+fn near(sources: &SourceMap, d: &Diagnostic, l: &super::Label) -> bool {
+    if l.location.file != d.primary.file {
+        return false;
+    }
+    let f = sources.get(d.primary.file);
+    let (a, _) = f.line_col(d.primary.span.start as usize);
+    let (b, _) = f.line_col(l.location.span.start as usize);
+    a.abs_diff(b) <= 12
+}
+
 /// `file:line:col: severity[CODE]: message`, the compact form.
 pub fn one_line(sources: &SourceMap, d: &Diagnostic) -> String {
     let f = sources.get(d.primary.file);
@@ -202,7 +214,7 @@ impl<'a> MietteAdapter<'a> {
         for l in diagnostic
             .labels
             .iter()
-            .filter(|l| l.location.file == diagnostic.primary.file)
+            .filter(|l| near(sources, diagnostic, l))
         {
             labels.push(miette::LabeledSpan::new_with_span(
                 Some(l.message.clone()),

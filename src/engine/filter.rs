@@ -485,7 +485,7 @@ pub fn all_filters(
 }
 
 /// For each device, the indices (ascending) of the rules that may put something in its filter.
-fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
+pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
     let n = inventory.devices.len();
     // Every device address, sorted, with its device.
     let mut index: Vec<((bool, u128), usize)> = inventory

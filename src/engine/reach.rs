@@ -118,6 +118,8 @@ fn any_contains(policy: &Policy, roles: &Roles, sels: &[Sel], side: Side, p: &Pr
 pub struct Grant {
     /// `acls[3]`, `grants[0]`.
     pub rule: String,
+    /// The same, as a value (`None` for the default allow-all).
+    pub origin: Option<super::rules::Origin>,
     /// The rule's span, and the span of the destination entry that matched.
     pub rule_span: Span,
     pub entry_span: Span,
@@ -214,6 +216,7 @@ pub fn reachable(
     if policy.acls.is_none() && policy.grants.is_none() {
         return vec![Grant {
             rule: "the default allow-all (no acls or grants)".into(),
+            origin: None,
             rule_span: Span::default(),
             entry_span: Span::default(),
             dst: "*".into(),
@@ -239,6 +242,7 @@ pub fn reachable(
                 .collect();
             (!via_sources.is_empty()).then(|| Grant {
                 rule: e.rule.to_string(),
+                origin: Some(e.rule),
                 rule_span: e.rule_span,
                 entry_span: e.dst.span,
                 dst: e.dst.raw.trim().to_string(),

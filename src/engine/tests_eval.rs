@@ -34,7 +34,30 @@ pub fn evaluate(
     let inventory = with_auto_approvals(&with_stand_ins(policy, base), policy);
     let resolver = Resolver::new(policy, &inventory);
     let rules = compile(&resolver);
+    // Which rules can concern each device, found once (the same index as device filters).
+    let by_device = super::filter::candidate_rules(&rules, &inventory);
+    let device_of: std::collections::HashMap<IpAddr, usize> = inventory
+        .devices
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i)))
+        .collect();
+    let mut sorted: Vec<((bool, u128), usize)> = inventory
+        .devices
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| {
+            d.addresses
+                .iter()
+                .map(move |a| ((a.is_ipv4(), crate::model::addr::ip_to_u128(*a)), i))
+        })
+        .collect();
+    sorted.sort_unstable();
     let ev = Evaluator {
+        stab: Stab::new(&rules),
+        sorted: &sorted,
+        by_device: &by_device,
+        device_of: &device_of,
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -92,6 +115,18 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
     users.dedup();
     tags.sort();
     tags.dedup();
+    let owners: std::collections::HashSet<String> = inv
+        .devices
+        .iter()
+        .filter_map(|d| d.owner().map(str::to_string))
+        .collect();
+    let tagged: std::collections::HashSet<String> = inv
+        .devices
+        .iter()
+        .flat_map(|d| d.tags.iter().cloned())
+        .collect();
+    let known_users: std::collections::HashSet<String> =
+        inv.users.iter().map(|u| u.login.clone()).collect();
     let mut next = 0u32;
     let mut address = || {
         next += 1;
@@ -101,7 +136,7 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
         vec![IpAddr::V4(v4), IpAddr::V6(v6)]
     };
     for u in users {
-        if !inv.devices.iter().any(|d| d.owner() == Some(u.as_str())) {
+        if !owners.contains(&u) {
             inv.devices.push(Device {
                 name: format!("<{u}'s device>"),
                 hostname: format!("<{u}'s device>"),
@@ -112,7 +147,7 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
                 enabled_routes: Vec::new(),
             });
         }
-        if inv.user(&u).is_none() {
+        if !known_users.contains(&u) {
             inv.users.push(User {
                 login: u,
                 role: Role::Member,
@@ -121,7 +156,7 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
         }
     }
     for t in tags {
-        if !inv.devices.iter().any(|d| d.tags.contains(&t)) {
+        if !tagged.contains(&t) {
             inv.devices.push(Device {
                 name: format!("<{t} device>"),
                 hostname: format!("<{t} device>"),
@@ -136,7 +171,71 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
     inv
 }
 
+/// The rules whose destinations contain an address: intervals sorted by start with a
+/// running maximum of ends, so a lookup scans back only over intervals that can reach it.
+/// An address as a sortable key: family (IPv6 first), then value.
+type AddrKey = (bool, u128);
+
+struct Stab {
+    intervals: Vec<(AddrKey, AddrKey, usize)>,
+    max_end: Vec<(bool, u128)>,
+    everywhere: Vec<usize>,
+}
+
+impl Stab {
+    fn new(rules: &[Rule]) -> Stab {
+        let mut intervals = Vec::new();
+        let mut everywhere = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            for e in &r.entries {
+                match &e.target {
+                    Target::Everything | Target::OwnDevices => everywhere.push(i),
+                    Target::Addresses(d) => {
+                        for (a, b) in d.ranges() {
+                            let key = |x: IpAddr| (x.is_ipv4(), crate::model::addr::ip_to_u128(x));
+                            intervals.push((key(a), key(b), i));
+                        }
+                    }
+                }
+            }
+        }
+        intervals.sort_unstable();
+        let mut max_end = Vec::with_capacity(intervals.len());
+        let mut m = (false, 0u128);
+        for (i, (_, end, _)) in intervals.iter().enumerate() {
+            m = if i == 0 { *end } else { m.max(*end) };
+            max_end.push(m);
+        }
+        everywhere.dedup();
+        Stab {
+            intervals,
+            max_end,
+            everywhere,
+        }
+    }
+
+    fn rules_at(&self, ip: IpAddr) -> Vec<usize> {
+        let x = (ip.is_ipv4(), crate::model::addr::ip_to_u128(ip));
+        let mut out = self.everywhere.clone();
+        let mut i = self.intervals.partition_point(|(lo, _, _)| *lo <= x);
+        while i > 0 && self.max_end[i - 1] >= x {
+            i -= 1;
+            let (_, hi, r) = self.intervals[i];
+            if hi >= x {
+                out.push(r);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 struct Evaluator<'a> {
+    stab: Stab,
+    sorted: &'a [((bool, u128), usize)],
+    by_device: &'a [Vec<usize>],
+    device_of: &'a std::collections::HashMap<IpAddr, usize>,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -147,11 +246,30 @@ struct Evaluator<'a> {
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
 /// address when no device holds it.
-fn representatives(inventory: &Inventory, set: &IpSet) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = inventory
-        .devices
-        .iter()
-        .filter_map(|d| {
+fn representatives(
+    inventory: &Inventory,
+    sorted: &[((bool, u128), usize)],
+    set: &IpSet,
+) -> Vec<IpAddr> {
+    // The devices with an address in the set, by binary search over sorted addresses.
+    let mut devices: Vec<usize> = Vec::new();
+    for (a, b) in set.ranges() {
+        let lo = (a.is_ipv4(), crate::model::addr::ip_to_u128(a));
+        let hi = (b.is_ipv4(), crate::model::addr::ip_to_u128(b));
+        let start = sorted.partition_point(|(k, _)| *k < lo);
+        devices.extend(
+            sorted[start..]
+                .iter()
+                .take_while(|(k, _)| *k <= hi)
+                .map(|(_, i)| *i),
+        );
+    }
+    devices.sort_unstable();
+    devices.dedup();
+    let mut out: Vec<IpAddr> = devices
+        .into_iter()
+        .filter_map(|i| {
+            let d = &inventory.devices[i];
             d.addresses
                 .iter()
                 .find(|a| a.is_ipv4() && set.contains(**a))
@@ -176,13 +294,7 @@ impl Evaluator<'_> {
             return None;
         }
         ips.iter()
-            .find(|ip| {
-                !self
-                    .inventory
-                    .devices
-                    .iter()
-                    .any(|d| d.addresses.contains(ip))
-            })
+            .find(|ip| !self.device_of.contains_key(ip))
             .copied()
     }
 
@@ -209,17 +321,18 @@ impl Evaluator<'_> {
     }
 
     fn owner_of(&self, ip: IpAddr) -> Option<&str> {
-        self.inventory
-            .devices
-            .iter()
-            .find(|d| d.addresses.contains(&ip))
-            .and_then(Device::owner)
+        self.device_of
+            .get(&ip)
+            .and_then(|i| self.inventory.devices[*i].owner())
     }
 
     /// The rules allowing this flow, each with the destination entry that matches.
     fn allowing(&self, src: IpAddr, dst: IpAddr, proto: u8, port: u16) -> Vec<(&Rule, Span)> {
-        self.rules
-            .iter()
+        let candidates: Box<dyn Iterator<Item = &Rule>> = match self.device_of.get(&dst) {
+            Some(i) => Box::new(self.by_device[*i].iter().map(|r| &self.rules[*r])),
+            None => Box::new(self.stab.rules_at(dst).into_iter().map(|r| &self.rules[r])),
+        };
+        candidates
             .filter(|r| r.src_everything || r.src.contains(src))
             .filter_map(|r| {
                 r.entries
@@ -299,7 +412,7 @@ impl Evaluator<'_> {
         let sel =
             Selector::parse(&src.value).map_err(|_| format!("src {:?} is not valid", src.value))?;
         let set = self.resolver.addresses(&sel);
-        let ips = representatives(self.inventory, &set);
+        let ips = representatives(self.inventory, self.sorted, &set);
         if ips.is_empty() {
             return Err(format!(
                 "source {:?} resolved to no addresses",
@@ -310,7 +423,11 @@ impl Evaluator<'_> {
     }
 
     fn destination_ips(&self, dst: &TestDestination) -> Vec<IpAddr> {
-        representatives(self.inventory, &self.resolver.addresses(&dst.host))
+        representatives(
+            self.inventory,
+            self.sorted,
+            &self.resolver.addresses(&dst.host),
+        )
     }
 
     fn network_test(&self, test: &crate::model::Test, diags: &mut Vec<Diagnostic>) {

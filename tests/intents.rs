@@ -1,0 +1,174 @@
+//! The intents workflow end to end, on a copy of the repository's own `policies/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tsacl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "120")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary copy of `policies/`, as a repository would have it.
+fn copy_of_policies() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for f in [
+        "tailnet.json5",
+        "base.hujson",
+        "policy.hujson",
+        "inventory.json",
+    ] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies")
+                .join(f),
+            policies.join(f),
+        )
+        .unwrap();
+    }
+    (dir, policies)
+}
+
+#[test]
+fn the_repository_intents_check_clean_from_the_root() {
+    let out = tsacl(Path::new(env!("CARGO_MANIFEST_DIR")), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 errors"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_base_rule_that_lets_the_laptop_reach_redis_fails_the_check() {
+    let (dir, policies) = copy_of_policies();
+    let base = policies.join("base.hujson");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let edited = text.replacen(
+        "\t\"grants\": [\n",
+        "\t\"grants\": [\n\t\t{\"src\": [\"joel@example.com\"], \"dst\": [\"*\"], \"ip\": [\"tcp:6379\"]},\n",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&base, &edited).unwrap();
+    let line = edited.lines().position(|l| l.contains("tcp:6379")).unwrap() + 1;
+    // Compiled, so only the access problem remains.
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("TSA113"), "{err}");
+    assert!(
+        err.contains("laptop (joel@example.com) can reach redis on tcp 6379"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("policies/base.hujson:{line}:")),
+        "{err}"
+    );
+}
+
+#[test]
+fn changing_an_intent_without_compiling_is_stale_and_compile_is_deterministic() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    std::fs::write(
+        &intents,
+        text.replace("redis:     { ports: [6379]", "redis:     { ports: [6380]"),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("TSA112") && stderr(&out).contains("tsacl compile"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        tsacl(dir.path(), &["compile", "--check"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    let first = std::fs::read(policies.join("policy.hujson")).unwrap();
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read(policies.join("policy.hujson")).unwrap(),
+        first
+    );
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&first).contains("tag:redis:6380"));
+}
+
+#[test]
+fn bad_intents_point_into_the_intents_file() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    let bad = text
+        .replace(
+            "from: [\"panda\"] },\n    qdrant",
+            "from: [\"pandaa\"] },\n    qdrant",
+        )
+        .replace("ports: [3000]", "ports: [70000]")
+        .replace(
+            "panda: { tags: [\"tag:panda\"] }",
+            "panda: { tags: [\"panda\"] }",
+        );
+    std::fs::write(&intents, bad).unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("\"pandaa\" is not a device or group")
+            && err.contains("did you mean \"panda\""),
+        "{err}"
+    );
+    assert!(err.contains("port \"70000\""), "{err}");
+    assert!(
+        err.contains("\"panda\": tags must start with 'tag:'"),
+        "{err}"
+    );
+    assert!(err.contains("policies/tailnet.json5:"), "{err}");
+    // An unreadable base is a usage error.
+    std::fs::write(
+        &intents,
+        text.replace("base: \"base.hujson\"", "base: \"missing.hujson\""),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing.hujson"));
+}
+
+#[test]
+fn a_group_defined_differently_in_the_base_is_a_conflict() {
+    let (dir, policies) = copy_of_policies();
+    let base = policies.join("base.hujson");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(
+        &base,
+        text.replacen(
+            "{\n",
+            "{\n\t\"groups\": {\"group:admins\": [\"eve@example.com\"]},\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("TSA115") && err.contains("group:admins"),
+        "{err}"
+    );
+    assert!(err.contains("policies/base.hujson:"), "{err}");
+}
