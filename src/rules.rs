@@ -303,6 +303,28 @@ opens the way is named with its file and line.\nFix: narrow that rule, or add th
         "The intents and the base file define the same name differently",
         "Groups, hosts and tags may be defined in both the intents and the base policy only when \
 both definitions are the same.";
+    K8sUnknownService = "TSA120", "k8s-service-without-intent", Error,
+        "A Kubernetes Service is exposed on the tailnet but has no intent",
+        "Every Service the operator exposes (`tailscale.com/expose: \"true\"`) should have an intent, \
+or nothing proves who may reach it.";
+    K8sMissingService = "TSA121", "k8s-intent-without-service", Error,
+        "An intent has no exposed Kubernetes Service",
+        "The intents name a service that no manifest exposes: the grant opens a tag no device carries.";
+    K8sHostname = "TSA122", "k8s-hostname", Error,
+        "A Service's tailnet host name differs from its intent",
+        "`tailscale.com/hostname` must be the intent's host name (the service name unless `hostname` \
+says otherwise); without the annotation the operator uses `<namespace>-<name>`.";
+    K8sTag = "TSA123", "k8s-tag", Error,
+        "A Service's tags differ from its intent",
+        "`tailscale.com/tags` must carry the intent's tag (default `tag:<service>`), or the grant \
+opens nothing, and a shared tag opens every service.";
+    K8sTagNotOwned = "TSA124", "k8s-tag-not-owned", Error,
+        "A Service asks for a tag the operator does not own",
+        "The operator can only create devices with tags that its own tag owns in `tagOwners`.";
+    SharedProxyTag = "TSA125", "shared-proxy-tag", Warning,
+        "The operator's shared proxy tag is a destination",
+        "Every proxy carries the shared proxy tag (`tag:k8s`) unless told otherwise, so a rule to it \
+opens every exposed service at once. Grant each service's own tag instead.";
 }
 
 #[cfg(test)]

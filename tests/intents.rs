@@ -172,3 +172,70 @@ fn a_group_defined_differently_in_the_base_is_a_conflict() {
     );
     assert!(err.contains("policies/base.hujson:"), "{err}");
 }
+
+#[test]
+fn k8s_annotations_and_manifest_check() {
+    let (dir, policies) = copy_of_policies();
+    let out = tsacl(dir.path(), &["k8s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        yaml.contains("tailscale.com/expose: \"true\"")
+            && yaml.contains("tailscale.com/tags: \"tag:redis\""),
+        "{yaml}"
+    );
+    assert_eq!(yaml.matches("kind: Service").count(), 7);
+
+    let k8s = policies.join("k8s");
+    std::fs::create_dir(&k8s).unwrap();
+    let manifests = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/k8s/services.yaml"),
+    )
+    .unwrap();
+    std::fs::write(k8s.join("services.yaml"), &manifests).unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // A deliberately wrong tag: the shared proxy tag instead of the service's own.
+    let bad = manifests.replace(
+        "tailscale.com/tags: \"tag:redis\"",
+        "tailscale.com/tags: \"tag:k8s\"",
+    );
+    std::fs::write(k8s.join("services.yaml"), &bad).unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("TSA123") && err.contains("joelclaw/redis gets tags \"tag:k8s\""),
+        "{err}"
+    );
+    assert!(err.contains("services.yaml:"), "{err}");
+
+    // A Service without an intent, and an intent without a Service.
+    let extra = format!(
+        "{}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: grafana\n  annotations:\n    tailscale.com/expose: \"true\"\n",
+        manifests
+            .replace("name: typesense", "name: typesense-old")
+            .replace("\"typesense\"", "\"typesense-old\"")
+            .replace(
+                "tailscale.com/tags: \"tag:redis\"",
+                "tailscale.com/tags: \"tag:redis,tag:cache\""
+            )
+    );
+    std::fs::write(k8s.join("services.yaml"), extra).unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("TSA120") && err.contains("default/grafana"),
+        "{err}"
+    );
+    assert!(
+        err.contains("TSA121") && err.contains("\"typesense\""),
+        "{err}"
+    );
+    // tag:cache is in no tagOwners entry: the operator cannot create the proxy with it.
+    assert!(
+        err.contains("TSA124") && err.contains("does not own tag:cache"),
+        "{err}"
+    );
+}

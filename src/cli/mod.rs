@@ -10,6 +10,7 @@ mod diff_remote;
 mod explain;
 mod filter;
 mod fmt;
+mod k8s;
 mod pull;
 mod push;
 mod remote;
@@ -63,6 +64,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Compile the intents file into the tailnet policy file
     Compile(compile::CompileArgs),
+    /// Print the annotations each Service needs, or check Service manifests against the intents
+    K8s(k8s::K8sArgs),
     /// Format policy files exactly as Tailscale's hujsonfmt does
     Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, or list them all
@@ -100,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(args, color),
         Command::Fmt(args) => fmt::run(args, color),
         Command::Compile(args) => compile::run(args, color),
+        Command::K8s(args) => k8s::run(args, color),
         Command::Rule(args) => rule::run(args),
         Command::Filter(args) => filter::run(args, color),
         Command::Explain(args) => explain::run_explain(args, color),

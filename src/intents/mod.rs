@@ -7,6 +7,7 @@
 //! checks that reachability in the final policy equals the intents.
 
 pub mod compile;
+pub mod k8s;
 pub mod lower;
 pub mod project;
 pub mod prove;

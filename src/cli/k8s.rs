@@ -1,0 +1,96 @@
+//! `tsacl k8s` and `tsacl k8s --check DIR`.
+
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
+use crate::diagnostics::render::{TextStyle, render_text, summary};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct K8sArgs {
+    /// The intents file (default: policies/tailnet.json5, found from the current directory upward)
+    #[arg(long, value_name = "FILE")]
+    pub intents: Option<PathBuf>,
+
+    /// Compare the Service manifests under DIR (multi-document YAML) with the intents
+    #[arg(long, value_name = "DIR")]
+    pub check: Option<PathBuf>,
+}
+
+pub fn run(args: K8sArgs, color: bool) -> u8 {
+    let Some(path) = args.intents.clone().or_else(|| {
+        std::env::current_dir()
+            .ok()
+            .and_then(|d| crate::intents::find(&d))
+    }) else {
+        error_line(
+            "no --intents given and no policies/tailnet.json5 here or in a parent directory",
+        );
+        return EXIT_USAGE;
+    };
+    let mut project = match crate::intents::project::load(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    if project.diagnostics.iter().any(|d| d.is_error()) {
+        eprint!(
+            "{}",
+            render_text(
+                &project.sources,
+                &project.diagnostics,
+                TextStyle {
+                    color,
+                    width: terminal_width()
+                }
+            )
+        );
+        error_line("the intents have errors");
+        return EXIT_FINDINGS;
+    }
+    let Some(dir) = args.check else {
+        print!("{}", crate::intents::k8s::annotations(&project.intents));
+        return EXIT_CLEAN;
+    };
+    let policy =
+        crate::check::check_policy(&project.sources, project.output_file, &Default::default())
+            .policy;
+    let mut diags = Vec::new();
+    let count = match crate::intents::k8s::check(
+        &project.intents,
+        policy.as_ref(),
+        project.intents_file,
+        &dir,
+        &mut project.sources,
+        &mut diags,
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    crate::check::sort(&mut diags);
+    eprint!(
+        "{}",
+        render_text(
+            &project.sources,
+            &diags,
+            TextStyle {
+                color,
+                width: terminal_width()
+            }
+        )
+    );
+    eprintln!(
+        "tsacl: {count} exposed Service{}: {}",
+        if count == 1 { "" } else { "s" },
+        summary(&diags)
+    );
+    if diags.iter().any(|d| d.is_error()) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+}
