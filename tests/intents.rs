@@ -239,3 +239,29 @@ fn k8s_annotations_and_manifest_check() {
         "{err}"
     );
 }
+
+#[test]
+fn every_example_passes_its_own_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let intents = entry.unwrap().path().join("tailnet.json5");
+        if !intents.is_file() {
+            continue;
+        }
+        let path = intents.to_str().unwrap();
+        let out = tsacl(root, &["check", "--intents", path]);
+        assert_eq!(out.status.code(), Some(0), "{path}: {}", stderr(&out));
+        let out = tsacl(root, &["compile", "--intents", path, "--check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{path} is stale: run tsacl compile --intents {path}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "expected at least three examples, found {checked}"
+    );
+}

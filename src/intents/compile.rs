@@ -72,7 +72,14 @@ pub fn compile(
     diags: &mut Vec<Diagnostic>,
 ) -> Compiled {
     let op = intents.operator.clone().unwrap_or_default();
-    let uses_operator = intents.operator.is_some() || !intents.services.is_empty();
+    // Without an `operator` section the services are ordinary tagged machines (a homelab):
+    // their tags are owned by the admins, and no operator tags are written.
+    let uses_operator = intents.operator.is_some();
+    let service_owner = if uses_operator {
+        q(&op.tag)
+    } else {
+        q("autogroup:admin")
+    };
     let raw = |span: Span| -> String {
         let b = base.expect("raw text only from the base");
         String::from_utf8_lossy(&b.text[span.range()]).into_owned()
@@ -115,7 +122,7 @@ pub fn compile(
         owners.insert(
             s.tag.clone(),
             (
-                format!("[{}]", q(&op.tag)),
+                format!("[{service_owner}]"),
                 Some(s.tag_span.unwrap_or(s.name.span)),
                 None,
             ),
