@@ -343,7 +343,7 @@ mod tests {
             assert!(
                 rule.name
                     .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '-')
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             );
         }
         assert_eq!(find("tsa001").unwrap().name, "hujson-syntax");

@@ -240,6 +240,50 @@ pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engin
     (out, inv)
 }
 
+/// A synthetic intents file: `services` services reachable from random devices and
+/// groups among `devices` devices, with the operator (JSON5 text).
+pub fn intents(services: usize, devices: usize, seed: u64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("{\n  output: \"policy.hujson\",\n  groups: {\n");
+    let groups = (devices / 20).max(1);
+    for g in 0..groups {
+        let _ = writeln!(
+            out,
+            "    g{g}: [\"user{}@example.com\", \"user{}@example.com\"],",
+            rng.below(devices),
+            rng.below(devices)
+        );
+    }
+    out.push_str("  },\n  devices: {\n");
+    for d in 0..devices {
+        if d % 2 == 0 {
+            let _ = writeln!(out, "    d{d}: {{ tags: [\"tag:dev{d}\"] }},");
+        } else {
+            let _ = writeln!(out, "    d{d}: {{ user: \"user{d}@example.com\" }},");
+        }
+    }
+    out.push_str("  },\n  operator: { tag: \"tag:k8s-operator\", proxyTag: \"tag:k8s\", owners: [\"autogroup:admin\"] },\n  services: {\n");
+    for s in 0..services {
+        let from: Vec<String> = (0..1 + rng.below(3))
+            .map(|_| {
+                if rng.below(4) == 0 {
+                    format!("\"group:g{}\"", rng.below(groups))
+                } else {
+                    format!("\"d{}\"", rng.below(devices))
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "    s{s}: {{ ports: [{}], from: [{}] }},",
+            1000 + rng.below(60000),
+            from.join(", ")
+        );
+    }
+    out.push_str("  },\n}\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

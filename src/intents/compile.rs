@@ -316,10 +316,10 @@ pub fn compile(
     // Tests, so the control plane itself enforces the intents on every push.
     out.push_str("\"tests\": [\n");
     for s in &intents.services {
-        let Some(first) = s.ports.first() else {
+        if s.ports.is_empty() {
             continue;
-        };
-        let mut allowed: Vec<String> = Vec::new();
+        }
+        let mut written: Vec<String> = Vec::new();
         for f in &s.from {
             if f.value.trim().starts_with("autogroup:") {
                 continue; // Not a valid test source.
@@ -332,7 +332,14 @@ pub fn compile(
                         .or_default()
                         .push(format!("{}:{}", s.tag, p.range.first));
                 }
+                if written.contains(&src) {
+                    continue;
+                }
                 for (proto, accept) in by_proto {
+                    // And no other port: the first one past the service's ports.
+                    let deny = port_outside(s, &proto)
+                        .map(|p| format!(", \"deny\": [{}]", q(&format!("{}:{p}", s.tag))))
+                        .unwrap_or_default();
                     let proto = if proto == "tcp" {
                         String::new()
                     } else {
@@ -340,35 +347,12 @@ pub fn compile(
                     };
                     let _ = writeln!(
                         out,
-                        "{{\"src\": {}{proto}, \"accept\": [{}]}},",
+                        "{{\"src\": {}{proto}, \"accept\": [{}]{deny}}},",
                         q(&src),
                         list(&accept)
                     );
                 }
-                allowed.push(src);
-            }
-        }
-        // Devices the service is not for must not reach it.
-        for d in &intents.devices {
-            if device_allowed(intents, d, &s.from) {
-                continue;
-            }
-            for src in selectors_for(intents, &d.name.value) {
-                if allowed.contains(&src) {
-                    continue;
-                }
-                let proto = if first.protocol.to_string() == "tcp" {
-                    String::new()
-                } else {
-                    format!(", \"proto\": {}", q(&first.protocol.to_string()))
-                };
-                let _ = writeln!(
-                    out,
-                    "{{\"src\": {}{proto}, \"deny\": [{}]}},",
-                    q(&src),
-                    q(&format!("{}:{}", s.tag, first.range.first))
-                );
-                allowed.push(src);
+                written.push(src);
             }
         }
     }
@@ -382,31 +366,19 @@ pub fn compile(
     }
 }
 
-/// Whether a `from` list takes in a device, directly or through a group, tag or autogroup.
-fn device_allowed(
-    intents: &Intents,
-    d: &super::DeviceIntent,
-    from: &[crate::model::Spanned<String>],
-) -> bool {
-    let user = d
-        .user
-        .as_ref()
-        .filter(|_| d.tags.is_empty())
-        .map(|u| u.value.as_str());
-    from.iter().any(|f| {
-        let f = f.value.trim();
-        f == d.name.value
-            || d.tags.iter().any(|t| t.value == f)
-            || user == Some(f)
-            || (f == "autogroup:member" && user.is_some())
-            || (f == "autogroup:tagged" && !d.tags.is_empty())
-            || user.is_some_and(|u| {
-                intents.groups.iter().any(|(g, members)| {
-                    (g.value == f || g.value == format!("group:{f}"))
-                        && members.iter().any(|m| m.value == u)
-                })
-            })
-    })
+/// A port of this protocol that the service does not open, to test that it stays closed.
+fn port_outside(s: &super::ServiceIntent, proto: &str) -> Option<u16> {
+    let ranges: Vec<_> = s
+        .ports
+        .iter()
+        .filter(|p| p.protocol.to_string() == proto)
+        .map(|p| p.range)
+        .collect();
+    let start = ranges.iter().map(|r| r.last as u32 + 1).min().unwrap_or(1);
+    (start..=65535)
+        .chain(1..start)
+        .find(|p| !ranges.iter().any(|r| r.contains(*p as u16)))
+        .map(|p| p as u16)
 }
 
 /// Compare JSON values regardless of spacing and comments.

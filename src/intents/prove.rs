@@ -6,7 +6,9 @@
 use super::Intents;
 use super::compile::{Compiled, RuleOrigin, selectors_for};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
-use crate::engine::reach::{Principal, Roles, reachable};
+use crate::engine::reach::{
+    EntryView, Grant, Principal, Roles, Side, contains, entries, reachable,
+};
 use crate::engine::rules::Origin;
 use crate::model::{Policy, Selector};
 use crate::rules::Code;
@@ -99,25 +101,54 @@ pub fn prove(
 ) {
     let roles = Roles(None);
     let everyone = universe(intents, policy);
+    let default_allow = policy.acls.is_none() && policy.grants.is_none();
+    let all = entries(policy);
     for svc in &intents.services {
         let target = Principal::Tags(vec![svc.tag.clone()]);
+        // Only the entries whose destination takes in this service matter: a service's
+        // tag is never `autogroup:self`, so that does not depend on the source.
+        let relevant: Vec<&EntryView> = all
+            .iter()
+            .filter(|e| {
+                e.dst
+                    .selector
+                    .as_ref()
+                    .is_some_and(|sel| contains(policy, &roles, sel, Side::Dst, &target))
+            })
+            .collect();
+        // What `from` takes in, resolved once per service: devices by their principal,
+        // everything else by selector.
+        let mut from_devices: Vec<Principal> = Vec::new();
+        let mut from_selectors: Vec<Selector> = Vec::new();
+        for f in &svc.from {
+            if intents.device(f.value.trim()).is_some() {
+                from_devices.push(device_principal(intents, f.value.trim()));
+            } else {
+                from_selectors.extend(
+                    selectors_for(intents, &f.value)
+                        .iter()
+                        .filter_map(|s| Selector::parse(s).ok()),
+                );
+            }
+        }
+        let intended_for = |p: &Principal| {
+            from_devices.contains(p)
+                || from_selectors
+                    .iter()
+                    .any(|sel| contains(policy, &roles, sel, Side::Src, p))
+        };
         for port in &svc.ports {
             for (p, name) in &everyone {
                 if *p == target {
                     continue;
                 }
-                let ways = reachable(
-                    policy,
-                    &roles,
-                    p,
-                    &target,
-                    port.protocol.0,
-                    port.range.first,
-                );
-                let intended = svc
-                    .from
-                    .iter()
-                    .any(|f| allows(intents, policy, &f.value, p));
+                let (proto, first) = (port.protocol.0, port.range.first);
+                let ways = if default_allow {
+                    reachable(policy, &roles, p, &target, proto, first)
+                } else {
+                    ways_in(policy, &roles, &relevant, p, proto, first)
+                };
+                let intended = intended_for(p);
                 let shown = describe(intents, p, name);
                 if !ways.is_empty() && !intended {
                     let way = &ways[0];
@@ -174,6 +205,47 @@ pub fn prove(
             }
         }
     }
+}
+
+/// `reachable`, restricted to entries already known to reach the destination.
+fn ways_in(
+    policy: &Policy,
+    roles: &Roles,
+    relevant: &[&EntryView],
+    src: &Principal,
+    proto: u8,
+    port: u16,
+) -> Vec<Grant> {
+    relevant
+        .iter()
+        .filter(|e| {
+            e.protocol
+                .map_or([6, 17, 1, 58].contains(&proto), |p| p.0 == proto)
+                && e.ports.iter().any(|r| r.contains(port))
+        })
+        .filter_map(|e| {
+            let via_sources: Vec<String> = e
+                .src
+                .iter()
+                .filter(|s| {
+                    s.selector
+                        .as_ref()
+                        .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
+                })
+                .map(|s| s.raw.trim().to_string())
+                .collect();
+            (!via_sources.is_empty()).then(|| Grant {
+                rule: e.rule.to_string(),
+                origin: Some(e.rule),
+                rule_span: e.rule_span,
+                entry_span: e.dst.span,
+                dst: e.dst.raw.trim().to_string(),
+                via_sources,
+                protocol: e.protocol,
+                ports: e.ports.to_vec(),
+            })
+        })
+        .collect()
 }
 
 fn describe(intents: &Intents, p: &Principal, name: &str) -> String {
