@@ -36,7 +36,19 @@ fn bench(c: &mut Criterion) {
     group.bench_function("hujson_parse", |b| {
         b.iter(|| black_box(hujson::parse(black_box(&text)).unwrap()))
     });
+    // Parse + validate: the syntax tree, the model, and the control plane's rules.
     group.bench_function("parse_validate", |b| {
+        b.iter(|| {
+            let doc = hujson::parse(black_box(&text)).unwrap();
+            let mut diags = Vec::new();
+            let policy = tsacl::model::lower(doc.root, file, &mut diags);
+            tsacl::validate::validate(&policy, file, &options, &mut diags);
+            black_box((policy, diags))
+        })
+    });
+    // The whole `tsacl check`: parse + validate, then the offline evaluation of the
+    // policy's tests (stand-in devices for every user and tag, rules compiled).
+    group.bench_function("check_with_tests", |b| {
         b.iter(|| black_box(check_policy(black_box(&sources), file, &options)))
     });
     group.bench_function("standardize", |b| {
