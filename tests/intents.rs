@@ -138,6 +138,23 @@ fn bad_intents_point_into_the_intents_file() {
         "{err}"
     );
     assert!(err.contains("policies/tailnet.json5:"), "{err}");
+    // A service defined twice, and one nobody may reach (a warning).
+    let twice = text.replace(
+        "    typesense:",
+        "    redis: { ports: [6380], from: [\"panda\"] },\n    orphan: { ports: [1], from: [] },\n    typesense:",
+    );
+    std::fs::write(&intents, twice).unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("TSA002") && err.contains("duplicate key \"redis\" in services"),
+        "{err}"
+    );
+    assert!(
+        err.contains("TSA111") && err.contains("nobody may reach service \"orphan\""),
+        "{err}"
+    );
     // An unreadable base is a usage error.
     std::fs::write(
         &intents,
