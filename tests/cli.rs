@@ -281,3 +281,84 @@ fn rule_lists_and_explains_codes() {
     let out = run(&["rule", "TSA999"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sarif_and_github_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let p = path.to_str().unwrap();
+    let out = run(&["check", "--format", "sarif", p]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run0 = &v["runs"][0];
+    assert_eq!(run0["tool"]["driver"]["name"], "tsacl");
+    let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), tsacl::rules::RULES.len());
+    let result = &run0["results"][0];
+    assert_eq!(result["ruleId"], "TSA010");
+    let index = result["ruleIndex"].as_u64().unwrap() as usize;
+    assert_eq!(rules[index]["id"], "TSA010");
+    assert_eq!(result["level"], "error");
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(
+        (region["startLine"].as_u64(), region["startColumn"].as_u64()),
+        (Some(4), Some(32))
+    );
+    assert!(
+        result["partialFingerprints"]["tsacl/v1"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 16
+    );
+    // The same run twice gives the same fingerprints.
+    let again: serde_json::Value =
+        serde_json::from_slice(&run(&["check", "--format", "sarif", p]).stdout).unwrap();
+    assert_eq!(again["runs"][0]["results"], run0["results"]);
+
+    let out = run(&["check", "--format", "github", p]);
+    let line = text(&out.stdout);
+    let re_ok = line.starts_with("::error file=")
+        && line.contains(",line=4,col=32,endLine=4,endColumn=40,title=TSA010 undefined-tag::src=tag not found: \"tag:db\"");
+    assert!(re_ok, "{line}");
+}
+
+#[test]
+fn exit_zero_and_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.hujson", BAD.as_bytes());
+    let warn = write(dir.path(), "warn.hujson", b"{\"bogus\": 1}\n");
+    assert_eq!(
+        run(&["check", "--exit-zero", bad.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["check", warn.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["check", "--fail-on", "warning", warn.to_str().unwrap()])
+            .status
+            .code(),
+        Some(1)
+    );
+    // Usage errors are not findings.
+    assert_eq!(
+        run(&["check", "--exit-zero", "missing.hujson"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out.stdout).contains("check"), "{shell}");
+    }
+}

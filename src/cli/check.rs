@@ -1,11 +1,12 @@
 //! `tsacl check FILE...`
 
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, OutputFormat, error_line, terminal_width};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
 use crate::check::check_policy;
 use crate::diagnostics::render::{TextStyle, render_json, render_text, summary};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::validate::Options;
 use clap::Args;
+use clap::ValueEnum;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -22,9 +23,18 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "files")]
     pub intents: Option<PathBuf>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format: text (snippets on stderr), json, sarif (SARIF 2.1.0) or github
+    /// (workflow annotations); machine formats go to stdout
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+
+    /// Exit 0 even when there are findings (usage errors still exit 2)
+    #[arg(long)]
+    pub exit_zero: bool,
+
+    /// The lowest severity that makes the exit code 1
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
 
     /// A domain of the tailnet, for checking user:*@domain and localpart:*@domain (repeatable)
     #[arg(long = "tailnet-domain", value_name = "DOMAIN")]
@@ -34,6 +44,33 @@ pub struct CheckArgs {
     /// policy's tests against; without it, every user and tag gets a stand-in device
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Warning,
+    Error,
+}
+
+/// The exit code for these findings under the user's threshold.
+fn findings_code(diagnostics: &[crate::diagnostics::Diagnostic], args: &CheckArgs) -> u8 {
+    let threshold = match args.fail_on {
+        FailOn::Warning => crate::diagnostics::Severity::Warning,
+        FailOn::Error => crate::diagnostics::Severity::Error,
+    };
+    if !args.exit_zero && diagnostics.iter().any(|d| d.severity >= threshold) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
 }
 
 /// `tsacl check` on an intents file.
@@ -70,23 +107,27 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
         args.format,
         color,
     );
-    if project.diagnostics.iter().any(|d| d.is_error()) {
-        EXIT_FINDINGS
-    } else {
-        EXIT_CLEAN
-    }
+    findings_code(&project.diagnostics, args)
 }
 
 fn report(
     sources: &SourceMap,
     files: &[crate::diagnostics::FileId],
     diagnostics: &[crate::diagnostics::Diagnostic],
-    format: OutputFormat,
+    format: CheckFormat,
     color: bool,
 ) {
     match format {
-        OutputFormat::Json => print!("{}", render_json(sources, files, diagnostics)),
-        OutputFormat::Text => {
+        CheckFormat::Json => print!("{}", render_json(sources, files, diagnostics)),
+        CheckFormat::Sarif => print!(
+            "{}",
+            crate::diagnostics::render::render_sarif(sources, diagnostics)
+        ),
+        CheckFormat::Github => print!(
+            "{}",
+            crate::diagnostics::render::render_github(sources, diagnostics)
+        ),
+        CheckFormat::Text => {
             let text = render_text(
                 sources,
                 diagnostics,
@@ -167,33 +208,10 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         files.push(id);
         diagnostics.extend(check_policy(&sources, id, &options).diagnostics);
     }
-    match args.format {
-        OutputFormat::Json => print!("{}", render_json(&sources, &files, &diagnostics)),
-        OutputFormat::Text => {
-            let text = render_text(
-                &sources,
-                &diagnostics,
-                TextStyle {
-                    color,
-                    width: terminal_width(),
-                },
-            );
-            eprint!("{text}");
-            if !files.is_empty() {
-                let n = files.len();
-                eprintln!(
-                    "tsacl: checked {n} file{}: {}",
-                    if n == 1 { "" } else { "s" },
-                    summary(&diagnostics)
-                );
-            }
-        }
-    }
+    report(&sources, &files, &diagnostics, args.format, color);
     if unreadable {
         EXIT_USAGE
-    } else if diagnostics.iter().any(|d| d.is_error()) {
-        EXIT_FINDINGS
     } else {
-        EXIT_CLEAN
+        findings_code(&diagnostics, &args)
     }
 }

@@ -70,6 +70,11 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, or list them all
     Rule(rule::RuleArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the packet filter, SSH rules, node attributes and peers each device would receive
     Filter(filter::FilterArgs),
     /// Who can reach TARGET, on which ports, through which rule; or why SRC can or cannot
@@ -105,6 +110,11 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(args, color),
         Command::K8s(args) => k8s::run(args, color),
         Command::Rule(args) => rule::run(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "tsacl", &mut std::io::stdout());
+            EXIT_CLEAN
+        }
         Command::Filter(args) => filter::run(args, color),
         Command::Explain(args) => explain::run_explain(args, color),
         Command::Graph(args) => explain::run_graph(args, color),

@@ -271,3 +271,141 @@ impl miette::Diagnostic for MietteAdapter<'_> {
         Some(Box::new(self.labels.iter().cloned()))
     }
 }
+
+/// A stable fingerprint of a finding (code, file, message), so code-scanning tools track
+/// it across commits even when lines move. FNV-1a: stable across Rust versions, unlike
+/// the standard library's hasher.
+fn fingerprint(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain([0u8]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Line and column in Unicode code points (SARIF's `unicodeCodePoints` column kind).
+fn char_position(sources: &SourceMap, loc: super::Location) -> (usize, usize) {
+    let f = sources.get(loc.file);
+    let (line, byte_col) = f.line_col(loc.span.start as usize);
+    let start = (loc.span.start as usize).min(f.text.len()) + 1 - byte_col;
+    let col = String::from_utf8_lossy(&f.text[start..start + byte_col - 1])
+        .chars()
+        .count()
+        + 1;
+    (line, col)
+}
+
+fn char_end(sources: &SourceMap, loc: super::Location) -> (usize, usize) {
+    char_position(
+        sources,
+        super::Location {
+            file: loc.file,
+            span: crate::syntax::Span {
+                start: loc.span.end,
+                end: loc.span.end,
+            },
+        },
+    )
+}
+
+/// SARIF 2.1.0, for GitHub code scanning and other tools: every rule tsacl has, with
+/// help text, and one result per diagnostic with a relative URI, a region and a stable
+/// fingerprint.
+pub fn render_sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = crate::rules::RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "name": r.name,
+                "shortDescription": {"text": r.summary},
+                "fullDescription": {"text": r.explanation},
+                "help": {"text": r.explanation},
+                "defaultConfiguration": {"level": sarif_level(r.severity)},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let f = sources.get(d.primary.file);
+            let (line, col) = char_position(sources, d.primary);
+            let (end_line, end_col) = char_end(sources, d.primary);
+            let uri = f.name.trim_start_matches("./").replace('\\', "/");
+            let mut message = d.message.clone();
+            if let Some(h) = &d.help {
+                message.push_str(&format!(" (help: {h})"));
+            }
+            json!({
+                "ruleId": d.code.id(),
+                "ruleIndex": d.code as usize,
+                "level": sarif_level(d.severity),
+                "message": {"text": message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": uri},
+                        "region": {"startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col},
+                    }
+                }],
+                "partialFingerprints": {"tsacl/v1": fingerprint(&[d.code.id(), &uri, &d.message])},
+            })
+        })
+        .collect();
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "tsacl",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    let mut out = serde_json::to_string_pretty(&doc).expect("serializable");
+    out.push('\n');
+    out
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// GitHub Actions workflow commands: `::error file=F,line=L,col=C,...::message`.
+pub fn render_github(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut out = String::new();
+    for d in diagnostics {
+        let f = sources.get(d.primary.file);
+        let (line, col) = f.line_col(d.primary.span.start as usize);
+        let (end_line, end_col) = f.line_col(d.primary.span.end as usize);
+        let kind = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "notice",
+        };
+        let title = format!("{} {}", d.code.id(), d.code.rule().name);
+        out.push_str(&format!(
+            "::{kind} file={},line={line},col={col},endLine={end_line},endColumn={end_col},title={}::{}\n",
+            prop(&f.name),
+            prop(&title),
+            data(&d.message)
+        ));
+    }
+    out
+}
