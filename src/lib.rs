@@ -16,6 +16,7 @@ pub mod fsutil;
 pub mod fuzzing;
 pub mod gitsync;
 pub mod intents;
+pub mod lint;
 pub mod model;
 pub mod rules;
 pub mod suggest;

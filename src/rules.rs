@@ -325,6 +325,38 @@ opens nothing, and a shared tag opens every service.";
         "The operator's shared proxy tag is a destination",
         "Every proxy carries the shared proxy tag (`tag:k8s`) unless told otherwise, so a rule to it \
 opens every exposed service at once. Grant each service's own tag instead.";
+    UnusedGroup = "TSA200", "unused-group", Warning,
+        "A group nothing refers to",
+        "A group no rule, SSH rule, tag owner, auto-approver, node attribute or test names does \
+nothing; it may be a leftover, or a typo elsewhere.";
+    UnusedHost = "TSA201", "unused-host", Warning,
+        "A host alias nothing refers to",
+        "A `hosts` entry no rule, node attribute, ipset or test names does nothing.";
+    UnusedIpSet = "TSA202", "unused-ipset", Warning,
+        "An ipset nothing refers to",
+        "An `ipsets` entry no rule or other ipset names does nothing.";
+    UnusedPosture = "TSA203", "unused-posture", Warning,
+        "A posture nothing refers to",
+        "A `postures` entry no `srcPosture` or `defaultSrcPosture` names does nothing.";
+    AllowAll = "TSA210", "allow-all", Warning,
+        "A rule lets everything reach everything",
+        "`*` to `*` on every port is the default policy of a new tailnet; once a policy is written, \
+such a rule usually undoes it.\nViolation: `{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]}`";
+    DangerAll = "TSA211", "danger-all-source", Warning,
+        "A rule admits autogroup:danger-all",
+        "`autogroup:danger-all` takes in every source, including the internet through subnet \
+routers and shared devices; Tailscale discourages it.";
+    BroadTagOwner = "TSA212", "broad-tag-owner", Warning,
+        "Every member may apply a tag",
+        "With `autogroup:member` (or `*`-like owners) owning a tag, any user can tag a device and \
+so gain whatever the tag may reach.\nFix: let a small group or the operator's tag own it.";
+    SshRootFromBroadSource = "TSA213", "ssh-root-from-broad-source", Warning,
+        "SSH as root from a broad source",
+        "An SSH rule that lets `autogroup:member` (or every member of a large group) log in as \
+root in `accept` mode gives everyone root; prefer `check` mode and named users.";
+    DuplicateTest = "TSA214", "duplicate-test", Warning,
+        "Two identical tests",
+        "The control plane accepts duplicate tests, but one of them is dead weight.";
 }
 
 #[cfg(test)]

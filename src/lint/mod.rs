@@ -1,0 +1,310 @@
+//! Lints: what a good policy should not do, beyond what the control plane rejects. All
+//! are warnings by default; each has a code in `crate::rules`.
+
+use crate::diagnostics::{Diagnostic, FileId, Location};
+use crate::model::{Autogroup, Policy, Selector};
+use crate::rules::Code;
+use std::collections::HashSet;
+
+/// Run every lint on a policy.
+pub fn lint(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
+    let at = |span| Location { file, span };
+    let mut used = HashSet::new();
+    let mut note = |raw: &str| {
+        let t = raw.trim();
+        used.insert(t.to_string());
+        // `tag:db:5432` and `host:22` name the part before the port.
+        if let Some((h, _)) = t.rsplit_once(':') {
+            used.insert(h.to_string());
+        }
+    };
+    for a in policy.acls.iter().flatten() {
+        a.src.iter().for_each(|s| note(&s.raw));
+        a.dst.iter().for_each(|d| note(&d.host.raw));
+        a.src_posture.iter().for_each(|p| note(&p.value));
+    }
+    for g in policy.grants.iter().flatten() {
+        g.src
+            .iter()
+            .chain(&g.dst)
+            .chain(&g.via)
+            .for_each(|s| note(&s.raw));
+        g.src_posture.iter().for_each(|p| note(&p.value));
+    }
+    for r in &policy.ssh {
+        r.src.iter().chain(&r.dst).for_each(|s| note(&s.raw));
+        r.src_posture.iter().for_each(|p| note(&p.value));
+    }
+    for t in &policy.tag_owners {
+        t.owners.iter().for_each(|o| note(&o.raw));
+    }
+    for r in &policy.auto_approvers.routes {
+        r.approvers.iter().for_each(|a| note(&a.raw));
+    }
+    policy
+        .auto_approvers
+        .exit_node
+        .iter()
+        .for_each(|a| note(&a.raw));
+    for s in &policy.auto_approvers.services {
+        s.approvers.iter().for_each(|a| note(&a.raw));
+    }
+    for n in &policy.node_attrs {
+        n.target.iter().for_each(|t| note(&t.raw));
+    }
+    for t in &policy.tests {
+        t.src.iter().for_each(|s| note(&s.value));
+        t.accept.iter().chain(&t.deny).for_each(|d| note(&d.value));
+    }
+    for t in &policy.ssh_tests {
+        t.src.iter().for_each(|s| note(&s.value));
+        t.dst.iter().for_each(|d| note(&d.value));
+    }
+    policy
+        .default_src_posture
+        .iter()
+        .for_each(|p| note(&p.value));
+    for set in &policy.ipsets {
+        for op in &set.ops {
+            for word in op.value.split_whitespace() {
+                note(word.trim_start_matches("host:"));
+            }
+        }
+    }
+
+    for g in &policy.groups {
+        if !used.contains(&g.name.value) {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnusedGroup,
+                    at(g.name.span),
+                    format!("{} is not used", g.name.value),
+                )
+                .with_help("remove it, or use it in a rule"),
+            );
+        }
+    }
+    for h in &policy.hosts {
+        if !used.contains(&h.name.value) {
+            diags.push(Diagnostic::new(
+                Code::UnusedHost,
+                at(h.name.span),
+                format!("host {:?} is not used", h.name.value),
+            ));
+        }
+    }
+    for s in &policy.ipsets {
+        if !used.contains(&s.name.value) {
+            diags.push(Diagnostic::new(
+                Code::UnusedIpSet,
+                at(s.name.span),
+                format!("{} is not used", s.name.value),
+            ));
+        }
+    }
+    for p in &policy.postures {
+        if !used.contains(&p.name.value) {
+            diags.push(Diagnostic::new(
+                Code::UnusedPosture,
+                at(p.name.span),
+                format!("{} is not used", p.name.value),
+            ));
+        }
+    }
+
+    // Allow-all and danger-all.
+    let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
+    for (i, g) in policy.grants.iter().flatten().enumerate() {
+        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_ip =
+            g.ip.iter()
+                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
+        if all_src && all_dst && all_ip {
+            diags.push(
+                Diagnostic::new(
+                    Code::AllowAll,
+                    at(g.span),
+                    format!("grants[{i}] lets every device reach every device on every port"),
+                )
+                .with_help("narrow it to the sources, destinations and ports that need it"),
+            );
+        }
+    }
+    for (i, a) in policy.acls.iter().flatten().enumerate() {
+        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = a.dst.iter().any(|d| {
+            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
+        });
+        if all_src && all_dst && a.proto.is_none() {
+            diags.push(
+                Diagnostic::new(
+                    Code::AllowAll,
+                    at(a.span),
+                    format!("acls[{i}] lets every device reach every device on every port"),
+                )
+                .with_help("narrow it to the sources, destinations and ports that need it"),
+            );
+        }
+    }
+    let danger = Selector::Autogroup(Autogroup::DangerAll);
+    for s in policy
+        .grants
+        .iter()
+        .flatten()
+        .flat_map(|g| &g.src)
+        .chain(policy.acls.iter().flatten().flat_map(|a| &a.src))
+    {
+        if is(s, &danger) {
+            diags.push(
+                Diagnostic::new(
+                    Code::DangerAll,
+                    at(s.span),
+                    "autogroup:danger-all admits every source, from inside the tailnet or not",
+                )
+                .with_help("use * for the tailnet and its approved routes"),
+            );
+        }
+    }
+
+    // Broad tag owners.
+    for t in &policy.tag_owners {
+        for o in &t.owners {
+            if matches!(
+                o.selector,
+                Some(Selector::Autogroup(Autogroup::Member | Autogroup::Members))
+            ) {
+                diags.push(
+                    Diagnostic::new(Code::BroadTagOwner, at(o.span), format!("every member may apply {}", t.tag.value))
+                        .with_help("let a small group, or the tag of the machine that creates these devices, own it"),
+                );
+            }
+        }
+    }
+
+    // SSH as root from everyone.
+    for r in &policy.ssh {
+        let accept = r
+            .action
+            .as_ref()
+            .is_some_and(|a| a.value.trim() == "accept");
+        let root = r
+            .users
+            .as_ref()
+            .is_some_and(|u| u.value.iter().any(|x| x.value.trim() == "root"));
+        let broad = r.src.iter().find(|s| {
+            matches!(
+                s.selector,
+                Some(Selector::Autogroup(Autogroup::Member | Autogroup::Members))
+            )
+        });
+        if let (true, true, Some(src)) = (accept, root, broad) {
+            diags.push(
+                Diagnostic::new(
+                    Code::SshRootFromBroadSource,
+                    at(src.span),
+                    "every member may log in as root without a check",
+                )
+                .with_help("use \"action\": \"check\", or list the users who need root"),
+            );
+        }
+    }
+
+    // Duplicate tests.
+    let mut seen: Vec<(String, &crate::model::Test)> = Vec::new();
+    for t in &policy.tests {
+        let key = format!(
+            "{:?}|{:?}|{:?}|{:?}",
+            t.src.as_ref().map(|s| s.value.trim()),
+            t.proto.as_ref().map(|s| s.value.trim()),
+            t.accept.iter().map(|a| a.value.trim()).collect::<Vec<_>>(),
+            t.deny.iter().map(|a| a.value.trim()).collect::<Vec<_>>()
+        );
+        if seen.iter().any(|(k, _)| *k == key) {
+            diags.push(Diagnostic::new(
+                Code::DuplicateTest,
+                at(t.span),
+                "this test repeats an earlier one",
+            ));
+        } else {
+            seen.push((key, t));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lints(text: &str) -> Vec<Code> {
+        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
+        let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+        let mut d = Vec::new();
+        lint(&policy, FileId(0), &mut d);
+        d.into_iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn each_lint_fires_and_stays_quiet() {
+        let tags = r#""tagOwners": {"tag:a": ["group:g"]}"#;
+        // Unused definitions.
+        let unused = format!(
+            r#"{{{tags}, "groups": {{"group:g": [], "group:x": []}}, "hosts": {{"h": "10.0.0.1"}}, "ipsets": {{"ipset:s": ["10.0.0.0/8"]}}, "postures": {{"posture:p": ["node:os == 'macos'"]}}, "grants": []}}"#
+        );
+        let found = lints(&unused);
+        for c in [
+            Code::UnusedGroup,
+            Code::UnusedHost,
+            Code::UnusedIpSet,
+            Code::UnusedPosture,
+        ] {
+            assert!(found.contains(&c), "{c:?} in {found:?}");
+        }
+        assert_eq!(
+            found.iter().filter(|c| **c == Code::UnusedGroup).count(),
+            1,
+            "group:g owns a tag"
+        );
+        let used = format!(
+            r#"{{{tags}, "groups": {{"group:g": []}}, "hosts": {{"h": "10.0.0.1"}}, "ipsets": {{"ipset:s": ["add host:h"]}}, "postures": {{"posture:p": ["node:os == 'macos'"]}}, "grants": [{{"src": ["group:g"], "dst": ["ipset:s"], "ip": ["22"], "srcPosture": ["posture:p"]}}]}}"#
+        );
+        assert!(lints(&used).is_empty(), "{:?}", lints(&used));
+        // Allow-all and danger-all.
+        assert!(
+            lints(r#"{"grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"]}]}"#)
+                .contains(&Code::AllowAll)
+        );
+        assert!(
+            lints(r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}"#)
+                .contains(&Code::AllowAll)
+        );
+        assert!(
+            !lints(r#"{"grants": [{"src": ["*"], "dst": ["*"], "ip": ["tcp:443"]}]}"#)
+                .contains(&Code::AllowAll)
+        );
+        assert!(
+            lints(
+                r#"{"grants": [{"src": ["autogroup:danger-all"], "dst": ["*"], "ip": ["443"]}]}"#
+            )
+            .contains(&Code::DangerAll)
+        );
+        // Broad tag owners.
+        assert!(lints(r#"{"tagOwners": {"tag:a": ["autogroup:member"]}, "grants": [{"src": ["tag:a"], "dst": ["*"], "ip": ["443"]}]}"#).contains(&Code::BroadTagOwner));
+        assert!(
+            !lints(r#"{"tagOwners": {"tag:a": ["autogroup:admin"]}}"#)
+                .contains(&Code::BroadTagOwner)
+        );
+        // SSH root from everyone.
+        let ssh = |action: &str| {
+            format!(
+                r#"{{"tagOwners": {{"tag:a": []}}, "ssh": [{{"action": "{action}", "src": ["autogroup:member"], "dst": ["tag:a"], "users": ["root"]}}]}}"#
+            )
+        };
+        assert!(lints(&ssh("accept")).contains(&Code::SshRootFromBroadSource));
+        assert!(!lints(&ssh("check")).contains(&Code::SshRootFromBroadSource));
+        // Duplicate tests.
+        let t = r#"{"src": "a@example.com", "accept": ["10.0.0.1:22"]}"#;
+        assert!(lints(&format!(r#"{{"tests": [{t}, {t}]}}"#)).contains(&Code::DuplicateTest));
+        assert!(!lints(&format!(r#"{{"tests": [{t}]}}"#)).contains(&Code::DuplicateTest));
+    }
+}
