@@ -27,7 +27,7 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     let document = match syntax::hujson::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            diagnostics.push(syntax_diagnostic(file, &e, text.len()));
+            diagnostics.push(syntax_diagnostic_in(file, &e, text));
             return Checked {
                 policy: None,
                 diagnostics,
@@ -56,7 +56,29 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
 /// A reader's error as a diagnostic at its offset.
 pub fn syntax_diagnostic(file: FileId, e: &syntax::SyntaxError, len: usize) -> Diagnostic {
     let start = e.offset.min(len);
-    let end = (start + 1).min(len).max(start);
+    syntax_diagnostic_span(file, e, start, (start + 1).min(len))
+}
+
+/// A reader's error as a diagnostic, its caret covering the whole character at the offset
+/// (a one-byte span could split a multi-byte character).
+pub fn syntax_diagnostic_in(file: FileId, e: &syntax::SyntaxError, text: &[u8]) -> Diagnostic {
+    let start = e.offset.min(text.len());
+    let width = match text.get(start) {
+        Some(b) if *b >= 0xF0 => 4,
+        Some(b) if *b >= 0xE0 => 3,
+        Some(b) if *b >= 0xC0 => 2,
+        Some(_) => 1,
+        None => 0,
+    };
+    syntax_diagnostic_span(file, e, start, (start + width).min(text.len()))
+}
+
+fn syntax_diagnostic_span(
+    file: FileId,
+    e: &syntax::SyntaxError,
+    start: usize,
+    end: usize,
+) -> Diagnostic {
     Diagnostic::new(
         Code::Syntax,
         Location {
