@@ -21,14 +21,7 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs, color: bool) -> u8 {
-    let Some(path) = args.intents.clone().or_else(|| {
-        std::env::current_dir()
-            .ok()
-            .and_then(|d| crate::intents::find(&d))
-    }) else {
-        error_line(
-            "no --intents given and no policies/tailnet.json5 here or in a parent directory",
-        );
+    let Some(path) = super::intents_path(&args.intents) else {
         return EXIT_USAGE;
     };
     let project = match crate::intents::project::load(&path) {

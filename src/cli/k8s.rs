@@ -17,14 +17,7 @@ pub struct K8sArgs {
 }
 
 pub fn run(args: K8sArgs, color: bool) -> u8 {
-    let Some(path) = args.intents.clone().or_else(|| {
-        std::env::current_dir()
-            .ok()
-            .and_then(|d| crate::intents::find(&d))
-    }) else {
-        error_line(
-            "no --intents given and no policies/tailnet.json5 here or in a parent directory",
-        );
+    let Some(path) = super::intents_path(&args.intents) else {
         return EXIT_USAGE;
     };
     let mut project = match crate::intents::project::load(&path) {

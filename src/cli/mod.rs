@@ -144,6 +144,22 @@ fn terminal_width() -> usize {
         .unwrap_or(100)
 }
 
+/// The intents file: `--intents`, else `policies/tailnet.json5` found from the current
+/// directory upward; `None` after printing why.
+fn intents_path(given: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf> {
+    let found = given.clone().or_else(|| {
+        std::env::current_dir()
+            .ok()
+            .and_then(|d| crate::intents::find(&d))
+    });
+    if found.is_none() {
+        error_line(
+            "no --intents given and no policies/tailnet.json5 here or in a parent directory",
+        );
+    }
+    found
+}
+
 /// Read an inventory file, with a one-line error naming the file.
 fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
     let bytes = crate::fsutil::read_text_file(path)?;

@@ -225,10 +225,27 @@ pub fn reachable(
             ports: vec![PortRange::ALL],
         }];
     }
-    entries(policy)
-        .into_iter()
-        .filter(|e| protocol_matches(e.protocol, proto) && e.ports.iter().any(|p| p.contains(port)))
+    let all = entries(policy);
+    let reaching: Vec<&EntryView> = all
+        .iter()
         .filter(|e| entry_reaches(policy, roles, e, src, dst))
+        .collect();
+    grants_through(policy, roles, &reaching, src, proto, port)
+}
+
+/// The grants among `reaching` (entries already known to reach the destination) that
+/// take in `src` on `proto`/`port`.
+pub fn grants_through(
+    policy: &Policy,
+    roles: &Roles,
+    reaching: &[&EntryView],
+    src: &Principal,
+    proto: u8,
+    port: u16,
+) -> Vec<Grant> {
+    reaching
+        .iter()
+        .filter(|e| protocol_matches(e.protocol, proto) && e.ports.iter().any(|p| p.contains(port)))
         .filter_map(|e| {
             let via_sources: Vec<String> = e
                 .src

@@ -7,7 +7,7 @@ use super::Intents;
 use super::compile::{Compiled, RuleOrigin, selectors_for};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
 use crate::engine::reach::{
-    EntryView, Grant, Principal, Roles, Side, contains, entries, reachable,
+    EntryView, Principal, Roles, Side, contains, entries, grants_through, reachable,
 };
 use crate::engine::rules::Origin;
 use crate::model::{Policy, Selector};
@@ -146,7 +146,7 @@ pub fn prove(
                 let ways = if default_allow {
                     reachable(policy, &roles, p, &target, proto, first)
                 } else {
-                    ways_in(policy, &roles, &relevant, p, proto, first)
+                    grants_through(policy, &roles, &relevant, p, proto, first)
                 };
                 let intended = intended_for(p);
                 let shown = describe(intents, p, name);
@@ -205,47 +205,6 @@ pub fn prove(
             }
         }
     }
-}
-
-/// `reachable`, restricted to entries already known to reach the destination.
-fn ways_in(
-    policy: &Policy,
-    roles: &Roles,
-    relevant: &[&EntryView],
-    src: &Principal,
-    proto: u8,
-    port: u16,
-) -> Vec<Grant> {
-    relevant
-        .iter()
-        .filter(|e| {
-            e.protocol
-                .map_or([6, 17, 1, 58].contains(&proto), |p| p.0 == proto)
-                && e.ports.iter().any(|r| r.contains(port))
-        })
-        .filter_map(|e| {
-            let via_sources: Vec<String> = e
-                .src
-                .iter()
-                .filter(|s| {
-                    s.selector
-                        .as_ref()
-                        .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
-                })
-                .map(|s| s.raw.trim().to_string())
-                .collect();
-            (!via_sources.is_empty()).then(|| Grant {
-                rule: e.rule.to_string(),
-                origin: Some(e.rule),
-                rule_span: e.rule_span,
-                entry_span: e.dst.span,
-                dst: e.dst.raw.trim().to_string(),
-                via_sources,
-                protocol: e.protocol,
-                ports: e.ports.to_vec(),
-            })
-        })
-        .collect()
 }
 
 fn describe(intents: &Intents, p: &Principal, name: &str) -> String {
