@@ -34,6 +34,7 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
             };
         }
     };
+    let comments = document.comments.clone();
     let policy = model::lower(document.root, file, &mut diagnostics);
     validate::validate(&policy, file, options, &mut diagnostics);
     crate::lint::lint(&policy, file, &mut diagnostics);
@@ -46,10 +47,61 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
             &mut diagnostics,
         );
     }
+    apply_suppressions(sources, file, &comments, &mut diagnostics);
     sort(&mut diagnostics);
     Checked {
         policy: Some(policy),
         diagnostics,
+    }
+}
+
+/// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.
+/// Written as a HuJSON comment, it survives the admin console and the API. A suppression
+/// that matches nothing is reported, so stale ones do not pile up.
+fn apply_suppressions(
+    sources: &SourceMap,
+    file: FileId,
+    comments: &[Span],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let f = sources.get(file);
+    for c in comments {
+        let text = String::from_utf8_lossy(&f.text[c.range()]);
+        let Some(rest) = text.split("tsacl-ignore:").nth(1) else {
+            continue;
+        };
+        let codes: Vec<String> = rest
+            .split(|ch: char| ch == ',' || ch.is_whitespace())
+            .map(|w| w.trim_end_matches("*/").trim())
+            .take_while(|w| w.is_empty() || crate::rules::find(w).is_some())
+            .filter(|w| !w.is_empty())
+            .map(|w| crate::rules::find(w).expect("checked").id.to_string())
+            .collect();
+        // The comment's last line (a line comment's span ends after its newline).
+        let (line, _) = f.line_col((c.end as usize).saturating_sub(1).max(c.start as usize));
+        let before = diags.len();
+        diags.retain(|d| {
+            !(d.primary.file == file
+                && codes.iter().any(|code| code == d.code.id())
+                && f.line_col(d.primary.span.start as usize).0 == line + 1)
+        });
+        if diags.len() == before {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnusedSuppression,
+                    Location { file, span: *c },
+                    if codes.is_empty() {
+                        "tsacl-ignore names no known code".to_string()
+                    } else {
+                        format!(
+                            "tsacl-ignore: {} suppresses nothing on the next line",
+                            codes.join(", ")
+                        )
+                    },
+                )
+                .with_help("remove it, or put it on the line just before the finding"),
+            );
+        }
     }
 }
 

@@ -357,6 +357,10 @@ root in `accept` mode gives everyone root; prefer `check` mode and named users."
     DuplicateTest = "TSA214", "duplicate-test", Warning,
         "Two identical tests",
         "The control plane accepts duplicate tests, but one of them is dead weight.";
+    UnusedSuppression = "TSA220", "unused-suppression", Warning,
+        "A tsacl-ignore comment that suppresses nothing",
+        "`// tsacl-ignore: CODE reason` on the line before a finding suppresses it; one that matches \
+no finding is stale and should go.";
 }
 
 #[cfg(test)]

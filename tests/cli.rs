@@ -362,3 +362,51 @@ fn completions_for_each_shell() {
         assert!(text(&out.stdout).contains("check"), "{shell}");
     }
 }
+
+#[test]
+fn inline_suppressions_and_select_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = "{\n\t\"groups\": {\n\t\t// tsacl-ignore: TSA200 kept for the next project\n\t\t\"group:later\": [],\n\t\t\"group:stale\": [],\n\t},\n\t// tsacl-ignore: unused-host\n\t\"tagOwners\": {},\n}\n";
+    let path = write(dir.path(), "p.hujson", policy.as_bytes());
+    let p = path.to_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&run(&["check", "--format", "json", p]).stdout).unwrap();
+    let codes: Vec<(String, u64)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // group:later is suppressed, group:stale is not, and the suppression before
+    // tagOwners matches nothing.
+    assert_eq!(
+        codes,
+        vec![("TSA200".to_string(), 5), ("TSA220".to_string(), 7)],
+        "{v}"
+    );
+
+    let only: serde_json::Value =
+        serde_json::from_slice(&run(&["check", "--format", "json", "--select", "TSA22", p]).stdout)
+            .unwrap();
+    assert_eq!(only["diagnostics"].as_array().unwrap().len(), 1);
+    let none: serde_json::Value = serde_json::from_slice(
+        &run(&[
+            "check",
+            "--format",
+            "json",
+            "--ignore",
+            "unused-group,TSA220",
+            p,
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(none["diagnostics"].as_array().unwrap().is_empty());
+    let out = run(&["check", "--select", "TSA999x", p]);
+    assert_eq!(out.status.code(), Some(2));
+}

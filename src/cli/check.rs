@@ -28,6 +28,14 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
 
+    /// Only these codes (comma-separated codes, names or prefixes such as TSA2)
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    pub select: Vec<String>,
+
+    /// Drop these codes (comma-separated codes, names or prefixes such as TSA2)
+    #[arg(long, value_delimiter = ',', value_name = "CODES")]
+    pub ignore: Vec<String>,
+
     /// Exit 0 even when there are findings (usage errors still exit 2)
     #[arg(long)]
     pub exit_zero: bool,
@@ -58,6 +66,27 @@ pub enum CheckFormat {
 pub enum FailOn {
     Warning,
     Error,
+}
+
+/// Does a selector from `--select`/`--ignore` match this code?
+fn matches_code(pattern: &str, code: crate::rules::Code) -> bool {
+    let rule = code.rule();
+    let p = pattern.trim();
+    rule.id.eq_ignore_ascii_case(p)
+        || rule.name == p
+        || (!p.is_empty()
+            && rule
+                .id
+                .to_ascii_uppercase()
+                .starts_with(&p.to_ascii_uppercase()))
+}
+
+/// Apply `--select` and `--ignore`.
+fn filter_codes(diags: &mut Vec<crate::diagnostics::Diagnostic>, args: &CheckArgs) {
+    diags.retain(|d| {
+        (args.select.is_empty() || args.select.iter().any(|p| matches_code(p, d.code)))
+            && !args.ignore.iter().any(|p| matches_code(p, d.code))
+    });
 }
 
 /// The exit code for these findings under the user's threshold.
@@ -97,6 +126,7 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
         inventory,
     };
     project.check(&options);
+    filter_codes(&mut project.diagnostics, args);
     let mut files = vec![project.intents_file];
     files.extend(project.base_file);
     files.push(project.output_file);
@@ -148,6 +178,18 @@ fn report(
 }
 
 pub fn run(args: CheckArgs, color: bool) -> u8 {
+    for p in args.select.iter().chain(&args.ignore) {
+        if !crate::rules::RULES.iter().any(|r| matches_code(p, r.code)) {
+            let names = crate::rules::RULES.iter().flat_map(|r| [r.id, r.name]);
+            let hint = crate::suggest::did_you_mean(p, names)
+                .map(|s| format!("; did you mean {s}?"))
+                .unwrap_or_default();
+            error_line(format!(
+                "unknown rule {p:?} in --select/--ignore{hint} (`tsacl rule --all` lists them)"
+            ));
+            return EXIT_USAGE;
+        }
+    }
     if args.files.is_empty() {
         let found = args.intents.clone().or_else(|| {
             std::env::current_dir()
@@ -208,6 +250,7 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         files.push(id);
         diagnostics.extend(check_policy(&sources, id, &options).diagnostics);
     }
+    filter_codes(&mut diagnostics, &args);
     report(&sources, &files, &diagnostics, args.format, color);
     if unreadable {
         EXIT_USAGE
