@@ -282,3 +282,72 @@ fn every_example_passes_its_own_check() {
         "expected at least three examples, found {checked}"
     );
 }
+
+#[test]
+fn diff_shows_exactly_the_flows_that_changed() {
+    let (dir, policies) = copy_of_policies();
+    let text = std::fs::read_to_string(policies.join("tailnet.json5")).unwrap();
+    let changed = text
+        .replace(
+            "redis:     { ports: [6379], from: [\"panda\"] }",
+            "redis:     { ports: [6379], from: [\"panda\", \"laptop\"] }",
+        )
+        .replace(
+            "inngest:   { ports: [8288, 8289], from: [\"panda\", \"clanker-001\"] }",
+            "inngest:   { ports: [8288, 8289], from: [\"panda\"] }",
+        );
+    assert_ne!(changed, text);
+    let new_dir = dir.path().join("new");
+    std::fs::create_dir(&new_dir).unwrap();
+    std::fs::copy(policies.join("base.hujson"), new_dir.join("base.hujson")).unwrap();
+    std::fs::write(new_dir.join("tailnet.json5"), changed).unwrap();
+
+    let out = tsacl(dir.path(), &["diff", "policies", "new"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text_out = String::from_utf8_lossy(&out.stdout).into_owned();
+    let access: Vec<&str> = text_out
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(
+        access,
+        vec![
+            "  + joel@example.com -> tag:redis: tcp 6379",
+            "  - tag:clanker -> tag:inngest: tcp 8288-8289",
+        ],
+        "{text_out}"
+    );
+    let md = tsacl(
+        dir.path(),
+        &["diff", "--format", "markdown", "policies", "new"],
+    );
+    assert!(
+        String::from_utf8_lossy(&md.stdout)
+            .contains("| ➕ gains | `joel@example.com` | `tag:redis` | tcp 6379 |")
+    );
+    let json = tsacl(dir.path(), &["diff", "--format", "json", "policies", "new"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["changes"].as_array().unwrap().len(), 2);
+    // The same on both sides: no access change, exit 0.
+    let same = tsacl(
+        dir.path(),
+        &["diff", "policies/tailnet.json5", "policies/policy.hujson"],
+    );
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    // A bad git revision is a usage error.
+    let bad = tsacl(
+        dir.path(),
+        &[
+            "diff",
+            "git:nope:policies/policy.hujson",
+            "policies/policy.hujson",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}

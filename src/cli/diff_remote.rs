@@ -20,8 +20,66 @@ pub struct DiffArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
+    /// How to show the effective-access diff: text, json, or markdown (for pull-request
+    /// comments and job summaries); json and markdown print only the access diff
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// One side of `tsacl diff OLD NEW`: a policy file, an intents file or a directory with
+/// `tailnet.json5` (compiled in memory), or `git:REV:PATH` (that file at a revision).
+fn read_side(spec: &std::path::Path) -> Result<(String, Vec<u8>), String> {
+    let text = spec.to_string_lossy().into_owned();
+    if let Some(rest) = text.strip_prefix("git:") {
+        let (rev, path) = rest.split_once(':').ok_or_else(|| {
+            format!("{text}: write git:REVISION:PATH, e.g. git:HEAD~1:policies/policy.hujson")
+        })?;
+        let out = std::process::Command::new("git")
+            .args(["show", &format!("{rev}:{path}")])
+            .output()
+            .map_err(|e| format!("{text}: cannot run git: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{text}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        if path.ends_with(".json5") {
+            return Err(format!(
+                "{text}: compare the compiled policy file at that revision instead"
+            ));
+        }
+        return Ok((text, out.stdout));
+    }
+    let intents = if spec.is_dir() {
+        let candidate = spec.join("tailnet.json5");
+        candidate.is_file().then_some(candidate)
+    } else if text.ends_with(".json5") {
+        Some(spec.to_path_buf())
+    } else {
+        None
+    };
+    if let Some(intents) = intents {
+        let project = crate::intents::project::load(&intents)?;
+        if project.diagnostics.iter().any(|d| d.is_error()) {
+            return Err(format!(
+                "{}: the intents have errors (tsacl check)",
+                intents.display()
+            ));
+        }
+        return Ok((text, project.compiled.text));
+    }
+    crate::fsutil::read_text_file(spec).map(|b| (text, b))
 }
 
 pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
@@ -83,20 +141,36 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             error_line("usage: tsacl diff OLD NEW, or tsacl diff --remote [FILE]");
             return EXIT_USAGE;
         };
-        let old = match read(old_path) {
-            Ok(b) => b,
-            Err(code) => return code,
+        let (old_label, old) = match read_side(old_path) {
+            Ok(x) => x,
+            Err(e) => {
+                error_line(e);
+                return EXIT_USAGE;
+            }
         };
-        let new = match read(new_path) {
-            Ok(b) => b,
-            Err(code) => return code,
+        let (new_label, new) = match read_side(new_path) {
+            Ok(x) => x,
+            Err(e) => {
+                error_line(e);
+                return EXIT_USAGE;
+            }
         };
-        (
-            old_path.display().to_string(),
-            old,
-            new_path.display().to_string(),
-            new,
-        )
+        if args.format != DiffFormat::Text {
+            return access_only(&old_label, &old, &new_label, &new, args.format);
+        }
+        // Like `git diff --exit-code`, but about access: 1 only when access changes.
+        let access_changed = remote::access_changes(&old, &new);
+        let changes = remote::show_changes(&old_label, &old, &new_label, &new, color);
+        if changes.is_empty() {
+            eprintln!("tsacl: no changes between {old_label} and {new_label}");
+        } else {
+            print!("{changes}");
+        }
+        return if access_changed {
+            EXIT_FINDINGS
+        } else {
+            EXIT_CLEAN
+        };
     };
     let changes = remote::show_changes(&old_label, &old, &new_label, &new, color);
     if changes.is_empty() {
@@ -104,6 +178,32 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
         EXIT_CLEAN
     } else {
         print!("{changes}");
+        EXIT_FINDINGS
+    }
+}
+
+/// `--format json|markdown`: the effective-access diff alone, for machines and PRs.
+fn access_only(old_label: &str, old: &[u8], new_label: &str, new: &[u8], format: DiffFormat) -> u8 {
+    let (Some(a), Some(b)) = (remote::policy_of(old), remote::policy_of(new)) else {
+        error_line(format!(
+            "{old_label} or {new_label} is not a valid policy (tsacl check)"
+        ));
+        return EXIT_USAGE;
+    };
+    let diff = crate::engine::diff::diff(&a, &b);
+    match format {
+        DiffFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::engine::diff::to_json(&diff)).expect("json")
+        ),
+        _ => print!(
+            "{}",
+            crate::engine::diff::render_markdown(&diff, old_label, new_label)
+        ),
+    }
+    if diff.is_empty() {
+        EXIT_CLEAN
+    } else {
         EXIT_FINDINGS
     }
 }

@@ -85,6 +85,27 @@ pub fn access_diff(sources: &SourceMap, old: &Policy, new: &Policy) -> Option<St
     )))
 }
 
+/// The policy model of a file, if it is a valid policy.
+pub fn policy_of(bytes: &[u8]) -> Option<Policy> {
+    let mut sources = SourceMap::default();
+    let id = sources.add(SourceFile::new("p", "p", bytes.to_vec()));
+    let checked = check_policy(&sources, id, &crate::validate::Options::default());
+    if checked.has_errors() {
+        None
+    } else {
+        checked.policy
+    }
+}
+
+/// Whether effective access differs (true also when either side is not a valid policy
+/// and the texts differ).
+pub fn access_changes(old: &[u8], new: &[u8]) -> bool {
+    match (policy_of(old), policy_of(new)) {
+        (Some(a), Some(b)) => !crate::engine::diff::diff(&a, &b).is_empty(),
+        _ => formatted(old) != formatted(new),
+    }
+}
+
 /// The changes from `old` to `new`: the effective-access diff (when available), then
 /// a unified diff of the formatted HuJSON. Empty when they are the same.
 pub fn show_changes(

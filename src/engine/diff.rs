@@ -246,6 +246,66 @@ pub fn render(d: &AccessDiff) -> String {
     out
 }
 
+/// The diff as JSON: `{"changes": [{"src", "dst", "gained", "lost"}], "locked_out": [...]}`,
+/// access written `{"tcp": ["80", "443"], ...}`.
+pub fn to_json(d: &AccessDiff) -> serde_json::Value {
+    let access = |a: &Access| -> serde_json::Value {
+        a.iter()
+            .map(|(p, r)| {
+                let ranges: Vec<String> = r
+                    .iter()
+                    .map(|&(x, y)| PortRange { first: x, last: y }.to_string())
+                    .collect();
+                (
+                    crate::model::Protocol(*p).to_string(),
+                    serde_json::json!(ranges),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    serde_json::json!({
+        "changes": d.changes.iter().map(|c| serde_json::json!({
+            "src": c.src, "dst": c.dst, "gained": access(&c.gained), "lost": access(&c.lost),
+        })).collect::<Vec<_>>(),
+        "locked_out": d.locked_out,
+    })
+}
+
+/// The diff as a Markdown table, for pull-request comments and job summaries.
+pub fn render_markdown(d: &AccessDiff, old: &str, new: &str) -> String {
+    let mut out = format!("### Effective access: `{old}` → `{new}`\n\n");
+    if d.is_empty() {
+        out.push_str("No change in who can reach what.\n");
+        return out;
+    }
+    out.push_str("| | source | destination | access |\n|---|---|---|---|\n");
+    for c in &d.changes {
+        if !c.gained.is_empty() {
+            out.push_str(&format!(
+                "| ➕ gains | `{}` | `{}` | {} |\n",
+                c.src,
+                c.dst,
+                access_text(&c.gained)
+            ));
+        }
+        if !c.lost.is_empty() {
+            out.push_str(&format!(
+                "| ➖ loses | `{}` | `{}` | {} |\n",
+                c.src,
+                c.dst,
+                access_text(&c.lost)
+            ));
+        }
+    }
+    for p in &d.locked_out {
+        out.push_str(&format!(
+            "\n> **Warning**: `{p}` loses all the access it had.\n"
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
