@@ -48,6 +48,25 @@ impl Code {
     }
 }
 
+/// The table of every rule, as Markdown (`docs/rules.md` is this, checked by a test).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "# Rules\n\nEvery diagnostic tsacl can emit. Generated from the registry in `src/rules.rs`\n\
+(`TSACL_UPDATE_DOCS=1 cargo test --test docs` rewrites this file); `tsacl rule CODE`\n\
+prints the full explanation of one.\n\n| code | name | severity | summary |\n|---|---|---|---|\n",
+    );
+    for r in RULES {
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            r.id,
+            r.name,
+            r.severity.as_str(),
+            r.summary
+        ));
+    }
+    out
+}
+
 /// Look a rule up by code (`TSA001`, case-insensitive) or name (`hujson-syntax`).
 pub fn find(query: &str) -> Option<&'static Rule> {
     RULES
