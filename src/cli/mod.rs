@@ -29,9 +29,11 @@ pub const EXIT_RUNTIME: u8 = 3;
 #[command(
     name = "tsacl",
     version,
-    about = "Validate, format and explain Tailscale tailnet policy files, offline",
-    long_about = "tsacl checks Tailscale tailnet policy files (HuJSON) the way the control plane does, \
-offline and without credentials, and formats them byte-for-byte like Tailscale's own tools.\n\n\
+    about = "Compile, check, explain and push Tailscale tailnet policy files",
+    long_about = "tsacl turns per-service access intents into a Tailscale tailnet policy file, checks \
+policy files the way the control plane does (offline, without credentials), runs their tests, \
+proves that reachability equals the intents, explains who can reach what and why, formats \
+HuJSON byte-for-byte like Tailscale's own tools, and pushes safely through the API.\n\n\
 Exit codes: 0 clean (warnings allowed), 1 findings, 2 usage or unreadable input, 3 runtime failure."
 )]
 pub struct Cli {
@@ -60,7 +62,7 @@ pub enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate policy files as the Tailscale control plane would
+    /// Validate policy files as the control plane would, or (no FILE) check the intents: stale output, tests, reachability proof
     Check(check::CheckArgs),
     /// Compile the intents file into the tailnet policy file
     Compile(compile::CompileArgs),
