@@ -102,6 +102,25 @@ fn findings_code(diagnostics: &[crate::diagnostics::Diagnostic], args: &CheckArg
     }
 }
 
+/// What validation may know beyond the text: the tailnet's domains and an inventory.
+/// `None` after printing why the inventory could not be read.
+fn options(args: &CheckArgs) -> Option<Options> {
+    let inventory = match &args.inventory {
+        None => None,
+        Some(path) => match super::load_inventory(path) {
+            Ok(inv) => Some(inv),
+            Err(e) => {
+                error_line(e);
+                return None;
+            }
+        },
+    };
+    Some(Options {
+        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
+        inventory,
+    })
+}
+
 /// `tsacl check` on an intents file.
 fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
     let mut project = match crate::intents::project::load(path) {
@@ -111,19 +130,8 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let inventory = match &args.inventory {
-        None => None,
-        Some(p) => match super::load_inventory(p) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                error_line(e);
-                return EXIT_USAGE;
-            }
-        },
-    };
-    let options = Options {
-        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
-        inventory,
+    let Some(options) = options(args) else {
+        return EXIT_USAGE;
     };
     project.check(&options);
     filter_codes(&mut project.diagnostics, args);
@@ -204,19 +212,8 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         };
         return check_intents(&path, &args, color);
     }
-    let inventory = match &args.inventory {
-        None => None,
-        Some(path) => match super::load_inventory(path) {
-            Ok(inv) => Some(inv),
-            Err(e) => {
-                error_line(e);
-                return EXIT_USAGE;
-            }
-        },
-    };
-    let options = Options {
-        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
-        inventory,
+    let Some(options) = options(&args) else {
+        return EXIT_USAGE;
     };
     let mut sources = SourceMap::default();
     let mut files = Vec::new();

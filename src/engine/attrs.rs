@@ -17,17 +17,22 @@ const FUNNEL_EXTRAS: &[&str] = &[
 pub fn policy_attributes(resolver: &Resolver) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for entry in &resolver.policy.node_attrs {
-        for a in &entry.attr {
-            out.insert(a.value.clone());
-            if a.value == "funnel" {
-                out.extend(FUNNEL_EXTRAS.iter().map(|s| s.to_string()));
-            }
-        }
-        for app in &entry.app {
-            out.insert(app.name.value.clone());
-        }
+        add_entry(entry, &mut out);
     }
     out
+}
+
+/// The attribute names one `nodeAttrs` entry gives.
+fn add_entry(entry: &crate::model::NodeAttr, out: &mut BTreeSet<String>) {
+    for a in &entry.attr {
+        out.insert(a.value.clone());
+        if a.value == "funnel" {
+            out.extend(FUNNEL_EXTRAS.iter().map(|s| s.to_string()));
+        }
+    }
+    for app in &entry.app {
+        out.insert(app.name.value.clone());
+    }
 }
 
 /// The attributes one device gets.
@@ -43,15 +48,7 @@ pub fn device_attributes(resolver: &Resolver, device: &Device) -> BTreeSet<Strin
         if !targeted {
             continue;
         }
-        for a in &entry.attr {
-            out.insert(a.value.clone());
-            if a.value == "funnel" {
-                out.extend(FUNNEL_EXTRAS.iter().map(|s| s.to_string()));
-            }
-        }
-        for app in &entry.app {
-            out.insert(app.name.value.clone());
-        }
+        add_entry(entry, &mut out);
     }
     out
 }
