@@ -26,35 +26,20 @@ struct Capture {
 }
 
 fn load(dir: &Path) -> Vec<Capture> {
-    let mut out = Vec::new();
-    let root = dir.join("tailscale-captures");
-    let mut categories: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    categories.sort();
-    for cat in categories {
-        let mut files: Vec<_> = std::fs::read_dir(&cat)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
-            out.push(Capture {
-                topology: v["topology"].clone(),
-                id: v["id"].as_str().unwrap().to_string(),
-                category: v["category"].as_str().unwrap().to_string(),
-                policy: v["policy"].as_str().unwrap().to_string(),
-                status: v["response"]["status"].as_u64().unwrap(),
-                message: v["response"]["body"]["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-            });
-        }
-    }
-    out
+    common::captures(dir)
+        .into_iter()
+        .map(|v| Capture {
+            topology: v["topology"].clone(),
+            id: v["id"].as_str().unwrap().to_string(),
+            category: v["category"].as_str().unwrap().to_string(),
+            policy: v["policy"].as_str().unwrap().to_string(),
+            status: v["response"]["status"].as_u64().unwrap(),
+            message: v["response"]["body"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        })
+        .collect()
 }
 
 /// What the server knew: the tailnet is odin@example.com (shared/conformance/README.md),

@@ -34,124 +34,111 @@ fn device_filters_match_the_control_plane() {
     let mut peer_failures = Vec::new();
     let mut ssh_failures = Vec::new();
     let mut attr_failures = Vec::new();
-    let mut cats: Vec<_> = std::fs::read_dir(dir.join("tailscale-captures"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    cats.sort();
-    for cat in cats {
-        let mut files: Vec<_> = std::fs::read_dir(&cat)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            let capture: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
-            if capture["response"]["status"] != 200 {
-                continue;
-            }
-            let id = capture["id"].as_str().unwrap().to_string();
-            let category = capture["category"].as_str().unwrap().to_string();
-            let doc = tsacl::syntax::hujson::parse(capture["policy"].as_str().unwrap().as_bytes())
-                .unwrap();
-            let mut diags = Vec::new();
-            let policy = tsacl::model::lower(doc.root, Default::default(), &mut diags);
-            let inv = tsacl::engine::inventory::with_auto_approvals(
-                &common::inventory(&capture["topology"]),
-                &policy,
-            );
-            let resolver = Resolver::new(&policy, &inv);
-            let rules = compile(&resolver);
-            let ours = all_filters(&resolver, &rules, &inv);
-            let our_peers = peers(&inv, &ours);
-            let tally = tallies.entry(category).or_default();
-            tally.cases += 1;
-            let mut filters_ok = true;
-            let mut peers_ok = true;
-            let mut ssh_ok = true;
-            let mut attrs_ok = true;
-            let universe = tsacl::engine::attrs::policy_attributes(&resolver);
-            for (node, recorded) in capture["nodes"].as_object().unwrap() {
-                let device = inv.devices.iter().find(|d| &d.hostname == node).unwrap();
-                let space = device_space(device);
-                let theirs = FilterSets::from_json(&recorded["packet_filter_rules"])
-                    .unwrap()
-                    .restrict(&space);
-                let mine = FilterSets::from_rules(&ours[node]).restrict(&space);
-                if let Err(e) = mine.compare(&theirs) {
-                    if filters_ok {
-                        filter_failures.push(format!("{id} {node}: {e}"));
-                    }
-                    filters_ok = false;
-                }
-                let theirs = tsacl::engine::ssh::tuples(&recorded["ssh_rules"]).unwrap();
-                let mine = tsacl::engine::ssh::tuples(&tsacl::engine::ssh::to_json(
-                    &tsacl::engine::ssh::device_ssh_rules(&resolver, device),
-                ))
-                .unwrap();
-                if theirs != mine {
-                    if ssh_ok {
-                        let only_ours: Vec<_> = mine.difference(&theirs).take(4).collect();
-                        let only_theirs: Vec<_> = theirs.difference(&mine).take(4).collect();
-                        ssh_failures.push(format!(
-                            "{id} {node}: only ours {only_ours:?}; only theirs {only_theirs:?}"
-                        ));
-                    }
-                    ssh_ok = false;
-                }
-                if let Some(cap_map) = recorded.get("cap_map").and_then(Value::as_object) {
-                    let theirs: std::collections::BTreeSet<String> = cap_map
-                        .keys()
-                        .filter(|k| universe.contains(*k))
-                        .cloned()
-                        .collect();
-                    let mine = tsacl::engine::attrs::device_attributes(&resolver, device);
-                    if theirs != mine {
-                        if attrs_ok {
-                            attr_failures
-                                .push(format!("{id} {node}: ours {mine:?}, theirs {theirs:?}"));
-                        }
-                        attrs_ok = false;
-                    }
-                }
-                let mut recorded_peers: Vec<String> = recorded["peers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        p.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| p["name"].as_str().unwrap().to_string())
-                    })
-                    .collect();
-                recorded_peers.sort();
-                if recorded_peers != our_peers[node] {
-                    if peers_ok {
-                        peer_failures.push(format!(
-                            "{id} {node}: ours {:?}, theirs {recorded_peers:?}",
-                            our_peers[node]
-                        ));
-                    }
-                    peers_ok = false;
-                }
-            }
-            if let Some(_reason) = exceptions::filter_exception(&id) {
-                assert!(
-                    !(filters_ok && peers_ok && ssh_ok && attrs_ok),
-                    "{id} is listed as an exception but now agrees: remove it from the list"
-                );
-                tally.listed += 1;
-                filter_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
-                peer_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
-                ssh_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
-                attr_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
-                continue;
-            }
-            tally.filters_ok += filters_ok as usize;
-            tally.peers_ok += peers_ok as usize;
-            tally.ssh_ok += ssh_ok as usize;
-            tally.attrs_ok += attrs_ok as usize;
+    for capture in common::captures(&dir) {
+        if capture["response"]["status"] != 200 {
+            continue;
         }
+        let id = capture["id"].as_str().unwrap().to_string();
+        let category = capture["category"].as_str().unwrap().to_string();
+        let doc =
+            tsacl::syntax::hujson::parse(capture["policy"].as_str().unwrap().as_bytes()).unwrap();
+        let mut diags = Vec::new();
+        let policy = tsacl::model::lower(doc.root, Default::default(), &mut diags);
+        let inv = tsacl::engine::inventory::with_auto_approvals(
+            &common::inventory(&capture["topology"]),
+            &policy,
+        );
+        let resolver = Resolver::new(&policy, &inv);
+        let rules = compile(&resolver);
+        let ours = all_filters(&resolver, &rules, &inv);
+        let our_peers = peers(&inv, &ours);
+        let tally = tallies.entry(category).or_default();
+        tally.cases += 1;
+        let mut filters_ok = true;
+        let mut peers_ok = true;
+        let mut ssh_ok = true;
+        let mut attrs_ok = true;
+        let universe = tsacl::engine::attrs::policy_attributes(&resolver);
+        for (node, recorded) in capture["nodes"].as_object().unwrap() {
+            let device = inv.devices.iter().find(|d| &d.hostname == node).unwrap();
+            let space = device_space(device);
+            let theirs = FilterSets::from_json(&recorded["packet_filter_rules"])
+                .unwrap()
+                .restrict(&space);
+            let mine = FilterSets::from_rules(&ours[node]).restrict(&space);
+            if let Err(e) = mine.compare(&theirs) {
+                if filters_ok {
+                    filter_failures.push(format!("{id} {node}: {e}"));
+                }
+                filters_ok = false;
+            }
+            let theirs = tsacl::engine::ssh::tuples(&recorded["ssh_rules"]).unwrap();
+            let mine = tsacl::engine::ssh::tuples(&tsacl::engine::ssh::to_json(
+                &tsacl::engine::ssh::device_ssh_rules(&resolver, device),
+            ))
+            .unwrap();
+            if theirs != mine {
+                if ssh_ok {
+                    let only_ours: Vec<_> = mine.difference(&theirs).take(4).collect();
+                    let only_theirs: Vec<_> = theirs.difference(&mine).take(4).collect();
+                    ssh_failures.push(format!(
+                        "{id} {node}: only ours {only_ours:?}; only theirs {only_theirs:?}"
+                    ));
+                }
+                ssh_ok = false;
+            }
+            if let Some(cap_map) = recorded.get("cap_map").and_then(Value::as_object) {
+                let theirs: std::collections::BTreeSet<String> = cap_map
+                    .keys()
+                    .filter(|k| universe.contains(*k))
+                    .cloned()
+                    .collect();
+                let mine = tsacl::engine::attrs::device_attributes(&resolver, device);
+                if theirs != mine {
+                    if attrs_ok {
+                        attr_failures
+                            .push(format!("{id} {node}: ours {mine:?}, theirs {theirs:?}"));
+                    }
+                    attrs_ok = false;
+                }
+            }
+            let mut recorded_peers: Vec<String> = recorded["peers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| p["name"].as_str().unwrap().to_string())
+                })
+                .collect();
+            recorded_peers.sort();
+            if recorded_peers != our_peers[node] {
+                if peers_ok {
+                    peer_failures.push(format!(
+                        "{id} {node}: ours {:?}, theirs {recorded_peers:?}",
+                        our_peers[node]
+                    ));
+                }
+                peers_ok = false;
+            }
+        }
+        if let Some(_reason) = exceptions::filter_exception(&id) {
+            assert!(
+                !(filters_ok && peers_ok && ssh_ok && attrs_ok),
+                "{id} is listed as an exception but now agrees: remove it from the list"
+            );
+            tally.listed += 1;
+            filter_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            peer_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            ssh_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            attr_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            continue;
+        }
+        tally.filters_ok += filters_ok as usize;
+        tally.peers_ok += peers_ok as usize;
+        tally.ssh_ok += ssh_ok as usize;
+        tally.attrs_ok += attrs_ok as usize;
     }
     let mut line = String::from("filter conformance (cases with every node equal):");
     for (cat, t) in &tallies {

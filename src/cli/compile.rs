@@ -1,7 +1,6 @@
 //! `tsacl compile`: intents → the committed policy file.
 
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line, terminal_width};
-use crate::diagnostics::render::{TextStyle, render_text};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, error_line};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -21,37 +20,10 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs, color: bool) -> u8 {
-    let Some(path) = super::intents_path(&args.intents) else {
-        return EXIT_USAGE;
-    };
-    let project = match crate::intents::project::load(&path) {
+    let project = match super::load_intents(&args.intents, color, "; nothing was written") {
         Ok(p) => p,
-        Err(e) => {
-            error_line(e);
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    let errors: Vec<_> = project
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .cloned()
-        .collect();
-    if !errors.is_empty() {
-        eprint!(
-            "{}",
-            render_text(
-                &project.sources,
-                &project.diagnostics,
-                TextStyle {
-                    color,
-                    width: terminal_width()
-                }
-            )
-        );
-        error_line("the intents have errors; nothing was written");
-        return EXIT_FINDINGS;
-    }
     let name = project.sources.get(project.output_file).name.clone();
     if args.stdout {
         use std::io::Write;

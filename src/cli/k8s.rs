@@ -17,31 +17,10 @@ pub struct K8sArgs {
 }
 
 pub fn run(args: K8sArgs, color: bool) -> u8 {
-    let Some(path) = super::intents_path(&args.intents) else {
-        return EXIT_USAGE;
-    };
-    let mut project = match crate::intents::project::load(&path) {
+    let mut project = match super::load_intents(&args.intents, color, "") {
         Ok(p) => p,
-        Err(e) => {
-            error_line(e);
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
-    if project.diagnostics.iter().any(|d| d.is_error()) {
-        eprint!(
-            "{}",
-            render_text(
-                &project.sources,
-                &project.diagnostics,
-                TextStyle {
-                    color,
-                    width: terminal_width()
-                }
-            )
-        );
-        error_line("the intents have errors");
-        return EXIT_FINDINGS;
-    }
     let Some(dir) = args.check else {
         print!("{}", crate::intents::k8s::annotations(&project.intents));
         return EXIT_CLEAN;

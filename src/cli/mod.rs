@@ -162,6 +162,33 @@ fn intents_path(given: &Option<std::path::PathBuf>) -> Option<std::path::PathBuf
     found
 }
 
+/// Find, read and compile the intents; on unreadable input or errors in them, print why
+/// and return the exit code. `then` says what did not happen (`nothing was written`).
+fn load_intents(
+    given: &Option<std::path::PathBuf>,
+    color: bool,
+    then: &str,
+) -> Result<crate::intents::project::Project, u8> {
+    let path = intents_path(given).ok_or(EXIT_USAGE)?;
+    let project = crate::intents::project::load(&path).map_err(|e| {
+        error_line(e);
+        EXIT_USAGE
+    })?;
+    if project.diagnostics.iter().any(|d| d.is_error()) {
+        let style = crate::diagnostics::render::TextStyle {
+            color,
+            width: terminal_width(),
+        };
+        eprint!(
+            "{}",
+            crate::diagnostics::render::render_text(&project.sources, &project.diagnostics, style)
+        );
+        error_line(format!("the intents have errors{then}"));
+        return Err(EXIT_FINDINGS);
+    }
+    Ok(project)
+}
+
 /// Read an inventory file, with a one-line error naming the file.
 fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
     let bytes = crate::fsutil::read_text_file(path)?;

@@ -487,18 +487,7 @@ pub fn all_filters(
 /// For each device, the indices (ascending) of the rules that may put something in its filter.
 pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
     let n = inventory.devices.len();
-    // Every device address, sorted, with its device.
-    let mut index: Vec<((bool, u128), usize)> = inventory
-        .devices
-        .iter()
-        .enumerate()
-        .flat_map(|(i, d)| {
-            d.addresses
-                .iter()
-                .map(move |a| ((a.is_ipv4(), ip_to_u128(*a)), i))
-        })
-        .collect();
-    index.sort_unstable();
+    let index = super::inventory::AddressIndex::new(inventory);
     // Devices that route something (subnet routers, exit nodes) are few: check them directly.
     let routers: Vec<(usize, IpSet)> = inventory
         .devices
@@ -565,16 +554,8 @@ pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<
             untagged.iter().for_each(|i| hit(*i, &mut out));
         }
         for set in addresses {
-            for (a, b) in set.ranges() {
-                let lo = (a.is_ipv4(), ip_to_u128(a));
-                let hi = (b.is_ipv4(), ip_to_u128(b));
-                let start = index.partition_point(|(k, _)| *k < lo);
-                for (k, i) in &index[start..] {
-                    if *k > hi {
-                        break;
-                    }
-                    hit(*i, &mut out);
-                }
+            for i in index.devices_in(set) {
+                hit(i, &mut out);
             }
             for (i, routed) in &routers {
                 if routed.overlaps(set) {

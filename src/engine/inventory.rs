@@ -236,6 +236,39 @@ pub fn with_auto_approvals(inventory: &Inventory, policy: &crate::model::Policy)
     out
 }
 
+/// Every device address, sorted, to find the devices inside an IP set by binary search
+/// (rather than testing every device against the set).
+pub struct AddressIndex {
+    sorted: Vec<((bool, u128), usize)>,
+}
+
+impl AddressIndex {
+    pub fn new(inventory: &Inventory) -> AddressIndex {
+        let key = |a: &IpAddr| (a.is_ipv4(), crate::model::addr::ip_to_u128(*a));
+        let mut sorted: Vec<((bool, u128), usize)> = inventory
+            .devices
+            .iter()
+            .enumerate()
+            .flat_map(|(i, d)| d.addresses.iter().map(move |a| (key(a), i)))
+            .collect();
+        sorted.sort_unstable();
+        AddressIndex { sorted }
+    }
+
+    /// Indices of the devices with an address in `set`, once per address that matches.
+    pub fn devices_in<'a>(&'a self, set: &'a super::IpSet) -> impl Iterator<Item = usize> + 'a {
+        set.ranges().flat_map(move |(a, b)| {
+            let lo = (a.is_ipv4(), crate::model::addr::ip_to_u128(a));
+            let hi = (b.is_ipv4(), crate::model::addr::ip_to_u128(b));
+            let start = self.sorted.partition_point(|(k, _)| *k < lo);
+            self.sorted[start..]
+                .iter()
+                .take_while(move |(k, _)| *k <= hi)
+                .map(|(_, i)| *i)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,38 @@ pub struct Entry {
     pub ports: Vec<PortRange>,
 }
 
+impl Entry {
+    /// Whether this entry's destination takes in `dst` for a flow from `src`.
+    /// `owner_of` tells which user owns the device holding an address, for
+    /// `autogroup:self`.
+    pub fn reaches<'a>(
+        &self,
+        owner_of: impl Fn(std::net::IpAddr) -> Option<&'a str>,
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+    ) -> bool {
+        match &self.target {
+            Target::Everything => true,
+            Target::Addresses(d) => d.contains(dst),
+            Target::OwnDevices => owner_of(dst).is_some() && owner_of(dst) == owner_of(src),
+        }
+    }
+
+    /// Whether this entry lets `src` send to `dst` on `proto`/`port`, sources aside.
+    pub fn admits<'a>(
+        &self,
+        owner_of: impl Fn(std::net::IpAddr) -> Option<&'a str>,
+        src: std::net::IpAddr,
+        dst: std::net::IpAddr,
+        proto: u8,
+        port: u16,
+    ) -> bool {
+        self.protocols.contains(proto)
+            && self.ports.iter().any(|p| p.contains(port))
+            && self.reaches(owner_of, src, dst)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
     pub origin: Origin,
@@ -213,16 +245,8 @@ pub fn allowed<'a>(
 ) -> bool {
     rules.iter().any(|r| {
         (r.src_everything || r.src.contains(src))
-            && r.entries.iter().any(|e| {
-                e.protocols.contains(proto)
-                    && e.ports.iter().any(|p| p.contains(port))
-                    && match &e.target {
-                        Target::Everything => true,
-                        Target::Addresses(d) => d.contains(dst),
-                        Target::OwnDevices => {
-                            owner_of(dst).is_some() && owner_of(dst) == owner_of(src)
-                        }
-                    }
-            })
+            && r.entries
+                .iter()
+                .any(|e| e.admits(&owner_of, src, dst, proto, port))
     })
 }

@@ -42,20 +42,10 @@ pub fn evaluate(
         .enumerate()
         .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i)))
         .collect();
-    let mut sorted: Vec<((bool, u128), usize)> = inventory
-        .devices
-        .iter()
-        .enumerate()
-        .flat_map(|(i, d)| {
-            d.addresses
-                .iter()
-                .map(move |a| ((a.is_ipv4(), crate::model::addr::ip_to_u128(*a)), i))
-        })
-        .collect();
-    sorted.sort_unstable();
+    let index = super::inventory::AddressIndex::new(&inventory);
     let ev = Evaluator {
         stab: Stab::new(&rules),
-        sorted: &sorted,
+        index: &index,
         by_device: &by_device,
         device_of: &device_of,
         policy,
@@ -233,7 +223,7 @@ impl Stab {
 
 struct Evaluator<'a> {
     stab: Stab,
-    sorted: &'a [((bool, u128), usize)],
+    index: &'a super::inventory::AddressIndex,
     by_device: &'a [Vec<usize>],
     device_of: &'a std::collections::HashMap<IpAddr, usize>,
     policy: &'a Policy,
@@ -248,22 +238,10 @@ struct Evaluator<'a> {
 /// address when no device holds it.
 fn representatives(
     inventory: &Inventory,
-    sorted: &[((bool, u128), usize)],
+    index: &super::inventory::AddressIndex,
     set: &IpSet,
 ) -> Vec<IpAddr> {
-    // The devices with an address in the set, by binary search over sorted addresses.
-    let mut devices: Vec<usize> = Vec::new();
-    for (a, b) in set.ranges() {
-        let lo = (a.is_ipv4(), crate::model::addr::ip_to_u128(a));
-        let hi = (b.is_ipv4(), crate::model::addr::ip_to_u128(b));
-        let start = sorted.partition_point(|(k, _)| *k < lo);
-        devices.extend(
-            sorted[start..]
-                .iter()
-                .take_while(|(k, _)| *k <= hi)
-                .map(|(_, i)| *i),
-        );
-    }
+    let mut devices: Vec<usize> = index.devices_in(set).collect();
     devices.sort_unstable();
     devices.dedup();
     let mut out: Vec<IpAddr> = devices
@@ -337,18 +315,7 @@ impl Evaluator<'_> {
             .filter_map(|r| {
                 r.entries
                     .iter()
-                    .find(|e| {
-                        e.protocols.contains(proto)
-                            && e.ports.iter().any(|p| p.contains(port))
-                            && match &e.target {
-                                Target::Everything => true,
-                                Target::Addresses(d) => d.contains(dst),
-                                Target::OwnDevices => {
-                                    let owner = self.owner_of(dst);
-                                    owner.is_some() && owner == self.owner_of(src)
-                                }
-                            }
-                    })
+                    .find(|e| e.admits(|ip| self.owner_of(ip), src, dst, proto, port))
                     .map(|e| (r, e.span))
             })
             .collect()
@@ -366,13 +333,7 @@ impl Evaluator<'_> {
         for r in self.rules {
             let src_ok = r.src_everything || r.src.contains(src);
             for e in &r.entries {
-                let dst_ok = match &e.target {
-                    Target::Everything => true,
-                    Target::Addresses(d) => d.contains(dst),
-                    Target::OwnDevices => {
-                        self.owner_of(dst).is_some() && self.owner_of(dst) == self.owner_of(src)
-                    }
-                };
+                let dst_ok = e.reaches(|ip| self.owner_of(ip), src, dst);
                 let port_ok = e.ports.iter().any(|p| p.contains(port));
                 let proto_ok = e.protocols.contains(proto);
                 let score = src_ok as u8 * 4 + dst_ok as u8 * 4 + port_ok as u8 + proto_ok as u8;
@@ -412,7 +373,7 @@ impl Evaluator<'_> {
         let sel =
             Selector::parse(&src.value).map_err(|_| format!("src {:?} is not valid", src.value))?;
         let set = self.resolver.addresses(&sel);
-        let ips = representatives(self.inventory, self.sorted, &set);
+        let ips = representatives(self.inventory, self.index, &set);
         if ips.is_empty() {
             return Err(format!(
                 "source {:?} resolved to no addresses",
@@ -425,7 +386,7 @@ impl Evaluator<'_> {
     fn destination_ips(&self, dst: &TestDestination) -> Vec<IpAddr> {
         representatives(
             self.inventory,
-            self.sorted,
+            self.index,
             &self.resolver.addresses(&dst.host),
         )
     }

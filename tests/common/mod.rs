@@ -84,3 +84,20 @@ pub fn inventory(topology: &Value) -> Inventory {
     }
     inv
 }
+
+/// Every capture of `tailscale-captures/`, in category then file order.
+pub fn captures(dir: &std::path::Path) -> Vec<Value> {
+    let sorted = |d: &std::path::Path| {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    sorted(&dir.join("tailscale-captures"))
+        .iter()
+        .flat_map(|cat| sorted(cat))
+        .map(|f| serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap())
+        .collect()
+}
