@@ -155,7 +155,7 @@ impl IpSet {
         }
     }
     pub fn overlaps(&self, other: &IpSet) -> bool {
-        !self.intersect(other).is_empty()
+        lists_overlap(&self.v4, &other.v4) || lists_overlap(&self.v6, &other.v6)
     }
     pub fn contains_set(&self, other: &IpSet) -> bool {
         other.subtract(self).is_empty()
@@ -167,6 +167,15 @@ impl IpSet {
         };
         let i = list.partition_point(|&(lo, _)| lo <= v);
         i > 0 && list[i - 1].1 >= v
+    }
+    /// The interval lists, IPv4 then IPv6, as integers (for sweeps over many sets).
+    pub(crate) fn families(&self) -> [&[(u128, u128)]; 2] {
+        [&self.v4, &self.v6]
+    }
+    /// How many addresses, as a float (an IPv6 set can hold more than `u128::MAX`).
+    pub fn size(&self) -> f64 {
+        let count = |l: &[(u128, u128)]| l.iter().map(|(a, b)| (b - a) as f64 + 1.0).sum::<f64>();
+        count(&self.v4) + count(&self.v6)
     }
     /// The intervals, IPv4 first, as addresses.
     pub fn ranges(&self) -> impl Iterator<Item = (IpAddr, IpAddr)> + '_ {
@@ -278,6 +287,22 @@ fn insert(list: &mut Vec<(u128, u128)>, lo: u128, hi: u128) {
         end += 1;
     }
     list.splice(start..end, [(new_lo, new_hi)]);
+}
+
+/// Whether two normal-form lists share an address, without building the intersection.
+fn lists_overlap(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].0.max(b[j].0) <= a[i].1.min(b[j].1) {
+            return true;
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    false
 }
 
 fn intersect(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {

@@ -11,9 +11,11 @@ pub mod graph;
 pub mod inventory;
 pub mod ipset;
 pub mod reach;
+pub mod redundancy;
 pub mod resolve;
 pub mod rules;
 pub mod ssh;
+pub mod structural;
 pub mod tests_eval;
 
 pub use inventory::{Device, Inventory};
