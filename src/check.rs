@@ -38,8 +38,10 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     let policy = model::lower(document.root, file, &mut diagnostics);
     validate::validate(&policy, file, options, &mut diagnostics);
     crate::lint::lint(&policy, file, &mut diagnostics);
-    // Tests are only meaningful on a policy the control plane would load.
+    // Tests and the redundancy audit are only meaningful on a policy the control plane
+    // would load.
     if !diagnostics.iter().any(Diagnostic::is_error) {
+        crate::lint::redundancy::audit(&policy, options.inventory.as_ref(), file, &mut diagnostics);
         crate::engine::tests_eval::evaluate(
             &policy,
             options.inventory.as_ref(),

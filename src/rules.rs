@@ -380,6 +380,27 @@ root in `accept` mode gives everyone root; prefer `check` mode and named users."
         "A tsacl-ignore comment that suppresses nothing",
         "`// tsacl-ignore: CODE reason` on the line before a finding suppresses it; one that matches \
 no finding is stale and should go.";
+    RedundantRule = "TSA230", "redundant-rule", Warning,
+        "Every flow a rule allows is already allowed by other rules",
+        "Tailscale rules only allow, in any order, so a rule whose every source × destination × port \
+lies inside another rule, or inside the union of several, changes nothing: removing it keeps \
+access exactly as it is. The finding names a short list of covering rules. Without `--inventory` \
+it holds for any devices (structural); with one, it may hold only for today's devices (the message \
+says so). Of two identical rules only the later is reported, so removing every reported rule is \
+safe.\nViolation: `{\"src\": [\"group:eng\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:5432\"]}` \
+after `{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:db\"], \"ip\": [\"*\"]}`.\nFix: remove \
+it, or narrow the covering rule if it is what is too broad.";
+    RedundantSelector = "TSA231", "redundant-selector", Warning,
+        "A selector adds nothing to its own rule",
+        "A source that the rule's other sources already include, a destination whose ports the \
+rule's other destinations already allow, or a selector that matches nobody, can go without \
+changing what the rule allows.\nViolation: `\"src\": [\"group:eng\", \"alice@example.com\"]` \
+where alice is in group:eng.\nFix: `\"src\": [\"group:eng\"]`.";
+    IneffectiveRule = "TSA232", "ineffective-rule", Warning,
+        "A rule that allows nothing",
+        "Its sources match nobody (an empty group, a tag no device can carry, a user with no devices \
+in the inventory) or its destinations match nothing, so it grants no flow. Often a typo or a \
+leftover.\nViolation: `{\"src\": [\"group:oncall\"], ...}` with `\"group:oncall\": []`.";
 }
 
 #[cfg(test)]

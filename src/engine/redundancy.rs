@@ -343,14 +343,16 @@ impl Audit {
                     r.span = w.span();
                     self.rules.push(r);
                     // Covering rules that changed make this rule dirty; the rest moved.
-                    self.verdicts.push(old_verdicts[o].clone().map(|v| match v {
-                        Verdict::Redundant(cover) => Verdict::Redundant(
-                            cover
-                                .iter()
-                                .filter_map(|&c| new_of_old[c as usize])
-                                .collect(),
-                        ),
-                        other => other,
+                    self.verdicts.push(old_verdicts[o].clone().map(|v| {
+                        match v {
+                            Verdict::Redundant(cover) => Verdict::Redundant(
+                                cover
+                                    .iter()
+                                    .filter_map(|&c| new_of_old[c as usize])
+                                    .collect(),
+                            ),
+                            other => other,
+                        }
                     }));
                     self.inner.push(old_inner[o].clone());
                 }
@@ -600,34 +602,31 @@ impl Audit {
         // covering prefix, pruned to a minimal one.
         let mut ranked: Vec<&Part> = parts.iter().collect();
         ranked.sort_by(|a, b| b.volume.total_cmp(&a.volume).then(a.rule.cmp(&b.rule)));
-        let cover: Vec<&Part> = if let Some(one) = ranked
-            .iter()
-            .take(16)
-            .find(|p| checker.covered(&[**p]))
-        {
-            vec![*one]
-        } else {
-            let mut n = 2;
-            let mut prefix = loop {
-                let take = n.min(ranked.len());
-                if take == ranked.len() || checker.covered(&ranked[..take]) {
-                    break ranked[..take].to_vec();
-                }
-                n *= 2;
-            };
-            if prefix.len() <= 64 {
-                let mut k = prefix.len();
-                while k > 0 {
-                    k -= 1;
-                    let mut without = prefix.clone();
-                    without.remove(k);
-                    if checker.covered(&without) {
-                        prefix = without;
+        let cover: Vec<&Part> =
+            if let Some(one) = ranked.iter().take(16).find(|p| checker.covered(&[**p])) {
+                vec![*one]
+            } else {
+                let mut n = 2;
+                let mut prefix = loop {
+                    let take = n.min(ranked.len());
+                    if take == ranked.len() || checker.covered(&ranked[..take]) {
+                        break ranked[..take].to_vec();
+                    }
+                    n *= 2;
+                };
+                if prefix.len() <= 64 {
+                    let mut k = prefix.len();
+                    while k > 0 {
+                        k -= 1;
+                        let mut without = prefix.clone();
+                        without.remove(k);
+                        if checker.covered(&without) {
+                            prefix = without;
+                        }
                     }
                 }
-            }
-            prefix
-        };
+                prefix
+            };
         Some(Verdict::Redundant(cover.iter().map(|p| p.rule).collect()))
     }
 
@@ -670,7 +669,8 @@ impl Audit {
             let others: Vec<usize> = (0..r.src_sels.len())
                 .filter(|&j| j != k && !gone[j])
                 .collect();
-            let union = IpSet::union_all(others.iter().map(|&j| &self.sets[r.src_sels[j] as usize]));
+            let union =
+                IpSet::union_all(others.iter().map(|&j| &self.sets[r.src_sels[j] as usize]));
             if union.contains_set(set) {
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
@@ -691,7 +691,9 @@ impl Audit {
             if mine.is_empty() {
                 continue;
             }
-            let empty = mine.iter().all(|e| !e.own && self.sets[e.set as usize].is_empty());
+            let empty = mine
+                .iter()
+                .all(|e| !e.own && self.sets[e.set as usize].is_empty());
             if empty {
                 out.push(Inner::EmptyDestination(k));
                 gone[k] = true;
@@ -741,9 +743,7 @@ impl Audit {
         }
         let at = |k: &Inner| match k {
             Inner::RedundantSource(k, _) | Inner::EmptySource(k) => r.src_spans[*k].start,
-            Inner::RedundantDestination(k, _) | Inner::EmptyDestination(k) => {
-                r.dst_spans[*k].start
-            }
+            Inner::RedundantDestination(k, _) | Inner::EmptyDestination(k) => r.dst_spans[*k].start,
         };
         out.sort_by_key(at);
         out
@@ -828,8 +828,8 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn covered(&self, parts: &[&Part]) -> bool {
-        let involves_self =
-            self.entries.iter().any(|e| e.own) || parts.iter().any(|p| p.entries.iter().any(|e| e.own));
+        let involves_self = self.entries.iter().any(|e| e.own)
+            || parts.iter().any(|p| p.entries.iter().any(|e| e.own));
         let keys: Vec<u64> = (0..parts.len()).map(|k| zobrist(k as u64)).collect();
         let mut decided: FxHashSet<(u64, u32)> = FxHashSet::default();
         for fam in 0..2 {
@@ -866,7 +866,16 @@ impl Checker<'_> {
                     } else {
                         hi
                     };
-                    if !self.piece_covered(fam, cur, end, hash, &active, parts, involves_self, &mut decided) {
+                    if !self.piece_covered(
+                        fam,
+                        cur,
+                        end,
+                        hash,
+                        &active,
+                        parts,
+                        involves_self,
+                        &mut decided,
+                    ) {
                         return false;
                     }
                     if end == hi {
@@ -1109,9 +1118,14 @@ impl Written<'_> {
                 "grant",
                 g.src.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
                 g.dst.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.ip.iter().map(|s| format!("{:?}", s.value)).collect::<Vec<_>>(),
+                g.ip.iter()
+                    .map(|s| format!("{:?}", s.value))
+                    .collect::<Vec<_>>(),
                 g.via.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.src_posture.iter().map(|s| s.value.as_str()).collect::<Vec<_>>(),
+                g.src_posture
+                    .iter()
+                    .map(|s| s.value.as_str())
+                    .collect::<Vec<_>>(),
                 !g.app.is_empty(),
             )),
             Written::Acl(_, a) => content_key(&(
@@ -1119,7 +1133,10 @@ impl Written<'_> {
                 a.src.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
                 a.dst.iter().map(|d| d.raw.as_str()).collect::<Vec<_>>(),
                 a.proto.as_ref().map(|p| p.value.0),
-                a.src_posture.iter().map(|s| s.value.as_str()).collect::<Vec<_>>(),
+                a.src_posture
+                    .iter()
+                    .map(|s| s.value.as_str())
+                    .collect::<Vec<_>>(),
             )),
         }
     }
@@ -1134,7 +1151,11 @@ impl Written<'_> {
             ),
             Written::Acl(_, a) => (
                 a.src.iter().filter(|s| keep(s)).map(|s| s.span).collect(),
-                a.dst.iter().filter(|d| keep(&d.host)).map(|d| d.span).collect(),
+                a.dst
+                    .iter()
+                    .filter(|d| keep(&d.host))
+                    .map(|d| d.span)
+                    .collect(),
             ),
         }
     }
@@ -1145,19 +1166,23 @@ impl Written<'_> {
         sets: &mut Vec<IpSet>,
         ids: &mut FxHashMap<(bool, String), SetId>,
     ) -> AuditRule {
-        let (src, dsts, posture): (&[Sel], Vec<(&Sel, Span)>, &[crate::model::Spanned<String>]) =
-            match self {
-                Written::Grant(_, g) => (
-                    &g.src,
-                    g.dst.iter().map(|d| (d, d.span)).collect(),
-                    &g.src_posture,
-                ),
-                Written::Acl(_, a) => (
-                    &a.src,
-                    a.dst.iter().map(|d| (&d.host, d.span)).collect(),
-                    &a.src_posture,
-                ),
-            };
+        type Parts<'a> = (
+            &'a [Sel],
+            Vec<(&'a Sel, Span)>,
+            &'a [crate::model::Spanned<String>],
+        );
+        let (src, dsts, posture): Parts = match self {
+            Written::Grant(_, g) => (
+                &g.src,
+                g.dst.iter().map(|d| (d, d.span)).collect(),
+                &g.src_posture,
+            ),
+            Written::Acl(_, a) => (
+                &a.src,
+                a.dst.iter().map(|d| (&d.host, d.span)).collect(),
+                &a.src_posture,
+            ),
+        };
         let mut src_sels = Vec::new();
         let mut src_spans = Vec::new();
         for s in src {
@@ -1231,7 +1256,12 @@ fn definitions_key(policy: &Policy) -> u64 {
         policy
             .groups
             .iter()
-            .map(|g| (&g.name.value, g.members.iter().map(|m| &m.value).collect::<Vec<_>>()))
+            .map(|g| {
+                (
+                    &g.name.value,
+                    g.members.iter().map(|m| &m.value).collect::<Vec<_>>(),
+                )
+            })
             .collect::<Vec<_>>(),
         policy
             .hosts
@@ -1241,7 +1271,12 @@ fn definitions_key(policy: &Policy) -> u64 {
         policy
             .ipsets
             .iter()
-            .map(|s| (&s.name.value, s.ops.iter().map(|o| &o.value).collect::<Vec<_>>()))
+            .map(|s| {
+                (
+                    &s.name.value,
+                    s.ops.iter().map(|o| &o.value).collect::<Vec<_>>(),
+                )
+            })
             .collect::<Vec<_>>(),
         policy.acls.is_none() && policy.grants.is_none(),
     ))
@@ -1255,10 +1290,8 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn content_key(value: &impl std::hash::Hash) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    value.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(value)
 }
 
 /// A private IPv6 stand-in address for a Tailscale Service (inside the tailnet's IPv6
@@ -1277,11 +1310,15 @@ fn overlaps(sets: &[IpSet]) -> Vec<Vec<SetId>> {
     let n = sets.len();
     let mut out: Vec<Vec<SetId>> = vec![Vec::new(); n];
     let mut broad = vec![false; n];
-    let total: usize = sets.iter().map(|s| s.families()[0].len() + s.families()[1].len()).sum();
+    let total: usize = sets
+        .iter()
+        .map(|s| s.families()[0].len() + s.families()[1].len())
+        .sum();
     for (i, s) in sets.iter().enumerate() {
         // Few intervals spanning much: a huge range, not a handful of devices.
         let [v4, v6] = s.families();
-        let wide = v4.iter().any(|(a, b)| b - a > 65_536) || v6.iter().any(|(a, b)| b - a > 1 << 64);
+        let wide =
+            v4.iter().any(|(a, b)| b - a > 65_536) || v6.iter().any(|(a, b)| b - a > 1 << 64);
         broad[i] = wide || (v4.len() + v6.len()) * 8 > total.max(64);
     }
     for fam in 0..2 {
@@ -1440,7 +1477,10 @@ mod tests {
                 {{"action": "accept", "src": ["alice@example.com"], "dst": ["10.0.0.5:22"]}},
                 {{"action": "accept", "src": ["group:eng"], "dst": ["lan:22"]}}]}}"#
         ));
-        assert_eq!(f, ["acls[0] redundant: acls[1]", "acls[2] redundant: acls[3]"]);
+        assert_eq!(
+            f,
+            ["acls[0] redundant: acls[1]", "acls[2] redundant: acls[3]"]
+        );
         // A named user is not known to be an admin, nor an admin to be in a group.
         let f = audit(&format!(
             r#"{{{DEFS} "acls": [
@@ -1482,7 +1522,10 @@ mod tests {
                 {{"action": "accept", "src": ["alice@example.com"], "dst": ["bob@example.com:22"]}},
                 {{"action": "accept", "src": ["group:eng"], "dst": ["autogroup:self:22"]}}]}}"#
         ));
-        assert_eq!(f, ["acls[1] redundant: acls[0]", "acls[3] redundant: acls[0]"]);
+        assert_eq!(
+            f,
+            ["acls[1] redundant: acls[0]", "acls[3] redundant: acls[0]"]
+        );
     }
 
     #[test]
@@ -1499,7 +1542,10 @@ mod tests {
         // capability grant (no posture); grants[4] (via + posture) by grants[0]'s via.
         assert_eq!(
             f,
-            ["grants[2] redundant: grants[3]", "grants[4] redundant: grants[0]"]
+            [
+                "grants[2] redundant: grants[3]",
+                "grants[4] redundant: grants[0]"
+            ]
         );
     }
 

@@ -131,7 +131,12 @@ pub fn representative(policy: &Policy) -> Inventory {
         add_user(&mut inv, n.clone(), Role::Member, false);
     }
     let role_variants: Vec<Role> = std::iter::once(Role::Member)
-        .chain(ROLES.iter().copied().filter(|r| roles.contains(&(*r as u8))))
+        .chain(
+            ROLES
+                .iter()
+                .copied()
+                .filter(|r| roles.contains(&(*r as u8))),
+        )
         .collect();
     for d in &domains {
         for role in &role_variants {
@@ -266,7 +271,12 @@ impl Addresses {
 
     /// A /32 route outside the tailnet and every written range.
     fn outside_tailnet(&self) -> Option<Prefix> {
-        let candidates = ["198.18.0.0/15", "192.0.2.0/24", "203.0.113.0/24", "10.0.0.0/8"];
+        let candidates = [
+            "198.18.0.0/15",
+            "192.0.2.0/24",
+            "203.0.113.0/24",
+            "10.0.0.0/8",
+        ];
         let taken = self.written.union(&tailnet_space());
         for c in candidates {
             let free = IpSet::parse(c)?.subtract(&taken);

@@ -1,6 +1,8 @@
 //! Lints: what a good policy should not do, beyond what the control plane rejects. All
 //! are warnings by default; each has a code in `crate::rules`.
 
+pub mod redundancy;
+
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::{Autogroup, Policy, Selector};
 use crate::rules::Code;

@@ -1,0 +1,319 @@
+//! TSA230-232: the exact redundancy audit ([`crate::engine::redundancy`]) as diagnostics.
+//!
+//! Without an inventory the audit runs on representative devices and its findings hold
+//! for any devices (structural). With one, it runs on those devices; findings that the
+//! structural audit does not share say that they hold only for today's devices.
+
+use crate::diagnostics::{Diagnostic, FileId, Location};
+use crate::engine::Inventory;
+use crate::engine::inventory::with_auto_approvals;
+use crate::engine::redundancy::{Audit, Finding, Kind};
+use crate::engine::structural::representative;
+use crate::model::Policy;
+use crate::rules::Code;
+use crate::syntax::Span;
+
+pub fn audit(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if policy.acls.is_none() && policy.grants.is_none() {
+        return;
+    }
+    let structural = Audit::new(policy, &representative(policy)).findings();
+    let (findings, only_today): (Vec<Finding>, Vec<bool>) = match inventory {
+        None => {
+            let n = structural.len();
+            (structural, vec![false; n])
+        }
+        Some(inv) => {
+            let findings = Audit::new(policy, &with_auto_approvals(inv, policy)).findings();
+            let only_today = findings
+                .iter()
+                .map(|f| !structural.iter().any(|s| same(s, f)))
+                .collect();
+            (findings, only_today)
+        }
+    };
+    let at = |span| Location { file, span };
+    let text = |span: Span| selector_text(policy, span);
+    for (f, today) in findings.iter().zip(only_today) {
+        let scope = if today {
+            " (for the devices in the inventory)"
+        } else {
+            ""
+        };
+        let d = match &f.kind {
+            Kind::Redundant { covering } => {
+                let names: Vec<String> = covering.iter().map(|(o, _)| o.to_string()).collect();
+                let message = if names.len() == 1 {
+                    format!(
+                        "{} allows nothing that {} does not already allow{scope}",
+                        f.origin, names[0]
+                    )
+                } else {
+                    format!(
+                        "{} allows nothing that {} together do not already allow{scope}",
+                        f.origin,
+                        join(&names)
+                    )
+                };
+                let mut d = Diagnostic::new(Code::RedundantRule, at(f.span), message)
+                    .with_primary_label("redundant");
+                for (o, span) in covering {
+                    let label = if covering.len() == 1 {
+                        format!("{o} covers every flow of {}", f.origin)
+                    } else {
+                        format!("{o} covers part of it")
+                    };
+                    d = d.with_label(at(*span), label);
+                }
+                d.with_help(if today {
+                    "removing it changes no access with today's devices; it may matter once devices change"
+                } else {
+                    "removing it changes no access, whatever the devices"
+                })
+            }
+            Kind::NoSources => Diagnostic::new(
+                Code::IneffectiveRule,
+                at(f.span),
+                format!(
+                    "{} allows nothing: its sources match nobody{scope}",
+                    f.origin
+                ),
+            )
+            .with_help("check the selectors for typos, or remove the rule"),
+            Kind::NoDestinations => Diagnostic::new(
+                Code::IneffectiveRule,
+                at(f.span),
+                format!(
+                    "{} allows nothing: its destinations match nothing{scope}",
+                    f.origin
+                ),
+            )
+            .with_help("check the selectors for typos, or remove the rule"),
+            Kind::RedundantSource { span, by } => {
+                let by_text: Vec<String> = by.iter().map(|s| format!("`{}`", text(*s))).collect();
+                let mut d = Diagnostic::new(
+                    Code::RedundantSelector,
+                    at(*span),
+                    format!(
+                        "source `{}` adds nothing to {}: {} already {} it{scope}",
+                        text(*span),
+                        f.origin,
+                        join(&by_text),
+                        if by.len() == 1 { "includes" } else { "include" }
+                    ),
+                )
+                .with_primary_label("redundant");
+                for s in by {
+                    d = d.with_label(at(*s), "includes it");
+                }
+                d.with_help("remove it from the rule")
+            }
+            Kind::RedundantDestination { span, by } => {
+                let by_text: Vec<String> = by.iter().map(|s| format!("`{}`", text(*s))).collect();
+                let mut d = Diagnostic::new(
+                    Code::RedundantSelector,
+                    at(*span),
+                    format!(
+                        "destination `{}` adds nothing to {}: {} already {} every port it does{scope}",
+                        text(*span),
+                        f.origin,
+                        join(&by_text),
+                        if by.len() == 1 { "allows" } else { "allow" }
+                    ),
+                )
+                .with_primary_label("redundant");
+                for s in by {
+                    d = d.with_label(at(*s), "already allows it");
+                }
+                d.with_help("remove it from the rule")
+            }
+            Kind::EmptySource { span } => Diagnostic::new(
+                Code::RedundantSelector,
+                at(*span),
+                format!("source `{}` matches nobody{scope}", text(*span)),
+            )
+            .with_primary_label("matches nobody")
+            .with_help("check it for a typo, or remove it"),
+            Kind::EmptyDestination { span } => Diagnostic::new(
+                Code::RedundantSelector,
+                at(*span),
+                format!("destination `{}` matches nothing{scope}", text(*span)),
+            )
+            .with_primary_label("matches nothing")
+            .with_help("check it for a typo, or remove it"),
+        };
+        diags.push(d);
+    }
+}
+
+/// The same finding, whatever the covering rules.
+fn same(a: &Finding, b: &Finding) -> bool {
+    a.origin == b.origin
+        && std::mem::discriminant(&a.kind) == std::mem::discriminant(&b.kind)
+        && match (&a.kind, &b.kind) {
+            (Kind::RedundantSource { span: x, .. }, Kind::RedundantSource { span: y, .. })
+            | (
+                Kind::RedundantDestination { span: x, .. },
+                Kind::RedundantDestination { span: y, .. },
+            )
+            | (Kind::EmptySource { span: x }, Kind::EmptySource { span: y })
+            | (Kind::EmptyDestination { span: x }, Kind::EmptyDestination { span: y }) => x == y,
+            _ => true,
+        }
+}
+
+/// The selector (with its ports, for an ACL destination) written at `span`.
+fn selector_text(policy: &Policy, span: Span) -> String {
+    let grants = policy.grants.iter().flatten();
+    let from_grants = grants
+        .flat_map(|g| g.src.iter().chain(&g.dst))
+        .find(|s| s.span == span)
+        .map(|s| s.raw.trim().to_string());
+    from_grants
+        .or_else(|| {
+            policy.acls.iter().flatten().find_map(|a| {
+                a.src
+                    .iter()
+                    .find(|s| s.span == span)
+                    .map(|s| s.raw.trim().to_string())
+                    .or_else(|| {
+                        a.dst
+                            .iter()
+                            .find(|d| d.span == span)
+                            .map(|d| d.raw.trim().to_string())
+                    })
+            })
+        })
+        .unwrap_or_default()
+}
+
+fn join(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::check_policy;
+    use crate::diagnostics::{SourceFile, SourceMap};
+    use crate::rules::Code;
+    use crate::validate::Options;
+
+    fn run(text: &str, inventory: Option<&str>) -> Vec<(Code, String, Vec<String>)> {
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
+        let options = Options {
+            inventory: inventory
+                .map(|i| crate::engine::Inventory::from_json(i.as_bytes()).unwrap()),
+            ..Options::default()
+        };
+        check_policy(&sources, id, &options)
+            .diagnostics
+            .into_iter()
+            .filter(|d| {
+                matches!(
+                    d.code,
+                    Code::RedundantRule | Code::RedundantSelector | Code::IneffectiveRule
+                )
+            })
+            .map(|d| {
+                (
+                    d.code,
+                    d.message,
+                    d.labels.into_iter().map(|l| l.message).collect(),
+                )
+            })
+            .collect()
+    }
+
+    const POLICY: &str = r#"{
+        "groups": {"group:eng": ["alice@example.com", "bob@example.com"], "group:oncall": []},
+        "tagOwners": {"tag:db": ["group:eng"], "tag:web": ["group:eng"]},
+        "grants": [
+            {"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432", "tcp:6379"]},
+            {"src": ["group:eng", "alice@example.com"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+            {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+            {"src": ["group:oncall"], "dst": ["tag:db"], "ip": ["tcp:22"]},
+        ],
+    }"#;
+
+    #[test]
+    fn reports_redundant_rules_selectors_and_rules_that_allow_nothing() {
+        let found = run(POLICY, None);
+        let codes: Vec<Code> = found.iter().map(|f| f.0).collect();
+        assert_eq!(
+            codes,
+            [
+                Code::RedundantSelector,
+                Code::RedundantRule,
+                Code::IneffectiveRule
+            ],
+            "{found:?}"
+        );
+        assert_eq!(
+            found[0].1,
+            "source `alice@example.com` adds nothing to grants[1]: `group:eng` already includes it"
+        );
+        assert_eq!(
+            found[1].1,
+            "grants[2] allows nothing that grants[0] does not already allow"
+        );
+        assert_eq!(found[1].2, ["grants[0] covers every flow of grants[2]"]);
+        assert_eq!(
+            found[2].1,
+            "grants[3] allows nothing: its sources match nobody"
+        );
+    }
+
+    #[test]
+    fn a_needed_rule_is_not_reported() {
+        let text = POLICY
+            .replace(
+                "\"tcp:5432\"]},\n            {\"src\": [\"group:oncall\"]",
+                "\"tcp:5433\"]},\n            {\"src\": [\"group:oncall\"]",
+            )
+            .replace(", \"alice@example.com\"", "")
+            .replace(
+                "\"group:oncall\": []",
+                "\"group:oncall\": [\"carol@example.com\"]",
+            );
+        assert!(run(&text, None).is_empty(), "{text}");
+    }
+
+    #[test]
+    fn inventory_only_findings_say_so() {
+        // Only alice has a device: group:eng's grant adds nothing to alice's, today.
+        let text = r#"{
+            "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
+            "tagOwners": {"tag:db": ["group:eng"]},
+            "grants": [
+                {"src": ["alice@example.com"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+                {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+            ],
+        }"#;
+        let inv = r#"{"devices": [
+            {"hostname": "a", "addresses": ["100.64.0.1"], "user": "alice@example.com", "tags": []},
+            {"hostname": "db", "addresses": ["100.64.0.2"], "tags": ["tag:db"]}]}"#;
+        let found = run(text, Some(inv));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[1] allows nothing that grants[0] does not already allow (for the devices in the inventory)"
+        );
+        // Without an inventory it is alice's own grant that adds nothing, for any devices.
+        let found = run(text, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[0] allows nothing that grants[1] does not already allow"
+        );
+    }
+}
