@@ -240,6 +240,130 @@ pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engin
     (out, inv)
 }
 
+/// A synthetic tailnet for the redundancy audit: the inventory of [`tailnet`], and `rules`
+/// rules shaped like a grown policy, with the redundancy such policies collect: team
+/// grants on common ports, per-user exceptions that a team grant already covers, port
+/// ranges split over several rules, tag-to-tag rules, a few broad rules
+/// (`autogroup:member`, `*`) that cover many others, subnet rules and `autogroup:self`.
+pub fn audit_tailnet(
+    devices: usize,
+    rules: usize,
+    seed: u64,
+) -> (String, crate::engine::Inventory) {
+    let (base, inv) = tailnet(devices, 0, seed);
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let users = (devices / 4).max(2);
+    let tags = (devices / 200).clamp(4, 500);
+    let groups = (users / 100).clamp(2, 200);
+    // Group members, as `tailnet` wrote them.
+    let members: Vec<Vec<String>> = base
+        .lines()
+        .filter(|l| l.trim_start().starts_with("\"group:g"))
+        .map(|l| {
+            l.split('"')
+                .filter(|w| w.ends_with("@example.com"))
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
+    const PORTS: [&str; 8] = [
+        "22",
+        "80",
+        "443",
+        "5432",
+        "6379",
+        "8080-8090",
+        "9000-9100",
+        "3000",
+    ];
+    // Keep `tailnet`'s groups and tagOwners; its (empty) rule lists are replaced.
+    let mut out = base;
+    if let Some(at) = out.find("\t\"grants\"") {
+        out.truncate(at);
+    }
+    out.push_str("\t\"grants\": [\n");
+    let mut written = 0;
+    let mut team_rules: Vec<(usize, usize, &str)> = Vec::new();
+    while written < rules {
+        let roll = rng.below(100);
+        let line = if roll < 40 || team_rules.is_empty() {
+            // A team reaches a service on a common port.
+            let (g, t, p) = (
+                rng.below(groups),
+                rng.below(tags),
+                PORTS[rng.below(PORTS.len())],
+            );
+            team_rules.push((g, t, p));
+            format!(
+                "{{\"src\": [\"group:g{g}\"], \"dst\": [\"tag:svc{t}\"], \"ip\": [\"tcp:{p}\"]}}"
+            )
+        } else if roll < 55 {
+            // A per-user exception that the user's team grant already covers.
+            let (g, t, p) = team_rules[rng.below(team_rules.len())];
+            let user = members
+                .get(g)
+                .and_then(|m| m.get(rng.below(m.len().max(1))))
+                .cloned()
+                .unwrap_or_else(|| format!("user{}@example.com", rng.below(users)));
+            format!("{{\"src\": [{user:?}], \"dst\": [\"tag:svc{t}\"], \"ip\": [\"tcp:{p}\"]}}")
+        } else if roll < 65 {
+            // A user reaches a service no team rule covers.
+            format!(
+                "{{\"src\": [\"user{}@example.com\"], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:{}\"]}}",
+                rng.below(users),
+                rng.below(tags),
+                10_000 + rng.below(50_000)
+            )
+        } else if roll < 75 {
+            // A port range split over two rules, and a third rule inside their union.
+            let (g, t) = (rng.below(groups), rng.below(tags));
+            let lo = 20_000 + rng.below(20_000);
+            written += 2;
+            format!(
+                "{{\"src\": [\"group:g{g}\"], \"dst\": [\"tag:svc{t}\"], \"ip\": [\"tcp:{lo}-{}\"]}},\n\t\t{{\"src\": [\"group:g{g}\"], \"dst\": [\"tag:svc{t}\"], \"ip\": [\"tcp:{}-{}\"]}},\n\t\t{{\"src\": [\"group:g{g}\"], \"dst\": [\"tag:svc{t}\"], \"ip\": [\"tcp:{}-{}\"]}}",
+                lo + 99,
+                lo + 100,
+                lo + 199,
+                lo + 50,
+                lo + 150
+            )
+        } else if roll < 90 {
+            // Services talk to services.
+            format!(
+                "{{\"src\": [\"tag:svc{}\"], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:{}\"]}}",
+                rng.below(tags),
+                rng.below(tags),
+                PORTS[rng.below(PORTS.len())]
+            )
+        } else if roll < 95 {
+            // A subnet behind a router.
+            format!(
+                "{{\"src\": [\"group:g{}\"], \"dst\": [\"10.{}.0.0/16\"], \"ip\": [\"tcp:22\", \"tcp:443\"]}}",
+                rng.below(groups),
+                rng.below(20)
+            )
+        } else if roll < 98 {
+            // Everyone reaches a shared service.
+            format!(
+                "{{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:443\", \"tcp:80\"]}}",
+                rng.below(tags)
+            )
+        } else if roll < 99 {
+            "{\"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"tcp:22\"]}"
+                .to_string()
+        } else {
+            format!(
+                "{{\"src\": [\"*\"], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:443\"]}}",
+                rng.below(tags)
+            )
+        };
+        let _ = writeln!(out, "\t\t{line},");
+        written += 1;
+    }
+    out.push_str("\t],\n}\n");
+    (out, inv)
+}
+
 /// A synthetic intents file: `services` services reachable from random devices and
 /// groups among `devices` devices, with the operator (JSON5 text).
 pub fn intents(services: usize, devices: usize, seed: u64) -> String {
@@ -313,5 +437,24 @@ mod tests {
             policy(Shape::of_size(5000), 1),
             policy(Shape::of_size(5000), 1)
         );
+    }
+
+    #[test]
+    fn the_audit_tailnet_is_valid_has_the_rules_asked_for_and_some_redundancy() {
+        let (text, inv) = audit_tailnet(2000, 300, 3);
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("s", "s", text.clone().into_bytes()));
+        let checked = check_policy(&sources, id, &Default::default());
+        let errors: Vec<_> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let policy = checked.policy.unwrap();
+        let n = policy.grants.as_ref().map_or(0, Vec::len);
+        assert!((300..303).contains(&n), "{n}");
+        let found = crate::engine::redundancy::Audit::new(&policy, &inv).findings();
+        assert!(found.len() > 10, "{}", found.len());
     }
 }

@@ -158,7 +158,7 @@ impl IpSet {
         lists_overlap(&self.v4, &other.v4) || lists_overlap(&self.v6, &other.v6)
     }
     pub fn contains_set(&self, other: &IpSet) -> bool {
-        other.subtract(self).is_empty()
+        list_contains(&self.v4, &other.v4) && list_contains(&self.v6, &other.v6)
     }
     pub fn contains(&self, a: IpAddr) -> bool {
         let (list, v) = match a {
@@ -289,8 +289,35 @@ fn insert(list: &mut Vec<(u128, u128)>, lo: u128, hi: u128) {
     list.splice(start..end, [(new_lo, new_hi)]);
 }
 
+/// Whether every interval of `inner` lies inside `outer`. With few intervals outside
+/// (`*`, a CIDR) against many inside (every member's device), count by binary search what
+/// each outer interval holds instead of walking the long list.
+fn list_contains(outer: &[(u128, u128)], inner: &[(u128, u128)]) -> bool {
+    if outer.len() * 16 < inner.len() {
+        let mut held = 0;
+        for &(lo, hi) in outer {
+            let start = inner.partition_point(|&(a, _)| a < lo);
+            let end = inner.partition_point(|&(_, b)| b <= hi);
+            held += end.saturating_sub(start);
+        }
+        return held == inner.len();
+    }
+    subtract(inner, outer).is_empty()
+}
+
 /// Whether two normal-form lists share an address, without building the intersection.
 fn lists_overlap(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() * 16 < large.len() {
+        let mut j = 0;
+        for &(lo, hi) in small {
+            j += large[j..].partition_point(|&(_, end)| end < lo);
+            if j < large.len() && large[j].0 <= hi {
+                return true;
+            }
+        }
+        return false;
+    }
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
         if a[i].0.max(b[j].0) <= a[i].1.min(b[j].1) {
@@ -306,6 +333,22 @@ fn lists_overlap(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
 }
 
 fn intersect(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    // A few intervals against many (a group against every member's device): binary
+    // search the long list instead of walking it.
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if small.len() * 16 < large.len() {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(lo, hi) in small {
+            j += large[j..].partition_point(|&(_, end)| end < lo);
+            let mut k = j;
+            while k < large.len() && large[k].0 <= hi {
+                out.push((lo.max(large[k].0), hi.min(large[k].1)));
+                k += 1;
+            }
+        }
+        return out;
+    }
     let (mut i, mut j, mut out) = (0, 0, Vec::new());
     while i < a.len() && j < b.len() {
         let lo = a[i].0.max(b[j].0);
@@ -328,9 +371,9 @@ fn subtract(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
     for &(lo, hi) in a {
         let mut cur = lo;
         let mut done = false;
-        while j < b.len() && b[j].1 < cur {
-            j += 1;
-        }
+        // Skip the intervals of `b` that end before this one (binary search: `b` may be
+        // far longer than `a`).
+        j += b[j..].partition_point(|&(_, end)| end < cur);
         let mut k = j;
         while k < b.len() && b[k].0 <= hi {
             if b[k].0 > cur {
@@ -418,6 +461,26 @@ mod tests {
             prop_assert_eq!(members(&sa.subtract(&sb)), na.difference(&nb).copied().collect());
             // Normal form: equal sets have equal representations.
             prop_assert_eq!(sa.union(&sb), sb.union(&sa));
+        }
+
+        /// Many single addresses against a few ranges: the binary-search paths.
+        #[test]
+        fn lopsided_set_algebra_matches_naive_sets(
+            points in proptest::collection::vec(any::<u8>(), 0..120),
+            b in proptest::collection::vec((any::<u8>(), any::<u8>()), 0..3),
+        ) {
+            let a: Vec<(u8, u8)> = points.iter().map(|&p| (p & !1, p & !1)).collect();
+            let (sa, na) = build(&a);
+            let (sb, nb) = build(&b);
+            let members = |s: &IpSet| -> std::collections::BTreeSet<u8> {
+                (0..=255u8).filter(|x| s.contains(IpAddr::V4(Ipv4Addr::new(10, 0, 0, *x)))).collect()
+            };
+            for (x, y, nx, ny) in [(&sa, &sb, &na, &nb), (&sb, &sa, &nb, &na)] {
+                prop_assert_eq!(members(&x.intersect(y)), nx.intersection(ny).copied().collect());
+                prop_assert_eq!(members(&x.subtract(y)), nx.difference(ny).copied().collect());
+                prop_assert_eq!(x.overlaps(y), !nx.is_disjoint(ny));
+                prop_assert_eq!(x.contains_set(y), ny.is_subset(nx));
+            }
         }
     }
 }

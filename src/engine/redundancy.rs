@@ -36,6 +36,8 @@ use super::rules::{Origin, Protocols};
 use crate::model::{Autogroup, Policy, PortRange, Sel, Selector};
 use crate::syntax::Span;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 // ------------------------------------------------------------------------------------
 // Protocol × port keys
@@ -123,7 +125,9 @@ struct AuditRule {
     span: Span,
     src_sels: Vec<SetId>,
     src_spans: Vec<Span>,
-    src: IpSet,
+    /// Shared with the selector's set when there is one selector.
+    src: Arc<IpSet>,
+    src_size: f64,
     entries: Vec<AuditEntry>,
     dst_spans: Vec<Span>,
     via: Vec<String>,
@@ -195,7 +199,9 @@ pub struct Finding {
 /// The audit of one policy against one inventory, kept so that an edit can be re-decided
 /// incrementally.
 pub struct Audit {
-    sets: Vec<IpSet>,
+    sets: Vec<Arc<IpSet>>,
+    /// Each set's address count, for ranking.
+    sizes: Vec<f64>,
     set_ids: FxHashMap<(bool, String), SetId>,
     /// For each set, the sets it overlaps (sorted, itself excluded).
     overlaps: Vec<Vec<SetId>>,
@@ -205,6 +211,8 @@ pub struct Audit {
     by_dst: Vec<Vec<u32>>,
     /// Per rule: `None` if needed, else its finding.
     verdicts: Vec<Option<Verdict>>,
+    /// Per rule: its verdict against every other rule, whatever was reported.
+    full: Vec<Option<Verdict>>,
     /// Processing order (last rule in the file first) as a position per rule.
     order: Vec<u32>,
     owners: Owners,
@@ -259,13 +267,15 @@ impl Audit {
         let owners = Owners::new(inventory);
         let mut audit = Audit {
             // Set 0: every user-owned device, the stand-in for `autogroup:self` in overlaps.
-            sets: vec![owners.all()],
+            sets: vec![Arc::new(owners.all())],
+            sizes: Vec::new(),
             set_ids: FxHashMap::default(),
             overlaps: Vec::new(),
             rules: Vec::new(),
             by_src: Vec::new(),
             by_dst: Vec::new(),
             verdicts: Vec::new(),
+            full: Vec::new(),
             order: Vec::new(),
             inner: Vec::new(),
             owners,
@@ -281,6 +291,7 @@ impl Audit {
             audit.rules.push(rule);
         }
         audit.overlaps = overlaps(&audit.sets);
+        audit.sizes = audit.sets.iter().map(|s| s.size()).collect();
         audit.index();
         audit.decide_all();
         audit
@@ -327,6 +338,7 @@ impl Audit {
         // The new rule list: unchanged rules keep their lowering and verdicts.
         let old_rules = std::mem::take(&mut self.rules);
         let old_verdicts = std::mem::take(&mut self.verdicts);
+        let old_full = std::mem::take(&mut self.full);
         let old_inner = std::mem::take(&mut self.inner);
         let sets_before = self.sets.len();
         let mut interner = Interner {
@@ -343,8 +355,8 @@ impl Audit {
                     r.span = w.span();
                     self.rules.push(r);
                     // Covering rules that changed make this rule dirty; the rest moved.
-                    self.verdicts.push(old_verdicts[o].clone().map(|v| {
-                        match v {
+                    let remap = |v: &Option<Verdict>| {
+                        v.clone().map(|v| match v {
                             Verdict::Redundant(cover) => Verdict::Redundant(
                                 cover
                                     .iter()
@@ -352,14 +364,17 @@ impl Audit {
                                     .collect(),
                             ),
                             other => other,
-                        }
-                    }));
+                        })
+                    };
+                    self.verdicts.push(remap(&old_verdicts[o]));
+                    self.full.push(remap(&old_full[o]));
                     self.inner.push(old_inner[o].clone());
                 }
                 None => {
                     let r = w.lower(&mut interner, &mut self.sets, &mut self.set_ids);
                     self.rules.push(r);
                     self.verdicts.push(None);
+                    self.full.push(None);
                     self.inner.push(Vec::new());
                     changed.push(j as u32);
                 }
@@ -384,6 +399,7 @@ impl Audit {
                 }
             }
             self.overlaps.push(mine);
+            self.sizes.push(self.sets[new].size());
         }
         self.index();
         let mut scratch = Scratch::new(self.rules.len());
@@ -402,7 +418,8 @@ impl Audit {
             let j = j as usize;
             decided += 1;
             let before = self.verdicts[j].is_some();
-            self.verdicts[j] = self.decide(j, &mut scratch);
+            self.full[j] = self.decide(j, &mut scratch, false);
+            self.verdicts[j] = self.settle(j, &self.full[j], &mut scratch);
             self.inner[j] = if self.verdicts[j].is_none() {
                 self.selector_findings(j)
             } else {
@@ -438,19 +455,74 @@ impl Audit {
         }
     }
 
+    /// Was rule `c` decided before rule `i` (it is later in the file) and reported?
+    fn gone_before(&self, c: usize, i: usize) -> bool {
+        self.order[c] < self.order[i] && self.verdicts[c].is_some()
+    }
+
+    /// The verdict in the greedy order, from the verdict against every other rule: a rule
+    /// no other rules cover stays needed in a smaller pool, and a cover made only of rules
+    /// still in the pool still holds; only otherwise is the rule decided again.
+    fn settle(&self, i: usize, full: &Option<Verdict>, scratch: &mut Scratch) -> Option<Verdict> {
+        match full {
+            Some(Verdict::Redundant(cover))
+                if cover.iter().any(|&c| self.gone_before(c as usize, i)) =>
+            {
+                self.decide(i, scratch, true)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Decide every rule: first each against all others and its own selectors, which is
+    /// most of the work and independent per rule, so it runs on every core; then the
+    /// greedy order, which rarely needs a rule decided again.
     fn decide_all(&mut self) {
-        self.verdicts = vec![None; self.rules.len()];
-        self.inner = vec![Vec::new(); self.rules.len()];
-        let mut by_order: Vec<usize> = (0..self.rules.len()).collect();
+        let n = self.rules.len();
+        self.verdicts = vec![None; n];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n.div_ceil(64).max(1));
+        let this = &*self;
+        let results: Vec<(usize, Option<Verdict>, Vec<Inner>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        let mut scratch = Scratch::new(n);
+                        (t..n)
+                            .step_by(threads)
+                            .map(|i| {
+                                let full = this.decide(i, &mut scratch, false);
+                                let inner = if full.is_none() {
+                                    this.selector_findings(i)
+                                } else {
+                                    Vec::new()
+                                };
+                                (i, full, inner)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("an audit worker panicked"))
+                .collect()
+        });
+        self.full = vec![None; n];
+        self.inner = vec![Vec::new(); n];
+        for (i, full, inner) in results {
+            self.full[i] = full;
+            self.inner[i] = inner;
+        }
+        let mut by_order: Vec<usize> = (0..n).collect();
         by_order.sort_by_key(|&i| self.order[i]);
-        let mut scratch = Scratch::new(self.rules.len());
+        let mut scratch = Scratch::new(n);
         for i in by_order {
-            self.verdicts[i] = self.decide(i, &mut scratch);
-            self.inner[i] = if self.verdicts[i].is_none() {
-                self.selector_findings(i)
-            } else {
-                Vec::new()
-            };
+            self.verdicts[i] = self.settle(i, &self.full[i], &mut scratch);
+            if self.verdicts[i].is_none() && self.full[i].is_some() {
+                self.inner[i] = self.selector_findings(i);
+            }
         }
     }
 
@@ -555,7 +627,10 @@ impl Audit {
     }
 
     /// Decide rule `i` against the rules still in the pool.
-    fn decide(&self, i: usize, scratch: &mut Scratch) -> Option<Verdict> {
+    /// Decide rule `i` against every other rule (`exclude_gone` false), or against the
+    /// pool of the greedy order: without the rules decided before it (later in the file)
+    /// that were reported.
+    fn decide(&self, i: usize, scratch: &mut Scratch, exclude_gone: bool) -> Option<Verdict> {
         let r = &self.rules[i];
         if r.has_caps && r.entries.is_empty() {
             return None;
@@ -581,11 +656,11 @@ impl Audit {
             .into_iter()
             .filter(|&c| {
                 let c = c as usize;
-                let later_and_gone = self.order[c] < self.order[i] && self.verdicts[c].is_some();
-                !later_and_gone && r.coverable_by(&self.rules[c])
+                let gone = exclude_gone && self.gone_before(c, i);
+                !gone && r.coverable_by(&self.rules[c])
             })
             .collect();
-        if pool.is_empty() {
+        if pool.is_empty() || self.witness(r, &pool) {
             return None;
         }
         let parts: Vec<Part> = pool.iter().map(|&c| self.part(r, c as usize)).collect();
@@ -594,60 +669,140 @@ impl Audit {
             src: &r.src,
             entries: &r.entries,
         };
-        let all: Vec<&Part> = parts.iter().collect();
-        if !checker.covered(&all) {
-            return None;
-        }
-        // A concise cover: ranked by overlap, one rule if one suffices, else the shortest
-        // covering prefix, pruned to a minimal one.
+        // A concise cover: ranked by overlap, one rule if one suffices (it must contain
+        // every source, a cheap test), else the shortest covering prefix, pruned to a
+        // minimal one when short.
         let mut ranked: Vec<&Part> = parts.iter().collect();
         ranked.sort_by(|a, b| b.volume.total_cmp(&a.volume).then(a.rule.cmp(&b.rule)));
-        let cover: Vec<&Part> =
-            if let Some(one) = ranked.iter().take(16).find(|p| checker.covered(&[**p])) {
-                vec![*one]
-            } else {
-                let mut n = 2;
-                let mut prefix = loop {
-                    let take = n.min(ranked.len());
-                    if take == ranked.len() || checker.covered(&ranked[..take]) {
-                        break ranked[..take].to_vec();
-                    }
-                    n *= 2;
-                };
-                if prefix.len() <= 64 {
-                    let mut k = prefix.len();
-                    while k > 0 {
-                        k -= 1;
-                        let mut without = prefix.clone();
-                        without.remove(k);
-                        if checker.covered(&without) {
-                            prefix = without;
-                        }
-                    }
+        if let Some(one) = ranked
+            .iter()
+            .filter(|p| p.has_every_source(&r.src))
+            .take(16)
+            .find(|p| checker.covered(&[**p]))
+        {
+            return Some(Verdict::Redundant(vec![one.rule]));
+        }
+        if ranked.len() < 2 || !checker.covered(&ranked) {
+            return None;
+        }
+        let mut n = 2;
+        let mut cover = loop {
+            let take = n.min(ranked.len());
+            if take == ranked.len() || checker.covered(&ranked[..take]) {
+                break ranked[..take].to_vec();
+            }
+            n *= 2;
+        };
+        if cover.len() <= 64 {
+            let mut k = cover.len();
+            while k > 0 {
+                k -= 1;
+                let mut without = cover.clone();
+                without.remove(k);
+                if checker.covered(&without) {
+                    cover = without;
                 }
-                prefix
-            };
+            }
+        }
         Some(Verdict::Redundant(cover.iter().map(|p| p.rule).collect()))
     }
 
+    /// Cheap proof that rule `r` is needed: a few of its flows (sampled sources, each
+    /// entry's first destination address and first port) that no candidate allows. Most
+    /// rules are needed, and this spares them the exact check.
+    fn witness(&self, r: &AuditRule, pool: &[u32]) -> bool {
+        let first = |set: &IpSet| -> Option<(usize, u128)> {
+            set.families()
+                .iter()
+                .enumerate()
+                .find(|(_, l)| !l.is_empty())
+                .map(|(f, l)| (f, l[0].0))
+        };
+        let mut sources: Vec<(usize, u128)> = Vec::new();
+        for (fam, list) in r.src.families().iter().enumerate() {
+            if list.is_empty() {
+                continue;
+            }
+            for k in [0, list.len() / 3, 2 * list.len() / 3, list.len() - 1] {
+                sources.push((fam, list[k].0));
+            }
+        }
+        sources.dedup();
+        for (fam, a) in sources {
+            let addr = ip(fam, a);
+            let from: Vec<&AuditRule> = pool
+                .iter()
+                .map(|&c| &self.rules[c as usize])
+                .filter(|c| c.src.contains(addr))
+                .collect();
+            let owner = self.owner_of(fam, a);
+            for e in &r.entries {
+                let Some(&(key, _)) = e.keys.0.first() else {
+                    continue;
+                };
+                let dst = if e.own {
+                    // The owner's first device address.
+                    owner.and_then(|o| first(&self.owners.devices[o as usize]))
+                } else {
+                    first(&self.sets[e.set as usize])
+                };
+                let Some((dfam, d)) = dst else { continue };
+                let daddr = ip(dfam, d);
+                let covered = from.iter().any(|c| {
+                    c.entries.iter().any(|f| {
+                        f.keys.contains(key)
+                            && if f.own {
+                                owner.is_some() && owner == self.owner_of(dfam, d)
+                            } else {
+                                self.sets[f.set as usize].contains(daddr)
+                            }
+                    })
+                });
+                if !covered {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn owner_of(&self, fam: usize, a: u128) -> Option<u32> {
+        let list = &self.owners.addrs[fam];
+        let i = list.partition_point(|&(x, _)| x < a);
+        list.get(i).filter(|(x, _)| *x == a).map(|(_, o)| *o)
+    }
+
     /// Candidate `c` restricted to rule `r`'s sources, ranked by how much of `r` it covers.
-    fn part<'a>(&'a self, r: &AuditRule, c: usize) -> Part<'a> {
+    fn part<'a>(&'a self, r: &'a AuditRule, c: usize) -> Part<'a> {
         let rule = &self.rules[c];
-        let src = rule.src.intersect(&r.src);
+        // Borrow rather than copy when the candidate takes in every source (often: a
+        // broad rule, or the same selector, whose set is shared).
+        let src = if Arc::ptr_eq(&rule.src, &r.src) || rule.src.contains_set(&r.src) {
+            Cow::Borrowed(&*r.src)
+        } else if r.src.contains_set(&rule.src) {
+            Cow::Borrowed(&*rule.src)
+        } else {
+            Cow::Owned(rule.src.intersect(&r.src))
+        };
         let mut best: f64 = 0.0;
         for e in &r.entries {
             for f in &rule.entries {
                 if self.sets_overlap(e.set, f.set) {
-                    let d = self.sets[e.set as usize]
-                        .size()
-                        .min(self.sets[f.set as usize].size());
+                    let d = self.sizes[e.set as usize].min(self.sizes[f.set as usize]);
                     best = best.max(d * e.keys.overlap_size(&f.keys));
                 }
             }
         }
+        let sources = if std::ptr::eq(&*src, &*r.src) {
+            r.src_size
+        } else if std::ptr::eq(&*src, &*rule.src) {
+            rule.src_size
+        } else {
+            src.size()
+        };
         Part {
             rule: c as u32,
-            volume: src.size() * best,
+            volume: sources * best,
             src,
             entries: &rule.entries,
         }
@@ -670,7 +825,7 @@ impl Audit {
                 .filter(|&j| j != k && !gone[j])
                 .collect();
             let union =
-                IpSet::union_all(others.iter().map(|&j| &self.sets[r.src_sels[j] as usize]));
+                IpSet::union_all(others.iter().map(|&j| &*self.sets[r.src_sels[j] as usize]));
             if union.contains_set(set) {
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
@@ -716,7 +871,7 @@ impl Audit {
             let part = Part {
                 rule: i as u32,
                 volume: 0.0,
-                src: r.src.clone(),
+                src: Cow::Borrowed(&*r.src),
                 entries: &rest,
             };
             if checker.covered(&[&part]) {
@@ -729,7 +884,7 @@ impl Audit {
                     let part = Part {
                         rule: i as u32,
                         volume: 0.0,
-                        src: r.src.clone(),
+                        src: Cow::Borrowed(&*r.src),
                         entries: &only,
                     };
                     checker.covered(&[&part])
@@ -815,8 +970,27 @@ impl Scratch {
 struct Part<'a> {
     rule: u32,
     volume: f64,
-    src: IpSet,
+    /// Borrowed when the candidate takes in all of the rule's sources.
+    src: Cow<'a, IpSet>,
     entries: &'a [AuditEntry],
+}
+
+impl Part<'_> {
+    fn has_every_source(&self, src: &IpSet) -> bool {
+        match &self.src {
+            Cow::Borrowed(b) => std::ptr::eq(*b, src) || **b == *src,
+            Cow::Owned(o) => o == src,
+        }
+    }
+}
+
+/// Source addresses `lo..=hi` of one family, inside the same parts (their hash).
+#[derive(Clone, Copy)]
+struct Piece {
+    fam: usize,
+    lo: u128,
+    hi: u128,
+    hash: u64,
 }
 
 /// Decides whether a rule's flows (`src` × `entries`) lie inside the union of parts.
@@ -830,35 +1004,76 @@ impl Checker<'_> {
     fn covered(&self, parts: &[&Part]) -> bool {
         let involves_self = self.entries.iter().any(|e| e.own)
             || parts.iter().any(|p| p.entries.iter().any(|e| e.own));
-        let keys: Vec<u64> = (0..parts.len()).map(|k| zobrist(k as u64)).collect();
+        // One part with every source: no sweep needed.
+        if let [only] = parts
+            && !involves_self
+            && only.has_every_source(self.src)
+        {
+            return self.zone_covered(parts, None);
+        }
+        // Parts with the same sources (often: the same selector's shared set) sweep as
+        // one group; a group with every source is active on every piece and adds no
+        // events (a broad rule would add one per source interval).
+        let mut group_of: Vec<usize> = Vec::with_capacity(parts.len());
+        let mut groups: Vec<(*const IpSet, u64)> = Vec::new();
+        for (k, p) in parts.iter().enumerate() {
+            let ptr: *const IpSet = &*p.src;
+            let g = match groups.iter().position(|(q, _)| *q == ptr) {
+                Some(g) => g,
+                None => {
+                    groups.push((ptr, 0));
+                    groups.len() - 1
+                }
+            };
+            groups[g].1 ^= zobrist(k as u64);
+            group_of.push(g);
+        }
+        let mut group_src: Vec<&IpSet> = vec![self.src; groups.len()];
+        for (k, p) in parts.iter().enumerate() {
+            group_src[group_of[k]] = &p.src;
+        }
+        let everywhere: Vec<bool> = (0..groups.len())
+            .map(|g| {
+                let k = group_of
+                    .iter()
+                    .position(|&x| x == g)
+                    .expect("every group has a part");
+                parts[k].has_every_source(self.src)
+            })
+            .collect();
         let mut decided: FxHashSet<(u64, u32)> = FxHashSet::default();
         for fam in 0..2 {
             let base = self.src.families()[fam];
             if base.is_empty() {
                 continue;
             }
-            // Events: (position, part, starts). An interval ending at the top of the
+            // Events: (position, group, starts). An interval ending at the top of the
             // space has no end event.
             let mut events: Vec<(u128, u32, bool)> = Vec::new();
-            for (k, p) in parts.iter().enumerate() {
-                for &(lo, hi) in p.src.families()[fam] {
-                    events.push((lo, k as u32, true));
+            for (g, src) in group_src.iter().enumerate() {
+                if everywhere[g] {
+                    continue;
+                }
+                for &(lo, hi) in src.families()[fam] {
+                    events.push((lo, g as u32, true));
                     if hi < u128::MAX {
-                        events.push((hi + 1, k as u32, false));
+                        events.push((hi + 1, g as u32, false));
                     }
                 }
             }
             events.sort_unstable_by_key(|e| e.0);
-            let mut active = vec![false; parts.len()];
-            let mut hash = 0u64;
+            let mut active = everywhere.clone();
+            let mut hash = (0..groups.len())
+                .filter(|&g| everywhere[g])
+                .fold(0u64, |h, g| h ^ groups[g].1);
             let mut ev = 0;
             for &(lo, hi) in base {
                 let mut cur = lo;
                 loop {
                     while ev < events.len() && events[ev].0 <= cur {
-                        let (_, k, start) = events[ev];
-                        active[k as usize] = start;
-                        hash ^= keys[k as usize];
+                        let (_, g, start) = events[ev];
+                        active[g as usize] = start;
+                        hash ^= groups[g as usize].1;
                         ev += 1;
                     }
                     let end = if ev < events.len() && events[ev].0 <= hi {
@@ -866,12 +1081,15 @@ impl Checker<'_> {
                     } else {
                         hi
                     };
-                    if !self.piece_covered(
+                    let piece = Piece {
                         fam,
-                        cur,
-                        end,
+                        lo: cur,
+                        hi: end,
                         hash,
-                        &active,
+                    };
+                    if !self.piece_covered(
+                        piece,
+                        &|k| active[group_of[k]],
                         parts,
                         involves_self,
                         &mut decided,
@@ -888,14 +1106,10 @@ impl Checker<'_> {
         true
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn piece_covered(
         &self,
-        fam: usize,
-        lo: u128,
-        hi: u128,
-        hash: u64,
-        active: &[bool],
+        Piece { fam, lo, hi, hash }: Piece,
+        active: &dyn Fn(usize) -> bool,
         parts: &[&Part],
         involves_self: bool,
         decided: &mut FxHashSet<(u64, u32)>,
@@ -908,9 +1122,9 @@ impl Checker<'_> {
             let owner = (owner != NO_OWNER).then_some(owner);
             let chosen: Vec<&Part> = parts
                 .iter()
-                .zip(active)
-                .filter(|(_, a)| **a)
-                .map(|(p, _)| *p)
+                .enumerate()
+                .filter(|(k, _)| active(*k))
+                .map(|(_, p)| *p)
                 .collect();
             self.zone_covered(&chosen, owner)
         };
@@ -947,6 +1161,14 @@ impl Checker<'_> {
                 Some(&audit.sets[e.set as usize])
             }
         };
+        // An owner's devices are few; rank them last.
+        let size = |e: &AuditEntry| {
+            if e.own {
+                0.0
+            } else {
+                audit.sizes[e.set as usize]
+            }
+        };
         let mine: Vec<(&IpSet, &Keys)> = self
             .entries
             .iter()
@@ -959,14 +1181,15 @@ impl Checker<'_> {
         if parts.is_empty() {
             return false;
         }
-        let mut theirs: Vec<(&IpSet, &Keys)> = parts
+        let mut theirs: Vec<(f64, &IpSet, &Keys)> = parts
             .iter()
             .flat_map(|p| p.entries.iter())
-            .filter_map(|e| Some((dst(e)?, &e.keys)))
-            .filter(|(d, k)| !d.is_empty() && mine.iter().any(|(_, mk)| mk.overlaps(k)))
+            .filter_map(|e| Some((size(e), dst(e)?, &e.keys)))
+            .filter(|(_, d, k)| !d.is_empty() && mine.iter().any(|(_, mk)| mk.overlaps(k)))
             .collect();
         // Big destinations first: they empty the remainder soonest.
-        theirs.sort_by(|a, b| b.0.size().total_cmp(&a.0.size()));
+        theirs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let theirs: Vec<(&IpSet, &Keys)> = theirs.into_iter().map(|(_, d, k)| (d, k)).collect();
         let mut bounds: Vec<u32> = Vec::new();
         for (_, k) in mine.iter().chain(theirs.iter()) {
             for &(lo, hi) in &k.0 {
@@ -1025,6 +1248,14 @@ impl Checker<'_> {
     }
 }
 
+fn ip(fam: usize, v: u128) -> std::net::IpAddr {
+    if fam == 0 {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::from(v as u32))
+    } else {
+        std::net::IpAddr::V6(std::net::Ipv6Addr::from(v))
+    }
+}
+
 /// A well-mixed 64-bit key per index (splitmix64), for hashing sets of indices by XOR.
 fn zobrist(k: u64) -> u64 {
     let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -1047,7 +1278,7 @@ struct Interner<'p> {
 impl Interner<'_> {
     fn get(
         &mut self,
-        sets: &mut Vec<IpSet>,
+        sets: &mut Vec<Arc<IpSet>>,
         ids: &mut FxHashMap<(bool, String), SetId>,
         is_src: bool,
         sel: &Sel,
@@ -1077,7 +1308,7 @@ impl Interner<'_> {
             },
         };
         let id = sets.len() as SetId;
-        sets.push(set);
+        sets.push(Arc::new(set));
         ids.insert(key, id);
         Some((id, false))
     }
@@ -1163,7 +1394,7 @@ impl Written<'_> {
     fn lower(
         self,
         interner: &mut Interner,
-        sets: &mut Vec<IpSet>,
+        sets: &mut Vec<Arc<IpSet>>,
         ids: &mut FxHashMap<(bool, String), SetId>,
     ) -> AuditRule {
         type Parts<'a> = (
@@ -1233,10 +1464,17 @@ impl Written<'_> {
             ),
             Written::Acl(..) => (Vec::new(), false),
         };
+        let src = match src_sels[..] {
+            [one] => Arc::clone(&sets[one as usize]),
+            _ => Arc::new(IpSet::union_all(
+                src_sels.iter().map(|&s| &*sets[s as usize]),
+            )),
+        };
         AuditRule {
             origin: self.origin(),
             span: self.span(),
-            src: IpSet::union_all(src_sels.iter().map(|&s| &sets[s as usize])),
+            src_size: src.size(),
+            src,
             src_sels,
             src_spans,
             entries,
@@ -1306,7 +1544,7 @@ fn service_stand_in(n: usize) -> IpSet {
 /// elementary piece's active sets overlap pairwise; pieces with the same active sets
 /// (Zobrist hash) are handled once. Sets active on most pieces (`*`, `autogroup:member`)
 /// would make that quadratic, so they are compared with every set directly instead.
-fn overlaps(sets: &[IpSet]) -> Vec<Vec<SetId>> {
+fn overlaps(sets: &[Arc<IpSet>]) -> Vec<Vec<SetId>> {
     let n = sets.len();
     let mut out: Vec<Vec<SetId>> = vec![Vec::new(); n];
     let mut broad = vec![false; n];
