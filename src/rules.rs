@@ -134,7 +134,10 @@ Violation: `\"groups\": {\"eng\": [\"tag:x\"]}`\nFix: `\"groups\": {\"group:eng\
     UndefinedHost = "TSA015", "undefined-host", Error,
         "A bare name is neither a host alias nor an IP address",
         "A selector without a prefix must be a key of `hosts` or an IP address or CIDR; the \
-control plane rejects anything else as an invalid address.\n\
+control plane rejects anything else as an invalid address. Policies never resolve DNS names: \
+`db.example.ts.net:5432` is read as an undefined host alias (in 2022 the control plane even accepted \
+such a rule and silently dropped it, tailscale#5532), so tsacl's help then suggests the host alias \
+or the tag and address of the device by that name (from `--inventory`).\n\
 Violation: `\"dst\": [\"databse:5432\"]` where `hosts` has `database`\nFix: `\"database:5432\"`.";
     InvalidHost = "TSA016", "invalid-host", Error,
         "A hosts entry is malformed",
