@@ -37,6 +37,20 @@ fn is_tag(sel: &Sel, tag: &str) -> bool {
 /// TSA125, TSA126 and TSA127 for this operator.
 pub fn operator(policy: &Policy, op: OperatorTags<'_>, file: FileId, diags: &mut Vec<Diagnostic>) {
     let at = |span| Location { file, span };
+    if op.tag == op.proxy_tag {
+        // Everything else would be noise about the same mistake.
+        if let Some(def) = policy.tag_owner(op.tag) {
+            diags.push(
+                Diagnostic::new(
+                    Code::OperatorProxyTagNotOwned,
+                    at(def.tag.span),
+                    format!("the operator's proxy tag is its own tag, {}: every proxy would get the operator's access", op.tag),
+                )
+                .with_help("give proxies a tag of their own, e.g. tag:k8s, owned by the operator's tag"),
+            );
+        }
+        return;
+    }
     // TSA125: a rule to the shared proxy tag reaches every proxy that has no tags of its own.
     let dsts = policy
         .acls
@@ -57,33 +71,24 @@ pub fn operator(policy: &Policy, op: OperatorTags<'_>, file: FileId, diags: &mut
             .with_help("give each Service its own tag (tailscale.com/tags) and grant that tag"),
         );
     }
-    // TSA126: the operator must own the proxy tag, and they must differ.
-    if let Some(def) = policy.tag_owner(op.proxy_tag) {
-        if op.tag == op.proxy_tag {
-            diags.push(
-                Diagnostic::new(
-                    Code::OperatorProxyTagNotOwned,
-                    at(def.tag.span),
-                    format!("the operator's proxy tag is its own tag, {}: every proxy would get the operator's access", op.tag),
-                )
-                .with_help("give proxies a tag of their own, e.g. tag:k8s, owned by the operator's tag"),
-            );
-        } else if !def.owners.iter().any(|o| is_tag(o, op.tag)) {
-            diags.push(
-                Diagnostic::new(
-                    Code::OperatorProxyTagNotOwned,
-                    at(def.tag.span),
-                    format!(
-                        "the operator ({}) does not own its proxy tag {}, so it cannot create proxies",
-                        op.tag, op.proxy_tag
-                    ),
-                )
-                .with_help(format!(
-                    "add it to the owners: {:?}: [{:?}]",
-                    op.proxy_tag, op.tag
-                )),
-            );
-        }
+    // TSA126: the operator must own the proxy tag.
+    if let Some(def) = policy.tag_owner(op.proxy_tag)
+        && !def.owners.iter().any(|o| is_tag(o, op.tag))
+    {
+        diags.push(
+            Diagnostic::new(
+                Code::OperatorProxyTagNotOwned,
+                at(def.tag.span),
+                format!(
+                    "the operator ({}) does not own its proxy tag {}, so it cannot create proxies",
+                    op.tag, op.proxy_tag
+                ),
+            )
+            .with_help(format!(
+                "add it to the owners: {:?}: [{:?}]",
+                op.proxy_tag, op.tag
+            )),
+        );
     }
     // TSA127: who may apply the operator's tag.
     if let Some(def) = policy.tag_owner(op.tag) {
@@ -250,12 +255,12 @@ mod tests {
             tag: "tag:k8s-operator",
             proxy_tag: "tag:k8s-operator",
         };
-        assert!(
+        assert_eq!(
             codes(
-                r#"{"tagOwners": {"tag:k8s-operator": ["autogroup:admin"]}}"#,
+                r#"{"tagOwners": {"tag:k8s-operator": ["tag:k8s-operator"]}, "grants": [{"src": ["*"], "dst": ["tag:k8s-operator"], "ip": ["443"]}]}"#,
                 same
-            )
-            .contains(&Code::OperatorProxyTagNotOwned)
+            ),
+            vec![Code::OperatorProxyTagNotOwned]
         );
         // Configured names.
         let custom = OperatorTags {
