@@ -44,6 +44,19 @@ pub fn internet_without_exit_node(
     let Some(inventory) = inventory else {
         return;
     };
+    let any = policy
+        .acls
+        .iter()
+        .flatten()
+        .any(|a| a.dst.iter().any(|d| grants_internet(policy, &d.host)))
+        || policy
+            .grants
+            .iter()
+            .flatten()
+            .any(|g| g.dst.iter().any(|d| grants_internet(policy, d)));
+    if !any {
+        return;
+    }
     let approved = crate::engine::inventory::with_auto_approvals(inventory, policy);
     let exits: Vec<&crate::engine::Device> = approved
         .devices

@@ -4,6 +4,7 @@
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::{Policy, Test};
 use crate::rules::Code;
+use std::collections::{HashMap, VecDeque};
 
 /// What must be equal for two entries to be merged into one.
 fn key(t: &Test) -> Option<(String, String, Option<serde_json::Value>)> {
@@ -28,28 +29,40 @@ fn quoted(items: &[crate::model::Spanned<String>]) -> String {
         .join(", ")
 }
 
+/// Entries of one group still waiting for a partner: accept-only, deny-only.
+type Unpaired = (VecDeque<usize>, VecDeque<usize>);
+
 pub fn split_accept_deny(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     let at = |span| Location { file, span };
     let only_accept = |t: &Test| !t.accept.is_empty() && t.deny.is_empty();
     let only_deny = |t: &Test| t.accept.is_empty() && !t.deny.is_empty();
-    // Each deny-only entry is paired with the first accept-only entry of the same source
-    // (and proto, and posture), whichever comes first in the file; each pair is one finding.
-    let mut paired = vec![false; policy.tests.len()];
-    for (i, a) in policy.tests.iter().enumerate() {
-        if paired[i] || !(only_accept(a) || only_deny(a)) {
+    // Entries are grouped by source (and proto, and posture); within a group each one is
+    // paired with the earliest unpaired entry of the other kind before it. Each pair is
+    // one finding. Linear in the number of tests.
+    let mut pending: HashMap<(String, String, String), Unpaired> = HashMap::new();
+    let mut pairs: Vec<(usize, usize, String)> = Vec::new();
+    for (j, b) in policy.tests.iter().enumerate() {
+        if !(only_accept(b) || only_deny(b)) {
             continue;
         }
-        let Some(k) = key(a) else { continue };
-        let Some(j) = (i + 1..policy.tests.len()).find(|&j| {
-            let b = &policy.tests[j];
-            !paired[j]
-                && (only_accept(a) && only_deny(b) || only_deny(a) && only_accept(b))
-                && key(b).as_ref() == Some(&k)
-        }) else {
+        let Some((src, proto, posture)) = key(b) else {
             continue;
         };
-        paired[i] = true;
-        paired[j] = true;
+        let posture = posture.map(|p| p.to_string()).unwrap_or_default();
+        let (accepts, denies) = pending.entry((src.clone(), proto, posture)).or_default();
+        let (mine, theirs) = if only_accept(b) {
+            (accepts, denies)
+        } else {
+            (denies, accepts)
+        };
+        match theirs.pop_front() {
+            Some(i) => pairs.push((i, j, src)),
+            None => mine.push_back(j),
+        }
+    }
+    pairs.sort_unstable();
+    for (i, j, src) in pairs {
+        let a = &policy.tests[i];
         let b = &policy.tests[j];
         let (acc, den) = if only_accept(a) { (a, b) } else { (b, a) };
         let proto = acc
@@ -64,7 +77,7 @@ pub fn split_accept_deny(policy: &Policy, file: FileId, diags: &mut Vec<Diagnost
             .unwrap_or_default();
         let merged = format!(
             "{{\"src\": {}{proto}, \"accept\": [{}], \"deny\": [{}]}}",
-            serde_json::to_string(&k.0).unwrap_or_default(),
+            serde_json::to_string(&src).unwrap_or_default(),
             quoted(&acc.accept),
             quoted(&den.deny)
         );
@@ -78,7 +91,7 @@ pub fn split_accept_deny(policy: &Policy, file: FileId, diags: &mut Vec<Diagnost
                 at(b.span),
                 format!(
                     "the tests for {} are split: this entry only {second}, an earlier one only {first}; the control plane may fail such a pair (tailscale#8250)",
-                    k.0
+                    src
                 ),
             )
             .with_label(at(a.span), format!("this entry only {first}"))
