@@ -37,7 +37,7 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     let comments = document.comments.clone();
     let policy = model::lower(document.root, file, &mut diagnostics);
     validate::validate(&policy, file, options, &mut diagnostics);
-    crate::lint::lint(&policy, file, &mut diagnostics);
+    crate::lint::run(&policy, file, options.inventory.as_ref(), &mut diagnostics);
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
     if !diagnostics.iter().any(Diagnostic::is_error) {

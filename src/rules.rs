@@ -134,7 +134,10 @@ Violation: `\"groups\": {\"eng\": [\"tag:x\"]}`\nFix: `\"groups\": {\"group:eng\
     UndefinedHost = "TSA015", "undefined-host", Error,
         "A bare name is neither a host alias nor an IP address",
         "A selector without a prefix must be a key of `hosts` or an IP address or CIDR; the \
-control plane rejects anything else as an invalid address.\n\
+control plane rejects anything else as an invalid address. Policies never resolve DNS names: \
+`db.example.ts.net:5432` is read as an undefined host alias (in 2022 the control plane even accepted \
+such a rule and silently dropped it, tailscale#5532), so tsacl's help then suggests the host alias \
+or the tag and address of the device by that name (from `--inventory`).\n\
 Violation: `\"dst\": [\"databse:5432\"]` where `hosts` has `database`\nFix: `\"database:5432\"`.";
     InvalidHost = "TSA016", "invalid-host", Error,
         "A hosts entry is malformed",
@@ -343,7 +346,45 @@ opens nothing, and a shared tag opens every service.";
     SharedProxyTag = "TSA125", "shared-proxy-tag", Warning,
         "The operator's shared proxy tag is a destination",
         "Every proxy carries the shared proxy tag (`tag:k8s`) unless told otherwise, so a rule to it \
-opens every exposed service at once. Grant each service's own tag instead.";
+opens every exposed service at once. Grant each service's own tag instead. Checked when the \
+policy defines `tag:k8s-operator` (then the proxy tag is `tag:k8s`), and in an intents project with \
+an `operator` section (with its `proxyTag`).\n\
+Violation: `{\"src\": [\"group:dev\"], \"dst\": [\"tag:k8s\"], \"ip\": [\"443\"]}`\n\
+Fix: `\"tailscale.com/tags\": \"tag:grafana\"` on the Service and `\"dst\": [\"tag:grafana\"]`.";
+    OperatorProxyTagNotOwned = "TSA126", "operator-proxy-tag-not-owned", Error,
+        "The operator's proxy tag is not owned by the operator's tag",
+        "The Kubernetes operator creates each proxy with its proxy tag (default `tag:k8s`) unless a \
+Service names other tags, and it can only apply tags that its own tag (default `tag:k8s-operator`) \
+owns. Without `\"tag:k8s\": [\"tag:k8s-operator\"]` in `tagOwners`, proxies fail with `requested tags \
+[...] are invalid or not permitted`. The proxy tag must also differ from the operator's own tag, or \
+every proxy gets the operator's access (the API server proxy among it). Checked when the policy \
+defines `tag:k8s-operator`, and in an intents project with an `operator` section (with its names).\n\
+Violation: `\"tag:k8s\": [\"group:admins\"]`\nFix: `\"tag:k8s\": [\"tag:k8s-operator\"]`.";
+    OperatorTagOwner = "TSA127", "operator-tag-owner", Warning,
+        "The operator's tag can be applied by too many",
+        "Whoever can apply the operator's tag can run a device that acts as the Kubernetes operator, \
+and through it create devices with every tag the operator owns. Let admins own it (`[]` or \
+`autogroup:admin`) or a small admin group, not the tag itself, another tag, `autogroup:member`, \
+`autogroup:tagged` or `user:*@domain`. For the owners of the operator's tag this finding replaces \
+broad-tag-owner (TSA212) and tag-owner-cycle (TSA215). Checked like TSA126.\n\
+Violation: `\"tag:k8s-operator\": [\"autogroup:member\"]` or `\"tag:k8s-operator\": [\"tag:k8s-operator\"]`\n\
+Fix: `\"tag:k8s-operator\": [\"group:k8s-admins\"]`.";
+    ServiceTagNotOwned = "TSA128", "service-tag-not-owned", Error,
+        "A service's tag is not owned by the operator's tag",
+        "With an `operator` section in the intents, the operator creates each service's proxy with the \
+service's tag, which it can only do when its own tag owns that tag in the final policy (intents and \
+base merged). TSA124 is the same check for the tags written in Kubernetes manifests.\n\
+Violation: the service `redis` with `\"tag:redis\": [\"autogroup:admin\"]` in the final policy\n\
+Fix: `\"tag:redis\": [\"tag:k8s-operator\"]`, which is what `tsacl compile` writes.";
+    FunnelWithoutAttr = "TSA129", "funnel-without-attr", Error,
+        "Funnel is asked for but the devices lack the funnel attribute",
+        "Funnel only works on devices that get the `funnel` node attribute. tsacl checks every intents \
+service with `funnel: true` (a device carrying the service's tag), and under `tsacl k8s --check` \
+every Ingress annotated `tailscale.com/funnel: \"true\"` (a proxy carrying its `tailscale.com/tags`, \
+or the operator's proxy tag), against the final policy's `nodeAttrs`.\n\
+Violation: an Ingress with `tailscale.com/funnel: \"true\"` and `tailscale.com/tags: \"tag:web\"`, and \
+no `nodeAttrs` entry for `tag:web`\n\
+Fix: `\"nodeAttrs\": [{\"target\": [\"tag:web\"], \"attr\": [\"funnel\"]}]`.";
     UnusedGroup = "TSA200", "unused-group", Warning,
         "A group nothing refers to",
         "A group no rule, SSH rule, tag owner, auto-approver, node attribute or test names does \
@@ -357,6 +398,22 @@ nothing; it may be a leftover, or a typo elsewhere.";
     UnusedPosture = "TSA203", "unused-posture", Warning,
         "A posture nothing refers to",
         "A `postures` entry no `srcPosture` or `defaultSrcPosture` names does nothing.";
+    UnusedTag = "TSA204", "unused-tag", Warning,
+        "A tag nothing refers to",
+        "A `tagOwners` entry that no ACL, grant (`src`, `dst`, `via`), SSH rule, node attribute, \
+auto-approver, test or other tag's owner list names. Devices may carry it, but it gives them \
+nothing of its own: they get only what `*`, `autogroup:tagged` or their addresses allow. Whether a \
+tag is used is judged from the policy alone: devices in `--inventory` that carry it, or Services and \
+intents that ask for it, do not make it used, because without a rule the tag still opens nothing \
+(the finding says how many inventory devices carry it, since they are what a fix affects). One \
+exception: when the policy defines the Kubernetes operator's tag (`tag:k8s-operator`, or the \
+intents' `operator.tag`), the operator's proxy tag (`tag:k8s`, or `operator.proxyTag`) counts as \
+used: the operator applies it to every proxy without tags of its own, and its setup requires the \
+entry. A tag kept only to make devices tagged (no owner, no key expiry) can stay with \
+`// tsacl-ignore: TSA204 reason` on the line before it.\n\
+Violation: `\"tagOwners\": {\"tag:old-ci\": [\"group:devops\"]}` and nothing names `tag:old-ci`\n\
+Fix: remove the entry, or give it the access its devices need: \
+`{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifacts\"], \"ip\": [\"443\"]}`.";
     AllowAll = "TSA210", "allow-all", Warning,
         "A rule lets everything reach everything",
         "`*` to `*` on every port is the default policy of a new tailnet; once a policy is written, \
@@ -376,6 +433,34 @@ root in `accept` mode gives everyone root; prefer `check` mode and named users."
     DuplicateTest = "TSA214", "duplicate-test", Warning,
         "Two identical tests",
         "The control plane accepts duplicate tests, but one of them is dead weight.";
+    TagOwnerCycle = "TSA215", "tag-owner-cycle", Warning,
+        "Tags own each other in a cycle, or a tag owns itself",
+        "Tags may own tags, and the control plane accepts cycles (`tag:a` owned by `tag:b`, `tag:b` by \
+`tag:a`) and self-ownership (`\"tag:a\": [\"tag:a\"]`). Such an edge gives nothing useful: a device \
+can only apply a tag of the cycle if it already carries one, so the first device must be tagged by \
+another owner or an admin, and from then on every device in the cycle can mint the others, a loop \
+that is hard to see in review. The finding names the cycle, each tag owned by the next.\n\
+Violation: `\"tag:ci\": [\"tag:deploy\"], \"tag:deploy\": [\"tag:ci\"]`\n\
+Fix: let people own one end: `\"tag:ci\": [\"group:devops\"], \"tag:deploy\": [\"tag:ci\"]`.";
+    SplitAcceptDenyTests = "TSA217", "split-accept-deny-tests", Warning,
+        "Accept and deny tests for one source in separate entries",
+        "Two `tests` entries with the same `src` (and `proto` and `srcPostureAttrs`), one with only \
+`accept`, the other with only `deny`. tsacl evaluates them correctly, but the control plane has \
+been reported to fail the accept entry of such a pair on a correct policy (tailscale#8250, open \
+since 2023), while one entry with both lists passes. Merging them costs nothing.\n\
+Violation: `{\"src\": \"tag:ci\", \"accept\": [\"tag:db:5432\"]}, {\"src\": \"tag:ci\", \"deny\": [\"tag:web:22\"]}`\n\
+Fix: `{\"src\": \"tag:ci\", \"accept\": [\"tag:db:5432\"], \"deny\": [\"tag:web:22\"]}`.";
+    InternetWithoutExitNode = "TSA218", "internet-without-exit-node", Warning,
+        "autogroup:internet is granted but no device is an exit node",
+        "A rule grants `autogroup:internet` (directly, or through an ipset that adds it), but no device \
+of the inventory is an exit node: none has 0.0.0.0/0 or ::/0 approved, or advertised and approved \
+by `autoApprovers.exitNode`; with `via`, none that also carries one of its tags. The rule then does \
+nothing. Only checked with an inventory (`--inventory`), since without one tsacl cannot know the \
+devices.\n\
+Violation: `{\"src\": [\"group:travel\"], \"dst\": [\"autogroup:internet\"], \"ip\": [\"*\"]}` and no \
+exit node\n\
+Fix: approve an exit node (`\"autoApprovers\": {\"exitNode\": [\"tag:exit\"]}` and a device that \
+advertises the routes), or remove the rule.";
     UnusedSuppression = "TSA220", "unused-suppression", Warning,
         "A tsacl-ignore comment that suppresses nothing",
         "`// tsacl-ignore: CODE reason` on the line before a finding suppresses it; one that matches \

@@ -351,3 +351,117 @@ fn diff_shows_exactly_the_flows_that_changed() {
     );
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// (code, file name, line) of every finding of `tsacl check --format json`.
+fn check_json(dir: &Path) -> (Option<i32>, Vec<(String, String, u64)>) {
+    let out = tsacl(dir, &["check", "--format", "json"]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    let found = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["file"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (out.status.code(), found)
+}
+
+#[test]
+fn operator_lints_use_the_intents_names_and_point_into_the_intents() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    let line =
+        |needle: &str, t: &str| t.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let compile = |t: &str| {
+        std::fs::write(&intents, t).unwrap();
+        let out = tsacl(dir.path(), &["compile"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+
+    // Every member may apply the operator's tag: TSA127 at the intents' owners, and not
+    // also broad-tag-owner (TSA212) in the compiled policy.
+    let members = text.replace(
+        "owners: [\"autogroup:admin\"]",
+        "owners: [\"autogroup:member\"]",
+    );
+    compile(&members);
+    let (code, found) = check_json(dir.path());
+    assert_eq!(code, Some(0), "{found:?}");
+    let operator_line = line("operator: {", &members);
+    assert_eq!(
+        found,
+        vec![(
+            "TSA127".to_string(),
+            "policies/tailnet.json5".to_string(),
+            operator_line
+        )]
+    );
+
+    // Proxies with the operator's own tag.
+    let same = text.replace("proxyTag: \"tag:k8s\"", "proxyTag: \"tag:k8s-operator\"");
+    compile(&same);
+    let (code, found) = check_json(dir.path());
+    assert_eq!(code, Some(1), "{found:?}");
+    assert!(
+        found.contains(&(
+            "TSA126".to_string(),
+            "policies/tailnet.json5".to_string(),
+            operator_line
+        )),
+        "{found:?}"
+    );
+
+    // Other names: the configured proxy tag counts as used (no TSA204), nothing else fires.
+    let base = policies.join("base.hujson");
+    let base_text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, base_text.replace("tag:k8s-operator", "tag:op")).unwrap();
+    compile(
+        &text
+            .replace("tag: \"tag:k8s-operator\"", "tag: \"tag:op\"")
+            .replace("proxyTag: \"tag:k8s\"", "proxyTag: \"tag:proxy\""),
+    );
+    let (code, found) = check_json(dir.path());
+    assert_eq!((code, found), (Some(0), vec![]));
+}
+
+#[test]
+fn funnel_on_an_ingress_needs_the_attribute() {
+    let (dir, policies) = copy_of_policies();
+    let k8s = policies.join("k8s");
+    std::fs::create_dir(&k8s).unwrap();
+    let manifests = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/k8s/services.yaml"),
+    )
+    .unwrap();
+    let ingress = |tags: &str| {
+        format!(
+            "{manifests}---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: hooks\n  namespace: joelclaw\n  annotations:\n    tailscale.com/funnel: \"true\"\n{tags}spec:\n  ingressClassName: tailscale\n"
+        )
+    };
+    // tag:worker gets the funnel attribute (its intent has funnel: true).
+    std::fs::write(
+        k8s.join("services.yaml"),
+        ingress("    tailscale.com/tags: \"tag:worker\"\n"),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Without tags the proxy carries tag:k8s, which has no funnel attribute.
+    std::fs::write(k8s.join("services.yaml"), ingress("")).unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("TSA129")
+            && err.contains("Ingress hooks asks for Funnel")
+            && err.contains("tag:k8s"),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
 use crate::check::check_policy;
 use crate::diagnostics::render::{TextStyle, render_json, render_text, summary};
+use crate::diagnostics::selection::{Layer, Selection, check_pattern, parse_override};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::validate::Options;
 use clap::Args;
@@ -36,6 +37,13 @@ pub struct CheckArgs {
     #[arg(long, value_delimiter = ',', value_name = "CODES")]
     pub ignore: Vec<String>,
 
+    /// Report a code at another severity: error, warning, info, or off to drop it
+    /// (repeatable or comma-separated; a code, name or prefix: TSA210=error,
+    /// unused-group=off, TSA2=info). Overrides the intents file's `lint.severity`, and
+    /// applies before --fail-on and --exit-zero
+    #[arg(long, value_delimiter = ',', value_name = "CODE=LEVEL")]
+    pub severity: Vec<String>,
+
     /// Exit 0 even when there are findings (usage errors still exit 2)
     #[arg(long)]
     pub exit_zero: bool,
@@ -68,25 +76,26 @@ pub enum FailOn {
     Error,
 }
 
-/// Does a selector from `--select`/`--ignore` match this code?
-fn matches_code(pattern: &str, code: crate::rules::Code) -> bool {
-    let rule = code.rule();
-    let p = pattern.trim();
-    rule.id.eq_ignore_ascii_case(p)
-        || rule.name == p
-        || (!p.is_empty()
-            && rule
-                .id
-                .to_ascii_uppercase()
-                .starts_with(&p.to_ascii_uppercase()))
-}
-
-/// Apply `--select` and `--ignore`.
-fn filter_codes(diags: &mut Vec<crate::diagnostics::Diagnostic>, args: &CheckArgs) {
-    diags.retain(|d| {
-        (args.select.is_empty() || args.select.iter().any(|p| matches_code(p, d.code)))
-            && !args.ignore.iter().any(|p| matches_code(p, d.code))
-    });
+/// The command line's `--select`, `--ignore` and `--severity`, as the last layer.
+fn command_line_layer(args: &CheckArgs) -> Result<Layer, String> {
+    let mut layer = Layer {
+        select: args.select.clone(),
+        ignore: args.ignore.clone(),
+        severity: Vec::new(),
+    };
+    for p in args.select.iter().chain(&args.ignore) {
+        check_pattern(p).map_err(|e| {
+            e.replacen(
+                &format!("unknown rule {p:?}"),
+                &format!("unknown rule {p:?} in --select/--ignore"),
+                1,
+            )
+        })?;
+    }
+    for text in &args.severity {
+        layer.severity.push(parse_override(text)?);
+    }
+    Ok(layer)
 }
 
 /// The exit code for these findings under the user's threshold.
@@ -122,7 +131,7 @@ fn options(args: &CheckArgs) -> Option<Options> {
 }
 
 /// `tsacl check` on an intents file.
-fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
+fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bool) -> u8 {
     let mut project = match crate::intents::project::load(path) {
         Ok(p) => p,
         Err(e) => {
@@ -130,11 +139,23 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
+    // A mistake in the `lint` section is a configuration error, not a finding.
+    if !project.intents.lint.errors.is_empty() {
+        let f = project.sources.get(project.intents_file);
+        for (span, message) in &project.intents.lint.errors {
+            let (line, col) = f.line_col(span.start as usize);
+            error_line(format!("{}:{line}:{col}: {message}", f.name));
+        }
+        return EXIT_USAGE;
+    }
     let Some(options) = options(args) else {
         return EXIT_USAGE;
     };
     project.check(&options);
-    filter_codes(&mut project.diagnostics, args);
+    let selection = Selection {
+        layers: vec![project.intents.lint.layer.clone(), cli],
+    };
+    selection.apply(&mut project.diagnostics);
     let mut files = vec![project.intents_file];
     files.extend(project.base_file);
     files.push(project.output_file);
@@ -186,18 +207,13 @@ fn report(
 }
 
 pub fn run(args: CheckArgs, color: bool) -> u8 {
-    for p in args.select.iter().chain(&args.ignore) {
-        if !crate::rules::RULES.iter().any(|r| matches_code(p, r.code)) {
-            let names = crate::rules::RULES.iter().flat_map(|r| [r.id, r.name]);
-            let hint = crate::suggest::did_you_mean(p, names)
-                .map(|s| format!("; did you mean {s}?"))
-                .unwrap_or_default();
-            error_line(format!(
-                "unknown rule {p:?} in --select/--ignore{hint} (`tsacl rule --all` lists them)"
-            ));
+    let cli = match command_line_layer(&args) {
+        Ok(layer) => layer,
+        Err(e) => {
+            error_line(e);
             return EXIT_USAGE;
         }
-    }
+    };
     if args.files.is_empty() {
         let found = args.intents.clone().or_else(|| {
             std::env::current_dir()
@@ -210,7 +226,7 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
             );
             return EXIT_USAGE;
         };
-        return check_intents(&path, &args, color);
+        return check_intents(&path, &args, cli, color);
     }
     let Some(options) = options(&args) else {
         return EXIT_USAGE;
@@ -247,7 +263,7 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         files.push(id);
         diagnostics.extend(check_policy(&sources, id, &options).diagnostics);
     }
-    filter_codes(&mut diagnostics, &args);
+    Selection { layers: vec![cli] }.apply(&mut diagnostics);
     report(&sources, &files, &diagnostics, args.format, color);
     if unreadable {
         EXIT_USAGE

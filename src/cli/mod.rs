@@ -63,6 +63,14 @@ pub enum OutputFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate policy files as the control plane would, or (no FILE) check the intents: stale output, tests, reachability proof
+    #[command(
+        after_help = "Which findings, at which severity: --select and --ignore keep or drop codes; \
+--severity CODE=LEVEL (error, warning, info, off) changes one, e.g. --severity TSA210=error \
+--severity unused-group=off. The intents file can say the same in its `lint` section:\n\n  \
+lint: { ignore: [\"TSA111\"], severity: { TSA210: \"error\", \"unused-group\": \"off\" } }\n\n\
+The command line wins over the file. The effective severity is what every output format \
+shows and what --fail-on and the exit code use. `tsacl rule --all` lists the codes."
+    )]
     Check(check::CheckArgs),
     /// Compile the intents file into the tailnet policy file
     Compile(compile::CompileArgs),

@@ -5,6 +5,7 @@
 //! so `tsacl rule --all` lists every code the tool can emit.
 
 pub mod render;
+pub mod selection;
 
 use crate::rules::Code;
 use crate::syntax::Span;

@@ -84,12 +84,21 @@ pub fn summary(diagnostics: &[Diagnostic]) -> String {
         .iter()
         .filter(|d| d.severity == Severity::Warning)
         .count();
+    let infos = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Info)
+        .count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!(
+    let mut out = format!(
         "{}, {}",
         plural(errors, "error"),
         plural(warnings, "warning")
-    )
+    );
+    // Only lints turned down with a severity override are infos: say so only then.
+    if infos > 0 {
+        out.push_str(&format!(", {infos} info"));
+    }
+    out
 }
 
 #[derive(Serialize)]

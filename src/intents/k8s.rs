@@ -82,6 +82,8 @@ pub fn check(
     collect(dir, &mut files).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     files.sort();
     let mut exposed = Vec::new();
+    // Ingresses that ask for Funnel: what, their tags (None: the proxy tag), where.
+    let mut funnels: Vec<(String, Option<Vec<String>>, Location)> = Vec::new();
     for path in &files {
         let bytes = crate::fsutil::read_text_file(path)?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
@@ -98,6 +100,29 @@ pub fn check(
             offset += line.len();
         }
         for (i, doc) in docs.iter().enumerate() {
+            if doc["kind"].as_str() == Some("Ingress") {
+                // Funnel is an Ingress feature: `tailscale.com/funnel: "true"`.
+                let ann = &doc["metadata"]["annotations"];
+                let ours = doc["spec"]["ingressClassName"].as_str() == Some("tailscale");
+                if ours && ann["tailscale.com/funnel"].as_str() == Some("true") {
+                    let start = starts.get(i).copied().unwrap_or(0);
+                    let name = doc["metadata"]["name"].as_str().unwrap_or("").to_string();
+                    let tags = ann["tailscale.com/tags"].as_str().map(|t| {
+                        t.split(',')
+                            .map(|x| x.trim().to_string())
+                            .collect::<Vec<_>>()
+                    });
+                    funnels.push((
+                        format!("Ingress {name}"),
+                        tags,
+                        Location {
+                            file: id,
+                            span: find_span(&text, start, "tailscale.com/funnel"),
+                        },
+                    ));
+                }
+                continue;
+            }
             if doc["kind"].as_str() != Some("Service") {
                 continue;
             }
@@ -217,6 +242,13 @@ pub fn check(
                 }
             }
         }
+    }
+    if let Some(policy) = policy {
+        let asks: Vec<(String, Vec<String>, Location)> = funnels
+            .into_iter()
+            .map(|(what, tags, at)| (what, tags.unwrap_or_else(|| vec![op.proxy_tag.clone()]), at))
+            .collect();
+        crate::lint::operator::funnel(policy, &asks, diags);
     }
     for (i, s) in intents.services.iter().enumerate() {
         if !matched[i] {

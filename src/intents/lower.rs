@@ -174,7 +174,11 @@ impl Lowerer<'_> {
                         out.devices.push(self.device(d));
                     }
                 }
-                "operator" => out.operator = Some(self.operator(&m.value)),
+                "operator" => {
+                    let mut op = self.operator(&m.value);
+                    op.span = Some(m.key_span);
+                    out.operator = Some(op);
+                }
                 "services" => {
                     for s in self.members(&m.value, "services", None) {
                         if let Some(svc) = self.service(s) {
@@ -182,7 +186,7 @@ impl Lowerer<'_> {
                         }
                     }
                 }
-                _ => {} // `lint`: read by the linter.
+                _ => out.lint = lint_section(&m.value),
             }
         }
         self.check_names(&out);
@@ -255,6 +259,7 @@ impl Lowerer<'_> {
                     }
                 }
                 "proxyTag" => {
+                    op.proxy_tag_span = Some(f.value.span);
                     if let Some(t) = self
                         .string(&f.value, "operator.proxyTag")
                         .and_then(|t| self.tag(t))
@@ -263,6 +268,7 @@ impl Lowerer<'_> {
                     }
                 }
                 _ => {
+                    op.owners_span = Some(f.value.span);
                     op.owners = self
                         .strings(&f.value, "operator.owners")
                         .into_iter()
@@ -284,6 +290,7 @@ impl Lowerer<'_> {
             ports: Vec::new(),
             from: Vec::new(),
             funnel: false,
+            funnel_span: None,
             tag: format!("tag:{name}"),
             tag_span: None,
             hostname: name.clone(),
@@ -302,7 +309,10 @@ impl Lowerer<'_> {
                 "ports" => svc.ports = self.ports(&f.value),
                 "from" => svc.from = self.strings(&f.value, "from"),
                 "funnel" => match f.value.as_bool() {
-                    Some(b) => svc.funnel = b,
+                    Some(b) => {
+                        svc.funnel = b;
+                        svc.funnel_span = Some(f.value.span);
+                    }
                     None => {
                         self.report(
                             Code::WrongType,
@@ -445,4 +455,103 @@ impl Lowerer<'_> {
             }
         }
     }
+}
+
+/// The `lint` section: `{select: [...], ignore: [...], severity: {"TSA210": "error", ...}}`.
+/// Every problem is a configuration error (exit 2), not a finding: a typo here must not
+/// silently change what is checked.
+fn lint_section(v: &Value) -> super::LintSection {
+    use crate::diagnostics::selection::{Level, check_pattern};
+    let mut out = super::LintSection::default();
+    let Some(members) = v.as_object() else {
+        out.errors.push((
+            v.span,
+            format!("lint must be an object, not {}", v.type_name()),
+        ));
+        return out;
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for m in members {
+        if seen.contains(&m.key.as_str()) {
+            out.errors
+                .push((m.key_span, format!("duplicate key {:?} in lint", m.key)));
+            continue;
+        }
+        seen.push(&m.key);
+        match m.key.as_str() {
+            "select" | "ignore" => {
+                let Some(items) = m.value.as_array() else {
+                    out.errors.push((
+                        m.value.span,
+                        format!(
+                            "lint.{} must be an array of codes, not {}",
+                            m.key,
+                            m.value.type_name()
+                        ),
+                    ));
+                    continue;
+                };
+                for item in items {
+                    let Some(p) = item.as_str() else {
+                        out.errors.push((
+                            item.span,
+                            format!(
+                                "each entry of lint.{} must be a string, not {}",
+                                m.key,
+                                item.type_name()
+                            ),
+                        ));
+                        continue;
+                    };
+                    match check_pattern(p) {
+                        Ok(()) if m.key == "select" => out.layer.select.push(p.to_string()),
+                        Ok(()) => out.layer.ignore.push(p.to_string()),
+                        Err(e) => out.errors.push((item.span, format!("lint.{}: {e}", m.key))),
+                    }
+                }
+            }
+            "severity" => {
+                let Some(entries) = m.value.as_object() else {
+                    out.errors.push((
+                        m.value.span,
+                        format!(
+                            "lint.severity must be an object such as {{\"TSA210\": \"error\"}}, not {}",
+                            m.value.type_name()
+                        ),
+                    ));
+                    continue;
+                };
+                for e in entries {
+                    if let Err(why) = check_pattern(&e.key) {
+                        out.errors
+                            .push((e.key_span, format!("lint.severity: {why}")));
+                        continue;
+                    }
+                    match e.value.as_str().map(Level::parse) {
+                        Some(Ok(level)) => out.layer.severity.push((e.key.clone(), level)),
+                        Some(Err(why)) => out
+                            .errors
+                            .push((e.value.span, format!("lint.severity.{}: {why}", e.key))),
+                        None => out.errors.push((
+                            e.value.span,
+                            format!(
+                                "lint.severity.{} must be a string (error, warning, info or off), not {}",
+                                e.key,
+                                e.value.type_name()
+                            ),
+                        )),
+                    }
+                }
+            }
+            other => {
+                let known = ["select", "ignore", "severity"];
+                let hint = did_you_mean(other, known.iter().copied())
+                    .map(|h| format!("; did you mean {h:?}?"))
+                    .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
+                out.errors
+                    .push((m.key_span, format!("unknown key {other:?} in lint{hint}")));
+            }
+        }
+    }
+    out
 }

@@ -45,6 +45,8 @@ pub struct ServiceIntent {
     /// Who may reach it: device names, groups, users, tags or autogroups, as written.
     pub from: Vec<Spanned<String>>,
     pub funnel: bool,
+    /// Where `funnel` is written.
+    pub funnel_span: Option<crate::syntax::Span>,
     /// Its tag (default `tag:<name>`).
     pub tag: String,
     pub tag_span: Option<crate::syntax::Span>,
@@ -59,6 +61,10 @@ pub struct Operator {
     pub tag: String,
     pub proxy_tag: String,
     pub owners: Vec<String>,
+    /// Where the section is written (its key), and its `owners` and `proxyTag` values.
+    pub span: Option<crate::syntax::Span>,
+    pub owners_span: Option<crate::syntax::Span>,
+    pub proxy_tag_span: Option<crate::syntax::Span>,
 }
 
 impl Default for Operator {
@@ -67,6 +73,9 @@ impl Default for Operator {
             tag: "tag:k8s-operator".into(),
             proxy_tag: "tag:k8s".into(),
             owners: vec!["autogroup:admin".into()],
+            span: None,
+            owners_span: None,
+            proxy_tag_span: None,
         }
     }
 }
@@ -82,6 +91,16 @@ pub struct Intents {
     pub devices: Vec<DeviceIntent>,
     pub operator: Option<Operator>,
     pub services: Vec<ServiceIntent>,
+    /// The `lint` section: which findings to show, and at which severity.
+    pub lint: LintSection,
+}
+
+/// The intents file's `lint` section, and its problems (configuration errors: exit 2).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LintSection {
+    pub layer: crate::diagnostics::selection::Layer,
+    /// Each problem with where it is written.
+    pub errors: Vec<(crate::syntax::Span, String)>,
 }
 
 impl Intents {

@@ -155,6 +155,9 @@ impl Project {
                 .iter()
                 .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed));
             diags.extend(checked.diagnostics);
+            if let Some(policy) = &checked.policy {
+                self.operator_lints(policy, &mut diags);
+            }
             if valid && let Some(policy) = &checked.policy {
                 let files = super::prove::Files {
                     intents: self.intents_file,
@@ -166,5 +169,104 @@ impl Project {
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// The operator and Funnel lints with what the intents know: the operator's configured
+    /// tags (instead of the defaults a plain policy implies), the services' tags, and which
+    /// services want Funnel. Findings about the operator section point into the intents.
+    fn operator_lints(&self, policy: &crate::model::Policy, diags: &mut Vec<Diagnostic>) {
+        use crate::lint::operator::{self as lints, OperatorTags};
+        let output = self.output_file;
+        let intents_at = |span: Span| Location {
+            file: self.intents_file,
+            span,
+        };
+        let def_span = |tag: &str| policy.tag_owner(tag).map(|d| d.tag.span);
+        // A service nobody may reach already has TSA111 at its intent; its tag being
+        // unused says the same again.
+        let unreachable: Vec<Span> = self
+            .intents
+            .services
+            .iter()
+            .filter(|s| s.from.is_empty())
+            .filter_map(|s| def_span(&s.tag))
+            .collect();
+        diags.retain(|d| {
+            !(d.code == Code::UnusedTag
+                && d.primary.file == output
+                && unreachable.contains(&d.primary.span))
+        });
+        if let Some(op) = &self.intents.operator {
+            let names = OperatorTags {
+                tag: &op.tag,
+                proxy_tag: &op.proxy_tag,
+            };
+            // Replace what the policy alone implied (the default names) with the intents'.
+            let proxy_def = def_span(&op.proxy_tag);
+            diags.retain(|d| {
+                d.primary.file != output
+                    || !(matches!(
+                        d.code,
+                        Code::SharedProxyTag
+                            | Code::OperatorProxyTagNotOwned
+                            | Code::OperatorTagOwner
+                    ) || (d.code == Code::UnusedTag && Some(d.primary.span) == proxy_def))
+            });
+            let mut found = Vec::new();
+            lints::operator(policy, names, output, &mut found);
+            for d in &mut found {
+                let to = match d.code {
+                    Code::OperatorTagOwner => op.owners_span.or(op.span),
+                    Code::OperatorProxyTagNotOwned => op.proxy_tag_span.or(op.span),
+                    _ => None,
+                };
+                if let Some(span) = to {
+                    let compiled = d.primary;
+                    d.primary = intents_at(span);
+                    d.labels.push(crate::diagnostics::Label {
+                        location: compiled,
+                        message: "in the compiled policy".into(),
+                    });
+                }
+            }
+            // Generic findings at an owner TSA127 reports (compared in the compiled policy).
+            let covered: Vec<Location> = found
+                .iter()
+                .filter(|d| d.code == Code::OperatorTagOwner)
+                .filter_map(|d| d.labels.last().map(|l| l.location).or(Some(d.primary)))
+                .collect();
+            diags.retain(|d| {
+                !(matches!(d.code, Code::BroadTagOwner | Code::TagOwnerCycle)
+                    && covered.contains(&d.primary))
+            });
+            diags.extend(found);
+            let services: Vec<(&str, &str, Location)> = self
+                .intents
+                .services
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.value.as_str(),
+                        s.tag.as_str(),
+                        intents_at(s.tag_span.unwrap_or(s.name.span)),
+                    )
+                })
+                .collect();
+            lints::service_tags(policy, names, &services, diags);
+        }
+        let funnel: Vec<(String, Vec<String>, Location)> = self
+            .intents
+            .services
+            .iter()
+            .filter(|s| s.funnel)
+            .map(|s| {
+                (
+                    format!("the service {:?}", s.name.value),
+                    vec![s.tag.clone()],
+                    intents_at(s.funnel_span.unwrap_or(s.name.span)),
+                )
+            })
+            .collect();
+        lints::funnel(policy, &funnel, diags);
     }
 }

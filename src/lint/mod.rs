@@ -1,12 +1,37 @@
 //! Lints: what a good policy should not do, beyond what the control plane rejects. All
 //! are warnings by default; each has a code in `crate::rules`.
 
+mod internet;
+pub mod operator;
+mod tags;
+mod test_entries;
 pub mod redundancy;
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::{Autogroup, Policy, Selector};
 use crate::rules::Code;
 use std::collections::HashSet;
+
+/// Every lint, including those that read the inventory when there is one (it only sharpens
+/// messages, except for TSA218, which needs it).
+pub fn run(
+    policy: &Policy,
+    file: FileId,
+    inventory: Option<&crate::engine::Inventory>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    lint(policy, file, diags);
+    let op = operator::implied(policy);
+    let proxy: Vec<&str> = op.iter().map(|o| o.proxy_tag).collect();
+    tags::unused_tags(policy, inventory, &proxy, file, diags);
+    tags::owner_cycles(policy, file, diags);
+    test_entries::split_accept_deny(policy, file, diags);
+    internet::internet_without_exit_node(policy, inventory, file, diags);
+    if let Some(op) = op {
+        operator::operator(policy, op, file, diags);
+    }
+    operator::drop_covered(diags);
+}
 
 /// Run every lint on a policy.
 pub fn lint(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
@@ -308,5 +333,106 @@ mod tests {
         let t = r#"{"src": "a@example.com", "accept": ["10.0.0.1:22"]}"#;
         assert!(lints(&format!(r#"{{"tests": [{t}, {t}]}}"#)).contains(&Code::DuplicateTest));
         assert!(!lints(&format!(r#"{{"tests": [{t}]}}"#)).contains(&Code::DuplicateTest));
+    }
+
+    /// Every lint code with a policy that triggers it and a near miss that must not.
+    #[test]
+    fn every_lint_has_a_trigger_and_a_near_miss() {
+        let run_codes = |text: &str| -> Vec<Code> {
+            let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
+            let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+            let mut d = Vec::new();
+            run(&policy, FileId(0), None, &mut d);
+            d.into_iter().map(|d| d.code).collect()
+        };
+        let cases: &[(Code, &str, &str)] = &[
+            (
+                Code::UnusedGroup,
+                r#"{"groups": {"group:g": []}}"#,
+                r#"{"groups": {"group:g": []}, "ssh": [{"action": "check", "src": ["group:g"], "dst": ["autogroup:self"], "users": ["x"]}]}"#,
+            ),
+            (
+                Code::UnusedHost,
+                r#"{"hosts": {"h": "10.0.0.1"}}"#,
+                r#"{"hosts": {"h": "10.0.0.1"}, "acls": [{"action": "accept", "src": ["*"], "dst": ["h:22"]}]}"#,
+            ),
+            (
+                Code::UnusedIpSet,
+                r#"{"ipsets": {"ipset:s": ["10.0.0.0/8"]}}"#,
+                r#"{"ipsets": {"ipset:s": ["10.0.0.0/8"], "ipset:t": ["add ipset:s"]}, "grants": [{"src": ["*"], "dst": ["ipset:t"], "ip": ["22"]}]}"#,
+            ),
+            (
+                Code::UnusedPosture,
+                r#"{"postures": {"posture:p": ["node:os == 'macos'"]}}"#,
+                r#"{"postures": {"posture:p": ["node:os == 'macos'"]}, "defaultSrcPosture": ["posture:p"]}"#,
+            ),
+            (
+                Code::UnusedTag,
+                r#"{"tagOwners": {"tag:a": []}}"#,
+                r#"{"tagOwners": {"tag:a": []}, "grants": [{"src": ["tag:a"], "dst": ["*"], "ip": ["22"]}]}"#,
+            ),
+            (
+                Code::AllowAll,
+                r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}"#,
+                r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:443"]}, {"action": "accept", "proto": "udp", "src": ["*"], "dst": ["*:*"]}]}"#,
+            ),
+            (
+                Code::DangerAll,
+                r#"{"acls": [{"action": "accept", "src": ["autogroup:danger-all"], "dst": ["*:443"]}]}"#,
+                r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:443"]}]}"#,
+            ),
+            (
+                Code::BroadTagOwner,
+                r#"{"tagOwners": {"tag:a": ["autogroup:members"]}, "grants": [{"src": ["tag:a"], "dst": ["*"], "ip": ["22"]}]}"#,
+                r#"{"groups": {"group:ops": []}, "tagOwners": {"tag:a": ["group:ops"]}, "grants": [{"src": ["tag:a"], "dst": ["*"], "ip": ["22"]}]}"#,
+            ),
+            (
+                Code::SshRootFromBroadSource,
+                r#"{"tagOwners": {"tag:a": []}, "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:a"], "users": ["ubuntu", "root"]}]}"#,
+                r#"{"tagOwners": {"tag:a": []}, "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:a"], "users": ["ubuntu"]}]}"#,
+            ),
+            (
+                Code::DuplicateTest,
+                r#"{"tests": [{"src": "a@example.com", "accept": ["10.0.0.1:22"]}, {"src": "a@example.com", "accept": ["10.0.0.1:22"]}]}"#,
+                r#"{"tests": [{"src": "a@example.com", "accept": ["10.0.0.1:22"]}, {"src": "a@example.com", "proto": "udp", "accept": ["10.0.0.1:22"]}]}"#,
+            ),
+            (
+                Code::TagOwnerCycle,
+                r#"{"tagOwners": {"tag:a": ["tag:b"], "tag:b": ["tag:a"]}}"#,
+                r#"{"tagOwners": {"tag:a": ["tag:b"], "tag:b": []}}"#,
+            ),
+            (
+                Code::SplitAcceptDenyTests,
+                r#"{"tests": [{"src": "a@example.com", "accept": ["10.0.0.1:22"]}, {"src": "a@example.com", "deny": ["10.0.0.1:23"]}]}"#,
+                r#"{"tests": [{"src": "a@example.com", "accept": ["10.0.0.1:22"], "deny": ["10.0.0.1:23"]}]}"#,
+            ),
+            (
+                Code::SharedProxyTag,
+                r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}, "grants": [{"src": ["*"], "dst": ["tag:k8s"], "ip": ["443"]}]}"#,
+                r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:web": ["tag:k8s-operator"]}, "grants": [{"src": ["*"], "dst": ["tag:web"], "ip": ["443"]}]}"#,
+            ),
+            (
+                Code::OperatorProxyTagNotOwned,
+                r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": []}}"#,
+                r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}}"#,
+            ),
+            (
+                Code::OperatorTagOwner,
+                r#"{"tagOwners": {"tag:k8s-operator": ["autogroup:tagged"], "tag:k8s": ["tag:k8s-operator"]}}"#,
+                r#"{"tagOwners": {"tag:k8s-operator": ["autogroup:admin"], "tag:k8s": ["tag:k8s-operator"]}}"#,
+            ),
+        ];
+        for (code, trigger, near_miss) in cases {
+            assert!(
+                run_codes(trigger).contains(code),
+                "{code:?} should fire on {trigger}: {:?}",
+                run_codes(trigger)
+            );
+            assert!(
+                !run_codes(near_miss).contains(code),
+                "{code:?} should not fire on {near_miss}: {:?}",
+                run_codes(near_miss)
+            );
+        }
     }
 }

@@ -620,3 +620,65 @@ fn settings() {
         "randomizeClientPort must be true or false",
     );
 }
+
+#[test]
+fn dns_names_are_rejected_with_a_dns_help() {
+    let helps = |policy: &str, options: &Options| -> Vec<(Code, String)> {
+        run(policy, options)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| (d.code, d.help.unwrap_or_default()))
+            .collect()
+    };
+    let policy = r#"{"tagOwners": {"tag:db": []}, "hosts": {"db": "10.0.0.5", "h": "db.example.com"},
+        "acls": [{"action": "accept", "src": ["*"], "dst": ["db.example.ts.net:5432", "db:22"]}],
+        "grants": [{"src": ["*"], "dst": ["web.tail1234.ts.net"], "ip": ["443"]}],
+        "ssh": [{"action": "check", "src": ["autogroup:member"], "dst": ["web.tail1234.ts.net"], "users": ["x"]}],
+        "tests": [{"src": "a@example.com", "accept": ["db.example.ts.net:5432"]}]}"#;
+    let found = helps(policy, &Options::default());
+    let codes: Vec<Code> = found.iter().map(|(c, _)| *c).collect();
+    assert_eq!(
+        codes,
+        vec![
+            Code::InvalidHost,
+            Code::UndefinedHost,
+            Code::UndefinedHost,
+            Code::SshDst,
+            Code::InvalidTest
+        ],
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(_, h)| h.contains("looks like a DNS name")),
+        "{found:?}"
+    );
+    assert!(
+        found[1].1.ends_with("did you mean the host alias \"db\"?"),
+        "{found:?}"
+    );
+    // With an inventory, the device of that name.
+    let inventory = crate::engine::Inventory::from_json(
+        br#"{"devices": [{"name": "web.tail1234.ts.net", "hostname": "web", "addresses": ["100.64.0.9"], "tags": ["tag:db"]}]}"#,
+    )
+    .unwrap();
+    let options = Options {
+        inventory: Some(inventory),
+        ..Default::default()
+    };
+    let found = helps(policy, &options);
+    assert!(
+        found[2]
+            .1
+            .ends_with("the inventory's device web.tail1234.ts.net carries tag:db and has the address 100.64.0.9"),
+        "{found:?}"
+    );
+    // Near misses: a name without dots, and a host alias whose name has dots, are not DNS.
+    let found = helps(
+        r#"{"hosts": {"db.internal": "10.0.0.5"}, "acls": [{"action": "accept", "src": ["*"], "dst": ["db.internal:22", "my_host:22"]}]}"#,
+        &Options::default(),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(!found[0].1.contains("DNS"), "{found:?}");
+}

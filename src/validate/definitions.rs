@@ -48,6 +48,7 @@ impl Validator<'_> {
                 .help = Some("host alias names cannot contain ':' or surrounding spaces".into());
             }
             if host.prefix.is_none() {
+                let dns = self.dns_name_hint(&host.value.value);
                 let d = self.report(
                     Code::InvalidHost,
                     host.value.span,
@@ -57,6 +58,12 @@ impl Validator<'_> {
                     ),
                 );
                 d.help = Some("a host alias names one IP address or CIDR, e.g. \"100.64.0.10\" or \"10.0.0.0/8\"".into());
+                if let Some(hint) = dns {
+                    d.help = Some(format!(
+                        "{:?} looks like a DNS name, but policies never resolve names: a host alias names one IP address or CIDR{hint}",
+                        host.value.value.trim()
+                    ));
+                }
             }
         }
         self.ipsets();

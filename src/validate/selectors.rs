@@ -30,8 +30,19 @@ impl Validator<'_> {
             return; // Unparseable: reported while lowering.
         };
         if let Some((code, message)) = placement_error(selector, pos) {
+            let dns = match selector {
+                Selector::Host(h) if pos == Position::SshDst => self.dns_name_hint(h).map(|hint| {
+                    format!(
+                        "{:?} looks like a DNS name, but policies never resolve names: {}{hint}",
+                        h.trim(),
+                        placement_help(pos)
+                    )
+                }),
+                Selector::Host(h) => self.dns_name_help(h),
+                _ => None,
+            };
             let d = self.report(code, sel.span, message);
-            d.help = Some(placement_help(pos).into());
+            d.help = Some(dns.unwrap_or_else(|| placement_help(pos).into()));
             return;
         }
         match selector {
@@ -110,18 +121,83 @@ impl Validator<'_> {
         if self.hosts.contains(host) {
             return;
         }
+        let dns = self.dns_name_help(host);
         let suggestion = did_you_mean(host, self.hosts.iter().copied());
         let d = self.report(
             Code::UndefinedHost,
             sel.span,
             format!("{host:?}: invalid address"),
         );
-        d.help = Some(match suggestion {
-            Some(s) => format!("no host alias named {host:?}; did you mean {s:?}?"),
-            None => format!(
+        d.help = Some(match (dns, suggestion) {
+            (Some(h), _) => h,
+            (None, Some(s)) => format!("no host alias named {host:?}; did you mean {s:?}?"),
+            (None, None) => format!(
                 "{host:?} is neither a key of \"hosts\" nor an IP address; users are written with @ (alice@example.com)"
             ),
         });
+    }
+
+    /// For a bare name that looks like a DNS name (`db.example.ts.net`): policies never
+    /// resolve names, so say what to write instead, with the host alias or the inventory's
+    /// device of that name when there is one. `None` for anything else.
+    pub(crate) fn dns_name_help(&self, name: &str) -> Option<String> {
+        let hint = self.dns_name_hint(name)?;
+        Some(format!(
+            "{:?} looks like a DNS name, but policies never resolve names: write the device's tag, a host alias (\"hosts\"), or its IP address{hint}",
+            name.trim()
+        ))
+    }
+
+    /// `Some` when `name` looks like a DNS name: what the inventory or the host aliases
+    /// know about it (`; the inventory's device ... has the address ...`), or nothing.
+    pub(crate) fn dns_name_hint(&self, name: &str) -> Option<String> {
+        let name = name.trim();
+        let labels: Vec<&str> = name.split('.').collect();
+        let looks_like_dns = labels.len() >= 2
+            && labels
+                .iter()
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            && labels
+                .last()
+                .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()))
+            && name.parse::<std::net::IpAddr>().is_err();
+        if !looks_like_dns {
+            return None;
+        }
+        let first = labels[0];
+        let device = self.options.inventory.as_ref().and_then(|inv| {
+            inv.devices
+                .iter()
+                .find(|d| d.name.trim_end_matches('.').eq_ignore_ascii_case(name))
+                .or_else(|| {
+                    inv.devices
+                        .iter()
+                        .find(|d| d.hostname.eq_ignore_ascii_case(first))
+                })
+        });
+        if let Some(d) = device {
+            let address = d
+                .addresses
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(d.addresses.first())
+                .map(|a| format!(" has the address {a}"));
+            let tags = (!d.tags.is_empty()).then(|| format!(" carries {}", d.tags.join(", ")));
+            let owner = d.owner().map(|u| format!(" is owned by {u}"));
+            let what: Vec<String> = tags.into_iter().chain(owner).chain(address).collect();
+            if what.is_empty() {
+                return Some(String::new());
+            }
+            return Some(format!(
+                "; the inventory's device {}{}",
+                d.name,
+                what.join(" and")
+            ));
+        }
+        if self.hosts.contains(first) {
+            return Some(format!("; did you mean the host alias {first:?}?"));
+        }
+        Some(String::new())
     }
 
     /// `user:*@domain` / `localpart:*@domain`: only domains of the tailnet.

@@ -162,14 +162,19 @@ impl Validator<'_> {
         let name = selector.to_string();
         let what = selector.kind_name();
         let suggestion = crate::suggest::did_you_mean(&name, candidates);
+        let dns = match selector {
+            Selector::Host(h) => self.dns_name_help(h),
+            _ => None,
+        };
         let d = self.report(
             Code::InvalidTest,
             at.span,
             format!("test {what} {name:?} is not defined"),
         );
-        d.help = Some(match suggestion {
-            Some(s) => format!("did you mean {s:?}? (the control plane answers \"test(s) failed\")"),
-            None => "tests can only name defined tags, groups and host aliases (the control plane answers \"test(s) failed\")".into(),
+        d.help = Some(match (dns, suggestion) {
+            (Some(h), _) => format!("{h} (the control plane answers \"test(s) failed\")"),
+            (None, Some(s)) => format!("did you mean {s:?}? (the control plane answers \"test(s) failed\")"),
+            (None, None) => "tests can only name defined tags, groups and host aliases (the control plane answers \"test(s) failed\")".into(),
         });
     }
 

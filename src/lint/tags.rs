@@ -1,0 +1,419 @@
+//! Tag lints: tags nothing refers to (TSA204) and tag owners that form a cycle (TSA215).
+
+use crate::diagnostics::{Diagnostic, FileId, Location};
+use crate::engine::Inventory;
+use crate::model::{Policy, Sel, Selector};
+use crate::rules::Code;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// The tag a selector names, if it is a tag.
+fn tag_of(sel: &Sel) -> Option<&str> {
+    match &sel.selector {
+        Some(Selector::Tag(t)) => Some(t.as_str()),
+        _ => None,
+    }
+}
+
+/// The tag a test's `src`/`dst` text names (`tag:db` or `tag:db:5432`).
+fn tag_in_text(text: &str) -> Option<&str> {
+    let t = text.trim();
+    if !t.starts_with("tag:") {
+        return None;
+    }
+    // `tag:` itself has a colon; a port follows the second one.
+    match t[4..].find(':') {
+        Some(i) => Some(&t[..4 + i]),
+        None => Some(t),
+    }
+}
+
+/// Every tag some section other than the tag's own `tagOwners` entry names.
+fn referenced_tags<'a>(policy: &'a Policy) -> HashSet<&'a str> {
+    let mut used: HashSet<&'a str> = HashSet::new();
+    let mut add = |s: &'a Sel| {
+        if let Some(t) = tag_of(s) {
+            used.insert(t);
+        }
+    };
+    for a in policy.acls.iter().flatten() {
+        a.src.iter().for_each(&mut add);
+        a.dst.iter().for_each(|d| add(&d.host));
+    }
+    for g in policy.grants.iter().flatten() {
+        g.src.iter().chain(&g.dst).chain(&g.via).for_each(&mut add);
+    }
+    for r in &policy.ssh {
+        r.src
+            .iter()
+            .chain(&r.dst)
+            .chain(&r.recorder)
+            .for_each(&mut add);
+    }
+    for n in &policy.node_attrs {
+        n.target.iter().for_each(&mut add);
+    }
+    for r in &policy.auto_approvers.routes {
+        r.approvers.iter().for_each(&mut add);
+    }
+    policy.auto_approvers.exit_node.iter().for_each(&mut add);
+    for s in &policy.auto_approvers.services {
+        add(&s.service);
+        s.approvers.iter().for_each(&mut add);
+    }
+    for t in &policy.tag_owners {
+        for o in &t.owners {
+            // Owning itself does not make a tag used.
+            if let Some(owner) = tag_of(o)
+                && owner != t.tag.value
+            {
+                used.insert(owner);
+            }
+        }
+    }
+    let mut text = |s: &'a str| {
+        if let Some(t) = tag_in_text(s) {
+            used.insert(t);
+        }
+    };
+    for t in &policy.tests {
+        t.src.iter().for_each(|s| text(&s.value));
+        t.accept.iter().chain(&t.deny).for_each(|d| text(&d.value));
+    }
+    for t in &policy.ssh_tests {
+        t.src.iter().for_each(|s| text(&s.value));
+        t.dst.iter().for_each(|d| text(&d.value));
+    }
+    used
+}
+
+/// TSA204: `tagOwners` entries nothing refers to. `applied_elsewhere` are tags known to be
+/// applied outside the policy and required by it (the Kubernetes operator's proxy tag).
+pub fn unused_tags(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    applied_elsewhere: &[&str],
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let used = referenced_tags(policy);
+    for def in &policy.tag_owners {
+        let tag = def.tag.value.as_str();
+        if used.contains(tag) || applied_elsewhere.contains(&tag) {
+            continue;
+        }
+        let mut message = format!("{tag} is defined in tagOwners but nothing refers to it");
+        if let Some(inv) = inventory {
+            let n = inv
+                .devices
+                .iter()
+                .filter(|d| d.tags.iter().any(|t| t == tag))
+                .count();
+            message.push_str(&match n {
+                0 => "; no device of the inventory carries it".to_string(),
+                1 => "; 1 device of the inventory carries it and gets only what *, autogroup:tagged or its addresses allow".to_string(),
+                n => format!("; {n} devices of the inventory carry it and get only what *, autogroup:tagged or their addresses allow"),
+            });
+        }
+        let owner_tag = def.owners.iter().filter_map(tag_of).find(|o| *o != tag);
+        let help = match owner_tag {
+            Some(o) => format!(
+                "remove it, or grant it what its devices need; if {o} applies it to devices it creates and they need nothing more, keep it with `// tsacl-ignore: TSA204 <reason>`"
+            ),
+            None => "remove it, or grant it what its devices need; a tag kept only to make devices tagged can stay with `// tsacl-ignore: TSA204 <reason>`".to_string(),
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::UnusedTag,
+                Location {
+                    file,
+                    span: def.tag.span,
+                },
+                message,
+            )
+            .with_help(help),
+        );
+    }
+}
+
+/// TSA215: cycles in "is owned by" among tags, each reported once, starting at the tag
+/// written first.
+pub fn owner_cycles(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
+    let at = |span| Location { file, span };
+    // Nodes in source order; an edge a → b when tag b owns tag a (only defined tags).
+    let index: HashMap<&str, usize> = policy
+        .tag_owners
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.tag.value.as_str(), i))
+        .rev() // A duplicate key keeps its first definition.
+        .collect();
+    let n = policy.tag_owners.len();
+    let mut graph = petgraph::graph::DiGraph::<usize, usize>::with_capacity(n, n);
+    let nodes: Vec<_> = (0..n).map(|i| graph.add_node(i)).collect();
+    for (i, def) in policy.tag_owners.iter().enumerate() {
+        if index.get(def.tag.value.as_str()) != Some(&i) {
+            continue;
+        }
+        for (k, o) in def.owners.iter().enumerate() {
+            if let Some(j) = tag_of(o).and_then(|t| index.get(t)) {
+                graph.add_edge(nodes[i], nodes[*j], k);
+            }
+        }
+    }
+    let mut components = petgraph::algo::tarjan_scc(&graph);
+    for c in &mut components {
+        c.sort_by_key(|n| graph[*n]);
+    }
+    components.sort_by_key(|c| c.first().map(|n| graph[*n]));
+    for component in components {
+        let members: HashSet<usize> = component.iter().map(|n| graph[*n]).collect();
+        let start = graph[component[0]];
+        let self_owner = policy.tag_owners[start]
+            .owners
+            .iter()
+            .position(|o| tag_of(o) == Some(policy.tag_owners[start].tag.value.as_str()));
+        if component.len() == 1 && self_owner.is_none() {
+            continue;
+        }
+        let def = &policy.tag_owners[start];
+        if let Some(k) = self_owner
+            && component.len() == 1
+        {
+            diags.push(
+                Diagnostic::new(
+                    Code::TagOwnerCycle,
+                    at(def.owners[k].span),
+                    format!("{} owns itself", def.tag.value),
+                )
+                .with_help("only a device that already carries it could apply it; let people (a group, or autogroup:admin) or the machine that creates its devices own it"),
+            );
+            continue;
+        }
+        // The shortest way back to `start` inside the component: (tag, owner index) steps.
+        let Some(path) = shortest_cycle(policy, &index, &members, start) else {
+            continue;
+        };
+        let names: Vec<&str> = path
+            .iter()
+            .map(|(t, _)| policy.tag_owners[*t].tag.value.as_str())
+            .chain([def.tag.value.as_str()])
+            .collect();
+        let (first_tag, first_owner) = path[0];
+        let mut d = Diagnostic::new(
+            Code::TagOwnerCycle,
+            at(policy.tag_owners[first_tag].owners[first_owner].span),
+            format!(
+                "tag owners form a cycle: {} (each tag owned by the next)",
+                names.join(" → ")
+            ),
+        );
+        for (t, k) in &path[1..] {
+            let owned = &policy.tag_owners[*t];
+            d = d.with_label(
+                at(owned.owners[*k].span),
+                format!(
+                    "{} is owned by {}",
+                    owned.tag.value,
+                    owned.owners[*k].raw.trim()
+                ),
+            );
+        }
+        if members.len() > path.len() {
+            let mut all: Vec<&str> = component
+                .iter()
+                .map(|n| policy.tag_owners[graph[*n]].tag.value.as_str())
+                .collect();
+            all.sort_unstable();
+            d.message
+                .push_str(&format!("; {} own one another", all.join(", ")));
+        }
+        diags.push(d.with_help(
+            "no device can apply a tag of the cycle without already carrying one; let people (a group, or autogroup:admin) own one end and remove the owner that closes the cycle",
+        ));
+    }
+}
+
+/// Breadth-first from `start` back to it, through owners inside `members`: the steps as
+/// (tag index, index of the owner entry that leads to the next tag).
+fn shortest_cycle(
+    policy: &Policy,
+    index: &HashMap<&str, usize>,
+    members: &HashSet<usize>,
+    start: usize,
+) -> Option<Vec<(usize, usize)>> {
+    let mut previous: HashMap<usize, (usize, usize)> = HashMap::new();
+    let mut queue = VecDeque::from([start]);
+    let mut seen = HashSet::from([start]);
+    while let Some(t) = queue.pop_front() {
+        for (k, o) in policy.tag_owners[t].owners.iter().enumerate() {
+            let Some(&next) = tag_of(o).and_then(|x| index.get(x)) else {
+                continue;
+            };
+            if !members.contains(&next) {
+                continue;
+            }
+            if next == start {
+                let mut steps = vec![(t, k)];
+                let mut cur = t;
+                while cur != start {
+                    let (p, pk) = previous[&cur];
+                    steps.push((p, pk));
+                    cur = p;
+                }
+                steps.reverse();
+                return Some(steps);
+            }
+            if seen.insert(next) {
+                previous.insert(next, (t, k));
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Policy {
+        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
+        crate::model::lower(doc.root, FileId(0), &mut Vec::new())
+    }
+
+    fn unused(text: &str, inventory: Option<&Inventory>) -> Vec<String> {
+        let mut d = Vec::new();
+        unused_tags(&policy(text), inventory, &[], FileId(0), &mut d);
+        d.into_iter().map(|d| d.message).collect()
+    }
+
+    fn cycles(text: &str) -> Vec<Diagnostic> {
+        let mut d = Vec::new();
+        owner_cycles(&policy(text), FileId(0), &mut d);
+        d
+    }
+
+    #[test]
+    fn unused_tag_fires_for_a_tag_only_defined() {
+        let found = unused(
+            r#"{"tagOwners": {"tag:a": ["group:g"], "tag:b": ["group:g"]}, "groups": {"group:g": []}, "grants": [{"src": ["tag:b"], "dst": ["*"], "ip": ["443"]}]}"#,
+            None,
+        );
+        assert_eq!(
+            found,
+            vec!["tag:a is defined in tagOwners but nothing refers to it"]
+        );
+        // Owning itself is not a use.
+        assert_eq!(
+            unused(r#"{"tagOwners": {"tag:a": ["tag:a"]}}"#, None).len(),
+            1
+        );
+        // Devices carrying it do not make it used; the message counts them.
+        let inv = Inventory::from_json(
+            br#"{"devices": [{"hostname": "x", "addresses": ["100.64.0.1"], "tags": ["tag:a"]}]}"#,
+        )
+        .unwrap();
+        let found = unused(r#"{"tagOwners": {"tag:a": []}}"#, Some(&inv));
+        assert!(
+            found[0].contains("1 device of the inventory carries it"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn unused_tag_stays_quiet_for_every_kind_of_reference() {
+        for (owners, section) in [
+            (
+                "",
+                r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:a:22"]}]"#,
+            ),
+            (
+                "",
+                r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["443"], "via": ["tag:a"]}]"#,
+            ),
+            (
+                "",
+                r#""ssh": [{"action": "check", "src": ["autogroup:member"], "dst": ["tag:a"], "users": ["x"]}]"#,
+            ),
+            (
+                "",
+                r#""nodeAttrs": [{"target": ["tag:a"], "attr": ["funnel"]}]"#,
+            ),
+            ("", r#""autoApprovers": {"exitNode": ["tag:a"]}"#),
+            (
+                "",
+                r#""autoApprovers": {"routes": {"10.0.0.0/8": ["tag:a"]}}"#,
+            ),
+            (
+                "",
+                r#""autoApprovers": {"services": {"tag:a": ["autogroup:admin"]}}"#,
+            ),
+            (
+                "",
+                r#""tests": [{"src": "x@example.com", "deny": ["tag:a:22"]}]"#,
+            ),
+            (
+                "",
+                r#""sshTests": [{"src": "x@example.com", "dst": ["tag:a"], "deny": ["root"]}]"#,
+            ),
+            (
+                r#", "tag:b": ["tag:a"]"#,
+                r#""grants": [{"src": ["tag:b"], "dst": ["*"], "ip": ["1"]}]"#,
+            ),
+        ] {
+            let text = format!(r#"{{"tagOwners": {{"tag:a": []{owners}}}, {section}}}"#);
+            assert!(
+                unused(&text, None).is_empty(),
+                "{text}: {:?}",
+                unused(&text, None)
+            );
+        }
+        // A tag known to be applied outside the policy (the operator's proxy tag).
+        let mut d = Vec::new();
+        unused_tags(
+            &policy(r#"{"tagOwners": {"tag:k8s": ["tag:k8s-operator"], "tag:k8s-operator": []}}"#),
+            None,
+            &["tag:k8s"],
+            FileId(0),
+            &mut d,
+        );
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn owner_cycles_are_named_once() {
+        let two = cycles(r#"{"tagOwners": {"tag:a": ["tag:b"], "tag:b": ["tag:a"]}}"#);
+        assert_eq!(two.len(), 1);
+        assert_eq!(
+            two[0].message,
+            "tag owners form a cycle: tag:a → tag:b → tag:a (each tag owned by the next)"
+        );
+        assert_eq!(two[0].labels.len(), 1);
+        let three = cycles(
+            r#"{"tagOwners": {"tag:c": ["group:x", "tag:a"], "tag:a": ["tag:b"], "tag:b": ["tag:c"]}}"#,
+        );
+        assert_eq!(three.len(), 1);
+        assert_eq!(
+            three[0].message,
+            "tag owners form a cycle: tag:c → tag:a → tag:b → tag:c (each tag owned by the next)"
+        );
+        let own = cycles(r#"{"tagOwners": {"tag:a": ["group:x", "tag:a"]}}"#);
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].message, "tag:a owns itself");
+        // Two cycles sharing nothing: two findings.
+        let both = cycles(
+            r#"{"tagOwners": {"tag:a": ["tag:b"], "tag:b": ["tag:a"], "tag:c": ["tag:c"]}}"#,
+        );
+        assert_eq!(both.len(), 2);
+    }
+
+    #[test]
+    fn owner_chains_without_a_cycle_are_quiet() {
+        assert!(
+            cycles(
+                r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:web": ["tag:k8s-operator", "tag:k8s"], "tag:x": ["tag:undefined"]}}"#
+            )
+            .is_empty()
+        );
+    }
+}
