@@ -344,6 +344,20 @@ opens nothing, and a shared tag opens every service.";
         "The operator's shared proxy tag is a destination",
         "Every proxy carries the shared proxy tag (`tag:k8s`) unless told otherwise, so a rule to it \
 opens every exposed service at once. Grant each service's own tag instead.";
+    AccessGained = "TSA140", "access-gained", Info,
+        "A change gives a source access it did not have",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \
+the two policies this source gains access to this destination on these protocols and ports. \
+Not an error: it is there so a reviewer sees every widening of access in the pull request.";
+    AccessLost = "TSA141", "access-lost", Info,
+        "A change takes access away from a source",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \
+the two policies this source loses access to this destination on these protocols and ports.";
+    AccessLockout = "TSA142", "access-lockout", Warning,
+        "A change leaves a source with no access at all",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`: a user, tag or stand-in that could \
+reach something before reaches nothing after the change. That is how a policy edit locks people \
+(or the admins themselves) out; make sure it is meant.";
     UnusedGroup = "TSA200", "unused-group", Warning,
         "A group nothing refers to",
         "A group no rule, SSH rule, tag owner, auto-approver, node attribute or test names does \
