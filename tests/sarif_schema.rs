@@ -548,3 +548,30 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Standard input has no URI: its results name it in a description, and stay valid.
+#[test]
+fn standard_input_is_described_not_addressed() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(["check", "--format", "sarif", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(FINDINGS.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid(&doc, "tsacl check --format sarif -");
+    let artifact = &location(result(&doc, "TSA010"))["artifactLocation"];
+    assert_eq!(
+        artifact,
+        &serde_json::json!({"description": {"text": "<stdin>"}})
+    );
+}

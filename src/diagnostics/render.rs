@@ -275,7 +275,7 @@ impl miette::Diagnostic for MietteAdapter<'_> {
 /// A finding about a whole file rather than a place in it. tsacl marks those with an
 /// empty span at the start of the file: a stale compiled policy, an access change
 /// found by `tsacl diff`, a syntax error in an empty file.
-pub fn is_file_level(loc: super::Location) -> bool {
+fn is_file_level(loc: super::Location) -> bool {
     loc.span.start == 0 && loc.span.end == 0
 }
 
@@ -333,7 +333,7 @@ fn without_positions(message: &str) -> String {
 /// message without positions ([`without_positions`]), never a line number or an index. Identical findings in one file are
 /// told apart by their order (the second gets `#2` hashed in, and so on), so no two
 /// results of a run share a fingerprint and none collapse into one alert.
-pub fn fingerprints<'a>(
+fn fingerprints<'a>(
     findings: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
 ) -> Vec<String> {
     let mut seen: std::collections::HashMap<(String, String, String), usize> =
@@ -397,7 +397,7 @@ pub fn source_root() -> Option<std::path::PathBuf> {
 /// `path` from `root`, with `/` separators (`..` first when the file lies outside the
 /// root). `None` for standard input and for paths that cannot be written relative to
 /// the root (another drive).
-pub fn relative_path(root: &std::path::Path, path: &std::path::Path) -> Option<String> {
+fn relative_path(root: &std::path::Path, path: &std::path::Path) -> Option<String> {
     use std::path::Component;
     if path.as_os_str() == "-" {
         return None;
@@ -570,7 +570,7 @@ fn sarif_level(s: Severity) -> &'static str {
 }
 
 /// A workflow command's message, escaped as GitHub's toolkit does (`escapeData`).
-pub fn github_data(s: &str) -> String {
+fn github_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
@@ -578,7 +578,7 @@ pub fn github_data(s: &str) -> String {
 
 /// A workflow command's property value, escaped as GitHub's toolkit does
 /// (`escapeProperty`): the message's escapes plus `:` and `,`.
-pub fn github_property(s: &str) -> String {
+fn github_property(s: &str) -> String {
     github_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
