@@ -385,6 +385,20 @@ or the operator's proxy tag), against the final policy's `nodeAttrs`.\n\
 Violation: an Ingress with `tailscale.com/funnel: \"true\"` and `tailscale.com/tags: \"tag:web\"`, and \
 no `nodeAttrs` entry for `tag:web`\n\
 Fix: `\"nodeAttrs\": [{\"target\": [\"tag:web\"], \"attr\": [\"funnel\"]}]`.";
+    AccessGained = "TSA140", "access-gained", Info,
+        "A change gives a source access it did not have",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \
+the two policies this source gains access to this destination on these protocols and ports. \
+Not an error: it is there so a reviewer sees every widening of access in the pull request.";
+    AccessLost = "TSA141", "access-lost", Info,
+        "A change takes access away from a source",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \
+the two policies this source loses access to this destination on these protocols and ports.";
+    AccessLockout = "TSA142", "access-lockout", Warning,
+        "A change leaves a source with no access at all",
+        "Reported by `tsacl diff OLD NEW --format sarif|github`: a user, tag or stand-in that could \
+reach something before reaches nothing after the change. That is how a policy edit locks people \
+(or the admins themselves) out; make sure it is meant.";
     UnusedGroup = "TSA200", "unused-group", Warning,
         "A group nothing refers to",
         "A group no rule, SSH rule, tag owner, auto-approver, node attribute or test names does \

@@ -20,8 +20,11 @@ pub struct DiffArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// How to show the effective-access diff: text, json, or markdown (for pull-request
-    /// comments and job summaries); json and markdown print only the access diff
+    /// How to show the effective-access diff: text, json, markdown (for pull-request
+    /// comments and job summaries), sarif (SARIF 2.1.0) or github (workflow annotations);
+    /// all but text print only the access diff. In sarif and github every change is a
+    /// finding about NEW's file: TSA140 access-gained, TSA141 access-lost (notes) and
+    /// TSA142 access-lockout (a warning)
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
     pub format: DiffFormat,
 
@@ -34,6 +37,8 @@ pub enum DiffFormat {
     Text,
     Json,
     Markdown,
+    Sarif,
+    Github,
 }
 
 /// One side of `tsacl diff OLD NEW`: a policy file, an intents file or a directory with
@@ -156,7 +161,8 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             }
         };
         if args.format != DiffFormat::Text {
-            return access_only(&old_label, &old, &new_label, &new, args.format);
+            let new_file = findings_file(new_path);
+            return access_only(&old_label, &old, (&new_label, &new_file), &new, args.format);
         }
         // Like `git diff --exit-code`, but about access: 1 only when access changes.
         let access_changed = remote::access_changes(&old, &new);
@@ -182,8 +188,34 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
     }
 }
 
-/// `--format json|markdown`: the effective-access diff alone, for machines and PRs.
-fn access_only(old_label: &str, old: &[u8], new_label: &str, new: &[u8], format: DiffFormat) -> u8 {
+/// The file `--format sarif|github` puts a side's findings in: PATH of `git:REV:PATH`
+/// (from the work tree's root, as git reads it), a directory's `tailnet.json5`, else the
+/// file itself.
+fn findings_file(spec: &std::path::Path) -> PathBuf {
+    let text = spec.to_string_lossy();
+    if let Some((_, path)) = text.strip_prefix("git:").and_then(|r| r.split_once(':')) {
+        if path.starts_with("./") || path.starts_with("../") {
+            return PathBuf::from(path);
+        }
+        return crate::diagnostics::render::source_root()
+            .map(|root| root.join(path))
+            .unwrap_or_else(|| PathBuf::from(path));
+    }
+    if spec.is_dir() {
+        return spec.join("tailnet.json5");
+    }
+    spec.to_path_buf()
+}
+
+/// `--format json|markdown|sarif|github`: the effective-access diff alone, for machines
+/// and PRs.
+fn access_only(
+    old_label: &str,
+    old: &[u8],
+    (new_label, new_file): (&str, &std::path::Path),
+    new: &[u8],
+    format: DiffFormat,
+) -> u8 {
     let (Some(a), Some(b)) = (remote::policy_of(old), remote::policy_of(new)) else {
         error_line(format!(
             "{old_label} or {new_label} is not a valid policy (tsacl check)"
@@ -196,7 +228,22 @@ fn access_only(old_label: &str, old: &[u8], new_label: &str, new: &[u8], format:
             "{}",
             serde_json::to_string_pretty(&crate::engine::diff::to_json(&diff)).expect("json")
         ),
-        _ => print!(
+        DiffFormat::Sarif | DiffFormat::Github => {
+            use crate::diagnostics::render::{render_github, render_sarif};
+            let mut sources = crate::diagnostics::SourceMap::default();
+            let file = sources.add(crate::diagnostics::SourceFile::new(
+                new_file,
+                new_label,
+                new.to_vec(),
+            ));
+            let findings = crate::engine::diff::to_diagnostics(&diff, file);
+            if format == DiffFormat::Sarif {
+                print!("{}", render_sarif(&sources, &findings));
+            } else {
+                print!("{}", render_github(&sources, &findings));
+            }
+        }
+        DiffFormat::Text | DiffFormat::Markdown => print!(
             "{}",
             crate::engine::diff::render_markdown(&diff, old_label, new_label)
         ),

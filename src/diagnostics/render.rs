@@ -281,10 +281,16 @@ impl miette::Diagnostic for MietteAdapter<'_> {
     }
 }
 
-/// A stable fingerprint of a finding (code, file, message), so code-scanning tools track
-/// it across commits even when lines move. FNV-1a: stable across Rust versions, unlike
-/// the standard library's hasher.
-fn fingerprint(parts: &[&str]) -> String {
+/// A finding about a whole file rather than a place in it. tsacl marks those with an
+/// empty span at the start of the file: a stale compiled policy, an access change
+/// found by `tsacl diff`, a syntax error in an empty file.
+fn is_file_level(loc: super::Location) -> bool {
+    loc.span.start == 0 && loc.span.end == 0
+}
+
+/// FNV-1a over the parts, each ended by a NUL byte: stable across Rust versions and
+/// platforms, unlike the standard library's hasher.
+fn fnv1a(parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in parts {
         for b in p.bytes().chain([0u8]) {
@@ -293,6 +299,69 @@ fn fingerprint(parts: &[&str]) -> String {
         }
     }
     format!("{h:016x}")
+}
+
+/// A message without the positions some messages carry: a syntax error's `line 3,
+/// column 5` and indices such as `grants[2]`, which change whenever a line or a rule is
+/// inserted above the finding.
+fn without_positions(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        let after_position_word = ["line ", "column ", "Line ", "Column "]
+            .iter()
+            .any(|w| out.ends_with(w));
+        if c.is_ascii_digit() && after_position_word {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            out.push('#');
+        } else if c == '[' && out.ends_with(|p: char| p.is_ascii_alphabetic()) {
+            // `grants[12]` → `grants[#]`, but `["tag:a"]` and `[80]` after a space stay.
+            let rest = chars.clone().collect::<String>();
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            if digits > 0 && rest[digits..].starts_with(']') {
+                for _ in 0..=digits {
+                    chars.next();
+                }
+                out.push_str("[#]");
+            } else {
+                out.push(c);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// One fingerprint per finding, for GitHub code scanning and other tools that track
+/// findings across runs. Stable means: the same input gives the same fingerprints, and
+/// they do not change when lines are inserted, removed or reformatted elsewhere in the
+/// file, because they hash the rule, the file's path from the source root and the
+/// message without positions ([`without_positions`]), never a line number or an index. Identical findings in one file are
+/// told apart by their order (the second gets `#2` hashed in, and so on), so no two
+/// results of a run share a fingerprint and none collapse into one alert.
+fn fingerprints<'a>(
+    findings: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Vec<String> {
+    let mut seen: std::collections::HashMap<(String, String, String), usize> =
+        std::collections::HashMap::new();
+    findings
+        .into_iter()
+        .map(|(code, file, message)| {
+            let message = without_positions(message);
+            let n = seen
+                .entry((code.to_string(), file.to_string(), message.clone()))
+                .or_default();
+            *n += 1;
+            if *n == 1 {
+                fnv1a(&[code, file, &message])
+            } else {
+                fnv1a(&[code, file, &message, &format!("#{n}")])
+            }
+        })
+        .collect()
 }
 
 /// Line and column in Unicode code points (SARIF's `unicodeCodePoints` column kind).
@@ -320,11 +389,108 @@ fn char_end(sources: &SourceMap, loc: super::Location) -> (usize, usize) {
     )
 }
 
+/// The directory SARIF URIs are relative to (`%SRCROOT%`) and GitHub annotations name
+/// files from: the root of the git work tree holding the current directory, which is
+/// what GitHub resolves paths against, else the current directory.
+pub fn source_root() -> Option<std::path::PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+    let root = cwd
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&cwd)
+        .to_path_buf();
+    Some(root)
+}
+
+/// `path` from `root`, with `/` separators (`..` first when the file lies outside the
+/// root). `None` for standard input and for paths that cannot be written relative to
+/// the root (another drive).
+fn relative_path(root: &std::path::Path, path: &std::path::Path) -> Option<String> {
+    use std::path::Component;
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(path)
+    };
+    let absolute = std::fs::canonicalize(&absolute).unwrap_or_else(|_| {
+        // A file that is gone (or never was): normalise `.` and `..` by hand.
+        let mut out = std::path::PathBuf::new();
+        for c in absolute.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    });
+    let from: Vec<Component> = root.components().collect();
+    let to: Vec<Component> = absolute.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut segments: Vec<String> = vec!["..".to_string(); from.len() - common];
+    for c in &to[common..] {
+        match c {
+            Component::Normal(s) => segments.push(s.to_string_lossy().into_owned()),
+            _ => return None,
+        }
+    }
+    (!segments.is_empty()).then(|| segments.join("/"))
+}
+
+/// A relative path as a URI reference: each segment percent-encoded except for RFC
+/// 3986's unreserved characters and the sub-delimiters (`:` is encoded too, so the
+/// first segment never reads as a scheme).
+fn uri_reference(relative: &str) -> String {
+    let mut out = String::with_capacity(relative.len());
+    for b in relative.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'@' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// SARIF 2.1.0, for GitHub code scanning and other tools: every rule tsacl has, with
-/// help text, and one result per diagnostic with a relative URI, a region and a stable
-/// fingerprint.
+/// help text, and one result per diagnostic with a URI relative to `%SRCROOT%` (never an
+/// absolute path), a region, related locations and a stable fingerprint
+/// ([`fingerprints`]). File-level findings ([`is_file_level`]) have a region of
+/// `startLine` 1 alone, since GitHub requires a start line.
 pub fn render_sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
     use serde_json::json;
+    let root = source_root();
+    let path_of = |file: super::FileId| {
+        let f = sources.get(file);
+        root.as_deref().and_then(|r| relative_path(r, &f.path))
+    };
+    let physical = |loc: super::Location| {
+        let artifact = match path_of(loc.file) {
+            Some(p) => json!({"uri": uri_reference(&p), "uriBaseId": "%SRCROOT%"}),
+            None => json!({"description": {"text": sources.get(loc.file).name}}),
+        };
+        let region = if is_file_level(loc) {
+            json!({"startLine": 1})
+        } else {
+            let (line, col) = char_position(sources, loc);
+            let (end_line, end_col) = char_end(sources, loc);
+            json!({"startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col})
+        };
+        json!({"artifactLocation": artifact, "region": region})
+    };
     let rules: Vec<serde_json::Value> = crate::rules::RULES
         .iter()
         .map(|r| {
@@ -333,35 +499,54 @@ pub fn render_sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
                 "name": r.name,
                 "shortDescription": {"text": r.summary},
                 "fullDescription": {"text": r.explanation},
-                "help": {"text": r.explanation},
+                "help": {"text": r.explanation, "markdown": r.explanation},
                 "defaultConfiguration": {"level": sarif_level(r.severity)},
             })
         })
         .collect();
-    let results: Vec<serde_json::Value> = diagnostics
+    let files: Vec<String> = diagnostics
         .iter()
         .map(|d| {
-            let f = sources.get(d.primary.file);
-            let (line, col) = char_position(sources, d.primary);
-            let (end_line, end_col) = char_end(sources, d.primary);
-            let uri = f.name.trim_start_matches("./").replace('\\', "/");
+            path_of(d.primary.file).unwrap_or_else(|| sources.get(d.primary.file).name.clone())
+        })
+        .collect();
+    let prints = fingerprints(
+        diagnostics
+            .iter()
+            .zip(&files)
+            .map(|(d, f)| (d.code.id(), f.as_str(), d.message.as_str())),
+    );
+    let results: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .zip(prints)
+        .map(|(d, print)| {
             let mut message = d.message.clone();
             if let Some(h) = &d.help {
                 message.push_str(&format!(" (help: {h})"));
             }
-            json!({
+            let mut result = json!({
                 "ruleId": d.code.id(),
-                "ruleIndex": d.code as usize,
+                "ruleIndex": crate::rules::RULES.iter().position(|r| r.code == d.code),
                 "level": sarif_level(d.severity),
                 "message": {"text": message},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": uri},
-                        "region": {"startLine": line, "startColumn": col, "endLine": end_line, "endColumn": end_col},
-                    }
-                }],
-                "partialFingerprints": {"tsacl/v1": fingerprint(&[d.code.id(), &uri, &d.message])},
-            })
+                "locations": [{"physicalLocation": physical(d.primary)}],
+                "partialFingerprints": {"tsacl/v1": print},
+            });
+            if !d.labels.is_empty() {
+                result["relatedLocations"] = d
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        json!({
+                            "id": i,
+                            "physicalLocation": physical(l.location),
+                            "message": {"text": l.message},
+                        })
+                    })
+                    .collect();
+            }
+            result
         })
         .collect();
     let doc = json!({
@@ -373,6 +558,9 @@ pub fn render_sarif(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "originalUriBaseIds": {"%SRCROOT%": {"description": {
+                "text": "The root of the git work tree tsacl ran in, else the directory it ran in",
+            }}},
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
@@ -390,31 +578,113 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
-/// GitHub Actions workflow commands: `::error file=F,line=L,col=C,...::message`.
+/// A workflow command's message, escaped as GitHub's toolkit does (`escapeData`).
+fn github_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value, escaped as GitHub's toolkit does
+/// (`escapeProperty`): the message's escapes plus `:` and `,`.
+fn github_property(s: &str) -> String {
+    github_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// GitHub Actions workflow commands, one line per finding:
+/// `::error file=F,line=L,col=C,endLine=L,endColumn=C,title=CODE name::message`, the
+/// file named from the source root ([`source_root`]), columns in bytes, the help on a
+/// second line of the message. File-level findings name no line.
 pub fn render_github(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
-    let data = |s: &str| {
-        s.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    };
-    let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let root = source_root();
     let mut out = String::new();
     for d in diagnostics {
         let f = sources.get(d.primary.file);
-        let (line, col) = f.line_col(d.primary.span.start as usize);
-        let (end_line, end_col) = f.line_col(d.primary.span.end as usize);
+        let file = root
+            .as_deref()
+            .and_then(|r| relative_path(r, &f.path))
+            .unwrap_or_else(|| f.name.clone());
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Info => "notice",
         };
+        let mut props = format!("file={}", github_property(&file));
+        if !is_file_level(d.primary) {
+            let (line, col) = f.line_col(d.primary.span.start as usize);
+            let (end_line, end_col) = f.line_col(d.primary.span.end as usize);
+            props.push_str(&format!(
+                ",line={line},col={col},endLine={end_line},endColumn={end_col}"
+            ));
+        }
         let title = format!("{} {}", d.code.id(), d.code.rule().name);
+        let mut message = d.message.clone();
+        if let Some(h) = &d.help {
+            message.push_str(&format!("\nhelp: {h}"));
+        }
         out.push_str(&format!(
-            "::{kind} file={},line={line},col={col},endLine={end_line},endColumn={end_col},title={}::{}\n",
-            prop(&f.name),
-            prop(&title),
-            data(&d.message)
+            "::{kind} {props},title={}::{}\n",
+            github_property(&title),
+            github_data(&message)
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_do_not_reach_fingerprints() {
+        assert_eq!(
+            without_positions("hujson: line 12, column 5: invalid character 'x'"),
+            "hujson: line #, column #: invalid character 'x'"
+        );
+        assert_eq!(
+            without_positions("tcp:6432 to tag:db"),
+            "tcp:6432 to tag:db"
+        );
+        let a = fingerprints([("TSA001", "p.hujson", "hujson: line 3, column 1: x")]);
+        let b = fingerprints([("TSA001", "p.hujson", "hujson: line 9, column 1: x")]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn identical_findings_get_distinct_fingerprints() {
+        let f = fingerprints([
+            ("TSA200", "p.hujson", "unused"),
+            ("TSA200", "p.hujson", "unused"),
+            ("TSA200", "q.hujson", "unused"),
+        ]);
+        assert_ne!(f[0], f[1]);
+        assert_ne!(f[0], f[2]);
+        // The first of its kind keeps the fingerprint it would have alone.
+        assert_eq!(f[0], fingerprints([("TSA200", "p.hujson", "unused")])[0]);
+    }
+
+    #[test]
+    fn relative_paths_and_uris() {
+        let root = std::path::Path::new("/work/repo");
+        assert_eq!(
+            relative_path(root, std::path::Path::new("/work/repo/policies/a b.hujson")).as_deref(),
+            Some("policies/a b.hujson")
+        );
+        assert_eq!(
+            relative_path(root, std::path::Path::new("/work/other/x.hujson")).as_deref(),
+            Some("../other/x.hujson")
+        );
+        assert_eq!(relative_path(root, std::path::Path::new("-")), None);
+        assert_eq!(
+            uri_reference("policies/a b:c%.hujson"),
+            "policies/a%20b%3Ac%25.hujson"
+        );
+        assert_eq!(uri_reference("é.hujson"), "%C3%A9.hujson");
+    }
+
+    #[test]
+    fn github_escapes_like_the_toolkit() {
+        assert_eq!(github_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
+        assert_eq!(github_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+    }
 }

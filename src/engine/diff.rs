@@ -272,6 +272,60 @@ pub fn to_json(d: &AccessDiff) -> serde_json::Value {
     })
 }
 
+/// The diff as findings about `file` (the new side), for SARIF and GitHub annotations:
+/// one `access-gained` or `access-lost` note per source, destination and direction, and
+/// an `access-lockout` warning per principal left with nothing. They are file-level
+/// (an empty span at the start): an access change belongs to no single line.
+pub fn to_diagnostics(
+    d: &AccessDiff,
+    file: crate::diagnostics::FileId,
+) -> Vec<crate::diagnostics::Diagnostic> {
+    use crate::diagnostics::{Diagnostic, Location};
+    use crate::rules::Code;
+    let at = Location {
+        file,
+        span: crate::syntax::Span::new(0, 0),
+    };
+    let mut out = Vec::new();
+    for c in &d.changes {
+        if !c.gained.is_empty() {
+            out.push(Diagnostic::new(
+                Code::AccessGained,
+                at,
+                format!(
+                    "{} gains access to {}: {}",
+                    c.src,
+                    c.dst,
+                    access_text(&c.gained)
+                ),
+            ));
+        }
+        if !c.lost.is_empty() {
+            out.push(Diagnostic::new(
+                Code::AccessLost,
+                at,
+                format!(
+                    "{} loses access to {}: {}",
+                    c.src,
+                    c.dst,
+                    access_text(&c.lost)
+                ),
+            ));
+        }
+    }
+    for p in &d.locked_out {
+        out.push(
+            Diagnostic::new(
+                Code::AccessLockout,
+                at,
+                format!("{p} loses all the access it had"),
+            )
+            .with_help("a lockout? make sure the change means to leave it with no access"),
+        );
+    }
+    out
+}
+
 /// The diff as a Markdown table, for pull-request comments and job summaries.
 pub fn render_markdown(d: &AccessDiff, old: &str, new: &str) -> String {
     let mut out = format!("### Effective access: `{old}` → `{new}`\n\n");
