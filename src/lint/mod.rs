@@ -3,9 +3,9 @@
 
 mod internet;
 pub mod operator;
+pub mod redundancy;
 mod tags;
 mod test_entries;
-pub mod redundancy;
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::model::{Autogroup, Policy, Selector};
