@@ -484,8 +484,9 @@ no finding is stale and should go.";
         "Tailscale rules only allow, in any order, so a rule whose every source × destination × port \
 lies inside another rule, or inside the union of several, changes nothing: removing it keeps \
 access exactly as it is. The finding names a short list of covering rules. Without `--inventory` \
-it holds for any devices (structural); with one, it may hold only for today's devices (the message \
-says so). Of two identical rules only the later is reported, so removing every reported rule is \
+it holds for any devices (structural: decided on representative devices, assuming the users the \
+policy names are members of the tailnet, not users shared in from another one); with one, it may \
+hold only for today's devices (the message says so). Of two identical rules only the later is reported, so removing every reported rule is \
 safe.\nViolation: `{\"src\": [\"group:eng\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:5432\"]}` \
 after `{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:db\"], \"ip\": [\"*\"]}`.\nFix: remove \
 it, or narrow the covering rule if it is what is too broad.";
