@@ -487,7 +487,8 @@ access exactly as it is. The finding names a short list of covering rules. Witho
 it holds for any devices (structural: decided on representative devices, assuming the users the \
 policy names are members of the tailnet, not users shared in from another one); with one, it may \
 hold only for today's devices (the message says so). Of two identical rules only the later is reported, so removing every reported rule is \
-safe.\nViolation: `{\"src\": [\"group:eng\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:5432\"]}` \
+safe. A grant that also gives app capabilities, or routes `via` some routers, is never reported: \
+it does more than allow flows.\nViolation: `{\"src\": [\"group:eng\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:5432\"]}` \
 after `{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:db\"], \"ip\": [\"*\"]}`.\nFix: remove \
 it, or narrow the covering rule if it is what is too broad.";
     RedundantSelector = "TSA231", "redundant-selector", Warning,

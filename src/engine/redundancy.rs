@@ -24,10 +24,11 @@
 //! [`Audit::update`] re-decides only the rules an edit can affect.
 //!
 //! `autogroup:self` destinations depend on the source's owner, so when one is involved the
-//! source pieces are also split by owner. Rules with `via` are covered only by rules
-//! without `via` or with a superset of it; rules with `srcPosture` only by rules without
-//! posture or with the same one. A grant that also gives app capabilities is never reported
-//! (its capabilities are not packet flows), but it covers others.
+//! source pieces are also split by owner. Rules with `srcPosture` are covered only by rules
+//! without posture or with the same one. A grant that also gives app capabilities, or that
+//! routes `via` some routers, is never reported as redundant (capabilities are not packet
+//! flows, and `via` steers which router carries the flows), but it covers others where it
+//! applies: a `via` rule covers only rules with a `via` it includes.
 
 use super::inventory::Inventory;
 use super::ipset::IpSet;
@@ -648,7 +649,9 @@ impl Audit {
         if no_dst {
             return (!r.has_caps).then_some(Verdict::NoDestinations);
         }
-        if r.has_caps {
+        // A `via` grant also steers routing (which router carries the flows), so it is
+        // needed even when other rules allow all of its flows.
+        if r.has_caps || !r.via.is_empty() {
             return None;
         }
         let pool: Vec<u32> = self
@@ -1777,14 +1780,9 @@ mod tests {
                 {{"src": ["group:eng"], "dst": ["lan"], "ip": ["tcp:80"], "via": ["tag:web"], "srcPosture": ["posture:ok"]}}]}}"#
         ));
         // grants[1] is not covered by a via rule; grants[2] (posture) is covered by the
-        // capability grant (no posture); grants[4] (via + posture) by grants[0]'s via.
-        assert_eq!(
-            f,
-            [
-                "grants[2] redundant: grants[3]",
-                "grants[4] redundant: grants[0]"
-            ]
-        );
+        // capability grant (no posture); grants[4] routes via tag:web, which steers routing
+        // even though grants[0] allows its flows.
+        assert_eq!(f, ["grants[2] redundant: grants[3]"]);
     }
 
     #[test]
