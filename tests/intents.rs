@@ -465,3 +465,48 @@ fn funnel_on_an_ingress_needs_the_attribute() {
         "{err}"
     );
 }
+
+#[test]
+fn a_base_rule_an_intent_already_covers_is_reported_where_it_is_written() {
+    let (dir, policies) = copy_of_policies();
+    let base = policies.join("base.hujson");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let edited = text.replacen(
+        "\t\"grants\": [\n",
+        "\t\"grants\": [\n\t\t{\"src\": [\"tag:panda\"], \"dst\": [\"tag:redis\"], \"ip\": [\"tcp:6379\"]},\n",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&base, &edited).unwrap();
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    let (code, found) = check_json(dir.path());
+    // A warning: the check still passes.
+    assert_eq!(code, Some(0), "{found:?}");
+    let line = edited.lines().position(|l| l.contains("tcp:6379")).unwrap() as u64 + 1;
+    assert_eq!(
+        found,
+        [(
+            "TSA230".to_string(),
+            "policies/base.hujson".to_string(),
+            line
+        )]
+    );
+    // The covering rule is the redis intent.
+    let out = tsacl(dir.path(), &["check"]);
+    let err = stderr(&out);
+    let intents = std::fs::read_to_string(policies.join("tailnet.json5")).unwrap();
+    let redis = intents
+        .lines()
+        .position(|l| l.trim_start().starts_with("redis:"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("policies/tailnet.json5:{redis}:")),
+        "{err}"
+    );
+    assert!(err.contains("in the compiled policy"), "{err}");
+    // Without the duplicate, nothing is redundant.
+    std::fs::write(&base, &text).unwrap();
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    assert_eq!(check_json(dir.path()), (Some(0), vec![]));
+}

@@ -1,7 +1,7 @@
 //! A repository laid out around an intents file: read it and its base policy, compile,
 //! and check the result (stale output, validation, tests, and the reachability proof).
 
-use super::compile::{Base, Compiled, compile};
+use super::compile::{Base, Compiled, RuleOrigin, compile};
 use super::{Intents, lower::lower};
 use crate::check::{check_policy, sort, syntax_diagnostic};
 use crate::diagnostics::{Diagnostic, FileId, Location, SourceFile, SourceMap};
@@ -154,7 +154,11 @@ impl Project {
                 .diagnostics
                 .iter()
                 .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed));
-            diags.extend(checked.diagnostics);
+            let mut found = checked.diagnostics;
+            if let Some(policy) = &checked.policy {
+                self.point_at_written_rules(policy, &mut found);
+            }
+            diags.extend(found);
             if let Some(policy) = &checked.policy {
                 self.operator_lints(policy, &mut diags);
             }
@@ -169,6 +173,62 @@ impl Project {
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// Findings about whole rules of the compiled policy (redundant, allowing nothing, a
+    /// redundant selector) point where the rule was written: the service's intent, or the
+    /// rule in the base file; the compiled rule becomes a label.
+    fn point_at_written_rules(&self, policy: &crate::model::Policy, diags: &mut [Diagnostic]) {
+        let written_at = |span: Span| -> Option<Location> {
+            let inside = |outer: Span| outer.start <= span.start && span.end <= outer.end;
+            let origin = policy
+                .grants
+                .iter()
+                .flatten()
+                .position(|g| inside(g.span))
+                .and_then(|i| self.compiled.grant_origins.get(i))
+                .or_else(|| {
+                    policy
+                        .acls
+                        .iter()
+                        .flatten()
+                        .position(|a| inside(a.span))
+                        .and_then(|i| self.compiled.acl_origins.get(i))
+                })?;
+            match origin {
+                RuleOrigin::Service(k) => Some(Location {
+                    file: self.intents_file,
+                    span: self.intents.services.get(*k)?.name.span,
+                }),
+                RuleOrigin::Base(span) => Some(Location {
+                    file: self.base_file?,
+                    span: *span,
+                }),
+            }
+        };
+        for d in diags.iter_mut().filter(|d| {
+            d.primary.file == self.output_file
+                && matches!(
+                    d.code,
+                    Code::RedundantRule | Code::RedundantSelector | Code::IneffectiveRule
+                )
+        }) {
+            for l in &mut d.labels {
+                if l.location.file == self.output_file
+                    && let Some(at) = written_at(l.location.span)
+                {
+                    l.location = at;
+                }
+            }
+            if let Some(at) = written_at(d.primary.span) {
+                let compiled = d.primary;
+                d.primary = at;
+                d.labels.push(crate::diagnostics::Label {
+                    location: compiled,
+                    message: "in the compiled policy".into(),
+                });
+            }
+        }
     }
 
     /// The operator and Funnel lints with what the intents know: the operator's configured
