@@ -122,6 +122,20 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         (line + 1, offset - self.line_starts[line] + 1)
     }
+    /// The byte range of whole lines around `[start, end)`, `margin` lines either side,
+    /// and the 0-based index of its first line.
+    pub fn lines_around(&self, start: usize, end: usize, margin: usize) -> (usize, usize, usize) {
+        let (first, _) = self.line_col(start);
+        let (last, _) = self.line_col(end);
+        let first = (first - 1).saturating_sub(margin);
+        let last = (last - 1 + margin + 1).min(self.line_starts.len());
+        let to = self
+            .line_starts
+            .get(last)
+            .copied()
+            .unwrap_or(self.text.len());
+        (self.line_starts[first], to, first)
+    }
     pub fn text_lossy(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }
