@@ -210,6 +210,9 @@ pub struct Audit {
     /// For each set, the rules with it among their sources / destinations.
     by_src: Vec<Vec<u32>>,
     by_dst: Vec<Vec<u32>>,
+    /// Per set, how many rules its overlaps lead to, by sources / destinations.
+    src_reach: Vec<usize>,
+    dst_reach: Vec<usize>,
     /// Per rule: `None` if needed, else its finding.
     verdicts: Vec<Option<Verdict>>,
     /// Per rule: its verdict against every other rule, whatever was reported.
@@ -275,6 +278,8 @@ impl Audit {
             rules: Vec::new(),
             by_src: Vec::new(),
             by_dst: Vec::new(),
+            src_reach: Vec::new(),
+            dst_reach: Vec::new(),
             verdicts: Vec::new(),
             full: Vec::new(),
             order: Vec::new(),
@@ -448,6 +453,22 @@ impl Audit {
                 push_unique(&mut self.by_dst[e.set as usize], i as u32);
             }
         }
+        // How many rules a selector leads to through its overlaps, per side: a broad
+        // selector (`autogroup:member`) overlaps most sets, so summing that per rule would
+        // cost rules × sets.
+        let reach = |index: &Vec<Vec<u32>>| -> Vec<usize> {
+            (0..self.sets.len())
+                .map(|s| {
+                    index[s].len()
+                        + self.overlaps[s]
+                            .iter()
+                            .map(|t| index[*t as usize].len())
+                            .sum::<usize>()
+                })
+                .collect()
+        };
+        self.src_reach = reach(&self.by_src);
+        self.dst_reach = reach(&self.by_dst);
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(self.rules[i as usize].span.start));
         self.order = vec![0; self.rules.len()];
@@ -580,18 +601,12 @@ impl Audit {
         let stamp = scratch.stamp;
         let mut out = Vec::new();
         // Walk whichever side names fewer rules.
-        let side_cost = |sels: &mut dyn Iterator<Item = SetId>, index: &Vec<Vec<u32>>| -> usize {
-            sels.map(|s| {
-                index[s as usize].len()
-                    + self.overlaps[s as usize]
-                        .iter()
-                        .map(|t| index[*t as usize].len())
-                        .sum::<usize>()
-            })
-            .sum()
-        };
-        let src_cost = side_cost(&mut r.src_sels.iter().copied(), &self.by_src);
-        let dst_cost = side_cost(&mut r.entries.iter().map(|e| e.set), &self.by_dst);
+        let src_cost: usize = r.src_sels.iter().map(|&s| self.src_reach[s as usize]).sum();
+        let dst_cost: usize = r
+            .entries
+            .iter()
+            .map(|e| self.dst_reach[e.set as usize])
+            .sum();
         let (seeds, index): (Vec<SetId>, &Vec<Vec<u32>>) = if src_cost <= dst_cost {
             (r.src_sels.clone(), &self.by_src)
         } else {

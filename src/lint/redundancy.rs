@@ -30,15 +30,17 @@ pub fn audit(
         }
         Some(inv) => {
             let findings = Audit::new(policy, &with_auto_approvals(inv, policy)).findings();
+            let structural: std::collections::HashSet<Key> = structural.iter().map(key).collect();
             let only_today = findings
                 .iter()
-                .map(|f| !structural.iter().any(|s| same(s, f)))
+                .map(|f| !structural.contains(&key(f)))
                 .collect();
             (findings, only_today)
         }
     };
     let at = |span| Location { file, span };
-    let text = |span: Span| selector_text(policy, span);
+    let written = selector_texts(policy);
+    let text = |span: Span| written.get(&span).copied().unwrap_or_default().to_string();
     for (f, today) in findings.iter().zip(only_today) {
         let scope = if today {
             " (for the devices in the inventory)"
@@ -151,45 +153,42 @@ pub fn audit(
     }
 }
 
-/// The same finding, whatever the covering rules.
-fn same(a: &Finding, b: &Finding) -> bool {
-    a.origin == b.origin
-        && std::mem::discriminant(&a.kind) == std::mem::discriminant(&b.kind)
-        && match (&a.kind, &b.kind) {
-            (Kind::RedundantSource { span: x, .. }, Kind::RedundantSource { span: y, .. })
-            | (
-                Kind::RedundantDestination { span: x, .. },
-                Kind::RedundantDestination { span: y, .. },
-            )
-            | (Kind::EmptySource { span: x }, Kind::EmptySource { span: y })
-            | (Kind::EmptyDestination { span: x }, Kind::EmptyDestination { span: y }) => x == y,
-            _ => true,
-        }
+/// A finding, whatever the covering rules: the rule, the kind, and the selector if any.
+type Key = (
+    crate::engine::rules::Origin,
+    std::mem::Discriminant<Kind>,
+    Option<Span>,
+);
+
+fn key(f: &Finding) -> Key {
+    let span = match &f.kind {
+        Kind::RedundantSource { span, .. }
+        | Kind::RedundantDestination { span, .. }
+        | Kind::EmptySource { span }
+        | Kind::EmptyDestination { span } => Some(*span),
+        _ => None,
+    };
+    (f.origin, std::mem::discriminant(&f.kind), span)
 }
 
-/// The selector (with its ports, for an ACL destination) written at `span`.
-fn selector_text(policy: &Policy, span: Span) -> String {
-    let grants = policy.grants.iter().flatten();
-    let from_grants = grants
-        .flat_map(|g| g.src.iter().chain(&g.dst))
-        .find(|s| s.span == span)
-        .map(|s| s.raw.trim().to_string());
-    from_grants
-        .or_else(|| {
-            policy.acls.iter().flatten().find_map(|a| {
-                a.src
-                    .iter()
-                    .find(|s| s.span == span)
-                    .map(|s| s.raw.trim().to_string())
-                    .or_else(|| {
-                        a.dst
-                            .iter()
-                            .find(|d| d.span == span)
-                            .map(|d| d.raw.trim().to_string())
-                    })
-            })
-        })
-        .unwrap_or_default()
+/// Every rule's selectors (with their ports, for an ACL destination) by where they are
+/// written.
+fn selector_texts(policy: &Policy) -> std::collections::HashMap<Span, &str> {
+    let mut out = std::collections::HashMap::new();
+    for g in policy.grants.iter().flatten() {
+        for s in g.src.iter().chain(&g.dst) {
+            out.insert(s.span, s.raw.trim());
+        }
+    }
+    for a in policy.acls.iter().flatten() {
+        for s in &a.src {
+            out.insert(s.span, s.raw.trim());
+        }
+        for d in &a.dst {
+            out.insert(d.span, d.raw.trim());
+        }
+    }
+    out
 }
 
 fn join(items: &[String]) -> String {
