@@ -505,6 +505,12 @@ fn a_base_rule_an_intent_already_covers_is_reported_where_it_is_written() {
         "{err}"
     );
     assert!(err.contains("in the compiled policy"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the base rule at policies/base.hujson:{line} allows nothing that the `redis` intent"
+        )),
+        "{err}"
+    );
     // Without the duplicate, nothing is redundant.
     std::fs::write(&base, &text).unwrap();
     assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));

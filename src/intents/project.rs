@@ -206,6 +206,25 @@ impl Project {
                 }),
             }
         };
+        // `grants[7]` means nothing to someone who wrote intents: say which intent or
+        // base rule it is.
+        let name = |grant: bool, i: usize| -> Option<String> {
+            let origins = if grant {
+                &self.compiled.grant_origins
+            } else {
+                &self.compiled.acl_origins
+            };
+            Some(match origins.get(i)? {
+                RuleOrigin::Service(k) => {
+                    format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
+                }
+                RuleOrigin::Base(span) => {
+                    let base = self.sources.get(self.base_file?);
+                    let (line, _) = base.line_col(span.start as usize);
+                    format!("the base rule at {}:{line}", base.name)
+                }
+            })
+        };
         for d in diags.iter_mut().filter(|d| {
             d.primary.file == self.output_file
                 && matches!(
@@ -213,7 +232,9 @@ impl Project {
                     Code::RedundantRule | Code::RedundantSelector | Code::IneffectiveRule
                 )
         }) {
+            d.message = rename_rules(&d.message, &name);
             for l in &mut d.labels {
+                l.message = rename_rules(&l.message, &name);
                 if l.location.file == self.output_file
                     && let Some(at) = written_at(l.location.span)
                 {
@@ -328,5 +349,58 @@ impl Project {
             })
             .collect();
         lints::funnel(policy, &funnel, diags);
+    }
+}
+
+/// `text` with each `grants[N]` / `acls[N]` replaced by what `name` calls it (kept when
+/// `name` has nothing to say).
+fn rename_rules(text: &str, name: &dyn Fn(bool, usize) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['g', 'a']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let found =
+            [("grants[", true), ("acls[", false)]
+                .into_iter()
+                .find_map(|(prefix, grant)| {
+                    let digits = from.strip_prefix(prefix)?;
+                    let end = digits.find(']')?;
+                    let i: usize = digits[..end].parse().ok()?;
+                    Some((prefix.len() + end + 1, name(grant, i)?))
+                });
+        match found {
+            Some((len, named)) => {
+                out.push_str(&named);
+                rest = &from[len..];
+            }
+            None => {
+                out.push_str(&from[..1]);
+                rest = &from[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rename_rules;
+
+    #[test]
+    fn rule_names_become_what_wrote_them() {
+        let name = |grant: bool, i: usize| -> Option<String> {
+            (grant && i == 7).then(|| "the `redis` intent".to_string())
+        };
+        assert_eq!(
+            rename_rules(
+                "grants[7] allows nothing that acls[2] and grants[7] do not",
+                &name
+            ),
+            "the `redis` intent allows nothing that acls[2] and the `redis` intent do not"
+        );
+        assert_eq!(rename_rules("a grants[x] ag", &name), "a grants[x] ag");
+        assert_eq!(rename_rules("", &name), "");
     }
 }
