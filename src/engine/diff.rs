@@ -365,8 +365,7 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> Policy {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        crate::model::lower(doc.root, Default::default(), &mut Vec::new())
+        crate::model::from_text(text)
     }
 
     #[test]

@@ -53,15 +53,41 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role with its name in the API.
+    const NAMES: [(Role, &'static str); 7] = [
+        (Role::Owner, "owner"),
+        (Role::Admin, "admin"),
+        (Role::Member, "member"),
+        (Role::ItAdmin, "it-admin"),
+        (Role::NetworkAdmin, "network-admin"),
+        (Role::BillingAdmin, "billing-admin"),
+        (Role::Auditor, "auditor"),
+    ];
+
     fn parse(text: &str) -> Option<Role> {
-        Some(match text {
-            "owner" => Role::Owner,
-            "admin" => Role::Admin,
-            "member" => Role::Member,
-            "it-admin" => Role::ItAdmin,
-            "network-admin" => Role::NetworkAdmin,
-            "billing-admin" => Role::BillingAdmin,
-            "auditor" => Role::Auditor,
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == text)
+            .map(|(r, _)| *r)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(r, _)| *r == self)
+            .map_or("member", |(_, n)| n)
+    }
+
+    /// The role an autogroup selects (`autogroup:admin` → admin), if it is a role.
+    pub fn of_autogroup(a: crate::model::Autogroup) -> Option<Role> {
+        use crate::model::Autogroup;
+        Some(match a {
+            Autogroup::Owner => Role::Owner,
+            Autogroup::Admin => Role::Admin,
+            Autogroup::NetworkAdmin => Role::NetworkAdmin,
+            Autogroup::ItAdmin => Role::ItAdmin,
+            Autogroup::BillingAdmin => Role::BillingAdmin,
+            Autogroup::Auditor => Role::Auditor,
             _ => return None,
         })
     }

@@ -223,6 +223,11 @@ impl fmt::Display for IpSet {
     }
 }
 
+/// An address from its family (0: IPv4, 1: IPv6, as in [`IpSet::families`]) and value.
+pub(crate) fn address(family: usize, x: u128) -> IpAddr {
+    if family == 0 { v4(x) } else { v6(x) }
+}
+
 fn v4(x: u128) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(x as u32))
 }

@@ -747,7 +747,7 @@ impl Audit {
         }
         sources.dedup();
         for (fam, a) in sources {
-            let addr = ip(fam, a);
+            let addr = super::ipset::address(fam, a);
             let from: Vec<&AuditRule> = pool
                 .iter()
                 .map(|&c| &self.rules[c as usize])
@@ -765,7 +765,7 @@ impl Audit {
                     first(&self.sets[e.set as usize])
                 };
                 let Some((dfam, d)) = dst else { continue };
-                let daddr = ip(dfam, d);
+                let daddr = super::ipset::address(dfam, d);
                 let covered = from.iter().any(|c| {
                     c.entries.iter().any(|f| {
                         f.keys.contains(key)
@@ -1266,14 +1266,6 @@ impl Checker<'_> {
     }
 }
 
-fn ip(fam: usize, v: u128) -> std::net::IpAddr {
-    if fam == 0 {
-        std::net::IpAddr::V4(std::net::Ipv4Addr::from(v as u32))
-    } else {
-        std::net::IpAddr::V6(std::net::Ipv6Addr::from(v))
-    }
-}
-
 /// A well-mixed 64-bit key per index (splitmix64), for hashing sets of indices by XOR.
 fn zobrist(k: u64) -> u64 {
     let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -1643,8 +1635,7 @@ mod tests {
     use crate::engine::structural::representative;
 
     fn policy(text: &str) -> Policy {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        crate::model::lower(doc.root, Default::default(), &mut Vec::new())
+        crate::model::from_text(text)
     }
 
     /// Findings as `origin: kind [covering...]`, structurally.

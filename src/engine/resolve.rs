@@ -194,13 +194,8 @@ impl<'a> Resolver<'a> {
                 Autogroup::Shared => self.shared.clone(),
                 Autogroup::Internet => internet(),
                 Autogroup::DangerAll => IpSet::all(),
-                Autogroup::Owner => self.role(Role::Owner),
-                Autogroup::Admin => self.role(Role::Admin),
-                Autogroup::NetworkAdmin => self.role(Role::NetworkAdmin),
-                Autogroup::ItAdmin => self.role(Role::ItAdmin),
-                Autogroup::BillingAdmin => self.role(Role::BillingAdmin),
-                Autogroup::Auditor => self.role(Role::Auditor),
-                Autogroup::SelfDevices | Autogroup::Nonroot => IpSet::new(),
+                // The roles; `autogroup:self` and `autogroup:nonroot` name no addresses.
+                other => Role::of_autogroup(*other).map_or_else(IpSet::new, |r| self.role(r)),
             },
             Selector::Host(h) => self
                 .policy

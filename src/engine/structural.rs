@@ -17,43 +17,20 @@
 use super::inventory::{Device, Inventory, Role, User};
 use super::ipset::IpSet;
 use super::resolve::tailnet_space;
-use crate::model::{Autogroup, Policy, Prefix, Selector};
+use crate::model::{Policy, Prefix, Selector};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// The domain of the stand-ins for users the policy does not name.
 const OTHER_DOMAIN: &str = "unnamed.tsacl.invalid";
 
-/// Every selector the policy writes, from every section that grants or identifies.
-fn selectors(policy: &Policy) -> Vec<Selector> {
-    let mut out = Vec::new();
-    let mut add = |s: &crate::model::Sel| {
-        if let Some(sel) = &s.selector {
-            out.push(sel.clone());
-        }
-    };
-    for a in policy.acls.iter().flatten() {
-        a.src.iter().for_each(&mut add);
-        a.dst.iter().for_each(|d| add(&d.host));
-    }
-    for g in policy.grants.iter().flatten() {
-        g.src.iter().chain(&g.dst).chain(&g.via).for_each(&mut add);
-    }
-    for r in &policy.ssh {
-        r.src.iter().chain(&r.dst).for_each(&mut add);
-    }
-    for t in &policy.tag_owners {
-        t.owners.iter().for_each(&mut add);
-    }
-    for n in &policy.node_attrs {
-        n.target.iter().for_each(&mut add);
-    }
-    out
-}
-
 /// The representative inventory of a policy.
 pub fn representative(policy: &Policy) -> Inventory {
-    let selectors = selectors(policy);
+    let selectors: Vec<&Selector> = policy
+        .rule_selectors()
+        .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
+        .filter_map(|s| s.selector.as_ref())
+        .collect();
     let mut named: BTreeSet<String> = BTreeSet::new();
     let mut domains: BTreeSet<String> = BTreeSet::new();
     let mut roles: BTreeSet<u8> = BTreeSet::new();
@@ -84,7 +61,7 @@ pub fn representative(policy: &Policy) -> Inventory {
                 tags.insert(t.clone());
             }
             Selector::Autogroup(a) => {
-                if let Some(r) = role_of(*a) {
+                if let Some(r) = Role::of_autogroup(*a) {
                     roles.insert(r as u8);
                 }
             }
@@ -143,7 +120,7 @@ pub fn representative(policy: &Policy) -> Inventory {
             for i in 1..=2 {
                 add_user(
                     &mut inv,
-                    format!("unnamed-{}-{i}@{d}", role_name(*role)),
+                    format!("unnamed-{}-{i}@{d}", role.name()),
                     *role,
                     false,
                 );
@@ -199,30 +176,6 @@ const ROLES: [Role; 6] = [
     Role::Auditor,
 ];
 
-fn role_of(a: Autogroup) -> Option<Role> {
-    Some(match a {
-        Autogroup::Owner => Role::Owner,
-        Autogroup::Admin => Role::Admin,
-        Autogroup::NetworkAdmin => Role::NetworkAdmin,
-        Autogroup::ItAdmin => Role::ItAdmin,
-        Autogroup::BillingAdmin => Role::BillingAdmin,
-        Autogroup::Auditor => Role::Auditor,
-        _ => return None,
-    })
-}
-
-fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Owner => "owner",
-        Role::Admin => "admin",
-        Role::Member => "member",
-        Role::ItAdmin => "it-admin",
-        Role::NetworkAdmin => "network-admin",
-        Role::BillingAdmin => "billing-admin",
-        Role::Auditor => "auditor",
-    }
-}
-
 /// Hands out tailnet addresses outside every written range (falling back to any tailnet
 /// address if the policy writes them all).
 struct Addresses {
@@ -258,11 +211,7 @@ impl Addresses {
         } else {
             list[0].0 = lo + 1;
         }
-        if family == 0 {
-            IpAddr::V4(std::net::Ipv4Addr::from(lo as u32))
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::from(lo))
-        }
+        super::ipset::address(family, lo)
     }
 
     fn next_pair(&mut self) -> Vec<IpAddr> {
@@ -294,8 +243,7 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> Policy {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        crate::model::lower(doc.root, Default::default(), &mut Vec::new())
+        crate::model::from_text(text)
     }
 
     #[test]

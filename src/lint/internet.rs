@@ -142,8 +142,7 @@ mod tests {
     use super::*;
 
     fn found(policy: &str, devices: &str) -> Vec<String> {
-        let doc = crate::syntax::hujson::parse(policy.as_bytes()).unwrap();
-        let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+        let policy = crate::model::from_text(policy);
         let inv =
             Inventory::from_json(format!(r#"{{"devices": [{devices}]}}"#).as_bytes()).unwrap();
         let mut d = Vec::new();
@@ -199,8 +198,7 @@ mod tests {
             .is_empty()
         );
         // No inventory: nothing to say.
-        let doc = crate::syntax::hujson::parse(grant.as_bytes()).unwrap();
-        let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+        let policy = crate::model::from_text(grant);
         let mut d = Vec::new();
         internet_without_exit_node(&policy, None, FileId(0), &mut d);
         assert!(d.is_empty());

@@ -264,8 +264,7 @@ mod tests {
     use super::*;
 
     fn lints(text: &str) -> Vec<Code> {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+        let policy = crate::model::from_text(text);
         let mut d = Vec::new();
         lint(&policy, FileId(0), &mut d);
         d.into_iter().map(|d| d.code).collect()
@@ -339,8 +338,7 @@ mod tests {
     #[test]
     fn every_lint_has_a_trigger_and_a_near_miss() {
         let run_codes = |text: &str| -> Vec<Code> {
-            let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-            let policy = crate::model::lower(doc.root, FileId(0), &mut Vec::new());
+            let policy = crate::model::from_text(text);
             let mut d = Vec::new();
             run(&policy, FileId(0), None, &mut d);
             d.into_iter().map(|d| d.code).collect()

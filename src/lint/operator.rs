@@ -218,8 +218,7 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> Policy {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        crate::model::lower(doc.root, FileId(0), &mut Vec::new())
+        crate::model::from_text(text)
     }
 
     fn codes(text: &str, op: OperatorTags<'_>) -> Vec<Code> {

@@ -30,36 +30,7 @@ fn tag_in_text(text: &str) -> Option<&str> {
 /// Every tag some section other than the tag's own `tagOwners` entry names.
 fn referenced_tags<'a>(policy: &'a Policy) -> HashSet<&'a str> {
     let mut used: HashSet<&'a str> = HashSet::new();
-    let mut add = |s: &'a Sel| {
-        if let Some(t) = tag_of(s) {
-            used.insert(t);
-        }
-    };
-    for a in policy.acls.iter().flatten() {
-        a.src.iter().for_each(&mut add);
-        a.dst.iter().for_each(|d| add(&d.host));
-    }
-    for g in policy.grants.iter().flatten() {
-        g.src.iter().chain(&g.dst).chain(&g.via).for_each(&mut add);
-    }
-    for r in &policy.ssh {
-        r.src
-            .iter()
-            .chain(&r.dst)
-            .chain(&r.recorder)
-            .for_each(&mut add);
-    }
-    for n in &policy.node_attrs {
-        n.target.iter().for_each(&mut add);
-    }
-    for r in &policy.auto_approvers.routes {
-        r.approvers.iter().for_each(&mut add);
-    }
-    policy.auto_approvers.exit_node.iter().for_each(&mut add);
-    for s in &policy.auto_approvers.services {
-        add(&s.service);
-        s.approvers.iter().for_each(&mut add);
-    }
+    used.extend(policy.rule_selectors().filter_map(tag_of));
     for t in &policy.tag_owners {
         for o in &t.owners {
             // Owning itself does not make a tag used.
@@ -277,8 +248,7 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> Policy {
-        let doc = crate::syntax::hujson::parse(text.as_bytes()).unwrap();
-        crate::model::lower(doc.root, FileId(0), &mut Vec::new())
+        crate::model::from_text(text)
     }
 
     fn unused(text: &str, inventory: Option<&Inventory>) -> Vec<String> {

@@ -17,6 +17,14 @@ pub use lower::lower;
 pub use ports::{IpSpec, PortRange, Protocol};
 pub use selector::{Autogroup, Selector};
 
+/// The policy in HuJSON `text` (in file 0), for tests: panics on a syntax error and drops
+/// the lowering's diagnostics.
+#[cfg(test)]
+pub(crate) fn from_text(text: &str) -> Policy {
+    let doc = crate::syntax::hujson::parse(text.as_bytes()).expect("test policies are HuJSON");
+    lower(doc.root, Default::default(), &mut Vec::new())
+}
+
 use crate::syntax::{Span, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -207,6 +215,39 @@ impl Policy {
     }
     pub fn host(&self, name: &str) -> Option<&HostDef> {
         self.hosts.iter().find(|h| h.name.value == name)
+    }
+    /// Every selector written in a rule-like section: ACL and grant sources, destinations
+    /// and `via`, SSH sources, destinations and recorders, node attribute targets, and
+    /// auto-approvers (not `tagOwners`, whose owners callers treat on their own).
+    pub fn rule_selectors(&self) -> impl Iterator<Item = &Sel> {
+        let acls = self
+            .acls
+            .iter()
+            .flatten()
+            .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host)));
+        let grants = self
+            .grants
+            .iter()
+            .flatten()
+            .flat_map(|g| g.src.iter().chain(&g.dst).chain(&g.via));
+        let ssh = self
+            .ssh
+            .iter()
+            .flat_map(|r| r.src.iter().chain(&r.dst).chain(&r.recorder));
+        let attrs = self.node_attrs.iter().flat_map(|n| &n.target);
+        let approvers = self
+            .auto_approvers
+            .routes
+            .iter()
+            .flat_map(|r| &r.approvers)
+            .chain(&self.auto_approvers.exit_node)
+            .chain(
+                self.auto_approvers
+                    .services
+                    .iter()
+                    .flat_map(|s| std::iter::once(&s.service).chain(&s.approvers)),
+            );
+        acls.chain(grants).chain(ssh).chain(attrs).chain(approvers)
     }
     pub fn tag_owner(&self, tag: &str) -> Option<&TagOwnerDef> {
         self.tag_owners.iter().find(|t| t.tag.value == tag)
