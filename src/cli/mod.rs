@@ -62,7 +62,7 @@ pub enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate policy files as the control plane would, or (no FILE) check the intents: stale output, tests, reachability proof
+    /// Validate policy files as the control plane would, lint them (including an exact audit of redundant rules), run their tests; with no FILE, check the intents: stale output, tests, reachability proof
     #[command(
         after_help = "Which findings, at which severity: --select and --ignore keep or drop codes; \
 --severity CODE=LEVEL (error, warning, info, off) changes one, e.g. --severity TSA210=error \
