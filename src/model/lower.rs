@@ -686,19 +686,20 @@ impl Lowerer<'_> {
         let ip_written = ip_raw.len();
         let mut ip = Vec::with_capacity(ip_raw.len());
         for raw in ip_raw {
-            match IpSpec::parse(raw.value.trim()) {
+            // Not trimmed: the control plane's parser does not trim either.
+            match IpSpec::parse(&raw.value) {
                 Ok(spec) => ip.push(Spanned {
                     value: spec,
                     span: raw.span,
                 }),
                 Err(e) => {
-                    let code = if e.starts_with("port range") {
-                        Code::InvalidPort
-                    } else {
+                    let code = if e.starts_with("proto") || e == "empty protocol" {
                         Code::InvalidProtocol
+                    } else {
+                        Code::InvalidPort
                     };
                     self.report(code, raw.span, e).help = Some(
-                        "grant ip entries are *, N, N-M, proto:N[-M] or proto:* (a bare number is a port)".into(),
+                        "grant ip entries are *, N, N-M, proto:*, proto:N or proto:N-M, one range each (proto is a name such as tcp, a number 0-255, or *)".into(),
                     );
                 }
             }

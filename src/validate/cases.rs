@@ -311,6 +311,25 @@ fn grants() {
         Code::InvalidPort,
         "port range \"icmp\": invalid first integer",
     );
+    // Every form `tailcfg.ParseProtoPortRanges` accepts (see `model::ports::IpSpec`).
+    accepts(
+        r#""grants": [{"src": ["*"], "dst": ["tag:server"], "ip": ["*:8096", "*:*", "0:80", "TCP:443", "06:22", "icmp:22", "dccp:*", "icmpv6:*", "tsmp:*"]}]"#,
+    );
+    rejects(
+        r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["tcp:80,443"]}]"#,
+        Code::InvalidPort,
+        "port range \"80,443\": invalid first integer",
+    );
+    rejects(
+        r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["ftp:21"]}]"#,
+        Code::InvalidProtocol,
+        "proto name \"ftp\" not known; use protocol number 0-255",
+    );
+    rejects(
+        r#""grants": [{"src": ["*"], "dst": ["*"], "ip": [":80"]}]"#,
+        Code::InvalidProtocol,
+        "empty protocol",
+    );
     rejects(
         r#""grants": [{"src": ["*"], "dst": ["::/0"], "ip": ["*"]}]"#,
         Code::AllAddressesDst,

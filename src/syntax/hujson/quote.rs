@@ -143,21 +143,51 @@ pub(crate) fn quote_rune(bytes: &[u8]) -> String {
 
 /// Go's `strconv.QuoteRune`.
 fn go_quote_rune(ch: char) -> String {
-    let body = match ch {
-        '\'' | '\\' => format!("\\{ch}"),
-        _ if go_is_print(ch) => ch.to_string(),
-        '\u{7}' => "\\a".to_owned(),
-        '\u{8}' => "\\b".to_owned(),
-        '\u{c}' => "\\f".to_owned(),
-        '\n' => "\\n".to_owned(),
-        '\r' => "\\r".to_owned(),
-        '\t' => "\\t".to_owned(),
-        '\u{b}' => "\\v".to_owned(),
-        _ if (ch as u32) < 0x20 || ch == '\u{7f}' => format!("\\x{:02x}", ch as u32),
-        _ if (ch as u32) < 0x10000 => format!("\\u{:04x}", ch as u32),
-        _ => format!("\\U{:08x}", ch as u32),
-    };
-    format!("'{body}'")
+    let mut out = String::from("'");
+    push_go_escaped(&mut out, ch, '\'');
+    out.push('\'');
+    out
+}
+
+/// Go's `strconv.Quote` (and `%q` / `%#v` of a string), as the control plane prints
+/// values in its messages. `s` is valid UTF-8, so Go's `\xNN` for invalid bytes never
+/// arises.
+pub(crate) fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        push_go_escaped(&mut out, ch, '"');
+    }
+    out.push('"');
+    out
+}
+
+/// One character inside Go's quotes (`quote` is `'` or `"`), as `strconv.appendEscapedRune`.
+fn push_go_escaped(out: &mut String, ch: char, quote: char) {
+    use std::fmt::Write as _;
+    match ch {
+        _ if ch == quote || ch == '\\' => {
+            out.push('\\');
+            out.push(ch);
+        }
+        _ if go_is_print(ch) => out.push(ch),
+        '\u{7}' => out.push_str("\\a"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{b}' => out.push_str("\\v"),
+        _ if (ch as u32) < 0x20 || ch == '\u{7f}' => {
+            let _ = write!(out, "\\x{:02x}", ch as u32);
+        }
+        _ if (ch as u32) < 0x10000 => {
+            let _ = write!(out, "\\u{:04x}", ch as u32);
+        }
+        _ => {
+            let _ = write!(out, "\\U{:08x}", ch as u32);
+        }
+    }
 }
 
 /// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII
@@ -219,5 +249,13 @@ mod tests {
         assert_eq!(quote_rune(b"\x01"), "'\\x01'");
         assert_eq!(quote_rune(b"\x7f"), "'\\x7f'");
         assert_eq!(quote_rune(b"\x0b"), "'\\v'");
+    }
+
+    #[test]
+    fn quotes_strings_like_go() {
+        assert_eq!(go_quote(""), "\"\"");
+        assert_eq!(go_quote("a\"b'c\\"), "\"a\\\"b'c\\\\\"");
+        assert_eq!(go_quote("\u{1b}\t\u{7f}é\u{a0}"), "\"\\x1b\\t\\x7fé\\u00a0\"");
+        assert_eq!(go_quote("tag:сервер"), "\"tag:сервер\"");
     }
 }
