@@ -2,14 +2,48 @@
 //! name, a default severity, a one-line summary and a longer explanation.
 //!
 //! Invariants: codes are never reused or renumbered; `TSA0xx` are control-plane
-//! validation errors and syntax problems (the server would reject the policy, or may
-//! silently misread it), `TSA1xx` are checks of what the policy does (tests, intents),
-//! `TSA2xx`+ are lints.
+//! validation errors and syntax problems, `TSA1xx` are checks of what the policy does
+//! (tests, intents), `TSA2xx`+ are lints.
+//!
+//! A default severity of `error` is a promise: the control plane would reject the file
+//! (or the user's own intents say so). Every such rule names its [`Evidence`] beside its
+//! code, and `tests/registry_evidence.rs` replays each cited capture. Where no recorded
+//! answer or documentation shows the control plane's verdict, the rule is a warning that
+//! says so, whatever tsacl expects; a user raises it with `--severity CODE=error`.
 
 use crate::diagnostics::Severity;
 
+/// What shows that the control plane rejects what a default-`error` rule reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// A recorded answer in `shared/conformance/tailscale-captures` (`category/id`): the
+    /// real control plane rejected that policy for this reason.
+    Capture(&'static str),
+    /// An answer of the real control plane published elsewhere (headscale's
+    /// `testdata/*_results`, captured from tailscale.com in April 2026).
+    PublishedCapture(&'static str),
+    /// The control plane's own public code or libraries, or Tailscale's documentation.
+    Source(&'static str),
+    /// The user's intents file (or manifests checked against it) asks for what is
+    /// checked: the intents language is tsacl's, so breaking it is an error by the
+    /// user's own declaration, not an opinion of tsacl's.
+    Intents,
+}
+
+impl Evidence {
+    /// One line for `tsacl rule` and `docs/rules.md`.
+    pub fn describe(self) -> String {
+        match self {
+            Evidence::Capture(id) => format!("recorded control-plane answer `{id}`"),
+            Evidence::PublishedCapture(text) => format!("published control-plane answer: {text}"),
+            Evidence::Source(text) => text.to_string(),
+            Evidence::Intents => "the intents file declares it (tsacl's own language)".into(),
+        }
+    }
+}
+
 macro_rules! rules {
-    ($( $variant:ident = $code:literal, $name:literal, $sev:ident, $summary:literal, $explanation:literal; )*) => {
+    ($( $variant:ident = $code:literal, $name:literal, $sev:ident $(($evidence:expr))?, $summary:literal, $explanation:literal; )*) => {
         /// A stable diagnostic code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Code { $( $variant, )* }
@@ -20,6 +54,14 @@ macro_rules! rules {
             id: $code,
             name: $name,
             severity: Severity::$sev,
+            evidence: {
+                #[allow(unused_imports)]
+                use Evidence::*;
+                #[allow(unused_mut, unused_assignments)]
+                let mut evidence = None;
+                $( evidence = Some($evidence); )?
+                evidence
+            },
             summary: $summary,
             explanation: $explanation,
         }, )* ];
@@ -35,6 +77,8 @@ pub struct Rule {
     /// `hujson-syntax`.
     pub name: &'static str,
     pub severity: Severity,
+    /// Why a default-`error` rule is one (see the module doc); `None` for the others.
+    pub evidence: Option<Evidence>,
     pub summary: &'static str,
     pub explanation: &'static str,
 }
@@ -64,6 +108,21 @@ prints the full explanation of one.\n\n| code | name | severity | summary |\n|--
             r.summary
         ));
     }
+    out.push_str(
+        "\n## Why each error is an error\n\nAn error means the control plane would reject the file \
+(or the intents, tsacl's own language, say so). Each default-`error` rule names what shows it; \
+`tests/registry_evidence.rs` replays every cited capture. Rules without such evidence are \
+warnings, whatever tsacl expects.\n\n| code | evidence |\n|---|---|\n",
+    );
+    for r in RULES {
+        if let Some(evidence) = r.evidence {
+            out.push_str(&format!(
+                "| {} | {} |\n",
+                r.id,
+                evidence.describe().replace('|', "\\|")
+            ));
+        }
+    }
     out
 }
 
@@ -75,16 +134,18 @@ pub fn find(query: &str) -> Option<&'static Rule> {
 }
 
 rules! {
-    Syntax = "TSA001", "hujson-syntax", Error,
+    Syntax = "TSA001", "hujson-syntax", Error(Source("tailscale/hujson parse errors (the vectors in conformance/hujson/upstream); the control plane reads policies with it and answers `hujson: line L, column C: ...` (gitops-pusher parses that shape)")),
         "The file is not valid HuJSON",
         "The policy file must be HuJSON: JSON plus `//` and `/* */` comments and trailing commas. \
 The control plane rejects anything else with the same `hujson: line L, column C: ...` message.\n\
 Violation: `{\"acls\": [,]}`\nFix: `{\"acls\": []}`";
-    DuplicateKey = "TSA002", "duplicate-key", Error,
+    DuplicateKey = "TSA002", "duplicate-key", Warning,
         "An object has the same key twice",
-        "JSON decoders keep only one of two equal keys (Go's keeps the last), so the other is \
-silently dropped. Keys are compared exactly, and for policy fields also case-insensitively, \
-because the control plane matches field names without regard to case.\n\
+        "The control plane decodes the policy with Go's encoding/json, which does not reject a \
+repeated key: it decodes the later value into the same place, so the later wins (objects merge, \
+a list replaces the earlier one). tsacl reads the file the same way and warns, because the \
+earlier value is silently lost. Keys are compared exactly, and for policy fields also \
+case-insensitively, as the decoder matches field names.\n\
 Violation: `{\"src\": [\"a@example.com\"], \"src\": [\"b@example.com\"]}`\nFix: merge the two lists.";
     UnknownField = "TSA003", "unknown-field", Warning,
         "A key the policy language does not define",
@@ -92,7 +153,7 @@ Violation: `{\"src\": [\"a@example.com\"], \"src\": [\"b@example.com\"]}`\nFix: 
 reports unknown keys as warnings rather than errors and keeps them on round-trip. A misspelt \
 key, however, means the intended setting is silently absent.\n\
 Violation: `{\"grants\": [{\"src\": [\"*\"], \"dts\": [\"*\"], \"ip\": [\"*\"]}]}`\nFix: `\"dst\"`.";
-    WrongType = "TSA004", "wrong-type", Error,
+    WrongType = "TSA004", "wrong-type", Error(Source("Go encoding/json: a value whose JSON type cannot be stored in the field is an UnmarshalTypeError, and the control plane decodes policies with it")),
         "A value has the wrong JSON type",
         "Each field has one JSON type (for example `src` is an array of strings). The control plane \
 cannot decode a policy where it differs.\n\
@@ -104,34 +165,40 @@ Violation: `\"src\": \"group:eng\"`\nFix: `\"src\": [\"group:eng\"]`";
 is what Tailscale's own tools write.\n\
 Violation: `\"ACLs\": [...]`, `{\"action\": \"accept\", \"users\": [...], \"ports\": [...]}`\n\
 Fix: `\"acls\"`, `\"src\"`, `\"dst\"`.";
-    MissingField = "TSA006", "missing-field", Error,
+    MissingField = "TSA006", "missing-field", Error(PublishedCapture("headscale testdata acl-err06: `action=\"deny\" is not supported`; a missing action is the empty string to the same check")),
         "A required field is missing",
         "Some fields are required by the control plane, for example an ACL's `action`.\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"*:*\"]}`\nFix: add `\"action\": \"accept\"`.";
-    UndefinedTag = "TSA010", "undefined-tag", Error,
+    UndefinedTag = "TSA010", "undefined-tag", Error(Capture("acl/acl-err04")),
         "A tag is used but not defined in tagOwners",
         "Every tag must have an entry in `tagOwners` before it can be used anywhere: in rules, \
 `via`, SSH rules, node attributes, auto-approvers or as another tag's owner.\n\
 Violation: `\"src\": [\"tag:ci\"]` with no `\"tag:ci\"` in `tagOwners`\n\
 Fix: `\"tagOwners\": {\"tag:ci\": [\"group:devops\"]}`";
-    InvalidTagName = "TSA011", "invalid-tag-name", Error,
+    InvalidTagName = "TSA011", "invalid-tag-name", Error(Capture("ssh/ssh-unicode-cyrillic-tag")),
         "A tag name breaks the control plane's naming rules",
         "Tags are `tag:` followed by an ASCII letter, then ASCII letters, digits or dashes.\n\
 Violation: `tag:1server`, `tag:web_server`, `tag:сервер`\nFix: `tag:server1`, `tag:web-server`.";
-    UndefinedGroup = "TSA012", "undefined-group", Error,
+    UndefinedGroup = "TSA012", "undefined-group", Warning,
         "A group is used but not defined in groups",
         "A `group:` selector must name a key of `groups` (SCIM-synced groups written \
-`group:name@domain` are the exception).\n\
+`group:name@domain` are the exception). \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA012=error`, and `tsacl push` asks the \
+server before writing.\n\
 Violation: `\"src\": [\"group:eng\"]` with no `group:eng`\nFix: define it in `groups`.";
-    RecursiveGroup = "TSA013", "recursive-group", Error,
+    RecursiveGroup = "TSA013", "recursive-group", Error(Capture("ssh/ssh-group-nested-two-deep")),
         "A group contains another group",
         "Groups cannot contain groups; the control plane rejects the policy.\n\
 Violation: `\"group:all\": [\"group:eng\"]`\nFix: list the users of `group:eng` in `group:all`.";
-    InvalidGroup = "TSA014", "invalid-group", Error,
+    InvalidGroup = "TSA014", "invalid-group", Warning,
         "A group is malformed",
-        "Group names start with `group:` and their members are users (login names).\n\
+        "Group names start with `group:` and their members are users (login names). \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA014=error`, and `tsacl push` asks the \
+server before writing.\n\
 Violation: `\"groups\": {\"eng\": [\"tag:x\"]}`\nFix: `\"groups\": {\"group:eng\": [\"alice@example.com\"]}`";
-    UndefinedHost = "TSA015", "undefined-host", Error,
+    UndefinedHost = "TSA015", "undefined-host", Error(Capture("nodeattrs/nodeattrs-error-e2-bad-target")),
         "A bare name is neither a host alias nor an IP address",
         "A selector without a prefix must be a key of `hosts` or an IP address or CIDR; the \
 control plane rejects anything else as an invalid address. Policies never resolve DNS names: \
@@ -139,148 +206,166 @@ control plane rejects anything else as an invalid address. Policies never resolv
 such a rule and silently dropped it, tailscale#5532), so tsacl's help then suggests the host alias \
 or the tag and address of the device by that name (from `--inventory`).\n\
 Violation: `\"dst\": [\"databse:5432\"]` where `hosts` has `database`\nFix: `\"database:5432\"`.";
-    InvalidHost = "TSA016", "invalid-host", Error,
+    InvalidHost = "TSA016", "invalid-host", Error(Source("tailscale/tailscale#7886 (2023): the server answered `host names cannot include an @, please change the name for ...`")),
         "A hosts entry is malformed",
         "Host alias names cannot contain `@` (or `:`), and each value must be one IP address or CIDR.\n\
 Violation: `\"hosts\": {\"db@prod\": \"10.0.0.5\"}`\nFix: `\"hosts\": {\"db-prod\": \"10.0.0.5\"}`";
-    UnknownAutogroup = "TSA017", "unknown-autogroup", Error,
+    UnknownAutogroup = "TSA017", "unknown-autogroup", Warning,
         "An autogroup that does not exist",
         "Autogroups are a fixed list (member, tagged, self, internet, shared, danger-all, nonroot and \
-the role autogroups owner, admin, member, it-admin, network-admin, billing-admin, auditor).\n\
+the role autogroups owner, admin, member, it-admin, network-admin, billing-admin, auditor). \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA017=error`, and `tsacl push` asks the \
+server before writing.\n\
 Violation: `autogroup:members-only`\nFix: `autogroup:member`.";
-    InvalidSelector = "TSA018", "invalid-selector", Error,
+    InvalidSelector = "TSA018", "invalid-selector", Error(PublishedCapture("headscale testdata nodeattrs-error-e2-bad-target: `\"%bogus%\": invalid address`, the same address parser")),
         "A selector cannot be parsed",
         "Selectors are `*`, users (`alice@example.com`), `user:*@domain`, `group:`, `tag:`, \
 `autogroup:`, `ipset:`, `svc:`, host aliases, IP addresses and CIDRs.\n\
 Violation: `\"%bogus%\"`\nFix: a defined host alias or an IP address.";
-    SelectorNotAllowed = "TSA019", "selector-not-allowed", Error,
+    SelectorNotAllowed = "TSA019", "selector-not-allowed", Error(Capture("grant/grant-k7")),
         "A selector is not allowed in this position",
         "Some selectors only make sense on one side: `autogroup:self` only as a destination, \
 `autogroup:danger-all` and `autogroup:shared` only as sources, `autogroup:internet` only as a \
 destination, IP ranges only in ipsets, and so on.\n\
 Violation: `\"src\": [\"autogroup:self\"]`\nFix: `\"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self:*\"]`";
-    SelfWithNonUserSource = "TSA020", "self-with-non-user-source", Error,
+    SelfWithNonUserSource = "TSA020", "self-with-non-user-source", Error(Capture("acl/acl-err08")),
         "autogroup:self with a source that is not a user",
         "`autogroup:self` means \"the source user's own devices\", so every source of such a rule must \
 be a user, a group or a user autogroup; tags, `*`, IPs and hosts are rejected.\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"*\"]}`\n\
 Fix: `\"src\": [\"autogroup:member\"]`.";
-    LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Error,
+    LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Warning,
         "autogroup:members and autogroup:member in one file",
         "`autogroup:members` is the legacy spelling of `autogroup:member`; the two cannot be used in \
-the same policy.\nFix: use `autogroup:member` everywhere.";
-    UndefinedIpSet = "TSA022", "undefined-ipset", Error,
+the same policy. \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA021=error`, and `tsacl push` asks the \
+server before writing.\nFix: use `autogroup:member` everywhere.";
+    UndefinedIpSet = "TSA022", "undefined-ipset", Warning,
         "An ipset is used but not defined",
-        "An `ipset:` selector must name a key of `ipsets`.\nViolation: `\"dst\": [\"ipset:prod\"]` with no \
+        "An `ipset:` selector must name a key of `ipsets`. \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA022=error`, and `tsacl push` asks the \
+server before writing.\nViolation: `\"dst\": [\"ipset:prod\"]` with no \
 `ipset:prod`\nFix: define it.";
-    InvalidIpSet = "TSA023", "invalid-ipset", Error,
+    InvalidIpSet = "TSA023", "invalid-ipset", Error(Source("Tailscale docs, IP sets (kb/1387), Limitations: no tags, users or groups in IP sets, no circular references")),
         "An ipsets entry is malformed",
         "Each ipset is a list of `add <target>` / `remove <target>` operations (or bare targets when \
 nothing is removed); targets are IPs, CIDRs, ranges, `host:<alias>`, `ipset:<name>` or \
 `autogroup:internet`, with no cycles.\nViolation: `\"ipset:a\": [\"add tag:x\"]`\nFix: `\"ipset:a\": [\"add 10.0.0.0/8\"]`";
-    UndefinedPosture = "TSA024", "undefined-posture", Error,
+    UndefinedPosture = "TSA024", "undefined-posture", Warning,
         "A posture is used but not defined",
-        "`srcPosture` and `defaultSrcPosture` name keys of `postures`.\nFix: define the posture.";
-    InvalidPosture = "TSA025", "invalid-posture", Error,
+        "`srcPosture` and `defaultSrcPosture` name keys of `postures`. \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA024=error`, and `tsacl push` asks the \
+server before writing.\nFix: define the posture.";
+    InvalidPosture = "TSA025", "invalid-posture", Warning,
         "A posture condition is malformed",
         "Posture conditions are `<attribute> <operator> <value>`, for example \
-`node:os IN ['macos', 'windows']` or `node:tsVersion >= '1.60'`.\nViolation: `node:os = 'macos'`\n\
+`node:os IN ['macos', 'windows']` or `node:tsVersion >= '1.60'`. \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA025=error`, and `tsacl push` asks the \
+server before writing.\nViolation: `node:os = 'macos'`\n\
 Fix: `node:os == 'macos'`.";
-    InvalidAction = "TSA030", "invalid-acl-action", Error,
+    InvalidAction = "TSA030", "invalid-acl-action", Error(PublishedCapture("headscale testdata acl-err06: `action=\"deny\" is not supported`")),
         "An ACL's action is not \"accept\"",
         "Tailscale policies are default-deny and purely additive: `accept` is the only ACL action.\n\
 Violation: `\"action\": \"deny\"`\nFix: remove the rule, and narrow the rules that allow the flow.";
-    InvalidPort = "TSA031", "invalid-port", Error,
+    InvalidPort = "TSA031", "invalid-port", Error(PublishedCapture("headscale testdata acl-err07 and grant-k23: `port range \"ssh\": invalid first integer`, `port range \"0\": first port must be >0 ...`")),
         "A port or port range is malformed",
         "Ports are `*`, `N`, `N-M` or a comma list of those (ACL destinations), with 1 <= N <= M <= \
 65535; named ports such as `ssh` are not supported.\nViolation: `tag:server:ssh`, `tag:server:0`\n\
 Fix: `tag:server:22`, `tag:server:*`.";
-    InvalidProtocol = "TSA032", "invalid-protocol", Error,
+    InvalidProtocol = "TSA032", "invalid-protocol", Error(Source("tailcfg.ParseProtoPortRanges and ipproto.Proto.UnmarshalText in tailscale/tailscale, the parser of grant `ip` (see model::ports::IpSpec)")),
         "A protocol is unknown or malformed",
         "Protocols are IANA names (tcp, udp, icmp, sctp, gre, esp, ah, igmp, ...) or numbers 1-255; \
 protocols without ports (anything but tcp, udp, sctp) only take the port `*`.\n\
 Violation: `\"proto\": \"http\"`\nFix: `\"proto\": \"tcp\"`.";
-    MissingPort = "TSA033", "missing-port", Error,
+    MissingPort = "TSA033", "missing-port", Error(Capture("acl/acl-err03")),
         "An ACL destination has no port",
         "ACL destinations are `host:ports`, split at the last colon, so `autogroup:self` alone is read \
 as host `autogroup` with port `self`.\nViolation: `\"dst\": [\"tag:server\"]`\nFix: `\"dst\": [\"tag:server:*\"]`.";
-    EmptyGrant = "TSA040", "grant-without-capabilities", Error,
+    EmptyGrant = "TSA040", "grant-without-capabilities", Error(Capture("grant/grant-h1")),
         "A grant has neither ip nor app",
         "A grant must give network access (`ip`) or application capabilities (`app`), or both.\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"*\"]}`\nFix: add `\"ip\": [\"*\"]`.";
-    AllAddressesDst = "TSA041", "all-addresses-dst", Error,
+    AllAddressesDst = "TSA041", "all-addresses-dst", Error(Capture("grant/grant-v05")),
         "A grant destination is 0.0.0.0/0 or ::/0",
         "The control plane rejects `/0` prefixes as grant destinations: use `*` for every tailnet \
 address or `autogroup:internet` for exit-node traffic.\nViolation: `\"dst\": [\"0.0.0.0/0\"]`\n\
 Fix: `\"dst\": [\"autogroup:internet\"]`.";
-    InvalidCapability = "TSA042", "invalid-capability", Error,
+    InvalidCapability = "TSA042", "invalid-capability", Error(Capture("grant/grant-a5")),
         "An app capability name is malformed or reserved",
         "Capability names have the form `{domain}/{path}` (no scheme); names under tailscale.com are \
 reserved except the few Tailscale documents for grants (cap/drive, cap/kubernetes, cap/relay, ...).\n\
 Violation: `https://example.com/cap/x`\nFix: `example.com/cap/x`.";
-    AppWithInternet = "TSA043", "app-with-internet", Error,
+    AppWithInternet = "TSA043", "app-with-internet", Error(Capture("grant/grant-v01")),
         "App capabilities granted to autogroup:internet",
         "Application capabilities apply to tailnet devices; the control plane rejects `app` together \
 with `autogroup:internet`.\nFix: split the grant.";
-    ViaNotTag = "TSA044", "via-not-tag", Error,
+    ViaNotTag = "TSA044", "via-not-tag", Error(Capture("grant/grant-i4")),
         "A via entry is not a tag",
         "`via` restricts which exit nodes, subnet routers or app connectors carry the traffic; it only \
 takes tags.\nViolation: `\"via\": [\"autogroup:tagged\"]`\nFix: `\"via\": [\"tag:exit-eu\"]`.";
-    SshAction = "TSA050", "ssh-action", Error,
+    SshAction = "TSA050", "ssh-action", Error(Capture("ssh/ssh-malformed-action-deny")),
         "An SSH rule's action is missing or invalid",
         "SSH actions are exactly `accept` or `check` (lower case).\nViolation: `\"action\": \"Accept\"`\n\
 Fix: `\"action\": \"accept\"`.";
-    SshUsers = "TSA051", "ssh-users", Error,
+    SshUsers = "TSA051", "ssh-users", Error(Capture("ssh/ssh-malformed-user-empty")),
         "An SSH rule's users are missing or invalid",
         "Every SSH rule lists the local users it allows: names, `root`, `autogroup:nonroot` or \
 `localpart:*@domain`; `*` and empty names are rejected.\nViolation: `\"users\": [\"*\"]`\n\
 Fix: `\"users\": [\"autogroup:nonroot\"]`.";
-    SshCheckPeriod = "TSA052", "ssh-check-period", Error,
+    SshCheckPeriod = "TSA052", "ssh-check-period", Error(Capture("ssh/ssh-malformed-checkperiod-negative")),
         "An SSH checkPeriod is malformed or out of range",
         "`checkPeriod` is a Go duration (`12h`, `30m`) between 0 and 168h, or `always`.\n\
 Violation: `\"checkPeriod\": \"1w\"`\nFix: `\"checkPeriod\": \"168h\"`.";
-    SshAcceptEnv = "TSA053", "ssh-accept-env", Error,
+    SshAcceptEnv = "TSA053", "ssh-accept-env", Error(Capture("ssh/ssh-malformed-acceptenv-empty")),
         "An SSH acceptEnv entry is empty",
         "`acceptEnv` lists environment variable names or patterns with `*` and `?`; empty strings are \
 rejected.";
-    SshDst = "TSA054", "ssh-destination", Error,
+    SshDst = "TSA054", "ssh-destination", Error(Capture("ssh/ssh-hosts-as-dst-single-ip")),
         "An SSH destination is not allowed",
         "SSH destinations are tags, `autogroup:tagged`, `autogroup:self`, or a user (only from that \
 same user); host aliases, IPs and `*` are rejected.\nViolation: `\"dst\": [\"db-host\"]`\n\
 Fix: `\"dst\": [\"tag:db\"]`.";
-    SshSrc = "TSA055", "ssh-source", Error,
+    SshSrc = "TSA055", "ssh-source", Error(Source("Tailscale SSH docs (kb/1337 `ssh`, kb/1396): sources are users, groups, tags and autogroups; tags reach only tagged devices; `check` needs a user")),
         "An SSH source is not allowed, or cannot reach its destination",
         "SSH sources are users, groups, tags, `autogroup:member`, `autogroup:tagged` and \
 `user:*@domain`; tagged sources may only reach tagged destinations.\nViolation: \
 `{\"src\": [\"*\"], ...}`\nFix: `{\"src\": [\"autogroup:member\"], ...}`.";
-    DomainNotInTailnet = "TSA056", "domain-not-in-tailnet", Error,
+    DomainNotInTailnet = "TSA056", "domain-not-in-tailnet", Error(Capture("ssh/ssh-d1")),
         "user:*@domain or localpart:*@domain names a domain outside the tailnet",
         "Domain selectors only work for domains associated with the tailnet. tsacl checks this when \
 it knows the tailnet's domains (`--tailnet-domain`, or the intents file).\n\
 Violation: `user:*@example.org` in a tailnet of example.com\nFix: `user:*@example.com`.";
-    NodeAttrTarget = "TSA060", "node-attr-target", Error,
+    NodeAttrTarget = "TSA060", "node-attr-target", Error(Capture("nodeattrs/nodeattrs-error-e3-autogroup-self")),
         "A nodeAttrs target is not allowed",
         "Node attribute targets are `*`, users, groups, tags, host aliases, IPs, CIDRs and the \
 autogroups member, tagged and the role autogroups. `autogroup:self` makes the control plane fail \
 with an internal server error.";
-    IpPool = "TSA061", "ip-pool", Error,
+    IpPool = "TSA061", "ip-pool", Error(Capture("nodeattrs/nodeattrs-error-e4-reserved-ippool")),
         "A nodeAttrs ipPool is outside the allowed range",
         "`ipPool` prefixes must lie inside 100.64.0.0/10 and outside the reserved ranges \
 100.100.100.0/24 and 100.115.92.0/23.\nViolation: `100.100.100.0/24`\nFix: `100.81.0.0/16`.";
-    InvalidTest = "TSA070", "invalid-test", Error,
+    InvalidTest = "TSA070", "invalid-test", Error(Capture("policytest/policytest-malformed-test-missing-src")),
         "A tests entry is malformed",
         "Each test has one `src` (a user, group, tag, host alias or IP) and `accept`/`deny` \
 destinations written `host:port` with one numeric port; no `*`, lists, ranges or CIDRs. The \
 control plane answers `test(s) failed` for any of these.\nViolation: `\"accept\": [\"tag:web:80,443\"]`\n\
 Fix: `\"accept\": [\"tag:web:80\", \"tag:web:443\"]`.";
-    InvalidSshTest = "TSA071", "invalid-ssh-test", Error,
+    InvalidSshTest = "TSA071", "invalid-ssh-test", Error(Capture("sshtest/sshtest-malformed-dst-autogroup-internet")),
         "An sshTests entry is malformed",
         "Each SSH test has a `src` (not an autogroup), `dst` hosts (users, groups, tags or host \
 aliases; no ports, CIDRs or autogroups) and `accept`/`check`/`deny` usernames.";
-    InvalidValue = "TSA080", "invalid-value", Error,
+    InvalidValue = "TSA080", "invalid-value", Warning,
         "A setting has a value the control plane does not accept",
-        "For example `OneCGNATRoute` is one of \"\", \"mac-always\", \"mac-never\".";
-    TestFailed = "TSA100", "test-failed", Error,
+        "For example `OneCGNATRoute` is one of \"\", \"mac-always\", \"mac-never\". \
+Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
+rejects this, so it is a warning; raise it with `--severity TSA080=error`, and `tsacl push` asks the \
+server before writing.";
+    TestFailed = "TSA100", "test-failed", Error(Capture("policytest/policytest-accept-fail-group-src-tag-dst")),
         "A tests entry fails",
         "tsacl evaluates the policy's `tests` offline with the control plane's semantics: each \
 `accept` destination must be reachable from `src` on its port (with `proto`, or TCP or UDP when \
@@ -288,7 +373,7 @@ absent), and no `deny` destination may be. The control plane rejects a policy wh
 (`test(s) failed`). The diagnostic names the rules that allow a denied flow, or the rule that \
 comes closest to an accepted one.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
 grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
-    SshTestFailed = "TSA101", "ssh-test-failed", Error,
+    SshTestFailed = "TSA101", "ssh-test-failed", Error(Capture("sshtest/sshtest-accept-fail-wrong-login-user")),
         "An sshTests entry fails",
         "tsacl evaluates `sshTests` against the `ssh` rules offline: each user in `accept` must be \
 allowed without check, each in `check` only after a check, and each in `deny` not at all, for \
@@ -299,7 +384,7 @@ every `dst`.";
 knows may pass or fail depending on which device holds that address. Without `--inventory` tsacl \
 reports such a failing assertion as this warning instead of an error; pass an inventory saved \
 from the API to decide it.";
-    UnknownIntentName = "TSA110", "unknown-intent-name", Error,
+    UnknownIntentName = "TSA110", "unknown-intent-name", Error(Intents),
         "A service's `from` names nothing the intents define",
         "`from` entries are device names from `devices`, groups, users (with @), tags or \
 autogroups.\nViolation: `from: [\"pandaa\"]`\nFix: `from: [\"panda\"]`.";
@@ -307,40 +392,40 @@ autogroups.\nViolation: `from: [\"pandaa\"]`\nFix: `from: [\"panda\"]`.";
         "A service nobody may reach",
         "A service with an empty `from` gets a tag but no grant: nothing can reach it. That is \
 sometimes intended (a service being retired), so this is a warning.";
-    StaleOutput = "TSA112", "stale-output", Error,
+    StaleOutput = "TSA112", "stale-output", Error(Intents),
         "The committed policy is not what the intents compile to",
         "The compiled policy is committed next to the intents; it must be regenerated after every \
 change to the intents or the base file, or what is pushed is not what was reviewed.\n\
 Fix: run `tsacl compile` and commit the result.";
-    ExtraAccess = "TSA113", "extra-access", Error,
+    ExtraAccess = "TSA113", "extra-access", Error(Intents),
         "A principal can reach a service the intents do not allow",
         "tsacl proves that, in the final policy (base rules included), exactly the principals in a \
 service's `from` can reach it on each port. A broad rule elsewhere (often in the base file) that \
 opens the way is named with its file and line.\nFix: narrow that rule, or add the principal to \
 `from`.";
-    MissingAccess = "TSA114", "missing-access", Error,
+    MissingAccess = "TSA114", "missing-access", Error(Intents),
         "A principal the intents allow cannot reach the service",
         "The final policy does not let a principal in `from` reach the service on one of its ports.";
-    IntentConflict = "TSA115", "intent-conflict", Error,
+    IntentConflict = "TSA115", "intent-conflict", Error(Intents),
         "The intents and the base file define the same name differently",
         "Groups, hosts and tags may be defined in both the intents and the base policy only when \
 both definitions are the same.";
-    K8sUnknownService = "TSA120", "k8s-service-without-intent", Error,
+    K8sUnknownService = "TSA120", "k8s-service-without-intent", Error(Intents),
         "A Kubernetes Service is exposed on the tailnet but has no intent",
         "Every Service the operator exposes (`tailscale.com/expose: \"true\"`) should have an intent, \
 or nothing proves who may reach it.";
-    K8sMissingService = "TSA121", "k8s-intent-without-service", Error,
+    K8sMissingService = "TSA121", "k8s-intent-without-service", Error(Intents),
         "An intent has no exposed Kubernetes Service",
         "The intents name a service that no manifest exposes: the grant opens a tag no device carries.";
-    K8sHostname = "TSA122", "k8s-hostname", Error,
+    K8sHostname = "TSA122", "k8s-hostname", Error(Intents),
         "A Service's tailnet host name differs from its intent",
         "`tailscale.com/hostname` must be the intent's host name (the service name unless `hostname` \
 says otherwise); without the annotation the operator uses `<namespace>-<name>`.";
-    K8sTag = "TSA123", "k8s-tag", Error,
+    K8sTag = "TSA123", "k8s-tag", Error(Intents),
         "A Service's tags differ from its intent",
         "`tailscale.com/tags` must carry the intent's tag (default `tag:<service>`), or the grant \
 opens nothing, and a shared tag opens every service.";
-    K8sTagNotOwned = "TSA124", "k8s-tag-not-owned", Error,
+    K8sTagNotOwned = "TSA124", "k8s-tag-not-owned", Error(Intents),
         "A Service asks for a tag the operator does not own",
         "The operator can only create devices with tags that its own tag owns in `tagOwners`.";
     SharedProxyTag = "TSA125", "shared-proxy-tag", Warning,
@@ -351,14 +436,15 @@ policy defines `tag:k8s-operator` (then the proxy tag is `tag:k8s`), and in an i
 an `operator` section (with its `proxyTag`).\n\
 Violation: `{\"src\": [\"group:dev\"], \"dst\": [\"tag:k8s\"], \"ip\": [\"443\"]}`\n\
 Fix: `\"tailscale.com/tags\": \"tag:grafana\"` on the Service and `\"dst\": [\"tag:grafana\"]`.";
-    OperatorProxyTagNotOwned = "TSA126", "operator-proxy-tag-not-owned", Error,
+    OperatorProxyTagNotOwned = "TSA126", "operator-proxy-tag-not-owned", Warning,
         "The operator's proxy tag is not owned by the operator's tag",
         "The Kubernetes operator creates each proxy with its proxy tag (default `tag:k8s`) unless a \
 Service names other tags, and it can only apply tags that its own tag (default `tag:k8s-operator`) \
 owns. Without `\"tag:k8s\": [\"tag:k8s-operator\"]` in `tagOwners`, proxies fail with `requested tags \
 [...] are invalid or not permitted`. The proxy tag must also differ from the operator's own tag, or \
 every proxy gets the operator's access (the API server proxy among it). Checked when the policy \
-defines `tag:k8s-operator`, and in an intents project with an `operator` section (with its names).\n\
+defines `tag:k8s-operator`, and in an intents project with an `operator` section (with its names). \
+The control plane accepts such a policy, so this is a warning.\n\
 Violation: `\"tag:k8s\": [\"group:admins\"]`\nFix: `\"tag:k8s\": [\"tag:k8s-operator\"]`.";
     OperatorTagOwner = "TSA127", "operator-tag-owner", Warning,
         "The operator's tag can be applied by too many",
@@ -369,14 +455,14 @@ and through it create devices with every tag the operator owns. Let admins own i
 broad-tag-owner (TSA212) and tag-owner-cycle (TSA215). Checked like TSA126.\n\
 Violation: `\"tag:k8s-operator\": [\"autogroup:member\"]` or `\"tag:k8s-operator\": [\"tag:k8s-operator\"]`\n\
 Fix: `\"tag:k8s-operator\": [\"group:k8s-admins\"]`.";
-    ServiceTagNotOwned = "TSA128", "service-tag-not-owned", Error,
+    ServiceTagNotOwned = "TSA128", "service-tag-not-owned", Error(Intents),
         "A service's tag is not owned by the operator's tag",
         "With an `operator` section in the intents, the operator creates each service's proxy with the \
 service's tag, which it can only do when its own tag owns that tag in the final policy (intents and \
 base merged). TSA124 is the same check for the tags written in Kubernetes manifests.\n\
 Violation: the service `redis` with `\"tag:redis\": [\"autogroup:admin\"]` in the final policy\n\
 Fix: `\"tag:redis\": [\"tag:k8s-operator\"]`, which is what `tsacl compile` writes.";
-    FunnelWithoutAttr = "TSA129", "funnel-without-attr", Error,
+    FunnelWithoutAttr = "TSA129", "funnel-without-attr", Error(Intents),
         "Funnel is asked for but the devices lack the funnel attribute",
         "Funnel only works on devices that get the `funnel` node attribute. tsacl checks every intents \
 service with `funnel: true` (a device carrying the service's tag), and under `tsacl k8s --check` \

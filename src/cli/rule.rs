@@ -26,6 +26,9 @@ struct JsonRule {
     severity: &'static str,
     summary: &'static str,
     explanation: &'static str,
+    /// Why a default-`error` rule is one (absent for the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<String>,
 }
 
 fn json(rule: &Rule) -> JsonRule {
@@ -35,6 +38,7 @@ fn json(rule: &Rule) -> JsonRule {
         severity: rule.severity.as_str(),
         summary: rule.summary,
         explanation: rule.explanation,
+        evidence: rule.evidence.map(|e| e.describe()),
     }
 }
 
@@ -88,6 +92,9 @@ pub fn run(args: RuleArgs) -> u8 {
                 r.severity.as_str(),
                 r.explanation
             );
+            if let Some(evidence) = r.evidence {
+                println!("\nWhy an error: {}", evidence.describe());
+            }
         }
     }
     EXIT_CLEAN

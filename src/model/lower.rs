@@ -1,11 +1,21 @@
 //! Syntax tree → policy model.
 //!
-//! Field names are matched the way the control plane's Go decoder matches them: exactly,
-//! else without regard to ASCII case (reported as non-canonical), plus the documented legacy
-//! names (`users`/`ports` in ACLs, `user`/`allow` in tests). Unknown keys are warnings, not
-//! errors: Tailscale adds sections over time (`attrConfig`, `nodeVisibility`) and the
-//! server accepts them, so rejecting them would make `check` stricter than the server; the
-//! warning still catches a misspelt key.
+//! The control plane decodes the policy with Go's `encoding/json`, and this module reads
+//! the tree the way that decoder would, because a file can only mean one thing:
+//! - Field names match exactly, else case-insensitively with Go's folding (ASCII case, plus
+//!   `ſ`/`K` (Kelvin) for `s`/`k`), reported as non-canonical; plus the documented legacy
+//!   names (`users`/`ports` in ACLs, `user`/`allow` in tests).
+//! - `null` for a field is the field's zero value: absent. `null` as an array element or a
+//!   map value is the element's zero value (`""` for a string, `{}` for a rule, `[]` for a
+//!   list), which is then validated like any other value.
+//! - A key given twice decodes into the same place: the later value wins; objects merge
+//!   (later fields win); a later array is decoded element by element into the earlier one;
+//!   `null` resets a list or map and leaves anything else alone. In a map (`groups`,
+//!   `hosts`, ...) keys match exactly and the later entry replaces the earlier.
+//!
+//! Unknown keys are warnings, not errors: Tailscale adds sections over time (`attrConfig`,
+//! `nodeVisibility`) and the server accepts them, so rejecting them would make `check`
+//! stricter than the server; the warning still catches a misspelt key.
 
 use super::*;
 use crate::diagnostics::{Diagnostic, FileId, Location};
@@ -57,10 +67,11 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    /// Take the field out (each field is read once).
+    /// Take the field out (each field is read once). `null` is absent, as in Go.
     fn get(&mut self, name: &str) -> Option<&'a mut Value> {
         let i = self.members.iter().position(|(n, _)| *n == name)?;
-        Some(&mut self.members.swap_remove(i).1.value)
+        let value = &mut self.members.swap_remove(i).1.value;
+        (!value.is_null()).then_some(value)
     }
 }
 
@@ -115,7 +126,7 @@ impl Lowerer<'_> {
                             let last = self.diags.last_mut().unwrap();
                             last.primary_label = Some("defined again here".into());
                             last.help = Some(
-                                "JSON keeps only one of the two values; merge them into one key"
+                                "the control plane's decoder (Go's encoding/json) keeps the later value, merging objects; merge them into one key"
                                     .into(),
                             );
                         }
@@ -138,6 +149,10 @@ impl Lowerer<'_> {
         known: &[&'static str],
         legacy: &[(&str, &'static str)],
     ) -> Option<Fields<'a>> {
+        if value.is_null() {
+            // A `null` rule or document is the zero struct, as Go decodes it: `{}`.
+            value.kind = Kind::Object(Vec::new());
+        }
         if !matches!(value.kind, Kind::Object(_)) {
             self.wrong_type(value, what, "an object");
             return None;
@@ -151,9 +166,10 @@ impl Lowerer<'_> {
         for m in members.iter_mut() {
             let canonical = if let Some(k) = known.iter().find(|k| **k == m.key) {
                 Some(*k)
-            } else if let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(&m.key)) {
-                // The Go client spells this one `oneCGNATRoute`; both are fine.
-                if *k != "OneCGNATRoute" {
+            } else if let Some(k) = known.iter().find(|k| go_fold_eq(&m.key, k)) {
+                // The Go client spells this one `oneCGNATRoute`; both are fine. A `null`
+                // field is absent, whatever its spelling.
+                if *k != "OneCGNATRoute" && !m.value.is_null() {
                     self.report(
                         Code::NonCanonicalKey,
                         m.key_span,
@@ -162,23 +178,22 @@ impl Lowerer<'_> {
                     .help = Some(format!("rename it to {k:?}"));
                 }
                 Some(*k)
-            } else if let Some((old, k)) = legacy
-                .iter()
-                .find(|(old, _)| old.eq_ignore_ascii_case(&m.key))
-            {
-                self.report(
-                    Code::NonCanonicalKey,
-                    m.key_span,
-                    format!("{old:?} is the legacy name of {k:?}"),
-                )
-                .help = Some(format!("rename it to {k:?}"));
+            } else if let Some((old, k)) = legacy.iter().find(|(old, _)| go_fold_eq(&m.key, old)) {
+                if !m.value.is_null() {
+                    self.report(
+                        Code::NonCanonicalKey,
+                        m.key_span,
+                        format!("{old:?} is the legacy name of {k:?}"),
+                    )
+                    .help = Some(format!("rename it to {k:?}"));
+                }
                 Some(*k)
             } else {
                 None
             };
             match canonical {
                 Some(name) => {
-                    if let Some((_, first)) = fields.members.iter().find(|(n, _)| *n == name) {
+                    if let Some((_, first)) = fields.members.iter_mut().find(|(n, _)| *n == name) {
                         // Exact duplicates are reported by `duplicate_keys`.
                         if first.key != m.key {
                             let first_span = first.key_span;
@@ -187,7 +202,7 @@ impl Lowerer<'_> {
                                 Code::DuplicateKey,
                                 m.key_span,
                                 format!(
-                                    "{:?} and {:?} both set {name:?} in {what}",
+                                    "{:?} and {:?} both set {name:?} in {what}; the control plane keeps the later",
                                     first.key, m.key
                                 ),
                             )
@@ -197,6 +212,8 @@ impl Lowerer<'_> {
                                 message: "first set here".into(),
                             });
                         }
+                        let later = std::mem::replace(&mut m.value, Value::null());
+                        decode_into(&mut first.value, later, STRUCT_FIELDS.contains(&name));
                         continue;
                     }
                     fields.members.push((name, m));
@@ -265,11 +282,8 @@ impl Lowerer<'_> {
         let Some(value) = value else {
             return Vec::new();
         };
-        if !matches!(value.kind, Kind::Null | Kind::Array(_)) {
-            self.wrong_type(value, what, "an array of strings");
-            return Vec::new();
-        }
         match &mut value.kind {
+            Kind::Null => Vec::new(),
             Kind::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -277,6 +291,11 @@ impl Lowerer<'_> {
                     match &mut item.kind {
                         Kind::String(s) => out.push(Spanned {
                             value: std::mem::take(s),
+                            span,
+                        }),
+                        // Go leaves a `null` element at its zero value.
+                        Kind::Null => out.push(Spanned {
+                            value: String::new(),
                             span,
                         }),
                         _ => self.wrong_type(item, &format!("each entry of {what}"), "a string"),
@@ -364,7 +383,18 @@ impl Lowerer<'_> {
             return Vec::new();
         }
         match &mut value.kind {
-            Kind::Object(members) => members.iter_mut().collect(),
+            Kind::Object(members) => {
+                // A map keeps one entry per exact key: the later (reported by
+                // `duplicate_keys`).
+                let mut out: Vec<&'a mut Member> = Vec::with_capacity(members.len());
+                for m in members.iter_mut() {
+                    if let Some(i) = out.iter().position(|e| e.key == m.key) {
+                        out.remove(i);
+                    }
+                    out.push(m);
+                }
+                out
+            }
             _ => Vec::new(),
         }
     }
@@ -388,7 +418,9 @@ impl Lowerer<'_> {
             return policy;
         };
         for (name, member) in top.members {
-            let is_null = member.value.is_null();
+            if member.value.is_null() {
+                continue; // absent, as in Go
+            }
             let key = Spanned {
                 value: name.to_string(),
                 span: member.key_span,
@@ -400,18 +432,12 @@ impl Lowerer<'_> {
                         Some(items) => lower_all(items, |v| self.acl(v)),
                         None => Vec::new(),
                     });
-                    if is_null {
-                        policy.acls = None;
-                    }
                 }
                 "grants" => {
                     policy.grants = Some(match self.items(value, "grants") {
                         Some(items) => lower_all(items, |v| self.grant(v)),
                         None => Vec::new(),
                     });
-                    if is_null {
-                        policy.grants = None;
-                    }
                 }
                 "ssh" => {
                     if let Some(items) = self.items(value, "ssh") {
@@ -430,9 +456,16 @@ impl Lowerer<'_> {
                 }
                 "hosts" => {
                     for m in self.entries(value, "hosts") {
-                        if let Some(v) =
+                        let value = if m.value.is_null() {
+                            // Go decodes a `null` map value as the zero value: "".
+                            Some(Spanned {
+                                value: String::new(),
+                                span: m.value.span,
+                            })
+                        } else {
                             self.string(Some(&mut m.value), &format!("hosts[{:?}]", m.key))
-                        {
+                        };
+                        if let Some(v) = value {
                             let prefix = Prefix::parse(v.value.trim());
                             policy.hosts.push(HostDef {
                                 name: key_of(m),
@@ -898,6 +931,60 @@ fn article(type_name: &str) -> String {
         "array" | "object" => format!("an {type_name}"),
         _ => format!("a {type_name}"),
     }
+}
+
+/// Fields whose Go type is a struct: `null` leaves them as they were (a map or a list
+/// becomes nil instead).
+const STRUCT_FIELDS: &[&str] = &["autoApprovers"];
+
+/// Decode `later` into `earlier` as Go's `encoding/json` decodes a repeated key into the
+/// value the first occurrence produced. `is_struct`: `earlier` holds a struct (an object
+/// that `null` leaves alone), not a map.
+fn decode_into(earlier: &mut Value, later: Value, is_struct: bool) {
+    match (&mut earlier.kind, later.kind) {
+        (Kind::Object(_), Kind::Null) if is_struct => {}
+        (Kind::Array(_) | Kind::Object(_), Kind::Null) => *earlier = Value::null(),
+        (Kind::String(_) | Kind::Bool(_) | Kind::Number(_), Kind::Null) => {}
+        // Both a struct and a map take the later members into the same value; lowering
+        // then merges or replaces repeated members the same way.
+        (Kind::Object(first), Kind::Object(second)) => first.extend(second),
+        (Kind::Array(first), Kind::Array(second)) => {
+            let len = second.len();
+            for (i, item) in second.into_iter().enumerate() {
+                match first.get_mut(i) {
+                    // Elements of policy arrays are strings or rules (structs).
+                    Some(slot) => decode_into(slot, item, true),
+                    None => first.push(item),
+                }
+            }
+            first.truncate(len);
+        }
+        (_, kind) => {
+            *earlier = Value {
+                span: later.span,
+                kind,
+            }
+        }
+    }
+}
+
+/// Go's `encoding/json` field-name match after the exact one: `bytes.EqualFold`-style
+/// simple case folding. `canonical` is ASCII; besides ASCII case, only U+017F (ſ) folds
+/// to `s` and U+212A (Kelvin sign) to `k`.
+fn go_fold_eq(key: &str, canonical: &str) -> bool {
+    let mut key = key.chars();
+    for want in canonical.chars() {
+        let Some(c) = key.next() else {
+            return false;
+        };
+        let folds = c.eq_ignore_ascii_case(&want)
+            || (c == '\u{17f}' && want.eq_ignore_ascii_case(&'s'))
+            || (c == '\u{212a}' && want.eq_ignore_ascii_case(&'k'));
+        if !folds {
+            return false;
+        }
+    }
+    key.next().is_none()
 }
 
 /// Split an ACL destination into host and port spec at the last colon, with bracketed

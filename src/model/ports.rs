@@ -337,7 +337,6 @@ fn parse_go_uint(text: &str, max: u32) -> Option<u32> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,7 +386,8 @@ mod tests {
         let default = |first, last| Ok((None, PortRange { first, last }));
         let only = |n, first, last| Ok((Some(Protocol(n)), PortRange { first, last }));
         let err = |e: &str| Err(e.to_string());
-        let cases: &[(&str, Result<(Option<Protocol>, PortRange), String>)] = &[
+        type Parsed = Result<(Option<Protocol>, PortRange), String>;
+        let cases: &[(&str, Parsed)] = &[
             ("*", default(0, 65535)),
             ("80", default(80, 80)),
             ("80-443", default(80, 443)),
@@ -418,22 +418,55 @@ mod tests {
             ("tcp:", err("invalid port list: \"\"")),
             ("icmp", err("port range \"icmp\": invalid first integer")),
             ("ssh", err("port range \"ssh\": invalid first integer")),
-            ("tcp:80,443", err("port range \"80,443\": invalid first integer")),
-            ("80,443", err("port range \"80,443\": invalid first integer")),
+            (
+                "tcp:80,443",
+                err("port range \"80,443\": invalid first integer"),
+            ),
+            (
+                "80,443",
+                err("port range \"80,443\": invalid first integer"),
+            ),
             ("tcp:1-2-3", err("port range \"1-2-3\": too many dashes(-)")),
             ("tcp:80-", err("port range \"80-\": invalid last integer")),
             ("tcp:-80", err("port range \"-80\": invalid first integer")),
-            ("tcp:0", err("port range \"0\": first port must be >0, or use '*' for wildcard")),
-            ("tcp:0-10", err("port range \"0-10\": first port must be >0, or use '*' for wildcard")),
-            ("tcp:443-80", err("port range \"443-80\": first port must be >= last port")),
-            ("tcp:65536", err("port range \"65536\": invalid first integer")),
+            (
+                "tcp:0",
+                err("port range \"0\": first port must be >0, or use '*' for wildcard"),
+            ),
+            (
+                "tcp:0-10",
+                err("port range \"0-10\": first port must be >0, or use '*' for wildcard"),
+            ),
+            (
+                "tcp:443-80",
+                err("port range \"443-80\": first port must be >= last port"),
+            ),
+            (
+                "tcp:65536",
+                err("port range \"65536\": invalid first integer"),
+            ),
             ("tcp:+80", err("port range \"+80\": invalid first integer")),
-            ("foo:80", err("proto name \"foo\" not known; use protocol number 0-255")),
-            ("256:80", err("proto name \"256\" not known; use protocol number 0-255")),
-            ("fc:*", err("proto name \"fc\" not known; use protocol number 0-255")),
-            (" tcp:80", err("proto name \" tcp\" not known; use protocol number 0-255")),
+            (
+                "foo:80",
+                err("proto name \"foo\" not known; use protocol number 0-255"),
+            ),
+            (
+                "256:80",
+                err("proto name \"256\" not known; use protocol number 0-255"),
+            ),
+            (
+                "fc:*",
+                err("proto name \"fc\" not known; use protocol number 0-255"),
+            ),
+            (
+                " tcp:80",
+                err("proto name \" tcp\" not known; use protocol number 0-255"),
+            ),
             ("tcp:80 ", err("port range \"80 \": invalid first integer")),
-            ("tcp:1:2", err("proto name \"tcp:1\" not known; use protocol number 0-255")),
+            (
+                "tcp:1:2",
+                err("proto name \"tcp:1\" not known; use protocol number 0-255"),
+            ),
             ("a,b:80", err("host cannot contain a comma (\",\")")),
         ];
         for (input, want) in cases {

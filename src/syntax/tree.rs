@@ -73,6 +73,13 @@ pub struct Member {
 }
 
 impl Value {
+    /// A `null` with no place in the source (a value taken out of the tree).
+    pub fn null() -> Value {
+        Value {
+            span: Span::default(),
+            kind: Kind::Null,
+        }
+    }
     pub fn as_str(&self) -> Option<&str> {
         match &self.kind {
             Kind::String(s) => Some(s),

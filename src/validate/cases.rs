@@ -29,14 +29,29 @@ fn errors(policy: &str) -> Vec<(Code, String)> {
 /// Tags every snippet may use.
 const TAGS: &str = r#""tagOwners": {"tag:server": [], "tag:exit": [], "tag:k8s": ["tag:k8s-operator"], "tag:k8s-operator": []}"#;
 
+/// Every diagnostic of validation (any severity), with failing tests left out as in
+/// [`errors`].
+fn findings(policy: &str) -> Vec<(Code, crate::diagnostics::Severity, String)> {
+    run(policy, &Options::default())
+        .into_iter()
+        .filter(|d| !matches!(d.code, Code::TestFailed | Code::SshTestFailed))
+        .map(|d| (d.code, d.severity, d.message))
+        .collect()
+}
+
+/// `body` gets `code` with `message`, at the code's default severity: an error where the
+/// control plane is known to reject it, else a warning (see `rules::Evidence`).
 #[track_caller]
-fn rejects(body: &str, code: Code, message: &str) {
+fn reports(body: &str, code: Code, message: &str) {
     let policy = format!("{{{TAGS}, {body}}}");
-    let found = errors(&policy);
+    let found = findings(&policy);
     assert!(
-        found.iter().any(|(c, m)| *c == code && m.contains(message)),
-        "expected {} {message:?} for {body}\ngot {found:?}",
-        code.id()
+        found
+            .iter()
+            .any(|(c, sev, m)| *c == code && m.contains(message) && *sev == code.rule().severity),
+        "expected {} {message:?} ({}) for {body}\ngot {found:?}",
+        code.id(),
+        code.rule().severity.as_str()
     );
 }
 
@@ -56,22 +71,22 @@ fn syntax_and_structure() {
     assert_eq!(e[0].0, Code::Syntax);
     assert!(e[0].1.starts_with("hujson: line 1, column 11: "), "{e:?}");
     assert_eq!(errors("[]")[0].0, Code::WrongType);
-    rejects(
+    reports(
         r#""acls": {}"#,
         Code::WrongType,
         "acls must be an array, not an object",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": "*", "dst": ["*"], "ip": ["*"]}]"#,
         Code::WrongType,
         "src must be an array of strings",
     );
-    rejects(
+    reports(
         r#""hosts": {"a": "1.2.3.4", "a": "1.2.3.5"}"#,
         Code::DuplicateKey,
         "duplicate key \"a\"",
     );
-    rejects(
+    reports(
         r#""acls": [], "ACLs": []"#,
         Code::DuplicateKey,
         "both set \"acls\"",
@@ -103,32 +118,32 @@ fn unknown_and_legacy_keys_are_warnings() {
 
 #[test]
 fn tags() {
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["tag:nonexistent"], "dst": ["*:*"]}]"#,
         Code::UndefinedTag,
         "src=tag not found: \"tag:nonexistent\"",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:nonexistent:22"]}]"#,
         Code::UndefinedTag,
         "dst=\"tag:nonexistent\": tag not found: \"tag:nonexistent\"",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["10.0.0.0/8"], "ip": ["*"], "via": ["tag:server", "tag:nope"]}]"#,
         Code::UndefinedTag,
         "tag \"tag:nope\" not found",
     );
-    rejects(
+    reports(
         r#""nodeAttrs": [{"target": ["tag:undefined-tag"], "attr": ["funnel"]}]"#,
         Code::UndefinedTag,
         "tag not found: \"tag:undefined-tag\"",
     );
-    rejects(
+    reports(
         r#""groups": {}, "ssh": [{"action": "accept", "src": ["tag:server"], "dst": ["tag:none"], "users": ["root"]}]"#,
         Code::UndefinedTag,
         "tag not found: \"tag:none\"",
     );
-    rejects(
+    reports(
         r#""autoApprovers": {"routes": {"10.0.0.0/8": ["tag:router"]}}"#,
         Code::UndefinedTag,
         "tag not found: \"tag:router\"",
@@ -155,22 +170,22 @@ fn tags() {
 
 #[test]
 fn groups_and_hosts() {
-    rejects(
+    reports(
         r#""groups": {"group:inner": ["a@example.com"], "group:outer": ["group:inner"]}"#,
         Code::RecursiveGroup,
         "groups[\"group:outer\"]: \"group:inner\": group members cannot be recursive",
     );
-    rejects(
+    reports(
         r#""groups": {"eng": []}"#,
         Code::InvalidGroup,
         "group must start with 'group:'",
     );
-    rejects(
+    reports(
         r#""groups": {"group:a": ["tag:server"]}"#,
         Code::InvalidGroup,
         "group members must be users",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["group:missing"], "dst": ["*:*"]}]"#,
         Code::UndefinedGroup,
         "group not found: \"group:missing\"",
@@ -178,22 +193,22 @@ fn groups_and_hosts() {
     accepts(
         r#""groups": {"group:empty": []}, "acls": [{"action": "accept", "src": ["group:empty", "group:scim@example.com"], "dst": ["*:*"]}]"#,
     );
-    rejects(
+    reports(
         r#""hosts": {"server@ntw.com": "100.64.0.1"}"#,
         Code::InvalidHost,
         "host names cannot include an @, please change the name for \"server@ntw.com\"",
     );
-    rejects(
+    reports(
         r#""hosts": {"db": "not-an-ip"}"#,
         Code::InvalidHost,
         "is not an IP address or CIDR",
     );
-    rejects(
+    reports(
         r#""nodeAttrs": [{"target": ["%bogus%"], "attr": ["x"]}]"#,
         Code::UndefinedHost,
         "\"%bogus%\": invalid address",
     );
-    rejects(
+    reports(
         r#""hosts": {"database": "10.0.0.5"}, "acls": [{"action": "accept", "src": ["*"], "dst": ["databse:5432"]}]"#,
         Code::UndefinedHost,
         "\"databse\": invalid address",
@@ -202,27 +217,27 @@ fn groups_and_hosts() {
 
 #[test]
 fn autogroups_and_placement() {
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["autogroup:bogus"], "dst": ["*:*"]}]"#,
         Code::UnknownAutogroup,
         "unknown autogroup \"autogroup:bogus\"",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["autogroup:self"], "dst": ["*"], "ip": ["*"]}]"#,
         Code::SelectorNotAllowed,
         "\"autogroup:self\" not valid on the src side of a rule",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["autogroup:danger-all"], "ip": ["tcp:22"]}]"#,
         Code::SelectorNotAllowed,
         "cannot use autogroup:danger-all as a dst",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["autogroup:self"], "ip": ["*"]}]"#,
         Code::SelfWithNonUserSource,
         "autogroup:self can only be used with users, groups, or supported autogroups",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["tag:server"], "dst": ["autogroup:self:22"]}]"#,
         Code::SelfWithNonUserSource,
         "autogroup:self can only be used",
@@ -230,12 +245,12 @@ fn autogroups_and_placement() {
     accepts(
         r#""acls": [{"action": "accept", "src": ["autogroup:member", "group:x@example.com"], "dst": ["autogroup:self:*", "tag:server:22"]}]"#,
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["autogroup:members"], "dst": ["autogroup:member:*"]}]"#,
         Code::LegacyAutogroupMix,
         "cannot both be used",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["10.0.0.1-10.0.0.9"], "dst": ["*"], "ip": ["*"]}]"#,
         Code::SelectorNotAllowed,
         "IP ranges are only valid in ipsets",
@@ -244,47 +259,47 @@ fn autogroups_and_placement() {
 
 #[test]
 fn acl_rules() {
-    rejects(
+    reports(
         r#""acls": [{"action": "deny", "src": ["*"], "dst": ["*:*"]}]"#,
         Code::InvalidAction,
         "action=\"deny\" is not supported",
     );
-    rejects(
+    reports(
         r#""acls": [{"src": ["*"], "dst": ["*:*"]}]"#,
         Code::MissingField,
         "is not supported",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:self"]}]"#,
         Code::MissingPort,
         "dst=\"autogroup:self\": port range \"self\": invalid first integer",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["100.64.0.1"]}]"#,
         Code::MissingPort,
         "dst=\"100.64.0.1\": hostport must contain a colon (\":\")",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:server:ssh"]}]"#,
         Code::MissingPort,
         "dst=\"tag:server:ssh\": port range \"ssh\": invalid first integer",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:server:0"]}]"#,
         Code::InvalidPort,
         "first port must be >0, or use '*' for wildcard",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:server:70000"]}]"#,
         Code::InvalidPort,
         "port range \"70000\"",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "proto": "http", "src": ["*"], "dst": ["*:*"]}]"#,
         Code::InvalidProtocol,
         "proto name \"http\" not known",
     );
-    rejects(
+    reports(
         r#""acls": [{"action": "accept", "proto": "icmp", "src": ["*"], "dst": ["*:22"]}]"#,
         Code::InvalidProtocol,
         "protocol does not support specific ports",
@@ -296,17 +311,17 @@ fn acl_rules() {
 
 #[test]
 fn grants() {
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "app": {}}]"#,
         Code::EmptyGrant,
         "ip and app can not both be empty",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": []}]"#,
         Code::EmptyGrant,
         "ip and app can not both be empty",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["icmp"]}]"#,
         Code::InvalidPort,
         "port range \"icmp\": invalid first integer",
@@ -315,47 +330,47 @@ fn grants() {
     accepts(
         r#""grants": [{"src": ["*"], "dst": ["tag:server"], "ip": ["*:8096", "*:*", "0:80", "TCP:443", "06:22", "icmp:22", "dccp:*", "icmpv6:*", "tsmp:*"]}]"#,
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["tcp:80,443"]}]"#,
         Code::InvalidPort,
         "port range \"80,443\": invalid first integer",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["ftp:21"]}]"#,
         Code::InvalidProtocol,
         "proto name \"ftp\" not known; use protocol number 0-255",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": [":80"]}]"#,
         Code::InvalidProtocol,
         "empty protocol",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["::/0"], "ip": ["*"]}]"#,
         Code::AllAddressesDst,
         "dst \"::/0\": to allow all IP addresses, use \"*\" or \"autogroup:internet\"",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "app": {"https://example.com/cap": [{}]}}]"#,
         Code::InvalidCapability,
         "capability name must have the form {domain}/{path}",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "app": {"tailscale.com/cap/funnel": [{}]}}]"#,
         Code::InvalidCapability,
         "capability name must not be in the tailscale.com domain",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["autogroup:internet"], "ip": ["*"], "app": {"example.com/cap/x": [{}]}}]"#,
         Code::AppWithInternet,
         "cannot use app grants with autogroup:internet",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["10.0.0.0/8"], "ip": ["*"], "via": ["autogroup:tagged"]}]"#,
         Code::ViaNotTag,
         "via can only be a tag",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"], "app": {"example.com/cap/x": [1]}}]"#,
         Code::WrongType,
         "must be an object",
@@ -370,17 +385,17 @@ fn ssh_rules() {
     let rule = |extra: &str| {
         format!(r#""ssh": [{{"src": ["autogroup:member"], "dst": ["tag:server"], {extra}}}]"#)
     };
-    rejects(
+    reports(
         &rule(r#""users": ["root"]"#),
         Code::SshAction,
         "action must be specified",
     );
-    rejects(
+    reports(
         &rule(r#""action": "", "users": ["root"]"#),
         Code::SshAction,
         "action must be specified",
     );
-    rejects(
+    reports(
         &rule(r#""action": "Accept", "users": ["root"]"#),
         Code::SshAction,
         "\"Accept\" is not a valid action",
@@ -388,42 +403,42 @@ fn ssh_rules() {
     accepts(&rule(
         r#""action": " accept", "users": ["root", " root", "ubuntu"]"#,
     ));
-    rejects(
+    reports(
         &rule(r#""action": "accept""#),
         Code::SshUsers,
         "users must be specified",
     );
-    rejects(
+    reports(
         &rule(r#""action": "accept", "users": null"#),
         Code::SshUsers,
         "users must be specified",
     );
-    rejects(
+    reports(
         &rule(r#""action": "accept", "users": []"#),
         Code::SshUsers,
         "users must be specified",
     );
-    rejects(
+    reports(
         &rule(r#""action": "accept", "users": ["root", "*"]"#),
         Code::SshUsers,
         "user \"*\" is not valid",
     );
-    rejects(
+    reports(
         &rule(r#""action": "accept", "users": [""]"#),
         Code::SshUsers,
         "user \"\" is not valid",
     );
-    rejects(
+    reports(
         &rule(r#""action": "check", "users": ["root"], "checkPeriod": "abc""#),
         Code::SshCheckPeriod,
         "time: invalid duration \"abc\"",
     );
-    rejects(
+    reports(
         &rule(r#""action": "check", "users": ["root"], "checkPeriod": "-1m""#),
         Code::SshCheckPeriod,
         "checkPeriod -1m0s must be a positive duration",
     );
-    rejects(
+    reports(
         &rule(r#""action": "check", "users": ["root"], "checkPeriod": "168h0m1s""#),
         Code::SshCheckPeriod,
         "checkPeriod 168h0m1s is above the max (168h)",
@@ -434,17 +449,17 @@ fn ssh_rules() {
     accepts(&rule(
         r#""action": "check", "users": ["root"], "checkPeriod": "always""#,
     ));
-    rejects(
+    reports(
         &rule(r#""action": "accept", "users": ["root"], "acceptEnv": [""]"#),
         Code::SshAcceptEnv,
         "acceptEnv values cannot be empty",
     );
-    rejects(
+    reports(
         r#""hosts": {"srv": "100.64.0.16"}, "ssh": [{"action": "accept", "src": ["a@example.com"], "dst": ["srv"], "users": ["root"]}]"#,
         Code::SshDst,
         "invalid dst \"srv\"",
     );
-    rejects(
+    reports(
         r#""ssh": [{"action": "accept", "src": ["a@example.com", "b@example.com"], "dst": ["a@example.com"], "users": ["root"]}]"#,
         Code::SshDst,
         "users in dst are only allowed from the same user",
@@ -452,12 +467,12 @@ fn ssh_rules() {
     accepts(
         r#""ssh": [{"action": "accept", "src": ["a@example.com"], "dst": ["a@example.com"], "users": ["root"]}]"#,
     );
-    rejects(
+    reports(
         r#""ssh": [{"action": "accept", "src": ["tag:server"], "dst": ["autogroup:self"], "users": ["root"]}]"#,
         Code::SelfWithNonUserSource,
         "autogroup:self can only be used",
     );
-    rejects(
+    reports(
         r#""ssh": [{"action": "accept", "src": ["*"], "dst": ["tag:server"], "users": ["root"]}]"#,
         Code::SshSrc,
         "invalid src \"*\"",
@@ -487,17 +502,17 @@ fn tailnet_domains_are_checked_only_when_known() {
 
 #[test]
 fn node_attrs() {
-    rejects(
+    reports(
         r#""nodeAttrs": [{"target": ["autogroup:self"], "attr": ["x"]}]"#,
         Code::NodeAttrTarget,
         "autogroup:self is not a valid nodeAttrs target",
     );
-    rejects(
+    reports(
         r#""nodeAttrs": [{"target": ["autogroup:admin"], "ipPool": ["100.100.100.0/24"]}]"#,
         Code::IpPool,
         "IPPool(100.100.100.0/24): network within reserved range",
     );
-    rejects(
+    reports(
         r#""nodeAttrs": [{"target": ["*"], "ipPool": ["10.0.0.0/8"]}]"#,
         Code::IpPool,
         "not within 100.64.0.0/10",
@@ -512,22 +527,22 @@ fn ipsets_and_postures() {
     accepts(
         r#""hosts": {"h": "10.1.2.3"}, "ipsets": {"ipset:a": ["add 10.0.0.0/8", "remove 10.1.0.0/16", "add host:h", "add 192.0.2.1-192.0.2.9", "add ipset:b"], "ipset:b": ["198.51.100.0/24"]}, "grants": [{"src": ["ipset:a"], "dst": ["ipset:b"], "ip": ["*"]}]"#,
     );
-    rejects(
+    reports(
         r#""ipsets": {"ipset:a": ["add tag:server"]}"#,
         Code::InvalidIpSet,
         "is not an IP",
     );
-    rejects(
+    reports(
         r#""ipsets": {"ipset:a": ["add ipset:b"], "ipset:b": ["add ipset:a"]}"#,
         Code::InvalidIpSet,
         "circular reference",
     );
-    rejects(
+    reports(
         r#""ipsets": {"ipset:a": ["10.0.0.0/8", "remove 10.1.0.0/16"]}"#,
         Code::InvalidIpSet,
         "bare form",
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["ipset:nope"], "dst": ["*"], "ip": ["*"]}]"#,
         Code::UndefinedIpSet,
         "ipset not found",
@@ -535,12 +550,12 @@ fn ipsets_and_postures() {
     accepts(
         r#""postures": {"posture:mac": ["node:os IN ['macos']", "node:tsVersion >= '1.40'"]}, "defaultSrcPosture": ["posture:mac"], "grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"], "srcPosture": ["posture:mac"]}]"#,
     );
-    rejects(
+    reports(
         r#""grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"], "srcPosture": ["posture:none"]}]"#,
         Code::UndefinedPosture,
         "posture not found",
     );
-    rejects(
+    reports(
         r#""postures": {"posture:x": ["node:os = 'macos'"]}"#,
         Code::InvalidPosture,
         "unknown operator",
@@ -552,12 +567,12 @@ fn tests_and_ssh_tests() {
     let t = |test: &str| {
         format!(r#""hosts": {{"web": "100.64.0.16", "net": "10.0.0.0/8"}}, "tests": [{test}]"#)
     };
-    rejects(
+    reports(
         &t(r#"{"accept": ["web:80"]}"#),
         Code::InvalidTest,
         "non-empty src",
     );
-    rejects(
+    reports(
         &t(r#"{"src": "a@example.com"}"#),
         Code::InvalidTest,
         "at least one of",
@@ -573,7 +588,7 @@ fn tests_and_ssh_tests() {
         "autogroup:internet:443",
         "tag:phantom:22",
     ] {
-        rejects(
+        reports(
             &t(&format!(
                 r#"{{"src": "a@example.com", "accept": ["{bad}"]}}"#
             )),
@@ -585,27 +600,27 @@ fn tests_and_ssh_tests() {
         r#"{"src": "a@example.com", "proto": "udp", "accept": ["web:53", "[fd7a:115c:a1e0::10]:22", "tag:server:22"], "deny": ["100.64.0.16:22"]}"#,
     ));
     let s = |test: &str| format!(r#""sshTests": [{test}]"#);
-    rejects(
+    reports(
         &s(r#"{"src": "autogroup:admin", "dst": ["tag:server"], "accept": ["root"]}"#),
         Code::InvalidSshTest,
         "SSH tests src contains disallowed element \"autogroup:admin\"",
     );
-    rejects(
+    reports(
         &s(r#"{"src": "a@example.com", "dst": ["autogroup:internet"], "accept": ["root"]}"#),
         Code::InvalidSshTest,
         "SSH tests dst contains disallowed element \"autogroup:internet\"",
     );
-    rejects(
+    reports(
         &s(r#"{"src": "a@example.com", "dst": ["100.64.0.0/24"], "accept": ["root"]}"#),
         Code::InvalidSshTest,
         "SSH tests dst contains disallowed element \"100.64.0.0/24\"",
     );
-    rejects(
+    reports(
         &s(r#"{"src": "a@example.com", "dst": ["tag:server:22"], "accept": ["root"]}"#),
         Code::InvalidSshTest,
         "SSH tests dst contains unknown tag \"tag:server:22\"",
     );
-    rejects(
+    reports(
         &s(r#"{"src": "a@example.com", "dst": ["tag:server"]}"#),
         Code::InvalidSshTest,
         "at least one of",
@@ -628,12 +643,12 @@ fn settings() {
     accepts(
         r#""disableIPv4": false, "randomizeClientPort": true, "OneCGNATRoute": "mac-always", "derpMap": {"regions": {}}, "attrConfig": {}"#,
     );
-    rejects(
+    reports(
         r#""OneCGNATRoute": "sometimes""#,
         Code::InvalidValue,
         "OneCGNATRoute",
     );
-    rejects(
+    reports(
         r#""randomizeClientPort": "yes""#,
         Code::WrongType,
         "randomizeClientPort must be true or false",
@@ -700,4 +715,212 @@ fn dns_names_are_rejected_with_a_dns_help() {
     );
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(!found[0].1.contains("DNS"), "{found:?}");
+}
+
+/// Go's `encoding/json` decodes `null` for a field as the field's zero value, so a field
+/// set to `null` must mean exactly what leaving it out means. Every field of every struct
+/// of the policy model is tried both ways (map entries such as `groups["group:a"]` are
+/// not fields: `null` there is an entry with an empty value).
+#[test]
+fn null_for_any_field_is_the_same_as_leaving_it_out() {
+    use serde_json::{Map, Value, json};
+    let sink = json!({
+        "acls": [
+            {"action": "accept", "src": ["group:eng"], "dst": ["tag:server:22"], "proto": "tcp", "srcPosture": ["posture:mac"]},
+            {"action": "accept", "users": ["alice@example.com"], "ports": ["host1:443"]},
+        ],
+        "grants": [
+            {"src": ["group:eng"], "dst": ["tag:server"], "ip": ["tcp:80"], "app": {"example.com/cap/x": [{}]}, "via": ["tag:exit"], "srcPosture": ["posture:mac"]},
+        ],
+        "ssh": [
+            {"action": "check", "src": ["group:eng"], "dst": ["tag:server"], "users": ["root"], "checkPeriod": "12h", "acceptEnv": ["GIT_*"], "srcPosture": ["posture:mac"], "recorder": ["tag:server"], "enforceRecorder": false},
+            {"action": "accept", "src": ["group:eng"], "dst": ["tag:server"], "users": ["ubuntu"]},
+        ],
+        "groups": {"group:eng": ["alice@example.com"]},
+        "hosts": {"host1": "100.64.0.10"},
+        "tagOwners": {"tag:server": ["group:eng"], "tag:exit": ["autogroup:admin"]},
+        "autoApprovers": {"routes": {"10.0.0.0/8": ["tag:server"]}, "exitNode": ["tag:exit"], "services": {"svc:web": ["tag:server"]}},
+        "nodeAttrs": [
+            {"target": ["tag:server"], "attr": ["funnel"]},
+            {"target": ["autogroup:member"], "app": {"example.com/cap/y": [{}]}},
+            {"target": ["tag:exit"], "ipPool": ["100.80.0.0/16"]},
+        ],
+        "postures": {"posture:mac": ["node:os == 'macos'"]},
+        "defaultSrcPosture": ["posture:mac"],
+        "ipsets": {"ipset:prod": ["add 10.1.0.0/16"]},
+        "tests": [
+            {"src": "alice@example.com", "proto": "tcp", "accept": ["tag:server:22"], "deny": ["tag:exit:22"], "srcPostureAttrs": {"node:os": "macos"}},
+            {"user": "alice@example.com", "allow": ["tag:server:22"]},
+        ],
+        "sshTests": [
+            {"src": "alice@example.com", "dst": ["tag:server"], "accept": ["ubuntu"], "check": ["root"], "deny": ["nobody"], "srcPostureAttrs": {"node:os": "macos"}},
+        ],
+        "derpMap": {"OmitDefaultRegions": false},
+        "disableIPv4": false,
+        "OneCGNATRoute": "",
+        "randomizeClientPort": false,
+        "attrConfig": {},
+        "nodeVisibility": "default",
+    });
+    fn diags(policy: &Value) -> Vec<(Code, String)> {
+        let mut out: Vec<(Code, String)> = run(&policy.to_string(), &Options::default())
+            .into_iter()
+            .map(|d| (d.code, format!("{} {}", d.severity.as_str(), d.message)))
+            .collect();
+        out.sort();
+        out
+    }
+    /// Struct fields: `(path to the object, key)`. Map-valued members are not descended.
+    fn fields(value: &Value, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        const MAPS: &[&str] = &[
+            "groups",
+            "hosts",
+            "tagOwners",
+            "postures",
+            "ipsets",
+            "routes",
+            "services",
+            "app",
+            "srcPostureAttrs",
+            "derpMap",
+            "attrConfig",
+        ];
+        match value {
+            Value::Object(members) => {
+                for (key, v) in members {
+                    out.push((path.clone(), key.clone()));
+                    if !MAPS.contains(&key.as_str()) {
+                        path.push(key.clone());
+                        fields(v, path, out);
+                        path.pop();
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    fields(item, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    fn object_at<'a>(root: &'a mut Value, path: &[String]) -> &'a mut Map<String, Value> {
+        let mut at = root;
+        for step in path {
+            at = match at {
+                Value::Object(m) => m.get_mut(step).unwrap(),
+                Value::Array(a) => &mut a[step.parse::<usize>().unwrap()],
+                _ => unreachable!(),
+            };
+        }
+        at.as_object_mut().unwrap()
+    }
+
+    assert!(
+        diags(&sink).iter().all(|(_, m)| !m.starts_with("error")),
+        "the sink itself must be valid: {:?}",
+        diags(&sink)
+    );
+    let mut all = Vec::new();
+    fields(&sink, &mut Vec::new(), &mut all);
+    assert!(all.len() >= 60, "only {} fields", all.len());
+    let mut changed = 0;
+    for (path, key) in &all {
+        let mut nulled = sink.clone();
+        object_at(&mut nulled, path).insert(key.clone(), Value::Null);
+        let mut removed = sink.clone();
+        object_at(&mut removed, path).remove(key);
+        let (with_null, without) = (diags(&nulled), diags(&removed));
+        assert_eq!(with_null, without, "{path:?}.{key}: null and absent differ");
+        changed += usize::from(without != diags(&sink));
+    }
+    // Not vacuous: leaving out a required field (action, users, ...) is an error.
+    assert!(changed >= 10, "only {changed} fields change the verdict");
+}
+
+/// Documents Go's `encoding/json` decodes to the same policy get the same diagnostics
+/// (apart from the warning about the repeated key itself).
+#[test]
+fn what_go_decodes_alike_is_checked_alike() {
+    fn diags(policy: &str) -> Vec<String> {
+        let mut out: Vec<String> = run(policy, &Options::default())
+            .into_iter()
+            .filter(|d| d.code != Code::DuplicateKey)
+            .map(|d| format!("{} {} {}", d.code.id(), d.severity.as_str(), d.message))
+            .collect();
+        out.sort();
+        out
+    }
+    let pairs = [
+        // A null element is the element's zero value.
+        (
+            r#"{"acls": [{"action": "accept", "src": ["*", null], "dst": ["*:22"]}]}"#,
+            r#"{"acls": [{"action": "accept", "src": ["*", ""], "dst": ["*:22"]}]}"#,
+        ),
+        (r#"{"acls": [null]}"#, r#"{"acls": [{}]}"#),
+        (
+            r#"{"hosts": {"h": null}, "acls": [{"action": "accept", "src": ["*"], "dst": ["h:22"]}]}"#,
+            r#"{"hosts": {"h": ""}, "acls": [{"action": "accept", "src": ["*"], "dst": ["h:22"]}]}"#,
+        ),
+        (
+            r#"{"groups": {"group:a": null}, "acls": [{"action": "accept", "src": ["group:a"], "dst": ["*:22"]}]}"#,
+            r#"{"groups": {"group:a": []}, "acls": [{"action": "accept", "src": ["group:a"], "dst": ["*:22"]}]}"#,
+        ),
+        (r#"null"#, r#"{}"#),
+        // A repeated field: the later wins; objects merge; a later list is decoded into
+        // the earlier one element by element.
+        (
+            r#"{"acls": [{"action": "accept", "src": ["a@example.com"], "dst": ["*:22"], "src": ["*"]}]}"#,
+            r#"{"acls": [{"action": "accept", "dst": ["*:22"], "src": ["*"]}]}"#,
+        ),
+        (
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["tag:x:22"]}], "acls": [{"dst": ["*:22"]}]}"#,
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}"#,
+        ),
+        (
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}, {"action": "accept", "src": ["*"], "dst": ["*:80"]}], "acls": [{}]}"#,
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}]}"#,
+        ),
+        (
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}], "acls": null}"#,
+            r#"{}"#,
+        ),
+        (
+            r#"{"groups": {"group:a": ["a@example.com"]}, "groups": {"group:b": ["b@example.com"]}, "acls": [{"action": "accept", "src": ["group:a", "group:b"], "dst": ["*:22"]}]}"#,
+            r#"{"groups": {"group:a": ["a@example.com"], "group:b": ["b@example.com"]}, "acls": [{"action": "accept", "src": ["group:a", "group:b"], "dst": ["*:22"]}]}"#,
+        ),
+        // In a map, keys match exactly and the later entry replaces the earlier.
+        (
+            r#"{"hosts": {"h": "10.0.0.1", "h": "not an address"}}"#,
+            r#"{"hosts": {"h": "not an address"}}"#,
+        ),
+        // Field names fold as Go folds them: ſ is s, the Kelvin sign is k.
+        (
+            r#"{"aclſ": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}], "tagOwners": {"tag:a": []}}"#,
+            r#"{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:22"]}], "tagOwners": {"tag:a": []}}"#,
+        ),
+    ];
+    for (a, b) in pairs {
+        let (da, db) = (diags(a), diags(b));
+        // Spelling warnings name the key as written.
+        let strip = |d: &[String]| -> Vec<String> {
+            d.iter()
+                .filter(|m| !m.starts_with("TSA005"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(strip(&da), strip(&db), "\n{a}\n{b}");
+    }
+    // The repeated key itself is a warning, not an error: the control plane accepts it.
+    let d = run(
+        r#"{"hosts": {"h": "10.0.0.1", "h": "10.0.0.2"}}"#,
+        &Options::default(),
+    );
+    assert!(
+        d.iter()
+            .any(|d| d.code == Code::DuplicateKey && !d.is_error()),
+        "{d:?}"
+    );
 }

@@ -255,7 +255,10 @@ mod tests {
     fn quotes_strings_like_go() {
         assert_eq!(go_quote(""), "\"\"");
         assert_eq!(go_quote("a\"b'c\\"), "\"a\\\"b'c\\\\\"");
-        assert_eq!(go_quote("\u{1b}\t\u{7f}é\u{a0}"), "\"\\x1b\\t\\x7fé\\u00a0\"");
+        assert_eq!(
+            go_quote("\u{1b}\t\u{7f}é\u{a0}"),
+            "\"\\x1b\\t\\x7fé\\u00a0\""
+        );
         assert_eq!(go_quote("tag:сервер"), "\"tag:сервер\"");
     }
 }
