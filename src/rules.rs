@@ -430,10 +430,15 @@ opens nothing, and a shared tag opens every service.";
         "The operator can only create devices with tags that its own tag owns in `tagOwners`.";
     SharedProxyTag = "TSA125", "shared-proxy-tag", Warning,
         "The operator's shared proxy tag is a destination",
-        "Every proxy carries the shared proxy tag (`tag:k8s`) unless told otherwise, so a rule to it \
-opens every exposed service at once. Grant each service's own tag instead. Checked when the \
-policy defines `tag:k8s-operator` (then the proxy tag is `tag:k8s`), and in an intents project with \
-an `operator` section (with its `proxyTag`).\n\
+        "The operator gives every proxy the shared proxy tag (`tag:k8s`) unless a Service or Ingress \
+names its own tags (`tailscale.com/tags`), so a rule that opens `tag:k8s` to people or other \
+devices opens every service exposed that way, today's and tomorrow's. With one such service that \
+is fine; with several, a per-service tag (owned by the operator's tag) lets each rule open only \
+its service, at the cost of one `tagOwners` entry and one annotation per service. Not reported \
+for what the operator's documentation sets up: proxies and the operator reaching each other, \
+grants with the `tailscale.com/cap/kubernetes` capability (the API server proxy), and app-only \
+grants. Checked when the policy defines `tag:k8s-operator` (then the proxy tag is `tag:k8s`), and \
+in an intents project with an `operator` section (with its `proxyTag`).\n\
 Violation: `{\"src\": [\"group:dev\"], \"dst\": [\"tag:k8s\"], \"ip\": [\"443\"]}`\n\
 Fix: `\"tailscale.com/tags\": \"tag:grafana\"` on the Service and `\"dst\": [\"tag:grafana\"]`.";
     OperatorProxyTagNotOwned = "TSA126", "operator-proxy-tag-not-owned", Warning,
@@ -498,22 +503,19 @@ nothing; it may be a leftover, or a typo elsewhere.";
     UnusedPosture = "TSA203", "unused-posture", Warning,
         "A posture nothing refers to",
         "A `postures` entry no `srcPosture` or `defaultSrcPosture` names does nothing.";
-    UnusedTag = "TSA204", "unused-tag", Warning,
-        "A tag nothing refers to",
-        "A `tagOwners` entry that no ACL, grant (`src`, `dst`, `via`), SSH rule, node attribute, \
-auto-approver, test or other tag's owner list names. Devices may carry it, but it gives them \
-nothing of its own: they get only what `*`, `autogroup:tagged` or their addresses allow. Whether a \
-tag is used is judged from the policy alone: devices in `--inventory` that carry it, or Services and \
-intents that ask for it, do not make it used, because without a rule the tag still opens nothing \
-(the finding says how many inventory devices carry it, since they are what a fix affects). One \
-exception: when the policy defines the Kubernetes operator's tag (`tag:k8s-operator`, or the \
+    UnusedTag = "TSA204", "unused-tag", Info,
+        "A tag named only in tagOwners",
+        "A `tagOwners` entry that nothing else in the policy names: no ACL, grant (`src`, `dst`, \
+`via`, capability values such as an app connector's `connectors`), SSH rule, node attribute, \
+auto-approver, test or other tag's owner list. That is often deliberate: a tag that only marks \
+devices as tagged (no user, no key expiry) is a documented use. So this is a note, saying what the \
+tag does: devices carrying it get access only through `*`, `autogroup:tagged` or their \
+addresses. With `--inventory` the note says how many devices carry it; when none does, it can be \
+removed. When the policy defines the Kubernetes operator's tag (`tag:k8s-operator`, or the \
 intents' `operator.tag`), the operator's proxy tag (`tag:k8s`, or `operator.proxyTag`) counts as \
-used: the operator applies it to every proxy without tags of its own, and its setup requires the \
-entry. A tag kept only to make devices tagged (no owner, no key expiry) can stay with \
-`// tsacl-ignore: TSA204 reason` on the line before it.\n\
-Violation: `\"tagOwners\": {\"tag:old-ci\": [\"group:devops\"]}` and nothing names `tag:old-ci`\n\
-Fix: remove the entry, or give it the access its devices need: \
-`{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifacts\"], \"ip\": [\"443\"]}`.";
+named: the operator applies it to every proxy without tags of its own.\n\
+Example: `\"tagOwners\": {\"tag:old-ci\": [\"group:devops\"]}` and nothing names `tag:old-ci`\n\
+If its devices need access: `{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifacts\"], \"ip\": [\"443\"]}`.";
     AllowAll = "TSA210", "allow-all", Warning,
         "A rule lets everything reach everything",
         "`*` to `*` on every port is the default policy of a new tailnet; once a policy is written, \
@@ -529,7 +531,11 @@ so gain whatever the tag may reach.\nFix: let a small group or the operator's ta
     SshRootFromBroadSource = "TSA213", "ssh-root-from-broad-source", Warning,
         "SSH as root from a broad source",
         "An SSH rule that lets `autogroup:member` (or every member of a large group) log in as \
-root in `accept` mode gives everyone root; prefer `check` mode and named users.";
+root in `accept` mode on devices that are not their own gives everyone root there; prefer \
+`check` mode and named users. Root on a member's own devices (`autogroup:self`), the pattern of \
+Tailscale's default policy, is not a finding.\n\
+Violation: `{\"action\": \"accept\", \"src\": [\"autogroup:member\"], \"dst\": [\"tag:prod\"], \"users\": [\"root\"]}`\n\
+Fine: the same with `\"dst\": [\"autogroup:self\"]`.";
     DuplicateTest = "TSA214", "duplicate-test", Warning,
         "Two identical tests",
         "The control plane accepts duplicate tests, but one of them is dead weight.";
@@ -543,13 +549,13 @@ that is hard to see in review. The finding names the cycle, each tag owned by th
 Violation: `\"tag:ci\": [\"tag:deploy\"], \"tag:deploy\": [\"tag:ci\"]`\n\
 Fix: let people own one end: `\"tag:ci\": [\"group:devops\"], \"tag:deploy\": [\"tag:ci\"]`.";
     SplitAcceptDenyTests = "TSA217", "split-accept-deny-tests", Warning,
-        "Accept and deny tests for one source in separate entries",
-        "Two `tests` entries with the same `src` (and `proto` and `srcPostureAttrs`), one with only \
-`accept`, the other with only `deny`. tsacl evaluates them correctly, but the control plane has \
-been reported to fail the accept entry of such a pair on a correct policy (tailscale#8250, open \
-since 2023), while one entry with both lists passes. Merging them costs nothing.\n\
-Violation: `{\"src\": \"tag:ci\", \"accept\": [\"tag:db:5432\"]}, {\"src\": \"tag:ci\", \"deny\": [\"tag:web:22\"]}`\n\
-Fix: `{\"src\": \"tag:ci\", \"accept\": [\"tag:db:5432\"], \"deny\": [\"tag:web:22\"]}`.";
+        "Retired: accept and deny tests for one source in separate entries",
+        "Retired, never reported. It claimed, after tailscale#8250 (2023), that the control plane \
+fails the accept entry when accept and deny tests for one source are split over two entries. No \
+recorded answer shows that (the one capture with such a pair, policytest-mixed-three-entries, fails \
+because its tests contradict each other, which TSA100 reports), and real policies with split \
+entries are pushed and accepted. The code stays reserved so that configurations naming it keep \
+working.";
     InternetWithoutExitNode = "TSA218", "internet-without-exit-node", Warning,
         "autogroup:internet is granted but no device is an exit node",
         "A rule grants `autogroup:internet` (directly, or through an ipset that adds it), but no device \

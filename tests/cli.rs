@@ -246,13 +246,38 @@ fn fmt_leaves_invalid_files_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "p.hujson", b"{\"a\": [1,,]}");
     let out = run(&["fmt", "--color", "never", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("hujson: line 1, column 10"),
         "{}",
         text(&out.stderr)
     );
     assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\": [1,,]}");
+}
+
+/// `fmt --check` tells "would reformat" (1) from "does not parse" (2), as ruff and
+/// rustfmt do; with both, the worse wins.
+#[test]
+fn fmt_check_tells_reformat_from_parse_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let ugly = write(dir.path(), "ugly.hujson", b"{\"a\":1}");
+    let broken = write(dir.path(), "broken.hujson", b"{\"a\": [1,,]}");
+    let (ugly, broken) = (ugly.to_str().unwrap(), broken.to_str().unwrap());
+    let out = run(&["fmt", "--check", "--color", "never", ugly]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("would reformat"));
+    let out = run(&["fmt", "--check", "--color", "never", broken]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stdout).contains("would reformat"));
+    let err = text(&out.stderr);
+    assert!(err.contains("broken.hujson:1:10"), "{err}");
+    assert!(
+        err.contains("not formatted: it is not valid HuJSON"),
+        "{err}"
+    );
+    let out = run(&["fmt", "--check", "--color", "never", ugly, broken]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).contains("would reformat"));
 }
 
 #[test]

@@ -1,4 +1,7 @@
 //! `tsacl fmt [--check] FILE...` and `tsacl fmt -`.
+//!
+//! Exit codes: 0 nothing to do; 1 `--check` found files that would change; 2 a file that
+//! cannot be read or does not parse (whatever else happened); 3 a file that cannot be written.
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line, terminal_width};
 use crate::check::syntax_diagnostic;
@@ -15,7 +18,8 @@ pub struct FmtArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
-    /// Change nothing; list the files that would change and exit 1 if any would
+    /// Change nothing; list the files that would change and exit 1 if any would (a file
+    /// that does not parse is reported at its line and column, exit 2)
     #[arg(long)]
     pub check: bool,
 }
@@ -48,7 +52,7 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
             Ok(f) => f,
             Err(e) => {
                 let len = bytes.len();
-                let id = sources.add(SourceFile::new(path.clone(), name, bytes));
+                let id = sources.add(SourceFile::new(path.clone(), name.clone(), bytes));
                 let d = syntax_diagnostic(id, &e, len);
                 eprint!(
                     "{}",
@@ -61,7 +65,10 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
                         }
                     )
                 );
-                worst(EXIT_FINDINGS, &mut code);
+                // Not "would reformat": the file cannot be formatted at all. Exit 2, as
+                // ruff and rustfmt tell the two apart.
+                error_line(format!("{name}: not formatted: it is not valid HuJSON"));
+                worst(EXIT_USAGE, &mut code);
                 continue;
             }
         };

@@ -30,6 +30,20 @@ pub fn implied(policy: &Policy) -> Option<OperatorTags<'static>> {
     policy.tag_owner(DEFAULT.tag).map(|_| DEFAULT)
 }
 
+/// A grant `ip` entry as written in canonical form (`tcp:443`, `*`).
+fn ip_text(spec: &crate::model::IpSpec) -> String {
+    let ports = spec
+        .ports
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    match spec.proto {
+        Some(p) => format!("{p}:{ports}"),
+        None => ports,
+    }
+}
+
 fn is_tag(sel: &Sel, tag: &str) -> bool {
     matches!(&sel.selector, Some(Selector::Tag(t)) if t == tag)
 }
@@ -51,25 +65,64 @@ pub fn operator(policy: &Policy, op: OperatorTags<'_>, file: FileId, diags: &mut
         }
         return;
     }
-    // TSA125: a rule to the shared proxy tag reaches every proxy that has no tags of its own.
-    let dsts = policy
-        .acls
-        .iter()
-        .flatten()
-        .flat_map(|a| a.dst.iter().map(|d| &d.host))
-        .chain(policy.grants.iter().flatten().flat_map(|g| &g.dst));
-    for d in dsts.filter(|d| is_tag(d, op.proxy_tag)) {
+    // TSA125: a rule that opens the shared proxy tag to others reaches every proxy that has
+    // no tags of its own. Quiet for what the operator's documentation itself sets up:
+    // proxies and the operator talking among themselves, and app-only or Kubernetes API
+    // grants (the API server proxy), where a per-service tag is not the point.
+    let operator_side = |srcs: &[Sel]| {
+        !srcs.is_empty()
+            && srcs
+                .iter()
+                .all(|s| is_tag(s, op.proxy_tag) || is_tag(s, op.tag))
+    };
+    let mut shared = |dst: &Sel, srcs: &[Sel], what: String| {
+        if !is_tag(dst, op.proxy_tag) || operator_side(srcs) {
+            return;
+        }
+        let who: Vec<&str> = srcs.iter().map(|s| s.raw.trim()).collect();
         diags.push(
             Diagnostic::new(
                 Code::SharedProxyTag,
-                at(d.span),
+                at(dst.span),
                 format!(
-                    "{} is the operator's shared proxy tag: this rule reaches every proxy without tags of its own",
+                    "this rule lets {} reach every proxy that carries only {} ({what}): each Service and Ingress exposed without a tailscale.com/tags annotation",
+                    who.join(", "),
                     op.proxy_tag
                 ),
             )
-            .with_help("give each Service its own tag (tailscale.com/tags) and grant that tag"),
+            .with_help(format!(
+                "fine while one service is exposed that way; to keep services apart, give each its own tag (tailscale.com/tags: \"tag:NAME\", owned by {}) and grant that tag",
+                op.tag
+            )),
         );
+    };
+    for a in policy.acls.iter().flatten() {
+        for d in &a.dst {
+            let ports = d
+                .ports
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            shared(&d.host, &a.src, format!("ports {ports}"));
+        }
+    }
+    for g in policy.grants.iter().flatten() {
+        let kubernetes_api = g
+            .app
+            .iter()
+            .any(|c| c.name.value == "tailscale.com/cap/kubernetes");
+        if g.ip.is_empty() || kubernetes_api {
+            continue;
+        }
+        let ip =
+            g.ip.iter()
+                .map(|s| ip_text(&s.value))
+                .collect::<Vec<_>>()
+                .join(", ");
+        for d in &g.dst {
+            shared(d, &g.src, ip.clone());
+        }
     }
     // TSA126: the operator must own the proxy tag.
     if let Some(def) = policy.tag_owner(op.proxy_tag)
@@ -240,6 +293,24 @@ mod tests {
         // As a source it opens nothing to the proxies.
         let src = r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}, "grants": [{"src": ["tag:k8s"], "dst": ["*"], "ip": ["443"]}]}"#;
         assert!(codes(src, DEFAULT).is_empty());
+        // What the operator's documentation sets up is not a finding: its e2e policy
+        // (proxies and the operator among themselves, cmd/k8s-operator/e2e/acl.hujson) ...
+        let e2e = r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:k8s-recorder": ["tag:k8s-operator"]}, "autoApprovers": {"routes": {"10.0.0.0/8": ["tag:k8s"]}, "services": {"tag:k8s": ["tag:k8s"]}}, "grants": [{"src": ["tag:k8s"], "dst": ["tag:k8s", "tag:k8s-operator"], "ip": ["tcp:80", "tcp:443"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["ts:e2e-test-proxy"]}}]}}]}"#;
+        assert!(codes(e2e, DEFAULT).is_empty(), "{:?}", codes(e2e, DEFAULT));
+        // ... the API server proxy on a ProxyGroup, and app-only grants.
+        let api = r#"{"groups": {"group:admins": []}, "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}, "grants": [{"src": ["group:admins"], "dst": ["tag:k8s"], "ip": ["tcp:443"], "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["system:masters"]}}]}}]}"#;
+        assert!(codes(api, DEFAULT).is_empty(), "{:?}", codes(api, DEFAULT));
+        let app = r#"{"tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}, "grants": [{"src": ["*"], "dst": ["tag:k8s"], "app": {"example.com/cap/x": [{}]}}]}"#;
+        assert!(codes(app, DEFAULT).is_empty());
+        // The finding names who gets in and on what.
+        let mut d = Vec::new();
+        operator(&crate::model::from_text(grant), DEFAULT, FileId(0), &mut d);
+        assert!(
+            d[0].message
+                .starts_with("this rule lets * reach every proxy that carries only tag:k8s (443)"),
+            "{}",
+            d[0].message
+        );
     }
 
     #[test]

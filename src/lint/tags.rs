@@ -54,7 +54,30 @@ fn referenced_tags<'a>(policy: &'a Policy) -> HashSet<&'a str> {
         t.src.iter().for_each(|s| text(&s.value));
         t.dst.iter().for_each(|d| text(&d.value));
     }
+    // Capability values name tags too: an app connector's `connectors`, a Kubernetes
+    // impersonation, and sections tsacl does not model.
+    let apps = policy
+        .grants
+        .iter()
+        .flatten()
+        .flat_map(|g| &g.app)
+        .chain(policy.node_attrs.iter().flat_map(|n| &n.app))
+        .map(|a| &a.values);
+    for value in apps.chain(policy.opaque.iter().map(|(_, v)| v)) {
+        strings_in(value, &mut text);
+    }
     used
+}
+
+/// Every string inside `value`, at any depth (bounded by the tree's `MAX_DEPTH`).
+fn strings_in<'a>(value: &'a crate::syntax::Value, found: &mut impl FnMut(&'a str)) {
+    use crate::syntax::Kind;
+    match &value.kind {
+        Kind::String(s) => found(s),
+        Kind::Array(items) => items.iter().for_each(|v| strings_in(v, found)),
+        Kind::Object(members) => members.iter().for_each(|m| strings_in(&m.value, found)),
+        _ => {}
+    }
 }
 
 /// TSA204: `tagOwners` entries nothing refers to. `applied_elsewhere` are tags known to be
@@ -72,7 +95,12 @@ pub fn unused_tags(
         if used.contains(tag) || applied_elsewhere.contains(&tag) {
             continue;
         }
-        let mut message = format!("{tag} is defined in tagOwners but nothing refers to it");
+        // A tag only applied to devices is a documented use (servers that outlive their
+        // user, no key expiry): say what the tag does and does not do, not that it is dead.
+        let mut message = format!(
+            "{tag} is named only in tagOwners: devices carrying it get access only through *, autogroup:tagged or their addresses"
+        );
+        let mut help = "if it only marks devices as tagged, nothing is wrong; if its devices need access, grant it".to_string();
         if let Some(inv) = inventory {
             let n = inv
                 .devices
@@ -81,17 +109,13 @@ pub fn unused_tags(
                 .count();
             message.push_str(&match n {
                 0 => "; no device of the inventory carries it".to_string(),
-                1 => "; 1 device of the inventory carries it and gets only what *, autogroup:tagged or its addresses allow".to_string(),
-                n => format!("; {n} devices of the inventory carry it and get only what *, autogroup:tagged or their addresses allow"),
+                1 => "; 1 device of the inventory carries it".to_string(),
+                n => format!("; {n} devices of the inventory carry it"),
             });
+            if n == 0 {
+                help = "no device carries it and nothing refers to it: it can be removed".into();
+            }
         }
-        let owner_tag = def.owners.iter().filter_map(tag_of).find(|o| *o != tag);
-        let help = match owner_tag {
-            Some(o) => format!(
-                "remove it, or grant it what its devices need; if {o} applies it to devices it creates and they need nothing more, keep it with `// tsacl-ignore: TSA204 <reason>`"
-            ),
-            None => "remove it, or grant it what its devices need; a tag kept only to make devices tagged can stay with `// tsacl-ignore: TSA204 <reason>`".to_string(),
-        };
         diags.push(
             Diagnostic::new(
                 Code::UnusedTag,
@@ -271,7 +295,9 @@ mod tests {
         );
         assert_eq!(
             found,
-            vec!["tag:a is defined in tagOwners but nothing refers to it"]
+            vec![
+                "tag:a is named only in tagOwners: devices carrying it get access only through *, autogroup:tagged or their addresses"
+            ]
         );
         // Owning itself is not a use.
         assert_eq!(
@@ -329,6 +355,16 @@ mod tests {
             (
                 r#", "tag:b": ["tag:a"]"#,
                 r#""grants": [{"src": ["tag:b"], "dst": ["*"], "ip": ["1"]}]"#,
+            ),
+            // An app connector, as Tailscale's documentation configures one.
+            (
+                "",
+                r#""nodeAttrs": [{"target": ["*"], "app": {"tailscale.com/app-connectors": [{"name": "github", "connectors": ["tag:a"], "domains": ["github.com"]}]}}]"#,
+            ),
+            // A capability value in a grant.
+            (
+                "",
+                r#""grants": [{"src": ["*"], "dst": ["*"], "app": {"example.com/cap/x": [{"tags": ["tag:a"]}]}}]"#,
             ),
         ] {
             let text = format!(r#"{{"tagOwners": {{"tag:a": []{owners}}}, {section}}}"#);
