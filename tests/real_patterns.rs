@@ -1,0 +1,200 @@
+//! Patterns found in public policies that the control plane accepts (pushed through
+//! gitops-acl-action or Terraform), and in Tailscale's own documentation, written anew
+//! here: `tsacl check` must pass each offline (exit 0), and the lints that misread them
+//! must stay quiet. An error means the control plane would reject the file.
+
+use std::path::Path;
+use std::process::Command;
+
+fn check(dir: &Path, policy: &str) -> (Option<i32>, Vec<(String, String, String)>) {
+    let path = dir.join("policy.hujson");
+    std::fs::write(&path, policy).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let found = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["severity"].as_str().unwrap().to_string(),
+                d["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (out.status.code(), found)
+}
+
+/// Passes with exit 0 and none of `quiet` among its findings.
+#[track_caller]
+fn passes(policy: &str, quiet: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, found) = check(dir.path(), policy);
+    assert_eq!(code, Some(0), "{policy}\n{found:#?}");
+    for q in quiet {
+        assert!(
+            !found.iter().any(|(c, _, _)| c == q),
+            "{q} fired on\n{policy}\n{found:#?}"
+        );
+    }
+}
+
+#[test]
+fn grant_ip_with_a_wildcard_protocol() {
+    // Jellyfin on any protocol, as tailcfg.ParseProtoPortRanges reads it.
+    passes(
+        r#"{
+            "tagOwners": {"tag:media": ["autogroup:admin"]},
+            "grants": [
+                {"src": ["autogroup:member"], "dst": ["tag:media"], "ip": ["*:8096", "tcp:443"]},
+                {"src": ["autogroup:admin"], "dst": ["tag:media"], "ip": ["*:*"]},
+            ],
+        }"#,
+        &[],
+    );
+}
+
+#[test]
+fn null_where_a_generator_writes_null() {
+    // Generated policies (Terraform's jsonencode, scripts) write null for empty fields.
+    passes(
+        r#"{
+            "groups": {"group:ops": ["ops@example.com", "alice@example.com"], "group:none": null},
+            "tagOwners": {"tag:server": ["group:ops"], "tag:spare": null},
+            "acls": [{"action": "accept", "src": ["group:ops"], "dst": ["tag:server:22"], "proto": null, "srcPosture": null}],
+            "grants": null,
+            "ssh": [{"action": "accept", "src": ["group:ops"], "dst": ["tag:server"], "users": ["ubuntu"], "checkPeriod": null, "acceptEnv": null}],
+            "nodeAttrs": [{"target": ["tag:server"], "attr": null, "app": null}],
+            "tests": [{"src": "alice@example.com", "accept": ["tag:server:22"], "deny": null}],
+            "hosts": null,
+            "postures": null,
+        }"#,
+        &["TSA004"],
+    );
+}
+
+#[test]
+fn operator_proxy_tag_owned_by_admins() {
+    // The control plane accepts it; the operator cannot create proxies with it, which is
+    // worth a warning, not a failed commit.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, found) = check(
+        dir.path(),
+        r#"{
+            "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["autogroup:admin"]},
+            "grants": [{"src": ["autogroup:admin"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"]}],
+        }"#,
+    );
+    assert_eq!(code, Some(0), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|(c, sev, _)| c == "TSA126" && sev == "warning"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn app_connector_tags_are_used() {
+    // The app connector set-up of Tailscale's documentation (kb/1281).
+    passes(
+        r#"{
+            "tagOwners": {"tag:connector": ["autogroup:admin"]},
+            "autoApprovers": {"routes": {"0.0.0.0/0": ["tag:connector"], "::/0": ["tag:connector"]}},
+            "nodeAttrs": [{
+                "target": ["*"],
+                "app": {"tailscale.com/app-connectors": [{"name": "github", "connectors": ["tag:connector"], "domains": ["github.com", "*.github.com"]}]},
+            }],
+            "acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:internet:*"]}],
+        }"#,
+        &["TSA204"],
+    );
+}
+
+#[test]
+fn a_tag_that_only_tags_devices_is_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, found) = check(
+        dir.path(),
+        r#"{
+            "tagOwners": {"tag:server": ["autogroup:admin"]},
+            "acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}],
+        }"#,
+    );
+    assert_eq!(code, Some(0));
+    let note = found.iter().find(|(c, _, _)| c == "TSA204").unwrap();
+    assert_eq!(note.1, "info", "{note:?}");
+    assert!(!note.2.contains("nothing refers"), "{note:?}");
+}
+
+#[test]
+fn root_on_members_own_devices() {
+    // Tailscale's default policy.
+    passes(
+        r#"{
+            "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}],
+            "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["autogroup:nonroot", "root"]}],
+        }"#,
+        &["TSA213"],
+    );
+}
+
+#[test]
+fn accept_and_deny_tests_in_separate_entries() {
+    passes(
+        r#"{
+            "tagOwners": {"tag:ci": ["autogroup:admin"], "tag:db": ["autogroup:admin"], "tag:web": ["autogroup:admin"]},
+            "grants": [{"src": ["tag:ci"], "dst": ["tag:db"], "ip": ["tcp:5432"]}],
+            "tests": [
+                {"src": "tag:ci", "accept": ["tag:db:5432"]},
+                {"src": "tag:ci", "deny": ["tag:web:22"]},
+            ],
+        }"#,
+        &["TSA217"],
+    );
+}
+
+#[test]
+fn the_operator_documentation_setup() {
+    // cmd/k8s-operator/e2e/acl.hujson, and the API server proxy grant of the operator docs.
+    passes(
+        r#"{
+            "groups": {"group:admins": ["admin@example.com"]},
+            "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:k8s-recorder": ["tag:k8s-operator"]},
+            "autoApprovers": {"routes": {"10.0.0.0/8": ["tag:k8s"]}, "services": {"tag:k8s": ["tag:k8s"]}},
+            "grants": [
+                {"src": ["tag:k8s"], "dst": ["tag:k8s", "tag:k8s-operator"], "ip": ["tcp:80", "tcp:443"],
+                 "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["ts:e2e-test-proxy"]}}]}},
+                {"src": ["group:admins"], "dst": ["tag:k8s-operator"], "ip": ["tcp:443"],
+                 "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["system:masters"]}}]}},
+            ],
+        }"#,
+        &["TSA125"],
+    );
+}
+
+#[test]
+fn the_shared_proxy_tag_opened_to_people_is_a_warning_that_says_what_it_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, found) = check(
+        dir.path(),
+        r#"{
+            "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]},
+            "grants": [{"src": ["autogroup:member"], "dst": ["tag:k8s"], "ip": ["tcp:443"]}],
+        }"#,
+    );
+    assert_eq!(code, Some(0));
+    let w = found.iter().find(|(c, _, _)| c == "TSA125").unwrap();
+    assert_eq!(w.1, "warning");
+    assert!(
+        w.2.contains("autogroup:member") && w.2.contains("tcp:443"),
+        "{w:?}"
+    );
+}
