@@ -158,7 +158,19 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(run(&["--help"]).status.code(), Some(0));
-    assert_eq!(run(&["--version"]).status.code(), Some(0));
+    let version = run(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    // The version and the commit it was built from.
+    let line = text(&version.stdout);
+    assert!(
+        line.starts_with(&format!("tsacl {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
+    let commit = line.trim().trim_end_matches(')').rsplit(' ').next().unwrap();
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{line}"
+    );
 }
 
 #[test]

@@ -20,6 +20,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+/// `tsacl --version`: the version and the commit it was built from (see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TSACL_COMMIT"),
+    ")"
+);
+
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_FINDINGS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -28,7 +36,7 @@ pub const EXIT_RUNTIME: u8 = 3;
 #[derive(Parser, Debug)]
 #[command(
     name = "tsacl",
-    version,
+    version = VERSION,
     about = "Compile, check, explain and push Tailscale tailnet policy files",
     long_about = "tsacl turns per-service access intents into a Tailscale tailnet policy file, checks \
 policy files the way the control plane does (offline, without credentials), runs their tests, \
