@@ -71,7 +71,11 @@ pub struct Client {
 
 impl Client {
     pub fn new(config: Config) -> Client {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(root_certs(config.debug))
+            .build();
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .timeout_global(Some(config.timeout))
             .user_agent(concat!("tsacl/", env!("CARGO_PKG_VERSION")))
@@ -633,6 +637,32 @@ impl Client {
             ),
         }
     }
+}
+
+/// The certificates a server may chain to: the system's store (with `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` honoured, as Go's crypto/x509 does), so CI behind a TLS-inspecting proxy
+/// works as it does with Tailscale's Go tools, plus Mozilla's roots bundled in the binary,
+/// so a machine without a store (a scratch container) works too. Unreadable system
+/// certificates are skipped (and named with `TSACL_DEBUG=1`).
+fn root_certs(debug: bool) -> ureq::tls::RootCerts {
+    let system = rustls_native_certs::load_native_certs();
+    if debug {
+        eprintln!(
+            "tsacl: debug: {} system root certificates, {} bundled",
+            system.certs.len(),
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS.len()
+        );
+        for e in &system.errors {
+            eprintln!("tsacl: debug: skipped system certificates: {e}");
+        }
+    }
+    system
+        .certs
+        .iter()
+        .chain(webpki_root_certs::TLS_SERVER_ROOT_CERTS)
+        .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
+        .collect::<Vec<_>>()
+        .into()
 }
 
 #[derive(Copy, Clone, Debug)]
