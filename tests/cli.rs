@@ -166,7 +166,12 @@ fn usage_errors_exit_2() {
         line.starts_with(&format!("tsacl {} (commit ", env!("CARGO_PKG_VERSION"))),
         "{line}"
     );
-    let commit = line.trim().trim_end_matches(')').rsplit(' ').next().unwrap();
+    let commit = line
+        .trim()
+        .trim_end_matches(')')
+        .rsplit(' ')
+        .next()
+        .unwrap();
     assert!(
         commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
         "{line}"
