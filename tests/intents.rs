@@ -833,6 +833,100 @@ fn a_hand_edit_of_the_compiled_policy_shows_what_compile_discards() {
 }
 
 #[test]
+fn explain_speaks_the_intents_names_for_every_kind_of_device() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let stdout = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    // The homelab names devices by tags, by their owner and by address.
+    let policy = "examples/homelab/policy.hujson";
+    for (from, allowed, through) in [
+        ("living-room-tv", "jellyfin", "tag:tv"),
+        ("alex-laptop", "jellyfin", "group:family"),
+        ("printer", "nas", "printer"),
+    ] {
+        let out = tsacl(root, &["explain", allowed, policy, "--from", from]);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{from}: {text}{}", stderr(&out));
+        assert!(
+            text.contains(&format!("{from} -> {allowed} tcp/")) && text.contains("ALLOWED"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("via intent {allowed}"))
+                && text.contains("examples/homelab/tailnet.json5:")
+                && text.contains(&format!("sources: {through}")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("device {from}: ")), "{text}");
+    }
+    let out = tsacl(
+        root,
+        &["explain", "homeassistant", policy, "--from", "printer"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("printer -> homeassistant tcp/8123: DENIED"));
+    // A device as the target, and what a device may reach.
+    let out = tsacl(root, &["explain", "printer", policy, "--outbound"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("tag:nas"), "{}", stdout(&out));
+
+    // The repository's own tailnet from its root, with no policy given.
+    let out = tsacl(root, &["explain", "redis", "--from", "clanker-001"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("clanker-001 -> redis tcp/6379: DENIED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("service redis (tag:redis): intended for panda"),
+        "{text}"
+    );
+    let out = tsacl(root, &["explain", "redis", "--from", "pandaa"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean \"panda\"?"),
+        "{}",
+        stderr(&out)
+    );
+    // Base rules are cited in the base file.
+    let out = tsacl(root, &["explain", "laptop", "--outbound"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("tag:k8s-operator")
+            && text.contains("base rule")
+            && text.contains("policies/base.hujson:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_warns_when_the_compiled_policy_is_stale() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    std::fs::write(
+        &intents,
+        text.replace(
+            "redis:     { ports: [6379], from: [\"panda\"] }",
+            "redis:     { ports: [6379], from: [\"panda\", \"clanker-001\"] }",
+        ),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["explain", "redis", "--from", "clanker-001"]);
+    // The answer is for what is compiled: clanker may not reach redis yet.
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: policies/policy.hujson is not what the intents compile to"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("policies/policy.hujson:"),
+        "rules are cited in the file explained"
+    );
+}
+
+#[test]
 fn a_base_rule_an_intent_already_covers_is_reported_where_it_is_written() {
     let (dir, policies) = copy_of_policies();
     let base = policies.join("base.hujson");
