@@ -927,6 +927,37 @@ fn explain_warns_when_the_compiled_policy_is_stale() {
 }
 
 #[test]
+fn small_things_fmt_and_filter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // fmt says plainly that it formats HuJSON only, and changes nothing.
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let before = std::fs::read(&intents).unwrap();
+    let out = tsacl(dir.path(), &["fmt", "policies/tailnet.json5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("formats only HuJSON policy files"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&intents).unwrap(), before);
+    // filter finds the policy as explain does.
+    let out = tsacl(
+        root,
+        &[
+            "filter",
+            "--inventory",
+            "policies/inventory.json",
+            "--node",
+            "redis",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["redis"]["packet_filter_rules"].is_array(), "{v}");
+}
+
+#[test]
 fn a_base_rule_an_intent_already_covers_is_reported_where_it_is_written() {
     let (dir, policies) = copy_of_policies();
     let base = policies.join("base.hujson");
