@@ -341,11 +341,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
     let roles = Roles(inventory.as_ref());
     let view = project.as_ref().map(|p| {
         let name = &sources.get(file).name;
-        if p.diagnostics.iter().any(|d| d.is_error()) {
-            warning_line("the intents have errors (see `tsacl check`); explaining the compiled policy as it is");
-        }
         let current = p.compiled.text == sources.get(file).text;
-        if !current {
+        if p.diagnostics.iter().any(|d| d.is_error()) {
+            warning_line(format!(
+                "the intents have errors (see `tsacl check`); explaining {name} as it is"
+            ));
+        } else if !current {
             warning_line(format!(
                 "{name} is not what the intents compile to (run `tsacl compile`); explaining the file as it is, its rules cited there"
             ));

@@ -398,7 +398,9 @@ pub fn check(
             .map(|ing| {
                 FunnelAsk::tagged(
                     format!("Ingress {}", ing.name),
-                    ing.tags.as_deref().unwrap_or(std::slice::from_ref(&op.proxy_tag)),
+                    ing.tags
+                        .as_deref()
+                        .unwrap_or(std::slice::from_ref(&op.proxy_tag)),
                     ing.at,
                 )
             })
