@@ -139,7 +139,13 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
             return EXIT_USAGE;
         }
     };
-    if super::report_lint_section_errors(&project) {
+    // A mistake in the `lint` section is a configuration error, not a finding.
+    if !project.intents.lint.errors.is_empty() {
+        let f = project.sources.get(project.intents_file);
+        for (span, message) in &project.intents.lint.errors {
+            let (line, col) = f.line_col(span.start as usize);
+            error_line(format!("{}:{line}:{col}: {message}", f.name));
+        }
         return EXIT_USAGE;
     }
     let Some(options) = options(args) else {

@@ -1,7 +1,6 @@
 //! `tsacl compile`: intents → the committed policy file.
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line};
-use crate::diagnostics::selection::Selection;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,16 +30,10 @@ pub fn run(args: CompileArgs, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if super::report_lint_section_errors(&project) {
-        return EXIT_USAGE;
-    }
     // Nothing is written that the control plane would reject, or that says something
     // else than the intents (a mistyped key): every finding is shown where it was written.
+    // The `lint` section is the check's: what compile refuses does not depend on it.
     project.check_before_writing(&Default::default());
-    Selection {
-        layers: vec![project.intents.lint.layer.clone()],
-    }
-    .apply(&mut project.diagnostics);
     if !project.diagnostics.is_empty() {
         eprint!(
             "{}",

@@ -197,17 +197,6 @@ fn load_intents(
     Ok(project)
 }
 
-/// A mistake in the intents' `lint` section is a configuration error, not a finding:
-/// print each at its place and say whether there was one.
-fn report_lint_section_errors(project: &crate::intents::project::Project) -> bool {
-    let f = project.sources.get(project.intents_file);
-    for (span, message) in &project.intents.lint.errors {
-        let (line, col) = f.line_col(span.start as usize);
-        error_line(format!("{}:{line}:{col}: {message}", f.name));
-    }
-    !project.intents.lint.errors.is_empty()
-}
-
 /// Read an inventory file, with a one-line error naming the file.
 fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
     let bytes = crate::fsutil::read_text_file(path)?;

@@ -334,7 +334,7 @@ impl Lowerer<'_> {
                 }
                 "funnel" => {
                     svc.funnel_span = Some(f.value.span);
-                    svc.funnel = self.funnel(&f.value);
+                    svc.funnel = self.funnel(&f.value, &format!("services.{name}.funnel"));
                 }
                 "tag" => {
                     if let Some(t) = self.string(&f.value, "tag").and_then(|t| self.tag(t)) {
@@ -389,7 +389,7 @@ impl Lowerer<'_> {
 
     /// `funnel: true | false | "ingress" | { via: "DEVICE" }`. Whether the path suits the
     /// rest of the intents (an operator, the device) is checked once everything is read.
-    fn funnel(&mut self, v: &Value) -> Option<Funnel> {
+    fn funnel(&mut self, v: &Value, what: &str) -> Option<Funnel> {
         const FORMS: &str = "funnel is `{ via: \"DEVICE\" }` (a device that forwards to the service), \"ingress\" (an operator Ingress), true or false";
         match &v.kind {
             Kind::Bool(true) => Some(Funnel::Itself),
@@ -412,8 +412,8 @@ impl Lowerer<'_> {
             Kind::Object(_) => {
                 let unknown_before = self.unknown_keys;
                 let mut via = None;
-                for f in self.members(v, "funnel", Some(&["via"])) {
-                    via = self.string(&f.value, "funnel.via");
+                for f in self.members(v, what, Some(&["via"])) {
+                    via = self.string(&f.value, &format!("{what}.via"));
                 }
                 match via {
                     Some(device) => Some(Funnel::Via(device)),
@@ -682,7 +682,7 @@ impl Lowerer<'_> {
                 Code::DeviceByUser,
                 user.span,
                 format!(
-                    "{:?} is known by its owner, so what it is granted, every device of {} is granted",
+                    "{:?} stands for every device of {}: it is defined by its owner",
                     d.name.value, user.value
                 ),
             );
