@@ -74,18 +74,18 @@ fn list(items: &[String]) -> String {
 }
 
 /// A named definition of the compiled policy (a group, host or tag owner): its value as
-/// text, where the intents define it, where the base does.
+/// text, where the intents define it, whether it comes from the base.
 struct Definition {
     value: String,
     intents: Option<Span>,
-    base: Option<Span>,
+    from_base: bool,
 }
 
 fn defined(value: String, intents: Option<Span>) -> Definition {
     Definition {
         value,
         intents,
-        base: None,
+        from_base: false,
     }
 }
 
@@ -239,7 +239,7 @@ pub fn compile(
                         Definition {
                             value: text,
                             intents: None,
-                            base: Some(m.key_span),
+                            from_base: true,
                         },
                     );
                 }
@@ -266,7 +266,7 @@ pub fn compile(
         for (k, def) in map {
             let _ = writeln!(out, "{}: {},", q(k), def.value);
             let path = vec![key(section), key(k)];
-            if def.base.is_some() {
+            if def.from_base {
                 written.push((path.clone(), Written::Base(path)));
             } else if let Some(at) = def.intents {
                 written.push((path, Written::Intents(at)));

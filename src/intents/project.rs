@@ -299,12 +299,6 @@ impl Project {
     /// What wrote the compiled policy's `grants[i]` (or `acls[i]`): "the `redis` intent"
     /// or "the base rule at base.hujson:12".
     pub fn rule_name(&self, grant: bool, i: usize) -> Option<String> {
-        let (name, _) = self.rule_written(grant, i)?;
-        Some(name)
-    }
-
-    /// What wrote the compiled policy's `grants[i]` (or `acls[i]`), and where.
-    pub fn rule_written(&self, grant: bool, i: usize) -> Option<(String, Location)> {
         let origins = if grant {
             &self.compiled.grant_origins
         } else {
@@ -312,23 +306,12 @@ impl Project {
         };
         Some(match origins.get(i)? {
             RuleOrigin::Service(k) => {
-                let s = self.intents.services.get(*k)?;
-                (
-                    format!("the `{}` intent", s.name.value),
-                    Location {
-                        file: self.intents_file,
-                        span: s.name.span,
-                    },
-                )
+                format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
             }
             RuleOrigin::Base(span) => {
-                let file = self.base_file?;
-                let base = self.sources.get(file);
+                let base = self.sources.get(self.base_file?);
                 let (line, _) = base.line_col(span.start as usize);
-                (
-                    format!("the base rule at {}:{line}", base.name),
-                    Location { file, span: *span },
-                )
+                format!("the base rule at {}:{line}", base.name)
             }
         })
     }
