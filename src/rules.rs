@@ -385,9 +385,9 @@ knows may pass or fail depending on which device holds that address. Without `--
 reports such a failing assertion as this warning instead of an error; pass an inventory saved \
 from the API to decide it.";
     UnknownIntentName = "TSA110", "unknown-intent-name", Error(Intents),
-        "A service's `from` names nothing the intents define",
+        "A service's `from` (or its Funnel `via`) names nothing the intents define",
         "`from` entries are device names from `devices`, groups, users (with @), tags or \
-autogroups.\nViolation: `from: [\"pandaa\"]`\nFix: `from: [\"panda\"]`.";
+autogroups; `funnel: { via: ... }` names a device from `devices`.\nViolation: `from: [\"pandaa\"]`\nFix: `from: [\"panda\"]`.";
     UnreachableService = "TSA111", "unreachable-service", Warning,
         "A service nobody may reach",
         "A service with an empty `from` gets a tag but no grant: nothing can reach it. That is \
@@ -410,6 +410,35 @@ opens the way is named with its file and line.\nFix: narrow that rule, or add th
         "The intents and the base file define the same name differently",
         "Groups, hosts and tags may be defined in both the intents and the base policy only when \
 both definitions are the same.";
+    UnknownIntentKey = "TSA116", "unknown-intent-key", Error(Intents),
+        "A key the intents language does not have",
+        "The intents file is tsacl's own language, so a key it does not know is a typo, and a typo \
+there silently changes access: `form: [\"panda\"]` leaves the service with no `from` at all. The \
+finding names the nearest known key. `tsacl compile` writes nothing while the intents have errors.\n\
+Violation: `redis: { ports: [6379], form: [\"panda\"] }`\nFix: `redis: { ports: [6379], from: [\"panda\"] }`.";
+    FunnelPath = "TSA117", "funnel-path", Error(Intents),
+        "A service's Funnel does not say, or cannot take, the path it runs through",
+        "Funnel terminates on one node, which needs the `funnel` attribute: a device that forwards \
+to the service (`funnel: { via: \"panda\" }`, e.g. Caddy on the host), or, with the Kubernetes \
+operator, an Ingress the operator serves (`funnel: \"ingress\"`: `ingressClassName: tailscale` and \
+`tailscale.com/funnel: \"true\"`, proxied on the service's first TCP port). A Service the operator \
+exposes with `tailscale.com/expose` cannot serve Funnel, so with an `operator` section `funnel: true` \
+must say which path it means; without one (services are ordinary machines) `funnel: true` is the \
+service's own devices.\n\
+Violation: `worker: { ports: [3111], from: [\"panda\"], funnel: true }` with an `operator` section\n\
+Fix: `funnel: { via: \"panda\" }` or `funnel: \"ingress\"`.";
+    FunnelViaWithoutAccess = "TSA118", "funnel-via-without-access", Warning,
+        "Funnel reaches a service through a device that may not reach it",
+        "With `funnel: { via: \"panda\" }` the public internet reaches panda, which forwards to the \
+service. If it forwards over the tailnet, panda needs the service's ports, so it belongs in \
+`from`. A warning, because the device may forward outside the tailnet (a cluster network, \
+localhost).\nFix: `from: [\"panda\"]`.";
+    DeviceByUser = "TSA119", "device-by-user", Warning,
+        "A device named by its owner stands for every device of that user",
+        "`laptop: { user: \"joel@example.com\" }` compiles to the user, so a service that names \
+`laptop` in `from` is open to every device joel@example.com owns (the phone, a new machine), not \
+one laptop. Reported where such a device is used. To mean one machine, give it a tag \
+(`tags: [\"tag:laptop\"]`) or its address (`ip: \"100.101.102.103\"`).";
     K8sUnknownService = "TSA120", "k8s-service-without-intent", Error(Intents),
         "A Kubernetes Service is exposed on the tailnet but has no intent",
         "Every Service the operator exposes (`tailscale.com/expose: \"true\"`) should have an intent, \
@@ -470,12 +499,34 @@ Fix: `\"tag:redis\": [\"tag:k8s-operator\"]`, which is what `tsacl compile` writ
     FunnelWithoutAttr = "TSA129", "funnel-without-attr", Error(Intents),
         "Funnel is asked for but the devices lack the funnel attribute",
         "Funnel only works on devices that get the `funnel` node attribute. tsacl checks every intents \
-service with `funnel: true` (a device carrying the service's tag), and under `tsacl k8s --check` \
+service with Funnel (the node that terminates it: the `via` device, or a device carrying the \
+service's tag for `funnel: \"ingress\"` and for `funnel: true` without an operator), and under `tsacl k8s --check` \
 every Ingress annotated `tailscale.com/funnel: \"true\"` (a proxy carrying its `tailscale.com/tags`, \
 or the operator's proxy tag), against the final policy's `nodeAttrs`.\n\
 Violation: an Ingress with `tailscale.com/funnel: \"true\"` and `tailscale.com/tags: \"tag:web\"`, and \
 no `nodeAttrs` entry for `tag:web`\n\
 Fix: `\"nodeAttrs\": [{\"target\": [\"tag:web\"], \"attr\": [\"funnel\"]}]`.";
+    K8sPorts = "TSA130", "k8s-ports", Error(Intents),
+        "A Service's ports or protocols differ from its intent",
+        "The operator's proxy forwards to the Service, and the Service forwards only the ports it \
+lists (`spec.ports`, protocol TCP unless it says UDP or SCTP). Each port the intent grants must be \
+one of them, or the grant opens a port nothing serves; a port the Service lists that the intent \
+does not grant is unreachable on the tailnet, which means one of the two is wrong. A port range \
+of the intent needs every port of it in the Service.\n\
+Violation: the intent `qdrant: { ports: [6333, 6334] }` and a Service with `ports: [{port: 6333}]`\n\
+Fix: add `- port: 6334` to the Service (or drop 6334 from the intent).";
+    K8sFunnelIngress = "TSA131", "k8s-funnel-ingress", Error(Intents),
+        "A Funnel intent and the Ingresses that serve Funnel disagree",
+        "The operator enables Funnel only on an Ingress (`ingressClassName: tailscale`, annotation \
+`tailscale.com/funnel: \"true\"`). A service with `funnel: \"ingress\"` needs such an Ingress whose \
+backend is the service's Kubernetes Service; an Ingress that serves Funnel for a service whose intent \
+does not say `funnel: \"ingress\"` opens it to the public internet without the intents saying so. \
+`tsacl k8s` prints the Ingress each such intent needs.";
+    K8sYaml = "TSA132", "k8s-yaml", Error(Source("a manifest that is not YAML cannot be applied: kubectl and the Kubernetes API server refuse it")),
+        "A Kubernetes manifest is not valid YAML",
+        "`tsacl k8s --check` reads every `*.yaml`/`*.yml` file it is given (or finds under a \
+directory); one that does not parse is reported at the line and column where the YAML reader \
+stopped, and the other files are still checked.";
     AccessGained = "TSA140", "access-gained", Info,
         "A change gives a source access it did not have",
         "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \

@@ -52,7 +52,19 @@ fn filter_prints_what_each_device_receives() {
         "worker",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&worker.stdout).unwrap();
-    assert!(v["worker"]["cap_map"].get("funnel").is_some(), "{v}");
+    // Funnel runs on panda, which forwards to the worker (the intents' `funnel: { via:
+    // "panda" }`): the attribute is panda's, not the worker's.
+    assert!(v["worker"]["cap_map"].get("funnel").is_none(), "{v}");
+    let panda = tsacl(&[
+        "filter",
+        POLICY,
+        "--inventory",
+        INVENTORY,
+        "--node",
+        "panda",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&panda.stdout).unwrap();
+    assert!(v["panda"]["cap_map"].get("funnel").is_some(), "{v}");
     let all = tsacl(&["filter", POLICY, "--inventory", INVENTORY]);
     let v: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
     assert_eq!(v.as_object().unwrap().len(), 12);
@@ -98,17 +110,22 @@ fn explain_says_who_reaches_a_target_and_through_which_rule() {
     let text = stdout(&out);
     assert!(text.contains("tcp 6379"), "{text}");
     assert!(text.contains("tag:panda"), "{text}");
-    let policy =
-        std::fs::read_to_string(format!("{}/{POLICY}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let line = policy
+    // The rule is cited where it was written: the intent, not the compiled file.
+    let intents = std::fs::read_to_string(format!(
+        "{}/policies/tailnet.json5",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let line = intents
         .lines()
-        .position(|l| l.contains("\"dst\": [\"tag:redis\"]"))
+        .position(|l| l.trim_start().starts_with("redis:"))
         .unwrap()
         + 1;
     assert!(
-        text.contains("grants[0]") && text.contains(&format!("policies/policy.hujson:{line}:")),
+        text.contains("intent redis") && text.contains(&format!("policies/tailnet.json5:{line}:5")),
         "{text}"
     );
+    assert!(!text.contains("policy.hujson"), "{text}");
     assert!(
         text.contains("cannot reach it:") && text.contains("tag:clanker"),
         "{text}"
@@ -137,20 +154,39 @@ fn explain_from_answers_why_and_why_not() {
     let text = stdout(&out);
     assert!(text.contains("DENIED"), "{text}");
     assert!(
-        text.contains("grants[0]: its sources (tag:panda) do not include tag:clanker"),
+        text.contains("intent redis (policies/tailnet.json5:")
+            && text.contains("its sources (tag:panda) do not include tag:clanker"),
         "{text}"
     );
+    // Only the rule that opens redis is near: those that take clanker elsewhere are not.
+    assert_eq!(text.matches("nearest:").count(), 1, "{text}");
     let out = tsacl(&[
         "explain",
         "tag:livekit",
         "--from",
         "joel@example.com",
         "--port",
-        "50000",
+        "7881",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Another protocol on the same rule: one nearest rule, naming the protocol.
+    let out = tsacl(&[
+        "explain",
+        "livekit",
+        "--from",
+        "joel@example.com",
+        "--port",
+        "7881",
         "--proto",
         "udp",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("nearest: intent livekit") && text.contains("allows protocol tcp, not udp"),
+        "{text}"
+    );
+    assert_eq!(text.matches("nearest:").count(), 1, "{text}");
 }
 
 #[test]

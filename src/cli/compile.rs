@@ -1,6 +1,6 @@
 //! `tsacl compile`: intents → the committed policy file.
 
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, error_line};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -20,10 +20,37 @@ pub struct CompileArgs {
 }
 
 pub fn run(args: CompileArgs, color: bool) -> u8 {
-    let project = match super::load_intents(&args.intents, color, "; nothing was written") {
-        Ok(p) => p,
-        Err(code) => return code,
+    let Some(path) = super::intents_path(&args.intents) else {
+        return EXIT_USAGE;
     };
+    let mut project = match crate::intents::project::load(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    // Nothing is written that the control plane would reject, or that says something
+    // else than the intents (a mistyped key): every finding is shown where it was written.
+    // The `lint` section is the check's: what compile refuses does not depend on it.
+    project.check_before_writing(&Default::default());
+    if !project.diagnostics.is_empty() {
+        eprint!(
+            "{}",
+            crate::diagnostics::render::render_text(
+                &project.sources,
+                &project.diagnostics,
+                crate::diagnostics::render::TextStyle {
+                    color,
+                    width: super::terminal_width(),
+                },
+            )
+        );
+    }
+    if project.diagnostics.iter().any(|d| d.is_error()) {
+        error_line("the intents have errors; nothing was written");
+        return EXIT_FINDINGS;
+    }
     let name = project.sources.get(project.output_file).name.clone();
     if args.stdout {
         use std::io::Write;

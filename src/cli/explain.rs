@@ -1,13 +1,19 @@
 //! `tsacl explain TARGET [POLICY]` and `tsacl graph [POLICY]`.
 
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, load_inventory};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, load_inventory, warning_line};
 use crate::check::check_policy;
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{FileId, SourceFile, SourceMap};
-use crate::engine::explain::{Row, cannot_reach, inbound, outbound, resolve_name, why};
+use crate::engine::explain::{
+    Named, Near, Row, cannot_reach, inbound, outbound, resolve_name_with, why,
+};
 use crate::engine::inventory::Inventory;
-use crate::engine::reach::Roles;
+use crate::engine::reach::{Principal, Roles};
+use crate::engine::rules::Origin;
+use crate::intents::compile::RuleOrigin;
+use crate::intents::project::{Locator, Project};
 use crate::model::{Policy, Protocol};
+use crate::syntax::Span;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -20,11 +26,13 @@ pub enum ExplainFormat {
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// What to explain: a tag, user, group, host alias, IP/CIDR, or (with --inventory) a device
+    /// What to explain: a service or device of the intents (`redis`, `panda`), a tag,
+    /// user, group, host alias, IP/CIDR, or (with --inventory) a device
     #[arg(value_name = "TARGET")]
     pub target: String,
 
-    /// The policy file (default: policies/policy.hujson, looked up from the current directory upward)
+    /// The policy file (default: the compiled policy of policies/tailnet.json5, else
+    /// policies/policy.hujson, found from the current directory upward)
     #[arg(value_name = "POLICY")]
     pub policy: Option<PathBuf>,
 
@@ -32,7 +40,7 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
-    /// Answer for one source: why it can, or why it cannot, reach TARGET
+    /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach TARGET
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
 
@@ -87,6 +95,39 @@ pub fn find_policy() -> Option<PathBuf> {
             return None;
         }
     }
+}
+
+/// The intents project whose compiled policy `policy` is (or, with no policy given, the
+/// one found from the current directory upward): `tailnet.json5` beside the policy, or
+/// `policies/tailnet.json5` from its directory upward.
+fn intents_project(policy: Option<&Path>) -> Option<Project> {
+    let Some(policy) = policy else {
+        let found = crate::intents::find(&std::env::current_dir().ok()?)?;
+        return crate::intents::project::load(&found).ok();
+    };
+    let dir = std::fs::canonicalize(policy).ok()?.parent()?.to_path_buf();
+    let beside = dir.join("tailnet.json5");
+    let intents = if beside.is_file() {
+        beside
+    } else {
+        crate::intents::find(&dir)?
+    };
+    let project = crate::intents::project::load(&intents).ok()?;
+    let same =
+        std::fs::canonicalize(&project.output_path).ok()? == std::fs::canonicalize(policy).ok()?;
+    same.then_some(project)
+}
+
+/// The policy a command reads when none is given, and the intents project behind it: the
+/// compiled policy of the intents found from the current directory upward, else
+/// `policies/policy.hujson` found the same way.
+pub(crate) fn policy_and_intents(given: Option<&Path>) -> (Option<PathBuf>, Option<Project>) {
+    let project = intents_project(given);
+    let path = given
+        .map(Path::to_path_buf)
+        .or_else(|| project.as_ref().map(|p| p.output_path.clone()))
+        .or_else(find_policy);
+    (path, project)
 }
 
 /// Load, check and lower a policy; on failure print why and return the exit code.
@@ -155,14 +196,141 @@ fn load_inventory_opt(path: &Option<PathBuf>) -> Result<Option<Inventory>, u8> {
     }
 }
 
-fn location(sources: &SourceMap, file: FileId, row: &Row) -> String {
-    let f = sources.get(file);
-    let (line, col) = f.line_col(row.span.start as usize);
-    format!("{}:{line}:{col}", f.name)
+/// Where a rule was written, as `explain` cites it: a short name and `file:line:col`.
+struct Cited {
+    rule: String,
+    location: String,
+}
+
+/// The intents behind the policy explained: their names, and where each rule was written.
+struct IntentsView<'p> {
+    project: &'p Project,
+    /// Set when the file explained is what the intents compile to, so its rules are the
+    /// intents' and the base file's.
+    locator: Option<Locator<'p>>,
+}
+
+impl IntentsView<'_> {
+    /// The intents' services and devices as names `explain` accepts.
+    fn aliases(&self) -> Vec<Named> {
+        let intents = &self.project.intents;
+        let mut out: Vec<Named> = intents
+            .services
+            .iter()
+            .map(|s| Named {
+                name: s.name.value.clone(),
+                kind: "service",
+                principals: vec![Principal::Tags(vec![s.tag.clone()])],
+            })
+            .collect();
+        out.extend(intents.devices.iter().map(|d| Named {
+            name: d.name.value.clone(),
+            kind: "device",
+            principals: vec![d.principal()],
+        }));
+        out
+    }
+
+    /// A line saying what an intents name stands for, or `None` for other names.
+    fn describe(&self, named: &Named) -> Option<String> {
+        let intents = &self.project.intents;
+        match named.kind {
+            "service" => {
+                let s = intents.service(&named.name)?;
+                let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
+                let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
+                Some(format!(
+                    "service {} ({}): intended for {} on {}",
+                    s.name.value,
+                    s.tag,
+                    if from.is_empty() {
+                        "nobody".to_string()
+                    } else {
+                        from.join(", ")
+                    },
+                    ports.join(", ")
+                ))
+            }
+            "device" => {
+                let d = intents.device(&named.name)?;
+                let how = if !d.tags.is_empty() {
+                    let tags: Vec<&str> = d.tags.iter().map(|t| t.value.as_str()).collect();
+                    format!("the devices tagged {}", tags.join(", "))
+                } else if let Some(u) = &d.user {
+                    format!("every device of {} (a device known by its owner)", u.value)
+                } else {
+                    format!(
+                        "the address {}",
+                        d.ip.as_ref().map_or("", |ip| ip.value.as_str())
+                    )
+                };
+                Some(format!("device {}: {how}", d.name.value))
+            }
+            _ => None,
+        }
+    }
+
+    /// A rule of the compiled policy, cited where it was written (`span` is in it).
+    fn cite(&self, origin: Option<Origin>, span: Span) -> Option<Cited> {
+        let locator = self.locator.as_ref()?;
+        let p = self.project;
+        let rule = match origin? {
+            Origin::Grant(i) => p.compiled.grant_origins.get(i)?,
+            Origin::Acl(i) => p.compiled.acl_origins.get(i)?,
+            Origin::Default => return None,
+        };
+        let rule = match rule {
+            RuleOrigin::Service(k) => format!("intent {}", p.intents.services.get(*k)?.name.value),
+            RuleOrigin::Base(_) => "base rule".to_string(),
+        };
+        let at = locator.written_at(span)?;
+        let f = p.sources.get(at.file);
+        let (line, col) = f.line_col(at.span.start as usize);
+        Some(Cited {
+            rule,
+            location: format!("{}:{line}:{col}", f.name),
+        })
+    }
+}
+
+fn cite(
+    sources: &SourceMap,
+    file: FileId,
+    view: Option<&IntentsView>,
+    origin: Option<Origin>,
+    rule: &str,
+    span: Span,
+) -> Cited {
+    view.and_then(|v| v.cite(origin, span)).unwrap_or_else(|| {
+        let f = sources.get(file);
+        let (line, col) = f.line_col(span.start as usize);
+        Cited {
+            rule: rule.to_string(),
+            location: format!("{}:{line}:{col}", f.name),
+        }
+    })
+}
+
+/// Protocols and ports of several rows: `tcp 6333,6334; udp 53`.
+fn access_text(rows: &[&Row]) -> String {
+    let mut by_proto: Vec<(String, Vec<String>)> = Vec::new();
+    for r in rows {
+        match by_proto.iter_mut().find(|(p, _)| *p == r.protocol) {
+            Some((_, ports)) if !ports.contains(&r.ports) => ports.push(r.ports.clone()),
+            Some(_) => {}
+            None => by_proto.push((r.protocol.clone(), vec![r.ports.clone()])),
+        }
+    }
+    by_proto
+        .iter()
+        .map(|(p, ports)| format!("{p} {}", ports.join(",")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
-    let (sources, file, policy) = match load_policy(args.policy.as_deref(), color) {
+    let (path, project) = policy_and_intents(args.policy.as_deref());
+    let (sources, file, policy) = match load_policy(path.as_deref(), color) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -171,29 +339,26 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         Err(code) => return code,
     };
     let roles = Roles(inventory.as_ref());
-    // A service of the intents file is explained by its tag, with the intent beside it.
-    let service = std::env::current_dir()
-        .ok()
-        .and_then(|d| crate::intents::find(&d))
-        .and_then(|p| crate::intents::project::load(&p).ok())
-        .and_then(|p| p.intents.service(&args.target).cloned());
-    let target_name = service
-        .as_ref()
-        .map_or(args.target.clone(), |s| s.tag.clone());
-    if let Some(s) = &service
-        && args.format == ExplainFormat::Text
-    {
-        let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
-        let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
-        println!(
-            "service {} ({}): intended for {} on {}",
-            s.name.value,
-            s.tag,
-            from.join(", "),
-            ports.join(", ")
-        );
-    }
-    let target = match resolve_name(&policy, inventory.as_ref(), &target_name) {
+    let view = project.as_ref().map(|p| {
+        let name = &sources.get(file).name;
+        let current = p.compiled.text == sources.get(file).text;
+        if p.diagnostics.iter().any(|d| d.is_error()) {
+            warning_line(format!(
+                "the intents have errors (see `tsacl check`); explaining {name} as it is"
+            ));
+        } else if !current {
+            warning_line(format!(
+                "{name} is not what the intents compile to (run `tsacl compile`); explaining the file as it is, its rules cited there"
+            ));
+        }
+        IntentsView {
+            project: p,
+            locator: if current { p.locator() } else { None },
+        }
+    });
+    let aliases = view.as_ref().map(IntentsView::aliases).unwrap_or_default();
+    let resolve = |name: &str| resolve_name_with(&policy, inventory.as_ref(), &aliases, name);
+    let target = match resolve(&args.target) {
         Ok(t) => t,
         Err(e) => {
             error_line(e);
@@ -207,14 +372,31 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    if let Some(from) = &args.from {
-        let source = match resolve_name(&policy, inventory.as_ref(), from) {
-            Ok(s) => s,
-            Err(e) => {
-                error_line(e);
-                return EXIT_USAGE;
+    let source = match args.from.as_deref().map(resolve).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    if args.format == ExplainFormat::Text
+        && let Some(v) = &view
+    {
+        for named in std::iter::once(&target).chain(&source) {
+            if let Some(line) = v.describe(named) {
+                println!("{line}");
             }
-        };
+        }
+    }
+    let cite_row = |r: &Row| cite(&sources, file, view.as_ref(), r.origin, &r.rule, r.span);
+    let row_json = |r: &Row| {
+        let c = cite_row(r);
+        json!({
+            "protocol": r.protocol, "ports": r.ports, "sources": r.sources, "destination": r.destination,
+            "rule": r.rule, "written_by": c.rule, "location": c.location,
+        })
+    };
+    if let Some(source) = &source {
         let ports: Vec<u16> = match args.port {
             Some(p) => vec![p],
             None => {
@@ -234,8 +416,18 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         };
         let answers: Vec<_> = ports
             .iter()
-            .map(|p| why(&policy, &roles, &source, &target, proto.0, *p))
+            .map(|p| why(&policy, &roles, source, &target, proto.0, *p))
             .collect();
+        let cite_near = |n: &Near| {
+            cite(
+                &sources,
+                file,
+                view.as_ref(),
+                Some(n.origin),
+                &n.rule,
+                n.span,
+            )
+        };
         match args.format {
             ExplainFormat::Json => {
                 let list: Vec<_> = answers
@@ -243,8 +435,11 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     .map(|w| {
                         json!({
                             "allowed": w.allowed, "protocol": w.protocol, "port": w.port,
-                            "through": w.through.iter().map(|r| row_json(&sources, file, r)).collect::<Vec<_>>(),
-                            "nearest": w.nearest.iter().map(|(r, l)| json!({"rule": r, "lacks": l})).collect::<Vec<_>>(),
+                            "through": w.through.iter().map(row_json).collect::<Vec<_>>(),
+                            "nearest": w.nearest.iter().map(|n| {
+                                let c = cite_near(n);
+                                json!({"rule": n.rule, "written_by": c.rule, "location": c.location, "lacks": n.lacks})
+                            }).collect::<Vec<_>>(),
                         })
                     })
                     .collect();
@@ -264,10 +459,11 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                             source.name, target.name, w.protocol, w.port
                         );
                         for r in &w.through {
+                            let c = cite_row(r);
                             println!(
-                                "  via {:<12} {}  (sources: {}; destination {})",
-                                r.rule,
-                                location(&sources, file, r),
+                                "  via {:<16} {}  (sources: {}; destination {})",
+                                c.rule,
+                                c.location,
                                 r.sources.join(", "),
                                 r.destination
                             );
@@ -277,8 +473,9 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                             "{} -> {} {}/{}: DENIED (no rule allows it)",
                             source.name, target.name, w.protocol, w.port
                         );
-                        for (rule, lacks) in &w.nearest {
-                            println!("  nearest: {rule}: {lacks}");
+                        for n in &w.nearest {
+                            let c = cite_near(n);
+                            println!("  nearest: {} ({}): {}", c.rule, c.location, n.lacks);
                         }
                     }
                 }
@@ -295,18 +492,29 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
     } else {
         inbound(&policy, &roles, &target)
     };
-    let cannot = if args.outbound {
+    let mut cannot = if args.outbound {
         Vec::new()
     } else {
         cannot_reach(&policy, &roles, &target)
     };
+    // Principals the intents have a name for are shown by it.
+    if let Some(v) = &view {
+        for alias in v.aliases() {
+            for p in &alias.principals {
+                let p = p.to_string();
+                for c in cannot.iter_mut().filter(|c| **c == p) {
+                    *c = format!("{} ({p})", alias.name);
+                }
+            }
+        }
+    }
     match args.format {
         ExplainFormat::Json => {
             let doc = json!({
                 "target": target.name,
                 "kind": target.kind,
                 "direction": if args.outbound { "outbound" } else { "inbound" },
-                "rules": rows.iter().map(|r| row_json(&sources, file, r)).collect::<Vec<_>>(),
+                "rules": rows.iter().map(row_json).collect::<Vec<_>>(),
                 "cannot_reach": cannot,
             });
             println!("{}", serde_json::to_string_pretty(&doc).unwrap());
@@ -328,29 +536,30 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     }
                 );
             }
-            let mut by_port: std::collections::BTreeMap<(String, String), Vec<&Row>> =
-                Default::default();
+            // Each rule once, with every protocol and port it opens.
+            let mut by_rule: Vec<(String, Vec<&Row>)> = Vec::new();
             for r in &rows {
-                by_port
-                    .entry((r.protocol.clone(), r.ports.clone()))
-                    .or_default()
-                    .push(r);
-            }
-            for ((proto, ports), rows) in by_port {
-                println!("  {proto} {ports}");
-                for r in rows {
-                    let who = if args.outbound {
-                        r.destination.clone()
-                    } else {
-                        r.sources.join(", ")
-                    };
-                    println!(
-                        "    {:<40} {:<12} {}",
-                        who,
-                        r.rule,
-                        location(&sources, file, r)
-                    );
+                let who = if args.outbound {
+                    r.destination.clone()
+                } else {
+                    r.sources.join(", ")
+                };
+                let key = format!("{}\u{0}{who}", r.rule);
+                match by_rule.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, rs)) => rs.push(r),
+                    None => by_rule.push((key, vec![r])),
                 }
+            }
+            for (key, rs) in &by_rule {
+                let who = key.split('\u{0}').nth(1).unwrap_or("");
+                let c = cite_row(rs[0]);
+                println!(
+                    "  {:<32} {:<20} {:<16} {}",
+                    who,
+                    access_text(rs),
+                    c.rule,
+                    c.location
+                );
             }
             if !cannot.is_empty() {
                 println!("  cannot reach it: {}", cannot.join(", "));
@@ -358,13 +567,6 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         }
     }
     EXIT_CLEAN
-}
-
-fn row_json(sources: &SourceMap, file: FileId, r: &Row) -> serde_json::Value {
-    json!({
-        "protocol": r.protocol, "ports": r.ports, "sources": r.sources, "destination": r.destination,
-        "rule": r.rule, "location": location(sources, file, r),
-    })
 }
 
 pub fn run_graph(args: GraphArgs, color: bool) -> u8 {

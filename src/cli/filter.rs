@@ -1,6 +1,6 @@
-//! `tsacl filter POLICY --inventory INV [--node NAME]`: what each device would receive.
+//! `tsacl filter [POLICY] --inventory INV [--node NAME]`: what each device would receive.
 
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, OutputFormat, error_line, load_inventory};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, load_inventory};
 use crate::check::check_policy;
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{SourceFile, SourceMap};
@@ -8,15 +8,16 @@ use crate::engine::filter::{all_filters, peers, to_json};
 use crate::engine::inventory::with_auto_approvals;
 use crate::engine::resolve::Resolver;
 use crate::engine::rules::compile;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct FilterArgs {
-    /// The policy file
+    /// The policy file (default: the intents' compiled policy, or policies/policy.hujson,
+    /// found from the current directory upward)
     #[arg(value_name = "POLICY")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
 
     /// Devices and users, shaped like the Tailscale API's answers
     #[arg(long, value_name = "FILE")]
@@ -26,9 +27,18 @@ pub struct FilterArgs {
     #[arg(long, value_name = "NAME")]
     pub node: Option<String>,
 
-    /// Output format (`json` is shaped like a conformance capture's `nodes`)
-    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
-    pub format: OutputFormat,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FilterFormat::Json)]
+    pub format: FilterFormat,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FilterFormat {
+    /// Per device: packet filter, SSH rules, node attributes and peers, shaped like a
+    /// conformance capture's `nodes` (on stdout)
+    Json,
+    /// Per device: a line per packet filter rule and the number of peers (on stdout)
+    Text,
 }
 
 pub fn run(args: FilterArgs, color: bool) -> u8 {
@@ -39,7 +49,17 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let bytes = match crate::fsutil::read_text_file(&args.policy) {
+    let found = match args.policy {
+        Some(path) => Some(path),
+        None => super::explain::policy_and_intents(None).0,
+    };
+    let Some(path) = found else {
+        error_line(
+            "no policy file given and no policies/tailnet.json5 or policies/policy.hujson here or in a parent directory",
+        );
+        return EXIT_USAGE;
+    };
+    let bytes = match crate::fsutil::read_text_file(&path) {
         Ok(b) => b,
         Err(e) => {
             error_line(e);
@@ -47,8 +67,8 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         }
     };
     let mut sources = SourceMap::default();
-    let name = args.policy.display().to_string();
-    let file = sources.add(SourceFile::new(args.policy.clone(), name, bytes));
+    let name = path.display().to_string();
+    let file = sources.add(SourceFile::new(path.clone(), name, bytes));
     let checked = check_policy(&sources, file, &Default::default());
     let errors: Vec<_> = checked
         .diagnostics
@@ -115,11 +135,11 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         );
     }
     match args.format {
-        OutputFormat::Json => println!(
+        FilterFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&out).expect("serializable")
         ),
-        OutputFormat::Text => {
+        FilterFormat::Text => {
             for (name, v) in &out {
                 println!("{name}");
                 for r in v["packet_filter_rules"].as_array().into_iter().flatten() {

@@ -48,6 +48,11 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
                 }
             }
         };
+        if let Some(why) = json5_not_hujson(path, &name, &bytes) {
+            error_line(why);
+            worst(EXIT_USAGE, &mut code);
+            continue;
+        }
         let formatted = match hujson::format(&bytes) {
             Ok(f) => f,
             Err(e) => {
@@ -100,4 +105,20 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
         }
     }
     code
+}
+
+/// `tsacl fmt` writes Tailscale's canonical HuJSON; a JSON5 file (the intents file) has no
+/// such format, and rewriting it as HuJSON would break it, so it is refused, plainly: by
+/// its `.json5` name, or because it reads as JSON5 and not as HuJSON.
+fn json5_not_hujson(path: &std::path::Path, name: &str, bytes: &[u8]) -> Option<String> {
+    let named = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json5"));
+    let reads_as_json5_only =
+        || hujson::parse(bytes).is_err() && crate::syntax::json5::parse(bytes).is_ok();
+    (named || reads_as_json5_only()).then(|| {
+        format!(
+            "{name} is JSON5 (an intents file), and tsacl fmt formats only HuJSON policy files; it was left unchanged"
+        )
+    })
 }

@@ -1,4 +1,4 @@
-//! `tsacl k8s` and `tsacl k8s --check DIR`.
+//! `tsacl k8s` and `tsacl k8s --check PATH`.
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
 use crate::diagnostics::render::{TextStyle, render_text, summary};
@@ -11,8 +11,10 @@ pub struct K8sArgs {
     #[arg(long, value_name = "FILE")]
     pub intents: Option<PathBuf>,
 
-    /// Compare the Service manifests under DIR (multi-document YAML) with the intents
-    #[arg(long, value_name = "DIR")]
+    /// Compare manifests with the intents: a YAML file (multi-document), or every
+    /// *.yaml/*.yml under a directory. Services: host name, tags, ports and protocols;
+    /// Ingresses: Funnel only where the intents say funnel: "ingress"
+    #[arg(long, value_name = "PATH")]
     pub check: Option<PathBuf>,
 }
 
@@ -21,7 +23,7 @@ pub fn run(args: K8sArgs, color: bool) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let Some(dir) = args.check else {
+    let Some(path) = args.check else {
         print!("{}", crate::intents::k8s::annotations(&project.intents));
         return EXIT_CLEAN;
     };
@@ -33,7 +35,7 @@ pub fn run(args: K8sArgs, color: bool) -> u8 {
         &project.intents,
         policy.as_ref(),
         project.intents_file,
-        &dir,
+        &path,
         &mut project.sources,
         &mut diags,
     ) {

@@ -82,9 +82,9 @@ shows and what --fail-on and the exit code use. `tsacl rule --all` lists the cod
     Check(check::CheckArgs),
     /// Compile the intents file into the tailnet policy file
     Compile(compile::CompileArgs),
-    /// Print the annotations each Service needs, or check Service manifests against the intents
+    /// Print the manifests each service needs (Service annotations, Funnel Ingresses), or check manifests against the intents
     K8s(k8s::K8sArgs),
-    /// Format policy files exactly as Tailscale's hujsonfmt does
+    /// Format HuJSON policy files exactly as Tailscale's hujsonfmt does (not the JSON5 intents file)
     Fmt(fmt::FmtArgs),
     /// Explain a diagnostic code, or list them all
     Rule(rule::RuleArgs),
@@ -214,4 +214,9 @@ fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, St
 /// Print a one-line error the tsacl way.
 fn error_line(message: impl std::fmt::Display) {
     eprintln!("tsacl: error: {message}");
+}
+
+/// Print a one-line warning the tsacl way.
+fn warning_line(message: impl std::fmt::Display) {
+    eprintln!("tsacl: warning: {message}");
 }

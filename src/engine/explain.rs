@@ -6,6 +6,7 @@ use super::inventory::Inventory;
 use super::reach::{
     Principal, Roles, Side, contains, entries, entry_reaches, reachable, sources_include,
 };
+use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Selector};
 use crate::suggest::did_you_mean;
 use crate::syntax::Span;
@@ -27,6 +28,18 @@ pub fn resolve_name(
     inventory: Option<&Inventory>,
     name: &str,
 ) -> Result<Named, String> {
+    resolve_name_with(policy, inventory, &[], name)
+}
+
+/// [`resolve_name`], where `aliases` (names another layer defines, such as the intents'
+/// devices and services) come after inventory devices and before the policy's selectors,
+/// and are among the names "did you mean" offers.
+pub fn resolve_name_with(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    aliases: &[Named],
+    name: &str,
+) -> Result<Named, String> {
     let text = name.trim();
     if let Some(inv) = inventory
         && let Some(d) = inv.device(text)
@@ -45,12 +58,12 @@ pub fn resolve_name(
             principals: vec![principal],
         });
     }
+    if let Some(alias) = aliases.iter().find(|a| a.name == text) {
+        return Ok(alias.clone());
+    }
     let unknown = |what: &str| {
-        let mut names: Vec<&str> = policy
-            .tag_owners
-            .iter()
-            .map(|t| t.tag.value.as_str())
-            .collect();
+        let mut names: Vec<&str> = aliases.iter().map(|a| a.name.as_str()).collect();
+        names.extend(policy.tag_owners.iter().map(|t| t.tag.value.as_str()));
         names.extend(policy.groups.iter().map(|g| g.name.value.as_str()));
         names.extend(policy.hosts.iter().map(|h| h.name.value.as_str()));
         if let Some(inv) = inventory {
@@ -95,6 +108,9 @@ pub fn resolve_name(
                 kind: "host",
                 principals: vec![Principal::Address(super::IpSet::from_prefix(&p))],
             }),
+            None if !aliases.is_empty() => Err(unknown(
+                "no device or service of the intents, host alias or inventory device named",
+            )),
             None => Err(unknown("no host alias or device named")),
         },
         Ok(Selector::Prefix(p)) => Ok(Named {
@@ -102,6 +118,7 @@ pub fn resolve_name(
             kind: if p.bare { "address" } else { "CIDR" },
             principals: vec![Principal::Address(super::IpSet::from_prefix(&p))],
         }),
+        _ if !aliases.is_empty() => Err(unknown("no device, service or policy name")),
         _ => Err(unknown("cannot explain")),
     }
 }
@@ -113,6 +130,9 @@ pub struct Row {
     pub ports: String,
     pub sources: Vec<String>,
     pub rule: String,
+    /// The rule, as a value (`None` for the default allow-all).
+    #[serde(skip)]
+    pub origin: Option<Origin>,
     #[serde(skip)]
     pub span: Span,
     pub destination: String,
@@ -139,6 +159,7 @@ pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
             ports: "*".into(),
             sources: vec!["*".into()],
             rule: "the default allow-all (no acls or grants)".into(),
+            origin: None,
             span: Span::default(),
             destination: "*".into(),
         });
@@ -175,6 +196,7 @@ pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
             ports: ports_text(e.ports),
             sources,
             rule: e.rule.to_string(),
+            origin: Some(e.rule),
             span: e.dst.span,
             destination: e.dst.raw.trim().to_string(),
         });
@@ -198,6 +220,7 @@ pub fn outbound(policy: &Policy, roles: &Roles, source: &Named) -> Vec<Row> {
             ports: ports_text(e.ports),
             sources: vec![source.name.clone()],
             rule: e.rule.to_string(),
+            origin: Some(e.rule),
             span: e.dst.span,
             destination: e.dst.raw.trim().to_string(),
         });
@@ -240,6 +263,20 @@ pub fn cannot_reach(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Strin
         .collect()
 }
 
+/// A rule that comes close to allowing a denied flow.
+#[derive(Clone, Debug, Serialize)]
+pub struct Near {
+    /// `grants[3]`.
+    pub rule: String,
+    #[serde(skip)]
+    pub origin: Origin,
+    /// The rule's span.
+    #[serde(skip)]
+    pub span: Span,
+    /// What it lacks: "its sources (tag:panda) do not include tag:clanker".
+    pub lacks: String,
+}
+
 /// The answer to "can `from` reach `to` on `port`", with the reasons.
 #[derive(Clone, Debug, Serialize)]
 pub struct Why {
@@ -248,8 +285,8 @@ pub struct Why {
     pub port: u16,
     /// Rules that allow it (when allowed).
     pub through: Vec<Row>,
-    /// When denied: the nearest rules and what each lacks.
-    pub nearest: Vec<(String, String)>,
+    /// When denied: the nearest rules and what each lacks, each rule once.
+    pub nearest: Vec<Near>,
 }
 
 pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, port: u16) -> Why {
@@ -262,13 +299,21 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
                     ports: ports_text(&g.ports),
                     sources: g.via_sources.clone(),
                     rule: g.rule.clone(),
+                    origin: g.origin,
                     span: g.entry_span,
                     destination: g.dst.clone(),
                 });
             }
         }
     }
-    let mut nearest = Vec::new();
+    // Each rule once, though several of its entries (or principals) may allow the flow.
+    let mut seen: Vec<String> = Vec::new();
+    through.retain(|r| {
+        let first = !seen.contains(&r.rule);
+        seen.push(r.rule.clone());
+        first
+    });
+    let mut nearest: Vec<(Origin, Span, Lack)> = Vec::new();
     if through.is_empty() {
         for e in entries(policy) {
             let src_ok = from
@@ -280,45 +325,97 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
                     .iter()
                     .any(|t| entry_reaches(policy, roles, &e, f, t))
             });
-            let port_ok = e.ports.iter().any(|p| p.contains(port));
-            if !(src_ok || dst_ok) {
-                continue;
-            }
-            let lacks = if !src_ok {
-                format!(
-                    "its sources ({}) do not include {}",
+            let lack = match (src_ok, dst_ok) {
+                (false, false) => continue, // Shares neither: not near.
+                (false, true) => Lack::Source(
                     e.src
                         .iter()
                         .map(|s| s.raw.trim())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    from.name
-                )
-            } else if !dst_ok {
-                format!("it reaches {}, not {}", e.dst.raw.trim(), to.name)
-            } else if !port_ok {
-                format!(
-                    "it allows port(s) {} on {}, not {port}",
-                    ports_text(e.ports),
-                    e.dst.raw.trim()
-                )
-            } else {
-                format!(
-                    "it allows protocol {}, not {}",
-                    protocol_text(e.protocol),
-                    Protocol(proto)
-                )
+                ),
+                (true, false) => Lack::Destination(e.dst.raw.trim().to_string()),
+                (true, true) if !e.ports.iter().any(|p| p.contains(port)) => Lack::Port {
+                    ports: vec![ports_text(e.ports)],
+                    dst: e.dst.raw.trim().to_string(),
+                },
+                (true, true) => Lack::Protocol(protocol_text(e.protocol)),
             };
-            nearest.push((e.rule.to_string(), lacks));
+            // A rule once, at its nearest entry; the ports of its entries together.
+            match nearest.iter_mut().find(|(o, _, _)| *o == e.rule) {
+                None => nearest.push((e.rule, e.rule_span, lack)),
+                Some((_, _, found)) => match (found, lack) {
+                    (Lack::Port { ports, .. }, Lack::Port { ports: more, .. }) => {
+                        for p in more {
+                            if !ports.contains(&p) {
+                                ports.push(p);
+                            }
+                        }
+                    }
+                    (found, lack) if lack.rank() < found.rank() => *found = lack,
+                    _ => {}
+                },
+            }
         }
-        nearest.dedup();
+        nearest.sort_by_key(|(_, _, lack)| lack.rank());
+        // Rules that take the source elsewhere matter only when none opens the
+        // destination at all.
+        if nearest.first().is_some_and(|(_, _, lack)| lack.rank() < 3) {
+            nearest.retain(|(_, _, lack)| lack.rank() < 3);
+        }
         nearest.truncate(5);
     }
+    let nearest: Vec<Near> = nearest
+        .into_iter()
+        .map(|(origin, span, lack)| Near {
+            rule: origin.to_string(),
+            origin,
+            span,
+            lacks: lack.text(&from.name, &to.name, port, proto),
+        })
+        .collect();
     Why {
         allowed: !through.is_empty(),
         protocol: Protocol(proto).to_string(),
         port,
         through,
         nearest,
+    }
+}
+
+/// What a near rule lacks to allow the flow.
+enum Lack {
+    /// It opens the destination to these sources, not this one.
+    Source(String),
+    /// It takes in the source but reaches this destination instead.
+    Destination(String),
+    /// Source and destination, but these ports.
+    Port { ports: Vec<String>, dst: String },
+    /// Source, destination and port, but this protocol.
+    Protocol(String),
+}
+
+impl Lack {
+    /// Nearest first: a rule that shares source, destination and port, then source and
+    /// destination, then one that opens the destination to others, then one that takes
+    /// the source elsewhere.
+    fn rank(&self) -> u8 {
+        match self {
+            Lack::Protocol(_) => 0,
+            Lack::Port { .. } => 1,
+            Lack::Source(_) => 2,
+            Lack::Destination(_) => 3,
+        }
+    }
+
+    fn text(&self, from: &str, to: &str, port: u16, proto: u8) -> String {
+        match self {
+            Lack::Source(sources) => format!("its sources ({sources}) do not include {from}"),
+            Lack::Destination(dst) => format!("it reaches {dst}, not {to}"),
+            Lack::Port { ports, dst } => {
+                format!("it allows port(s) {} on {dst}, not {port}", ports.join(","))
+            }
+            Lack::Protocol(p) => format!("it allows protocol {p}, not {}", Protocol(proto)),
+        }
     }
 }

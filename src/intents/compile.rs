@@ -1,13 +1,14 @@
 //! Intents (+ a hand-written base policy) → the whole tailnet policy, as HuJSON formatted
 //! byte-for-byte like Tailscale's tools. Deterministic: the same inputs give the same
 //! bytes. Every generated rule carries a comment naming its intent, and the result keeps a
-//! map from each rule back to the intent or base-file rule it came from.
+//! map from each rule back to the intent or base-file rule it came from, and from every
+//! part of the text back to where it was written ([`Compiled::written`]).
 
-use super::Intents;
+use super::{Funnel, Intents};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
 use crate::model::Policy;
 use crate::rules::Code;
-use crate::syntax::{Span, Value};
+use crate::syntax::{Span, Step, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -18,6 +19,15 @@ pub enum RuleOrigin {
     Service(usize),
     /// A rule copied from the base file, at this span there.
     Base(Span),
+}
+
+/// Where a part of the compiled policy was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// In the intents file, at this span.
+    Intents(Span),
+    /// Copied from the base file: the part at this path of its tree.
+    Base(Vec<Step>),
 }
 
 /// The base policy: its text, where it is, and its syntax tree and model.
@@ -35,6 +45,24 @@ pub struct Compiled {
     pub text: Vec<u8>,
     pub grant_origins: Vec<RuleOrigin>,
     pub acl_origins: Vec<RuleOrigin>,
+    /// Paths of the compiled policy's tree, each with where that part was written.
+    pub written: Vec<(Vec<Step>, Written)>,
+}
+
+impl Compiled {
+    /// Where the part of the compiled policy at `path` was written: the entry for the
+    /// longest prefix of `path`, and the rest of `path` below it.
+    pub fn written<'p>(&self, path: &'p [Step]) -> Option<(&Written, &'p [Step])> {
+        self.written
+            .iter()
+            .filter(|(prefix, _)| path.starts_with(prefix))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(prefix, w)| (w, &path[prefix.len()..]))
+    }
+}
+
+fn key(k: &str) -> Step {
+    Step::Key(k.to_string())
 }
 
 fn q(s: &str) -> String {
@@ -43,6 +71,22 @@ fn q(s: &str) -> String {
 
 fn list(items: &[String]) -> String {
     items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+}
+
+/// A named definition of the compiled policy (a group, host or tag owner): its value as
+/// text, where the intents define it, whether it comes from the base.
+struct Definition {
+    value: String,
+    intents: Option<Span>,
+    from_base: bool,
+}
+
+fn defined(value: String, intents: Option<Span>) -> Definition {
+    Definition {
+        value,
+        intents,
+        from_base: false,
+    }
 }
 
 /// What a `from` entry is called in the policy: a device by its tags, owner or host alias.
@@ -85,17 +129,24 @@ pub fn compile(
         String::from_utf8_lossy(&b.text[span.range()]).into_owned()
     };
     let base_section = |key: &str| -> Option<&Value> { base.and_then(|b| b.root.get(key)) };
+    let mut written: Vec<(Vec<Step>, Written)> = Vec::new();
 
     // Named definitions, intents first, then the base's; the same name must agree.
-    let mut groups: BTreeMap<String, (String, Option<Span>, Option<Span>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Definition> = BTreeMap::new();
     for (name, members) in &intents.groups {
         let value = format!(
             "[{}]",
             list(&members.iter().map(|m| m.value.clone()).collect::<Vec<_>>())
         );
-        groups.insert(name.value.clone(), (value, Some(name.span), None));
+        groups.insert(name.value.clone(), defined(value, Some(name.span)));
+        for (j, m) in members.iter().enumerate() {
+            written.push((
+                vec![key("groups"), key(&name.value), Step::Index(j)],
+                Written::Intents(m.span),
+            ));
+        }
     }
-    let mut hosts: BTreeMap<String, (String, Option<Span>, Option<Span>)> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, Definition> = BTreeMap::new();
     for d in &intents.devices {
         if d.tags.is_empty()
             && d.user.is_none()
@@ -103,28 +154,34 @@ pub fn compile(
         {
             hosts.insert(
                 d.name.value.clone(),
-                (q(&ip.value), Some(d.name.span), None),
+                defined(q(&ip.value), Some(d.name.span)),
             );
+            written.push((
+                vec![key("hosts"), key(&d.name.value)],
+                Written::Intents(ip.span),
+            ));
         }
     }
-    let mut owners: BTreeMap<String, (String, Option<Span>, Option<Span>)> = BTreeMap::new();
+    let mut owners: BTreeMap<String, Definition> = BTreeMap::new();
     if uses_operator {
         owners.insert(
             op.tag.clone(),
-            (format!("[{}]", list(&op.owners)), None, None),
+            defined(
+                format!("[{}]", list(&op.owners)),
+                op.owners_span.or(op.span),
+            ),
         );
         owners.insert(
             op.proxy_tag.clone(),
-            (format!("[{}]", q(&op.tag)), None, None),
+            defined(format!("[{}]", q(&op.tag)), op.proxy_tag_span.or(op.span)),
         );
     }
     for s in &intents.services {
         owners.insert(
             s.tag.clone(),
-            (
+            defined(
                 format!("[{service_owner}]"),
                 Some(s.tag_span.unwrap_or(s.name.span)),
-                None,
             ),
         );
     }
@@ -132,53 +189,63 @@ pub fn compile(
         for t in &d.tags {
             owners
                 .entry(t.value.clone())
-                .or_insert_with(|| ("[\"autogroup:admin\"]".to_string(), Some(t.span), None));
+                .or_insert_with(|| defined("[\"autogroup:admin\"]".to_string(), Some(t.span)));
         }
     }
-    let mut merge =
-        |section: &str, map: &mut BTreeMap<String, (String, Option<Span>, Option<Span>)>| {
-            let Some(Value {
-                kind: crate::syntax::Kind::Object(members),
-                ..
-            }) = base_section(section)
-            else {
-                return;
-            };
-            for m in members {
-                let text = raw(m.value.span);
-                match map.get(&m.key) {
-                    Some((mine, at, _)) if normalize(mine) != normalize(&text) => {
-                        let b = base.expect("base");
-                        let mut d = Diagnostic::new(
-                            Code::IntentConflict,
-                            Location {
-                                file: b.file,
-                                span: m.key_span,
+    let mut merge = |section: &str, map: &mut BTreeMap<String, Definition>| {
+        let Some(Value {
+            kind: crate::syntax::Kind::Object(members),
+            ..
+        }) = base_section(section)
+        else {
+            return;
+        };
+        for m in members {
+            let text = raw(m.value.span);
+            match map.get(&m.key) {
+                Some(mine) if normalize(&mine.value) != normalize(&text) => {
+                    let b = base.expect("base");
+                    let mut d = Diagnostic::new(
+                        Code::IntentConflict,
+                        Location {
+                            file: b.file,
+                            span: m.key_span,
+                        },
+                        format!(
+                            "{section}: {:?} is defined differently in {} and in the intents",
+                            m.key, b.name
+                        ),
+                    );
+                    if let Some(at) = mine.intents {
+                        d.labels.push(Label {
+                            location: Location {
+                                file: intents_file,
+                                span: at,
                             },
-                            format!(
-                                "{section}: {:?} is defined differently in {} and in the intents",
-                                m.key, b.name
-                            ),
-                        );
-                        if let Some(at) = at {
-                            d.labels.push(Label {
-                                location: Location {
-                                    file: intents_file,
-                                    span: *at,
-                                },
-                                message: format!("the intents define {} here", m.key),
-                            });
-                        }
-                        d.help = Some(format!("intents: {mine}; base: {}", normalize(&text)));
-                        diags.push(d);
+                            message: format!("the intents define {} here", m.key),
+                        });
                     }
-                    Some(_) => {}
-                    None => {
-                        map.insert(m.key.clone(), (text, None, Some(m.key_span)));
-                    }
+                    d.help = Some(format!(
+                        "intents: {}; base: {}",
+                        mine.value,
+                        normalize(&text)
+                    ));
+                    diags.push(d);
+                }
+                Some(_) => {}
+                None => {
+                    map.insert(
+                        m.key.clone(),
+                        Definition {
+                            value: text,
+                            intents: None,
+                            from_base: true,
+                        },
+                    );
                 }
             }
-        };
+        }
+    };
     merge("groups", &mut groups);
     merge("hosts", &mut hosts);
     merge("tagOwners", &mut owners);
@@ -191,15 +258,19 @@ pub fn compile(
         .unwrap_or_default();
     let _ = writeln!(out, "// Generated by tsacl from {intents_name}{from_base}.");
     out.push_str("// Do not edit by hand: change the intents and run `tsacl compile`.\n{\n");
-    let object = |out: &mut String,
-                  key: &str,
-                  map: &BTreeMap<String, (String, Option<Span>, Option<Span>)>| {
+    let mut object = |out: &mut String, section: &str, map: &BTreeMap<String, Definition>| {
         if map.is_empty() {
             return;
         }
-        let _ = writeln!(out, "{}: {{", q(key));
-        for (k, (v, _, _)) in map {
-            let _ = writeln!(out, "{}: {v},", q(k));
+        let _ = writeln!(out, "{}: {{", q(section));
+        for (k, def) in map {
+            let _ = writeln!(out, "{}: {},", q(k), def.value);
+            let path = vec![key(section), key(k)];
+            if def.from_base {
+                written.push((path.clone(), Written::Base(path)));
+            } else if let Some(at) = def.intents {
+                written.push((path, Written::Intents(at)));
+            }
         }
         out.push_str("},\n");
     };
@@ -214,15 +285,28 @@ pub fn compile(
         if s.from.is_empty() || s.ports.is_empty() {
             continue;
         }
+        let at = vec![key("grants"), Step::Index(grant_origins.len())];
         let mut src: Vec<String> = Vec::new();
         for f in &s.from {
             for sel in selectors_for(intents, &f.value) {
                 if !src.contains(&sel) {
+                    let mut path = at.clone();
+                    path.extend([key("src"), Step::Index(src.len())]);
+                    written.push((path, Written::Intents(f.span)));
                     src.push(sel);
                 }
             }
         }
         let ip: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
+        for (j, p) in s.ports.iter().enumerate() {
+            let mut path = at.clone();
+            path.extend([key("ip"), Step::Index(j)]);
+            written.push((path, Written::Intents(p.span)));
+        }
+        let mut dst = at.clone();
+        dst.push(key("dst"));
+        written.push((dst, Written::Intents(s.tag_span.unwrap_or(s.name.span))));
+        written.push((at, Written::Intents(s.name.span)));
         let from: Vec<&str> = s.from.iter().map(|f| f.value.trim()).collect();
         let _ = writeln!(
             out,
@@ -240,9 +324,14 @@ pub fn compile(
         );
         grant_origins.push(RuleOrigin::Service(i));
     }
-    let array_from_base = |out: &mut String, key: &str, origins: Option<&mut Vec<RuleOrigin>>| {
+    // The base's elements of an array section, after `before` generated ones.
+    let array_from_base = |out: &mut String,
+                           written: &mut Vec<(Vec<Step>, Written)>,
+                           section: &str,
+                           before: usize,
+                           origins: Option<&mut Vec<RuleOrigin>>| {
         let mut origins = origins;
-        if let Some(items) = base_section(key).and_then(Value::as_array) {
+        if let Some(items) = base_section(section).and_then(Value::as_array) {
             if !items.is_empty() {
                 let _ = writeln!(
                     out,
@@ -253,41 +342,61 @@ pub fn compile(
                         .map_or("the base policy", |b| b.value.as_str())
                 );
             }
-            for item in items {
+            for (i, item) in items.iter().enumerate() {
                 let _ = writeln!(out, "{},", raw(item.span));
+                written.push((
+                    vec![key(section), Step::Index(before + i)],
+                    Written::Base(vec![key(section), Step::Index(i)]),
+                ));
                 if let Some(o) = origins.as_deref_mut() {
                     o.push(RuleOrigin::Base(item.span));
                 }
             }
         }
     };
-    array_from_base(&mut out, "grants", Some(&mut grant_origins));
+    let generated_grants = grant_origins.len();
+    array_from_base(
+        &mut out,
+        &mut written,
+        "grants",
+        generated_grants,
+        Some(&mut grant_origins),
+    );
     out.push_str("],\n");
     let mut acl_origins = Vec::new();
     if base_section("acls").is_some() {
         out.push_str("\"acls\": [\n");
-        array_from_base(&mut out, "acls", Some(&mut acl_origins));
+        array_from_base(&mut out, &mut written, "acls", 0, Some(&mut acl_origins));
         out.push_str("],\n");
     }
 
-    // Funnel needs the attribute on the service's proxy.
-    let funnel: Vec<String> = intents
-        .services
-        .iter()
-        .filter(|s| s.funnel)
-        .map(|s| s.tag.clone())
-        .collect();
-    if !funnel.is_empty() || base_section("nodeAttrs").is_some() {
+    // Funnel needs the attribute on the node that terminates it, one entry per node.
+    let mut funnels: Vec<(Vec<String>, Vec<&super::ServiceIntent>)> = Vec::new();
+    for s in intents.services.iter().filter(|s| s.funnel.is_some()) {
+        let targets = intents.funnel_targets(s);
+        match funnels.iter_mut().find(|(t, _)| *t == targets) {
+            Some((_, services)) => services.push(s),
+            None => funnels.push((targets, vec![s])),
+        }
+    }
+    if !funnels.is_empty() || base_section("nodeAttrs").is_some() {
         out.push_str("\"nodeAttrs\": [\n");
-        if !funnel.is_empty() {
-            out.push_str("// Funnel: the public internet reaches these services.\n");
+        for (k, (targets, services)) in funnels.iter().enumerate() {
+            let paths: Vec<String> = services.iter().map(|s| funnel_path(s)).collect();
+            let _ = writeln!(
+                out,
+                "// Funnel: the public internet reaches {}.",
+                paths.join("; ")
+            );
             let _ = writeln!(
                 out,
                 "{{\"target\": [{}], \"attr\": [\"funnel\"]}},",
-                list(&funnel)
+                list(targets)
             );
+            let at = services[0].funnel_span.unwrap_or(services[0].name.span);
+            written.push((vec![key("nodeAttrs"), Step::Index(k)], Written::Intents(at)));
         }
-        array_from_base(&mut out, "nodeAttrs", None);
+        array_from_base(&mut out, &mut written, "nodeAttrs", funnels.len(), None);
         out.push_str("],\n");
     }
 
@@ -310,16 +419,18 @@ pub fn compile(
                 continue;
             }
             let _ = writeln!(out, "{}: {},", q(&m.key), raw(m.value.span));
+            written.push((vec![key(&m.key)], Written::Base(vec![key(&m.key)])));
         }
     }
 
     // Tests, so the control plane itself enforces the intents on every push.
     out.push_str("\"tests\": [\n");
+    let mut tests = 0;
     for s in &intents.services {
         if s.ports.is_empty() {
             continue;
         }
-        let mut written: Vec<String> = Vec::new();
+        let mut done: Vec<String> = Vec::new();
         for f in &s.from {
             if f.value.trim().starts_with("autogroup:") {
                 continue; // Not a valid test source.
@@ -332,7 +443,7 @@ pub fn compile(
                         .or_default()
                         .push(format!("{}:{}", s.tag, p.range.first));
                 }
-                if written.contains(&src) {
+                if done.contains(&src) {
                     continue;
                 }
                 for (proto, accept) in by_proto {
@@ -351,18 +462,33 @@ pub fn compile(
                         q(&src),
                         list(&accept)
                     );
+                    written.push((
+                        vec![key("tests"), Step::Index(tests)],
+                        Written::Intents(f.span),
+                    ));
+                    tests += 1;
                 }
-                written.push(src);
+                done.push(src);
             }
         }
     }
-    array_from_base(&mut out, "tests", None);
+    array_from_base(&mut out, &mut written, "tests", tests, None);
     out.push_str("],\n}\n");
     let text = crate::syntax::hujson::format(out.as_bytes()).unwrap_or_else(|_| out.into_bytes());
     Compiled {
         text,
         grant_origins,
         acl_origins,
+        written,
+    }
+}
+
+/// How the public internet reaches a service, for the comment above its `funnel` entry.
+fn funnel_path(s: &super::ServiceIntent) -> String {
+    match &s.funnel {
+        Some(Funnel::Via(device)) => format!("{} through {}", s.name.value, device.value),
+        Some(Funnel::Ingress) => format!("{} through its operator Ingress", s.name.value),
+        Some(Funnel::Itself) | None => s.name.value.clone(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! JSON5 tree → [`Intents`], reporting problems at their spans in the intents file.
 
-use super::{DeviceIntent, Intents, Operator, ServiceIntent, ServicePort};
+use super::{DeviceIntent, Funnel, Intents, Operator, ServiceIntent, ServicePort};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
-use crate::model::{PortRange, Protocol, Spanned};
+use crate::model::{Protocol, Spanned};
 use crate::rules::Code;
 use crate::suggest::did_you_mean;
 use crate::syntax::{Kind, Member, Span, Value};
@@ -10,11 +10,18 @@ use crate::syntax::{Kind, Member, Span, Value};
 struct Lowerer<'d> {
     file: FileId,
     diags: &'d mut Vec<Diagnostic>,
+    /// How many unknown keys were reported so far: a section with one says nothing about
+    /// what is missing from it (`form:` is not "nobody may reach it").
+    unknown_keys: usize,
 }
 
 /// Read the intents; problems go to `diags`.
 pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Intents {
-    let mut l = Lowerer { file, diags };
+    let mut l = Lowerer {
+        file,
+        diags,
+        unknown_keys: 0,
+    };
     l.intents(root)
 }
 
@@ -62,16 +69,19 @@ impl Lowerer<'_> {
             if let Some(known) = known
                 && !known.contains(&m.key.as_str())
             {
+                // The intents are our language: an unknown key is a typo, never a
+                // newer feature, and ignoring it would silently change access.
                 let hint = did_you_mean(&m.key, known.iter().copied());
                 let d = self.report(
-                    Code::UnknownField,
+                    Code::UnknownIntentKey,
                     m.key_span,
-                    format!("unknown field {:?} in {what}", m.key),
+                    format!("unknown key {:?} in {what}", m.key),
                 );
                 d.help = Some(match hint {
-                    Some(h) => format!("did you mean {h:?}?"),
-                    None => format!("known fields: {}", known.join(", ")),
+                    Some(h) => format!("did you mean {h:?}? (known keys: {})", known.join(", ")),
+                    None => format!("known keys: {}", known.join(", ")),
                 });
+                self.unknown_keys += 1;
                 continue;
             }
             out.push(m);
@@ -203,6 +213,7 @@ impl Lowerer<'_> {
             user: None,
             ip: None,
         };
+        let unknown_before = self.unknown_keys;
         for f in self.members(
             &m.value,
             &format!("devices.{}", m.key),
@@ -232,7 +243,11 @@ impl Lowerer<'_> {
                 }
             }
         }
-        if d.tags.is_empty() && d.user.is_none() && d.ip.is_none() {
+        if d.tags.is_empty()
+            && d.user.is_none()
+            && d.ip.is_none()
+            && self.unknown_keys == unknown_before
+        {
             self.report(
                 Code::MissingField,
                 m.key_span,
@@ -289,7 +304,8 @@ impl Lowerer<'_> {
             },
             ports: Vec::new(),
             from: Vec::new(),
-            funnel: false,
+            from_span: None,
+            funnel: None,
             funnel_span: None,
             tag: format!("tag:{name}"),
             tag_span: None,
@@ -303,24 +319,23 @@ impl Lowerer<'_> {
                 format!("service name {name:?} does not make a valid tag; give it one with `tag: \"tag:...\"`"),
             );
         }
+        let unknown_before = self.unknown_keys;
+        let mut ports_written = false;
         let known = ["ports", "from", "funnel", "tag", "hostname", "service"];
         for f in self.members(&m.value, &format!("services.{name}"), Some(&known)) {
             match f.key.as_str() {
-                "ports" => svc.ports = self.ports(&f.value),
-                "from" => svc.from = self.strings(&f.value, "from"),
-                "funnel" => match f.value.as_bool() {
-                    Some(b) => {
-                        svc.funnel = b;
-                        svc.funnel_span = Some(f.value.span);
-                    }
-                    None => {
-                        self.report(
-                            Code::WrongType,
-                            f.value.span,
-                            "funnel must be true or false",
-                        );
-                    }
-                },
+                "ports" => {
+                    ports_written = true;
+                    svc.ports = self.ports(&f.value);
+                }
+                "from" => {
+                    svc.from_span = Some(f.value.span);
+                    svc.from = self.strings(&f.value, "from");
+                }
+                "funnel" => {
+                    svc.funnel_span = Some(f.value.span);
+                    svc.funnel = self.funnel(&f.value, &format!("services.{name}.funnel"));
+                }
                 "tag" => {
                     if let Some(t) = self.string(&f.value, "tag").and_then(|t| self.tag(t)) {
                         svc.tag = t.value;
@@ -335,23 +350,93 @@ impl Lowerer<'_> {
                 _ => svc.k8s_service = self.string(&f.value, "service").map(|s| s.value),
             }
         }
-        if svc.ports.is_empty() {
+        // A mistyped key or a bad port has its own error; "no ports" or "nobody may reach
+        // it" would only repeat it in other words.
+        if self.unknown_keys > unknown_before {
+            return Some(svc);
+        }
+        if !ports_written {
             self.report(
                 Code::MissingField,
                 m.key_span,
-                format!("service {name:?} has no ports"),
+                format!("service {name:?} has no `ports`"),
             )
             .help = Some("add ports: [6379] (TCP) or [\"udp:53\"]".into());
         }
-        if svc.from.is_empty() {
-            self.report(
-                Code::UnreachableService,
-                m.key_span,
-                format!("nobody may reach service {name:?}"),
-            )
-            .help = Some("add the machines that need it to `from`".into());
+        match svc.from_span {
+            None => {
+                self.report(
+                    Code::UnreachableService,
+                    m.key_span,
+                    format!("service {name:?} has no `from`: nobody may reach it"),
+                )
+                .help = Some("add `from` with the devices, groups or users that need it".into());
+            }
+            Some(span) if svc.from.is_empty() => {
+                self.report(
+                    Code::UnreachableService,
+                    span,
+                    format!("`from` of service {name:?} is empty: nobody may reach it"),
+                )
+                .help = Some(
+                    "list the devices, groups or users that need it, or remove the service".into(),
+                );
+            }
+            Some(_) => {}
         }
         Some(svc)
+    }
+
+    /// `funnel: true | false | "ingress" | { via: "DEVICE" }`. Whether the path suits the
+    /// rest of the intents (an operator, the device) is checked once everything is read.
+    fn funnel(&mut self, v: &Value, what: &str) -> Option<Funnel> {
+        const FORMS: &str = "funnel is `{ via: \"DEVICE\" }` (a device that forwards to the service), \"ingress\" (an operator Ingress), true or false";
+        match &v.kind {
+            Kind::Bool(true) => Some(Funnel::Itself),
+            Kind::Bool(false) => None,
+            Kind::String(s) if s == "ingress" => Some(Funnel::Ingress),
+            Kind::String(s) => {
+                let hint = if did_you_mean(s, ["ingress"]).is_some() {
+                    "did you mean \"ingress\"?".to_string()
+                } else {
+                    format!("to go through the device {s:?}, write funnel: {{ via: {s:?} }}")
+                };
+                self.report(
+                    Code::FunnelPath,
+                    v.span,
+                    format!("funnel: {s:?} is not a Funnel path"),
+                )
+                .help = Some(format!("{hint} ({FORMS})"));
+                None
+            }
+            Kind::Object(_) => {
+                let unknown_before = self.unknown_keys;
+                let mut via = None;
+                for f in self.members(v, what, Some(&["via"])) {
+                    via = self.string(&f.value, &format!("{what}.via"));
+                }
+                match via {
+                    Some(device) => Some(Funnel::Via(device)),
+                    None => {
+                        if self.unknown_keys == unknown_before {
+                            self.report(Code::FunnelPath, v.span, "funnel needs `via`")
+                                .help =
+                                Some(format!("e.g. funnel: {{ via: \"panda\" }} ({FORMS})"));
+                        }
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.report(
+                    Code::WrongType,
+                    v.span,
+                    format!("funnel must not be {}", v.type_name()),
+                )
+                .help = Some(FORMS.into());
+                None
+            }
+        }
     }
 
     fn ports(&mut self, v: &Value) -> Vec<ServicePort> {
@@ -359,6 +444,11 @@ impl Lowerer<'_> {
             self.report(Code::WrongType, v.span, "ports must be an array");
             return Vec::new();
         };
+        if items.is_empty() {
+            self.report(Code::MissingField, v.span, "`ports` is empty")
+                .help =
+                Some("list the ports the service listens on: [6379] (TCP) or [\"udp:53\"]".into());
+        }
         let mut out = Vec::new();
         for item in items {
             let text = match &item.kind {
@@ -380,7 +470,12 @@ impl Lowerer<'_> {
             let proto = match proto {
                 Ok(p) => p,
                 Err(e) => {
-                    self.report(Code::InvalidProtocol, item.span, e);
+                    let (p, r) = text.split_once(':').unwrap_or_default();
+                    let names = ["tcp", "udp", "sctp"];
+                    let d = self.report(Code::InvalidProtocol, item.span, e);
+                    if let Some(name) = did_you_mean(&p.to_ascii_lowercase(), names) {
+                        d.help = Some(format!("did you mean \"{name}:{r}\"?"));
+                    }
                     continue;
                 }
             };
@@ -400,18 +495,22 @@ impl Lowerer<'_> {
                     );
                 }
                 Err(e) => {
+                    let help = match port_with_protocol(&text) {
+                        Some(fixed) => format!("did you mean {fixed:?}?"),
+                        None => {
+                            "ports are 1-65535, e.g. 6379, \"tcp:8080\", \"udp:50000-60000\"".into()
+                        }
+                    };
                     self.report(Code::InvalidPort, item.span, format!("port {text:?}: {e}"))
-                        .help = Some(
-                        "ports are 1-65535, e.g. 6379, \"tcp:8080\", \"udp:50000-60000\"".into(),
-                    );
+                        .help = Some(help);
                 }
             }
         }
-        let _ = PortRange::ALL;
         out
     }
 
-    /// Every `from` entry must name something.
+    /// Every `from` entry and Funnel `via` must name something; the Funnel path must suit
+    /// the intents; a device known only by its owner is all of that owner's devices.
     fn check_names(&mut self, intents: &Intents) {
         let groups: Vec<&str> = intents
             .groups
@@ -453,7 +552,182 @@ impl Lowerer<'_> {
                     });
                 }
             }
+            self.check_funnel(intents, svc, &devices);
         }
+        self.devices_by_user(intents);
+    }
+
+    fn check_funnel(&mut self, intents: &Intents, svc: &ServiceIntent, devices: &[&str]) {
+        let at = svc.funnel_span.unwrap_or(svc.name.span);
+        let name = &svc.name.value;
+        match &svc.funnel {
+            None => {}
+            Some(Funnel::Itself) if intents.operator.is_some() => {
+                self.report(
+                    Code::FunnelPath,
+                    at,
+                    format!("funnel: true does not say how the public internet reaches {name:?}: the operator serves Funnel only on an Ingress, not on the Service it exposes"),
+                )
+                .help = Some(
+                    "write funnel: { via: \"DEVICE\" } when a device of `devices` terminates Funnel and forwards to the service (Caddy on the host, say), or funnel: \"ingress\" when an operator Ingress serves it (`tsacl k8s` prints it)".into(),
+                );
+            }
+            Some(Funnel::Itself) => {}
+            Some(Funnel::Ingress) => {
+                if intents.operator.is_none() {
+                    self.report(
+                        Code::FunnelPath,
+                        at,
+                        format!("funnel: \"ingress\" on {name:?} needs the Kubernetes operator, and the intents have no `operator` section"),
+                    )
+                    .help = Some("add the `operator` section, or write funnel: true for a machine that runs Funnel itself, or funnel: { via: \"DEVICE\" }".into());
+                } else if !svc.ports.iter().any(|p| p.protocol == Protocol::TCP)
+                    && !svc.ports.is_empty()
+                {
+                    self.report(
+                        Code::FunnelPath,
+                        at,
+                        format!(
+                            "funnel: \"ingress\" proxies HTTPS to a TCP port, and {name:?} has none"
+                        ),
+                    )
+                    .help = Some("add the TCP port the Ingress forwards to".into());
+                }
+            }
+            Some(Funnel::Via(device)) => {
+                let Some(d) = intents.device(&device.value) else {
+                    let hint = did_you_mean(&device.value, devices.iter().copied());
+                    self.report(
+                        Code::UnknownIntentName,
+                        device.span,
+                        format!("service {name:?}: Funnel via {:?}, which is not a device of the intents", device.value),
+                    )
+                    .help = Some(match hint {
+                        Some(h) => format!("did you mean {h:?}?"),
+                        None => "name a device defined under `devices`".into(),
+                    });
+                    return;
+                };
+                let covered = svc.from.iter().any(|f| {
+                    let f = f.value.trim();
+                    f == d.name.value
+                        || d.tags.iter().any(|t| t.value == f)
+                        || d.user.as_ref().is_some_and(|u| {
+                            u.value == f
+                                || intents.groups.iter().any(|(g, members)| {
+                                    g.value == f && members.iter().any(|m| m.value == u.value)
+                                })
+                        })
+                });
+                if !covered {
+                    self.report(
+                        Code::FunnelViaWithoutAccess,
+                        device.span,
+                        format!(
+                            "Funnel reaches {name:?} through {:?}, which is not in its `from`",
+                            device.value
+                        ),
+                    )
+                    .help = Some(format!(
+                        "if {:?} forwards to it over the tailnet, add {:?} to `from`",
+                        device.value, device.value
+                    ));
+                }
+            }
+        }
+    }
+
+    /// TSA119 at each device known only by its owner that a service grants (or that
+    /// terminates Funnel), with the uses as labels.
+    fn devices_by_user(&mut self, intents: &Intents) {
+        for d in &intents.devices {
+            let (true, None, Some(user)) = (d.tags.is_empty(), &d.ip, &d.user) else {
+                continue;
+            };
+            let uses: Vec<(Span, String)> = intents
+                .services
+                .iter()
+                .flat_map(|s| {
+                    let from = s
+                        .from
+                        .iter()
+                        .filter(|f| f.value.trim() == d.name.value)
+                        .map(|f| {
+                            (
+                                f.span,
+                                format!("{} may reach {:?}", d.name.value, s.name.value),
+                            )
+                        });
+                    let funnel = match &s.funnel {
+                        Some(Funnel::Via(v)) if v.value == d.name.value => Some((
+                            v.span,
+                            format!("Funnel to {:?} terminates here", s.name.value),
+                        )),
+                        _ => None,
+                    };
+                    from.chain(funnel).collect::<Vec<_>>()
+                })
+                .collect();
+            if uses.is_empty() {
+                continue;
+            }
+            let labels = uses
+                .into_iter()
+                .map(|(span, message)| Label {
+                    location: self.at(span),
+                    message: format!("{message}: every device of {}", user.value),
+                })
+                .collect();
+            let d2 = self.report(
+                Code::DeviceByUser,
+                user.span,
+                format!(
+                    "{:?} stands for every device of {}: it is defined by its owner",
+                    d.name.value, user.value
+                ),
+            );
+            d2.labels = labels;
+            d2.help = Some(format!(
+                "to mean this one machine, give it a tag (tags: [\"tag:{}\"]) or its address (ip: \"100.x.y.z\")",
+                tag_suffix(&d.name.value)
+            ));
+        }
+    }
+}
+
+/// A device name as the part of a tag after `tag:` (tags take letters, digits and dashes).
+fn tag_suffix(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// `tcp6379`, `tcp/6379` or `6379/tcp` as the intents spell it: `tcp:6379`.
+fn port_with_protocol(text: &str) -> Option<String> {
+    let text = text.trim();
+    let first_digit = text.find(|c: char| c.is_ascii_digit())?;
+    let (proto, range) = if first_digit == 0 {
+        let (range, proto) = text.split_once(['/', ' '])?;
+        (proto.trim(), range.trim())
+    } else {
+        let (head, range) = text.split_at(first_digit);
+        (head.trim_end_matches(['/', '-', '_', ' ']), range)
+    };
+    if !proto.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let proto = Protocol::parse(proto).ok()?;
+    match crate::model::ports::parse_port_list(range) {
+        Ok(r) if r.len() == 1 && !r[0].is_all() && r[0].first > 0 => {
+            Some(format!("{proto}:{range}"))
+        }
+        _ => None,
     }
 }
 
@@ -554,4 +828,203 @@ fn lint_section(v: &Value) -> super::LintSection {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lower `text`; the diagnostics as (code, message, help) and the intents.
+    fn read(text: &str) -> (Intents, Vec<Diagnostic>) {
+        let doc = crate::syntax::json5::parse(text.as_bytes()).expect("JSON5");
+        let mut diags = Vec::new();
+        let intents = lower(&doc.root, FileId(0), &mut diags);
+        (intents, diags)
+    }
+
+    fn codes(diags: &[Diagnostic]) -> Vec<Code> {
+        diags.iter().map(|d| d.code).collect()
+    }
+
+    const DEVICES: &str = r#"devices: {
+        panda: { tags: ["tag:panda"] },
+        laptop: { user: "joel@example.com" },
+        printer: { ip: "192.168.1.40" },
+    }"#;
+
+    #[test]
+    fn a_mistyped_key_is_an_error_with_the_key_it_means_and_nothing_else() {
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ redis: {{ ports: [6379], form: ["panda"] }} }} }}"#
+        ));
+        // Not also "nobody may reach it": the missing `from` is the typo.
+        assert_eq!(codes(&d), [Code::UnknownIntentKey], "{d:?}");
+        assert_eq!(d[0].message, "unknown key \"form\" in services.redis");
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean \"from\"?")
+        );
+        assert!(d[0].is_error());
+
+        let (_, d) = read(r#"{ servics: {} }"#);
+        assert_eq!(codes(&d), [Code::UnknownIntentKey]);
+        assert!(d[0].help.as_deref().unwrap().contains("\"services\""));
+
+        let (_, d) = read(r#"{ devices: { laptop: { usr: "joel@example.com" } } }"#);
+        // Not also "needs tags, user or ip".
+        assert_eq!(codes(&d), [Code::UnknownIntentKey], "{d:?}");
+        assert!(d[0].help.as_deref().unwrap().contains("\"user\""));
+
+        let (_, d) = read(r#"{ operator: { tag: "tag:k8s-operator", proxytag: "tag:k8s" } }"#);
+        assert_eq!(codes(&d), [Code::UnknownIntentKey]);
+        assert!(d[0].help.as_deref().unwrap().contains("\"proxyTag\""));
+
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ w: {{ ports: [1], from: ["panda"], funnel: {{ vai: "panda" }} }} }} }}"#
+        ));
+        assert_eq!(codes(&d), [Code::UnknownIntentKey], "{d:?}");
+        assert!(d[0].help.as_deref().unwrap().contains("\"via\""));
+    }
+
+    #[test]
+    fn a_bad_port_is_one_error_with_the_spelling_it_means() {
+        let port_help = |port: &str| {
+            let (_, d) = read(&format!(
+                r#"{{ {DEVICES}, services: {{ redis: {{ ports: ["{port}"], from: ["panda"] }} }} }}"#
+            ));
+            assert_eq!(d.len(), 1, "{d:?}");
+            d[0].help.clone().unwrap_or_default()
+        };
+        assert_eq!(port_help("tcp6379"), "did you mean \"tcp:6379\"?");
+        assert_eq!(port_help("6379/tcp"), "did you mean \"tcp:6379\"?");
+        assert_eq!(
+            port_help("udp50000-60000"),
+            "did you mean \"udp:50000-60000\"?"
+        );
+        assert_eq!(port_help("tpc:6379"), "did you mean \"tcp:6379\"?");
+        assert!(port_help("six").starts_with("ports are 1-65535"));
+        assert!(!port_help("70000").contains("did you mean"));
+
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ redis: {{ ports: [], from: ["panda"] }} }} }}"#
+        ));
+        assert_eq!(codes(&d), [Code::MissingField]);
+        assert_eq!(d[0].message, "`ports` is empty");
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ redis: {{ from: ["panda"] }} }} }}"#
+        ));
+        assert_eq!(codes(&d), [Code::MissingField]);
+        assert_eq!(d[0].message, "service \"redis\" has no `ports`");
+    }
+
+    #[test]
+    fn an_empty_or_missing_from_says_nobody_may_reach_the_service() {
+        let text = format!(r#"{{ {DEVICES}, services: {{ old: {{ ports: [1], from: [] }} }} }}"#);
+        let (_, d) = read(&text);
+        assert_eq!(codes(&d), [Code::UnreachableService]);
+        assert_eq!(
+            d[0].message,
+            "`from` of service \"old\" is empty: nobody may reach it"
+        );
+        // At the empty list, where the fix goes.
+        assert_eq!(&text[d[0].primary.span.range()], "[]");
+        let (_, d) = read(r#"{ services: { old: { ports: [1] } } }"#);
+        assert_eq!(codes(&d), [Code::UnreachableService]);
+        assert_eq!(
+            d[0].message,
+            "service \"old\" has no `from`: nobody may reach it"
+        );
+        assert!(!d[0].is_error());
+    }
+
+    #[test]
+    fn funnel_says_which_node_terminates_it() {
+        let service = |funnel: &str, operator: bool| {
+            let op = if operator {
+                r#"operator: { tag: "tag:k8s-operator" },"#
+            } else {
+                ""
+            };
+            read(&format!(
+                r#"{{ {DEVICES}, {op} services: {{ worker: {{ ports: [3111], from: ["panda"], funnel: {funnel} }} }} }}"#
+            ))
+        };
+        let (i, d) = service(r#"{ via: "panda" }"#, true);
+        assert!(d.is_empty(), "{d:?}");
+        assert!(matches!(&i.services[0].funnel, Some(Funnel::Via(v)) if v.value == "panda"));
+        assert_eq!(i.funnel_targets(&i.services[0]), ["tag:panda"]);
+
+        let (i, d) = service(r#""ingress""#, true);
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(i.services[0].funnel, Some(Funnel::Ingress));
+        assert_eq!(i.funnel_targets(&i.services[0]), ["tag:worker"]);
+
+        // Without an operator a service is a machine, which may run Funnel itself.
+        let (i, d) = service("true", false);
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(i.services[0].funnel, Some(Funnel::Itself));
+        let (i, d) = service("false", true);
+        assert!(d.is_empty() && i.services[0].funnel.is_none(), "{d:?}");
+
+        // With one, `true` does not say which path: an error with both fixes.
+        let (_, d) = service("true", true);
+        assert_eq!(codes(&d), [Code::FunnelPath]);
+        let help = d[0].help.as_deref().unwrap();
+        assert!(help.contains("funnel: { via:") && help.contains("funnel: \"ingress\""));
+        let (_, d) = service(r#""ingress""#, false);
+        assert_eq!(codes(&d), [Code::FunnelPath]);
+        let (_, d) = service(r#""panda""#, true);
+        assert_eq!(codes(&d), [Code::FunnelPath]);
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .contains("funnel: { via: \"panda\" }")
+        );
+        let (_, d) = service(r#""ingres""#, true);
+        assert!(
+            d[0].help
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean \"ingress\"?")
+        );
+        let (_, d) = service("{}", true);
+        assert_eq!(codes(&d), [Code::FunnelPath]);
+
+        let (_, d) = service(r#"{ via: "pandaa" }"#, true);
+        assert_eq!(codes(&d), [Code::UnknownIntentName]);
+        assert_eq!(d[0].help.as_deref(), Some("did you mean \"panda\"?"));
+        // Through a device that may not reach the service: a warning, it may forward
+        // outside the tailnet.
+        let (_, d) = service(r#"{ via: "printer" }"#, true);
+        assert_eq!(codes(&d), [Code::FunnelViaWithoutAccess]);
+        assert!(!d[0].is_error());
+    }
+
+    #[test]
+    fn a_device_known_by_its_owner_warns_where_it_is_granted() {
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ pds: {{ ports: [3000], from: ["laptop"] }} }} }}"#
+        ));
+        assert_eq!(codes(&d), [Code::DeviceByUser]);
+        assert!(!d[0].is_error());
+        assert!(
+            d[0].message.contains("every device of joel@example.com"),
+            "{}",
+            d[0].message
+        );
+        assert_eq!(d[0].labels.len(), 1);
+        let help = d[0].help.as_deref().unwrap();
+        assert!(
+            help.contains("tags: [\"tag:laptop\"]") && help.contains("ip:"),
+            "{help}"
+        );
+        // Defined but granted nothing: nothing to say.
+        let (_, d) = read(&format!(
+            r#"{{ {DEVICES}, services: {{ pds: {{ ports: [3000], from: ["panda"] }} }} }}"#
+        ));
+        assert!(d.is_empty(), "{d:?}");
+    }
 }

@@ -23,6 +23,42 @@ pub struct DeviceIntent {
     pub ip: Option<Spanned<String>>,
 }
 
+impl DeviceIntent {
+    /// The device as one principal of the policy: its tags, else its owner (every device
+    /// of that user), else its address.
+    pub fn principal(&self) -> crate::engine::reach::Principal {
+        use crate::engine::reach::Principal;
+        if !self.tags.is_empty() {
+            let mut tags: Vec<String> = self.tags.iter().map(|t| t.value.clone()).collect();
+            tags.sort();
+            tags.dedup();
+            return Principal::Tags(tags);
+        }
+        if let Some(u) = &self.user {
+            return Principal::User(u.value.clone());
+        }
+        let ip = self
+            .ip
+            .as_ref()
+            .and_then(|ip| crate::model::Prefix::parse(&ip.value));
+        Principal::Address(
+            ip.map(|p| crate::engine::IpSet::from_prefix(&p))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// How it is known: `tags`, `user` or `ip`.
+    pub fn kind(&self) -> &'static str {
+        if !self.tags.is_empty() {
+            "tags"
+        } else if self.user.is_some() {
+            "user"
+        } else {
+            "ip"
+        }
+    }
+}
+
 /// One port (range) of a service, with its protocol (TCP when not written).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServicePort {
@@ -38,13 +74,30 @@ impl ServicePort {
     }
 }
 
+/// The path Funnel takes to a service: which node terminates it, and so gets the `funnel`
+/// node attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Funnel {
+    /// `funnel: true` without an operator: the service's own devices run Funnel.
+    Itself,
+    /// `funnel: { via: "panda" }`: a device of the intents terminates Funnel and forwards to
+    /// the service (Caddy on the host, say).
+    Via(Spanned<String>),
+    /// `funnel: "ingress"`: an Ingress the Kubernetes operator serves (`ingressClassName:
+    /// tailscale`, `tailscale.com/funnel: "true"`), whose proxy carries the service's tag.
+    Ingress,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceIntent {
     pub name: Spanned<String>,
     pub ports: Vec<ServicePort>,
     /// Who may reach it: device names, groups, users, tags or autogroups, as written.
     pub from: Vec<Spanned<String>>,
-    pub funnel: bool,
+    /// Where the `from` list is written (absent: nobody may reach the service).
+    pub from_span: Option<crate::syntax::Span>,
+    /// How the public internet reaches it, if it does.
+    pub funnel: Option<Funnel>,
     /// Where `funnel` is written.
     pub funnel_span: Option<crate::syntax::Span>,
     /// Its tag (default `tag:<name>`).
@@ -109,6 +162,27 @@ impl Intents {
     }
     pub fn service(&self, name: &str) -> Option<&ServiceIntent> {
         self.services.iter().find(|s| s.name.value == name)
+    }
+
+    /// The policy selectors of the node that terminates a service's Funnel (empty without
+    /// Funnel): the `via` device as `from` names it, else the service's tag.
+    pub fn funnel_targets(&self, service: &ServiceIntent) -> Vec<String> {
+        match &service.funnel {
+            None => Vec::new(),
+            Some(Funnel::Via(device)) => compile::selectors_for(self, &device.value),
+            Some(Funnel::Itself | Funnel::Ingress) => vec![service.tag.clone()],
+        }
+    }
+
+    /// The principal that terminates a service's Funnel, if it has Funnel and (for `via`)
+    /// the device exists.
+    pub fn funnel_node(&self, service: &ServiceIntent) -> Option<crate::engine::reach::Principal> {
+        match service.funnel.as_ref()? {
+            Funnel::Via(device) => self.device(&device.value).map(DeviceIntent::principal),
+            Funnel::Itself | Funnel::Ingress => Some(crate::engine::reach::Principal::Tags(vec![
+                service.tag.clone(),
+            ])),
+        }
     }
 }
 

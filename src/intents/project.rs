@@ -1,12 +1,12 @@
 //! A repository laid out around an intents file: read it and its base policy, compile,
 //! and check the result (stale output, validation, tests, and the reachability proof).
 
-use super::compile::{Base, Compiled, RuleOrigin, compile};
+use super::compile::{Base, Compiled, RuleOrigin, Written, compile};
 use super::{Intents, lower::lower};
 use crate::check::{check_policy, sort, syntax_diagnostic};
 use crate::diagnostics::{Diagnostic, FileId, Location, SourceFile, SourceMap};
 use crate::rules::Code;
-use crate::syntax::Span;
+use crate::syntax::{Span, Value};
 use std::path::{Path, PathBuf};
 
 pub struct Project {
@@ -18,6 +18,8 @@ pub struct Project {
     pub output_path: PathBuf,
     pub intents: Intents,
     pub compiled: Compiled,
+    /// The base file's tree, to find where a part copied from it is written.
+    pub base_root: Option<Value>,
     /// Problems found while reading and compiling.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -45,7 +47,11 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
     let intents = match crate::syntax::json5::parse(&text) {
         Ok(doc) => lower(&doc.root, intents_file, &mut diagnostics),
         Err(e) => {
-            diagnostics.push(syntax_diagnostic(intents_file, &e, text.len()));
+            diagnostics.push(
+                syntax_diagnostic(intents_file, &e, text.len()).with_help(
+                    "the intents file is JSON5: JSON plus comments, trailing commas, unquoted keys and single-quoted strings",
+                ),
+            );
             Intents::default()
         }
     };
@@ -106,6 +112,7 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         output_path,
         intents,
         compiled,
+        base_root: base_parts.map(|(root, _, _)| root),
         diagnostics,
     })
 }
@@ -115,37 +122,12 @@ impl Project {
     /// its tests pass, and reachability equals the intents.
     pub fn check(&mut self, options: &crate::validate::Options) {
         let mut diags = std::mem::take(&mut self.diagnostics);
+        // Intents with errors compile to something else than what they mean: their own
+        // errors say what to fix, and a stale output or findings in the compiled policy
+        // would only be knock-on noise.
         let readable = !diags.iter().any(Diagnostic::is_error);
-        match std::fs::read(&self.output_path) {
-            Ok(committed) if committed == self.compiled.text => {}
-            Ok(_) | Err(_) => {
-                // What follows is about the policy as compiled now, not the file on disk.
-                let f = self.sources.get(self.output_file);
-                let renamed = SourceFile::new(
-                    f.path.clone(),
-                    format!("{} (as compiled now)", f.name),
-                    f.text.clone(),
-                );
-                self.output_file = self.sources.add(renamed);
-                let exists = self.output_path.exists();
-                let d = Diagnostic::new(
-                    Code::StaleOutput,
-                    Location {
-                        file: self.intents_file,
-                        span: Span::new(0, 0),
-                    },
-                    if exists {
-                        format!(
-                            "{} is not what the intents compile to",
-                            self.sources.get(self.output_file).name
-                        )
-                    } else {
-                        format!("{} does not exist", self.sources.get(self.output_file).name)
-                    },
-                )
-                .with_help("run `tsacl compile` and commit the result");
-                diags.push(d);
-            }
+        if readable {
+            self.stale_output(&mut diags);
         }
         if readable {
             let checked = check_policy(&self.sources, self.output_file, options);
@@ -154,11 +136,7 @@ impl Project {
                 .diagnostics
                 .iter()
                 .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed));
-            let mut found = checked.diagnostics;
-            if let Some(policy) = &checked.policy {
-                self.point_at_written_rules(policy, &mut found);
-            }
-            diags.extend(found);
+            diags.extend(checked.diagnostics);
             if let Some(policy) = &checked.policy {
                 self.operator_lints(policy, &mut diags);
             }
@@ -170,78 +148,126 @@ impl Project {
                 };
                 super::prove::prove(&self.intents, policy, &self.compiled, &files, &mut diags);
             }
+            self.point_at_written(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
     }
 
-    /// Findings about whole rules of the compiled policy (redundant, allowing nothing, a
-    /// redundant selector) point where the rule was written: the service's intent, or the
-    /// rule in the base file; the compiled rule becomes a label.
-    fn point_at_written_rules(&self, policy: &crate::model::Policy, diags: &mut [Diagnostic]) {
-        let written_at = |span: Span| -> Option<Location> {
-            let inside = |outer: Span| outer.start <= span.start && span.end <= outer.end;
-            let origin = policy
-                .grants
-                .iter()
-                .flatten()
-                .position(|g| inside(g.span))
-                .and_then(|i| self.compiled.grant_origins.get(i))
-                .or_else(|| {
-                    policy
-                        .acls
-                        .iter()
-                        .flatten()
-                        .position(|a| inside(a.span))
-                        .and_then(|i| self.compiled.acl_origins.get(i))
-                })?;
-            match origin {
-                RuleOrigin::Service(k) => Some(Location {
-                    file: self.intents_file,
-                    span: self.intents.services.get(*k)?.name.span,
-                }),
-                RuleOrigin::Base(span) => Some(Location {
-                    file: self.base_file?,
-                    span: *span,
-                }),
-            }
+    /// What `compile` checks before it writes: the intents, and that the control plane
+    /// would accept the compiled policy (validation and its tests), every finding where
+    /// it was written. Lints and the proof are `check`'s.
+    pub fn check_before_writing(&mut self, options: &crate::validate::Options) {
+        let mut diags = std::mem::take(&mut self.diagnostics);
+        if !diags.iter().any(Diagnostic::is_error) {
+            let checked = check_policy(&self.sources, self.output_file, options);
+            diags.extend(checked.diagnostics.into_iter().filter(Diagnostic::is_error));
+            self.point_at_written(&mut diags);
+        }
+        sort(&mut diags);
+        self.diagnostics = diags;
+    }
+
+    /// TSA112 when the file on disk is not what the intents compile to, with the lines
+    /// `tsacl compile` would change (a hand edit shows as lines it would discard).
+    fn stale_output(&mut self, diags: &mut Vec<Diagnostic>) {
+        let committed = match std::fs::read(&self.output_path) {
+            Ok(committed) if committed == self.compiled.text => return,
+            Ok(committed) => Some(committed),
+            Err(_) => None,
         };
+        // What follows is about the policy as compiled now, not the file on disk.
+        let f = self.sources.get(self.output_file);
+        let name = f.name.clone();
+        let renamed = SourceFile::new(
+            f.path.clone(),
+            format!("{name} (as compiled now)"),
+            f.text.clone(),
+        );
+        let now = String::from_utf8_lossy(&f.text).into_owned();
+        self.output_file = self.sources.add(renamed);
+        let Some(committed) = committed else {
+            diags.push(
+                Diagnostic::new(
+                    Code::StaleOutput,
+                    Location {
+                        file: self.intents_file,
+                        span: Span::new(0, 0),
+                    },
+                    format!("{name} does not exist"),
+                )
+                .with_help("run `tsacl compile` and commit the result"),
+            );
+            return;
+        };
+        let old = String::from_utf8_lossy(&committed).into_owned();
+        let changes = changed_lines(&old, &now);
+        let mut d = Diagnostic::new(
+            Code::StaleOutput,
+            Location {
+                file: self.intents_file,
+                span: Span::new(0, 0),
+            },
+            format!("{name} is not what the intents compile to"),
+        )
+        .with_help(format!(
+            "run `tsacl compile` and commit the result. It would change {name} as below; a line the intents did not write is lost, so make such a change in the intents or the base file:\n{}",
+            changes.text
+        ));
+        if let Some(offset) = changes.first_discarded {
+            let file = self
+                .sources
+                .add(SourceFile::new(self.output_path.clone(), name, committed));
+            d.labels.push(crate::diagnostics::Label {
+                location: Location {
+                    file,
+                    span: Span::new(offset, offset),
+                },
+                message: "`tsacl compile` would discard this line".into(),
+            });
+        }
+        diags.push(d);
+    }
+
+    /// Every finding in the compiled policy moves to where that part was written (the
+    /// intents or the base file), the compiled place kept as a label; rule names such as
+    /// `grants[7]` become the intent or base rule they are.
+    fn point_at_written(&self, diags: &mut Vec<Diagnostic>) {
+        let output = self.output_file;
+        let Some(locator) = self.locator() else {
+            return;
+        };
+        let written_at = |span: Span| locator.written_at(span);
+        // A generated test repeats its `from` entry: a finding about the test at the same
+        // place as one about the grant is the same mistake said twice.
+        let repeats: Vec<bool> = diags
+            .iter()
+            .map(|d| d.primary.file == output && locator.in_generated_test(d.primary.span))
+            .collect();
         // `grants[7]` means nothing to someone who wrote intents: say which intent or
         // base rule it is.
-        let name = |grant: bool, i: usize| -> Option<String> {
-            let origins = if grant {
-                &self.compiled.grant_origins
-            } else {
-                &self.compiled.acl_origins
-            };
-            Some(match origins.get(i)? {
-                RuleOrigin::Service(k) => {
-                    format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
-                }
-                RuleOrigin::Base(span) => {
-                    let base = self.sources.get(self.base_file?);
-                    let (line, _) = base.line_col(span.start as usize);
-                    format!("the base rule at {}:{line}", base.name)
-                }
-            })
-        };
-        for d in diags.iter_mut().filter(|d| {
-            d.primary.file == self.output_file
-                && matches!(
-                    d.code,
-                    Code::RedundantRule | Code::RedundantSelector | Code::IneffectiveRule
-                )
-        }) {
+        let name = |grant: bool, i: usize| self.rule_name(grant, i);
+        for d in diags.iter_mut() {
+            let about_output =
+                d.primary.file == output || d.labels.iter().any(|l| l.location.file == output);
+            if !about_output {
+                continue;
+            }
             d.message = rename_rules(&d.message, &name);
+            if let Some(help) = &d.help {
+                d.help = Some(rename_rules(help, &name));
+            }
             for l in &mut d.labels {
                 l.message = rename_rules(&l.message, &name);
-                if l.location.file == self.output_file
+                if l.location.file == output
                     && let Some(at) = written_at(l.location.span)
                 {
                     l.location = at;
                 }
             }
-            if let Some(at) = written_at(d.primary.span) {
+            if d.primary.file == output
+                && let Some(at) = written_at(d.primary.span)
+            {
                 let compiled = d.primary;
                 d.primary = at;
                 d.labels.push(crate::diagnostics::Label {
@@ -250,11 +276,49 @@ impl Project {
                 });
             }
         }
+        let said: Vec<Location> = diags
+            .iter()
+            .zip(&repeats)
+            .filter(|(d, repeat)| !**repeat && d.is_error())
+            .map(|(d, _)| d.primary)
+            .collect();
+        let mut repeats = repeats.into_iter();
+        diags.retain(|d| !(repeats.next().unwrap_or(false) && said.contains(&d.primary)));
+    }
+
+    /// Finds where parts of the compiled policy (as compiled now) were written; `None`
+    /// when it is not HuJSON (then nothing was compiled that could be checked).
+    pub fn locator(&self) -> Option<Locator<'_>> {
+        let doc = crate::syntax::hujson::parse(&self.sources.get(self.output_file).text).ok()?;
+        Some(Locator {
+            project: self,
+            root: doc.root,
+        })
+    }
+
+    /// What wrote the compiled policy's `grants[i]` (or `acls[i]`): "the `redis` intent"
+    /// or "the base rule at base.hujson:12".
+    pub fn rule_name(&self, grant: bool, i: usize) -> Option<String> {
+        let origins = if grant {
+            &self.compiled.grant_origins
+        } else {
+            &self.compiled.acl_origins
+        };
+        Some(match origins.get(i)? {
+            RuleOrigin::Service(k) => {
+                format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
+            }
+            RuleOrigin::Base(span) => {
+                let base = self.sources.get(self.base_file?);
+                let (line, _) = base.line_col(span.start as usize);
+                format!("the base rule at {}:{line}", base.name)
+            }
+        })
     }
 
     /// The operator and Funnel lints with what the intents know: the operator's configured
     /// tags (instead of the defaults a plain policy implies), the services' tags, and which
-    /// services want Funnel. Findings about the operator section point into the intents.
+    /// services want Funnel, through which node.
     fn operator_lints(&self, policy: &crate::model::Policy, diags: &mut Vec<Diagnostic>) {
         use crate::lint::operator::{self as lints, OperatorTags};
         let output = self.output_file;
@@ -295,26 +359,11 @@ impl Project {
             });
             let mut found = Vec::new();
             lints::operator(policy, names, output, &mut found);
-            for d in &mut found {
-                let to = match d.code {
-                    Code::OperatorTagOwner => op.owners_span.or(op.span),
-                    Code::OperatorProxyTagNotOwned => op.proxy_tag_span.or(op.span),
-                    _ => None,
-                };
-                if let Some(span) = to {
-                    let compiled = d.primary;
-                    d.primary = intents_at(span);
-                    d.labels.push(crate::diagnostics::Label {
-                        location: compiled,
-                        message: "in the compiled policy".into(),
-                    });
-                }
-            }
-            // Generic findings at an owner TSA127 reports (compared in the compiled policy).
+            // Generic findings at an owner TSA127 reports.
             let covered: Vec<Location> = found
                 .iter()
                 .filter(|d| d.code == Code::OperatorTagOwner)
-                .filter_map(|d| d.labels.last().map(|l| l.location).or(Some(d.primary)))
+                .map(|d| d.primary)
                 .collect();
             diags.retain(|d| {
                 !(matches!(d.code, Code::BroadTagOwner | Code::TagOwnerCycle)
@@ -335,20 +384,96 @@ impl Project {
                 .collect();
             lints::service_tags(policy, names, &services, diags);
         }
-        let funnel: Vec<(String, Vec<String>, Location)> = self
+        let funnel: Vec<lints::FunnelAsk> = self
             .intents
             .services
             .iter()
-            .filter(|s| s.funnel)
-            .map(|s| {
-                (
-                    format!("the service {:?}", s.name.value),
-                    vec![s.tag.clone()],
-                    intents_at(s.funnel_span.unwrap_or(s.name.span)),
-                )
+            .filter_map(|s| {
+                Some(lints::FunnelAsk {
+                    what: format!("the service {:?}", s.name.value),
+                    node: self.intents.funnel_node(s)?,
+                    target: self.intents.funnel_targets(s),
+                    at: intents_at(s.funnel_span.unwrap_or(s.name.span)),
+                })
             })
             .collect();
         lints::funnel(policy, &funnel, diags);
+    }
+}
+
+/// Where the parts of a project's compiled policy were written.
+pub struct Locator<'p> {
+    project: &'p Project,
+    /// The compiled policy's tree.
+    root: Value,
+}
+
+impl Locator<'_> {
+    /// Where the part of the compiled policy at `span` was written: in the intents, or in
+    /// the base file (the same part of the base rule or section it was copied from).
+    pub fn written_at(&self, span: Span) -> Option<Location> {
+        let p = self.project;
+        let (path, on_key) = self.root.path_to(span);
+        match p.compiled.written(&path)? {
+            (Written::Intents(at), _) => Some(Location {
+                file: p.intents_file,
+                span: *at,
+            }),
+            (Written::Base(base_path), rest) => {
+                let mut full = base_path.clone();
+                full.extend_from_slice(rest);
+                Some(Location {
+                    file: p.base_file?,
+                    span: p.base_root.as_ref()?.span_at(&full, on_key),
+                })
+            }
+        }
+    }
+
+    /// Is `span` in a test the compiler generated from a `from` entry?
+    fn in_generated_test(&self, span: Span) -> bool {
+        let (path, _) = self.root.path_to(span);
+        path.first() == Some(&crate::syntax::Step::Key("tests".into()))
+            && matches!(
+                self.project.compiled.written(&path),
+                Some((Written::Intents(_), _))
+            )
+    }
+}
+
+/// What `tsacl compile` would change in the file on disk: a short unified diff (no
+/// context), and the offset in `old` of the first line it would discard.
+struct Changes {
+    text: String,
+    first_discarded: Option<usize>,
+}
+
+fn changed_lines(old: &str, new: &str) -> Changes {
+    const SHOWN: usize = 16;
+    let diff = similar::TextDiff::from_lines(old, new);
+    let unified = diff.unified_diff().context_radius(0).to_string();
+    let lines: Vec<&str> = unified.lines().collect();
+    let mut text = lines
+        .iter()
+        .take(SHOWN)
+        .map(|l| format!("  {}", l.replace('\t', "  ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > SHOWN {
+        text.push_str(&format!("\n  ... {} more lines", lines.len() - SHOWN));
+    }
+    let first_discarded = diff
+        .iter_all_changes()
+        .find(|c| c.tag() == similar::ChangeTag::Delete)
+        .and_then(|c| c.old_index())
+        .map(|line| {
+            let start: usize = old.split_inclusive('\n').take(line).map(str::len).sum();
+            let indent = old[start..].len() - old[start..].trim_start_matches([' ', '\t']).len();
+            start + indent
+        });
+    Changes {
+        text,
+        first_discarded,
     }
 }
 

@@ -224,38 +224,59 @@ pub fn service_tags(
     }
 }
 
-/// Does some `nodeAttrs` entry give `funnel` to a device carrying exactly `tags`?
-pub fn funnel_granted(policy: &Policy, tags: &[String]) -> bool {
-    let mut sorted = tags.to_vec();
-    sorted.sort();
-    sorted.dedup();
-    let device = Principal::Tags(sorted);
+/// Something that asks for Funnel: what it is, the node that terminates it, how
+/// `nodeAttrs` would name that node, and where the ask is written.
+#[derive(Clone, Debug)]
+pub struct FunnelAsk {
+    pub what: String,
+    pub node: Principal,
+    pub target: Vec<String>,
+    pub at: Location,
+}
+
+impl FunnelAsk {
+    /// A device carrying exactly `tags` (an Ingress proxy).
+    pub fn tagged(what: String, tags: &[String], at: Location) -> FunnelAsk {
+        let mut sorted = tags.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        FunnelAsk {
+            what,
+            node: Principal::Tags(sorted),
+            target: tags.to_vec(),
+            at,
+        }
+    }
+}
+
+/// Does some `nodeAttrs` entry give `funnel` to this node?
+pub fn funnel_granted(policy: &Policy, node: &Principal) -> bool {
     policy.node_attrs.iter().any(|entry| {
         entry.attr.iter().any(|a| a.value.trim() == "funnel")
             && entry.target.iter().any(|t| {
                 t.selector
                     .as_ref()
-                    .is_some_and(|sel| contains(policy, &Roles(None), sel, Side::Src, &device))
+                    .is_some_and(|sel| contains(policy, &Roles(None), sel, Side::Src, node))
             })
     })
 }
 
-/// TSA129: each (what, tags, where) that asks for Funnel needs the attribute.
-pub fn funnel(
-    policy: &Policy,
-    asks: &[(String, Vec<String>, Location)],
-    diags: &mut Vec<Diagnostic>,
-) {
-    for (what, tags, at) in asks {
-        if !funnel_granted(policy, tags) {
-            let target = tags.join("\", \"");
+/// TSA129: each ask for Funnel needs the attribute on its node.
+pub fn funnel(policy: &Policy, asks: &[FunnelAsk], diags: &mut Vec<Diagnostic>) {
+    for ask in asks {
+        if !funnel_granted(policy, &ask.node) {
+            let target = ask.target.join("\", \"");
             diags.push(
                 Diagnostic::new(
                     Code::FunnelWithoutAttr,
-                    *at,
+                    ask.at,
                     format!(
-                        "{what} asks for Funnel, but no nodeAttrs entry gives the funnel attribute to a device tagged {}",
-                        tags.join(", ")
+                        "{} asks for Funnel, but no nodeAttrs entry gives the funnel attribute to {}",
+                        ask.what,
+                        match &ask.node {
+                            Principal::Tags(_) => format!("a device tagged {}", ask.target.join(", ")),
+                            _ => ask.target.join(", "),
+                        }
                     ),
                 )
                 .with_help(format!(
@@ -421,11 +442,8 @@ mod tests {
     fn funnel_needs_the_attribute() {
         let at = Location::default();
         let ask = |tags: &[&str]| {
-            vec![(
-                "Ingress web".to_string(),
-                tags.iter().map(|t| t.to_string()).collect(),
-                at,
-            )]
+            let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+            vec![FunnelAsk::tagged("Ingress web".to_string(), &tags, at)]
         };
         let mut d = Vec::new();
         funnel(&policy(GOOD), &ask(&["tag:web"]), &mut d);

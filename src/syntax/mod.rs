@@ -8,4 +8,4 @@ pub mod hujson;
 pub mod json5;
 pub mod tree;
 
-pub use tree::{Document, Kind, Member, Span, SyntaxError, Value};
+pub use tree::{Document, Kind, Member, Span, Step, SyntaxError, Value};

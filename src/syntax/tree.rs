@@ -125,6 +125,74 @@ impl Value {
             .find(|m| m.key == key)
             .map(|m| &m.value)
     }
+
+    /// The path from this value down to the innermost part that holds `span`, and whether
+    /// `span` lies in the last member's key rather than its value.
+    pub fn path_to(&self, span: Span) -> (Vec<Step>, bool) {
+        let inside = |outer: Span| outer.start <= span.start && span.end <= outer.end;
+        let mut path = Vec::new();
+        let mut v = self;
+        loop {
+            let next =
+                match &v.kind {
+                    Kind::Object(members) => {
+                        if let Some(m) = members.iter().find(|m| inside(m.key_span)) {
+                            path.push(Step::Key(m.key.clone()));
+                            return (path, true);
+                        }
+                        members.iter().find(|m| inside(m.value.span)).map(|m| {
+                            path.push(Step::Key(m.key.clone()));
+                            &m.value
+                        })
+                    }
+                    Kind::Array(items) => items
+                        .iter()
+                        .enumerate()
+                        .find(|(_, i)| inside(i.span))
+                        .map(|(k, i)| {
+                            path.push(Step::Index(k));
+                            i
+                        }),
+                    _ => None,
+                };
+            match next {
+                Some(n) => v = n,
+                None => return (path, false),
+            }
+        }
+    }
+
+    /// The span of the part at `path` (its key's span when `on_key`), or of the deepest
+    /// part of `path` that exists.
+    pub fn span_at(&self, path: &[Step], on_key: bool) -> Span {
+        let mut v = self;
+        let mut span = self.span;
+        for (i, step) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            match (step, &v.kind) {
+                (Step::Key(k), Kind::Object(members)) => match members.iter().find(|m| m.key == *k)
+                {
+                    Some(m) if last && on_key => return m.key_span,
+                    Some(m) => v = &m.value,
+                    None => return span,
+                },
+                (Step::Index(n), Kind::Array(items)) => match items.get(*n) {
+                    Some(item) => v = item,
+                    None => return span,
+                },
+                _ => return span,
+            }
+            span = v.span;
+        }
+        span
+    }
+}
+
+/// A step of a path into a tree: a member's key or an element's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
 }
 
 /// A reader's error: where it happened and what, worded like the reference implementation.
@@ -154,3 +222,35 @@ impl fmt::Display for SyntaxError {
 }
 
 impl std::error::Error for SyntaxError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_lead_to_spans_and_back() {
+        let text = r#"{"grants": [{"src": ["a", "b"]}], "tagOwners": {"tag:x": []}}"#;
+        let root = crate::syntax::hujson::parse(text.as_bytes()).unwrap().root;
+        let at = |needle: &str| {
+            let i = text.find(needle).unwrap();
+            Span::new(i, i + needle.len())
+        };
+        let key = |k: &str| Step::Key(k.to_string());
+        let (path, on_key) = root.path_to(at("\"b\""));
+        assert_eq!(
+            path,
+            [key("grants"), Step::Index(0), key("src"), Step::Index(1)]
+        );
+        assert!(!on_key);
+        assert_eq!(root.span_at(&path, false), at("\"b\""));
+        let (path, on_key) = root.path_to(at("\"tag:x\""));
+        assert_eq!(path, [key("tagOwners"), key("tag:x")]);
+        assert!(on_key);
+        assert_eq!(root.span_at(&path, true), at("\"tag:x\""));
+        assert_eq!(root.span_at(&path, false), at("[]"));
+        // A path deeper than the tree stops at the deepest part that exists.
+        let deeper = [key("grants"), Step::Index(0), key("dst"), Step::Index(0)];
+        assert_eq!(root.span_at(&deeper, false), at(r#"{"src": ["a", "b"]}"#));
+        assert_eq!(root.path_to(Span::new(0, 1)), (vec![], false));
+    }
+}
