@@ -58,21 +58,47 @@ fn io_reason(e: &std::io::Error) -> String {
 /// original's permissions, flush it to disk, then rename it over the original. A crash
 /// leaves either the old or the new file, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tsacl-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
+    let mut staged = Staged::new(path)?;
+    staged.file().write_all(bytes)?;
+    staged.commit()
+}
+
+/// A replacement for `path` being written beside it: [`Staged::commit`] renames it over
+/// `path` (keeping the original's permissions, flushed to disk first); dropped without a
+/// commit, it disappears and `path` is untouched. For output written as it is produced.
+pub struct Staged {
+    path: std::path::PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Staged {
+    pub fn new(path: &Path) -> std::io::Result<Staged> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".tsacl-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        Ok(Staged {
+            path: path.to_path_buf(),
+            tmp,
+        })
     }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    pub fn commit(self) -> std::io::Result<()> {
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            self.tmp.as_file().set_permissions(meta.permissions())?;
+        }
+        self.tmp.as_file().sync_all()?;
+        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -260,3 +260,81 @@ fn library_client_ts_default_and_if_match() {
     ));
     assert_eq!(api.writes(), 2);
 }
+
+/// A tailnet of 50,000 devices (about 30 MB of JSON): more than the official Go client's
+/// 10 MiB answer limit, read to disk and copied one device at a time.
+#[test]
+fn pull_inventory_of_fifty_thousand_devices() {
+    let api = FakeApi::start(V1.as_bytes());
+    let devices: Vec<serde_json::Value> = (0..50_000u32)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("n{i}"),
+                "hostname": format!("host-{i}"),
+                "name": format!("host-{i}.tail1234.ts.net"),
+                "addresses": [format!("100.{}.{}.{}", 64 + i / 65536, (i / 256) % 256, i % 256), format!("fd7a:115c:a1e0::{:x}", i + 1)],
+                "user": "alice@example.com",
+                "tags": if i % 3 == 0 { serde_json::json!(["tag:server"]) } else { serde_json::json!([]) },
+                "os": "linux",
+                "clientVersion": "1.90.0",
+                "advertisedRoutes": [],
+                "enabledRoutes": [],
+                "keyExpiryDisabled": i % 3 == 0,
+                "lastSeen": "2026-11-29T10:00:00Z",
+                "postureIdentity": {"serialNumbers": [format!("SERIAL{i:08}")]},
+            })
+        })
+        .collect();
+    api.state().devices = serde_json::Value::Array(devices);
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(tsacl_key(&api.url, dir.path()).args([
+        "pull",
+        "-o",
+        "p.hujson",
+        "--inventory",
+        "inv.json",
+    ]));
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("saved 50000 devices and 1 users"), "{r}");
+    let text = std::fs::read(dir.path().join("inv.json")).unwrap();
+    assert!(text.len() > 10 << 20, "{} bytes", text.len());
+    let inv: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(inv["devices"].as_array().unwrap().len(), 50_000);
+    assert_eq!(inv["devices"][49_999]["hostname"], "host-49999");
+    // The saved file is an inventory tsacl reads.
+    let read = tsacl::engine::inventory::Inventory::from_json(&text).unwrap();
+    assert_eq!(read.devices.len(), 50_000);
+}
+
+/// Workload identity federation, as gitops-pusher takes it: the federated client's ID in
+/// TS_OAUTH_ID and the CI's OIDC token in TS_ID_TOKEN, exchanged for an access token.
+#[test]
+fn workload_identity_federation() {
+    let api = FakeApi::start(V1.as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(tsacl(&api.url, dir.path())
+        .env("TS_OAUTH_ID", FEDERATED_ID)
+        .env("TS_ID_TOKEN", ID_TOKEN)
+        .args(["pull"]));
+    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.stdout.as_bytes(), api.policy().as_slice());
+    assert_eq!(api.state().count("POST", "/oauth/token-exchange"), 1);
+    // A token the server refuses is named as such, without echoing it.
+    let r = run(tsacl(&api.url, dir.path())
+        .env("TS_OAUTH_ID", FEDERATED_ID)
+        .env("TS_ID_TOKEN", "eyJ.eyJ.IDTOKENSIGNATURESECRET-wrong")
+        .args(["pull"]));
+    assert_eq!(r.code, 3, "{r}");
+    assert!(
+        r.stderr.contains("OAuth") || r.stderr.contains("token"),
+        "{r}"
+    );
+    // A secret and an ID token at once is a configuration error.
+    let r = run(tsacl(&api.url, dir.path())
+        .env("TS_OAUTH_ID", FEDERATED_ID)
+        .env("TS_OAUTH_SECRET", OAUTH_SECRET)
+        .env("TS_ID_TOKEN", ID_TOKEN)
+        .args(["pull"]));
+    assert_eq!(r.code, 2, "{r}");
+    assert!(r.stderr.contains("TS_ID_TOKEN"), "{r}");
+}

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 /// Renew an OAuth access token when less than this is left of its life.
 const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(60);
-/// Refuse answers larger than this (the official Go client's limit).
-const MAX_BODY: u64 = 10 << 20;
+/// Refuse answers held in memory larger than this (a policy, a validation). Device and
+/// user lists are not held in memory: they go to disk whatever their size
+/// ([`Client::write_inventory`]).
+const MAX_BODY: u64 = 64 << 20;
 
 /// The policy as the server holds it.
 #[derive(Clone, Debug)]
@@ -56,7 +58,10 @@ struct Answer {
     status: u16,
     etag: Option<String>,
     retry_after: Option<Duration>,
+    /// The body, unless it was spooled.
     body: Vec<u8>,
+    /// A 200 answer's body on disk, when the request asked for that.
+    spooled: Option<std::fs::File>,
     tries: u32,
 }
 
@@ -177,42 +182,59 @@ impl Client {
         }
     }
 
-    /// `GET /devices?fields=all`: the `devices` array.
-    pub fn devices(&mut self) -> Result<serde_json::Value, ApiError> {
-        self.get_list(Op::ListDevices, "devices?fields=all", "devices")
+    /// `GET /devices?fields=all` and `GET /users`, written to `out` as the inventory
+    /// document `{"devices": [...], "users": [...]}`, one element per line. Both answers
+    /// are read to disk first, then copied one element at a time, so memory stays bounded
+    /// however large the tailnet (the official Go client refuses answers over 10 MiB,
+    /// about 5,000 devices). Returns how many devices and users were written.
+    pub fn write_inventory(
+        &mut self,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(usize, usize), ApiError> {
+        let devices = self.spool_list(Op::ListDevices, "devices?fields=all")?;
+        let users = self.spool_list(Op::ListUsers, "users")?;
+        let write_error = |e: std::io::Error| ApiError::LocalWrite {
+            detail: e.to_string(),
+        };
+        out.write_all(b"{\"devices\": [").map_err(write_error)?;
+        let n_devices = self.copy_list(Op::ListDevices, devices, "devices", out)?;
+        out.write_all(b"], \"users\": [").map_err(write_error)?;
+        let n_users = self.copy_list(Op::ListUsers, users, "users", out)?;
+        out.write_all(b"]}\n").map_err(write_error)?;
+        Ok((n_devices, n_users))
     }
 
-    /// `GET /users`: the `users` array.
-    pub fn users(&mut self) -> Result<serde_json::Value, ApiError> {
-        self.get_list(Op::ListUsers, "users", "users")
-    }
-
-    fn get_list(&mut self, op: Op, rest: &str, key: &str) -> Result<serde_json::Value, ApiError> {
+    /// A list endpoint's answer, on disk.
+    fn spool_list(&mut self, op: Op, rest: &str) -> Result<std::fs::File, ApiError> {
         let url = self.tailnet_url(rest);
-        let ans = self.send(
+        let mut ans = self.send_spooled(op, &url)?;
+        match ans.spooled.take() {
+            Some(file) if ans.status == 200 => Ok(file),
+            _ => Err(self.failure(op, ans)),
+        }
+    }
+
+    /// Copy the elements of the answer's `key` array to `out`, one per line, reading one
+    /// element at a time.
+    fn copy_list(
+        &self,
+        op: Op,
+        mut file: std::fs::File,
+        key: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<usize, ApiError> {
+        use std::io::Seek;
+        let unreadable = |detail: String| ApiError::Other {
+            host: self.host(),
             op,
-            Method::Get,
-            &url,
-            &[("Accept", "application/json")],
-            None,
-        )?;
-        if ans.status != 200 {
-            return Err(self.failure(op, ans));
-        }
-        let value: serde_json::Value =
-            serde_json::from_slice(&ans.body).map_err(|e| ApiError::Other {
-                host: self.host(),
-                op,
-                detail: format!("the answer is not JSON: {e}"),
-            })?;
-        match value.get(key) {
-            Some(list @ serde_json::Value::Array(_)) => Ok(list.clone()),
-            _ => Err(ApiError::Other {
-                host: self.host(),
-                op,
-                detail: format!("the answer has no `{key}` list"),
-            }),
-        }
+            detail,
+        };
+        file.rewind()
+            .map_err(|e| unreadable(format!("cannot read the saved answer: {e}")))?;
+        let mut reader = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let copied = serde::de::DeserializeSeed::deserialize(ListOf { key, out }, &mut reader)
+            .map_err(|e| unreadable(format!("the answer is not what the API sends: {e}")))?;
+        copied.ok_or_else(|| unreadable(format!("the answer has no `{key}` list")))
     }
 
     fn read_validation(&self, body: &[u8]) -> Validation {
@@ -275,6 +297,7 @@ impl Client {
         match &self.config.credentials {
             Credentials::ApiKey(k) => v.push(k),
             Credentials::OAuth { client_secret, .. } => v.push(client_secret),
+            Credentials::Federated { id_token, .. } => v.push(id_token),
         }
         if let Some((t, _)) = &self.token {
             v.push(t);
@@ -313,7 +336,7 @@ impl Client {
     fn failure(&self, op: Op, ans: Answer) -> ApiError {
         let host = self.host();
         let message = self.body_text(&ans.body);
-        let oauth = matches!(self.config.credentials, Credentials::OAuth { .. });
+        let oauth = self.config.credentials.exchanges_tokens();
         match ans.status {
             401 => ApiError::Unauthorized {
                 host,
@@ -340,40 +363,55 @@ impl Client {
         }
     }
 
-    /// The bearer token for the next request, exchanging the OAuth client when there
-    /// is no token or it expires within [`RENEW_BEFORE_EXPIRY`].
+    /// The bearer token for the next request: the API key, or an access token from the
+    /// OAuth client (client credentials) or from workload identity federation (an OIDC ID
+    /// token exchanged at `/api/v2/oauth/token-exchange`, as tailscale-client-go-v2 and
+    /// gitops-pusher do), renewed when it expires within [`RENEW_BEFORE_EXPIRY`].
     fn bearer(&mut self) -> Result<Secret, ApiError> {
-        let (client_id, client_secret) = match &self.config.credentials {
+        let (path, form) = match &self.config.credentials {
             Credentials::ApiKey(key) => return Ok(key.clone()),
             Credentials::OAuth {
                 client_id,
                 client_secret,
-            } => (client_id.clone(), client_secret.clone()),
+            } => (
+                "oauth/token",
+                format!(
+                    "grant_type=client_credentials&client_id={}&client_secret={}",
+                    form_escape(client_id),
+                    form_escape(client_secret.expose())
+                ),
+            ),
+            Credentials::Federated {
+                client_id,
+                id_token,
+            } => (
+                "oauth/token-exchange",
+                format!(
+                    "client_id={}&jwt={}",
+                    form_escape(client_id),
+                    form_escape(id_token.expose())
+                ),
+            ),
         };
         if let Some((token, expires)) = &self.token
             && Instant::now() + RENEW_BEFORE_EXPIRY < *expires
         {
             return Ok(token.clone());
         }
-        let url = format!("{}/api/v2/oauth/token", self.config.base_url);
-        let form = format!(
-            "grant_type=client_credentials&client_id={}&client_secret={}",
-            form_escape(&client_id),
-            form_escape(client_secret.expose())
-        );
+        let url = format!("{}/api/v2/{path}", self.config.base_url);
         let form = Secret::new(form);
         let started = Instant::now();
-        let ans = self.send_inner(
-            Op::OAuthToken,
-            Method::Post,
-            &url,
-            &[
+        let request = Request {
+            method: Method::Post,
+            url: &url,
+            headers: &[
                 ("Content-Type", "application/x-www-form-urlencoded"),
                 ("Accept", "application/json"),
             ],
-            Some(form.expose().as_bytes()),
-            false,
-        )?;
+            body: Some(form.expose().as_bytes()),
+            spool: false,
+        };
+        let ans = self.send_inner(Op::OAuthToken, &request, false)?;
         self.token_exchanges += 1;
         let host = self.host();
         match ans.status {
@@ -412,11 +450,36 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Answer, ApiError> {
-        let ans = self.send_inner(op, method, url, headers, body, true)?;
+        self.send_authenticated(op, method, url, headers, body, false)
+    }
+
+    /// A GET whose 200 answer goes to a temporary file instead of memory.
+    fn send_spooled(&mut self, op: Op, url: &str) -> Result<Answer, ApiError> {
+        let headers = [("Accept", "application/json")];
+        self.send_authenticated(op, Method::Get, url, &headers, None, true)
+    }
+
+    fn send_authenticated(
+        &mut self,
+        op: Op,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+        spool: bool,
+    ) -> Result<Answer, ApiError> {
+        let request = Request {
+            method,
+            url,
+            headers,
+            body,
+            spool,
+        };
+        let ans = self.send_inner(op, &request, true)?;
         // An OAuth token can be revoked before it expires: get a new one, once.
-        if ans.status == 401 && matches!(self.config.credentials, Credentials::OAuth { .. }) {
+        if ans.status == 401 && self.config.credentials.exchanges_tokens() {
             self.token = None;
-            let again = self.send_inner(op, method, url, headers, body, true)?;
+            let again = self.send_inner(op, &request, true)?;
             return Ok(Answer {
                 tries: ans.tries + again.tries,
                 ..again
@@ -428,12 +491,10 @@ impl Client {
     fn send_inner(
         &mut self,
         op: Op,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
+        request: &Request<'_>,
         authenticate: bool,
     ) -> Result<Answer, ApiError> {
+        let (method, url) = (request.method, request.url);
         let mut tried = 0;
         loop {
             tried += 1;
@@ -443,7 +504,7 @@ impl Client {
                 None
             };
             let started = Instant::now();
-            let result = self.once(method, url, headers, body, auth.as_ref());
+            let result = self.once(request, auth.as_ref());
             let (retry_after, error) = match result {
                 Ok(mut ans) => {
                     self.debug(method, url, &format!("{}", ans.status), started, tried);
@@ -491,14 +552,14 @@ impl Client {
         }
     }
 
-    fn once(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<&[u8]>,
-        auth: Option<&Secret>,
-    ) -> Result<Answer, ureq::Error> {
+    fn once(&self, request: &Request<'_>, auth: Option<&Secret>) -> Result<Answer, ureq::Error> {
+        let Request {
+            method,
+            url,
+            headers,
+            body,
+            spool,
+        } = *request;
         let bearer = auth.map(|s| format!("Bearer {}", s.expose()));
         let mut response = match method {
             Method::Get => {
@@ -537,6 +598,19 @@ impl Client {
         });
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
         let status = response.status().as_u16();
+        if spool && status == 200 {
+            let mut file = tempfile::tempfile()?;
+            let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+            std::io::copy(&mut reader, &mut file)?;
+            return Ok(Answer {
+                status,
+                etag,
+                retry_after,
+                body: Vec::new(),
+                spooled: Some(file),
+                tries: 1,
+            });
+        }
         let body = response
             .body_mut()
             .with_config()
@@ -547,6 +621,7 @@ impl Client {
             etag,
             retry_after,
             body,
+            spooled: None,
             tries: 1,
         })
     }
@@ -663,6 +738,89 @@ fn root_certs(debug: bool) -> ureq::tls::RootCerts {
         .map(|der| ureq::tls::Certificate::from_der(der.as_ref()).to_owned())
         .collect::<Vec<_>>()
         .into()
+}
+
+/// One request, as every try sends it.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    method: Method,
+    url: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+    body: Option<&'a [u8]>,
+    /// Put a 200 answer's body in a temporary file (no size limit).
+    spool: bool,
+}
+
+/// `{"<key>": [...], ...}` with the elements of `key` written to `out`, one per line,
+/// as they are read; everything else is skipped. Deserializes to whether `key` was there
+/// and how many elements it had.
+struct ListOf<'a> {
+    key: &'a str,
+    out: &'a mut dyn std::io::Write,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ListOf<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ListOf<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "an object with a `{}` list", self.key)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<Option<usize>, A::Error> {
+        let mut copied = None;
+        while let Some(k) = map.next_key::<String>()? {
+            if k == self.key && copied.is_none() {
+                copied = Some(map.next_value_seed(Elements {
+                    out: &mut *self.out,
+                })?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(copied)
+    }
+}
+
+struct Elements<'a> {
+    out: &'a mut dyn std::io::Write,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Elements<'_> {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Elements<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        use serde::de::Error as _;
+        let mut n = 0;
+        while let Some(element) = seq.next_element::<serde_json::Value>()? {
+            let sep: &[u8] = if n == 0 { b"\n" } else { b",\n" };
+            self.out
+                .write_all(sep)
+                .and_then(|()| serde_json::to_writer(&mut *self.out, &element).map_err(Into::into))
+                .map_err(A::Error::custom)?;
+            n += 1;
+        }
+        if n > 0 {
+            self.out.write_all(b"\n").map_err(A::Error::custom)?;
+        }
+        Ok(n)
+    }
 }
 
 #[derive(Copy, Clone, Debug)]

@@ -25,6 +25,17 @@ pub enum Credentials {
         client_id: String,
         client_secret: Secret,
     },
+    /// Workload identity federation: an OIDC ID token from the CI's identity provider
+    /// (`TS_ID_TOKEN`, e.g. GitHub Actions' with the client's audience), exchanged with the
+    /// federated client's ID at `/api/v2/oauth/token-exchange` for an access token.
+    Federated { client_id: String, id_token: Secret },
+}
+
+impl Credentials {
+    /// Whether requests carry an access token obtained from the API (and renewed).
+    pub fn exchanges_tokens(&self) -> bool {
+        !matches!(self, Credentials::ApiKey(_))
+    }
 }
 
 /// Everything the client needs, resolved and checked.
@@ -93,32 +104,49 @@ pub fn credentials(
     let key_from_env = var(env, "TS_API_KEY");
     let client_id = one_of(env, &["TS_OAUTH_CLIENT_ID", "TS_OAUTH_ID"])?;
     let client_secret = one_of(env, &["TS_OAUTH_CLIENT_SECRET", "TS_OAUTH_SECRET"])?;
-    let oauth = client_id.is_some() || client_secret.is_some();
+    let id_token = var(env, "TS_ID_TOKEN");
+    let oauth = client_id.is_some() || client_secret.is_some() || id_token.is_some();
     let key = key_from_file.or(key_from_env);
     match (key, oauth) {
         (Some(_), true) => Err(
             "both an API key (TS_API_KEY or --api-key-file) and an OAuth client \
-             (TS_OAUTH_CLIENT_ID/TS_OAUTH_CLIENT_SECRET) are set; set only one kind"
+             (TS_OAUTH_CLIENT_ID with TS_OAUTH_CLIENT_SECRET or TS_ID_TOKEN) are set; set only one kind"
                 .to_string(),
         ),
         (Some(key), false) => Ok(Credentials::ApiKey(Secret::new(key))),
-        (None, true) => match (client_id, client_secret) {
-            (Some(client_id), Some(secret)) => Ok(Credentials::OAuth {
+        (None, true) => match (client_id, client_secret, id_token) {
+            (Some(_), Some(_), Some(_)) => Err(
+                "both TS_OAUTH_CLIENT_SECRET (or TS_OAUTH_SECRET) and TS_ID_TOKEN are set; \
+                 set the secret for an OAuth client, or the ID token for workload identity federation"
+                    .to_string(),
+            ),
+            (Some(client_id), Some(secret), None) => Ok(Credentials::OAuth {
                 client_id,
                 client_secret: Secret::new(secret),
             }),
-            (Some(_), None) => Err(
-                "TS_OAUTH_CLIENT_ID is set but TS_OAUTH_CLIENT_SECRET (or TS_OAUTH_SECRET) is not"
+            (Some(client_id), None, Some(token)) => Ok(Credentials::Federated {
+                client_id,
+                id_token: Secret::new(token),
+            }),
+            (Some(_), None, None) => Err(
+                "TS_OAUTH_CLIENT_ID is set but neither TS_OAUTH_CLIENT_SECRET (or TS_OAUTH_SECRET) \
+                 nor TS_ID_TOKEN (workload identity federation) is"
                     .to_string(),
             ),
-            _ => Err(
+            (None, _, Some(_)) => Err(
+                "TS_ID_TOKEN is set but TS_OAUTH_CLIENT_ID (or TS_OAUTH_ID), the federated \
+                 identity's client ID, is not"
+                    .to_string(),
+            ),
+            (None, _, None) => Err(
                 "TS_OAUTH_CLIENT_SECRET is set but TS_OAUTH_CLIENT_ID (or TS_OAUTH_ID) is not"
                     .to_string(),
             ),
         },
         (None, false) => Err(
-            "no API credentials: set TS_API_KEY (or pass --api-key-file FILE), or an OAuth \
-             client with TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET"
+            "no API credentials: set TS_API_KEY (or pass --api-key-file FILE), an OAuth \
+             client with TS_OAUTH_CLIENT_ID and TS_OAUTH_CLIENT_SECRET, or workload identity \
+             federation with TS_OAUTH_CLIENT_ID and TS_ID_TOKEN"
                 .to_string(),
         ),
     }

@@ -107,6 +107,10 @@ pub enum ApiError {
         op: Op,
         detail: String,
     },
+    /// Writing an answer to a local file failed (a full disk, a permission).
+    LocalWrite {
+        detail: String,
+    },
 }
 
 impl ApiError {
@@ -287,6 +291,7 @@ impl fmt::Display for ApiError {
             ApiError::Other { host, op, detail } => {
                 write!(f, "talking to {host} to {} failed: {detail}", op.describe())
             }
+            ApiError::LocalWrite { detail } => write!(f, "cannot write the answer: {detail}"),
         }
     }
 }

@@ -37,20 +37,38 @@ pub fn run(args: PullArgs) -> u8 {
             return e.exit_code();
         }
     };
+    // The inventory goes to a file beside its destination as it is read (tens of
+    // thousands of devices do not fit comfortably in memory), and replaces the
+    // destination only once the policy is written too.
     let inventory = match &args.inventory {
         None => None,
-        Some(_) => {
-            let lists = client.devices().and_then(|d| Ok((d, client.users()?)));
-            match lists {
-                Ok((devices, users)) => {
-                    let doc = serde_json::json!({"devices": devices, "users": users});
-                    let mut text = serde_json::to_vec_pretty(&doc).expect("JSON values serialize");
-                    text.push(b'\n');
-                    Some(text)
-                }
+        Some(path) => {
+            let mut staged = match crate::fsutil::Staged::new(path) {
+                Ok(s) => s,
                 Err(e) => {
+                    error_line(format!(
+                        "cannot write {}: {e}; nothing was written",
+                        path.display()
+                    ));
+                    return EXIT_RUNTIME;
+                }
+            };
+            let mut out = std::io::BufWriter::new(staged.file());
+            let written = client.write_inventory(&mut out);
+            let flushed = out.flush();
+            drop(out);
+            match (written, flushed) {
+                (Ok(counts), Ok(())) => Some((staged, counts)),
+                (Err(e), _) => {
                     error_line(format!("{e}; nothing was written"));
                     return e.exit_code();
+                }
+                (_, Err(e)) => {
+                    error_line(format!(
+                        "cannot write {}: {e}; nothing was written",
+                        path.display()
+                    ));
+                    return EXIT_RUNTIME;
                 }
             }
         }
@@ -80,12 +98,15 @@ pub fn run(args: PullArgs) -> u8 {
             eprintln!("tsacl: pulled the policy of {tailnet}{etag}");
         }
     }
-    if let (Some(path), Some(text)) = (&args.inventory, inventory) {
-        if let Err(e) = crate::fsutil::write_atomic(path, &text) {
+    if let (Some(path), Some((staged, (devices, users)))) = (&args.inventory, inventory) {
+        if let Err(e) = staged.commit() {
             error_line(format!("cannot write {}: {e}", path.display()));
             return EXIT_RUNTIME;
         }
-        eprintln!("tsacl: saved devices and users into {}", path.display());
+        eprintln!(
+            "tsacl: saved {devices} devices and {users} users into {}",
+            path.display()
+        );
     }
     EXIT_CLEAN
 }

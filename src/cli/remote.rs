@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// Options of every command that talks to the Tailscale API.
 ///
 /// Credentials come only from the environment or a file: TS_API_KEY, or
-/// TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET (or TS_OAUTH_ID + TS_OAUTH_SECRET).
+/// TS_OAUTH_CLIENT_ID + TS_OAUTH_CLIENT_SECRET (or TS_OAUTH_ID + TS_OAUTH_SECRET), or
+/// TS_OAUTH_CLIENT_ID + TS_ID_TOKEN (workload identity federation).
 #[derive(Args, Debug, Clone)]
 pub struct ApiArgs {
     /// Read the API key from FILE instead of TS_API_KEY (a key is never accepted as a flag value)
@@ -36,6 +37,8 @@ Environment:
   TS_API_KEY                  API access token (tskey-api-...), or
   TS_OAUTH_CLIENT_ID          OAuth client ID (also TS_OAUTH_ID), with
   TS_OAUTH_CLIENT_SECRET      OAuth client secret (also TS_OAUTH_SECRET); scope policy_file
+  TS_ID_TOKEN                 instead of the secret: an OIDC ID token for workload identity
+                              federation (TS_OAUTH_CLIENT_ID is then the federated client)
   TS_TAILNET                  tailnet [default: -, the credential's own]
   TS_API_URL                  API base URL [default: https://api.tailscale.com]
   TS_API_TIMEOUT              like --timeout
