@@ -1,0 +1,98 @@
+//! The Python wheel (`pyproject.toml`, maturin's binary bindings): built, installed into a
+//! fresh virtual environment, and run as `tsacl check` on the repository's own tailnet.
+//! Skips with a message where maturin is absent; fails under `CI=true` then (`.ci/run`
+//! installs it).
+
+use std::path::Path;
+use std::process::Command;
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_wheel_installs_and_checks_the_repository_policy() {
+    let maturin_ok = Command::new("python3")
+        .args(["-m", "maturin", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !maturin_ok {
+        assert!(
+            !ci(),
+            "maturin is needed under CI=true (pip install maturin)"
+        );
+        eprintln!("SKIPPED: maturin not found (pip install maturin)");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = dir.path().join("wheels");
+    // A debug build is enough to show the packaging works, and reuses the test build.
+    run(Command::new("python3")
+        .args(["-m", "maturin", "build", "--profile", "dev", "--out"])
+        .arg(&wheels)
+        .current_dir(root));
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!("tsacl-{}-py3-none-", env!("CARGO_PKG_VERSION"))),
+        "{name}"
+    );
+
+    let venv = dir.path().join("venv");
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    let bin = venv.join(if cfg!(windows) { "Scripts" } else { "bin" });
+    run(Command::new(bin.join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--disable-pip-version-check",
+        ])
+        .arg(&wheel));
+    let tsacl = bin.join(if cfg!(windows) { "tsacl.exe" } else { "tsacl" });
+
+    let version = run(Command::new(&tsacl).arg("--version"));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("tsacl "));
+
+    let project = dir.path().join("project");
+    copy_dir(&root.join("policies"), &project.join("policies"));
+    let out = Command::new(&tsacl)
+        .args(["check", "--color", "never"])
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("0 errors"), "{err}");
+}
