@@ -297,6 +297,20 @@ fn route(req: &Request, state: &Arc<Mutex<State>>) -> Answer {
             serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": life, "scope": "policy_file"}),
         );
     }
+    // GitHub Actions' OIDC token endpoint, for the action's workload identity federation
+    // (ACTIONS_ID_TOKEN_REQUEST_URL points here in tests/action.rs).
+    if req.method == "GET" && path == "/github-oidc" {
+        let authorized = req.header("authorization") == Some("bearer GITHUB-REQUEST-TOKEN");
+        let query = req.path.split_once('?').map_or("", |(_, q)| q);
+        let audience = query
+            .split('&')
+            .any(|kv| kv.strip_prefix("audience=").map(percent_decode).as_deref() == Some("api.tailscale.com/k456"));
+        return if authorized && audience {
+            json(200, serde_json::json!({ "count": 1, "value": ID_TOKEN }))
+        } else {
+            message(403, "bad OIDC request")
+        };
+    }
     let bearer = req
         .header("authorization")
         .and_then(|a| a.strip_prefix("Bearer "))
