@@ -17,6 +17,8 @@ pub struct Project {
     pub output_file: FileId,
     pub output_path: PathBuf,
     pub intents: Intents,
+    /// The base policy as written (its spans are in `base_file`).
+    pub base_policy: Option<crate::model::Policy>,
     pub compiled: Compiled,
     /// Problems found while reading and compiling.
     pub diagnostics: Vec<Diagnostic>,
@@ -92,6 +94,7 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         base.as_ref(),
         &mut diagnostics,
     );
+    let base_policy = base_parts.map(|(_, policy, _)| policy);
     let output_path = dir.join(&intents.output);
     let output_file = sources.add(SourceFile::new(
         &output_path,
@@ -105,6 +108,7 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         output_file,
         output_path,
         intents,
+        base_policy,
         compiled,
         diagnostics,
     })
@@ -167,8 +171,16 @@ impl Project {
                     intents: self.intents_file,
                     base: self.base_file,
                     output: self.output_file,
+                    base_policy: self.base_policy.as_ref(),
                 };
-                super::prove::prove(&self.intents, policy, &self.compiled, &files, &mut diags);
+                super::prove::prove(
+                    &self.intents,
+                    policy,
+                    &self.compiled,
+                    &files,
+                    options.inventory.as_ref(),
+                    &mut diags,
+                );
             }
         }
         sort(&mut diags);
