@@ -25,12 +25,7 @@ pub struct Project {
 }
 
 fn shown(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
+    crate::fsutil::relative_to_cwd(path).display().to_string()
 }
 
 /// Read and compile. `Err` is a one-line reason for an unreadable input (exit 2).
