@@ -49,6 +49,7 @@ use crate::engine::{IpSet, diff::ANY_OTHER_MEMBER};
 use crate::model::{Autogroup, Policy, PortRange, Protocol, Selector};
 use crate::rules::Code;
 use crate::syntax::Span;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where the compiled policy's rules point: the intents, the base file (when there is one)
 /// and the compiled output.
@@ -136,6 +137,14 @@ struct SelView<'a> {
     addresses: Option<IpSet>,
     /// The families in which those addresses cover the tailnet's range.
     covers: Families,
+}
+
+/// A `from` entry: where it is written, the intents device it names (if it does), and
+/// the selectors it compiles to.
+struct FromEntry {
+    span: Span,
+    device: Option<Principal>,
+    selectors: Vec<Selector>,
 }
 
 /// What the proof needs to know beyond the policy text.
@@ -378,25 +387,32 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         device_addresses,
         named_addresses,
     };
-    let addresses_of = |p: &Principal| -> IpSet {
-        match p {
-            Principal::Address(a) => a.clone(),
-            _ => IpSet::from_addrs(
-                inv.devices
-                    .iter()
-                    .filter(|d| inventory_principal(d) == *p)
-                    .flat_map(|d| d.addresses.clone()),
-            ),
-        }
-    };
+    let mut inventory_addresses: HashMap<Principal, Vec<std::net::IpAddr>> = HashMap::new();
+    for d in &inv.devices {
+        inventory_addresses
+            .entry(inventory_principal(d))
+            .or_default()
+            .extend(&d.addresses);
+    }
+    let mut device_names: HashMap<Principal, Vec<&str>> = HashMap::new();
+    for d in &intents.devices {
+        device_names
+            .entry(device_principal(d))
+            .or_default()
+            .push(d.name.value.as_str());
+    }
 
     // Everyone worth asking about.
     let mut universe: Vec<Who> = Vec::new();
+    let mut seen: std::collections::HashSet<Principal> = std::collections::HashSet::new();
     let mut note = |p: Principal, name: String| {
-        if !universe.iter().any(|w| w.principal == p) {
-            let addresses = addresses_of(&p);
+        if seen.insert(p.clone()) {
+            let addresses = match &p {
+                Principal::Address(a) => a.clone(),
+                _ => IpSet::from_addrs(inventory_addresses.get(&p).into_iter().flatten().copied()),
+            };
             universe.push(Who {
-                name: describe(intents, &p, &name),
+                name: describe(&device_names, &p, &name),
                 principal: p,
                 addresses,
             });
@@ -446,6 +462,86 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         "a compiled policy always has grants, so it is never the default allow-all"
     );
     let all = entries(policy);
+    // Who each source selector takes in, once per distinct selector: compiled rules
+    // repeat the same few (devices' tags, groups) many times.
+    let mut taken: HashMap<Selector, Vec<(usize, Families)>> = HashMap::new();
+    let index_of: HashMap<&Principal, usize> = universe
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (&w.principal, i))
+        .collect();
+    let mut with_tag: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in universe.iter().enumerate() {
+        if let Principal::Tags(tags) = &w.principal {
+            for t in tags {
+                with_tag.entry(t.as_str()).or_default().push(i);
+            }
+        }
+    }
+    let mut take = |sel: &Selector| {
+        if taken.contains_key(sel) {
+            return;
+        }
+        // A tag, a user or a group takes in exactly the principals it names (what
+        // `contains` says), found directly; anything broader, by asking everyone.
+        let user = |login: &str| index_of.get(&Principal::User(login.to_string())).copied();
+        let list: Vec<(usize, Families)> = match sel {
+            Selector::Tag(t) => with_tag
+                .get(t.as_str())
+                .into_iter()
+                .flatten()
+                .map(|&i| (i, BOTH))
+                .collect(),
+            Selector::User(u) => user(u).map(|i| (i, BOTH)).into_iter().collect(),
+            Selector::Group(g) => {
+                let mut members: Vec<usize> = policy
+                    .group(g)
+                    .into_iter()
+                    .flat_map(|g| &g.members)
+                    .filter_map(|m| user(m.value.trim()))
+                    .collect();
+                members.sort_unstable();
+                members.dedup();
+                members.into_iter().map(|i| (i, BOTH)).collect()
+            }
+            _ => {
+                let view = world.view(sel);
+                (0..universe.len())
+                    .map(|i| (i, world.takes_in(&view, Side::Src, &universe[i])))
+                    .filter(|(_, f)| *f != 0)
+                    .collect()
+            }
+        };
+        taken.insert(sel.clone(), list);
+    };
+    for e in &all {
+        e.src
+            .iter()
+            .filter_map(|s| s.selector.as_ref())
+            .for_each(&mut take);
+    }
+    let from_selectors: Vec<Vec<FromEntry>> = intents
+        .services
+        .iter()
+        .map(|svc| {
+            svc.from
+                .iter()
+                .map(|f| {
+                    let device = intents.device(f.value.trim()).map(device_principal);
+                    let selectors: Vec<Selector> = selectors_for(intents, &f.value)
+                        .iter()
+                        .filter_map(|s| Selector::parse(s).ok())
+                        .collect();
+                    selectors.iter().for_each(&mut take);
+                    FromEntry {
+                        span: f.span,
+                        device,
+                        selectors,
+                    }
+                })
+                .collect()
+        })
+        .collect();
     let resolved: Vec<Resolved> = all
         .iter()
         .filter_map(|e| {
@@ -455,15 +551,13 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                 .iter()
                 .filter_map(|s| Some(world.view(s.selector.as_ref()?)))
                 .collect();
-            let takers = (0..universe.len())
-                .map(|i| {
-                    let f = srcs
-                        .iter()
-                        .fold(0, |f, v| f | world.takes_in(v, Side::Src, &universe[i]));
-                    (i, f)
-                })
-                .filter(|(_, f)| *f != 0)
-                .collect();
+            let mut families_of: BTreeMap<usize, Families> = BTreeMap::new();
+            for v in &srcs {
+                for &(i, f) in &taken[v.selector] {
+                    *families_of.entry(i).or_default() |= f;
+                }
+            }
+            let takers = families_of.into_iter().collect();
             let unnamed = e
                 .src
                 .iter()
@@ -480,6 +574,16 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             })
         })
         .collect();
+
+    // A destination written as a tag reaches only the services whose devices carry it.
+    let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut untagged: Vec<usize> = Vec::new();
+    for (i, r) in resolved.iter().enumerate() {
+        match r.dst.selector {
+            Selector::Tag(t) => by_tag.entry(t.as_str()).or_default().push(i),
+            _ => untagged.push(i),
+        }
+    }
 
     let mut proof = Proof::default();
     for (k, svc) in intents.services.iter().enumerate() {
@@ -536,31 +640,30 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                 }
             }
         };
-        // Who the intent names, and the addresses it names.
-        let from_views: Vec<(Span, Option<Principal>, Vec<Selector>)> = svc
-            .from
-            .iter()
-            .map(|f| {
-                let device = intents.device(f.value.trim()).map(device_principal);
-                let selectors = selectors_for(intents, &f.value)
-                    .iter()
-                    .filter_map(|s| Selector::parse(s).ok())
-                    .collect();
-                (f.span, device, selectors)
-            })
-            .collect();
-        let named_by = |who: &Who| -> Option<Span> {
-            from_views.iter().find_map(|(span, device, selectors)| {
-                (device.as_ref() == Some(&who.principal)
-                    || selectors
-                        .iter()
-                        .any(|s| world.takes_in(&world.view(s), Side::Src, who) != 0))
-                .then_some(*span)
-            })
-        };
+        // Who the intent names (at the first `from` entry that does), and the addresses
+        // it names.
+        let from_views = &from_selectors[k];
+        let mut intended: BTreeMap<usize, Span> = BTreeMap::new();
+        for FromEntry {
+            span,
+            device,
+            selectors,
+        } in from_views
+        {
+            let by_device = device.as_ref().and_then(|p| index_of.get(p)).copied();
+            let by_selector = selectors
+                .iter()
+                .flat_map(|s| taken[s].iter().map(|(i, _)| *i));
+            for i in by_device.into_iter().chain(by_selector) {
+                intended.entry(i).or_insert(*span);
+            }
+        }
         let intended_addresses = {
             let mut s = IpSet::new();
-            for (_, device, selectors) in &from_views {
+            for FromEntry {
+                device, selectors, ..
+            } in from_views
+            {
                 if let Some(Principal::Address(a)) = device {
                     s.union_with(a);
                 }
@@ -586,7 +689,6 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             }
             s
         };
-        let intended: Vec<Option<Span>> = universe.iter().map(named_by).collect();
         let allowed = intent_access(svc);
         let allowed_with_icmp = with_icmp(allowed.clone());
 
@@ -596,13 +698,28 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             entry_span: Span,
             dst: String,
             via: Result<Via, ()>,
-            access: Vec<Access>,
+            /// What each principal (by its index in the universe) gets.
+            access: BTreeMap<usize, Access>,
             /// Source addresses as written, whether `from` names them, and what they get.
             unnamed: Vec<(String, IpSet, bool, Access)>,
         }
         let mut per_rule: Vec<PerRule> = Vec::new();
-        let mut total: Vec<Access> = vec![Access::new(); universe.len()];
-        for r in &resolved {
+        let mut total: BTreeMap<usize, Access> = BTreeMap::new();
+        let mut relevant: Vec<usize> = untagged.clone();
+        let mut tags: Vec<&str> = own
+            .iter()
+            .flat_map(|p| match p {
+                Principal::Tags(t) => t.iter().map(String::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        for t in tags {
+            relevant.extend(by_tag.get(t).into_iter().flatten());
+        }
+        relevant.sort_unstable();
+        for r in relevant.iter().map(|&i| &resolved[i]) {
             let Some((via, reached)) = reaches(&r.dst) else {
                 continue;
             };
@@ -617,7 +734,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                         entry_span: r.entry.dst.span,
                         dst: r.entry.dst.raw.trim().to_string(),
                         via: via.clone(),
-                        access: vec![Access::new(); universe.len()],
+                        access: BTreeMap::new(),
                         unnamed: Vec::new(),
                     });
                     per_rule.len() - 1
@@ -627,9 +744,9 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                 if taken & reached == 0 || own.contains(&universe[i].principal) {
                     continue;
                 }
-                merge(&mut per_rule[at].access[i], &r.opened);
+                merge(per_rule[at].access.entry(i).or_default(), &r.opened);
                 if via.is_ok() {
-                    merge(&mut total[i], &r.opened);
+                    merge(total.entry(i).or_default(), &r.opened);
                 }
             }
             for (raw, set) in &r.unnamed {
@@ -655,8 +772,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             .collect();
         for p in per_rule {
             let mut principals: Vec<Opened> = Vec::new();
-            for (i, access) in p.access.iter().enumerate() {
-                let named = intended[i].is_some();
+            for (&i, access) in &p.access {
+                let named = intended.contains_key(&i);
                 let extra = if named {
                     minus(access, &allowed_with_icmp)
                 } else {
@@ -717,12 +834,12 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                 },
             }
         }
-        for (i, who) in universe.iter().enumerate() {
-            let Some(at) = intended[i] else { continue };
+        for (&i, &at) in &intended {
+            let who = &universe[i];
             if own.contains(&who.principal) {
                 continue;
             }
-            let short = minus(&allowed, &total[i]);
+            let short = minus(&allowed, total.get(&i).unwrap_or(&Access::new()));
             if !short.is_empty() {
                 proof.missing.push(Missing {
                     service: k,
@@ -937,38 +1054,15 @@ fn list_and_capped(items: &[&str]) -> String {
 }
 
 /// How a principal reads: an intents device by its name, a stand-in by what it stands for.
-fn describe(intents: &Intents, p: &Principal, name: &str) -> String {
-    match p {
-        Principal::User(u) => {
-            let devices: Vec<&str> = intents
-                .devices
-                .iter()
-                .filter(|d| d.tags.is_empty() && d.user.as_ref().is_some_and(|x| &x.value == u))
-                .map(|d| d.name.value.as_str())
-                .collect();
-            if devices.is_empty() {
-                name.to_string()
-            } else {
-                format!("{} ({u})", devices.join(", "))
-            }
+fn describe(device_names: &HashMap<Principal, Vec<&str>>, p: &Principal, name: &str) -> String {
+    match (p, device_names.get(p)) {
+        (Principal::User(u), Some(names)) => format!("{} ({u})", names.join(", ")),
+        (Principal::Tags(tags), Some(names)) => {
+            format!("{} ({})", names.join(", "), tags.join("+"))
         }
-        Principal::Tags(tags) => {
-            let devices: Vec<&str> = intents
-                .devices
-                .iter()
-                .filter(|d| &device_principal(d) == p)
-                .map(|d| d.name.value.as_str())
-                .collect();
-            if devices.is_empty() {
-                tags.join("+")
-            } else {
-                format!("{} ({})", devices.join(", "), tags.join("+"))
-            }
-        }
-        Principal::Address(a) => match intents.devices.iter().find(|d| &device_principal(d) == p) {
-            Some(d) => format!("{} ({a})", d.name.value),
-            None => name.to_string(),
-        },
+        (Principal::Address(a), Some(names)) => format!("{} ({a})", names.join(", ")),
+        (Principal::Tags(tags), None) => tags.join("+"),
+        (_, None) => name.to_string(),
     }
 }
 
