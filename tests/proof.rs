@@ -50,12 +50,21 @@ fn stderr(o: &Output) -> String {
 /// A project whose base has the harmless rule and `grant` (a grant) or `acl` (an ACL)
 /// on lines of their own, compiled. Returns the directory and the line of the extra rule.
 fn project(grant: Option<&str>, acl: Option<&str>) -> (tempfile::TempDir, usize) {
+    project_with("", grant, acl)
+}
+
+/// The same, with `sections` (whole lines) at the top of the base.
+fn project_with(
+    sections: &str,
+    grant: Option<&str>,
+    acl: Option<&str>,
+) -> (tempfile::TempDir, usize) {
     let dir = tempfile::tempdir().unwrap();
     let policies = dir.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
     std::fs::write(policies.join("tailnet.json5"), INTENTS).unwrap();
     std::fs::write(policies.join("inventory.json"), INVENTORY).unwrap();
-    let mut base = String::from("// Hand-written rules.\n{\n\t\"grants\": [\n");
+    let mut base = format!("// Hand-written rules.\n{{\n{sections}\t\"grants\": [\n");
     base.push_str(&format!("\t\t{HARMLESS},\n"));
     let mut line = 0;
     if let Some(g) = grant {
@@ -203,6 +212,31 @@ fn the_tailnet_range_as_destination() {
             "`100.64.0.0/10` covers the tailnet's addresses, postgres's among them",
         ],
     );
+}
+
+#[test]
+fn host_aliases_and_ipsets_covering_the_tailnet_reach_every_service() {
+    let sections = "\t\"hosts\": {\"everyone\": \"100.64.0.0/10\", \"v6\": \"fd7a:115c:a1e0::/48\"},\n\
+                    \t\"ipsets\": {\"ipset:wide\": [\"add 100.0.0.0/8\"], \"ipset:most\": [\"add 100.64.0.0/10\", \"remove 100.100.0.0/16\"]},\n";
+    for dst in ["everyone", "v6", "ipset:wide"] {
+        let rule = format!(r#"{{"src": ["tag:builder"], "dst": [{dst:?}], "ip": ["tcp:5432"]}}"#);
+        let (dir, line) = project_with(sections, Some(&rule), None);
+        fails_at_the_rule(
+            dir.path(),
+            line,
+            &[],
+            &[
+                "builder (tag:builder) can reach postgres on tcp:5432",
+                &format!("`{dst}` covers the tailnet's addresses, postgres's among them"),
+            ],
+        );
+    }
+    // Most of the range is not all of it: only an inventory can tell.
+    let rule = r#"{"src": ["tag:builder"], "dst": ["ipset:most"], "ip": ["tcp:5432"]}"#;
+    let (dir, _) = project_with(sections, Some(rule), None);
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TSA119"), "{}", stderr(&out));
 }
 
 #[test]
