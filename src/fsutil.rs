@@ -1,7 +1,7 @@
 //! Reading inputs with clear errors, and writing outputs atomically.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Read a file that must be UTF-8 text, with one-line errors a user can act on.
 pub fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
@@ -99,6 +99,15 @@ impl Staged {
         self.tmp.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// `path` relative to the current directory when it lies inside it (how tsacl shows
+/// paths), else as it is.
+pub fn relative_to_cwd(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
 }
 
 #[cfg(test)]

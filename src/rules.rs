@@ -384,6 +384,16 @@ every `dst`.";
 knows may pass or fail depending on which device holds that address. Without `--inventory` tsacl \
 reports such a failing assertion as this warning instead of an error; pass an inventory saved \
 from the API to decide it.";
+    ProofUndecided = "TSA103", "proof-undecided", Warning,
+        "A rule's destination address may be a service's; only an inventory can tell",
+        "The intents proof decides who reaches each service for any devices the tailnet may have. A \
+destination address inside the tailnet's range (100.64.0.0/10, fd7a:115c:a1e0::/48) that does not \
+cover it whole, and that no intents device is known by, may be the address of a service's device \
+or not: devices get their addresses when they join. When the rule's sources include principals the \
+service's intent does not allow, tsacl says so as this warning; with `--inventory` the proof uses \
+the devices' real addresses and reports an error (TSA113) when the address is a service's.\n\
+Violation: `{\"src\": [\"*\"], \"dst\": [\"100.101.4.1\"], \"ip\": [\"*\"]}` without an inventory\n\
+Fix: name the destination by its tag, or pass `--inventory`.";
     UnknownIntentName = "TSA110", "unknown-intent-name", Error(Intents),
         "A service's `from` (or its Funnel `via`) names nothing the intents define",
         "`from` entries are device names from `devices`, groups, users (with @), tags or \
@@ -400,9 +410,17 @@ Fix: run `tsacl compile` and commit the result.";
     ExtraAccess = "TSA113", "extra-access", Error(Intents),
         "A principal can reach a service the intents do not allow",
         "tsacl proves that, in the final policy (base rules included), exactly the principals in a \
-service's `from` can reach it on each port. A broad rule elsewhere (often in the base file) that \
-opens the way is named with its file and line.\nFix: narrow that rule, or add the principal to \
-`from`.";
+service's `from` can reach it, and only on its `ports`. Every rule counts, on every protocol and \
+port: a destination that takes in the service's devices (its tag, `*`, `autogroup:tagged`, an \
+address range covering the tailnet's, or with `--inventory` a device's own address) and sources \
+that take in a principal (a device, a user, a tag, a role, `autogroup:member`, an address). ICMP \
+is implied for whoever may reach the service. One finding per rule and service lists who gets \
+what beyond the intent, at the rule's destination where it is written (the base file, or the \
+intent).\n\
+Violation: `{\"src\": [\"autogroup:member\"], \"dst\": [\"*\"], \"ip\": [\"tcp:22\"]}` in the base \
+while `redis: { ports: [6379], from: [\"panda\"] }`\n\
+Fix: narrow that rule (a destination by tag, not `*`), or add the principal to `from` and the \
+port to `ports`.";
     MissingAccess = "TSA114", "missing-access", Error(Intents),
         "A principal the intents allow cannot reach the service",
         "The final policy does not let a principal in `from` reach the service on one of its ports.";

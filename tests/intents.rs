@@ -66,7 +66,7 @@ fn a_base_rule_that_lets_the_laptop_reach_redis_fails_the_check() {
     let err = stderr(&out);
     assert!(err.contains("TSA113"), "{err}");
     assert!(
-        err.contains("laptop (joel@example.com) can reach redis on tcp 6379"),
+        err.contains("laptop (joel@example.com) can reach redis on tcp:6379"),
         "{err}"
     );
     assert!(

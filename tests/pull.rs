@@ -24,7 +24,7 @@ fn pull_then_push_is_a_no_op_and_comments_survive() {
     );
     assert!(pulled.contains("// The tailnet policy."), "{pulled}");
     commit(dir.path(), "adopt the tailnet policy");
-    let r = run(tsacl_key(&api.url, dir.path()).args(["push", "--yes"]));
+    let r = run(tsacl_key(&api.url, dir.path()).args(["push", "policy.hujson", "--yes"]));
     assert_eq!(r.code, 0, "{r}");
     assert!(r.stderr.contains("up to date"), "{r}");
     assert_eq!(api.writes(), 0);
@@ -103,7 +103,7 @@ fn pull_failure_writes_nothing() {
 fn diff_remote() {
     let api = FakeApi::start(V1.as_bytes());
     let dir = repo_with(V1.as_bytes());
-    let r = run(tsacl_key(&api.url, dir.path()).args(["diff", "--remote"]));
+    let r = run(tsacl_key(&api.url, dir.path()).args(["diff", "--remote", "policy.hujson"]));
     assert_eq!(r.code, 0, "{r}");
     assert!(r.stdout.is_empty(), "{r}");
     assert!(r.stderr.contains("as committed in"), "{r}");
@@ -126,7 +126,7 @@ fn diff_remote() {
         "{r}"
     );
     api.console_edit(CONSOLE.as_bytes());
-    let r = run(tsacl_key(&api.url, dir.path()).args(["diff", "--remote"]));
+    let r = run(tsacl_key(&api.url, dir.path()).args(["diff", "--remote", "policy.hujson"]));
     assert_eq!(r.code, 1, "{r}");
     assert!(r.stderr.contains("drift"), "{r}");
     assert_eq!(api.writes(), 0);

@@ -130,13 +130,49 @@ fn options(args: &CheckArgs) -> Option<Options> {
     })
 }
 
+/// How a check ended, for the commands that run it before acting (`push`).
+pub(super) struct Outcome {
+    pub code: u8,
+    /// Each policy file checked, as shown, with the bytes that were checked (for an
+    /// intents project, its compiled output as the intents compile it now: the check
+    /// fails when the file on disk differs).
+    pub policies: Vec<(PathBuf, String, Vec<u8>)>,
+}
+
+impl CheckArgs {
+    /// `tsacl check FILE` (or, with `intents`, `tsacl check --intents INTENTS`) with
+    /// every option at its default but the tailnet's domains.
+    pub(super) fn plain(
+        file: Option<PathBuf>,
+        intents: Option<PathBuf>,
+        tailnet_domains: Vec<String>,
+    ) -> CheckArgs {
+        CheckArgs {
+            files: file.into_iter().collect(),
+            intents,
+            format: CheckFormat::Text,
+            select: Vec::new(),
+            ignore: Vec::new(),
+            severity: Vec::new(),
+            exit_zero: false,
+            fail_on: FailOn::Error,
+            tailnet_domains,
+            inventory: None,
+        }
+    }
+}
+
 /// `tsacl check` on an intents file.
-fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bool) -> u8 {
+fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bool) -> Outcome {
+    let usage = Outcome {
+        code: EXIT_USAGE,
+        policies: Vec::new(),
+    };
     let mut project = match crate::intents::project::load(path) {
         Ok(p) => p,
         Err(e) => {
             error_line(e);
-            return EXIT_USAGE;
+            return usage;
         }
     };
     // A mistake in the `lint` section is a configuration error, not a finding.
@@ -146,11 +182,12 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
             let (line, col) = f.line_col(span.start as usize);
             error_line(format!("{}:{line}:{col}: {message}", f.name));
         }
-        return EXIT_USAGE;
+        return usage;
     }
     let Some(options) = options(args) else {
-        return EXIT_USAGE;
+        return usage;
     };
+    let shown = project.sources.get(project.output_file).name.clone();
     project.check(&options);
     let selection = Selection {
         layers: vec![project.intents.lint.layer.clone(), cli],
@@ -166,7 +203,10 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
         args.format,
         color,
     );
-    findings_code(&project.diagnostics, args)
+    Outcome {
+        code: findings_code(&project.diagnostics, args),
+        policies: vec![(project.output_path, shown, project.compiled.text)],
+    }
 }
 
 fn report(
@@ -207,11 +247,20 @@ fn report(
 }
 
 pub fn run(args: CheckArgs, color: bool) -> u8 {
-    let cli = match command_line_layer(&args) {
+    run_checked(&args, color).code
+}
+
+/// `tsacl check`, returning what was checked as well as the exit code.
+pub(super) fn run_checked(args: &CheckArgs, color: bool) -> Outcome {
+    let usage = Outcome {
+        code: EXIT_USAGE,
+        policies: Vec::new(),
+    };
+    let cli = match command_line_layer(args) {
         Ok(layer) => layer,
         Err(e) => {
             error_line(e);
-            return EXIT_USAGE;
+            return usage;
         }
     };
     if args.files.is_empty() {
@@ -224,17 +273,18 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
             error_line(
                 "no policy file given and no policies/tailnet.json5 here or in a parent directory; usage: tsacl check [FILE...]",
             );
-            return EXIT_USAGE;
+            return usage;
         };
-        return check_intents(&path, &args, cli, color);
+        return check_intents(&path, args, cli, color);
     }
-    let Some(options) = options(&args) else {
-        return EXIT_USAGE;
+    let Some(options) = options(args) else {
+        return usage;
     };
     let mut sources = SourceMap::default();
     let mut files = Vec::new();
     let mut diagnostics = Vec::new();
     let mut unreadable = false;
+    let mut policies = Vec::new();
     for path in &args.files {
         let (name, bytes) = if path.as_os_str() == "-" {
             let mut buf = Vec::new();
@@ -259,15 +309,19 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
                 }
             }
         };
+        policies.push((path.clone(), name.clone(), bytes.clone()));
         let id = sources.add(SourceFile::new(path.clone(), name, bytes));
         files.push(id);
         diagnostics.extend(check_policy(&sources, id, &options).diagnostics);
     }
     Selection { layers: vec![cli] }.apply(&mut diagnostics);
     report(&sources, &files, &diagnostics, args.format, color);
-    if unreadable {
-        EXIT_USAGE
-    } else {
-        findings_code(&diagnostics, &args)
+    Outcome {
+        code: if unreadable {
+            EXIT_USAGE
+        } else {
+            findings_code(&diagnostics, args)
+        },
+        policies,
     }
 }

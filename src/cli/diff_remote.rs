@@ -16,9 +16,16 @@ pub struct DiffArgs {
     #[arg(long)]
     pub remote: bool,
 
-    /// With --remote: the local policy file [default: policy.hujson]. Without: OLD NEW
+    /// With --remote: the local policy file [default: the compiled policy of the intents
+    /// project, policies/tailnet.json5 found from the current directory upward].
+    /// Without: OLD NEW
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// With --remote: the intents file whose compiled policy to compare, instead of
+    /// looking for policies/tailnet.json5
+    #[arg(long, value_name = "FILE", requires = "remote")]
+    pub intents: Option<PathBuf>,
 
     /// How to show the effective-access diff: text, json, markdown (for pull-request
     /// comments and job summaries), sarif (SARIF 2.1.0) or github (workflow annotations);
@@ -107,11 +114,15 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             error_line("diff --remote takes one policy file");
             return EXIT_USAGE;
         }
-        let file = args
-            .files
-            .first()
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from("policy.hujson"));
+        let target = match remote::target(
+            "diff --remote",
+            args.files.first().map(PathBuf::as_path),
+            args.intents.as_deref(),
+        ) {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        let file = target.file;
         let local = match read(&file) {
             Ok(b) => b,
             Err(code) => return code,
@@ -128,14 +139,31 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             }
         };
         let shown = file.display().to_string();
+        if let Some(p) = &target.project
+            && crate::intents::project::load(&p.intents)
+                .is_ok_and(|project| project.compiled.text != local)
+        {
+            eprintln!(
+                "tsacl: warning: {shown} is not what {} compiles to now; `tsacl compile` would change it",
+                p.intents_shown
+            );
+        }
         match gitsync::provenance(&file, &server.body) {
             Provenance::Committed { commit, .. } => eprintln!(
                 "tsacl: the server's policy is {shown} as committed in {}",
                 &commit[..commit.len().min(12)]
             ),
-            Provenance::Drifted { .. } => eprintln!(
-                "tsacl: drift: the server's policy matches no committed version of {shown}; it was changed elsewhere"
-            ),
+            Provenance::Drifted { .. } => {
+                eprintln!(
+                    "tsacl: drift: the server's policy matches no committed version of {shown}; it was changed elsewhere"
+                );
+                if let Some(p) = &target.project {
+                    eprintln!(
+                        "tsacl: {shown} is generated: to keep changes made on the server, write them into {} and run `tsacl compile`",
+                        p.sources()
+                    );
+                }
+            }
             Provenance::Unknown { reason } => {
                 eprintln!("tsacl: cannot tell where the server's policy came from: {reason}")
             }

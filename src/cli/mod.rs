@@ -99,7 +99,7 @@ shows and what --fail-on and the exit code use. `tsacl rule --all` lists the cod
     Explain(explain::ExplainArgs),
     /// The reachability graph (sources to destinations, edges labelled with ports)
     Graph(explain::GraphArgs),
-    /// Push a policy file: check, validate, refuse drift, show changes, write with If-Match
+    /// Push the intents project's compiled policy (or FILE): check as `tsacl check` does, validate, refuse drift, show changes, write with If-Match
     Push(push::PushArgs),
     /// Save the tailnet's policy (comments kept), and optionally its devices and users
     Pull(pull::PullArgs),

@@ -73,6 +73,15 @@ pub fn run(args: PullArgs) -> u8 {
             }
         }
     };
+    // In an intents project the policy is generated: say where changes belong.
+    let project = match &args.output {
+        Some(path) => remote::compiled_by(path).ok().flatten(),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| crate::intents::find(&d))
+            .and_then(|i| remote::project_names(&i).ok())
+            .map(|(_, names)| names),
+    };
     let etag = policy
         .etag
         .as_deref()
@@ -96,6 +105,25 @@ pub fn run(args: PullArgs) -> u8 {
                 return EXIT_RUNTIME;
             }
             eprintln!("tsacl: pulled the policy of {tailnet}{etag}");
+        }
+    }
+    if let Some(p) = &project {
+        let keep = format!(
+            "to keep changes made on the server, write them into {} and run `tsacl compile` \
+             (`tsacl diff --remote` shows them)",
+            p.sources()
+        );
+        match &args.output {
+            Some(path) => eprintln!(
+                "tsacl: warning: {} is generated from {}: `tsacl check` will find it stale and `tsacl compile` \
+                 will overwrite it; {keep}",
+                path.display(),
+                p.intents_shown
+            ),
+            None => eprintln!(
+                "tsacl: note: this repository's policy is generated from {}; {keep}",
+                p.intents_shown
+            ),
         }
     }
     if let (Some(path), Some((staged, (devices, users)))) = (&args.inventory, inventory) {

@@ -1,24 +1,28 @@
-//! `tsacl push [FILE] [--dry-run] [--yes] [--force]`: check, compare with the server,
-//! refuse drift, show the changes, then write conditionally on the ETag that was read.
+//! `tsacl push [FILE] [--dry-run] [--yes] [--force]`: run `tsacl check` (on the intents
+//! project FILE is compiled from, when it is), compare with the server, refuse drift, show
+//! the changes, then write conditionally on the ETag that was read.
 
+use super::check::{CheckArgs, run_checked};
 use super::remote::{self, ApiArgs, Confirm};
-use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line, terminal_width};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line};
 use crate::api::{ApiError, Client, RemotePolicy, Validation, WriteOutcome};
-use crate::check::check_policy;
-use crate::diagnostics::render::{TextStyle, render_text, summary};
-use crate::diagnostics::{SourceFile, SourceMap};
 use crate::gitsync::{self, Provenance};
 use crate::syntax::hujson;
-use crate::validate::Options;
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(after_long_help = PUSH_HELP)]
 pub struct PushArgs {
-    /// The policy file to push
-    #[arg(value_name = "FILE", default_value = "policy.hujson")]
-    pub file: PathBuf,
+    /// The policy file to push [default: the compiled policy of the intents project,
+    /// policies/tailnet.json5 found from the current directory upward]
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The intents file whose compiled policy to push, instead of looking for
+    /// policies/tailnet.json5
+    #[arg(long, value_name = "FILE")]
+    pub intents: Option<PathBuf>,
 
     /// Show what would change and stop: exit 1 when changes are pending, 0 when none
     #[arg(long)]
@@ -42,23 +46,34 @@ pub struct PushArgs {
 
 const PUSH_HELP: &str = concat!(
     "\
-Steps, in order: (1) the full local check: any error stops here and nothing is sent;
-(2) read the server's policy and its ETag; (3) POST /acl/validate (the server's own
-validation and tests; a failure exits 1); (4) stop with \"up to date\" if the server
-already holds this policy (compared after formatting both); (5) drift: refuse, showing
-the changes made on the server, unless the server's policy is a committed version of
-FILE; (6) show the changes; (7) --dry-run stops here; without --yes ask on a terminal,
-and refuse when there is none; (8) POST /acl with If-Match: \"<ETag read in step 2>\",
-so an edit made in between is never overwritten (412: re-read, show, exit 3).
+FILE: without one, the compiled policy of the intents project (`--intents`, else
+policies/tailnet.json5 found from the current directory upward), as `tsacl check` finds
+it. A FILE that is a project's compiled policy is pushed as that project's.
+
+Steps, in order: (1) `tsacl check`, exactly as it runs on its own: for an intents project
+the committed output must be current, the policy valid, its tests passing and the
+intents proof clean, with the intents file's `lint` settings; for another file its
+validation, lints and tests. Any error (exit 1) stops here and nothing is sent, not even
+to the server's validation. (2) read the server's policy and its ETag; (3) POST
+/acl/validate (the server's own validation and tests; a failure exits 1); (4) stop with
+\"up to date\" if the server already holds this policy (compared after formatting
+both); (5) drift: refuse, showing the changes made on the server, unless the server's
+policy is a committed version of FILE; (6) show the changes, and warn when FILE matches
+no committed version (the next push would take it for drift); (7) --dry-run stops here;
+without --yes ask on a terminal, and refuse when there is none; (8) POST /acl with
+If-Match: \"<ETag read in step 2>\", so an edit made in between is never overwritten
+(412: re-read, show, exit 3).
 
 Drift: tsacl keeps no cache. The server's policy counts as pushed from this repository
 when, formatted like `tsacl fmt`, it equals FILE formatted at some commit in the history
 of HEAD (`git log --follow -- FILE`). Otherwise (someone edited it in the admin console)
 push refuses without --force. When git cannot tell (not a repository, FILE never
-committed, a shallow clone) push refuses too, saying why. To adopt a tailnet's current
-policy: `tsacl pull -o FILE`, commit, then edit.
+committed, a shallow clone) push refuses too, saying why. To keep changes made on the
+server: in an intents project, write them into the intents or the base file and run
+`tsacl compile` (`tsacl diff --remote` shows them); for a plain policy file, `tsacl pull
+-o FILE`, commit, then edit.
 
-Exit codes: 0 pushed or up to date; 1 local errors, the server rejected the policy,
+Exit codes: 0 pushed or up to date; 1 the check failed, the server rejected the policy,
 drift refused, --dry-run with changes pending, or the answer was no; 2 usage or
 credentials, or no terminal to confirm on without --yes; 3 network or API failure,
 including 412 (the policy changed during the push). Whenever a write fails, tsacl says
@@ -69,39 +84,49 @@ whether the server holds the old or the new policy.
 );
 
 pub fn run(args: PushArgs, color: bool) -> u8 {
-    let file = &args.file;
-    let shown = file.display().to_string();
-    let local = match crate::fsutil::read_text_file(file) {
-        Ok(b) => b,
-        Err(e) => {
-            error_line(e);
-            return EXIT_USAGE;
-        }
+    let target = match remote::target("push", args.file.as_deref(), args.intents.as_deref()) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let mut client = match remote::client(&args.api) {
         Ok(c) => c,
         Err(code) => return code,
     };
 
-    // 1. The full local check.
-    let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new(file.clone(), shown.clone(), local.clone()));
-    let options = Options {
-        tailnet_domains: (!args.tailnet_domains.is_empty()).then(|| args.tailnet_domains.clone()),
-        ..Default::default()
+    // 1. `tsacl check`, the same code path.
+    let check = match &target.project {
+        Some(p) => CheckArgs::plain(None, Some(p.intents.clone()), args.tailnet_domains.clone()),
+        None => CheckArgs::plain(
+            Some(target.file.clone()),
+            None,
+            args.tailnet_domains.clone(),
+        ),
     };
-    let checked = check_policy(&sources, id, &options);
-    if !checked.diagnostics.is_empty() {
-        let style = TextStyle {
-            color,
-            width: terminal_width(),
-        };
-        eprint!("{}", render_text(&sources, &checked.diagnostics, style));
+    let checked = run_checked(&check, color);
+    let Some((_, shown, local)) = checked.policies.into_iter().next() else {
+        return checked.code; // Unreadable: the check said why.
+    };
+    if checked.code != EXIT_CLEAN {
+        error_line(format!("the check of {shown} failed; nothing was sent"));
+        return checked.code;
     }
-    eprintln!("tsacl: checked {shown}: {}", summary(&checked.diagnostics));
-    if checked.has_errors() {
-        error_line(format!("{shown} has errors; nothing was sent"));
-        return EXIT_FINDINGS;
+    let file = target.file.as_path();
+    if target.project.is_some() {
+        // What is sent is the file on disk, which must be what the intents compile to,
+        // even when the intents' `lint` section silences stale-output.
+        match crate::fsutil::read_text_file(file) {
+            Ok(on_disk) if on_disk == local => {}
+            Ok(_) => {
+                error_line(format!(
+                    "{shown} is not what the intents compile to; run `tsacl compile`, commit, and push again; nothing was sent"
+                ));
+                return EXIT_FINDINGS;
+            }
+            Err(e) => {
+                error_line(format!("{e}; nothing was sent"));
+                return EXIT_USAGE;
+            }
+        }
     }
     let local_fmt = remote::formatted(&local);
 
@@ -194,9 +219,18 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                 );
             }
             if !args.force {
+                let keep = match &target.project {
+                    Some(p) => format!(
+                        "Write them into {} (the changes are shown above), run `tsacl compile`, commit, \
+                         and push again",
+                        p.sources()
+                    ),
+                    None => format!(
+                        "Bring them into {shown} (`tsacl pull -o {shown}`, re-apply your edits, commit)"
+                    ),
+                };
                 error_line(format!(
-                    "refusing to push: it would overwrite the changes made on the server. Bring them into \
-                     {shown} (`tsacl pull -o {shown}`, re-apply your edits, commit), or push anyway with --force"
+                    "refusing to push: it would overwrite the changes made on the server. {keep}, or push anyway with --force"
                 ));
                 return EXIT_FINDINGS;
             }
@@ -209,9 +243,18 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                 "tsacl: cannot tell whether the server's policy was pushed from this repository: {reason}"
             );
             if !args.force {
+                let adopt = match &target.project {
+                    Some(p) => format!(
+                        "Commit {shown} (`tsacl diff --remote` shows what the server holds; keep what you \
+                         need by writing it into {} and running `tsacl compile`)",
+                        p.sources()
+                    ),
+                    None => format!(
+                        "Commit {shown} (after `tsacl pull -o {shown}` to adopt the server's policy)"
+                    ),
+                };
                 error_line(format!(
-                    "refusing to push: the server's policy may hold changes made elsewhere. Commit {shown} \
-                     (after `tsacl pull -o {shown}` to adopt the server's policy), or push anyway with --force"
+                    "refusing to push: the server's policy may hold changes made elsewhere. {adopt}, or push anyway with --force"
                 ));
                 return EXIT_FINDINGS;
             }
@@ -227,6 +270,19 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
         "{}",
         remote::show_changes("server", &server.body, &shown, &local, color)
     );
+    // Drift is judged against committed versions: pushing one that is not makes the
+    // next push refuse.
+    match gitsync::provenance(file, &local) {
+        Provenance::Committed { .. } => {}
+        Provenance::Drifted { .. } => eprintln!(
+            "tsacl: warning: {shown} has changes that are not committed; commit them after pushing, or the next \
+             push will take the server's policy for drift"
+        ),
+        Provenance::Unknown { reason } => eprintln!(
+            "tsacl: warning: {reason}; until {shown} is committed, the next push will not be able to tell \
+             this policy from drift"
+        ),
+    }
 
     // 7. Dry run, confirmation.
     if args.dry_run {
@@ -250,19 +306,18 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     }
 
     // 8. The conditional write.
-    write(&mut client, file, &local, &server, &etag, &tailnet, color)
+    write(&mut client, &shown, &local, &server, &etag, &tailnet, color)
 }
 
 fn write(
     client: &mut Client,
-    file: &Path,
+    shown: &str,
     local: &[u8],
     before: &RemotePolicy,
     etag: &str,
     tailnet: &str,
     color: bool,
 ) -> u8 {
-    let shown = file.display().to_string();
     let local_fmt = remote::formatted(local);
     match client.set_policy(local, etag) {
         Ok(WriteOutcome::Written { etag, .. }) => {

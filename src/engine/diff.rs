@@ -3,15 +3,13 @@
 //! principal either policy names, plus one stand-in for any other member, so it needs no
 //! inventory.
 
-use super::reach::{Principal, Roles, entries, entry_reaches, sources_include};
+pub use super::reach::Access;
+use super::reach::{Principal, Roles, add, entries, entry_reaches, minus, sources_include};
 use crate::model::{Policy, PortRange};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A stand-in for users neither policy names (matched by `*` and `autogroup:member`).
 pub const ANY_OTHER_MEMBER: &str = "(any other member)";
-
-/// Ports per protocol number, as sorted disjoint ranges.
-pub type Access = BTreeMap<u8, Vec<(u16, u16)>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -72,20 +70,6 @@ fn principals(policies: &[&Policy]) -> Vec<Principal> {
     out
 }
 
-fn add(access: &mut Access, proto: u8, r: PortRange) {
-    let list = access.entry(proto).or_default();
-    list.push((r.first, r.last));
-    list.sort_unstable();
-    let mut merged: Vec<(u16, u16)> = Vec::new();
-    for (a, b) in list.drain(..) {
-        match merged.last_mut() {
-            Some(last) if a as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
-        }
-    }
-    *list = merged;
-}
-
 /// Everything `src` may send to `dst` under `policy`.
 pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) -> Access {
     let mut out = Access::new();
@@ -99,52 +83,7 @@ pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) 
         if !sources_include(policy, roles, &e, src) || !entry_reaches(policy, roles, &e, src, dst) {
             continue;
         }
-        let protos: Vec<u8> = match e.protocol {
-            None => vec![6, 17, 1, 58],
-            Some(p) => vec![p.0],
-        };
-        for p in protos {
-            for r in e.ports {
-                add(&mut out, p, *r);
-            }
-        }
-    }
-    out
-}
-
-fn minus(a: &Access, b: &Access) -> Access {
-    let mut out = Access::new();
-    for (proto, ranges) in a {
-        let other = b.get(proto).map(Vec::as_slice).unwrap_or(&[]);
-        for &(lo, hi) in ranges {
-            let mut cur = lo as u32;
-            for &(olo, ohi) in other {
-                if (ohi as u32) < cur || olo as u32 > hi as u32 {
-                    continue;
-                }
-                if (olo as u32) > cur {
-                    add(
-                        &mut out,
-                        *proto,
-                        PortRange {
-                            first: cur as u16,
-                            last: olo - 1,
-                        },
-                    );
-                }
-                cur = ohi as u32 + 1;
-            }
-            if cur <= hi as u32 {
-                add(
-                    &mut out,
-                    *proto,
-                    PortRange {
-                        first: cur as u16,
-                        last: hi,
-                    },
-                );
-            }
-        }
+        e.add_access(&mut out);
     }
     out
 }

@@ -12,6 +12,7 @@ use super::ipset::IpSet;
 use super::resolve::{internet, tailnet_space};
 use crate::model::{Autogroup, Policy, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// What can be the source or the destination of a flow, symbolically.
@@ -141,6 +142,117 @@ pub struct EntryView<'a> {
     pub dst: &'a Sel,
     pub protocol: Option<Protocol>,
     pub ports: &'a [PortRange],
+}
+
+impl EntryView<'_> {
+    /// Add what this entry opens to `access`: its protocol (or the client default, TCP,
+    /// UDP, ICMP and ICMPv6) on its ports.
+    pub fn add_access(&self, access: &mut Access) {
+        let protocols: &[u8] = match &self.protocol {
+            None => &super::rules::Protocols::DEFAULT_NUMBERS,
+            Some(p) => std::slice::from_ref(&p.0),
+        };
+        for p in protocols {
+            for r in self.ports {
+                add(access, *p, *r);
+            }
+        }
+    }
+}
+
+/// Ports per protocol number, as sorted disjoint ranges.
+pub type Access = BTreeMap<u8, Vec<(u16, u16)>>;
+
+/// Add `proto` on `r` to `access`, keeping its ranges sorted, disjoint and merged.
+pub fn add(access: &mut Access, proto: u8, r: PortRange) {
+    let list = access.entry(proto).or_default();
+    list.push((r.first, r.last));
+    list.sort_unstable();
+    let mut merged: Vec<(u16, u16)> = Vec::new();
+    for (a, b) in list.drain(..) {
+        match merged.last_mut() {
+            Some(last) if a as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *list = merged;
+}
+
+/// What `a` allows and `b` does not.
+pub fn minus(a: &Access, b: &Access) -> Access {
+    let mut out = Access::new();
+    for (proto, ranges) in a {
+        let other = b.get(proto).map(Vec::as_slice).unwrap_or(&[]);
+        for &(lo, hi) in ranges {
+            let mut cur = lo as u32;
+            for &(olo, ohi) in other {
+                if (ohi as u32) < cur || olo as u32 > hi as u32 {
+                    continue;
+                }
+                if (olo as u32) > cur {
+                    add(
+                        &mut out,
+                        *proto,
+                        PortRange {
+                            first: cur as u16,
+                            last: olo - 1,
+                        },
+                    );
+                }
+                cur = ohi as u32 + 1;
+            }
+            if cur <= hi as u32 {
+                add(
+                    &mut out,
+                    *proto,
+                    PortRange {
+                        first: cur as u16,
+                        last: hi,
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Whether `access` lets `proto`/`port` through.
+pub fn admits(access: &Access, proto: u8, port: u16) -> bool {
+    access
+        .get(&proto)
+        .is_some_and(|r| r.iter().any(|&(a, b)| a <= port && port <= b))
+}
+
+/// Address families as a bit set: IPv4, IPv6.
+pub type Families = u8;
+pub const IPV4: Families = 1;
+pub const IPV6: Families = 2;
+pub const BOTH: Families = IPV4 | IPV6;
+
+/// The families an address set has addresses in.
+pub fn families(set: &IpSet) -> Families {
+    let [v4, v6] = set.families();
+    (if v4.is_empty() { 0 } else { IPV4 }) | (if v6.is_empty() { 0 } else { IPV6 })
+}
+
+/// The families in which an address set takes in every device of the tailnet. Devices
+/// hold addresses in 100.64.0.0/10 and fd7a:115c:a1e0::/48, unknown until they join, so
+/// only a set that covers such a range whole surely holds a given device's address.
+pub fn covers_tailnet(set: &IpSet) -> Families {
+    let space = tailnet_space();
+    let v4 = space.intersect(&IpSet::parse("0.0.0.0/0").expect("a CIDR"));
+    let v6 = space.subtract(&v4);
+    (if set.contains_set(&v4) { IPV4 } else { 0 }) | (if set.contains_set(&v6) { IPV6 } else { 0 })
+}
+
+/// The addresses of `set` in these families.
+pub fn in_families(set: &IpSet, f: Families) -> IpSet {
+    match f {
+        BOTH => set.clone(),
+        IPV4 => set.intersect(&IpSet::parse("0.0.0.0/0").expect("a CIDR")),
+        IPV6 => set.intersect(&IpSet::parse("::/0").expect("a CIDR")),
+        _ => IpSet::new(),
+    }
 }
 
 /// Every (rule, destination, protocol, ports) of the policy, grants then ACLs. A policy

@@ -17,6 +17,8 @@ pub struct Project {
     pub output_file: FileId,
     pub output_path: PathBuf,
     pub intents: Intents,
+    /// The base policy as written (its spans are in `base_file`).
+    pub base_policy: Option<crate::model::Policy>,
     pub compiled: Compiled,
     /// The base file's tree, to find where a part copied from it is written.
     pub base_root: Option<Value>,
@@ -25,12 +27,7 @@ pub struct Project {
 }
 
 fn shown(path: &Path) -> String {
-    std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .display()
-        .to_string()
+    crate::fsutil::relative_to_cwd(path).display().to_string()
 }
 
 /// Read and compile. `Err` is a one-line reason for an unreadable input (exit 2).
@@ -98,6 +95,10 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         base.as_ref(),
         &mut diagnostics,
     );
+    let (base_root, base_policy) = match base_parts {
+        Some((root, policy, _)) => (Some(root), Some(policy)),
+        None => (None, None),
+    };
     let output_path = dir.join(&intents.output);
     let output_file = sources.add(SourceFile::new(
         &output_path,
@@ -111,8 +112,9 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         output_file,
         output_path,
         intents,
+        base_policy,
         compiled,
-        base_root: base_parts.map(|(root, _, _)| root),
+        base_root,
         diagnostics,
     })
 }
@@ -145,8 +147,16 @@ impl Project {
                     intents: self.intents_file,
                     base: self.base_file,
                     output: self.output_file,
+                    base_policy: self.base_policy.as_ref(),
                 };
-                super::prove::prove(&self.intents, policy, &self.compiled, &files, &mut diags);
+                super::prove::prove(
+                    &self.intents,
+                    policy,
+                    &self.compiled,
+                    &files,
+                    options.inventory.as_ref(),
+                    &mut diags,
+                );
             }
             self.point_at_written(&mut diags);
         }

@@ -1,258 +1,1188 @@
-//! Proof that reachability equals the intents: for every service and port, the
-//! principals that can reach it in the final policy (base rules included) are exactly
-//! those its `from` names. Decided symbolically (see `engine::reach`), so it holds for
-//! any devices the tailnet may have.
+//! Proof that reachability equals the intents: for every service, the principals that can
+//! reach any of its devices in the final policy (base rules included), on any protocol
+//! and port, are exactly those its `from` names, on exactly its ports.
+//!
+//! Decided symbolically, so it holds for any devices the tailnet may have:
+//!
+//! - **Who.** Every device the intents name, every user the policy names, every tag, and
+//!   stand-ins for users nobody names (any other member, any user of a role the policy
+//!   uses, any shared user, any other user of a `user:*@domain`); with an inventory, also
+//!   its devices. Addresses a rule names as a source (a host alias, an IP, a CIDR, an
+//!   ipset, the subnet routes `*` takes in) that are no device's are principals of their
+//!   own, named as the rule writes them.
+//! - **Reaching a service.** A destination reaches a service's devices through their tag,
+//!   `*`, `autogroup:tagged` or `autogroup:danger-all`, or through an address: one that
+//!   covers the tailnet's range (100.64.0.0/10 or fd7a:115c:a1e0::/48, where every device's
+//!   address lies), or, with an inventory, the address of one of the service's devices.
+//!   Without an inventory, an address inside the tailnet's range that covers only part of
+//!   it may or may not be a service's: that is a warning (TSA103) saying that the
+//!   inventory decides. `autogroup:self` never reaches a service: its devices are tagged.
+//! - **On what.** Each rule's protocols and ports, compared as sets with the intent's:
+//!   extra ports, protocols, or principals are errors (TSA113), one per rule and service,
+//!   at the line the user wrote (the base file for base rules, the intent for compiled
+//!   ones). An omitted protocol is the client's default: TCP, UDP, ICMP and ICMPv6.
+//!   ICMP and ICMPv6 are implied for whoever may reach a service at all (the client
+//!   answers pings between any two devices that have any access), so they are extra only
+//!   for a principal the intent does not name.
+//! - **What is not network access.** Grants with only `app` capabilities carry no ports
+//!   (the control plane sends them without destinations), a `via` grant applies only to
+//!   the routes of the devices with its tags (never to a device's own address), and `ssh`
+//!   rules need a network rule as well; none of them lets a packet reach a service. The `tests` of the base file are run
+//!   with the compiled policy's: they can only agree with a proven policy or fail.
+//! - **Among themselves.** A service's own devices reaching each other (replicas) is not
+//!   checked: the intent says who else may.
+//! - **Assumed.** Without an inventory, a service's devices carry its tag and no other
+//!   (what the operator gives a Service whose annotation `tsacl k8s --check` verified);
+//!   with one, their real tags and addresses count as well.
 
 use super::Intents;
 use super::compile::{Compiled, RuleOrigin, selectors_for};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
+use crate::engine::inventory::{Inventory, Role, User, with_auto_approvals};
 use crate::engine::reach::{
-    EntryView, Principal, Roles, Side, contains, entries, grants_through, reachable,
+    Access, BOTH, EntryView, Families, Principal, Roles, Side, add, contains, covers_tailnet,
+    entries, families, in_families, minus,
 };
+use crate::engine::resolve::{Resolver, tailnet_space};
 use crate::engine::rules::Origin;
-use crate::model::{Policy, Selector};
+use crate::engine::{IpSet, diff::ANY_OTHER_MEMBER};
+use crate::model::{Autogroup, Policy, PortRange, Protocol, Selector};
 use crate::rules::Code;
+use crate::syntax::Span;
+use std::collections::{BTreeMap, HashMap};
 
-/// Where the compiled policy's rules point: the base file (when there is one).
-pub struct Files {
+/// Where the compiled policy's rules point: the intents, the base file (when there is one)
+/// and the compiled output.
+pub struct Files<'a> {
     pub intents: FileId,
     pub base: Option<FileId>,
     pub output: FileId,
+    /// The base policy as written (its spans are in `base`), to cite a base rule's entry.
+    pub base_policy: Option<&'a Policy>,
 }
 
-/// Every principal worth asking about: each device of the intents, each group member and
-/// user named, each tag, and one stand-in for any other member.
-fn universe(intents: &Intents, policy: &Policy) -> Vec<(Principal, String)> {
-    let mut out: Vec<(Principal, String)> = Vec::new();
-    let mut push = |p: Principal, name: String| {
-        if !out.iter().any(|(q, _)| *q == p) {
-            out.push((p, name));
+/// Why a destination entry reaches a service's devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// A selector that takes in the service's tag (the tag, `*`, `autogroup:tagged`, ...).
+    Identity,
+    /// An address range that covers the tailnet's, where every device's address lies.
+    CoversTailnet,
+    /// The address of one of the service's devices in the inventory (its name).
+    DeviceAddress(String),
+}
+
+/// A principal and what a rule lets it send to a service beyond its intent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opened {
+    pub principal: Principal,
+    pub name: String,
+    /// Whether `from` names it (then only ports and protocols are extra).
+    pub intended: bool,
+    pub access: Access,
+}
+
+/// A rule that opens a service beyond its intent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Extra {
+    pub service: usize,
+    pub rule: Origin,
+    /// The first destination entry (in the compiled policy) that reaches the service.
+    pub entry_span: Span,
+    pub dst: String,
+    pub via: Via,
+    pub principals: Vec<Opened>,
+}
+
+/// A principal `from` names that cannot reach the service on all of its ports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Missing {
+    pub service: usize,
+    pub principal: Principal,
+    pub name: String,
+    pub access: Access,
+    /// The `from` entry that names it (in the intents file).
+    pub at: Span,
+}
+
+/// A rule whose destination address may be a service's, which only an inventory can tell,
+/// and which would then open the service beyond its intent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Undecided {
+    pub rule: Origin,
+    pub entry_span: Span,
+    pub dst: String,
+    pub services: Vec<usize>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Proof {
+    pub extra: Vec<Extra>,
+    pub missing: Vec<Missing>,
+    pub undecided: Vec<Undecided>,
+}
+
+/// A principal worth asking about.
+struct Who {
+    principal: Principal,
+    name: String,
+    /// The addresses of its devices in the inventory (for an address, the address).
+    addresses: IpSet,
+}
+
+/// A selector of a rule with what it names as addresses, resolved once.
+struct SelView<'a> {
+    selector: &'a Selector,
+    /// For hosts, IPs, CIDRs, ranges, ipsets and `autogroup:internet`.
+    addresses: Option<IpSet>,
+    /// The families in which those addresses cover the tailnet's range.
+    covers: Families,
+}
+
+/// A `from` entry: where it is written, the intents device it names (if it does), and
+/// the selectors it compiles to.
+struct FromEntry {
+    span: Span,
+    device: Option<Principal>,
+    selectors: Vec<Selector>,
+}
+
+/// What the proof needs to know beyond the policy text.
+struct World<'a> {
+    policy: &'a Policy,
+    roles: Roles<'a>,
+    resolver: Resolver<'a>,
+    /// Approved (or auto-approvable) subnet routes, which `*` as a source takes in.
+    routes: IpSet,
+    tailnet: IpSet,
+    /// Every device address of the inventory.
+    device_addresses: IpSet,
+    /// The addresses of the intents' devices known by `ip` (principals of their own).
+    named_addresses: IpSet,
+}
+
+impl<'a> World<'a> {
+    fn view(&self, selector: &'a Selector) -> SelView<'a> {
+        let addresses = match selector {
+            Selector::Host(_)
+            | Selector::Prefix(_)
+            | Selector::Range(..)
+            | Selector::IpSet(_)
+            | Selector::Autogroup(Autogroup::Internet) => Some(self.resolver.addresses(selector)),
+            _ => None,
+        };
+        let covers = addresses.as_ref().map_or(0, covers_tailnet);
+        SelView {
+            selector,
+            addresses,
+            covers,
         }
-    };
-    for d in &intents.devices {
-        let p = device_principal(intents, &d.name.value);
-        push(p, d.name.value.clone());
     }
-    for g in &policy.groups {
-        for m in &g.members {
-            push(
-                Principal::User(m.value.trim().to_string()),
-                m.value.trim().to_string(),
-            );
+
+    /// Does this selector (on `side`) take in `who`, and over which address families?
+    fn takes_in(&self, view: &SelView, side: Side, who: &Who) -> Families {
+        let overlap = |a: &IpSet, b: &IpSet| families(&a.intersect(b));
+        match (&who.principal, view.selector, &view.addresses) {
+            (Principal::Address(a), Selector::Wildcard, _) if side == Side::Src => {
+                overlap(a, &self.tailnet.union(&self.routes))
+            }
+            (Principal::Address(a), _, Some(set)) => overlap(set, a),
+            (_, _, Some(set)) => view.covers | overlap(set, &who.addresses),
+            (p, sel, None) if contains(self.policy, &self.roles, sel, side, p) => match p {
+                Principal::Address(a) => families(a),
+                _ => BOTH,
+            },
+            _ => 0,
         }
     }
-    for t in &policy.tag_owners {
-        push(
-            Principal::Tags(vec![t.tag.value.clone()]),
-            t.tag.value.clone(),
-        );
+
+    /// The addresses a source selector takes in that no principal of the universe holds:
+    /// not a device's (the tailnet's range when covered, the inventory's devices), not an
+    /// intents device's.
+    fn unnamed_sources(&self, view: &SelView) -> IpSet {
+        let written = match (view.selector, &view.addresses) {
+            (_, Some(set)) => set.clone(),
+            (Selector::Wildcard, None) => self.routes.clone(),
+            (Selector::Autogroup(Autogroup::DangerAll), None) => IpSet::all(),
+            _ => return IpSet::new(),
+        };
+        let mut known = self.device_addresses.union(&self.named_addresses);
+        if matches!(view.selector, Selector::Autogroup(Autogroup::DangerAll)) {
+            known.union_with(&self.tailnet);
+        } else {
+            known.union_with(&in_families(&self.tailnet, view.covers));
+        }
+        written.subtract(&known)
     }
-    push(
-        Principal::User(crate::engine::diff::ANY_OTHER_MEMBER.into()),
-        crate::engine::diff::ANY_OTHER_MEMBER.into(),
-    );
+}
+
+/// What an entry opens, as the proof compares it: ports are 1-65535 for TCP, UDP and SCTP
+/// (port 0 is no port); a protocol without ports is open when the entry says `*`, and is
+/// then written as port 0 (how `tests` and the packet filter ask for it).
+fn opened(e: &EntryView) -> Access {
+    let mut raw = Access::new();
+    e.add_access(&mut raw);
+    let mut out = Access::new();
+    for (proto, ranges) in raw {
+        if has_ports(proto) {
+            for (a, b) in ranges {
+                if b >= 1 {
+                    add(
+                        &mut out,
+                        proto,
+                        PortRange {
+                            first: a.max(1),
+                            last: b,
+                        },
+                    );
+                }
+            }
+        } else if ranges.iter().any(|&(a, _)| a == 0) {
+            add(&mut out, proto, PortRange::single(0));
+        }
+    }
     out
 }
 
-fn device_principal(intents: &Intents, name: &str) -> Principal {
-    let d = intents.device(name).expect("a device of the intents");
+fn has_ports(proto: u8) -> bool {
+    [Protocol::TCP.0, Protocol::UDP.0, Protocol::SCTP.0].contains(&proto)
+}
+
+/// What the intent lets a principal of `from` send: its ports, and ICMP (implied by any
+/// access).
+fn intent_access(svc: &super::ServiceIntent) -> Access {
+    let mut out = Access::new();
+    for p in &svc.ports {
+        let range = if has_ports(p.protocol.0) {
+            p.range
+        } else {
+            PortRange::single(0)
+        };
+        add(&mut out, p.protocol.0, range);
+    }
+    out
+}
+
+fn with_icmp(mut access: Access) -> Access {
+    for p in [Protocol::ICMP.0, Protocol::ICMPV6.0] {
+        add(&mut access, p, PortRange::single(0));
+    }
+    access
+}
+
+fn device_principal(d: &super::DeviceIntent) -> Principal {
     if !d.tags.is_empty() {
         let mut t: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
         t.sort();
+        t.dedup();
         return Principal::Tags(t);
     }
     if let Some(u) = &d.user {
         return Principal::User(u.value.clone());
     }
-    let ip =
-        d.ip.as_ref()
-            .and_then(|ip| crate::model::Prefix::parse(&ip.value));
     Principal::Address(
-        ip.map(|p| crate::engine::IpSet::from_prefix(&p))
+        d.ip.as_ref()
+            .and_then(|ip| crate::model::Prefix::parse(&ip.value))
+            .map(|p| IpSet::from_prefix(&p))
             .unwrap_or_default(),
     )
 }
 
-/// Does a `from` entry take in this principal?
-fn allows(intents: &Intents, policy: &Policy, from: &str, p: &Principal) -> bool {
-    if intents.device(from.trim()).is_some() {
-        return device_principal(intents, from.trim()) == *p;
+/// The principal of an inventory device: its owner, or its tags.
+fn inventory_principal(d: &crate::engine::Device) -> Principal {
+    match d.owner() {
+        Some(u) => Principal::User(u.to_string()),
+        None => {
+            let mut t = d.tags.clone();
+            t.sort();
+            t.dedup();
+            Principal::Tags(t)
+        }
     }
-    selectors_for(intents, from).iter().any(|s| {
-        Selector::parse(s).is_ok_and(|sel| {
-            crate::engine::reach::contains(
-                policy,
-                &Roles(None),
-                &sel,
-                crate::engine::reach::Side::Src,
-                p,
-            )
-        })
-    })
 }
 
-/// Report every extra or missing principal, per service and port.
+/// Stand-ins for users nobody names, and the inventory they are written into (so that
+/// roles and sharing answer for them).
+fn stand_ins(policy: &Policy, inventory: &mut Inventory) -> Vec<(String, String)> {
+    let mut out = vec![(ANY_OTHER_MEMBER.to_string(), ANY_OTHER_MEMBER.to_string())];
+    let mut roles: Vec<Role> = Vec::new();
+    let mut shared = false;
+    let mut domains: Vec<String> = Vec::new();
+    for s in policy.rule_selectors().filter_map(|s| s.selector.as_ref()) {
+        match s {
+            Selector::Autogroup(Autogroup::Shared) => shared = true,
+            Selector::Autogroup(a) => {
+                if let Some(r) = Role::of_autogroup(*a)
+                    && !roles.contains(&r)
+                {
+                    roles.push(r);
+                }
+            }
+            Selector::UserDomain(d) if !domains.contains(d) => domains.push(d.clone()),
+            _ => {}
+        }
+    }
+    let mut user = |login: String, name: String, role: Role, shared: bool| {
+        inventory.users.push(User {
+            login: login.clone(),
+            role,
+            shared,
+        });
+        out.push((login, name));
+    };
+    for r in roles {
+        let name = format!("(any {})", r.name());
+        user(name.clone(), name, r, false);
+    }
+    if shared {
+        let name = "(any shared user)".to_string();
+        user(name.clone(), name, Role::Member, true);
+    }
+    for d in domains {
+        user(
+            format!("(any other user)@{d}"),
+            format!("(any other user @{d})"),
+            Role::Member,
+            false,
+        );
+    }
+    out
+}
+
+/// Decide, for every service, who can reach it beyond (or short of) its intent.
+pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>) -> Proof {
+    let mut inv = inventory
+        .map(|i| with_auto_approvals(i, policy))
+        .unwrap_or_default();
+    let stand_in_users = stand_ins(policy, &mut inv);
+    let inv = inv;
+    let tailnet = tailnet_space();
+    let mut routes = IpSet::new();
+    for d in &inv.devices {
+        for r in d.subnet_routes() {
+            routes.add_prefix(r);
+        }
+    }
+    if inventory.is_none() {
+        // Without devices, a route the policy auto-approves may be approved any day.
+        for r in &policy.auto_approvers.routes {
+            if let Some(p) = r.prefix.filter(|p| p.len != 0) {
+                routes.add_prefix(&p);
+            }
+        }
+    }
+    let device_addresses = IpSet::from_addrs(inv.devices.iter().flat_map(|d| d.addresses.clone()));
+    let mut named_addresses = IpSet::new();
+    for d in &intents.devices {
+        if let Principal::Address(a) = device_principal(d) {
+            named_addresses.union_with(&a);
+        }
+    }
+    let world = World {
+        policy,
+        roles: Roles(Some(&inv)),
+        resolver: Resolver::new(policy, &inv),
+        routes,
+        tailnet,
+        device_addresses,
+        named_addresses,
+    };
+    let mut inventory_addresses: HashMap<Principal, Vec<std::net::IpAddr>> = HashMap::new();
+    for d in &inv.devices {
+        inventory_addresses
+            .entry(inventory_principal(d))
+            .or_default()
+            .extend(&d.addresses);
+    }
+    let mut device_names: HashMap<Principal, Vec<&str>> = HashMap::new();
+    for d in &intents.devices {
+        device_names
+            .entry(device_principal(d))
+            .or_default()
+            .push(d.name.value.as_str());
+    }
+
+    // Everyone worth asking about.
+    let mut universe: Vec<Who> = Vec::new();
+    let mut seen: std::collections::HashSet<Principal> = std::collections::HashSet::new();
+    let mut note = |p: Principal, name: String| {
+        if seen.insert(p.clone()) {
+            let addresses = match &p {
+                Principal::Address(a) => a.clone(),
+                _ => IpSet::from_addrs(inventory_addresses.get(&p).into_iter().flatten().copied()),
+            };
+            universe.push(Who {
+                name: describe(&device_names, &p, &name),
+                principal: p,
+                addresses,
+            });
+        }
+    };
+    for d in &intents.devices {
+        note(device_principal(d), d.name.value.clone());
+    }
+    for g in &policy.groups {
+        for m in &g.members {
+            let login = m.value.trim().to_string();
+            note(Principal::User(login.clone()), login);
+        }
+    }
+    for s in policy.rule_selectors().filter_map(|s| s.selector.as_ref()) {
+        if let Selector::User(u) = s {
+            note(Principal::User(u.clone()), u.clone());
+        }
+    }
+    for (login, name) in stand_in_users {
+        note(Principal::User(login), name);
+    }
+    for t in &policy.tag_owners {
+        note(
+            Principal::Tags(vec![t.tag.value.clone()]),
+            t.tag.value.clone(),
+        );
+    }
+    for d in &inv.devices {
+        let p = inventory_principal(d);
+        let name = p.to_string();
+        note(p, name);
+    }
+
+    // Every entry, resolved once.
+    struct Resolved<'v> {
+        entry: &'v EntryView<'v>,
+        dst: SelView<'v>,
+        opened: Access,
+        /// The principals the sources take in, with the families they do it in.
+        takers: Vec<(usize, Families)>,
+        /// Source addresses no principal holds, as written, per selector.
+        unnamed: Vec<(String, IpSet)>,
+    }
+    debug_assert!(
+        policy.acls.is_some() || policy.grants.is_some(),
+        "a compiled policy always has grants, so it is never the default allow-all"
+    );
+    let all = entries(policy);
+    // Who each source selector takes in, once per distinct selector: compiled rules
+    // repeat the same few (devices' tags, groups) many times.
+    let mut taken: HashMap<Selector, Vec<(usize, Families)>> = HashMap::new();
+    let index_of: HashMap<&Principal, usize> = universe
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (&w.principal, i))
+        .collect();
+    let mut with_tag: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, w) in universe.iter().enumerate() {
+        if let Principal::Tags(tags) = &w.principal {
+            for t in tags {
+                with_tag.entry(t.as_str()).or_default().push(i);
+            }
+        }
+    }
+    let mut take = |sel: &Selector| {
+        if taken.contains_key(sel) {
+            return;
+        }
+        // A tag, a user or a group takes in exactly the principals it names (what
+        // `contains` says), found directly; anything broader, by asking everyone.
+        let user = |login: &str| index_of.get(&Principal::User(login.to_string())).copied();
+        let list: Vec<(usize, Families)> = match sel {
+            Selector::Tag(t) => with_tag
+                .get(t.as_str())
+                .into_iter()
+                .flatten()
+                .map(|&i| (i, BOTH))
+                .collect(),
+            Selector::User(u) => user(u).map(|i| (i, BOTH)).into_iter().collect(),
+            Selector::Group(g) => {
+                let mut members: Vec<usize> = policy
+                    .group(g)
+                    .into_iter()
+                    .flat_map(|g| &g.members)
+                    .filter_map(|m| user(m.value.trim()))
+                    .collect();
+                members.sort_unstable();
+                members.dedup();
+                members.into_iter().map(|i| (i, BOTH)).collect()
+            }
+            _ => {
+                let view = world.view(sel);
+                (0..universe.len())
+                    .map(|i| (i, world.takes_in(&view, Side::Src, &universe[i])))
+                    .filter(|(_, f)| *f != 0)
+                    .collect()
+            }
+        };
+        taken.insert(sel.clone(), list);
+    };
+    for e in &all {
+        e.src
+            .iter()
+            .filter_map(|s| s.selector.as_ref())
+            .for_each(&mut take);
+    }
+    let from_selectors: Vec<Vec<FromEntry>> = intents
+        .services
+        .iter()
+        .map(|svc| {
+            svc.from
+                .iter()
+                .map(|f| {
+                    let device = intents.device(f.value.trim()).map(device_principal);
+                    let selectors: Vec<Selector> = selectors_for(intents, &f.value)
+                        .iter()
+                        .filter_map(|s| Selector::parse(s).ok())
+                        .collect();
+                    selectors.iter().for_each(&mut take);
+                    FromEntry {
+                        span: f.span,
+                        device,
+                        selectors,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let resolved: Vec<Resolved> = all
+        .iter()
+        .filter_map(|e| {
+            let dst = world.view(e.dst.selector.as_ref()?);
+            let srcs: Vec<SelView> = e
+                .src
+                .iter()
+                .filter_map(|s| Some(world.view(s.selector.as_ref()?)))
+                .collect();
+            let mut families_of: BTreeMap<usize, Families> = BTreeMap::new();
+            for v in &srcs {
+                for &(i, f) in &taken[v.selector] {
+                    *families_of.entry(i).or_default() |= f;
+                }
+            }
+            let takers = families_of.into_iter().collect();
+            let unnamed = e
+                .src
+                .iter()
+                .zip(&srcs)
+                .map(|(s, v)| (s.raw.trim().to_string(), world.unnamed_sources(v)))
+                .filter(|(_, set)| !set.is_empty())
+                .collect();
+            Some(Resolved {
+                entry: e,
+                dst,
+                opened: opened(e),
+                takers,
+                unnamed,
+            })
+        })
+        .collect();
+
+    // A destination written as a tag reaches only the services whose devices carry it.
+    let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut untagged: Vec<usize> = Vec::new();
+    for (i, r) in resolved.iter().enumerate() {
+        match r.dst.selector {
+            Selector::Tag(t) => by_tag.entry(t.as_str()).or_default().push(i),
+            _ => untagged.push(i),
+        }
+    }
+
+    let mut proof = Proof::default();
+    for (k, svc) in intents.services.iter().enumerate() {
+        // The service's devices: any device with its tag; with an inventory, those it has.
+        let mut own: Vec<Principal> = vec![Principal::Tags(vec![svc.tag.clone()])];
+        let mut own_addresses: Vec<(String, IpSet)> = Vec::new();
+        for d in inv.devices.iter().filter(|d| d.tags.contains(&svc.tag)) {
+            let p = inventory_principal(d);
+            if !own.contains(&p) {
+                own.push(p);
+            }
+            own_addresses.push((
+                d.name.clone(),
+                IpSet::from_addrs(d.addresses.iter().copied()),
+            ));
+        }
+        let own_who: Vec<Who> = own
+            .iter()
+            .map(|p| Who {
+                principal: p.clone(),
+                name: String::new(),
+                addresses: IpSet::new(),
+            })
+            .collect();
+        // Whether a destination reaches the service (`Err` when only an inventory could
+        // tell), and over which families.
+        let reaches = |dst: &SelView| -> Option<(Result<Via, ()>, Families)> {
+            match (dst.selector, &dst.addresses) {
+                (Selector::Autogroup(Autogroup::SelfDevices) | Selector::Service(_), _) => None,
+                (_, Some(set)) => {
+                    let mut f = dst.covers;
+                    let mut via = (f != 0).then_some(Via::CoversTailnet);
+                    for (name, a) in &own_addresses {
+                        let here = families(&a.intersect(set));
+                        if here != 0 {
+                            f |= here;
+                            via.get_or_insert_with(|| Via::DeviceAddress(name.clone()));
+                        }
+                    }
+                    if let Some(via) = via {
+                        return Some((Ok(via), f));
+                    }
+                    let unknown = set
+                        .intersect(&world.tailnet)
+                        .subtract(&world.named_addresses);
+                    (inventory.is_none() && !unknown.is_empty())
+                        .then(|| (Err(()), families(&unknown)))
+                }
+                (_, None) => {
+                    let f = own_who
+                        .iter()
+                        .fold(0, |f, w| f | world.takes_in(dst, Side::Dst, w));
+                    (f != 0).then_some((Ok(Via::Identity), f))
+                }
+            }
+        };
+        // Who the intent names (at the first `from` entry that does), and the addresses
+        // it names.
+        let from_views = &from_selectors[k];
+        let mut intended: BTreeMap<usize, Span> = BTreeMap::new();
+        for FromEntry {
+            span,
+            device,
+            selectors,
+        } in from_views
+        {
+            let by_device = device.as_ref().and_then(|p| index_of.get(p)).copied();
+            let by_selector = selectors
+                .iter()
+                .flat_map(|s| taken[s].iter().map(|(i, _)| *i));
+            for i in by_device.into_iter().chain(by_selector) {
+                intended.entry(i).or_insert(*span);
+            }
+        }
+        let intended_addresses = {
+            let mut s = IpSet::new();
+            for FromEntry {
+                device, selectors, ..
+            } in from_views
+            {
+                if let Some(Principal::Address(a)) = device {
+                    s.union_with(a);
+                }
+                for sel in selectors {
+                    match world.view(sel) {
+                        SelView {
+                            addresses: Some(a), ..
+                        } => s.union_with(&a),
+                        SelView {
+                            selector: Selector::Wildcard,
+                            ..
+                        } => {
+                            s.union_with(&world.tailnet);
+                            s.union_with(&world.routes);
+                        }
+                        SelView {
+                            selector: Selector::Autogroup(Autogroup::DangerAll),
+                            ..
+                        } => s = IpSet::all(),
+                        _ => {}
+                    }
+                }
+            }
+            s
+        };
+        let allowed = intent_access(svc);
+        let allowed_with_icmp = with_icmp(allowed.clone());
+
+        // Per rule: what each principal gets (and, for undecided addresses, would get).
+        struct PerRule {
+            rule: Origin,
+            entry_span: Span,
+            dst: String,
+            via: Result<Via, ()>,
+            /// What each principal (by its index in the universe) gets.
+            access: BTreeMap<usize, Access>,
+            /// Source addresses as written, whether `from` names them, and what they get.
+            unnamed: Vec<(String, IpSet, bool, Access)>,
+        }
+        let mut per_rule: Vec<PerRule> = Vec::new();
+        let mut total: BTreeMap<usize, Access> = BTreeMap::new();
+        let mut relevant: Vec<usize> = untagged.clone();
+        let mut tags: Vec<&str> = own
+            .iter()
+            .flat_map(|p| match p {
+                Principal::Tags(t) => t.iter().map(String::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        for t in tags {
+            relevant.extend(by_tag.get(t).into_iter().flatten());
+        }
+        relevant.sort_unstable();
+        for r in relevant.iter().map(|&i| &resolved[i]) {
+            let Some((via, reached)) = reaches(&r.dst) else {
+                continue;
+            };
+            let at = match per_rule
+                .iter()
+                .position(|p| p.rule == r.entry.rule && p.via.is_ok() == via.is_ok())
+            {
+                Some(i) => i,
+                None => {
+                    per_rule.push(PerRule {
+                        rule: r.entry.rule,
+                        entry_span: r.entry.dst.span,
+                        dst: r.entry.dst.raw.trim().to_string(),
+                        via: via.clone(),
+                        access: BTreeMap::new(),
+                        unnamed: Vec::new(),
+                    });
+                    per_rule.len() - 1
+                }
+            };
+            for &(i, taken) in &r.takers {
+                if taken & reached == 0 || own.contains(&universe[i].principal) {
+                    continue;
+                }
+                merge(per_rule[at].access.entry(i).or_default(), &r.opened);
+                if via.is_ok() {
+                    merge(total.entry(i).or_default(), &r.opened);
+                }
+            }
+            for (raw, set) in &r.unnamed {
+                let reached_set = in_families(set, reached);
+                let named = reached_set.intersect(&intended_addresses);
+                let unnamed = reached_set.subtract(&intended_addresses);
+                for (part, intended) in [(named, true), (unnamed, false)] {
+                    if part.is_empty() {
+                        continue;
+                    }
+                    let list = &mut per_rule[at].unnamed;
+                    match list.iter_mut().find(|u| u.0 == *raw && u.1 == part) {
+                        Some(u) => merge(&mut u.3, &r.opened),
+                        None => list.push((raw.clone(), part, intended, r.opened.clone())),
+                    }
+                }
+            }
+        }
+        let decided: Vec<Origin> = per_rule
+            .iter()
+            .filter(|p| p.via.is_ok())
+            .map(|p| p.rule)
+            .collect();
+        for p in per_rule {
+            let mut principals: Vec<Opened> = Vec::new();
+            for (&i, access) in &p.access {
+                let named = intended.contains_key(&i);
+                let extra = if named {
+                    minus(access, &allowed_with_icmp)
+                } else {
+                    access.clone()
+                };
+                if !extra.is_empty() {
+                    principals.push(Opened {
+                        principal: universe[i].principal.clone(),
+                        name: universe[i].name.clone(),
+                        intended: named,
+                        access: extra,
+                    });
+                }
+            }
+            for (raw, set, named, access) in p.unnamed {
+                let extra = if named {
+                    minus(&access, &allowed_with_icmp)
+                } else {
+                    access
+                };
+                if !extra.is_empty() {
+                    principals.push(Opened {
+                        principal: Principal::Address(set),
+                        name: raw,
+                        intended: named,
+                        access: extra,
+                    });
+                }
+            }
+            if principals.is_empty() {
+                continue;
+            }
+            // Who should not reach the service at all comes first.
+            principals.sort_by_key(|o| o.intended);
+            match p.via {
+                Ok(via) => proof.extra.push(Extra {
+                    service: k,
+                    rule: p.rule,
+                    entry_span: p.entry_span,
+                    dst: p.dst,
+                    via,
+                    principals,
+                }),
+                // A rule that surely opens the service already has its error.
+                Err(()) if decided.contains(&p.rule) => {}
+                Err(()) => match proof
+                    .undecided
+                    .iter_mut()
+                    .find(|u| u.rule == p.rule && u.entry_span == p.entry_span)
+                {
+                    Some(u) => u.services.push(k),
+                    None => proof.undecided.push(Undecided {
+                        rule: p.rule,
+                        entry_span: p.entry_span,
+                        dst: p.dst,
+                        services: vec![k],
+                    }),
+                },
+            }
+        }
+        for (&i, &at) in &intended {
+            let who = &universe[i];
+            if own.contains(&who.principal) {
+                continue;
+            }
+            let short = minus(&allowed, total.get(&i).unwrap_or(&Access::new()));
+            if !short.is_empty() {
+                proof.missing.push(Missing {
+                    service: k,
+                    principal: who.principal.clone(),
+                    name: who.name.clone(),
+                    access: short,
+                    at,
+                });
+            }
+        }
+    }
+    proof
+}
+
+fn merge(into: &mut Access, from: &Access) {
+    for (proto, ranges) in from {
+        for &(a, b) in ranges {
+            add(into, *proto, PortRange { first: a, last: b });
+        }
+    }
+}
+
+/// Report every extra or missing principal, per service.
 pub fn prove(
     intents: &Intents,
     policy: &Policy,
     compiled: &Compiled,
     files: &Files,
+    inventory: Option<&Inventory>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let roles = Roles(None);
-    let everyone = universe(intents, policy);
-    let default_allow = policy.acls.is_none() && policy.grants.is_none();
-    let all = entries(policy);
-    for svc in &intents.services {
-        let target = Principal::Tags(vec![svc.tag.clone()]);
-        // Only the entries whose destination takes in this service matter: a service's
-        // tag is never `autogroup:self`, so that does not depend on the source.
-        let relevant: Vec<&EntryView> = all
+    let proof = analyse(intents, policy, inventory);
+    for x in &proof.extra {
+        diags.push(extra_diagnostic(intents, policy, compiled, files, x));
+    }
+    for m in &proof.missing {
+        let svc = &intents.services[m.service];
+        diags.push(
+            Diagnostic::new(
+                Code::MissingAccess,
+                Location {
+                    file: files.intents,
+                    span: m.at,
+                },
+                format!(
+                    "{} may reach {} on {} by the intents, but the policy does not allow it",
+                    m.name,
+                    svc.name.value,
+                    access_text(&m.access)
+                ),
+            )
+            .with_help("a base rule or definition narrows what the intent compiles to; check the names it uses"),
+        );
+    }
+    for u in &proof.undecided {
+        let (location, rule) =
+            rule_location(intents, policy, compiled, files, u.rule, u.entry_span);
+        let names: Vec<&str> = u
+            .services
             .iter()
-            .filter(|e| {
-                e.dst
-                    .selector
-                    .as_ref()
-                    .is_some_and(|sel| contains(policy, &roles, sel, Side::Dst, &target))
-            })
+            .map(|k| intents.services[*k].name.value.as_str())
             .collect();
-        // What `from` takes in, resolved once per service: devices by their principal,
-        // everything else by selector.
-        let mut from_devices: Vec<Principal> = Vec::new();
-        let mut from_selectors: Vec<Selector> = Vec::new();
-        for f in &svc.from {
-            if intents.device(f.value.trim()).is_some() {
-                from_devices.push(device_principal(intents, f.value.trim()));
-            } else {
-                from_selectors.extend(
-                    selectors_for(intents, &f.value)
-                        .iter()
-                        .filter_map(|s| Selector::parse(s).ok()),
-                );
-            }
-        }
-        let intended_for = |p: &Principal| {
-            from_devices.contains(p)
-                || from_selectors
-                    .iter()
-                    .any(|sel| contains(policy, &roles, sel, Side::Src, p))
-        };
-        for port in &svc.ports {
-            for (p, name) in &everyone {
-                if *p == target {
-                    continue;
-                }
-                let (proto, first) = (port.protocol.0, port.range.first);
-                let ways = if default_allow {
-                    reachable(policy, &roles, p, &target, proto, first)
-                } else {
-                    grants_through(policy, &roles, &relevant, p, proto, first)
-                };
-                let intended = intended_for(p);
-                let shown = describe(intents, p, name);
-                if !ways.is_empty() && !intended {
-                    let way = &ways[0];
-                    let (location, where_) =
-                        rule_location(compiled, files, way.origin, way.entry_span);
-                    let mut d = Diagnostic::new(
-                        Code::ExtraAccess,
-                        location,
-                        format!(
-                            "{shown} can reach {} on {} {} but the intents do not allow it",
-                            svc.name.value, port.protocol, port.range.first
-                        ),
-                    );
-                    let rule = if where_ == "in the base policy" {
-                        "this rule".to_string()
-                    } else {
-                        way.rule.clone()
-                    };
-                    d.primary_label = Some(format!("{rule} opens the way ({where_})"));
-                    d.labels.push(Label {
-                        location: Location {
-                            file: files.intents,
-                            span: svc.name.span,
-                        },
-                        message: format!(
-                            "{} is only for: {}",
-                            svc.name.value,
-                            svc.from
-                                .iter()
-                                .map(|f| f.value.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    });
-                    d.help = Some(format!(
-                        "narrow {rule} so it does not include {shown}, or add it to `from`"
-                    ));
-                    diags.push(d);
-                } else if ways.is_empty() && intended {
-                    let at = svc
-                        .from
-                        .iter()
-                        .find(|f| allows(intents, policy, &f.value, p))
-                        .map_or(svc.name.span, |f| f.span);
-                    diags.push(Diagnostic::new(
-                        Code::MissingAccess,
-                        Location { file: files.intents, span: at },
-                        format!(
-                            "{shown} may reach {} on {} {} by the intents, but the policy does not allow it",
-                            svc.name.value, port.protocol, port.range.first
-                        ),
-                    ));
-                }
-            }
-        }
+        let mut d = Diagnostic::new(
+            Code::ProofUndecided,
+            location,
+            format!(
+                "`{}` may be the address of a device of {}, which {rule} would then open beyond the intents",
+                u.dst,
+                list_and(&names)
+            ),
+        );
+        d.primary_label = Some("part of the tailnet's address range".into());
+        d.help = Some(
+            "pass --inventory (saved with `tsacl pull --inventory FILE`) so the proof knows the services' addresses, \
+             or name the destination by its tag"
+                .into(),
+        );
+        diags.push(d);
     }
 }
 
-fn describe(intents: &Intents, p: &Principal, name: &str) -> String {
-    match p {
-        Principal::User(u) => {
-            let devices: Vec<&str> = intents
-                .devices
-                .iter()
-                .filter(|d| d.tags.is_empty() && d.user.as_ref().is_some_and(|x| &x.value == u))
-                .map(|d| d.name.value.as_str())
-                .collect();
-            if devices.is_empty() {
-                u.clone()
-            } else {
-                format!("{} ({u})", devices.join(", "))
-            }
-        }
-        _ => name.to_string(),
-    }
-}
-
-/// Where a rule of the compiled policy was written: in the base file, or (for generated
-/// rules) in the output.
-fn rule_location(
+fn extra_diagnostic(
+    intents: &Intents,
+    policy: &Policy,
     compiled: &Compiled,
     files: &Files,
-    origin: Option<Origin>,
-    entry: crate::syntax::Span,
+    x: &Extra,
+) -> Diagnostic {
+    let svc = &intents.services[x.service];
+    let (location, rule) = rule_location(intents, policy, compiled, files, x.rule, x.entry_span);
+    // Principals with the same extra access read as one clause.
+    let mut groups: Vec<(&Access, Vec<&str>)> = Vec::new();
+    for p in &x.principals {
+        match groups.iter_mut().find(|(a, _)| **a == p.access) {
+            Some((_, names)) => names.push(&p.name),
+            None => groups.push((&p.access, vec![&p.name])),
+        }
+    }
+    let clauses: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (access, names))| {
+            let who = list_and_capped(names);
+            if i == 0 {
+                format!(
+                    "{who} can reach {} on {}",
+                    svc.name.value,
+                    access_text(access)
+                )
+            } else {
+                format!("{who} on {}", access_text(access))
+            }
+        })
+        .collect();
+    let mut d = Diagnostic::new(
+        Code::ExtraAccess,
+        location,
+        format!("{}, which the intents do not allow", clauses.join("; ")),
+    );
+    d.primary_label = Some(match &x.via {
+        Via::Identity => format!(
+            "{rule} opens the way: `{}` takes in {}'s devices ({})",
+            x.dst, svc.name.value, svc.tag
+        ),
+        Via::CoversTailnet => format!(
+            "{rule} opens the way: `{}` covers the tailnet's addresses, {}'s among them",
+            x.dst, svc.name.value
+        ),
+        Via::DeviceAddress(device) => format!(
+            "{rule} opens the way: `{}` is the address of {device}, a device of {}",
+            x.dst, svc.name.value
+        ),
+    });
+    let from: Vec<&str> = svc.from.iter().map(|f| f.value.trim()).collect();
+    let ports: Vec<String> = svc.ports.iter().map(|p| p.grant_text()).collect();
+    d.labels.push(Label {
+        location: Location {
+            file: files.intents,
+            span: svc.name.span,
+        },
+        message: if from.is_empty() {
+            format!("{} is for nobody", svc.name.value)
+        } else {
+            format!(
+                "{} is only for {}, on {}",
+                svc.name.value,
+                list_and(&from),
+                ports.join(", ")
+            )
+        },
+    });
+    d.help = Some(if x.principals.iter().all(|p| p.intended) {
+        format!(
+            "narrow {rule} to {}'s ports, or add the ports to its `ports`",
+            svc.name.value
+        )
+    } else {
+        format!(
+            "narrow {rule} so it does not take them in or does not reach {}, or add them to its `from`",
+            svc.name.value
+        )
+    });
+    d
+}
+
+/// `tcp:22, tcp:6000-6378, udp:*, icmp`: protocols with ports first.
+pub fn access_text(a: &Access) -> String {
+    let mut parts = Vec::new();
+    let mut protocols: Vec<(&u8, &Vec<(u16, u16)>)> = a.iter().collect();
+    protocols.sort_by_key(|(p, _)| (!has_ports(**p), **p));
+    for (proto, ranges) in protocols {
+        let name = Protocol(*proto).to_string();
+        if !has_ports(*proto) {
+            parts.push(name);
+            continue;
+        }
+        for &(lo, hi) in ranges {
+            let r = if lo <= 1 && hi == 65535 {
+                "*".to_string()
+            } else {
+                PortRange {
+                    first: lo,
+                    last: hi,
+                }
+                .to_string()
+            };
+            parts.push(format!("{name}:{r}"));
+        }
+    }
+    parts.join(", ")
+}
+
+fn list_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// At most eight names, then how many more.
+fn list_and_capped(items: &[&str]) -> String {
+    const SHOWN: usize = 8;
+    if items.len() <= SHOWN {
+        return list_and(items);
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN].join(", "),
+        items.len() - SHOWN
+    )
+}
+
+/// How a principal reads: an intents device by its name, a stand-in by what it stands for.
+fn describe(device_names: &HashMap<Principal, Vec<&str>>, p: &Principal, name: &str) -> String {
+    match (p, device_names.get(p)) {
+        (Principal::User(u), Some(names)) => format!("{} ({u})", names.join(", ")),
+        (Principal::Tags(tags), Some(names)) => {
+            format!("{} ({})", names.join(", "), tags.join("+"))
+        }
+        (Principal::Address(a), Some(names)) => format!("{} ({a})", names.join(", ")),
+        (Principal::Tags(tags), None) => tags.join("+"),
+        (_, None) => name.to_string(),
+    }
+}
+
+/// Where a rule of the compiled policy was written, and what to call it: a base rule at
+/// its destination entry in the base file, a generated rule at its intent, else the
+/// compiled policy.
+fn rule_location(
+    intents: &Intents,
+    policy: &Policy,
+    compiled: &Compiled,
+    files: &Files,
+    rule: Origin,
+    entry: Span,
 ) -> (Location, String) {
-    let mapped = match origin {
-        Some(Origin::Grant(i)) => compiled.grant_origins.get(i),
-        Some(Origin::Acl(i)) => compiled.acl_origins.get(i),
-        _ => None,
+    let (mapped, position) = match rule {
+        Origin::Grant(i) => (
+            compiled.grant_origins.get(i),
+            policy
+                .grants
+                .iter()
+                .flatten()
+                .nth(i)
+                .and_then(|g| g.dst.iter().position(|d| d.span == entry)),
+        ),
+        Origin::Acl(i) => (
+            compiled.acl_origins.get(i),
+            policy
+                .acls
+                .iter()
+                .flatten()
+                .nth(i)
+                .and_then(|a| a.dst.iter().position(|d| d.host.span == entry)),
+        ),
+        Origin::Default => (None, None),
     };
     match (mapped, files.base) {
-        (Some(RuleOrigin::Base(span)), Some(base)) => (
-            Location {
-                file: base,
-                span: *span,
-            },
-            "in the base policy".into(),
-        ),
+        (Some(RuleOrigin::Base(span)), Some(base)) => {
+            let written = files.base_policy.and_then(|b| match rule {
+                Origin::Grant(_) => b
+                    .grants
+                    .iter()
+                    .flatten()
+                    .find(|g| g.span == *span)
+                    .and_then(|g| g.dst.get(position?))
+                    .map(|d| d.span),
+                Origin::Acl(_) => b
+                    .acls
+                    .iter()
+                    .flatten()
+                    .find(|a| a.span == *span)
+                    .and_then(|a| a.dst.get(position?))
+                    .map(|d| d.span),
+                Origin::Default => None,
+            });
+            (
+                Location {
+                    file: base,
+                    span: written.unwrap_or(*span),
+                },
+                "this base rule".into(),
+            )
+        }
+        (Some(RuleOrigin::Service(k)), _) => match intents.services.get(*k) {
+            Some(s) => (
+                Location {
+                    file: files.intents,
+                    span: s.name.span,
+                },
+                format!("the `{}` intent", s.name.value),
+            ),
+            None => (
+                Location {
+                    file: files.output,
+                    span: entry,
+                },
+                rule.to_string(),
+            ),
+        },
         _ => (
             Location {
                 file: files.output,
                 span: entry,
             },
-            "in the compiled policy".into(),
+            rule.to_string(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::reach::admits;
+
+    #[test]
+    fn access_reads_like_grant_ip_entries() {
+        let mut a = Access::new();
+        add(&mut a, 6, PortRange { first: 1, last: 21 });
+        add(&mut a, 6, PortRange::single(6380));
+        add(
+            &mut a,
+            17,
+            PortRange {
+                first: 1,
+                last: 65535,
+            },
+        );
+        add(&mut a, 1, PortRange::single(0));
+        assert_eq!(access_text(&a), "tcp:1-21, tcp:6380, udp:*, icmp");
+        assert!(admits(&a, 6, 21) && !admits(&a, 6, 22) && admits(&a, 1, 0));
+    }
+
+    #[test]
+    fn names_are_listed_and_capped() {
+        assert_eq!(list_and(&["a"]), "a");
+        assert_eq!(list_and(&["a", "b", "c"]), "a, b and c");
+        let many: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            list_and_capped(&refs),
+            "t0, t1, t2, t3, t4, t5, t6, t7 and 2 more"
+        );
     }
 }

@@ -1,0 +1,341 @@
+//! The intents proof end to end, on a project written here: every way a base rule can
+//! open a service beyond its intent fails `tsacl check` (exit 1) naming the service, the
+//! principal and the base-file line; the same project without such a rule passes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const INTENTS: &str = r#"{
+  output: "policy.hujson",
+  base: "base.hujson",
+  groups: { ops: ["ann@example.com"] },
+  devices: {
+    gateway: { tags: ["tag:gateway"] },
+    builder: { tags: ["tag:builder"] },
+    desk: { user: "ann@example.com" },
+  },
+  services: {
+    postgres: { ports: [5432], from: ["gateway"] },
+    metrics: { ports: ["tcp:9090", "udp:8125"], from: ["group:ops", "gateway"] },
+  },
+}
+"#;
+
+/// The devices, postgres's at 100.90.0.5.
+const INVENTORY: &str = r#"{"devices": [
+  {"hostname": "gateway", "addresses": ["100.90.0.1", "fd7a:115c:a1e0::1"], "tags": ["tag:gateway"]},
+  {"hostname": "builder", "addresses": ["100.90.0.2", "fd7a:115c:a1e0::2"], "tags": ["tag:builder"]},
+  {"hostname": "desk", "addresses": ["100.90.0.3", "fd7a:115c:a1e0::3"], "user": "ann@example.com", "tags": []},
+  {"hostname": "postgres", "addresses": ["100.90.0.5", "fd7a:115c:a1e0::5"], "tags": ["tag:postgres"]},
+  {"hostname": "metrics", "addresses": ["100.90.0.6", "fd7a:115c:a1e0::6"], "tags": ["tag:metrics"]}
+], "users": [{"loginName": "ann@example.com", "role": "member"}]}"#;
+
+/// A rule nobody minds: ops may SSH to the builder, which is no service.
+const HARMLESS: &str = r#"{"src": ["group:ops"], "dst": ["tag:builder"], "ip": ["tcp:22"]}"#;
+
+fn tsacl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A project whose base has the harmless rule and `grant` (a grant) or `acl` (an ACL)
+/// on lines of their own, compiled. Returns the directory and the line of the extra rule.
+fn project(grant: Option<&str>, acl: Option<&str>) -> (tempfile::TempDir, usize) {
+    project_with("", grant, acl)
+}
+
+/// The same, with `sections` (whole lines) at the top of the base.
+fn project_with(
+    sections: &str,
+    grant: Option<&str>,
+    acl: Option<&str>,
+) -> (tempfile::TempDir, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(policies.join("tailnet.json5"), INTENTS).unwrap();
+    std::fs::write(policies.join("inventory.json"), INVENTORY).unwrap();
+    let mut base = format!("// Hand-written rules.\n{{\n{sections}\t\"grants\": [\n");
+    base.push_str(&format!("\t\t{HARMLESS},\n"));
+    let mut line = 0;
+    if let Some(g) = grant {
+        line = base.lines().count() + 1;
+        base.push_str(&format!("\t\t{g},\n"));
+    }
+    base.push_str("\t],\n");
+    if let Some(a) = acl {
+        base.push_str("\t\"acls\": [\n");
+        line = base.lines().count() + 1;
+        base.push_str(&format!("\t\t{a},\n"));
+        base.push_str("\t],\n");
+    }
+    base.push_str("}\n");
+    std::fs::write(policies.join("base.hujson"), base).unwrap();
+    let out = tsacl(dir.path(), &["compile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (dir, line)
+}
+
+/// `check` fails with TSA113 at the rule's line, saying each of `expected`.
+fn fails_at_the_rule(dir: &Path, line: usize, args: &[&str], expected: &[&str]) {
+    let mut all = vec!["check"];
+    all.extend(args);
+    let out = tsacl(dir, &all);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TSA113"), "{err}");
+    assert!(
+        err.contains(&format!("policies/base.hujson:{line}:")),
+        "line {line}: {err}"
+    );
+    for e in expected {
+        assert!(err.contains(e), "{e:?} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn the_project_without_extra_rules_passes() {
+    let (dir, _) = project(None, None);
+    for args in [
+        &["check"][..],
+        &["check", "--inventory", "policies/inventory.json"],
+    ] {
+        let out = tsacl(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("0 errors, 0 warnings"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn another_port() {
+    let rule = r#"{"src": ["tag:gateway"], "dst": ["tag:postgres"], "ip": ["tcp:22"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &[
+            "gateway (tag:gateway) can reach postgres on tcp:22, which the intents do not allow",
+            "postgres is only for gateway, on tcp:5432",
+            "narrow this base rule to postgres's ports",
+        ],
+    );
+}
+
+#[test]
+fn a_range_overlapping_the_intent_reports_only_the_rest() {
+    let rule = r#"{"src": ["tag:gateway"], "dst": ["tag:postgres"], "ip": ["tcp:5000-6000"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &["gateway (tag:gateway) can reach postgres on tcp:5000-5431, tcp:5433-6000,"],
+    );
+}
+
+#[test]
+fn another_protocol() {
+    let rule = r#"{"src": ["tag:gateway"], "dst": ["tag:postgres"], "ip": ["udp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &["gateway (tag:gateway) can reach postgres on udp:5432,"],
+    );
+}
+
+#[test]
+fn an_acl_without_proto_opens_every_protocol() {
+    let acl = r#"{"action": "accept", "src": ["tag:builder"], "dst": ["tag:metrics:*"]}"#;
+    let (dir, line) = project(None, Some(acl));
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &["builder (tag:builder) can reach metrics on tcp:*, udp:*, icmp, ipv6-icmp,"],
+    );
+}
+
+#[test]
+fn star_as_destination() {
+    let rule = r#"{"src": ["tag:builder"], "dst": ["*"], "ip": ["tcp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &[
+            "builder (tag:builder) can reach postgres on tcp:5432",
+            "builder (tag:builder) can reach metrics on tcp:5432",
+            "`*` takes in postgres's devices (tag:postgres)",
+        ],
+    );
+}
+
+#[test]
+fn autogroup_member_as_source() {
+    let rule = r#"{"src": ["autogroup:member"], "dst": ["tag:postgres"], "ip": ["tcp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &["desk (ann@example.com) and (any other member) can reach postgres on tcp:5432"],
+    );
+}
+
+#[test]
+fn the_tailnet_range_as_destination() {
+    let rule = r#"{"src": ["tag:builder"], "dst": ["100.64.0.0/10"], "ip": ["tcp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &[
+            "builder (tag:builder) can reach postgres on tcp:5432",
+            "`100.64.0.0/10` covers the tailnet's addresses, postgres's among them",
+        ],
+    );
+}
+
+#[test]
+fn host_aliases_and_ipsets_covering_the_tailnet_reach_every_service() {
+    let sections = "\t\"hosts\": {\"everyone\": \"100.64.0.0/10\", \"v6\": \"fd7a:115c:a1e0::/48\"},\n\
+                    \t\"ipsets\": {\"ipset:wide\": [\"add 100.0.0.0/8\"], \"ipset:most\": [\"add 100.64.0.0/10\", \"remove 100.100.0.0/16\"]},\n";
+    for dst in ["everyone", "v6", "ipset:wide"] {
+        let rule = format!(r#"{{"src": ["tag:builder"], "dst": [{dst:?}], "ip": ["tcp:5432"]}}"#);
+        let (dir, line) = project_with(sections, Some(&rule), None);
+        fails_at_the_rule(
+            dir.path(),
+            line,
+            &[],
+            &[
+                "builder (tag:builder) can reach postgres on tcp:5432",
+                &format!("`{dst}` covers the tailnet's addresses, postgres's among them"),
+            ],
+        );
+    }
+    // Most of the range is not all of it: only an inventory can tell.
+    let rule = r#"{"src": ["tag:builder"], "dst": ["ipset:most"], "ip": ["tcp:5432"]}"#;
+    let (dir, _) = project_with(sections, Some(rule), None);
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TSA103"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_service_devices_own_address_needs_the_inventory_to_tell() {
+    let rule = r#"{"src": ["tag:builder"], "dst": ["100.90.0.5"], "ip": ["tcp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &["--inventory", "policies/inventory.json"],
+        &[
+            "builder (tag:builder) can reach postgres on tcp:5432",
+            "`100.90.0.5` is the address of postgres, a device of postgres",
+        ],
+    );
+    // Without the inventory the address may be anyone's: a warning that says what decides.
+    let out = tsacl(dir.path(), &["check"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("TSA103"), "{err}");
+    assert!(
+        err.contains("`100.90.0.5` may be the address of a device of postgres and metrics"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("policies/base.hujson:{line}:")),
+        "{err}"
+    );
+    assert!(err.contains("pass --inventory"), "{err}");
+}
+
+#[test]
+fn sources_by_address_role_and_domain_are_principals_too() {
+    for (src, who) in [
+        ("100.64.0.0/16", "100.64.0.0/16 can reach postgres"),
+        ("autogroup:admin", "(any admin) can reach postgres"),
+        (
+            "user:*@example.com",
+            "desk (ann@example.com) and (any other user @example.com) can reach postgres",
+        ),
+        (
+            "ann@example.com",
+            "desk (ann@example.com) can reach postgres",
+        ),
+        ("zed@example.com", "zed@example.com can reach postgres"),
+        ("autogroup:tagged", "builder (tag:builder)"),
+    ] {
+        let rule = format!(r#"{{"src": [{src:?}], "dst": ["tag:postgres"], "ip": ["tcp:5432"]}}"#);
+        let (dir, line) = project(Some(&rule), None);
+        fails_at_the_rule(dir.path(), line, &[], &[who]);
+    }
+}
+
+#[test]
+fn what_gives_no_network_access_to_a_service_passes() {
+    // autogroup:self never takes in a tagged device; app capabilities alone carry no
+    // ports; `via` rules apply to the routes of the devices with the tag, never to their
+    // own addresses; ICMP is implied for who may reach a service already.
+    for rule in [
+        r#"{"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["*"]}"#,
+        r#"{"src": ["tag:builder"], "dst": ["tag:postgres"], "app": {"example.com/cap/db": [{}]}}"#,
+        r#"{"src": ["tag:builder"], "dst": ["tag:postgres"], "via": ["tag:postgres"], "ip": ["*"]}"#,
+        r#"{"src": ["tag:gateway"], "dst": ["tag:postgres"], "ip": ["icmp:*"]}"#,
+    ] {
+        let (dir, _) = project(Some(rule), None);
+        let out = tsacl(dir.path(), &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{rule}: {err}");
+        assert!(!err.contains("TSA113"), "{rule}: {err}");
+    }
+    // ICMP for someone the intent does not name is extra.
+    let rule = r#"{"src": ["tag:builder"], "dst": ["tag:postgres"], "ip": ["icmp:*"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &[],
+        &["builder (tag:builder) can reach postgres on icmp,"],
+    );
+}
+
+#[test]
+fn one_finding_per_rule_and_service_lists_every_principal() {
+    let rule = r#"{"src": ["tag:builder", "tag:gateway", "ann@example.com"], "dst": ["tag:postgres"], "ip": ["tcp:22", "tcp:5432"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    let out = tsacl(dir.path(), &["check", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&serde_json::Value> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "TSA113")
+        .collect();
+    assert_eq!(found.len(), 1, "{v:#}");
+    let message = found[0]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "builder (tag:builder) and desk (ann@example.com) can reach postgres on tcp:22, tcp:5432; \
+         gateway (tag:gateway) on tcp:22, which the intents do not allow"
+    );
+    assert_eq!(found[0]["line"].as_u64(), Some(line as u64), "{v:#}");
+}
