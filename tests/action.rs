@@ -49,7 +49,13 @@ struct Action {
 
 /// `action/run.sh` in `repo`, as GitHub would run it on an x86_64 Linux runner, with a
 /// tool cache in `root` and releases from `release`.
-fn action(api: &FakeApi, repo: &Path, root: &Path, release: &Path, inputs: &[(&str, &str)]) -> Action {
+fn action(
+    api: &FakeApi,
+    repo: &Path,
+    root: &Path,
+    release: &Path,
+    inputs: &[(&str, &str)],
+) -> Action {
     let summary = root.join("summary.md");
     let mut cmd = Command::new("bash");
     for (k, _) in std::env::vars_os() {
@@ -78,9 +84,36 @@ fn action(api: &FakeApi, repo: &Path, root: &Path, release: &Path, inputs: &[(&s
         .env("INPUT_VERSION", env!("CARGO_PKG_VERSION"))
         .stdin(std::process::Stdio::null());
     for (k, v) in inputs {
-        cmd.env(format!("INPUT_{}", k.to_ascii_uppercase().replace('-', "_")), v);
+        cmd.env(
+            format!("INPUT_{}", k.to_ascii_uppercase().replace('-', "_")),
+            v,
+        );
     }
     Action { cmd, summary }
+}
+
+/// Like `api_server::run`, except that `::add-mask::` lines may hold a secret: that is
+/// how a step asks GitHub to mask it in every log.
+fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().unwrap();
+    let stdout: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: std::time::Duration::ZERO,
+    };
+    for secret in SECRETS {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret ({secret}) appears in the output:\n{run}"
+        );
+    }
+    run
 }
 
 fn tools_present() -> bool {
@@ -184,7 +217,10 @@ fn tsacl_extras_annotations_sarif_summary_and_workload_identity() {
     let r = run(&mut a.cmd);
     assert_eq!(r.code, 0, "{r}");
     let summary = std::fs::read_to_string(&a.summary).unwrap();
-    assert!(summary.contains("tag:web") && summary.contains("80"), "{summary}");
+    assert!(
+        summary.contains("tag:web") && summary.contains("80"),
+        "{summary}"
+    );
     assert_eq!(api.state().requests.len(), 0, "no credentials, no request");
 
     // A broken policy: annotations on stdout, exit 1; SARIF to a file on request.
@@ -202,7 +238,10 @@ fn tsacl_extras_annotations_sarif_summary_and_workload_identity() {
     );
     let r = run(&mut a.cmd);
     assert_eq!(r.code, 1, "{r}");
-    assert!(r.stdout.contains("::error file=policy.hujson,line=8"), "{r}");
+    assert!(
+        r.stdout.contains("::error file=policy.hujson,line=8"),
+        "{r}"
+    );
     let mut a = action(
         &api,
         repo.path(),
@@ -241,11 +280,17 @@ fn tsacl_extras_annotations_sarif_summary_and_workload_identity() {
             format!("{}/github-oidc?api-version=2.0", api.url),
         )
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITHUB-REQUEST-TOKEN");
+    let out = a.cmd.output().unwrap();
+    // The token is masked before anything could print it.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("::add-mask::{ID_TOKEN}\n")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = run(&mut a.cmd);
     assert_eq!(r.code, 0, "{r}");
-    assert!(r.stdout.contains("::add-mask::"), "the token is masked: {r}");
-    assert_eq!(api.state().count("POST", "/oauth/token-exchange"), 1);
-    assert_eq!(api.state().count("POST", "/acl/validate"), 1);
+    assert_eq!(api.state().count("POST", "/oauth/token-exchange"), 2);
+    assert_eq!(api.state().count("POST", "/acl/validate"), 2);
 }
 
 #[test]
@@ -271,8 +316,9 @@ fn a_corrupted_archive_is_refused_by_its_checksum() {
     assert_eq!(r.code, 3, "{r}");
     assert!(r.stdout.contains("does not match"), "{r}");
     assert!(r.stdout.contains("refusing to run it"), "{r}");
-    let installed = root
-        .path()
-        .join(format!("toolcache/tsacl/{}/{TARGET}/bin/tsacl", env!("CARGO_PKG_VERSION")));
+    let installed = root.path().join(format!(
+        "toolcache/tsacl/{}/{TARGET}/bin/tsacl",
+        env!("CARGO_PKG_VERSION")
+    ));
     assert!(!installed.exists(), "nothing installed");
 }

@@ -79,9 +79,23 @@ fn project_with(
         base.push_str("\t],\n");
     }
     base.push_str("}\n");
-    std::fs::write(policies.join("base.hujson"), base).unwrap();
+    std::fs::write(policies.join("base.hujson"), &base).unwrap();
     let out = tsacl(dir.path(), &["compile"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    if out.status.code() == Some(1) && stderr(&out).contains("TSA100") {
+        // The rule also breaks a test the intents generate (the port after the intended
+        // one must be denied), so `compile` rightly refuses to write: compile without
+        // it, as if the rule had been added after the last compile.
+        std::fs::write(
+            policies.join("base.hujson"),
+            format!("{{\n{sections}\t\"grants\": [\n\t\t{HARMLESS},\n\t],\n}}\n"),
+        )
+        .unwrap();
+        let out = tsacl(dir.path(), &["compile"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        std::fs::write(policies.join("base.hujson"), &base).unwrap();
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
     (dir, line)
 }
 

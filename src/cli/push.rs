@@ -28,6 +28,11 @@ pub struct PushArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Run the check and the server's validation (and the policy's tests), then stop:
+    /// nothing is read or written (gitops-pusher's `test`)
+    #[arg(long, conflicts_with_all = ["dry_run", "yes", "force"])]
+    pub validate_only: bool,
+
     /// Push without asking (required when standard input is not a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -62,7 +67,8 @@ policy is a committed version of FILE; (6) show the changes, and warn when FILE 
 no committed version (the next push would take it for drift); (7) --dry-run stops here;
 without --yes ask on a terminal, and refuse when there is none; (8) POST /acl with
 If-Match: \"<ETag read in step 2>\", so an edit made in between is never overwritten
-(412: re-read, show, exit 3).
+(412: re-read, show, exit 3). --validate-only does (1) and (3) and stops: the check
+and the server's validation, nothing read or written (what gitops-pusher's `test` does).
 
 Drift: tsacl keeps no cache. The server's policy counts as pushed from this repository
 when, formatted like `tsacl fmt`, it equals FILE formatted at some commit in the history
@@ -129,6 +135,12 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
         }
     }
     let local_fmt = remote::formatted(&local);
+    if args.validate_only {
+        return match server_validation(&mut client, &local, &shown, file) {
+            Ok(()) => EXIT_CLEAN,
+            Err(code) => code,
+        };
+    }
 
     // 2. The server's policy and its ETag.
     let tailnet = remote::tailnet_label(&client);
@@ -149,32 +161,8 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     );
 
     // 3. The server's validation (and the policy's tests).
-    let standardized = match hujson::standardize(&local) {
-        Ok(s) => s,
-        Err(e) => {
-            error_line(format!("{shown}: {e}"));
-            return EXIT_FINDINGS;
-        }
-    };
-    match client.validate(&standardized) {
-        Ok(Validation::Accepted { warnings }) => {
-            for w in &warnings {
-                eprintln!("tsacl: warning: the server says: {w}");
-            }
-            eprintln!("tsacl: the server validated {shown}");
-        }
-        Ok(Validation::Rejected { message, details }) => {
-            error_line(format!(
-                "the server rejected {shown}: {}",
-                remote::locate_message(file, &message)
-            ));
-            for d in &details {
-                eprintln!("  - {}", remote::locate_message(file, d));
-            }
-            error_line("nothing was written");
-            return EXIT_FINDINGS;
-        }
-        Err(e) => return api_failure(&e, "nothing was written"),
+    if let Err(code) = server_validation(&mut client, &local, &shown, file) {
+        return code;
     }
 
     // 4. Up to date?
@@ -420,4 +408,42 @@ fn api_failure(e: &ApiError, consequence: &str) -> u8 {
 
 fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
+}
+
+/// `POST /acl/validate`: the server's own validation and the policy's tests. On failure,
+/// the exit code (what was wrong is printed).
+fn server_validation(
+    client: &mut Client,
+    local: &[u8],
+    shown: &str,
+    file: &std::path::Path,
+) -> Result<(), u8> {
+    let standardized = match hujson::standardize(local) {
+        Ok(s) => s,
+        Err(e) => {
+            error_line(format!("{shown}: {e}"));
+            return Err(EXIT_FINDINGS);
+        }
+    };
+    match client.validate(&standardized) {
+        Ok(Validation::Accepted { warnings }) => {
+            for w in &warnings {
+                eprintln!("tsacl: warning: the server says: {w}");
+            }
+            eprintln!("tsacl: the server validated {shown}");
+            Ok(())
+        }
+        Ok(Validation::Rejected { message, details }) => {
+            error_line(format!(
+                "the server rejected {shown}: {}",
+                remote::locate_message(file, &message)
+            ));
+            for d in &details {
+                eprintln!("  - {}", remote::locate_message(file, d));
+            }
+            error_line("nothing was written");
+            Err(EXIT_FINDINGS)
+        }
+        Err(e) => Err(api_failure(&e, "nothing was written")),
+    }
 }

@@ -270,24 +270,6 @@ fn with_icmp(mut access: Access) -> Access {
     access
 }
 
-fn device_principal(d: &super::DeviceIntent) -> Principal {
-    if !d.tags.is_empty() {
-        let mut t: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
-        t.sort();
-        t.dedup();
-        return Principal::Tags(t);
-    }
-    if let Some(u) = &d.user {
-        return Principal::User(u.value.clone());
-    }
-    Principal::Address(
-        d.ip.as_ref()
-            .and_then(|ip| crate::model::Prefix::parse(&ip.value))
-            .map(|p| IpSet::from_prefix(&p))
-            .unwrap_or_default(),
-    )
-}
-
 /// The principal of an inventory device: its owner, or its tags.
 fn inventory_principal(d: &crate::engine::Device) -> Principal {
     match d.owner() {
@@ -374,7 +356,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     let device_addresses = IpSet::from_addrs(inv.devices.iter().flat_map(|d| d.addresses.clone()));
     let mut named_addresses = IpSet::new();
     for d in &intents.devices {
-        if let Principal::Address(a) = device_principal(d) {
+        if let Principal::Address(a) = d.principal() {
             named_addresses.union_with(&a);
         }
     }
@@ -397,7 +379,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     let mut device_names: HashMap<Principal, Vec<&str>> = HashMap::new();
     for d in &intents.devices {
         device_names
-            .entry(device_principal(d))
+            .entry(d.principal())
             .or_default()
             .push(d.name.value.as_str());
     }
@@ -419,7 +401,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         }
     };
     for d in &intents.devices {
-        note(device_principal(d), d.name.value.clone());
+        note(d.principal(), d.name.value.clone());
     }
     for g in &policy.groups {
         for m in &g.members {
@@ -527,7 +509,9 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             svc.from
                 .iter()
                 .map(|f| {
-                    let device = intents.device(f.value.trim()).map(device_principal);
+                    let device = intents
+                        .device(f.value.trim())
+                        .map(super::DeviceIntent::principal);
                     let selectors: Vec<Selector> = selectors_for(intents, &f.value)
                         .iter()
                         .filter_map(|s| Selector::parse(s).ok())

@@ -302,9 +302,10 @@ fn route(req: &Request, state: &Arc<Mutex<State>>) -> Answer {
     if req.method == "GET" && path == "/github-oidc" {
         let authorized = req.header("authorization") == Some("bearer GITHUB-REQUEST-TOKEN");
         let query = req.path.split_once('?').map_or("", |(_, q)| q);
-        let audience = query
-            .split('&')
-            .any(|kv| kv.strip_prefix("audience=").map(percent_decode).as_deref() == Some("api.tailscale.com/k456"));
+        let audience = query.split('&').any(|kv| {
+            kv.strip_prefix("audience=").map(percent_decode).as_deref()
+                == Some("api.tailscale.com/k456")
+        });
         return if authorized && audience {
             json(200, serde_json::json!({ "count": 1, "value": ID_TOKEN }))
         } else {
