@@ -145,7 +145,42 @@ fn drift_is_refused_and_shown() {
     );
     assert!(r.stderr.contains("refusing to push"), "{r}");
     assert!(r.stderr.contains("--force"), "{r}");
-    assert_eq!(api.state().count("POST", "/acl"), 0);
+    // The one write tried is conditional on a never-edited policy, which the server
+    // refuses: nothing is written.
+    assert_eq!(api.writes(), 0);
+    let writes: Vec<_> = api
+        .state()
+        .requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/acl"))
+        .map(|r| r.header("if-match").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(writes, vec!["\"ts-default\""]);
+}
+
+/// The first push to a tailnet whose policy nobody ever edited replaces Tailscale's
+/// default policy safely: conditional on `If-Match: "ts-default"`, as Terraform's
+/// provider writes, instead of refused as drift.
+#[test]
+fn first_push_to_an_untouched_tailnet() {
+    let api = FakeApi::start(V1.as_bytes());
+    let dir = repo_with(V2.as_bytes());
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("had never been edited"), "{r}");
+    assert_eq!(api.writes(), 1);
+    assert_eq!(
+        api.state().requests.last().unwrap().header("if-match"),
+        Some("\"ts-default\"")
+    );
+    // Once saved, the same situation is drift.
+    std::fs::write(dir.path().join("policy.hujson"), V1).unwrap();
+    commit(dir.path(), "v1");
+    api.console_edit(CONSOLE.as_bytes());
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("refusing to push"), "{r}");
+    assert_eq!(api.writes(), 1);
 }
 
 #[test]
@@ -165,6 +200,8 @@ fn drift_forced() {
 #[test]
 fn drift_unknown_outside_git_or_before_first_commit() {
     let api = FakeApi::start(V1.as_bytes());
+    // Saved once already (an untouched tailnet would take the write: see above).
+    api.console_edit(V1.as_bytes());
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.hujson"), V2).unwrap();
     let r = push(&api, &dir, &["--yes"]);

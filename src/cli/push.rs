@@ -62,8 +62,9 @@ validation, lints and tests. Any error (exit 1) stops here and nothing is sent, 
 to the server's validation. (2) read the server's policy and its ETag; (3) POST
 /acl/validate (the server's own validation and tests; a failure exits 1); (4) stop with
 \"up to date\" if the server already holds this policy (compared after formatting
-both); (5) drift: refuse, showing the changes made on the server, unless the server's
-policy is a committed version of FILE; (6) show the changes, and warn when FILE matches
+both); (5) drift: unless the server's policy is a committed version of FILE, show the
+changes made on the server and write only if the tailnet's policy was never edited
+(If-Match: \"ts-default\", the first push to a new tailnet), else refuse; (6) show the changes, and warn when FILE matches
 no committed version (the next push would take it for drift); (7) --dry-run stops here;
 without --yes ask on a terminal, and refuse when there is none; (8) POST /acl with
 If-Match: \"<ETag read in step 2>\", so an edit made in between is never overwritten
@@ -172,7 +173,11 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
         return EXIT_CLEAN;
     }
 
-    // 5. Drift.
+    // 5. Drift. A policy from elsewhere is overwritten only when nobody ever edited it:
+    // the write is then made with `If-Match: "ts-default"` (as Terraform's provider
+    // makes its first write), which the server refuses once the tailnet's policy has
+    // been saved by anyone, and that refusal is the drift refusal.
+    let mut untouched_only: Option<String> = None;
     match gitsync::provenance(file, &server.body) {
         Provenance::Committed {
             commit,
@@ -217,14 +222,14 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                         "Bring them into {shown} (`tsacl pull -o {shown}`, re-apply your edits, commit)"
                     ),
                 };
-                error_line(format!(
+                untouched_only = Some(format!(
                     "refusing to push: it would overwrite the changes made on the server. {keep}, or push anyway with --force"
                 ));
-                return EXIT_FINDINGS;
+            } else {
+                eprintln!(
+                    "tsacl: warning: --force: the changes made on the server will be overwritten"
+                );
             }
-            eprintln!(
-                "tsacl: warning: --force: the changes made on the server will be overwritten"
-            );
         }
         Provenance::Unknown { reason } => {
             eprintln!(
@@ -241,15 +246,23 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                         "Commit {shown} (after `tsacl pull -o {shown}` to adopt the server's policy)"
                     ),
                 };
-                error_line(format!(
+                untouched_only = Some(format!(
                     "refusing to push: the server's policy may hold changes made elsewhere. {adopt}, or push anyway with --force"
                 ));
-                return EXIT_FINDINGS;
+            } else {
+                eprintln!(
+                    "tsacl: warning: --force: pushing without knowing where the server's policy came from"
+                );
             }
-            eprintln!(
-                "tsacl: warning: --force: pushing without knowing where the server's policy came from"
-            );
         }
+    }
+
+    if untouched_only.is_some() {
+        eprintln!(
+            "tsacl: the server's policy is not from this repository; it is replaced only if the tailnet's \
+             policy was never edited (the write is conditional on If-Match: \"ts-default\"), else the push \
+             is refused as drift"
+        );
     }
 
     // 6. The changes.
@@ -294,15 +307,33 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     }
 
     // 8. The conditional write.
-    write(&mut client, &shown, &local, &server, &etag, &tailnet, color)
+    let if_match = if untouched_only.is_some() {
+        "ts-default"
+    } else {
+        etag.as_str()
+    };
+    write(
+        &mut client,
+        &shown,
+        &local,
+        &server,
+        if_match,
+        untouched_only.as_deref(),
+        &tailnet,
+        color,
+    )
 }
 
+/// The conditional write. `drift`: the write is `If-Match: "ts-default"` and a 412
+/// means the tailnet's policy had been edited, so it is refused with this message.
+#[allow(clippy::too_many_arguments)]
 fn write(
     client: &mut Client,
     shown: &str,
     local: &[u8],
     before: &RemotePolicy,
     etag: &str,
+    drift: Option<&str>,
     tailnet: &str,
     color: bool,
 ) -> u8 {
@@ -310,9 +341,14 @@ fn write(
     match client.set_policy(local, etag) {
         Ok(WriteOutcome::Written { etag, .. }) => {
             eprintln!(
-                "tsacl: pushed {shown} to {tailnet}{}",
+                "tsacl: pushed {shown} to {tailnet}{}{}",
                 etag.map(|e| format!(" (new ETag \"{e}\")"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if drift.is_some() {
+                    "; its policy had never been edited"
+                } else {
+                    ""
+                }
             );
             EXIT_CLEAN
         }
@@ -329,6 +365,14 @@ fn write(
                     }
                 );
                 EXIT_CLEAN
+            }
+            Ok(_) if drift.is_some() => {
+                // The tailnet's policy was edited at some point: the drift refusal.
+                error_line(format!(
+                    "{}; nothing was written",
+                    drift.unwrap_or_default()
+                ));
+                EXIT_FINDINGS
             }
             Ok(now) => {
                 error_line(
