@@ -600,3 +600,118 @@ fn oauth_failure() {
     assert!(r.stderr.contains("invalid client credentials"), "{r}");
     assert_eq!(api.writes(), 0);
 }
+
+/// The answers of the real API that CI meets, each from the fake.
+#[test]
+fn a_rejected_write_shows_the_servers_per_test_details() {
+    let (api, dir) = pushed_v1_then_v2();
+    api.fault(
+        "POST",
+        "/acl",
+        1,
+        Action::Status(
+            400,
+            r#"{"message": "test(s) failed", "data": [{"user": "alice@example.com", "errors": ["address \"tag:web:80\": want: Drop, got: Accept"]}]}"#.into(),
+            vec![],
+        ),
+    );
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("test(s) failed"), "{r}");
+    assert!(
+        r.stderr
+            .contains("  - for alice@example.com: address \"tag:web:80\": want: Drop, got: Accept"),
+        "{r}"
+    );
+    assert_eq!(api.writes(), 0);
+}
+
+#[test]
+fn validation_warnings_are_shown_and_fail_only_on_request() {
+    let warned = r#"{"message": "warning(s) found", "data": [{"user": "", "warnings": ["\"group:eng\": user not found: \"bob@example.com\""]}]}"#;
+    let (api, dir) = pushed_v1_then_v2();
+    api.fault(
+        "POST",
+        "/validate",
+        1,
+        Action::Status(200, warned.into(), vec![]),
+    );
+    let r = push(&api, &dir, &["--yes", "--fail-on-warnings"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("user not found"), "{r}");
+    assert!(r.stderr.contains("--fail-on-warnings"), "{r}");
+    assert_eq!(api.writes(), 0);
+    api.fault(
+        "POST",
+        "/validate",
+        1,
+        Action::Status(200, warned.into(), vec![]),
+    );
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 0, "{r}");
+    assert!(r.stderr.contains("warning: the server says"), "{r}");
+    assert_eq!(api.writes(), 1);
+}
+
+#[test]
+fn a_policy_that_always_gets_500_is_named_as_such() {
+    let (api, dir) = pushed_v1_then_v2();
+    api.fault(
+        "POST",
+        "/validate",
+        10,
+        Action::Status(
+            500,
+            r#"{"message": "internal server error"}"#.into(),
+            vec![],
+        ),
+    );
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("fails on this policy every time"), "{r}");
+    assert_eq!(api.writes(), 0);
+}
+
+#[test]
+fn a_positioned_server_message_points_into_the_file() {
+    let (api, dir) = pushed_v1_then_v2();
+    api.fault(
+        "POST",
+        "/validate",
+        1,
+        Action::Status(
+            200,
+            r#"{"message": "hujson: line 3, column 5: invalid character"}"#.into(),
+            vec![],
+        ),
+    );
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("policy.hujson:3:5"), "{r}");
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_says_what_to_fix() {
+    let (api, dir) = pushed_v1_then_v2();
+    api.fault(
+        "GET",
+        "/acl",
+        1,
+        Action::Status(
+            301,
+            String::new(),
+            vec![(
+                "Location".into(),
+                "https://elsewhere.example/api/v2/tailnet/-/acl".into(),
+            )],
+        ),
+    );
+    let r = push(&api, &dir, &["--yes"]);
+    assert_eq!(r.code, 3, "{r}");
+    assert!(
+        r.stderr.contains("redirected to https://elsewhere.example"),
+        "{r}"
+    );
+    assert!(r.stderr.contains("TS_API_URL"), "{r}");
+    assert_eq!(api.writes(), 0);
+}

@@ -62,6 +62,8 @@ struct Answer {
     body: Vec<u8>,
     /// A 200 answer's body on disk, when the request asked for that.
     spooled: Option<std::fs::File>,
+    /// Where a redirect points (never followed).
+    location: Option<String>,
     tries: u32,
 }
 
@@ -335,7 +337,18 @@ impl Client {
     /// The error for an answer that is not a success.
     fn failure(&self, op: Op, ans: Answer) -> ApiError {
         let host = self.host();
-        let message = self.body_text(&ans.body);
+        let mut message = self.body_text(&ans.body);
+        if (300..400).contains(&ans.status) {
+            // Never followed: credentials must not go to another host, and a POST would
+            // not survive it. The API's address is what to fix.
+            message = format!(
+                "redirected to {}; tsacl does not follow redirects (credentials stay with the host they are for): set TS_API_URL to the API's own address",
+                ans.location
+                    .as_deref()
+                    .map(|l| self.scrub(l))
+                    .unwrap_or_else(|| "nowhere".into())
+            );
+        }
         let oauth = self.config.credentials.exchanges_tokens();
         match ans.status {
             401 => ApiError::Unauthorized {
@@ -349,9 +362,19 @@ impl Client {
                 host,
                 tailnet: self.config.tailnet.clone(),
             },
-            400 if op == Op::SetPolicy => ApiError::Rejected {
-                status: 400,
-                message,
+            400 if op == Op::SetPolicy => match self.read_validation(&ans.body) {
+                // The same body as a rejected validation: the message and, for failing
+                // tests, one detail per test in `data`.
+                Validation::Rejected { message, details } => ApiError::Rejected {
+                    status: 400,
+                    message,
+                    details,
+                },
+                Validation::Accepted { .. } => ApiError::Rejected {
+                    status: 400,
+                    message,
+                    details: Vec::new(),
+                },
             },
             status => ApiError::Status {
                 host,
@@ -597,6 +620,7 @@ impl Client {
                 .to_string()
         });
         let retry_after = header("retry-after").and_then(|v| parse_retry_after(&v));
+        let location = header("location");
         let status = response.status().as_u16();
         if spool && status == 200 {
             let mut file = tempfile::tempfile()?;
@@ -608,6 +632,7 @@ impl Client {
                 retry_after,
                 body: Vec::new(),
                 spooled: Some(file),
+                location,
                 tries: 1,
             });
         }
@@ -622,6 +647,7 @@ impl Client {
             retry_after,
             body,
             spooled: None,
+            location,
             tries: 1,
         })
     }

@@ -66,10 +66,12 @@ pub enum ApiError {
         status: u16,
         message: String,
     },
-    /// The server rejected the policy (400 on validate or write).
+    /// The server rejected the policy (400 on validate or write), with its per-test
+    /// details (`data`), one line each.
     Rejected {
         status: u16,
         message: String,
+        details: Vec<String>,
     },
     /// Another HTTP status, after any retries.
     Status {
@@ -241,8 +243,16 @@ impl fmt::Display for ApiError {
                 }
                 Ok(())
             }
-            ApiError::Rejected { status, message } => {
-                write!(f, "the server rejected the policy ({status}): {message}")
+            ApiError::Rejected {
+                status,
+                message,
+                details,
+            } => {
+                write!(f, "the server rejected the policy ({status}): {message}")?;
+                for d in details {
+                    write!(f, "\n  - {d}")?;
+                }
+                Ok(())
             }
             ApiError::Status {
                 host,
@@ -260,6 +270,18 @@ impl fmt::Display for ApiError {
                 )?;
                 if *status == 429 {
                     write!(f, ": rate limited; try again later")?;
+                }
+                // The same 500 on every try for one policy is an answer about the policy,
+                // not an outage: some policies always get one (a nodeAttrs target of
+                // autogroup:self, in the recorded captures).
+                if *status == 500 && *tries > 1 && matches!(op, Op::ValidatePolicy | Op::SetPolicy)
+                {
+                    write!(
+                        f,
+                        ": the server fails on this policy every time, so it is most likely rejecting \
+                         something in it rather than down (`tsacl check` names what it knows; for example \
+                         autogroup:self as a nodeAttrs target gets 500)"
+                    )?;
                 }
                 if !message.is_empty() {
                     write!(f, "; the server said: {message}")?;

@@ -28,6 +28,12 @@ pub struct PushArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Treat the server's validation warnings ("warning(s) found", e.g. a user in a group
+    /// who is not in the tailnet) as a failure, as gitops-pusher does; by default they
+    /// are shown and the push goes on
+    #[arg(long)]
+    pub fail_on_warnings: bool,
+
     /// Run the check and the server's validation (and the policy's tests), then stop:
     /// nothing is read or written (gitops-pusher's `test`)
     #[arg(long, conflicts_with_all = ["dry_run", "yes", "force"])]
@@ -70,6 +76,9 @@ without --yes ask on a terminal, and refuse when there is none; (8) POST /acl wi
 If-Match: \"<ETag read in step 2>\", so an edit made in between is never overwritten
 (412: re-read, show, exit 3). --validate-only does (1) and (3) and stops: the check
 and the server's validation, nothing read or written (what gitops-pusher's `test` does).
+The server's warnings (\"warning(s) found\": a group member not in the tailnet, a SCIM
+group not syncing) are shown and the push goes on; --fail-on-warnings stops on them, as
+gitops-pusher does.
 
 Drift: tsacl keeps no cache. The server's policy counts as pushed from this repository
 when, formatted like `tsacl fmt`, it equals FILE formatted at some commit in the history
@@ -137,7 +146,7 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     }
     let local_fmt = remote::formatted(&local);
     if args.validate_only {
-        return match server_validation(&mut client, &local, &shown, file) {
+        return match server_validation(&mut client, &local, &shown, file, args.fail_on_warnings) {
             Ok(()) => EXIT_CLEAN,
             Err(code) => code,
         };
@@ -162,7 +171,7 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     );
 
     // 3. The server's validation (and the policy's tests).
-    if let Err(code) = server_validation(&mut client, &local, &shown, file) {
+    if let Err(code) = server_validation(&mut client, &local, &shown, file, args.fail_on_warnings) {
         return code;
     }
 
@@ -446,7 +455,22 @@ fn write(
 
 /// Print an API error and what it means for the push; returns its exit code.
 fn api_failure(e: &ApiError, consequence: &str) -> u8 {
-    error_line(format!("{e}; {consequence}"));
+    match e {
+        // The server's per-test details, one per line, after the message.
+        ApiError::Rejected {
+            status,
+            message,
+            details,
+        } if !details.is_empty() => {
+            error_line(format!(
+                "the server rejected the policy ({status}): {message}; {consequence}"
+            ));
+            for d in details {
+                eprintln!("  - {d}");
+            }
+        }
+        _ => error_line(format!("{e}; {consequence}")),
+    }
     e.exit_code()
 }
 
@@ -461,6 +485,7 @@ fn server_validation(
     local: &[u8],
     shown: &str,
     file: &std::path::Path,
+    fail_on_warnings: bool,
 ) -> Result<(), u8> {
     let standardized = match hujson::standardize(local) {
         Ok(s) => s,
@@ -472,7 +497,18 @@ fn server_validation(
     match client.validate(&standardized) {
         Ok(Validation::Accepted { warnings }) => {
             for w in &warnings {
-                eprintln!("tsacl: warning: the server says: {w}");
+                eprintln!(
+                    "tsacl: warning: the server says: {}",
+                    remote::locate_message(file, w)
+                );
+            }
+            if fail_on_warnings && !warnings.is_empty() {
+                error_line(format!(
+                    "the server accepted {shown} with {} warning{}, and --fail-on-warnings makes that a failure; nothing was written",
+                    warnings.len(),
+                    if warnings.len() == 1 { "" } else { "s" }
+                ));
+                return Err(EXIT_FINDINGS);
             }
             eprintln!("tsacl: the server validated {shown}");
             Ok(())

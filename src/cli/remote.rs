@@ -363,14 +363,21 @@ pub fn confirm(question: &str) -> Confirm {
 
 /// A server message such as `line 3, column 5: bad thing`, pointed at `file`.
 pub fn locate_message(file: &Path, message: &str) -> String {
-    let located = (|| {
-        let rest = message.strip_prefix("line ")?;
+    // The position may come anywhere: `line 3, column 5: ...`, `hujson: line 3, column
+    // 5: ...`, `parsing HuJSON: hujson: line 3, column 5: ...`.
+    let located = message.match_indices("line ").find_map(|(at, _)| {
+        let rest = &message[at + "line ".len()..];
         let (line, rest) = rest.split_once(", column ")?;
         let (col, rest) = rest.split_once(':')?;
         let line: usize = line.trim().parse().ok()?;
         let col: usize = col.trim().parse().ok()?;
-        Some(format!("{}:{line}:{col}: {}", file.display(), rest.trim()))
-    })();
+        let before = &message[..at];
+        Some(format!(
+            "{}:{line}:{col}: {before}{}",
+            file.display(),
+            rest.trim()
+        ))
+    });
     located.unwrap_or_else(|| message.to_string())
 }
 
@@ -401,6 +408,17 @@ mod tests {
         assert_eq!(
             locate_message(Path::new("p.hujson"), "line 3, column 5: invalid thing"),
             "p.hujson:3:5: invalid thing"
+        );
+        assert_eq!(
+            locate_message(
+                Path::new("p.hujson"),
+                "hujson: line 3, column 5: invalid character"
+            ),
+            "p.hujson:3:5: hujson: invalid character"
+        );
+        assert_eq!(
+            locate_message(Path::new("p.hujson"), "the first line is fine"),
+            "the first line is fine"
         );
         assert_eq!(
             locate_message(Path::new("p"), "test(s) failed"),
