@@ -86,6 +86,8 @@ struct Runner {
     pre_commit: Vec<String>,
     home: tempfile::TempDir,
     rev: Option<String>,
+    /// More environment for pre-commit (where pip finds packages).
+    env: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -94,6 +96,7 @@ impl Runner {
             pre_commit: pre_commit()?,
             home: tempfile::tempdir().unwrap(),
             rev: None,
+            env: Vec::new(),
         })
     }
 }
@@ -164,6 +167,7 @@ impl<'a> Scratch<'a> {
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
             .env_remove("SKIP")
+            .envs(self.runner.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         let text = format!(
@@ -290,4 +294,76 @@ fn rust_hooks_build_tsacl_and_behave_the_same() {
     runner.rev = Some(String::from_utf8(head.stdout).unwrap().trim().to_string());
     check_hook(&runner, "tsacl-check", false);
     fmt_hook(&runner, "tsacl-fmt", false);
+}
+
+/// The `language: python` hooks install the prebuilt wheel (the root `pyproject.toml`
+/// depends on it), never compiling: here pip finds the wheel built from `python/` (and
+/// setuptools, to build the root package) in a local directory, with no index, and
+/// the freshly built tsacl is not on `PATH`.
+#[test]
+fn python_hooks_install_the_prebuilt_wheel() {
+    let Some(mut runner) = Runner::new() else {
+        return;
+    };
+    let maturin = Command::new("python3")
+        .args(["-m", "maturin", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !maturin {
+        assert!(
+            !ci(),
+            "maturin is needed under CI=true (pip install maturin)"
+        );
+        eprintln!("SKIPPED: maturin not found (pip install maturin)");
+        return;
+    }
+    let wheels = tempfile::tempdir().unwrap();
+    let built = Command::new("python3")
+        .args(["-m", "maturin", "build", "--profile", "dev", "--out"])
+        .arg(wheels.path())
+        .current_dir(repository().join("python"))
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let setuptools = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--dest",
+        ])
+        .arg(wheels.path())
+        .arg("setuptools>=61")
+        .output()
+        .unwrap();
+    if !setuptools.status.success() {
+        assert!(
+            !ci(),
+            "pip could not download setuptools: {}",
+            String::from_utf8_lossy(&setuptools.stderr)
+        );
+        eprintln!("SKIPPED: pip cannot download setuptools (offline?)");
+        return;
+    }
+    runner.env = vec![
+        ("PIP_FIND_LINKS".into(), wheels.path().display().to_string()),
+        ("PIP_NO_INDEX".into(), "1".into()),
+    ];
+    // The hooks of the committed HEAD, so that one environment serves every run (with
+    // uncommitted changes pre-commit would make a new one each time).
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repository())
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "this repository has no HEAD");
+    runner.rev = Some(String::from_utf8(head.stdout).unwrap().trim().to_string());
+    check_hook(&runner, "tsacl-check-python", false);
+    fmt_hook(&runner, "tsacl-fmt-python", false);
 }

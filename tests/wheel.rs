@@ -1,4 +1,4 @@
-//! The Python wheel (`pyproject.toml`, maturin's binary bindings): built, installed into a
+//! The Python wheel (`python/pyproject.toml`, maturin's binary bindings): built, installed into a
 //! fresh virtual environment, and run as `tsacl check` on the repository's own tailnet.
 //! Skips with a message where maturin is absent; fails under `CI=true` then (`.ci/run`
 //! installs it).
@@ -55,7 +55,7 @@ fn the_wheel_installs_and_checks_the_repository_policy() {
     run(Command::new("python3")
         .args(["-m", "maturin", "build", "--profile", "dev", "--out"])
         .arg(&wheels)
-        .current_dir(root));
+        .current_dir(root.join("python")));
     let wheel = std::fs::read_dir(&wheels)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -95,4 +95,15 @@ fn the_wheel_installs_and_checks_the_repository_policy() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("0 errors"), "{err}");
+}
+
+/// The pre-commit package at the root pins the wheel of tsacl's own version.
+#[test]
+fn the_pre_commit_package_pins_this_version() {
+    let root =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pyproject.toml"))
+            .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(root.contains(&format!("version = \"{version}\"")), "{root}");
+    assert!(root.contains(&format!("\"tsacl=={version}\"")), "{root}");
 }
