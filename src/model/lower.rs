@@ -29,7 +29,11 @@ use std::borrow::Cow;
 /// The tree is consumed: its strings move into the model instead of being copied, which
 /// halves the allocations of lowering a large policy.
 pub fn lower(mut root: Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Policy {
-    let mut lowerer = Lowerer { file, diags };
+    let mut lowerer = Lowerer {
+        file,
+        diags,
+        repeated_keys: false,
+    };
     lowerer.duplicate_keys(&root);
     lowerer.policy(&mut root)
 }
@@ -59,6 +63,8 @@ const TOP_LEVEL: &[&str] = &[
 struct Lowerer<'d> {
     file: FileId,
     diags: &'d mut Vec<Diagnostic>,
+    /// Whether any object repeats a key exactly (so maps need de-duplicating).
+    repeated_keys: bool,
 }
 
 /// The members of a struct-like object, keyed by canonical field name.
@@ -112,6 +118,7 @@ impl Lowerer<'_> {
                             seen.insert(&m.key, m.key_span)
                         };
                         if let Some(first) = earlier {
+                            self.repeated_keys = true;
                             let file = self.file;
                             self.report(
                                 Code::DuplicateKey,
@@ -384,16 +391,25 @@ impl Lowerer<'_> {
         }
         match &mut value.kind {
             Kind::Object(members) => {
-                // A map keeps one entry per exact key: the later (reported by
-                // `duplicate_keys`).
-                let mut out: Vec<&'a mut Member> = Vec::with_capacity(members.len());
-                for m in members.iter_mut() {
-                    if let Some(i) = out.iter().position(|e| e.key == m.key) {
-                        out.remove(i);
-                    }
-                    out.push(m);
+                if !self.repeated_keys {
+                    return members.iter_mut().collect();
                 }
-                out
+                // A map keeps one entry per exact key: the later (reported by
+                // `duplicate_keys`). Found by hashing: sections hold thousands of keys.
+                let mut last: rustc_hash::FxHashMap<&str, usize> = Default::default();
+                for (i, m) in members.iter().enumerate() {
+                    last.insert(m.key.as_str(), i);
+                }
+                let keep: Vec<bool> = members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| last.get(m.key.as_str()) == Some(&i))
+                    .collect();
+                members
+                    .iter_mut()
+                    .zip(keep)
+                    .filter_map(|(m, keep)| keep.then_some(m))
+                    .collect()
             }
             _ => Vec::new(),
         }
