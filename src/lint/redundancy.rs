@@ -1,8 +1,9 @@
 //! TSA230-232: the exact redundancy audit ([`crate::engine::redundancy`]) as diagnostics.
 //!
 //! Without an inventory the audit runs on representative devices and its findings hold
-//! for any devices (structural). With one, it runs on those devices; findings that the
-//! structural audit does not share say that they hold only for today's devices.
+//! for any devices and any roles and membership of users (structural). With one, it runs
+//! on those devices and users; findings that the structural audit does not share say that
+//! they hold only for today's devices and users.
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::engine::Inventory;
@@ -43,7 +44,7 @@ pub fn audit(
     let text = |span: Span| written.get(&span).copied().unwrap_or_default().to_string();
     for (f, today) in findings.iter().zip(only_today) {
         let scope = if today {
-            " (for the devices in the inventory)"
+            " (for the inventory's devices and users)"
         } else {
             ""
         };
@@ -73,9 +74,9 @@ pub fn audit(
                     d = d.with_label(at(*span), label);
                 }
                 d.with_help(if today {
-                    "removing it changes no access with today's devices; it may matter once devices change"
+                    "removing it changes no access with today's devices and users; it may matter once they change"
                 } else {
-                    "removing it changes no access, whatever the devices"
+                    "removing it changes no access, whatever the devices and whoever holds which role or is a member"
                 })
             }
             Kind::NoSources => Diagnostic::new(
@@ -237,7 +238,7 @@ mod tests {
         "groups": {"group:eng": ["alice@example.com", "bob@example.com"], "group:oncall": []},
         "tagOwners": {"tag:db": ["group:eng"], "tag:web": ["group:eng"]},
         "grants": [
-            {"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432", "tcp:6379"]},
+            {"src": ["*"], "dst": ["tag:db"], "ip": ["tcp:5432", "tcp:6379"]},
             {"src": ["group:eng", "alice@example.com"], "dst": ["tag:web"], "ip": ["tcp:443"]},
             {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
             {"src": ["group:oncall"], "dst": ["tag:db"], "ip": ["tcp:22"]},
@@ -305,7 +306,7 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
             found[0].1,
-            "grants[1] allows nothing that grants[0] does not already allow (for the devices in the inventory)"
+            "grants[1] allows nothing that grants[0] does not already allow (for the inventory's devices and users)"
         );
         // Without an inventory it is alice's own grant that adds nothing, for any devices.
         let found = run(text, None);
@@ -313,6 +314,34 @@ mod tests {
         assert_eq!(
             found[0].1,
             "grants[0] allows nothing that grants[1] does not already allow"
+        );
+    }
+
+    #[test]
+    fn a_grant_to_a_user_who_may_be_shared_in_is_not_redundant_structurally() {
+        // An exit node for a friend from another tailnet, beside one for every member.
+        let text = r#"{
+            "grants": [
+                {"src": ["autogroup:member"], "dst": ["autogroup:internet"], "ip": ["*"]},
+                {"src": ["friend@gmail.com"], "dst": ["autogroup:internet"], "ip": ["*"]},
+            ],
+        }"#;
+        assert!(run(text, None).is_empty());
+        let inventory = |kind: &str| {
+            format!(
+                r#"{{"devices": [
+                    {{"hostname": "f", "addresses": ["100.64.0.1"], "user": "friend@gmail.com", "tags": []}},
+                    {{"hostname": "m", "addresses": ["100.64.0.2"], "user": "me@example.com", "tags": []}}],
+                  "users": [{{"loginName": "friend@gmail.com", "type": "{kind}"}},
+                            {{"loginName": "me@example.com", "type": "member"}}]}}"#
+            )
+        };
+        assert!(run(text, Some(&inventory("shared"))).is_empty());
+        let found = run(text, Some(&inventory("member")));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[1] allows nothing that grants[0] does not already allow (for the inventory's devices and users)"
         );
     }
 }
