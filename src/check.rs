@@ -45,6 +45,7 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
         crate::engine::tests_eval::evaluate(
             &policy,
             options.inventory.as_ref(),
+            options.tailnet_domains.as_deref(),
             file,
             &mut diagnostics,
         );
