@@ -5,7 +5,8 @@
 //! - Every rule it keeps is needed: removing any one of them loses a flow.
 //! - Each redundant rule's named cover allows all of its flows.
 //! - Structural findings (from representative devices) hold for the concrete inventory too,
-//!   whatever roles its users hold and whether they are members or shared in.
+//!   whatever roles its users hold and whether they are members or shared in (with a
+//!   tailnet domain, whenever that domain's users are members).
 //! - An incremental update after a one-rule edit gives the same findings as a fresh audit.
 //!
 //! Flows are probed at one address, port and protocol per elementary interval of every set
@@ -18,7 +19,7 @@ use tsacl::engine::inventory::{Device, Inventory, Role, User};
 use tsacl::engine::redundancy::{Audit, Finding, Kind};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{Origin, Rule, allowed, compile};
-use tsacl::engine::structural::representative;
+use tsacl::engine::structural::{representative, representative_in};
 use tsacl::model::{Policy, lower};
 
 const USERS: &[&str] = &["ann@example.com", "bob@example.com", "cy@other.org"];
@@ -366,6 +367,22 @@ proptest! {
         let policy = parse(&text);
         let findings = Audit::new(&policy, &representative(&policy)).findings();
         check_audit(&policy, &findings, &inventory(&c))?;
+    }
+
+    #[test]
+    fn structural_findings_for_a_tailnet_domain_hold_when_its_users_are_members(c in case()) {
+        let text = policy_text(&c, &c.rules);
+        let policy = parse(&text);
+        let domains = ["example.com".to_string()];
+        let findings = Audit::new(&policy, &representative_in(&policy, Some(&domains))).findings();
+        // Users of example.com are members; cy@other.org may still be shared in.
+        let mut members = c.clone();
+        for (i, u) in USERS.iter().enumerate() {
+            if u.ends_with("@example.com") && STANDINGS[members.roles[i] as usize].1 {
+                members.roles[i] = 2;
+            }
+        }
+        check_audit(&policy, &findings, &inventory(&members))?;
     }
 
     #[test]

@@ -78,6 +78,22 @@ pub fn standing_label(s: Standing) -> &'static str {
 
 /// The representative inventory of a policy.
 pub fn representative(policy: &Policy) -> Inventory {
+    representative_in(policy, None)
+}
+
+/// Whether a login (or `@domain`) is in one of the tailnet's domains, whose users are
+/// members (`--tailnet-domain`).
+pub fn in_tailnet_domains(login: &str, tailnet_domains: Option<&[String]>) -> bool {
+    tailnet_domains.is_some_and(|ds| {
+        login
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| ds.iter().any(|x| x.eq_ignore_ascii_case(d)))
+    })
+}
+
+/// The representative inventory of a policy for a tailnet whose users of
+/// `tailnet_domains` are members (not shared in).
+pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) -> Inventory {
     let selectors: Vec<&Selector> = policy
         .rule_selectors()
         .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
@@ -154,18 +170,28 @@ pub fn representative(policy: &Policy) -> Inventory {
         shared: standing == Standing::Shared,
     };
     let variants = standings.variants();
-    for n in &named {
-        for v in variants {
+    let members_only = standings.members_only();
+    let standings_of = |login: &str| {
+        if in_tailnet_domains(login, tailnet_domains) {
+            members_only.as_slice()
+        } else {
+            variants
+        }
+    };
+    // By standing, then user: devices of one standing get consecutive addresses, so the
+    // sets of a standing (`autogroup:member`, a role) stay a few intervals.
+    for v in variants {
+        for n in named.iter().filter(|n| standings_of(n).contains(v)) {
             let name = format!("{n} as {} (stand-in)", standings.noun(*v));
             let device = add_device(&mut inv, n, name);
             if variants.len() > 1 {
                 inv.standings.insert(device, *v);
             }
         }
-        inv.users.push(user(n, variants[0]));
     }
+    inv.users.extend(named.iter().map(|n| user(n, variants[0])));
     for d in &domains {
-        for v in variants {
+        for v in standings_of(&format!("@{d}")) {
             for i in 1..=2 {
                 let login = format!("unnamed-{}-{i}@{d}", standing_label(*v));
                 add_device(&mut inv, &login, format!("{login} (stand-in)"));
@@ -298,5 +324,40 @@ mod tests {
             }
         }
         assert!(inv.devices.iter().any(|d| !d.enabled_routes.is_empty()));
+    }
+
+    #[test]
+    fn named_users_stand_in_every_standing_the_rules_tell_apart() {
+        let p = policy(
+            r#"{"grants": [{"src": ["autogroup:member"], "dst": ["autogroup:admin"], "ip": ["*"]},
+                           {"src": ["alice@example.com", "bob@gmail.com"], "dst": ["*"], "ip": ["*"]}]}"#,
+        );
+        let standings_of = |inv: &Inventory, login: &str| -> Vec<Standing> {
+            (0..inv.devices.len())
+                .filter(|i| inv.devices[*i].user.as_deref() == Some(login))
+                .filter_map(|i| inv.standing(i, &inv.users_by_login()))
+                .collect()
+        };
+        let all = [
+            Standing::Member(Role::Member),
+            Standing::Member(Role::Admin),
+            Standing::Shared,
+        ];
+        let inv = representative(&p);
+        assert_eq!(standings_of(&inv, "alice@example.com"), all);
+        // Users of the tailnet's domain are members.
+        let domains = ["example.com".to_string()];
+        let inv = representative_in(&p, Some(&domains));
+        assert_eq!(standings_of(&inv, "alice@example.com"), all[..2]);
+        assert_eq!(standings_of(&inv, "bob@gmail.com"), all);
+        // Without role or membership autogroups, one device each.
+        let plain =
+            policy(r#"{"grants": [{"src": ["alice@example.com"], "dst": ["*"], "ip": ["*"]}]}"#);
+        let inv = representative(&plain);
+        assert_eq!(
+            standings_of(&inv, "alice@example.com"),
+            [Standing::Member(Role::Member)]
+        );
+        assert!(inv.standings.is_empty());
     }
 }

@@ -9,21 +9,23 @@ use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::engine::Inventory;
 use crate::engine::inventory::with_auto_approvals;
 use crate::engine::redundancy::{Audit, Finding, Kind};
-use crate::engine::structural::representative;
+use crate::engine::structural::representative_in;
 use crate::model::Policy;
 use crate::rules::Code;
 use crate::syntax::Span;
 
+/// Audit `policy`; users of `tailnet_domains` are members (`--tailnet-domain`).
 pub fn audit(
     policy: &Policy,
     inventory: Option<&Inventory>,
+    tailnet_domains: Option<&[String]>,
     file: FileId,
     diags: &mut Vec<Diagnostic>,
 ) {
     if policy.acls.is_none() && policy.grants.is_none() {
         return;
     }
-    let structural = Audit::new(policy, &representative(policy)).findings();
+    let structural = Audit::new(policy, &representative_in(policy, tailnet_domains)).findings();
     let (findings, only_today): (Vec<Finding>, Vec<bool>) = match inventory {
         None => {
             let n = structural.len();
@@ -208,12 +210,20 @@ mod tests {
     use crate::validate::Options;
 
     fn run(text: &str, inventory: Option<&str>) -> Vec<(Code, String, Vec<String>)> {
+        run_in(text, inventory, None)
+    }
+
+    fn run_in(
+        text: &str,
+        inventory: Option<&str>,
+        tailnet_domains: Option<Vec<String>>,
+    ) -> Vec<(Code, String, Vec<String>)> {
         let mut sources = SourceMap::default();
         let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
         let options = Options {
             inventory: inventory
                 .map(|i| crate::engine::Inventory::from_json(i.as_bytes()).unwrap()),
-            ..Options::default()
+            tailnet_domains,
         };
         check_policy(&sources, id, &options)
             .diagnostics
@@ -337,6 +347,14 @@ mod tests {
             )
         };
         assert!(run(text, Some(&inventory("shared"))).is_empty());
+        // A user of the tailnet's own domain is a member: there it is redundant.
+        let domains = Some(vec!["gmail.com".to_string()]);
+        let found = run_in(text, None, domains);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[1] allows nothing that grants[0] does not already allow"
+        );
         let found = run(text, Some(&inventory("member")));
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
