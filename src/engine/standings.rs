@@ -225,7 +225,7 @@ impl Problem {
             assign: vec![None; n],
             budget: BUDGET,
         };
-        search.from(0)
+        search.run()
     }
 }
 
@@ -244,32 +244,55 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    fn from(&mut self, var: usize) -> Result<bool, TooBig> {
-        if var == self.assign.len() {
-            return Ok(true);
-        }
-        for v in 0..self.problem.domains[var] {
-            if !self.allowed[var][v] {
-                continue;
-            }
-            if self.budget == 0 {
-                return Err(TooBig);
-            }
-            self.budget -= 1;
-            self.set(var, Some(v));
-            let found = self.consistent(var) && self.from(var + 1)?;
-            self.set(var, None);
-            if found {
+    /// Depth-first over the variables in order, without recursion (a test's source may
+    /// hold thousands of users).
+    fn run(&mut self) -> Result<bool, TooBig> {
+        let n = self.assign.len();
+        // Per variable: the next value to try, and the value it holds.
+        let mut next = vec![0; n];
+        let mut chosen = vec![0; n];
+        let mut var = 0;
+        loop {
+            if var == n {
                 return Ok(true);
             }
+            let mut placed = false;
+            while next[var] < self.problem.domains[var] {
+                let v = next[var];
+                next[var] += 1;
+                if !self.allowed[var][v] {
+                    continue;
+                }
+                if self.budget == 0 {
+                    return Err(TooBig);
+                }
+                self.budget -= 1;
+                self.set(var, v, true);
+                if self.consistent(var) {
+                    chosen[var] = v;
+                    placed = true;
+                    break;
+                }
+                self.set(var, v, false);
+            }
+            if placed {
+                var += 1;
+                if var < n {
+                    next[var] = 0;
+                }
+                continue;
+            }
+            // Every value of `var` failed: try the next value of the one before.
+            if var == 0 {
+                return Ok(false);
+            }
+            var -= 1;
+            self.set(var, chosen[var], false);
         }
-        Ok(false)
     }
 
-    /// Assign or unassign `var`, keeping the counts up to date.
-    fn set(&mut self, var: usize, value: Option<usize>) {
-        let assigning = value.is_some();
-        let v = value.or(self.assign[var]).expect("unassign an assigned variable");
+    /// Assign `var` to `v`, or undo that, keeping the counts up to date.
+    fn set(&mut self, var: usize, v: usize, assigning: bool) {
         for &(i, val) in &self.in_counts[var] {
             let was_open = usize::from(self.allowed[var][val]);
             if assigning {
@@ -280,7 +303,7 @@ impl Search<'_> {
                 self.sure[i] -= usize::from(val == v);
             }
         }
-        self.assign[var] = value;
+        self.assign[var] = assigning.then_some(v);
     }
 
     /// Do the constraints `var` takes part in still hold, or can they still?

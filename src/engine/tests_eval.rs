@@ -27,7 +27,8 @@ use super::rules::{Origin, Rule, compile};
 use super::ssh::device_ssh_rules;
 use super::standings::{Lit, Problem, Standings, TooBig};
 use super::structural::{
-    OTHER_DOMAIN, flow_selectors, service_stand_in, standing_label, unnamed_domains,
+    OTHER_DOMAIN, flow_selectors, in_tailnet_domains, service_stand_in, standing_label,
+    unnamed_domains,
 };
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
 use crate::model::{Autogroup, Policy, Protocol, Selector, Spanned};
@@ -204,13 +205,7 @@ fn with_stand_ins(
         .flat_map(|d| d.tags.iter().cloned())
         .collect();
     let owner_listed = inv.users.iter().any(|u| u.role == Role::Owner && !u.shared);
-    let in_tailnet_domain = |login: &str| {
-        tailnet_domains.is_some_and(|ds| {
-            login
-                .rsplit_once('@')
-                .is_some_and(|(_, d)| ds.iter().any(|x| x.eq_ignore_ascii_case(d)))
-        })
-    };
+    let in_tailnet_domain = |login: &str| in_tailnet_domains(login, tailnet_domains);
     let standings = Standings::of(&deciding);
     let (owner_class, owner_alone) = standings.owner_class();
     let mut unknowns = Unknowns {
@@ -246,6 +241,8 @@ fn with_stand_ins(
         });
         inv.devices.len() - 1
     };
+    // Users whose standing is unknown, with the standings they may hold.
+    let mut open: Vec<(String, Vec<Standing>)> = Vec::new();
     for u in users {
         if owners.contains(&u) {
             continue;
@@ -263,23 +260,34 @@ fn with_stand_ins(
         if let [only] = values.as_slice() {
             let device = stand_in(&mut inv, &u, format!("<{u}'s device>"));
             inv.standings.insert(device, *only);
-            continue;
+        } else {
+            open.push((u, values));
         }
-        let var = unknowns.vars.len();
-        for (i, v) in values.iter().enumerate() {
+    }
+    // By standing, then user: devices of one standing get consecutive addresses, so the
+    // sets of a standing (`autogroup:member`, a role) stay a few intervals.
+    let first_var = unknowns.vars.len();
+    for standing in standings.variants() {
+        for (k, (u, values)) in open.iter().enumerate() {
+            let Some(i) = values.iter().position(|v| v == standing) else {
+                continue;
+            };
             let device = stand_in(
                 &mut inv,
-                &u,
-                format!("<{u}'s device, as {}>", standings.noun(*v)),
+                u,
+                format!("<{u}'s device, as {}>", standings.noun(*standing)),
             );
-            inv.standings.insert(device, *v);
-            unknowns.literal.insert(device, (var, i));
-            if *v == owner_class {
-                unknowns.owner.push((var, i));
+            inv.standings.insert(device, *standing);
+            unknowns.literal.insert(device, (first_var + k, i));
+            if *standing == owner_class {
+                unknowns.owner.push((first_var + k, i));
             }
         }
-        unknowns.vars.push(Unknown::Named { login: u, values });
     }
+    unknowns.vars.extend(
+        open.into_iter()
+            .map(|(login, values)| Unknown::Named { login, values }),
+    );
     // A test from a role or membership autogroup is about every user in it, including
     // users the policy does not name; an inventory lists them all.
     if autogroup_sources && !has_inventory {
@@ -441,6 +449,8 @@ enum Verdict {
 /// The most requirements a condition spells out, and users a message names.
 const MAX_REQUIREMENTS: usize = 4;
 const MAX_NAMED: usize = 5;
+/// The most unknowns (users whose standing is open) one assertion is searched over.
+const EXACT_LIMIT: usize = 64;
 
 /// One assertion decided over the unknown standings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -459,19 +469,19 @@ enum Decision {
 }
 
 /// The literals one assertion involves, renumbered from 0 for a [`Problem`].
+#[derive(Default)]
 struct Local {
     vars: Vec<usize>,
+    index: FxHashMap<usize, usize>,
 }
 
 impl Local {
     fn of(&mut self, (var, value): Lit) -> Lit {
-        let i = match self.vars.iter().position(|v| *v == var) {
-            Some(i) => i,
-            None => {
-                self.vars.push(var);
-                self.vars.len() - 1
-            }
-        };
+        let next = self.vars.len();
+        let i = *self.index.entry(var).or_insert(next);
+        if i == next {
+            self.vars.push(var);
+        }
         (i, value)
     }
 }
@@ -496,7 +506,7 @@ impl Unknowns {
         if let Some(i) = failing.iter().position(|p| p.iter().all(Option::is_none)) {
             return Decision::Fails(Some(i));
         }
-        let mut local = Local { vars: Vec::new() };
+        let mut local = Local::default();
         let mut pairs: Vec<(usize, Vec<Lit>)> = Vec::new();
         for (i, p) in failing.iter().enumerate() {
             let mut lits: Vec<Lit> = p.iter().flatten().map(|l| local.of(*l)).collect();
@@ -512,28 +522,35 @@ impl Unknowns {
             clause_needed.then(|| sources.iter().flatten().map(|l| local.of(*l)).collect());
         // The tailnet has one owner: when every user who may be it is among the sources,
         // one of them is; otherwise at most one of those involved is.
-        let owner_among_sources = self.unnamed
-            && self
-                .owner
-                .iter()
-                .all(|l| sources.iter().flatten().any(|s| s == l));
+        let source_lits: FxHashSet<Lit> = sources.iter().flatten().copied().collect();
+        let owner_among_sources =
+            self.unnamed && self.owner.iter().all(|l| source_lits.contains(l));
         let owner: Vec<Lit> = self
             .owner
             .iter()
-            .filter(|(v, _)| owner_among_sources || local.vars.contains(v))
+            .filter(|(v, _)| owner_among_sources || local.index.contains_key(v))
             .copied()
             .collect();
         let owner: Vec<Lit> = owner.into_iter().map(|l| local.of(l)).collect();
+        // The search is exact but grows with the users involved; past a bound the
+        // assertion is reported as undecided rather than searched (never as failing).
+        if local.vars.len() > EXACT_LIMIT {
+            return Decision::Open {
+                condition: None,
+                membership: local.vars.iter().any(|v| {
+                    matches!(&self.vars[*v], Unknown::Named { values, .. } if values.contains(&Standing::Shared))
+                }),
+            };
+        }
         let mut problem = Problem {
             domains: local.vars.iter().map(|v| self.domain_size(*v)).collect(),
             nogoods: pairs.iter().map(|(_, l)| l.clone()).collect(),
             clauses: clause.iter().cloned().collect(),
             counts: Vec::new(),
         };
-        if !owner.is_empty() {
-            problem
-                .counts
-                .push((owner, usize::from(owner_among_sources), self.owner_max));
+        let least = usize::from(owner_among_sources);
+        if !owner.is_empty() && (least > 0 || self.owner_max < owner.len()) {
+            problem.counts.push((owner, least, self.owner_max));
         }
         let all = problem.everything();
         let decided = || -> Result<Decision, TooBig> {
@@ -651,7 +668,11 @@ impl Unknowns {
         named.sort_unstable();
         named.dedup();
         let extra = named.len().saturating_sub(MAX_NAMED);
-        let mut parts: Vec<String> = named.iter().take(MAX_NAMED).map(|s| s.to_string()).collect();
+        let mut parts: Vec<String> = named
+            .iter()
+            .take(MAX_NAMED)
+            .map(|s| s.to_string())
+            .collect();
         if extra > 0 {
             parts.push(format!("{extra} more"));
         }
@@ -1446,6 +1467,27 @@ mod tests {
             found[0]
                 .1
                 .starts_with("cannot decide offline: test failed:"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn past_the_search_bound_an_assertion_is_undecided_never_failed() {
+        let members: Vec<String> = (0..EXACT_LIMIT + 1)
+            .map(|i| format!("\"u{i}@example.com\""))
+            .collect();
+        let text = format!(
+            r#"{{"groups": {{"group:all": [{}]}}, "tagOwners": {{"tag:x": []}},
+                "grants": [{{"src": ["autogroup:owner"], "dst": ["tag:x"], "ip": ["tcp:22"]}}],
+                "tests": [{{"src": "group:all", "accept": ["tag:x:22"]}}]}}"#,
+            members.join(", ")
+        );
+        // Two members cannot both be the owner, but that takes a search over 65 users.
+        let found = evaluate_text(&text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestUndecidable);
+        assert!(
+            found[0].1.ends_with("u0@example.com, u10@example.com, u11@example.com, u12@example.com, u13@example.com and 60 more"),
             "{found:?}"
         );
     }
