@@ -297,7 +297,7 @@ fn tests_of_a_tailscale_service_follow_the_grants_that_name_it() {
     assert_eq!(codes(&found), ["TSA102"], "{found:?}");
     assert!(
         found[0].message.ends_with(
-            "which holds only if the address of svc:web, which the policy does not give, is outside 100.64.0.0/10 (opened by grants[0])"
+            "which holds only if the address of svc:web (not in the policy) is outside 100.64.0.0/10 (opened by grants[0])"
         ),
         "{}",
         found[0].message

@@ -1084,14 +1084,14 @@ impl Evaluator<'_> {
                         let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
                         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
                         let mut why = format!(
-                            "which holds only if the address of {service}, which the policy does not give, is {} {} (opened by {})",
+                            "which holds only if the address of {service} (not in the policy) is {} {} (opened by {})",
                             if accept { "inside" } else { "outside" },
                             join_and(&ranges),
                             join_and(&rules),
                         );
                         if matches!(sure, Decision::Open { .. }) {
                             why.push_str(&format!(
-                                ", and on the roles or membership of {}",
+                                "; it also depends on the roles or membership of {}",
                                 self.unknowns.users_in(involved())
                             ));
                         }
