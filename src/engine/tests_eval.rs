@@ -122,8 +122,8 @@ struct Unknowns {
     owner_max: usize,
     /// Users the policy does not name have stand-ins (every user is represented).
     unnamed: bool,
-    /// Some users were counted as members because of `--tailnet-domain`.
-    domains_known: bool,
+    /// `--tailnet-domain` was given.
+    domains_given: bool,
 }
 
 /// Add a stand-in device for every user and tag the policy names that has none, and a
@@ -218,7 +218,7 @@ fn with_stand_ins(
             (true, true) => 0,
         },
         unnamed: false,
-        domains_known: false,
+        domains_given: tailnet_domains.is_some(),
         standings: standings.clone(),
     };
     let mut next = 0u32;
@@ -252,7 +252,6 @@ fn with_stand_ins(
             continue;
         }
         let values = if in_tailnet_domain(&u) {
-            unknowns.domains_known |= standings.variants().contains(&Standing::Shared);
             standings.members_only()
         } else {
             standings.variants().to_vec()
@@ -768,19 +767,34 @@ impl Evaluator<'_> {
     /// The warning for an assertion that holds only under some standings (or some
     /// address of a Tailscale Service).
     fn open(&self, span: Span, expectation: String, why: String, membership: bool) -> Diagnostic {
-        let mut help = "a policy file does not say who holds which role or who is a member \
-            of the tailnet: pass --inventory with the tailnet's users (`tsacl pull --inventory FILE` \
+        let mut help = if self.has_inventory {
+            "the inventory does not list these users: its `users` (as `tsacl pull --inventory \
+            FILE` saves them) decide roles and membership"
+                .to_string()
+        } else {
+            "a policy file does not say who holds which role or who is a member of the \
+            tailnet: pass --inventory with the tailnet's users (`tsacl pull --inventory FILE` \
             saves devices and users) to decide it"
-            .to_string();
-        if membership && !self.unknowns.domains_known {
+                .to_string()
+        };
+        if membership && !self.unknowns.domains_given {
             help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
         }
         Diagnostic::new(
             Code::TestUndecidable,
             self.at(span),
-            format!("cannot decide offline: {expectation}, {why}"),
+            format!("{}: {expectation}, {why}", self.cannot_decide()),
         )
         .with_help(help)
+    }
+
+    /// How an undecidable assertion's message starts.
+    fn cannot_decide(&self) -> &'static str {
+        if self.has_inventory {
+            "cannot decide"
+        } else {
+            "cannot decide offline"
+        }
     }
 
     fn at(&self, span: Span) -> Location {
@@ -1098,7 +1112,7 @@ impl Evaluator<'_> {
                         Diagnostic::new(
                             Code::TestUndecidable,
                             self.at(entry.span),
-                            format!("cannot decide offline: {expectation}, {why}"),
+                            format!("{}: {expectation}, {why}", self.cannot_decide()),
                         )
                         .with_help(format!(
                             "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
