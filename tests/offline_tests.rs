@@ -102,6 +102,15 @@ fn a_test_that_depends_on_who_owns_the_tailnet() {
     assert_eq!(code, 0, "{found:?}");
     assert!(tests_only(found).is_empty());
 
+    // An inventory that does not list the user leaves it open, and says so.
+    let other = users(&[("alice@example.com", "member", "member")]);
+    let (code, found) = check(OWNER, Some(&other), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(found[0].message.starts_with("cannot decide: "), "{found:?}");
+    assert!(found[0].help.starts_with("the inventory does not list"), "{found:?}");
+
     let is_admin = users(&[("owner@example.com", "admin", "member")]);
     let (code, found) = check(OWNER, Some(&is_admin), &[]);
     assert_eq!(code, 1);
