@@ -109,7 +109,10 @@ fn a_test_that_depends_on_who_owns_the_tailnet() {
     let found = tests_only(found);
     assert_eq!(codes(&found), ["TSA102"], "{found:?}");
     assert!(found[0].message.starts_with("cannot decide: "), "{found:?}");
-    assert!(found[0].help.starts_with("the inventory does not list"), "{found:?}");
+    assert!(
+        found[0].help.starts_with("the inventory does not list"),
+        "{found:?}"
+    );
 
     let is_admin = users(&[("owner@example.com", "admin", "member")]);
     let (code, found) = check(OWNER, Some(&is_admin), &[]);
