@@ -1,5 +1,6 @@
 //! Time and peak memory of the redundancy audit on a generated tailnet
-//! (`tsacl::synth::audit_tailnet`): `cargo run --release --example audit_scale -- 100000 10000`.
+//! (`tsacl::synth::audit_tailnet`), against the inventory and policy-only (structural):
+//! `cargo run --release --example audit_scale -- 100000 10000`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,6 +38,15 @@ fn main() {
             k,
             Kind::Redundant { .. } | Kind::NoSources | Kind::NoDestinations
         )),
+    );
+    let t = Instant::now();
+    let representative = tsacl::engine::structural::representative(&policy);
+    let structural = Audit::new(&policy, &representative).findings();
+    println!(
+        "structural audit: {:?} ({} representative devices, {} findings)",
+        t.elapsed(),
+        representative.devices.len(),
+        structural.len()
     );
     let edited = text.replacen("\"tcp:443\"]}", "\"tcp:444\"]}", 1);
     let edited_policy = parse(&edited);

@@ -41,10 +41,17 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
     if !diagnostics.iter().any(Diagnostic::is_error) {
-        crate::lint::redundancy::audit(&policy, options.inventory.as_ref(), file, &mut diagnostics);
+        crate::lint::redundancy::audit(
+            &policy,
+            options.inventory.as_ref(),
+            options.tailnet_domains.as_deref(),
+            file,
+            &mut diagnostics,
+        );
         crate::engine::tests_eval::evaluate(
             &policy,
             options.inventory.as_ref(),
+            options.tailnet_domains.as_deref(),
             file,
             &mut diagnostics,
         );

@@ -380,10 +380,19 @@ allowed without check, each in `check` only after a check, and each in `deny` no
 every `dst`.";
     TestUndecidable = "TSA102", "test-undecidable", Warning,
         "A test cannot be decided without an inventory",
-        "A test that names an IP address (or a host alias) which is the address of no device tsacl \
-knows may pass or fail depending on which device holds that address. Without `--inventory` tsacl \
-reports such a failing assertion as this warning instead of an error; pass an inventory saved \
-from the API to decide it.";
+        "The control plane runs tests against the tailnet as it is; a policy file does not say \
+everything that decides them. A user's role (`autogroup:owner`, `autogroup:admin`, ...) and \
+whether they are a member or a user shared in from another tailnet come from the API's users \
+answer; tsacl tries every assignment (one owner per tailnet) and reports an assertion that \
+holds under some and fails under others as this warning, saying what makes it hold. An \
+assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \
+(or host alias) that is the address of no known device, and a Tailscale Service's address \
+that a rule's address range may or may not take in, are undecidable the same way. \
+`--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
+and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
+`{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \
+`autogroup:owner` may reach port 22\nFix: pass `--inventory`, or ignore the code if the \
+assumption is known to hold.";
     ProofUndecided = "TSA103", "proof-undecided", Warning,
         "A rule's destination address may be a service's; only an inventory can tell",
         "The intents proof decides who reaches each service for any devices the tailnet may have. A \

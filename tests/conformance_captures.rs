@@ -154,6 +154,12 @@ fn verdicts_match_the_control_plane() {
         failures.len(),
         failures.join("\n")
     );
+    assert!(
+        offline_false_rejections.is_empty(),
+        "{} accepted captures are rejected offline (what cannot be decided must be a warning):\n{}",
+        offline_false_rejections.len(),
+        offline_false_rejections.join("\n")
+    );
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! - Removing every rule it reports leaves every flow as it was.
 //! - Every rule it keeps is needed: removing any one of them loses a flow.
 //! - Each redundant rule's named cover allows all of its flows.
-//! - Structural findings (from representative devices) hold for the concrete inventory too.
+//! - Structural findings (from representative devices) hold for the concrete inventory too,
+//!   whatever roles its users hold and whether they are members or shared in (with a
+//!   tailnet domain, whenever that domain's users are members).
 //! - An incremental update after a one-rule edit gives the same findings as a fresh audit.
 //!
 //! Flows are probed at one address, port and protocol per elementary interval of every set
@@ -17,14 +19,14 @@ use tsacl::engine::inventory::{Device, Inventory, Role, User};
 use tsacl::engine::redundancy::{Audit, Finding, Kind};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{Origin, Rule, allowed, compile};
-use tsacl::engine::structural::representative;
+use tsacl::engine::structural::{representative, representative_in};
 use tsacl::model::{Policy, lower};
 
 const USERS: &[&str] = &["ann@example.com", "bob@example.com", "cy@other.org"];
 const TAGS: &[&str] = &["tag:web", "tag:db"];
 
 fn selector(choice: u8, dst: bool) -> &'static str {
-    match choice % 14 {
+    match choice % 17 {
         0 => "*",
         1 => USERS[0],
         2 => USERS[1],
@@ -38,10 +40,24 @@ fn selector(choice: u8, dst: bool) -> &'static str {
         10 => "autogroup:admin",
         11 => "100.64.0.0/29",
         12 => "10.0.0.0/25",
+        13 => "autogroup:owner",
+        14 => "autogroup:it-admin",
+        // autogroup:shared is a source only.
+        15 if dst => "autogroup:member",
+        15 => "autogroup:shared",
         _ if dst => "autogroup:self",
         _ => "user:*@example.com",
     }
 }
+
+/// The standings a generated user may have.
+const STANDINGS: [(Role, bool); 5] = [
+    (Role::Owner, false),
+    (Role::Admin, false),
+    (Role::Member, false),
+    (Role::ItAdmin, false),
+    (Role::Member, true),
+];
 
 fn ports(p: u8) -> &'static str {
     ["22", "80", "443", "*", "80-443", "22,443"][(p % 6) as usize]
@@ -72,7 +88,7 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        proptest::collection::vec(0u8..3, USERS.len()),
+        proptest::collection::vec(0u8..STANDINGS.len() as u8, USERS.len()),
         proptest::collection::vec(proptest::collection::vec(0usize..USERS.len(), 0..3), 2),
         proptest::collection::vec(
             prop_oneof![
@@ -190,10 +206,11 @@ fn policy_text(c: &Case, rules: &[RuleSpec]) -> String {
 fn inventory(c: &Case) -> Inventory {
     let mut inv = Inventory::default();
     for (i, u) in USERS.iter().enumerate() {
+        let (role, shared) = STANDINGS[c.roles[i] as usize];
         inv.users.push(User {
             login: u.to_string(),
-            role: [Role::Owner, Role::Admin, Role::Member][c.roles[i] as usize],
-            shared: false,
+            role,
+            shared,
         });
     }
     for (i, (owner, tags)) in c.devices.iter().enumerate() {
@@ -350,6 +367,22 @@ proptest! {
         let policy = parse(&text);
         let findings = Audit::new(&policy, &representative(&policy)).findings();
         check_audit(&policy, &findings, &inventory(&c))?;
+    }
+
+    #[test]
+    fn structural_findings_for_a_tailnet_domain_hold_when_its_users_are_members(c in case()) {
+        let text = policy_text(&c, &c.rules);
+        let policy = parse(&text);
+        let domains = ["example.com".to_string()];
+        let findings = Audit::new(&policy, &representative_in(&policy, Some(&domains))).findings();
+        // Users of example.com are members; cy@other.org may still be shared in.
+        let mut members = c.clone();
+        for (i, u) in USERS.iter().enumerate() {
+            if u.ends_with("@example.com") && STANDINGS[members.roles[i] as usize].1 {
+                members.roles[i] = 2;
+            }
+        }
+        check_audit(&policy, &findings, &inventory(&members))?;
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = FailOn::Error)]
     pub fail_on: FailOn,
 
-    /// A domain of the tailnet, for checking user:*@domain and localpart:*@domain (repeatable)
+    /// A domain of the tailnet, for checking user:*@domain and localpart:*@domain; its users
+    /// count as members when tests are evaluated (repeatable)
     #[arg(long = "tailnet-domain", value_name = "DOMAIN")]
     pub tailnet_domains: Vec<String>,
 

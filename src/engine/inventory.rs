@@ -3,7 +3,9 @@
 //! them once and work offline. Unknown fields are ignored.
 
 use crate::model::Prefix;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +43,7 @@ impl Device {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Owner,
     Admin,
@@ -62,6 +64,17 @@ impl Role {
         (Role::NetworkAdmin, "network-admin"),
         (Role::BillingAdmin, "billing-admin"),
         (Role::Auditor, "auditor"),
+    ];
+
+    /// Every role, plain members first.
+    pub const ALL: [Role; 7] = [
+        Role::Member,
+        Role::Owner,
+        Role::Admin,
+        Role::ItAdmin,
+        Role::NetworkAdmin,
+        Role::BillingAdmin,
+        Role::Auditor,
     ];
 
     fn parse(text: &str) -> Option<Role> {
@@ -101,10 +114,37 @@ pub struct User {
     pub shared: bool,
 }
 
+impl User {
+    pub fn standing(&self) -> Standing {
+        if self.shared {
+            Standing::Shared
+        } else {
+            Standing::Member(self.role)
+        }
+    }
+}
+
+/// A user's place in the tailnet as selectors see it: a member with a role, or a user
+/// shared in from another tailnet (who holds no role here). A policy file does not say
+/// it; the API's `users` answer does (`role`, `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Standing {
+    Member(Role),
+    Shared,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Inventory {
     pub devices: Vec<Device>,
     pub users: Vec<User>,
+    /// Stand-in devices (policy-only analysis) that stand for their owner in this
+    /// standing, whatever `users` says: one user can then be examined in every standing
+    /// at once. Keyed by device index; empty for an inventory read from the API.
+    pub standings: BTreeMap<usize, Standing>,
+    /// Addresses of Tailscale Services (`svc:name`). The API's device and user answers
+    /// do not carry them; analysis gives each service the policy names a stand-in
+    /// address ([`crate::engine::structural::add_service_stand_ins`]).
+    pub services: BTreeMap<String, Vec<IpAddr>>,
 }
 
 impl Inventory {
@@ -162,6 +202,24 @@ impl Inventory {
 
     pub fn user(&self, login: &str) -> Option<&User> {
         self.users.iter().find(|u| u.login == login)
+    }
+
+    /// The standing of the owner of device `index` as its filters see it (`None` for a
+    /// tagged device). An owner missing from `users` counts as a member without a role:
+    /// the API lists every user who owns a device.
+    pub fn standing(&self, index: usize, users: &FxHashMap<&str, &User>) -> Option<Standing> {
+        let owner = self.devices[index].owner()?;
+        Some(match self.standings.get(&index) {
+            Some(s) => *s,
+            None => users
+                .get(owner)
+                .map_or(Standing::Member(Role::Member), |u| u.standing()),
+        })
+    }
+
+    /// Users by login, for [`Inventory::standing`].
+    pub fn users_by_login(&self) -> FxHashMap<&str, &User> {
+        self.users.iter().map(|u| (u.login.as_str(), u)).collect()
     }
 }
 

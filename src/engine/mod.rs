@@ -15,6 +15,7 @@ pub mod redundancy;
 pub mod resolve;
 pub mod rules;
 pub mod ssh;
+pub mod standings;
 pub mod structural;
 pub mod tests_eval;
 

@@ -1307,9 +1307,9 @@ impl Interner<'_> {
             .resolver
             .get_or_insert_with(|| Resolver::new(self.policy, self.inventory));
         let set = match s {
-            // A Tailscale Service has addresses of its own, outside the inventory: give
-            // each one a private stand-in so only rules naming it, or `*`, cover it.
-            Selector::Service(_) => service_stand_in(sets.len()),
+            // A Tailscale Service has addresses of its own, outside the inventory: its
+            // stand-in is covered only by rules naming it, or `*`.
+            Selector::Service(name) => IpSet::from_addr(super::structural::service_stand_in(name)),
             _ if is_src => resolver.source(s),
             _ => match resolver.target(s) {
                 super::resolve::Target::Everything => IpSet::all(),
@@ -1542,14 +1542,6 @@ fn content_key(value: &impl std::hash::Hash) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(value)
 }
 
-/// A private IPv6 stand-in address for a Tailscale Service (inside the tailnet's IPv6
-/// range, where services live, at an offset no device uses).
-fn service_stand_in(n: usize) -> IpSet {
-    let base: u128 = 0xfd7a_115c_a1e0_ffff_5e71_ce00_0000_0000;
-    let a = std::net::IpAddr::V6(std::net::Ipv6Addr::from(base + n as u128));
-    IpSet::from_addr(a)
-}
-
 /// For each set, the sets it overlaps. One sweep over every set's intervals: each
 /// elementary piece's active sets overlap pairwise; pieces with the same active sets
 /// (Zobrist hash) are handled once. Sets active on most pieces (`*`, `autogroup:member`)
@@ -1682,16 +1674,69 @@ mod tests {
         let f = audit(&format!(
             r#"{{{DEFS} "grants": [
                 {{"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]}},
-                {{"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["*"]}}]}}"#
+                {{"src": ["*"], "dst": ["tag:db"], "ip": ["*"]}}]}}"#
         ));
         assert_eq!(f, ["grants[0] redundant: grants[1]"]);
         // The other way round nothing is redundant.
         let f = audit(&format!(
             r#"{{{DEFS} "grants": [
-                {{"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432"]}},
+                {{"src": ["*"], "dst": ["tag:db"], "ip": ["tcp:5432"]}},
                 {{"src": ["group:eng"], "dst": ["tag:db"], "ip": ["*"]}}]}}"#
         ));
         assert!(f.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn named_users_may_be_shared_in_or_hold_roles() {
+        // alice and bob may be users shared in from another tailnet, outside
+        // autogroup:member: group:eng's rule is needed whatever the devices.
+        let f = audit(&format!(
+            r#"{{{DEFS} "grants": [
+                {{"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]}},
+                {{"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["*"]}}]}}"#
+        ));
+        assert!(f.is_empty(), "{f:?}");
+        // Either alice is shared in (the second grant lets her in) or she is a member.
+        let f = audit(&format!(
+            r#"{{{DEFS} "grants": [
+                {{"src": ["alice@example.com"], "dst": ["autogroup:internet"], "ip": ["*"]}},
+                {{"src": ["autogroup:member"], "dst": ["autogroup:internet"], "ip": ["*"]}},
+                {{"src": ["autogroup:shared"], "dst": ["autogroup:internet"], "ip": ["*"]}}]}}"#
+        ));
+        assert_eq!(f, ["grants[0] redundant: grants[1], grants[2]"]);
+        // An admin may be anyone, alice included; the owner is an admin.
+        let f = audit(&format!(
+            r#"{{{DEFS} "grants": [
+                {{"src": ["autogroup:owner"], "dst": ["tag:db"], "ip": ["tcp:22"]}},
+                {{"src": ["autogroup:admin"], "dst": ["tag:db"], "ip": ["tcp:22"]}},
+                {{"src": ["alice@example.com"], "dst": ["tag:db"], "ip": ["tcp:22"]}}]}}"#
+        ));
+        assert_eq!(f, ["grants[0] redundant: grants[1]"]);
+        // The inventory decides: alice is a member there, so autogroup:member covers her.
+        let text = format!(
+            r#"{{{DEFS} "grants": [
+                {{"src": ["alice@example.com"], "dst": ["autogroup:internet"], "ip": ["*"]}},
+                {{"src": ["autogroup:member"], "dst": ["autogroup:internet"], "ip": ["*"]}}]}}"#
+        );
+        assert!(audit(&text).is_empty());
+        let inv = |kind: &str| {
+            crate::engine::Inventory::from_json(
+                format!(
+                    r#"{{"devices": [{{"hostname": "a", "addresses": ["100.64.0.1"], "user": "alice@example.com", "tags": []}},
+                                     {{"hostname": "c", "addresses": ["100.64.0.2"], "user": "carol@example.com", "tags": []}}],
+                        "users": [{{"loginName": "alice@example.com", "role": "member", "type": "{kind}"}},
+                                  {{"loginName": "carol@example.com", "role": "member", "type": "member"}}]}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap()
+        };
+        let p = policy(&text);
+        assert_eq!(
+            show(&Audit::new(&p, &inv("member")).findings()),
+            ["grants[0] redundant: grants[1]"]
+        );
+        assert!(show(&Audit::new(&p, &inv("shared")).findings()).is_empty());
     }
 
     #[test]
@@ -1700,7 +1745,7 @@ mod tests {
             r#"{{{DEFS} "acls": [
                 {{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:db:1000-2000"]}},
                 {{"action": "accept", "src": ["group:eng"], "dst": ["tag:db:2001-3000"]}},
-                {{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:web:*"]}},
+                {{"action": "accept", "src": ["group:eng"], "dst": ["tag:web:*"]}},
                 {{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:db:1500-2500", "tag:web:80"]}}]}}"#
         ));
         assert_eq!(f, ["acls[3] redundant: acls[0], acls[1], acls[2]"]);
@@ -1769,10 +1814,9 @@ mod tests {
                 {{"action": "accept", "src": ["alice@example.com"], "dst": ["bob@example.com:22"]}},
                 {{"action": "accept", "src": ["group:eng"], "dst": ["autogroup:self:22"]}}]}}"#
         ));
-        assert_eq!(
-            f,
-            ["acls[1] redundant: acls[0]", "acls[3] redundant: acls[0]"]
-        );
+        // alice's own rule is covered by group:eng's; autogroup:member's would cover it
+        // only if alice is a member, not shared in.
+        assert_eq!(f, ["acls[1] redundant: acls[3]"]);
     }
 
     #[test]

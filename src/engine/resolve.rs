@@ -1,7 +1,7 @@
 //! Selectors → sets of IP addresses, the way the control plane resolves them against a
 //! device inventory.
 
-use super::inventory::{Inventory, Role};
+use super::inventory::{Inventory, Role, Standing};
 use super::ipset::IpSet;
 use crate::model::{Autogroup, Policy, Selector};
 use rustc_hash::FxHashMap;
@@ -53,7 +53,8 @@ pub struct Resolver<'a> {
     tagged: IpSet,
     shared: IpSet,
     approved_subnets: IpSet,
-    roles: FxHashMap<&'a str, Role>,
+    /// Devices of members by their owner's role.
+    role_devices: FxHashMap<Role, IpSet>,
     ipsets: FxHashMap<&'a str, IpSet>,
     /// Each group's members' devices, resolved once.
     groups: FxHashMap<&'a str, IpSet>,
@@ -63,25 +64,25 @@ impl<'a> Resolver<'a> {
     pub fn new(policy: &'a Policy, inventory: &'a Inventory) -> Resolver<'a> {
         // Collect addresses per identity first and build each set once: sets of many
         // devices built by repeated insertion would cost quadratic time.
-        let users: FxHashMap<&str, &super::inventory::User> = inventory
-            .users
-            .iter()
-            .map(|u| (u.login.as_str(), u))
-            .collect();
+        let users = inventory.users_by_login();
         let mut per_user: FxHashMap<&'a str, Vec<std::net::IpAddr>> = FxHashMap::default();
         let mut per_tag: FxHashMap<&'a str, Vec<std::net::IpAddr>> = FxHashMap::default();
+        let mut per_role: FxHashMap<Role, Vec<std::net::IpAddr>> = FxHashMap::default();
         let (mut members, mut tagged, mut shared, mut routes) =
             (Vec::new(), Vec::new(), Vec::new(), IpSet::new());
-        for d in &inventory.devices {
+        for (i, d) in inventory.devices.iter().enumerate() {
             for route in d.subnet_routes() {
                 routes.add_prefix(route);
             }
             if let Some(owner) = d.owner() {
                 per_user.entry(owner).or_default().extend(&d.addresses);
-                if users.get(owner).is_some_and(|u| u.shared) {
-                    shared.extend(&d.addresses);
-                } else {
-                    members.extend(&d.addresses);
+                match inventory.standing(i, &users) {
+                    Some(Standing::Shared) => shared.extend(&d.addresses),
+                    Some(Standing::Member(role)) => {
+                        members.extend(&d.addresses);
+                        per_role.entry(role).or_default().extend(&d.addresses);
+                    }
+                    None => {}
                 }
             } else {
                 tagged.extend(&d.addresses);
@@ -105,7 +106,10 @@ impl<'a> Resolver<'a> {
             tagged: IpSet::from_addrs(tagged),
             shared: IpSet::from_addrs(shared),
             approved_subnets: routes,
-            roles: users.iter().map(|(k, u)| (*k, u.role)).collect(),
+            role_devices: per_role
+                .into_iter()
+                .map(|(k, v)| (k, IpSet::from_addrs(v)))
+                .collect(),
             ipsets: FxHashMap::default(),
             groups: FxHashMap::default(),
         };
@@ -135,12 +139,14 @@ impl<'a> Resolver<'a> {
         )
     }
 
+    /// Devices of the holders of a role; the owner is also an admin.
     fn role(&self, role: Role) -> IpSet {
-        self.users_where(|login| {
-            self.roles
-                .get(login)
-                .is_some_and(|r| *r == role || (role == Role::Admin && *r == Role::Owner))
-        })
+        let of = |r: Role| self.role_devices.get(&r).cloned().unwrap_or_default();
+        if role == Role::Admin {
+            of(Role::Admin).union(&of(Role::Owner))
+        } else {
+            of(role)
+        }
     }
 
     /// Members of a group as logins.
@@ -210,8 +216,14 @@ impl<'a> Resolver<'a> {
                 s
             }
             Selector::IpSet(name) => self.ipsets.get(name.as_str()).cloned().unwrap_or_default(),
-            // Tailscale Services have addresses of their own, not in the inventory.
-            Selector::Service(_) => IpSet::new(),
+            // Tailscale Services have addresses of their own, which the API's device
+            // answers do not carry: only stand-ins give them one.
+            Selector::Service(name) => self
+                .inventory
+                .services
+                .get(name.as_str())
+                .map(|a| IpSet::from_addrs(a.clone()))
+                .unwrap_or_default(),
         }
     }
 

@@ -4,36 +4,106 @@
 //! Why this is enough (see `analysis-design.md` §6.2): every selector is monotone in a
 //! tagged device's tags (more tags, more selectors match), so one device per tag stands for
 //! every tag combination; a user the policy names is matched by the same selectors on every
-//! device they own, so one device each suffices; users the policy does not name are
-//! matched only by broad selectors (`*`, `autogroup:member`, a role, a `user:*@domain`), so
-//! two per domain and role stand for all of them (two, so that flows between two different
+//! device they own, given their standing (role, or shared in from another tailnet), which
+//! a policy file does not say: so each named user gets one device per standing the
+//! policy's rules tell apart ([`Standings`]). Users the policy does not name are matched
+//! only by broad selectors (`*`, `autogroup:member`, a role, a `user:*@domain`), so two per
+//! domain and standing stand for all of them (two, so that flows between two different
 //! unnamed users exist and are not mistaken for `autogroup:self` flows). Devices get
 //! addresses outside every range the policy writes, the fewest selectors can match. One
 //! router approves a subnet route outside all of them, which `*` sources include.
 //!
-//! Assumptions, stated in findings' help: users the policy names are members of the
-//! tailnet, with the plain member role (their role is unknown to a policy file).
+//! A named user's devices in two standings make flows no real tailnet has (one user has
+//! one standing); they only add flows to check, so what holds here still holds for every
+//! tailnet, whoever holds which role.
 
-use super::inventory::{Device, Inventory, Role, User};
+use super::inventory::{Device, Inventory, Role, Standing, User};
 use super::ipset::IpSet;
 use super::resolve::tailnet_space;
-use crate::model::{Policy, Prefix, Selector};
+use super::standings::Standings;
+use crate::model::{Policy, Prefix, Sel, Selector};
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// The domain of the stand-ins for users the policy does not name.
-const OTHER_DOMAIN: &str = "unnamed.tsacl.invalid";
+pub const OTHER_DOMAIN: &str = "unnamed.tsacl.invalid";
+
+/// The selectors that decide flows: sources and destinations of ACLs and grants.
+pub fn flow_selectors(policy: &Policy) -> impl Iterator<Item = &Sel> {
+    let acls = policy
+        .acls
+        .iter()
+        .flatten()
+        .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host)));
+    let grants = policy
+        .grants
+        .iter()
+        .flatten()
+        .flat_map(|g| g.src.iter().chain(&g.dst));
+    acls.chain(grants)
+}
+
+/// A stand-in address for the Tailscale Service `name` (`svc:web`): Services have
+/// addresses of their own, which neither the policy nor the API's device answers give.
+/// It lies in the tailnet's IPv6 range, where no device address is handed out, and
+/// depends on the name alone, so every analysis gives a service the same one.
+pub fn service_stand_in(name: &str) -> IpAddr {
+    use std::hash::BuildHasher;
+    let base: u128 = 0xfd7a_115c_a1e0_5e71_0000_0000_0000_0000;
+    let hash = rustc_hash::FxBuildHasher.hash_one(name);
+    IpAddr::V6(Ipv6Addr::from(base | u128::from(hash)))
+}
+
+/// The domains that `user:*@domain` selectors of the policy name, and the domain of
+/// users it does not name at all.
+pub fn unnamed_domains<'a>(selectors: impl IntoIterator<Item = &'a Selector>) -> Vec<String> {
+    let mut domains: BTreeSet<String> = selectors
+        .into_iter()
+        .filter_map(|s| match s {
+            Selector::UserDomain(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    domains.insert(OTHER_DOMAIN.to_string());
+    domains.into_iter().collect()
+}
+
+/// A short name for a standing, for stand-in logins: `admin`, `shared`.
+pub fn standing_label(s: Standing) -> &'static str {
+    match s {
+        Standing::Member(r) => r.name(),
+        Standing::Shared => "shared",
+    }
+}
 
 /// The representative inventory of a policy.
 pub fn representative(policy: &Policy) -> Inventory {
+    representative_in(policy, None)
+}
+
+/// Whether a login (or `@domain`) is in one of the tailnet's domains, whose users are
+/// members (`--tailnet-domain`).
+pub fn in_tailnet_domains(login: &str, tailnet_domains: Option<&[String]>) -> bool {
+    tailnet_domains.is_some_and(|ds| {
+        login
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| ds.iter().any(|x| x.eq_ignore_ascii_case(d)))
+    })
+}
+
+/// The representative inventory of a policy for a tailnet whose users of
+/// `tailnet_domains` are members (not shared in).
+pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) -> Inventory {
     let selectors: Vec<&Selector> = policy
         .rule_selectors()
         .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
         .filter_map(|s| s.selector.as_ref())
         .collect();
     let mut named: BTreeSet<String> = BTreeSet::new();
-    let mut domains: BTreeSet<String> = BTreeSet::new();
-    let mut roles: BTreeSet<u8> = BTreeSet::new();
+    let mut domains: BTreeSet<String> = unnamed_domains(selectors.iter().copied())
+        .into_iter()
+        .collect();
+    let standings = Standings::of(flow_selectors(policy).filter_map(|s| s.selector.as_ref()));
     let mut tags: BTreeSet<String> = policy
         .tag_owners
         .iter()
@@ -54,16 +124,8 @@ pub fn representative(policy: &Policy) -> Inventory {
             Selector::User(u) => {
                 named.insert(u.clone());
             }
-            Selector::UserDomain(d) => {
-                domains.insert(d.clone());
-            }
             Selector::Tag(t) => {
                 tags.insert(t.clone());
-            }
-            Selector::Autogroup(a) => {
-                if let Some(r) = Role::of_autogroup(*a) {
-                    roles.insert(r as u8);
-                }
             }
             Selector::Prefix(p) => written.add_prefix(p),
             Selector::Range(a, b) => written.add_range(*a, *b),
@@ -84,56 +146,58 @@ pub fn representative(policy: &Policy) -> Inventory {
             domains.insert(d.to_string());
         }
     }
-    domains.insert(OTHER_DOMAIN.to_string());
 
     let mut addresses = Addresses::new(&written);
     let mut inv = Inventory::default();
-    let mut add_user = |inv: &mut Inventory, login: String, role: Role, shared: bool| {
+    let mut add_device = |inv: &mut Inventory, login: &str, name: String| {
         inv.devices.push(Device {
-            name: format!("{login} (stand-in)"),
-            hostname: login.clone(),
+            name,
+            hostname: login.to_string(),
             addresses: addresses.next_pair(),
-            user: Some(login.clone()),
+            user: Some(login.to_string()),
             tags: Vec::new(),
             advertised_routes: Vec::new(),
             enabled_routes: Vec::new(),
         });
-        inv.users.push(User {
-            login,
-            role,
-            shared,
-        });
+        inv.devices.len() - 1
     };
-    for n in &named {
-        add_user(&mut inv, n.clone(), Role::Member, false);
-    }
-    let role_variants: Vec<Role> = std::iter::once(Role::Member)
-        .chain(
-            ROLES
-                .iter()
-                .copied()
-                .filter(|r| roles.contains(&(*r as u8))),
-        )
-        .collect();
-    for d in &domains {
-        for role in &role_variants {
-            for i in 1..=2 {
-                add_user(
-                    &mut inv,
-                    format!("unnamed-{}-{i}@{d}", role.name()),
-                    *role,
-                    false,
-                );
+    let user = |login: &str, standing: Standing| User {
+        login: login.to_string(),
+        role: match standing {
+            Standing::Member(r) => r,
+            Standing::Shared => Role::Member,
+        },
+        shared: standing == Standing::Shared,
+    };
+    let variants = standings.variants();
+    let members_only = standings.members_only();
+    let standings_of = |login: &str| {
+        if in_tailnet_domains(login, tailnet_domains) {
+            members_only.as_slice()
+        } else {
+            variants
+        }
+    };
+    // By standing, then user: devices of one standing get consecutive addresses, so the
+    // sets of a standing (`autogroup:member`, a role) stay a few intervals.
+    for v in variants {
+        for n in named.iter().filter(|n| standings_of(n).contains(v)) {
+            let name = format!("{n} as {} (stand-in)", standings.noun(*v));
+            let device = add_device(&mut inv, n, name);
+            if variants.len() > 1 {
+                inv.standings.insert(device, *v);
             }
         }
     }
-    for i in 1..=2 {
-        add_user(
-            &mut inv,
-            format!("shared-{i}@shared.tsacl.invalid"),
-            Role::Member,
-            true,
-        );
+    inv.users.extend(named.iter().map(|n| user(n, variants[0])));
+    for d in &domains {
+        for v in standings_of(&format!("@{d}")) {
+            for i in 1..=2 {
+                let login = format!("unnamed-{}-{i}@{d}", standing_label(*v));
+                add_device(&mut inv, &login, format!("{login} (stand-in)"));
+                inv.users.push(user(&login, *v));
+            }
+        }
     }
     for t in &tags {
         inv.devices.push(Device {
@@ -166,15 +230,6 @@ pub fn representative(policy: &Policy) -> Inventory {
     }
     inv
 }
-
-const ROLES: [Role; 6] = [
-    Role::Owner,
-    Role::Admin,
-    Role::NetworkAdmin,
-    Role::ItAdmin,
-    Role::BillingAdmin,
-    Role::Auditor,
-];
 
 /// Hands out tailnet addresses outside every written range (falling back to any tailnet
 /// address if the policy writes them all).
@@ -269,5 +324,40 @@ mod tests {
             }
         }
         assert!(inv.devices.iter().any(|d| !d.enabled_routes.is_empty()));
+    }
+
+    #[test]
+    fn named_users_stand_in_every_standing_the_rules_tell_apart() {
+        let p = policy(
+            r#"{"grants": [{"src": ["autogroup:member"], "dst": ["autogroup:admin"], "ip": ["*"]},
+                           {"src": ["alice@example.com", "bob@gmail.com"], "dst": ["*"], "ip": ["*"]}]}"#,
+        );
+        let standings_of = |inv: &Inventory, login: &str| -> Vec<Standing> {
+            (0..inv.devices.len())
+                .filter(|i| inv.devices[*i].user.as_deref() == Some(login))
+                .filter_map(|i| inv.standing(i, &inv.users_by_login()))
+                .collect()
+        };
+        let all = [
+            Standing::Member(Role::Member),
+            Standing::Member(Role::Admin),
+            Standing::Shared,
+        ];
+        let inv = representative(&p);
+        assert_eq!(standings_of(&inv, "alice@example.com"), all);
+        // Users of the tailnet's domain are members.
+        let domains = ["example.com".to_string()];
+        let inv = representative_in(&p, Some(&domains));
+        assert_eq!(standings_of(&inv, "alice@example.com"), all[..2]);
+        assert_eq!(standings_of(&inv, "bob@gmail.com"), all);
+        // Without role or membership autogroups, one device each.
+        let plain =
+            policy(r#"{"grants": [{"src": ["alice@example.com"], "dst": ["*"], "ip": ["*"]}]}"#);
+        let inv = representative(&plain);
+        assert_eq!(
+            standings_of(&inv, "alice@example.com"),
+            [Standing::Member(Role::Member)]
+        );
+        assert!(inv.standings.is_empty());
     }
 }

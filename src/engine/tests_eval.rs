@@ -6,23 +6,44 @@
 //! gets a stand-in device, so a user with no devices is still testable (the control plane
 //! needs real devices). With an inventory, its devices are used and stand-ins fill only
 //! the gaps.
+//!
+//! What a policy file does not say is decided exactly, not assumed. A user's role, and
+//! whether they are a member or shared in from another tailnet, come only from the API's
+//! `users` answer: a user the inventory does not list gets one stand-in device per
+//! standing the policy tells apart ([`Standings`]), and when a test names a role or
+//! membership autogroup as its source, users the policy does not name get stand-ins in
+//! every standing too. Each assertion holds or fails on every pair of a source and a
+//! destination device; over the unknown standings (one per user, one owner per tailnet)
+//! that is a small constraint problem ([`Problem`]): an assertion that fails under every
+//! assignment is an error, one that holds under every assignment passes, and any other
+//! is a warning (TSA102) that says which standings make it hold. Tailscale Services get
+//! stand-in addresses; a rule that opens an address range may or may not take in a
+//! service's real address, which is also reported as undecidable.
 
-use super::inventory::{Device, Inventory, Role, User, with_auto_approvals};
+use super::inventory::{Device, Inventory, Role, Standing, with_auto_approvals};
 use super::ipset::IpSet;
-use super::resolve::{Resolver, Target, device_addresses};
+use super::resolve::{Resolver, Target, device_addresses, tailnet_space};
 use super::rules::{Origin, Rule, compile};
 use super::ssh::device_ssh_rules;
+use super::standings::{Lit, Problem, Standings, TooBig};
+use super::structural::{
+    OTHER_DOMAIN, flow_selectors, in_tailnet_domains, service_stand_in, standing_label,
+    unnamed_domains,
+};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
-use crate::model::{Policy, Protocol, Selector, Spanned};
+use crate::model::{Autogroup, Policy, Protocol, Selector, Spanned};
 use crate::rules::Code;
 use crate::syntax::Span;
 use crate::validate::{TestDestination, parse_test_destination};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Evaluate every test; append a diagnostic for each failing assertion.
+/// Evaluate every test; append a diagnostic for each failing assertion. Users of
+/// `tailnet_domains` are members of the tailnet (their role is still unknown).
 pub fn evaluate(
     policy: &Policy,
     inventory: Option<&Inventory>,
+    tailnet_domains: Option<&[String]>,
     file: FileId,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -31,29 +52,43 @@ pub fn evaluate(
     }
     let has_inventory = inventory.is_some();
     let base = inventory.cloned().unwrap_or_default();
-    let inventory = with_auto_approvals(&with_stand_ins(policy, base), policy);
+    let (stand_ins, unknowns) = with_stand_ins(policy, base, has_inventory, tailnet_domains);
+    let inventory = with_auto_approvals(&stand_ins, policy);
     let resolver = Resolver::new(policy, &inventory);
     let rules = compile(&resolver);
     // Which rules can concern each device, found once (the same index as device filters).
     let by_device = super::filter::candidate_rules(&rules, &inventory);
-    let device_of: std::collections::HashMap<IpAddr, usize> = inventory
+    let device_of: FxHashMap<IpAddr, usize> = inventory
         .devices
         .iter()
         .enumerate()
         .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i)))
         .collect();
     let index = super::inventory::AddressIndex::new(&inventory);
+    let services: FxHashMap<IpAddr, &str> = inventory
+        .services
+        .iter()
+        .flat_map(|(name, addrs)| addrs.iter().map(move |a| (*a, name.as_str())))
+        .collect();
+    // Where a service's real address may lie: tailnet addresses that are no device's and
+    // no other service's stand-in.
+    let service_space = tailnet_space()
+        .subtract(&IpSet::from_addrs(device_of.keys().copied()))
+        .subtract(&IpSet::from_addrs(services.keys().copied()));
     let ev = Evaluator {
         stab: Stab::new(&rules),
         index: &index,
         by_device: &by_device,
         device_of: &device_of,
+        services: &services,
+        service_space,
         policy,
         inventory: &inventory,
         resolver: &resolver,
         rules: &rules,
         file,
         has_inventory,
+        unknowns: &unknowns,
     };
     for test in &policy.tests {
         ev.network_test(test, diags);
@@ -63,17 +98,60 @@ pub fn evaluate(
     }
 }
 
-/// Add a stand-in device for every user and tag the policy names that has none.
-fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
+/// A standing the stand-ins leave open.
+enum Unknown {
+    /// The standing of a user the policy names and the inventory does not list: value
+    /// `i` is `values[i]`.
+    Named {
+        login: String,
+        values: Vec<Standing>,
+    },
+    /// Whether some user the policy does not name, with a login in `domain`, holds
+    /// `standing`: value 1 if so, 0 if not.
+    Unnamed { domain: String, standing: Standing },
+}
+
+/// What the stand-ins leave open, and how the stand-in devices stand for it.
+struct Unknowns {
+    standings: Standings,
+    vars: Vec<Unknown>,
+    /// The literal each stand-in device assumes, by device index.
+    literal: FxHashMap<usize, Lit>,
+    /// The literals saying "holds the owner's class", and how many of them may hold.
+    owner: Vec<Lit>,
+    owner_max: usize,
+    /// Users the policy does not name have stand-ins (every user is represented).
+    unnamed: bool,
+    /// `--tailnet-domain` was given.
+    domains_given: bool,
+}
+
+/// Add a stand-in device for every user and tag the policy names that has none, and a
+/// stand-in address for every Tailscale Service; see the module doc for users whose
+/// standing is unknown.
+fn with_stand_ins(
+    policy: &Policy,
+    mut inv: Inventory,
+    has_inventory: bool,
+    tailnet_domains: Option<&[String]>,
+) -> (Inventory, Unknowns) {
     let mut users: Vec<String> = Vec::new();
     let mut tags: Vec<String> = policy
         .tag_owners
         .iter()
         .map(|t| t.tag.value.clone())
         .collect();
+    let mut services: Vec<String> = Vec::new();
+    // Selectors that decide flows and SSH access, and tests' sources.
+    let mut deciding: Vec<Selector> = flow_selectors(policy)
+        .chain(policy.ssh.iter().flat_map(|r| r.src.iter().chain(&r.dst)))
+        .filter_map(|s| s.selector.clone())
+        .collect();
+    let mut autogroup_sources = false;
     let mut note = |raw: &str| match Selector::parse(raw) {
         Ok(Selector::User(u)) => users.push(u),
         Ok(Selector::Tag(t)) => tags.push(t),
+        Ok(Selector::Service(s)) => services.push(s),
         _ => {}
     };
     for g in &policy.groups {
@@ -90,7 +168,13 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
         r.src.iter().chain(&r.dst).for_each(|s| note(&s.raw));
     }
     for t in &policy.tests {
-        t.src.iter().for_each(|s| note(&s.value));
+        if let Some(s) = &t.src {
+            note(&s.value);
+            if let Ok(sel @ Selector::Autogroup(a)) = Selector::parse(&s.value) {
+                autogroup_sources |= a != Autogroup::Tagged;
+                deciding.push(sel);
+            }
+        }
         for d in t.accept.iter().chain(&t.deny) {
             if let Ok(dst) = parse_test_destination(&d.value) {
                 note(&dst.host.to_string());
@@ -105,18 +189,38 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
     users.dedup();
     tags.sort();
     tags.dedup();
-    let owners: std::collections::HashSet<String> = inv
+    for s in services {
+        inv.services
+            .entry(s.clone())
+            .or_insert_with(|| vec![service_stand_in(&s)]);
+    }
+    let owners: FxHashSet<String> = inv
         .devices
         .iter()
         .filter_map(|d| d.owner().map(str::to_string))
         .collect();
-    let tagged: std::collections::HashSet<String> = inv
+    let tagged: FxHashSet<String> = inv
         .devices
         .iter()
         .flat_map(|d| d.tags.iter().cloned())
         .collect();
-    let known_users: std::collections::HashSet<String> =
-        inv.users.iter().map(|u| u.login.clone()).collect();
+    let owner_listed = inv.users.iter().any(|u| u.role == Role::Owner && !u.shared);
+    let in_tailnet_domain = |login: &str| in_tailnet_domains(login, tailnet_domains);
+    let standings = Standings::of(&deciding);
+    let (owner_class, owner_alone) = standings.owner_class();
+    let mut unknowns = Unknowns {
+        vars: Vec::new(),
+        literal: FxHashMap::default(),
+        owner: Vec::new(),
+        owner_max: match (owner_alone, owner_listed) {
+            (false, _) => usize::MAX,
+            (true, false) => 1,
+            (true, true) => 0,
+        },
+        unnamed: false,
+        domains_given: tailnet_domains.is_some(),
+        standings: standings.clone(),
+    };
     let mut next = 0u32;
     let mut address = || {
         next += 1;
@@ -125,24 +229,88 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
         let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_ffff_0000_0000_0000_0000u128 + next as u128);
         vec![IpAddr::V4(v4), IpAddr::V6(v6)]
     };
+    let mut stand_in = |inv: &mut Inventory, login: &str, name: String| {
+        inv.devices.push(Device {
+            name: name.clone(),
+            hostname: name,
+            addresses: address(),
+            user: Some(login.to_string()),
+            tags: Vec::new(),
+            advertised_routes: Vec::new(),
+            enabled_routes: Vec::new(),
+        });
+        inv.devices.len() - 1
+    };
+    // Users whose standing is unknown, with the standings they may hold.
+    let mut open: Vec<(String, Vec<Standing>)> = Vec::new();
     for u in users {
-        if !owners.contains(&u) {
-            inv.devices.push(Device {
-                name: format!("<{u}'s device>"),
-                hostname: format!("<{u}'s device>"),
-                addresses: address(),
-                user: Some(u.clone()),
-                tags: Vec::new(),
-                advertised_routes: Vec::new(),
-                enabled_routes: Vec::new(),
-            });
+        if owners.contains(&u) {
+            continue;
         }
-        if !known_users.contains(&u) {
-            inv.users.push(User {
-                login: u,
-                role: Role::Member,
-                shared: false,
-            });
+        if inv.user(&u).is_some() {
+            stand_in(&mut inv, &u, format!("<{u}'s device>"));
+            continue;
+        }
+        let values = if in_tailnet_domain(&u) {
+            standings.members_only()
+        } else {
+            standings.variants().to_vec()
+        };
+        if let [only] = values.as_slice() {
+            let device = stand_in(&mut inv, &u, format!("<{u}'s device>"));
+            inv.standings.insert(device, *only);
+        } else {
+            open.push((u, values));
+        }
+    }
+    // By standing, then user: devices of one standing get consecutive addresses, so the
+    // sets of a standing (`autogroup:member`, a role) stay a few intervals.
+    let first_var = unknowns.vars.len();
+    for standing in standings.variants() {
+        for (k, (u, values)) in open.iter().enumerate() {
+            let Some(i) = values.iter().position(|v| v == standing) else {
+                continue;
+            };
+            let device = stand_in(
+                &mut inv,
+                u,
+                format!("<{u}'s device, as {}>", standings.noun(*standing)),
+            );
+            inv.standings.insert(device, *standing);
+            unknowns.literal.insert(device, (first_var + k, i));
+            if *standing == owner_class {
+                unknowns.owner.push((first_var + k, i));
+            }
+        }
+    }
+    unknowns.vars.extend(
+        open.into_iter()
+            .map(|(login, values)| Unknown::Named { login, values }),
+    );
+    // A test from a role or membership autogroup is about every user in it, including
+    // users the policy does not name; an inventory lists them all.
+    if autogroup_sources && !has_inventory {
+        unknowns.unnamed = true;
+        for d in unnamed_domains(&deciding) {
+            let values = if in_tailnet_domain(&format!("@{d}")) {
+                standings.members_only()
+            } else {
+                standings.variants().to_vec()
+            };
+            for v in values {
+                let var = unknowns.vars.len();
+                let login = format!("someone-{}@{d}", standing_label(v));
+                let device = stand_in(&mut inv, &login, format!("<{login}'s device>"));
+                inv.standings.insert(device, v);
+                unknowns.literal.insert(device, (var, 1));
+                if v == owner_class {
+                    unknowns.owner.push((var, 1));
+                }
+                unknowns.vars.push(Unknown::Unnamed {
+                    domain: d.clone(),
+                    standing: v,
+                });
+            }
         }
     }
     for t in tags {
@@ -158,7 +326,7 @@ fn with_stand_ins(policy: &Policy, mut inv: Inventory) -> Inventory {
             });
         }
     }
-    inv
+    (inv, unknowns)
 }
 
 /// The rules whose destinations contain an address: intervals sorted by start with a
@@ -225,13 +393,17 @@ struct Evaluator<'a> {
     stab: Stab,
     index: &'a super::inventory::AddressIndex,
     by_device: &'a [Vec<usize>],
-    device_of: &'a std::collections::HashMap<IpAddr, usize>,
+    device_of: &'a FxHashMap<IpAddr, usize>,
+    /// Tailscale Services' stand-in addresses.
+    services: &'a FxHashMap<IpAddr, &'a str>,
+    service_space: IpSet,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
     rules: &'a [Rule],
     file: FileId,
     has_inventory: bool,
+    unknowns: &'a Unknowns,
 }
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
@@ -264,6 +436,307 @@ fn representatives(
     out
 }
 
+/// How one (source, destination) pair fares against an assertion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Holds,
+    Fails,
+    /// Depends on a Tailscale Service's address, which no rule naming it decides.
+    Unsure,
+}
+
+/// The most requirements a condition spells out, and users a message names.
+const MAX_REQUIREMENTS: usize = 4;
+const MAX_NAMED: usize = 5;
+/// The most unknowns (users whose standing is open) one assertion is searched over.
+const EXACT_LIMIT: usize = 64;
+
+/// One assertion decided over the unknown standings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Decision {
+    Holds,
+    /// Fails under every standing; the pair to show (by index), or `None` when the
+    /// source is empty whatever the standings.
+    Fails(Option<usize>),
+    /// Holds under some standings only: the condition that makes it hold, when it can be
+    /// said as one requirement per user, and whether a user being shared in rather than a
+    /// member can make it fail.
+    Open {
+        condition: Option<String>,
+        membership: bool,
+    },
+}
+
+/// The literals one assertion involves, renumbered from 0 for a [`Problem`].
+#[derive(Default)]
+struct Local {
+    vars: Vec<usize>,
+    index: FxHashMap<usize, usize>,
+}
+
+impl Local {
+    fn of(&mut self, (var, value): Lit) -> Lit {
+        let next = self.vars.len();
+        let i = *self.index.entry(var).or_insert(next);
+        if i == next {
+            self.vars.push(var);
+        }
+        (i, value)
+    }
+}
+
+impl Unknowns {
+    fn domain_size(&self, var: usize) -> usize {
+        match &self.vars[var] {
+            Unknown::Named { values, .. } => values.len(),
+            Unknown::Unnamed { .. } => 2,
+        }
+    }
+
+    /// Decide an assertion whose sources carry `sources` literals and whose failing
+    /// pairs carry `failing` literals (a device without one is the same under every
+    /// standing).
+    fn decide(&self, sources: &[Option<Lit>], failing: &[[Option<Lit>; 2]]) -> Decision {
+        // Without literals there is nothing to search.
+        let clause_needed = !sources.is_empty() && sources.iter().all(Option::is_some);
+        if failing.is_empty() && !clause_needed {
+            return Decision::Holds;
+        }
+        if let Some(i) = failing.iter().position(|p| p.iter().all(Option::is_none)) {
+            return Decision::Fails(Some(i));
+        }
+        let mut local = Local::default();
+        let mut pairs: Vec<(usize, Vec<Lit>)> = Vec::new();
+        for (i, p) in failing.iter().enumerate() {
+            let mut lits: Vec<Lit> = p.iter().flatten().map(|l| local.of(*l)).collect();
+            lits.sort_unstable();
+            lits.dedup();
+            // Two standings of one user never hold together.
+            if lits.windows(2).any(|w| w[0].0 == w[1].0) {
+                continue;
+            }
+            pairs.push((i, lits));
+        }
+        let clause: Option<Vec<Lit>> =
+            clause_needed.then(|| sources.iter().flatten().map(|l| local.of(*l)).collect());
+        // The tailnet has one owner: when every user who may be it is among the sources,
+        // one of them is; otherwise at most one of those involved is.
+        let source_lits: FxHashSet<Lit> = sources.iter().flatten().copied().collect();
+        let owner_among_sources =
+            self.unnamed && self.owner.iter().all(|l| source_lits.contains(l));
+        let owner: Vec<Lit> = self
+            .owner
+            .iter()
+            .filter(|(v, _)| owner_among_sources || local.index.contains_key(v))
+            .copied()
+            .collect();
+        let owner: Vec<Lit> = owner.into_iter().map(|l| local.of(l)).collect();
+        // The search is exact but grows with the users involved; past a bound the
+        // assertion is reported as undecided rather than searched (never as failing).
+        if local.vars.len() > EXACT_LIMIT {
+            return Decision::Open {
+                condition: None,
+                membership: local.vars.iter().any(|v| {
+                    matches!(&self.vars[*v], Unknown::Named { values, .. } if values.contains(&Standing::Shared))
+                }),
+            };
+        }
+        let mut problem = Problem {
+            domains: local.vars.iter().map(|v| self.domain_size(*v)).collect(),
+            nogoods: pairs.iter().map(|(_, l)| l.clone()).collect(),
+            clauses: clause.iter().cloned().collect(),
+            counts: Vec::new(),
+        };
+        let least = usize::from(owner_among_sources);
+        if !owner.is_empty() && (least > 0 || self.owner_max < owner.len()) {
+            problem.counts.push((owner, least, self.owner_max));
+        }
+        let all = problem.everything();
+        let decided = || -> Result<Decision, TooBig> {
+            if !problem.satisfiable(&all, false)? {
+                // The pair to show: one that can happen, the fewest assumptions first.
+                let mut order: Vec<&(usize, Vec<Lit>)> = pairs.iter().collect();
+                order.sort_by_key(|(_, l)| (l.len(), l.iter().map(|x| x.1).sum::<usize>()));
+                for (i, lits) in order {
+                    if problem.satisfiable(&forced(&all, lits), true)? {
+                        return Ok(Decision::Fails(Some(*i)));
+                    }
+                }
+                return Ok(Decision::Fails(None));
+            }
+            if !can_fail(&problem, &pairs, clause.as_deref(), &all)? {
+                return Ok(Decision::Holds);
+            }
+            // Which values each unknown may take at all (the single owner rules some
+            // out), and in an assignment that holds.
+            let (mut possible, mut holding) = (all.clone(), all.clone());
+            for var in 0..all.len() {
+                for value in 0..all[var].len() {
+                    let only = forced(&all, &[(var, value)]);
+                    possible[var][value] = problem.satisfiable(&only, true)?;
+                    holding[var][value] = problem.satisfiable(&only, false)?;
+                }
+            }
+            // Whether knowing who is a member (`--tailnet-domain`) would decide it.
+            let membership = local.vars.iter().enumerate().any(|(i, var)| {
+                let Unknown::Named { values, .. } = &self.vars[*var] else {
+                    return false;
+                };
+                let (shared, members): (Vec<_>, Vec<_>) = values
+                    .iter()
+                    .zip(&holding[i])
+                    .partition(|(v, _)| **v == Standing::Shared);
+                match (shared.first(), members.first()) {
+                    (Some((_, s)), Some((_, m))) => s != m && members.iter().all(|(_, ok)| ok == m),
+                    _ => false,
+                }
+            });
+            // Said as one requirement per unknown only if every combination of the
+            // values that hold holds.
+            if can_fail(&problem, &pairs, clause.as_deref(), &holding)? {
+                return Ok(Decision::Open {
+                    condition: None,
+                    membership,
+                });
+            }
+            let parts: Vec<String> = (0..all.len())
+                .filter(|var| holding[*var] != possible[*var])
+                .map(|var| self.requirement(local.vars[var], &holding[var], &possible[var]))
+                .collect();
+            // Past a few users a condition is no longer read: name them instead.
+            let condition = match parts.as_slice() {
+                p if p.len() > MAX_REQUIREMENTS => None,
+                [rest @ .., last] if rest.len() > 1 => {
+                    Some(format!("{}; and {last}", rest.join("; ")))
+                }
+                _ => Some(parts.join(" and ")),
+            };
+            Ok(Decision::Open {
+                condition,
+                membership,
+            })
+        };
+        decided().unwrap_or(Decision::Open {
+            condition: None,
+            membership: true,
+        })
+    }
+
+    /// "alice@example.com is the tailnet's owner", for the values an unknown may take.
+    /// Of the `possible` values.
+    fn requirement(&self, var: usize, allowed: &[bool], possible: &[bool]) -> String {
+        match &self.vars[var] {
+            Unknown::Named { login, values } => {
+                let pick = |mask: &[bool]| -> Vec<Standing> {
+                    values
+                        .iter()
+                        .zip(mask)
+                        .filter(|(_, a)| **a)
+                        .map(|(v, _)| *v)
+                        .collect()
+                };
+                let predicate = self.standings.predicate(&pick(allowed), &pick(possible));
+                format!("{login} {predicate}")
+            }
+            Unknown::Unnamed { domain, standing } => {
+                let who = if domain == OTHER_DOMAIN {
+                    "user the policy does not name".to_string()
+                } else {
+                    format!("user of {domain} the policy does not name")
+                };
+                let noun = self.standings.noun(*standing);
+                if allowed[1] {
+                    format!("some {who} is {noun}")
+                } else {
+                    format!("no {who} is {noun}")
+                }
+            }
+        }
+    }
+
+    /// The users an assertion's outcome depends on, for a message.
+    fn users_in(&self, lits: impl Iterator<Item = Lit>) -> String {
+        let mut named: Vec<&str> = Vec::new();
+        let mut unnamed = false;
+        for (var, _) in lits {
+            match &self.vars[var] {
+                Unknown::Named { login, .. } => named.push(login),
+                Unknown::Unnamed { .. } => unnamed = true,
+            }
+        }
+        named.sort_unstable();
+        named.dedup();
+        let extra = named.len().saturating_sub(MAX_NAMED);
+        let mut parts: Vec<String> = named
+            .iter()
+            .take(MAX_NAMED)
+            .map(|s| s.to_string())
+            .collect();
+        if extra > 0 {
+            parts.push(format!("{extra} more"));
+        }
+        if unnamed {
+            parts.push("users the policy does not name".into());
+        }
+        join_and(&parts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
+/// `allowed` with `lits` forced true.
+fn forced(allowed: &[Vec<bool>], lits: &[Lit]) -> Vec<Vec<bool>> {
+    let mut out = allowed.to_vec();
+    for (var, value) in lits {
+        for (v, ok) in out[*var].iter_mut().enumerate() {
+            *ok &= v == *value;
+        }
+    }
+    out
+}
+
+/// Can the assertion fail within `allowed`: a failing pair happen, or every source be
+/// absent?
+fn can_fail(
+    problem: &Problem,
+    pairs: &[(usize, Vec<Lit>)],
+    clause: Option<&[Lit]>,
+    allowed: &[Vec<bool>],
+) -> Result<bool, TooBig> {
+    for (_, lits) in pairs {
+        if problem.satisfiable(&forced(allowed, lits), true)? {
+            return Ok(true);
+        }
+    }
+    if let Some(clause) = clause {
+        let mut none = allowed.to_vec();
+        for (var, value) in clause {
+            none[*var][*value] = false;
+        }
+        return problem.satisfiable(&none, true);
+    }
+    Ok(false)
+}
+
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Rules with an address range that may hold a service's address, with the range.
+type Ranges<'r> = Vec<(&'r Rule, String)>;
+
+/// A pair of a source and a destination that an assertion concerns, and how it fares.
+struct Pair<'r> {
+    src: IpAddr,
+    dst: IpAddr,
+    verdict: Verdict,
+    /// The rules that allow the flow, with the matching entry, for a denied test.
+    allowing: Vec<(&'r Rule, Span)>,
+    ranges: Ranges<'r>,
+}
+
 impl Evaluator<'_> {
     /// Without an inventory, an address that is no stand-in device may belong to any
     /// device: a failure that involves one cannot be decided offline.
@@ -272,7 +745,7 @@ impl Evaluator<'_> {
             return None;
         }
         ips.iter()
-            .find(|ip| !self.device_of.contains_key(ip))
+            .find(|ip| !self.device_of.contains_key(ip) && !self.services.contains_key(ip))
             .copied()
     }
 
@@ -291,6 +764,39 @@ impl Evaluator<'_> {
         }
     }
 
+    /// The warning for an assertion that holds only under some standings (or some
+    /// address of a Tailscale Service).
+    fn open(&self, span: Span, expectation: String, why: String, membership: bool) -> Diagnostic {
+        let mut help = if self.has_inventory {
+            "the inventory does not list these users: its `users` (as `tsacl pull --inventory \
+            FILE` saves them) decide roles and membership"
+                .to_string()
+        } else {
+            "a policy file does not say who holds which role or who is a member of the \
+            tailnet: pass --inventory with the tailnet's users (`tsacl pull --inventory FILE` \
+            saves devices and users) to decide it"
+                .to_string()
+        };
+        if membership && !self.unknowns.domains_given {
+            help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
+        }
+        Diagnostic::new(
+            Code::TestUndecidable,
+            self.at(span),
+            format!("{}: {expectation}, {why}", self.cannot_decide()),
+        )
+        .with_help(help)
+    }
+
+    /// How an undecidable assertion's message starts.
+    fn cannot_decide(&self) -> &'static str {
+        if self.has_inventory {
+            "cannot decide"
+        } else {
+            "cannot decide offline"
+        }
+    }
+
     fn at(&self, span: Span) -> Location {
         Location {
             file: self.file,
@@ -302,6 +808,14 @@ impl Evaluator<'_> {
         self.device_of
             .get(&ip)
             .and_then(|i| self.inventory.devices[*i].owner())
+    }
+
+    /// The unknown standing a stand-in device at `ip` assumes.
+    fn literal(&self, ip: IpAddr) -> Option<Lit> {
+        self.device_of
+            .get(&ip)
+            .and_then(|i| self.unknowns.literal.get(i))
+            .copied()
     }
 
     /// The rules allowing this flow, each with the destination entry that matches.
@@ -319,6 +833,41 @@ impl Evaluator<'_> {
                     .map(|e| (r, e.span))
             })
             .collect()
+    }
+
+    /// The rules opening a flow to a Tailscale Service: those naming it (or `*`), which
+    /// decide, and those with an address range where its real address may lie.
+    fn service_rules(
+        &self,
+        service: &str,
+        src: IpAddr,
+        protos: &[u8],
+        port: u16,
+    ) -> (Vec<(&Rule, Span)>, Ranges<'_>) {
+        let (mut naming, mut ranges) = (Vec::new(), Vec::new());
+        for r in self.rules {
+            if !(r.src_everything || r.src.contains(src)) {
+                continue;
+            }
+            for e in &r.entries {
+                if !(e.ports.iter().any(|p| p.contains(port))
+                    && protos.iter().any(|p| e.protocols.contains(*p)))
+                {
+                    continue;
+                }
+                let names_it =
+                    matches!(Selector::parse(&e.written), Ok(Selector::Service(s)) if s == service);
+                match &e.target {
+                    Target::Everything => naming.push((r, e.span)),
+                    _ if names_it => naming.push((r, e.span)),
+                    Target::Addresses(d) if d.overlaps(&self.service_space) => {
+                        ranges.push((r, e.written.clone()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (naming, ranges)
     }
 
     /// The rule that comes closest to allowing a flow, the entry, and what it lacks.
@@ -423,6 +972,7 @@ impl Evaluator<'_> {
                 return;
             }
         };
+        let source_lits: Vec<Option<Lit>> = sources.iter().map(|s| self.literal(*s)).collect();
         for (accept, list) in [(true, &test.accept), (false, &test.deny)] {
             for entry in list {
                 let Ok(dst) = parse_test_destination(&entry.value) else {
@@ -440,77 +990,214 @@ impl Evaluator<'_> {
                     ));
                     continue;
                 }
-                'pairs: for s in &sources {
+                let what = format!(
+                    "{} -> {} ({proto_name})",
+                    src.value.trim(),
+                    entry.value.trim()
+                );
+                let mut pairs: Vec<Pair> = Vec::new();
+                for s in &sources {
                     for d in &dsts {
-                        let allowing: Vec<(&Rule, Span)> = protos
-                            .iter()
-                            .flat_map(|p| self.allowing(*s, *d, *p, dst.port))
-                            .collect();
-                        let what = format!(
-                            "{} -> {} ({proto_name})",
-                            src.value.trim(),
-                            entry.value.trim()
-                        );
-                        if accept && allowing.is_empty() {
-                            let mut diag = self.failure(
-                                Code::TestFailed,
-                                entry.span,
-                                format!("test failed: {what} is denied, but the test expects it to be accepted"),
-                                &[*s, *d],
-                            );
-                            match self.closest(*s, *d, protos[0], dst.port) {
-                                Some((rule, span, lacks)) => {
-                                    if rule.origin != Origin::Default {
-                                        diag.labels.push(Label {
-                                            location: self.at(span),
-                                            message: format!("closest rule: {}", rule.origin),
-                                        });
-                                    }
-                                    if diag.code == Code::TestFailed {
-                                        diag.help = Some(format!(
-                                            "no rule allows this flow; the closest, {}, does not because {lacks}",
-                                            rule.origin
-                                        ));
-                                    }
-                                }
-                                None if diag.code == Code::TestFailed => {
-                                    diag.help = Some(
-                                        "no rule allows this source to reach this destination"
-                                            .into(),
-                                    )
-                                }
-                                None => {}
-                            }
-                            diags.push(diag);
-                            break 'pairs;
-                        }
-                        if !accept && !allowing.is_empty() {
-                            let mut diag = self.failure(
-                                Code::TestFailed,
-                                entry.span,
-                                format!("test failed: {what} is accepted, but the test expects it to be denied"),
-                                &[*s, *d],
-                            );
-                            let mut names = Vec::new();
-                            for (rule, span) in &allowing {
-                                names.push(rule.origin.to_string());
-                                if let Some(l) = self.rule_label(rule, *span)
-                                    && !diag.labels.contains(&l)
-                                {
-                                    diag.labels.push(l);
-                                }
-                            }
-                            names.dedup();
-                            if diag.code == Code::TestFailed {
-                                diag.help = Some(format!("allowed by {}", names.join(", ")));
-                            }
-                            diags.push(diag);
-                            break 'pairs;
+                        let (allowing, ranges) = match self.services.get(d) {
+                            Some(service) => self.service_rules(service, *s, &protos, dst.port),
+                            None => (
+                                protos
+                                    .iter()
+                                    .flat_map(|p| self.allowing(*s, *d, *p, dst.port))
+                                    .collect(),
+                                Vec::new(),
+                            ),
+                        };
+                        // A range that may hold a service's address may rescue an
+                        // accepted flow, or open a denied one.
+                        let verdict = match (allowing.is_empty() != accept, ranges.is_empty()) {
+                            (true, true) => Verdict::Holds,
+                            (false, true) => Verdict::Fails,
+                            (true, false) if accept => Verdict::Holds,
+                            (false, false) if !accept => Verdict::Fails,
+                            _ => Verdict::Unsure,
+                        };
+                        if verdict != Verdict::Holds {
+                            pairs.push(Pair {
+                                src: *s,
+                                dst: *d,
+                                verdict,
+                                allowing,
+                                ranges,
+                            });
                         }
                     }
                 }
+                let lits = |p: &&Pair| [self.literal(p.src), self.literal(p.dst)];
+                let failing: Vec<&Pair> = pairs
+                    .iter()
+                    .filter(|p| p.verdict == Verdict::Fails)
+                    .collect();
+                let doubtful: Vec<&Pair> = pairs.iter().collect();
+                let all = self
+                    .unknowns
+                    .decide(&source_lits, &doubtful.iter().map(lits).collect::<Vec<_>>());
+                if all == Decision::Holds {
+                    continue;
+                }
+                let sure = if failing.len() == doubtful.len() {
+                    all.clone()
+                } else {
+                    self.unknowns
+                        .decide(&source_lits, &failing.iter().map(lits).collect::<Vec<_>>())
+                };
+                let expectation = format!(
+                    "the test expects {what} to be {}",
+                    if accept { "accepted" } else { "denied" }
+                );
+                let involved = || {
+                    doubtful
+                        .iter()
+                        .flat_map(lits)
+                        .flatten()
+                        .chain(source_lits.iter().flatten().copied())
+                };
+                let diag = match sure {
+                    Decision::Fails(Some(i)) => {
+                        let mut diag = self.network_failure(
+                            failing[i], accept, &what, &protos, dst.port, entry.span,
+                        );
+                        if involved().next().is_some() && diag.code == Code::TestFailed {
+                            let help = diag.help.take().unwrap_or_default();
+                            diag.help = Some(format!(
+                                "{help} (whatever roles and membership {} have)",
+                                self.unknowns.users_in(involved())
+                            ));
+                        }
+                        diag
+                    }
+                    Decision::Fails(None) => Diagnostic::new(
+                        Code::TestFailed,
+                        self.at(src.span),
+                        format!(
+                            "test failed: source {:?} holds no user, whatever the roles",
+                            src.value.trim()
+                        ),
+                    ),
+                    Decision::Holds | Decision::Open { .. }
+                        if pairs.iter().any(|p| p.verdict == Verdict::Unsure) =>
+                    {
+                        let service = dst.host.to_string();
+                        let mut ranges: Vec<String> = Vec::new();
+                        let mut rules: Vec<String> = Vec::new();
+                        for p in pairs.iter().filter(|p| p.verdict == Verdict::Unsure) {
+                            for (r, text) in &p.ranges {
+                                ranges.push(text.clone());
+                                rules.push(r.origin.to_string());
+                            }
+                        }
+                        ranges.sort();
+                        ranges.dedup();
+                        rules.sort();
+                        rules.dedup();
+                        let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
+                        let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+                        let mut why = format!(
+                            "which holds only if the address of {service} (not in the policy) is {} {} (opened by {})",
+                            if accept { "inside" } else { "outside" },
+                            join_and(&ranges),
+                            join_and(&rules),
+                        );
+                        if matches!(sure, Decision::Open { .. }) {
+                            why.push_str(&format!(
+                                "; it also depends on the roles or membership of {}",
+                                self.unknowns.users_in(involved())
+                            ));
+                        }
+                        Diagnostic::new(
+                            Code::TestUndecidable,
+                            self.at(entry.span),
+                            format!("{}: {expectation}, {why}", self.cannot_decide()),
+                        )
+                        .with_help(format!(
+                            "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
+                        ))
+                    }
+                    Decision::Holds => continue,
+                    Decision::Open {
+                        condition,
+                        membership,
+                    } => {
+                        let why = match condition {
+                            Some(c) => format!("which holds only if {c}"),
+                            None => format!(
+                                "which depends on the roles or membership of {}",
+                                self.unknowns.users_in(involved())
+                            ),
+                        };
+                        self.open(entry.span, expectation, why, membership)
+                    }
+                };
+                diags.push(diag);
             }
         }
+    }
+
+    /// The error (or device-undecidable warning) for one failing pair of a network test.
+    fn network_failure(
+        &self,
+        pair: &Pair,
+        accept: bool,
+        what: &str,
+        protos: &[u8],
+        port: u16,
+        span: Span,
+    ) -> Diagnostic {
+        let (s, d) = (pair.src, pair.dst);
+        if accept {
+            let mut diag = self.failure(
+                Code::TestFailed,
+                span,
+                format!("test failed: {what} is denied, but the test expects it to be accepted"),
+                &[s, d],
+            );
+            match self.closest(s, d, protos[0], port) {
+                Some((rule, rule_span, lacks)) => {
+                    if rule.origin != Origin::Default {
+                        diag.labels.push(Label {
+                            location: self.at(rule_span),
+                            message: format!("closest rule: {}", rule.origin),
+                        });
+                    }
+                    if diag.code == Code::TestFailed {
+                        diag.help = Some(format!(
+                            "no rule allows this flow; the closest, {}, does not because {lacks}",
+                            rule.origin
+                        ));
+                    }
+                }
+                None if diag.code == Code::TestFailed => {
+                    diag.help = Some("no rule allows this source to reach this destination".into())
+                }
+                None => {}
+            }
+            return diag;
+        }
+        let mut diag = self.failure(
+            Code::TestFailed,
+            span,
+            format!("test failed: {what} is accepted, but the test expects it to be denied"),
+            &[s, d],
+        );
+        let mut names = Vec::new();
+        for (rule, rule_span) in &pair.allowing {
+            names.push(rule.origin.to_string());
+            if let Some(l) = self.rule_label(rule, *rule_span)
+                && !diag.labels.contains(&l)
+            {
+                diag.labels.push(l);
+            }
+        }
+        names.dedup();
+        if diag.code == Code::TestFailed {
+            diag.help = Some(format!("allowed by {}", names.join(", ")));
+        }
+        diag
     }
 
     fn ssh_test(&self, test: &crate::model::SshTest, diags: &mut Vec<Diagnostic>) {
@@ -528,16 +1215,19 @@ impl Evaluator<'_> {
                 return;
             }
         };
+        let source_lits: Vec<Option<Lit>> = sources.iter().map(|s| self.literal(*s)).collect();
         for dst in &test.dst {
             let Ok(sel) = Selector::parse(&dst.value) else {
                 continue;
             };
             let set = self.resolver.addresses(&sel);
-            let devices: Vec<&Device> = self
+            let devices: Vec<usize> = self
                 .inventory
                 .devices
                 .iter()
-                .filter(|d| device_addresses(d).overlaps(&set))
+                .enumerate()
+                .filter(|(_, d)| device_addresses(d).overlaps(&set))
+                .map(|(i, _)| i)
                 .collect();
             if devices.is_empty() {
                 let involved: Vec<IpAddr> = set.ranges().map(|(a, _)| a).take(1).collect();
@@ -554,6 +1244,10 @@ impl Evaluator<'_> {
                 ));
                 continue;
             }
+            let device_rules: Vec<Vec<super::ssh::SshRule>> = devices
+                .iter()
+                .map(|i| device_ssh_rules(self.resolver, &self.inventory.devices[*i]))
+                .collect();
             for (want, users) in [
                 ("accept", &test.accept),
                 ("check", &test.check),
@@ -561,35 +1255,77 @@ impl Evaluator<'_> {
             ] {
                 for user in users {
                     let name = user.value.trim();
-                    'outer: for device in &devices {
-                        let rules = device_ssh_rules(self.resolver, device);
+                    // Failing (source, device) pairs, with what they got.
+                    let mut failing: Vec<(IpAddr, usize, SshOutcome)> = Vec::new();
+                    for (k, device) in devices.iter().enumerate() {
                         for s in &sources {
-                            let got = ssh_verdict(&rules, *s, name);
+                            let got = ssh_verdict(&device_rules[k], *s, name);
                             if got.0 != want {
-                                let mut diag = self.failure(
-                                    Code::SshTestFailed,
-                                    user.span,
-                                    format!(
-                                        "SSH test failed: {} to {} as {name:?}: want {want}, got {}",
-                                        src.value.trim(),
-                                        dst.value.trim(),
-                                        got.0
-                                    ),
-                                    &[*s],
-                                );
-                                if let Some(i) = got.1 {
-                                    let rule = &self.policy.ssh[i];
-                                    let span = rule.users.as_ref().map_or(rule.span, |u| u.span);
-                                    diag.labels.push(Label {
-                                        location: self.at(span),
-                                        message: format!("decided by ssh[{i}]"),
-                                    });
-                                } else {
-                                    diag.help = Some("no SSH rule lets this source log in as this user on this destination".into());
-                                }
-                                diags.push(diag);
-                                break 'outer;
+                                failing.push((*s, *device, got));
                             }
+                        }
+                    }
+                    let lits: Vec<[Option<Lit>; 2]> = failing
+                        .iter()
+                        .map(|(s, d, _)| [self.literal(*s), self.unknowns.literal.get(d).copied()])
+                        .collect();
+                    let involved = || {
+                        lits.iter()
+                            .flatten()
+                            .flatten()
+                            .chain(source_lits.iter().flatten())
+                            .copied()
+                    };
+                    let what = format!("{} to {} as {name:?}", src.value.trim(), dst.value.trim());
+                    match self.unknowns.decide(&source_lits, &lits) {
+                        Decision::Holds => {}
+                        Decision::Fails(i) => {
+                            let Some(&(s, _, got)) = i.and_then(|i| failing.get(i)) else {
+                                continue; // SSH test sources are never autogroups.
+                            };
+                            let mut diag = self.failure(
+                                Code::SshTestFailed,
+                                user.span,
+                                format!("SSH test failed: {what}: want {want}, got {}", got.0),
+                                &[s],
+                            );
+                            if let Some(i) = got.1 {
+                                let rule = &self.policy.ssh[i];
+                                let span = rule.users.as_ref().map_or(rule.span, |u| u.span);
+                                diag.labels.push(Label {
+                                    location: self.at(span),
+                                    message: format!("decided by ssh[{i}]"),
+                                });
+                            } else if diag.code == Code::SshTestFailed {
+                                diag.help = Some("no SSH rule lets this source log in as this user on this destination".into());
+                            }
+                            if involved().next().is_some() && diag.code == Code::SshTestFailed {
+                                let users = self.unknowns.users_in(involved());
+                                let help =
+                                    diag.help.take().map_or(String::new(), |h| format!("{h} "));
+                                diag.help = Some(format!(
+                                    "{help}(whatever roles and membership {users} have)"
+                                ));
+                            }
+                            diags.push(diag);
+                        }
+                        Decision::Open {
+                            condition,
+                            membership,
+                        } => {
+                            let why = match condition {
+                                Some(c) => format!("which holds only if {c}"),
+                                None => format!(
+                                    "which depends on the roles or membership of {}",
+                                    self.unknowns.users_in(involved())
+                                ),
+                            };
+                            diags.push(self.open(
+                                user.span,
+                                format!("the SSH test expects {what} to {want}"),
+                                why,
+                                membership,
+                            ));
                         }
                     }
                 }
@@ -598,12 +1334,11 @@ impl Evaluator<'_> {
     }
 }
 
+/// What an SSH login gets: the action, and the index of the rule that decides it.
+type SshOutcome = (&'static str, Option<usize>);
+
 /// The action the first matching SSH rule takes for a login, and that rule's index.
-fn ssh_verdict(
-    rules: &[super::ssh::SshRule],
-    src: IpAddr,
-    user: &str,
-) -> (&'static str, Option<usize>) {
+fn ssh_verdict(rules: &[super::ssh::SshRule], src: IpAddr, user: &str) -> SshOutcome {
     for r in rules {
         if !r.principals.contains(&src) {
             continue;
@@ -623,4 +1358,151 @@ fn ssh_verdict(
         }
     }
     ("deny", None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (code, message) of every test finding, offline unless an inventory is given.
+    fn evaluate_text(
+        text: &str,
+        inventory: Option<&str>,
+        domains: Option<&[String]>,
+    ) -> Vec<(Code, String)> {
+        let policy = crate::model::from_text(text);
+        let inventory = inventory.map(|i| Inventory::from_json(i.as_bytes()).unwrap());
+        let mut diags = Vec::new();
+        evaluate(
+            &policy,
+            inventory.as_ref(),
+            domains,
+            FileId::default(),
+            &mut diags,
+        );
+        diags.into_iter().map(|d| (d.code, d.message)).collect()
+    }
+
+    #[test]
+    fn stand_ins_multiply_only_where_the_policy_tells_standings_apart() {
+        let plain = crate::model::from_text(
+            r#"{"groups": {"group:eng": ["a@example.com", "b@example.com"]},
+                "grants": [{"src": ["group:eng"], "dst": ["*"], "ip": ["*"]}],
+                "tests": [{"src": "a@example.com", "accept": ["b@example.com:22"]}]}"#,
+        );
+        let (inv, unknowns) = with_stand_ins(&plain, Inventory::default(), false, None);
+        assert_eq!(inv.devices.len(), 2);
+        assert!(unknowns.vars.is_empty());
+        let roles = crate::model::from_text(
+            r#"{"groups": {"group:eng": ["a@example.com", "b@other.org"]},
+                "grants": [{"src": ["autogroup:admin"], "dst": ["autogroup:member"], "ip": ["*"]}],
+                "tests": [{"src": "a@example.com", "accept": ["b@other.org:22"]}]}"#,
+        );
+        // Member, admin, shared: three stand-ins each; a user of the tailnet's domain is
+        // a member, so two for a@example.com.
+        let (inv, unknowns) = with_stand_ins(&roles, Inventory::default(), false, None);
+        assert_eq!(inv.devices.len(), 6);
+        assert_eq!(unknowns.vars.len(), 2);
+        let domains = ["example.com".to_string()];
+        let (inv, _) = with_stand_ins(&roles, Inventory::default(), false, Some(&domains));
+        assert_eq!(inv.devices.len(), 5);
+    }
+
+    #[test]
+    fn a_tailnet_has_one_owner() {
+        let text = r#"{
+            "grants": [{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["tcp:22"]}],
+            "tests": [{"src": "a@example.com", "accept": ["a@example.com:22"]},
+                      {"src": "a@example.com", "accept": ["b@example.com:22"]},
+                      {"src": "a@example.com", "deny": ["b@example.com:22"]}]}"#;
+        let found = evaluate_text(text, None, None);
+        let codes: Vec<Code> = found.iter().map(|f| f.0).collect();
+        assert_eq!(
+            codes,
+            [Code::TestUndecidable, Code::TestFailed],
+            "{found:?}"
+        );
+        // With the owner listed, no one else can be the owner.
+        let listed = r#"{"users": [{"loginName": "o@example.com", "role": "owner"}]}"#;
+        let found = evaluate_text(text, Some(listed), None);
+        let codes: Vec<Code> = found.iter().map(|f| f.0).collect();
+        assert_eq!(codes, [Code::TestFailed, Code::TestFailed], "{found:?}");
+    }
+
+    #[test]
+    fn users_the_policy_does_not_name_are_considered_for_autogroup_sources() {
+        let text = r#"{
+            "tagOwners": {"tag:db": []},
+            "grants": [{"src": ["autogroup:it-admin"], "dst": ["tag:db"], "ip": ["tcp:5432"]}],
+            "tests": [{"src": "autogroup:it-admin", "accept": ["tag:db:5432"], "deny": ["tag:db:22"]},
+                      {"src": "autogroup:member", "deny": ["tag:db:5432"]}]}"#;
+        let found = evaluate_text(text, None, None);
+        assert_eq!(found.len(), 3, "{found:?}");
+        // With no IT admin, the first test's source holds nobody: both its entries fail.
+        for f in &found[..2] {
+            assert!(
+                f.1.ends_with(
+                    "which holds only if some user the policy does not name is an IT admin"
+                ),
+                "{found:?}"
+            );
+        }
+        // The tailnet's owner is a member who is no IT admin, whoever it is.
+        assert!(
+            found[2]
+                .1
+                .ends_with("which holds only if no user the policy does not name is an IT admin"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_service_is_reached_by_rules_that_name_it_or_every_destination() {
+        let text = r#"{
+            "tagOwners": {"tag:web": []},
+            "acls": [{"action": "accept", "src": ["tag:web"], "dst": ["*:443"]}],
+            "tests": [{"src": "tag:web", "accept": ["svc:web:443"], "deny": ["svc:web:80"]}]}"#;
+        assert!(evaluate_text(text, None, None).is_empty());
+        let text = text.replace("svc:web:80", "svc:web:443");
+        let found = evaluate_text(&text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestFailed);
+    }
+
+    #[test]
+    fn an_address_of_no_device_is_still_undecidable_whatever_the_standings() {
+        let text = r#"{
+            "grants": [{"src": ["autogroup:member"], "dst": ["100.64.0.0/10"], "ip": ["tcp:80"]}],
+            "tests": [{"src": "a@example.com", "accept": ["100.100.1.1:22"]}]}"#;
+        let found = evaluate_text(text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestUndecidable);
+        assert!(
+            found[0]
+                .1
+                .starts_with("cannot decide offline: test failed:"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn past_the_search_bound_an_assertion_is_undecided_never_failed() {
+        let members: Vec<String> = (0..EXACT_LIMIT + 1)
+            .map(|i| format!("\"u{i}@example.com\""))
+            .collect();
+        let text = format!(
+            r#"{{"groups": {{"group:all": [{}]}}, "tagOwners": {{"tag:x": []}},
+                "grants": [{{"src": ["autogroup:owner"], "dst": ["tag:x"], "ip": ["tcp:22"]}}],
+                "tests": [{{"src": "group:all", "accept": ["tag:x:22"]}}]}}"#,
+            members.join(", ")
+        );
+        // Two members cannot both be the owner, but that takes a search over 65 users.
+        let found = evaluate_text(&text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestUndecidable);
+        assert!(
+            found[0].1.ends_with("u0@example.com, u10@example.com, u11@example.com, u12@example.com, u13@example.com and 60 more"),
+            "{found:?}"
+        );
+    }
 }

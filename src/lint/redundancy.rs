@@ -1,28 +1,31 @@
 //! TSA230-232: the exact redundancy audit ([`crate::engine::redundancy`]) as diagnostics.
 //!
 //! Without an inventory the audit runs on representative devices and its findings hold
-//! for any devices (structural). With one, it runs on those devices; findings that the
-//! structural audit does not share say that they hold only for today's devices.
+//! for any devices and any roles and membership of users (structural). With one, it runs
+//! on those devices and users; findings that the structural audit does not share say that
+//! they hold only for today's devices and users.
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::engine::Inventory;
 use crate::engine::inventory::with_auto_approvals;
 use crate::engine::redundancy::{Audit, Finding, Kind};
-use crate::engine::structural::representative;
+use crate::engine::structural::representative_in;
 use crate::model::Policy;
 use crate::rules::Code;
 use crate::syntax::Span;
 
+/// Audit `policy`; users of `tailnet_domains` are members (`--tailnet-domain`).
 pub fn audit(
     policy: &Policy,
     inventory: Option<&Inventory>,
+    tailnet_domains: Option<&[String]>,
     file: FileId,
     diags: &mut Vec<Diagnostic>,
 ) {
     if policy.acls.is_none() && policy.grants.is_none() {
         return;
     }
-    let structural = Audit::new(policy, &representative(policy)).findings();
+    let structural = Audit::new(policy, &representative_in(policy, tailnet_domains)).findings();
     let (findings, only_today): (Vec<Finding>, Vec<bool>) = match inventory {
         None => {
             let n = structural.len();
@@ -43,7 +46,7 @@ pub fn audit(
     let text = |span: Span| written.get(&span).copied().unwrap_or_default().to_string();
     for (f, today) in findings.iter().zip(only_today) {
         let scope = if today {
-            " (for the devices in the inventory)"
+            " (for the inventory's devices and users)"
         } else {
             ""
         };
@@ -73,9 +76,9 @@ pub fn audit(
                     d = d.with_label(at(*span), label);
                 }
                 d.with_help(if today {
-                    "removing it changes no access with today's devices; it may matter once devices change"
+                    "removing it changes no access with today's devices and users; it may matter once they change"
                 } else {
-                    "removing it changes no access, whatever the devices"
+                    "removing it changes no access, whatever the devices and whoever holds which role or is a member"
                 })
             }
             Kind::NoSources => Diagnostic::new(
@@ -207,12 +210,20 @@ mod tests {
     use crate::validate::Options;
 
     fn run(text: &str, inventory: Option<&str>) -> Vec<(Code, String, Vec<String>)> {
+        run_in(text, inventory, None)
+    }
+
+    fn run_in(
+        text: &str,
+        inventory: Option<&str>,
+        tailnet_domains: Option<Vec<String>>,
+    ) -> Vec<(Code, String, Vec<String>)> {
         let mut sources = SourceMap::default();
         let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
         let options = Options {
             inventory: inventory
                 .map(|i| crate::engine::Inventory::from_json(i.as_bytes()).unwrap()),
-            ..Options::default()
+            tailnet_domains,
         };
         check_policy(&sources, id, &options)
             .diagnostics
@@ -237,7 +248,7 @@ mod tests {
         "groups": {"group:eng": ["alice@example.com", "bob@example.com"], "group:oncall": []},
         "tagOwners": {"tag:db": ["group:eng"], "tag:web": ["group:eng"]},
         "grants": [
-            {"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432", "tcp:6379"]},
+            {"src": ["*"], "dst": ["tag:db"], "ip": ["tcp:5432", "tcp:6379"]},
             {"src": ["group:eng", "alice@example.com"], "dst": ["tag:web"], "ip": ["tcp:443"]},
             {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
             {"src": ["group:oncall"], "dst": ["tag:db"], "ip": ["tcp:22"]},
@@ -305,7 +316,7 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
             found[0].1,
-            "grants[1] allows nothing that grants[0] does not already allow (for the devices in the inventory)"
+            "grants[1] allows nothing that grants[0] does not already allow (for the inventory's devices and users)"
         );
         // Without an inventory it is alice's own grant that adds nothing, for any devices.
         let found = run(text, None);
@@ -313,6 +324,42 @@ mod tests {
         assert_eq!(
             found[0].1,
             "grants[0] allows nothing that grants[1] does not already allow"
+        );
+    }
+
+    #[test]
+    fn a_grant_to_a_user_who_may_be_shared_in_is_not_redundant_structurally() {
+        // An exit node for a friend from another tailnet, beside one for every member.
+        let text = r#"{
+            "grants": [
+                {"src": ["autogroup:member"], "dst": ["autogroup:internet"], "ip": ["*"]},
+                {"src": ["friend@gmail.com"], "dst": ["autogroup:internet"], "ip": ["*"]},
+            ],
+        }"#;
+        assert!(run(text, None).is_empty());
+        let inventory = |kind: &str| {
+            format!(
+                r#"{{"devices": [
+                    {{"hostname": "f", "addresses": ["100.64.0.1"], "user": "friend@gmail.com", "tags": []}},
+                    {{"hostname": "m", "addresses": ["100.64.0.2"], "user": "me@example.com", "tags": []}}],
+                  "users": [{{"loginName": "friend@gmail.com", "type": "{kind}"}},
+                            {{"loginName": "me@example.com", "type": "member"}}]}}"#
+            )
+        };
+        assert!(run(text, Some(&inventory("shared"))).is_empty());
+        // A user of the tailnet's own domain is a member: there it is redundant.
+        let domains = Some(vec!["gmail.com".to_string()]);
+        let found = run_in(text, None, domains);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[1] allows nothing that grants[0] does not already allow"
+        );
+        let found = run(text, Some(&inventory("member")));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "grants[1] allows nothing that grants[0] does not already allow (for the inventory's devices and users)"
         );
     }
 }

@@ -1,0 +1,355 @@
+//! `tsacl check` on policies whose `tests` depend on what a policy file does not say (roles,
+//! membership, a Tailscale Service's address), through the real binary: offline such a
+//! test is a warning (TSA102) naming what decides it, never an error; with an inventory
+//! that makes it fail it is an error (exit 1), with one that makes it pass the check is
+//! clean (exit 0).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A finding of `check --format json`: code, severity, message, help.
+#[derive(Debug)]
+struct Finding {
+    code: String,
+    severity: String,
+    message: String,
+    help: String,
+}
+
+/// `tsacl check --format json` on `policy`, with `--inventory` when given: exit code and
+/// findings.
+fn check(policy: &str, inventory: Option<&str>, extra: &[&str]) -> (i32, Vec<Finding>) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_path = write(dir.path(), "policy.hujson", policy);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsacl"));
+    cmd.args(["check", "--format", "json"]).args(extra);
+    if let Some(inv) = inventory {
+        cmd.arg("--inventory")
+            .arg(write(dir.path(), "inventory.json", inv));
+    }
+    let out = cmd.arg(&policy_path).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let findings = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| Finding {
+            code: text(&d["code"]),
+            severity: text(&d["severity"]),
+            message: text(&d["message"]),
+            help: text(&d["help"]),
+        })
+        .collect();
+    (out.status.code().unwrap(), findings)
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn codes(findings: &[Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+/// The test findings (TSA1xx) only.
+fn tests_only(findings: Vec<Finding>) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter(|f| f.code.starts_with("TSA1"))
+        .collect()
+}
+
+/// An inventory of users only (no devices), each `(login, role, type)`.
+fn users(list: &[(&str, &str, &str)]) -> String {
+    let users: Vec<String> = list
+        .iter()
+        .map(|(login, role, kind)| {
+            format!(r#"{{"loginName": "{login}", "role": "{role}", "type": "{kind}"}}"#)
+        })
+        .collect();
+    format!(r#"{{"devices": [], "users": [{}]}}"#, users.join(", "))
+}
+
+const OWNER: &str = r#"{
+    "grants": [{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["tcp:22"]}],
+    "tests": [{"src": "owner@example.com", "accept": ["owner@example.com:22"]}],
+}"#;
+
+#[test]
+fn a_test_that_depends_on_who_owns_the_tailnet() {
+    let (code, found) = check(OWNER, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert_eq!(found[0].severity, "warning");
+    assert_eq!(
+        found[0].message,
+        "cannot decide offline: the test expects owner@example.com -> owner@example.com:22 \
+         (tcp or udp) to be accepted, which holds only if owner@example.com is the tailnet's owner"
+    );
+    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+
+    let is_owner = users(&[("owner@example.com", "owner", "member")]);
+    let (code, found) = check(OWNER, Some(&is_owner), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+
+    // An inventory that does not list the user leaves it open, and says so.
+    let other = users(&[("alice@example.com", "member", "member")]);
+    let (code, found) = check(OWNER, Some(&other), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(found[0].message.starts_with("cannot decide: "), "{found:?}");
+    assert!(
+        found[0].help.starts_with("the inventory does not list"),
+        "{found:?}"
+    );
+
+    let is_admin = users(&[("owner@example.com", "admin", "member")]);
+    let (code, found) = check(OWNER, Some(&is_admin), &[]);
+    assert_eq!(code, 1);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert_eq!(found[0].severity, "error");
+}
+
+#[test]
+fn a_test_that_fails_whoever_holds_the_roles_is_an_error_offline() {
+    // Two different users cannot both be the owner.
+    let policy = OWNER.replace(
+        r#""src": "owner@example.com""#,
+        r#""src": "other@example.com""#,
+    );
+    let (code, found) = check(&policy, None, &[]);
+    assert_eq!(code, 1);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(
+        found[0].help.contains("whatever roles and membership"),
+        "{}",
+        found[0].help
+    );
+}
+
+const MEMBERS: &str = r#"{
+    "tagOwners": {"tag:server": []},
+    "grants": [
+        {"src": ["autogroup:member"], "dst": ["tag:server"], "ip": ["tcp:22"]},
+        {"src": ["autogroup:admin"], "dst": ["tag:server"], "ip": ["tcp:443"]},
+    ],
+    "tests": [
+        {"src": "autogroup:member", "accept": ["tag:server:22"]},
+        {"src": "autogroup:admin", "accept": ["tag:server:22", "tag:server:443"]},
+        {"src": "autogroup:member", "accept": ["tag:server:443"]},
+    ],
+}"#;
+
+#[test]
+fn tests_from_autogroups_when_the_policy_names_no_user() {
+    let (code, found) = check(MEMBERS, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    // Every member reaches port 22 and every admin port 443, whoever they are; whether
+    // every member is an admin is for the tailnet to say.
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0].message.contains("tag:server:443")
+            && found[0]
+                .message
+                .contains("no user the policy does not name is a member without the admin role"),
+        "{}",
+        found[0].message
+    );
+
+    let devices = |role: &str| {
+        format!(
+            r#"{{"devices": [{{"hostname": "s", "addresses": ["100.64.0.9"], "tags": ["tag:server"]}},
+                             {{"hostname": "o", "addresses": ["100.64.0.1"], "user": "o@example.com", "tags": []}},
+                             {{"hostname": "m", "addresses": ["100.64.0.2"], "user": "m@example.com", "tags": []}}],
+                "users": [{{"loginName": "o@example.com", "role": "owner", "type": "member"}},
+                          {{"loginName": "m@example.com", "role": "{role}", "type": "member"}}]}}"#
+        )
+    };
+    let (code, found) = check(MEMBERS, Some(&devices("admin")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let (code, found) = check(MEMBERS, Some(&devices("member")), &[]);
+    assert_eq!(code, 1);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(found[0].message.contains("tag:server:443"), "{found:?}");
+}
+
+const SHARED: &str = r#"{
+    "tagOwners": {"tag:server": []},
+    "grants": [{"src": ["autogroup:member"], "dst": ["tag:server"], "ip": ["tcp:22"]}],
+    "tests": [
+        {"src": "alice@example.com", "accept": ["tag:server:22"]},
+        {"src": "friend@gmail.com", "deny": ["tag:server:22"]},
+    ],
+}"#;
+
+#[test]
+fn a_named_user_may_be_shared_in_rather_than_a_member() {
+    let (code, found) = check(SHARED, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&found), ["TSA102", "TSA102"], "{found:?}");
+    assert!(
+        found[0].message.ends_with(
+            "which holds only if alice@example.com is a member of the tailnet, not a user shared in from another tailnet"
+        ),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        found[1].message.ends_with(
+            "which holds only if friend@gmail.com is a user shared in from another tailnet, not a member"
+        ),
+        "{}",
+        found[1].message
+    );
+    assert!(
+        found[1].help.contains("--tailnet-domain"),
+        "{}",
+        found[1].help
+    );
+
+    // The tailnet's own domain makes alice a member; friend stays undecided.
+    let (code, found) = check(SHARED, None, &["--tailnet-domain", "example.com"]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(found[0].message.contains("friend@gmail.com"));
+
+    let friend = |kind: &str| {
+        users(&[
+            ("alice@example.com", "member", "member"),
+            ("friend@gmail.com", "member", kind),
+        ])
+    };
+    let (code, found) = check(SHARED, Some(&friend("shared")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let (code, found) = check(SHARED, Some(&friend("member")), &[]);
+    assert_eq!(code, 1);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(found[0].message.contains("friend@gmail.com"), "{found:?}");
+}
+
+const SSH: &str = r#"{
+    "tagOwners": {"tag:server": []},
+    "ssh": [{"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:server"], "users": ["root"]}],
+    "sshTests": [{"src": "alice@example.com", "dst": ["tag:server"], "accept": ["root"]}],
+}"#;
+
+#[test]
+fn an_ssh_test_that_depends_on_a_role() {
+    let (code, found) = check(SSH, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .ends_with("which holds only if alice@example.com is an admin or the owner"),
+        "{}",
+        found[0].message
+    );
+    let role = |r: &str| users(&[("alice@example.com", r, "member")]);
+    let (code, found) = check(SSH, Some(&role("admin")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let (code, found) = check(SSH, Some(&role("auditor")), &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA101"]);
+}
+
+const SERVICE: &str = r#"{
+    "tagOwners": {"tag:web": []},
+    "grants": [{"src": ["tag:web"], "dst": ["svc:web"], "ip": ["tcp:8080"]}],
+    "tests": [{"src": "tag:web", "accept": ["svc:web:8080"], "deny": ["svc:web:22"]}],
+}"#;
+
+#[test]
+fn tests_of_a_tailscale_service_follow_the_grants_that_name_it() {
+    let (code, found) = check(SERVICE, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+
+    // A rule that opens port 22 of the service fails the deny test.
+    let opened = SERVICE.replace(r#""ip": ["tcp:8080"]"#, r#""ip": ["tcp:8080", "tcp:22"]"#);
+    let (code, found) = check(&opened, None, &[]);
+    assert_eq!(code, 1);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(found[0].message.contains("svc:web:22"), "{found:?}");
+    assert_eq!(found[0].help, "allowed by grants[0]");
+
+    // A grant to another service opens nothing of this one.
+    let other = SERVICE.replace(r#""dst": ["svc:web"]"#, r#""dst": ["svc:api"]"#);
+    let (code, found) = check(&other, None, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+
+    // A range of tailnet addresses may or may not hold the service's address.
+    let range = SERVICE.replace(
+        r#""grants": ["#,
+        r#""grants": [{"src": ["tag:web"], "dst": ["100.64.0.0/10"], "ip": ["tcp:22"]},"#,
+    );
+    let (code, found) = check(&range, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0].message.ends_with(
+            "which holds only if the address of svc:web (not in the policy) is outside 100.64.0.0/10 (opened by grants[0])"
+        ),
+        "{}",
+        found[0].message
+    );
+}
+
+const FRIEND: &str = r#"{
+    "grants": [
+        {"src": ["autogroup:member"], "dst": ["autogroup:internet"], "ip": ["*"]},
+        {"src": ["friend@gmail.com"], "dst": ["autogroup:internet"], "ip": ["*"]},
+    ],
+}"#;
+
+#[test]
+fn an_exit_node_for_a_friend_is_not_called_redundant_offline() {
+    let (code, found) = check(FRIEND, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(found.is_empty(), "{found:?}");
+    let friend = |kind: &str| {
+        format!(
+            r#"{{"devices": [{{"hostname": "f", "addresses": ["100.64.0.1"], "user": "friend@gmail.com", "tags": []}},
+                             {{"hostname": "m", "addresses": ["100.64.0.2"], "user": "me@example.com", "tags": []}},
+                             {{"hostname": "x", "addresses": ["100.64.0.3"], "tags": ["tag:exit"],
+                               "enabledRoutes": ["0.0.0.0/0", "::/0"]}}],
+                "users": [{{"loginName": "friend@gmail.com", "role": "member", "type": "{kind}"}},
+                          {{"loginName": "me@example.com", "role": "owner", "type": "member"}}]}}"#
+        )
+    };
+    let (code, found) = check(FRIEND, Some(&friend("shared")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(!codes(&found).contains(&"TSA230"), "{found:?}");
+    // Where the friend is a member, the inventory shows the grant adds nothing today.
+    let (code, found) = check(FRIEND, Some(&friend("member")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&found), ["TSA230"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .ends_with("(for the inventory's devices and users)"),
+        "{}",
+        found[0].message
+    );
+}
