@@ -1,6 +1,8 @@
 //! The offline check of one policy file: read → HuJSON → model → validation.
 
+use crate::diagnostics::selection::{Layer, Selection};
 use crate::diagnostics::{Diagnostic, FileId, Location, SourceMap};
+use crate::intents::project::Project;
 use crate::model::{self, Policy};
 use crate::rules::Code;
 use crate::syntax::{self, Span};
@@ -55,6 +57,38 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
         policy: Some(policy),
         diagnostics,
     }
+}
+
+/// `tsacl check FILE...`: every file checked, then the user's selection (`--select`,
+/// `--ignore`, `--severity`). The command line and the language server both call this, so
+/// an editor shows exactly what `check` prints.
+pub fn check_files(
+    sources: &SourceMap,
+    files: &[FileId],
+    options: &Options,
+    user: &Layer,
+) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = files
+        .iter()
+        .flat_map(|&file| check_policy(sources, file, options).diagnostics)
+        .collect();
+    Selection {
+        layers: vec![user.clone()],
+    }
+    .apply(&mut diagnostics);
+    diagnostics
+}
+
+/// `tsacl check` on an intents project: the whole check (stale output, validation, tests,
+/// proof), then the intents file's `lint` section with the user's layer over it. Call it
+/// only when the `lint` section has no errors (those are configuration errors). Shared by
+/// the command line and the language server.
+pub fn check_project(project: &mut Project, options: &Options, user: Layer) {
+    project.check(options);
+    Selection {
+        layers: vec![project.intents.lint.layer.clone(), user],
+    }
+    .apply(&mut project.diagnostics);
 }
 
 /// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.

@@ -198,7 +198,7 @@ fn load_intents(
 }
 
 /// Read an inventory file, with a one-line error naming the file.
-fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
+pub(crate) fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
     let bytes = crate::fsutil::read_text_file(path)?;
     crate::engine::Inventory::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -7,6 +7,15 @@ use crate::rules::Code;
 use crate::suggest::did_you_mean;
 use crate::syntax::{Kind, Member, Span, Value};
 
+/// The keys of the intents file and of its sections (for "did you mean" and completion).
+pub const TOP_FIELDS: &[&str] = &[
+    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
+];
+pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip"];
+pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
+pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
+pub const LINT_FIELDS: &[&str] = &["select", "ignore", "severity"];
+
 struct Lowerer<'d> {
     file: FileId,
     diags: &'d mut Vec<Diagnostic>,
@@ -140,10 +149,7 @@ impl Lowerer<'_> {
             );
             return out;
         }
-        const TOP: &[&str] = &[
-            "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
-        ];
-        for m in self.members(root, "the intents", Some(TOP)) {
+        for m in self.members(root, "the intents", Some(TOP_FIELDS)) {
             match m.key.as_str() {
                 "output" => {
                     if let Some(s) = self.string(&m.value, "output") {
@@ -203,11 +209,7 @@ impl Lowerer<'_> {
             user: None,
             ip: None,
         };
-        for f in self.members(
-            &m.value,
-            &format!("devices.{}", m.key),
-            Some(&["tags", "user", "ip"]),
-        ) {
+        for f in self.members(&m.value, &format!("devices.{}", m.key), Some(DEVICE_FIELDS)) {
             match f.key.as_str() {
                 "tags" => {
                     d.tags = self
@@ -248,7 +250,7 @@ impl Lowerer<'_> {
 
     fn operator(&mut self, v: &Value) -> Operator {
         let mut op = Operator::default();
-        for f in self.members(v, "operator", Some(&["tag", "proxyTag", "owners"])) {
+        for f in self.members(v, "operator", Some(OPERATOR_FIELDS)) {
             match f.key.as_str() {
                 "tag" => {
                     if let Some(t) = self
@@ -303,8 +305,7 @@ impl Lowerer<'_> {
                 format!("service name {name:?} does not make a valid tag; give it one with `tag: \"tag:...\"`"),
             );
         }
-        let known = ["ports", "from", "funnel", "tag", "hostname", "service"];
-        for f in self.members(&m.value, &format!("services.{name}"), Some(&known)) {
+        for f in self.members(&m.value, &format!("services.{name}"), Some(SERVICE_FIELDS)) {
             match f.key.as_str() {
                 "ports" => svc.ports = self.ports(&f.value),
                 "from" => svc.from = self.strings(&f.value, "from"),
@@ -544,7 +545,7 @@ fn lint_section(v: &Value) -> super::LintSection {
                 }
             }
             other => {
-                let known = ["select", "ignore", "severity"];
+                let known = LINT_FIELDS;
                 let hint = did_you_mean(other, known.iter().copied())
                     .map(|h| format!("; did you mean {h:?}?"))
                     .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));

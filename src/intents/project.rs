@@ -16,6 +16,8 @@ pub struct Project {
     /// The compiled policy, as a file named like the output (its bytes are `compiled.text`).
     pub output_file: FileId,
     pub output_path: PathBuf,
+    /// The output file as committed (`None` when it cannot be read), to tell a stale one.
+    pub committed: Option<Vec<u8>>,
     pub intents: Intents,
     pub compiled: Compiled,
     /// Problems found while reading and compiling.
@@ -33,9 +35,18 @@ fn shown(path: &Path) -> String {
 
 /// Read and compile. `Err` is a one-line reason for an unreadable input (exit 2).
 pub fn load(intents_path: &Path) -> Result<Project, String> {
+    load_with(intents_path, &crate::fsutil::read_text_file)
+}
+
+/// [`load`], reading every file through `read` (the language server passes the editor's
+/// unsaved buffers).
+pub fn load_with(
+    intents_path: &Path,
+    read: &dyn Fn(&Path) -> Result<Vec<u8>, String>,
+) -> Result<Project, String> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Vec::new();
-    let text = crate::fsutil::read_text_file(intents_path)?;
+    let text = read(intents_path)?;
     let intents_name = shown(intents_path);
     let intents_file = sources.add(SourceFile::new(
         intents_path,
@@ -54,7 +65,7 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
     let mut base_parts = None;
     if let Some(base) = &intents.base {
         let path = dir.join(&base.value);
-        let bytes = crate::fsutil::read_text_file(&path).map_err(|e| {
+        let bytes = read(&path).map_err(|e| {
             let f = sources.get(intents_file);
             let (line, col) = f.line_col(base.span.start as usize);
             format!("{e} (the base named at {}:{line}:{col})", f.name)
@@ -98,12 +109,14 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         shown(&output_path),
         compiled.text.clone(),
     ));
+    let committed = read(&output_path).ok();
     Ok(Project {
         sources,
         intents_file,
         base_file,
         output_file,
         output_path,
+        committed,
         intents,
         compiled,
         diagnostics,
@@ -116,9 +129,9 @@ impl Project {
     pub fn check(&mut self, options: &crate::validate::Options) {
         let mut diags = std::mem::take(&mut self.diagnostics);
         let readable = !diags.iter().any(Diagnostic::is_error);
-        match std::fs::read(&self.output_path) {
-            Ok(committed) if committed == self.compiled.text => {}
-            Ok(_) | Err(_) => {
+        match &self.committed {
+            Some(committed) if *committed == self.compiled.text => {}
+            _ => {
                 // What follows is about the policy as compiled now, not the file on disk.
                 let f = self.sources.get(self.output_file);
                 let renamed = SourceFile::new(
