@@ -188,37 +188,41 @@ impl Project {
         self.diagnostics = diags;
     }
 
+    /// Where the rule of the compiled `policy` that contains `span` was written: its
+    /// service's intent, or the rule in the base file. `None` outside rules.
+    pub fn written_at(&self, policy: &crate::model::Policy, span: Span) -> Option<Location> {
+        let inside = |outer: Span| outer.start <= span.start && span.end <= outer.end;
+        let origin = policy
+            .grants
+            .iter()
+            .flatten()
+            .position(|g| inside(g.span))
+            .and_then(|i| self.compiled.grant_origins.get(i))
+            .or_else(|| {
+                policy
+                    .acls
+                    .iter()
+                    .flatten()
+                    .position(|a| inside(a.span))
+                    .and_then(|i| self.compiled.acl_origins.get(i))
+            })?;
+        match origin {
+            RuleOrigin::Service(k) => Some(Location {
+                file: self.intents_file,
+                span: self.intents.services.get(*k)?.name.span,
+            }),
+            RuleOrigin::Base(span) => Some(Location {
+                file: self.base_file?,
+                span: *span,
+            }),
+        }
+    }
+
     /// Findings about whole rules of the compiled policy (redundant, allowing nothing, a
     /// redundant selector) point where the rule was written: the service's intent, or the
     /// rule in the base file; the compiled rule becomes a label.
     fn point_at_written_rules(&self, policy: &crate::model::Policy, diags: &mut [Diagnostic]) {
-        let written_at = |span: Span| -> Option<Location> {
-            let inside = |outer: Span| outer.start <= span.start && span.end <= outer.end;
-            let origin = policy
-                .grants
-                .iter()
-                .flatten()
-                .position(|g| inside(g.span))
-                .and_then(|i| self.compiled.grant_origins.get(i))
-                .or_else(|| {
-                    policy
-                        .acls
-                        .iter()
-                        .flatten()
-                        .position(|a| inside(a.span))
-                        .and_then(|i| self.compiled.acl_origins.get(i))
-                })?;
-            match origin {
-                RuleOrigin::Service(k) => Some(Location {
-                    file: self.intents_file,
-                    span: self.intents.services.get(*k)?.name.span,
-                }),
-                RuleOrigin::Base(span) => Some(Location {
-                    file: self.base_file?,
-                    span: *span,
-                }),
-            }
-        };
+        let written_at = |span: Span| self.written_at(policy, span);
         // `grants[7]` means nothing to someone who wrote intents: say which intent or
         // base rule it is.
         let name = |grant: bool, i: usize| -> Option<String> {
