@@ -22,8 +22,29 @@ impl Checked {
     }
 }
 
+/// How much of the check to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything `tsacl check` does.
+    Full,
+    /// Without the slow stages (the redundancy audit, the offline tests) and without
+    /// reporting unused suppressions (they may be meant for what those stages find): what
+    /// an editor can show at once while the full check runs.
+    Quick,
+}
+
 /// Check the policy held in `sources` under `file`.
 pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Checked {
+    check_policy_to(sources, file, options, Depth::Full)
+}
+
+/// [`check_policy`] to the given depth.
+pub fn check_policy_to(
+    sources: &SourceMap,
+    file: FileId,
+    options: &Options,
+    depth: Depth,
+) -> Checked {
     let text = &sources.get(file).text;
     let mut diagnostics = Vec::new();
     let document = match syntax::hujson::parse(text) {
@@ -42,16 +63,33 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     crate::lint::run(&policy, file, options.inventory.as_ref(), &mut diagnostics);
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
-    if !diagnostics.iter().any(Diagnostic::is_error) {
-        crate::lint::redundancy::audit(&policy, options.inventory.as_ref(), file, &mut diagnostics);
-        crate::engine::tests_eval::evaluate(
-            &policy,
-            options.inventory.as_ref(),
-            file,
-            &mut diagnostics,
-        );
+    // The two are independent and the slowest stages: run them side by side (the audit
+    // spreads its first pass over the cores too; the tests fill in its sequential parts).
+    if depth == Depth::Full && !diagnostics.iter().any(Diagnostic::is_error) {
+        let inventory = options.inventory.as_ref();
+        let (audit, tests) = std::thread::scope(|scope| {
+            let tests = scope.spawn(|| {
+                let mut found = Vec::new();
+                crate::engine::tests_eval::evaluate(&policy, inventory, file, &mut found);
+                found
+            });
+            let mut audit = Vec::new();
+            crate::lint::redundancy::audit(&policy, inventory, file, &mut audit);
+            let tests = tests
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (audit, tests)
+        });
+        diagnostics.extend(audit);
+        diagnostics.extend(tests);
     }
-    apply_suppressions(sources, file, &comments, &mut diagnostics);
+    apply_suppressions(
+        sources,
+        file,
+        &comments,
+        depth == Depth::Full,
+        &mut diagnostics,
+    );
     sort(&mut diagnostics);
     Checked {
         policy: Some(policy),
@@ -67,10 +105,11 @@ pub fn check_files(
     files: &[FileId],
     options: &Options,
     user: &Layer,
+    depth: Depth,
 ) -> Vec<Diagnostic> {
     let mut diagnostics: Vec<Diagnostic> = files
         .iter()
-        .flat_map(|&file| check_policy(sources, file, options).diagnostics)
+        .flat_map(|&file| check_policy_to(sources, file, options, depth).diagnostics)
         .collect();
     Selection {
         layers: vec![user.clone()],
@@ -93,11 +132,12 @@ pub fn check_project(project: &mut Project, options: &Options, user: Layer) {
 
 /// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.
 /// Written as a HuJSON comment, it survives the admin console and the API. A suppression
-/// that matches nothing is reported, so stale ones do not pile up.
+/// that matches nothing is reported (when `report_unused`), so stale ones do not pile up.
 fn apply_suppressions(
     sources: &SourceMap,
     file: FileId,
     comments: &[Span],
+    report_unused: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     let f = sources.get(file);
@@ -121,7 +161,7 @@ fn apply_suppressions(
                 && codes.iter().any(|code| code == d.code.id())
                 && f.line_col(d.primary.span.start as usize).0 == line + 1)
         });
-        if diags.len() == before {
+        if diags.len() == before && report_unused {
             diags.push(
                 Diagnostic::new(
                     Code::UnusedSuppression,

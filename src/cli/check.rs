@@ -1,7 +1,7 @@
 //! `tsacl check FILE...`
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
-use crate::check::{check_files, check_project};
+use crate::check::{Depth, check_files, check_project};
 use crate::diagnostics::render::{TextStyle, render_json, render_text, summary};
 use crate::diagnostics::selection::{Layer, check_pattern, parse_override};
 use crate::diagnostics::{SourceFile, SourceMap};
@@ -256,7 +256,7 @@ pub fn run(args: CheckArgs, color: bool) -> u8 {
         };
         files.push(sources.add(SourceFile::new(path.clone(), name, bytes)));
     }
-    let diagnostics = check_files(&sources, &files, &options, &cli);
+    let diagnostics = check_files(&sources, &files, &options, &cli, Depth::Full);
     report(&sources, &files, &diagnostics, args.format, color);
     if unreadable {
         EXIT_USAGE

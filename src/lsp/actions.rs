@@ -40,14 +40,20 @@ pub fn actions(
     for f in findings.iter().filter(|f| touches(f.span, selected)) {
         let Some(code) = f.code else { continue };
         if let Some((span, text)) = did_you_mean(model, f) {
-            out.push(edit(format!("Change to {text:?}"), f, vec![(span, text)], true));
+            out.push(edit(
+                format!("Change to {text:?}"),
+                f,
+                vec![(span, text)],
+                true,
+            ));
         }
         let removal = match code {
             Code::UnusedGroup | Code::UnusedHost | Code::UnusedIpSet | Code::UnusedPosture => {
                 member_with_key(model, f.span).map(|(m, name)| (format!("Remove unused {name}"), m))
             }
-            Code::RedundantRule | Code::IneffectiveRule => rule_element(model, f.span)
-                .map(|span| ("Remove this rule".to_string(), span)),
+            Code::RedundantRule | Code::IneffectiveRule => {
+                rule_element(model, f.span).map(|span| ("Remove this rule".to_string(), span))
+            }
             Code::RedundantSelector => {
                 element_at(model, f.span).map(|span| ("Remove this selector".to_string(), span))
             }
@@ -79,8 +85,8 @@ fn did_you_mean(model: &Model, f: &Finding) -> Option<(Span, String)> {
     let help = f.help.as_deref()?;
     let after = &help[help.find("did you mean ")? + "did you mean ".len()..];
     let after = after.strip_prefix("the host alias ").unwrap_or(after);
-    let suggestion = if after.starts_with('"') {
-        let end = after[1..].find('"')? + 1;
+    let suggestion = if let Some(quoted) = after.strip_prefix('"') {
+        let end = quoted.find('"')? + 1;
         serde_json::from_str::<String>(&after[..=end]).ok()?
     } else {
         after.split(['?', ' ']).next()?.to_string()
@@ -104,7 +110,12 @@ fn did_you_mean(model: &Model, f: &Finding) -> Option<(Span, String)> {
     let (start, word) = candidates
         .into_iter()
         .filter(|(_, w)| !w.is_empty() && *w != suggestion)
-        .min_by_key(|(_, w)| (strsim::damerau_levenshtein(w, &suggestion), usize::MAX - w.len()))?;
+        .min_by_key(|(_, w)| {
+            (
+                strsim::damerau_levenshtein(w, &suggestion),
+                usize::MAX - w.len(),
+            )
+        })?;
     if word.contains('\\') {
         return None; // escapes: the word is not the decoded name
     }
@@ -112,21 +123,27 @@ fn did_you_mean(model: &Model, f: &Finding) -> Option<(Span, String)> {
     Some((Span::new(begin, begin + word.len()), suggestion))
 }
 
-/// Every object member and array element of the tree with its parent, depth first.
-fn walk(root: &Value, mut visit: impl FnMut(&Value, Option<(&Value, Option<Span>)>) -> bool) {
-    // (value, parent, key span when it is an object member)
-    let mut stack: Vec<(&Value, Option<(&Value, Option<Span>)>)> = vec![(root, None)];
-    while let Some((v, parent)) = stack.pop() {
-        if visit(v, parent) {
+/// Where a value sits in its parent.
+#[derive(Clone, Copy)]
+enum Slot {
+    Root,
+    Element,
+    /// An object member, with its key's span.
+    Member(Span),
+}
+
+/// Every value of the tree with its slot, depth first, until `visit` says stop.
+fn walk(root: &Value, mut visit: impl FnMut(&Value, Slot) -> bool) {
+    let mut stack: Vec<(&Value, Slot)> = vec![(root, Slot::Root)];
+    while let Some((v, slot)) = stack.pop() {
+        if visit(v, slot) {
             return;
         }
         match &v.kind {
-            ValueKind::Array(items) => stack.extend(items.iter().map(|i| (i, Some((v, None))))),
-            ValueKind::Object(members) => stack.extend(
-                members
-                    .iter()
-                    .map(|m| (&m.value, Some((v, Some(m.key_span))))),
-            ),
+            ValueKind::Array(items) => stack.extend(items.iter().map(|i| (i, Slot::Element))),
+            ValueKind::Object(members) => {
+                stack.extend(members.iter().map(|m| (&m.value, Slot::Member(m.key_span))))
+            }
             _ => {}
         }
     }
@@ -135,8 +152,8 @@ fn walk(root: &Value, mut visit: impl FnMut(&Value, Option<(&Value, Option<Span>
 /// The member whose key is at `key`: its span from key to value, and the key's text.
 fn member_with_key(model: &Model, key: Span) -> Option<(Span, String)> {
     let mut found = None;
-    walk(model.tree.as_ref()?, |v, parent| {
-        if let Some((_, Some(k))) = parent
+    walk(model.tree.as_ref()?, |v, slot| {
+        if let Slot::Member(k) = slot
             && k == key
         {
             let name = String::from_utf8_lossy(&model.file.text[k.range()])
@@ -168,8 +185,8 @@ fn rule_element(model: &Model, span: Span) -> Option<Span> {
 /// The array element at exactly `span` (a selector in a rule).
 fn element_at(model: &Model, span: Span) -> Option<Span> {
     let mut found = None;
-    walk(model.tree.as_ref()?, |v, parent| {
-        if let Some((_, None)) = parent
+    walk(model.tree.as_ref()?, |v, slot| {
+        if let Slot::Element = slot
             && v.span == span
         {
             found = Some(v.span);
@@ -272,12 +289,20 @@ mod tests {
         let inline = r#"{"src": ["a", "b"], "dst": ["c"]}"#;
         let b = inline.find("\"b\"").unwrap();
         assert_eq!(
-            apply(inline, removal_span(inline.as_bytes(), Span::new(b, b + 3)), ""),
+            apply(
+                inline,
+                removal_span(inline.as_bytes(), Span::new(b, b + 3)),
+                ""
+            ),
             r#"{"src": ["a"], "dst": ["c"]}"#
         );
         let a = inline.find("\"a\"").unwrap();
         assert_eq!(
-            apply(inline, removal_span(inline.as_bytes(), Span::new(a, a + 3)), ""),
+            apply(
+                inline,
+                removal_span(inline.as_bytes(), Span::new(a, a + 3)),
+                ""
+            ),
             r#"{"src": ["b"], "dst": ["c"]}"#
         );
     }
@@ -289,7 +314,9 @@ mod tests {
         let (span, line) = suppression(text.as_bytes(), Span::new(at, at + 3), Code::UnusedHost);
         let out = apply(text, span, &line);
         assert!(
-            out.contains("\t\t// tsacl-ignore: TSA201 TODO: say why unused-host is fine here\n\t\t\"h\""),
+            out.contains(
+                "\t\t// tsacl-ignore: TSA201 TODO: say why unused-host is fine here\n\t\t\"h\""
+            ),
             "{out}"
         );
     }

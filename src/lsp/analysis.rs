@@ -6,6 +6,7 @@
 use super::diagnostics::{Finding, configuration_error, convert};
 use super::documents::{Document, Documents, Encoding, Kind, same_path as same_file, uri_of};
 use super::symbols::{self, Occurrence};
+use crate::check::Depth;
 use crate::diagnostics::selection::{Layer, Level, check_pattern};
 use crate::diagnostics::{Diagnostic, SourceFile, SourceMap};
 use crate::intents::Intents;
@@ -49,7 +50,9 @@ impl Config {
                     })
                     .collect(),
                 Some(other) => {
-                    problems.push(format!("tsacl.{key} must be a list of strings, not {other}"));
+                    problems.push(format!(
+                        "tsacl.{key} must be a list of strings, not {other}"
+                    ));
                     Vec::new()
                 }
             }
@@ -123,7 +126,11 @@ pub enum Unit {
 fn project_files(intents_path: &Path, text: &[u8]) -> Option<(Option<PathBuf>, PathBuf)> {
     let doc = crate::syntax::json5::parse(text).ok()?;
     let dir = intents_path.parent().unwrap_or(Path::new("."));
-    let base = doc.root.get("base").and_then(Value::as_str).map(|b| dir.join(b));
+    let base = doc
+        .root
+        .get("base")
+        .and_then(Value::as_str)
+        .map(|b| dir.join(b));
     let output = doc
         .root
         .get("output")
@@ -192,40 +199,116 @@ pub struct Outcome {
     pub unit: Unit,
     pub versions: Vec<(Uri, i32)>,
     pub files: Vec<(Uri, Vec<Finding>)>,
+    /// `Quick`: a policy's findings without the slow stages (published with the slow
+    /// findings of the last full check carried over), a full check follows.
+    pub depth: Depth,
+    /// After a full check of a policy: its text, and what only the slow stages found.
+    pub slow: Option<(Arc<SourceFile>, Vec<Finding>)>,
 }
 
-/// Run a check. Called on the worker thread.
-pub fn run(job: &Job) -> Outcome {
+/// Run a check to `depth` (intents projects are always checked in full). `quick`: the
+/// findings of a quick check of the same buffers, to tell what the slow stages add.
+/// Called on the worker thread.
+pub fn run(job: &Job, depth: Depth, quick: Option<&Outcome>) -> Outcome {
     let versions = job
         .inputs
         .iter()
         .map(|i| (i.uri.clone(), i.version))
         .collect();
-    let files = match &job.unit {
-        Unit::Policy(uri) => check_policy(job, uri),
-        Unit::Project(intents) => check_project(job, intents),
+    let (files, depth) = match &job.unit {
+        Unit::Policy(uri) => (check_policy(job, uri, depth), depth),
+        Unit::Project(intents) => (check_project(job, intents), Depth::Full),
+    };
+    let slow = match (&job.unit, depth, quick) {
+        (Unit::Policy(uri), Depth::Full, Some(quick)) => {
+            let input = job.inputs.iter().find(|i| &i.uri == uri);
+            let full = files.first().map(|(_, f)| f.as_slice()).unwrap_or_default();
+            let fast = quick
+                .files
+                .first()
+                .map(|(_, f)| f.as_slice())
+                .unwrap_or_default();
+            input.map(|i| {
+                let slow = full
+                    .iter()
+                    .filter(|f| !fast.iter().any(|q| q.same_as(f)))
+                    .cloned()
+                    .collect();
+                (i.file.clone(), slow)
+            })
+        }
+        _ => None,
     };
     Outcome {
         unit: job.unit.clone(),
         versions,
         files,
+        depth,
+        slow,
     }
 }
 
-fn check_policy(job: &Job, uri: &Uri) -> Vec<(Uri, Vec<Finding>)> {
+fn check_policy(job: &Job, uri: &Uri, depth: Depth) -> Vec<(Uri, Vec<Finding>)> {
     let Some(input) = job.inputs.iter().find(|i| &i.uri == uri) else {
         return Vec::new();
     };
     let mut sources = SourceMap::default();
     let f = &input.file;
-    let id = sources.add(SourceFile::new(f.path.clone(), f.name.clone(), f.text.clone()));
-    let diagnostics =
-        crate::check::check_files(&sources, &[id], &job.config.options, &job.config.layer);
+    let id = sources.add(SourceFile::new(
+        f.path.clone(),
+        f.name.clone(),
+        f.text.clone(),
+    ));
+    let diagnostics = crate::check::check_files(
+        &sources,
+        &[id],
+        &job.config.options,
+        &job.config.layer,
+        depth,
+    );
     let findings = diagnostics
         .iter()
         .map(|d| convert(&sources, d, job.encoding))
         .collect();
     vec![(uri.clone(), findings)]
+}
+
+/// What a full check's slow findings become in a newer text: unchanged before the edited
+/// region, shifted after it, dropped inside it (the region is what differs between the
+/// two texts: their common prefix and suffix are left alone).
+pub fn carry_over(
+    old: &SourceFile,
+    slow: &[Finding],
+    new: &SourceFile,
+    encoding: Encoding,
+) -> Vec<Finding> {
+    let (a, b) = (&old.text, &new.text);
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let changed_end = a.len() - suffix;
+    let shift = |span: Span| -> Option<Span> {
+        let (start, end) = (span.start as usize, span.end as usize);
+        if end <= prefix {
+            Some(span)
+        } else if start >= changed_end {
+            Some(Span::new(
+                start - a.len() + b.len(),
+                end - a.len() + b.len(),
+            ))
+        } else {
+            None
+        }
+    };
+    slow.iter()
+        .filter_map(|f| f.moved(new, encoding, shift))
+        .collect()
 }
 
 /// Read through the open buffers, else from disk.
@@ -373,8 +456,11 @@ impl Model {
         match doc.kind {
             Kind::Policy => {
                 if let Ok(parsed) = crate::syntax::hujson::parse(&file.text) {
-                    let policy =
-                        crate::model::lower(parsed.root.clone(), Default::default(), &mut Vec::new());
+                    let policy = crate::model::lower(
+                        parsed.root.clone(),
+                        Default::default(),
+                        &mut Vec::new(),
+                    );
                     model.occurrences = symbols::policy(&policy, &file.text);
                     model.tree = Some(parsed.root);
                     model.policy = Some(policy);
@@ -455,6 +541,10 @@ mod tests {
             None,
         );
         assert_eq!(c.problems.len(), 3, "{:?}", c.problems);
-        assert!(c.problems[0].contains("did you mean allow-all?"), "{:?}", c.problems);
+        assert!(
+            c.problems[0].contains("did you mean allow-all?"),
+            "{:?}",
+            c.problems
+        );
     }
 }

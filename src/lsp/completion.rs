@@ -9,8 +9,8 @@ use super::analysis::Model;
 use super::symbols::Kind;
 use crate::model::Autogroup;
 use crate::model::lower::{
-    ACL_FIELDS, AUTO_APPROVER_FIELDS, GRANT_FIELDS, NODE_ATTR_FIELDS, SSH_FIELDS,
-    SSH_TEST_FIELDS, TEST_FIELDS, TOP_LEVEL,
+    ACL_FIELDS, AUTO_APPROVER_FIELDS, GRANT_FIELDS, NODE_ATTR_FIELDS, SSH_FIELDS, SSH_TEST_FIELDS,
+    TEST_FIELDS, TOP_LEVEL,
 };
 use crate::model::ports::PROTOCOL_NAMES;
 use crate::syntax::Span;
@@ -20,7 +20,10 @@ use crate::syntax::Span;
 enum Frame {
     /// An object, with the key being written or last written, and whether a value (after
     /// `:`) is expected.
-    Object { key: Option<String>, value: bool },
+    Object {
+        key: Option<String>,
+        value: bool,
+    },
     Array,
 }
 
@@ -284,9 +287,11 @@ fn policy_candidates(
         ("groups", _) if keys.len() == 2 => names(model, &[Kind::User]),
         ("tagOwners", _) if keys.len() == 2 => {
             let mut out = names(model, &[Kind::Tag, Kind::Group, Kind::User]);
-            out.extend(autogroups().into_iter().filter(|(n, _, _)| {
-                Autogroup::from_name(n).is_some_and(|a| a.is_user_set())
-            }));
+            out.extend(
+                autogroups()
+                    .into_iter()
+                    .filter(|(n, _, _)| Autogroup::from_name(n).is_some_and(|a| a.is_user_set())),
+            );
             out
         }
         ("ipsets", _) => {
@@ -309,21 +314,22 @@ fn policy_candidates(
             .collect(),
         (_, "ip") => {
             let mut out = values(&["*", "icmp:*"], "grant ip");
-            out.extend(
-                ["tcp:", "udp:", "sctp:"]
-                    .iter()
-                    .map(|p| (p.to_string(), "protocol: then ports".to_string(), ItemKind::Value)),
-            );
+            out.extend(["tcp:", "udp:", "sctp:"].iter().map(|p| {
+                (
+                    p.to_string(),
+                    "protocol: then ports".to_string(),
+                    ItemKind::Value,
+                )
+            }));
             out
         }
         (_, "srcPosture") | ("defaultSrcPosture", _) => names(model, &[Kind::Posture]),
         ("ssh" | "sshTests", "users" | "accept" | "check" | "deny") => {
             values(&["autogroup:nonroot", "root"], "SSH user")
         }
-        (
-            _,
-            "src" | "dst" | "via" | "target" | "exitNode" | "recorder" | "accept" | "deny",
-        ) => selectors(model),
+        (_, "src" | "dst" | "via" | "target" | "exitNode" | "recorder" | "accept" | "deny") => {
+            selectors(model)
+        }
         ("autoApprovers", _) => selectors(model),
         _ => Vec::new(),
     }
@@ -385,7 +391,13 @@ fn intents_candidates(
 fn rule_codes() -> Vec<(String, String, ItemKind)> {
     crate::rules::RULES
         .iter()
-        .map(|r| (r.id.to_string(), format!("{}: {}", r.name, r.summary), ItemKind::Value))
+        .map(|r| {
+            (
+                r.id.to_string(),
+                format!("{}: {}", r.name, r.summary),
+                ItemKind::Value,
+            )
+        })
         .collect()
 }
 
@@ -437,7 +449,10 @@ mod tests {
         let star = items.iter().find(|i| i.label == "*").unwrap();
         assert_eq!(star.insert, "\"*\"");
         let items = complete(br#"{"grants": [{"dst": ["aut"#, 25, None, false);
-        let member = items.iter().find(|i| i.label == "autogroup:member").unwrap();
+        let member = items
+            .iter()
+            .find(|i| i.label == "autogroup:member")
+            .unwrap();
         assert_eq!(member.insert, "autogroup:member");
         assert_eq!(member.replace, Span::new(22, 25));
     }

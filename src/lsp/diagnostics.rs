@@ -2,7 +2,7 @@
 //! related locations `tsacl check` prints, with byte spans turned into positions.
 
 use super::documents::{Encoding, range, uri_of};
-use crate::diagnostics::{Diagnostic, Severity, SourceMap};
+use crate::diagnostics::{Diagnostic, Severity, SourceFile, SourceMap};
 use crate::rules::Code;
 use crate::syntax::Span;
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString};
@@ -16,7 +16,38 @@ pub struct Finding {
     pub severity: Severity,
     /// Where it is, in the published file's bytes.
     pub span: Span,
+    /// Where each related location is, when it is in the same file.
+    pub labels: Vec<Option<Span>>,
     pub help: Option<String>,
+}
+
+impl Finding {
+    /// The same finding in a new version of its file, given how to move a span (`None`:
+    /// the text under it changed). `None` when the finding itself moved out of existence.
+    pub fn moved(
+        &self,
+        file: &SourceFile,
+        encoding: Encoding,
+        shift: impl Fn(Span) -> Option<Span>,
+    ) -> Option<Finding> {
+        let mut f = self.clone();
+        f.span = shift(self.span)?;
+        f.lsp.range = range(file, f.span, encoding);
+        if let Some(related) = &mut f.lsp.related_information {
+            for (info, label) in related.iter_mut().zip(&self.labels) {
+                if let Some(span) = label {
+                    let span = shift(*span)?;
+                    info.location.range = range(file, span, encoding);
+                }
+            }
+        }
+        Some(f)
+    }
+
+    /// The same code, place and message.
+    pub fn same_as(&self, other: &Finding) -> bool {
+        self.code == other.code && self.span == other.span && self.lsp.message == other.lsp.message
+    }
 }
 
 pub fn severity(s: Severity) -> DiagnosticSeverity {
@@ -67,6 +98,11 @@ pub fn convert(sources: &SourceMap, d: &Diagnostic, encoding: Encoding) -> Findi
         code: Some(d.code),
         severity: d.severity,
         span: d.primary.span,
+        labels: d
+            .labels
+            .iter()
+            .map(|l| (l.location.file == d.primary.file).then_some(l.location.span))
+            .collect(),
         help: d.help.clone(),
     }
 }
@@ -92,6 +128,7 @@ pub fn configuration_error(
         code: None,
         severity: Severity::Error,
         span,
+        labels: Vec::new(),
         help: None,
     }
 }

@@ -142,9 +142,7 @@ fn looks_like_policy(text: &[u8]) -> bool {
     let lower = text.to_ascii_lowercase();
     crate::model::lower::TOP_LEVEL.iter().any(|key| {
         let quoted = format!("\"{}\"", key.to_ascii_lowercase());
-        lower
-            .windows(quoted.len())
-            .any(|w| w == quoted.as_bytes())
+        lower.windows(quoted.len()).any(|w| w == quoted.as_bytes())
     })
 }
 
@@ -195,7 +193,8 @@ impl Documents {
         encoding: Encoding,
     ) -> Option<&Document> {
         let doc = self.docs.get_mut(uri)?;
-        let new_file = |text: Vec<u8>| SourceFile::new(doc.path.clone(), doc.file.name.clone(), text);
+        let new_file =
+            |text: Vec<u8>| SourceFile::new(doc.path.clone(), doc.file.name.clone(), text);
         // Each edit's positions refer to the text after the edits before it.
         let mut current: Option<SourceFile> = None;
         for change in changes {
@@ -269,11 +268,8 @@ pub fn uri_of(path: &Path) -> Uri {
             out.push_str(&format!("%{byte:02X}"));
         }
     }
-    out.parse().unwrap_or_else(|_| {
-        "file:///"
-            .parse()
-            .expect("a constant URI parses")
-    })
+    out.parse()
+        .unwrap_or_else(|_| "file:///".parse().expect("a constant URI parses"))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -336,7 +332,10 @@ mod tests {
             position(&f, after_emoji, Encoding::Utf8),
             Position::new(0, 8)
         );
-        assert_eq!(offset(&f, Position::new(0, 5), Encoding::Utf16), after_emoji);
+        assert_eq!(
+            offset(&f, Position::new(0, 5), Encoding::Utf16),
+            after_emoji
+        );
         assert_eq!(offset(&f, Position::new(0, 8), Encoding::Utf8), after_emoji);
         // Inside the emoji (between its surrogates, or its bytes): its start or end, never
         // inside it.
@@ -348,7 +347,10 @@ mod tests {
         // Past the end of a line (before \r\n), past the last line.
         let line0_end = "{\"é😀\": 1,".len();
         assert_eq!(offset(&f, Position::new(0, 99), Encoding::Utf16), line0_end);
-        assert_eq!(offset(&f, Position::new(9, 0), Encoding::Utf16), f.text.len());
+        assert_eq!(
+            offset(&f, Position::new(9, 0), Encoding::Utf16),
+            f.text.len()
+        );
         assert_eq!(position(&f, 10_000, Encoding::Utf16), Position::new(2, 0));
         assert_eq!(
             position(&f, f.text.len() - 1, Encoding::Utf16),
@@ -361,7 +363,10 @@ mod tests {
         let mut docs = Documents::default();
         let uri: Uri = "file:///tmp/p%20q/policy.hujson".parse().unwrap();
         docs.open(uri.clone(), 1, "{\n\t\"grants\": [],\n}\n".into());
-        assert_eq!(docs.get(&uri).unwrap().path, PathBuf::from("/tmp/p q/policy.hujson"));
+        assert_eq!(
+            docs.get(&uri).unwrap().path,
+            PathBuf::from("/tmp/p q/policy.hujson")
+        );
         let change = |range: Option<Range>, text: &str| TextDocumentContentChangeEvent {
             range,
             range_length: None,
@@ -397,7 +402,13 @@ mod tests {
     fn kinds() {
         assert_eq!(kind_of(Path::new("a/tailnet.json5"), b""), Kind::Intents);
         assert_eq!(kind_of(Path::new("a/p.hujson"), b"{"), Kind::Policy);
-        assert_eq!(kind_of(Path::new("a/p.json"), b"{\"Grants\": ["), Kind::Policy);
-        assert_eq!(kind_of(Path::new("package.json"), b"{\"name\": 1}"), Kind::Other);
+        assert_eq!(
+            kind_of(Path::new("a/p.json"), b"{\"Grants\": ["),
+            Kind::Policy
+        );
+        assert_eq!(
+            kind_of(Path::new("package.json"), b"{\"name\": 1}"),
+            Kind::Other
+        );
     }
 }

@@ -32,7 +32,10 @@ pub fn format(file: &SourceFile, encoding: Encoding) -> Option<Vec<TextEdit>> {
     }
     let replaced = Span::new(prefix, old.len() - suffix);
     let inserted = String::from_utf8_lossy(&new[prefix..new.len() - suffix]).into_owned();
-    Some(vec![TextEdit::new(range(file, replaced, encoding), inserted)])
+    Some(vec![TextEdit::new(
+        range(file, replaced, encoding),
+        inserted,
+    )])
 }
 
 #[cfg(test)]
@@ -41,7 +44,8 @@ mod tests {
 
     #[test]
     fn one_edit_that_makes_the_formatted_text() {
-        let text = "{\n  \"groups\": {\"group:é\": [\"a@b.c\"]},\n\"hosts\":{\"h\":\"10.0.0.1\"}}\n";
+        let text =
+            "{\n  \"groups\": {\"group:é\": [\"a@b.c\"]},\n\"hosts\":{\"h\":\"10.0.0.1\"}}\n";
         let file = SourceFile::new("p", "p", text.as_bytes().to_vec());
         let edits = format(&file, Encoding::Utf8).unwrap();
         assert_eq!(edits.len(), 1);

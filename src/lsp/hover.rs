@@ -97,7 +97,10 @@ fn symbol(ctx: &Context, o: &Occurrence) -> String {
         && o.kind == Kind::Group
         && let Some((_, members)) = i.groups.iter().find(|(n, _)| n.value == o.name)
     {
-        lines.push(format!("Members: {}", list(members.iter().map(|m| m.value.as_str()))));
+        lines.push(format!(
+            "Members: {}",
+            list(members.iter().map(|m| m.value.as_str()))
+        ));
     }
     if let (Some(name), Some(e)) = (explain_as, &explainer) {
         lines.push(explain(ctx, e, &name));
@@ -135,7 +138,10 @@ fn policy_symbol(ctx: &Context, policy: &Policy, o: &Occurrence, lines: &mut Vec
                     .filter(|d| d.tags.contains(&o.name))
                     .map(|d| d.hostname.as_str())
                     .collect();
-                lines.push(format!("Devices (inventory): {}", list(devices.into_iter())));
+                lines.push(format!(
+                    "Devices (inventory): {}",
+                    list(devices.into_iter())
+                ));
             }
         }
         Kind::Group => match policy.group(&o.name) {
@@ -143,7 +149,9 @@ fn policy_symbol(ctx: &Context, policy: &Policy, o: &Occurrence, lines: &mut Vec
                 "Members: {}",
                 list(g.members.iter().map(|m| m.value.as_str()))
             )),
-            None if ctx.model.kind == DocKind::Policy => lines.push("Not defined in `groups`.".into()),
+            None if ctx.model.kind == DocKind::Policy => {
+                lines.push("Not defined in `groups`.".into())
+            }
             None => {}
         },
         Kind::Host => match policy.host(&o.name) {
@@ -165,7 +173,10 @@ fn policy_symbol(ctx: &Context, policy: &Policy, o: &Occurrence, lines: &mut Vec
                     .filter(|d| d.owner() == Some(o.name.as_str()))
                     .map(|d| d.hostname.as_str())
                     .collect();
-                lines.push(format!("Devices (inventory): {}", list(devices.into_iter())));
+                lines.push(format!(
+                    "Devices (inventory): {}",
+                    list(devices.into_iter())
+                ));
             }
         }
         Kind::IpSet => {
@@ -207,7 +218,10 @@ fn intents_symbol(ctx: &Context, o: &Occurrence, lines: &mut Vec<String>) -> Opt
         return None;
     };
     if !d.tags.is_empty() {
-        lines.push(format!("Tags: {}", list(d.tags.iter().map(|t| t.value.as_str()))));
+        lines.push(format!(
+            "Tags: {}",
+            list(d.tags.iter().map(|t| t.value.as_str()))
+        ));
     }
     if let Some(u) = &d.user {
         lines.push(format!("Owner: `{}`", u.value));
@@ -228,7 +242,10 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
     };
     let roles = Roles(ctx.inventory);
     let rows = inbound(e.policy, &roles, &target);
-    let mut out = format!("**Who can reach {}** (`tsacl explain {}`):", target.name, target.name);
+    let mut out = format!(
+        "**Who can reach {}** (`tsacl explain {}`):",
+        target.name, target.name
+    );
     if rows.is_empty() {
         out.push_str("\n\nnobody");
     }
@@ -268,9 +285,8 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
 /// What the rule under `offset` allows.
 fn rule(model: &Model, offset: usize) -> Option<String> {
     let policy = model.policy.as_ref()?;
-    let inside = |span: crate::syntax::Span| {
-        span.start as usize <= offset && offset < span.end as usize
-    };
+    let inside =
+        |span: crate::syntax::Span| span.start as usize <= offset && offset < span.end as usize;
     let sels = |s: &[crate::model::Sel]| list(s.iter().map(|s| s.raw.trim()));
     if let Some((i, g)) = policy
         .grants
@@ -279,15 +295,14 @@ fn rule(model: &Model, offset: usize) -> Option<String> {
         .enumerate()
         .find(|(_, g)| inside(g.span))
     {
-        let ip: Vec<String> = g
-            .ip
-            .iter()
-            .map(|s| {
-                String::from_utf8_lossy(&model.file.text[s.span.range()])
-                    .trim_matches('"')
-                    .to_string()
-            })
-            .collect();
+        let ip: Vec<String> =
+            g.ip.iter()
+                .map(|s| {
+                    String::from_utf8_lossy(&model.file.text[s.span.range()])
+                        .trim_matches('"')
+                        .to_string()
+                })
+                .collect();
         let mut text = format!(
             "**grants[{i}]** allows {} to reach {}",
             sels(&g.src),
@@ -373,7 +388,9 @@ fn autogroup(name: &str) -> &'static str {
             "As a destination: the devices of the user the connection comes from."
         }
         Some(Autogroup::Internet) => "The internet, through exit nodes.",
-        Some(Autogroup::Shared) => "The devices of users from other tailnets who were shared a device.",
+        Some(Autogroup::Shared) => {
+            "The devices of users from other tailnets who were shared a device."
+        }
         Some(Autogroup::DangerAll) => "Every address, inside the tailnet or not.",
         Some(Autogroup::Nonroot) => "As an SSH user: any user on the destination but root.",
         Some(Autogroup::Owner) => "The devices of the tailnet's owner.",

@@ -107,7 +107,10 @@ pub fn rename(
                 continue;
             };
             let replaced = decoded.replacen(&r.name, &new_full, 1);
-            (r.literal, serde_json::to_string(&replaced).unwrap_or_default())
+            (
+                r.literal,
+                serde_json::to_string(&replaced).unwrap_or_default(),
+            )
         };
         edits.push(TextEdit::new(range(&model.file, span, encoding), text));
     }
@@ -121,7 +124,9 @@ fn full_name(kind: Kind, new_name: &str) -> Result<String, String> {
         _ => new_name.to_string(),
     };
     let problem = match kind {
-        Kind::Tag => crate::validate::check_tag_name(&full).err().map(str::to_string),
+        Kind::Tag => crate::validate::check_tag_name(&full)
+            .err()
+            .map(str::to_string),
         Kind::Host | Kind::Device if full.is_empty() || full.contains([':', '@', ' ', '"']) => {
             Some("a name without ':', '@', spaces or quotes".to_string())
         }

@@ -12,13 +12,15 @@
 //! logged and that check publishes nothing. The server itself keeps going.
 
 use super::actions;
-use super::analysis::{Config, Input, Job, Model, Outcome, ProjectView, Unit, unit_of};
+use super::analysis::{Config, Input, Job, Model, Outcome, ProjectView, Unit, carry_over, unit_of};
 use super::completion::{self, ItemKind};
 use super::diagnostics::Finding;
 use super::documents::{self, Document, Documents, Encoding, Kind};
 use super::formatting;
 use super::hover::{self, Context};
 use super::navigation;
+use crate::check::Depth;
+use crate::diagnostics::SourceFile;
 use crossbeam_channel::{Receiver, Sender, select};
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
@@ -100,6 +102,7 @@ pub fn serve(connection: Connection) -> Result<(), String> {
         last_good: HashMap::new(),
         findings: HashMap::new(),
         published: HashMap::new(),
+        slow: HashMap::new(),
         last_change: HashMap::new(),
         config: Arc::new(Config::default()),
         root,
@@ -159,17 +162,48 @@ fn work(jobs: Receiver<Scheduled>, outcomes: Sender<Outcome>) {
         let now = Instant::now();
         if let Some(i) = pending.iter().position(|s| s.not_before <= now) {
             let s = pending.swap_remove(i);
-            match catch_unwind(AssertUnwindSafe(|| super::analysis::run(&s.job))) {
-                Ok(outcome) => {
-                    if outcomes.send(outcome).is_err() {
-                        return;
-                    }
+            let run = |depth, quick: Option<&Outcome>| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    super::analysis::run(&s.job, depth, quick)
+                }))
+                .map_err(|panic| {
+                    eprintln!(
+                        "tsacl lsp: internal error while checking {:?}: {}",
+                        s.job.unit,
+                        panic_message(&*panic)
+                    )
+                })
+                .ok()
+            };
+            // A policy: what is quick to find first, then the slow stages.
+            let mut quick = None;
+            if matches!(s.job.unit, Unit::Policy(_)) {
+                let Some(outcome) = run(Depth::Quick, None) else {
+                    continue;
+                };
+                quick = Some(outcome.files.clone());
+                if outcomes.send(outcome).is_err() {
+                    return;
                 }
-                Err(panic) => eprintln!(
-                    "tsacl lsp: internal error while checking {:?}: {}",
-                    s.job.unit,
-                    panic_message(&*panic)
-                ),
+                // Edited meanwhile: the full check of this version would be stale.
+                while let Ok(n) = jobs.try_recv() {
+                    add(&mut pending, n);
+                }
+                if pending.iter().any(|p| p.job.unit == s.job.unit) {
+                    continue;
+                }
+            }
+            let quick = quick.map(|files| Outcome {
+                unit: s.job.unit.clone(),
+                versions: Vec::new(),
+                files,
+                depth: Depth::Quick,
+                slow: None,
+            });
+            if let Some(outcome) = run(Depth::Full, quick.as_ref())
+                && outcomes.send(outcome).is_err()
+            {
+                return;
             }
             continue;
         }
@@ -235,6 +269,9 @@ struct Server {
     findings: HashMap<Uri, (Option<i32>, Vec<Finding>)>,
     /// The files each check last published to.
     published: HashMap<Unit, Vec<Uri>>,
+    /// Per policy, the text of its last full check and what only the slow stages found:
+    /// carried over into the quick check of the next version.
+    slow: HashMap<Uri, (Arc<SourceFile>, Vec<Finding>)>,
     last_change: HashMap<Unit, Instant>,
     config: Arc<Config>,
     root: Option<PathBuf>,
@@ -243,7 +280,11 @@ struct Server {
 }
 
 impl Server {
-    fn main_loop(&mut self, connection: &Connection, outcomes: &Receiver<Outcome>) -> Result<(), String> {
+    fn main_loop(
+        &mut self,
+        connection: &Connection,
+        outcomes: &Receiver<Outcome>,
+    ) -> Result<(), String> {
         loop {
             select! {
                 recv(connection.receiver) -> message => {
@@ -286,10 +327,7 @@ impl Server {
     fn show(&self, kind: lsp_types::MessageType, message: String) {
         self.send(Notification::new(
             lsp_types::notification::ShowMessage::METHOD.into(),
-            ShowMessageParams {
-                typ: kind,
-                message,
-            },
+            ShowMessageParams { typ: kind, message },
         ));
     }
 
@@ -369,7 +407,9 @@ impl Server {
     }
 
     fn check_document(&mut self, uri: &Uri) {
-        let Some(doc) = self.docs.get(uri) else { return };
+        let Some(doc) = self.docs.get(uri) else {
+            return;
+        };
         match unit_of(doc, &self.docs) {
             Some(unit) => self.schedule(unit),
             None => {
@@ -428,11 +468,17 @@ impl Server {
     fn clear(&mut self, unit: &Unit) {
         for uri in self.published.remove(unit).unwrap_or_default() {
             self.findings.remove(&uri);
+            self.slow.remove(&uri);
             self.send_diagnostics(uri, Vec::new(), None);
         }
     }
 
-    fn send_diagnostics(&self, uri: Uri, diagnostics: Vec<lsp_types::Diagnostic>, version: Option<i32>) {
+    fn send_diagnostics(
+        &self,
+        uri: Uri,
+        diagnostics: Vec<lsp_types::Diagnostic>,
+        version: Option<i32>,
+    ) {
         self.send(Notification::new(
             lsp_types::notification::PublishDiagnostics::METHOD.into(),
             PublishDiagnosticsParams {
@@ -458,11 +504,34 @@ impl Server {
                 self.send_diagnostics(old, Vec::new(), None);
             }
         }
-        for (uri, findings) in outcome.files {
-            let version = self.docs.get(&uri).map(|d| d.version);
-            let list = findings.iter().map(|f| f.lsp.clone()).collect();
-            self.send_diagnostics(uri.clone(), list, version);
+        for (uri, mut findings) in outcome.files {
+            let doc = self.docs.get(&uri);
+            let version = doc.map(|d| d.version);
+            if outcome.depth == Depth::Quick
+                && let (Some(doc), Some((old, slow))) = (doc, self.slow.get(&uri))
+            {
+                findings.extend(carry_over(old, slow, &doc.file, self.encoding));
+                findings.sort_by_key(|f| (f.span.start, f.code));
+            }
+            // Serialized from the findings kept for requests, without copying them.
+            #[derive(serde::Serialize)]
+            struct Publish<'a> {
+                uri: &'a Uri,
+                diagnostics: Vec<&'a lsp_types::Diagnostic>,
+                version: Option<i32>,
+            }
+            self.send(Notification::new(
+                lsp_types::notification::PublishDiagnostics::METHOD.into(),
+                Publish {
+                    uri: &uri,
+                    diagnostics: findings.iter().map(|f| &f.lsp).collect(),
+                    version,
+                },
+            ));
             self.findings.insert(uri, (version, findings));
+        }
+        if let (Unit::Policy(uri), Some(slow)) = (&outcome.unit, outcome.slow) {
+            self.slow.insert(uri.clone(), slow);
         }
         self.published.insert(outcome.unit, uris);
     }
@@ -686,7 +755,12 @@ impl Server {
             suppressible,
             self.encoding,
         );
-        Some(found.into_iter().map(CodeActionOrCommand::CodeAction).collect())
+        Some(
+            found
+                .into_iter()
+                .map(CodeActionOrCommand::CodeAction)
+                .collect(),
+        )
     }
 
     fn format(&mut self, p: &DocumentFormattingParams) -> Option<Vec<TextEdit>> {
@@ -717,8 +791,14 @@ mod tests {
     #[test]
     fn encodings() {
         let offer = |list: Value| json!({"capabilities": {"general": {"positionEncodings": list}}});
-        assert_eq!(negotiate_encoding(&offer(json!(["utf-16", "utf-8"]))), Encoding::Utf8);
-        assert_eq!(negotiate_encoding(&offer(json!(["utf-32"]))), Encoding::Utf16);
+        assert_eq!(
+            negotiate_encoding(&offer(json!(["utf-16", "utf-8"]))),
+            Encoding::Utf8
+        );
+        assert_eq!(
+            negotiate_encoding(&offer(json!(["utf-32"]))),
+            Encoding::Utf16
+        );
         assert_eq!(negotiate_encoding(&json!({})), Encoding::Utf16);
     }
 }

@@ -125,7 +125,12 @@ impl Collector<'_> {
             within
                 .windows(needle.len().max(1))
                 .position(|w| w == needle.as_bytes())
-                .map(|i| Span::new(literal.start as usize + i, literal.start as usize + i + needle.len()))
+                .map(|i| {
+                    Span::new(
+                        literal.start as usize + i,
+                        literal.start as usize + i + needle.len(),
+                    )
+                })
         };
         if let Some(span) = find(name) {
             return (span, false, true);
