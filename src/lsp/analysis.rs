@@ -30,6 +30,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether `settings` says anything to tsacl (clients send empty settings too, which
+    /// must not undo the `initializationOptions`).
+    pub fn present(settings: &serde_json::Value) -> bool {
+        const KEYS: [&str; 6] = [
+            "tsacl",
+            "inventory",
+            "tailnetDomains",
+            "select",
+            "ignore",
+            "severity",
+        ];
+        KEYS.iter().any(|k| settings.get(k).is_some())
+    }
+
     /// Read `{"inventory": PATH, "tailnetDomains": [...], "select": [...], "ignore": [...],
     /// "severity": {"TSA210": "error"} or ["TSA210=error"]}`, also nested under `"tsacl"`.
     /// A relative inventory path is relative to `root` (the workspace).
@@ -325,7 +339,7 @@ pub fn load_project(intents: &Path, inputs: &[Input]) -> Result<Project, String>
 }
 
 fn check_project(job: &Job, intents: &Path) -> Vec<(Uri, Vec<Finding>)> {
-    let intents_uri = uri_of(intents);
+    let intents_uri = uri_in(&job.inputs, intents);
     let mut project = match load_project(intents, &job.inputs) {
         Ok(p) => p,
         Err(e) => return unreadable_project(job, intents, &e),
@@ -364,8 +378,17 @@ fn check_project(job: &Job, intents: &Path) -> Vec<(Uri, Vec<Finding>)> {
     }
     per_file
         .into_iter()
-        .map(|(path, findings)| (uri_of(&path), findings))
+        .map(|(path, findings)| (uri_in(&job.inputs, &path), findings))
         .collect()
+}
+
+/// The URI the editor opened a file under (its spelling of the path may differ from
+/// ours), else the file's own.
+fn uri_in(inputs: &[Input], path: &Path) -> Uri {
+    inputs
+        .iter()
+        .find(|i| same_file(&i.file.path, path))
+        .map_or_else(|| uri_of(path), |i| i.uri.clone())
 }
 
 /// A finding in the compiled policy goes where it was written: a rule's intent or base
@@ -427,7 +450,7 @@ fn unreadable_project(job: &Job, intents: &Path, error: &str) -> Vec<(Uri, Vec<F
         Span::default()
     };
     let finding = configuration_error(&file, span, error, job.encoding);
-    vec![(uri_of(intents), vec![finding])]
+    vec![(uri_in(&job.inputs, intents), vec![finding])]
 }
 
 /// A document as requests see it: its tree, model and names. Built on demand for the

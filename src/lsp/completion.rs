@@ -172,7 +172,17 @@ pub fn complete(text: &[u8], cursor: usize, names: Option<&Model>, intents: bool
     };
     let cursor = cursor.min(text.len());
     let (replace, quoted) = match &place.typing {
-        Some((start, _)) => (Span::new(*start, cursor), place.quoted),
+        // Inside a closed string, the rest of it is replaced too.
+        Some((start, _)) if place.quoted => {
+            let rest = &text[cursor..];
+            let end = rest
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\'' | b'\n'))
+                .filter(|&i| matches!(rest[i], b'"' | b'\''))
+                .map_or(cursor, |i| cursor + i);
+            (Span::new(*start, end), true)
+        }
+        Some((start, _)) => (Span::new(*start, cursor), false),
         None => (Span::new(cursor, cursor), false),
     };
     let mut seen = std::collections::HashSet::new();

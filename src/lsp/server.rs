@@ -390,7 +390,9 @@ impl Server {
                 }
             }
             DidChangeConfiguration::METHOD => {
-                if let Ok(p) = serde_json::from_value::<DidChangeConfigurationParams>(n.params) {
+                if let Ok(p) = serde_json::from_value::<DidChangeConfigurationParams>(n.params)
+                    && Config::present(&p.settings)
+                {
                     self.configure(&p.settings);
                     self.check_all(|_| true);
                 }
@@ -445,7 +447,9 @@ impl Server {
             .iter()
             .filter(|d| match &unit {
                 Unit::Policy(uri) => d.uri == *uri,
-                Unit::Project(_) => d.kind != Kind::Other,
+                // Only the project's own files: an edit elsewhere must not make its
+                // result stale.
+                Unit::Project(_) => unit_of(d, &self.docs).as_ref() == Some(&unit),
             })
             .map(|d| Input {
                 uri: d.uri.clone(),
