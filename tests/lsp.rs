@@ -306,6 +306,15 @@ const POLICY: &str = r#"// Café network: ünïcode before the rules, so UTF-16 
 		{"src": ["alice@example.com"], "dst": ["tag:web"], "ip": ["tcp:443"]},
 		{"src": ["tag:web"], "dst": ["tag:wbe"], "ip": ["tcp:80"]},
 	],
+	"ssh": [
+		{"action": "check", "src": ["group:eng"], "dst": ["tag:web"], "users": ["autogroup:nonroot"]},
+	],
+	"nodeAttrs": [
+		{"target": ["tag:web"], "attr": ["funnel"]},
+	],
+	"tests": [
+		{"src": "bob@example.com", "accept": ["tag:web:443"]},
+	],
 }
 "#;
 
@@ -423,8 +432,11 @@ fn a_policy_session() {
         .iter()
         .map(|l| l["range"]["start"].clone())
         .collect();
-    let expected: Vec<Value> = (0..5).map(|n| at(POLICY, "tag:web", n, 0)).collect();
-    assert_eq!(starts.len(), 5, "{r}");
+    // tagOwners, four grants, SSH, nodeAttrs, tests.
+    let uses = POLICY.matches("tag:web").count();
+    assert_eq!(uses, 8);
+    let expected: Vec<Value> = (0..uses).map(|n| at(POLICY, "tag:web", n, 0)).collect();
+    assert_eq!(starts.len(), uses, "{r}");
     for e in &expected {
         assert!(starts.contains(e), "{e} missing from {r}");
     }
@@ -677,7 +689,12 @@ fn an_intents_session() {
         uri(&output_path),
     );
     let mut c = Client::start(dir.path());
-    c.initialize(dir.path(), json!({}), json!({}));
+    // An inventory from the workspace, as `tsacl check --inventory` takes it.
+    c.initialize(
+        dir.path(),
+        json!({}),
+        json!({"inventory": "policies/inventory.json"}),
+    );
     c.open(&intents_path, &intents);
     // The project is clean, as `tsacl check` says: each of its files gets (empty) news.
     assert_eq!(c.diagnostics(&intents_uri), Vec::<Value>::new());
@@ -697,6 +714,17 @@ fn an_intents_session() {
         text.contains("`tag:panda` → `tag:redis` on tcp:6379"),
         "{text}"
     );
+    // On a tag: its owners and, from the inventory, its devices.
+    let h = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": intents_uri}, "position": at(&intents, "tag:panda", 0, 5)}),
+    );
+    let text = hover_text(&h);
+    assert!(
+        text.contains("Owners (who may apply it): `autogroup:admin`"),
+        "{text}"
+    );
+    assert!(text.contains("Devices (inventory): `panda`"), "{text}");
 
     // Definition: from a `from` entry to the device.
     let d = c.request(
@@ -832,6 +860,37 @@ fn an_intents_session() {
             .unwrap()
             .contains("is not what the intents compile to")),
         "{found:?}"
+    );
+
+    // A finding about a compiled rule is shown where the rule was written: an allow-all
+    // grant added to the base file.
+    let base_path = policies.join("base.hujson");
+    let base = std::fs::read_to_string(&base_path).unwrap();
+    c.open(&base_path, &base);
+    let broad = base.replacen(
+        "\t\"grants\": [\n",
+        "\t\"grants\": [\n\t\t{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]},\n",
+        1,
+    );
+    assert_ne!(broad, base);
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": base_uri, "version": 2}, "contentChanges": [{"text": broad}]}),
+    );
+    let found = c.diagnostics_until(&base_uri, |d| !d.is_empty());
+    let allow_all = found
+        .iter()
+        .find(|d| d["code"] == "TSA210")
+        .unwrap_or_else(|| panic!("no allow-all finding in the base file: {found:?}"));
+    assert_eq!(
+        allow_all["range"]["start"],
+        at(&broad, "{\"src\": [\"*\"]", 0, 0)
+    );
+    assert!(
+        found
+            .iter()
+            .any(|d| d["code"] == "TSA113" && d["severity"] == 1),
+        "the proof fails at the base rule: {found:?}"
     );
     c.finish();
 }
