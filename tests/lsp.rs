@@ -1148,3 +1148,19 @@ fn one_line_change_in_a_1mb_policy() {
     );
     c.finish();
 }
+
+#[test]
+fn exit_without_shutdown_exits_1() {
+    let dir = temp_dir();
+    let mut c = Client::start(dir.path());
+    c.initialize(dir.path(), json!({}), json!({}));
+    c.notify("exit", json!(null));
+    let status = c.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    // Unknown methods are refused, not fatal.
+    let mut c = Client::start(dir.path());
+    c.initialize(dir.path(), json!({}), json!({}));
+    let e = c.call("textDocument/semanticTokens/full", json!({})).unwrap_err();
+    assert_eq!(e["code"], -32601);
+    c.finish();
+}

@@ -1,6 +1,6 @@
 //! `tsacl lsp`: the language server.
 
-use super::{EXIT_CLEAN, EXIT_RUNTIME, error_line};
+use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, error_line};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -13,7 +13,9 @@ pub struct LspArgs {
 
 pub fn run(_args: LspArgs) -> u8 {
     match crate::lsp::run() {
-        Ok(()) => EXIT_CLEAN,
+        Ok(crate::lsp::End::Clean) => EXIT_CLEAN,
+        // The protocol's code for `exit` without `shutdown`.
+        Ok(crate::lsp::End::Abrupt) => EXIT_FINDINGS,
         Err(e) => {
             error_line(format!("lsp: {e}"));
             EXIT_RUNTIME

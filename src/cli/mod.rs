@@ -113,7 +113,8 @@ tsacl-ignore comment); formatting identical to `tsacl fmt`.",
 under \"tsacl\"): inventory (a path, relative to the workspace), tailnetDomains, select, ignore, \
 severity ({\"TSA210\": \"error\"}): what `tsacl check` takes as --inventory, --tailnet-domain, \
 --select, --ignore and --severity. Set-up for VS Code, Neovim and Helix: the README, \"In your editor\".\n\n\
-Exit codes: 0 after the client's shutdown and exit, 3 when the connection fails."
+Exit codes: 0 after the client's shutdown and exit; 1 on exit without shutdown, or when the \
+client goes away (as the protocol says); 3 when the connection fails."
     )]
     Lsp(lsp::LspArgs),
 }

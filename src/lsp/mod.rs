@@ -28,4 +28,4 @@ mod navigation;
 mod server;
 mod symbols;
 
-pub use server::{DEBOUNCE, run, serve};
+pub use server::{DEBOUNCE, End, run, serve};

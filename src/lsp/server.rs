@@ -44,17 +44,27 @@ use std::time::{Duration, Instant};
 /// checked at once).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// How the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `shutdown`, then `exit`.
+    Clean,
+    /// `exit` without `shutdown`, or the client went away (the protocol's exit code 1).
+    Abrupt,
+}
+
 /// Serve the LSP over standard input and output until the client says `exit`.
-pub fn run() -> Result<(), String> {
+pub fn run() -> Result<End, String> {
     let (connection, io_threads) = Connection::stdio();
-    serve(connection)?;
+    let end = serve(connection)?;
     io_threads
         .join()
-        .map_err(|e| format!("the connection failed: {e}"))
+        .map_err(|e| format!("the connection failed: {e}"))?;
+    Ok(end)
 }
 
 /// Serve on any connection (standard I/O, or memory in tests).
-pub fn serve(connection: Connection) -> Result<(), String> {
+pub fn serve(connection: Connection) -> Result<End, String> {
     let (id, params) = connection
         .initialize_start()
         .map_err(|e| format!("no initialize request: {e}"))?;
@@ -284,21 +294,21 @@ impl Server {
         &mut self,
         connection: &Connection,
         outcomes: &Receiver<Outcome>,
-    ) -> Result<(), String> {
+    ) -> Result<End, String> {
         loop {
             select! {
                 recv(connection.receiver) -> message => {
-                    let Ok(message) = message else { return Ok(()) }; // the client went away
+                    let Ok(message) = message else { return Ok(End::Abrupt) }; // the client went away
                     match message {
                         Message::Request(req) => {
                             match connection.handle_shutdown(&req) {
-                                Ok(true) => return Ok(()),
+                                Ok(true) => return Ok(End::Clean),
                                 Ok(false) => {}
                                 Err(e) => return Err(format!("shutdown: {e}")),
                             }
                             self.request(req);
                         }
-                        Message::Notification(n) if n.method == "exit" => return Ok(()),
+                        Message::Notification(n) if n.method == "exit" => return Ok(End::Abrupt),
                         Message::Notification(n) => {
                             let method = n.method.clone();
                             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.notification(n))) {
