@@ -1160,7 +1160,9 @@ fn exit_without_shutdown_exits_1() {
     // Unknown methods are refused, not fatal.
     let mut c = Client::start(dir.path());
     c.initialize(dir.path(), json!({}), json!({}));
-    let e = c.call("textDocument/semanticTokens/full", json!({})).unwrap_err();
+    let e = c
+        .call("textDocument/semanticTokens/full", json!({}))
+        .unwrap_err();
     assert_eq!(e["code"], -32601);
     c.finish();
 }

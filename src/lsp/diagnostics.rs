@@ -93,7 +93,7 @@ pub fn convert(sources: &SourceMap, d: &Diagnostic, encoding: Encoding) -> Findi
             message,
             related_information: (!related.is_empty()).then_some(related),
             tags: None,
-            data: Some(serde_json::json!({ "name": d.code.rule().name })),
+            data: None,
         },
         code: Some(d.code),
         severity: d.severity,
