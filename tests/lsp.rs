@@ -867,6 +867,22 @@ fn an_intents_session() {
     let base_path = policies.join("base.hujson");
     let base = std::fs::read_to_string(&base_path).unwrap();
     c.open(&base_path, &base);
+    // Names the base uses are defined in the intents.
+    let d = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": base_uri}, "position": at(&base, "group:admins", 0, 7)}),
+    );
+    assert_eq!(d[0]["uri"], intents_uri);
+    assert_eq!(d[0]["range"]["start"], at(&intents, "admins:", 0, 0));
+    let d = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": base_uri}, "position": at(&base, "tag:panda", 0, 5)}),
+    );
+    assert_eq!(
+        d[0]["range"]["start"],
+        at(&intents, "tag:panda", 0, 0),
+        "{d}"
+    );
     let broad = base.replacen(
         "\t\"grants\": [\n",
         "\t\"grants\": [\n\t\t{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]},\n",

@@ -9,17 +9,20 @@ use crate::syntax::Span;
 use lsp_types::{Location, TextEdit, Uri};
 use std::collections::HashMap;
 
-/// Where the name under `offset` is defined, and, in a compiled policy, where the rule
-/// under `offset` was written.
+/// Where the name under `offset` is defined: in this file, else (in an intents project) in
+/// the intents, which write the compiled policy's definitions. In the compiled policy
+/// (`in_output`), also where the rule under `offset` was written.
 pub fn definition(
     model: &Model,
     uri: &Uri,
     offset: usize,
     project: Option<&ProjectView>,
+    in_output: bool,
     encoding: Encoding,
 ) -> Vec<Location> {
     let mut out: Vec<Location> = Vec::new();
-    if let Some(o) = at(&model.occurrences, offset) {
+    let here = at(&model.occurrences, offset);
+    if let Some(o) = here {
         out.extend(
             model
                 .occurrences
@@ -28,7 +31,11 @@ pub fn definition(
                 .map(|d| Location::new(uri.clone(), range(&model.file, d.span, encoding))),
         );
     }
+    if let (true, Some(o), Some(view)) = (out.is_empty(), here, project) {
+        out.extend(in_intents(view, o, encoding));
+    }
     if let Some(view) = project
+        && in_output
         && view.in_sync
         && let Some(policy) = &view.policy
         && let Some(at) = view.project.written_at(policy, Span::new(offset, offset))
@@ -37,6 +44,45 @@ pub fn definition(
         out.push(Location::new(uri_of(&f.path), range(f, at.span, encoding)));
     }
     out
+}
+
+/// Where the intents define a name of the compiled policy: a group, a device (a host
+/// alias, or its tags), a service (its tag).
+fn in_intents(view: &ProjectView, o: &Occurrence, encoding: Encoding) -> Vec<Location> {
+    let project = &view.project;
+    let file = project.sources.get(project.intents_file);
+    let names = super::symbols::intents(&project.intents, &file.text);
+    let found: Vec<&Occurrence> = match o.kind {
+        Kind::Group | Kind::Device | Kind::Host => names
+            .iter()
+            .filter(|d| {
+                d.definition
+                    && d.name == o.name
+                    && (d.kind == o.kind || (o.kind == Kind::Host && d.kind == Kind::Device))
+            })
+            .collect(),
+        Kind::Tag => {
+            let service = project
+                .intents
+                .services
+                .iter()
+                .find(|s| s.tag == o.name)
+                .map(|s| s.name.value.clone());
+            names
+                .iter()
+                .filter(|d| match &service {
+                    Some(name) => d.kind == Kind::Service && d.name == *name,
+                    None => d.kind == Kind::Tag && d.name == o.name,
+                })
+                .take(1)
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    found
+        .into_iter()
+        .map(|d| Location::new(uri_of(&file.path), range(file, d.span, encoding)))
+        .collect()
 }
 
 /// Every place the name under `offset` is written (its definitions only when asked).

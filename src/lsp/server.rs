@@ -666,12 +666,18 @@ impl Server {
         let doc = self.docs.get(uri)?;
         model.tree.as_ref()?;
         let offset = self.offset(doc, p.position);
-        // From a rule of a compiled policy to the intent or base rule that wrote it.
-        let project = (doc.kind == Kind::Policy)
-            .then(|| self.project(doc))
-            .flatten()
-            .filter(|v| documents::same_path(&v.project.output_path, &doc.path));
-        let found = navigation::definition(&model, uri, offset, project.as_ref(), self.encoding);
+        let project = self.project(doc);
+        let in_output = project
+            .as_ref()
+            .is_some_and(|v| documents::same_path(&v.project.output_path, &doc.path));
+        let found = navigation::definition(
+            &model,
+            uri,
+            offset,
+            project.as_ref(),
+            in_output,
+            self.encoding,
+        );
         (!found.is_empty()).then_some(GotoDefinitionResponse::Array(found))
     }
 
