@@ -247,7 +247,7 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
         target.name, target.name
     );
     if rows.is_empty() {
-        out.push_str("\n\nnobody");
+        out.push_str("\n\nnobody: no grant or ACL reaches it (SSH rules are not network access)");
     }
     for r in rows.iter().take(MAX_ROWS) {
         let (line, _) = e.file.line_col(r.span.start as usize);
