@@ -307,6 +307,105 @@ mod tests {
         );
     }
 
+    /// Check `text` as a policy (or intents) file and apply the first quick fix titled
+    /// `title` of the findings at `needle`.
+    fn fixed(text: &str, path: &str, needle: &str, title: &str) -> String {
+        use crate::diagnostics::{SourceFile, SourceMap};
+        use crate::lsp::documents::{Document, kind_of};
+        let path = std::path::PathBuf::from(path);
+        let file =
+            std::sync::Arc::new(SourceFile::new(path.clone(), "t", text.as_bytes().to_vec()));
+        let kind = kind_of(&path, text.as_bytes());
+        let doc = Document {
+            uri: "file:///t".parse().unwrap(),
+            path,
+            version: 1,
+            file: file.clone(),
+            kind,
+        };
+        let model = Model::build(&doc);
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("t", "t", text.as_bytes().to_vec()));
+        let diagnostics = if kind == super::super::documents::Kind::Intents {
+            let root = crate::syntax::json5::parse(text.as_bytes()).unwrap().root;
+            let mut d = Vec::new();
+            crate::intents::lower::lower(&root, id, &mut d);
+            d
+        } else {
+            crate::check::check_policy(&sources, id, &Default::default()).diagnostics
+        };
+        let findings: Vec<Finding> = diagnostics
+            .iter()
+            .map(|d| super::super::diagnostics::convert(&sources, d, Encoding::Utf8))
+            .collect();
+        let at = text.find(needle).unwrap();
+        let found = actions(
+            &model,
+            &findings,
+            Span::new(at, at),
+            &doc.uri,
+            true,
+            Encoding::Utf8,
+        );
+        let action = found.iter().find(|a| a.title == title).unwrap_or_else(|| {
+            panic!(
+                "no {title:?} in {:?}",
+                found.iter().map(|a| &a.title).collect::<Vec<_>>()
+            )
+        });
+        let edits = &action.edit.as_ref().unwrap().changes.as_ref().unwrap()[&doc.uri];
+        let mut out = text.as_bytes().to_vec();
+        for e in edits.iter().rev() {
+            let span = super::super::documents::span(&file, e.range, Encoding::Utf8);
+            out.splice(span.range(), e.new_text.bytes());
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn did_you_mean_fixes() {
+        // An unknown field.
+        assert_eq!(
+            fixed(
+                r#"{"grants": [{"src": ["*"], "dts": ["*"], "ip": ["*"]}]}"#,
+                "p.hujson",
+                "dts",
+                "Change to \"dst\""
+            ),
+            r#"{"grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"]}]}"#
+        );
+        // An unknown autogroup.
+        assert_eq!(
+            fixed(
+                r#"{"grants": [{"src": ["autogroup:membr"], "dst": ["*"], "ip": ["*"]}]}"#,
+                "p.hujson",
+                "membr",
+                "Change to \"autogroup:member\""
+            ),
+            r#"{"grants": [{"src": ["autogroup:member"], "dst": ["*"], "ip": ["*"]}]}"#
+        );
+        // A misspelt tag in an ACL destination: the host part only.
+        assert_eq!(
+            fixed(
+                r#"{"tagOwners": {"tag:web": []}, "acls": [{"action": "accept", "src": ["*"], "dst": ["tag:wbe:80"]}]}"#,
+                "p.hujson",
+                "tag:wbe",
+                "Change to \"tag:web\""
+            ),
+            r#"{"tagOwners": {"tag:web": []}, "acls": [{"action": "accept", "src": ["*"], "dst": ["tag:web:80"]}]}"#
+        );
+        // An unquoted JSON5 key of the intents.
+        assert_eq!(
+            fixed(
+                "{ srvices: {} }",
+                "tailnet.json5",
+                "srvices",
+                "Change to \"services\""
+            ),
+            "{ services: {} }"
+        );
+    }
+
     #[test]
     fn suppression_goes_above_with_the_same_indent() {
         let text = "{\n\t\"hosts\": {\n\t\t\"h\": \"10.0.0.1\",\n\t},\n}\n";
