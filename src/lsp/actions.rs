@@ -94,7 +94,7 @@ fn did_you_mean(model: &Model, f: &Finding) -> Option<(Span, String)> {
     let text = model.file.text.get(f.span.range())?;
     let text = std::str::from_utf8(text).ok()?;
     let (offset, inner) = match text.as_bytes().first() {
-        Some(b'"' | b'\'') if text.len() >= 2 => (1, &text[1..text.len() - 1]),
+        Some(b'"' | b'\'') if text.len() >= 2 => (1, text.get(1..text.len() - 1)?),
         _ => (0, text),
     };
     // Candidates: the whole content, the host of host:port, each word.
