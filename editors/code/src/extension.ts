@@ -31,8 +31,8 @@ async function start(): Promise<void> {
     transport: TransportKind.stdio,
   };
   const options: LanguageClientOptions = {
+    // *.hujson opens as JSON with comments (package.json maps it), *.json5 as JSON5.
     documentSelector: [
-      { scheme: "file", language: "hujson" },
       { scheme: "file", language: "json5" },
       { scheme: "file", language: "json" },
       { scheme: "file", language: "jsonc" },
