@@ -1,6 +1,8 @@
 //! The offline check of one policy file: read → HuJSON → model → validation.
 
+use crate::diagnostics::selection::{Layer, Selection};
 use crate::diagnostics::{Diagnostic, FileId, Location, SourceMap};
+use crate::intents::project::Project;
 use crate::model::{self, Policy};
 use crate::rules::Code;
 use crate::syntax::{self, Span};
@@ -20,8 +22,29 @@ impl Checked {
     }
 }
 
+/// How much of the check to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything `tsacl check` does.
+    Full,
+    /// Without the slow stages (the redundancy audit, the offline tests) and without
+    /// reporting unused suppressions (they may be meant for what those stages find): what
+    /// an editor can show at once while the full check runs.
+    Quick,
+}
+
 /// Check the policy held in `sources` under `file`.
 pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Checked {
+    check_policy_to(sources, file, options, Depth::Full)
+}
+
+/// [`check_policy`] to the given depth.
+pub fn check_policy_to(
+    sources: &SourceMap,
+    file: FileId,
+    options: &Options,
+    depth: Depth,
+) -> Checked {
     let text = &sources.get(file).text;
     let mut diagnostics = Vec::new();
     let document = match syntax::hujson::parse(text) {
@@ -40,23 +63,34 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     crate::lint::run(&policy, file, options.inventory.as_ref(), &mut diagnostics);
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
-    if !diagnostics.iter().any(Diagnostic::is_error) {
-        crate::lint::redundancy::audit(
-            &policy,
-            options.inventory.as_ref(),
-            options.tailnet_domains.as_deref(),
-            file,
-            &mut diagnostics,
-        );
-        crate::engine::tests_eval::evaluate(
-            &policy,
-            options.inventory.as_ref(),
-            options.tailnet_domains.as_deref(),
-            file,
-            &mut diagnostics,
-        );
+    // The two are independent and the slowest stages: run them side by side (the audit
+    // spreads its first pass over the cores too; the tests fill in its sequential parts).
+    if depth == Depth::Full && !diagnostics.iter().any(Diagnostic::is_error) {
+        let inventory = options.inventory.as_ref();
+        let domains = options.tailnet_domains.as_deref();
+        let (audit, tests) = std::thread::scope(|scope| {
+            let tests = scope.spawn(|| {
+                let mut found = Vec::new();
+                crate::engine::tests_eval::evaluate(&policy, inventory, domains, file, &mut found);
+                found
+            });
+            let mut audit = Vec::new();
+            crate::lint::redundancy::audit(&policy, inventory, domains, file, &mut audit);
+            let tests = tests
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (audit, tests)
+        });
+        diagnostics.extend(audit);
+        diagnostics.extend(tests);
     }
-    apply_suppressions(sources, file, &comments, &mut diagnostics);
+    apply_suppressions(
+        sources,
+        file,
+        &comments,
+        depth == Depth::Full,
+        &mut diagnostics,
+    );
     sort(&mut diagnostics);
     Checked {
         policy: Some(policy),
@@ -64,13 +98,47 @@ pub fn check_policy(sources: &SourceMap, file: FileId, options: &Options) -> Che
     }
 }
 
+/// `tsacl check FILE...`: every file checked, then the user's selection (`--select`,
+/// `--ignore`, `--severity`). The command line and the language server both call this, so
+/// an editor shows exactly what `check` prints.
+pub fn check_files(
+    sources: &SourceMap,
+    files: &[FileId],
+    options: &Options,
+    user: &Layer,
+    depth: Depth,
+) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = files
+        .iter()
+        .flat_map(|&file| check_policy_to(sources, file, options, depth).diagnostics)
+        .collect();
+    Selection {
+        layers: vec![user.clone()],
+    }
+    .apply(&mut diagnostics);
+    diagnostics
+}
+
+/// `tsacl check` on an intents project: the whole check (stale output, validation, tests,
+/// proof), then the intents file's `lint` section with the user's layer over it. Call it
+/// only when the `lint` section has no errors (those are configuration errors). Shared by
+/// the command line and the language server.
+pub fn check_project(project: &mut Project, options: &Options, user: Layer) {
+    project.check(options);
+    Selection {
+        layers: vec![project.intents.lint.layer.clone(), user],
+    }
+    .apply(&mut project.diagnostics);
+}
+
 /// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.
 /// Written as a HuJSON comment, it survives the admin console and the API. A suppression
-/// that matches nothing is reported, so stale ones do not pile up.
+/// that matches nothing is reported (when `report_unused`), so stale ones do not pile up.
 fn apply_suppressions(
     sources: &SourceMap,
     file: FileId,
     comments: &[Span],
+    report_unused: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     let f = sources.get(file);
@@ -94,7 +162,7 @@ fn apply_suppressions(
                 && codes.iter().any(|code| code == d.code.id())
                 && f.line_col(d.primary.span.start as usize).0 == line + 1)
         });
-        if diags.len() == before {
+        if diags.len() == before && report_unused {
             diags.push(
                 Diagnostic::new(
                     Code::UnusedSuppression,

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod gitsync;
 pub mod intents;
 pub mod lint;
+pub mod lsp;
 pub mod model;
 pub mod rules;
 pub mod suggest;

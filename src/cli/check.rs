@@ -1,9 +1,9 @@
 //! `tsacl check FILE...`
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
-use crate::check::check_policy;
+use crate::check::{Depth, check_files, check_project};
 use crate::diagnostics::render::{TextStyle, render_json, render_text, summary};
-use crate::diagnostics::selection::{Layer, Selection, check_pattern, parse_override};
+use crate::diagnostics::selection::{Layer, check_pattern, parse_override};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::validate::Options;
 use clap::Args;
@@ -189,11 +189,7 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
         return usage;
     };
     let shown = project.sources.get(project.output_file).name.clone();
-    project.check(&options);
-    let selection = Selection {
-        layers: vec![project.intents.lint.layer.clone(), cli],
-    };
-    selection.apply(&mut project.diagnostics);
+    check_project(&mut project, &options, cli);
     let mut files = vec![project.intents_file];
     files.extend(project.base_file);
     files.push(project.output_file);
@@ -283,7 +279,6 @@ pub(super) fn run_checked(args: &CheckArgs, color: bool) -> Outcome {
     };
     let mut sources = SourceMap::default();
     let mut files = Vec::new();
-    let mut diagnostics = Vec::new();
     let mut unreadable = false;
     let mut policies = Vec::new();
     for path in &args.files {
@@ -311,11 +306,9 @@ pub(super) fn run_checked(args: &CheckArgs, color: bool) -> Outcome {
             }
         };
         policies.push((path.clone(), name.clone(), bytes.clone()));
-        let id = sources.add(SourceFile::new(path.clone(), name, bytes));
-        files.push(id);
-        diagnostics.extend(check_policy(&sources, id, &options).diagnostics);
+        files.push(sources.add(SourceFile::new(path.clone(), name, bytes)));
     }
-    Selection { layers: vec![cli] }.apply(&mut diagnostics);
+    let diagnostics = check_files(&sources, &files, &options, &cli, Depth::Full);
     report(&sources, &files, &diagnostics, args.format, color);
     Outcome {
         code: if unreadable {

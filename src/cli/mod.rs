@@ -11,6 +11,7 @@ mod explain;
 mod filter;
 mod fmt;
 mod k8s;
+mod lsp;
 mod pull;
 mod push;
 mod remote;
@@ -105,6 +106,25 @@ shows and what --fail-on and the exit code use. `tsacl rule --all` lists the cod
     Pull(pull::PullArgs),
     /// Changes between two policy files, or the server's policy and a file (--remote)
     Diff(diff_remote::DiffArgs),
+    /// Run the language server (LSP over stdio) for editors: diagnostics as you type, hover, go to definition, rename, completion, quick fixes, formatting
+    #[command(
+        long_about = "Run the language server: tsacl's checks inside an editor, speaking the Language \
+Server Protocol over standard input and output. Editors start it themselves; you do not run it by hand.\n\n\
+For policy files (*.hujson, and *.json files that name a policy section) and intents files \
+(*.json5, with their base and output policies): diagnostics on open and as you type, exactly as \
+`tsacl check` reports them (the same codes, severities, help and lint configuration); hover \
+(what a tag, group, host or user is, who can reach it and through which rules, what a rule \
+allows, a finding's explanation); go to definition, find references and rename; completion; \
+quick fixes (\"did you mean\", remove unused definitions and redundant rules, add a \
+tsacl-ignore comment); formatting identical to `tsacl fmt`.",
+        after_help = "Settings (the client's initializationOptions, or workspace/didChangeConfiguration \
+under \"tsacl\"): inventory (a path, relative to the workspace), tailnetDomains, select, ignore, \
+severity ({\"TSA210\": \"error\"}): what `tsacl check` takes as --inventory, --tailnet-domain, \
+--select, --ignore and --severity. Set-up for VS Code, Neovim and Helix: the README, \"In your editor\".\n\n\
+Exit codes: 0 after the client's shutdown and exit; 1 on exit without shutdown, or when the \
+client goes away (as the protocol says); 3 when the connection fails."
+    )]
+    Lsp(lsp::LspArgs),
 }
 
 /// Run the command line; returns the process exit code.
@@ -139,6 +159,7 @@ pub fn main() -> ExitCode {
         Command::Push(args) => push::run(args, color),
         Command::Pull(args) => pull::run(args),
         Command::Diff(args) => diff_remote::run(args, cli.color),
+        Command::Lsp(args) => lsp::run(args),
     };
     ExitCode::from(code)
 }
@@ -206,7 +227,7 @@ fn load_intents(
 }
 
 /// Read an inventory file, with a one-line error naming the file.
-fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
+pub(crate) fn load_inventory(path: &std::path::Path) -> Result<crate::engine::Inventory, String> {
     let bytes = crate::fsutil::read_text_file(path)?;
     crate::engine::Inventory::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }

@@ -122,6 +122,14 @@ impl SourceFile {
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         (line + 1, offset - self.line_starts[line] + 1)
     }
+    /// The byte offset where the 0-based `line` starts, `None` past the last line.
+    pub fn line_start(&self, line: usize) -> Option<usize> {
+        self.line_starts.get(line).copied()
+    }
+    /// The number of lines (a final line without a newline counts; an empty file has one).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
     /// The byte range of whole lines around `[start, end)`, `margin` lines either side,
     /// and the 0-based index of its first line.
     pub fn lines_around(&self, start: usize, end: usize, margin: usize) -> (usize, usize, usize) {

@@ -7,6 +7,15 @@ use crate::rules::Code;
 use crate::suggest::did_you_mean;
 use crate::syntax::{Kind, Member, Span, Value};
 
+/// The keys of the intents file and of its sections (for "did you mean" and completion).
+pub const TOP_FIELDS: &[&str] = &[
+    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
+];
+pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip"];
+pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
+pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
+pub const LINT_FIELDS: &[&str] = &["select", "ignore", "severity"];
+
 struct Lowerer<'d> {
     file: FileId,
     diags: &'d mut Vec<Diagnostic>,
@@ -150,10 +159,7 @@ impl Lowerer<'_> {
             );
             return out;
         }
-        const TOP: &[&str] = &[
-            "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
-        ];
-        for m in self.members(root, "the intents", Some(TOP)) {
+        for m in self.members(root, "the intents", Some(TOP_FIELDS)) {
             match m.key.as_str() {
                 "output" => {
                     if let Some(s) = self.string(&m.value, "output") {
@@ -214,11 +220,7 @@ impl Lowerer<'_> {
             ip: None,
         };
         let unknown_before = self.unknown_keys;
-        for f in self.members(
-            &m.value,
-            &format!("devices.{}", m.key),
-            Some(&["tags", "user", "ip"]),
-        ) {
+        for f in self.members(&m.value, &format!("devices.{}", m.key), Some(DEVICE_FIELDS)) {
             match f.key.as_str() {
                 "tags" => {
                     d.tags = self
@@ -263,7 +265,7 @@ impl Lowerer<'_> {
 
     fn operator(&mut self, v: &Value) -> Operator {
         let mut op = Operator::default();
-        for f in self.members(v, "operator", Some(&["tag", "proxyTag", "owners"])) {
+        for f in self.members(v, "operator", Some(OPERATOR_FIELDS)) {
             match f.key.as_str() {
                 "tag" => {
                     if let Some(t) = self
@@ -321,8 +323,7 @@ impl Lowerer<'_> {
         }
         let unknown_before = self.unknown_keys;
         let mut ports_written = false;
-        let known = ["ports", "from", "funnel", "tag", "hostname", "service"];
-        for f in self.members(&m.value, &format!("services.{name}"), Some(&known)) {
+        for f in self.members(&m.value, &format!("services.{name}"), Some(SERVICE_FIELDS)) {
             match f.key.as_str() {
                 "ports" => {
                     ports_written = true;
@@ -818,7 +819,7 @@ fn lint_section(v: &Value) -> super::LintSection {
                 }
             }
             other => {
-                let known = ["select", "ignore", "severity"];
+                let known = LINT_FIELDS;
                 let hint = did_you_mean(other, known.iter().copied())
                     .map(|h| format!("; did you mean {h:?}?"))
                     .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));

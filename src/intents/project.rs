@@ -16,6 +16,8 @@ pub struct Project {
     /// The compiled policy, as a file named like the output (its bytes are `compiled.text`).
     pub output_file: FileId,
     pub output_path: PathBuf,
+    /// The output file as committed (`None` when it cannot be read), to tell a stale one.
+    pub committed: Option<Vec<u8>>,
     pub intents: Intents,
     /// The base policy as written (its spans are in `base_file`).
     pub base_policy: Option<crate::model::Policy>,
@@ -32,9 +34,18 @@ fn shown(path: &Path) -> String {
 
 /// Read and compile. `Err` is a one-line reason for an unreadable input (exit 2).
 pub fn load(intents_path: &Path) -> Result<Project, String> {
+    load_with(intents_path, &crate::fsutil::read_text_file)
+}
+
+/// [`load`], reading every file through `read` (the language server passes the editor's
+/// unsaved buffers).
+pub fn load_with(
+    intents_path: &Path,
+    read: &dyn Fn(&Path) -> Result<Vec<u8>, String>,
+) -> Result<Project, String> {
     let mut sources = SourceMap::default();
     let mut diagnostics = Vec::new();
-    let text = crate::fsutil::read_text_file(intents_path)?;
+    let text = read(intents_path)?;
     let intents_name = shown(intents_path);
     let intents_file = sources.add(SourceFile::new(
         intents_path,
@@ -57,7 +68,7 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
     let mut base_parts = None;
     if let Some(base) = &intents.base {
         let path = dir.join(&base.value);
-        let bytes = crate::fsutil::read_text_file(&path).map_err(|e| {
+        let bytes = read(&path).map_err(|e| {
             let f = sources.get(intents_file);
             let (line, col) = f.line_col(base.span.start as usize);
             format!("{e} (the base named at {}:{line}:{col})", f.name)
@@ -105,12 +116,14 @@ pub fn load(intents_path: &Path) -> Result<Project, String> {
         shown(&output_path),
         compiled.text.clone(),
     ));
+    let committed = read(&output_path).ok();
     Ok(Project {
         sources,
         intents_file,
         base_file,
         output_file,
         output_path,
+        committed,
         intents,
         base_policy,
         compiled,
@@ -178,13 +191,20 @@ impl Project {
         self.diagnostics = diags;
     }
 
+    /// Where the part of the compiled policy at `span` was written: the intents or the
+    /// base file (for an editor's "go to definition" from the compiled policy).
+    pub fn written_at(&self, span: Span) -> Option<Location> {
+        self.locator()?.written_at(span)
+    }
+
     /// TSA112 when the file on disk is not what the intents compile to, with the lines
     /// `tsacl compile` would change (a hand edit shows as lines it would discard).
     fn stale_output(&mut self, diags: &mut Vec<Diagnostic>) {
-        let committed = match std::fs::read(&self.output_path) {
-            Ok(committed) if committed == self.compiled.text => return,
-            Ok(committed) => Some(committed),
-            Err(_) => None,
+        // As read at load (through the caller's reader: an editor's unsaved buffer).
+        let committed = match &self.committed {
+            Some(committed) if *committed == self.compiled.text => return,
+            Some(committed) => Some(committed.clone()),
+            None => None,
         };
         // What follows is about the policy as compiled now, not the file on disk.
         let f = self.sources.get(self.output_file);

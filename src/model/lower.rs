@@ -38,7 +38,8 @@ pub fn lower(mut root: Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Poli
     lowerer.policy(&mut root)
 }
 
-const TOP_LEVEL: &[&str] = &[
+/// The policy's top-level keys, as the control plane spells them.
+pub const TOP_LEVEL: &[&str] = &[
     "acls",
     "grants",
     "ssh",
@@ -58,6 +59,25 @@ const TOP_LEVEL: &[&str] = &[
     "randomizeClientPort",
     "attrConfig",
     "nodeVisibility",
+];
+
+/// The fields of each kind of element, as the control plane spells them.
+pub const ACL_FIELDS: &[&str] = &["action", "src", "dst", "proto", "srcPosture"];
+pub const GRANT_FIELDS: &[&str] = &["src", "dst", "ip", "app", "via", "srcPosture"];
+pub const AUTO_APPROVER_FIELDS: &[&str] = &["routes", "exitNode", "services"];
+pub const NODE_ATTR_FIELDS: &[&str] = &["target", "attr", "app", "ipPool"];
+pub const TEST_FIELDS: &[&str] = &["src", "proto", "accept", "deny", "srcPostureAttrs"];
+pub const SSH_TEST_FIELDS: &[&str] = &["src", "dst", "accept", "check", "deny", "srcPostureAttrs"];
+pub const SSH_FIELDS: &[&str] = &[
+    "action",
+    "src",
+    "dst",
+    "users",
+    "checkPeriod",
+    "acceptEnv",
+    "srcPosture",
+    "recorder",
+    "enforceRecorder",
 ];
 
 struct Lowerer<'d> {
@@ -584,7 +604,7 @@ impl Lowerer<'_> {
         let mut f = self.fields(
             value,
             "an ACL rule",
-            &["action", "src", "dst", "proto", "srcPosture"],
+            ACL_FIELDS,
             &[("users", "src"), ("ports", "dst")],
         )?;
         let action = self.string(f.get("action"), "action");
@@ -723,12 +743,7 @@ impl Lowerer<'_> {
 
     fn grant(&mut self, value: &mut Value) -> Option<Grant> {
         let rule_span = value.span;
-        let mut f = self.fields(
-            value,
-            "a grant",
-            &["src", "dst", "ip", "app", "via", "srcPosture"],
-            &[],
-        )?;
+        let mut f = self.fields(value, "a grant", GRANT_FIELDS, &[])?;
         let src = self.selectors(f.get("src"), "src");
         let dst = self.selectors(f.get("dst"), "dst");
         let ip_raw = self.strings(f.get("ip"), "ip");
@@ -770,22 +785,7 @@ impl Lowerer<'_> {
 
     fn ssh_rule(&mut self, value: &mut Value) -> Option<SshRule> {
         let rule_span = value.span;
-        let mut f = self.fields(
-            value,
-            "an SSH rule",
-            &[
-                "action",
-                "src",
-                "dst",
-                "users",
-                "checkPeriod",
-                "acceptEnv",
-                "srcPosture",
-                "recorder",
-                "enforceRecorder",
-            ],
-            &[],
-        )?;
+        let mut f = self.fields(value, "an SSH rule", SSH_FIELDS, &[])?;
         let action = self.string(f.get("action"), "action");
         let src = self.selectors(f.get("src"), "src");
         let dst = self.selectors(f.get("dst"), "dst");
@@ -823,12 +823,7 @@ impl Lowerer<'_> {
         if value.is_null() {
             return out;
         }
-        let Some(mut f) = self.fields(
-            value,
-            "autoApprovers",
-            &["routes", "exitNode", "services"],
-            &[],
-        ) else {
+        let Some(mut f) = self.fields(value, "autoApprovers", AUTO_APPROVER_FIELDS, &[]) else {
             return out;
         };
         for m in self.entries(f.get("routes"), "autoApprovers.routes") {
@@ -865,12 +860,7 @@ impl Lowerer<'_> {
 
     fn node_attr(&mut self, value: &mut Value) -> Option<NodeAttr> {
         let rule_span = value.span;
-        let mut f = self.fields(
-            value,
-            "a nodeAttrs entry",
-            &["target", "attr", "app", "ipPool"],
-            &[],
-        )?;
+        let mut f = self.fields(value, "a nodeAttrs entry", NODE_ATTR_FIELDS, &[])?;
         let target = self.selectors(f.get("target"), "target");
         let attr = self.strings(f.get("attr"), "attr");
         let app = self.app(f.get("app"), "app");
@@ -889,7 +879,7 @@ impl Lowerer<'_> {
         let mut f = self.fields(
             value,
             "a test",
-            &["src", "proto", "accept", "deny", "srcPostureAttrs"],
+            TEST_FIELDS,
             &[("user", "src"), ("allow", "accept")],
         )?;
         Some(Test {
@@ -904,12 +894,7 @@ impl Lowerer<'_> {
 
     fn ssh_test(&mut self, value: &mut Value) -> Option<SshTest> {
         let rule_span = value.span;
-        let mut f = self.fields(
-            value,
-            "an SSH test",
-            &["src", "dst", "accept", "check", "deny", "srcPostureAttrs"],
-            &[],
-        )?;
+        let mut f = self.fields(value, "an SSH test", SSH_TEST_FIELDS, &[])?;
         Some(SshTest {
             span: rule_span,
             src: self.string(f.get("src"), "src"),
