@@ -452,3 +452,30 @@ fn inline_suppressions_and_select_ignore() {
     let out = run(&["check", "--select", "TSA999x", p]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A minified policy is one very long line: a finding far along it is reported in the
+/// compact form (a snippet would be unreadable, and miette cannot pad that far), not a
+/// panic.
+#[test]
+fn findings_on_a_very_long_line_are_reported_compactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut acls: Vec<String> = (0..3000)
+        .map(|i| format!(r#"{{"action":"accept","src":["*"],"dst":["*:{}"]}}"#, i + 1))
+        .collect();
+    acls.push(r#"{"action":"accept","src":["tag:nope"],"dst":["*:22"]}"#.into());
+    let policy = format!(r#"{{"acls":[{}]}}"#, acls.join(","));
+    assert!(policy.len() > 70_000 && !policy.contains('\n'));
+    let path = write(dir.path(), "min.json", policy.as_bytes());
+    let out = run(&["check", "--color", "never", path.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "min.json:1:{}: error[TSA010]",
+            policy.find("\"tag:nope\"").unwrap() + 1
+        )),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+}

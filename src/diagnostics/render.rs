@@ -27,6 +27,24 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
         .with_links(false);
     let mut out = String::new();
     for d in diagnostics {
+        if !fits_a_snippet(sources, d) {
+            // A snippet of a very long line (a minified policy) is unreadable, and miette
+            // cannot pad past 65,535 columns: say it in the compact form.
+            out.push_str(&one_line(sources, d));
+            out.push('\n');
+            if let Some(help) = &d.help {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            for label in &d.labels {
+                let f = sources.get(label.location.file);
+                let (line, col) = f.line_col(label.location.span.start as usize);
+                out.push_str(&format!(
+                    "  note: {}:{line}:{col}: {}\n",
+                    f.name, label.message
+                ));
+            }
+            continue;
+        }
         let adapter = MietteAdapter::new(sources, d);
         if handler.render_report(&mut out, &adapter).is_err() {
             // Rendering into a String cannot fail short of a bug in miette; fall back to a line.
@@ -44,6 +62,32 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
     }
     out
 }
+
+/// Whether the lines a snippet would show are short enough to show: none longer than
+/// [`LONGEST_SNIPPET_LINE`] bytes.
+fn fits_a_snippet(sources: &SourceMap, d: &Diagnostic) -> bool {
+    let line_len = |file: super::FileId, offset: u32| {
+        let f = sources.get(file);
+        let (line, _) = f.line_col(offset as usize);
+        let start = f.line_start(line - 1).unwrap_or(0);
+        let end = f.line_start(line).unwrap_or(f.text.len());
+        end - start
+    };
+    std::iter::once(&d.primary)
+        .chain(
+            d.labels
+                .iter()
+                .filter(|l| near(sources, d, l))
+                .map(|l| &l.location),
+        )
+        .all(|at| {
+            line_len(at.file, at.span.start) <= LONGEST_SNIPPET_LINE
+                && line_len(at.file, at.span.end) <= LONGEST_SNIPPET_LINE
+        })
+}
+
+/// Past this, a line is not shown in a snippet (see [`fits_a_snippet`]).
+const LONGEST_SNIPPET_LINE: usize = 2_000;
 
 /// Labels in the primary file within a few lines of it go into the same snippet; others
 /// would make miette print every line in between, so they become `note:` lines.
