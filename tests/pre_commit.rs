@@ -13,6 +13,8 @@
 //! Without pre-commit (`pip install pre-commit`) the tests skip, saying so, except under
 //! `CI=true`, where they fail: `.ci/run` installs it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -41,6 +43,17 @@ fn pre_commit() -> Option<Vec<String>> {
     None
 }
 
+/// The commit this repository is at.
+fn head() -> String {
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(repository())
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "this repository has no HEAD");
+    String::from_utf8(head.stdout).unwrap().trim().to_string()
+}
+
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -64,19 +77,6 @@ fn git(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// How the hooks run: pre-commit's command, its cache (`PRE_COMMIT_HOME`, shared by the
@@ -115,7 +115,7 @@ impl<'a> Scratch<'a> {
         let project = dir.path().join("project");
         std::fs::create_dir(&project).unwrap();
         git(&project, &["init", "--quiet"]);
-        copy_dir(&repository().join("policies"), &project.join("policies"));
+        common::copy_dir(&repository().join("policies"), &project.join("policies"));
         git(&project, &["add", "--all"]);
         git(&project, &["commit", "--quiet", "--message", "policies"]);
         Scratch {
@@ -285,13 +285,7 @@ fn rust_hooks_build_tsacl_and_behave_the_same() {
     let Some(mut runner) = Runner::new() else {
         return;
     };
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repository())
-        .output()
-        .unwrap();
-    assert!(head.status.success(), "this repository has no HEAD");
-    runner.rev = Some(String::from_utf8(head.stdout).unwrap().trim().to_string());
+    runner.rev = Some(head());
     check_hook(&runner, "tsacl-check", false);
     fmt_hook(&runner, "tsacl-fmt", false);
 }
@@ -357,13 +351,7 @@ fn python_hooks_install_the_prebuilt_wheel() {
     ];
     // The hooks of the committed HEAD, so that one environment serves every run (with
     // uncommitted changes pre-commit would make a new one each time).
-    let head = Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(repository())
-        .output()
-        .unwrap();
-    assert!(head.status.success(), "this repository has no HEAD");
-    runner.rev = Some(String::from_utf8(head.stdout).unwrap().trim().to_string());
+    runner.rev = Some(head());
     check_hook(&runner, "tsacl-check-python", false);
     fmt_hook(&runner, "tsacl-fmt-python", false);
 }

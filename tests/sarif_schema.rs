@@ -4,6 +4,8 @@
 //! with help text, relative URIs under `%SRCROOT%`, full regions and fingerprints that
 //! stay put when unrelated lines move.
 
+mod common;
+
 use serde_json::Value;
 use sha2::Digest;
 use std::collections::BTreeSet;
@@ -400,7 +402,7 @@ fn uris_are_relative_to_the_work_tree_root() {
 fn a_file_level_finding_has_a_region_of_its_first_line() {
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&repo.join("policies"), &dir.path().join("policies"));
+    common::copy_dir(&repo.join("policies"), &dir.path().join("policies"));
     let policy = dir.path().join("policies/policy.hujson");
     let mut text = std::fs::read_to_string(&policy).unwrap();
     text.push_str("// edited by hand\n");
@@ -534,19 +536,6 @@ fn fingerprints_are_stable_when_unrelated_lines_move() {
     let other = sarif(dir.path(), &args, 1);
     let print = |doc: &Value| result(doc, "TSA010")["partialFingerprints"]["tsacl/v1"].clone();
     assert_ne!(print(&other), print(&before));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Standard input has no URI: its results name it in a description, and stay valid.

@@ -3,6 +3,8 @@
 //! Skips with a message where maturin is absent; fails under `CI=true` then (`.ci/run`
 //! installs it).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -19,19 +21,6 @@ fn run(cmd: &mut Command) -> std::process::Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -86,7 +75,7 @@ fn the_wheel_installs_and_checks_the_repository_policy() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("tsacl "));
 
     let project = dir.path().join("project");
-    copy_dir(&root.join("policies"), &project.join("policies"));
+    common::copy_dir(&root.join("policies"), &project.join("policies"));
     let out = Command::new(&tsacl)
         .args(["check", "--color", "never"])
         .current_dir(&project)

@@ -101,3 +101,17 @@ pub fn captures(dir: &std::path::Path) -> Vec<Value> {
         .map(|f| serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap())
         .collect()
 }
+
+/// Copy a directory tree (a project's `policies/`, say) into `to`.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
