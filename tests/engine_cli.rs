@@ -232,3 +232,55 @@ fn graph_in_three_formats() {
         && e["ports"] == serde_json::json!(["tcp 6379"])));
     assert_eq!(tsacl(&["graph", "missing.hujson"]).status.code(), Some(2));
 }
+
+/// At scale the text stays a screenful: the first 20 rules and 10 principals that cannot
+/// reach the target, then counts; `--all` and `--format json` give everything.
+#[test]
+fn explain_text_is_a_screenful_at_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let owners: Vec<String> = (0..n)
+        .map(|i| format!("\"tag:t{i}\": [\"autogroup:admin\"]"))
+        .chain(["\"tag:db\": [\"autogroup:admin\"]".to_string()])
+        .collect();
+    let grants: Vec<String> = (0..n / 2)
+        .map(|i| {
+            format!(
+                "{{\"src\": [\"tag:t{i}\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:{}\"]}}",
+                1000 + i
+            )
+        })
+        .collect();
+    let policy = format!(
+        "{{\"tagOwners\": {{{}}}, \"grants\": [{}]}}",
+        owners.join(", "),
+        grants.join(", ")
+    );
+    let path = dir.path().join("p.hujson");
+    std::fs::write(&path, policy).unwrap();
+    let explain = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tsacl"))
+            .args(["explain", "tag:db"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = explain(&[]);
+    assert!(text.lines().count() <= 25, "{text}");
+    assert!(
+        text.contains("... and 130 more rules (--all shows every one)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("and 140 more tags (--all shows every one)"),
+        "{text}"
+    );
+    let all = explain(&["--all"]);
+    assert!(all.lines().count() >= n / 2 + 1, "{}", all.lines().count());
+    assert!(all.contains("tag:t149") && all.contains("tag:t299"));
+    let json: serde_json::Value = serde_json::from_str(&explain(&["--format", "json"])).unwrap();
+    assert_eq!(json["cannot_reach"].as_array().unwrap().len(), n - n / 2);
+}

@@ -56,9 +56,56 @@ pub struct ExplainArgs {
     #[arg(long, conflicts_with = "from")]
     pub outbound: bool,
 
+    /// Print every rule and every principal that cannot reach TARGET; by default the text
+    /// shows a screenful (the first 20 rules, the first 10 principals) and counts the rest
+    #[arg(long)]
+    pub all: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
+}
+
+/// Rules and principals the text shows without `--all`.
+const SCREENFUL_RULES: usize = 20;
+const SCREENFUL_PRINCIPALS: usize = 10;
+
+/// `1998` as `1,998`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "and 1,998 more tags and 3 more users" for principals left out of a list.
+fn more_principals(rest: &[String]) -> String {
+    let tags = rest.iter().filter(|p| p.contains("tag:")).count();
+    let users = rest
+        .iter()
+        .filter(|p| !p.contains("tag:") && p.contains('@'))
+        .count();
+    let others = rest.len() - tags - users;
+    let mut parts = Vec::new();
+    for (n, one, many) in [
+        (tags, "tag", "tags"),
+        (users, "user", "users"),
+        (others, "other", "others"),
+    ] {
+        if n > 0 {
+            parts.push(format!(
+                "{} more {}",
+                thousands(n),
+                if n == 1 { one } else { many }
+            ));
+        }
+    }
+    format!("and {}", parts.join(" and "))
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -536,8 +583,10 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     }
                 );
             }
-            // Each rule once, with every protocol and port it opens.
+            // Each rule once, with every protocol and port it opens (found by hashing:
+            // a target can have thousands of rules).
             let mut by_rule: Vec<(String, Vec<&Row>)> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
             for r in &rows {
                 let who = if args.outbound {
                     r.destination.clone()
@@ -545,12 +594,20 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     r.sources.join(", ")
                 };
                 let key = format!("{}\u{0}{who}", r.rule);
-                match by_rule.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, rs)) => rs.push(r),
-                    None => by_rule.push((key, vec![r])),
+                match index.get(&key) {
+                    Some(&i) => by_rule[i].1.push(r),
+                    None => {
+                        index.insert(key.clone(), by_rule.len());
+                        by_rule.push((key, vec![r]));
+                    }
                 }
             }
-            for (key, rs) in &by_rule {
+            let shown = if args.all {
+                by_rule.len()
+            } else {
+                by_rule.len().min(SCREENFUL_RULES)
+            };
+            for (key, rs) in &by_rule[..shown] {
                 let who = key.split('\u{0}').nth(1).unwrap_or("");
                 let c = cite_row(rs[0]);
                 println!(
@@ -561,8 +618,26 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     c.location
                 );
             }
+            if shown < by_rule.len() {
+                println!(
+                    "  ... and {} more rules (--all shows every one)",
+                    thousands(by_rule.len() - shown)
+                );
+            }
             if !cannot.is_empty() {
-                println!("  cannot reach it: {}", cannot.join(", "));
+                let shown = if args.all {
+                    cannot.len()
+                } else {
+                    cannot.len().min(SCREENFUL_PRINCIPALS)
+                };
+                let mut line = cannot[..shown].join(", ");
+                if shown < cannot.len() {
+                    line.push_str(&format!(
+                        ", {} (--all shows every one)",
+                        more_principals(&cannot[shown..])
+                    ));
+                }
+                println!("  cannot reach it: {line}");
             }
         }
     }
