@@ -279,7 +279,7 @@ fn explain_text_is_a_screenful_at_scale() {
         "{text}"
     );
     let all = explain(&["--all"]);
-    assert!(all.lines().count() >= n / 2 + 1, "{}", all.lines().count());
+    assert!(all.lines().count() > n / 2, "{}", all.lines().count());
     assert!(all.contains("tag:t149") && all.contains("tag:t299"));
     let json: serde_json::Value = serde_json::from_str(&explain(&["--format", "json"])).unwrap();
     assert_eq!(json["cannot_reach"].as_array().unwrap().len(), n - n / 2);
