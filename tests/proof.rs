@@ -353,3 +353,16 @@ fn one_finding_per_rule_and_service_lists_every_principal() {
     );
     assert_eq!(found[0]["line"].as_u64(), Some(line as u64), "{v:#}");
 }
+
+/// Naming the compiled policy does not skip the proof: it is checked as its project.
+#[test]
+fn checking_the_compiled_file_by_name_runs_the_proof() {
+    let rule = r#"{"src": ["tag:gateway"], "dst": ["tag:postgres"], "ip": ["tcp:22"]}"#;
+    let (dir, line) = project(Some(rule), None);
+    fails_at_the_rule(
+        dir.path(),
+        line,
+        &["policies/policy.hujson"],
+        &["gateway (tag:gateway) can reach postgres on tcp:22"],
+    );
+}

@@ -274,6 +274,20 @@ pub(super) fn run_checked(args: &CheckArgs, color: bool) -> Outcome {
         };
         return check_intents(&path, args, cli, color);
     }
+    // The compiled policy of an intents project is checked as the project, so that
+    // naming the file never skips the proof (push treats it the same way).
+    if let [file] = args.files.as_slice()
+        && file.as_os_str() != "-"
+        && args.intents.is_none()
+        && let Ok(Some(project)) = super::remote::compiled_by(file)
+    {
+        eprintln!(
+            "tsacl: {} is compiled from {}: checking the project, the intents proof included",
+            file.display(),
+            project.intents_shown
+        );
+        return check_intents(&project.intents, args, cli, color);
+    }
     let Some(options) = options(args) else {
         return usage;
     };
