@@ -314,6 +314,9 @@ fn python_hooks_install_the_prebuilt_wheel() {
     let wheels = tempfile::tempdir().unwrap();
     let built = Command::new("python3")
         .args(["-m", "maturin", "build", "--profile", "dev", "--out"])
+        // A target directory of its own: maturin's build would otherwise replace
+        // target/debug/tsacl, which other tests run, while they run it.
+        .env("CARGO_TARGET_DIR", repository().join("target/wheel"))
         .arg(wheels.path())
         .current_dir(repository().join("python"))
         .output()

@@ -43,6 +43,9 @@ fn the_wheel_installs_and_checks_the_repository_policy() {
     // A debug build is enough to show the packaging works, and reuses the test build.
     run(Command::new("python3")
         .args(["-m", "maturin", "build", "--profile", "dev", "--out"])
+        // A target directory of its own: maturin's build would otherwise replace
+        // target/debug/tsacl, which other tests run, while they run it.
+        .env("CARGO_TARGET_DIR", root.join("target/wheel"))
         .arg(&wheels)
         .current_dir(root.join("python")));
     let wheel = std::fs::read_dir(&wheels)
