@@ -654,6 +654,18 @@ impl Unknowns {
         }
     }
 
+    /// Why an assertion that holds under some standings and fails under others is open:
+    /// the condition that makes it hold when one was found, else whose standings decide.
+    fn why_open(&self, condition: Option<String>, involved: impl Iterator<Item = Lit>) -> String {
+        match condition {
+            Some(c) => format!("which holds only if {c}"),
+            None => format!(
+                "which depends on the roles or membership of {}",
+                self.users_in(involved)
+            ),
+        }
+    }
+
     /// The users an assertion's outcome depends on, for a message.
     fn users_in(&self, lits: impl Iterator<Item = Lit>) -> String {
         let mut named: Vec<&str> = Vec::new();
@@ -1123,13 +1135,7 @@ impl Evaluator<'_> {
                         condition,
                         membership,
                     } => {
-                        let why = match condition {
-                            Some(c) => format!("which holds only if {c}"),
-                            None => format!(
-                                "which depends on the roles or membership of {}",
-                                self.unknowns.users_in(involved())
-                            ),
-                        };
+                        let why = self.unknowns.why_open(condition, involved());
                         self.open(entry.span, expectation, why, membership)
                     }
                 };
@@ -1313,13 +1319,7 @@ impl Evaluator<'_> {
                             condition,
                             membership,
                         } => {
-                            let why = match condition {
-                                Some(c) => format!("which holds only if {c}"),
-                                None => format!(
-                                    "which depends on the roles or membership of {}",
-                                    self.unknowns.users_in(involved())
-                                ),
-                            };
+                            let why = self.unknowns.why_open(condition, involved());
                             diags.push(self.open(
                                 user.span,
                                 format!("the SSH test expects {what} to {want}"),
