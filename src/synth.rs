@@ -408,6 +408,164 @@ pub fn intents(services: usize, devices: usize, seed: u64) -> String {
     out
 }
 
+/// The tailnets `benches/commands.sh` times the commands on, shaped as issue 12 describes
+/// them: a quarter as many users as devices, in groups of 50; a tag on 40 % of devices
+/// (some with two); rules with one to four sources, of which 5 % are
+/// `autogroup:member`; half grants, half ACLs, some to subnets behind routers. Strict
+/// JSON (no comments), so that a plain `serde_json` program can read the same bytes as
+/// the floor. Deterministic for a seed; different seeds give unrelated rules over the
+/// same users, groups and tags.
+pub fn command_tailnet(
+    devices: usize,
+    rules: usize,
+    seed: u64,
+) -> (String, crate::engine::Inventory) {
+    use crate::engine::inventory::{Device, Inventory, Role, User};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    // The inventory and the definitions come from a fixed seed, the rules from `seed`.
+    let mut rng = Rng::new(0x7a11_e7);
+    let users = (devices / 4).max(2);
+    let tags = (devices / 100).clamp(4, 1000);
+    let groups = (users / 50).clamp(2, 2000);
+    let mut inv = Inventory::default();
+    for u in 0..users {
+        inv.users.push(User {
+            login: format!("user{u}@example.com"),
+            role: if u == 0 { Role::Owner } else { Role::Member },
+            shared: false,
+        });
+    }
+    for i in 0..devices {
+        let n = i as u32 + 1;
+        let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n);
+        let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_0000_0000_0000_0000_0000u128 + n as u128);
+        let mut device_tags = Vec::new();
+        if rng.below(10) < 4 {
+            device_tags.push(format!("tag:svc{}", rng.below(tags)));
+            if rng.below(4) == 0 {
+                device_tags.push(format!("tag:svc{}", rng.below(tags)));
+            }
+            device_tags.sort();
+            device_tags.dedup();
+        }
+        let routes = if i % 5000 == 3 {
+            let p = format!("10.{}.0.0/16", (i / 5000) % 256);
+            vec![crate::model::Prefix::parse(&p).expect("a CIDR")]
+        } else {
+            Vec::new()
+        };
+        inv.devices.push(Device {
+            name: format!("d{i}.example.ts.net"),
+            hostname: format!("d{i}"),
+            addresses: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
+            user: Some(format!("user{}@example.com", rng.below(users))),
+            tags: device_tags,
+            advertised_routes: routes.clone(),
+            enabled_routes: routes,
+        });
+    }
+    let mut out = String::from("{\n\t\"groups\": {\n");
+    for g in 0..groups {
+        let members: Vec<String> = (0..50)
+            .map(|_| format!("\"user{}@example.com\"", rng.below(users)))
+            .collect();
+        let comma = if g + 1 < groups { "," } else { "" };
+        let _ = writeln!(out, "\t\t\"group:g{g}\": [{}]{comma}", members.join(", "));
+    }
+    out.push_str("\t},\n\t\"tagOwners\": {\n");
+    for t in 0..tags {
+        let comma = if t + 1 < tags { "," } else { "" };
+        let _ = writeln!(
+            out,
+            "\t\t\"tag:svc{t}\": [\"group:g{}\"]{comma}",
+            t % groups
+        );
+    }
+    let mut rng = Rng::new(seed);
+    let src = |rng: &mut Rng| match rng.below(20) {
+        0 => "autogroup:member".to_string(),
+        1..=7 => format!("group:g{}", rng.below(groups)),
+        8..=13 => format!("tag:svc{}", rng.below(tags)),
+        _ => format!("user{}@example.com", rng.below(users)),
+    };
+    let sources = |rng: &mut Rng| {
+        let n = 1 + rng.below(4);
+        (0..n)
+            .map(|_| format!("{:?}", src(rng)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str("\t},\n\t\"grants\": [\n");
+    let grants = rules / 2;
+    for i in 0..grants {
+        let comma = if i + 1 < grants { "," } else { "" };
+        let s = sources(&mut rng);
+        let _ = writeln!(
+            out,
+            "\t\t{{\"src\": [{s}], \"dst\": [\"tag:svc{}\"], \"ip\": [\"tcp:{}\", \"udp:53\"]}}{comma}",
+            rng.below(tags),
+            1 + rng.below(65535)
+        );
+    }
+    out.push_str("\t],\n\t\"acls\": [\n");
+    for i in grants..rules {
+        let comma = if i + 1 < rules { "," } else { "" };
+        let s = sources(&mut rng);
+        let _ = writeln!(
+            out,
+            "\t\t{{\"action\": \"accept\", \"src\": [{s}], \"dst\": [\"tag:svc{}:{}\", \"10.{}.0.0/16:22\"]}}{comma}",
+            rng.below(tags),
+            1000 + rng.below(9000),
+            rng.below(20)
+        );
+    }
+    out.push_str("\t]\n}\n");
+    (out, inv)
+}
+
+/// `policy` (from [`command_tailnet`]) with one grant added at the front: the one-rule
+/// edit whose access diff `benches/commands.sh` times.
+pub fn with_one_more_grant(policy: &str) -> String {
+    policy.replacen(
+        "\"grants\": [\n",
+        "\"grants\": [\n\t\t{\"src\": [\"group:g1\"], \"dst\": [\"tag:svc2\"], \"ip\": [\"tcp:4242\"]},\n",
+        1,
+    )
+}
+
+/// An inventory in the API's JSON shape (`{"devices": [...], "users": [...]}`), as
+/// `--inventory` reads it.
+pub fn inventory_json(inv: &crate::engine::Inventory) -> String {
+    use serde_json::json;
+    let devices: Vec<serde_json::Value> = inv
+        .devices
+        .iter()
+        .map(|d| {
+            json!({
+                "name": d.name,
+                "hostname": d.hostname,
+                "addresses": d.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "user": d.user,
+                "tags": d.tags,
+                "advertisedRoutes": d.advertised_routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "enabledRoutes": d.enabled_routes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let users: Vec<serde_json::Value> = inv
+        .users
+        .iter()
+        .map(|u| {
+            json!({
+                "loginName": u.login,
+                "role": u.role.name(),
+                "type": if u.shared { "shared" } else { "member" },
+            })
+        })
+        .collect();
+    serde_json::to_string(&json!({"devices": devices, "users": users})).expect("JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
