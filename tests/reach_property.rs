@@ -200,7 +200,7 @@ proptest! {
         let resolver = Resolver::new(&policy, &inv);
         let rules = compile(&resolver);
         let owner_of = |ip: IpAddr| inv.devices.iter().find(|d| d.addresses.contains(&ip)).and_then(|d| d.owner());
-        let roles = Roles(Some(&inv));
+        let roles = Roles::of(Some(&inv));
         for a in &inv.devices {
             for b in &inv.devices {
                 if a.hostname == b.hostname {

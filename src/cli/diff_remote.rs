@@ -193,8 +193,8 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             return access_only(&old_label, &old, (&new_label, &new_file), &new, args.format);
         }
         // Like `git diff --exit-code`, but about access: 1 only when access changes.
-        let access_changed = remote::access_changes(&old, &new);
-        let changes = remote::show_changes(&old_label, &old, &new_label, &new, color);
+        let (changes, access_changed) =
+            remote::changes_and_access(&old_label, &old, &new_label, &new, color);
         if changes.is_empty() {
             eprintln!("tsacl: no changes between {old_label} and {new_label}");
         } else {
@@ -252,10 +252,18 @@ fn access_only(
     };
     let diff = crate::engine::diff::diff(&a, &b);
     match format {
-        DiffFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::engine::diff::to_json(&diff)).expect("json")
-        ),
+        DiffFormat::Json => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if let Err(e) = crate::engine::diff::write_json(&diff, &mut out)
+                .and_then(|()| std::io::Write::flush(&mut out))
+            {
+                // A reader that stops early (`| head`) is not an error of ours.
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    error_line(format!("cannot write the diff: {e}"));
+                    return super::EXIT_RUNTIME;
+                }
+            }
+        }
         DiffFormat::Sarif | DiffFormat::Github => {
             use crate::diagnostics::render::{render_github, render_sarif};
             let mut sources = crate::diagnostics::SourceMap::default();

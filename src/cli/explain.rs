@@ -1,7 +1,7 @@
 //! `tsacl explain TARGET [POLICY]` and `tsacl graph [POLICY]`.
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, load_inventory, warning_line};
-use crate::check::check_policy;
+use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{FileId, SourceFile, SourceMap};
 use crate::engine::explain::{
@@ -203,7 +203,9 @@ pub(crate) fn load_policy(
         shown.display().to_string(),
         bytes,
     ));
-    let checked = check_policy(&sources, file, &Default::default());
+    // What the rules mean is all a question needs: the quick check (the control plane's
+    // own rules) without the redundancy audit and the offline tests, which `check` runs.
+    let checked = check_policy_to(&sources, file, &Default::default(), Depth::Quick);
     let errors: Vec<_> = checked
         .diagnostics
         .iter()
@@ -385,7 +387,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         Ok(i) => i,
         Err(code) => return code,
     };
-    let roles = Roles(inventory.as_ref());
+    let roles = Roles::of(inventory.as_ref());
     let view = project.as_ref().map(|p| {
         let name = &sources.get(file).name;
         let current = p.compiled.text == sources.get(file).text;
@@ -443,11 +445,13 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             "rule": r.rule, "written_by": c.rule, "location": c.location,
         })
     };
+    let names: Vec<&Named> = std::iter::once(&target).chain(&source).collect();
+    let model = crate::engine::explain::model(&policy, &roles, &names);
     if let Some(source) = &source {
         let ports: Vec<u16> = match args.port {
             Some(p) => vec![p],
             None => {
-                let mut ps: Vec<u16> = inbound(&policy, &roles, &target)
+                let mut ps: Vec<u16> = inbound(&model, &target)
                     .iter()
                     .filter_map(|r| {
                         r.ports
@@ -463,7 +467,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         };
         let answers: Vec<_> = ports
             .iter()
-            .map(|p| why(&policy, &roles, source, &target, proto.0, *p))
+            .map(|p| why(&model, &roles, source, &target, proto.0, *p))
             .collect();
         let cite_near = |n: &Near| {
             cite(
@@ -535,14 +539,14 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         };
     }
     let rows = if args.outbound {
-        outbound(&policy, &roles, &target)
+        outbound(&model, &target)
     } else {
-        inbound(&policy, &roles, &target)
+        inbound(&model, &target)
     };
     let mut cannot = if args.outbound {
         Vec::new()
     } else {
-        cannot_reach(&policy, &roles, &target)
+        cannot_reach(&model, &target)
     };
     // Principals the intents have a name for are shown by it.
     if let Some(v) = &view {

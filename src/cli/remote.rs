@@ -4,7 +4,7 @@
 
 use super::{EXIT_USAGE, error_line};
 use crate::api::{Client, Config};
-use crate::check::check_policy;
+use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::model::Policy;
 use crate::syntax::hujson;
@@ -222,33 +222,22 @@ pub fn formatted(bytes: &[u8]) -> Vec<u8> {
     hujson::format(bytes).unwrap_or_else(|_| bytes.to_vec())
 }
 
-/// The effective-access diff between two policies: who gains and who loses which
-/// access (see `engine::diff`).
-pub fn access_diff(sources: &SourceMap, old: &Policy, new: &Policy) -> Option<String> {
-    let _ = sources;
-    Some(crate::engine::diff::render(&crate::engine::diff::diff(
-        old, new,
-    )))
-}
-
 /// The policy model of a file, if it is a valid policy.
 pub fn policy_of(bytes: &[u8]) -> Option<Policy> {
     let mut sources = SourceMap::default();
     let id = sources.add(SourceFile::new("p", "p", bytes.to_vec()));
-    let checked = check_policy(&sources, id, &crate::validate::Options::default());
+    // The control plane's own rules decide whether the file is a policy; the audit and
+    // the offline tests add nothing to what it allows.
+    let checked = check_policy_to(
+        &sources,
+        id,
+        &crate::validate::Options::default(),
+        Depth::Quick,
+    );
     if checked.has_errors() {
         None
     } else {
         checked.policy
-    }
-}
-
-/// Whether effective access differs (true also when either side is not a valid policy
-/// and the texts differ).
-pub fn access_changes(old: &[u8], new: &[u8]) -> bool {
-    match (policy_of(old), policy_of(new)) {
-        (Some(a), Some(b)) => !crate::engine::diff::diff(&a, &b).is_empty(),
-        _ => formatted(old) != formatted(new),
     }
 }
 
@@ -261,25 +250,41 @@ pub fn show_changes(
     new: &[u8],
     color: bool,
 ) -> String {
+    changes_and_access(old_label, old, new_label, new, color).0
+}
+
+/// [`show_changes`], and whether effective access differs (true also when either side
+/// is not a valid policy and the texts differ).
+pub fn changes_and_access(
+    old_label: &str,
+    old: &[u8],
+    new_label: &str,
+    new: &[u8],
+    color: bool,
+) -> (String, bool) {
     let old_fmt = formatted(old);
     let new_fmt = formatted(new);
     if old_fmt == new_fmt {
-        return String::new();
+        return (String::new(), false);
     }
     let mut out = String::new();
     let mut sources = SourceMap::default();
     let old_id = sources.add(SourceFile::new(old_label, old_label, old.to_vec()));
     let new_id = sources.add(SourceFile::new(new_label, new_label, new.to_vec()));
     let options = crate::validate::Options::default();
-    if let (Some(old_policy), Some(new_policy)) = (
-        check_policy(&sources, old_id, &options).policy,
-        check_policy(&sources, new_id, &options).policy,
-    ) && let Some(access) = access_diff(&sources, &old_policy, &new_policy)
-    {
-        out.push_str(&access);
-        if !out.ends_with('\n') {
-            out.push('\n');
+    let (a, b) = (
+        check_policy_to(&sources, old_id, &options, Depth::Quick),
+        check_policy_to(&sources, new_id, &options, Depth::Quick),
+    );
+    // Texts that differ change access unless both are policies with the same access.
+    let mut access_changed = true;
+    let valid = !a.has_errors() && !b.has_errors();
+    if let (Some(old_policy), Some(new_policy)) = (a.policy, b.policy) {
+        let diff = crate::engine::diff::diff(&old_policy, &new_policy);
+        if valid {
+            access_changed = !diff.is_empty();
         }
+        out.push_str(&crate::engine::diff::render(&diff));
         out.push('\n');
     }
     out.push_str(&text_diff(
@@ -289,7 +294,7 @@ pub fn show_changes(
         &String::from_utf8_lossy(&new_fmt),
         color,
     ));
-    out
+    (out, access_changed)
 }
 
 /// A unified diff (3 lines of context), coloured when asked, with a summary line.

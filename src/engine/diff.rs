@@ -2,25 +2,37 @@
 //! and ports between two policies. Decided symbolically (see [`super::reach`]) over every
 //! principal either policy names, plus one stand-in for any other member, so it needs no
 //! inventory.
+//!
+//! Both policies become access models over the same principals
+//! ([`super::access::AccessModel`]). A box (sources × destination × ports) that both have
+//! changes nothing, so only the cells the other boxes cover are decided again: the diff of
+//! a one-rule edit costs that rule's cells, not every pair of principals.
 
+use super::access::{AccessModel, Dst, Id};
 pub use super::reach::Access;
 use super::reach::{Principal, Roles, add, entries, entry_reaches, minus, sources_include};
-use crate::model::{Policy, PortRange};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::model::{Policy, PortRange, Protocol};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeSet;
 
 /// A stand-in for users neither policy names (matched by `*` and `autogroup:member`).
 pub const ANY_OTHER_MEMBER: &str = "(any other member)";
 
+/// One change: these sources gain and lose the same access to one destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
-    pub src: String,
-    pub dst: String,
+    /// The sources, as numbers into [`AccessDiff::names`], in the principals' order.
+    pub sources: Vec<u32>,
+    pub dst: u32,
     pub gained: Access,
     pub lost: Access,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccessDiff {
+    /// The principals' names (what [`Change`]'s numbers stand for).
+    pub names: Vec<String>,
+    /// Ordered by first source, then destination.
     pub changes: Vec<Change>,
     /// Principals that had some access before and have none after.
     pub locked_out: Vec<String>,
@@ -30,9 +42,52 @@ impl AccessDiff {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
+    pub fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+    /// Every (source, destination) pair whose access changes, with the change.
+    pub fn cells(&self) -> impl Iterator<Item = (&str, &str, &Access, &Access)> {
+        self.changes.iter().flat_map(move |c| {
+            c.sources
+                .iter()
+                .map(move |&s| (self.name(s), self.name(c.dst), &c.gained, &c.lost))
+        })
+    }
+    /// The sources of a change for people: every one up to `limit`, then a count.
+    pub fn sources_text(&self, c: &Change, limit: usize) -> String {
+        let shown: Vec<&str> = c
+            .sources
+            .iter()
+            .take(limit)
+            .map(|&s| self.name(s))
+            .collect();
+        let mut text = shown.join(", ");
+        if c.sources.len() > limit {
+            text.push_str(&format!(" and {} more", thousands(c.sources.len() - limit)));
+        }
+        text
+    }
 }
 
-fn principals(policies: &[&Policy]) -> Vec<Principal> {
+/// `1998` as `1,998`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Sources a line of the text diff names before it counts the rest.
+const SOURCES_SHOWN: usize = 8;
+
+/// Every principal the policies name: the users of their groups and rules, the tags they
+/// own, their host addresses, and a stand-in for any other member.
+pub fn named_principals(policies: &[&Policy]) -> Vec<Principal> {
     let mut users = BTreeSet::new();
     let mut tags = BTreeSet::new();
     let mut hosts = BTreeSet::new();
@@ -70,7 +125,8 @@ fn principals(policies: &[&Policy]) -> Vec<Principal> {
     out
 }
 
-/// Everything `src` may send to `dst` under `policy`.
+/// Everything `src` may send to `dst` under `policy`, decided entry by entry: the
+/// reference [`AccessModel::access`] is checked against.
 pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) -> Access {
     let mut out = Access::new();
     if policy.acls.is_none() && policy.grants.is_none() {
@@ -88,43 +144,198 @@ pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) 
     out
 }
 
-/// Who gains and who loses what, from `old` to `new`.
-pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
-    let roles = Roles(None);
-    let all = principals(&[old, new]);
-    let mut result = AccessDiff::default();
-    let mut before: BTreeMap<String, bool> = BTreeMap::new();
-    let mut after: BTreeMap<String, bool> = BTreeMap::new();
-    for s in &all {
-        for d in &all {
-            if matches!(s, Principal::Address(_)) {
-                continue; // Addresses are destinations (hosts), not sources of their own.
-            }
-            let a = access(old, &roles, s, d);
-            let b = access(new, &roles, s, d);
-            *before.entry(s.to_string()).or_default() |= !a.is_empty();
-            *after.entry(s.to_string()).or_default() |= !b.is_empty();
-            if a == b {
+/// What makes two entries open the same cells: their sources' members, their
+/// destination's, and their protocol and ports.
+#[derive(PartialEq, Eq, Hash)]
+struct BoxKey<'m> {
+    sources: &'m [Id],
+    destination: Option<&'m [Id]>,
+    own_devices: bool,
+    protocol: Option<Protocol>,
+    ports: &'m [PortRange],
+}
+
+fn box_key<'m>(m: &'m AccessModel, e: usize) -> BoxKey<'m> {
+    let entry = &m.entries()[e];
+    let (destination, own_devices) = match m.destination(e) {
+        Dst::Set(set) => (Some(m.set(set)), false),
+        Dst::OwnDevices => (None, true),
+        Dst::Nothing => (None, false),
+    };
+    BoxKey {
+        sources: m.sources(e),
+        destination,
+        own_devices,
+        protocol: entry.protocol,
+        ports: entry.ports,
+    }
+}
+
+/// Per destination, the entries of either model whose box the other model lacks: only
+/// their cells can differ (all cells when either allows all).
+fn changed_entries(a: &AccessModel, b: &AccessModel) -> Vec<Vec<(bool, u32)>> {
+    let mut at: Vec<Vec<(bool, u32)>> = vec![Vec::new(); a.principals().len()];
+    for (is_a, this, other) in [(true, a, b), (false, b, a)] {
+        let theirs: FxHashSet<BoxKey> = (0..other.entries().len())
+            .map(|e| box_key(other, e))
+            .collect();
+        for e in 0..this.entries().len() {
+            if this.entries()[e].ports.is_empty() || theirs.contains(&box_key(this, e)) {
                 continue;
             }
-            let (gained, lost) = (minus(&b, &a), minus(&a, &b));
-            if gained.is_empty() && lost.is_empty() {
-                continue;
+            let dsts: &[Id] = match this.destination(e) {
+                Dst::Set(set) => this.set(set),
+                Dst::OwnDevices => this.sources(e),
+                Dst::Nothing => &[],
+            };
+            for &d in dsts {
+                at[d as usize].push((is_a, e as u32));
             }
-            result.changes.push(Change {
-                src: s.to_string(),
-                dst: d.to_string(),
-                gained,
-                lost,
-            });
         }
     }
-    result.locked_out = before
-        .iter()
-        .filter(|(p, had)| **had && !after.get(*p).copied().unwrap_or(false))
-        .map(|(p, _)| p.clone())
-        .collect();
-    result
+    at
+}
+
+/// Random 128-bit keys, one per entry, for Zobrist signatures of entry sets.
+fn entry_keys(n: usize, seed: u64) -> Vec<u128> {
+    let mut state = seed | 1;
+    let mut next = || {
+        // splitmix64: a well-mixed stream from a counter.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..n)
+        .map(|_| ((next() as u128) << 64) | next() as u128)
+        .collect()
+}
+
+/// Who gains and who loses what, from `old` to `new`.
+///
+/// Per destination, the sources that an entry present in only one policy takes in are the
+/// only ones whose access there may change. Each gets a signature of the entries that
+/// lead it to the destination under each policy (XOR of random 128-bit keys, as in
+/// analysis-design §6.3), sources are grouped by signature, and each group's access is
+/// decided exactly, once, from one member. Cost follows the changed boxes' cells.
+pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
+    let roles = Roles::none();
+    let all = named_principals(&[old, new]);
+    let a = AccessModel::new(old, &roles, all.iter().cloned());
+    let b = AccessModel::new(new, &roles, all);
+    let n = a.principals().len();
+    let is_source = |s: Id| !matches!(a.principal(s), Principal::Address(_));
+    let keys = [
+        entry_keys(a.entries().len(), 0x01d_5eed),
+        entry_keys(b.entries().len(), 0x0e1d_5eed),
+    ];
+    // Scratch space for one destination: which sources are in play there, and the
+    // signature of the entries that lead each there under each policy.
+    let mut in_play = vec![false; n];
+    let mut signature: Vec<[u128; 2]> = vec![[0; 2]; n];
+    let mut touched: Vec<Id> = Vec::new();
+    let every_source: Vec<Id> = (0..n as Id).filter(|&s| is_source(s)).collect();
+    let allow_all = a.allows_all() || b.allows_all();
+    let changed = if allow_all {
+        Vec::new()
+    } else {
+        changed_entries(&a, &b)
+    };
+    let mut changes: Vec<Change> = Vec::new();
+    for d in 0..n as Id {
+        // The sources in play at `d`.
+        let mut visit = |s: Id| {
+            if !std::mem::replace(&mut in_play[s as usize], true) {
+                touched.push(s);
+            }
+        };
+        if allow_all {
+            every_source.iter().for_each(|&s| visit(s));
+        } else {
+            for &(is_a, e) in &changed[d as usize] {
+                let m = if is_a { &a } else { &b };
+                for &s in m.sources(e as usize) {
+                    if is_source(s) && m.leads(e as usize, s, d) {
+                        visit(s);
+                    }
+                }
+            }
+        }
+        if touched.is_empty() {
+            continue;
+        }
+        touched.sort_unstable();
+        // Their signatures under each policy.
+        for (side, m) in [&a, &b].into_iter().enumerate() {
+            for &e in m.reaching(d) {
+                let members = m.sources(e as usize);
+                let key = keys[side][e as usize];
+                let leads = |s: Id| in_play[s as usize] && m.leads(e as usize, s, d);
+                if members.len() < touched.len() {
+                    for &s in members.iter().filter(|&&s| leads(s)) {
+                        signature[s as usize][side] ^= key;
+                    }
+                } else {
+                    for &s in &touched {
+                        if members.binary_search(&s).is_ok() && leads(s) {
+                            signature[s as usize][side] ^= key;
+                        }
+                    }
+                }
+            }
+        }
+        // One exact answer per signature; sources with the same change together.
+        let mut by_signature: FxHashMap<[u128; 2], usize> = FxHashMap::default();
+        let mut here: Vec<Change> = Vec::new();
+        let unchanged = usize::MAX;
+        for &s in &touched {
+            let sig = signature[s as usize];
+            let at = *by_signature.entry(sig).or_insert_with(|| {
+                let (x, y) = (a.access(s, d), b.access(s, d));
+                let (gained, lost) = (minus(&y, &x), minus(&x, &y));
+                if gained.is_empty() && lost.is_empty() {
+                    return unchanged;
+                }
+                match here
+                    .iter()
+                    .position(|c| c.gained == gained && c.lost == lost)
+                {
+                    Some(i) => i,
+                    None => {
+                        here.push(Change {
+                            sources: Vec::new(),
+                            dst: d,
+                            gained,
+                            lost,
+                        });
+                        here.len() - 1
+                    }
+                }
+            });
+            if at != unchanged {
+                here[at].sources.push(s);
+            }
+        }
+        changes.extend(here);
+        for s in touched.drain(..) {
+            in_play[s as usize] = false;
+            signature[s as usize] = [0; 2];
+        }
+    }
+    changes.sort_by_key(|c| (c.sources[0], c.dst));
+    let (before, after) = (a.sends(), b.sends());
+    let mut locked: BTreeSet<String> = BTreeSet::new();
+    for (i, p) in a.principals().iter().enumerate() {
+        if !matches!(p, Principal::Address(_)) && before[i] && !after[i] {
+            locked.insert(p.to_string());
+        }
+    }
+    AccessDiff {
+        names: a.principals().iter().map(ToString::to_string).collect(),
+        changes,
+        locked_out: locked.into_iter().collect(),
+    }
 }
 
 /// `tcp 80,443; udp 53`.
@@ -153,29 +364,41 @@ fn ranges_text(r: &[(u16, u16)]) -> String {
         .join(",")
 }
 
-/// The diff for people: one line per source → destination.
+/// Change lines the text shows before it counts the rest (JSON lists every one).
+const CHANGES_SHOWN: usize = 200;
+
+/// The diff for people: a line per destination and change, naming its sources (the
+/// first few, then a count), at most a few hundred lines.
 pub fn render(d: &AccessDiff) -> String {
     if d.is_empty() {
         return "effective access: unchanged\n".into();
     }
     let mut out = String::from("effective access changes:\n");
+    let mut lines = 0;
+    let mut left = 0;
     for c in &d.changes {
-        if !c.gained.is_empty() {
+        for (sign, access) in [('+', &c.gained), ('-', &c.lost)] {
+            if access.is_empty() {
+                continue;
+            }
+            if lines == CHANGES_SHOWN {
+                left += 1;
+                continue;
+            }
+            lines += 1;
             out.push_str(&format!(
-                "  + {} -> {}: {}\n",
-                c.src,
-                c.dst,
-                access_text(&c.gained)
+                "  {sign} {} -> {}: {}\n",
+                d.sources_text(c, SOURCES_SHOWN),
+                d.name(c.dst),
+                access_text(access)
             ));
         }
-        if !c.lost.is_empty() {
-            out.push_str(&format!(
-                "  - {} -> {}: {}\n",
-                c.src,
-                c.dst,
-                access_text(&c.lost)
-            ));
-        }
+    }
+    if left > 0 {
+        out.push_str(&format!(
+            "  ... and {} more changes (tsacl diff --format json lists every one)\n",
+            thousands(left)
+        ));
     }
     for p in &d.locked_out {
         out.push_str(&format!(
@@ -185,36 +408,70 @@ pub fn render(d: &AccessDiff) -> String {
     out
 }
 
+fn access_json(a: &Access) -> serde_json::Value {
+    a.iter()
+        .map(|(p, r)| {
+            let ranges: Vec<String> = r
+                .iter()
+                .map(|&(x, y)| PortRange { first: x, last: y }.to_string())
+                .collect();
+            (
+                crate::model::Protocol(*p).to_string(),
+                serde_json::json!(ranges),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 /// The diff as JSON: `{"changes": [{"src", "dst", "gained", "lost"}], "locked_out": [...]}`,
-/// access written `{"tcp": ["80", "443"], ...}`.
+/// a change per source and destination, access written `{"tcp": ["80", "443"], ...}`.
 pub fn to_json(d: &AccessDiff) -> serde_json::Value {
-    let access = |a: &Access| -> serde_json::Value {
-        a.iter()
-            .map(|(p, r)| {
-                let ranges: Vec<String> = r
-                    .iter()
-                    .map(|&(x, y)| PortRange { first: x, last: y }.to_string())
-                    .collect();
-                (
-                    crate::model::Protocol(*p).to_string(),
-                    serde_json::json!(ranges),
-                )
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
-    serde_json::json!({
-        "changes": d.changes.iter().map(|c| serde_json::json!({
-            "src": c.src, "dst": c.dst, "gained": access(&c.gained), "lost": access(&c.lost),
-        })).collect::<Vec<_>>(),
-        "locked_out": d.locked_out,
-    })
+    let mut out = Vec::new();
+    write_json(d, &mut out).expect("writing to memory");
+    serde_json::from_slice(&out).expect("valid JSON")
+}
+
+/// [`to_json`] written as it goes, a change per line: the diff of two large policies
+/// has millions of changes, which need not all be in memory as JSON values.
+pub fn write_json(d: &AccessDiff, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let text = |v: &serde_json::Value| serde_json::to_string(v).expect("JSON");
+    out.write_all(b"{\n  \"changes\": [")?;
+    let mut first = true;
+    for c in &d.changes {
+        let (gained, lost) = (text(&access_json(&c.gained)), text(&access_json(&c.lost)));
+        let dst = text(&d.name(c.dst).into());
+        for &s in &c.sources {
+            let src = text(&d.name(s).into());
+            let sep = if std::mem::take(&mut first) { "" } else { "," };
+            write!(
+                out,
+                "{sep}\n    {{\"src\": {src}, \"dst\": {dst}, \"gained\": {gained}, \"lost\": {lost}}}"
+            )?;
+        }
+    }
+    let end = if first { "]" } else { "\n  ]" };
+    writeln!(
+        out,
+        "{end},\n  \"locked_out\": {}\n}}",
+        text(&d.locked_out.clone().into())
+    )
+}
+
+/// "alice gains" or "alice, bob and 3 more gain".
+fn who(d: &AccessDiff, c: &Change, verb: &str) -> String {
+    let sources = d.sources_text(c, SOURCES_SHOWN);
+    if c.sources.len() == 1 {
+        format!("{sources} {verb}s")
+    } else {
+        format!("{sources} {verb}")
+    }
 }
 
 /// The diff as findings about `file` (the new side), for SARIF and GitHub annotations:
-/// one `access-gained` or `access-lost` note per source, destination and direction, and
-/// an `access-lockout` warning per principal left with nothing. They are file-level
-/// (an empty span at the start): an access change belongs to no single line.
+/// one `access-gained` or `access-lost` note per change (sources that change alike
+/// together), and an `access-lockout` warning per principal left with nothing. They are
+/// file-level (an empty span at the start): an access change belongs to no single line.
 pub fn to_diagnostics(
     d: &AccessDiff,
     file: crate::diagnostics::FileId,
@@ -227,29 +484,22 @@ pub fn to_diagnostics(
     };
     let mut out = Vec::new();
     for c in &d.changes {
-        if !c.gained.is_empty() {
-            out.push(Diagnostic::new(
-                Code::AccessGained,
-                at,
-                format!(
-                    "{} gains access to {}: {}",
-                    c.src,
-                    c.dst,
-                    access_text(&c.gained)
-                ),
-            ));
-        }
-        if !c.lost.is_empty() {
-            out.push(Diagnostic::new(
-                Code::AccessLost,
-                at,
-                format!(
-                    "{} loses access to {}: {}",
-                    c.src,
-                    c.dst,
-                    access_text(&c.lost)
-                ),
-            ));
+        for (code, verb, access) in [
+            (Code::AccessGained, "gain", &c.gained),
+            (Code::AccessLost, "lose", &c.lost),
+        ] {
+            if !access.is_empty() {
+                out.push(Diagnostic::new(
+                    code,
+                    at,
+                    format!(
+                        "{} access to {}: {}",
+                        who(d, c, verb),
+                        d.name(c.dst),
+                        access_text(access)
+                    ),
+                ));
+            }
         }
     }
     for p in &d.locked_out {
@@ -273,23 +523,43 @@ pub fn render_markdown(d: &AccessDiff, old: &str, new: &str) -> String {
         return out;
     }
     out.push_str("| | source | destination | access |\n|---|---|---|---|\n");
+    let mut lines = 0;
+    let mut left = 0;
     for c in &d.changes {
-        if !c.gained.is_empty() {
+        for (what, access) in [("➕ gains", &c.gained), ("➖ loses", &c.lost)] {
+            if access.is_empty() {
+                continue;
+            }
+            if lines == CHANGES_SHOWN {
+                left += 1;
+                continue;
+            }
+            lines += 1;
+            let sources: Vec<String> = c
+                .sources
+                .iter()
+                .take(SOURCES_SHOWN)
+                .map(|&s| format!("`{}`", d.name(s)))
+                .collect();
+            let mut sources = sources.join(", ");
+            if c.sources.len() > SOURCES_SHOWN {
+                sources.push_str(&format!(
+                    " and {} more",
+                    thousands(c.sources.len() - SOURCES_SHOWN)
+                ));
+            }
             out.push_str(&format!(
-                "| ➕ gains | `{}` | `{}` | {} |\n",
-                c.src,
-                c.dst,
-                access_text(&c.gained)
+                "| {what} | {sources} | `{}` | {} |\n",
+                d.name(c.dst),
+                access_text(access)
             ));
         }
-        if !c.lost.is_empty() {
-            out.push_str(&format!(
-                "| ➖ loses | `{}` | `{}` | {} |\n",
-                c.src,
-                c.dst,
-                access_text(&c.lost)
-            ));
-        }
+    }
+    if left > 0 {
+        out.push_str(&format!(
+            "\n{} more changes; `tsacl diff --format json` lists every one.\n",
+            thousands(left)
+        ));
     }
     for p in &d.locked_out {
         out.push_str(&format!(

@@ -2,10 +2,9 @@
 //! not) one source can. Answers are symbolic (principals, see [`super::reach`]), so they
 //! hold without an inventory; rows keep the rule and its span for `file:line` output.
 
+use super::access::{AccessModel, Dst, Id};
 use super::inventory::Inventory;
-use super::reach::{
-    Principal, Roles, Side, contains, entries, entry_reaches, reachable, sources_include,
-};
+use super::reach::{EntryView, Principal, Roles, grants_through, reachable};
 use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Selector};
 use crate::suggest::did_you_mean;
@@ -150,86 +149,99 @@ fn ports_text(ports: &[PortRange]) -> String {
         .join(",")
 }
 
-/// Every rule entry through which something reaches `target`.
-pub fn inbound(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Row> {
-    let mut rows = Vec::new();
-    if policy.acls.is_none() && policy.grants.is_none() {
-        rows.push(Row {
-            protocol: "any".into(),
-            ports: "*".into(),
-            sources: vec!["*".into()],
-            rule: "the default allow-all (no acls or grants)".into(),
-            origin: None,
-            span: Span::default(),
-            destination: "*".into(),
-        });
-        return rows;
+/// The access model `explain` answers from: over every principal the policy names (see
+/// [`super::diff::named_principals`]) and the names asked about.
+pub fn model<'p>(policy: &'p Policy, roles: &Roles, names: &[&Named]) -> AccessModel<'p> {
+    let mut principals = super::diff::named_principals(&[policy]);
+    for n in names {
+        principals.extend(n.principals.iter().cloned());
     }
-    for e in entries(policy) {
-        let Some(sel) = &e.dst.selector else { continue };
-        let is_self = matches!(
-            sel,
-            Selector::Autogroup(crate::model::Autogroup::SelfDevices)
-        );
-        let hits = target.principals.iter().any(|p| {
-            if is_self {
-                matches!(p, Principal::User(_)) && sources_include(policy, roles, &e, p)
+    AccessModel::new(policy, roles, principals)
+}
+
+/// The default allow-all, as a row.
+fn allow_all_row() -> Row {
+    Row {
+        protocol: "any".into(),
+        ports: "*".into(),
+        sources: vec!["*".into()],
+        rule: "the default allow-all (no acls or grants)".into(),
+        origin: None,
+        span: Span::default(),
+        destination: "*".into(),
+    }
+}
+
+fn ids(model: &AccessModel, named: &Named) -> Vec<Id> {
+    named
+        .principals
+        .iter()
+        .filter_map(|p| model.id(p))
+        .collect()
+}
+
+fn row(e: &EntryView, sources: Vec<String>) -> Row {
+    Row {
+        protocol: protocol_text(e.protocol),
+        ports: ports_text(e.ports),
+        sources,
+        rule: e.rule.to_string(),
+        origin: Some(e.rule),
+        span: e.dst.span,
+        destination: e.dst.raw.trim().to_string(),
+    }
+}
+
+/// Every rule entry through which something reaches `target` (which `model` must have
+/// been built with), in policy order.
+pub fn inbound(model: &AccessModel, target: &Named) -> Vec<Row> {
+    if model.allows_all() {
+        return vec![allow_all_row()];
+    }
+    let mut hits: Vec<u32> = ids(model, target)
+        .into_iter()
+        .flat_map(|t| model.reaching(t).iter().copied())
+        .collect();
+    hits.sort_unstable();
+    hits.dedup();
+    hits.into_iter()
+        .map(|e| {
+            let e = e as usize;
+            let entry = &model.entries()[e];
+            let sources = if model.destination(e) == Dst::OwnDevices {
+                target
+                    .principals
+                    .iter()
+                    .filter(|p| model.id(p).is_some_and(|id| model.sources_include(e, id)))
+                    .map(|p| format!("{p} (own devices)"))
+                    .collect()
             } else {
-                contains(policy, roles, sel, Side::Dst, p)
-            }
-        });
-        if !hits {
-            continue;
-        }
-        let sources = if is_self {
-            target
-                .principals
-                .iter()
-                .filter(|p| sources_include(policy, roles, &e, p))
-                .map(|p| format!("{p} (own devices)"))
-                .collect()
-        } else {
-            e.src.iter().map(|s| s.raw.trim().to_string()).collect()
-        };
-        rows.push(Row {
-            protocol: protocol_text(e.protocol),
-            ports: ports_text(e.ports),
-            sources,
-            rule: e.rule.to_string(),
-            origin: Some(e.rule),
-            span: e.dst.span,
-            destination: e.dst.raw.trim().to_string(),
-        });
-    }
-    rows
+                entry.src.iter().map(|s| s.raw.trim().to_string()).collect()
+            };
+            row(entry, sources)
+        })
+        .collect()
 }
 
 /// Every rule entry through which `source` reaches something.
-pub fn outbound(policy: &Policy, roles: &Roles, source: &Named) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for e in entries(policy) {
-        if !source
-            .principals
-            .iter()
-            .any(|p| sources_include(policy, roles, &e, p))
-        {
-            continue;
-        }
-        rows.push(Row {
-            protocol: protocol_text(e.protocol),
-            ports: ports_text(e.ports),
-            sources: vec![source.name.clone()],
-            rule: e.rule.to_string(),
-            origin: Some(e.rule),
-            span: e.dst.span,
-            destination: e.dst.raw.trim().to_string(),
-        });
-    }
-    rows
+pub fn outbound(model: &AccessModel, source: &Named) -> Vec<Row> {
+    let from = ids(model, source);
+    model
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(e, _)| from.iter().any(|&f| model.sources_include(*e, f)))
+        .map(|(_, entry)| row(entry, vec![source.name.clone()]))
+        .collect()
 }
 
-/// Principals the policy names (users, tags) that cannot reach `target` on any port.
-pub fn cannot_reach(policy: &Policy, roles: &Roles, target: &Named) -> Vec<String> {
+/// Principals the policy names (tags it owns, users of its groups) that cannot reach
+/// `target` on any port.
+pub fn cannot_reach(model: &AccessModel, target: &Named) -> Vec<String> {
+    if model.allows_all() {
+        return Vec::new(); // The default policy lets everyone reach everything.
+    }
+    let policy = model.policy();
     let mut candidates: Vec<Principal> = policy
         .tag_owners
         .iter()
@@ -243,22 +255,22 @@ pub fn cannot_reach(policy: &Policy, roles: &Roles, target: &Named) -> Vec<Strin
     users.sort();
     users.dedup();
     candidates.extend(users.into_iter().map(Principal::User));
-    if policy.acls.is_none() && policy.grants.is_none() {
-        return Vec::new(); // The default policy lets everyone reach everything.
+    // The sources of every entry that reaches the target; `autogroup:self` reaches it
+    // only from itself, which is not a candidate.
+    let mut reached = vec![false; model.principals().len()];
+    for t in ids(model, target) {
+        for &e in model.reaching(t) {
+            if model.destination(e as usize) != Dst::OwnDevices {
+                for &s in model.sources(e as usize) {
+                    reached[s as usize] = true;
+                }
+            }
+        }
     }
-    let all = entries(policy);
     candidates
         .into_iter()
         .filter(|c| !target.principals.contains(c))
-        .filter(|c| {
-            !all.iter().any(|e| {
-                sources_include(policy, roles, e, c)
-                    && target
-                        .principals
-                        .iter()
-                        .any(|t| entry_reaches(policy, roles, e, c, t))
-            })
-        })
+        .filter(|c| !model.id(c).is_some_and(|id| reached[id as usize]))
         .map(|c| c.to_string())
         .collect()
 }
@@ -289,11 +301,32 @@ pub struct Why {
     pub nearest: Vec<Near>,
 }
 
-pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, port: u16) -> Why {
+/// Can `from` reach `to` on `proto`/`port` (both named when `model` was built), and
+/// through which rules; or, when not, which rules come nearest and what each lacks.
+pub fn why(
+    model: &AccessModel,
+    roles: &Roles,
+    from: &Named,
+    to: &Named,
+    proto: u8,
+    port: u16,
+) -> Why {
+    let policy = model.policy();
+    let (from_ids, to_ids) = (ids(model, from), ids(model, to));
     let mut through = Vec::new();
     for f in &from.principals {
-        for t in &to.principals {
-            for g in reachable(policy, roles, f, t, proto, port) {
+        let Some(fid) = model.id(f) else { continue };
+        for &tid in &to_ids {
+            let grants = if model.allows_all() {
+                reachable(policy, roles, f, model.principal(tid), proto, port)
+            } else {
+                let entries: Vec<&EntryView> = model
+                    .entries_between(fid, tid)
+                    .map(|e| &model.entries()[e])
+                    .collect();
+                grants_through(policy, roles, &entries, f, proto, port)
+            };
+            for g in grants {
                 through.push(Row {
                     protocol: protocol_text(g.protocol),
                     ports: ports_text(&g.ports),
@@ -307,24 +340,16 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
         }
     }
     // Each rule once, though several of its entries (or principals) may allow the flow.
-    let mut seen: Vec<String> = Vec::new();
-    through.retain(|r| {
-        let first = !seen.contains(&r.rule);
-        seen.push(r.rule.clone());
-        first
-    });
+    let mut seen: std::collections::HashSet<String> = Default::default();
+    through.retain(|r| seen.insert(r.rule.clone()));
     let mut nearest: Vec<(Origin, Span, Lack)> = Vec::new();
     if through.is_empty() {
-        for e in entries(policy) {
-            let src_ok = from
-                .principals
+        let mut at: rustc_hash::FxHashMap<Origin, usize> = Default::default();
+        for (i, e) in model.entries().iter().enumerate() {
+            let src_ok = from_ids.iter().any(|&f| model.sources_include(i, f));
+            let dst_ok = from_ids
                 .iter()
-                .any(|f| sources_include(policy, roles, &e, f));
-            let dst_ok = from.principals.iter().any(|f| {
-                to.principals
-                    .iter()
-                    .any(|t| entry_reaches(policy, roles, &e, f, t))
-            });
+                .any(|&f| to_ids.iter().any(|&t| model.leads(i, f, t)));
             let lack = match (src_ok, dst_ok) {
                 (false, false) => continue, // Shares neither: not near.
                 (false, true) => Lack::Source(
@@ -342,9 +367,12 @@ pub fn why(policy: &Policy, roles: &Roles, from: &Named, to: &Named, proto: u8, 
                 (true, true) => Lack::Protocol(protocol_text(e.protocol)),
             };
             // A rule once, at its nearest entry; the ports of its entries together.
-            match nearest.iter_mut().find(|(o, _, _)| *o == e.rule) {
-                None => nearest.push((e.rule, e.rule_span, lack)),
-                Some((_, _, found)) => match (found, lack) {
+            match at.get(&e.rule) {
+                None => {
+                    at.insert(e.rule, nearest.len());
+                    nearest.push((e.rule, e.rule_span, lack));
+                }
+                Some(&k) => match (&mut nearest[k].2, lack) {
                     (Lack::Port { ports, .. }, Lack::Port { ports: more, .. }) => {
                         for p in more {
                             if !ports.contains(&p) {

@@ -3,6 +3,7 @@
 //! ([`rules`]); each device gets the packet filter the control plane would send it
 //! ([`filter`]).
 
+pub mod access;
 pub mod attrs;
 pub mod diff;
 pub mod explain;

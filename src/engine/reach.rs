@@ -43,19 +43,33 @@ pub enum Side {
     Dst,
 }
 
-/// Roles of users, when an inventory says them.
-pub struct Roles<'a>(pub Option<&'a Inventory>);
+/// Roles of users, when an inventory says them (looked up by login: a query asks for
+/// every principal's role, and an inventory has tens of thousands of users).
+#[derive(Default)]
+pub struct Roles<'a> {
+    users: Option<rustc_hash::FxHashMap<&'a str, &'a super::inventory::User>>,
+}
 
-impl Roles<'_> {
+impl<'a> Roles<'a> {
+    /// The roles `inventory` gives; none without one.
+    pub fn of(inventory: Option<&'a Inventory>) -> Roles<'a> {
+        Roles {
+            users: inventory.map(Inventory::users_by_login),
+        }
+    }
+    /// No inventory: no user has a role or is shared in.
+    pub fn none() -> Roles<'static> {
+        Roles { users: None }
+    }
+    fn user(&self, login: &str) -> Option<&super::inventory::User> {
+        self.users.as_ref()?.get(login).copied()
+    }
     fn has(&self, login: &str, role: Role) -> bool {
-        self.0.is_some_and(|inv| {
-            inv.user(login)
-                .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
-        })
+        self.user(login)
+            .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
     }
     fn shared(&self, login: &str) -> bool {
-        self.0
-            .is_some_and(|inv| inv.user(login).is_some_and(|u| u.shared))
+        self.user(login).is_some_and(|u| u.shared)
     }
 }
 

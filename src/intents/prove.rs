@@ -362,7 +362,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     }
     let world = World {
         policy,
-        roles: Roles(Some(&inv)),
+        roles: Roles::of(Some(&inv)),
         resolver: Resolver::new(policy, &inv),
         routes,
         tailnet,

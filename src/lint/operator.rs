@@ -256,7 +256,7 @@ pub fn funnel_granted(policy: &Policy, node: &Principal) -> bool {
             && entry.target.iter().any(|t| {
                 t.selector
                     .as_ref()
-                    .is_some_and(|sel| contains(policy, &Roles(None), sel, Side::Src, node))
+                    .is_some_and(|sel| contains(policy, &Roles::none(), sel, Side::Src, node))
             })
     })
 }

@@ -240,8 +240,9 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
         Ok(t) => t,
         Err(why) => return format!("`tsacl explain`: {why}"),
     };
-    let roles = Roles(ctx.inventory);
-    let rows = inbound(e.policy, &roles, &target);
+    let roles = Roles::of(ctx.inventory);
+    let model = crate::engine::explain::model(e.policy, &roles, &[&target]);
+    let rows = inbound(&model, &target);
     let mut out = format!(
         "**Who can reach {}** (`tsacl explain {}`):",
         target.name, target.name
@@ -271,7 +272,7 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
     if rows.len() > MAX_ROWS {
         out.push_str(&format!("\n- … and {} more", rows.len() - MAX_ROWS));
     }
-    let cannot = cannot_reach(e.policy, &roles, &target);
+    let cannot = cannot_reach(&model, &target);
     if !cannot.is_empty() {
         let shown: Vec<&str> = cannot.iter().take(MAX_ROWS).map(String::as_str).collect();
         out.push_str(&format!("\n\nCannot reach it: {}", list(shown.into_iter())));

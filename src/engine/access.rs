@@ -1,0 +1,379 @@
+//! The access model that `explain` and the effective-access diff answer from
+//! (analysis-design §6.3–6.4): the principals a question ranges over, numbered; every
+//! selector's members as a sorted list of those numbers, computed once per distinct
+//! selector (by lookup for users, groups and tags, the selectors a large policy is made
+//! of); every rule entry as a box — its sources' members × its destination's members ×
+//! its protocols and ports, with the rule it came from; and an index from each principal
+//! to the entries that reach it as a destination.
+//!
+//! A question then costs what its answer touches: "who reaches tag:db" reads the entries
+//! indexed at tag:db and their sources, not every rule for every principal; the diff of a
+//! one-rule edit recomputes only the cells (source, destination) that the edited boxes
+//! cover.
+//!
+//! **Invariant** (checked by `tests/access_property.rs` against [`super::reach`], which
+//! decides one selector and one principal at a time): `sources_include(e, p)` holds
+//! exactly when [`super::reach::sources_include`] does, an entry is indexed at a
+//! destination exactly when [`super::reach::entry_reaches`] holds for some source it takes
+//! in (for `autogroup:self`: the principal itself), and [`AccessModel::access`] equals
+//! [`super::diff::access`].
+
+use super::reach::{self, Access, EntryView, Principal, Roles, Side};
+use crate::model::{Autogroup, Policy, Selector};
+use rustc_hash::FxHashMap;
+
+/// A principal's number in a model.
+pub type Id = u32;
+
+/// Where an entry's destination lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dst {
+    /// The members of this set (an index into the model's sets).
+    Set(u32),
+    /// `autogroup:self`: each source user's own devices.
+    OwnDevices,
+    /// A selector that did not parse (already reported): nothing.
+    Nothing,
+}
+
+/// See the module documentation.
+pub struct AccessModel<'p> {
+    policy: &'p Policy,
+    principals: Vec<Principal>,
+    index: FxHashMap<Principal, Id>,
+    /// A policy with neither `acls` nor `grants` allows everything (see `rules::compile`).
+    allow_all: bool,
+    entries: Vec<EntryView<'p>>,
+    /// Member lists, sorted and without repeats; shared by the entries of one rule and by
+    /// every use of one selector.
+    sets: Vec<Vec<Id>>,
+    src: Vec<u32>,
+    dst: Vec<Dst>,
+    /// Per principal, the entries (in policy order) whose destination takes it in; for
+    /// `autogroup:self` entries, those whose sources take it in.
+    reaching: Vec<Vec<u32>>,
+}
+
+impl<'p> AccessModel<'p> {
+    /// The model of `policy` over `principals` (repeats are dropped; the first keeps its
+    /// place). Questions about a principal outside them find nothing.
+    pub fn new(
+        policy: &'p Policy,
+        roles: &Roles,
+        principals: impl IntoIterator<Item = Principal>,
+    ) -> AccessModel<'p> {
+        let mut list = Vec::new();
+        let mut index = FxHashMap::default();
+        for p in principals {
+            if !index.contains_key(&p) {
+                index.insert(p.clone(), list.len() as Id);
+                list.push(p);
+            }
+        }
+        let mut users: FxHashMap<&str, Id> = FxHashMap::default();
+        let mut by_tag: FxHashMap<&str, Vec<Id>> = FxHashMap::default();
+        for (i, p) in list.iter().enumerate() {
+            match p {
+                Principal::User(u) => {
+                    users.insert(u.as_str(), i as Id);
+                }
+                Principal::Tags(ts) => {
+                    for t in ts {
+                        let at = by_tag.entry(t.as_str()).or_default();
+                        if at.last() != Some(&(i as Id)) {
+                            at.push(i as Id);
+                        }
+                    }
+                }
+                Principal::Address(_) => {}
+            }
+        }
+        // What a selector takes in, decided as `reach::contains` decides it: by lookup
+        // where the selector names its members, else by asking `contains` of every
+        // principal (few selectors are of that kind: autogroups, `*`, addresses).
+        let members = |sel: &Selector, side: Side| -> Vec<Id> {
+            let mut out: Vec<Id> = match sel {
+                Selector::User(u) => users.get(u.as_str()).copied().into_iter().collect(),
+                Selector::Group(g) => policy
+                    .group(g)
+                    .map(|g| {
+                        g.members
+                            .iter()
+                            .filter_map(|m| users.get(m.value.trim()).copied())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Selector::Tag(t) => by_tag.get(t.as_str()).cloned().unwrap_or_default(),
+                _ => (0..list.len() as Id)
+                    .filter(|&i| reach::contains(policy, roles, sel, side, &list[i as usize]))
+                    .collect(),
+            };
+            out.sort_unstable();
+            out.dedup();
+            out
+        };
+        let entries = reach::entries(policy);
+        let mut sets: Vec<Vec<Id>> = Vec::new();
+        let mut by_selector: FxHashMap<(bool, &Selector), u32> = FxHashMap::default();
+        let mut by_sources: FxHashMap<(usize, usize), u32> = FxHashMap::default();
+        let mut by_parts: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
+        let mut src = Vec::with_capacity(entries.len());
+        let mut dst = Vec::with_capacity(entries.len());
+        let mut set_of = |sets: &mut Vec<Vec<Id>>, sel: &'p Selector, side: Side| -> u32 {
+            *by_selector
+                .entry((side == Side::Src, sel))
+                .or_insert_with(|| {
+                    sets.push(members(sel, side));
+                    sets.len() as u32 - 1
+                })
+        };
+        for e in &entries {
+            let key = (e.src.as_ptr() as usize, e.src.len());
+            let s = match by_sources.get(&key) {
+                Some(&s) => s,
+                None => {
+                    let mut parts: Vec<u32> = e
+                        .src
+                        .iter()
+                        .filter_map(|s| s.selector.as_ref())
+                        .map(|sel| set_of(&mut sets, sel, Side::Src))
+                        .collect();
+                    parts.sort_unstable();
+                    parts.dedup();
+                    // Rules with the same sources share their set.
+                    let s = match (parts.as_slice(), by_parts.get(&parts)) {
+                        (_, Some(&s)) => s,
+                        ([one], None) => *one,
+                        _ => {
+                            let mut union: Vec<Id> = Vec::new();
+                            for &p in &parts {
+                                union = union_sorted(&union, &sets[p as usize]);
+                            }
+                            sets.push(union);
+                            sets.len() as u32 - 1
+                        }
+                    };
+                    by_parts.insert(parts, s);
+                    by_sources.insert(key, s);
+                    s
+                }
+            };
+            src.push(s);
+            dst.push(match &e.dst.selector {
+                Some(Selector::Autogroup(Autogroup::SelfDevices)) => Dst::OwnDevices,
+                Some(sel) => Dst::Set(set_of(&mut sets, sel, Side::Dst)),
+                None => Dst::Nothing,
+            });
+        }
+        let mut reaching: Vec<Vec<u32>> = vec![Vec::new(); list.len()];
+        for (i, d) in dst.iter().enumerate() {
+            let at: &[Id] = match d {
+                Dst::Set(set) => &sets[*set as usize],
+                Dst::OwnDevices => &sets[src[i] as usize],
+                Dst::Nothing => &[],
+            };
+            for &p in at {
+                if *d == Dst::OwnDevices && !matches!(list[p as usize], Principal::User(_)) {
+                    continue;
+                }
+                reaching[p as usize].push(i as u32);
+            }
+        }
+        AccessModel {
+            policy,
+            principals: list,
+            index,
+            allow_all: policy.acls.is_none() && policy.grants.is_none(),
+            entries,
+            sets,
+            src,
+            dst,
+            reaching,
+        }
+    }
+
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// Whether the policy has neither `acls` nor `grants`, and so allows everything.
+    pub fn allows_all(&self) -> bool {
+        self.allow_all
+    }
+
+    pub fn principals(&self) -> &[Principal] {
+        &self.principals
+    }
+
+    pub fn id(&self, p: &Principal) -> Option<Id> {
+        self.index.get(p).copied()
+    }
+
+    pub fn principal(&self, id: Id) -> &Principal {
+        &self.principals[id as usize]
+    }
+
+    /// Every destination entry of the policy (grants, then ACLs).
+    pub fn entries(&self) -> &[EntryView<'p>] {
+        &self.entries
+    }
+
+    /// The principals entry `e`'s sources take in.
+    pub fn sources(&self, e: usize) -> &[Id] {
+        &self.sets[self.src[e] as usize]
+    }
+
+    /// Where entry `e` leads.
+    pub fn destination(&self, e: usize) -> Dst {
+        self.dst[e]
+    }
+
+    /// The members of a set a [`Dst::Set`] names.
+    pub fn set(&self, set: u32) -> &[Id] {
+        &self.sets[set as usize]
+    }
+
+    /// Whether entry `e`'s sources take in `p`.
+    pub fn sources_include(&self, e: usize, p: Id) -> bool {
+        self.sources(e).binary_search(&p).is_ok()
+    }
+
+    /// The entries that reach `d` from some source (for `autogroup:self`, from `d`'s
+    /// owner), in policy order.
+    pub fn reaching(&self, d: Id) -> &[u32] {
+        &self.reaching[d as usize]
+    }
+
+    /// Whether entry `e` leads from `s` to `d` (not asking whether its sources take in
+    /// `s`): [`reach::entry_reaches`].
+    pub fn leads(&self, e: usize, s: Id, d: Id) -> bool {
+        match self.dst[e] {
+            Dst::OwnDevices => s == d && matches!(self.principal(d), Principal::User(_)),
+            Dst::Set(set) => self.sets[set as usize].binary_search(&d).is_ok(),
+            Dst::Nothing => false,
+        }
+    }
+
+    /// The entries through which `s` reaches `d`, in policy order.
+    pub fn entries_between(&self, s: Id, d: Id) -> impl Iterator<Item = usize> + '_ {
+        self.reaching(d)
+            .iter()
+            .map(|&e| e as usize)
+            .filter(move |&e| self.sources_include(e, s) && self.leads(e, s, d))
+    }
+
+    /// Everything `s` may send to `d`.
+    pub fn access(&self, s: Id, d: Id) -> Access {
+        let mut out = Access::new();
+        if self.allow_all {
+            for p in super::rules::Protocols::DEFAULT_NUMBERS {
+                reach::add(&mut out, p, crate::model::PortRange::ALL);
+            }
+            return out;
+        }
+        for e in self.entries_between(s, d) {
+            self.entries[e].add_access(&mut out);
+        }
+        out
+    }
+
+    /// For each principal, whether it may send anything to anyone among the principals.
+    pub fn sends(&self) -> Vec<bool> {
+        let mut out = vec![self.allow_all; self.principals.len()];
+        if self.allow_all {
+            return out;
+        }
+        let mut done = vec![false; self.sets.len()];
+        for (e, entry) in self.entries.iter().enumerate() {
+            if entry.ports.is_empty() {
+                continue;
+            }
+            let own = match self.dst[e] {
+                Dst::Set(set) if !self.sets[set as usize].is_empty() => false,
+                Dst::OwnDevices => true,
+                _ => continue,
+            };
+            let s = self.src[e] as usize;
+            if !own && std::mem::replace(&mut done[s], true) {
+                continue;
+            }
+            for &p in &self.sets[s] {
+                if !own || matches!(self.principal(p), Principal::User(_)) {
+                    out[p as usize] = true;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The union of two sorted lists without repeats, sorted.
+fn union_sorted(a: &[Id], b: &[Id]) -> Vec<Id> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_are_found_by_lookup_and_entries_indexed_at_their_destinations() {
+        let policy = crate::model::from_text(
+            r#"{
+              "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
+              "tagOwners": {"tag:db": [], "tag:web": []},
+              "grants": [
+                {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+                {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["22"]},
+                {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:5432"]}
+              ]
+            }"#,
+        );
+        let alice = Principal::User("alice@example.com".into());
+        let carol = Principal::User("carol@example.com".into());
+        let db = Principal::Tags(vec!["tag:db".into()]);
+        let web = Principal::Tags(vec!["tag:web".into()]);
+        let roles = Roles::none();
+        let m = AccessModel::new(
+            &policy,
+            &roles,
+            [alice.clone(), carol.clone(), db.clone(), web.clone()],
+        );
+        let id = |p: &Principal| m.id(p).expect("in the model");
+        assert_eq!(m.reaching(id(&db)), &[0, 2]);
+        // Carol is a member (no inventory says otherwise): her own devices.
+        assert_eq!(m.reaching(id(&carol)), &[1]);
+        assert!(m.sources_include(0, id(&alice)) && !m.sources_include(0, id(&carol)));
+        assert_eq!(
+            m.entries_between(id(&web), id(&db)).collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(m.access(id(&carol), id(&db)).is_empty());
+        assert_eq!(
+            m.sends(),
+            vec![true, true, false, true],
+            "the database sends nothing"
+        );
+    }
+}
