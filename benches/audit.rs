@@ -1,10 +1,13 @@
-//! The exact redundancy audit at scale, on `tsacl::synth::audit_tailnet` (100,000 devices,
+//! The exact redundancy audit at scale, on `synth::audit_tailnet` (100,000 devices,
 //! 10,000 rules with the redundancy grown policies collect): the full audit against the
 //! inventory, the policy-only (structural) audit of the same file, and re-deciding after a
 //! one-rule edit.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/support/synth.rs"]
+mod synth;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -19,7 +22,7 @@ fn policy(text: &str) -> Policy {
 }
 
 fn bench(c: &mut Criterion) {
-    let (text, inv) = tsacl::synth::audit_tailnet(100_000, 10_000, 7);
+    let (text, inv) = synth::audit_tailnet(100_000, 10_000, 7);
     let original = policy(&text);
     // One rule's port changes (the first rule that allows tcp:443 alone).
     let edited = policy(&text.replacen("\"tcp:443\"]}", "\"tcp:444\"]}", 1));

@@ -6,12 +6,15 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../tests/support/synth.rs"]
+mod synth;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use synth::{Shape, policy};
 use tsacl::check::check_policy;
 use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::syntax::hujson;
-use tsacl::synth::{Shape, policy};
 
 fn bench(c: &mut Criterion) {
     let text = policy(Shape::of_size(5_000_000), 42).into_bytes();

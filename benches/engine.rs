@@ -1,9 +1,12 @@
-//! The semantic engine at scale, on synthetic tailnets (`tsacl::synth::tailnet`):
+//! The semantic engine at scale, on synthetic tailnets (`synth::tailnet`):
 //! building the model for 100,000 devices and 10,000 rules, one `explain` query on it,
 //! every device's filter for 10,000 devices and 2,000 rules, and offline test evaluation.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/support/synth.rs"]
+mod synth;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -21,7 +24,7 @@ fn policy(text: &str) -> Policy {
 }
 
 fn bench(c: &mut Criterion) {
-    let (text, inv) = tsacl::synth::tailnet(100_000, 10_000, 7);
+    let (text, inv) = synth::tailnet(100_000, 10_000, 7);
     let mut g = c.benchmark_group("engine_100k_devices_10k_rules");
     g.sample_size(10);
     g.bench_function("build_model", |b| {
@@ -44,7 +47,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let (text, inv) = tsacl::synth::tailnet(10_000, 2_000, 11);
+    let (text, inv) = synth::tailnet(10_000, 2_000, 11);
     let p = policy(&text);
     let resolver = Resolver::new(&p, &inv);
     let rules = compile(&resolver);

@@ -4,13 +4,16 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../tests/support/synth.rs"]
+mod synth;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("tailnet.json5");
-    std::fs::write(&path, tsacl::synth::intents(1000, 200, 3)).expect("write");
+    std::fs::write(&path, synth::intents(1000, 200, 3)).expect("write");
     let project = tsacl::intents::project::load(&path).expect("loads");
     assert!(
         !project.diagnostics.iter().any(|d| d.is_error()),

@@ -1,9 +1,12 @@
 //! Time and peak memory of the redundancy audit on a generated tailnet
-//! (`tsacl::synth::audit_tailnet`), against the inventory and policy-only (structural):
+//! (`synth::audit_tailnet`), against the inventory and policy-only (structural):
 //! `cargo run --release --example audit_scale -- 100000 10000`.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/support/synth.rs"]
+mod synth;
 
 use std::time::Instant;
 use tsacl::engine::redundancy::{Audit, Kind};
@@ -14,7 +17,7 @@ fn main() {
         .map(|a| a.parse::<usize>().expect("a number"));
     let devices = args.next().unwrap_or(100_000);
     let rules = args.next().unwrap_or(10_000);
-    let (text, inv) = tsacl::synth::audit_tailnet(devices, rules, 7);
+    let (text, inv) = synth::audit_tailnet(devices, rules, 7);
     let parse = |text: &str| {
         let doc = tsacl::syntax::hujson::parse(text.as_bytes()).expect("valid");
         tsacl::model::lower(doc.root, Default::default(), &mut Vec::new())

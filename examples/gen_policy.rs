@@ -1,6 +1,9 @@
 //! Write a synthetic policy of about N bytes to standard output:
 //! `cargo run --release --example gen_policy -- 5000000 > big.hujson`.
 
+#[path = "../tests/support/synth.rs"]
+mod synth;
+
 fn main() {
     let size: usize = std::env::args()
         .nth(1)
@@ -10,8 +13,5 @@ fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(42);
-    print!(
-        "{}",
-        tsacl::synth::policy(tsacl::synth::Shape::of_size(size), seed)
-    );
+    print!("{}", synth::policy(synth::Shape::of_size(size), seed));
 }

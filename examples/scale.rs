@@ -4,6 +4,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../tests/support/synth.rs"]
+mod synth;
+
 use std::time::Instant;
 
 fn main() {
@@ -12,7 +15,7 @@ fn main() {
         .map(|a| a.parse::<usize>().expect("a number"));
     let devices = args.next().unwrap_or(100_000);
     let rules = args.next().unwrap_or(10_000);
-    let (text, inv) = tsacl::synth::tailnet(devices, rules, 7);
+    let (text, inv) = synth::tailnet(devices, rules, 7);
     println!(
         "policy: {} bytes, {devices} devices, {rules} rules",
         text.len()

@@ -12,8 +12,6 @@ pub mod cli;
 pub mod diagnostics;
 pub mod engine;
 pub mod fsutil;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod gitsync;
 pub mod intents;
 pub mod lint;
@@ -22,5 +20,4 @@ pub mod model;
 pub mod rules;
 pub mod suggest;
 pub mod syntax;
-pub mod synth;
 pub mod validate;

@@ -11,7 +11,25 @@
 //! answer or documentation shows the control plane's verdict, the rule is a warning that
 //! says so, whatever tsacl expects; a user raises it with `--severity CODE=error`.
 
-use crate::diagnostics::Severity;
+/// How serious a finding is: each rule's default, which `--severity` and the intents'
+/// `lint` section may change for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
 
 /// What shows that the control plane rejects what a default-`error` rule reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,10 @@
 //! Replays the fuzz corpora (`fuzz/corpus/<target>/`) and crash reproducers
 //! (`fuzz/regressions/<target>/`) through the same harnesses the fuzzers run
-//! (`tsacl::fuzzing`), so every input a fuzzer kept stays checked by plain `cargo test`,
-//! with no fuzzing tools installed.
+//! (`tests/support/fuzzing.rs`), so every input a fuzzer kept stays checked by plain
+//! `cargo test`, with no fuzzing tools installed.
+
+#[path = "support/fuzzing.rs"]
+mod fuzzing;
 
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -51,20 +54,20 @@ fn replay(target: &str, harness: fn(&[u8])) {
 
 #[test]
 fn hujson_corpus() {
-    replay("hujson", tsacl::fuzzing::hujson);
+    replay("hujson", fuzzing::hujson);
 }
 
 #[test]
 fn format_corpus() {
-    replay("format", tsacl::fuzzing::format);
+    replay("format", fuzzing::format);
 }
 
 #[test]
 fn check_corpus() {
-    replay("check", tsacl::fuzzing::check);
+    replay("check", fuzzing::check);
 }
 
 #[test]
 fn json5_corpus() {
-    replay("json5", tsacl::fuzzing::json5);
+    replay("json5", fuzzing::json5);
 }

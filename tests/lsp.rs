@@ -4,6 +4,9 @@
 //! a copy of the repository's intents project; the fuzz corpora replayed through it; and
 //! the VS Code extension built with npm.
 
+#[path = "support/synth.rs"]
+mod synth;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -1074,7 +1077,7 @@ fn copy_tree(from: &Path, to: &Path) {
 fn one_line_change_in_a_1mb_policy() {
     let mut size = 1_100_000;
     let policy = loop {
-        let p = tsacl::synth::policy(tsacl::synth::Shape::of_size(size), 42);
+        let p = synth::policy(synth::Shape::of_size(size), 42);
         if p.len() >= 1 << 20 {
             break p;
         }

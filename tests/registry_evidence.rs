@@ -5,8 +5,8 @@
 mod common;
 
 use tsacl::check::check_policy;
-use tsacl::diagnostics::{Severity, SourceFile, SourceMap};
-use tsacl::rules::{Evidence, RULES};
+use tsacl::diagnostics::{SourceFile, SourceMap};
+use tsacl::rules::{Evidence, RULES, Severity};
 use tsacl::validate::Options;
 
 #[test]

@@ -102,8 +102,8 @@ fn command_line_layer(args: &CheckArgs) -> Result<Layer, String> {
 /// The exit code for these findings under the user's threshold.
 fn findings_code(diagnostics: &[crate::diagnostics::Diagnostic], args: &CheckArgs) -> u8 {
     let threshold = match args.fail_on {
-        FailOn::Warning => crate::diagnostics::Severity::Warning,
-        FailOn::Error => crate::diagnostics::Severity::Error,
+        FailOn::Warning => crate::rules::Severity::Warning,
+        FailOn::Error => crate::rules::Severity::Error,
     };
     if !args.exit_zero && diagnostics.iter().any(|d| d.severity >= threshold) {
         EXIT_FINDINGS

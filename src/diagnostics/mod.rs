@@ -3,31 +3,16 @@
 //!
 //! Invariant: every diagnostic carries a [`Code`] from the registry in [`crate::rules`],
 //! so `tsacl rule --all` lists every code the tool can emit.
+//!
+//! Diagnostics depend on the registry (codes, [`Severity`], the SARIF rule table), never
+//! the other way round: the registry describes rules and knows nothing of findings.
 
 pub mod render;
 pub mod selection;
 
-use crate::rules::Code;
+use crate::rules::{Code, Severity};
 use crate::syntax::Span;
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
 
 /// Index of a file in a [`SourceMap`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,7 +3,8 @@
 //! Columns are 1-based and count bytes, the convention of tailscale/hujson and of the
 //! control plane's own messages; `end_line`/`end_column` point just past the span.
 
-use super::{Diagnostic, Severity, SourceMap};
+use super::{Diagnostic, SourceMap};
+use crate::rules::Severity;
 use serde::Serialize;
 use std::fmt;
 

@@ -10,8 +10,8 @@
 //! earlier one dropped by naming it in `select` (a code or name, not a prefix) or by giving
 //! it a severity.
 
-use super::{Diagnostic, Severity};
-use crate::rules::{Code, RULES};
+use super::Diagnostic;
+use crate::rules::{Code, RULES, Severity};
 
 /// What a severity override sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,7 @@
 use super::analysis::Model;
 use super::diagnostics::Finding;
 use super::documents::{Encoding, range};
-use crate::diagnostics::Severity;
-use crate::rules::Code;
+use crate::rules::{Code, Severity};
 use crate::syntax::{Kind as ValueKind, Span, Value};
 use lsp_types::{CodeAction, CodeActionKind, TextEdit, Uri, WorkspaceEdit};
 use std::collections::HashMap;

@@ -2,8 +2,8 @@
 //! related locations `tsacl check` prints, with byte spans turned into positions.
 
 use super::documents::{Encoding, range, uri_of};
-use crate::diagnostics::{Diagnostic, Severity, SourceFile, SourceMap};
-use crate::rules::Code;
+use crate::diagnostics::{Diagnostic, SourceFile, SourceMap};
+use crate::rules::{Code, Severity};
 use crate::syntax::Span;
 use lsp_types::{DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString};
 

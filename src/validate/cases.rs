@@ -31,7 +31,7 @@ const TAGS: &str = r#""tagOwners": {"tag:server": [], "tag:exit": [], "tag:k8s":
 
 /// Every diagnostic of validation (any severity), with failing tests left out as in
 /// [`errors`].
-fn findings(policy: &str) -> Vec<(Code, crate::diagnostics::Severity, String)> {
+fn findings(policy: &str) -> Vec<(Code, crate::rules::Severity, String)> {
     run(policy, &Options::default())
         .into_iter()
         .filter(|d| !matches!(d.code, Code::TestFailed | Code::SshTestFailed))

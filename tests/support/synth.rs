@@ -1,6 +1,11 @@
 //! Synthetic policies for benchmarks and stress tests: deterministic, valid, and shaped
 //! like real tailnets (groups of users, tags owned by groups, hosts, ACLs, grants, SSH
 //! rules, node attributes and tests), with comments and trailing commas.
+//!
+//! Not part of the library: benches, examples and tests include this file with
+//! `#[path = ".../tests/support/synth.rs"] mod synth;`, and `tests/synth.rs` tests it.
+// Each including target uses a few of these generators.
+#![allow(dead_code)]
 
 use std::fmt::Write;
 
@@ -58,7 +63,7 @@ pub fn policy(shape: Shape, seed: u64) -> String {
     let mut rng = Rng::new(seed);
     let mut out = String::with_capacity(shape.acls * 400 + shape.grants * 400);
     let user = |i: usize| format!("user{i}@example.com");
-    out.push_str("// Synthetic tailnet policy (tsacl::synth).\n{\n\t\"groups\": {\n");
+    out.push_str("// Synthetic tailnet policy (synth::policy).\n{\n\t\"groups\": {\n");
     for g in 0..shape.groups {
         let members: Vec<String> = (0..4)
             .map(|_| format!("{:?}", user(rng.below(shape.users))))
@@ -151,9 +156,9 @@ fn source(rng: &mut Rng, shape: Shape) -> String {
 /// A synthetic tailnet: a policy of `rules` rules over users, groups and tags, and an
 /// inventory of `devices` devices (half user-owned, half tagged, a few subnet routers),
 /// for benchmarks of the engine at scale. Deterministic for a seed.
-pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engine::Inventory) {
-    use crate::engine::inventory::{Device, Inventory, Role, User};
+pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, tsacl::engine::Inventory) {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use tsacl::engine::inventory::{Device, Inventory, Role, User};
     let mut rng = Rng::new(seed);
     let users = (devices / 4).max(2);
     let tags = (devices / 200).clamp(4, 500);
@@ -183,7 +188,7 @@ pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, crate::engin
         let router = i % 5000 == 3;
         let routes = if router {
             vec![
-                crate::model::Prefix::parse(&format!("10.{}.0.0/16", (i / 5000) % 256))
+                tsacl::model::Prefix::parse(&format!("10.{}.0.0/16", (i / 5000) % 256))
                     .expect("valid"),
             ]
         } else {
@@ -249,7 +254,7 @@ pub fn audit_tailnet(
     devices: usize,
     rules: usize,
     seed: u64,
-) -> (String, crate::engine::Inventory) {
+) -> (String, tsacl::engine::Inventory) {
     let (base, inv) = tailnet(devices, 0, seed);
     let mut rng = Rng::new(seed ^ 0x5eed);
     let users = (devices / 4).max(2);
@@ -419,11 +424,11 @@ pub fn command_tailnet(
     devices: usize,
     rules: usize,
     seed: u64,
-) -> (String, crate::engine::Inventory) {
-    use crate::engine::inventory::{Device, Inventory, Role, User};
+) -> (String, tsacl::engine::Inventory) {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use tsacl::engine::inventory::{Device, Inventory, Role, User};
     // The inventory and the definitions come from a fixed seed, the rules from `seed`.
-    let mut rng = Rng::new(0x7a11_e7);
+    let mut rng = Rng::new(0x007a_11e7);
     let users = (devices / 4).max(2);
     let tags = (devices / 100).clamp(4, 1000);
     let groups = (users / 50).clamp(2, 2000);
@@ -450,7 +455,7 @@ pub fn command_tailnet(
         }
         let routes = if i % 5000 == 3 {
             let p = format!("10.{}.0.0/16", (i / 5000) % 256);
-            vec![crate::model::Prefix::parse(&p).expect("a CIDR")]
+            vec![tsacl::model::Prefix::parse(&p).expect("a CIDR")]
         } else {
             Vec::new()
         };
@@ -535,7 +540,7 @@ pub fn with_one_more_grant(policy: &str) -> String {
 
 /// An inventory in the API's JSON shape (`{"devices": [...], "users": [...]}`), as
 /// `--inventory` reads it.
-pub fn inventory_json(inv: &crate::engine::Inventory) -> String {
+pub fn inventory_json(inv: &tsacl::engine::Inventory) -> String {
     use serde_json::json;
     let devices: Vec<serde_json::Value> = inv
         .devices
@@ -564,55 +569,4 @@ pub fn inventory_json(inv: &crate::engine::Inventory) -> String {
         })
         .collect();
     serde_json::to_string(&json!({"devices": devices, "users": users})).expect("JSON")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::check_policy;
-    use crate::diagnostics::{SourceFile, SourceMap};
-
-    #[test]
-    fn synthetic_policies_are_valid_and_near_the_requested_size() {
-        for size in [10_000, 200_000] {
-            let text = policy(Shape::of_size(size), 7);
-            assert!(
-                text.len() > size / 2 && text.len() < size * 2,
-                "{size}: {}",
-                text.len()
-            );
-            let mut sources = SourceMap::default();
-            let id = sources.add(SourceFile::new("s", "s", text.into_bytes()));
-            let checked = check_policy(&sources, id, &Default::default());
-            let errors: Vec<_> = checked
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .collect();
-            assert!(errors.is_empty(), "{errors:?}");
-        }
-        assert_eq!(
-            policy(Shape::of_size(5000), 1),
-            policy(Shape::of_size(5000), 1)
-        );
-    }
-
-    #[test]
-    fn the_audit_tailnet_is_valid_has_the_rules_asked_for_and_some_redundancy() {
-        let (text, inv) = audit_tailnet(2000, 300, 3);
-        let mut sources = SourceMap::default();
-        let id = sources.add(SourceFile::new("s", "s", text.clone().into_bytes()));
-        let checked = check_policy(&sources, id, &Default::default());
-        let errors: Vec<_> = checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .collect();
-        assert!(errors.is_empty(), "{errors:?}");
-        let policy = checked.policy.unwrap();
-        let n = policy.grants.as_ref().map_or(0, Vec::len);
-        assert!((300..303).contains(&n), "{n}");
-        let found = crate::engine::redundancy::Audit::new(&policy, &inv).findings();
-        assert!(found.len() > 10, "{}", found.len());
-    }
 }

@@ -2,7 +2,11 @@
 //!
 //! Each function takes arbitrary bytes and panics on any violated invariant, so the same
 //! code serves libFuzzer (`fuzz/fuzz_targets/*.rs`) and the corpus replay that runs in
-//! plain `cargo test` (`tests/fuzz_corpus.rs`). Not part of the supported API.
+//! plain `cargo test` (`tests/fuzz_corpus.rs`), both of which include this file with
+//! `#[path = ".../tests/support/fuzzing.rs"] mod fuzzing;`. Not part of the library: it
+//! reaches tsacl through its public API only.
+// Each fuzz target uses one harness.
+#![allow(dead_code)]
 //!
 //! Invariants checked:
 //! - [`hujson`]: the reader never panics; its errors point where they say (line and
@@ -19,13 +23,13 @@
 //! - [`json5`]: the JSON5 reader never panics, its spans are sound, and it reads every
 //!   HuJSON document (without CR or U+2028/U+2029) into the same tree.
 
-use crate::check::check_policy;
-use crate::diagnostics::render::{TextStyle, one_line, render_json, render_text, summary};
-use crate::diagnostics::{Diagnostic, SourceFile, SourceMap};
-use crate::syntax::tree::{Document, Kind, Span, SyntaxError, Value};
-use crate::syntax::{hujson as hj, json5 as j5};
-use crate::validate::Options;
 use std::collections::HashMap;
+use tsacl::check::check_policy;
+use tsacl::diagnostics::render::{TextStyle, one_line, render_json, render_text, summary};
+use tsacl::diagnostics::{Diagnostic, SourceFile, SourceMap};
+use tsacl::syntax::tree::{Document, Kind, Span, SyntaxError, Value};
+use tsacl::syntax::{hujson as hj, json5 as j5};
+use tsacl::validate::Options;
 
 /// Target `hujson`: parse, errors, spans, `standardize`, `is_standard`, serde_json.
 pub fn hujson(data: &[u8]) {

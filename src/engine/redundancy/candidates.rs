@@ -1,0 +1,195 @@
+//! Step 1, candidates: the rules that overlap a rule in sources, destinations and
+//! ports, found through the overlap relation of selectors (one sweep over every
+//! selector's addresses), not by intersecting address sets rule by rule.
+
+use super::lower::AuditRule;
+use super::{Audit, SetId, zobrist};
+use crate::engine::ipset::IpSet;
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
+
+impl Audit {
+    /// Which rules name each set, how many rules each set's overlaps lead to, and the
+    /// processing order.
+    pub(super) fn index(&mut self) {
+        self.by_src = vec![Vec::new(); self.sets.len()];
+        self.by_dst = vec![Vec::new(); self.sets.len()];
+        for (i, r) in self.rules.iter().enumerate() {
+            for &s in &r.src_sels {
+                push_unique(&mut self.by_src[s as usize], i as u32);
+            }
+            for e in &r.entries {
+                push_unique(&mut self.by_dst[e.set as usize], i as u32);
+            }
+        }
+        // How many rules a selector leads to through its overlaps, per side: a broad
+        // selector (`autogroup:member`) overlaps most sets, so summing that per rule would
+        // cost rules × sets.
+        let reach = |index: &Vec<Vec<u32>>| -> Vec<usize> {
+            (0..self.sets.len())
+                .map(|s| {
+                    index[s].len()
+                        + self.overlaps[s]
+                            .iter()
+                            .map(|t| index[*t as usize].len())
+                            .sum::<usize>()
+                })
+                .collect()
+        };
+        self.src_reach = reach(&self.by_src);
+        self.dst_reach = reach(&self.by_dst);
+        let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.rules[i as usize].span.start));
+        self.order = vec![0; self.rules.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            self.order[i as usize] = pos as u32;
+        }
+    }
+
+    /// Rules that overlap rule `i` in sources, destinations and ports (any coverability).
+    pub(super) fn candidates(&self, i: usize, scratch: &mut Scratch) -> Vec<u32> {
+        let r = &self.rules[i];
+        scratch.stamp += 1;
+        let stamp = scratch.stamp;
+        let mut out = Vec::new();
+        // Walk whichever side names fewer rules.
+        let src_cost: usize = r.src_sels.iter().map(|&s| self.src_reach[s as usize]).sum();
+        let dst_cost: usize = r
+            .entries
+            .iter()
+            .map(|e| self.dst_reach[e.set as usize])
+            .sum();
+        let (seeds, index): (Vec<SetId>, &Vec<Vec<u32>>) = if src_cost <= dst_cost {
+            (r.src_sels.clone(), &self.by_src)
+        } else {
+            (r.entries.iter().map(|e| e.set).collect(), &self.by_dst)
+        };
+        for s in seeds {
+            for t in std::iter::once(s).chain(self.overlaps[s as usize].iter().copied()) {
+                for &c in &index[t as usize] {
+                    if scratch.mark[c as usize] != stamp {
+                        scratch.mark[c as usize] = stamp;
+                        if c as usize != i && self.overlap(r, &self.rules[c as usize]) {
+                            out.push(c);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn sets_overlap(&self, a: SetId, b: SetId) -> bool {
+        a == b || self.overlaps[a as usize].binary_search(&b).is_ok()
+    }
+
+    fn overlap(&self, r: &AuditRule, c: &AuditRule) -> bool {
+        r.src_sels
+            .iter()
+            .any(|&a| c.src_sels.iter().any(|&b| self.sets_overlap(a, b)))
+            && r.entries.iter().any(|e| {
+                c.entries
+                    .iter()
+                    .any(|f| e.keys.overlaps(&f.keys) && self.sets_overlap(e.set, f.set))
+            })
+    }
+}
+
+fn push_unique(list: &mut Vec<u32>, v: u32) {
+    if list.last() != Some(&v) {
+        list.push(v);
+    }
+}
+
+pub(super) struct Scratch {
+    mark: Vec<u32>,
+    stamp: u32,
+}
+
+impl Scratch {
+    pub(super) fn new(n: usize) -> Scratch {
+        Scratch {
+            mark: vec![0; n],
+            stamp: 0,
+        }
+    }
+}
+
+/// For each set, the sets it overlaps. One sweep over every set's intervals: each
+/// elementary piece's active sets overlap pairwise; pieces with the same active sets
+/// (Zobrist hash) are handled once. Sets active on most pieces (`*`, `autogroup:member`)
+/// would make that quadratic, so they are compared with every set directly instead.
+pub(super) fn overlaps(sets: &[Arc<IpSet>]) -> Vec<Vec<SetId>> {
+    let n = sets.len();
+    let mut out: Vec<Vec<SetId>> = vec![Vec::new(); n];
+    let mut broad = vec![false; n];
+    let total: usize = sets
+        .iter()
+        .map(|s| s.families()[0].len() + s.families()[1].len())
+        .sum();
+    for (i, s) in sets.iter().enumerate() {
+        // Few intervals spanning much: a huge range, not a handful of devices.
+        let [v4, v6] = s.families();
+        let wide =
+            v4.iter().any(|(a, b)| b - a > 65_536) || v6.iter().any(|(a, b)| b - a > 1 << 64);
+        broad[i] = wide || (v4.len() + v6.len()) * 8 > total.max(64);
+    }
+    for fam in 0..2 {
+        let mut events: Vec<(u128, bool, u32)> = Vec::new();
+        for (i, s) in sets.iter().enumerate() {
+            if broad[i] {
+                continue;
+            }
+            for &(lo, hi) in s.families()[fam] {
+                events.push((lo, true, i as u32));
+                if hi < u128::MAX {
+                    events.push((hi + 1, false, i as u32));
+                }
+            }
+        }
+        // Ends before starts at the same position: [a, b] and [b+1, c] do not overlap.
+        events.sort_unstable_by_key(|e| (e.0, e.1));
+        let mut active: Vec<u32> = Vec::new();
+        let mut hash = 0u64;
+        let mut seen: FxHashSet<u64> = FxHashSet::default();
+        let mut k = 0;
+        while k < events.len() {
+            let pos = events[k].0;
+            while k < events.len() && events[k].0 == pos {
+                let (_, start, i) = events[k];
+                if start {
+                    active.push(i);
+                } else if let Some(at) = active.iter().position(|&x| x == i) {
+                    active.swap_remove(at);
+                }
+                hash ^= zobrist(u64::from(i));
+                k += 1;
+            }
+            if active.len() > 1 && seen.insert(hash) {
+                for &a in &active {
+                    for &b in &active {
+                        if a != b {
+                            out[a as usize].push(b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (i, is_broad) in broad.iter().enumerate() {
+        if !*is_broad {
+            continue;
+        }
+        for j in 0..n {
+            if i != j && sets[i].overlaps(&sets[j]) {
+                out[i].push(j as SetId);
+                out[j].push(i as SetId);
+            }
+        }
+    }
+    for list in &mut out {
+        list.sort_unstable();
+        list.dedup();
+    }
+    out
+}

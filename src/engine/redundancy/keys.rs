@@ -1,0 +1,65 @@
+//! Protocols and ports as one dimension: sorted, disjoint intervals of
+//! `proto << 16 | port`, so that a rule's flows are sources × destinations × keys.
+
+use crate::engine::rules::Protocols;
+use crate::model::PortRange;
+
+/// Protocols × ports as sorted, disjoint intervals of `proto << 16 | port`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(super) struct Keys(pub(super) Vec<(u32, u32)>);
+
+impl Keys {
+    pub(super) fn new(protocols: Protocols, ports: &[PortRange]) -> Keys {
+        let mut v = Vec::new();
+        for p in protocols.numbers() {
+            let base = u32::from(p) << 16;
+            for r in ports {
+                v.push((base | u32::from(r.first), base | u32::from(r.last)));
+            }
+        }
+        v.sort_unstable();
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        Keys(out)
+    }
+    pub(super) fn overlaps(&self, other: &Keys) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < other.0.len() {
+            let (a, b) = (self.0[i], other.0[j]);
+            if a.0.max(b.0) <= a.1.min(b.1) {
+                return true;
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+    pub(super) fn contains(&self, k: u32) -> bool {
+        let i = self.0.partition_point(|&(lo, _)| lo <= k);
+        i > 0 && self.0[i - 1].1 >= k
+    }
+    pub(super) fn overlap_size(&self, other: &Keys) -> f64 {
+        let (mut i, mut j, mut n) = (0, 0, 0.0);
+        while i < self.0.len() && j < other.0.len() {
+            let (a, b) = (self.0[i], other.0[j]);
+            let (lo, hi) = (a.0.max(b.0), a.1.min(b.1));
+            if lo <= hi {
+                n += f64::from(hi - lo) + 1.0;
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        n
+    }
+}

@@ -1,0 +1,164 @@
+//! Selectors of a needed rule made redundant by, or empty next to, the rule's other
+//! selectors.
+
+use super::coverage::{Checker, Part};
+use super::lower::AuditEntry;
+use super::{Audit, Inner};
+use crate::engine::ipset::IpSet;
+use std::borrow::Cow;
+
+impl Audit {
+    /// Selectors of a needed rule made redundant by, or empty next to, its other ones.
+    pub(super) fn selector_findings(&self, i: usize) -> Vec<Inner> {
+        let r = &self.rules[i];
+        let mut out = Vec::new();
+        // Sources: later duplicates are the redundant ones.
+        let mut gone = vec![false; r.src_sels.len()];
+        for k in (0..r.src_sels.len()).rev() {
+            let set = &self.sets[r.src_sels[k] as usize];
+            if set.is_empty() {
+                out.push(Inner::EmptySource(k));
+                gone[k] = true;
+                continue;
+            }
+            let others: Vec<usize> = (0..r.src_sels.len())
+                .filter(|&j| j != k && !gone[j])
+                .collect();
+            let union =
+                IpSet::union_all(others.iter().map(|&j| &*self.sets[r.src_sels[j] as usize]));
+            if union.contains_set(set) {
+                // Name the fewest others that together contain it.
+                let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
+                out.push(Inner::RedundantSource(k, by));
+                gone[k] = true;
+            }
+        }
+        // Destinations: is one selector's part of the flows inside the others'?
+        let n = r.dst_spans.len();
+        let mut gone = vec![false; n];
+        for k in (0..n).rev() {
+            let mine: Vec<AuditEntry> = r
+                .entries
+                .iter()
+                .filter(|e| e.dst_index == k)
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let empty = mine
+                .iter()
+                .all(|e| !e.own && self.sets[e.set as usize].is_empty());
+            if empty {
+                out.push(Inner::EmptyDestination(k));
+                gone[k] = true;
+                continue;
+            }
+            let rest: Vec<AuditEntry> = r
+                .entries
+                .iter()
+                .filter(|e| e.dst_index != k && !gone[e.dst_index])
+                .cloned()
+                .collect();
+            if rest.is_empty() {
+                continue;
+            }
+            let checker = Checker {
+                audit: self,
+                src: &r.src,
+                entries: &mine,
+            };
+            let part = Part {
+                rule: i as u32,
+                volume: 0.0,
+                src: Cow::Borrowed(&*r.src),
+                entries: &rest,
+            };
+            if checker.covered(&[&part]) {
+                // Name one other selector if one suffices.
+                let mut by: Vec<usize> = rest.iter().map(|e| e.dst_index).collect();
+                by.dedup();
+                let alone = by.iter().copied().find(|&j| {
+                    let only: Vec<AuditEntry> =
+                        rest.iter().filter(|e| e.dst_index == j).cloned().collect();
+                    let part = Part {
+                        rule: i as u32,
+                        volume: 0.0,
+                        src: Cow::Borrowed(&*r.src),
+                        entries: &only,
+                    };
+                    checker.covered(&[&part])
+                });
+                if let Some(j) = alone {
+                    by = vec![j];
+                }
+                out.push(Inner::RedundantDestination(k, by));
+                gone[k] = true;
+            }
+        }
+        let at = |k: &Inner| match k {
+            Inner::RedundantSource(k, _) | Inner::EmptySource(k) => r.src_spans[*k].start,
+            Inner::RedundantDestination(k, _) | Inner::EmptyDestination(k) => r.dst_spans[*k].start,
+        };
+        out.sort_by_key(at);
+        out
+    }
+}
+
+/// The fewest of `candidates` whose sets together contain `target` (greedy, largest
+/// first, then pruned).
+fn minimal_containing<'a>(
+    target: &IpSet,
+    candidates: &[usize],
+    set: impl Fn(usize) -> &'a IpSet,
+) -> Vec<usize> {
+    let mut ranked: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&j| set(j).overlaps(target))
+        .collect();
+    ranked.sort_by(|&a, &b| {
+        set(b)
+            .intersect(target)
+            .size()
+            .total_cmp(&set(a).intersect(target).size())
+    });
+    let mut chosen = Vec::new();
+    let mut rest = target.clone();
+    for j in ranked {
+        if rest.is_empty() {
+            break;
+        }
+        if set(j).overlaps(&rest) {
+            rest = rest.subtract(set(j));
+            chosen.push(j);
+        }
+    }
+    let mut k = chosen.len();
+    while k > 0 {
+        k -= 1;
+        let without: Vec<usize> = chosen.iter().copied().filter(|&j| j != chosen[k]).collect();
+        if IpSet::union_all(without.iter().map(|&j| set(j))).contains_set(target) {
+            chosen = without;
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{DEFS, audit};
+
+    #[test]
+    fn selectors_made_redundant_inside_their_rule() {
+        let f = audit(&format!(
+            r#"{{{DEFS} "acls": [
+                {{"action": "accept", "src": ["group:eng", "alice@example.com", "group:none"], "dst": ["tag:db:22", "tag:db:*", "lan:22"]}}]}}"#
+        ));
+        assert_eq!(f.len(), 3, "{f:?}");
+        assert!(f[0].contains("RedundantSource"), "{f:?}");
+        assert!(f[1].contains("EmptySource"), "{f:?}");
+        assert!(f[2].contains("RedundantDestination"), "{f:?}");
+    }
+}
