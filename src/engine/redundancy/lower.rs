@@ -255,9 +255,16 @@ impl Written<'_> {
         };
         let src = match src_sels[..] {
             [one] => Arc::clone(&sets[one as usize]),
-            _ => Arc::new(IpSet::union_all(
-                src_sels.iter().map(|&s| &*sets[s as usize]),
-            )),
+            _ => {
+                // When one part holds the others (users beside `autogroup:member`), the
+                // union is that part: share it rather than build a copy per rule.
+                let parts = || src_sels.iter().map(|&s| &sets[s as usize]);
+                let largest = parts().max_by_key(|s| s.interval_count());
+                match largest {
+                    Some(big) if parts().all(|s| big.contains_set(s)) => Arc::clone(big),
+                    _ => Arc::new(IpSet::union_all(parts().map(|s| &**s))),
+                }
+            }
         };
         AuditRule {
             origin: self.origin(),

@@ -24,9 +24,13 @@ impl Audit {
             let others: Vec<usize> = (0..r.src_sels.len())
                 .filter(|&j| j != k && !gone[j])
                 .collect();
-            let union =
-                IpSet::union_all(others.iter().map(|&j| &*self.sets[r.src_sels[j] as usize]));
-            if union.contains_set(set) {
+            // One other selector containing it is the common case (a user beside
+            // `autogroup:member`); the union of the others is built only when none does.
+            let other = |j: &usize| &*self.sets[r.src_sels[*j] as usize];
+            let contained = others.iter().any(|j| other(j).contains_set(set))
+                || (others.len() > 1
+                    && IpSet::union_all(others.iter().map(other)).contains_set(set));
+            if contained {
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
                 out.push(Inner::RedundantSource(k, by));
