@@ -284,3 +284,73 @@ fn explain_text_is_a_screenful_at_scale() {
     let json: serde_json::Value = serde_json::from_str(&explain(&["--format", "json"])).unwrap();
     assert_eq!(json["cannot_reach"].as_array().unwrap().len(), n - n / 2);
 }
+
+#[test]
+fn the_access_diff_at_scale_is_a_readable_summary_and_json_lists_every_cell() {
+    // 300 tags; a group of 40 users gains a port on every one of them.
+    let dir = tempfile::tempdir().unwrap();
+    let (tags, users) = (300, 40);
+    let owners: Vec<String> = (0..tags)
+        .map(|i| format!("\"tag:t{i}\": [\"autogroup:admin\"]"))
+        .collect();
+    let members: Vec<String> = (0..users)
+        .map(|i| format!("\"u{i}@example.com\""))
+        .collect();
+    let policy = |grants: &str| {
+        format!(
+            "{{\"groups\": {{\"group:eng\": [{}]}}, \"tagOwners\": {{{}}}, \"grants\": [{grants}]}}",
+            members.join(", "),
+            owners.join(", ")
+        )
+    };
+    let old = dir.path().join("old.hujson");
+    let new = dir.path().join("new.hujson");
+    std::fs::write(
+        &old,
+        policy(r#"{"src": ["group:eng"], "dst": ["tag:t0"], "ip": ["tcp:22"]}"#),
+    )
+    .unwrap();
+    let every: Vec<String> = (0..tags).map(|i| format!("\"tag:t{i}\"")).collect();
+    std::fs::write(
+        &new,
+        policy(&format!(
+            r#"{{"src": ["group:eng"], "dst": ["tag:t0"], "ip": ["tcp:22"]}}, {{"src": ["group:eng"], "dst": [{}], "ip": ["tcp:443"]}}"#,
+            every.join(", ")
+        )),
+    )
+    .unwrap();
+    let diff = |format: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+            .arg("diff")
+            .args([&old, &new])
+            .args(format)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // The text: a line per destination naming 8 of the 40 sources (in the principals'
+    // order: sorted names), then at most 200 lines.
+    let text = diff(&[]);
+    let access = text.split("\n\n").next().unwrap();
+    assert!(
+        access.contains(
+            "  + u0@example.com, u10@example.com, u11@example.com, u12@example.com, u13@example.com, u14@example.com, u15@example.com, u16@example.com and 32 more -> tag:t0: tcp 443\n"
+        ),
+        "{access}"
+    );
+    assert_eq!(access.lines().count(), 1 + 200 + 1, "{access}");
+    assert!(
+        access.ends_with("  ... and 100 more changes (tsacl diff --format json lists every one)"),
+        "{access}"
+    );
+    // JSON: every (source, destination) cell.
+    let json: serde_json::Value = serde_json::from_str(&diff(&["--format", "json"])).unwrap();
+    let changes = json["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), tags * users);
+    assert_eq!(
+        changes[0],
+        serde_json::json!({"src": "u0@example.com", "dst": "tag:t0", "gained": {"tcp": ["443"]}, "lost": {}})
+    );
+    assert_eq!(json["locked_out"], serde_json::json!([]));
+}
