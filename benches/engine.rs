@@ -1,6 +1,7 @@
 //! The semantic engine at scale, on synthetic tailnets (`synth::tailnet`):
 //! building the model for 100,000 devices and 10,000 rules, one `explain` query on it,
-//! every device's filter for 10,000 devices and 2,000 rules, and offline test evaluation.
+//! every device's filter for 10,000 devices and 2,000 rules; and the functions `explain`
+//! and `diff` call on `synth::command_tailnet` (what `benches/commands.sh` times whole).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -10,6 +11,7 @@ mod synth;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
+use tsacl::engine::diff::diff;
 use tsacl::engine::explain::{self, cannot_reach, inbound, resolve_name};
 use tsacl::engine::filter::all_filters;
 use tsacl::engine::reach::Roles;
@@ -44,6 +46,41 @@ fn bench(c: &mut Criterion) {
             let model = explain::model(&p, &roles, &[black_box(&target)]);
             black_box((inbound(&model, &target), cannot_reach(&model, &target)))
         })
+    });
+    g.finish();
+
+    // The functions `tsacl explain` and `tsacl diff` call, on the tailnets
+    // `benches/commands.sh` times the commands on (10,000 rules, 50,000 devices).
+    let (text, _) = synth::command_tailnet(50_000, 10_000, 1);
+    let (other, _) = synth::command_tailnet(50_000, 10_000, 2);
+    let (p, edited, other) = (
+        policy(&text),
+        policy(&synth::with_one_more_grant(&text)),
+        policy(&other),
+    );
+    let target = resolve_name(&p, None, "tag:svc7").expect("tag exists");
+    let from = resolve_name(&p, None, "user5@example.com").expect("a user");
+    let mut g = c.benchmark_group("commands_10k_rules_50k_devices");
+    g.sample_size(10);
+    g.bench_function("explain_target", |b| {
+        b.iter(|| {
+            let roles = Roles::none();
+            let model = explain::model(&p, &roles, &[black_box(&target)]);
+            black_box((inbound(&model, &target), cannot_reach(&model, &target)))
+        })
+    });
+    g.bench_function("explain_from_port", |b| {
+        b.iter(|| {
+            let roles = Roles::none();
+            let model = explain::model(&p, &roles, &[&target, &from]);
+            black_box(explain::why(&model, &roles, &from, &target, 6, 443))
+        })
+    });
+    g.bench_function("diff_one_rule_added", |b| {
+        b.iter(|| black_box(diff(&p, black_box(&edited)).changes.len()))
+    });
+    g.bench_function("diff_all_rules_different", |b| {
+        b.iter(|| black_box(diff(&p, black_box(&other)).changes.len()))
     });
     g.finish();
 
