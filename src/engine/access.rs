@@ -44,11 +44,18 @@ pub struct AccessModel<'p> {
     /// A policy with neither `acls` nor `grants` allows everything (see `rules::compile`).
     allow_all: bool,
     entries: Vec<EntryView<'p>>,
-    /// Member lists, sorted and without repeats; shared by the entries of one rule and by
-    /// every use of one selector.
+    /// Member lists, sorted and without repeats, one per distinct selector and side.
     sets: Vec<Vec<Id>>,
+    /// Per rule's sources: the sets of its selectors, largest first. The union is never
+    /// built: a rule naming `autogroup:member` and a tag would copy every member.
+    source_parts: Vec<Vec<u32>>,
+    /// Per entry, its sources (an index into `source_parts`).
     src: Vec<u32>,
     dst: Vec<Dst>,
+    /// Per set, a 128-bit fingerprint of its members (XOR of a fixed random key per
+    /// principal number): equal sets, in this model or another over the same principals,
+    /// have equal fingerprints, and unequal ones collide with probability 2^-128.
+    fingerprints: Vec<u128>,
     /// Per principal, the entries (in policy order) whose destination takes it in; for
     /// `autogroup:self` entries, those whose sources take it in.
     reaching: Vec<Vec<u32>>,
@@ -116,7 +123,6 @@ impl<'p> AccessModel<'p> {
         let mut sets: Vec<Vec<Id>> = Vec::new();
         let mut by_selector: FxHashMap<(bool, &Selector), u32> = FxHashMap::default();
         let mut by_sources: FxHashMap<(usize, usize), u32> = FxHashMap::default();
-        let mut by_parts: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
         let mut src = Vec::with_capacity(entries.len());
         let mut dst = Vec::with_capacity(entries.len());
         let mut set_of = |sets: &mut Vec<Vec<Id>>, sel: &'p Selector, side: Side| -> u32 {
@@ -127,6 +133,7 @@ impl<'p> AccessModel<'p> {
                     sets.len() as u32 - 1
                 })
         };
+        let mut source_parts: Vec<Vec<u32>> = Vec::new();
         for e in &entries {
             let key = (e.src.as_ptr() as usize, e.src.len());
             let s = match by_sources.get(&key) {
@@ -138,22 +145,12 @@ impl<'p> AccessModel<'p> {
                         .filter_map(|s| s.selector.as_ref())
                         .map(|sel| set_of(&mut sets, sel, Side::Src))
                         .collect();
+                    parts.retain(|&p| !sets[p as usize].is_empty());
                     parts.sort_unstable();
                     parts.dedup();
-                    // Rules with the same sources share their set.
-                    let s = match (parts.as_slice(), by_parts.get(&parts)) {
-                        (_, Some(&s)) => s,
-                        ([one], None) => *one,
-                        _ => {
-                            let mut union: Vec<Id> = Vec::new();
-                            for &p in &parts {
-                                union = union_sorted(&union, &sets[p as usize]);
-                            }
-                            sets.push(union);
-                            sets.len() as u32 - 1
-                        }
-                    };
-                    by_parts.insert(parts, s);
+                    parts.sort_by_key(|&p| std::cmp::Reverse(sets[p as usize].len()));
+                    source_parts.push(parts);
+                    let s = source_parts.len() as u32 - 1;
                     by_sources.insert(key, s);
                     s
                 }
@@ -167,25 +164,36 @@ impl<'p> AccessModel<'p> {
         }
         let mut reaching: Vec<Vec<u32>> = vec![Vec::new(); list.len()];
         for (i, d) in dst.iter().enumerate() {
-            let at: &[Id] = match d {
-                Dst::Set(set) => &sets[*set as usize],
-                Dst::OwnDevices => &sets[src[i] as usize],
-                Dst::Nothing => &[],
-            };
-            for &p in at {
-                if *d == Dst::OwnDevices && !matches!(list[p as usize], Principal::User(_)) {
-                    continue;
+            match d {
+                Dst::Set(set) => {
+                    for &p in &sets[*set as usize] {
+                        reaching[p as usize].push(i as u32);
+                    }
                 }
-                reaching[p as usize].push(i as u32);
+                Dst::OwnDevices => {
+                    for p in distinct(&sets, &source_parts[src[i] as usize]) {
+                        if matches!(list[p as usize], Principal::User(_)) {
+                            reaching[p as usize].push(i as u32);
+                        }
+                    }
+                }
+                Dst::Nothing => {}
             }
         }
+        let keys = principal_keys(list.len());
+        let fingerprints = sets
+            .iter()
+            .map(|set| set.iter().fold(0u128, |fp, &p| fp ^ keys[p as usize]))
+            .collect();
         AccessModel {
             policy,
+            fingerprints,
             principals: list,
             index,
             allow_all: policy.acls.is_none() && policy.grants.is_none(),
             entries,
             sets,
+            source_parts,
             src,
             dst,
             reaching,
@@ -218,9 +226,17 @@ impl<'p> AccessModel<'p> {
         &self.entries
     }
 
-    /// The principals entry `e`'s sources take in.
-    pub fn sources(&self, e: usize) -> &[Id] {
-        &self.sets[self.src[e] as usize]
+    /// The principals entry `e`'s sources take in, each once, in no particular order.
+    pub fn sources(&self, e: usize) -> impl Iterator<Item = Id> + '_ {
+        distinct(&self.sets, &self.source_parts[self.src[e] as usize])
+    }
+
+    /// How many principals [`Self::sources`] yields at most (the sizes of its parts).
+    pub fn sources_size(&self, e: usize) -> usize {
+        self.source_parts[self.src[e] as usize]
+            .iter()
+            .map(|&p| self.sets[p as usize].len())
+            .sum()
     }
 
     /// Where entry `e` leads.
@@ -233,9 +249,27 @@ impl<'p> AccessModel<'p> {
         &self.sets[set as usize]
     }
 
+    /// The fingerprint of the set a [`Dst::Set`] names.
+    pub fn set_fingerprint(&self, set: u32) -> u128 {
+        self.fingerprints[set as usize]
+    }
+
+    /// The fingerprints of entry `e`'s source selectors' sets, sorted: entries with equal
+    /// lists take in the same principals.
+    pub fn sources_fingerprint(&self, e: usize) -> Vec<u128> {
+        let mut fps: Vec<u128> = self.source_parts[self.src[e] as usize]
+            .iter()
+            .map(|&p| self.fingerprints[p as usize])
+            .collect();
+        fps.sort_unstable();
+        fps
+    }
+
     /// Whether entry `e`'s sources take in `p`.
     pub fn sources_include(&self, e: usize, p: Id) -> bool {
-        self.sources(e).binary_search(&p).is_ok()
+        self.source_parts[self.src[e] as usize]
+            .iter()
+            .any(|&set| self.sets[set as usize].binary_search(&p).is_ok())
     }
 
     /// The entries that reach `d` from some source (for `autogroup:self`, from `d`'s
@@ -283,7 +317,7 @@ impl<'p> AccessModel<'p> {
         if self.allow_all {
             return out;
         }
-        let mut done = vec![false; self.sets.len()];
+        let mut done = vec![false; self.source_parts.len()];
         for (e, entry) in self.entries.iter().enumerate() {
             if entry.ports.is_empty() {
                 continue;
@@ -297,9 +331,11 @@ impl<'p> AccessModel<'p> {
             if !own && std::mem::replace(&mut done[s], true) {
                 continue;
             }
-            for &p in &self.sets[s] {
-                if !own || matches!(self.principal(p), Principal::User(_)) {
-                    out[p as usize] = true;
+            for &part in &self.source_parts[s] {
+                for &p in &self.sets[part as usize] {
+                    if !own || matches!(self.principal(p), Principal::User(_)) {
+                        out[p as usize] = true;
+                    }
                 }
             }
         }
@@ -307,30 +343,32 @@ impl<'p> AccessModel<'p> {
     }
 }
 
-/// The union of two sorted lists without repeats, sorted.
-fn union_sorted(a: &[Id], b: &[Id]) -> Vec<Id> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+/// A fixed random 128-bit key per principal number (splitmix64), the same in every
+/// model, for set fingerprints.
+fn principal_keys(n: usize) -> Vec<u128> {
+    let mut state: u64 = 0x5eed_ac55;
+    let mut next = || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    (0..n)
+        .map(|_| (u128::from(next()) << 64) | u128::from(next()))
+        .collect()
+}
+
+/// The members of `parts` (largest first), each once: a member of a later part is
+/// skipped when an earlier part has it.
+fn distinct<'s>(sets: &'s [Vec<Id>], parts: &'s [u32]) -> impl Iterator<Item = Id> + 's {
+    parts.iter().enumerate().flat_map(move |(k, &part)| {
+        sets[part as usize].iter().copied().filter(move |p| {
+            !parts[..k]
+                .iter()
+                .any(|&earlier| sets[earlier as usize].binary_search(p).is_ok())
+        })
+    })
 }
 
 #[cfg(test)]

@@ -145,11 +145,12 @@ pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) 
 }
 
 /// What makes two entries open the same cells: their sources' members, their
-/// destination's, and their protocol and ports.
+/// destination's (by the model's set fingerprints: the models share their principals),
+/// and their protocol and ports.
 #[derive(PartialEq, Eq, Hash)]
 struct BoxKey<'m> {
-    sources: &'m [Id],
-    destination: Option<&'m [Id]>,
+    sources: Vec<u128>,
+    destination: Option<u128>,
     own_devices: bool,
     protocol: Option<Protocol>,
     ports: &'m [PortRange],
@@ -158,12 +159,12 @@ struct BoxKey<'m> {
 fn box_key<'m>(m: &'m AccessModel, e: usize) -> BoxKey<'m> {
     let entry = &m.entries()[e];
     let (destination, own_devices) = match m.destination(e) {
-        Dst::Set(set) => (Some(m.set(set)), false),
+        Dst::Set(set) => (Some(m.set_fingerprint(set)), false),
         Dst::OwnDevices => (None, true),
         Dst::Nothing => (None, false),
     };
     BoxKey {
-        sources: m.sources(e),
+        sources: m.sources_fingerprint(e),
         destination,
         own_devices,
         protocol: entry.protocol,
@@ -183,13 +184,18 @@ fn changed_entries(a: &AccessModel, b: &AccessModel) -> Vec<Vec<(bool, u32)>> {
             if this.entries()[e].ports.is_empty() || theirs.contains(&box_key(this, e)) {
                 continue;
             }
-            let dsts: &[Id] = match this.destination(e) {
-                Dst::Set(set) => this.set(set),
-                Dst::OwnDevices => this.sources(e),
-                Dst::Nothing => &[],
-            };
-            for &d in dsts {
-                at[d as usize].push((is_a, e as u32));
+            match this.destination(e) {
+                Dst::Set(set) => {
+                    for &d in this.set(set) {
+                        at[d as usize].push((is_a, e as u32));
+                    }
+                }
+                Dst::OwnDevices => {
+                    for d in this.sources(e) {
+                        at[d as usize].push((is_a, e as u32));
+                    }
+                }
+                Dst::Nothing => {}
             }
         }
     }
@@ -255,7 +261,7 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         } else {
             for &(is_a, e) in &changed[d as usize] {
                 let m = if is_a { &a } else { &b };
-                for &s in m.sources(e as usize) {
+                for s in m.sources(e as usize) {
                     if is_source(s) && m.leads(e as usize, s, d) {
                         visit(s);
                     }
@@ -269,16 +275,17 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         // Their signatures under each policy.
         for (side, m) in [&a, &b].into_iter().enumerate() {
             for &e in m.reaching(d) {
-                let members = m.sources(e as usize);
-                let key = keys[side][e as usize];
-                let leads = |s: Id| in_play[s as usize] && m.leads(e as usize, s, d);
-                if members.len() < touched.len() {
-                    for &s in members.iter().filter(|&&s| leads(s)) {
+                let e = e as usize;
+                let key = keys[side][e];
+                let leads = |s: Id| in_play[s as usize] && m.leads(e, s, d);
+                // From whichever side is shorter; each source once (XOR twice cancels).
+                if m.sources_size(e) < touched.len() {
+                    for s in m.sources(e).filter(|&s| leads(s)) {
                         signature[s as usize][side] ^= key;
                     }
                 } else {
                     for &s in &touched {
-                        if members.binary_search(&s).is_ok() && leads(s) {
+                        if m.sources_include(e, s) && leads(s) {
                             signature[s as usize][side] ^= key;
                         }
                     }

@@ -261,7 +261,7 @@ pub fn cannot_reach(model: &AccessModel, target: &Named) -> Vec<String> {
     for t in ids(model, target) {
         for &e in model.reaching(t) {
             if model.destination(e as usize) != Dst::OwnDevices {
-                for &s in model.sources(e as usize) {
+                for s in model.sources(e as usize) {
                     reached[s as usize] = true;
                 }
             }
