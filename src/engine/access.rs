@@ -18,6 +18,7 @@
 //! in (for `autogroup:self`: the principal itself), and [`AccessModel::access`] equals
 //! [`super::diff::access`].
 
+use super::IpSet;
 use super::reach::{self, Access, EntryView, Principal, Roles, Side};
 use crate::model::{Autogroup, Policy, Selector};
 use rustc_hash::FxHashMap;
@@ -79,6 +80,7 @@ impl<'p> AccessModel<'p> {
         }
         let mut users: FxHashMap<&str, Id> = FxHashMap::default();
         let mut by_tag: FxHashMap<&str, Vec<Id>> = FxHashMap::default();
+        let mut addresses: Vec<Id> = Vec::new();
         for (i, p) in list.iter().enumerate() {
             match p {
                 Principal::User(u) => {
@@ -92,7 +94,7 @@ impl<'p> AccessModel<'p> {
                         }
                     }
                 }
-                Principal::Address(_) => {}
+                Principal::Address(_) => addresses.push(i as Id),
             }
         }
         // What a selector takes in, decided as `reach::contains` decides it: by lookup
@@ -111,6 +113,33 @@ impl<'p> AccessModel<'p> {
                     })
                     .unwrap_or_default(),
                 Selector::Tag(t) => by_tag.get(t.as_str()).cloned().unwrap_or_default(),
+                // Address selectors take in only addresses: their set is made once.
+                Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) => {
+                    let set = match sel {
+                        Selector::Host(h) => policy
+                            .host(h)
+                            .and_then(|h| h.prefix)
+                            .map(|p| IpSet::from_prefix(&p)),
+                        Selector::Prefix(p) => Some(IpSet::from_prefix(p)),
+                        Selector::Range(x, y) => {
+                            let mut s = IpSet::new();
+                            s.add_range(*x, *y);
+                            Some(s)
+                        }
+                        _ => None,
+                    };
+                    match set {
+                        Some(set) => addresses
+                            .iter()
+                            .copied()
+                            .filter(|&i| match &list[i as usize] {
+                                Principal::Address(a) => set.contains_set(a),
+                                _ => false,
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    }
+                }
                 _ => (0..list.len() as Id)
                     .filter(|&i| reach::contains(policy, roles, sel, side, &list[i as usize]))
                     .collect(),

@@ -325,7 +325,13 @@ fn list_contains(outer: &[(u128, u128)], inner: &[(u128, u128)]) -> bool {
         }
         return held == inner.len();
     }
-    subtract(inner, outer).is_empty()
+    // Normal form merges adjacent intervals, so an interval inside the union lies inside
+    // one of them: find it by binary search, without building the difference.
+    let mut j = 0;
+    inner.iter().all(|&(lo, hi)| {
+        j += outer[j..].partition_point(|&(_, end)| end < lo);
+        j < outer.len() && outer[j].0 <= lo && hi <= outer[j].1
+    })
 }
 
 /// Whether two normal-form lists share an address, without building the intersection.
@@ -482,6 +488,8 @@ mod tests {
             prop_assert_eq!(members(&sa.union(&sb)), na.union(&nb).copied().collect());
             prop_assert_eq!(members(&sa.intersect(&sb)), na.intersection(&nb).copied().collect());
             prop_assert_eq!(members(&sa.subtract(&sb)), na.difference(&nb).copied().collect());
+            prop_assert_eq!(sa.contains_set(&sb), nb.is_subset(&na));
+            prop_assert_eq!(IpSet::union_all([&sa, &sb]), sa.union(&sb));
             // Normal form: equal sets have equal representations.
             prop_assert_eq!(sa.union(&sb), sb.union(&sa));
         }

@@ -8,17 +8,26 @@ use rustc_hash::FxHashMap;
 
 /// The tailnet's own address space: 100.64.0.0/10 without 100.115.92.0/23 (reserved for
 /// ChromeOS VMs), and fd7a:115c:a1e0::/48.
-pub fn tailnet_space() -> IpSet {
-    let mut s = IpSet::parse("100.64.0.0/10")
-        .unwrap()
-        .subtract(&IpSet::parse("100.115.92.0/23").unwrap());
-    s.union_with(&IpSet::parse("fd7a:115c:a1e0::/48").unwrap());
-    s
+pub fn tailnet_space() -> &'static IpSet {
+    // Made once: selectors are decided against it per principal.
+    static SPACE: std::sync::LazyLock<IpSet> = std::sync::LazyLock::new(|| {
+        let mut s = IpSet::parse("100.64.0.0/10")
+            .unwrap()
+            .subtract(&IpSet::parse("100.115.92.0/23").unwrap());
+        s.union_with(&IpSet::parse("fd7a:115c:a1e0::/48").unwrap());
+        s
+    });
+    &SPACE
 }
 
 /// `autogroup:internet`: public IPv4 and global-unicast IPv6, without private, CGNAT and
 /// link-local ranges.
-pub fn internet() -> IpSet {
+pub fn internet() -> &'static IpSet {
+    static INTERNET: std::sync::LazyLock<IpSet> = std::sync::LazyLock::new(internet_set);
+    &INTERNET
+}
+
+fn internet_set() -> IpSet {
     let mut s = IpSet::parse("0.0.0.0/0").unwrap();
     s.union_with(&IpSet::parse("2000::/3").unwrap());
     let mut private = IpSet::new();
@@ -161,7 +170,7 @@ impl<'a> Resolver<'a> {
     pub fn source(&self, selector: &Selector) -> IpSet {
         match selector {
             Selector::Wildcard => {
-                let mut s = tailnet_space();
+                let mut s = tailnet_space().clone();
                 s.union_with(&self.approved_subnets);
                 s
             }
@@ -182,7 +191,7 @@ impl<'a> Resolver<'a> {
     /// The addresses a selector names, on either side.
     pub fn addresses(&self, selector: &Selector) -> IpSet {
         match selector {
-            Selector::Wildcard => tailnet_space(),
+            Selector::Wildcard => tailnet_space().clone(),
             Selector::User(login) => self.user(login),
             Selector::UserDomain(domain) => {
                 let suffix = format!("@{domain}");
@@ -198,7 +207,7 @@ impl<'a> Resolver<'a> {
                 Autogroup::Member | Autogroup::Members => self.members.clone(),
                 Autogroup::Tagged => self.tagged.clone(),
                 Autogroup::Shared => self.shared.clone(),
-                Autogroup::Internet => internet(),
+                Autogroup::Internet => internet().clone(),
                 Autogroup::DangerAll => IpSet::all(),
                 // The roles; `autogroup:self` and `autogroup:nonroot` name no addresses.
                 other => Role::of_autogroup(*other).map_or_else(IpSet::new, |r| self.role(r)),

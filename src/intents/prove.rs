@@ -365,7 +365,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         roles: Roles::of(Some(&inv)),
         resolver: Resolver::new(policy, &inv),
         routes,
-        tailnet,
+        tailnet: tailnet.clone(),
         device_addresses,
         named_addresses,
     };
