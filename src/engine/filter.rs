@@ -10,8 +10,11 @@ use super::resolve::{Resolver, Target, device_addresses, device_space, internet}
 use super::rules::{Protocols, Rule};
 use crate::model::PortRange;
 use crate::model::addr::ip_to_u128;
+use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// One rule of a device's packet filter.
@@ -464,7 +467,7 @@ fn cap_cells(caps: &[(IpSet, IpSet, String)]) -> Vec<(String, String, String)> {
 ///
 /// Cost grows with the matches, not with devices × rules: each rule entry finds the devices
 /// it concerns by binary search over the sorted device addresses, and each device then
-/// looks only at those rules.
+/// looks only at those rules. (One device at a time, and peers: [`Filters`].)
 pub fn all_filters(
     resolver: &Resolver,
     rules: &[Rule],
@@ -486,132 +489,377 @@ pub fn all_filters(
 
 /// For each device, the indices (ascending) of the rules that may put something in its filter.
 pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
+    let devices = DeviceIndex::new(inventory);
     let n = inventory.devices.len();
-    let index = super::inventory::AddressIndex::new(inventory);
-    // Devices that route something (subnet routers, exit nodes) are few: check them directly.
-    let routers: Vec<(usize, IpSet)> = inventory
-        .devices
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !d.enabled_routes.is_empty())
-        .map(|(i, d)| {
-            let mut routed = IpSet::new();
-            for r in d.subnet_routes() {
-                routed.add_prefix(r);
-            }
-            if d.is_exit_node() {
-                routed.union_with(&internet());
-            }
-            (i, routed)
-        })
-        .collect();
-    let untagged: Vec<usize> = (0..n)
-        .filter(|i| !inventory.devices[*i].is_tagged())
-        .collect();
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut mark = vec![usize::MAX; n];
     for (ri, rule) in rules.iter().enumerate() {
-        let mut hit = |i: usize, out: &mut Vec<Vec<usize>>| {
+        devices.landing(&Landing::of(rule), |i| {
             if mark[i] != ri {
                 mark[i] = ri;
                 out[i].push(ri);
             }
+        });
+    }
+    out
+}
+
+/// Where one rule may put something in a device's filter: a cheap over-approximation that
+/// [`filter_from`] then decides exactly.
+struct Landing<'r> {
+    /// `via` tags: only devices with one of them, whatever the destinations.
+    via: &'r [String],
+    everywhere: bool,
+    /// `autogroup:self`: every untagged device.
+    own: bool,
+    /// Devices with an address in one of these sets, or routing into one.
+    addresses: Vec<&'r IpSet>,
+}
+
+impl<'r> Landing<'r> {
+    fn of(rule: &'r Rule) -> Landing<'r> {
+        let mut landing = Landing {
+            via: &rule.via,
+            everywhere: false,
+            own: false,
+            addresses: Vec::new(),
         };
         if !rule.via.is_empty() {
-            for (i, d) in inventory.devices.iter().enumerate() {
-                if d.tags.iter().any(|t| rule.via.contains(t)) {
-                    hit(i, &mut out);
-                }
-            }
-            continue;
+            return landing;
         }
-        let mut addresses: Vec<&IpSet> = Vec::new();
-        let mut everything = false;
-        let mut own = false;
-        for t in rule
+        for target in rule
             .entries
             .iter()
             .map(|e| &e.target)
             .chain(&rule.cap_targets)
         {
-            match t {
-                Target::Everything => everything = true,
-                Target::OwnDevices => own = true,
-                Target::Addresses(d) => addresses.push(d),
+            match target {
+                Target::Everything => landing.everywhere = true,
+                Target::OwnDevices => landing.own = true,
+                Target::Addresses(d) => landing.addresses.push(d),
             }
         }
-        if COMPANIONS
+        if has_companion(rule) {
+            // The reverse grant lands on the sources.
+            landing.addresses.push(&rule.src);
+        }
+        landing
+    }
+}
+
+/// The rule grants a capability whose companion points back from the destinations.
+fn has_companion(rule: &Rule) -> bool {
+    COMPANIONS
+        .iter()
+        .any(|(cap, _)| rule.caps.iter().any(|(name, _)| name == cap))
+}
+
+/// The inventory indexed to find devices by address, route, tag and owner.
+struct DeviceIndex<'a> {
+    inventory: &'a Inventory,
+    addresses: super::inventory::AddressIndex,
+    /// Devices that route something (subnet routers, exit nodes; few), by index, with what
+    /// they route.
+    routers: Vec<(usize, IpSet)>,
+    untagged: Vec<usize>,
+    tagged_with: FxHashMap<&'a str, Vec<usize>>,
+    /// Untagged devices by owner.
+    owned_by: FxHashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> DeviceIndex<'a> {
+    fn new(inventory: &'a Inventory) -> DeviceIndex<'a> {
+        let routers = inventory
+            .devices
             .iter()
-            .any(|(c, _)| rule.caps.iter().any(|(n, _)| n == c))
-        {
-            addresses.push(&rule.src);
-        }
-        if everything {
-            (0..n).for_each(|i| hit(i, &mut out));
-            continue;
-        }
-        if own {
-            untagged.iter().for_each(|i| hit(*i, &mut out));
-        }
-        for set in addresses {
-            for i in index.devices_in(set) {
-                hit(i, &mut out);
+            .enumerate()
+            .filter(|(_, d)| !d.enabled_routes.is_empty())
+            .map(|(i, d)| {
+                let mut routed = IpSet::new();
+                for r in d.subnet_routes() {
+                    routed.add_prefix(r);
+                }
+                if d.is_exit_node() {
+                    routed.union_with(&internet());
+                }
+                (i, routed)
+            })
+            .collect();
+        let mut untagged = Vec::new();
+        let mut tagged_with: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        let mut owned_by: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        for (i, d) in inventory.devices.iter().enumerate() {
+            if !d.is_tagged() {
+                untagged.push(i);
             }
-            for (i, routed) in &routers {
-                if routed.overlaps(set) {
-                    hit(*i, &mut out);
+            for t in &d.tags {
+                tagged_with.entry(t.as_str()).or_default().push(i);
+            }
+            if let Some(owner) = d.owner() {
+                owned_by.entry(owner).or_default().push(i);
+            }
+        }
+        DeviceIndex {
+            inventory,
+            addresses: super::inventory::AddressIndex::new(inventory),
+            routers,
+            untagged,
+            tagged_with,
+            owned_by,
+        }
+    }
+
+    /// What device `i` routes, if it routes anything.
+    fn routed(&self, i: usize) -> Option<&IpSet> {
+        self.routers
+            .binary_search_by_key(&i, |(j, _)| *j)
+            .ok()
+            .map(|k| &self.routers[k].1)
+    }
+
+    /// Every device a rule may land on (some more than once).
+    fn landing(&self, landing: &Landing, mut hit: impl FnMut(usize)) {
+        if !landing.via.is_empty() {
+            for tag in landing.via {
+                let devices = self.tagged_with.get(tag.as_str());
+                devices.into_iter().flatten().for_each(|i| hit(*i));
+            }
+            return;
+        }
+        if landing.everywhere {
+            (0..self.inventory.devices.len()).for_each(hit);
+            return;
+        }
+        if landing.own {
+            self.untagged.iter().for_each(|i| hit(*i));
+        }
+        for set in &landing.addresses {
+            self.addressed(set, &mut hit);
+        }
+    }
+
+    /// Whether a rule may land on device `i`: the one-device form of [`Self::landing`].
+    fn lands_on(&self, landing: &Landing, i: usize) -> bool {
+        let device = &self.inventory.devices[i];
+        if !landing.via.is_empty() {
+            return device.tags.iter().any(|t| landing.via.contains(t));
+        }
+        let routed = self.routed(i);
+        landing.everywhere
+            || (landing.own && !device.is_tagged())
+            || landing.addresses.iter().any(|set| {
+                device.addresses.iter().any(|a| set.contains(*a))
+                    || routed.is_some_and(|r| r.overlaps(set))
+            })
+    }
+
+    /// Devices with an address in `set` or routing into it (some more than once).
+    fn addressed(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        self.addresses.devices_in(set).for_each(&mut *hit);
+        for (i, routed) in &self.routers {
+            if routed.overlaps(set) {
+                hit(*i);
+            }
+        }
+    }
+
+    /// Devices that may send from an address in `set`: an address of theirs, or one of
+    /// their approved subnet routes, is in it (some more than once).
+    fn sending_from(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        self.addresses.devices_in(set).for_each(&mut *hit);
+        for (i, _) in &self.routers {
+            if device_sources(&self.inventory.devices[*i]).overlaps(set) {
+                hit(*i);
+            }
+        }
+    }
+
+    /// Untagged devices whose owner also owns a device with an address in `set`.
+    fn owners_devices(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        for k in self.addresses.devices_in(set) {
+            let owner = self.inventory.devices[k].owner();
+            let devices = owner.and_then(|o| self.owned_by.get(o));
+            devices.into_iter().flatten().for_each(|j| hit(*j));
+        }
+    }
+}
+
+/// The addresses a device may send from: its own and its approved subnet routes.
+fn device_sources(device: &Device) -> IpSet {
+    let mut s = device_addresses(device);
+    for r in device.subnet_routes() {
+        s.add_prefix(r);
+    }
+    s
+}
+
+/// How many device numbers [`Filters`] keeps for rules already asked about (64 MiB);
+/// beyond that it recomputes them, so memory stays bounded on any policy.
+const WIDE_CACHE_LIMIT: usize = 1 << 24;
+
+/// The receivers of the rules already asked about, within [`WIDE_CACHE_LIMIT`].
+struct WideReceivers {
+    by_rule: Vec<Option<Rc<[u32]>>>,
+    kept: usize,
+}
+
+/// Per-device packet filters and peers, one device at a time, at a cost that follows
+/// the rules concerning that device rather than the whole tailnet, and in memory that
+/// does not grow with the number of devices already answered.
+///
+/// Two devices are peers when either may send the other anything at all (ports and
+/// protocols ignored), counting a device's approved subnet routes as its own sources.
+/// The devices that may send to a device come from its own filter; the devices it may
+/// send to come from the rules whose sources take it in, each rule's receiving devices
+/// found through the same address index as [`candidate_rules`].
+pub struct Filters<'r> {
+    resolver: &'r Resolver<'r>,
+    rules: &'r [Rule],
+    landings: Vec<Landing<'r>>,
+    devices: DeviceIndex<'r>,
+    /// Per rule, once computed (within [`WIDE_CACHE_LIMIT`]): the devices that receive a
+    /// piece of it with the rule's own sources, whoever the sender.
+    wide: RefCell<WideReceivers>,
+    /// Which devices one [`Filters::peers`] call has met: stamps, to avoid clearing.
+    seen: RefCell<(Vec<u32>, u32)>,
+}
+
+impl<'r> Filters<'r> {
+    pub fn new(resolver: &'r Resolver<'r>, rules: &'r [Rule]) -> Filters<'r> {
+        let n = resolver.inventory.devices.len();
+        Filters {
+            resolver,
+            rules,
+            landings: rules.iter().map(Landing::of).collect(),
+            devices: DeviceIndex::new(resolver.inventory),
+            wide: RefCell::new(WideReceivers {
+                by_rule: vec![None; rules.len()],
+                kept: 0,
+            }),
+            seen: RefCell::new((vec![0; n], 0)),
+        }
+    }
+
+    /// The packet filter of device `i` (an index into the inventory's devices).
+    pub fn filter(&self, i: usize) -> Vec<FilterRule> {
+        let rules = self
+            .rules
+            .iter()
+            .zip(&self.landings)
+            .filter(|(_, landing)| self.devices.lands_on(landing, i))
+            .map(|(rule, _)| rule);
+        filter_from(self.resolver, rules, &self.resolver.inventory.devices[i])
+    }
+
+    /// The peers of device `i` given its packet filter (from [`Filters::filter`]), as
+    /// device indices in no particular order, each once.
+    pub fn peers(&self, i: usize, filter: &[FilterRule]) -> Vec<usize> {
+        let devices = &self.resolver.inventory.devices;
+        let mut seen = self.seen.borrow_mut();
+        let (stamps, stamp) = &mut *seen;
+        *stamp = stamp.wrapping_add(1);
+        if *stamp == 0 {
+            stamps.iter_mut().for_each(|s| *s = 0);
+            *stamp = 1;
+        }
+        let stamp = *stamp;
+        let mut out = Vec::new();
+        let mut add = |j: usize, stamps: &mut [u32]| {
+            if j != i && stamps[j] != stamp {
+                stamps[j] = stamp;
+                out.push(j);
+            }
+        };
+        // Who may send to `i`: whoever its filter takes in.
+        if filter.iter().any(|r| r.src_everything) {
+            (0..devices.len()).for_each(|j| add(j, stamps));
+        } else {
+            let mut distinct: Vec<&IpSet> = Vec::new();
+            let mut last: Option<&Arc<IpSet>> = None;
+            for r in filter {
+                if last.is_none_or(|l| !Arc::ptr_eq(l, &r.src)) {
+                    distinct.push(&r.src);
+                    last = Some(&r.src);
+                }
+            }
+            let senders = IpSet::union_all(distinct);
+            self.devices.sending_from(&senders, &mut |j| add(j, stamps));
+        }
+        // Where `i` may send: the receivers of the rules whose sources take it in.
+        let sources = device_sources(&devices[i]);
+        for (ri, rule) in self.rules.iter().enumerate() {
+            let takes_in = rule.src_everything || rule.src.overlaps(&sources);
+            if takes_in {
+                for j in self.wide_receivers(ri).iter() {
+                    add(*j as usize, stamps);
+                }
+            }
+            // Pieces whose sources depend on the receiving device (`autogroup:self`, the
+            // reverse grants of companion capabilities): decided device by device.
+            let landing = &self.landings[ri];
+            let mut check = |j: usize, stamps: &mut [u32]| {
+                if j != i && stamps[j] != stamp && self.sends_to(ri, j, &sources) {
+                    add(j, stamps);
+                }
+            };
+            if landing.own && takes_in {
+                if rule.src_everything {
+                    self.devices.untagged.iter().for_each(|j| check(*j, stamps));
+                } else {
+                    let own_sources = rule.src.intersect(&sources);
+                    self.devices
+                        .owners_devices(&own_sources, &mut |j| check(j, stamps));
+                }
+            }
+            if has_companion(rule) && landing.via.is_empty() {
+                if rule.cap_sources.overlaps(&sources) {
+                    self.devices.addressed(&rule.src, &mut |j| check(j, stamps));
+                }
+                if rule.cap_targets.contains(&Target::OwnDevices) {
+                    self.devices
+                        .owners_devices(&sources, &mut |j| check(j, stamps));
                 }
             }
         }
+        out
     }
-    out
-}
 
-/// The peers each device is shown: two devices are peers when either may send the other
-/// anything at all (ports and protocols ignored), counting a device's approved subnet
-/// routes as its own sources. Returns hostnames, sorted.
-pub fn peers(
-    inventory: &Inventory,
-    filters: &BTreeMap<String, Vec<FilterRule>>,
-) -> BTreeMap<String, Vec<String>> {
-    let n = inventory.devices.len();
-    let mut reach = vec![vec![false; n]; n];
-    let sources: Vec<IpSet> = inventory
-        .devices
-        .iter()
-        .map(|d| {
-            let mut s = device_addresses(d);
-            for r in d.subnet_routes() {
-                s.add_prefix(r);
-            }
-            s
-        })
-        .collect();
-    for (j, dst) in inventory.devices.iter().enumerate() {
-        let Some(rules) = filters.get(&dst.hostname) else {
-            continue;
-        };
-        for (i, src) in sources.iter().enumerate() {
-            if i != j
-                && rules
-                    .iter()
-                    .any(|r| r.src_everything || r.src.overlaps(src))
-            {
-                reach[i][j] = true;
-            }
-        }
+    /// Whether what rule `ri` puts in device `j`'s filter takes in an address of `sources`.
+    fn sends_to(&self, ri: usize, j: usize, sources: &IpSet) -> bool {
+        let rule = &self.rules[ri];
+        let device = &self.resolver.inventory.devices[j];
+        self.devices.lands_on(&self.landings[ri], j)
+            && filter_from(self.resolver, std::iter::once(rule), device)
+                .iter()
+                .any(|r| r.src_everything || r.src.overlaps(sources))
     }
-    inventory
-        .devices
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let mut names: Vec<String> = (0..n)
-                .filter(|&j| reach[i][j] || reach[j][i])
-                .map(|j| inventory.devices[j].hostname.clone())
-                .collect();
-            names.sort();
-            (d.hostname.clone(), names)
-        })
-        .collect()
+
+    /// The devices that receive a piece of rule `ri` with the rule's own sources, so that
+    /// every device those sources take in may send to them.
+    fn wide_receivers(&self, ri: usize) -> Rc<[u32]> {
+        if let Some(known) = &self.wide.borrow().by_rule[ri] {
+            return known.clone();
+        }
+        let rule = &self.rules[ri];
+        let devices = &self.resolver.inventory.devices;
+        let mut receivers = Vec::new();
+        self.devices
+            .landing(&self.landings[ri], |j| receivers.push(j as u32));
+        receivers.sort_unstable();
+        receivers.dedup();
+        // The pieces that keep the rule's own sources share them (the same `Arc`); those of
+        // `autogroup:self` and of reverse grants have sources of their own.
+        receivers.retain(|j| {
+            filter_from(self.resolver, std::iter::once(rule), &devices[*j as usize])
+                .iter()
+                .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
+        });
+        let receivers: Rc<[u32]> = receivers.into();
+        let mut wide = self.wide.borrow_mut();
+        if wide.kept + receivers.len() <= WIDE_CACHE_LIMIT {
+            wide.kept += receivers.len();
+            wide.by_rule[ri] = Some(receivers.clone());
+        }
+        receivers
+    }
 }
