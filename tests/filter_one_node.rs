@@ -1,7 +1,8 @@
-//! `Filters`, which answers one device at a time (what `tsacl filter` runs), gives exactly
-//! what computing every device's filter together gives (`all_filters`), and exactly the
-//! peers worked out by brute force from all those filters: on random policies and
-//! inventories, and on every accepted conformance capture.
+//! `Filters`, which answers one device at a time (what `tsacl filter` runs), and
+//! `device_filter_and_peers` (what `tsacl filter --node` runs) give exactly what computing
+//! every device's filter together gives (`all_filters`), and exactly the peers worked out
+//! by brute force from all those filters: on random policies and inventories, and on every
+//! accepted conformance capture.
 
 mod common;
 
@@ -9,7 +10,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use tsacl::engine::IpSet;
-use tsacl::engine::filter::{FilterRule, Filters, all_filters};
+use tsacl::engine::filter::{FilterRule, Filters, all_filters, device_filter_and_peers};
 use tsacl::engine::inventory::{Device, Inventory, Role, User, with_auto_approvals};
 use tsacl::engine::resolve::{Resolver, device_addresses};
 use tsacl::engine::rules::compile;
@@ -88,6 +89,16 @@ fn one_by_one_equals_all_at_once(policy: &Policy, inventory: &Inventory) -> Resu
             return Err(format!(
                 "{name}: peers one at a time {peers:?}, by brute force {:?}",
                 all_peers[name]
+            ));
+        }
+        // The single-pass form `filter --node` uses.
+        let (alone, mut alone_peers) = device_filter_and_peers(&resolver, i);
+        let mut listed = filters.peers(i, &filter);
+        listed.sort();
+        alone_peers.sort();
+        if alone != filter || alone_peers != listed {
+            return Err(format!(
+                "{name}: single pass gives {alone:#?} and peers {alone_peers:?}"
             ));
         }
     }

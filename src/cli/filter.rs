@@ -1,11 +1,11 @@
 //! `tsacl filter [POLICY] --inventory INV [--node NAME]`: what each device would receive.
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_RUNTIME, EXIT_USAGE, error_line, load_inventory};
-use crate::check::check_policy;
+use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::engine::attrs::NodeAttrs;
-use crate::engine::filter::{Filters, to_json};
+use crate::engine::filter::{FilterRule, Filters, device_filter_and_peers, to_json};
 use crate::engine::inventory::{Inventory, with_auto_approvals};
 use crate::engine::resolve::Resolver;
 use crate::engine::rules::compile;
@@ -74,7 +74,7 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
     let mut sources = SourceMap::default();
     let name = path.display().to_string();
     let file = sources.add(SourceFile::new(path.clone(), name, bytes));
-    let checked = check_policy(&sources, file, &Default::default());
+    let checked = check_policy_to(&sources, file, &Default::default(), Depth::Verdict);
     let errors: Vec<_> = checked
         .diagnostics
         .iter()
@@ -115,16 +115,10 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         rank[*i] = r;
     }
     let resolver = Resolver::new(&policy, &inventory);
-    let rules = compile(&resolver);
-    let filters = Filters::new(&resolver, &rules);
     let ssh = SshRules::new(&resolver);
     let attrs = NodeAttrs::new(&resolver);
-    // Each device's answer is computed when it is written, so memory stays that of one
-    // device's answer however many devices there are.
-    let node = |i: usize| -> Value {
+    let answer = |i: usize, filter: &[FilterRule], mut peers: Vec<usize>| -> Value {
         let device = &inventory.devices[i];
-        let filter = filters.filter(i);
-        let mut peers = filters.peers(i, &filter);
         peers.sort_unstable_by_key(|j| rank[*j]);
         let peers: Vec<&str> = peers.iter().map(|j| keys[*j].as_str()).collect();
         let cap_map: serde_json::Map<String, Value> = attrs
@@ -133,16 +127,29 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
             .map(|a| (a, Value::Null))
             .collect();
         json!({
-            "packet_filter_rules": to_json(&filter),
+            "packet_filter_rules": to_json(filter),
             "ssh_rules": crate::engine::ssh::to_json(&ssh.device_rules(device)),
             "cap_map": cap_map,
             "peers": peers,
         })
     };
+    // Each device's answer is computed when it is written, so memory stays that of one
+    // device's answer however many devices there are.
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let written = match args.format {
-        FilterFormat::Json => write_json(&mut out, &chosen, &keys, node),
-        FilterFormat::Text => write_text(&mut out, &chosen, &keys, node),
+    let written = if args.node.is_some() {
+        // One device: one pass over the rules, keeping only those that concern it.
+        write(&mut out, args.format, &chosen, &keys, |i| {
+            let (filter, peers) = device_filter_and_peers(&resolver, i);
+            answer(i, &filter, peers)
+        })
+    } else {
+        let rules = compile(&resolver);
+        let filters = Filters::new(&resolver, &rules);
+        write(&mut out, args.format, &chosen, &keys, |i| {
+            let filter = filters.filter(i);
+            let peers = filters.peers(i, &filter);
+            answer(i, &filter, peers)
+        })
     }
     .and_then(|()| out.flush());
     match written {
@@ -215,6 +222,19 @@ fn find_device(inventory: &Inventory, node: &str) -> Result<usize, String> {
                 names.join(", ")
             ))
         }
+    }
+}
+
+fn write(
+    out: &mut impl Write,
+    format: FilterFormat,
+    devices: &[usize],
+    keys: &[String],
+    node: impl Fn(usize) -> Value,
+) -> std::io::Result<()> {
+    match format {
+        FilterFormat::Json => write_json(out, devices, keys, node),
+        FilterFormat::Text => write_text(out, devices, keys, node),
     }
 }
 

@@ -7,9 +7,9 @@
 use super::inventory::{Device, Inventory};
 use super::ipset::IpSet;
 use super::resolve::{Resolver, Target, device_addresses, device_space, internet};
-use super::rules::{Protocols, Rule};
-use crate::model::PortRange;
+use super::rules::{Protocols, Rule, Wanted, Written};
 use crate::model::addr::ip_to_u128;
+use crate::model::{Autogroup, PortRange, Sel, Selector};
 use rustc_hash::FxHashMap;
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -712,6 +712,9 @@ struct WideReceivers {
 /// The devices that may send to a device come from its own filter; the devices it may
 /// send to come from the rules whose sources take it in, each rule's receiving devices
 /// found through the same address index as [`candidate_rules`].
+///
+/// For a single device, [`device_filter_and_peers`] gives the same answer without
+/// holding every compiled rule.
 pub struct Filters<'r> {
     resolver: &'r Resolver<'r>,
     rules: &'r [Rule],
@@ -720,13 +723,12 @@ pub struct Filters<'r> {
     /// Per rule, once computed (within [`WIDE_CACHE_LIMIT`]): the devices that receive a
     /// piece of it with the rule's own sources, whoever the sender.
     wide: RefCell<WideReceivers>,
-    /// Which devices one [`Filters::peers`] call has met: stamps, to avoid clearing.
-    seen: RefCell<(Vec<u32>, u32)>,
+    /// Which devices a [`Filters::peers`] call has met, by stamp (to avoid clearing).
+    stamps: RefCell<Stamps>,
 }
 
 impl<'r> Filters<'r> {
     pub fn new(resolver: &'r Resolver<'r>, rules: &'r [Rule]) -> Filters<'r> {
-        let n = resolver.inventory.devices.len();
         Filters {
             resolver,
             rules,
@@ -736,7 +738,7 @@ impl<'r> Filters<'r> {
                 by_rule: vec![None; rules.len()],
                 kept: 0,
             }),
-            seen: RefCell::new((vec![0; n], 0)),
+            stamps: RefCell::new(Stamps::new(resolver.inventory.devices.len())),
         }
     }
 
@@ -754,107 +756,26 @@ impl<'r> Filters<'r> {
     /// The peers of device `i` given its packet filter (from [`Filters::filter`]), as
     /// device indices in no particular order, each once.
     pub fn peers(&self, i: usize, filter: &[FilterRule]) -> Vec<usize> {
-        let devices = &self.resolver.inventory.devices;
-        let mut seen = self.seen.borrow_mut();
-        let (stamps, stamp) = &mut *seen;
-        *stamp = stamp.wrapping_add(1);
-        if *stamp == 0 {
-            stamps.iter_mut().for_each(|s| *s = 0);
-            *stamp = 1;
-        }
-        let stamp = *stamp;
-        let mut out = Vec::new();
-        let mut add = |j: usize, stamps: &mut [u32]| {
-            if j != i && stamps[j] != stamp {
-                stamps[j] = stamp;
-                out.push(j);
-            }
-        };
-        // Who may send to `i`: whoever its filter takes in.
-        if filter.iter().any(|r| r.src_everything) {
-            (0..devices.len()).for_each(|j| add(j, stamps));
-        } else {
-            let mut distinct: Vec<&IpSet> = Vec::new();
-            let mut last: Option<&Arc<IpSet>> = None;
-            for r in filter {
-                if last.is_none_or(|l| !Arc::ptr_eq(l, &r.src)) {
-                    distinct.push(&r.src);
-                    last = Some(&r.src);
-                }
-            }
-            let senders = IpSet::union_all(distinct);
-            self.devices.sending_from(&senders, &mut |j| add(j, stamps));
-        }
-        // Where `i` may send: the receivers of the rules whose sources take it in.
-        let sources = device_sources(&devices[i]);
+        let mut stamps = self.stamps.borrow_mut();
+        let mut search = PeerSearch::new(self.resolver, &self.devices, i, &mut stamps);
+        search.senders(filter);
         for (ri, rule) in self.rules.iter().enumerate() {
-            let takes_in = rule.src_everything || rule.src.overlaps(&sources);
-            if takes_in {
-                for j in self.wide_receivers(ri).iter() {
-                    add(*j as usize, stamps);
-                }
-            }
-            // Pieces whose sources depend on the receiving device (`autogroup:self`, the
-            // reverse grants of companion capabilities): decided device by device.
-            let landing = &self.landings[ri];
-            let mut check = |j: usize, stamps: &mut [u32]| {
-                if j != i && stamps[j] != stamp && self.sends_to(ri, j, &sources) {
-                    add(j, stamps);
-                }
-            };
-            if landing.own && takes_in {
-                if rule.src_everything {
-                    self.devices.untagged.iter().for_each(|j| check(*j, stamps));
-                } else {
-                    let own_sources = rule.src.intersect(&sources);
-                    self.devices
-                        .owners_devices(&own_sources, &mut |j| check(j, stamps));
-                }
-            }
-            if has_companion(rule) && landing.via.is_empty() {
-                if rule.cap_sources.overlaps(&sources) {
-                    self.devices.addressed(&rule.src, &mut |j| check(j, stamps));
-                }
-                if rule.cap_targets.contains(&Target::OwnDevices) {
-                    self.devices
-                        .owners_devices(&sources, &mut |j| check(j, stamps));
-                }
-            }
+            search.receivers(rule, &self.landings[ri], || self.wide_receivers(ri));
         }
-        out
+        search.found
     }
 
-    /// Whether what rule `ri` puts in device `j`'s filter takes in an address of `sources`.
-    fn sends_to(&self, ri: usize, j: usize, sources: &IpSet) -> bool {
-        let rule = &self.rules[ri];
-        let device = &self.resolver.inventory.devices[j];
-        self.devices.lands_on(&self.landings[ri], j)
-            && filter_from(self.resolver, std::iter::once(rule), device)
-                .iter()
-                .any(|r| r.src_everything || r.src.overlaps(sources))
-    }
-
-    /// The devices that receive a piece of rule `ri` with the rule's own sources, so that
-    /// every device those sources take in may send to them.
     fn wide_receivers(&self, ri: usize) -> Rc<[u32]> {
         if let Some(known) = &self.wide.borrow().by_rule[ri] {
             return known.clone();
         }
-        let rule = &self.rules[ri];
-        let devices = &self.resolver.inventory.devices;
-        let mut receivers = Vec::new();
-        self.devices
-            .landing(&self.landings[ri], |j| receivers.push(j as u32));
-        receivers.sort_unstable();
-        receivers.dedup();
-        // The pieces that keep the rule's own sources share them (the same `Arc`); those of
-        // `autogroup:self` and of reverse grants have sources of their own.
-        receivers.retain(|j| {
-            filter_from(self.resolver, std::iter::once(rule), &devices[*j as usize])
-                .iter()
-                .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
-        });
-        let receivers: Rc<[u32]> = receivers.into();
+        let receivers: Rc<[u32]> = wide_receivers(
+            self.resolver,
+            &self.devices,
+            &self.rules[ri],
+            &self.landings[ri],
+        )
+        .into();
         let mut wide = self.wide.borrow_mut();
         if wide.kept + receivers.len() <= WIDE_CACHE_LIMIT {
             wide.kept += receivers.len();
@@ -862,4 +783,250 @@ impl<'r> Filters<'r> {
         }
         receivers
     }
+}
+
+/// One device's packet filter and peers (as [`Filters::filter`] and [`Filters::peers`]
+/// give them), in one pass over the rules that may concern it, compiled as the pass
+/// reaches them: memory holds the rules that land on the device, not every rule, and the
+/// rules that cannot concern it are never resolved.
+pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule>, Vec<usize>) {
+    let devices = DeviceIndex::new(resolver.inventory);
+    let device = &resolver.inventory.devices[i];
+    // Where a rule's destinations must point to land here.
+    let mut here = device_addresses(device);
+    if let Some(routed) = devices.routed(i) {
+        here.union_with(routed);
+    }
+    let sources = device_sources(device);
+    let mut stamps = Stamps::new(resolver.inventory.devices.len());
+    let mut search = PeerSearch::new(resolver, &devices, i, &mut stamps);
+    let mut landing_here = Vec::new();
+    let wanted = |rule: &Written| concern(resolver, rule, device, &here, &sources);
+    super::rules::compile_each(resolver, wanted, |rule| {
+        let landing = Landing::of(&rule);
+        search.receivers(&rule, &landing, || {
+            wide_receivers(resolver, &devices, &rule, &landing)
+        });
+        if devices.lands_on(&landing, i) {
+            drop(landing);
+            landing_here.push(rule);
+        }
+    });
+    let filter = filter_from(resolver, landing_here.iter(), device);
+    search.senders(&filter);
+    (filter, search.found)
+}
+
+/// How much of a rule, as written, `device` needs compiled. The whole rule when the rule
+/// may land on it (its destinations take in `here`, the device's addresses and routes)
+/// or grants application capabilities (their reverse grants point back from the
+/// destinations); when it only takes the device in as a source, its sources within the
+/// device's (`sources`), which tell its receivers just as well; else nothing. It errs on
+/// the side of more: the compiled rule then decides exactly.
+fn concern(
+    resolver: &Resolver,
+    rule: &Written,
+    device: &Device,
+    here: &IpSet,
+    sources: &IpSet,
+) -> Wanted {
+    fn selectors<'a>(
+        sels: impl IntoIterator<Item = &'a Sel>,
+    ) -> impl Iterator<Item = &'a Selector> {
+        sels.into_iter().filter_map(|s| s.selector.as_ref())
+    }
+    let via_tags: Vec<&str> = selectors(rule.via)
+        .filter_map(|sel| match sel {
+            Selector::Tag(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let lands = if via_tags.is_empty() {
+        selectors(rule.dst.iter().copied()).any(|sel| match sel {
+            Selector::Wildcard => true,
+            Selector::Autogroup(Autogroup::SelfDevices) => !device.is_tagged(),
+            other => resolver.names_any_of(other, here),
+        })
+    } else {
+        device.tags.iter().any(|t| via_tags.contains(&t.as_str()))
+    };
+    if lands || !rule.app.is_empty() {
+        return Wanted::Whole;
+    }
+    let takes_in = selectors(rule.src).any(|sel| match sel {
+        Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
+        other => resolver.names_any_of(other, sources),
+    });
+    if takes_in {
+        Wanted::SourcesWithin(sources.clone())
+    } else {
+        Wanted::Not
+    }
+}
+
+/// Marks on devices, one stamp per search, so a new search need not clear them.
+struct Stamps {
+    marks: Vec<u32>,
+    current: u32,
+}
+
+impl Stamps {
+    fn new(devices: usize) -> Stamps {
+        Stamps {
+            marks: vec![0; devices],
+            current: 0,
+        }
+    }
+
+    /// Start a search: every device unmarked.
+    fn next(&mut self) -> u32 {
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.current = 1;
+        }
+        self.current
+    }
+}
+
+/// The peers of one device, found so far.
+struct PeerSearch<'s, 'r> {
+    resolver: &'s Resolver<'r>,
+    devices: &'s DeviceIndex<'s>,
+    device: usize,
+    /// The addresses the device may send from.
+    sources: IpSet,
+    marks: &'s mut [u32],
+    stamp: u32,
+    found: Vec<usize>,
+}
+
+impl<'s, 'r> PeerSearch<'s, 'r> {
+    fn new(
+        resolver: &'s Resolver<'r>,
+        devices: &'s DeviceIndex<'s>,
+        device: usize,
+        stamps: &'s mut Stamps,
+    ) -> PeerSearch<'s, 'r> {
+        let stamp = stamps.next();
+        PeerSearch {
+            resolver,
+            devices,
+            device,
+            sources: device_sources(&resolver.inventory.devices[device]),
+            marks: &mut stamps.marks,
+            stamp,
+            found: Vec::new(),
+        }
+    }
+
+    fn is_new(&self, j: usize) -> bool {
+        j != self.device && self.marks[j] != self.stamp
+    }
+
+    fn add(&mut self, j: usize) {
+        if self.is_new(j) {
+            self.marks[j] = self.stamp;
+            self.found.push(j);
+        }
+    }
+
+    /// The devices that may send to this one: whoever its filter takes in.
+    fn senders(&mut self, filter: &[FilterRule]) {
+        if filter.iter().any(|r| r.src_everything) {
+            (0..self.marks.len()).for_each(|j| self.add(j));
+            return;
+        }
+        let mut distinct: Vec<&IpSet> = Vec::new();
+        let mut last: Option<&Arc<IpSet>> = None;
+        for r in filter {
+            if last.is_none_or(|l| !Arc::ptr_eq(l, &r.src)) {
+                distinct.push(&r.src);
+                last = Some(&r.src);
+            }
+        }
+        let senders = IpSet::union_all(distinct);
+        let devices = self.devices;
+        devices.sending_from(&senders, &mut |j| self.add(j));
+    }
+
+    /// The devices this one may send to through `rule`. `wide` gives the rule's
+    /// [`wide_receivers`], asked for only when the rule's sources take this device in.
+    fn receivers<W: AsRef<[u32]>>(
+        &mut self,
+        rule: &Rule,
+        landing: &Landing,
+        wide: impl FnOnce() -> W,
+    ) {
+        let takes_in = rule.src_everything || rule.src.overlaps(&self.sources);
+        if takes_in {
+            for j in wide().as_ref() {
+                self.add(*j as usize);
+            }
+        }
+        // Pieces whose sources depend on the receiving device (`autogroup:self`, the
+        // reverse grants of companion capabilities): decided device by device, among
+        // the devices of the owners of this device's sources, or the rule's sources.
+        let own = landing.own && takes_in;
+        let own_sources = (own && !rule.src_everything).then(|| rule.src.intersect(&self.sources));
+        let reverse = has_companion(rule) && landing.via.is_empty();
+        let reverse_to_sources = reverse && rule.cap_sources.overlaps(&self.sources);
+        let reverse_to_owners = (reverse && rule.cap_targets.contains(&Target::OwnDevices))
+            .then(|| self.sources.clone());
+        let devices = self.devices;
+        let mut check = |j: usize| {
+            if self.is_new(j) && self.sends_to(rule, landing, j) {
+                self.add(j);
+            }
+        };
+        if own && rule.src_everything {
+            devices.untagged.iter().for_each(|j| check(*j));
+        }
+        if let Some(own_sources) = own_sources {
+            devices.owners_devices(&own_sources, &mut check);
+        }
+        if reverse_to_sources {
+            devices.addressed(&rule.src, &mut check);
+        }
+        if let Some(sources) = reverse_to_owners {
+            devices.owners_devices(&sources, &mut check);
+        }
+    }
+
+    /// Whether what `rule` puts in device `j`'s filter takes in an address this device
+    /// may send from.
+    fn sends_to(&self, rule: &Rule, landing: &Landing, j: usize) -> bool {
+        let device = &self.resolver.inventory.devices[j];
+        self.devices.lands_on(landing, j)
+            && filter_from(self.resolver, std::iter::once(rule), device)
+                .iter()
+                .any(|r| r.src_everything || r.src.overlaps(&self.sources))
+    }
+}
+
+/// The devices that receive a piece of `rule` with the rule's own sources, so that every
+/// device those sources take in may send to them.
+fn wide_receivers(
+    resolver: &Resolver,
+    devices: &DeviceIndex,
+    rule: &Rule,
+    landing: &Landing,
+) -> Vec<u32> {
+    let mut receivers = Vec::new();
+    devices.landing(landing, |j| receivers.push(j as u32));
+    receivers.sort_unstable();
+    receivers.dedup();
+    // The pieces that keep the rule's own sources share them (the same `Arc`); those of
+    // `autogroup:self` and of reverse grants have sources of their own.
+    let inventory = resolver.inventory;
+    receivers.retain(|j| {
+        filter_from(
+            resolver,
+            std::iter::once(rule),
+            &inventory.devices[*j as usize],
+        )
+        .iter()
+        .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
+    });
+    receivers
 }
