@@ -5,7 +5,9 @@ use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{SourceFile, SourceMap};
 use crate::engine::attrs::NodeAttrs;
-use crate::engine::filter::{FilterRule, Filters, device_filter_and_peers, to_json};
+use crate::engine::filter::{
+    FilterRule, Filters, WireFilter, destinations, device_filter_and_peers,
+};
 use crate::engine::inventory::{Inventory, with_auto_approvals};
 use crate::engine::resolve::Resolver;
 use crate::engine::rules::compile;
@@ -13,7 +15,8 @@ use crate::engine::ssh::SshRules;
 use clap::{Args, ValueEnum};
 use rustc_hash::FxHashMap;
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -117,21 +120,17 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
     let resolver = Resolver::new(&policy, &inventory);
     let ssh = SshRules::new(&resolver);
     let attrs = NodeAttrs::new(&resolver);
-    let answer = |i: usize, filter: &[FilterRule], mut peers: Vec<usize>| -> Value {
+    let wire = WireFilter::default();
+    let answer = |i: usize, filter: Vec<FilterRule>, mut peers: Vec<usize>| {
         let device = &inventory.devices[i];
         peers.sort_unstable_by_key(|j| rank[*j]);
-        let peers: Vec<&str> = peers.iter().map(|j| keys[*j].as_str()).collect();
-        let cap_map: serde_json::Map<String, Value> = attrs
-            .device_attributes(device)
-            .into_iter()
-            .map(|a| (a, Value::Null))
-            .collect();
-        json!({
-            "packet_filter_rules": to_json(filter),
-            "ssh_rules": crate::engine::ssh::to_json(&ssh.device_rules(device)),
-            "cap_map": cap_map,
-            "peers": peers,
-        })
+        Answer {
+            filter,
+            peers: peers.iter().map(|j| keys[*j].as_str()).collect(),
+            attributes: attrs.device_attributes(device),
+            ssh: crate::engine::ssh::to_json(&ssh.device_rules(device)),
+            wire: &wire,
+        }
     };
     // Each device's answer is computed when it is written, so memory stays that of one
     // device's answer however many devices there are.
@@ -140,7 +139,7 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         // One device: one pass over the rules, keeping only those that concern it.
         write(&mut out, args.format, &chosen, &keys, |i| {
             let (filter, peers) = device_filter_and_peers(&resolver, i);
-            answer(i, &filter, peers)
+            answer(i, filter, peers)
         })
     } else {
         let rules = compile(&resolver);
@@ -148,7 +147,7 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
         write(&mut out, args.format, &chosen, &keys, |i| {
             let filter = filters.filter(i);
             let peers = filters.peers(i, &filter);
-            answer(i, &filter, peers)
+            answer(i, filter, peers)
         })
     }
     .and_then(|()| out.flush());
@@ -225,12 +224,40 @@ fn find_device(inventory: &Inventory, node: &str) -> Result<usize, String> {
     }
 }
 
-fn write(
+/// What one device receives, as `filter` writes it.
+struct Answer<'x> {
+    filter: Vec<FilterRule>,
+    /// Sorted.
+    peers: Vec<&'x str>,
+    attributes: BTreeSet<String>,
+    ssh: Value,
+    wire: &'x WireFilter,
+}
+
+impl Serialize for Answer<'_> {
+    /// The shape of a conformance capture's node, keys in sorted order.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Attributes<'a>(&'a BTreeSet<String>);
+        impl Serialize for Attributes<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|name| (name, ())))
+            }
+        }
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("cap_map", &Attributes(&self.attributes))?;
+        map.serialize_entry("packet_filter_rules", &self.wire.of(&self.filter))?;
+        map.serialize_entry("peers", &self.peers)?;
+        map.serialize_entry("ssh_rules", &self.ssh)?;
+        map.end()
+    }
+}
+
+fn write<'x>(
     out: &mut impl Write,
     format: FilterFormat,
     devices: &[usize],
     keys: &[String],
-    node: impl Fn(usize) -> Value,
+    node: impl Fn(usize) -> Answer<'x>,
 ) -> std::io::Result<()> {
     match format {
         FilterFormat::Json => write_json(out, devices, keys, node),
@@ -245,7 +272,7 @@ struct Nodes<'x, F> {
     node: F,
 }
 
-impl<F: Fn(usize) -> Value> Serialize for Nodes<'_, F> {
+impl<'x, F: Fn(usize) -> Answer<'x>> Serialize for Nodes<'_, F> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.devices.len()))?;
         for &i in self.devices {
@@ -255,11 +282,11 @@ impl<F: Fn(usize) -> Value> Serialize for Nodes<'_, F> {
     }
 }
 
-fn write_json(
+fn write_json<'x>(
     out: &mut impl Write,
     devices: &[usize],
     keys: &[String],
-    node: impl Fn(usize) -> Value,
+    node: impl Fn(usize) -> Answer<'x>,
 ) -> std::io::Result<()> {
     serde_json::to_writer_pretty(
         &mut *out,
@@ -273,45 +300,28 @@ fn write_json(
 }
 
 /// Per device: a line per packet filter rule and the number of peers.
-fn write_text(
+fn write_text<'x>(
     out: &mut impl Write,
     devices: &[usize],
     keys: &[String],
-    node: impl Fn(usize) -> Value,
+    node: impl Fn(usize) -> Answer<'x>,
 ) -> std::io::Result<()> {
     for &i in devices {
-        let v = node(i);
+        let answer = node(i);
         writeln!(out, "{}", keys[i])?;
-        for r in v["packet_filter_rules"].as_array().into_iter().flatten() {
-            let src = r["SrcIPs"].as_array().map(|a| a.len()).unwrap_or(0);
-            let dst: Vec<String> = r["DstPorts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|d| {
-                    format!(
-                        "{}:{}-{}",
-                        d["IP"].as_str().unwrap_or("?"),
-                        d["Ports"]["First"],
-                        d["Ports"]["Last"]
-                    )
-                })
+        for rule in &answer.filter {
+            let sources = answer.wire.sources(rule).len();
+            let dst: Vec<String> = destinations(rule)
+                .map(|(ip, ports)| format!("{ip}:{}-{}", ports.first, ports.last))
                 .collect();
-            writeln!(
-                out,
-                "  from {src} source ranges to {}",
-                if dst.is_empty() {
-                    "(capabilities)".into()
-                } else {
-                    dst.join(", ")
-                }
-            )?;
+            let dst = if dst.is_empty() {
+                "(capabilities)".to_string()
+            } else {
+                dst.join(", ")
+            };
+            writeln!(out, "  from {sources} source ranges to {dst}")?;
         }
-        writeln!(
-            out,
-            "  peers: {}",
-            v["peers"].as_array().map(|p| p.len()).unwrap_or(0)
-        )?;
+        writeln!(out, "  peers: {}", answer.peers.len())?;
     }
     Ok(())
 }

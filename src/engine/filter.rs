@@ -11,6 +11,8 @@ use super::rules::{Protocols, Rule, Wanted, Written};
 use crate::model::addr::ip_to_u128;
 use crate::model::{Autogroup, PortRange, Sel, Selector};
 use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -180,52 +182,154 @@ fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
     }
 }
 
-/// The filter in the wire shape of a conformance capture's `packet_filter_rules`.
-pub fn to_json(rules: &[FilterRule]) -> Value {
-    Value::Array(
-        rules
-            .iter()
-            .map(|r| {
-                let mut obj = serde_json::Map::new();
-                let src = if r.src_everything { vec!["*".to_string()] } else { r.src.to_strings() };
-                obj.insert("SrcIPs".into(), json!(src));
-                if !r.dst_ports.is_empty() {
-                    let mut dsts = Vec::new();
-                    for (ips, ports) in &r.dst_ports {
-                        let ips = ips.as_ref().map_or_else(|| vec!["*".to_string()], IpSet::to_strings);
-                        for ip in ips {
-                            dsts.push(json!({"IP": ip, "Ports": {"First": ports.first, "Last": ports.last}}));
-                        }
-                    }
-                    obj.insert("DstPorts".into(), Value::Array(dsts));
-                }
-                if let Protocols::Only(p) = r.protocols {
-                    obj.insert("IPProto".into(), json!([p.0]));
-                }
-                if !r.cap_grants.is_empty() {
-                    let grants: Vec<Value> = r
-                        .cap_grants
-                        .iter()
-                        .map(|g| {
-                            let dsts: Vec<String> = g
-                                .dsts
-                                .ranges()
-                                .flat_map(|(a, b)| single_prefixes(a, b))
-                                .collect();
-                            let caps: serde_json::Map<String, Value> = g
-                                .caps
-                                .iter()
-                                .map(|(n, v)| (n.clone(), v.clone()))
-                                .collect();
-                            json!({"Dsts": dsts, "CapMap": caps})
-                        })
-                        .collect();
-                    obj.insert("CapGrant".into(), Value::Array(grants));
-                }
-                Value::Object(obj)
-            })
-            .collect(),
-    )
+/// How many source address texts a [`WireFilter`] keeps (about 100 MiB of text).
+const TEXTS_LIMIT: usize = 1 << 21;
+
+/// Writes filters in the wire shape of a conformance capture's `packet_filter_rules`
+/// (`SrcIPs`, `DstPorts`, `IPProto`, `CapGrant`) straight to a serializer. The text of a
+/// rule's sources, which the filter of every device receiving the rule repeats, is kept
+/// (within [`TEXTS_LIMIT`]) rather than written out again for each device.
+#[derive(Default)]
+pub struct WireFilter {
+    texts: RefCell<SourceTexts>,
+}
+
+#[derive(Default)]
+struct SourceTexts {
+    /// By the address of the shared set (the `Arc` held keeps the address unique).
+    by_set: FxHashMap<*const IpSet, (Arc<IpSet>, Rc<[String]>)>,
+    kept: usize,
+}
+
+impl WireFilter {
+    /// `rules` (a device's filter), to serialize.
+    pub fn of<'a>(&'a self, rules: &'a [FilterRule]) -> impl Serialize + 'a {
+        WireRules {
+            writer: self,
+            rules,
+        }
+    }
+
+    /// A filter rule's sources as written (`SrcIPs`).
+    pub fn sources(&self, rule: &FilterRule) -> Rc<[String]> {
+        if rule.src_everything {
+            return Rc::from(vec!["*".to_string()]);
+        }
+        // A set only this filter rule holds is written once.
+        if Arc::strong_count(&rule.src) == 1 {
+            return rule.src.to_strings().into();
+        }
+        if let Some((_, known)) = self.texts.borrow().by_set.get(&Arc::as_ptr(&rule.src)) {
+            return known.clone();
+        }
+        let texts: Rc<[String]> = rule.src.to_strings().into();
+        let mut kept = self.texts.borrow_mut();
+        if kept.kept + texts.len() <= TEXTS_LIMIT {
+            kept.kept += texts.len();
+            let entry = (rule.src.clone(), texts.clone());
+            kept.by_set.insert(Arc::as_ptr(&rule.src), entry);
+        }
+        texts
+    }
+}
+
+/// A filter rule's destinations as written (`DstPorts`): an address text and ports each.
+pub fn destinations(rule: &FilterRule) -> impl Iterator<Item = (String, PortRange)> + '_ {
+    rule.dst_ports.iter().flat_map(|(ips, ports)| {
+        let ips = ips
+            .as_ref()
+            .map_or_else(|| vec!["*".to_string()], IpSet::to_strings);
+        ips.into_iter().map(|ip| (ip, *ports))
+    })
+}
+
+struct WireRules<'a> {
+    writer: &'a WireFilter,
+    rules: &'a [FilterRule],
+}
+
+impl Serialize for WireRules<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rules = self.rules.iter().map(|rule| WireRule {
+            writer: self.writer,
+            rule,
+        });
+        serializer.collect_seq(rules)
+    }
+}
+
+struct WireRule<'a> {
+    writer: &'a WireFilter,
+    rule: &'a FilterRule,
+}
+
+impl Serialize for WireRule<'_> {
+    /// The keys in the order a JSON object with sorted keys has them.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.rule;
+        let protocol = match r.protocols {
+            Protocols::Only(p) => Some([p.0]),
+            Protocols::Default => None,
+        };
+        let entries = 1
+            + usize::from(!r.cap_grants.is_empty())
+            + usize::from(!r.dst_ports.is_empty())
+            + usize::from(protocol.is_some());
+        let mut map = serializer.serialize_map(Some(entries))?;
+        if !r.cap_grants.is_empty() {
+            map.serialize_entry("CapGrant", &cap_grants(r))?;
+        }
+        if !r.dst_ports.is_empty() {
+            let dsts: Vec<DstPort> = destinations(r)
+                .map(|(ip, ports)| DstPort {
+                    ip,
+                    ports: Ports {
+                        first: ports.first,
+                        last: ports.last,
+                    },
+                })
+                .collect();
+            map.serialize_entry("DstPorts", &dsts)?;
+        }
+        if let Some(protocol) = &protocol {
+            map.serialize_entry("IPProto", protocol)?;
+        }
+        map.serialize_entry("SrcIPs", &*self.writer.sources(r))?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct DstPort {
+    #[serde(rename = "IP")]
+    ip: String,
+    #[serde(rename = "Ports")]
+    ports: Ports,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ports {
+    first: u16,
+    last: u16,
+}
+
+fn cap_grants(r: &FilterRule) -> Value {
+    let grants: Vec<Value> = r
+        .cap_grants
+        .iter()
+        .map(|g| {
+            let dsts: Vec<String> = g
+                .dsts
+                .ranges()
+                .flat_map(|(a, b)| single_prefixes(a, b))
+                .collect();
+            let caps: serde_json::Map<String, Value> =
+                g.caps.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+            json!({"Dsts": dsts, "CapMap": caps})
+        })
+        .collect();
+    Value::Array(grants)
 }
 
 /// `a..=b` as `/32`/`/128` prefixes when small, else as the range text.
@@ -489,19 +593,33 @@ pub fn all_filters(
 
 /// For each device, the indices (ascending) of the rules that may put something in its filter.
 pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
-    let devices = DeviceIndex::new(inventory);
-    let n = inventory.devices.len();
+    let landings: Vec<Landing> = rules.iter().map(Landing::of).collect();
+    candidates_within(&DeviceIndex::new(inventory), &landings, usize::MAX).expect("no limit")
+}
+
+/// [`candidate_rules`], or `None` once they would hold more than `limit` rule numbers.
+fn candidates_within(
+    devices: &DeviceIndex,
+    landings: &[Landing],
+    limit: usize,
+) -> Option<Vec<Vec<usize>>> {
+    let n = devices.inventory.devices.len();
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut mark = vec![usize::MAX; n];
-    for (ri, rule) in rules.iter().enumerate() {
-        devices.landing(&Landing::of(rule), |i| {
+    let mut held = 0;
+    for (ri, landing) in landings.iter().enumerate() {
+        devices.landing(landing, |i| {
             if mark[i] != ri {
                 mark[i] = ri;
                 out[i].push(ri);
+                held += 1;
             }
         });
+        if held > limit {
+            return None;
+        }
     }
-    out
+    Some(out)
 }
 
 /// Where one rule may put something in a device's filter: a cheap over-approximation that
@@ -693,14 +811,62 @@ fn device_sources(device: &Device) -> IpSet {
     s
 }
 
-/// How many device numbers [`Filters`] keeps for rules already asked about (64 MiB);
-/// beyond that it recomputes them, so memory stays bounded on any policy.
-const WIDE_CACHE_LIMIT: usize = 1 << 24;
+/// How many rule or device numbers [`Filters`] keeps to answer device after device
+/// faster (each list up to 128 MiB); beyond that it recomputes, so memory stays bounded
+/// whatever the policy and inventory.
+const KEPT_LIMIT: usize = 1 << 24;
 
-/// The receivers of the rules already asked about, within [`WIDE_CACHE_LIMIT`].
-struct WideReceivers {
+/// For each device, the rules whose sources take it in (ascending), leaving out those
+/// whose sources are everything; `None` once they would hold more than `limit` numbers.
+fn taken_in_within(devices: &DeviceIndex, rules: &[Rule], limit: usize) -> Option<Vec<Vec<usize>>> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); devices.inventory.devices.len()];
+    let mut held = 0;
+    for (ri, rule) in rules.iter().enumerate() {
+        if rule.src_everything {
+            continue;
+        }
+        devices.sending_from(&rule.src, &mut |j| {
+            if out[j].last() != Some(&ri) {
+                out[j].push(ri);
+                held += 1;
+            }
+        });
+        if held > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Device lists per rule, computed when first asked for and kept within a limit.
+struct PerRule {
     by_rule: Vec<Option<Rc<[u32]>>>,
     kept: usize,
+    limit: usize,
+}
+
+impl PerRule {
+    fn new(rules: usize, limit: usize) -> RefCell<PerRule> {
+        RefCell::new(PerRule {
+            by_rule: vec![None; rules],
+            kept: 0,
+            limit,
+        })
+    }
+}
+
+/// Rule `ri`'s list from `cache`, computed by `compute` if not kept yet.
+fn kept_or(cache: &RefCell<PerRule>, ri: usize, compute: impl FnOnce() -> Vec<u32>) -> Rc<[u32]> {
+    if let Some(known) = &cache.borrow().by_rule[ri] {
+        return known.clone();
+    }
+    let list: Rc<[u32]> = compute().into();
+    let mut cache = cache.borrow_mut();
+    if cache.kept + list.len() <= cache.limit {
+        cache.kept += list.len();
+        cache.by_rule[ri] = Some(list.clone());
+    }
+    list
 }
 
 /// Per-device packet filters and peers, one device at a time, at a cost that follows
@@ -720,37 +886,75 @@ pub struct Filters<'r> {
     rules: &'r [Rule],
     landings: Vec<Landing<'r>>,
     devices: DeviceIndex<'r>,
-    /// Per rule, once computed (within [`WIDE_CACHE_LIMIT`]): the devices that receive a
-    /// piece of it with the rule's own sources, whoever the sender.
-    wide: RefCell<WideReceivers>,
+    /// Each device's candidate rules, when they fit within the limit on kept numbers
+    /// ([`KEPT_LIMIT`]); otherwise each device tests every rule.
+    candidates: Option<Vec<Vec<usize>>>,
+    /// For each device, the rules whose sources take it in (ascending), when they fit
+    /// within the limit, apart from those in `always`.
+    taking_in: Option<Vec<Vec<usize>>>,
+    /// The rules every device's peers look at: sources that are everything, and reverse
+    /// grants (which may let a device send to others whatever the rule's sources).
+    always: Vec<usize>,
+    /// Which rule a filter piece's sources are, by address of the shared set.
+    rule_of_sources: FxHashMap<*const IpSet, usize>,
+    /// Per rule: the devices that receive a piece of it with the rule's own sources, so
+    /// that whoever those sources take in may send to them ([`wide_receivers`]).
+    receivers: RefCell<PerRule>,
+    /// Per rule: the devices its sources take in.
+    senders: RefCell<PerRule>,
     /// Which devices a [`Filters::peers`] call has met, by stamp (to avoid clearing).
     stamps: RefCell<Stamps>,
 }
 
 impl<'r> Filters<'r> {
     pub fn new(resolver: &'r Resolver<'r>, rules: &'r [Rule]) -> Filters<'r> {
+        Filters::keeping(resolver, rules, KEPT_LIMIT)
+    }
+
+    /// [`Filters::new`], keeping at most `limit` numbers in each list.
+    fn keeping(resolver: &'r Resolver<'r>, rules: &'r [Rule], limit: usize) -> Filters<'r> {
+        let landings: Vec<Landing> = rules.iter().map(Landing::of).collect();
+        let devices = DeviceIndex::new(resolver.inventory);
+        let always: Vec<usize> = (0..rules.len())
+            .filter(|ri| rules[*ri].src_everything || has_companion(&rules[*ri]))
+            .collect();
         Filters {
             resolver,
             rules,
-            landings: rules.iter().map(Landing::of).collect(),
-            devices: DeviceIndex::new(resolver.inventory),
-            wide: RefCell::new(WideReceivers {
-                by_rule: vec![None; rules.len()],
-                kept: 0,
-            }),
+            candidates: candidates_within(&devices, &landings, limit),
+            taking_in: taken_in_within(&devices, rules, limit),
+            always,
+            landings,
+            devices,
+            rule_of_sources: rules
+                .iter()
+                .enumerate()
+                .map(|(ri, rule)| (Arc::as_ptr(&rule.src), ri))
+                .collect(),
+            receivers: PerRule::new(rules.len(), limit),
+            senders: PerRule::new(rules.len(), limit),
             stamps: RefCell::new(Stamps::new(resolver.inventory.devices.len())),
         }
     }
 
     /// The packet filter of device `i` (an index into the inventory's devices).
     pub fn filter(&self, i: usize) -> Vec<FilterRule> {
-        let rules = self
-            .rules
-            .iter()
-            .zip(&self.landings)
-            .filter(|(_, landing)| self.devices.lands_on(landing, i))
-            .map(|(rule, _)| rule);
-        filter_from(self.resolver, rules, &self.resolver.inventory.devices[i])
+        let device = &self.resolver.inventory.devices[i];
+        match &self.candidates {
+            Some(candidates) => {
+                let rules = candidates[i].iter().map(|ri| &self.rules[*ri]);
+                filter_from(self.resolver, rules, device)
+            }
+            None => {
+                let rules = self
+                    .rules
+                    .iter()
+                    .zip(&self.landings)
+                    .filter(|(_, landing)| self.devices.lands_on(landing, i))
+                    .map(|(rule, _)| rule);
+                filter_from(self.resolver, rules, device)
+            }
+        }
     }
 
     /// The peers of device `i` given its packet filter (from [`Filters::filter`]), as
@@ -758,30 +962,43 @@ impl<'r> Filters<'r> {
     pub fn peers(&self, i: usize, filter: &[FilterRule]) -> Vec<usize> {
         let mut stamps = self.stamps.borrow_mut();
         let mut search = PeerSearch::new(self.resolver, &self.devices, i, &mut stamps);
-        search.senders(filter);
-        for (ri, rule) in self.rules.iter().enumerate() {
-            search.receivers(rule, &self.landings[ri], || self.wide_receivers(ri));
+        search.senders(filter, |sources| {
+            let ri = self.rule_of_sources.get(&Arc::as_ptr(sources))?;
+            Some(kept_or(&self.senders, *ri, || {
+                let mut senders = Vec::new();
+                self.devices
+                    .sending_from(sources, &mut |j| senders.push(j as u32));
+                senders
+            }))
+        });
+        let receivers = |ri: usize, takes_in: bool, search: &mut PeerSearch| {
+            let (rule, landing) = (&self.rules[ri], &self.landings[ri]);
+            search.receivers(rule, landing, takes_in, || {
+                kept_or(&self.receivers, ri, || {
+                    wide_receivers(self.resolver, &self.devices, rule, landing)
+                })
+            });
+        };
+        match &self.taking_in {
+            Some(taking_in) => {
+                let mine = &taking_in[i];
+                mine.iter().for_each(|ri| receivers(*ri, true, &mut search));
+                for &ri in &self.always {
+                    let listed = mine.binary_search(&ri).is_ok();
+                    if !listed {
+                        let takes_in = search.taken_in_by(&self.rules[ri]);
+                        receivers(ri, takes_in, &mut search);
+                    }
+                }
+            }
+            None => {
+                for (ri, rule) in self.rules.iter().enumerate() {
+                    let takes_in = search.taken_in_by(rule);
+                    receivers(ri, takes_in, &mut search);
+                }
+            }
         }
         search.found
-    }
-
-    fn wide_receivers(&self, ri: usize) -> Rc<[u32]> {
-        if let Some(known) = &self.wide.borrow().by_rule[ri] {
-            return known.clone();
-        }
-        let receivers: Rc<[u32]> = wide_receivers(
-            self.resolver,
-            &self.devices,
-            &self.rules[ri],
-            &self.landings[ri],
-        )
-        .into();
-        let mut wide = self.wide.borrow_mut();
-        if wide.kept + receivers.len() <= WIDE_CACHE_LIMIT {
-            wide.kept += receivers.len();
-            wide.by_rule[ri] = Some(receivers.clone());
-        }
-        receivers
     }
 }
 
@@ -804,7 +1021,8 @@ pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule
     let wanted = |rule: &Written| concern(resolver, rule, device, &here, &sources);
     super::rules::compile_each(resolver, wanted, |rule| {
         let landing = Landing::of(&rule);
-        search.receivers(&rule, &landing, || {
+        let takes_in = search.taken_in_by(&rule);
+        search.receivers(&rule, &landing, takes_in, || {
             wide_receivers(resolver, &devices, &rule, &landing)
         });
         if devices.lands_on(&landing, i) {
@@ -813,7 +1031,7 @@ pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule
         }
     });
     let filter = filter_from(resolver, landing_here.iter(), device);
-    search.senders(&filter);
+    search.senders(&filter, |_| None::<Vec<u32>>);
     (filter, search.found)
 }
 
@@ -931,34 +1149,51 @@ impl<'s, 'r> PeerSearch<'s, 'r> {
         }
     }
 
-    /// The devices that may send to this one: whoever its filter takes in.
-    fn senders(&mut self, filter: &[FilterRule]) {
+    /// The devices that may send to this one: whoever its filter takes in. `known`
+    /// gives the devices a set of sources takes in when they are already listed.
+    fn senders<L: AsRef<[u32]>>(
+        &mut self,
+        filter: &[FilterRule],
+        known: impl Fn(&Arc<IpSet>) -> Option<L>,
+    ) {
         if filter.iter().any(|r| r.src_everything) {
             (0..self.marks.len()).for_each(|j| self.add(j));
             return;
         }
-        let mut distinct: Vec<&IpSet> = Vec::new();
+        let mut unlisted: Vec<&IpSet> = Vec::new();
         let mut last: Option<&Arc<IpSet>> = None;
         for r in filter {
-            if last.is_none_or(|l| !Arc::ptr_eq(l, &r.src)) {
-                distinct.push(&r.src);
-                last = Some(&r.src);
+            if last.is_some_and(|l| Arc::ptr_eq(l, &r.src)) {
+                continue;
+            }
+            last = Some(&r.src);
+            match known(&r.src) {
+                Some(listed) => listed.as_ref().iter().for_each(|j| self.add(*j as usize)),
+                None => unlisted.push(&r.src),
             }
         }
-        let senders = IpSet::union_all(distinct);
-        let devices = self.devices;
-        devices.sending_from(&senders, &mut |j| self.add(j));
+        if !unlisted.is_empty() {
+            let senders = IpSet::union_all(unlisted);
+            let devices = self.devices;
+            devices.sending_from(&senders, &mut |j| self.add(j));
+        }
     }
 
-    /// The devices this one may send to through `rule`. `wide` gives the rule's
-    /// [`wide_receivers`], asked for only when the rule's sources take this device in.
+    /// Whether `rule`'s sources take this device in.
+    fn taken_in_by(&self, rule: &Rule) -> bool {
+        rule.src_everything || rule.src.overlaps(&self.sources)
+    }
+
+    /// The devices this one may send to through `rule`, whose sources take this device
+    /// in or not (`takes_in`). `wide` gives the rule's [`wide_receivers`], asked for only
+    /// when they do.
     fn receivers<W: AsRef<[u32]>>(
         &mut self,
         rule: &Rule,
         landing: &Landing,
+        takes_in: bool,
         wide: impl FnOnce() -> W,
     ) {
-        let takes_in = rule.src_everything || rule.src.overlaps(&self.sources);
         if takes_in {
             for j in wide().as_ref() {
                 self.add(*j as usize);
@@ -1029,4 +1264,91 @@ fn wide_receivers(
         .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
     });
     receivers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inventory::with_auto_approvals;
+
+    /// The repository's own policy and inventory, and a tailnet with every kind of piece:
+    /// `autogroup:self`, a reverse grant, a `via` route, `autogroup:danger-all`, a
+    /// subnet router and an exit node.
+    fn tailnets() -> Vec<(crate::model::Policy, Inventory)> {
+        let repo = (
+            crate::model::from_text(include_str!("../../policies/policy.hujson")),
+            Inventory::from_json(include_bytes!("../../policies/inventory.json")).unwrap(),
+        );
+        let mixed = crate::model::from_text(
+            r#"{"tagOwners": {"tag:r": [], "tag:db": []},
+                "grants": [
+                  {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["*"]},
+                  {"src": ["ann@example.com"], "dst": ["tag:db"],
+                   "app": {"tailscale.com/cap/drive": [{"shares": ["*"]}]}},
+                  {"src": ["bob@example.com"], "dst": ["10.1.0.0/16"], "ip": ["tcp:22"], "via": ["tag:r"]},
+                  {"src": ["autogroup:danger-all"], "dst": ["tag:db"], "ip": ["tcp:443"]}
+                ],
+                "acls": [{"action": "accept", "src": ["tag:db"], "dst": ["autogroup:internet:*"]}]}"#,
+        );
+        let devices = r#"{"devices": [
+            {"hostname": "a1", "addresses": ["100.64.0.1", "fd7a:115c:a1e0::1"], "user": "ann@example.com"},
+            {"hostname": "a2", "addresses": ["100.64.0.2"], "user": "ann@example.com"},
+            {"hostname": "b1", "addresses": ["100.64.0.3"], "user": "bob@example.com"},
+            {"hostname": "db", "addresses": ["100.64.0.4"], "tags": ["tag:db"]},
+            {"hostname": "r", "addresses": ["100.64.0.5"], "tags": ["tag:r"],
+             "advertisedRoutes": ["10.1.0.0/16", "0.0.0.0/0", "::/0"], "enabledRoutes": ["10.1.0.0/16", "0.0.0.0/0", "::/0"]}
+        ]}"#;
+        let mixed = (mixed, Inventory::from_json(devices.as_bytes()).unwrap());
+        vec![repo, mixed]
+    }
+
+    #[test]
+    fn keeping_nothing_answers_as_keeping_everything_and_as_one_pass() {
+        for (policy, inventory) in tailnets() {
+            let inventory = with_auto_approvals(&inventory, &policy);
+            let resolver = Resolver::new(&policy, &inventory);
+            let rules = super::super::rules::compile(&resolver);
+            let kept = Filters::new(&resolver, &rules);
+            let recomputed = Filters::keeping(&resolver, &rules, 0);
+            assert!(kept.candidates.is_some() && kept.taking_in.is_some());
+            assert!(recomputed.candidates.is_none() && recomputed.taking_in.is_none());
+            let mut peers_seen = 0;
+            for i in 0..inventory.devices.len() {
+                let filter = kept.filter(i);
+                assert_eq!(filter, recomputed.filter(i));
+                let mut peers = kept.peers(i, &filter);
+                let mut again = recomputed.peers(i, &filter);
+                let (alone, mut alone_peers) = device_filter_and_peers(&resolver, i);
+                peers.sort();
+                again.sort();
+                alone_peers.sort();
+                assert_eq!(peers, again);
+                assert_eq!((alone, alone_peers), (filter, peers.clone()));
+                peers_seen += peers.len();
+            }
+            assert!(peers_seen > 0);
+        }
+    }
+
+    #[test]
+    fn the_wire_shape_reads_back_as_the_same_filter() {
+        for (policy, inventory) in tailnets() {
+            let inventory = with_auto_approvals(&inventory, &policy);
+            let resolver = Resolver::new(&policy, &inventory);
+            let rules = super::super::rules::compile(&resolver);
+            let filters = Filters::new(&resolver, &rules);
+            let wire = WireFilter::default();
+            for i in 0..inventory.devices.len() {
+                let filter = filters.filter(i);
+                let written = serde_json::to_value(wire.of(&filter)).unwrap();
+                // Written again, from the kept source texts: the same.
+                assert_eq!(written, serde_json::to_value(wire.of(&filter)).unwrap());
+                FilterSets::from_json(&written)
+                    .unwrap()
+                    .compare(&FilterSets::from_rules(&filter))
+                    .unwrap();
+            }
+            assert!(!wire.texts.borrow().by_set.is_empty());
+        }
+    }
 }
