@@ -1,5 +1,6 @@
 //! The semantic engine at scale, on synthetic tailnets (`tsacl::synth::tailnet`):
 //! building the model for 100,000 devices and 10,000 rules, one `explain` query on it,
+//! one device's filter and peers (`filter --node`),
 //! every device's filter for 10,000 devices and 2,000 rules, and offline test evaluation.
 
 #[global_allocator]
@@ -8,7 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tsacl::engine::explain::{inbound, resolve_name};
-use tsacl::engine::filter::all_filters;
+use tsacl::engine::filter::{all_filters, device_filter_and_peers};
 use tsacl::engine::reach::Roles;
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::compile;
@@ -35,6 +36,11 @@ fn bench(c: &mut Criterion) {
     let target = resolve_name(&p, None, "tag:svc42").expect("tag exists");
     g.bench_function("explain_query", |b| {
         b.iter(|| black_box(inbound(&p, &Roles(None), black_box(&target))))
+    });
+    // What `tsacl filter --node` computes: one device's filter and peers.
+    let resolver = Resolver::new(&p, &inv);
+    g.bench_function("device_filter_and_peers", |b| {
+        b.iter(|| black_box(device_filter_and_peers(&resolver, black_box(77)).1.len()))
     });
     g.finish();
 
