@@ -1,7 +1,8 @@
 //! The semantic engine at scale, on synthetic tailnets (`synth::tailnet`):
 //! building the model for 100,000 devices and 10,000 rules, one `explain` query on it,
-//! every device's filter for 10,000 devices and 2,000 rules; and the functions `explain`
-//! and `diff` call on `synth::command_tailnet` (what `benches/commands.sh` times whole).
+//! one device's filter and peers (`filter --node`), every device's filter for 10,000
+//! devices and 2,000 rules; and the functions `explain` and `diff` call on
+//! `synth::command_tailnet` (what `benches/commands.sh` times whole).
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -13,7 +14,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tsacl::engine::diff::diff;
 use tsacl::engine::explain::{self, cannot_reach, inbound, resolve_name};
-use tsacl::engine::filter::all_filters;
+use tsacl::engine::filter::{all_filters, device_filter_and_peers};
 use tsacl::engine::reach::Roles;
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::compile;
@@ -46,6 +47,11 @@ fn bench(c: &mut Criterion) {
             let model = explain::model(&p, &roles, &[black_box(&target)]);
             black_box((inbound(&model, &target), cannot_reach(&model, &target)))
         })
+    });
+    // What `tsacl filter --node` computes: one device's filter and peers.
+    let resolver = Resolver::new(&p, &inv);
+    g.bench_function("device_filter_and_peers", |b| {
+        b.iter(|| black_box(device_filter_and_peers(&resolver, black_box(77)).1.len()))
     });
     g.finish();
 

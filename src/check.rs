@@ -31,6 +31,10 @@ pub enum Depth {
     /// reporting unused suppressions (they may be meant for what those stages find): what
     /// an editor can show at once while the full check runs.
     Quick,
+    /// Everything that can find an error, so whether the control plane would load the
+    /// file: without the redundancy audit (its findings are warnings) and without
+    /// reporting unused suppressions. For commands that only need a policy that loads.
+    Verdict,
 }
 
 /// Check the policy held in `sources` under `file`.
@@ -65,7 +69,7 @@ pub fn check_policy_to(
     // would load.
     // The two are independent and the slowest stages: run them side by side (the audit
     // spreads its first pass over the cores too; the tests fill in its sequential parts).
-    if depth == Depth::Full && !diagnostics.iter().any(Diagnostic::is_error) {
+    if depth != Depth::Quick && !diagnostics.iter().any(Diagnostic::is_error) {
         let inventory = options.inventory.as_ref();
         let domains = options.tailnet_domains.as_deref();
         let (audit, tests) = std::thread::scope(|scope| {
@@ -75,7 +79,9 @@ pub fn check_policy_to(
                 found
             });
             let mut audit = Vec::new();
-            crate::lint::redundancy::audit(&policy, inventory, domains, file, &mut audit);
+            if depth == Depth::Full {
+                crate::lint::redundancy::audit(&policy, inventory, domains, file, &mut audit);
+            }
             let tests = tests
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -230,4 +236,38 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
             b.code,
         ))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::SourceFile;
+
+    #[test]
+    fn the_verdict_depth_finds_failing_tests_without_the_redundancy_audit() {
+        let text = br#"{
+            "tagOwners": {"tag:web": []},
+            "acls": [
+                {"action": "accept", "src": ["*"], "dst": ["*:*"]},
+                {"action": "accept", "src": ["*"], "dst": ["*:22"]}
+            ],
+            "tests": [{"src": "ann@example.com", "deny": ["tag:web:22"]}]
+        }"#;
+        let mut sources = SourceMap::default();
+        let file = sources.add(SourceFile::new("p.hujson", "p.hujson", text.to_vec()));
+        let codes = |depth| -> Vec<Code> {
+            check_policy_to(&sources, file, &Options::default(), depth)
+                .diagnostics
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        };
+        let full = codes(Depth::Full);
+        let verdict = codes(Depth::Verdict);
+        assert!(full.contains(&Code::RedundantRule), "{full:?}");
+        assert!(!verdict.contains(&Code::RedundantRule), "{verdict:?}");
+        let errors =
+            |depth| check_policy_to(&sources, file, &Options::default(), depth).has_errors();
+        assert!(errors(Depth::Full) && errors(Depth::Verdict));
+    }
 }

@@ -10,7 +10,7 @@ mod exceptions;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tsacl::engine::filter::{FilterSets, all_filters, peers};
+use tsacl::engine::filter::{FilterSets, Filters};
 use tsacl::engine::resolve::{Resolver, device_space};
 use tsacl::engine::rules::compile;
 
@@ -50,8 +50,21 @@ fn device_filters_match_the_control_plane() {
         );
         let resolver = Resolver::new(&policy, &inv);
         let rules = compile(&resolver);
-        let ours = all_filters(&resolver, &rules, &inv);
-        let our_peers = peers(&inv, &ours);
+        // One device at a time, as `tsacl filter` computes them.
+        let filters = Filters::new(&resolver, &rules);
+        let mut ours = BTreeMap::new();
+        let mut our_peers = BTreeMap::new();
+        for (i, device) in inv.devices.iter().enumerate() {
+            let filter = filters.filter(i);
+            let mut peers: Vec<String> = filters
+                .peers(i, &filter)
+                .into_iter()
+                .map(|j| inv.devices[j].hostname.clone())
+                .collect();
+            peers.sort();
+            ours.insert(device.hostname.clone(), filter);
+            our_peers.insert(device.hostname.clone(), peers);
+        }
         let tally = tallies.entry(category).or_default();
         tally.cases += 1;
         let mut filters_ok = true;

@@ -3,8 +3,9 @@
 //! these are only the ones the policy decides.
 
 use super::inventory::Device;
+use super::ipset::IpSet;
 use super::resolve::{Resolver, device_addresses};
-use crate::model::{Autogroup, Selector};
+use crate::model::{Autogroup, NodeAttr, Selector};
 use std::collections::BTreeSet;
 
 /// Attributes the `funnel` attribute brings along.
@@ -23,7 +24,7 @@ pub fn policy_attributes(resolver: &Resolver) -> BTreeSet<String> {
 }
 
 /// The attribute names one `nodeAttrs` entry gives.
-fn add_entry(entry: &crate::model::NodeAttr, out: &mut BTreeSet<String>) {
+fn add_entry(entry: &NodeAttr, out: &mut BTreeSet<String>) {
     for a in &entry.attr {
         out.insert(a.value.clone());
         if a.value == "funnel" {
@@ -35,20 +36,50 @@ fn add_entry(entry: &crate::model::NodeAttr, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The attributes one device gets.
+/// The attributes one device gets. (For many devices, resolve the policy's entries once
+/// with [`NodeAttrs::new`].)
 pub fn device_attributes(resolver: &Resolver, device: &Device) -> BTreeSet<String> {
-    let mine = device_addresses(device);
-    let mut out = BTreeSet::new();
-    for entry in &resolver.policy.node_attrs {
-        let targeted = entry.target.iter().any(|t| match &t.selector {
-            Some(Selector::Wildcard) => true,
-            Some(Selector::Autogroup(Autogroup::SelfDevices)) | None => false,
-            Some(sel) => resolver.addresses(sel).overlaps(&mine),
-        });
-        if !targeted {
-            continue;
-        }
-        add_entry(entry, &mut out);
+    NodeAttrs::new(resolver).device_attributes(device)
+}
+
+/// The policy's `nodeAttrs` entries with their targets resolved once.
+pub struct NodeAttrs<'p> {
+    /// Each entry, whether it targets every device (`*`), and the addresses of the
+    /// devices its other targets name.
+    entries: Vec<(&'p NodeAttr, bool, IpSet)>,
+}
+
+impl<'p> NodeAttrs<'p> {
+    pub fn new(resolver: &Resolver<'p>) -> NodeAttrs<'p> {
+        let entries = resolver
+            .policy
+            .node_attrs
+            .iter()
+            .map(|entry| {
+                let mut everyone = false;
+                let mut targets = IpSet::new();
+                for t in &entry.target {
+                    match &t.selector {
+                        Some(Selector::Wildcard) => everyone = true,
+                        Some(Selector::Autogroup(Autogroup::SelfDevices)) | None => {}
+                        Some(sel) => targets.union_with(&resolver.addresses(sel)),
+                    }
+                }
+                (entry, everyone, targets)
+            })
+            .collect();
+        NodeAttrs { entries }
     }
-    out
+
+    /// The attributes one device gets.
+    pub fn device_attributes(&self, device: &Device) -> BTreeSet<String> {
+        let mine = device_addresses(device);
+        let mut out = BTreeSet::new();
+        for (entry, everyone, targets) in &self.entries {
+            if *everyone || targets.overlaps(&mine) {
+                add_entry(entry, &mut out);
+            }
+        }
+        out
+    }
 }

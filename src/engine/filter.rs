@@ -7,11 +7,16 @@
 use super::inventory::{Device, Inventory};
 use super::ipset::IpSet;
 use super::resolve::{Resolver, Target, device_addresses, device_space, internet};
-use super::rules::{Protocols, Rule};
-use crate::model::PortRange;
+use super::rules::{Protocols, Rule, Wanted, Written};
 use crate::model::addr::ip_to_u128;
+use crate::model::{Autogroup, PortRange, Sel, Selector};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// One rule of a device's packet filter.
@@ -177,52 +182,154 @@ fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
     }
 }
 
-/// The filter in the wire shape of a conformance capture's `packet_filter_rules`.
-pub fn to_json(rules: &[FilterRule]) -> Value {
-    Value::Array(
-        rules
-            .iter()
-            .map(|r| {
-                let mut obj = serde_json::Map::new();
-                let src = if r.src_everything { vec!["*".to_string()] } else { r.src.to_strings() };
-                obj.insert("SrcIPs".into(), json!(src));
-                if !r.dst_ports.is_empty() {
-                    let mut dsts = Vec::new();
-                    for (ips, ports) in &r.dst_ports {
-                        let ips = ips.as_ref().map_or_else(|| vec!["*".to_string()], IpSet::to_strings);
-                        for ip in ips {
-                            dsts.push(json!({"IP": ip, "Ports": {"First": ports.first, "Last": ports.last}}));
-                        }
-                    }
-                    obj.insert("DstPorts".into(), Value::Array(dsts));
-                }
-                if let Protocols::Only(p) = r.protocols {
-                    obj.insert("IPProto".into(), json!([p.0]));
-                }
-                if !r.cap_grants.is_empty() {
-                    let grants: Vec<Value> = r
-                        .cap_grants
-                        .iter()
-                        .map(|g| {
-                            let dsts: Vec<String> = g
-                                .dsts
-                                .ranges()
-                                .flat_map(|(a, b)| single_prefixes(a, b))
-                                .collect();
-                            let caps: serde_json::Map<String, Value> = g
-                                .caps
-                                .iter()
-                                .map(|(n, v)| (n.clone(), v.clone()))
-                                .collect();
-                            json!({"Dsts": dsts, "CapMap": caps})
-                        })
-                        .collect();
-                    obj.insert("CapGrant".into(), Value::Array(grants));
-                }
-                Value::Object(obj)
-            })
-            .collect(),
-    )
+/// How many source address texts a [`WireFilter`] keeps (about 100 MiB of text).
+const TEXTS_LIMIT: usize = 1 << 21;
+
+/// Writes filters in the wire shape of a conformance capture's `packet_filter_rules`
+/// (`SrcIPs`, `DstPorts`, `IPProto`, `CapGrant`) straight to a serializer. The text of a
+/// rule's sources, which the filter of every device receiving the rule repeats, is kept
+/// (within [`TEXTS_LIMIT`]) rather than written out again for each device.
+#[derive(Default)]
+pub struct WireFilter {
+    texts: RefCell<SourceTexts>,
+}
+
+#[derive(Default)]
+struct SourceTexts {
+    /// By the address of the shared set (the `Arc` held keeps the address unique).
+    by_set: FxHashMap<*const IpSet, (Arc<IpSet>, Rc<[String]>)>,
+    kept: usize,
+}
+
+impl WireFilter {
+    /// `rules` (a device's filter), to serialize.
+    pub fn of<'a>(&'a self, rules: &'a [FilterRule]) -> impl Serialize + 'a {
+        WireRules {
+            writer: self,
+            rules,
+        }
+    }
+
+    /// A filter rule's sources as written (`SrcIPs`).
+    pub fn sources(&self, rule: &FilterRule) -> Rc<[String]> {
+        if rule.src_everything {
+            return Rc::from(vec!["*".to_string()]);
+        }
+        // A set only this filter rule holds is written once.
+        if Arc::strong_count(&rule.src) == 1 {
+            return rule.src.to_strings().into();
+        }
+        if let Some((_, known)) = self.texts.borrow().by_set.get(&Arc::as_ptr(&rule.src)) {
+            return known.clone();
+        }
+        let texts: Rc<[String]> = rule.src.to_strings().into();
+        let mut kept = self.texts.borrow_mut();
+        if kept.kept + texts.len() <= TEXTS_LIMIT {
+            kept.kept += texts.len();
+            let entry = (rule.src.clone(), texts.clone());
+            kept.by_set.insert(Arc::as_ptr(&rule.src), entry);
+        }
+        texts
+    }
+}
+
+/// A filter rule's destinations as written (`DstPorts`): an address text and ports each.
+pub fn destinations(rule: &FilterRule) -> impl Iterator<Item = (String, PortRange)> + '_ {
+    rule.dst_ports.iter().flat_map(|(ips, ports)| {
+        let ips = ips
+            .as_ref()
+            .map_or_else(|| vec!["*".to_string()], IpSet::to_strings);
+        ips.into_iter().map(|ip| (ip, *ports))
+    })
+}
+
+struct WireRules<'a> {
+    writer: &'a WireFilter,
+    rules: &'a [FilterRule],
+}
+
+impl Serialize for WireRules<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rules = self.rules.iter().map(|rule| WireRule {
+            writer: self.writer,
+            rule,
+        });
+        serializer.collect_seq(rules)
+    }
+}
+
+struct WireRule<'a> {
+    writer: &'a WireFilter,
+    rule: &'a FilterRule,
+}
+
+impl Serialize for WireRule<'_> {
+    /// The keys in the order a JSON object with sorted keys has them.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.rule;
+        let protocol = match r.protocols {
+            Protocols::Only(p) => Some([p.0]),
+            Protocols::Default => None,
+        };
+        let entries = 1
+            + usize::from(!r.cap_grants.is_empty())
+            + usize::from(!r.dst_ports.is_empty())
+            + usize::from(protocol.is_some());
+        let mut map = serializer.serialize_map(Some(entries))?;
+        if !r.cap_grants.is_empty() {
+            map.serialize_entry("CapGrant", &cap_grants(r))?;
+        }
+        if !r.dst_ports.is_empty() {
+            let dsts: Vec<DstPort> = destinations(r)
+                .map(|(ip, ports)| DstPort {
+                    ip,
+                    ports: Ports {
+                        first: ports.first,
+                        last: ports.last,
+                    },
+                })
+                .collect();
+            map.serialize_entry("DstPorts", &dsts)?;
+        }
+        if let Some(protocol) = &protocol {
+            map.serialize_entry("IPProto", protocol)?;
+        }
+        map.serialize_entry("SrcIPs", &*self.writer.sources(r))?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct DstPort {
+    #[serde(rename = "IP")]
+    ip: String,
+    #[serde(rename = "Ports")]
+    ports: Ports,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ports {
+    first: u16,
+    last: u16,
+}
+
+fn cap_grants(r: &FilterRule) -> Value {
+    let grants: Vec<Value> = r
+        .cap_grants
+        .iter()
+        .map(|g| {
+            let dsts: Vec<String> = g
+                .dsts
+                .ranges()
+                .flat_map(|(a, b)| single_prefixes(a, b))
+                .collect();
+            let caps: serde_json::Map<String, Value> =
+                g.caps.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+            json!({"Dsts": dsts, "CapMap": caps})
+        })
+        .collect();
+    Value::Array(grants)
 }
 
 /// `a..=b` as `/32`/`/128` prefixes when small, else as the range text.
@@ -464,7 +571,7 @@ fn cap_cells(caps: &[(IpSet, IpSet, String)]) -> Vec<(String, String, String)> {
 ///
 /// Cost grows with the matches, not with devices × rules: each rule entry finds the devices
 /// it concerns by binary search over the sorted device addresses, and each device then
-/// looks only at those rules.
+/// looks only at those rules. (One device at a time, and peers: [`Filters`].)
 pub fn all_filters(
     resolver: &Resolver,
     rules: &[Rule],
@@ -486,132 +593,762 @@ pub fn all_filters(
 
 /// For each device, the indices (ascending) of the rules that may put something in its filter.
 pub(crate) fn candidate_rules(rules: &[Rule], inventory: &Inventory) -> Vec<Vec<usize>> {
-    let n = inventory.devices.len();
-    let index = super::inventory::AddressIndex::new(inventory);
-    // Devices that route something (subnet routers, exit nodes) are few: check them directly.
-    let routers: Vec<(usize, IpSet)> = inventory
-        .devices
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| !d.enabled_routes.is_empty())
-        .map(|(i, d)| {
-            let mut routed = IpSet::new();
-            for r in d.subnet_routes() {
-                routed.add_prefix(r);
-            }
-            if d.is_exit_node() {
-                routed.union_with(&internet());
-            }
-            (i, routed)
-        })
-        .collect();
-    let untagged: Vec<usize> = (0..n)
-        .filter(|i| !inventory.devices[*i].is_tagged())
-        .collect();
+    let landings: Vec<Landing> = rules.iter().map(Landing::of).collect();
+    candidates_within(&DeviceIndex::new(inventory), &landings, usize::MAX).expect("no limit")
+}
+
+/// [`candidate_rules`], or `None` once they would hold more than `limit` rule numbers.
+fn candidates_within(
+    devices: &DeviceIndex,
+    landings: &[Landing],
+    limit: usize,
+) -> Option<Vec<Vec<usize>>> {
+    let n = devices.inventory.devices.len();
     let mut out: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut mark = vec![usize::MAX; n];
-    for (ri, rule) in rules.iter().enumerate() {
-        let mut hit = |i: usize, out: &mut Vec<Vec<usize>>| {
+    let mut held = 0;
+    for (ri, landing) in landings.iter().enumerate() {
+        devices.landing(landing, |i| {
             if mark[i] != ri {
                 mark[i] = ri;
                 out[i].push(ri);
+                held += 1;
             }
+        });
+        if held > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Where one rule may put something in a device's filter: a cheap over-approximation that
+/// [`filter_from`] then decides exactly.
+struct Landing<'r> {
+    /// `via` tags: only devices with one of them, whatever the destinations.
+    via: &'r [String],
+    everywhere: bool,
+    /// `autogroup:self`: every untagged device.
+    own: bool,
+    /// Devices with an address in one of these sets, or routing into one.
+    addresses: Vec<&'r IpSet>,
+}
+
+impl<'r> Landing<'r> {
+    fn of(rule: &'r Rule) -> Landing<'r> {
+        let mut landing = Landing {
+            via: &rule.via,
+            everywhere: false,
+            own: false,
+            addresses: Vec::new(),
         };
         if !rule.via.is_empty() {
-            for (i, d) in inventory.devices.iter().enumerate() {
-                if d.tags.iter().any(|t| rule.via.contains(t)) {
-                    hit(i, &mut out);
-                }
-            }
-            continue;
+            return landing;
         }
-        let mut addresses: Vec<&IpSet> = Vec::new();
-        let mut everything = false;
-        let mut own = false;
-        for t in rule
+        for target in rule
             .entries
             .iter()
             .map(|e| &e.target)
             .chain(&rule.cap_targets)
         {
-            match t {
-                Target::Everything => everything = true,
-                Target::OwnDevices => own = true,
-                Target::Addresses(d) => addresses.push(d),
+            match target {
+                Target::Everything => landing.everywhere = true,
+                Target::OwnDevices => landing.own = true,
+                Target::Addresses(d) => landing.addresses.push(d),
             }
         }
-        if COMPANIONS
-            .iter()
-            .any(|(c, _)| rule.caps.iter().any(|(n, _)| n == c))
-        {
-            addresses.push(&rule.src);
+        if has_companion(rule) {
+            // The reverse grant lands on the sources.
+            landing.addresses.push(&rule.src);
         }
-        if everything {
-            (0..n).for_each(|i| hit(i, &mut out));
+        landing
+    }
+}
+
+/// The rule grants a capability whose companion points back from the destinations.
+fn has_companion(rule: &Rule) -> bool {
+    COMPANIONS
+        .iter()
+        .any(|(cap, _)| rule.caps.iter().any(|(name, _)| name == cap))
+}
+
+/// The inventory indexed to find devices by address, route, tag and owner.
+struct DeviceIndex<'a> {
+    inventory: &'a Inventory,
+    addresses: super::inventory::AddressIndex,
+    /// Devices that route something (subnet routers, exit nodes; few), by index, with what
+    /// they route.
+    routers: Vec<(usize, IpSet)>,
+    untagged: Vec<usize>,
+    tagged_with: FxHashMap<&'a str, Vec<usize>>,
+    /// Untagged devices by owner.
+    owned_by: FxHashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> DeviceIndex<'a> {
+    fn new(inventory: &'a Inventory) -> DeviceIndex<'a> {
+        let routers = inventory
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.enabled_routes.is_empty())
+            .map(|(i, d)| {
+                let mut routed = IpSet::new();
+                for r in d.subnet_routes() {
+                    routed.add_prefix(r);
+                }
+                if d.is_exit_node() {
+                    routed.union_with(&internet());
+                }
+                (i, routed)
+            })
+            .collect();
+        let mut untagged = Vec::new();
+        let mut tagged_with: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        let mut owned_by: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+        for (i, d) in inventory.devices.iter().enumerate() {
+            if !d.is_tagged() {
+                untagged.push(i);
+            }
+            for t in &d.tags {
+                tagged_with.entry(t.as_str()).or_default().push(i);
+            }
+            if let Some(owner) = d.owner() {
+                owned_by.entry(owner).or_default().push(i);
+            }
+        }
+        DeviceIndex {
+            inventory,
+            addresses: super::inventory::AddressIndex::new(inventory),
+            routers,
+            untagged,
+            tagged_with,
+            owned_by,
+        }
+    }
+
+    /// What device `i` routes, if it routes anything.
+    fn routed(&self, i: usize) -> Option<&IpSet> {
+        self.routers
+            .binary_search_by_key(&i, |(j, _)| *j)
+            .ok()
+            .map(|k| &self.routers[k].1)
+    }
+
+    /// Every device a rule may land on (some more than once).
+    fn landing(&self, landing: &Landing, mut hit: impl FnMut(usize)) {
+        if !landing.via.is_empty() {
+            for tag in landing.via {
+                let devices = self.tagged_with.get(tag.as_str());
+                devices.into_iter().flatten().for_each(|i| hit(*i));
+            }
+            return;
+        }
+        if landing.everywhere {
+            (0..self.inventory.devices.len()).for_each(hit);
+            return;
+        }
+        if landing.own {
+            self.untagged.iter().for_each(|i| hit(*i));
+        }
+        for set in &landing.addresses {
+            self.addressed(set, &mut hit);
+        }
+    }
+
+    /// Whether a rule may land on device `i`: the one-device form of [`Self::landing`].
+    fn lands_on(&self, landing: &Landing, i: usize) -> bool {
+        let device = &self.inventory.devices[i];
+        if !landing.via.is_empty() {
+            return device.tags.iter().any(|t| landing.via.contains(t));
+        }
+        let routed = self.routed(i);
+        landing.everywhere
+            || (landing.own && !device.is_tagged())
+            || landing.addresses.iter().any(|set| {
+                device.addresses.iter().any(|a| set.contains(*a))
+                    || routed.is_some_and(|r| r.overlaps(set))
+            })
+    }
+
+    /// Devices with an address in `set` or routing into it (some more than once).
+    fn addressed(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        self.addresses.devices_in(set).for_each(&mut *hit);
+        for (i, routed) in &self.routers {
+            if routed.overlaps(set) {
+                hit(*i);
+            }
+        }
+    }
+
+    /// Devices that may send from an address in `set`: an address of theirs, or one of
+    /// their approved subnet routes, is in it (some more than once).
+    fn sending_from(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        self.addresses.devices_in(set).for_each(&mut *hit);
+        for (i, _) in &self.routers {
+            if device_sources(&self.inventory.devices[*i]).overlaps(set) {
+                hit(*i);
+            }
+        }
+    }
+
+    /// Untagged devices whose owner also owns a device with an address in `set`.
+    fn owners_devices(&self, set: &IpSet, hit: &mut impl FnMut(usize)) {
+        for k in self.addresses.devices_in(set) {
+            let owner = self.inventory.devices[k].owner();
+            let devices = owner.and_then(|o| self.owned_by.get(o));
+            devices.into_iter().flatten().for_each(|j| hit(*j));
+        }
+    }
+}
+
+/// The addresses a device may send from: its own and its approved subnet routes.
+fn device_sources(device: &Device) -> IpSet {
+    let mut s = device_addresses(device);
+    for r in device.subnet_routes() {
+        s.add_prefix(r);
+    }
+    s
+}
+
+/// How many rule or device numbers [`Filters`] keeps to answer device after device
+/// faster (each list up to 128 MiB); beyond that it recomputes, so memory stays bounded
+/// whatever the policy and inventory.
+const KEPT_LIMIT: usize = 1 << 24;
+
+/// For each device, the rules whose sources take it in (ascending), leaving out those
+/// whose sources are everything; `None` once they would hold more than `limit` numbers.
+fn taken_in_within(devices: &DeviceIndex, rules: &[Rule], limit: usize) -> Option<Vec<Vec<usize>>> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); devices.inventory.devices.len()];
+    let mut held = 0;
+    for (ri, rule) in rules.iter().enumerate() {
+        if rule.src_everything {
             continue;
         }
-        if own {
-            untagged.iter().for_each(|i| hit(*i, &mut out));
-        }
-        for set in addresses {
-            for i in index.devices_in(set) {
-                hit(i, &mut out);
+        devices.sending_from(&rule.src, &mut |j| {
+            if out[j].last() != Some(&ri) {
+                out[j].push(ri);
+                held += 1;
             }
-            for (i, routed) in &routers {
-                if routed.overlaps(set) {
-                    hit(*i, &mut out);
+        });
+        if held > limit {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Device lists per rule, computed when first asked for and kept within a limit.
+struct PerRule {
+    by_rule: Vec<Option<Rc<[u32]>>>,
+    kept: usize,
+    limit: usize,
+}
+
+impl PerRule {
+    fn new(rules: usize, limit: usize) -> RefCell<PerRule> {
+        RefCell::new(PerRule {
+            by_rule: vec![None; rules],
+            kept: 0,
+            limit,
+        })
+    }
+}
+
+/// Rule `ri`'s list from `cache`, computed by `compute` if not kept yet.
+fn kept_or(cache: &RefCell<PerRule>, ri: usize, compute: impl FnOnce() -> Vec<u32>) -> Rc<[u32]> {
+    if let Some(known) = &cache.borrow().by_rule[ri] {
+        return known.clone();
+    }
+    let list: Rc<[u32]> = compute().into();
+    let mut cache = cache.borrow_mut();
+    if cache.kept + list.len() <= cache.limit {
+        cache.kept += list.len();
+        cache.by_rule[ri] = Some(list.clone());
+    }
+    list
+}
+
+/// Per-device packet filters and peers, one device at a time, at a cost that follows
+/// the rules concerning that device rather than the whole tailnet, and in memory that
+/// does not grow with the number of devices already answered.
+///
+/// Two devices are peers when either may send the other anything at all (ports and
+/// protocols ignored), counting a device's approved subnet routes as its own sources.
+/// The devices that may send to a device come from its own filter; the devices it may
+/// send to come from the rules whose sources take it in, each rule's receiving devices
+/// found through the same address index as [`candidate_rules`].
+///
+/// For a single device, [`device_filter_and_peers`] gives the same answer without
+/// holding every compiled rule.
+pub struct Filters<'r> {
+    resolver: &'r Resolver<'r>,
+    rules: &'r [Rule],
+    landings: Vec<Landing<'r>>,
+    devices: DeviceIndex<'r>,
+    /// Each device's candidate rules, when they fit within the limit on kept numbers
+    /// ([`KEPT_LIMIT`]); otherwise each device tests every rule.
+    candidates: Option<Vec<Vec<usize>>>,
+    /// For each device, the rules whose sources take it in (ascending), when they fit
+    /// within the limit, apart from those in `always`.
+    taking_in: Option<Vec<Vec<usize>>>,
+    /// The rules every device's peers look at: sources that are everything, and reverse
+    /// grants (which may let a device send to others whatever the rule's sources).
+    always: Vec<usize>,
+    /// Which rule a filter piece's sources are, by address of the shared set.
+    rule_of_sources: FxHashMap<*const IpSet, usize>,
+    /// Per rule: the devices that receive a piece of it with the rule's own sources, so
+    /// that whoever those sources take in may send to them ([`wide_receivers`]).
+    receivers: RefCell<PerRule>,
+    /// Per rule: the devices its sources take in.
+    senders: RefCell<PerRule>,
+    /// Which devices a [`Filters::peers`] call has met, by stamp (to avoid clearing).
+    stamps: RefCell<Stamps>,
+}
+
+impl<'r> Filters<'r> {
+    pub fn new(resolver: &'r Resolver<'r>, rules: &'r [Rule]) -> Filters<'r> {
+        Filters::keeping(resolver, rules, KEPT_LIMIT)
+    }
+
+    /// [`Filters::new`], keeping at most `limit` numbers in each list.
+    fn keeping(resolver: &'r Resolver<'r>, rules: &'r [Rule], limit: usize) -> Filters<'r> {
+        let landings: Vec<Landing> = rules.iter().map(Landing::of).collect();
+        let devices = DeviceIndex::new(resolver.inventory);
+        let always: Vec<usize> = (0..rules.len())
+            .filter(|ri| rules[*ri].src_everything || has_companion(&rules[*ri]))
+            .collect();
+        Filters {
+            resolver,
+            rules,
+            candidates: candidates_within(&devices, &landings, limit),
+            taking_in: taken_in_within(&devices, rules, limit),
+            always,
+            landings,
+            devices,
+            rule_of_sources: rules
+                .iter()
+                .enumerate()
+                .map(|(ri, rule)| (Arc::as_ptr(&rule.src), ri))
+                .collect(),
+            receivers: PerRule::new(rules.len(), limit),
+            senders: PerRule::new(rules.len(), limit),
+            stamps: RefCell::new(Stamps::new(resolver.inventory.devices.len())),
+        }
+    }
+
+    /// The packet filter of device `i` (an index into the inventory's devices).
+    pub fn filter(&self, i: usize) -> Vec<FilterRule> {
+        let device = &self.resolver.inventory.devices[i];
+        match &self.candidates {
+            Some(candidates) => {
+                let rules = candidates[i].iter().map(|ri| &self.rules[*ri]);
+                filter_from(self.resolver, rules, device)
+            }
+            None => {
+                let rules = self
+                    .rules
+                    .iter()
+                    .zip(&self.landings)
+                    .filter(|(_, landing)| self.devices.lands_on(landing, i))
+                    .map(|(rule, _)| rule);
+                filter_from(self.resolver, rules, device)
+            }
+        }
+    }
+
+    /// The peers of device `i` given its packet filter (from [`Filters::filter`]), as
+    /// device indices in no particular order, each once.
+    pub fn peers(&self, i: usize, filter: &[FilterRule]) -> Vec<usize> {
+        let mut stamps = self.stamps.borrow_mut();
+        let mut search = PeerSearch::new(self.resolver, &self.devices, i, &mut stamps);
+        search.senders(filter, |sources| {
+            let ri = self.rule_of_sources.get(&Arc::as_ptr(sources))?;
+            Some(kept_or(&self.senders, *ri, || {
+                let mut senders = Vec::new();
+                self.devices
+                    .sending_from(sources, &mut |j| senders.push(j as u32));
+                senders
+            }))
+        });
+        let receivers = |ri: usize, takes_in: bool, search: &mut PeerSearch| {
+            let (rule, landing) = (&self.rules[ri], &self.landings[ri]);
+            search.receivers(rule, landing, takes_in, || {
+                kept_or(&self.receivers, ri, || {
+                    wide_receivers(self.resolver, &self.devices, rule, landing)
+                })
+            });
+        };
+        match &self.taking_in {
+            Some(taking_in) => {
+                let mine = &taking_in[i];
+                mine.iter().for_each(|ri| receivers(*ri, true, &mut search));
+                for &ri in &self.always {
+                    let listed = mine.binary_search(&ri).is_ok();
+                    if !listed {
+                        let takes_in = search.taken_in_by(&self.rules[ri]);
+                        receivers(ri, takes_in, &mut search);
+                    }
+                }
+            }
+            None => {
+                for (ri, rule) in self.rules.iter().enumerate() {
+                    let takes_in = search.taken_in_by(rule);
+                    receivers(ri, takes_in, &mut search);
                 }
             }
         }
+        search.found
     }
-    out
 }
 
-/// The peers each device is shown: two devices are peers when either may send the other
-/// anything at all (ports and protocols ignored), counting a device's approved subnet
-/// routes as its own sources. Returns hostnames, sorted.
-pub fn peers(
-    inventory: &Inventory,
-    filters: &BTreeMap<String, Vec<FilterRule>>,
-) -> BTreeMap<String, Vec<String>> {
-    let n = inventory.devices.len();
-    let mut reach = vec![vec![false; n]; n];
-    let sources: Vec<IpSet> = inventory
-        .devices
-        .iter()
-        .map(|d| {
-            let mut s = device_addresses(d);
-            for r in d.subnet_routes() {
-                s.add_prefix(r);
-            }
-            s
+/// One device's packet filter and peers (as [`Filters::filter`] and [`Filters::peers`]
+/// give them), in one pass over the rules that may concern it, compiled as the pass
+/// reaches them: memory holds the rules that land on the device, not every rule, and the
+/// rules that cannot concern it are never resolved.
+pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule>, Vec<usize>) {
+    let devices = DeviceIndex::new(resolver.inventory);
+    let device = &resolver.inventory.devices[i];
+    // Where a rule's destinations must point to land here.
+    let mut here = device_addresses(device);
+    if let Some(routed) = devices.routed(i) {
+        here.union_with(routed);
+    }
+    let sources = device_sources(device);
+    let mut stamps = Stamps::new(resolver.inventory.devices.len());
+    let mut search = PeerSearch::new(resolver, &devices, i, &mut stamps);
+    let mut landing_here = Vec::new();
+    let wanted = |rule: &Written| concern(resolver, rule, device, &here, &sources);
+    super::rules::compile_each(resolver, wanted, |rule| {
+        let landing = Landing::of(&rule);
+        let takes_in = search.taken_in_by(&rule);
+        search.receivers(&rule, &landing, takes_in, || {
+            wide_receivers(resolver, &devices, &rule, &landing)
+        });
+        if devices.lands_on(&landing, i) {
+            drop(landing);
+            landing_here.push(rule);
+        }
+    });
+    let filter = filter_from(resolver, landing_here.iter(), device);
+    search.senders(&filter, |_| None::<Vec<u32>>);
+    (filter, search.found)
+}
+
+/// How much of a rule, as written, `device` needs compiled. The whole rule when the rule
+/// may land on it (its destinations take in `here`, the device's addresses and routes)
+/// or grants application capabilities (their reverse grants point back from the
+/// destinations); when it only takes the device in as a source, its sources within the
+/// device's (`sources`), which tell its receivers just as well; else nothing. It errs on
+/// the side of more: the compiled rule then decides exactly.
+fn concern(
+    resolver: &Resolver,
+    rule: &Written,
+    device: &Device,
+    here: &IpSet,
+    sources: &IpSet,
+) -> Wanted {
+    fn selectors<'a>(
+        sels: impl IntoIterator<Item = &'a Sel>,
+    ) -> impl Iterator<Item = &'a Selector> {
+        sels.into_iter().filter_map(|s| s.selector.as_ref())
+    }
+    let via_tags: Vec<&str> = selectors(rule.via)
+        .filter_map(|sel| match sel {
+            Selector::Tag(t) => Some(t.as_str()),
+            _ => None,
         })
         .collect();
-    for (j, dst) in inventory.devices.iter().enumerate() {
-        let Some(rules) = filters.get(&dst.hostname) else {
-            continue;
-        };
-        for (i, src) in sources.iter().enumerate() {
-            if i != j
-                && rules
-                    .iter()
-                    .any(|r| r.src_everything || r.src.overlaps(src))
-            {
-                reach[i][j] = true;
-            }
+    let lands = if via_tags.is_empty() {
+        selectors(rule.dst.iter().copied()).any(|sel| match sel {
+            Selector::Wildcard => true,
+            Selector::Autogroup(Autogroup::SelfDevices) => !device.is_tagged(),
+            other => resolver.names_any_of(other, here),
+        })
+    } else {
+        device.tags.iter().any(|t| via_tags.contains(&t.as_str()))
+    };
+    if lands || !rule.app.is_empty() {
+        return Wanted::Whole;
+    }
+    let takes_in = selectors(rule.src).any(|sel| match sel {
+        Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
+        other => resolver.names_any_of(other, sources),
+    });
+    if takes_in {
+        Wanted::SourcesWithin(sources.clone())
+    } else {
+        Wanted::Not
+    }
+}
+
+/// Marks on devices, one stamp per search, so a new search need not clear them.
+struct Stamps {
+    marks: Vec<u32>,
+    current: u32,
+}
+
+impl Stamps {
+    fn new(devices: usize) -> Stamps {
+        Stamps {
+            marks: vec![0; devices],
+            current: 0,
         }
     }
-    inventory
-        .devices
+
+    /// Start a search: every device unmarked.
+    fn next(&mut self) -> u32 {
+        self.current = self.current.wrapping_add(1);
+        if self.current == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.current = 1;
+        }
+        self.current
+    }
+}
+
+/// The peers of one device, found so far.
+struct PeerSearch<'s, 'r> {
+    resolver: &'s Resolver<'r>,
+    devices: &'s DeviceIndex<'s>,
+    device: usize,
+    /// The addresses the device may send from.
+    sources: IpSet,
+    marks: &'s mut [u32],
+    stamp: u32,
+    found: Vec<usize>,
+}
+
+impl<'s, 'r> PeerSearch<'s, 'r> {
+    fn new(
+        resolver: &'s Resolver<'r>,
+        devices: &'s DeviceIndex<'s>,
+        device: usize,
+        stamps: &'s mut Stamps,
+    ) -> PeerSearch<'s, 'r> {
+        let stamp = stamps.next();
+        PeerSearch {
+            resolver,
+            devices,
+            device,
+            sources: device_sources(&resolver.inventory.devices[device]),
+            marks: &mut stamps.marks,
+            stamp,
+            found: Vec::new(),
+        }
+    }
+
+    fn is_new(&self, j: usize) -> bool {
+        j != self.device && self.marks[j] != self.stamp
+    }
+
+    fn add(&mut self, j: usize) {
+        if self.is_new(j) {
+            self.marks[j] = self.stamp;
+            self.found.push(j);
+        }
+    }
+
+    /// The devices that may send to this one: whoever its filter takes in. `known`
+    /// gives the devices a set of sources takes in when they are already listed.
+    fn senders<L: AsRef<[u32]>>(
+        &mut self,
+        filter: &[FilterRule],
+        known: impl Fn(&Arc<IpSet>) -> Option<L>,
+    ) {
+        if filter.iter().any(|r| r.src_everything) {
+            (0..self.marks.len()).for_each(|j| self.add(j));
+            return;
+        }
+        let mut unlisted: Vec<&IpSet> = Vec::new();
+        let mut last: Option<&Arc<IpSet>> = None;
+        for r in filter {
+            if last.is_some_and(|l| Arc::ptr_eq(l, &r.src)) {
+                continue;
+            }
+            last = Some(&r.src);
+            match known(&r.src) {
+                Some(listed) => listed.as_ref().iter().for_each(|j| self.add(*j as usize)),
+                None => unlisted.push(&r.src),
+            }
+        }
+        if !unlisted.is_empty() {
+            let senders = IpSet::union_all(unlisted);
+            let devices = self.devices;
+            devices.sending_from(&senders, &mut |j| self.add(j));
+        }
+    }
+
+    /// Whether `rule`'s sources take this device in.
+    fn taken_in_by(&self, rule: &Rule) -> bool {
+        rule.src_everything || rule.src.overlaps(&self.sources)
+    }
+
+    /// The devices this one may send to through `rule`, whose sources take this device
+    /// in or not (`takes_in`). `wide` gives the rule's [`wide_receivers`], asked for only
+    /// when they do.
+    fn receivers<W: AsRef<[u32]>>(
+        &mut self,
+        rule: &Rule,
+        landing: &Landing,
+        takes_in: bool,
+        wide: impl FnOnce() -> W,
+    ) {
+        if takes_in {
+            for j in wide().as_ref() {
+                self.add(*j as usize);
+            }
+        }
+        // Pieces whose sources depend on the receiving device (`autogroup:self`, the
+        // reverse grants of companion capabilities): decided device by device, among
+        // the devices of the owners of this device's sources, or the rule's sources.
+        let own = landing.own && takes_in;
+        let own_sources = (own && !rule.src_everything).then(|| rule.src.intersect(&self.sources));
+        let reverse = has_companion(rule) && landing.via.is_empty();
+        let reverse_to_sources = reverse && rule.cap_sources.overlaps(&self.sources);
+        let reverse_to_owners = (reverse && rule.cap_targets.contains(&Target::OwnDevices))
+            .then(|| self.sources.clone());
+        let devices = self.devices;
+        let mut check = |j: usize| {
+            if self.is_new(j) && self.sends_to(rule, landing, j) {
+                self.add(j);
+            }
+        };
+        if own && rule.src_everything {
+            devices.untagged.iter().for_each(|j| check(*j));
+        }
+        if let Some(own_sources) = own_sources {
+            devices.owners_devices(&own_sources, &mut check);
+        }
+        if reverse_to_sources {
+            devices.addressed(&rule.src, &mut check);
+        }
+        if let Some(sources) = reverse_to_owners {
+            devices.owners_devices(&sources, &mut check);
+        }
+    }
+
+    /// Whether what `rule` puts in device `j`'s filter takes in an address this device
+    /// may send from.
+    fn sends_to(&self, rule: &Rule, landing: &Landing, j: usize) -> bool {
+        let device = &self.resolver.inventory.devices[j];
+        self.devices.lands_on(landing, j)
+            && filter_from(self.resolver, std::iter::once(rule), device)
+                .iter()
+                .any(|r| r.src_everything || r.src.overlaps(&self.sources))
+    }
+}
+
+/// The devices that receive a piece of `rule` with the rule's own sources, so that every
+/// device those sources take in may send to them.
+fn wide_receivers(
+    resolver: &Resolver,
+    devices: &DeviceIndex,
+    rule: &Rule,
+    landing: &Landing,
+) -> Vec<u32> {
+    let mut receivers = Vec::new();
+    devices.landing(landing, |j| receivers.push(j as u32));
+    receivers.sort_unstable();
+    receivers.dedup();
+    // The pieces that keep the rule's own sources share them (the same `Arc`); those of
+    // `autogroup:self` and of reverse grants have sources of their own.
+    let inventory = resolver.inventory;
+    receivers.retain(|j| {
+        filter_from(
+            resolver,
+            std::iter::once(rule),
+            &inventory.devices[*j as usize],
+        )
         .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let mut names: Vec<String> = (0..n)
-                .filter(|&j| reach[i][j] || reach[j][i])
-                .map(|j| inventory.devices[j].hostname.clone())
-                .collect();
-            names.sort();
-            (d.hostname.clone(), names)
-        })
-        .collect()
+        .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
+    });
+    receivers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inventory::with_auto_approvals;
+
+    /// The repository's own policy and inventory, and a tailnet with every kind of piece:
+    /// `autogroup:self`, a reverse grant, a `via` route, `autogroup:danger-all`, a
+    /// subnet router and an exit node.
+    fn tailnets() -> Vec<(crate::model::Policy, Inventory)> {
+        let repo = (
+            crate::model::from_text(include_str!("../../policies/policy.hujson")),
+            Inventory::from_json(include_bytes!("../../policies/inventory.json")).unwrap(),
+        );
+        let mixed = crate::model::from_text(
+            r#"{"tagOwners": {"tag:r": [], "tag:db": []},
+                "grants": [
+                  {"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["*"]},
+                  {"src": ["ann@example.com"], "dst": ["tag:db"],
+                   "app": {"tailscale.com/cap/drive": [{"shares": ["*"]}]}},
+                  {"src": ["bob@example.com"], "dst": ["10.1.0.0/16"], "ip": ["tcp:22"], "via": ["tag:r"]},
+                  {"src": ["autogroup:danger-all"], "dst": ["tag:db"], "ip": ["tcp:443"]}
+                ],
+                "acls": [{"action": "accept", "src": ["tag:db"], "dst": ["autogroup:internet:*"]}]}"#,
+        );
+        let devices = r#"{"devices": [
+            {"hostname": "a1", "addresses": ["100.64.0.1", "fd7a:115c:a1e0::1"], "user": "ann@example.com"},
+            {"hostname": "a2", "addresses": ["100.64.0.2"], "user": "ann@example.com"},
+            {"hostname": "b1", "addresses": ["100.64.0.3"], "user": "bob@example.com"},
+            {"hostname": "db", "addresses": ["100.64.0.4"], "tags": ["tag:db"]},
+            {"hostname": "r", "addresses": ["100.64.0.5"], "tags": ["tag:r"],
+             "advertisedRoutes": ["10.1.0.0/16", "0.0.0.0/0", "::/0"], "enabledRoutes": ["10.1.0.0/16", "0.0.0.0/0", "::/0"]}
+        ]}"#;
+        let mixed = (mixed, Inventory::from_json(devices.as_bytes()).unwrap());
+        vec![repo, mixed]
+    }
+
+    #[test]
+    fn keeping_nothing_answers_as_keeping_everything_and_as_one_pass() {
+        for (policy, inventory) in tailnets() {
+            let inventory = with_auto_approvals(&inventory, &policy);
+            let resolver = Resolver::new(&policy, &inventory);
+            let rules = super::super::rules::compile(&resolver);
+            let kept = Filters::new(&resolver, &rules);
+            let recomputed = Filters::keeping(&resolver, &rules, 0);
+            assert!(kept.candidates.is_some() && kept.taking_in.is_some());
+            assert!(recomputed.candidates.is_none() && recomputed.taking_in.is_none());
+            let mut peers_seen = 0;
+            for i in 0..inventory.devices.len() {
+                let filter = kept.filter(i);
+                assert_eq!(filter, recomputed.filter(i));
+                let mut peers = kept.peers(i, &filter);
+                let mut again = recomputed.peers(i, &filter);
+                let (alone, mut alone_peers) = device_filter_and_peers(&resolver, i);
+                peers.sort();
+                again.sort();
+                alone_peers.sort();
+                assert_eq!(peers, again);
+                assert_eq!((alone, alone_peers), (filter, peers.clone()));
+                peers_seen += peers.len();
+            }
+            assert!(peers_seen > 0);
+        }
+    }
+
+    #[test]
+    fn the_wire_shape_reads_back_as_the_same_filter() {
+        for (policy, inventory) in tailnets() {
+            let inventory = with_auto_approvals(&inventory, &policy);
+            let resolver = Resolver::new(&policy, &inventory);
+            let rules = super::super::rules::compile(&resolver);
+            let filters = Filters::new(&resolver, &rules);
+            let wire = WireFilter::default();
+            for i in 0..inventory.devices.len() {
+                let filter = filters.filter(i);
+                let written = serde_json::to_value(wire.of(&filter)).unwrap();
+                // Written again, from the kept source texts: the same.
+                assert_eq!(written, serde_json::to_value(wire.of(&filter)).unwrap());
+                FilterSets::from_json(&written)
+                    .unwrap()
+                    .compare(&FilterSets::from_rules(&filter))
+                    .unwrap();
+            }
+            assert!(!wire.texts.borrow().by_set.is_empty());
+        }
+    }
 }

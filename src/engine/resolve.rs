@@ -188,6 +188,39 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether the addresses a selector names ([`Resolver::addresses`]) overlap `set`,
+    /// without copying them when they are already resolved.
+    pub fn names_any_of(&self, selector: &Selector, set: &IpSet) -> bool {
+        match self.resolved(selector) {
+            Some(addresses) => addresses.overlaps(set),
+            None => self.addresses(selector).overlaps(set),
+        }
+    }
+
+    /// [`Resolver::source`] within `set` (their intersection), without copying the
+    /// selector's addresses when they are already resolved: cheap for a small `set`.
+    pub fn source_within(&self, selector: &Selector, set: &IpSet) -> IpSet {
+        match self.resolved(selector) {
+            Some(addresses) => addresses.intersect(set),
+            None => self.source(selector).intersect(set),
+        }
+    }
+
+    /// The addresses of the selectors resolved once and kept (users, groups, tags, the
+    /// member, tagged and shared autogroups, IP sets); the same on either side.
+    fn resolved(&self, selector: &Selector) -> Option<&IpSet> {
+        match selector {
+            Selector::User(login) => self.user_devices.get(login.as_str()),
+            Selector::Group(g) => self.groups.get(g.as_str()),
+            Selector::Tag(t) => self.tag_devices.get(t.as_str()),
+            Selector::IpSet(name) => self.ipsets.get(name.as_str()),
+            Selector::Autogroup(Autogroup::Member | Autogroup::Members) => Some(&self.members),
+            Selector::Autogroup(Autogroup::Tagged) => Some(&self.tagged),
+            Selector::Autogroup(Autogroup::Shared) => Some(&self.shared),
+            _ => None,
+        }
+    }
+
     /// The addresses a selector names, on either side.
     pub fn addresses(&self, selector: &Selector) -> IpSet {
         match selector {

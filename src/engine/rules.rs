@@ -3,7 +3,7 @@
 
 use super::ipset::IpSet;
 use super::resolve::{Resolver, Target};
-use crate::model::{PortRange, Protocol, Selector};
+use crate::model::{AppCap, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
 
 /// Which section a rule came from, and its index there.
@@ -117,10 +117,42 @@ pub struct Rule {
 /// A policy with neither `acls` nor `grants` allows everything (the control plane's
 /// default); `"acls": []` allows nothing.
 pub fn compile(resolver: &Resolver) -> Vec<Rule> {
-    let policy = resolver.policy;
     let mut rules = Vec::new();
+    compile_each(resolver, |_| Wanted::Whole, |rule| rules.push(rule));
+    rules
+}
+
+/// Which rules [`compile_each`] compiles, and how much of their sources it resolves.
+pub enum Wanted {
+    Not,
+    Whole,
+    /// Only the sources inside this set: the rule's `src` then holds only those (a small
+    /// set keeps a rule cheap to compile when only its destinations matter, and whether
+    /// its sources take in that set).
+    SourcesWithin(IpSet),
+}
+
+/// An ACL or grant as written, for choosing which rules to compile.
+pub struct Written<'p> {
+    pub src: &'p [Sel],
+    /// The destinations (an ACL's hosts, a grant's `dst`).
+    pub dst: Vec<&'p Sel>,
+    pub via: &'p [Sel],
+    pub app: &'p [AppCap],
+}
+
+/// [`compile`], handing each rule over as soon as it is compiled, and compiling of each
+/// ACL and grant only what `wanted` asks for, decided before anything is resolved: a pass
+/// over the rules then holds one rule's resolved sources at a time, and resolves only the
+/// rules it wants.
+pub fn compile_each(
+    resolver: &Resolver,
+    mut wanted: impl FnMut(&Written) -> Wanted,
+    mut rules: impl FnMut(Rule),
+) {
+    let policy = resolver.policy;
     if policy.acls.is_none() && policy.grants.is_none() {
-        rules.push(Rule {
+        rules(Rule {
             origin: Origin::Default,
             span: Span::default(),
             src: std::sync::Arc::new(resolver.source(&Selector::Wildcard)),
@@ -138,7 +170,7 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
             via: Vec::new(),
         });
     }
-    let resolve_src = |sels: &[crate::model::Sel]| {
+    let resolve_src = |sels: &[crate::model::Sel], wanted: Wanted| {
         let mut src = IpSet::new();
         let mut everything = false;
         for s in sels {
@@ -146,13 +178,28 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
                 if *sel == Selector::Autogroup(crate::model::Autogroup::DangerAll) {
                     everything = true;
                 }
-                src.union_with(&resolver.source(sel));
+                match &wanted {
+                    Wanted::SourcesWithin(within) => {
+                        src.union_with(&resolver.source_within(sel, within))
+                    }
+                    _ => src.union_with(&resolver.source(sel)),
+                }
             }
         }
         (std::sync::Arc::new(src), everything)
     };
     for (i, g) in policy.grants.iter().flatten().enumerate() {
-        let (src, src_everything) = resolve_src(&g.src);
+        let written = Written {
+            src: &g.src,
+            dst: g.dst.iter().collect(),
+            via: &g.via,
+            app: &g.app,
+        };
+        let wanted = wanted(&written);
+        if matches!(wanted, Wanted::Not) {
+            continue;
+        }
+        let (src, src_everything) = resolve_src(&g.src, wanted);
         let mut entries = Vec::new();
         let mut cap_targets = Vec::new();
         let mut cap_sources = IpSet::new();
@@ -186,7 +233,7 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
                 _ => None,
             })
             .collect();
-        rules.push(Rule {
+        rules(Rule {
             origin: Origin::Grant(i),
             span: g.span,
             src,
@@ -199,7 +246,17 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
         });
     }
     for (i, a) in policy.acls.iter().flatten().enumerate() {
-        let (src, src_everything) = resolve_src(&a.src);
+        let written = Written {
+            src: &a.src,
+            dst: a.dst.iter().map(|d| &d.host).collect(),
+            via: &[],
+            app: &[],
+        };
+        let wanted = wanted(&written);
+        if matches!(wanted, Wanted::Not) {
+            continue;
+        }
+        let (src, src_everything) = resolve_src(&a.src, wanted);
         let protocols = a
             .proto
             .as_ref()
@@ -217,7 +274,7 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
                 ports: d.ports.clone(),
             });
         }
-        rules.push(Rule {
+        rules(Rule {
             origin: Origin::Acl(i),
             span: a.span,
             src,
@@ -229,7 +286,6 @@ pub fn compile(resolver: &Resolver) -> Vec<Rule> {
             via: Vec::new(),
         });
     }
-    rules
 }
 
 /// Whether the compiled rules let `src` send to `dst` on `proto`/`port` (every rule, `via`

@@ -24,173 +24,260 @@ pub struct SshRule {
 const HOLD_AND_DELEGATE: &str =
     "https://unused/machine/ssh/action/$SRC_NODE_ID/to/$DST_NODE_ID?local_user=$LOCAL_USER";
 
-/// The SSH rules one device receives, `check` rules first.
+/// The SSH rules one device receives, `check` rules first. (For many devices, compile
+/// the policy's rules once with [`SshRules::new`].)
 pub fn device_ssh_rules(resolver: &Resolver, device: &Device) -> Vec<SshRule> {
-    let inventory = resolver.inventory;
-    let mut check = Vec::new();
-    let mut accept = Vec::new();
-    for (index, rule) in resolver.policy.ssh.iter().enumerate() {
-        let is_check = rule
+    SshRules::new(resolver).device_rules(device)
+}
+
+/// The policy's SSH rules resolved once, so that each device's rules cost what they say
+/// about that device, not a pass over the whole inventory.
+pub struct SshRules<'r> {
+    resolver: &'r Resolver<'r>,
+    rules: Vec<Compiled<'r>>,
+    /// Every device address, sorted, without repeats.
+    addresses: Vec<IpAddr>,
+}
+
+/// One rule of the policy's `ssh` section, with what does not depend on the device.
+struct Compiled<'r> {
+    /// Index into the policy's `ssh` section.
+    index: usize,
+    rule: &'r PolicySshRule,
+    check: bool,
+    src: IpSet,
+    /// Local user → mapped user, before any `localpart:*@domain` mapping.
+    base: BTreeMap<String, String>,
+    localpart_domains: Vec<&'r str>,
+    accept_env: Vec<String>,
+    /// With `localpart:*@domain`: the sources by identity, and which identity each source
+    /// address belongs to (see [`identities`]).
+    identities: Vec<(Option<String>, IpSet)>,
+    identity_of: Vec<(IpAddr, usize)>,
+}
+
+impl<'r> SshRules<'r> {
+    pub fn new(resolver: &'r Resolver<'r>) -> SshRules<'r> {
+        let inventory = resolver.inventory;
+        let mut addresses: Vec<IpAddr> = inventory
+            .devices
+            .iter()
+            .flat_map(|d| d.addresses.iter().copied())
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        let rules = resolver
+            .policy
+            .ssh
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| Compiled::new(resolver, index, rule))
+            .collect();
+        SshRules {
+            resolver,
+            rules,
+            addresses,
+        }
+    }
+
+    /// The SSH rules one device receives, `check` rules first.
+    pub fn device_rules(&self, device: &Device) -> Vec<SshRule> {
+        let mut check = Vec::new();
+        let mut accept = Vec::new();
+        for rule in &self.rules {
+            let out = if rule.check { &mut check } else { &mut accept };
+            self.compile_rule(device, rule, out);
+        }
+        check.extend(accept);
+        check
+    }
+
+    fn compile_rule(&self, device: &Device, rule: &Compiled, out: &mut Vec<SshRule>) {
+        let src = &rule.src;
+        let own = device.owner().map(|o| self.resolver.user(o));
+        // Which sources this device accepts, by destination selector.
+        let mut allowed = IpSet::new();
+        for d in &rule.rule.dst {
+            let Some(sel) = &d.selector else { continue };
+            match sel {
+                Selector::Tag(t) if device.tags.contains(t) => allowed.union_with(src),
+                Selector::Autogroup(Autogroup::Tagged) if device.is_tagged() => {
+                    allowed.union_with(src)
+                }
+                Selector::Autogroup(Autogroup::Member | Autogroup::Members)
+                    if !device.is_tagged() =>
+                {
+                    allowed.union_with(src)
+                }
+                Selector::User(u) if device.owner() == Some(u.as_str()) => allowed.union_with(src),
+                Selector::Autogroup(Autogroup::SelfDevices) => {
+                    if let Some(own) = &own {
+                        allowed.union_with(&src.intersect(own));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let make = |principals: Vec<IpAddr>, users: BTreeMap<String, String>| SshRule {
+            principals,
+            users,
+            check: rule.check,
+            accept_env: rule.accept_env.clone(),
+            origin: rule.index,
+        };
+        if rule.localpart_domains.is_empty() {
+            let principals = self.device_ips_in(&allowed);
+            if !principals.is_empty() {
+                out.push(make(principals, rule.base.clone()));
+            }
+            return;
+        }
+        // With `localpart:*@domain` the control plane writes one group of rules per source
+        // identity (a user, or a tagged device), and also sends each source's rules to the
+        // source's own devices (captures ssh-d2, ssh-d10, ssh-e5).
+        allowed.union_with(&device_addresses(device));
+        for k in rule.identities_meeting(&allowed) {
+            let (identity, ips) = &rule.identities[k];
+            let principals = self.device_ips_in(ips);
+            if principals.is_empty() {
+                continue;
+            }
+            out.push(make(principals.clone(), rule.base.clone()));
+            if let Some(login) = identity
+                && let Some((local, domain)) = login.split_once('@')
+                && rule.localpart_domains.contains(&domain)
+            {
+                let mut m = BTreeMap::new();
+                m.insert(local.to_string(), local.to_string());
+                out.push(make(principals, m));
+            }
+        }
+    }
+
+    /// Every device address inside `set`, sorted.
+    fn device_ips_in(&self, set: &IpSet) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for (a, b) in set.ranges() {
+            let start = self.addresses.partition_point(|x| *x < a);
+            out.extend(self.addresses[start..].iter().take_while(|x| **x <= b));
+        }
+        out
+    }
+}
+
+impl<'r> Compiled<'r> {
+    fn new(resolver: &Resolver, index: usize, rule: &'r PolicySshRule) -> Compiled<'r> {
+        let check = rule
             .action
             .as_ref()
             .is_some_and(|a| a.value.trim() == "check");
-        let out = if is_check { &mut check } else { &mut accept };
-        compile_rule(resolver, inventory, device, index, rule, is_check, out);
-    }
-    check.extend(accept);
-    check
-}
-
-fn compile_rule(
-    resolver: &Resolver,
-    inventory: &Inventory,
-    device: &Device,
-    index: usize,
-    rule: &PolicySshRule,
-    check: bool,
-    out: &mut Vec<SshRule>,
-) {
-    let mut src = IpSet::new();
-    for s in &rule.src {
-        if let Some(sel) = &s.selector {
-            src.union_with(&resolver.addresses(sel));
+        let mut src = IpSet::new();
+        for s in &rule.src {
+            if let Some(sel) = &s.selector {
+                src.union_with(&resolver.addresses(sel));
+            }
         }
-    }
-    let own = device.owner().map(|o| resolver.user(o));
-    // Which sources this device accepts, by destination selector.
-    let mut allowed = IpSet::new();
-    for d in &rule.dst {
-        let Some(sel) = &d.selector else { continue };
-        match sel {
-            Selector::Tag(t) if device.tags.contains(t) => allowed.union_with(&src),
-            Selector::Autogroup(Autogroup::Tagged) if device.is_tagged() => {
-                allowed.union_with(&src)
-            }
-            Selector::Autogroup(Autogroup::Member | Autogroup::Members) if !device.is_tagged() => {
-                allowed.union_with(&src)
-            }
-            Selector::User(u) if device.owner() == Some(u.as_str()) => allowed.union_with(&src),
-            Selector::Autogroup(Autogroup::SelfDevices) => {
-                if let Some(own) = &own {
-                    allowed.union_with(&src.intersect(own));
+        let users: Vec<&str> = rule
+            .users
+            .iter()
+            .flat_map(|u| u.value.iter().map(|x| x.value.trim()))
+            .collect();
+        let localpart_domains: Vec<&str> = users
+            .iter()
+            .filter_map(|u| u.strip_prefix("localpart:*@"))
+            .filter(|d| !d.is_empty())
+            .collect();
+        let mut base = BTreeMap::new();
+        base.insert("root".to_string(), String::new());
+        for u in &users {
+            match *u {
+                "root" => {
+                    base.insert("root".into(), "root".into());
+                }
+                "autogroup:nonroot" => {
+                    base.insert("*".into(), "=".into());
+                }
+                // Only `localpart:*@<domain>` maps logins; any other spelling is taken as a
+                // literal user name (captures ssh-malformed-user-localpart-*).
+                u if u
+                    .strip_prefix("localpart:*@")
+                    .is_some_and(|d| !d.is_empty()) => {}
+                u => {
+                    base.insert(u.to_string(), u.to_string());
                 }
             }
-            _ => {}
         }
-    }
-    let users: Vec<&str> = rule
-        .users
-        .iter()
-        .flat_map(|u| u.value.iter().map(|x| x.value.trim()))
-        .collect();
-    let localpart_domains: Vec<&str> = users
-        .iter()
-        .filter_map(|u| u.strip_prefix("localpart:*@"))
-        .filter(|d| !d.is_empty())
-        .collect();
-    let mut base = BTreeMap::new();
-    base.insert("root".to_string(), String::new());
-    for u in &users {
-        match *u {
-            "root" => {
-                base.insert("root".into(), "root".into());
-            }
-            "autogroup:nonroot" => {
-                base.insert("*".into(), "=".into());
-            }
-            // Only `localpart:*@<domain>` maps logins; any other spelling is taken as a
-            // literal user name (captures ssh-malformed-user-localpart-*).
-            u if u
-                .strip_prefix("localpart:*@")
-                .is_some_and(|d| !d.is_empty()) => {}
-            u => {
-                base.insert(u.to_string(), u.to_string());
-            }
-        }
-    }
-    let accept_env: Vec<String> = rule.accept_env.iter().map(|e| e.value.clone()).collect();
-    let make = |principals: Vec<IpAddr>, users: BTreeMap<String, String>| SshRule {
-        principals,
-        users,
-        check,
-        accept_env: accept_env.clone(),
-        origin: index,
-    };
-    if localpart_domains.is_empty() {
-        let principals = device_ips_in(inventory, &allowed);
-        if !principals.is_empty() {
-            out.push(make(principals, base));
-        }
-        return;
-    }
-    // With `localpart:*@domain` the control plane writes one group of rules per source
-    // identity (a user, or a tagged device), and also sends each source's rules to the
-    // source's own devices (captures ssh-d2, ssh-d10, ssh-e5).
-    let mine = device_addresses(device);
-    for (identity, ips) in identities(resolver, inventory, &src) {
-        let here = if allowed.overlaps(&ips) || ips.overlaps(&mine) {
-            ips.clone()
+        let accept_env = rule.accept_env.iter().map(|e| e.value.clone()).collect();
+        let (identities, identity_of) = if localpart_domains.is_empty() {
+            Default::default()
         } else {
-            continue;
+            identities(resolver.inventory, &src)
         };
-        let principals = device_ips_in(inventory, &here);
-        if principals.is_empty() {
-            continue;
+        Compiled {
+            index,
+            rule,
+            check,
+            src,
+            base,
+            localpart_domains,
+            accept_env,
+            identities,
+            identity_of,
         }
-        out.push(make(principals.clone(), base.clone()));
-        if let Some(login) = identity
-            && let Some((local, domain)) = login.split_once('@')
-            && localpart_domains.contains(&domain)
-        {
-            let mut m = BTreeMap::new();
-            m.insert(local.to_string(), local.to_string());
-            out.push(make(principals, m));
+    }
+
+    /// The identities with an address in `set`, in the order of `identities`.
+    fn identities_meeting(&self, set: &IpSet) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (a, b) in set.ranges() {
+            let start = self.identity_of.partition_point(|(x, _)| *x < a);
+            out.extend(
+                self.identity_of[start..]
+                    .iter()
+                    .take_while(|(x, _)| *x <= b)
+                    .map(|(_, k)| *k),
+            );
         }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
 /// Source devices grouped by identity: each user's devices together, each tagged device
-/// alone. `None` for a tagged device.
-fn identities(
-    resolver: &Resolver,
-    inventory: &Inventory,
-    src: &IpSet,
-) -> Vec<(Option<String>, IpSet)> {
-    let mut by_user: BTreeMap<String, IpSet> = BTreeMap::new();
-    let mut out = Vec::new();
+/// alone (`None`); and each source address with its identity's number, sorted.
+type Identities = (Vec<(Option<String>, IpSet)>, Vec<(IpAddr, usize)>);
+
+fn identities(inventory: &Inventory, src: &IpSet) -> Identities {
+    let mut by_user: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
+    let mut tagged: Vec<Vec<IpAddr>> = Vec::new();
     for d in &inventory.devices {
-        let ips = device_addresses(d);
-        if !ips.overlaps(src) {
+        let inside: Vec<IpAddr> = d
+            .addresses
+            .iter()
+            .copied()
+            .filter(|a| src.contains(*a))
+            .collect();
+        if inside.is_empty() {
             continue;
         }
         match d.owner() {
-            Some(o) => {
-                by_user
-                    .entry(o.to_string())
-                    .or_default()
-                    .union_with(&ips.intersect(src));
-            }
-            None => out.push((None, ips.intersect(src))),
+            Some(o) => by_user.entry(o).or_default().extend(inside),
+            None => tagged.push(inside),
         }
     }
-    let _ = resolver;
-    let mut users: Vec<(Option<String>, IpSet)> =
-        by_user.into_iter().map(|(u, s)| (Some(u), s)).collect();
-    users.extend(out);
-    users
-}
-
-/// Every device address inside `set`, in inventory order.
-fn device_ips_in(inventory: &Inventory, set: &IpSet) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = inventory
-        .devices
-        .iter()
-        .flat_map(|d| d.addresses.iter().copied())
-        .filter(|a| set.contains(*a))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
+    let mut list = Vec::new();
+    let mut identity_of = Vec::new();
+    let users = by_user.into_iter().map(|(u, a)| (Some(u.to_string()), a));
+    for (k, (identity, addresses)) in users
+        .chain(tagged.into_iter().map(|a| (None, a)))
+        .enumerate()
+    {
+        identity_of.extend(addresses.iter().map(|a| (*a, k)));
+        list.push((identity, IpSet::from_addrs(addresses)));
+    }
+    identity_of.sort_unstable();
+    (list, identity_of)
 }
 
 /// The wire shape of a capture's `ssh_rules`.
