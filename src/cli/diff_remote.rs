@@ -244,7 +244,16 @@ fn access_only(
     new: &[u8],
     format: DiffFormat,
 ) -> u8 {
-    let (Some(a), Some(b)) = (remote::policy_of(old), remote::policy_of(new)) else {
+    // Each side is read on its own: side by side.
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| remote::policy_of(old));
+        let b = remote::policy_of(new);
+        let a = a
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    });
+    let (Some(a), Some(b)) = (a, b) else {
         error_line(format!(
             "{old_label} or {new_label} is not a valid policy (tsacl check)"
         ));

@@ -262,20 +262,29 @@ pub fn changes_and_access(
     new: &[u8],
     color: bool,
 ) -> (String, bool) {
-    let old_fmt = formatted(old);
-    let new_fmt = formatted(new);
-    if old_fmt == new_fmt {
-        return (String::new(), false);
-    }
-    let mut out = String::new();
     let mut sources = SourceMap::default();
     let old_id = sources.add(SourceFile::new(old_label, old_label, old.to_vec()));
     let new_id = sources.add(SourceFile::new(new_label, new_label, new.to_vec()));
     let options = crate::validate::Options::default();
-    let (a, b) = (
-        check_policy_to(&sources, old_id, &options, Depth::Quick),
-        check_policy_to(&sources, new_id, &options, Depth::Quick),
-    );
+    // Each side is formatted and read on its own: side by side.
+    let side = |bytes: &[u8], id| {
+        (
+            formatted(bytes),
+            check_policy_to(&sources, id, &options, Depth::Quick),
+        )
+    };
+    let ((old_fmt, a), (new_fmt, b)) = std::thread::scope(|scope| {
+        let old_side = scope.spawn(|| side(old, old_id));
+        let new_side = side(new, new_id);
+        let old_side = old_side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (old_side, new_side)
+    });
+    if old_fmt == new_fmt {
+        return (String::new(), false);
+    }
+    let mut out = String::new();
     // Texts that differ change access unless both are policies with the same access.
     let mut access_changed = true;
     let valid = !a.has_errors() && !b.has_errors();

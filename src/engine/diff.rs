@@ -228,8 +228,15 @@ fn entry_keys(n: usize, seed: u64) -> Vec<u128> {
 pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
     let roles = Roles::none();
     let all = named_principals(&[old, new]);
-    let a = AccessModel::new(old, &roles, all.iter().cloned());
-    let b = AccessModel::new(new, &roles, all);
+    // The two models are independent: build them side by side.
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| AccessModel::new(old, &roles, all.iter().cloned()));
+        let b = AccessModel::new(new, &roles, all.iter().cloned());
+        let a = a
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    });
     let n = a.principals().len();
     let is_source = |s: Id| !matches!(a.principal(s), Principal::Address(_));
     let keys = [

@@ -160,7 +160,7 @@ fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
         routed.add_prefix(r);
     }
     if device.is_exit_node() {
-        routed.union_with(&internet());
+        routed.union_with(internet());
     }
     for e in &rule.entries {
         let dst = match &e.target {
@@ -698,7 +698,7 @@ impl<'a> DeviceIndex<'a> {
                     routed.add_prefix(r);
                 }
                 if d.is_exit_node() {
-                    routed.union_with(&internet());
+                    routed.union_with(internet());
                 }
                 (i, routed)
             })

@@ -249,7 +249,7 @@ impl Addresses {
         };
         Addresses {
             free: lists(&free),
-            fallback: lists(&space),
+            fallback: lists(space),
             written: written.clone(),
         }
     }
@@ -281,7 +281,7 @@ impl Addresses {
             "203.0.113.0/24",
             "10.0.0.0/8",
         ];
-        let taken = self.written.union(&tailnet_space());
+        let taken = self.written.union(tailnet_space());
         for c in candidates {
             let free = IpSet::parse(c)?.subtract(&taken);
             if let Some((lo, _)) = free.families()[0].first() {
