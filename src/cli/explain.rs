@@ -3,7 +3,7 @@
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, load_inventory, warning_line};
 use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::render::{TextStyle, render_text};
-use crate::diagnostics::{FileId, SourceFile, SourceMap};
+use crate::diagnostics::{FileId, SourceFile, SourceMap, thousands};
 use crate::engine::explain::{
     Named, Near, Row, cannot_reach, inbound, outbound, resolve_name_with, why,
 };
@@ -69,19 +69,6 @@ pub struct ExplainArgs {
 /// Rules and principals the text shows without `--all`.
 const SCREENFUL_RULES: usize = 20;
 const SCREENFUL_PRINCIPALS: usize = 10;
-
-/// `1998` as `1,998`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// "and 1,998 more tags and 3 more users" for principals left out of a list.
 fn more_principals(rest: &[String]) -> String {

@@ -209,10 +209,14 @@ impl<'p> AccessModel<'p> {
                 Dst::Nothing => {}
             }
         }
-        let keys = principal_keys(list.len());
+        // The same key per principal number in every model.
         let fingerprints = sets
             .iter()
-            .map(|set| set.iter().fold(0u128, |fp, &p| fp ^ keys[p as usize]))
+            .map(|set| {
+                set.iter().fold(0u128, |fp, &p| {
+                    fp ^ super::zobrist128(0x5eed_ac55, p.into())
+                })
+            })
             .collect();
         AccessModel {
             policy,
@@ -370,22 +374,6 @@ impl<'p> AccessModel<'p> {
         }
         out
     }
-}
-
-/// A fixed random 128-bit key per principal number (splitmix64), the same in every
-/// model, for set fingerprints.
-fn principal_keys(n: usize) -> Vec<u128> {
-    let mut state: u64 = 0x5eed_ac55;
-    let mut next = || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    (0..n)
-        .map(|_| (u128::from(next()) << 64) | u128::from(next()))
-        .collect()
 }
 
 /// The members of `parts` (largest first), each once: a member of a later part is

@@ -11,6 +11,7 @@
 use super::access::{AccessModel, Dst, Id};
 pub use super::reach::Access;
 use super::reach::{Principal, Roles, add, entries, entry_reaches, minus, sources_include};
+use crate::diagnostics::thousands;
 use crate::model::{Policy, PortRange, Protocol};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeSet;
@@ -55,11 +56,16 @@ impl AccessDiff {
     }
     /// The sources of a change for people: every one up to `limit`, then a count.
     pub fn sources_text(&self, c: &Change, limit: usize) -> String {
-        let shown: Vec<&str> = c
+        self.sources_shown(c, limit, str::to_string)
+    }
+
+    /// [`Self::sources_text`], each name written by `name`.
+    fn sources_shown(&self, c: &Change, limit: usize, name: impl Fn(&str) -> String) -> String {
+        let shown: Vec<String> = c
             .sources
             .iter()
             .take(limit)
-            .map(|&s| self.name(s))
+            .map(|&s| name(self.name(s)))
             .collect();
         let mut text = shown.join(", ");
         if c.sources.len() > limit {
@@ -67,19 +73,6 @@ impl AccessDiff {
         }
         text
     }
-}
-
-/// `1998` as `1,998`.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Sources a line of the text diff names before it counts the rest.
@@ -202,22 +195,6 @@ fn changed_entries(a: &AccessModel, b: &AccessModel) -> Vec<Vec<(bool, u32)>> {
     at
 }
 
-/// Random 128-bit keys, one per entry, for Zobrist signatures of entry sets.
-fn entry_keys(n: usize, seed: u64) -> Vec<u128> {
-    let mut state = seed | 1;
-    let mut next = || {
-        // splitmix64: a well-mixed stream from a counter.
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    (0..n)
-        .map(|_| ((next() as u128) << 64) | next() as u128)
-        .collect()
-}
-
 /// Who gains and who loses what, from `old` to `new`.
 ///
 /// Per destination, the sources that an entry present in only one policy takes in are the
@@ -239,9 +216,14 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
     });
     let n = a.principals().len();
     let is_source = |s: Id| !matches!(a.principal(s), Principal::Address(_));
+    // Random 128-bit keys per entry of each policy, for the signatures.
     let keys = [
-        entry_keys(a.entries().len(), 0x01d_5eed),
-        entry_keys(b.entries().len(), 0x0e1d_5eed),
+        (0..a.entries().len() as u64)
+            .map(|e| super::zobrist128(0x01d_5eed, e))
+            .collect::<Vec<_>>(),
+        (0..b.entries().len() as u64)
+            .map(|e| super::zobrist128(0x0e1d_5eed, e))
+            .collect(),
     ];
     // Scratch space for one destination: which sources are in play there, and the
     // signature of the entries that lead each there under each policy.
@@ -381,6 +363,18 @@ fn ranges_text(r: &[(u16, u16)]) -> String {
 /// Change lines the text shows before it counts the rest (JSON lists every one).
 const CHANGES_SHOWN: usize = 200;
 
+/// The lines a summary shows: a gain and a loss per change, at most [`CHANGES_SHOWN`],
+/// and how many more there are.
+fn summary_lines(d: &AccessDiff) -> (Vec<(bool, &Change, &Access)>, usize) {
+    let mut all = d
+        .changes
+        .iter()
+        .flat_map(|c| [(true, c, &c.gained), (false, c, &c.lost)])
+        .filter(|(_, _, access)| !access.is_empty());
+    let shown: Vec<_> = all.by_ref().take(CHANGES_SHOWN).collect();
+    (shown, all.count())
+}
+
 /// The diff for people: a line per destination and change, naming its sources (the
 /// first few, then a count), at most a few hundred lines.
 pub fn render(d: &AccessDiff) -> String {
@@ -388,25 +382,15 @@ pub fn render(d: &AccessDiff) -> String {
         return "effective access: unchanged\n".into();
     }
     let mut out = String::from("effective access changes:\n");
-    let mut lines = 0;
-    let mut left = 0;
-    for c in &d.changes {
-        for (sign, access) in [('+', &c.gained), ('-', &c.lost)] {
-            if access.is_empty() {
-                continue;
-            }
-            if lines == CHANGES_SHOWN {
-                left += 1;
-                continue;
-            }
-            lines += 1;
-            out.push_str(&format!(
-                "  {sign} {} -> {}: {}\n",
-                d.sources_text(c, SOURCES_SHOWN),
-                d.name(c.dst),
-                access_text(access)
-            ));
-        }
+    let (lines, left) = summary_lines(d);
+    for (gained, c, access) in lines {
+        out.push_str(&format!(
+            "  {} {} -> {}: {}\n",
+            if gained { '+' } else { '-' },
+            d.sources_text(c, SOURCES_SHOWN),
+            d.name(c.dst),
+            access_text(access)
+        ));
     }
     if left > 0 {
         out.push_str(&format!(
@@ -537,37 +521,15 @@ pub fn render_markdown(d: &AccessDiff, old: &str, new: &str) -> String {
         return out;
     }
     out.push_str("| | source | destination | access |\n|---|---|---|---|\n");
-    let mut lines = 0;
-    let mut left = 0;
-    for c in &d.changes {
-        for (what, access) in [("➕ gains", &c.gained), ("➖ loses", &c.lost)] {
-            if access.is_empty() {
-                continue;
-            }
-            if lines == CHANGES_SHOWN {
-                left += 1;
-                continue;
-            }
-            lines += 1;
-            let sources: Vec<String> = c
-                .sources
-                .iter()
-                .take(SOURCES_SHOWN)
-                .map(|&s| format!("`{}`", d.name(s)))
-                .collect();
-            let mut sources = sources.join(", ");
-            if c.sources.len() > SOURCES_SHOWN {
-                sources.push_str(&format!(
-                    " and {} more",
-                    thousands(c.sources.len() - SOURCES_SHOWN)
-                ));
-            }
-            out.push_str(&format!(
-                "| {what} | {sources} | `{}` | {} |\n",
-                d.name(c.dst),
-                access_text(access)
-            ));
-        }
+    let (lines, left) = summary_lines(d);
+    for (gained, c, access) in lines {
+        out.push_str(&format!(
+            "| {} | {} | `{}` | {} |\n",
+            if gained { "➕ gains" } else { "➖ loses" },
+            d.sources_shown(c, SOURCES_SHOWN, |n| format!("`{n}`")),
+            d.name(c.dst),
+            access_text(access)
+        ));
     }
     if left > 0 {
         out.push_str(&format!(

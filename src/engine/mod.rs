@@ -25,6 +25,22 @@ pub use ipset::IpSet;
 
 use crate::syntax::{Kind, Value};
 
+/// A well-mixed 64-bit key per index (splitmix64), for hashing sets of indices by XOR
+/// (Zobrist hashing).
+pub(crate) fn zobrist(k: u64) -> u64 {
+    let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A 128-bit key per index, one family per `seed`: the XORs of two different sets of
+/// indices agree with probability 2^-128.
+pub(crate) fn zobrist128(seed: u64, k: u64) -> u128 {
+    let at = seed ^ k.wrapping_mul(2);
+    (u128::from(zobrist(at)) << 64) | u128::from(zobrist(at ^ 1))
+}
+
 /// A syntax-tree value as `serde_json::Value` (capability values are arbitrary JSON).
 pub fn value_to_json(v: &Value) -> serde_json::Value {
     match &v.kind {

@@ -50,6 +50,7 @@ mod update;
 use super::inventory::Inventory;
 use super::ipset::IpSet;
 use super::rules::Origin;
+use crate::engine::zobrist;
 use crate::model::Policy;
 use crate::syntax::Span;
 use lower::{AuditRule, Interner, Written, definitions_key};
@@ -218,14 +219,6 @@ impl Audit {
         }
         out
     }
-}
-
-/// A well-mixed 64-bit key per index (splitmix64), for hashing sets of indices by XOR.
-fn zobrist(k: u64) -> u64 {
-    let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// What the tests of every step share: a policy's structural findings, one line each.
