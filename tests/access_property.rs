@@ -5,6 +5,9 @@
 //! policies and random edits of them. The reference implementations below are the
 //! functions the model replaced, kept here as the oracle.
 
+#[path = "support/policy_text.rs"]
+mod policy_text;
+use policy_text::{acl_proto, grant_ip, quoted};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use tsacl::diagnostics::{SourceFile, SourceMap};
@@ -69,24 +72,9 @@ fn rule_text(
             src.push("autogroup:member".into());
         }
     }
-    let quoted = |v: &[String]| {
-        v.iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let proto_name = ["", "tcp", "udp"][*proto as usize % 3];
     if *is_grant {
-        let ip: Vec<String> = ports(*p)
-            .split(',')
-            .map(|x| {
-                if proto_name.is_empty() {
-                    x.to_string()
-                } else {
-                    format!("{proto_name}:{x}")
-                }
-            })
-            .collect();
+        let ip = grant_ip(proto_name, ports(*p));
         grants.push(format!(
             "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}}",
             quoted(&src),
@@ -95,11 +83,7 @@ fn rule_text(
         ));
     } else {
         let dst: Vec<String> = dst.iter().map(|d| format!("{d}:{}", ports(*p))).collect();
-        let proto = if proto_name.is_empty() {
-            String::new()
-        } else {
-            format!(", \"proto\": {proto_name:?}")
-        };
+        let proto = acl_proto(proto_name);
         acls.push(format!(
             "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]{proto}}}",
             quoted(&src),

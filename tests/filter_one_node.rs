@@ -6,6 +6,9 @@
 
 mod common;
 
+#[path = "support/policy_text.rs"]
+mod policy_text;
+use policy_text::{acl_proto, grant_ip, quoted};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -264,12 +267,6 @@ fn policy_text(c: &Case) -> String {
         })
         .collect();
     let tag_owners: Vec<String> = TAGS.iter().map(|t| format!("{t:?}: []")).collect();
-    let quoted = |v: &[String]| {
-        v.iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let mut grants = Vec::new();
     let mut acls = Vec::new();
     for (is_grant, src, dst, p, proto, cap, via) in &c.rules {
@@ -277,16 +274,7 @@ fn policy_text(c: &Case) -> String {
         let dst: Vec<String> = dst.iter().map(|d| selector(*d, true)).collect();
         let proto_name = ["", "tcp", "udp"][*proto as usize];
         if *is_grant {
-            let ip: Vec<String> = ports(*p)
-                .split(',')
-                .map(|x| {
-                    if proto_name.is_empty() {
-                        x.to_string()
-                    } else {
-                        format!("{proto_name}:{x}")
-                    }
-                })
-                .collect();
+            let ip = grant_ip(proto_name, ports(*p));
             let app = match cap {
                 1 => r#", "app": {"tailscale.com/cap/drive": [{"shares": ["*"]}]}"#,
                 2 => r#", "app": {"example.com/cap/x": [{"n": 1}]}"#,
@@ -322,11 +310,7 @@ fn policy_text(c: &Case) -> String {
                     }
                 })
                 .collect();
-            let proto = if proto_name.is_empty() {
-                String::new()
-            } else {
-                format!(", \"proto\": {proto_name:?}")
-            };
+            let proto = acl_proto(proto_name);
             acls.push(format!(
                 "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]{proto}}}",
                 quoted(&src),

@@ -1,6 +1,9 @@
 //! The symbolic reachability engine agrees with brute-force evaluation over concrete
 //! devices, for random policies and inventories (1,000 cases).
 
+#[path = "support/policy_text.rs"]
+mod policy_text;
+use policy_text::{acl_proto, grant_ip, quoted};
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
 use tsacl::diagnostics::{SourceFile, SourceMap};
@@ -104,24 +107,9 @@ fn policy_text(c: &Case) -> String {
                 src.push("autogroup:member".into());
             }
         }
-        let quoted = |v: &[String]| {
-            v.iter()
-                .map(|s| format!("{s:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let proto_name = ["", "tcp", "udp"][*proto as usize];
         if *is_grant {
-            let ip: Vec<String> = ports(*p)
-                .split(',')
-                .map(|x| {
-                    if proto_name.is_empty() {
-                        x.to_string()
-                    } else {
-                        format!("{proto_name}:{x}")
-                    }
-                })
-                .collect();
+            let ip = grant_ip(proto_name, ports(*p));
             grants.push(format!(
                 "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}}",
                 quoted(&src),
@@ -130,11 +118,7 @@ fn policy_text(c: &Case) -> String {
             ));
         } else {
             let dst: Vec<String> = dst.iter().map(|d| format!("{d}:{}", ports(*p))).collect();
-            let proto = if proto_name.is_empty() {
-                String::new()
-            } else {
-                format!(", \"proto\": {proto_name:?}")
-            };
+            let proto = acl_proto(proto_name);
             acls.push(format!(
                 "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]{proto}}}",
                 quoted(&src),

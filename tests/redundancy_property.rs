@@ -12,6 +12,9 @@
 //! Flows are probed at one address, port and protocol per elementary interval of every set
 //! the policies use, so the brute force is exact too.
 
+#[path = "support/policy_text.rs"]
+mod policy_text;
+use policy_text::{acl_proto, grant_ip, quoted};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -126,25 +129,10 @@ fn rule_text(spec: &RuleSpec) -> (bool, String) {
             src.push("autogroup:member");
         }
     }
-    let quoted = |v: &[String]| {
-        v.iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let src: Vec<String> = src.iter().map(|s| s.to_string()).collect();
     let proto_name = ["", "tcp", "udp"][*proto as usize];
     if *is_grant {
-        let ip: Vec<String> = ports(*p)
-            .split(',')
-            .map(|x| {
-                if proto_name.is_empty() {
-                    x.to_string()
-                } else {
-                    format!("{proto_name}:{x}")
-                }
-            })
-            .collect();
+        let ip = grant_ip(proto_name, ports(*p));
         let dst: Vec<String> = dst.iter().map(|s| s.to_string()).collect();
         (
             true,
@@ -157,11 +145,7 @@ fn rule_text(spec: &RuleSpec) -> (bool, String) {
         )
     } else {
         let dst: Vec<String> = dst.iter().map(|d| format!("{d}:{}", ports(*p))).collect();
-        let proto = if proto_name.is_empty() {
-            String::new()
-        } else {
-            format!(", \"proto\": {proto_name:?}")
-        };
+        let proto = acl_proto(proto_name);
         (
             false,
             format!(

@@ -153,56 +153,74 @@ fn source(rng: &mut Rng, shape: Shape) -> String {
     }
 }
 
+/// Users `user0@example.com` to `user{n-1}@example.com`, the first the tailnet's owner.
+fn users_named(n: usize) -> Vec<tsacl::engine::inventory::User> {
+    use tsacl::engine::inventory::{Role, User};
+    (0..n)
+        .map(|u| User {
+            login: format!("user{u}@example.com"),
+            role: if u == 0 { Role::Owner } else { Role::Member },
+            shared: false,
+        })
+        .collect()
+}
+
+/// One of `tags` tags, and a second one time in four, sorted.
+fn one_or_two_tags(rng: &mut Rng, tags: usize) -> Vec<String> {
+    let mut out = vec![format!("tag:svc{}", rng.below(tags))];
+    if rng.below(4) == 0 {
+        out.push(format!("tag:svc{}", rng.below(tags)));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Device `i`: the (i+1)-th address of each tailnet range, owned by user `owner`
+/// (tagged devices belong to their tags whatever it says); every 5,000th device, from the
+/// fourth, routes a 10.x.0.0/16 subnet.
+fn device(i: usize, tags: Vec<String>, owner: usize) -> tsacl::engine::Device {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let n = i as u32 + 1;
+    let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n);
+    let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_0000_0000_0000_0000_0000u128 + n as u128);
+    let routes = if i % 5000 == 3 {
+        let p = format!("10.{}.0.0/16", (i / 5000) % 256);
+        vec![tsacl::model::Prefix::parse(&p).expect("a CIDR")]
+    } else {
+        Vec::new()
+    };
+    tsacl::engine::Device {
+        name: format!("d{i}.example.ts.net"),
+        hostname: format!("d{i}"),
+        addresses: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
+        user: Some(format!("user{owner}@example.com")),
+        tags,
+        advertised_routes: routes.clone(),
+        enabled_routes: routes,
+    }
+}
+
 /// A synthetic tailnet: a policy of `rules` rules over users, groups and tags, and an
 /// inventory of `devices` devices (half user-owned, half tagged, a few subnet routers),
 /// for benchmarks of the engine at scale. Deterministic for a seed.
 pub fn tailnet(devices: usize, rules: usize, seed: u64) -> (String, tsacl::engine::Inventory) {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    use tsacl::engine::inventory::{Device, Inventory, Role, User};
+    use tsacl::engine::Inventory;
     let mut rng = Rng::new(seed);
     let users = (devices / 4).max(2);
     let tags = (devices / 200).clamp(4, 500);
     let groups = (users / 100).clamp(2, 200);
-    let mut inv = Inventory::default();
-    for u in 0..users {
-        inv.users.push(User {
-            login: format!("user{u}@example.com"),
-            role: if u == 0 { Role::Owner } else { Role::Member },
-            shared: false,
-        });
-    }
+    let mut inv = Inventory {
+        users: users_named(users),
+        ..Inventory::default()
+    };
     for i in 0..devices {
-        let n = i as u32 + 1;
-        let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n);
-        let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_0000_0000_0000_0000_0000u128 + n as u128);
-        let tagged = i % 2 == 1;
-        let mut device_tags = Vec::new();
-        if tagged {
-            device_tags.push(format!("tag:svc{}", rng.below(tags)));
-            if rng.below(4) == 0 {
-                device_tags.push(format!("tag:svc{}", rng.below(tags)));
-            }
-            device_tags.sort();
-            device_tags.dedup();
-        }
-        let router = i % 5000 == 3;
-        let routes = if router {
-            vec![
-                tsacl::model::Prefix::parse(&format!("10.{}.0.0/16", (i / 5000) % 256))
-                    .expect("valid"),
-            ]
+        let device_tags = if i % 2 == 1 {
+            one_or_two_tags(&mut rng, tags)
         } else {
             Vec::new()
         };
-        inv.devices.push(Device {
-            name: format!("d{i}.example.ts.net"),
-            hostname: format!("d{i}"),
-            addresses: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
-            user: Some(format!("user{}@example.com", (i / 2) % users)),
-            tags: device_tags,
-            advertised_routes: routes.clone(),
-            enabled_routes: routes,
-        });
+        inv.devices.push(device(i, device_tags, (i / 2) % users));
     }
     let mut out = String::from("{\n\t\"groups\": {\n");
     for g in 0..groups {
@@ -425,49 +443,24 @@ pub fn command_tailnet(
     rules: usize,
     seed: u64,
 ) -> (String, tsacl::engine::Inventory) {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    use tsacl::engine::inventory::{Device, Inventory, Role, User};
+    use tsacl::engine::Inventory;
     // The inventory and the definitions come from a fixed seed, the rules from `seed`.
     let mut rng = Rng::new(0x007a_11e7);
     let users = (devices / 4).max(2);
     let tags = (devices / 100).clamp(4, 1000);
     let groups = (users / 50).clamp(2, 2000);
-    let mut inv = Inventory::default();
-    for u in 0..users {
-        inv.users.push(User {
-            login: format!("user{u}@example.com"),
-            role: if u == 0 { Role::Owner } else { Role::Member },
-            shared: false,
-        });
-    }
+    let mut inv = Inventory {
+        users: users_named(users),
+        ..Inventory::default()
+    };
     for i in 0..devices {
-        let n = i as u32 + 1;
-        let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + n);
-        let v6 = Ipv6Addr::from(0xfd7a_115c_a1e0_0000_0000_0000_0000_0000u128 + n as u128);
-        let mut device_tags = Vec::new();
-        if rng.below(10) < 4 {
-            device_tags.push(format!("tag:svc{}", rng.below(tags)));
-            if rng.below(4) == 0 {
-                device_tags.push(format!("tag:svc{}", rng.below(tags)));
-            }
-            device_tags.sort();
-            device_tags.dedup();
-        }
-        let routes = if i % 5000 == 3 {
-            let p = format!("10.{}.0.0/16", (i / 5000) % 256);
-            vec![tsacl::model::Prefix::parse(&p).expect("a CIDR")]
+        let device_tags = if rng.below(10) < 4 {
+            one_or_two_tags(&mut rng, tags)
         } else {
             Vec::new()
         };
-        inv.devices.push(Device {
-            name: format!("d{i}.example.ts.net"),
-            hostname: format!("d{i}"),
-            addresses: vec![IpAddr::V4(v4), IpAddr::V6(v6)],
-            user: Some(format!("user{}@example.com", rng.below(users))),
-            tags: device_tags,
-            advertised_routes: routes.clone(),
-            enabled_routes: routes,
-        });
+        let owner = rng.below(users);
+        inv.devices.push(device(i, device_tags, owner));
     }
     let mut out = String::from("{\n\t\"groups\": {\n");
     for g in 0..groups {
