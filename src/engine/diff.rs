@@ -123,7 +123,7 @@ pub fn named_principals(policies: &[&Policy]) -> Vec<Principal> {
 pub fn access(policy: &Policy, roles: &Roles, src: &Principal, dst: &Principal) -> Access {
     let mut out = Access::new();
     if policy.acls.is_none() && policy.grants.is_none() {
-        for p in [6, 17, 1, 58] {
+        for p in super::rules::Protocols::DEFAULT_NUMBERS {
             add(&mut out, p, PortRange::ALL);
         }
         return out;
