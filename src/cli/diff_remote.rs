@@ -29,7 +29,9 @@ pub struct DiffArgs {
 
     /// How to show the effective-access diff: text, json, markdown (for pull-request
     /// comments and job summaries), sarif (SARIF 2.1.0) or github (workflow annotations);
-    /// all but text print only the access diff. In sarif and github every change is a
+    /// all but text print only the access diff. Text and markdown summarize: sources that
+    /// change alike share a line (the first eight named, then a count), at most 200 lines;
+    /// json lists every source and destination. In sarif and github every change is a
     /// finding about NEW's file: TSA140 access-gained, TSA141 access-lost (notes) and
     /// TSA142 access-lockout (a warning)
     #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
