@@ -5,11 +5,15 @@
 //! validation errors and syntax problems, `TSA1xx` are checks of what the policy does
 //! (tests, intents), `TSA2xx`+ are lints.
 //!
-//! A default severity of `error` is a promise: the control plane would reject the file
-//! (or the user's own intents say so). Every such rule names its [`Evidence`] beside its
-//! code, and `tests/registry_evidence.rs` replays each cited capture. Where no recorded
-//! answer or documentation shows the control plane's verdict, the rule is a warning that
-//! says so, whatever tsacl expects; a user raises it with `--severity CODE=error`.
+//! A default severity of `error` is a promise: the file is wrong. The control plane
+//! rejects it, or it certainly does not do what it says (a name defined nowhere, a key
+//! written twice), or the user's own intents say so. Every such rule names its
+//! [`Evidence`] beside its code, and `tests/registry_evidence.rs` replays each cited
+//! capture. Where the evidence is only for the other direction (a malformed value the
+//! control plane may well accept), the rule is a warning that says so, whatever tsacl
+//! expects; a user raises it with `--severity CODE=error`. A file that is wrong on
+//! purpose (a template whose `groups` CI fills in) lowers an error with
+//! `--severity CODE=warning` or a `// tsacl-ignore: CODE reason` comment.
 
 /// How serious a finding is: each rule's default, which `--severity` and the intents'
 /// `lint` section may change for a run.
@@ -157,14 +161,18 @@ rules! {
         "The policy file must be HuJSON: JSON plus `//` and `/* */` comments and trailing commas. \
 The control plane rejects anything else with the same `hujson: line L, column C: ...` message.\n\
 Violation: `{\"acls\": [,]}`\nFix: `{\"acls\": []}`";
-    DuplicateKey = "TSA002", "duplicate-key", Warning,
+    DuplicateKey = "TSA002", "duplicate-key", Error(Source("tailscale/tailscale#2807 (2021): an ACL object with `Action`, `Users`, `Ports` written three times was saved and only the last rule was active; headscale, which follows the control plane, decodes with go-json-experiment's v2 defaults (`policyJSONOpts` in hscontrol/policy/v2/types.go), which reject duplicate member names (RFC 7493 section 2.3)")),
         "An object has the same key twice",
-        "The control plane decodes the policy with Go's encoding/json, which does not reject a \
-repeated key: it decodes the later value into the same place, so the later wins (objects merge, \
-a list replaces the earlier one). tsacl reads the file the same way and warns, because the \
-earlier value is silently lost. Keys are compared exactly, and for policy fields also \
-case-insensitively, as the decoder matches field names.\n\
-Violation: `{\"src\": [\"a@example.com\"], \"src\": [\"b@example.com\"]}`\nFix: merge the two lists.";
+        "A key written twice never does what the file says: one of the two values is lost. Go's \
+encoding/json decodes the later value into the same place (the later wins, objects merge, a list \
+replaces the earlier one), and tailscale#2807 shows rules silently lost that way; headscale \
+rejects the file. The finding shows both places: the first key as a label, the repeated one as \
+the primary location. tsacl reads the rest of the file as encoding/json does, so the other \
+findings match what the control plane would use. Keys are compared exactly, and for policy \
+fields also case-insensitively, as the decoder matches field names. \
+A file generated on purpose with repeated keys stays possible: `--severity TSA002=warning`, or \
+`// tsacl-ignore: TSA002 reason` on the line before the repeated key.\n\
+Violation: `{\"groups\": {\"group:a\": [\"x@example.com\"]}, \"groups\": {}}`\nFix: merge the two into one key.";
     UnknownField = "TSA003", "unknown-field", Warning,
         "A key the policy language does not define",
         "Tailscale keeps adding sections (for example `attrConfig`, `nodeVisibility`), so tsacl \
@@ -197,13 +205,12 @@ Fix: `\"tagOwners\": {\"tag:ci\": [\"group:devops\"]}`";
         "A tag name breaks the control plane's naming rules",
         "Tags are `tag:` followed by an ASCII letter, then ASCII letters, digits or dashes.\n\
 Violation: `tag:1server`, `tag:web_server`, `tag:сервер`\nFix: `tag:server1`, `tag:web-server`.";
-    UndefinedGroup = "TSA012", "undefined-group", Warning,
+    UndefinedGroup = "TSA012", "undefined-group", Error(Source("the control plane's answer to the validate call, quoted in tailscale/terraform-provider-tailscale#546 (2025): `ACL validation failed: group not found: \"group:...\"`; headscale rejects it too (`ErrGroupNotDefined`, `group not defined in policy`, hscontrol/policy/v2/types.go)")),
         "A group is used but not defined in groups",
         "A `group:` selector must name a key of `groups` (SCIM-synced groups written \
-`group:name@domain` are the exception). \
-Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
-rejects this, so it is a warning; raise it with `--severity TSA012=error`, and `tsacl push` asks the \
-server before writing.\n\
+`group:name@domain` are the exception); the control plane answers `group not found: \"group:eng\"`. \
+A policy whose `groups` CI fills in from a template stays possible: `--severity TSA012=warning` for \
+that run, or `// tsacl-ignore: TSA012 reason` on the line before the use.\n\
 Violation: `\"src\": [\"group:eng\"]` with no `group:eng`\nFix: define it in `groups`.";
     RecursiveGroup = "TSA013", "recursive-group", Error(Capture("ssh/ssh-group-nested-two-deep")),
         "A group contains another group",
@@ -214,7 +221,8 @@ Violation: `\"group:all\": [\"group:eng\"]`\nFix: list the users of `group:eng` 
         "Group names start with `group:` and their members are users (login names). \
 Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
 rejects this, so it is a warning; raise it with `--severity TSA014=error`, and `tsacl push` asks the \
-server before writing.\n\
+server before writing. A member written `${VAR}` (or another `${...}`) is reported as a template \
+placeholder that was not filled in: the file was pushed or checked before its generator ran.\n\
 Violation: `\"groups\": {\"eng\": [\"tag:x\"]}`\nFix: `\"groups\": {\"group:eng\": [\"alice@example.com\"]}`";
     UndefinedHost = "TSA015", "undefined-host", Error(Capture("nodeattrs/nodeattrs-error-e2-bad-target")),
         "A bare name is neither a host alias nor an IP address",
@@ -228,13 +236,14 @@ Violation: `\"dst\": [\"databse:5432\"]` where `hosts` has `database`\nFix: `\"d
         "A hosts entry is malformed",
         "Host alias names cannot contain `@` (or `:`), and each value must be one IP address or CIDR.\n\
 Violation: `\"hosts\": {\"db@prod\": \"10.0.0.5\"}`\nFix: `\"hosts\": {\"db-prod\": \"10.0.0.5\"}`";
-    UnknownAutogroup = "TSA017", "unknown-autogroup", Warning,
+    UnknownAutogroup = "TSA017", "unknown-autogroup", Error(Source("Tailscale docs, policy syntax reference (kb/1337, Autogroups): the autogroups are a fixed table, and a name outside it selects nothing; headscale rejects one when it reads the policy (`AutoGroup.UnmarshalJSON`: `invalid autogroup: got ..., must be one of [...]`, hscontrol/policy/v2/types.go)")),
         "An autogroup that does not exist",
         "Autogroups are a fixed list (member, tagged, self, internet, shared, danger-all, nonroot and \
-the role autogroups owner, admin, member, it-admin, network-admin, billing-admin, auditor). \
-Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
-rejects this, so it is a warning; raise it with `--severity TSA017=error`, and `tsacl push` asks the \
-server before writing.\n\
+the role autogroups owner, admin, member, it-admin, network-admin, billing-admin, auditor). Any \
+other name is defined nowhere, so the rule cannot do what it says. (No recorded answer shows the \
+control plane's message: the one capture with `autogroup:bogus` has it as a test source, which \
+fails for every autogroup.) A file that must pass anyway: `--severity TSA017=warning`, or \
+`// tsacl-ignore: TSA017 reason`.\n\
 Violation: `autogroup:members-only`\nFix: `autogroup:member`.";
     InvalidSelector = "TSA018", "invalid-selector", Error(PublishedCapture("headscale testdata nodeattrs-error-e2-bad-target: `\"%bogus%\": invalid address`, the same address parser")),
         "A selector cannot be parsed",
@@ -253,31 +262,31 @@ Violation: `\"src\": [\"autogroup:self\"]`\nFix: `\"src\": [\"autogroup:member\"
 be a user, a group or a user autogroup; tags, `*`, IPs and hosts are rejected.\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"*\"]}`\n\
 Fix: `\"src\": [\"autogroup:member\"]`.";
-    LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Warning,
+    LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Error(Source("Tailscale docs, policy syntax reference (kb/1337, Autogroups): `You cannot use both autogroup:member and autogroup:members in the same tailnet policy file.`")),
         "autogroup:members and autogroup:member in one file",
-        "`autogroup:members` is the legacy spelling of `autogroup:member`; the two cannot be used in \
-the same policy. \
-Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
-rejects this, so it is a warning; raise it with `--severity TSA021=error`, and `tsacl push` asks the \
-server before writing.\nFix: use `autogroup:member` everywhere.";
-    UndefinedIpSet = "TSA022", "undefined-ipset", Warning,
+        "`autogroup:members` is the legacy spelling of `autogroup:member`; the policy syntax reference \
+says the two cannot be used in the same tailnet policy file. (No recorded answer shows the control \
+plane's message.) A file that must pass anyway: `--severity TSA021=warning`, or \
+`// tsacl-ignore: TSA021 reason`.\nViolation: `\"src\": [\"autogroup:members\"], \"dst\": [\"autogroup:member:*\"]`\n\
+Fix: use `autogroup:member` everywhere.";
+    UndefinedIpSet = "TSA022", "undefined-ipset", Error(Source("Tailscale docs, IP sets (kb/1387) and the policy syntax reference (kb/1337): an `ipset:` reference names a set created in the policy file's `ipsets` section, the only place IP sets come from; one defined nowhere selects nothing, so the file certainly does not do what it says (no recorded answer shows the control plane's message)")),
         "An ipset is used but not defined",
-        "An `ipset:` selector must name a key of `ipsets`. \
-Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
-rejects this, so it is a warning; raise it with `--severity TSA022=error`, and `tsacl push` asks the \
-server before writing.\nViolation: `\"dst\": [\"ipset:prod\"]` with no \
-`ipset:prod`\nFix: define it.";
+        "An `ipset:` selector must name a key of `ipsets`: IP sets exist only in the policy file, so \
+one defined nowhere is a typo or a leftover, and the rule cannot do what it says. A generated \
+policy stays possible: `--severity TSA022=warning`, or `// tsacl-ignore: TSA022 reason`.\n\
+Violation: `\"dst\": [\"ipset:prod\"]` with no `ipset:prod`\nFix: define it.";
     InvalidIpSet = "TSA023", "invalid-ipset", Error(Source("Tailscale docs, IP sets (kb/1387), Limitations: no tags, users or groups in IP sets, no circular references")),
         "An ipsets entry is malformed",
         "Each ipset is a list of `add <target>` / `remove <target>` operations (or bare targets when \
 nothing is removed); targets are IPs, CIDRs, ranges, `host:<alias>`, `ipset:<name>` or \
 `autogroup:internet`, with no cycles.\nViolation: `\"ipset:a\": [\"add tag:x\"]`\nFix: `\"ipset:a\": [\"add 10.0.0.0/8\"]`";
-    UndefinedPosture = "TSA024", "undefined-posture", Warning,
+    UndefinedPosture = "TSA024", "undefined-posture", Error(Source("Tailscale docs, device posture (kb/1288) and the policy syntax reference (kb/1337, Postures): `srcPosture` and `defaultSrcPosture` name postures defined in the policy file's `postures` section, the only place they come from; one defined nowhere cannot be met as written, so the file certainly does not do what it says (no recorded answer shows the control plane's message)")),
         "A posture is used but not defined",
-        "`srcPosture` and `defaultSrcPosture` name keys of `postures`. \
-Unconfirmed: no recorded control-plane answer or documentation shows that the control plane \
-rejects this, so it is a warning; raise it with `--severity TSA024=error`, and `tsacl push` asks the \
-server before writing.\nFix: define the posture.";
+        "`srcPosture` and `defaultSrcPosture` name keys of `postures`, which exist only in the policy \
+file; a posture defined nowhere is a typo or a leftover, and the rule's condition is not the one \
+written. A generated policy stays possible: `--severity TSA024=warning`, or \
+`// tsacl-ignore: TSA024 reason`.\nViolation: `\"srcPosture\": [\"posture:latest-mac\"]` with no such \
+posture\nFix: define the posture.";
     InvalidPosture = "TSA025", "invalid-posture", Warning,
         "A posture condition is malformed",
         "Posture conditions are `<attribute> <operator> <value>`, for example \

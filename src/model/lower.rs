@@ -153,7 +153,7 @@ impl Lowerer<'_> {
                             let last = self.diags.last_mut().unwrap();
                             last.primary_label = Some("defined again here".into());
                             last.help = Some(
-                                "the control plane's decoder (Go's encoding/json) keeps the later value, merging objects; merge them into one key"
+                                "one of the two is lost (Go's encoding/json keeps the later value, merging objects; headscale rejects the file): merge them into one key"
                                     .into(),
                             );
                         }

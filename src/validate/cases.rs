@@ -190,6 +190,21 @@ fn groups_and_hosts() {
         Code::UndefinedGroup,
         "group not found: \"group:missing\"",
     );
+    // A member CI fills in from a template is named as such; a user is not.
+    reports(
+        r#""groups": {"group:admins": ["${ADMIN_EMAIL}"]}"#,
+        Code::InvalidGroup,
+        "\"${ADMIN_EMAIL}\" is a template placeholder, not a user",
+    );
+    let plain = findings(&format!(
+        "{{{TAGS}, \"groups\": {{\"group:admins\": [\"tag:server\"]}}}}"
+    ));
+    assert!(
+        plain
+            .iter()
+            .any(|(c, _, m)| *c == Code::InvalidGroup && !m.contains("template")),
+        "{plain:?}"
+    );
     accepts(
         r#""groups": {"group:empty": []}, "acls": [{"action": "accept", "src": ["group:empty", "group:scim@example.com"], "dst": ["*:*"]}]"#,
     );
@@ -913,14 +928,17 @@ fn what_go_decodes_alike_is_checked_alike() {
         };
         assert_eq!(strip(&da), strip(&db), "\n{a}\n{b}");
     }
-    // The repeated key itself is a warning, not an error: the control plane accepts it.
+    // The repeated key itself is an error: one of the two values is lost, whatever the
+    // decoder keeps. Both places are shown.
     let d = run(
         r#"{"hosts": {"h": "10.0.0.1", "h": "10.0.0.2"}}"#,
         &Options::default(),
     );
-    assert!(
-        d.iter()
-            .any(|d| d.code == Code::DuplicateKey && !d.is_error()),
-        "{d:?}"
-    );
+    let repeated = d
+        .iter()
+        .find(|d| d.code == Code::DuplicateKey)
+        .unwrap_or_else(|| panic!("{d:?}"));
+    assert!(repeated.is_error(), "{repeated:?}");
+    assert_eq!(repeated.labels.len(), 1, "{repeated:?}");
+    assert!(repeated.labels[0].location.span.start < repeated.primary.span.start);
 }

@@ -99,7 +99,17 @@ impl Validator<'_> {
 
     fn group(&mut self, group: &crate::model::GroupDef) {
         let name = &group.name.value;
-        if !name.starts_with("group:") || name.len() == "group:".len() {
+        if is_template_placeholder(name) {
+            let d = self.report(
+                Code::InvalidGroup,
+                group.name.span,
+                format!("group name {name:?} is a template placeholder: the generator that fills it in has not run"),
+            );
+            d.help = Some(
+                "check the generated file, or let this run pass with --severity TSA014=info (or a `// tsacl-ignore: TSA014 template` comment)"
+                    .into(),
+            );
+        } else if !name.starts_with("group:") || name.len() == "group:".len() {
             let d = self.report(
                 Code::InvalidGroup,
                 group.name.span,
@@ -112,6 +122,20 @@ impl Validator<'_> {
         }
         for member in &group.members {
             let text = member.value.trim();
+            if is_template_placeholder(text) {
+                let d = self.report(
+                    Code::InvalidGroup,
+                    member.span,
+                    format!(
+                        "groups[{name:?}]: {text:?} is a template placeholder, not a user: the generator that fills it in has not run"
+                    ),
+                );
+                d.help = Some(
+                    "check the generated file, or let this run pass with --severity TSA014=info (or a `// tsacl-ignore: TSA014 template` comment)"
+                        .into(),
+                );
+                continue;
+            }
             match Selector::parse(text) {
                 Ok(Selector::Group(inner)) => {
                     let d = self.report(
@@ -315,4 +339,11 @@ mod tests {
         assert!(c("os == 'macos'").is_err());
         assert!(c("node:os IN 'macos'").is_err());
     }
+}
+
+/// `${VAR}` (or `${var.name}`, `${{ secrets.X }}`): a value a template engine (envsubst,
+/// Terraform, a CI step) replaces before the file is used.
+fn is_template_placeholder(text: &str) -> bool {
+    text.find("${")
+        .is_some_and(|start| text[start..].contains('}'))
 }

@@ -113,7 +113,9 @@ impl Validator<'_> {
         );
         d.help = Some(match suggestion {
             Some(s) => format!("did you mean {s:?}?"),
-            None => format!("define it in \"groups\": {{{group:?}: [\"alice@example.com\"]}}"),
+            None => format!(
+                "define it in \"groups\": {{{group:?}: [\"alice@example.com\"]}}; if CI fills in `groups` from a template, check the generated file (or pass --severity TSA012=warning)"
+            ),
         });
     }
 
