@@ -411,7 +411,11 @@ every `dst`.";
 everything that decides them. A user's role (`autogroup:owner`, `autogroup:admin`, ...) and \
 whether they are a member or a user shared in from another tailnet come from the API's users \
 answer; tsacl tries every assignment (one owner per tailnet) and reports an assertion that \
-holds under some and fails under others as this warning, saying what makes it hold. An \
+holds under some and fails under others as this warning, saying what makes it fail (\"holds \
+unless alice@example.com is a member without the admin role\"), one finding per test entry with \
+each undecided destination as a label. Users the policy names count as members unless \
+`--inventory` or `--tailnet-domain` says otherwise (stated once per file, TSA104), and a deny \
+test that holds for everyone outside the tailnet is no finding. An \
 assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \
 (or host alias) that is the address of no known device, and a Tailscale Service's address \
 that a rule's address range may or may not take in, are undecidable the same way. \
@@ -430,6 +434,17 @@ service's intent does not allow, tsacl says so as this warning; with `--inventor
 the devices' real addresses and reports an error (TSA113) when the address is a service's.\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"100.101.4.1\"], \"ip\": [\"*\"]}` without an inventory\n\
 Fix: name the destination by its tag, or pass `--inventory`.";
+    AssumedMembers = "TSA104", "assumed-members", Info,
+        "Tests were decided assuming the users the policy names are members",
+        "A policy file does not say whether a user it names is a member of the tailnet or a user \
+shared in from another one, and some tests hold only for members. Without `--inventory` or \
+`--tailnet-domain`, tsacl reads the users the policy names as members, as their author most \
+likely means, where that decides a test, and says so once per file with this note (naming them) \
+instead of a warning per test. The assumption never makes a test fail. A deny test whose source \
+is named nowhere but in tests is read as being about someone outside the tailnet, who gets no \
+access or only what a user shared in gets (an unknown user is no source at all, as the capture \
+policytest-src-unknown-user-email shows). `--inventory` (the tailnet's users, saved by \
+`tsacl pull --inventory`) or `--tailnet-domain` decides membership instead.";
     UnknownIntentName = "TSA110", "unknown-intent-name", Error(Intents),
         "A service's `from` (or its Funnel `via`) names nothing the intents define",
         "`from` entries are device names from `devices`, groups, users (with @), tags or \
