@@ -54,6 +54,17 @@ pub fn service_stand_in(name: &str) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(base | u128::from(hash)))
 }
 
+/// Where [`service_stand_in`] puts every service: only rules that name a service reach
+/// its stand-in. Nothing recorded shows that `*` or an address range reaches a Tailscale
+/// Service's address, so no analysis may claim they do.
+pub fn service_block() -> IpSet {
+    let mut set = IpSet::new();
+    let first = Ipv6Addr::from(0xfd7a_115c_a1e0_5e71_0000_0000_0000_0000u128);
+    let last = Ipv6Addr::from(0xfd7a_115c_a1e0_5e71_ffff_ffff_ffff_ffffu128);
+    set.add_range(IpAddr::V6(first), IpAddr::V6(last));
+    set
+}
+
 /// The domains that `user:*@domain` selectors of the policy name, and the domain of
 /// users it does not name at all.
 pub fn unnamed_domains<'a>(selectors: impl IntoIterator<Item = &'a Selector>) -> Vec<String> {

@@ -138,40 +138,17 @@ pub fn lint(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     }
 
     // Allow-all and danger-all.
+    for (origin, span) in allow_all_rules(policy) {
+        diags.push(
+            Diagnostic::new(
+                Code::AllowAll,
+                at(span),
+                format!("{origin} lets every device reach every device on every port"),
+            )
+            .with_help("narrow it to the sources, destinations and ports that need it"),
+        );
+    }
     let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
-    for (i, g) in policy.grants.iter().flatten().enumerate() {
-        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_ip =
-            g.ip.iter()
-                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
-        if all_src && all_dst && all_ip {
-            diags.push(
-                Diagnostic::new(
-                    Code::AllowAll,
-                    at(g.span),
-                    format!("grants[{i}] lets every device reach every device on every port"),
-                )
-                .with_help("narrow it to the sources, destinations and ports that need it"),
-            );
-        }
-    }
-    for (i, a) in policy.acls.iter().flatten().enumerate() {
-        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = a.dst.iter().any(|d| {
-            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
-        });
-        if all_src && all_dst && a.proto.is_none() {
-            diags.push(
-                Diagnostic::new(
-                    Code::AllowAll,
-                    at(a.span),
-                    format!("acls[{i}] lets every device reach every device on every port"),
-                )
-                .with_help("narrow it to the sources, destinations and ports that need it"),
-            );
-        }
-    }
     let danger = Selector::Autogroup(Autogroup::DangerAll);
     for s in policy
         .grants
@@ -463,4 +440,34 @@ mod tests {
             );
         }
     }
+}
+
+/// The rules that let everything reach everything on every port (TSA210): `*` to `*`
+/// with every protocol and port.
+pub fn allow_all_rules(
+    policy: &Policy,
+) -> Vec<(crate::engine::rules::Origin, crate::syntax::Span)> {
+    use crate::engine::rules::Origin;
+    let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
+    let mut out = Vec::new();
+    for (i, g) in policy.grants.iter().flatten().enumerate() {
+        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_ip =
+            g.ip.iter()
+                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
+        if all_src && all_dst && all_ip {
+            out.push((Origin::Grant(i), g.span));
+        }
+    }
+    for (i, a) in policy.acls.iter().flatten().enumerate() {
+        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = a.dst.iter().any(|d| {
+            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
+        });
+        if all_src && all_dst && a.proto.is_none() {
+            out.push((Origin::Acl(i), a.span));
+        }
+    }
+    out
 }

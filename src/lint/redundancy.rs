@@ -9,6 +9,7 @@ use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::engine::Inventory;
 use crate::engine::inventory::with_auto_approvals;
 use crate::engine::redundancy::{Audit, Finding, Kind};
+use crate::engine::rules::Origin;
 use crate::engine::structural::representative_in;
 use crate::model::Policy;
 use crate::rules::Code;
@@ -44,6 +45,13 @@ pub fn audit(
     let at = |span| Location { file, span };
     let written = selector_texts(policy);
     let text = |span: Span| written.get(&span).copied().unwrap_or_default().to_string();
+    // Rules an allow-all rule covers are one finding, on that rule: TSA210 already says
+    // the allow-all rule is broad, and a finding per covered rule would repeat it.
+    let allow_all = crate::lint::allow_all_rules(policy);
+    let mut under_allow_all: Vec<(Origin, Span, Vec<(Origin, Span)>, bool)> = allow_all
+        .iter()
+        .map(|(o, s)| (*o, *s, Vec::new(), false))
+        .collect();
     for (f, today) in findings.iter().zip(only_today) {
         let scope = if today {
             " (for the inventory's devices and users)"
@@ -52,15 +60,37 @@ pub fn audit(
         };
         let d = match &f.kind {
             Kind::Redundant { covering } => {
+                if let Some(entry) = under_allow_all
+                    .iter_mut()
+                    .find(|(o, ..)| covering.iter().any(|(c, _)| c == o))
+                {
+                    entry.2.push((f.origin, f.span));
+                    entry.3 |= today;
+                    continue;
+                }
                 let names: Vec<String> = covering.iter().map(|(o, _)| o.to_string()).collect();
+                // With an inventory-only finding, the scope already says it may change.
+                let groups = if today {
+                    Vec::new()
+                } else {
+                    rests_on_groups(policy, f.origin, covering)
+                };
+                let because = if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; that rests on who is in {} today",
+                        join(&groups.iter().map(|g| g.to_string()).collect::<Vec<_>>())
+                    )
+                };
                 let message = if names.len() == 1 {
                     format!(
-                        "{} allows nothing that {} does not already allow{scope}",
+                        "{} allows nothing that {} does not already allow{scope}{because}",
                         f.origin, names[0]
                     )
                 } else {
                     format!(
-                        "{} allows nothing that {} together do not already allow{scope}",
+                        "{} allows nothing that {} together do not already allow{scope}{because}",
                         f.origin,
                         join(&names)
                     )
@@ -75,10 +105,16 @@ pub fn audit(
                     };
                     d = d.with_label(at(*span), label);
                 }
-                d.with_help(if today {
-                    "removing it changes no access with today's devices and users; it may matter once they change"
+                d.with_help(if !groups.is_empty() {
+                    format!(
+                        "removing it changes no access while {} {} the members written today; a user added there and not to the covering rules would lose access",
+                        join(&groups.iter().map(|g| g.to_string()).collect::<Vec<_>>()),
+                        if groups.len() == 1 { "has" } else { "have" }
+                    )
+                } else if today {
+                    "removing it changes no access with today's devices and users; it may matter once they change".into()
                 } else {
-                    "removing it changes no access, whatever the devices and whoever holds which role or is a member"
+                    "removing it changes no access, whatever the devices and whoever holds which role or is a member".into()
                 })
             }
             Kind::NoSources => Diagnostic::new(
@@ -154,6 +190,105 @@ pub fn audit(
         };
         diags.push(d);
     }
+    for (origin, span, covered, today) in under_allow_all {
+        if covered.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = covered.iter().map(|(o, _)| o.to_string()).collect();
+        let shown: Vec<String> = names.iter().take(8).cloned().collect();
+        let list = if names.len() > shown.len() {
+            format!(
+                "{} and {} more",
+                shown.join(", "),
+                names.len() - shown.len()
+            )
+        } else {
+            join(&shown)
+        };
+        let scope = if today {
+            " (for the inventory's devices and users)"
+        } else {
+            ""
+        };
+        let mut d = Diagnostic::new(
+            Code::RedundantRule,
+            at(span),
+            format!(
+                "{origin} allows every flow, so {} {} nothing more{scope}: {list}",
+                if covered.len() == 1 {
+                    "one other rule".to_string()
+                } else {
+                    format!("{} other rules", covered.len())
+                },
+                if covered.len() == 1 {
+                    "allows"
+                } else {
+                    "allow"
+                },
+            ),
+        )
+        .with_primary_label("allows every flow");
+        for (o, s) in &covered {
+            d = d.with_label(at(*s), format!("{o} adds nothing beyond {origin}"));
+        }
+        diags.push(d.with_help(format!(
+            "while {origin} stays, the rules it covers change no access; narrow or remove {origin} (TSA210) so that they say who may reach what, or remove them"
+        )));
+    }
+}
+
+/// The groups a redundant rule's sources name that its covering rules do not, when
+/// none of those has a source every member falls into (`*`, `autogroup:member`, a
+/// domain): the finding then holds only for the members the groups have today.
+fn rests_on_groups(policy: &Policy, origin: Origin, covering: &[(Origin, Span)]) -> Vec<String> {
+    use crate::model::{Autogroup, Sel, Selector};
+    let sources = |o: Origin| -> Vec<&Sel> {
+        match o {
+            Origin::Grant(i) => policy
+                .grants
+                .iter()
+                .flatten()
+                .nth(i)
+                .map(|g| g.src.iter().collect())
+                .unwrap_or_default(),
+            Origin::Acl(i) => policy
+                .acls
+                .iter()
+                .flatten()
+                .nth(i)
+                .map(|a| a.src.iter().collect())
+                .unwrap_or_default(),
+            Origin::Default => Vec::new(),
+        }
+    };
+    let covering_sources: Vec<&Selector> = covering
+        .iter()
+        .flat_map(|(o, _)| sources(*o))
+        .filter_map(|s| s.selector.as_ref())
+        .collect();
+    let broad = covering_sources.iter().any(|s| {
+        matches!(
+            s,
+            Selector::Wildcard
+                | Selector::UserDomain(_)
+                | Selector::Autogroup(
+                    Autogroup::Member | Autogroup::Members | Autogroup::DangerAll
+                )
+        )
+    });
+    if broad {
+        return Vec::new();
+    }
+    let mut groups: Vec<String> = sources(origin)
+        .into_iter()
+        .filter_map(|s| match &s.selector {
+            Some(g @ Selector::Group(_)) if !covering_sources.contains(&g) => Some(g.to_string()),
+            _ => None,
+        })
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
 }
 
 /// A finding, whatever the covering rules: the rule, the kind, and the selector if any.
@@ -281,6 +416,79 @@ mod tests {
             found[2].1,
             "grants[3] allows nothing: its sources match nobody"
         );
+    }
+
+    #[test]
+    fn rules_an_allow_all_rule_covers_are_one_finding_on_it() {
+        let text = r#"{
+            "tagOwners": {"tag:db": [], "tag:web": []},
+            "acls": [
+                {"action": "accept", "src": ["*"], "dst": ["*:*"]},
+                {"action": "accept", "src": ["tag:web"], "dst": ["tag:db:5432"]},
+                {"action": "accept", "src": ["autogroup:member"], "dst": ["tag:web:443"]},
+            ],
+        }"#;
+        let found = run(text, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "acls[0] allows every flow, so 2 other rules allow nothing more: acls[1] and acls[2]"
+        );
+        assert_eq!(
+            found[0].2,
+            [
+                "acls[1] adds nothing beyond acls[0]",
+                "acls[2] adds nothing beyond acls[0]"
+            ]
+        );
+        // Covered by a narrower rule, a rule is its own finding as before.
+        let narrower = text.replace(r#""dst": ["*:*"]"#, r#""dst": ["tag:db:*"]"#);
+        let found = run(&narrower, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].1,
+            "acls[1] allows nothing that acls[0] does not already allow"
+        );
+    }
+
+    #[test]
+    fn redundancy_that_rests_on_group_members_says_so() {
+        let text = r#"{
+            "groups": {"group:dba": ["alice@example.com"], "group:eng": ["alice@example.com", "bob@example.com"]},
+            "tagOwners": {"tag:db": []},
+            "grants": [
+                {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+                {"src": ["group:dba"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+            ],
+        }"#;
+        let found = run(text, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .1
+                .ends_with("; that rests on who is in group:dba today"),
+            "{found:?}"
+        );
+        // Covered by `*`, whoever is in the group: nothing rests on it.
+        let broad = text.replace(r#""src": ["group:eng"]"#, r#""src": ["*"]"#);
+        let found = run(&broad, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(!found[0].1.contains("rests on"), "{found:?}");
+    }
+
+    #[test]
+    fn every_destination_is_not_claimed_to_reach_a_service() {
+        // No capture shows `*` reaching a Tailscale Service's address.
+        let text = r#"{
+            "grants": [
+                {"src": ["autogroup:member"], "dst": ["*"], "ip": ["tcp:443"]},
+                {"src": ["autogroup:member"], "dst": ["svc:wiki"], "ip": ["tcp:443"]},
+            ],
+        }"#;
+        assert!(run(text, None).is_empty(), "{:?}", run(text, None));
+        // A rule naming the service covers one that names it too.
+        let named = text.replace(r#""dst": ["*"]"#, r#""dst": ["svc:wiki"]"#);
+        assert_eq!(run(&named, None).len(), 1);
     }
 
     #[test]

@@ -85,14 +85,19 @@ impl Interner<'_> {
             .get_or_insert_with(|| Resolver::new(self.policy, self.inventory));
         let set = match s {
             // A Tailscale Service has addresses of its own, outside the inventory: its
-            // stand-in is covered only by rules naming it, or `*`.
+            // stand-in is covered only by rules naming it. Nothing recorded shows that
+            // `*` or an address range reaches a service's address.
             Selector::Service(name) => {
                 IpSet::from_addr(crate::engine::structural::service_stand_in(name))
             }
             _ if is_src => resolver.source(s),
             _ => match resolver.target(s) {
-                crate::engine::resolve::Target::Everything => IpSet::all(),
-                crate::engine::resolve::Target::Addresses(a) => a,
+                crate::engine::resolve::Target::Everything => {
+                    IpSet::all().subtract(&crate::engine::structural::service_block())
+                }
+                crate::engine::resolve::Target::Addresses(a) => {
+                    a.subtract(&crate::engine::structural::service_block())
+                }
                 crate::engine::resolve::Target::OwnDevices => IpSet::new(),
             },
         };
