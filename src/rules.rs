@@ -532,8 +532,12 @@ opens nothing, and a shared tag opens every service.";
 names its own tags (`tailscale.com/tags`), so a rule that opens `tag:k8s` to people or other \
 devices opens every service exposed that way, today's and tomorrow's. With one such service that \
 is fine; with several, a per-service tag (owned by the operator's tag) lets each rule open only \
-its service, at the cost of one `tagOwners` entry and one annotation per service. Not reported \
-for what the operator's documentation sets up: proxies and the operator reaching each other, \
+its service, at the cost of one `tagOwners` entry and one annotation per service. Reported only \
+for broad sources (`*`, `autogroup:member`, `autogroup:tagged`, `autogroup:shared`, \
+`autogroup:danger-all`, `user:*@domain`, a group of more than 10 members): admins \
+(`autogroup:admin`, `autogroup:owner`, `autogroup:it-admin`, `autogroup:network-admin`) and a small \
+group written in the file reaching every proxy is a choice a maintainer makes on purpose. Not \
+reported either for what the operator's documentation sets up: proxies and the operator reaching each other, \
 grants with the `tailscale.com/cap/kubernetes` capability (the API server proxy), and app-only \
 grants. Checked when the policy defines `tag:k8s-operator` (then the proxy tag is `tag:k8s`), and \
 in an intents project with an `operator` section (with its `proxyTag`).\n\
@@ -616,7 +620,9 @@ reach something before reaches nothing after the change. That is how a policy ed
 nothing; it may be a leftover, or a typo elsewhere.";
     UnusedHost = "TSA201", "unused-host", Warning,
         "A host alias nothing refers to",
-        "A `hosts` entry no rule, node attribute, ipset or test names does nothing.";
+        "A `hosts` entry no rule, node attribute, ipset or test names does nothing. A host whose \
+range contains hosts that are in use (a subnet written beside the addresses in it) documents where \
+they live and is not reported.";
     UnusedIpSet = "TSA202", "unused-ipset", Warning,
         "An ipset nothing refers to",
         "An `ipsets` entry no rule or other ipset names does nothing.";
@@ -632,8 +638,9 @@ devices as tagged (no user, no key expiry) is a documented use. So this is a not
 tag does: devices carrying it get access only through `*`, `autogroup:tagged` or their \
 addresses. With `--inventory` the note says how many devices carry it; when none does, it can be \
 removed. When the policy defines the Kubernetes operator's tag (`tag:k8s-operator`, or the \
-intents' `operator.tag`), the operator's proxy tag (`tag:k8s`, or `operator.proxyTag`) counts as \
-named: the operator applies it to every proxy without tags of its own.\n\
+intents' `operator.tag`), that tag and the operator's proxy tag (`tag:k8s`, or \
+`operator.proxyTag`) count as named: whoever installs the operator applies its own tag (its OAuth \
+client), and the operator applies the proxy tag to every proxy without tags of its own.\n\
 Example: `\"tagOwners\": {\"tag:old-ci\": [\"group:devops\"]}` and nothing names `tag:old-ci`\n\
 If its devices need access: `{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifacts\"], \"ip\": [\"443\"]}`.";
     AllowAll = "TSA210", "allow-all", Warning,
@@ -662,10 +669,12 @@ Fine: the same with `\"dst\": [\"autogroup:self\"]`.";
     TagOwnerCycle = "TSA215", "tag-owner-cycle", Warning,
         "Tags own each other in a cycle, or a tag owns itself",
         "Tags may own tags, and the control plane accepts cycles (`tag:a` owned by `tag:b`, `tag:b` by \
-`tag:a`) and self-ownership (`\"tag:a\": [\"tag:a\"]`). Such an edge gives nothing useful: a device \
-can only apply a tag of the cycle if it already carries one, so the first device must be tagged by \
-another owner or an admin, and from then on every device in the cycle can mint the others, a loop \
-that is hard to see in review. The finding names the cycle, each tag owned by the next.\n\
+`tag:a`) and self-ownership (`\"tag:a\": [\"tag:a\"]`). Such an edge lets devices mint more \
+devices: every device carrying a tag of the cycle can tag new devices with the others (or, owning \
+itself, with its own tag), while the first device is tagged by the tags' other owners or an admin. \
+That may be meant (a CI runner that creates more runners), but it is a loop that is hard to see in \
+review. The finding names the cycle, each tag owned by the next, and its help names the other \
+owners when there are some.\n\
 Violation: `\"tag:ci\": [\"tag:deploy\"], \"tag:deploy\": [\"tag:ci\"]`\n\
 Fix: let people own one end: `\"tag:ci\": [\"group:devops\"], \"tag:deploy\": [\"tag:ci\"]`.";
     SplitAcceptDenyTests = "TSA217", "split-accept-deny-tests", Warning,
@@ -698,7 +707,12 @@ lies inside another rule, or inside the union of several, changes nothing: remov
 access exactly as it is. The finding names a short list of covering rules. Without `--inventory` \
 it holds for any devices (structural: decided on representative devices, assuming the users the \
 policy names are members of the tailnet, not users shared in from another one); with one, it may \
-hold only for today's devices (the message says so). Of two identical rules only the later is reported, so removing every reported rule is \
+hold only for today's devices (the message says so). When the finding rests on the members a \
+group has today (the covering rules name other groups or users, none of them every member), the \
+message says so. Rules that an allow-all rule (TSA210) covers are one finding, on the allow-all \
+rule, listing them. A rule to a Tailscale Service (`svc:NAME`) is covered only by rules that name \
+the service: nothing recorded shows that `*` or an address range reaches a service's address. Of \
+two identical rules only the later is reported, so removing every reported rule is \
 safe. A grant that also gives app capabilities, or routes `via` some routers, is never reported: \
 it does more than allow flows.\nViolation: `{\"src\": [\"group:eng\"], \"dst\": [\"tag:db\"], \"ip\": [\"tcp:5432\"]}` \
 after `{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:db\"], \"ip\": [\"*\"]}`.\nFix: remove \

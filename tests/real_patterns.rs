@@ -198,3 +198,93 @@ fn the_shared_proxy_tag_opened_to_people_is_a_warning_that_says_what_it_reaches(
         "{w:?}"
     );
 }
+
+/// Findings of `check` as (code, message, help).
+fn findings(policy: &str) -> (Option<i32>, Vec<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, found) = check(dir.path(), policy);
+    (
+        code,
+        found
+            .into_iter()
+            .map(|(c, _, m)| (c, m))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn an_admin_group_reaching_every_operator_made_device_is_intended() {
+    // The maintainer's comment says it: admins reach every proxy the operator makes.
+    for src in ["group:k8s-admins", "autogroup:admin", "autogroup:it-admin"] {
+        passes(
+            &format!(
+                r#"{{
+                "groups": {{"group:k8s-admins": ["alice@example.com", "bob@example.com"]}},
+                "tagOwners": {{"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}},
+                "grants": [
+                    // admins can reach everything the operator creates
+                    {{"src": ["{src}"], "dst": ["tag:k8s"], "ip": ["*"]}},
+                ],
+            }}"#
+            ),
+            &["TSA125"],
+        );
+    }
+}
+
+#[test]
+fn broad_sources_reaching_the_shared_proxy_tag_are_still_reported() {
+    for src in [
+        "*",
+        "autogroup:tagged",
+        "autogroup:shared",
+        "autogroup:member",
+    ] {
+        let (code, found) = findings(&format!(
+            r#"{{
+                "tagOwners": {{"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]}},
+                "grants": [{{"src": ["{src}"], "dst": ["tag:k8s"], "ip": ["tcp:443"]}}],
+            }}"#
+        ));
+        assert_eq!(code, Some(0), "{found:#?}");
+        assert!(
+            found.iter().any(|(c, m)| c == "TSA125" && m.contains(src)),
+            "{src}: {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_operators_own_tag_is_not_called_unused() {
+    // Applied by whoever installs the operator (its OAuth client), not by a rule.
+    let (code, found) = findings(
+        r#"{
+            "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:spare": []},
+        }"#,
+    );
+    assert_eq!(code, Some(0), "{found:#?}");
+    let unused: Vec<&str> = found
+        .iter()
+        .filter(|(c, _)| c == "TSA204")
+        .map(|(_, m)| m.as_str())
+        .collect();
+    assert_eq!(unused.len(), 1, "{found:#?}");
+    assert!(unused[0].starts_with("tag:spare"), "{unused:?}");
+}
+
+#[test]
+fn a_template_placeholder_is_named_as_such() {
+    let (code, found) = findings(
+        r#"{
+            "groups": {"group:admins": ["${ADMIN_EMAIL}"]},
+            "grants": [{"src": ["group:admins"], "dst": ["*"], "ip": ["tcp:22"]}],
+        }"#,
+    );
+    assert_eq!(code, Some(0), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|(c, m)| c == "TSA014" && m.contains("template placeholder")),
+        "{found:#?}"
+    );
+}

@@ -378,6 +378,7 @@ impl Project {
             };
             // Replace what the policy alone implied (the default names) with the intents'.
             let proxy_def = def_span(&op.proxy_tag);
+            let operator_def = def_span(&op.tag);
             diags.retain(|d| {
                 d.primary.file != output
                     || !(matches!(
@@ -385,7 +386,8 @@ impl Project {
                         Code::SharedProxyTag
                             | Code::OperatorProxyTagNotOwned
                             | Code::OperatorTagOwner
-                    ) || (d.code == Code::UnusedTag && Some(d.primary.span) == proxy_def))
+                    ) || (d.code == Code::UnusedTag
+                        && [proxy_def, operator_def].contains(&Some(d.primary.span))))
             });
             let mut found = Vec::new();
             lints::operator(policy, names, output, &mut found);

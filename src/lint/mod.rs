@@ -21,8 +21,10 @@ pub fn run(
 ) {
     lint(policy, file, diags);
     let op = operator::implied(policy);
-    let proxy: Vec<&str> = op.iter().map(|o| o.proxy_tag).collect();
-    tags::unused_tags(policy, inventory, &proxy, file, diags);
+    // The operator's tags are applied outside the policy: its own by whoever installs it
+    // (its OAuth client), the proxy tag by the operator to every proxy.
+    let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
+    tags::unused_tags(policy, inventory, &applied, file, diags);
     tags::owner_cycles(policy, file, diags);
     internet::internet_without_exit_node(policy, inventory, file, diags);
     if let Some(op) = op {
@@ -109,8 +111,19 @@ pub fn lint(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
             );
         }
     }
+    // A host that is the parent range of hosts in use documents where they live (the
+    // subnet of the routers they sit behind): that is a use, not a leftover.
+    let parent_of_used = |h: &crate::model::HostDef| {
+        h.prefix.is_some_and(|p| {
+            policy.hosts.iter().any(|other| {
+                other.name.value != h.name.value
+                    && used.contains(&other.name.value)
+                    && other.prefix.is_some_and(|q| p.contains(&q))
+            })
+        })
+    };
     for h in &policy.hosts {
-        if !used.contains(&h.name.value) {
+        if !used.contains(&h.name.value) && !parent_of_used(h) {
             diags.push(Diagnostic::new(
                 Code::UnusedHost,
                 at(h.name.span),
@@ -337,6 +350,35 @@ mod tests {
 
     /// Accept and deny tests for one source in two entries: real policies push this, and
     /// no recorded answer shows the control plane failing it (TSA217 is retired).
+    #[test]
+    fn a_host_that_contains_hosts_in_use_is_not_unused() {
+        let text = |dst: &str| {
+            format!(
+                r#"{{"hosts": {{"lan": "192.168.1.0/24", "nas": "192.168.1.10", "printer": "192.168.2.9"}},
+                    "grants": [{{"src": ["autogroup:member"], "dst": ["{dst}"], "ip": ["tcp:443"]}}]}}"#
+            )
+        };
+        let policy = crate::model::from_text(&text("nas"));
+        let mut d = Vec::new();
+        lint(&policy, FileId(0), &mut d);
+        let unused: Vec<&str> = d
+            .iter()
+            .filter(|d| d.code == Code::UnusedHost)
+            .map(|d| d.message.as_str())
+            .collect();
+        // lan holds nas, which is used; printer is outside it and unused.
+        assert_eq!(unused, ["host \"printer\" is not used"], "{d:?}");
+        // With nothing inside it in use, lan is unused too.
+        let policy = crate::model::from_text(&text("printer"));
+        let mut d = Vec::new();
+        lint(&policy, FileId(0), &mut d);
+        assert_eq!(
+            d.iter().filter(|d| d.code == Code::UnusedHost).count(),
+            2,
+            "{d:?}"
+        );
+    }
+
     #[test]
     fn split_accept_and_deny_tests_are_not_a_finding() {
         let text = r#"{"tagOwners": {"tag:a": [], "tag:b": []}, "grants": [{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:22"]}], "tests": [{"src": "tag:a", "accept": ["tag:b:22"]}, {"src": "tag:a", "deny": ["tag:b:80"]}]}"#;

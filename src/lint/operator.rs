@@ -12,6 +12,10 @@ use crate::engine::reach::{Principal, Roles, Side, contains};
 use crate::model::{Autogroup, Policy, Sel, Selector};
 use crate::rules::Code;
 
+/// A group with at most this many members is an explicit choice of people, not a broad
+/// source (TSA125).
+const SMALL_GROUP: usize = 10;
+
 /// The operator's own tag and the tag it gives proxies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OperatorTags<'a> {
@@ -75,11 +79,40 @@ pub fn operator(policy: &Policy, op: OperatorTags<'_>, file: FileId, diags: &mut
                 .iter()
                 .all(|s| is_tag(s, op.proxy_tag) || is_tag(s, op.tag))
     };
+    // Who the rule lets in decides whether it matters: admins and a small group named in
+    // the file are a choice a maintainer makes on purpose; everyone, every tagged device
+    // or users shared in reach every future proxy without anyone deciding it.
+    let broad = |s: &Sel| match &s.selector {
+        Some(
+            Selector::Wildcard
+            | Selector::UserDomain(_)
+            | Selector::Autogroup(
+                Autogroup::Member
+                | Autogroup::Members
+                | Autogroup::Tagged
+                | Autogroup::Shared
+                | Autogroup::DangerAll,
+            ),
+        ) => true,
+        Some(Selector::Group(g)) => policy
+            .groups
+            .iter()
+            .find(|d| d.name.value == *g)
+            .is_some_and(|d| d.members.len() > SMALL_GROUP),
+        _ => false,
+    };
     let mut shared = |dst: &Sel, srcs: &[Sel], what: String| {
         if !is_tag(dst, op.proxy_tag) || operator_side(srcs) {
             return;
         }
-        let who: Vec<&str> = srcs.iter().map(|s| s.raw.trim()).collect();
+        let who: Vec<&str> = srcs
+            .iter()
+            .filter(|s| broad(s))
+            .map(|s| s.raw.trim())
+            .collect();
+        if who.is_empty() {
+            return;
+        }
         diags.push(
             Diagnostic::new(
                 Code::SharedProxyTag,

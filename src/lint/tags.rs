@@ -171,16 +171,38 @@ pub fn owner_cycles(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) 
             continue;
         }
         let def = &policy.tag_owners[start];
+        // Owners outside the cycle: who tags the first device (admins always can).
+        let others: Vec<&str> = component
+            .iter()
+            .flat_map(|n| &policy.tag_owners[graph[*n]].owners)
+            .filter(|o| {
+                !tag_of(o)
+                    .and_then(|t| index.get(t))
+                    .is_some_and(|i| members.contains(i))
+            })
+            .map(|o| o.raw.trim())
+            .collect();
         if let Some(k) = self_owner
             && component.len() == 1
         {
+            let tag = def.tag.value.as_str();
+            let help = if others.is_empty() {
+                format!(
+                    "besides admins (who may apply every tag), only devices that already carry {tag} can apply it, so each of them can tag new devices with it; let people (a group, or autogroup:admin) or the machine that creates its devices own it"
+                )
+            } else {
+                format!(
+                    "devices carrying {tag} can tag new devices with it, besides its other owners ({}); if its devices should not mint more of themselves, remove {tag} from its own owners",
+                    others.join(", ")
+                )
+            };
             diags.push(
                 Diagnostic::new(
                     Code::TagOwnerCycle,
                     at(def.owners[k].span),
-                    format!("{} owns itself", def.tag.value),
+                    format!("{tag} owns itself"),
                 )
-                .with_help("only a device that already carries it could apply it; let people (a group, or autogroup:admin) or the machine that creates its devices own it"),
+                .with_help(help),
             );
             continue;
         }
@@ -222,9 +244,14 @@ pub fn owner_cycles(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) 
             d.message
                 .push_str(&format!("; {} own one another", all.join(", ")));
         }
-        diags.push(d.with_help(
-            "no device can apply a tag of the cycle without already carrying one; let people (a group, or autogroup:admin) own one end and remove the owner that closes the cycle",
-        ));
+        diags.push(d.with_help(if others.is_empty() {
+            "besides admins (who may apply every tag), no one can apply a tag of the cycle without already carrying one; let people (a group, or autogroup:admin) own one end and remove the owner that closes the cycle".to_string()
+        } else {
+            format!(
+                "devices carrying a tag of the cycle can tag new devices with the others, and the other owners ({}) start it; if that is not meant, remove the owner that closes the cycle",
+                others.join(", ")
+            )
+        }));
     }
 }
 
@@ -406,6 +433,32 @@ mod tests {
         let own = cycles(r#"{"tagOwners": {"tag:a": ["group:x", "tag:a"]}}"#);
         assert_eq!(own.len(), 1);
         assert_eq!(own[0].message, "tag:a owns itself");
+        // With other owners listed, devices carrying the tag can tag new ones with it:
+        // the help says so, not that only such a device could apply it.
+        let help = own[0].help.as_deref().unwrap();
+        assert!(
+            help.starts_with("devices carrying tag:a can tag new devices with it, besides its other owners (group:x)"),
+            "{help}"
+        );
+        let alone = cycles(r#"{"tagOwners": {"tag:ci": ["tag:ci"]}}"#);
+        assert!(
+            alone[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .starts_with("besides admins"),
+            "{alone:?}"
+        );
+        let with_others =
+            cycles(r#"{"tagOwners": {"tag:ci": ["tag:iac", "tag:ci"], "tag:iac": []}}"#);
+        assert!(
+            with_others[0]
+                .help
+                .as_deref()
+                .unwrap()
+                .contains("other owners (tag:iac)"),
+            "{with_others:?}"
+        );
         // Two cycles sharing nothing: two findings.
         let both = cycles(
             r#"{"tagOwners": {"tag:a": ["tag:b"], "tag:b": ["tag:a"], "tag:c": ["tag:c"]}}"#,
