@@ -640,7 +640,9 @@ addresses. With `--inventory` the note says how many devices carry it; when none
 removed. When the policy defines the Kubernetes operator's tag (`tag:k8s-operator`, or the \
 intents' `operator.tag`), that tag and the operator's proxy tag (`tag:k8s`, or \
 `operator.proxyTag`) count as named: whoever installs the operator applies its own tag (its OAuth \
-client), and the operator applies the proxy tag to every proxy without tags of its own.\n\
+client), and the operator applies the proxy tag to every proxy without tags of its own. Under an \
+allow-all rule (TSA210) the note is left out unless `--inventory` shows that no device carries the \
+tag: there its devices have all the access there is.\n\
 Example: `\"tagOwners\": {\"tag:old-ci\": [\"group:devops\"]}` and nothing names `tag:old-ci`\n\
 If its devices need access: `{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifacts\"], \"ip\": [\"443\"]}`.";
     AllowAll = "TSA210", "allow-all", Warning,

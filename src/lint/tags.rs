@@ -90,9 +90,22 @@ pub fn unused_tags(
     diags: &mut Vec<Diagnostic>,
 ) {
     let used = referenced_tags(policy);
+    // Under a rule that lets everything reach everything, a tag that only marks devices
+    // is the ordinary case: its devices have all the access there is, and the note would
+    // say nothing. Only a tag no device of the inventory carries is still worth a word.
+    let allow_all = !crate::lint::allow_all_rules(policy).is_empty();
     for def in &policy.tag_owners {
         let tag = def.tag.value.as_str();
         if used.contains(tag) || applied_elsewhere.contains(&tag) {
+            continue;
+        }
+        let carried = inventory.map(|inv| {
+            inv.devices
+                .iter()
+                .filter(|d| d.tags.iter().any(|t| t == tag))
+                .count()
+        });
+        if allow_all && carried != Some(0) {
             continue;
         }
         // A tag only applied to devices is a documented use (servers that outlive their
@@ -101,12 +114,7 @@ pub fn unused_tags(
             "{tag} is named only in tagOwners: devices carrying it get access only through *, autogroup:tagged or their addresses"
         );
         let mut help = "if it only marks devices as tagged, nothing is wrong; if its devices need access, grant it".to_string();
-        if let Some(inv) = inventory {
-            let n = inv
-                .devices
-                .iter()
-                .filter(|d| d.tags.iter().any(|t| t == tag))
-                .count();
+        if let Some(n) = carried {
             message.push_str(&match n {
                 0 => "; no device of the inventory carries it".to_string(),
                 1 => "; 1 device of the inventory carries it".to_string(),
@@ -325,6 +333,15 @@ mod tests {
             vec![
                 "tag:a is named only in tagOwners: devices carrying it get access only through *, autogroup:tagged or their addresses"
             ]
+        );
+        // Under an allow-all rule a tag that only marks devices is the ordinary case.
+        let everything = r#"{"tagOwners": {"tag:a": []}, "acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}"#;
+        assert!(unused(everything, None).is_empty());
+        let none = Inventory::from_json(br#"{"devices": []}"#).unwrap();
+        assert_eq!(
+            unused(everything, Some(&none)).len(),
+            1,
+            "no device carries it"
         );
         // Owning itself is not a use.
         assert_eq!(
