@@ -22,9 +22,11 @@ fn tsacl(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-/// `tsacl check` of `policy` with `extra` arguments: exit code and the JSON findings
-/// (code, severity, message, label count).
-fn check(policy: &str, extra: &[&str]) -> (Option<i32>, Vec<(String, String, String, usize)>) {
+/// A finding of `check --format json`: code, severity, message, label count.
+type Finding = (String, String, String, usize);
+
+/// `tsacl check` of `policy` with `extra` arguments: exit code and the JSON findings.
+fn check(policy: &str, extra: &[&str]) -> (Option<i32>, Vec<Finding>) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("policy.hujson"), policy).unwrap();
     let mut args = vec!["check", "--format", "json"];
@@ -54,7 +56,7 @@ fn check(policy: &str, extra: &[&str]) -> (Option<i32>, Vec<(String, String, Str
 }
 
 #[track_caller]
-fn fails_with(policy: &str, code: &str) -> Vec<(String, String, String, usize)> {
+fn fails_with(policy: &str, code: &str) -> Vec<Finding> {
     let (exit, found) = check(policy, &[]);
     assert_eq!(exit, Some(1), "{policy}\n{found:#?}");
     assert!(

@@ -263,6 +263,36 @@ pub fn lint(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// The rules that let everything reach everything on every port (TSA210): `*` to `*`
+/// with every protocol and port.
+pub fn allow_all_rules(
+    policy: &Policy,
+) -> Vec<(crate::engine::rules::Origin, crate::syntax::Span)> {
+    use crate::engine::rules::Origin;
+    let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
+    let mut out = Vec::new();
+    for (i, g) in policy.grants.iter().flatten().enumerate() {
+        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_ip =
+            g.ip.iter()
+                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
+        if all_src && all_dst && all_ip {
+            out.push((Origin::Grant(i), g.span));
+        }
+    }
+    for (i, a) in policy.acls.iter().flatten().enumerate() {
+        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
+        let all_dst = a.dst.iter().any(|d| {
+            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
+        });
+        if all_src && all_dst && a.proto.is_none() {
+            out.push((Origin::Acl(i), a.span));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,34 +512,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The rules that let everything reach everything on every port (TSA210): `*` to `*`
-/// with every protocol and port.
-pub fn allow_all_rules(
-    policy: &Policy,
-) -> Vec<(crate::engine::rules::Origin, crate::syntax::Span)> {
-    use crate::engine::rules::Origin;
-    let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
-    let mut out = Vec::new();
-    for (i, g) in policy.grants.iter().flatten().enumerate() {
-        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_ip =
-            g.ip.iter()
-                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
-        if all_src && all_dst && all_ip {
-            out.push((Origin::Grant(i), g.span));
-        }
-    }
-    for (i, a) in policy.acls.iter().flatten().enumerate() {
-        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = a.dst.iter().any(|d| {
-            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
-        });
-        if all_src && all_dst && a.proto.is_none() {
-            out.push((Origin::Acl(i), a.span));
-        }
-    }
-    out
 }

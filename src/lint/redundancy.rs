@@ -48,7 +48,7 @@ pub fn audit(
     // Rules an allow-all rule covers are one finding, on that rule: TSA210 already says
     // the allow-all rule is broad, and a finding per covered rule would repeat it.
     let allow_all = crate::lint::allow_all_rules(policy);
-    let mut under_allow_all: Vec<(Origin, Span, Vec<(Origin, Span)>, bool)> = allow_all
+    let mut under_allow_all: Vec<AllowAllCover> = allow_all
         .iter()
         .map(|(o, s)| (*o, *s, Vec::new(), false))
         .collect();
@@ -290,6 +290,10 @@ fn rests_on_groups(policy: &Policy, origin: Origin, covering: &[(Origin, Span)])
     groups.dedup();
     groups
 }
+
+/// An allow-all rule, where it is, the rules it covers, and whether any of that holds only
+/// for the inventory's devices and users.
+type AllowAllCover = (Origin, Span, Vec<(Origin, Span)>, bool);
 
 /// A finding, whatever the covering rules: the rule, the kind, and the selector if any.
 type Key = (

@@ -324,6 +324,13 @@ pub fn check_posture_condition(condition: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `${VAR}` (or `${var.name}`, `${{ secrets.X }}`): a value a template engine (envsubst,
+/// Terraform, a CI step) replaces before the file is used.
+fn is_template_placeholder(text: &str) -> bool {
+    text.find("${")
+        .is_some_and(|start| text[start..].contains('}'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_posture_condition as c;
@@ -339,11 +346,4 @@ mod tests {
         assert!(c("os == 'macos'").is_err());
         assert!(c("node:os IN 'macos'").is_err());
     }
-}
-
-/// `${VAR}` (or `${var.name}`, `${{ secrets.X }}`): a value a template engine (envsubst,
-/// Terraform, a CI step) replaces before the file is used.
-fn is_template_placeholder(text: &str) -> bool {
-    text.find("${")
-        .is_some_and(|start| text[start..].contains('}'))
 }
