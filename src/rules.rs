@@ -35,7 +35,8 @@ impl Severity {
     }
 }
 
-/// What shows that the control plane rejects what a default-`error` rule reports.
+/// What shows that a file a default-`error` rule reports is wrong: the control plane
+/// rejects it, or it certainly does not do what it says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Evidence {
     /// A recorded answer in `shared/conformance/tailscale-captures` (`category/id`): the
@@ -44,7 +45,9 @@ pub enum Evidence {
     /// An answer of the real control plane published elsewhere (headscale's
     /// `testdata/*_results`, captured from tailscale.com in April 2026).
     PublishedCapture(&'static str),
-    /// The control plane's own public code or libraries, or Tailscale's documentation.
+    /// The control plane's own public code or libraries, its answers quoted in public
+    /// issues, Tailscale's documentation, or headscale's code where it follows the control
+    /// plane.
     Source(&'static str),
     /// The user's intents file (or manifests checked against it) asks for what is
     /// checked: the intents language is tsacl's, so breaking it is an error by the
@@ -131,10 +134,13 @@ prints the full explanation of one.\n\n| code | name | severity | summary |\n|--
         ));
     }
     out.push_str(
-        "\n## Why each error is an error\n\nAn error means the control plane would reject the file \
-(or the intents, tsacl's own language, say so). Each default-`error` rule names what shows it; \
-`tests/registry_evidence.rs` replays every cited capture. Rules without such evidence are \
-warnings, whatever tsacl expects.\n\n| code | evidence |\n|---|---|\n",
+        "\n## Why each error is an error\n\nAn error means the file is wrong: the control plane \
+rejects it, or it certainly does not do what it says (a name defined nowhere, a key written \
+twice), or the intents, tsacl's own language, say so. Each default-`error` rule names what \
+shows it; `tests/registry_evidence.rs` replays every cited capture. Rules whose evidence is only \
+for the other direction are warnings, whatever tsacl expects. A file that is wrong on purpose \
+(a template CI fills in) passes with `--severity CODE=warning` or a \
+`// tsacl-ignore: CODE reason` comment.\n\n| code | evidence |\n|---|---|\n",
     );
     for r in RULES {
         if let Some(evidence) = r.evidence {
