@@ -244,10 +244,11 @@ fn against_assumptions(text: &str, span: u32, assignment: &[usize; 3]) -> bool {
     let line = text[line_start..].lines().next().unwrap_or("");
     USERS.iter().zip(assignment).any(|(user, s)| {
         let shared = STANDINGS[*s].1 == "shared";
-        let named_in_rules = rules.contains(&format!("\"{user}\""));
+        // Named as a selector or as a test destination's host (`ann@example.com:22`).
+        let named_in_rules = rules.contains(user);
         let deny_source =
             line.contains(&format!("\"src\": \"{user}\"")) && line.contains("\"deny\"");
-        let named = text.contains(&format!("\"{user}\""));
+        let named = text.contains(user);
         // A deny test's source named only in tests is read as outside the tailnet; every
         // other user named anywhere as a member.
         let outsider = deny_source && !named_in_rules;
