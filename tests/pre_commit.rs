@@ -314,6 +314,9 @@ fn python_hooks_install_the_prebuilt_wheel() {
 /// `language: python` hooks install. `None` (after saying why) when that cannot be done
 /// here.
 fn prebuilt_wheel(runner: &mut Runner) -> Option<tempfile::TempDir> {
+    // Two maturin builds in one target directory at once trip over each other's staging.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let maturin = Command::new("python3")
         .args(["-m", "maturin", "--version"])
         .output()

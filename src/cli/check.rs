@@ -280,7 +280,7 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
     }
     let single_compiled = args.files.len() == 1
         && units.projects.len() == 1
-        && !args.files[0].extension().is_some_and(|e| e == "json5")
+        && args.files[0].extension().is_none_or(|e| e != "json5")
         && based_on(&args.files[0]).is_none();
     (!units.projects.is_empty() && !single_compiled).then_some(units)
 }
