@@ -1009,10 +1009,117 @@ fn help_says_what_it_is_and_how_to_set_it_up() {
     }
 }
 
-/// `npm ci && npm run compile` in `editors/code`, in a copy so the checkout stays clean.
-/// Without npm it skips with a message, except under `CI=true`, where it must run.
+/// The VS Code extension's manifest: it activates on policy files (HuJSON, the intents
+/// file), not on every JSON file; `.hujson` is a language of its own (so VS Code's JSON
+/// checker, which warns on trailing commas, never reads it) with a grammar, as is JSON5;
+/// it names its repository; it ships a bundle; its licences are the repository's.
 #[test]
-fn vscode_extension_builds() {
+fn vscode_extension_manifest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code = root.join("editors/code");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(code.join("package.json")).unwrap()).unwrap();
+    let activation: Vec<&str> = manifest["activationEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for event in [
+        "onLanguage:hujson",
+        "workspaceContains:**/*.hujson",
+        "workspaceContains:**/tailnet.json5",
+    ] {
+        assert!(activation.contains(&event), "{event} in {activation:?}");
+    }
+    for event in [
+        "*",
+        "onLanguage:json",
+        "onLanguage:jsonc",
+        "onStartupFinished",
+    ] {
+        assert!(!activation.contains(&event), "{event} in {activation:?}");
+    }
+
+    let contributes = &manifest["contributes"];
+    let language = |id: &str| {
+        contributes["languages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} language"))
+            .clone()
+    };
+    for l in contributes["languages"].as_array().unwrap() {
+        let extensions = l["extensions"].as_array().cloned().unwrap_or_default();
+        if extensions.iter().any(|e| e == ".hujson") {
+            assert_eq!(l["id"], "hujson", ".hujson is not read as JSON: {l}");
+        }
+    }
+    assert_eq!(language("hujson")["extensions"], json!([".hujson"]));
+    assert_eq!(language("json5")["extensions"], json!([".json5"]));
+    for (id, scope) in [("hujson", "source.hujson"), ("json5", "source.json5")] {
+        let configuration = language(id)["configuration"].as_str().unwrap().to_string();
+        let configuration: Value =
+            serde_json::from_slice(&std::fs::read(code.join(configuration)).unwrap()).unwrap();
+        assert_eq!(configuration["comments"]["lineComment"], "//", "{id}");
+        let grammar = contributes["grammars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["language"] == id)
+            .unwrap_or_else(|| panic!("no grammar for {id}"));
+        assert_eq!(grammar["scopeName"], scope);
+        let file: Value = serde_json::from_slice(
+            &std::fs::read(code.join(grammar["path"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(file["scopeName"], scope);
+    }
+    // JSON5's own features are highlighted: comments, single quotes, unquoted keys, hex.
+    let json5 = std::fs::read_to_string(code.join("syntaxes/json5.tmLanguage.json")).unwrap();
+    for scope in [
+        "comment.line.double-slash.json5",
+        "string.quoted.single.json5",
+        "support.type.property-name.json5",
+        "0[xX]",
+        "Infinity",
+    ] {
+        assert!(json5.contains(scope), "{scope}");
+    }
+
+    assert_eq!(
+        manifest["repository"]["url"], "https://github.com/tsacl/tsacl",
+        "{manifest}"
+    );
+    assert_eq!(manifest["main"], "./dist/extension.js");
+    let prepublish = manifest["scripts"]["vscode:prepublish"].as_str().unwrap();
+    assert!(prepublish.contains("compile"), "{prepublish}");
+    assert!(
+        manifest["scripts"]["bundle"]
+            .as_str()
+            .unwrap()
+            .starts_with("esbuild src/extension.ts --bundle")
+    );
+    let ignored = std::fs::read_to_string(code.join(".vscodeignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "node_modules/**"), "{ignored}");
+    for name in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(
+            std::fs::read(code.join(name)).unwrap() == std::fs::read(root.join(name)).unwrap(),
+            "editors/code/{name} differs from {name}: copy it"
+        );
+    }
+}
+
+/// `npm ci`, the type check and bundle, and `vsce package` in `editors/code` (in a copy,
+/// so the checkout stays clean): the package is made without a warning and holds the
+/// bundle, not `node_modules`. Then the bundle is loaded under node with a stand-in for
+/// VS Code's API (`tests/vscode/activate.cjs`): its document selector is the policy
+/// files, and a missing tsacl gets a message with the install commands. Without npm it
+/// skips with a message, except under `CI=true`, where it must run.
+#[test]
+fn vscode_extension_builds_and_packages() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let npm_present = Command::new("npm")
         .arg("--version")
@@ -1020,34 +1127,90 @@ fn vscode_extension_builds() {
         .is_ok_and(|o| o.status.success());
     if !npm_present {
         assert!(!ci, "npm not found (CI=true: the extension must be built)");
-        eprintln!("SKIPPED: npm not found; the VS Code extension was not built");
+        eprintln!("SKIPPED: npm not found; the VS Code extension was not built or packaged");
         return;
     }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/code");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = temp_dir();
     let copy = dir.path().join("code");
-    copy_tree(&source, &copy);
-    for args in [
-        &["ci", "--no-audit", "--no-fund"][..],
-        &["run", "compile"][..],
-    ] {
+    copy_tree(&root.join("editors/code"), &copy);
+    let vsix = dir.path().join("tsacl.vsix");
+    let npm = |args: &[&str]| {
         let out = Command::new("npm")
             .args(args)
             .current_dir(&copy)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "npm {args:?} failed:\n{}\n{}",
+        let text = format!(
+            "{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-    let built = std::fs::read_to_string(copy.join("out/extension.js")).expect("out/extension.js");
+        assert!(out.status.success(), "npm {args:?} failed:\n{text}");
+        text
+    };
+    npm(&["ci", "--no-audit", "--no-fund"]);
+    let packaged = npm(&[
+        "exec",
+        "--no",
+        "--",
+        "vsce",
+        "package",
+        "--out",
+        vsix.to_str().unwrap(),
+    ]);
     assert!(
-        built.contains("LanguageClient") && built.contains("lsp"),
-        "{built}"
+        !packaged.contains("WARNING") && !packaged.contains("Do you want to continue"),
+        "vsce package warns:\n{packaged}"
     );
+    let listing = npm(&["exec", "--no", "--", "vsce", "ls"]);
+    for file in [
+        "dist/extension.js",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "syntaxes/json5.tmLanguage.json",
+        "syntaxes/hujson.tmLanguage.json",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.trim() == file),
+            "{file} not packaged:\n{listing}"
+        );
+    }
+    assert!(
+        !listing.contains("node_modules/"),
+        "the bundle replaces node_modules:\n{listing}"
+    );
+    assert!(vsix.is_file());
+
+    let out = Command::new("node")
+        .arg(root.join("tests/vscode/activate.cjs"))
+        .arg(copy.join("dist/extension.js"))
+        .arg("tsacl-is-not-installed-here")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        loaded["selector"],
+        json!([
+            {"scheme": "file", "language": "hujson"},
+            {"scheme": "file", "language": "json5", "pattern": "**/tailnet.json5"},
+            {"scheme": "file", "language": "json"},
+        ])
+    );
+    let message = loaded["messages"][0].as_str().unwrap_or_default();
+    assert!(message.contains("tsacl-is-not-installed-here"), "{loaded}");
+    for command in loaded["install"].as_array().unwrap() {
+        assert!(
+            message.contains(command.as_str().unwrap()),
+            "{command} not in {message}"
+        );
+    }
+    assert!(message.contains("pipx install tsacl"), "{message}");
 }
 
 /// Copy a directory, leaving out what a build makes (`node_modules`, `out`).
@@ -1056,7 +1219,7 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if name == "node_modules" || name == "out" {
+        if name == "node_modules" || name == "out" || name == "dist" {
             continue;
         }
         let target = to.join(&name);
