@@ -829,11 +829,21 @@ fn an_intents_session() {
         json!({"textDocument": {"uri": output_uri}, "position": at(&output, "\"ip\":  [\"tcp:8108\"]", 0, 2)}),
     );
     let found = d.as_array().unwrap();
-    assert!(
-        found
-            .iter()
-            .any(|l| l["uri"] == intents_uri
-                && l["range"]["start"] == at(&intents, "typesense:", 0, 0)),
+    assert_eq!(found.len(), 1, "{d}");
+    assert_eq!(found[0]["uri"], intents_uri, "{d}");
+    assert_eq!(found[0]["range"]["start"], at(&intents, "typesense:", 0, 0));
+    // On a tag a generated grant uses: one place, the tag's owners entry (not also the
+    // intent that wrote the grant), so editors jump instead of offering a choice.
+    let d = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": output_uri}, "position": at(&output, "[\"tag:redis\"]", 0, 4)}),
+    );
+    let found = d.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{d}");
+    assert_eq!(found[0]["uri"], output_uri, "{d}");
+    assert_eq!(
+        found[0]["range"]["start"],
+        at(&output, "\"tag:redis\":", 0, 1),
         "{d}"
     );
     let d = c.request(
@@ -863,6 +873,23 @@ fn an_intents_session() {
             .unwrap()
             .contains("is not what the intents compile to")),
         "{found:?}"
+    );
+    // ...and so does the edited file itself, on the line that differs.
+    let found = c.diagnostics_until(&output_uri, |d| codes(d).contains(&"TSA112".to_string()));
+    let stale = found.iter().find(|d| d["code"] == "TSA112").unwrap();
+    assert_eq!(
+        stale["range"]["start"]["line"],
+        at(&edited, "tcp:6380", 0, 0)["line"],
+        "{stale}"
+    );
+    assert_eq!(stale["range"]["start"]["character"], 0, "{stale}");
+    assert!(
+        stale["relatedInformation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["location"]["uri"] == intents_uri),
+        "{stale}"
     );
 
     // A finding about a compiled rule is shown where the rule was written: an allow-all
@@ -1346,5 +1373,54 @@ fn exit_without_shutdown_exits_1() {
         .call("textDocument/semanticTokens/full", json!({}))
         .unwrap_err();
     assert_eq!(e["code"], -32601);
+    c.finish();
+}
+
+/// Completion inside a half-typed name offers the names defined, never the half-typed
+/// text itself (which, once the document parses with it, is a name used there), whether
+/// the string is closed (the document parses) or not (the last model that parsed).
+#[test]
+fn completion_never_offers_the_half_typed_text() {
+    let dir = temp_dir();
+    let path = dir.path().join("policy.hujson");
+    let closed = "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:w\"], \"ip\": [\"443\"]},\n\t],\n}\n";
+    let doc = uri(&path);
+    let mut c = Client::start(dir.path());
+    c.initialize(dir.path(), json!({}), json!({}));
+    c.open(&path, closed);
+    c.diagnostics(&doc);
+    let labels = |c: &mut Client, text: &str| -> Vec<String> {
+        let list = c.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": doc}, "position": at(text, "\"tag:w\"", 0, 6)}),
+        );
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let offered = labels(&mut c, closed);
+    assert!(offered.contains(&"tag:web".to_string()), "{offered:?}");
+    assert!(!offered.contains(&"tag:w".to_string()), "{offered:?}");
+
+    let open = closed.replace("[\"tag:w\"], \"ip\"", "[\"tag:w");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 2}, "contentChanges": [{"text": open}]}),
+    );
+    c.diagnostics(&doc);
+    let list = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": doc}, "position": at(&open, "\"tag:w", 1, 6)}),
+    );
+    let offered: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"tag:web"), "{offered:?}");
+    assert!(!offered.contains(&"tag:w"), "{offered:?}");
     c.finish();
 }
