@@ -1424,3 +1424,118 @@ fn completion_never_offers_the_half_typed_text() {
     assert!(!offered.contains(&"tag:w"), "{offered:?}");
     c.finish();
 }
+
+/// The README's Neovim set-up for the Neovim found here (`nvim`; the 0.7 one for 0.7 to
+/// 0.9), run headless on a policy with an undefined tag: Neovim starts `tsacl lsp`,
+/// attaches it and shows its finding. Without nvim it skips, saying so (Debian's
+/// `apt-get install neovim` is 0.7).
+#[test]
+fn neovim_shows_findings_with_the_readme_set_up() {
+    let Some(version) = Command::new("nvim")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+    else {
+        eprintln!("SKIPPED: nvim not found; the README's Neovim set-up was not run");
+        return;
+    };
+    let first = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let minor: u32 = first
+        .trim_start_matches("NVIM v0.")
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("an unexpected version line: {first}"));
+    let marker = match minor {
+        0..=6 => {
+            eprintln!("SKIPPED: {first} is older than the README's set-ups (0.7 or newer)");
+            return;
+        }
+        7..=9 => "<!-- neovim 0.7 -->",
+        10 => "<!-- neovim 0.10 -->",
+        _ => "<!-- neovim 0.11 -->",
+    };
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = &readme[readme.find(marker).expect("the README marks its set-ups")..];
+    let start = block.find("```lua\n").unwrap() + "```lua\n".len();
+    let set_up = &block[start..start + block[start..].find("```").unwrap()];
+
+    let dir = temp_dir();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    let policy = dir.path().join("policy.hujson");
+    std::fs::write(
+        &policy,
+        "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:wbe\"], \"ip\": [\"443\"]},\n\t],\n}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report.txt");
+    let init = dir.path().join("init.lua");
+    std::fs::write(
+        &init,
+        format!(
+            "{set_up}\n{}",
+            r#"
+function tsacl_test()
+  vim.wait(60000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+  local lines = {}
+  local clients = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = 0 }) or vim.lsp.buf_get_clients(0)
+  for _, c in pairs(clients) do
+    table.insert(lines, "client " .. c.name)
+  end
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code) or ""
+    local message = d.message:gsub("\n", " ")
+    table.insert(lines, string.format("diagnostic %s %d:%d %s", code, d.lnum + 1, d.col + 1, message))
+  end
+  vim.fn.writefile(lines, os.getenv("TSACL_NVIM_REPORT"))
+  vim.cmd("qa!")
+end
+"#
+        ),
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_tsacl")).parent().unwrap();
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let mut child = Command::new("nvim")
+        .args(["--headless", "-n", "-i", "NONE", "-u"])
+        .arg(&init)
+        .arg("policy.hujson")
+        .args(["-c", "lua tsacl_test()"])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("TSACL_NVIM_REPORT", &report)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("nvim did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = std::fs::read_to_string(&report).expect("nvim wrote its report");
+    assert!(report.contains("client tsacl\n"), "{first}:\n{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("diagnostic TSA0") && l.contains("tag:wbe")),
+        "{first}:\n{report}"
+    );
+}
