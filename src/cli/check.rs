@@ -260,13 +260,19 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
         return None;
     }
     let mut units = Units::default();
+    let mut bases = Bases::default();
+    // Whether the one file given is a project's compiled policy, which `run_checked`
+    // checks as the project itself.
+    let mut compiled_alone = args.files.len() == 1;
     for file in &args.files {
         let intents = if file.extension().is_some_and(|e| e == "json5") {
+            compiled_alone = false;
             Some(file.clone())
         } else if let Ok(Some(names)) = super::remote::compiled_by(file) {
             Some(names.intents)
         } else {
-            based_on(file)
+            compiled_alone = false;
+            bases.project_of(file)
         };
         match intents {
             Some(intents) => {
@@ -278,11 +284,7 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
             None => units.policies.push(file.clone()),
         }
     }
-    let single_compiled = args.files.len() == 1
-        && units.projects.len() == 1
-        && args.files[0].extension().is_none_or(|e| e != "json5")
-        && based_on(&args.files[0]).is_none();
-    (!units.projects.is_empty() && !single_compiled).then_some(units)
+    (!units.projects.is_empty() && !compiled_alone).then_some(units)
 }
 
 #[derive(Default)]
@@ -292,24 +294,46 @@ struct Units {
     policies: Vec<PathBuf>,
 }
 
-/// The intents project (found as `check` finds one: from the file's directory, then from
-/// the current directory, upward) whose base policy `file` is.
-fn based_on(file: &std::path::Path) -> Option<PathBuf> {
-    let canonical = std::fs::canonicalize(file).ok()?;
-    let dir = canonical.parent()?.to_path_buf();
-    let mut candidates: Vec<PathBuf> = crate::intents::find(&dir).into_iter().collect();
-    candidates.extend(
-        std::env::current_dir()
-            .ok()
-            .and_then(|d| crate::intents::find(&d)),
-    );
-    candidates.into_iter().find(|intents| {
-        crate::intents::project::load(intents).is_ok_and(|project| {
-            project.base_file.is_some_and(|id| {
-                std::fs::canonicalize(&project.sources.get(id).path).ok() == Some(canonical.clone())
-            })
-        })
-    })
+/// The base policies of the intents projects looked at so far (each loaded once).
+#[derive(Default)]
+struct Bases {
+    /// An intents file and its base policy's canonical path.
+    seen: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl Bases {
+    /// The intents project (found as `check` finds one: from the file's directory, then
+    /// from the current directory, upward) whose base policy `file` is.
+    fn project_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+        let canonical = std::fs::canonicalize(file).ok()?;
+        let mut candidates: Vec<PathBuf> = crate::intents::find(canonical.parent()?)
+            .into_iter()
+            .collect();
+        candidates.extend(
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| crate::intents::find(&d)),
+        );
+        for intents in candidates {
+            let base = match self.seen.iter().find(|(i, _)| *i == intents) {
+                Some((_, base)) => base.clone(),
+                None => {
+                    let base = crate::intents::project::load(&intents)
+                        .ok()
+                        .and_then(|project| {
+                            let id = project.base_file?;
+                            std::fs::canonicalize(&project.sources.get(id).path).ok()
+                        });
+                    self.seen.push((intents.clone(), base.clone()));
+                    base
+                }
+            };
+            if base.as_ref() == Some(&canonical) {
+                return Some(intents);
+            }
+        }
+        None
+    }
 }
 
 /// Each project, then the other policies together; the exit code is the worst.
