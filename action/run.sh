@@ -204,20 +204,16 @@ run_check() {
 # The effective-access diff of a pull request: the base branch's policy → this one.
 access_summary() {
     [ "${INPUT_SUMMARY:-true}" = true ] || return 0
-    [ "${GITHUB_EVENT_NAME:-}" = pull_request ] || [ -n "${TSACL_BASE_REV:-}" ] || return 0
+    [ "${GITHUB_EVENT_NAME:-}" = pull_request ] || return 0
     [ -f "$policy" ] || return 0
-    local rev=${TSACL_BASE_REV:-}
-    if [ -z "$rev" ]; then
-        local base=${GITHUB_BASE_REF:-}
-        [ -n "$base" ] || return 0
-        # Fetched into its remote-tracking name, so the summary names the branch.
-        if git rev-parse -q --verify "origin/$base" >/dev/null ||
-            git fetch -q --depth=1 origin "+refs/heads/$base:refs/remotes/origin/$base" 2>/dev/null; then
-            rev=origin/$base
-        else
-            say "cannot fetch the base branch $base: no access summary"
-            return 0
-        fi
+    local base=${GITHUB_BASE_REF:-}
+    [ -n "$base" ] || return 0
+    # Fetched into its remote-tracking name, so the summary names the branch.
+    local rev=origin/$base
+    if ! git rev-parse -q --verify "$rev" >/dev/null &&
+        ! git fetch -q --depth=1 origin "+refs/heads/$base:refs/remotes/origin/$base" 2>/dev/null; then
+        say "cannot fetch the base branch $base: no access summary"
+        return 0
     fi
     local path
     path=$(git ls-files --full-name -- "$policy" 2>/dev/null | head -n 1)

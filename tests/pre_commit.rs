@@ -1,6 +1,7 @@
 //! The repository's pre-commit hooks (`.pre-commit-hooks.yaml`), run by pre-commit itself
 //! on a copy of the repository's `policies/` in a scratch git repository: they pass, and
-//! fail, naming the problem, once the policy is broken.
+//! fail, naming the problem, once the policy is broken. And the README's snippet, as
+//! written (but for `repo` and `rev`), on a repository holding only `policy.hujson`.
 //!
 //! pre-commit runs them with `pre-commit try-repo <this repository> HOOK --all-files`,
 //! which writes a `.pre-commit-config.yaml` for this repository at its `HEAD` (plus any
