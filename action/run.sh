@@ -89,18 +89,25 @@ tsacl=$cache/bin/$exe
 
 install_release() {
     local base=${INPUT_RELEASE_URL:-https://github.com/${TSACL_ACTION_REPOSITORY:-tsacl/tsacl}/releases/download/v$version}
-    local archive=tsacl-$target.tar.gz
-    [ "$target" = x86_64-pc-windows-msvc ] && archive=tsacl-$target.zip
+    # Named as release.yml has taiki-e/upload-rust-binary-action publish them: the archive
+    # `tsacl-<target>.tar.gz` (`.zip` on Windows), holding tsacl, README.md and the licence
+    # files with no leading directory, and the checksum beside it named after the archive's
+    # base name, `tsacl-<target>.sha256` (its main.sh: `sha256sum "${assets[@]}"
+    # >"${archive}.sha256"`), one `HASH  NAME` line per archive.
+    local name=tsacl-$target
+    local archive=$name.tar.gz
+    [ "$target" = x86_64-pc-windows-msvc ] && archive=$name.zip
     local tmp
     tmp=$(mktemp -d)
     if ! curl -fsSL --retry 3 -o "$tmp/$archive" "$base/$archive" ||
-        ! curl -fsSL --retry 3 -o "$tmp/$archive.sha256" "$base/$archive.sha256"; then
+        ! curl -fsSL --retry 3 -o "$tmp/$name.sha256" "$base/$name.sha256"; then
         say "no release archive for $target at $base"
         rm -rf "$tmp"
         return 1
     fi
     local want got
-    want=$(cut -d' ' -f1 <"$tmp/$archive.sha256" | tr -d '\r\n' | tr 'A-F' 'a-f')
+    # The line for this archive (sha256sum marks binary mode with a `*` before the name).
+    want=$(tr -d '\r' <"$tmp/$name.sha256" | awk -v f="$archive" '$2 == f || $2 == "*" f { print $1; exit }' | tr 'A-F' 'a-f')
     got=$(sha256_of "$tmp/$archive")
     if [ -z "$want" ] || [ "$want" != "$got" ]; then
         rm -rf "$tmp"
@@ -197,20 +204,16 @@ run_check() {
 # The effective-access diff of a pull request: the base branch's policy → this one.
 access_summary() {
     [ "${INPUT_SUMMARY:-true}" = true ] || return 0
-    [ "${GITHUB_EVENT_NAME:-}" = pull_request ] || [ -n "${TSACL_BASE_REV:-}" ] || return 0
+    [ "${GITHUB_EVENT_NAME:-}" = pull_request ] || return 0
     [ -f "$policy" ] || return 0
-    local rev=${TSACL_BASE_REV:-}
-    if [ -z "$rev" ]; then
-        local base=${GITHUB_BASE_REF:-}
-        [ -n "$base" ] || return 0
-        if git rev-parse -q --verify "origin/$base" >/dev/null; then
-            rev=origin/$base
-        elif git fetch -q --depth=1 origin "$base" 2>/dev/null; then
-            rev=FETCH_HEAD
-        else
-            say "cannot fetch the base branch $base: no access summary"
-            return 0
-        fi
+    local base=${GITHUB_BASE_REF:-}
+    [ -n "$base" ] || return 0
+    # Fetched into its remote-tracking name, so the summary names the branch.
+    local rev=origin/$base
+    if ! git rev-parse -q --verify "$rev" >/dev/null &&
+        ! git fetch -q --depth=1 origin "+refs/heads/$base:refs/remotes/origin/$base" 2>/dev/null; then
+        say "cannot fetch the base branch $base: no access summary"
+        return 0
     fi
     local path
     path=$(git ls-files --full-name -- "$policy" 2>/dev/null | head -n 1)
@@ -224,10 +227,24 @@ access_summary() {
     fi
 }
 
+# What `tsacl check` covers here, for the line a clean run prints.
+checked() {
+    if [ -n "$intents" ]; then
+        local file=$intents
+        [ "$file" = auto ] && file=policies/tailnet.json5
+        echo "$file (compiled to $policy: validation, the policy's tests, lints and the intents proof)"
+    else
+        echo "${policy#./} (validation, the policy's tests and lints)"
+    fi
+}
+
 case "$action" in
 test)
     status=0
     run_check || status=$?
+    if [ "$status" -eq 0 ]; then
+        echo "tsacl: checked $(checked): nothing at or above $fail_on"
+    fi
     access_summary
     if [ "$kinds" -gt 0 ] && [ "$status" -le 1 ]; then
         # The server's own validation and tests, after the same local check.

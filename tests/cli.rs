@@ -479,3 +479,59 @@ fn findings_on_a_very_long_line_are_reported_compactly() {
         &err[..err.len().min(2000)]
     );
 }
+
+/// The files of an intents project stand for the project, as a pre-commit hook passes
+/// them: its base policy alone runs the proof; a lone policy beside it is checked on its
+/// own; json, one document, refuses more than one of them.
+#[test]
+fn a_projects_files_check_the_project_and_other_policies_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for name in [
+        "tailnet.json5",
+        "base.hujson",
+        "policy.hujson",
+        "inventory.json",
+    ] {
+        std::fs::copy(repo(&format!("policies/{name}")), policies.join(name)).unwrap();
+    }
+    let lone = "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:web\"], \"ip\": [\"443\"]},\n\t],\n}\n";
+    write(dir.path(), "lone.hujson", lone.as_bytes());
+    let check = |args: &[&str]| {
+        tsacl()
+            .arg("check")
+            .args(args)
+            .args(["--color", "never"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = check(&[
+        "lone.hujson",
+        "policies/tailnet.json5",
+        "policies/base.hujson",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("tsacl: checked 3 files").count(), 1, "{err}");
+    assert_eq!(err.matches("tsacl: checked 1 file").count(), 1, "{err}");
+
+    // The base policy lets the agent box reach Redis, which the intents give to panda.
+    let base = std::fs::read_to_string(policies.join("base.hujson")).unwrap();
+    let opened = base.replacen(
+        "\t\"grants\": [\n",
+        "\t\"grants\": [\n\t\t{\"src\": [\"tag:clanker\"], \"dst\": [\"tag:redis\"], \"ip\": [\"tcp:6379\"]},\n",
+        1,
+    );
+    assert_ne!(base, opened);
+    write(&policies, "base.hujson", opened.as_bytes());
+    let out = check(&["policies/base.hujson"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TSA113"), "the proof ran: {err}");
+
+    let out = check(&["--format", "json", "lone.hujson", "policies/base.hujson"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
+}

@@ -829,11 +829,21 @@ fn an_intents_session() {
         json!({"textDocument": {"uri": output_uri}, "position": at(&output, "\"ip\":  [\"tcp:8108\"]", 0, 2)}),
     );
     let found = d.as_array().unwrap();
-    assert!(
-        found
-            .iter()
-            .any(|l| l["uri"] == intents_uri
-                && l["range"]["start"] == at(&intents, "typesense:", 0, 0)),
+    assert_eq!(found.len(), 1, "{d}");
+    assert_eq!(found[0]["uri"], intents_uri, "{d}");
+    assert_eq!(found[0]["range"]["start"], at(&intents, "typesense:", 0, 0));
+    // On a tag a generated grant uses: one place, the tag's owners entry (not also the
+    // intent that wrote the grant), so editors jump instead of offering a choice.
+    let d = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": output_uri}, "position": at(&output, "[\"tag:redis\"]", 0, 4)}),
+    );
+    let found = d.as_array().unwrap();
+    assert_eq!(found.len(), 1, "{d}");
+    assert_eq!(found[0]["uri"], output_uri, "{d}");
+    assert_eq!(
+        found[0]["range"]["start"],
+        at(&output, "\"tag:redis\":", 0, 1),
         "{d}"
     );
     let d = c.request(
@@ -863,6 +873,23 @@ fn an_intents_session() {
             .unwrap()
             .contains("is not what the intents compile to")),
         "{found:?}"
+    );
+    // ...and so does the edited file itself, on the line that differs.
+    let found = c.diagnostics_until(&output_uri, |d| codes(d).contains(&"TSA112".to_string()));
+    let stale = found.iter().find(|d| d["code"] == "TSA112").unwrap();
+    assert_eq!(
+        stale["range"]["start"]["line"],
+        at(&edited, "tcp:6380", 0, 0)["line"],
+        "{stale}"
+    );
+    assert_eq!(stale["range"]["start"]["character"], 0, "{stale}");
+    assert!(
+        stale["relatedInformation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["location"]["uri"] == intents_uri),
+        "{stale}"
     );
 
     // A finding about a compiled rule is shown where the rule was written: an allow-all
@@ -1009,10 +1036,117 @@ fn help_says_what_it_is_and_how_to_set_it_up() {
     }
 }
 
-/// `npm ci && npm run compile` in `editors/code`, in a copy so the checkout stays clean.
-/// Without npm it skips with a message, except under `CI=true`, where it must run.
+/// The VS Code extension's manifest: it activates on policy files (HuJSON, the intents
+/// file), not on every JSON file; `.hujson` is a language of its own (so VS Code's JSON
+/// checker, which warns on trailing commas, never reads it) with a grammar, as is JSON5;
+/// it names its repository; it ships a bundle; its licences are the repository's.
 #[test]
-fn vscode_extension_builds() {
+fn vscode_extension_manifest() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let code = root.join("editors/code");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(code.join("package.json")).unwrap()).unwrap();
+    let activation: Vec<&str> = manifest["activationEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    for event in [
+        "onLanguage:hujson",
+        "workspaceContains:**/*.hujson",
+        "workspaceContains:**/tailnet.json5",
+    ] {
+        assert!(activation.contains(&event), "{event} in {activation:?}");
+    }
+    for event in [
+        "*",
+        "onLanguage:json",
+        "onLanguage:jsonc",
+        "onStartupFinished",
+    ] {
+        assert!(!activation.contains(&event), "{event} in {activation:?}");
+    }
+
+    let contributes = &manifest["contributes"];
+    let language = |id: &str| {
+        contributes["languages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} language"))
+            .clone()
+    };
+    for l in contributes["languages"].as_array().unwrap() {
+        let extensions = l["extensions"].as_array().cloned().unwrap_or_default();
+        if extensions.iter().any(|e| e == ".hujson") {
+            assert_eq!(l["id"], "hujson", ".hujson is not read as JSON: {l}");
+        }
+    }
+    assert_eq!(language("hujson")["extensions"], json!([".hujson"]));
+    assert_eq!(language("json5")["extensions"], json!([".json5"]));
+    for (id, scope) in [("hujson", "source.hujson"), ("json5", "source.json5")] {
+        let configuration = language(id)["configuration"].as_str().unwrap().to_string();
+        let configuration: Value =
+            serde_json::from_slice(&std::fs::read(code.join(configuration)).unwrap()).unwrap();
+        assert_eq!(configuration["comments"]["lineComment"], "//", "{id}");
+        let grammar = contributes["grammars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["language"] == id)
+            .unwrap_or_else(|| panic!("no grammar for {id}"));
+        assert_eq!(grammar["scopeName"], scope);
+        let file: Value = serde_json::from_slice(
+            &std::fs::read(code.join(grammar["path"].as_str().unwrap())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(file["scopeName"], scope);
+    }
+    // JSON5's own features are highlighted: comments, single quotes, unquoted keys, hex.
+    let json5 = std::fs::read_to_string(code.join("syntaxes/json5.tmLanguage.json")).unwrap();
+    for scope in [
+        "comment.line.double-slash.json5",
+        "string.quoted.single.json5",
+        "support.type.property-name.json5",
+        "0[xX]",
+        "Infinity",
+    ] {
+        assert!(json5.contains(scope), "{scope}");
+    }
+
+    assert_eq!(
+        manifest["repository"]["url"], "https://github.com/tsacl/tsacl",
+        "{manifest}"
+    );
+    assert_eq!(manifest["main"], "./dist/extension.js");
+    let prepublish = manifest["scripts"]["vscode:prepublish"].as_str().unwrap();
+    assert!(prepublish.contains("compile"), "{prepublish}");
+    assert!(
+        manifest["scripts"]["bundle"]
+            .as_str()
+            .unwrap()
+            .starts_with("esbuild src/extension.ts --bundle")
+    );
+    let ignored = std::fs::read_to_string(code.join(".vscodeignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "node_modules/**"), "{ignored}");
+    for name in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        assert!(
+            std::fs::read(code.join(name)).unwrap() == std::fs::read(root.join(name)).unwrap(),
+            "editors/code/{name} differs from {name}: copy it"
+        );
+    }
+}
+
+/// `npm ci`, the type check and bundle, and `vsce package` in `editors/code` (in a copy,
+/// so the checkout stays clean): the package is made without a warning and holds the
+/// bundle, not `node_modules`. Then the bundle is loaded under node with a stand-in for
+/// VS Code's API (`tests/vscode/activate.cjs`): its document selector is the policy
+/// files, and a missing tsacl gets a message with the install commands. Without npm it
+/// skips with a message, except under `CI=true`, where it must run.
+#[test]
+fn vscode_extension_builds_and_packages() {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
     let npm_present = Command::new("npm")
         .arg("--version")
@@ -1020,34 +1154,90 @@ fn vscode_extension_builds() {
         .is_ok_and(|o| o.status.success());
     if !npm_present {
         assert!(!ci, "npm not found (CI=true: the extension must be built)");
-        eprintln!("SKIPPED: npm not found; the VS Code extension was not built");
+        eprintln!("SKIPPED: npm not found; the VS Code extension was not built or packaged");
         return;
     }
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/code");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = temp_dir();
     let copy = dir.path().join("code");
-    copy_tree(&source, &copy);
-    for args in [
-        &["ci", "--no-audit", "--no-fund"][..],
-        &["run", "compile"][..],
-    ] {
+    copy_tree(&root.join("editors/code"), &copy);
+    let vsix = dir.path().join("tsacl.vsix");
+    let npm = |args: &[&str]| {
         let out = Command::new("npm")
             .args(args)
             .current_dir(&copy)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "npm {args:?} failed:\n{}\n{}",
+        let text = format!(
+            "{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-    let built = std::fs::read_to_string(copy.join("out/extension.js")).expect("out/extension.js");
+        assert!(out.status.success(), "npm {args:?} failed:\n{text}");
+        text
+    };
+    npm(&["ci", "--no-audit", "--no-fund"]);
+    let packaged = npm(&[
+        "exec",
+        "--no",
+        "--",
+        "vsce",
+        "package",
+        "--out",
+        vsix.to_str().unwrap(),
+    ]);
     assert!(
-        built.contains("LanguageClient") && built.contains("lsp"),
-        "{built}"
+        !packaged.contains("WARNING") && !packaged.contains("Do you want to continue"),
+        "vsce package warns:\n{packaged}"
     );
+    let listing = npm(&["exec", "--no", "--", "vsce", "ls"]);
+    for file in [
+        "dist/extension.js",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "syntaxes/json5.tmLanguage.json",
+        "syntaxes/hujson.tmLanguage.json",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.trim() == file),
+            "{file} not packaged:\n{listing}"
+        );
+    }
+    assert!(
+        !listing.contains("node_modules/"),
+        "the bundle replaces node_modules:\n{listing}"
+    );
+    assert!(vsix.is_file());
+
+    let out = Command::new("node")
+        .arg(root.join("tests/vscode/activate.cjs"))
+        .arg(copy.join("dist/extension.js"))
+        .arg("tsacl-is-not-installed-here")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        loaded["selector"],
+        json!([
+            {"scheme": "file", "language": "hujson"},
+            {"scheme": "file", "language": "json5", "pattern": "**/tailnet.json5"},
+            {"scheme": "file", "language": "json"},
+        ])
+    );
+    let message = loaded["messages"][0].as_str().unwrap_or_default();
+    assert!(message.contains("tsacl-is-not-installed-here"), "{loaded}");
+    for command in loaded["install"].as_array().unwrap() {
+        assert!(
+            message.contains(command.as_str().unwrap()),
+            "{command} not in {message}"
+        );
+    }
+    assert!(message.contains("pipx install tsacl"), "{message}");
 }
 
 /// Copy a directory, leaving out what a build makes (`node_modules`, `out`).
@@ -1056,7 +1246,7 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if name == "node_modules" || name == "out" {
+        if name == "node_modules" || name == "out" || name == "dist" {
             continue;
         }
         let target = to.join(&name);
@@ -1184,4 +1374,168 @@ fn exit_without_shutdown_exits_1() {
         .unwrap_err();
     assert_eq!(e["code"], -32601);
     c.finish();
+}
+
+/// Completion inside a half-typed name offers the names defined, never the half-typed
+/// text itself (which, once the document parses with it, is a name used there), whether
+/// the string is closed (the document parses) or not (the last model that parsed).
+#[test]
+fn completion_never_offers_the_half_typed_text() {
+    let dir = temp_dir();
+    let path = dir.path().join("policy.hujson");
+    let closed = "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:w\"], \"ip\": [\"443\"]},\n\t],\n}\n";
+    let doc = uri(&path);
+    let mut c = Client::start(dir.path());
+    c.initialize(dir.path(), json!({}), json!({}));
+    c.open(&path, closed);
+    c.diagnostics(&doc);
+    let labels = |c: &mut Client, text: &str| -> Vec<String> {
+        let list = c.request(
+            "textDocument/completion",
+            json!({"textDocument": {"uri": doc}, "position": at(text, "\"tag:w\"", 0, 6)}),
+        );
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let offered = labels(&mut c, closed);
+    assert!(offered.contains(&"tag:web".to_string()), "{offered:?}");
+    assert!(!offered.contains(&"tag:w".to_string()), "{offered:?}");
+
+    let open = closed.replace("[\"tag:w\"], \"ip\"", "[\"tag:w");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": doc, "version": 2}, "contentChanges": [{"text": open}]}),
+    );
+    c.diagnostics(&doc);
+    let list = c.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": doc}, "position": at(&open, "\"tag:w", 1, 6)}),
+    );
+    let offered: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["label"].as_str().unwrap())
+        .collect();
+    assert!(offered.contains(&"tag:web"), "{offered:?}");
+    assert!(!offered.contains(&"tag:w"), "{offered:?}");
+    c.finish();
+}
+
+/// The README's Neovim set-up for the Neovim found here (`nvim`; the 0.7 one for 0.7 to
+/// 0.9), run headless on a policy with an undefined tag: Neovim starts `tsacl lsp`,
+/// attaches it and shows its finding. Without nvim it skips, saying so (Debian's
+/// `apt-get install neovim` is 0.7).
+#[test]
+fn neovim_shows_findings_with_the_readme_set_up() {
+    let Some(version) = Command::new("nvim")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+    else {
+        eprintln!("SKIPPED: nvim not found; the README's Neovim set-up was not run");
+        return;
+    };
+    let first = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let minor: u32 = first
+        .trim_start_matches("NVIM v0.")
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or_else(|| panic!("an unexpected version line: {first}"));
+    let marker = match minor {
+        0..=6 => {
+            eprintln!("SKIPPED: {first} is older than the README's set-ups (0.7 or newer)");
+            return;
+        }
+        7..=9 => "<!-- neovim 0.7 -->",
+        10 => "<!-- neovim 0.10 -->",
+        _ => "<!-- neovim 0.11 -->",
+    };
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = &readme[readme.find(marker).expect("the README marks its set-ups")..];
+    let start = block.find("```lua\n").unwrap() + "```lua\n".len();
+    let set_up = &block[start..start + block[start..].find("```").unwrap()];
+
+    let dir = temp_dir();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    let policy = dir.path().join("policy.hujson");
+    std::fs::write(
+        &policy,
+        "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:wbe\"], \"ip\": [\"443\"]},\n\t],\n}\n",
+    )
+    .unwrap();
+    let report = dir.path().join("report.txt");
+    let init = dir.path().join("init.lua");
+    std::fs::write(
+        &init,
+        format!(
+            "{set_up}\n{}",
+            r#"
+function tsacl_test()
+  vim.wait(60000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+  local lines = {}
+  local clients = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = 0 }) or vim.lsp.buf_get_clients(0)
+  for _, c in pairs(clients) do
+    table.insert(lines, "client " .. c.name)
+  end
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code) or ""
+    local message = d.message:gsub("\n", " ")
+    table.insert(lines, string.format("diagnostic %s %d:%d %s", code, d.lnum + 1, d.col + 1, message))
+  end
+  vim.fn.writefile(lines, os.getenv("TSACL_NVIM_REPORT"))
+  vim.cmd("qa!")
+end
+"#
+        ),
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_tsacl")).parent().unwrap();
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let mut child = Command::new("nvim")
+        .args(["--headless", "-n", "-i", "NONE", "-u"])
+        .arg(&init)
+        .arg("policy.hujson")
+        .args(["-c", "lua tsacl_test()"])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("TSACL_NVIM_REPORT", &report)
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("nvim did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = std::fs::read_to_string(&report).expect("nvim wrote its report");
+    assert!(report.contains("client tsacl\n"), "{first}:\n{report}");
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("diagnostic TSA0") && l.contains("tag:wbe")),
+        "{first}:\n{report}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The repository's pre-commit hooks (`.pre-commit-hooks.yaml`), run by pre-commit itself
 //! on a copy of the repository's `policies/` in a scratch git repository: they pass, and
-//! fail, naming the problem, once the policy is broken.
+//! fail, naming the problem, once the policy is broken. And the README's snippet, as
+//! written (but for `repo` and `rev`), on a repository holding only `policy.hujson`.
 //!
 //! pre-commit runs them with `pre-commit try-repo <this repository> HOOK --all-files`,
 //! which writes a `.pre-commit-config.yaml` for this repository at its `HEAD` (plus any
@@ -299,6 +300,24 @@ fn python_hooks_install_the_prebuilt_wheel() {
     let Some(mut runner) = Runner::new() else {
         return;
     };
+    let Some(_wheels) = prebuilt_wheel(&mut runner) else {
+        return;
+    };
+    // The hooks of the committed HEAD, so that one environment serves every run (with
+    // uncommitted changes pre-commit would make a new one each time).
+    runner.rev = Some(head());
+    check_hook(&runner, "tsacl-check-python", false);
+    fmt_hook(&runner, "tsacl-fmt-python", false);
+}
+
+/// Build the wheel from `python/` into a local directory, with setuptools (to build the
+/// root package) beside it, and point pip at that directory alone: what the
+/// `language: python` hooks install. `None` (after saying why) when that cannot be done
+/// here.
+fn prebuilt_wheel(runner: &mut Runner) -> Option<tempfile::TempDir> {
+    // Two maturin builds in one target directory at once trip over each other's staging.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let maturin = Command::new("python3")
         .args(["-m", "maturin", "--version"])
         .output()
@@ -309,7 +328,7 @@ fn python_hooks_install_the_prebuilt_wheel() {
             "maturin is needed under CI=true (pip install maturin)"
         );
         eprintln!("SKIPPED: maturin not found (pip install maturin)");
-        return;
+        return None;
     }
     let wheels = tempfile::tempdir().unwrap();
     let built = Command::new("python3")
@@ -346,15 +365,106 @@ fn python_hooks_install_the_prebuilt_wheel() {
             String::from_utf8_lossy(&setuptools.stderr)
         );
         eprintln!("SKIPPED: pip cannot download setuptools (offline?)");
-        return;
+        return None;
     }
     runner.env = vec![
         ("PIP_FIND_LINKS".into(), wheels.path().display().to_string()),
         ("PIP_NO_INDEX".into(), "1".into()),
     ];
-    // The hooks of the committed HEAD, so that one environment serves every run (with
-    // uncommitted changes pre-commit would make a new one each time).
-    runner.rev = Some(head());
-    check_hook(&runner, "tsacl-check-python", false);
-    fmt_hook(&runner, "tsacl-fmt-python", false);
+    Some(wheels)
+}
+
+/// The README's pre-commit snippet, as written but for `repo` (this repository, a local
+/// path) and `rev` (its committed `HEAD`).
+fn readme_snippet() -> String {
+    let readme = std::fs::read_to_string(repository().join("README.md")).unwrap();
+    let at = readme
+        .find("<!-- pre-commit snippet")
+        .expect("the README marks its pre-commit snippet");
+    let block = &readme[at..];
+    let start = block.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = block[start..].find("```").unwrap() + start;
+    let snippet = &block[start..end];
+    assert!(
+        snippet.contains("  - repo: https://github.com/tsacl/tsacl\n"),
+        "{snippet}"
+    );
+    snippet
+        .lines()
+        .map(|line| match line.trim_start() {
+            l if l.starts_with("- repo:") => {
+                format!("  - repo: {}", repository().display())
+            }
+            l if l.starts_with("rev:") => format!("    rev: {}", head()),
+            _ => line.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+const LONE_POLICY: &str = "// The tailnet policy.\n{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:web\"], \"ip\": [\"443\"]},\n\t],\n}\n";
+
+/// The README's snippet on a repository holding only `policy.hujson` (no intents): it
+/// passes, then fails on an undefined tag, through `pre-commit run` with the
+/// prebuilt-wheel hooks it recommends.
+#[test]
+fn the_readme_snippet_checks_a_repository_holding_only_policy_hujson() {
+    let Some(mut runner) = Runner::new() else {
+        return;
+    };
+    let Some(_wheels) = prebuilt_wheel(&mut runner) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    git(&project, &["init", "--quiet"]);
+    std::fs::write(project.join(".pre-commit-config.yaml"), readme_snippet()).unwrap();
+    std::fs::write(project.join("policy.hujson"), LONE_POLICY).unwrap();
+    git(&project, &["add", "--all"]);
+    git(&project, &["commit", "--quiet", "--message", "policy"]);
+    let run = || {
+        let pre_commit = &runner.pre_commit;
+        let out = Command::new(&pre_commit[0])
+            .args(&pre_commit[1..])
+            .args(["run", "--color", "never", "--all-files"])
+            .current_dir(&project)
+            .env("PRE_COMMIT_HOME", runner.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("SKIP")
+            .envs(runner.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, out) = run();
+    assert!(
+        ok,
+        "the README's snippet fails on a valid policy.hujson:\n{out}"
+    );
+    assert!(
+        out.contains("tsacl check (prebuilt wheel)") && out.contains("Passed"),
+        "{out}"
+    );
+    assert!(!out.contains("Failed"), "{out}");
+
+    std::fs::write(
+        project.join("policy.hujson"),
+        LONE_POLICY.replace("\"dst\": [\"tag:web\"]", "\"dst\": [\"tag:wbe\"]"),
+    )
+    .unwrap();
+    git(&project, &["add", "--all"]);
+    let (ok, out) = run();
+    assert!(!ok, "the README's snippet passes an undefined tag:\n{out}");
+    for expected in ["Failed", "policy.hujson", "tag:wbe", "TSA0"] {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
 }

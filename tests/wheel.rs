@@ -59,6 +59,35 @@ fn the_wheel_installs_and_checks_the_repository_policy() {
         "{name}"
     );
 
+    // What PyPI shows: the README as the long description, the project's links, the
+    // licence (expression and files) and the classifiers.
+    let listing = run(Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): print(n)\nm = [n for n in z.namelist() if n.endswith('.dist-info/METADATA')][0]\nsys.stdout.write(z.read(m).decode())",
+        ])
+        .arg(&wheel));
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    for expected in [
+        ".dist-info/licenses/LICENSE-MIT\n",
+        ".dist-info/licenses/LICENSE-APACHE\n",
+        "\nLicense-Expression: MIT OR Apache-2.0\n",
+        "\nLicense-File: LICENSE-MIT\n",
+        "\nLicense-File: LICENSE-APACHE\n",
+        "\nDescription-Content-Type: text/markdown",
+        "\nProject-URL: Homepage, https://github.com/tsacl/tsacl\n",
+        "\nProject-URL: Repository, https://github.com/tsacl/tsacl\n",
+        "\nProject-URL: Issues, https://github.com/tsacl/tsacl/issues\n",
+        "\nClassifier: Programming Language :: Rust\n",
+        "\nClassifier: Environment :: Console\n",
+        "\n\n# tsacl\n\ntsacl checks Tailscale tailnet policy files",
+    ] {
+        assert!(
+            listing.contains(expected),
+            "the wheel's metadata lacks {expected:?}:\n{listing}"
+        );
+    }
+
     let venv = dir.path().join("venv");
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
     let bin = venv.join(if cfg!(windows) { "Scripts" } else { "bin" });
@@ -98,4 +127,16 @@ fn the_pre_commit_package_pins_this_version() {
     let version = env!("CARGO_PKG_VERSION");
     assert!(root.contains(&format!("version = \"{version}\"")), "{root}");
     assert!(root.contains(&format!("\"tsacl=={version}\"")), "{root}");
+}
+
+/// `license-files` cannot reach outside `python/`, so it holds copies of the licences:
+/// they must be the root's.
+#[test]
+fn the_wheel_licences_are_the_repository_licences() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["LICENSE-MIT", "LICENSE-APACHE"] {
+        let ours = std::fs::read(root.join(name)).unwrap();
+        let wheel = std::fs::read(root.join("python").join(name)).unwrap();
+        assert!(ours == wheel, "python/{name} differs from {name}: copy it");
+    }
 }

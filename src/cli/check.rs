@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use std::io::Read;
 use std::path::PathBuf;
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct CheckArgs {
     /// Policy files to check (`-` reads standard input). Without any, check the intents
     /// file (`policies/tailnet.json5`, found from the current directory upward): compile
@@ -244,7 +244,126 @@ fn report(
 }
 
 pub fn run(args: CheckArgs, color: bool) -> u8 {
-    run_checked(&args, color).code
+    match projects_among(&args) {
+        Some(units) => run_units(&args, units, color),
+        None => run_checked(&args, color).code,
+    }
+}
+
+/// The files given, sorted into intents projects and policies checked on their own, when
+/// one of them is part of a project and the command line is not the single compiled
+/// policy that `run_checked` already checks as its project. A project's intents file,
+/// base policy and compiled policy each stand for the project, so that a pre-commit hook
+/// passing the files a commit touches checks each project once, the proof included.
+fn projects_among(args: &CheckArgs) -> Option<Units> {
+    if args.intents.is_some() || args.files.iter().any(|f| f.as_os_str() == "-") {
+        return None;
+    }
+    let mut units = Units::default();
+    let mut bases = Bases::default();
+    // Whether the one file given is a project's compiled policy, which `run_checked`
+    // checks as the project itself.
+    let mut compiled_alone = args.files.len() == 1;
+    for file in &args.files {
+        let intents = if file.extension().is_some_and(|e| e == "json5") {
+            compiled_alone = false;
+            Some(file.clone())
+        } else if let Ok(Some(names)) = super::remote::compiled_by(file) {
+            Some(names.intents)
+        } else {
+            compiled_alone = false;
+            bases.project_of(file)
+        };
+        match intents {
+            Some(intents) => {
+                let key = std::fs::canonicalize(&intents).unwrap_or_else(|_| intents.clone());
+                if !units.projects.iter().any(|(k, _)| *k == key) {
+                    units.projects.push((key, intents));
+                }
+            }
+            None => units.policies.push(file.clone()),
+        }
+    }
+    (!units.projects.is_empty() && !compiled_alone).then_some(units)
+}
+
+#[derive(Default)]
+struct Units {
+    /// Each project's intents file, keyed by its canonical path.
+    projects: Vec<(PathBuf, PathBuf)>,
+    policies: Vec<PathBuf>,
+}
+
+/// The base policies of the intents projects looked at so far (each loaded once).
+#[derive(Default)]
+struct Bases {
+    /// An intents file and its base policy's canonical path.
+    seen: Vec<(PathBuf, Option<PathBuf>)>,
+}
+
+impl Bases {
+    /// The intents project (found as `check` finds one: from the file's directory, then
+    /// from the current directory, upward) whose base policy `file` is.
+    fn project_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+        let canonical = std::fs::canonicalize(file).ok()?;
+        let mut candidates: Vec<PathBuf> = crate::intents::find(canonical.parent()?)
+            .into_iter()
+            .collect();
+        candidates.extend(
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| crate::intents::find(&d)),
+        );
+        for intents in candidates {
+            let base = match self.seen.iter().find(|(i, _)| *i == intents) {
+                Some((_, base)) => base.clone(),
+                None => {
+                    let base = crate::intents::project::load(&intents)
+                        .ok()
+                        .and_then(|project| {
+                            let id = project.base_file?;
+                            std::fs::canonicalize(&project.sources.get(id).path).ok()
+                        });
+                    self.seen.push((intents.clone(), base.clone()));
+                    base
+                }
+            };
+            if base.as_ref() == Some(&canonical) {
+                return Some(intents);
+            }
+        }
+        None
+    }
+}
+
+/// Each project, then the other policies together; the exit code is the worst.
+fn run_units(args: &CheckArgs, units: Units, color: bool) -> u8 {
+    let count = units.projects.len() + usize::from(!units.policies.is_empty());
+    if count > 1 && matches!(args.format, CheckFormat::Json | CheckFormat::Sarif) {
+        error_line(
+            "these files are more than one intents project or policy, and json and sarif print one document: check them one at a time",
+        );
+        return EXIT_USAGE;
+    }
+    let cli = match command_line_layer(args) {
+        Ok(layer) => layer,
+        Err(e) => {
+            error_line(e);
+            return EXIT_USAGE;
+        }
+    };
+    let mut code = EXIT_CLEAN;
+    for (_, intents) in &units.projects {
+        code = code.max(check_intents(intents, args, cli.clone(), color).code);
+    }
+    if !units.policies.is_empty() {
+        let rest = CheckArgs {
+            files: units.policies,
+            ..args.clone()
+        };
+        code = code.max(run_checked(&rest, color).code);
+    }
+    code
 }
 
 /// `tsacl check`, returning what was checked as well as the exit code.

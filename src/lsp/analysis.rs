@@ -367,8 +367,17 @@ fn check_project(job: &Job, intents: &Path) -> Vec<(Uri, Vec<Finding>)> {
     }
     per_file.push((project.output_path.clone(), Vec::new()));
     let diagnostics = std::mem::take(&mut project.diagnostics);
-    for d in diagnostics {
-        let d = in_written_file(&project, compiled_policy.as_ref(), in_sync, d);
+    let stale: Vec<Diagnostic> = diagnostics
+        .iter()
+        .filter(|d| d.code == crate::rules::Code::StaleOutput)
+        .filter_map(|d| in_the_stale_file(&mut project, d))
+        .collect();
+    let placed = diagnostics
+        .into_iter()
+        .map(|d| in_written_file(&project, compiled_policy.as_ref(), in_sync, d))
+        .collect::<Vec<_>>();
+    // The stale-output copies are placed already (in the file as it is, not as compiled).
+    for d in placed.into_iter().chain(stale) {
         let path = &project.sources.get(d.primary.file).path;
         let finding = convert(&project.sources, &d, encoding);
         match per_file.iter_mut().find(|(p, _)| p == path) {
@@ -432,6 +441,48 @@ fn in_written_file(
     };
     d.labels.retain(|l| l.location.file != project.output_file);
     d
+}
+
+/// The stale-output finding (TSA112, on the intents file) again in the compiled policy's
+/// own buffer, at its first line that differs from what the intents compile to, so that
+/// someone editing the generated file sees it there. `None` when the file does not exist.
+fn in_the_stale_file(project: &mut Project, d: &Diagnostic) -> Option<Diagnostic> {
+    let committed = project.committed.clone()?;
+    let compiled = &project.compiled.text;
+    let first = committed
+        .iter()
+        .zip(compiled.iter())
+        .position(|(a, b)| a != b)
+        .unwrap_or(committed.len().min(compiled.len()));
+    let start = committed[..first]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = committed[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(committed.len(), |i| start + i);
+    let name = project
+        .sources
+        .get(project.output_file)
+        .name
+        .trim_end_matches(" (as compiled now)")
+        .to_string();
+    let file = project.sources.add(SourceFile::new(
+        project.output_path.clone(),
+        name,
+        committed,
+    ));
+    let mut here = d.clone();
+    here.labels.push(crate::diagnostics::Label {
+        location: d.primary,
+        message: "the intents this file is compiled from".into(),
+    });
+    here.primary = crate::diagnostics::Location {
+        file,
+        span: Span::new(start, end),
+    };
+    Some(here)
 }
 
 /// A project whose files cannot be read: say why on the intents file, at its `base` when

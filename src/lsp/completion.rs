@@ -165,11 +165,6 @@ pub enum ItemKind {
 pub fn complete(text: &[u8], cursor: usize, names: Option<&Model>, intents: bool) -> Vec<Item> {
     let place = place(text, cursor);
     let keys = place.keys();
-    let candidates: Vec<(String, String, ItemKind)> = if intents {
-        intents_candidates(&place, &keys, names)
-    } else {
-        policy_candidates(&place, &keys, names)
-    };
     let cursor = cursor.min(text.len());
     let (replace, quoted) = match &place.typing {
         // Inside a closed string, the rest of it is replaced too.
@@ -184,6 +179,17 @@ pub fn complete(text: &[u8], cursor: usize, names: Option<&Model>, intents: bool
         }
         Some((start, _)) => (Span::new(*start, cursor), false),
         None => (Span::new(cursor, cursor), false),
+    };
+    // The text being typed is in the model too (as a name used there) once the document
+    // parses with it: it is not a name to offer.
+    let names = Names {
+        model: names,
+        typing: place.typing.as_ref().map(|_| replace),
+    };
+    let candidates: Vec<(String, String, ItemKind)> = if intents {
+        intents_candidates(&place, &keys, names)
+    } else {
+        policy_candidates(&place, &keys, names)
     };
     let mut seen = std::collections::HashSet::new();
     candidates
@@ -215,13 +221,34 @@ fn values(list: &[&str], what: &str) -> Vec<(String, String, ItemKind)> {
         .collect()
 }
 
+/// The names completion offers: the last model that parsed, less what is being typed.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    model: Option<&'a Model>,
+    /// The string or identifier at the cursor: an occurrence written there (or, in an
+    /// older model, starting where it starts) is the half-typed text itself.
+    typing: Option<Span>,
+}
+
+impl Names<'_> {
+    fn is_typing(&self, o: &super::symbols::Occurrence) -> bool {
+        self.typing.is_some_and(|t| {
+            o.literal.start == t.start
+                || o.span.start == t.start
+                || (o.span.start < t.end.max(t.start + 1) && o.span.end > t.start)
+        })
+    }
+}
+
 /// Names of these kinds the model defines or uses, with what each is.
-fn names(model: Option<&Model>, kinds: &[Kind]) -> Vec<(String, String, ItemKind)> {
-    let Some(m) = model else { return Vec::new() };
+fn names(model: Names, kinds: &[Kind]) -> Vec<(String, String, ItemKind)> {
+    let Some(m) = model.model else {
+        return Vec::new();
+    };
     let mut out: Vec<(String, String, ItemKind)> = m
         .occurrences
         .iter()
-        .filter(|o| kinds.contains(&o.kind))
+        .filter(|o| kinds.contains(&o.kind) && !model.is_typing(o))
         .map(|o| {
             let detail = if o.definition {
                 format!("{} (defined)", o.kind.describe())
@@ -244,7 +271,7 @@ fn autogroups() -> Vec<(String, String, ItemKind)> {
         .collect()
 }
 
-fn selectors(model: Option<&Model>) -> Vec<(String, String, ItemKind)> {
+fn selectors(model: Names) -> Vec<(String, String, ItemKind)> {
     let mut out = names(
         model,
         &[Kind::Tag, Kind::Group, Kind::Host, Kind::IpSet, Kind::User],
@@ -257,7 +284,7 @@ fn selectors(model: Option<&Model>) -> Vec<(String, String, ItemKind)> {
 fn policy_candidates(
     place: &Place,
     keys: &[&str],
-    model: Option<&Model>,
+    model: Names,
 ) -> Vec<(String, String, ItemKind)> {
     let depth = place.frames.len();
     let section = keys.first().copied().unwrap_or_default();
@@ -348,7 +375,7 @@ fn policy_candidates(
 fn intents_candidates(
     place: &Place,
     keys: &[&str],
-    model: Option<&Model>,
+    model: Names,
 ) -> Vec<(String, String, ItemKind)> {
     use crate::intents::lower::{
         DEVICE_FIELDS, LINT_FIELDS, OPERATOR_FIELDS, SERVICE_FIELDS, TOP_FIELDS,
@@ -371,7 +398,7 @@ fn intents_candidates(
         ("services", "from") => {
             let mut out = names(model, &[Kind::Device, Kind::Group, Kind::Tag, Kind::User]);
             // A service's tag reaches that service: offer it under the service's name.
-            if let Some(i) = model.and_then(|m| m.intents.as_ref()) {
+            if let Some(i) = model.model.and_then(|m| m.intents.as_ref()) {
                 out.extend(i.services.iter().map(|s| {
                     (
                         s.tag.clone(),

@@ -1,6 +1,7 @@
 //! Go to definition, find references and rename, over the names of [`super::symbols`].
-//! Within one file, as the issue asks ("everywhere in the file"); from a rule of a
-//! compiled policy, definition also leads to the intent or base rule that wrote it.
+//! Within one file, as the issue asks ("everywhere in the file"). Definition answers one
+//! place: a name's definition (in the file, else in the intents); elsewhere in a compiled
+//! policy, the intent or base rule that wrote the rule there.
 
 use super::analysis::{Model, ProjectView};
 use super::documents::{Encoding, range, uri_of};
@@ -9,9 +10,11 @@ use crate::syntax::Span;
 use lsp_types::{Location, TextEdit, Uri};
 use std::collections::HashMap;
 
-/// Where the name under `offset` is defined: in this file, else (in an intents project) in
-/// the intents, which write the compiled policy's definitions. In the compiled policy
-/// (`in_output`), also where the rule under `offset` was written.
+/// The one place the name under `offset` is defined: in this file, else (in an intents
+/// project) in the intents, which write the compiled policy's definitions. Elsewhere in
+/// the compiled policy (`in_output`: on a rule, a field, a port, a name defined nowhere),
+/// where the rule under `offset` was written. One location, so that editors jump instead
+/// of opening a picker.
 pub fn definition(
     model: &Model,
     uri: &Uri,
@@ -20,19 +23,21 @@ pub fn definition(
     in_output: bool,
     encoding: Encoding,
 ) -> Vec<Location> {
-    let mut out: Vec<Location> = Vec::new();
     let here = at(&model.occurrences, offset);
     if let Some(o) = here {
-        out.extend(
-            model
-                .occurrences
-                .iter()
-                .filter(|d| d.definition && d.same_symbol(o))
-                .map(|d| Location::new(uri.clone(), range(&model.file, d.span, encoding))),
-        );
-    }
-    if let (true, Some(o), Some(view)) = (out.is_empty(), here, project) {
-        out.extend(in_intents(view, o, encoding));
+        if let Some(d) = model
+            .occurrences
+            .iter()
+            .find(|d| d.definition && d.same_symbol(o))
+        {
+            return vec![Location::new(
+                uri.clone(),
+                range(&model.file, d.span, encoding),
+            )];
+        }
+        if let Some(found) = project.and_then(|view| in_intents(view, o, encoding)) {
+            return vec![found];
+        }
     }
     if let Some(view) = project
         && in_output
@@ -41,14 +46,14 @@ pub fn definition(
         && let Some(at) = view.project.written_at(Span::new(offset, offset))
     {
         let f = view.project.sources.get(at.file);
-        out.push(Location::new(uri_of(&f.path), range(f, at.span, encoding)));
+        return vec![Location::new(uri_of(&f.path), range(f, at.span, encoding))];
     }
-    out
+    Vec::new()
 }
 
 /// Where the intents define a name of the compiled policy: a group, a device (a host
 /// alias, or its tags), a service (its tag).
-fn in_intents(view: &ProjectView, o: &Occurrence, encoding: Encoding) -> Vec<Location> {
+fn in_intents(view: &ProjectView, o: &Occurrence, encoding: Encoding) -> Option<Location> {
     let project = &view.project;
     let file = project.sources.get(project.intents_file);
     let names = super::symbols::intents(&project.intents, &file.text);
@@ -81,8 +86,8 @@ fn in_intents(view: &ProjectView, o: &Occurrence, encoding: Encoding) -> Vec<Loc
     };
     found
         .into_iter()
+        .next()
         .map(|d| Location::new(uri_of(&file.path), range(file, d.span, encoding)))
-        .collect()
 }
 
 /// Every place the name under `offset` is written (its definitions only when asked).
