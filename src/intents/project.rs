@@ -177,18 +177,51 @@ impl Project {
         self.diagnostics = diags;
     }
 
-    /// What `compile` checks before it writes: the intents, and that the control plane
-    /// would accept the compiled policy (validation and its tests), every finding where
-    /// it was written. Lints and the proof are `check`'s.
+    /// What `compile` checks before it writes: the intents, that the control plane
+    /// would accept the compiled policy (validation and its tests), and the proof (a base
+    /// rule may open a service beyond its intent), every error where it was written.
+    /// Lints and warnings are `check`'s.
     pub fn check_before_writing(&mut self, options: &crate::validate::Options) {
         let mut diags = std::mem::take(&mut self.diagnostics);
         if !diags.iter().any(Diagnostic::is_error) {
             let checked = check_policy(&self.sources, self.output_file, options);
+            let valid = !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed));
             diags.extend(checked.diagnostics.into_iter().filter(Diagnostic::is_error));
+            if valid && let Some(policy) = &checked.policy {
+                let mut proven = Vec::new();
+                self.prove_compiled(policy, options, &mut proven);
+                diags.extend(proven.into_iter().filter(Diagnostic::is_error));
+            }
             self.point_at_written(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// The proof on the policy as compiled now.
+    fn prove_compiled(
+        &self,
+        policy: &crate::model::Policy,
+        options: &crate::validate::Options,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let files = super::prove::Files {
+            intents: self.intents_file,
+            base: self.base_file,
+            output: self.output_file,
+            base_policy: self.base_policy.as_ref(),
+        };
+        super::prove::prove(
+            &self.intents,
+            policy,
+            &self.compiled,
+            &files,
+            options.inventory.as_ref(),
+            diags,
+        );
     }
 
     /// Where the part of the compiled policy at `span` was written: the intents or the
