@@ -107,6 +107,42 @@ pub struct ServiceIntent {
     pub hostname: String,
     /// The Kubernetes Service that exposes it (`namespace/name`), if known.
     pub k8s_service: Option<String>,
+    /// For each entry of `from` (same index), its own ports when it is written
+    /// `{ source: "ci-runner", ports: [9001] }`: they replace `ports` for that source.
+    pub source_ports: Vec<Option<Vec<ServicePort>>>,
+}
+
+impl ServiceIntent {
+    /// The ports `from[i]` may reach: its own when the entry gives them, else the service's.
+    pub fn ports_for(&self, i: usize) -> &[ServicePort] {
+        match self.source_ports.get(i) {
+            Some(Some(own)) => own,
+            _ => &self.ports,
+        }
+    }
+
+    /// Every port some source may reach, each (protocol, range) once, the service's first.
+    pub fn all_ports(&self) -> Vec<&ServicePort> {
+        let mut out: Vec<&ServicePort> = Vec::new();
+        for p in self
+            .ports
+            .iter()
+            .chain(self.source_ports.iter().flatten().flatten())
+        {
+            if !out
+                .iter()
+                .any(|q| q.protocol == p.protocol && q.range == p.range)
+            {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Whether some `from` entry has ports of its own.
+    pub fn has_source_ports(&self) -> bool {
+        self.source_ports.iter().any(Option::is_some)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
