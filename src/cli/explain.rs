@@ -273,18 +273,11 @@ impl IntentsView<'_> {
         match named.kind {
             "service" => {
                 let s = intents.service(&named.name)?;
-                let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
-                let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
                 Some(format!(
-                    "service {} ({}): intended for {} on {}",
+                    "service {} ({}): intended for {}",
                     s.name.value,
                     s.tag,
-                    if from.is_empty() {
-                        "nobody".to_string()
-                    } else {
-                        from.join(", ")
-                    },
-                    ports.join(", ")
+                    s.intended_text()
                 ))
             }
             "device" => {

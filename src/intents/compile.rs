@@ -288,7 +288,7 @@ pub fn compile(
         if s.from.is_empty() || s.ports.is_empty() {
             continue;
         }
-        for (ports, entries) in sources_by_ports(s) {
+        for (ports, entries) in s.sources_by_ports() {
             let at = vec![key("grants"), Step::Index(grant_origins.len())];
             let mut src: Vec<String> = Vec::new();
             for f in entries.iter().map(|&j| &s.from[j]) {
@@ -536,26 +536,6 @@ fn normalize(text: &str) -> String {
         Some(v) => v.to_string(),
         None => text.trim().to_string(),
     }
-}
-
-/// A service's `from` entries grouped by the ports they may reach (each entry's own, else
-/// the service's), in the order the groups first appear: one grant each.
-fn sources_by_ports(s: &super::ServiceIntent) -> Vec<(&[super::ServicePort], Vec<usize>)> {
-    let mut out: Vec<(&[super::ServicePort], Vec<usize>)> = Vec::new();
-    let texts = |ports: &[super::ServicePort]| -> Vec<String> {
-        ports.iter().map(super::ServicePort::grant_text).collect()
-    };
-    for j in 0..s.from.len() {
-        let ports = s.ports_for(j);
-        if ports.is_empty() {
-            continue;
-        }
-        match out.iter_mut().find(|(p, _)| texts(p) == texts(ports)) {
-            Some((_, entries)) => entries.push(j),
-            None => out.push((ports, vec![j])),
-        }
-    }
-    out
 }
 
 /// The ports of protocol `proto` a source given `own` is tested not to reach: the first

@@ -1008,6 +1008,8 @@ fn extra_diagnostic(
         },
         message: if from.is_empty() {
             format!("{} is for nobody", svc.name.value)
+        } else if svc.has_source_ports() {
+            format!("{} is only for {}", svc.name.value, svc.intended_text())
         } else {
             format!(
                 "{} is only for {}, on {}",
@@ -1017,7 +1019,7 @@ fn extra_diagnostic(
             )
         },
     });
-    d.help = Some(if x.principals.iter().all(|p| p.intended) {
+    let mut help = if x.principals.iter().all(|p| p.intended) {
         format!(
             "narrow {rule} to {}'s ports, or add the ports to its `ports`",
             svc.name.value
@@ -1027,8 +1029,80 @@ fn extra_diagnostic(
             "narrow {rule} so it does not take them in or does not reach {}, or add them to its `from`",
             svc.name.value
         )
-    });
+    };
+    if let [one] = &x.principals[..]
+        && let Some(entry) = source_ports_entry(intents, svc, one)
+    {
+        help.push_str(&format!(
+            "; to give only {} these ports, write it in `from` as {entry}",
+            one.name
+        ));
+    }
+    d.help = Some(help);
     d
+}
+
+/// A `from` entry giving one principal the ports a rule opens to it (beside those the
+/// intent gives it): `{ source: "clanker-001", ports: [6379, 6380] }`. `None` for a
+/// principal the intents cannot name, or access that is not a few ports.
+fn source_ports_entry(
+    intents: &Intents,
+    svc: &super::ServiceIntent,
+    opened: &Opened,
+) -> Option<String> {
+    let source = match intents
+        .devices
+        .iter()
+        .find(|d| d.principal() == opened.principal)
+    {
+        Some(d) => d.name.value.clone(),
+        None => match &opened.principal {
+            Principal::Tags(tags) if tags.len() == 1 => tags[0].clone(),
+            Principal::User(u) if u.contains('@') && !u.contains(['(', ' ']) => u.clone(),
+            _ => return None,
+        },
+    };
+    let mut ports: Vec<String> = Vec::new();
+    let push = |ports: &mut Vec<String>, proto: Protocol, first: u16, last: u16| {
+        let range = PortRange { first, last };
+        let text = if proto == Protocol::TCP && first == last {
+            first.to_string()
+        } else {
+            format!("\"{proto}:{range}\"")
+        };
+        if !ports.contains(&text) {
+            ports.push(text);
+        }
+    };
+    if opened.intended {
+        // What the entries naming it give it now (the service's ports, or its own).
+        for (j, f) in svc.from.iter().enumerate() {
+            if selectors_for(intents, &f.value).len() == 1 && f.value.trim() == source {
+                for p in svc.ports_for(j) {
+                    push(&mut ports, p.protocol, p.range.first, p.range.last);
+                }
+            }
+        }
+        if ports.is_empty() {
+            return None; // Named through a group or a broader entry: no single entry to edit.
+        }
+    }
+    for (proto, ranges) in &opened.access {
+        if !has_ports(*proto) {
+            continue; // ICMP comes with any access.
+        }
+        for &(a, b) in ranges {
+            if u32::from(b) - u32::from(a) >= 1024 {
+                return None;
+            }
+            push(&mut ports, Protocol(*proto), a, b);
+        }
+    }
+    Some(format!(
+        "{{ source: {}, ports: [{}] }}",
+        serde_json::to_string(&source).ok()?,
+        ports.join(", ")
+    ))
 }
 
 /// `tcp:22, tcp:6000-6378, udp:*, icmp`: protocols with ports first.
