@@ -412,3 +412,131 @@ fn source_entries_that_are_wrong_are_errors_with_the_key_meant() {
         assert!(!policies.join("policy.hujson").exists());
     }
 }
+
+/// A temporary copy of the repository's `policies/`.
+fn copy_of_policies() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for f in ["tailnet.json5", "base.hujson", "policy.hujson"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("policies")
+                .join(f),
+            policies.join(f),
+        )
+        .unwrap();
+    }
+    (dir, policies)
+}
+
+/// A hand edit of the compiled policy, `from` → `to` on one line; returns that line.
+fn hand_edit(policies: &Path, from: &str, to: &str) -> usize {
+    let path = policies.join("policy.hujson");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(from, to, 1);
+    assert_ne!(edited, text, "{from:?} not in the compiled policy");
+    std::fs::write(&path, &edited).unwrap();
+    edited.lines().position(|l| l.contains(to)).unwrap() + 1
+}
+
+#[test]
+fn a_hand_edit_opening_a_service_is_reported_as_what_it_opens() {
+    let (dir, policies) = copy_of_policies();
+    let line = hand_edit(
+        &policies,
+        r#"{"src": ["tag:panda"], "dst": ["tag:redis"]"#,
+        r#"{"src": ["*"], "dst": ["tag:redis"]"#,
+    );
+    let out = tsacl(dir.path(), &["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["diagnostics"].as_array().unwrap();
+    assert!(found.iter().any(|d| d["code"] == "TSA112"), "{v:#}");
+    let opened: Vec<&serde_json::Value> = found.iter().filter(|d| d["code"] == "TSA113").collect();
+    assert_eq!(opened.len(), 1, "{v:#}");
+    let d = opened[0];
+    assert!(
+        d["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("policies/policy.hujson"),
+        "{d}"
+    );
+    assert_eq!(d["line"].as_u64(), Some(line as u64), "{d}");
+    let message = d["message"].as_str().unwrap();
+    assert!(
+        message.contains("clanker-001 (tag:clanker)")
+            && message.contains("can reach redis on tcp:6379")
+            && message.contains("in the committed file (not what the intents compile to"),
+        "{message}"
+    );
+    // The text names the same line of the file on disk.
+    let out = tsacl(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains(&format!("policies/policy.hujson:{line}:")),
+        "{}",
+        stderr(&out)
+    );
+    // `explain` answers for the file as it is, and says that answer is not the intents'.
+    let out = tsacl(dir.path(), &["explain", "redis"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("this answer differs from what the intents compile to")
+            && err.contains("only in the file: * -> tag:redis tcp 6379")
+            && err.contains("only by the intents: tag:panda -> tag:redis tcp 6379"),
+        "{err}"
+    );
+    let out = tsacl(dir.path(), &["explain", "redis", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["differs_from_intents"]["only_in_file"],
+        serde_json::json!(["* -> tag:redis tcp 6379"])
+    );
+    let out = tsacl(
+        dir.path(),
+        &[
+            "explain",
+            "redis",
+            "--from",
+            "clanker-001",
+            "--port",
+            "6379",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "allowed in the file");
+    assert!(
+        stderr(&out).contains("tcp/6379 is allowed in the file, denied by the intents"),
+        "{}",
+        stderr(&out)
+    );
+    // Once compiled, nothing is left to say.
+    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    let out = tsacl(dir.path(), &["explain", "redis"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("differs"), "{}", stderr(&out));
+}
+
+/// A stale file that is only behind the intents, and opens nothing they do not, is only
+/// stale.
+#[test]
+fn an_output_behind_its_intents_is_only_stale() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    std::fs::write(
+        &intents,
+        text.replace(
+            r#"from: ["panda"] }"#,
+            r#"from: ["panda", "clanker-001"] }"#,
+        ),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TSA112"), "{err}");
+    assert!(!err.contains("TSA113") && !err.contains("TSA114"), "{err}");
+}

@@ -170,6 +170,7 @@ impl Project {
                     options.inventory.as_ref(),
                     &mut diags,
                 );
+                self.prove_hand_edits(policy, options, &mut diags);
             }
             self.point_at_written(&mut diags);
         }
@@ -220,6 +221,54 @@ impl Project {
             &self.compiled,
             &files,
             options.inventory.as_ref(),
+            diags,
+        );
+    }
+
+    /// A committed output that differs from what the intents compile to (TSA112) is also
+    /// proven as it is: what a hand edit opens is TSA113 at the edited line of the file on
+    /// disk (`now` is the policy as compiled now). Nothing when the file does not load.
+    fn prove_hand_edits(
+        &mut self,
+        now: &crate::model::Policy,
+        options: &crate::validate::Options,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Some(committed) = self.committed.clone().filter(|c| *c != self.compiled.text) else {
+            return;
+        };
+        let edited = discarded_lines(
+            &String::from_utf8_lossy(&committed),
+            &String::from_utf8_lossy(&self.compiled.text),
+        );
+        let file = self.sources.add(SourceFile::new(
+            self.output_path.clone(),
+            shown(&self.output_path),
+            committed,
+        ));
+        let checked =
+            crate::check::check_policy_to(&self.sources, file, options, crate::check::Depth::Quick);
+        let Some(disk) = checked.policy.filter(|_| {
+            !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed))
+        }) else {
+            return;
+        };
+        let files = super::prove::Files {
+            intents: self.intents_file,
+            base: self.base_file,
+            output: file,
+            base_policy: self.base_policy.as_ref(),
+        };
+        super::prove::prove_hand_edits(
+            &self.intents,
+            &disk,
+            now,
+            &files,
+            options.inventory.as_ref(),
+            &edited,
             diags,
         );
     }
@@ -538,6 +587,24 @@ fn changed_lines(old: &str, new: &str) -> Changes {
         text,
         first_discarded,
     }
+}
+
+/// The offsets in `old` of the first non-blank character of each line `tsacl compile`
+/// would discard to make it `new`.
+fn discarded_lines(old: &str, new: &str) -> Vec<usize> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(old.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() == similar::ChangeTag::Delete)
+        .filter_map(|c| c.old_index())
+        .filter_map(|line| {
+            let start = *starts.get(line)?;
+            let rest = &old[start..];
+            Some(start + rest.len() - rest.trim_start_matches([' ', '\t']).len())
+        })
+        .collect()
 }
 
 /// `text` with each `grants[N]` / `acls[N]` replaced by what `name` calls it (kept when

@@ -947,6 +947,61 @@ pub fn prove(
     }
 }
 
+/// The proof on a stale output (`disk`, the file as committed, in `files.output`): what it
+/// opens that the policy the intents compile to (`now`) does not, each TSA113 at the line
+/// of `disk` that was edited (the first of `edited`, offsets of lines
+/// `tsacl compile` would discard, inside the rule; else the rule's destination entry).
+pub fn prove_hand_edits(
+    intents: &Intents,
+    disk: &Policy,
+    now: &Policy,
+    files: &Files,
+    inventory: Option<&Inventory>,
+    edited: &[usize],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let on_disk = analyse(intents, disk, inventory);
+    let compiled_now = analyse(intents, now, inventory);
+    // The rules of the file on disk come from no intent: cite them where they are.
+    let unmapped = Compiled {
+        text: Vec::new(),
+        grant_origins: Vec::new(),
+        acl_origins: Vec::new(),
+        written: Vec::new(),
+    };
+    for x in &on_disk.extra {
+        if compiled_now
+            .extra
+            .iter()
+            .any(|y| y.service == x.service && y.principals == x.principals)
+        {
+            continue; // The intents' own policy has it too: reported there.
+        }
+        let mut d = extra_diagnostic(intents, disk, &unmapped, files, x);
+        let rule_span = match x.rule {
+            Origin::Grant(i) => disk.grants.iter().flatten().nth(i).map(|g| g.span),
+            Origin::Acl(i) => disk.acls.iter().flatten().nth(i).map(|a| a.span),
+            Origin::Default => None,
+        };
+        if let Some(rule) = rule_span
+            && let Some(&at) = edited
+                .iter()
+                .find(|&&o| rule.start as usize <= o && o < rule.end as usize)
+        {
+            d.primary.span = Span::new(at, at);
+        }
+        d.message = format!(
+            "{}, in the committed file (not what the intents compile to: edited by hand, or behind them)",
+            d.message
+        );
+        d.help = Some(format!(
+            "`tsacl compile` undoes the edit; if {} is meant for them, say so in its intent (`from`, `ports`) and compile",
+            intents.services[x.service].name.value
+        ));
+        diags.push(d);
+    }
+}
+
 fn extra_diagnostic(
     intents: &Intents,
     policy: &Policy,
