@@ -540,3 +540,71 @@ fn an_output_behind_its_intents_is_only_stale() {
     assert!(err.contains("TSA112"), "{err}");
     assert!(!err.contains("TSA113") && !err.contains("TSA114"), "{err}");
 }
+
+#[test]
+fn the_check_summary_names_the_files_and_the_proof() {
+    let (dir, policies) = copy_of_policies();
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "tsacl: checked 3 files: 0 errors, 0 warnings (policies/tailnet.json5, policies/base.hujson and policies/policy.hujson; the proof ran: reachability equals the intents)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // A plain file names itself, and says nothing of a proof.
+    let out = tsacl(dir.path(), &["check", "policies/base.hujson"]);
+    let last = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert!(last.ends_with("(policies/base.hujson)"), "{last}");
+    // A proof that finds something, and one that cannot run.
+    hand_edit(
+        &policies,
+        r#""src": ["tag:panda"], "dst": ["tag:redis"]"#,
+        r#""src": ["*"], "dst": ["tag:redis"]"#,
+    );
+    let out = tsacl(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains("; the proof ran: reachability is not what the intents say)"),
+        "{}",
+        stderr(&out)
+    );
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    std::fs::write(
+        &intents,
+        text.replace("from: [\"panda\"] }", "form: [\"panda\"] }"),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    assert!(
+        stderr(&out).contains("; the proof did not run: fix the errors first)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn removing_the_operator_section_is_explained_as_the_operator() {
+    let (dir, policies) = copy_of_policies();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|l| !l.trim_start().starts_with("operator:"))
+        .collect();
+    assert_ne!(kept, text);
+    std::fs::write(&intents, kept).unwrap();
+    for command in ["check", "compile"] {
+        let out = tsacl(dir.path(), &[command]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("TSA010"), "{err}");
+        assert!(
+            err.contains("the Kubernetes operator's tag, and the intents have no `operator` section to define it"),
+            "{err}"
+        );
+        assert!(err.contains("add it back"), "{err}");
+        assert!(!err.contains("did you mean \"tag:worker\""), "{err}");
+    }
+}

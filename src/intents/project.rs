@@ -26,6 +26,9 @@ pub struct Project {
     pub base_root: Option<Value>,
     /// Problems found while reading and compiling.
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether the last `check` ran the proof (it needs intents and a compiled policy
+    /// without errors).
+    pub proved: bool,
 }
 
 fn shown(path: &Path) -> String {
@@ -129,6 +132,7 @@ pub fn load_with(
         compiled,
         base_root,
         diagnostics,
+        proved: false,
     })
 }
 
@@ -155,6 +159,7 @@ impl Project {
             if let Some(policy) = &checked.policy {
                 self.operator_lints(policy, &mut diags);
             }
+            self.proved = valid && checked.policy.is_some();
             if valid && let Some(policy) = &checked.policy {
                 let files = super::prove::Files {
                     intents: self.intents_file,
@@ -173,6 +178,7 @@ impl Project {
                 self.prove_hand_edits(policy, options, &mut diags);
             }
             self.point_at_written(&mut diags);
+            self.name_missing_operator(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
@@ -197,9 +203,40 @@ impl Project {
                 diags.extend(proven.into_iter().filter(Diagnostic::is_error));
             }
             self.point_at_written(&mut diags);
+            self.name_missing_operator(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// Without an `operator` section no operator tags are written, so a base rule naming
+    /// `tag:k8s-operator` (or `tag:k8s`) finds it undefined: say that it is the operator's
+    /// and where it went, instead of the nearest tag's name.
+    fn name_missing_operator(&self, diags: &mut [Diagnostic]) {
+        if self.intents.operator.is_some() {
+            return;
+        }
+        let op = super::Operator::default();
+        for d in diags.iter_mut().filter(|d| d.code == Code::UndefinedTag) {
+            let Some((tag, role)) = [
+                (&op.tag, "the Kubernetes operator's tag"),
+                (&op.proxy_tag, "the tag of the operator's proxies"),
+            ]
+            .into_iter()
+            .find(|(tag, _)| d.message.ends_with(&format!("{tag:?}"))) else {
+                continue;
+            };
+            d.message = format!(
+                "{}: {role}, and the intents have no `operator` section to define it",
+                d.message
+            );
+            d.help = Some(format!(
+                "the `operator` section writes the operator's tags and owners; add it back \
+                 (operator: {{ tag: {:?}, proxyTag: {:?}, owners: [\"autogroup:admin\"] }}), \
+                 or define {tag} in the base's tagOwners",
+                op.tag, op.proxy_tag
+            ));
+        }
     }
 
     /// The proof on the policy as compiled now.
