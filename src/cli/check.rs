@@ -16,7 +16,9 @@ pub struct CheckArgs {
     /// Policy files to check (`-` reads standard input). Without any, check the intents
     /// file (`policies/tailnet.json5`, found from the current directory upward): compile
     /// it in memory, require the committed output to be current, validate, run the tests
-    /// and prove that reachability equals the intents
+    /// and prove that reachability equals the intents (a stale output is proven as it is
+    /// too: what a hand edit opens is reported at its line). The summary names the files
+    /// and says whether the proof ran
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 

@@ -40,7 +40,10 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
-    /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach TARGET
+    /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach
+    /// TARGET (exit 1 when denied). On a compiled policy that is not what its intents
+    /// compile to, the answer is for the file, with a warning where the intents' differs
+    /// (without --from that difference is exit 1)
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
 
