@@ -695,13 +695,24 @@ fn only_tests(
             by_selector(&sel, d.name.span);
         }
     }
-    for (g, _) in &intents.groups {
-        by_selector(&g.value, g.span);
+    // A group without members has no one to test from.
+    for (g, members) in &intents.groups {
+        if !members.is_empty() {
+            by_selector(&g.value, g.span);
+        }
     }
+    let empty_groups: Vec<&str> = intents
+        .groups
+        .iter()
+        .filter(|(_, members)| members.is_empty())
+        .map(|(g, _)| g.value.as_str())
+        .collect();
     for s in &intents.services {
         for f in &s.from {
             for sel in selectors_for(intents, &f.value) {
-                by_selector(&sel, f.span);
+                if !empty_groups.contains(&sel.as_str()) {
+                    by_selector(&sel, f.span);
+                }
             }
         }
     }
@@ -765,4 +776,79 @@ fn only_tests(
         }
     }
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intents(text: &str) -> Intents {
+        let doc = crate::syntax::json5::parse(text.as_bytes()).expect("JSON5");
+        let mut diags = Vec::new();
+        let intents = super::super::lower::lower(&doc.root, FileId(0), &mut diags);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        intents
+    }
+
+    const TEXT: &str = r#"{
+      groups: { ops: ["ann@example.com"], devs: ["ann@example.com", "bob@example.com"], qa: ["cy@example.com"] },
+      devices: {
+        both: { tags: ["tag:a", "tag:b"] },
+        c: { tags: ["tag:c"] },
+        nas: { ip: "192.168.1.5" },
+        lan: { ip: "192.168.1.0/24" },
+      },
+      services: { s: { ports: [1], from: ["both"] } },
+    }"#;
+
+    #[test]
+    fn a_from_selector_takes_in_what_it_may() {
+        let i = intents(TEXT);
+        let tag = |t: &str| Named::Tag(t.into());
+        let user = |u: &str| Named::User(u.into());
+        let group = |g: &str| Named::Group(g.into());
+        // A device carrying both tags is taken in as either.
+        assert!(may_take_in(&i, "tag:a", &tag("tag:b")));
+        assert!(!may_take_in(&i, "tag:a", &tag("tag:c")));
+        // Groups and their members, both ways; groups sharing a member.
+        assert!(may_take_in(&i, "group:ops", &user("ann@example.com")));
+        assert!(may_take_in(&i, "ann@example.com", &group("group:devs")));
+        assert!(may_take_in(&i, "group:ops", &group("group:devs")));
+        assert!(!may_take_in(&i, "group:ops", &group("group:qa")));
+        assert!(!may_take_in(&i, "group:ops", &user("bob@example.com")));
+        // A group the intents do not define (the base's) may hold anyone.
+        assert!(may_take_in(&i, "group:base", &user("bob@example.com")));
+        // Roles take in users and groups, not tags; `autogroup:tagged` the reverse.
+        assert!(may_take_in(&i, "autogroup:member", &group("group:qa")));
+        assert!(!may_take_in(&i, "autogroup:member", &tag("tag:c")));
+        assert!(may_take_in(&i, "autogroup:tagged", &tag("tag:c")));
+        assert!(!may_take_in(
+            &i,
+            "autogroup:tagged",
+            &user("bob@example.com")
+        ));
+        // A single address is a name; a range is anyone's.
+        assert!(may_take_in(&i, "nas", &Named::Host("nas".into())));
+        assert!(!may_take_in(&i, "nas", &tag("tag:c")));
+        assert!(may_take_in(&i, "lan", &tag("tag:c")));
+        assert!(may_take_in(&i, "*", &user("bob@example.com")));
+    }
+
+    #[test]
+    fn denied_ports_are_past_the_own_and_the_services_not_given() {
+        let p = |first: u16, last: u16| super::super::ServicePort {
+            protocol: crate::model::Protocol::TCP,
+            range: crate::model::PortRange { first, last },
+            span: Span::new(0, 0),
+        };
+        let (a, b, c) = (p(9000, 9000), p(9001, 9001), p(8000, 8002));
+        assert_eq!(denied_ports(&[&a], &[&a], "tcp"), vec![9001]);
+        // Own ports replace the service's: 9000 is denied, and the range's first port.
+        assert_eq!(
+            denied_ports(&[&b], &[&a, &b, &c], "tcp"),
+            vec![9002, 9000, 8000]
+        );
+        assert_eq!(denied_ports(&[&b], &[&a], "udp"), Vec::<u16>::new());
+        assert_eq!(denied_ports(&[], &[&a], "tcp"), vec![9000]);
+    }
 }
