@@ -608,3 +608,39 @@ fn removing_the_operator_section_is_explained_as_the_operator() {
         assert!(!err.contains("did you mean \"tag:worker\""), "{err}");
     }
 }
+
+/// A port one source alone may reach is still a port the Kubernetes Service must expose.
+#[test]
+fn k8s_check_wants_the_ports_of_sources_with_their_own() {
+    let (dir, policies) = copy_of_policies();
+    let k8s = policies.join("k8s");
+    std::fs::create_dir_all(&k8s).unwrap();
+    let manifests = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/k8s/services.yaml"),
+    )
+    .unwrap();
+    std::fs::write(k8s.join("services.yaml"), &manifests).unwrap();
+    let intents = policies.join("tailnet.json5");
+    let text = std::fs::read_to_string(&intents).unwrap();
+    let edited = text.replace(
+        r#"redis:     { ports: [6379], from: ["panda"] }"#,
+        r#"redis:     { ports: [6379], from: ["panda", { source: "clanker-001", ports: [6380] }] }"#,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&intents, edited).unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TSA130") && err.contains("tcp:6380"), "{err}");
+    std::fs::write(
+        k8s.join("services.yaml"),
+        manifests.replacen(
+            "    - port: 6379\n",
+            "    - port: 6379\n      name: redis\n    - port: 6380\n      name: replica\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
