@@ -473,11 +473,14 @@ address range covering the tailnet's, or with `--inventory` a device's own addre
 that take in a principal (a device, a user, a tag, a role, `autogroup:member`, an address). ICMP \
 is implied for whoever may reach the service. One finding per rule and service lists who gets \
 what beyond the intent, at the rule's destination where it is written (the base file, or the \
-intent).\n\
+intent). A committed policy that is not what the intents compile to (TSA112) is proven as it is \
+too: what a hand edit opens is reported at the edited line of that file. `compile` refuses to \
+write while there is such a finding.\n\
 Violation: `{\"src\": [\"autogroup:member\"], \"dst\": [\"*\"], \"ip\": [\"tcp:22\"]}` in the base \
 while `redis: { ports: [6379], from: [\"panda\"] }`\n\
 Fix: narrow that rule (a destination by tag, not `*`), or add the principal to `from` and the \
-port to `ports`.";
+port to `ports`; for ports one source alone needs, write that source in `from` with its own \
+ports, `{ source: \"clanker-001\", ports: [6380] }` (they replace the service's for it).";
     MissingAccess = "TSA114", "missing-access", Error(Intents),
         "A principal the intents allow cannot reach the service",
         "The final policy does not let a principal in `from` reach the service on one of its ports.";

@@ -59,8 +59,15 @@ fn a_base_rule_that_lets_the_laptop_reach_redis_fails_the_check() {
     assert_ne!(edited, text);
     std::fs::write(&base, &edited).unwrap();
     let line = edited.lines().position(|l| l.contains("tcp:6379")).unwrap() + 1;
-    // Compiled, so only the access problem remains.
-    assert_eq!(tsacl(dir.path(), &["compile"]).status.code(), Some(0));
+    // `compile` refuses it as `check` does, and leaves the compiled policy as it was.
+    let compiled = std::fs::read(policies.join("policy.hujson")).unwrap();
+    let out = tsacl(dir.path(), &["compile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("TSA113"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(policies.join("policy.hujson")).unwrap(),
+        compiled
+    );
     let out = tsacl(dir.path(), &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);

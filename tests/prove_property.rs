@@ -4,7 +4,9 @@
 //! and address send to the service's device beyond the intent, flow by flow; and nothing
 //! the intents allow goes missing (base rules only add access). Run without an inventory
 //! (service devices outside every partly written tailnet range, where the proof cannot
-//! see them) and with the same devices as the inventory, placed anywhere.
+//! see them) and with the same devices as the inventory, placed anywhere. The intents
+//! come with or without sources that have ports of their own (`{ source, ports }`: one
+//! in addition to a plain entry naming it, one through a group as well, one alone).
 
 use proptest::prelude::*;
 use std::net::IpAddr;
@@ -32,6 +34,22 @@ const INTENTS: &str = r#"{
     public: { ports: [80], from: ["autogroup:danger-all"] },
   },
 }"#;
+
+/// The intents with sources that have ports of their own.
+fn intents_text(per_source: bool) -> String {
+    if !per_source {
+        return INTENTS.to_string();
+    }
+    INTENTS
+        .replace(
+            r#"from: ["panda", "nas"]"#,
+            r#"from: ["panda", "nas", { source: "nas", ports: ["udp:5353"] }, { source: "clanker", ports: [6380, "udp:5353"] }]"#,
+        )
+        .replace(
+            r#"from: ["group:admins", "panda"]"#,
+            r#"from: ["group:admins", "panda", { source: "laptop", ports: [7881] }]"#,
+        )
+}
 
 const SOURCES: &[&str] = &[
     "*",
@@ -80,6 +98,9 @@ const PORTS: &[&str] = &[
     "6000-7000",
     "50000-50010",
     "7880",
+    "7881",
+    "6380",
+    "5353",
 ];
 
 /// Users a rule names or a stand-in stands for, with their role.
@@ -102,11 +123,16 @@ const TAGS: &[&str] = &[
     "tag:public",
 ];
 
-/// Service name, its tag, who may reach it (as principals), and its ports.
+/// A principal with ports of its own, and those ports.
+type Own = (&'static str, &'static [(u8, u16, u16)]);
+
+/// Service name, its tag, who may reach it (as principals), its ports, and (in the
+/// intents with per-source ports) principals with ports of their own besides.
 struct Intent {
     tag: &'static str,
     from: &'static [&'static str],
     ports: &'static [(u8, u16, u16)],
+    own: &'static [Own],
 }
 
 const SERVICES: &[Intent] = &[
@@ -114,11 +140,16 @@ const SERVICES: &[Intent] = &[
         tag: "tag:redis",
         from: &["tag:panda", "192.168.1.5"],
         ports: &[(6, 6379, 6379)],
+        own: &[
+            ("192.168.1.5", &[(17, 5353, 5353)]),
+            ("tag:clanker", &[(6, 6380, 6380), (17, 5353, 5353)]),
+        ],
     },
     Intent {
         tag: "tag:livekit",
         from: &["alice@example.com", "bob@example.com", "tag:panda"],
         ports: &[(6, 7880, 7880), (17, 50000, 60000)],
+        own: &[("alice@example.com", &[(6, 7881, 7881)])],
     },
     Intent {
         tag: "tag:web",
@@ -131,12 +162,14 @@ const SERVICES: &[Intent] = &[
             "(any other user)@example.com",
         ],
         ports: &[(6, 443, 443)],
+        own: &[],
     },
     // Every device and every address.
     Intent {
         tag: "tag:public",
         from: &["autogroup:danger-all"],
         ports: &[(6, 80, 80)],
+        own: &[],
     },
 ];
 
@@ -298,22 +331,33 @@ fn principal(d: &Device) -> Principal {
 /// intents write.
 fn flows() -> Vec<(u8, u16)> {
     let ports = [
-        1, 22, 23, 79, 80, 81, 442, 443, 444, 5999, 6000, 6378, 6379, 6380, 7000, 7001, 7879, 7880,
-        7881, 49999, 50000, 50010, 50011, 60000, 60001, 65535,
+        1, 22, 23, 79, 80, 81, 442, 443, 444, 5352, 5353, 5354, 5999, 6000, 6378, 6379, 6380, 6381,
+        7000, 7001, 7879, 7880, 7881, 7882, 49999, 50000, 50010, 50011, 60000, 60001, 65535,
     ];
     let mut out: Vec<(u8, u16)> = ports.iter().flat_map(|p| [(6, *p), (17, *p)]).collect();
     out.extend([(1, 0), (58, 0)]);
     out
 }
 
-fn intended(svc: &Intent, who: &str, proto: u8, port: u16) -> bool {
-    (svc.from.contains(&who) || svc.from == ["autogroup:danger-all"])
+fn intended(svc: &Intent, per_source: bool, who: &str, proto: u8, port: u16) -> bool {
+    let within = |ports: &[(u8, u16, u16)]| {
+        ports
+            .iter()
+            .any(|&(p, a, b)| p == proto && a <= port && port <= b)
+    };
+    let plain = svc.from.contains(&who) || svc.from == ["autogroup:danger-all"];
+    let own: Vec<&[(u8, u16, u16)]> = svc
+        .own
+        .iter()
+        .filter(|(w, _)| per_source && *w == who)
+        .map(|(_, ports)| *ports)
+        .collect();
+    // ICMP comes with any access; each entry naming it adds its ports.
+    (plain || !own.is_empty())
         && (proto == 1
             || proto == 58
-            || svc
-                .ports
-                .iter()
-                .any(|&(p, a, b)| p == proto && a <= port && port <= b))
+            || (plain && within(svc.ports))
+            || own.iter().any(|ports| within(ports)))
 }
 
 /// What the proof says `source` gets from `rule` to service `k` beyond the intent.
@@ -351,9 +395,14 @@ enum Source<'a> {
     Address(IpAddr),
 }
 
-fn check(rules: &[RuleSpec], inside: &[bool], with_inventory: bool) -> Result<(), TestCaseError> {
+fn check(
+    rules: &[RuleSpec],
+    inside: &[bool],
+    with_inventory: bool,
+    per_source: bool,
+) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("tailnet.json5"), INTENTS).unwrap();
+    std::fs::write(dir.path().join("tailnet.json5"), intents_text(per_source)).unwrap();
     let base = base_text(rules);
     std::fs::write(dir.path().join("base.hujson"), &base).unwrap();
     let project = tsacl::intents::project::load(&dir.path().join("tailnet.json5")).unwrap();
@@ -432,7 +481,7 @@ fn check(rules: &[RuleSpec], inside: &[bool], with_inventory: bool) -> Result<()
                     let extra = pairs
                         .iter()
                         .any(|&(from, to)| allowed(only, owner_of, from, to, proto, port))
-                        && !intended(svc, who, proto, port);
+                        && !intended(svc, per_source, who, proto, port);
                     prop_assert_eq!(
                         extra,
                         admits(&said, proto, port),
@@ -469,15 +518,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
-    fn proof_equals_brute_force_without_an_inventory(rules in rules()) {
-        check(&rules, &[], false)?;
+    fn proof_equals_brute_force_without_an_inventory(rules in rules(), per_source: bool) {
+        check(&rules, &[], false, per_source)?;
     }
 
     #[test]
     fn proof_equals_brute_force_with_the_inventory(
         rules in rules(),
         inside in proptest::collection::vec(any::<bool>(), USERS.len() + TAGS.len()),
+        per_source: bool,
     ) {
-        check(&rules, &inside, true)?;
+        check(&rules, &inside, true, per_source)?;
     }
 }

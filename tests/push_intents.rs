@@ -107,8 +107,10 @@ fn push_and_diff_work_from_the_project_root_without_a_file() {
 fn a_failing_check_sends_nothing() {
     let (api, dir) = project();
     in_base(dir.path(), OPENS_POSTGRES);
+    // `compile` refuses it (the proof fails) and writes nothing; committed anyway.
     let r = tsacl_in(dir.path(), &["compile"]);
-    assert_eq!(r.code, 0, "{r}");
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains("TSA113"), "{r}");
     commit(dir.path(), "open postgres");
     // `check` fails on its own...
     let check = tsacl_in(dir.path(), &["check"]);

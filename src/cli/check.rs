@@ -16,7 +16,9 @@ pub struct CheckArgs {
     /// Policy files to check (`-` reads standard input). Without any, check the intents
     /// file (`policies/tailnet.json5`, found from the current directory upward): compile
     /// it in memory, require the committed output to be current, validate, run the tests
-    /// and prove that reachability equals the intents
+    /// and prove that reachability equals the intents (a stale output is proven as it is
+    /// too: what a hand edit opens is reported at its line). The summary names the files
+    /// and says whether the proof ran
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
@@ -193,12 +195,24 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
     let mut files = vec![project.intents_file];
     files.extend(project.base_file);
     files.push(project.output_file);
+    use crate::rules::Code;
+    let found = |codes: &[Code]| project.diagnostics.iter().any(|d| codes.contains(&d.code));
+    let proof = if !project.proved {
+        "the proof did not run: fix the errors first"
+    } else if found(&[Code::ExtraAccess, Code::MissingAccess]) {
+        "the proof ran: reachability is not what the intents say"
+    } else if found(&[Code::ProofUndecided]) {
+        "the proof ran: reachability equals the intents where the policy alone can tell"
+    } else {
+        "the proof ran: reachability equals the intents"
+    };
     report(
         &project.sources,
         &files,
         &project.diagnostics,
         args.format,
         color,
+        Some(proof),
     );
     Outcome {
         code: findings_code(&project.diagnostics, args),
@@ -212,6 +226,7 @@ fn report(
     diagnostics: &[crate::diagnostics::Diagnostic],
     format: CheckFormat,
     color: bool,
+    proof: Option<&str>,
 ) {
     match format {
         CheckFormat::Json => print!("{}", render_json(sources, files, diagnostics)),
@@ -234,8 +249,25 @@ fn report(
             );
             eprint!("{text}");
             let n = files.len();
+            // Which files, so a summary is never about files the user did not mean.
+            const NAMED: usize = 4;
+            let mut names: Vec<&str> = files
+                .iter()
+                .take(NAMED)
+                .map(|f| sources.get(*f).name.as_str())
+                .collect();
+            let more = format!("{} more", n.saturating_sub(NAMED));
+            if n > NAMED {
+                names.push(&more);
+            }
+            let what = match names.as_slice() {
+                [] => String::new(),
+                [one] => one.to_string(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+            };
+            let proof = proof.map(|p| format!("; {p}")).unwrap_or_default();
             eprintln!(
-                "tsacl: checked {n} file{}: {}",
+                "tsacl: checked {n} file{}: {} ({what}{proof})",
                 if n == 1 { "" } else { "s" },
                 summary(diagnostics)
             );
@@ -442,7 +474,7 @@ pub(super) fn run_checked(args: &CheckArgs, color: bool) -> Outcome {
         files.push(sources.add(SourceFile::new(path.clone(), name, bytes)));
     }
     let diagnostics = check_files(&sources, &files, &options, &cli, Depth::Full);
-    report(&sources, &files, &diagnostics, args.format, color);
+    report(&sources, &files, &diagnostics, args.format, color, None);
     Outcome {
         code: if unreadable {
             EXIT_USAGE

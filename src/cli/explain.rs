@@ -40,7 +40,10 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
-    /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach TARGET
+    /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach
+    /// TARGET (exit 1 when denied). On a compiled policy that is not what its intents
+    /// compile to, the answer is for the file, with a warning where the intents' differs
+    /// (without --from that difference is exit 1)
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
 
@@ -273,18 +276,11 @@ impl IntentsView<'_> {
         match named.kind {
             "service" => {
                 let s = intents.service(&named.name)?;
-                let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
-                let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
                 Some(format!(
-                    "service {} ({}): intended for {} on {}",
+                    "service {} ({}): intended for {}",
                     s.name.value,
                     s.tag,
-                    if from.is_empty() {
-                        "nobody".to_string()
-                    } else {
-                        from.join(", ")
-                    },
-                    ports.join(", ")
+                    s.intended_text()
                 ))
             }
             "device" => {
@@ -347,6 +343,43 @@ fn cite(
     })
 }
 
+/// The policy the intents compile to now, when it loads (for a stale file's answer).
+fn compiled_now(project: &Project) -> Option<Policy> {
+    if project.diagnostics.iter().any(|d| d.is_error()) {
+        return None;
+    }
+    let checked = check_policy_to(
+        &project.sources,
+        project.output_file,
+        &Default::default(),
+        Depth::Quick,
+    );
+    if checked.diagnostics.iter().any(|d| d.is_error()) {
+        return None;
+    }
+    checked.policy
+}
+
+/// The flows (sources, destination, protocol and ports) one answer has and the other does
+/// not, each side sorted: `* -> tag:redis tcp 6379`.
+fn answer_difference(file: &[Row], intended: &[Row]) -> (Vec<String>, Vec<String>) {
+    let key = |r: &Row| {
+        format!(
+            "{} -> {} {} {}",
+            r.sources.join(", "),
+            r.destination,
+            r.protocol,
+            r.ports
+        )
+    };
+    let a: std::collections::BTreeSet<String> = file.iter().map(key).collect();
+    let b: std::collections::BTreeSet<String> = intended.iter().map(key).collect();
+    (
+        a.difference(&b).cloned().collect(),
+        b.difference(&a).cloned().collect(),
+    )
+}
+
 /// Protocols and ports of several rows: `tcp 6333,6334; udp 53`.
 fn access_text(rows: &[&Row]) -> String {
     let mut by_proto: Vec<(String, Vec<String>)> = Vec::new();
@@ -392,6 +425,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             locator: if current { p.locator() } else { None },
         }
     });
+    // A stale file answers for itself; the policy the intents compile to says whether
+    // that answer is the intents' one.
+    let intended_policy = view
+        .as_ref()
+        .filter(|v| v.locator.is_none())
+        .and_then(|v| compiled_now(v.project));
     let aliases = view.as_ref().map(IntentsView::aliases).unwrap_or_default();
     let resolve = |name: &str| resolve_name_with(&policy, inventory.as_ref(), &aliases, name);
     let target = match resolve(&args.target) {
@@ -456,6 +495,30 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             .iter()
             .map(|p| why(&model, &roles, source, &target, proto.0, *p))
             .collect();
+        if let Some(intended) = &intended_policy {
+            let now = crate::engine::explain::model(intended, &roles, &names);
+            let differ: Vec<String> = answers
+                .iter()
+                .zip(&ports)
+                .filter(|(w, p)| {
+                    why(&now, &roles, source, &target, proto.0, **p).allowed != w.allowed
+                })
+                .map(|(w, p)| {
+                    format!(
+                        "{}/{p} is {} in the file, {} by the intents",
+                        w.protocol,
+                        if w.allowed { "allowed" } else { "denied" },
+                        if w.allowed { "denied" } else { "allowed" }
+                    )
+                })
+                .collect();
+            if !differ.is_empty() {
+                warning_line(format!(
+                    "this answer differs from what the intents compile to: {}",
+                    differ.join("; ")
+                ));
+            }
+        }
         let cite_near = |n: &Near| {
             cite(
                 &sources,
@@ -535,6 +598,29 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
     } else {
         cannot_reach(&model, &target)
     };
+    let differs = intended_policy.as_ref().map(|intended| {
+        let now = crate::engine::explain::model(intended, &roles, &names);
+        let rows_now = if args.outbound {
+            outbound(&now, &target)
+        } else {
+            inbound(&now, &target)
+        };
+        answer_difference(&rows, &rows_now)
+    });
+    if let Some((only_file, only_intents)) = &differs
+        && !(only_file.is_empty() && only_intents.is_empty())
+    {
+        let mut text = "this answer differs from what the intents compile to (exit 1):".to_string();
+        for (what, rows) in [
+            ("only in the file", only_file),
+            ("only by the intents", only_intents),
+        ] {
+            if !rows.is_empty() {
+                text.push_str(&format!("\n  {what}: {}", rows.join("; ")));
+            }
+        }
+        warning_line(text);
+    }
     // Principals the intents have a name for are shown by it.
     if let Some(v) = &view {
         for alias in v.aliases() {
@@ -548,13 +634,18 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
     }
     match args.format {
         ExplainFormat::Json => {
-            let doc = json!({
+            let mut doc = json!({
                 "target": target.name,
                 "kind": target.kind,
                 "direction": if args.outbound { "outbound" } else { "inbound" },
                 "rules": rows.iter().map(row_json).collect::<Vec<_>>(),
                 "cannot_reach": cannot,
             });
+            if let Some((only_file, only_intents)) = &differs {
+                doc["differs_from_intents"] = json!({
+                    "only_in_file": only_file, "only_by_intents": only_intents,
+                });
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap());
         }
         ExplainFormat::Text => {
@@ -632,7 +723,10 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             }
         }
     }
-    EXIT_CLEAN
+    match differs {
+        Some((a, b)) if !(a.is_empty() && b.is_empty()) => EXIT_FINDINGS,
+        _ => EXIT_CLEAN,
+    }
 }
 
 pub fn run_graph(args: GraphArgs, color: bool) -> u8 {

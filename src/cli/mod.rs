@@ -82,6 +82,19 @@ shows and what --fail-on and the exit code use. `tsacl rule --all` lists the cod
     )]
     Check(check::CheckArgs),
     /// Compile the intents file into the tailnet policy file
+    #[command(
+        long_about = "Compile the intents file (and its base policy) into the tailnet policy file, \
+atomically and deterministically.\n\n\
+Nothing is written while `tsacl check` would report an error: in the intents, in the policy \
+they compile to (validation, its tests), or in the proof that reachability equals the intents \
+(a base rule opening a service beyond its `from` is TSA113). Then the diagnostics are printed, \
+the exit code is 1 and the file on disk is left byte for byte as it was.\n\n\
+The compiled `tests` make the control plane enforce the intents on every save: each source \
+accepts its ports and is denied the next one, and every device, group, user and tag the \
+intents name is denied each service not meant for it. A `from` entry may give one source \
+ports of its own, which replace the service's for it: \
+from: [\"backup\", { source: \"ci-runner\", ports: [9001] }]."
+    )]
     Compile(compile::CompileArgs),
     /// Print the manifests each service needs (Service annotations, Funnel Ingresses), or check manifests against the intents
     K8s(k8s::K8sArgs),

@@ -281,51 +281,53 @@ pub fn compile(
     object(&mut out, "hosts", &hosts);
     object(&mut out, "tagOwners", &owners);
 
-    // One grant per service.
+    // One grant per service, and one more per set of ports a source has of its own.
     let mut grant_origins = Vec::new();
     out.push_str("\"grants\": [\n");
     for (i, s) in intents.services.iter().enumerate() {
         if s.from.is_empty() || s.ports.is_empty() {
             continue;
         }
-        let at = vec![key("grants"), Step::Index(grant_origins.len())];
-        let mut src: Vec<String> = Vec::new();
-        for f in &s.from {
-            for sel in selectors_for(intents, &f.value) {
-                if !src.contains(&sel) {
-                    let mut path = at.clone();
-                    path.extend([key("src"), Step::Index(src.len())]);
-                    written.push((path, Written::Intents(f.span)));
-                    src.push(sel);
+        for (ports, entries) in s.sources_by_ports() {
+            let at = vec![key("grants"), Step::Index(grant_origins.len())];
+            let mut src: Vec<String> = Vec::new();
+            for f in entries.iter().map(|&j| &s.from[j]) {
+                for sel in selectors_for(intents, &f.value) {
+                    if !src.contains(&sel) {
+                        let mut path = at.clone();
+                        path.extend([key("src"), Step::Index(src.len())]);
+                        written.push((path, Written::Intents(f.span)));
+                        src.push(sel);
+                    }
                 }
             }
+            let ip: Vec<String> = ports.iter().map(|p| p.grant_text()).collect();
+            for (j, p) in ports.iter().enumerate() {
+                let mut path = at.clone();
+                path.extend([key("ip"), Step::Index(j)]);
+                written.push((path, Written::Intents(p.span)));
+            }
+            let mut dst = at.clone();
+            dst.push(key("dst"));
+            written.push((dst, Written::Intents(s.tag_span.unwrap_or(s.name.span))));
+            written.push((at, Written::Intents(s.name.span)));
+            let from: Vec<&str> = entries.iter().map(|&j| s.from[j].value.trim()).collect();
+            let _ = writeln!(
+                out,
+                "// {}: {} from {}",
+                s.name.value,
+                ip.join(", "),
+                from.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}},",
+                list(&src),
+                q(&s.tag),
+                list(&ip)
+            );
+            grant_origins.push(RuleOrigin::Service(i));
         }
-        let ip: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
-        for (j, p) in s.ports.iter().enumerate() {
-            let mut path = at.clone();
-            path.extend([key("ip"), Step::Index(j)]);
-            written.push((path, Written::Intents(p.span)));
-        }
-        let mut dst = at.clone();
-        dst.push(key("dst"));
-        written.push((dst, Written::Intents(s.tag_span.unwrap_or(s.name.span))));
-        written.push((at, Written::Intents(s.name.span)));
-        let from: Vec<&str> = s.from.iter().map(|f| f.value.trim()).collect();
-        let _ = writeln!(
-            out,
-            "// {}: {} from {}",
-            s.name.value,
-            ip.join(", "),
-            from.join(", ")
-        );
-        let _ = writeln!(
-            out,
-            "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}},",
-            list(&src),
-            q(&s.tag),
-            list(&ip)
-        );
-        grant_origins.push(RuleOrigin::Service(i));
     }
     // The base's elements of an array section, after `before` generated ones.
     let array_from_base = |out: &mut String,
@@ -426,55 +428,76 @@ pub fn compile(
         }
     }
 
-    // Tests, so the control plane itself enforces the intents on every push.
+    // Tests, so the control plane itself enforces the intents on every push: each source
+    // reaches its ports and not the next one (nor the service's ports it is not given).
     out.push_str("\"tests\": [\n");
     let mut tests = 0;
     for s in &intents.services {
         if s.ports.is_empty() {
             continue;
         }
-        let mut done: Vec<String> = Vec::new();
-        for f in &s.from {
+        let all = s.all_ports();
+        // Each test source once, with every port the entries naming it give it.
+        let mut sources: Vec<(String, Span, Vec<&super::ServicePort>)> = Vec::new();
+        for (j, f) in s.from.iter().enumerate() {
             if f.value.trim().starts_with("autogroup:") {
                 continue; // Not a valid test source.
             }
             for src in selectors_for(intents, &f.value) {
-                let mut by_proto: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for p in &s.ports {
-                    by_proto
-                        .entry(p.protocol.to_string())
-                        .or_default()
-                        .push(format!("{}:{}", s.tag, p.range.first));
+                let ports = s.ports_for(j).iter();
+                match sources.iter_mut().find(|(known, ..)| *known == src) {
+                    Some((.., own)) if s.has_source_ports() => own.extend(ports),
+                    Some(_) => {}
+                    None => sources.push((src, f.span, ports.collect())),
                 }
-                if done.contains(&src) {
+            }
+        }
+        for (src, span, own) in sources {
+            let mut by_proto: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for p in &own {
+                let accept = format!("{}:{}", s.tag, p.range.first);
+                let list = by_proto.entry(p.protocol.to_string()).or_default();
+                if !list.contains(&accept) {
+                    list.push(accept);
+                }
+            }
+            // A protocol of the service this source is not given: denied outright.
+            for p in &all {
+                by_proto.entry(p.protocol.to_string()).or_default();
+            }
+            for (proto, accept) in by_proto {
+                let denied: Vec<String> = denied_ports(&own, &all, &proto)
+                    .into_iter()
+                    .map(|p| format!("{}:{p}", s.tag))
+                    .collect();
+                let accept = if accept.is_empty() {
+                    String::new()
+                } else {
+                    format!(", \"accept\": [{}]", list(&accept))
+                };
+                let deny = if denied.is_empty() {
+                    String::new()
+                } else {
+                    format!(", \"deny\": [{}]", list(&denied))
+                };
+                if accept.is_empty() && deny.is_empty() {
                     continue;
                 }
-                for (proto, accept) in by_proto {
-                    // And no other port: the first one past the service's ports.
-                    let deny = port_outside(s, &proto)
-                        .map(|p| format!(", \"deny\": [{}]", q(&format!("{}:{p}", s.tag))))
-                        .unwrap_or_default();
-                    let proto = if proto == "tcp" {
-                        String::new()
-                    } else {
-                        format!(", \"proto\": {}", q(&proto))
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{{\"src\": {}{proto}, \"accept\": [{}]{deny}}},",
-                        q(&src),
-                        list(&accept)
-                    );
-                    written.push((
-                        vec![key("tests"), Step::Index(tests)],
-                        Written::Intents(f.span),
-                    ));
-                    tests += 1;
-                }
-                done.push(src);
+                let proto = if proto == "tcp" {
+                    String::new()
+                } else {
+                    format!(", \"proto\": {}", q(&proto))
+                };
+                let _ = writeln!(out, "{{\"src\": {}{proto}{accept}{deny}}},", q(&src));
+                written.push((
+                    vec![key("tests"), Step::Index(tests)],
+                    Written::Intents(span),
+                ));
+                tests += 1;
             }
         }
     }
+    tests += only_tests(intents, &mut out, &mut written, tests);
     array_from_base(&mut out, &mut written, "tests", tests, None);
     out.push_str("],\n}\n");
     let text = crate::syntax::hujson::format(out.as_bytes()).unwrap_or_else(|_| out.into_bytes());
@@ -495,14 +518,8 @@ fn funnel_path(s: &super::ServiceIntent) -> String {
     }
 }
 
-/// A port of this protocol that the service does not open, to test that it stays closed.
-fn port_outside(s: &super::ServiceIntent, proto: &str) -> Option<u16> {
-    let ranges: Vec<_> = s
-        .ports
-        .iter()
-        .filter(|p| p.protocol.to_string() == proto)
-        .map(|p| p.range)
-        .collect();
+/// A port outside `ranges`, the first past them, to test that it stays closed.
+fn first_outside(ranges: &[crate::model::PortRange]) -> Option<u16> {
     let start = ranges.iter().map(|r| r.last as u32 + 1).min().unwrap_or(1);
     (start..=65535)
         .chain(1..start)
@@ -518,5 +535,320 @@ fn normalize(text: &str) -> String {
     {
         Some(v) => v.to_string(),
         None => text.trim().to_string(),
+    }
+}
+
+/// The ports of protocol `proto` a source given `own` is tested not to reach: the first
+/// one past its own, and the first of each of the service's other ranges it is not given.
+fn denied_ports(own: &[&super::ServicePort], all: &[&super::ServicePort], proto: &str) -> Vec<u16> {
+    let of_proto = |ports: &[&super::ServicePort]| -> Vec<crate::model::PortRange> {
+        ports
+            .iter()
+            .filter(|p| p.protocol.to_string() == proto)
+            .map(|p| p.range)
+            .collect()
+    };
+    let mine = of_proto(own);
+    let given = |p: u16| mine.iter().any(|r| r.contains(p));
+    let mut out = Vec::new();
+    if !mine.is_empty()
+        && let Some(p) = first_outside(&mine)
+    {
+        out.push(p);
+    }
+    for r in of_proto(all) {
+        if let Some(p) = (r.first..=r.last).find(|p| !given(*p))
+            && !out.contains(&p)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A test source the intents name, as the policy writes it.
+#[derive(Clone, Debug, PartialEq)]
+enum Named {
+    Tag(String),
+    Group(String),
+    User(String),
+    /// A device known by its address, written as its host alias.
+    Host(String),
+}
+
+impl Named {
+    fn text(&self) -> &str {
+        match self {
+            Named::Tag(s) | Named::Group(s) | Named::User(s) | Named::Host(s) => s,
+        }
+    }
+}
+
+/// What a `from` selector may take in, for the tests that deny everyone else.
+enum Takes {
+    Named(Named),
+    /// Any user (roles, membership, a user domain): users, groups, users' devices.
+    AnyUser,
+    /// Any tagged device.
+    AnyTag,
+    /// Possibly anyone (`*`, addresses, names the intents do not define).
+    Anyone,
+}
+
+fn takes(intents: &Intents, selector: &str) -> Takes {
+    let user_autogroups = [
+        "autogroup:member",
+        "autogroup:admin",
+        "autogroup:owner",
+        "autogroup:it-admin",
+        "autogroup:network-admin",
+        "autogroup:billing-admin",
+        "autogroup:auditor",
+        "autogroup:shared",
+    ];
+    if user_autogroups.contains(&selector) {
+        Takes::AnyUser
+    } else if selector == "autogroup:tagged" {
+        Takes::AnyTag
+    } else if selector.starts_with("tag:") {
+        Takes::Named(Named::Tag(selector.into()))
+    } else if selector.starts_with("group:") {
+        Takes::Named(Named::Group(selector.into()))
+    } else if selector.contains('@') && !selector.contains('*') && !selector.contains(':') {
+        Takes::Named(Named::User(selector.into()))
+    } else if selector.contains('@') {
+        Takes::AnyUser
+    } else if intents.device(selector).is_some_and(|d| {
+        d.ip.as_ref()
+            .and_then(|ip| crate::model::Prefix::parse(&ip.value))
+            .is_some_and(|p| p.len == if p.addr.is_ipv4() { 32 } else { 128 })
+    }) {
+        Takes::Named(Named::Host(selector.into()))
+    } else {
+        Takes::Anyone
+    }
+}
+
+/// Whether a `from` selector may take in the test source `who`. When unsure, yes: a deny
+/// test that might fail on the real tailnet would block every save.
+fn may_take_in(intents: &Intents, selector: &str, who: &Named) -> bool {
+    // The members of a group of the intents; `None` for one defined elsewhere (the base).
+    let members = |g: &str| -> Option<Vec<&str>> {
+        intents
+            .groups
+            .iter()
+            .find(|(name, _)| name.value == g)
+            .map(|(_, m)| m.iter().map(|m| m.value.trim()).collect())
+    };
+    match (takes(intents, selector), who) {
+        (Takes::Anyone, _) => true,
+        (Takes::AnyUser, Named::User(_) | Named::Group(_)) => true,
+        (Takes::AnyTag, Named::Tag(_)) => true,
+        (Takes::Named(Named::Tag(a)), Named::Tag(b)) => {
+            // A device with both tags is taken in as either.
+            a == *b
+                || intents.devices.iter().any(|d| {
+                    d.tags.iter().any(|t| t.value == a) && d.tags.iter().any(|t| t.value == *b)
+                })
+        }
+        (Takes::Named(Named::User(u)), Named::User(v)) => u == *v,
+        (Takes::Named(Named::User(u)), Named::Group(g)) => {
+            members(g).is_none_or(|m| m.contains(&u.as_str()))
+        }
+        (Takes::Named(Named::Group(g)), Named::User(u)) => {
+            members(&g).is_none_or(|m| m.contains(&u.as_str()))
+        }
+        (Takes::Named(Named::Group(g)), Named::Group(h)) => {
+            g == *h
+                || match (members(&g), members(h)) {
+                    (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+                    _ => true,
+                }
+        }
+        (Takes::Named(Named::Host(a)), Named::Host(b)) => a == *b,
+        _ => false,
+    }
+}
+
+/// Tests that guard "only": every device, group, user and tag the intents name is denied
+/// the ports of each service whose `from` does not take it in, one test per source and
+/// protocol. Returns how many were written (the first at index `first`).
+fn only_tests(
+    intents: &Intents,
+    out: &mut String,
+    written: &mut Vec<(Vec<Step>, Written)>,
+    first: usize,
+) -> usize {
+    let mut named: Vec<(Named, Span)> = Vec::new();
+    let mut note = |who: Named, at: Span| {
+        if !named.iter().any(|(n, _)| *n == who) {
+            named.push((who, at));
+        }
+    };
+    let mut by_selector = |selector: &str, at: Span| {
+        if let Takes::Named(who) = takes(intents, selector) {
+            note(who, at);
+        }
+    };
+    for d in &intents.devices {
+        for sel in selectors_for(intents, &d.name.value) {
+            by_selector(&sel, d.name.span);
+        }
+    }
+    // A group without members has no one to test from.
+    for (g, members) in &intents.groups {
+        if !members.is_empty() {
+            by_selector(&g.value, g.span);
+        }
+    }
+    let empty_groups: Vec<&str> = intents
+        .groups
+        .iter()
+        .filter(|(_, members)| members.is_empty())
+        .map(|(g, _)| g.value.as_str())
+        .collect();
+    for s in &intents.services {
+        for f in &s.from {
+            for sel in selectors_for(intents, &f.value) {
+                if !empty_groups.contains(&sel.as_str()) {
+                    by_selector(&sel, f.span);
+                }
+            }
+        }
+    }
+    let mut count = 0;
+    for (who, at) in &named {
+        let mut by_proto: BTreeMap<String, Vec<(String, Span)>> = BTreeMap::new();
+        for s in &intents.services {
+            let taken_in = s.tag == who.text()
+                || s.from.iter().any(|f| {
+                    selectors_for(intents, &f.value)
+                        .iter()
+                        .any(|sel| may_take_in(intents, sel, who))
+                });
+            if taken_in {
+                continue;
+            }
+            for p in s.all_ports() {
+                let mut ports = vec![p.range.first];
+                if p.protocol.has_ports() && p.range.last != p.range.first {
+                    ports.push(p.range.last);
+                }
+                let list = by_proto.entry(p.protocol.to_string()).or_default();
+                for port in ports {
+                    let dst = format!("{}:{port}", s.tag);
+                    if !list.iter().any(|(d, _)| *d == dst) {
+                        list.push((dst, s.from_span.unwrap_or(s.name.span)));
+                    }
+                }
+            }
+        }
+        for (proto, denied) in by_proto {
+            let index = first + count;
+            let proto = if proto == "tcp" {
+                String::new()
+            } else {
+                format!(", \"proto\": {}", q(&proto))
+            };
+            let dsts: Vec<String> = denied.iter().map(|(d, _)| d.clone()).collect();
+            let _ = writeln!(
+                out,
+                "{{\"src\": {}{proto}, \"deny\": [{}]}},",
+                q(who.text()),
+                list(&dsts)
+            );
+            written.push((
+                vec![key("tests"), Step::Index(index)],
+                Written::Intents(*at),
+            ));
+            for (j, (_, from)) in denied.iter().enumerate() {
+                written.push((
+                    vec![
+                        key("tests"),
+                        Step::Index(index),
+                        key("deny"),
+                        Step::Index(j),
+                    ],
+                    Written::Intents(*from),
+                ));
+            }
+            count += 1;
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intents(text: &str) -> Intents {
+        let doc = crate::syntax::json5::parse(text.as_bytes()).expect("JSON5");
+        let mut diags = Vec::new();
+        let intents = super::super::lower::lower(&doc.root, FileId(0), &mut diags);
+        assert!(diags.iter().all(|d| !d.is_error()), "{diags:?}");
+        intents
+    }
+
+    const TEXT: &str = r#"{
+      groups: { ops: ["ann@example.com"], devs: ["ann@example.com", "bob@example.com"], qa: ["cy@example.com"] },
+      devices: {
+        both: { tags: ["tag:a", "tag:b"] },
+        c: { tags: ["tag:c"] },
+        nas: { ip: "192.168.1.5" },
+        lan: { ip: "192.168.1.0/24" },
+      },
+      services: { s: { ports: [1], from: ["both"] } },
+    }"#;
+
+    #[test]
+    fn a_from_selector_takes_in_what_it_may() {
+        let i = intents(TEXT);
+        let tag = |t: &str| Named::Tag(t.into());
+        let user = |u: &str| Named::User(u.into());
+        let group = |g: &str| Named::Group(g.into());
+        // A device carrying both tags is taken in as either.
+        assert!(may_take_in(&i, "tag:a", &tag("tag:b")));
+        assert!(!may_take_in(&i, "tag:a", &tag("tag:c")));
+        // Groups and their members, both ways; groups sharing a member.
+        assert!(may_take_in(&i, "group:ops", &user("ann@example.com")));
+        assert!(may_take_in(&i, "ann@example.com", &group("group:devs")));
+        assert!(may_take_in(&i, "group:ops", &group("group:devs")));
+        assert!(!may_take_in(&i, "group:ops", &group("group:qa")));
+        assert!(!may_take_in(&i, "group:ops", &user("bob@example.com")));
+        // A group the intents do not define (the base's) may hold anyone.
+        assert!(may_take_in(&i, "group:base", &user("bob@example.com")));
+        // Roles take in users and groups, not tags; `autogroup:tagged` the reverse.
+        assert!(may_take_in(&i, "autogroup:member", &group("group:qa")));
+        assert!(!may_take_in(&i, "autogroup:member", &tag("tag:c")));
+        assert!(may_take_in(&i, "autogroup:tagged", &tag("tag:c")));
+        assert!(!may_take_in(
+            &i,
+            "autogroup:tagged",
+            &user("bob@example.com")
+        ));
+        // A single address is a name; a range is anyone's.
+        assert!(may_take_in(&i, "nas", &Named::Host("nas".into())));
+        assert!(!may_take_in(&i, "nas", &tag("tag:c")));
+        assert!(may_take_in(&i, "lan", &tag("tag:c")));
+        assert!(may_take_in(&i, "*", &user("bob@example.com")));
+    }
+
+    #[test]
+    fn denied_ports_are_past_the_own_and_the_services_not_given() {
+        let p = |first: u16, last: u16| super::super::ServicePort {
+            protocol: crate::model::Protocol::TCP,
+            range: crate::model::PortRange { first, last },
+            span: Span::new(0, 0),
+        };
+        let (a, b, c) = (p(9000, 9000), p(9001, 9001), p(8000, 8002));
+        assert_eq!(denied_ports(&[&a], &[&a], "tcp"), vec![9001]);
+        // Own ports replace the service's: 9000 is denied, and the range's first port.
+        assert_eq!(
+            denied_ports(&[&b], &[&a, &b, &c], "tcp"),
+            vec![9002, 9000, 8000]
+        );
+        assert_eq!(denied_ports(&[&b], &[&a], "udp"), Vec::<u16>::new());
+        assert_eq!(denied_ports(&[], &[&a], "tcp"), vec![9000]);
     }
 }

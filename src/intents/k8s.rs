@@ -429,7 +429,9 @@ pub fn check(
 fn compare_ports(s: &ServiceIntent, e: &Exposed, full: &str, diags: &mut Vec<Diagnostic>) {
     let name = &s.name.value;
     let mut reported: Vec<(Protocol, u16)> = Vec::new();
-    for want in s.ports.iter().filter(|p| p.protocol.has_ports()) {
+    // Ports a single source may reach (`{ source, ports }`) are the Service's too.
+    let granted_ports = s.all_ports();
+    for want in granted_ports.iter().filter(|p| p.protocol.has_ports()) {
         let missing: Vec<u16> = (want.range.first..=want.range.last)
             .filter(|n| {
                 !e.ports
@@ -444,8 +446,7 @@ fn compare_ports(s: &ServiceIntent, e: &Exposed, full: &str, diags: &mut Vec<Dia
         if let [n] = missing[..]
             && let Some((other, _, at)) = e.ports.iter().find(|(p, port, _)| {
                 *port == n
-                    && !s
-                        .ports
+                    && !granted_ports
                         .iter()
                         .any(|w| w.protocol == *p && w.range.contains(n))
             })
@@ -502,8 +503,7 @@ fn compare_ports(s: &ServiceIntent, e: &Exposed, full: &str, diags: &mut Vec<Dia
         );
     }
     for (p, n, at) in &e.ports {
-        let granted = s
-            .ports
+        let granted = granted_ports
             .iter()
             .any(|w| w.protocol == *p && w.range.contains(*n));
         if granted || reported.contains(&(*p, *n)) {

@@ -15,6 +15,8 @@ pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip"];
 pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
 pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
 pub const LINT_FIELDS: &[&str] = &["select", "ignore", "severity"];
+/// The keys of a `from` entry written as an object (a source with ports of its own).
+pub const FROM_ENTRY_FIELDS: &[&str] = &["source", "ports"];
 
 struct Lowerer<'d> {
     file: FileId,
@@ -313,6 +315,7 @@ impl Lowerer<'_> {
             tag_span: None,
             hostname: name.clone(),
             k8s_service: None,
+            source_ports: Vec::new(),
         };
         if crate::validate::check_tag_name(&svc.tag).is_err() {
             self.report(
@@ -331,7 +334,7 @@ impl Lowerer<'_> {
                 }
                 "from" => {
                     svc.from_span = Some(f.value.span);
-                    svc.from = self.strings(&f.value, "from");
+                    (svc.from, svc.source_ports) = self.sources(&f.value, &name);
                 }
                 "funnel" => {
                     svc.funnel_span = Some(f.value.span);
@@ -386,6 +389,75 @@ impl Lowerer<'_> {
             Some(_) => {}
         }
         Some(svc)
+    }
+
+    /// `from`: names, or `{ source: "NAME", ports: [...] }` for a source with ports of its
+    /// own; each entry with its own ports (`None`: the service's).
+    fn sources(
+        &mut self,
+        v: &Value,
+        service: &str,
+    ) -> (Vec<Spanned<String>>, Vec<Option<Vec<ServicePort>>>) {
+        let Kind::Array(items) = &v.kind else {
+            // The same message as any other list of names.
+            return (self.strings(v, "from"), Vec::new());
+        };
+        let mut names = Vec::new();
+        let mut ports = Vec::new();
+        for item in items {
+            match &item.kind {
+                Kind::String(s) => {
+                    names.push(Spanned {
+                        value: s.clone(),
+                        span: item.span,
+                    });
+                    ports.push(None);
+                }
+                Kind::Object(_) => {
+                    let what = format!("an entry of services.{service}.from");
+                    let unknown_before = self.unknown_keys;
+                    let (mut source, mut own) = (None, None);
+                    for f in self.members(item, &what, Some(FROM_ENTRY_FIELDS)) {
+                        if f.key == "source" {
+                            source = self.string(&f.value, "source");
+                        } else {
+                            own = Some(self.ports(&f.value));
+                        }
+                    }
+                    if self.unknown_keys > unknown_before {
+                        continue;
+                    }
+                    match (source, own) {
+                        (Some(source), Some(own)) => {
+                            names.push(source);
+                            ports.push(Some(own));
+                        }
+                        (source, _) => {
+                            let missing = if source.is_none() { "source" } else { "ports" };
+                            self.report(
+                                Code::MissingField,
+                                item.span,
+                                format!("{what} written as an object needs `{missing}`"),
+                            )
+                            .help = Some(
+                                "write { source: \"ci-runner\", ports: [9001] } for a source with ports of its own, or the name alone for the service's ports".into(),
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    self.report(
+                        Code::WrongType,
+                        item.span,
+                        format!(
+                            "each entry of from must be a name or {{ source, ports }}, not {}",
+                            item.type_name()
+                        ),
+                    );
+                }
+            }
+        }
+        (names, ports)
     }
 
     /// `funnel: true | false | "ingress" | { via: "DEVICE" }`. Whether the path suits the

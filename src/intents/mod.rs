@@ -107,6 +107,81 @@ pub struct ServiceIntent {
     pub hostname: String,
     /// The Kubernetes Service that exposes it (`namespace/name`), if known.
     pub k8s_service: Option<String>,
+    /// For each entry of `from` (same index), its own ports when it is written
+    /// `{ source: "ci-runner", ports: [9001] }`: they replace `ports` for that source.
+    pub source_ports: Vec<Option<Vec<ServicePort>>>,
+}
+
+impl ServiceIntent {
+    /// The ports `from[i]` may reach: its own when the entry gives them, else the service's.
+    pub fn ports_for(&self, i: usize) -> &[ServicePort] {
+        match self.source_ports.get(i) {
+            Some(Some(own)) => own,
+            _ => &self.ports,
+        }
+    }
+
+    /// Every port some source may reach, each (protocol, range) once, the service's first.
+    pub fn all_ports(&self) -> Vec<&ServicePort> {
+        let mut out: Vec<&ServicePort> = Vec::new();
+        for p in self
+            .ports
+            .iter()
+            .chain(self.source_ports.iter().flatten().flatten())
+        {
+            if !out
+                .iter()
+                .any(|q| q.protocol == p.protocol && q.range == p.range)
+            {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The `from` entries (indices) grouped by the ports they may reach (each entry's own,
+    /// else the service's), in the order the groups first appear: one grant each.
+    pub fn sources_by_ports(&self) -> Vec<(&[ServicePort], Vec<usize>)> {
+        let mut out: Vec<(&[ServicePort], Vec<usize>)> = Vec::new();
+        let texts = |ports: &[ServicePort]| -> Vec<String> {
+            ports.iter().map(ServicePort::grant_text).collect()
+        };
+        for j in 0..self.from.len() {
+            let ports = self.ports_for(j);
+            if ports.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|(p, _)| texts(p) == texts(ports)) {
+                Some((_, entries)) => entries.push(j),
+                None => out.push((ports, vec![j])),
+            }
+        }
+        out
+    }
+
+    /// Who may reach it on what, as `explain` and the proof say it: `panda, clanker-001 on
+    /// tcp:6333, tcp:6334`, each group of sources with ports of their own after a `; `
+    /// (`backup on tcp:9000; ci-runner on tcp:9001`); `nobody` when `from` is empty.
+    pub fn intended_text(&self) -> String {
+        let groups = self.sources_by_ports();
+        if groups.is_empty() {
+            return "nobody".into();
+        }
+        groups
+            .iter()
+            .map(|(ports, entries)| {
+                let names: Vec<&str> = entries.iter().map(|&j| self.from[j].value.trim()).collect();
+                let ports: Vec<String> = ports.iter().map(ServicePort::grant_text).collect();
+                format!("{} on {}", names.join(", "), ports.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Whether some `from` entry has ports of its own.
+    pub fn has_source_ports(&self) -> bool {
+        self.source_ports.iter().any(Option::is_some)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -26,6 +26,9 @@ pub struct Project {
     pub base_root: Option<Value>,
     /// Problems found while reading and compiling.
     pub diagnostics: Vec<Diagnostic>,
+    /// Whether the last `check` ran the proof (it needs intents and a compiled policy
+    /// without errors).
+    pub proved: bool,
 }
 
 fn shown(path: &Path) -> String {
@@ -129,6 +132,7 @@ pub fn load_with(
         compiled,
         base_root,
         diagnostics,
+        proved: false,
     })
 }
 
@@ -155,6 +159,7 @@ impl Project {
             if let Some(policy) = &checked.policy {
                 self.operator_lints(policy, &mut diags);
             }
+            self.proved = valid && checked.policy.is_some();
             if valid && let Some(policy) = &checked.policy {
                 let files = super::prove::Files {
                     intents: self.intents_file,
@@ -170,25 +175,139 @@ impl Project {
                     options.inventory.as_ref(),
                     &mut diags,
                 );
+                self.prove_hand_edits(policy, options, &mut diags);
             }
             self.point_at_written(&mut diags);
+            self.name_missing_operator(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
     }
 
-    /// What `compile` checks before it writes: the intents, and that the control plane
-    /// would accept the compiled policy (validation and its tests), every finding where
-    /// it was written. Lints and the proof are `check`'s.
+    /// What `compile` checks before it writes: the intents, that the control plane
+    /// would accept the compiled policy (validation and its tests), and the proof (a base
+    /// rule may open a service beyond its intent), every error where it was written.
+    /// Lints and warnings are `check`'s.
     pub fn check_before_writing(&mut self, options: &crate::validate::Options) {
         let mut diags = std::mem::take(&mut self.diagnostics);
         if !diags.iter().any(Diagnostic::is_error) {
             let checked = check_policy(&self.sources, self.output_file, options);
+            let valid = !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed));
             diags.extend(checked.diagnostics.into_iter().filter(Diagnostic::is_error));
+            if valid && let Some(policy) = &checked.policy {
+                let mut proven = Vec::new();
+                self.prove_compiled(policy, options, &mut proven);
+                diags.extend(proven.into_iter().filter(Diagnostic::is_error));
+            }
             self.point_at_written(&mut diags);
+            self.name_missing_operator(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// Without an `operator` section no operator tags are written, so a base rule naming
+    /// `tag:k8s-operator` (or `tag:k8s`) finds it undefined: say that it is the operator's
+    /// and where it went, instead of the nearest tag's name.
+    fn name_missing_operator(&self, diags: &mut [Diagnostic]) {
+        if self.intents.operator.is_some() {
+            return;
+        }
+        let op = super::Operator::default();
+        for d in diags.iter_mut().filter(|d| d.code == Code::UndefinedTag) {
+            let Some((tag, role)) = [
+                (&op.tag, "the Kubernetes operator's tag"),
+                (&op.proxy_tag, "the tag of the operator's proxies"),
+            ]
+            .into_iter()
+            .find(|(tag, _)| d.message.ends_with(&format!("{tag:?}"))) else {
+                continue;
+            };
+            d.message = format!(
+                "{}: {role}, and the intents have no `operator` section to define it",
+                d.message
+            );
+            d.help = Some(format!(
+                "the `operator` section writes the operator's tags and owners; add it back \
+                 (operator: {{ tag: {:?}, proxyTag: {:?}, owners: [\"autogroup:admin\"] }}), \
+                 or define {tag} in the base's tagOwners",
+                op.tag, op.proxy_tag
+            ));
+        }
+    }
+
+    /// The proof on the policy as compiled now.
+    fn prove_compiled(
+        &self,
+        policy: &crate::model::Policy,
+        options: &crate::validate::Options,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let files = super::prove::Files {
+            intents: self.intents_file,
+            base: self.base_file,
+            output: self.output_file,
+            base_policy: self.base_policy.as_ref(),
+        };
+        super::prove::prove(
+            &self.intents,
+            policy,
+            &self.compiled,
+            &files,
+            options.inventory.as_ref(),
+            diags,
+        );
+    }
+
+    /// A committed output that differs from what the intents compile to (TSA112) is also
+    /// proven as it is: what a hand edit opens is TSA113 at the edited line of the file on
+    /// disk (`now` is the policy as compiled now). Nothing when the file does not load.
+    fn prove_hand_edits(
+        &mut self,
+        now: &crate::model::Policy,
+        options: &crate::validate::Options,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let Some(committed) = self.committed.clone().filter(|c| *c != self.compiled.text) else {
+            return;
+        };
+        let edited = discarded_lines(
+            &String::from_utf8_lossy(&committed),
+            &String::from_utf8_lossy(&self.compiled.text),
+        );
+        let file = self.sources.add(SourceFile::new(
+            self.output_path.clone(),
+            shown(&self.output_path),
+            committed,
+        ));
+        let checked =
+            crate::check::check_policy_to(&self.sources, file, options, crate::check::Depth::Quick);
+        let Some(disk) = checked.policy.filter(|_| {
+            !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.is_error() && !matches!(d.code, Code::TestFailed | Code::SshTestFailed))
+        }) else {
+            return;
+        };
+        let files = super::prove::Files {
+            intents: self.intents_file,
+            base: self.base_file,
+            output: file,
+            base_policy: self.base_policy.as_ref(),
+        };
+        super::prove::prove_hand_edits(
+            &self.intents,
+            &disk,
+            now,
+            &files,
+            options.inventory.as_ref(),
+            &edited,
+            diags,
+        );
     }
 
     /// Where the part of the compiled policy at `span` was written: the intents or the
@@ -507,6 +626,24 @@ fn changed_lines(old: &str, new: &str) -> Changes {
         text,
         first_discarded,
     }
+}
+
+/// The offsets in `old` of the first non-blank character of each line `tsacl compile`
+/// would discard to make it `new`.
+fn discarded_lines(old: &str, new: &str) -> Vec<usize> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(old.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    similar::TextDiff::from_lines(old, new)
+        .iter_all_changes()
+        .filter(|c| c.tag() == similar::ChangeTag::Delete)
+        .filter_map(|c| c.old_index())
+        .filter_map(|line| {
+            let start = *starts.get(line)?;
+            let rest = &old[start..];
+            Some(start + rest.len() - rest.trim_start_matches([' ', '\t']).len())
+        })
+        .collect()
 }
 
 /// `text` with each `grants[N]` / `acls[N]` replaced by what `name` calls it (kept when

@@ -248,11 +248,11 @@ fn has_ports(proto: u8) -> bool {
     [Protocol::TCP.0, Protocol::UDP.0, Protocol::SCTP.0].contains(&proto)
 }
 
-/// What the intent lets a principal of `from` send: its ports, and ICMP (implied by any
-/// access).
-fn intent_access(svc: &super::ServiceIntent) -> Access {
+/// What intent ports (a service's, or a source's own) let a principal of `from` send
+/// (ICMP, implied by any access, is added where it is compared: [`with_icmp`]).
+fn ports_access(ports: &[super::ServicePort]) -> Access {
     let mut out = Access::new();
-    for p in &svc.ports {
+    for p in ports {
         let range = if has_ports(p.protocol.0) {
             p.range
         } else {
@@ -628,64 +628,73 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         // it names.
         let from_views = &from_selectors[k];
         let mut intended: BTreeMap<usize, Span> = BTreeMap::new();
-        for FromEntry {
-            span,
-            device,
-            selectors,
-        } in from_views
+        // What each named principal may send: the ports of every entry naming it (an
+        // entry's own ports replace the service's for it).
+        let mut intended_access: BTreeMap<usize, Access> = BTreeMap::new();
+        for (
+            j,
+            FromEntry {
+                span,
+                device,
+                selectors,
+            },
+        ) in from_views.iter().enumerate()
         {
             let by_device = device.as_ref().and_then(|p| index_of.get(p)).copied();
             let by_selector = selectors
                 .iter()
                 .flat_map(|s| taken[s].iter().map(|(i, _)| *i));
+            let access = ports_access(svc.ports_for(j));
             for i in by_device.into_iter().chain(by_selector) {
                 intended.entry(i).or_insert(*span);
+                merge(intended_access.entry(i).or_default(), &access);
             }
         }
-        let intended_addresses = {
-            let mut s = IpSet::new();
-            for FromEntry {
-                device, selectors, ..
-            } in from_views
-            {
-                if let Some(Principal::Address(a)) = device {
-                    s.union_with(a);
+        // The addresses `from` names, each with the ports the entries naming it give:
+        // disjoint pieces, so that every address has exactly one allowance.
+        let mut address_allowances: Vec<(IpSet, Access)> = Vec::new();
+        for (j, entry) in from_views.iter().enumerate() {
+            let named = entry_addresses(&world, entry);
+            if named.is_empty() {
+                continue;
+            }
+            let access = ports_access(svc.ports_for(j));
+            let mut next: Vec<(IpSet, Access)> = Vec::new();
+            let mut rest = named;
+            for (set, allowed) in address_allowances {
+                let both = set.intersect(&rest);
+                let only = set.subtract(&rest);
+                rest = rest.subtract(&set);
+                if !both.is_empty() {
+                    let mut a = allowed.clone();
+                    merge(&mut a, &access);
+                    next.push((both, a));
                 }
-                for sel in selectors {
-                    match world.view(sel) {
-                        SelView {
-                            addresses: Some(a), ..
-                        } => s.union_with(&a),
-                        SelView {
-                            selector: Selector::Wildcard,
-                            ..
-                        } => {
-                            s.union_with(&world.tailnet);
-                            s.union_with(&world.routes);
-                        }
-                        SelView {
-                            selector: Selector::Autogroup(Autogroup::DangerAll),
-                            ..
-                        } => s = IpSet::all(),
-                        _ => {}
-                    }
+                if !only.is_empty() {
+                    next.push((only, allowed));
                 }
             }
-            s
-        };
-        let allowed = intent_access(svc);
-        let allowed_with_icmp = with_icmp(allowed.clone());
+            if !rest.is_empty() {
+                next.push((rest, access));
+            }
+            address_allowances = next;
+        }
+        let intended_addresses = from_views
+            .iter()
+            .fold(IpSet::new(), |s, e| s.union(&entry_addresses(&world, e)));
+        let nothing = Access::new();
 
         // Per rule: what each principal gets (and, for undecided addresses, would get).
-        struct PerRule {
+        struct PerRule<'x> {
             rule: Origin,
             entry_span: Span,
             dst: String,
             via: Result<Via, ()>,
             /// What each principal (by its index in the universe) gets.
             access: BTreeMap<usize, Access>,
-            /// Source addresses as written, whether `from` names them, and what they get.
-            unnamed: Vec<(String, IpSet, bool, Access)>,
+            /// Source addresses as written, what `from` lets them send if it names them,
+            /// and what they get.
+            unnamed: Vec<(String, IpSet, Option<&'x Access>, Access)>,
         }
         let mut per_rule: Vec<PerRule> = Vec::new();
         let mut total: BTreeMap<usize, Access> = BTreeMap::new();
@@ -735,16 +744,20 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             }
             for (raw, set) in &r.unnamed {
                 let reached_set = in_families(set, reached);
-                let named = reached_set.intersect(&intended_addresses);
                 let unnamed = reached_set.subtract(&intended_addresses);
-                for (part, intended) in [(named, true), (unnamed, false)] {
+                let mut parts: Vec<(IpSet, Option<&Access>)> = address_allowances
+                    .iter()
+                    .map(|(named, allowed)| (reached_set.intersect(named), Some(allowed)))
+                    .collect();
+                parts.push((unnamed, None));
+                for (part, allowed) in parts {
                     if part.is_empty() {
                         continue;
                     }
                     let list = &mut per_rule[at].unnamed;
                     match list.iter_mut().find(|u| u.0 == *raw && u.1 == part) {
                         Some(u) => merge(&mut u.3, &r.opened),
-                        None => list.push((raw.clone(), part, intended, r.opened.clone())),
+                        None => list.push((raw.clone(), part, allowed, r.opened.clone())),
                     }
                 }
             }
@@ -758,10 +771,9 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             let mut principals: Vec<Opened> = Vec::new();
             for (&i, access) in &p.access {
                 let named = intended.contains_key(&i);
-                let extra = if named {
-                    minus(access, &allowed_with_icmp)
-                } else {
-                    access.clone()
+                let extra = match intended_access.get(&i) {
+                    Some(allowed) => minus(access, &with_icmp(allowed.clone())),
+                    None => access.clone(),
                 };
                 if !extra.is_empty() {
                     principals.push(Opened {
@@ -772,11 +784,11 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                     });
                 }
             }
-            for (raw, set, named, access) in p.unnamed {
-                let extra = if named {
-                    minus(&access, &allowed_with_icmp)
-                } else {
-                    access
+            for (raw, set, allowed, access) in p.unnamed {
+                let named = allowed.is_some();
+                let extra = match allowed {
+                    Some(allowed) => minus(&access, &with_icmp(allowed.clone())),
+                    None => access,
                 };
                 if !extra.is_empty() {
                     principals.push(Opened {
@@ -823,7 +835,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             if own.contains(&who.principal) {
                 continue;
             }
-            let short = minus(&allowed, total.get(&i).unwrap_or(&Access::new()));
+            let allowed = intended_access.get(&i).unwrap_or(&nothing);
+            let short = minus(allowed, total.get(&i).unwrap_or(&Access::new()));
             if !short.is_empty() {
                 proof.missing.push(Missing {
                     service: k,
@@ -836,6 +849,35 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         }
     }
     proof
+}
+
+/// The addresses a `from` entry names: a device known by its address, host aliases, IPs,
+/// CIDRs and ipsets, and what `*` and `autogroup:danger-all` take in.
+fn entry_addresses(world: &World, entry: &FromEntry) -> IpSet {
+    let mut s = IpSet::new();
+    if let Some(Principal::Address(a)) = &entry.device {
+        s.union_with(a);
+    }
+    for sel in &entry.selectors {
+        match world.view(sel) {
+            SelView {
+                addresses: Some(a), ..
+            } => s.union_with(&a),
+            SelView {
+                selector: Selector::Wildcard,
+                ..
+            } => {
+                s.union_with(&world.tailnet);
+                s.union_with(&world.routes);
+            }
+            SelView {
+                selector: Selector::Autogroup(Autogroup::DangerAll),
+                ..
+            } => return IpSet::all(),
+            _ => {}
+        }
+    }
+    s
 }
 
 fn merge(into: &mut Access, from: &Access) {
@@ -905,6 +947,61 @@ pub fn prove(
     }
 }
 
+/// The proof on a stale output (`disk`, the file as committed, in `files.output`): what it
+/// opens that the policy the intents compile to (`now`) does not, each TSA113 at the line
+/// of `disk` that was edited (the first of `edited`, offsets of lines
+/// `tsacl compile` would discard, inside the rule; else the rule's destination entry).
+pub fn prove_hand_edits(
+    intents: &Intents,
+    disk: &Policy,
+    now: &Policy,
+    files: &Files,
+    inventory: Option<&Inventory>,
+    edited: &[usize],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let on_disk = analyse(intents, disk, inventory);
+    let compiled_now = analyse(intents, now, inventory);
+    // The rules of the file on disk come from no intent: cite them where they are.
+    let unmapped = Compiled {
+        text: Vec::new(),
+        grant_origins: Vec::new(),
+        acl_origins: Vec::new(),
+        written: Vec::new(),
+    };
+    for x in &on_disk.extra {
+        if compiled_now
+            .extra
+            .iter()
+            .any(|y| y.service == x.service && y.principals == x.principals)
+        {
+            continue; // The intents' own policy has it too: reported there.
+        }
+        let mut d = extra_diagnostic(intents, disk, &unmapped, files, x);
+        let rule_span = match x.rule {
+            Origin::Grant(i) => disk.grants.iter().flatten().nth(i).map(|g| g.span),
+            Origin::Acl(i) => disk.acls.iter().flatten().nth(i).map(|a| a.span),
+            Origin::Default => None,
+        };
+        if let Some(rule) = rule_span
+            && let Some(&at) = edited
+                .iter()
+                .find(|&&o| rule.start as usize <= o && o < rule.end as usize)
+        {
+            d.primary.span = Span::new(at, at);
+        }
+        d.message = format!(
+            "{}, in the committed file (not what the intents compile to: edited by hand, or behind them)",
+            d.message
+        );
+        d.help = Some(format!(
+            "`tsacl compile` undoes the edit; if {} is meant for them, say so in its intent (`from`, `ports`) and compile",
+            intents.services[x.service].name.value
+        ));
+        diags.push(d);
+    }
+}
+
 fn extra_diagnostic(
     intents: &Intents,
     policy: &Policy,
@@ -966,6 +1063,8 @@ fn extra_diagnostic(
         },
         message: if from.is_empty() {
             format!("{} is for nobody", svc.name.value)
+        } else if svc.has_source_ports() {
+            format!("{} is only for {}", svc.name.value, svc.intended_text())
         } else {
             format!(
                 "{} is only for {}, on {}",
@@ -975,7 +1074,7 @@ fn extra_diagnostic(
             )
         },
     });
-    d.help = Some(if x.principals.iter().all(|p| p.intended) {
+    let mut help = if x.principals.iter().all(|p| p.intended) {
         format!(
             "narrow {rule} to {}'s ports, or add the ports to its `ports`",
             svc.name.value
@@ -985,8 +1084,80 @@ fn extra_diagnostic(
             "narrow {rule} so it does not take them in or does not reach {}, or add them to its `from`",
             svc.name.value
         )
-    });
+    };
+    if let [one] = &x.principals[..]
+        && let Some(entry) = source_ports_entry(intents, svc, one)
+    {
+        help.push_str(&format!(
+            "; to give only {} these ports, write it in `from` as {entry}",
+            one.name
+        ));
+    }
+    d.help = Some(help);
     d
+}
+
+/// A `from` entry giving one principal the ports a rule opens to it (beside those the
+/// intent gives it): `{ source: "clanker-001", ports: [6379, 6380] }`. `None` for a
+/// principal the intents cannot name, or access that is not a few ports.
+fn source_ports_entry(
+    intents: &Intents,
+    svc: &super::ServiceIntent,
+    opened: &Opened,
+) -> Option<String> {
+    let source = match intents
+        .devices
+        .iter()
+        .find(|d| d.principal() == opened.principal)
+    {
+        Some(d) => d.name.value.clone(),
+        None => match &opened.principal {
+            Principal::Tags(tags) if tags.len() == 1 => tags[0].clone(),
+            Principal::User(u) if u.contains('@') && !u.contains(['(', ' ']) => u.clone(),
+            _ => return None,
+        },
+    };
+    let mut ports: Vec<String> = Vec::new();
+    let push = |ports: &mut Vec<String>, proto: Protocol, first: u16, last: u16| {
+        let range = PortRange { first, last };
+        let text = if proto == Protocol::TCP && first == last {
+            first.to_string()
+        } else {
+            format!("\"{proto}:{range}\"")
+        };
+        if !ports.contains(&text) {
+            ports.push(text);
+        }
+    };
+    if opened.intended {
+        // What the entries naming it give it now (the service's ports, or its own).
+        for (j, f) in svc.from.iter().enumerate() {
+            if selectors_for(intents, &f.value).len() == 1 && f.value.trim() == source {
+                for p in svc.ports_for(j) {
+                    push(&mut ports, p.protocol, p.range.first, p.range.last);
+                }
+            }
+        }
+        if ports.is_empty() {
+            return None; // Named through a group or a broader entry: no single entry to edit.
+        }
+    }
+    for (proto, ranges) in &opened.access {
+        if !has_ports(*proto) {
+            continue; // ICMP comes with any access.
+        }
+        for &(a, b) in ranges {
+            if u32::from(b) - u32::from(a) >= 1024 {
+                return None;
+            }
+            push(&mut ports, Protocol(*proto), a, b);
+        }
+    }
+    Some(format!(
+        "{{ source: {}, ports: [{}] }}",
+        serde_json::to_string(&source).ok()?,
+        ports.join(", ")
+    ))
 }
 
 /// `tcp:22, tcp:6000-6378, udp:*, icmp`: protocols with ports first.

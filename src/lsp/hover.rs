@@ -204,13 +204,21 @@ fn intents_symbol(ctx: &Context, o: &Occurrence, lines: &mut Vec<String>) -> Opt
     let intents = ctx.model.intents.as_ref()?;
     if o.kind == Kind::Service {
         let s = intents.service(&o.name)?;
-        let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
-        lines.push(format!(
-            "Tag `{}`; intended for {} on {}",
-            s.tag,
-            list(s.from.iter().map(|f| f.value.as_str())),
-            ports.join(", ")
-        ));
+        if s.has_source_ports() {
+            lines.push(format!(
+                "Tag `{}`; intended for {}",
+                s.tag,
+                s.intended_text()
+            ));
+        } else {
+            let ports: Vec<String> = s.ports.iter().map(|p| p.grant_text()).collect();
+            lines.push(format!(
+                "Tag `{}`; intended for {} on {}",
+                s.tag,
+                list(s.from.iter().map(|f| f.value.as_str())),
+                ports.join(", ")
+            ));
+        }
         return Some(s.tag.clone());
     }
     let Some(d) = intents.device(&o.name) else {

@@ -27,7 +27,11 @@ pub fn conformance_dir() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
+    // Written to the process's stderr itself, not through `eprintln!`, which the test
+    // harness captures and shows only for a failing test: a skip must be seen.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED: conformance data not found at {} (set TSACL_CONFORMANCE_DIR to run these tests)",
         dir.display()
     );
