@@ -663,6 +663,20 @@ Violation: `{\"src\": [\"group:travel\"], \"dst\": [\"autogroup:internet\"], \"i
 exit node\n\
 Fix: approve an exit node (`\"autoApprovers\": {\"exitNode\": [\"tag:exit\"]}` and a device that \
 advertises the routes), or remove the rule.";
+    SshWithoutNetworkAccess = "TSA219", "ssh-without-network-access", Warning,
+        "An SSH rule whose sources cannot reach its destinations on port 22",
+        "Tailscale SSH needs two things: an `ssh` rule that lets the source log in, and an ACL or grant \
+that lets it reach the destination on TCP port 22 (Tailscale's policy reference; `sshTests` check only \
+the `ssh` rules and pass without it). The finding names each source (a user, a tag, a group's members) \
+and destination the `ssh` rule pairs that no rule lets through on tcp:22, so those connections fail. \
+Broad sources (`autogroup:member`, `autogroup:tagged`, `user:*@domain`, roles) are reported only \
+when none of the principals they take in gets through; a rule naming addresses (a host alias, an IP, \
+a CIDR) that may be the devices' leaves the pair undecided, not reported. A policy with neither \
+`acls` nor `grants` allows everything, port 22 included. An intents device's `ssh` compiles both \
+halves.\n\
+Violation: `\"ssh\": [{\"action\": \"check\", \"src\": [\"group:admins\"], \"dst\": [\"tag:panda\"], \"users\": [\"root\"]}]` \
+and no rule opening tag:panda's port 22 to group:admins\n\
+Fix: `{\"src\": [\"group:admins\"], \"dst\": [\"tag:panda\"], \"ip\": [\"tcp:22\"]}` in `grants`.";
     UnusedSuppression = "TSA220", "unused-suppression", Warning,
         "A tsacl-ignore comment that suppresses nothing",
         "`// tsacl-ignore: CODE reason` on the line before a finding suppresses it; one that matches \
