@@ -567,6 +567,14 @@ Fix: add `- port: 6334` to the Service (or drop 6334 from the intent).";
 backend is the service's Kubernetes Service; an Ingress that serves Funnel for a service whose intent \
 does not say `funnel: \"ingress\"` opens it to the public internet without the intents saying so. \
 `tsacl k8s` prints the Ingress each such intent needs.";
+    SshIntent = "TSA137", "ssh-intent", Error(Intents),
+        "A device's `ssh` intent cannot be compiled",
+        "A device's `ssh` entries say who may log in with Tailscale SSH (`from`, like a service's), as \
+which local users (`users`), and how (`action`: \"check\", the default, or \"accept\"). Each needs \
+`from` and `users`, and the device must be known by its tags: Tailscale SSH reaches a user's own \
+devices only from that user.\n\
+Violation: `panda: { tags: [\"tag:panda\"], ssh: [{ from: [\"group:admins\"] }] }`\n\
+Fix: `ssh: [{ from: [\"group:admins\"], users: [\"root\", \"autogroup:nonroot\"] }]`.";
     K8sYaml = "TSA132", "k8s-yaml", Error(Source("a manifest that is not YAML cannot be applied: kubectl and the Kubernetes API server refuse it")),
         "A Kubernetes manifest is not valid YAML",
         "`tsacl k8s --check` reads every `*.yaml`/`*.yml` file it is given (or finds under a \

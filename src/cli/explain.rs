@@ -318,6 +318,12 @@ impl IntentsView<'_> {
         let rule = match rule {
             RuleOrigin::Service(k) => format!("intent {}", p.intents.services.get(*k)?.name.value),
             RuleOrigin::Base(_) => "base rule".to_string(),
+            RuleOrigin::Ssh { device, .. } => {
+                format!(
+                    "ssh intent of {}",
+                    p.intents.devices.get(*device)?.name.value
+                )
+            }
         };
         let at = locator.written_at(span)?;
         let f = p.sources.get(at.file);

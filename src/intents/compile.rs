@@ -22,6 +22,9 @@ pub enum RuleOrigin {
     Service(usize),
     /// A rule copied from the base file, at this span there.
     Base(Span),
+    /// The network half (tcp:22) of SSH intent `rule` of the device with index `device`
+    /// in `Intents::devices`.
+    Ssh { device: usize, rule: usize },
 }
 
 /// Where a part of the compiled policy was written.
@@ -357,6 +360,42 @@ pub fn compile(
             }
         }
     };
+    // SSH intents: the network half (tcp:22 to the device's tags from the same sources).
+    for (k, d) in super::ssh::devices(intents) {
+        let dst: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
+        for (r, e) in d.ssh.iter().enumerate() {
+            let src = super::ssh::sources(intents, e);
+            if src.is_empty() {
+                continue;
+            }
+            let at = vec![key("grants"), Step::Index(grant_origins.len())];
+            for (j, (_, span)) in src.iter().enumerate() {
+                let mut path = at.clone();
+                path.extend([key("src"), Step::Index(j)]);
+                written.push((path, Written::Intents(*span)));
+            }
+            let mut dst_path = at.clone();
+            dst_path.push(key("dst"));
+            written.push((dst_path, Written::Intents(d.name.span)));
+            written.push((at, Written::Intents(e.span)));
+            let from: Vec<&str> = e.from.iter().map(|f| f.value.trim()).collect();
+            let _ = writeln!(
+                out,
+                "// {}: SSH (tcp:22) from {}",
+                d.name.value,
+                from.join(", ")
+            );
+            let sels: Vec<String> = src.into_iter().map(|(s, _)| s).collect();
+            let _ = writeln!(
+                out,
+                "{{\"src\": [{}], \"dst\": [{}], \"ip\": [\"tcp:{}\"]}},",
+                list(&sels),
+                list(&dst),
+                super::ssh::SSH_PORT
+            );
+            grant_origins.push(RuleOrigin::Ssh { device: k, rule: r });
+        }
+    }
     let generated_grants = grant_origins.len();
     array_from_base(
         &mut out,
@@ -403,6 +442,50 @@ pub fn compile(
         out.push_str("],\n");
     }
 
+    // SSH intents: who may log in as whom; then the base's `ssh` rules.
+    let mut ssh_rules = 0;
+    if super::ssh::devices(intents).next().is_some() || base_section("ssh").is_some() {
+        out.push_str("\"ssh\": [\n");
+        for (_, d) in super::ssh::devices(intents) {
+            let dst: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
+            for e in &d.ssh {
+                let src = super::ssh::sources(intents, e);
+                if src.is_empty() || e.users.is_empty() {
+                    continue;
+                }
+                let at = vec![key("ssh"), Step::Index(ssh_rules)];
+                for (j, (_, span)) in src.iter().enumerate() {
+                    let mut path = at.clone();
+                    path.extend([key("src"), Step::Index(j)]);
+                    written.push((path, Written::Intents(*span)));
+                }
+                for (j, u) in e.users.iter().enumerate() {
+                    let mut path = at.clone();
+                    path.extend([key("users"), Step::Index(j)]);
+                    written.push((path, Written::Intents(u.span)));
+                }
+                let mut dst_path = at.clone();
+                dst_path.push(key("dst"));
+                written.push((dst_path, Written::Intents(d.name.span)));
+                written.push((at, Written::Intents(e.span)));
+                let users: Vec<String> = e.users.iter().map(|u| u.value.clone()).collect();
+                let sels: Vec<String> = src.into_iter().map(|(s, _)| s).collect();
+                let _ = writeln!(out, "// {}: SSH as {}", d.name.value, users.join(", "));
+                let _ = writeln!(
+                    out,
+                    "{{\"action\": {}, \"src\": [{}], \"dst\": [{}], \"users\": [{}]}},",
+                    q(&e.action),
+                    list(&sels),
+                    list(&dst),
+                    list(&users)
+                );
+                ssh_rules += 1;
+            }
+        }
+        array_from_base(&mut out, &mut written, "ssh", ssh_rules, None);
+        out.push_str("],\n");
+    }
+
     // Every other base section, verbatim.
     if let Some(b) = base
         && let Some(members) = b.root.as_object()
@@ -415,6 +498,7 @@ pub fn compile(
                 "grants",
                 "acls",
                 "nodeAttrs",
+                "ssh",
                 "tests",
             ]
             .contains(&m.key.as_str())
@@ -471,6 +555,34 @@ pub fn compile(
                     ));
                     tests += 1;
                 }
+                done.push(src);
+            }
+        }
+    }
+    // SSH intents: each source reaches the device's port 22.
+    for (_, d) in super::ssh::devices(intents) {
+        let accept: Vec<String> = d
+            .tags
+            .iter()
+            .map(|t| format!("{}:{}", t.value, super::ssh::SSH_PORT))
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        for e in &d.ssh {
+            for (src, span) in super::ssh::sources(intents, e) {
+                if src.starts_with("autogroup:") || done.contains(&src) {
+                    continue; // Not a valid test source, or tested already.
+                }
+                let _ = writeln!(
+                    out,
+                    "{{\"src\": {}, \"accept\": [{}]}},",
+                    q(&src),
+                    list(&accept)
+                );
+                written.push((
+                    vec![key("tests"), Step::Index(tests)],
+                    Written::Intents(span),
+                ));
+                tests += 1;
                 done.push(src);
             }
         }

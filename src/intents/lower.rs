@@ -11,7 +11,7 @@ use crate::syntax::{Kind, Member, Span, Value};
 pub const TOP_FIELDS: &[&str] = &[
     "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
 ];
-pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip"];
+pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip", "ssh"];
 pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
 pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
 pub const LINT_FIELDS: &[&str] = &["select", "ignore", "severity"];
@@ -31,7 +31,9 @@ pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Intents
         diags,
         unknown_keys: 0,
     };
-    l.intents(root)
+    let intents = l.intents(root);
+    super::ssh::check_names(&intents, file, diags);
+    intents
 }
 
 impl Lowerer<'_> {
@@ -218,6 +220,7 @@ impl Lowerer<'_> {
             tags: Vec::new(),
             user: None,
             ip: None,
+            ssh: Vec::new(),
         };
         let unknown_before = self.unknown_keys;
         for f in self.members(&m.value, &format!("devices.{}", m.key), Some(DEVICE_FIELDS)) {
@@ -230,6 +233,7 @@ impl Lowerer<'_> {
                         .collect()
                 }
                 "user" => d.user = self.string(&f.value, "user"),
+                "ssh" => d.ssh = super::ssh::lower(&f.value, &m.key, self.file, self.diags),
                 _ => {
                     d.ip = self.string(&f.value, "ip");
                     if let Some(ip) = &d.ip

@@ -11,6 +11,7 @@ pub mod k8s;
 pub mod lower;
 pub mod project;
 pub mod prove;
+pub mod ssh;
 
 use crate::model::{PortRange, Protocol, Spanned};
 
@@ -21,6 +22,8 @@ pub struct DeviceIntent {
     pub tags: Vec<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub ip: Option<Spanned<String>>,
+    /// Who may log in on it with Tailscale SSH (see [`ssh`]).
+    pub ssh: Vec<ssh::SshIntent>,
 }
 
 impl DeviceIntent {

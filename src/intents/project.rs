@@ -170,6 +170,14 @@ impl Project {
                     options.inventory.as_ref(),
                     &mut diags,
                 );
+                super::ssh::prove(
+                    &self.intents,
+                    policy,
+                    &self.compiled,
+                    &files,
+                    options.inventory.as_ref(),
+                    &mut diags,
+                );
             }
             self.point_at_written(&mut diags);
         }
@@ -338,6 +346,10 @@ impl Project {
             RuleOrigin::Service(k) => {
                 format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
             }
+            RuleOrigin::Ssh { device, .. } => format!(
+                "the `ssh` intent of {}",
+                self.intents.devices.get(*device)?.name.value
+            ),
             RuleOrigin::Base(span) => {
                 let base = self.sources.get(self.base_file?);
                 let (line, _) = base.line_col(span.start as usize);

@@ -905,7 +905,7 @@ pub fn prove(
     }
 }
 
-fn extra_diagnostic(
+pub(super) fn extra_diagnostic(
     intents: &Intents,
     policy: &Policy,
     compiled: &Compiled,
