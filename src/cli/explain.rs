@@ -335,6 +335,83 @@ impl IntentsView<'_> {
     }
 }
 
+/// The `ssh` rules listed by index, each with who it lets in, as whom, how, and where it
+/// was written (the intents' `ssh` of a device, when the file is what they compile to).
+fn ssh_rules_json(
+    policy: &Policy,
+    sources: &SourceMap,
+    file: FileId,
+    view: Option<&IntentsView>,
+    rules: &[usize],
+) -> Vec<serde_json::Value> {
+    rules
+        .iter()
+        .filter_map(|&i| {
+            let r = policy.ssh.get(i)?;
+            let location = view
+                .and_then(|v| v.locator.as_ref()?.written_at(r.span))
+                .map(|at| {
+                    let f = v_file(view, sources, at.file);
+                    let (line, col) = f.line_col(at.span.start as usize);
+                    format!("{}:{line}:{col}", f.name)
+                })
+                .unwrap_or_else(|| {
+                    let f = sources.get(file);
+                    let (line, col) = f.line_col(r.span.start as usize);
+                    format!("{}:{line}:{col}", f.name)
+                });
+            let list = |sels: &[crate::model::Sel]| -> Vec<String> {
+                sels.iter().map(|s| s.raw.trim().to_string()).collect()
+            };
+            Some(json!({
+                "rule": format!("ssh[{i}]"),
+                "action": r.action.as_ref().map(|a| a.value.trim().to_string()),
+                "sources": list(&r.src),
+                "destinations": list(&r.dst),
+                "users": r.users.as_ref().map(|u| u.value.iter().map(|x| x.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+                "location": location,
+            }))
+        })
+        .collect()
+}
+
+/// The source file a location of the intents project is in.
+fn v_file<'s>(
+    view: Option<&'s IntentsView>,
+    sources: &'s SourceMap,
+    file: FileId,
+) -> &'s SourceFile {
+    match view {
+        Some(v) => v.project.sources.get(file),
+        None => sources.get(file),
+    }
+}
+
+/// One line per `ssh` rule (from [`ssh_rules_json`]).
+fn print_ssh_rules(lead: &str, rules: &[serde_json::Value]) {
+    for r in rules {
+        let words = |k: &str| {
+            r[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "  {lead} {} {}: {} -> {} as {} ({})",
+            r["rule"].as_str().unwrap_or(""),
+            r["location"].as_str().unwrap_or(""),
+            words("sources"),
+            words("destinations"),
+            words("users"),
+            r["action"].as_str().unwrap_or("no action"),
+        );
+    }
+}
+
 fn cite(
     sources: &SourceMap,
     file: FileId,
@@ -462,6 +539,28 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             .iter()
             .map(|p| why(&model, &roles, source, &target, proto.0, *p))
             .collect();
+        // Tailscale SSH connects to port 22: the ssh rules that let the source log in.
+        let ssh_between: Vec<usize> = if proto.0 == 6 && ports.contains(&22) {
+            let mut rules: Vec<usize> = source
+                .principals
+                .iter()
+                .flat_map(|s| {
+                    target
+                        .principals
+                        .iter()
+                        .flat_map(|d| {
+                            crate::engine::ssh_access::rules_between(&policy, &roles, s, d)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
+            rules
+        } else {
+            Vec::new()
+        };
+        let ssh_json = ssh_rules_json(&policy, &sources, file, view.as_ref(), &ssh_between);
         let cite_near = |n: &Near| {
             cite(
                 &sources,
@@ -477,8 +576,10 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 let list: Vec<_> = answers
                     .iter()
                     .map(|w| {
+                        let ssh = if w.port == 22 && proto.0 == 6 { ssh_json.clone() } else { Vec::new() };
                         json!({
                             "allowed": w.allowed, "protocol": w.protocol, "port": w.port,
+                            "ssh": ssh,
                             "through": w.through.iter().map(row_json).collect::<Vec<_>>(),
                             "nearest": w.nearest.iter().map(|n| {
                                 let c = cite_near(n);
@@ -522,6 +623,21 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                             println!("  nearest: {} ({}): {}", c.rule, c.location, n.lacks);
                         }
                     }
+                    if w.port == 22 && proto.0 == 6 {
+                        if ssh_json.is_empty() {
+                            println!(
+                                "  SSH: no ssh rule lets {} log in on {}",
+                                source.name, target.name
+                            );
+                        } else if w.allowed {
+                            print_ssh_rules("SSH login through", &ssh_json);
+                        } else {
+                            print_ssh_rules("SSH login allowed by", &ssh_json);
+                            println!(
+                                "  SSH cannot connect: Tailscale SSH needs network access to tcp port 22 as well"
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -552,9 +668,23 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             }
         }
     }
+    let ssh_into: Vec<usize> = if args.outbound {
+        Vec::new()
+    } else {
+        let mut rules: Vec<usize> = target
+            .principals
+            .iter()
+            .flat_map(|d| crate::engine::ssh_access::rules_into(&policy, &roles, d))
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        rules
+    };
+    let ssh_into = ssh_rules_json(&policy, &sources, file, view.as_ref(), &ssh_into);
     match args.format {
         ExplainFormat::Json => {
             let doc = json!({
+                "ssh": ssh_into,
                 "target": target.name,
                 "kind": target.kind,
                 "direction": if args.outbound { "outbound" } else { "inbound" },
@@ -635,6 +765,9 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     ));
                 }
                 println!("  cannot reach it: {line}");
+            }
+            if !ssh_into.is_empty() {
+                print_ssh_rules("SSH into it:", &ssh_into);
             }
         }
     }

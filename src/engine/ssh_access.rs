@@ -255,6 +255,26 @@ pub fn rules_between(
         .collect()
 }
 
+/// The `ssh` rules that let someone log in on `dst`: a destination takes it in (for
+/// `autogroup:self`, a user's devices when the rule's sources take in that user).
+pub fn rules_into(policy: &Policy, roles: &Roles, dst: &Principal) -> Vec<usize> {
+    policy
+        .ssh
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.dst.iter().any(|d| match &d.selector {
+                Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
+                    matches!(dst, Principal::User(_)) && rule_takes(policy, roles, r, dst, dst)
+                }
+                Some(sel) => contains(policy, roles, sel, Side::Dst, dst),
+                None => false,
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn rule_takes(
     policy: &Policy,
     roles: &Roles,
@@ -465,5 +485,7 @@ mod tests {
         assert_eq!(rules_between(&p, &roles, &joel, &panda), vec![0]);
         assert!(rules_between(&p, &roles, &joel, &redis).is_empty());
         assert!(rules_between(&p, &roles, &panda, &panda).is_empty());
+        assert_eq!(rules_into(&p, &roles, &panda), vec![0]);
+        assert!(rules_into(&p, &roles, &redis).is_empty());
     }
 }
