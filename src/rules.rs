@@ -575,6 +575,14 @@ which local users (`users`), and how (`action`: \"check\", the default, or \"acc
 devices only from that user.\n\
 Violation: `panda: { tags: [\"tag:panda\"], ssh: [{ from: [\"group:admins\"] }] }`\n\
 Fix: `ssh: [{ from: [\"group:admins\"], users: [\"root\", \"autogroup:nonroot\"] }]`.";
+    K8sManifests = "TSA138", "k8s-manifests", Error(Intents),
+        "The manifests the intents name cannot be read",
+        "`k8s: { manifests: \"k8s/\" }` in the intents names the cluster's manifests (a YAML file or a \
+directory of `*.yaml`/`*.yml`, relative to the intents file); `tsacl check` then compares them with \
+the intents as `tsacl k8s --check` does, so a service added to the intents but not to the cluster \
+fails the same gate. A path that does not exist, or a file that cannot be read, is this error.\n\
+Violation: `k8s: { manifests: \"k8s/\" }` with no `k8s` directory beside the intents\n\
+Fix: the path of the manifests, relative to the intents file.";
     K8sYaml = "TSA132", "k8s-yaml", Error(Source("a manifest that is not YAML cannot be applied: kubectl and the Kubernetes API server refuse it")),
         "A Kubernetes manifest is not valid YAML",
         "`tsacl k8s --check` reads every `*.yaml`/`*.yml` file it is given (or finds under a \

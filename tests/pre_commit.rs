@@ -241,7 +241,7 @@ fn fmt_hook(runner: &Runner, hook: &str, tsacl_on_path: bool) {
     // Indented by hand with spaces: the hook reformats the file, so pre-commit fails.
     let formatted = std::fs::read_to_string(s.path("policies/base.hujson")).unwrap();
     s.edit("policies/base.hujson", |t| {
-        t.replacen("\t\"ssh\": [", "    \"ssh\":   [", 1)
+        t.replacen("\t\"grants\": [", "    \"grants\":   [", 1)
     });
     assert_fails(
         &s,

@@ -442,9 +442,10 @@ pub fn compile(
         out.push_str("],\n");
     }
 
-    // SSH intents: who may log in as whom; then the base's `ssh` rules.
-    let mut ssh_rules = 0;
-    if super::ssh::devices(intents).next().is_some() || base_section("ssh").is_some() {
+    // SSH intents: who may log in as whom; then the base's `ssh` rules. Written where the
+    // base has its `ssh` section, else after the base's other sections.
+    let write_ssh = |out: &mut String, written: &mut Vec<(Vec<Step>, Written)>| {
+        let mut ssh_rules = 0;
         out.push_str("\"ssh\": [\n");
         for (_, d) in super::ssh::devices(intents) {
             let dst: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
@@ -482,9 +483,11 @@ pub fn compile(
                 ssh_rules += 1;
             }
         }
-        array_from_base(&mut out, &mut written, "ssh", ssh_rules, None);
+        array_from_base(out, written, "ssh", ssh_rules, None);
         out.push_str("],\n");
-    }
+    };
+    let has_ssh_intents = super::ssh::devices(intents).next().is_some();
+    let mut ssh_written = false;
 
     // Every other base section, verbatim.
     if let Some(b) = base
@@ -498,16 +501,23 @@ pub fn compile(
                 "grants",
                 "acls",
                 "nodeAttrs",
-                "ssh",
                 "tests",
             ]
             .contains(&m.key.as_str())
             {
                 continue;
             }
+            if m.key == "ssh" && has_ssh_intents {
+                write_ssh(&mut out, &mut written);
+                ssh_written = true;
+                continue;
+            }
             let _ = writeln!(out, "{}: {},", q(&m.key), raw(m.value.span));
             written.push((vec![key(&m.key)], Written::Base(vec![key(&m.key)])));
         }
+    }
+    if has_ssh_intents && !ssh_written {
+        write_ssh(&mut out, &mut written);
     }
 
     // Tests, so the control plane itself enforces the intents on every push.

@@ -9,8 +9,9 @@ use crate::syntax::{Kind, Member, Span, Value};
 
 /// The keys of the intents file and of its sections (for "did you mean" and completion).
 pub const TOP_FIELDS: &[&str] = &[
-    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
+    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint", "k8s",
 ];
+pub const K8S_FIELDS: &[&str] = &["manifests"];
 pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip", "ssh"];
 pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
 pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
@@ -203,6 +204,13 @@ impl Lowerer<'_> {
                             out.services.push(svc);
                         }
                     }
+                }
+                "k8s" => {
+                    let mut manifests = None;
+                    for f in self.members(&m.value, "k8s", Some(K8S_FIELDS)) {
+                        manifests = self.string(&f.value, "k8s.manifests");
+                    }
+                    out.k8s = manifests.map(|manifests| super::K8sSection { manifests });
                 }
                 _ => out.lint = lint_section(&m.value),
             }

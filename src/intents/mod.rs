@@ -149,6 +149,16 @@ pub struct Intents {
     pub services: Vec<ServiceIntent>,
     /// The `lint` section: which findings to show, and at which severity.
     pub lint: LintSection,
+    /// The `k8s` section: where the cluster's manifests are, so `check` compares them.
+    pub k8s: Option<K8sSection>,
+}
+
+/// `k8s: { manifests: "k8s/" }`: the Kubernetes manifests of the services (a YAML file or
+/// a directory, relative to the intents file), checked by `tsacl check` as `tsacl k8s
+/// --check` checks them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct K8sSection {
+    pub manifests: Spanned<String>,
 }
 
 /// The intents file's `lint` section, and its problems (configuration errors: exit 2).
