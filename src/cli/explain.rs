@@ -412,6 +412,124 @@ fn print_ssh_rules(lead: &str, rules: &[serde_json::Value]) {
     }
 }
 
+/// How the public internet reaches an intents service through Funnel.
+struct FunnelPath {
+    /// The service, by its intents name, and its tag.
+    service: String,
+    tag: String,
+    /// The node that terminates Funnel: an intents device (by name, with its tags), the
+    /// operator's Ingress proxy, or the service's own devices; and its policy selectors.
+    through: String,
+    kind: &'static str,
+    selectors: Vec<String>,
+    ports: Vec<String>,
+    /// Whether the policy gives that node the `funnel` node attribute (without it,
+    /// Funnel is off).
+    attribute: bool,
+}
+
+impl FunnelPath {
+    fn text(&self) -> String {
+        format!(
+            "the internet -> Funnel on {} -> {} ({}) on {}{}",
+            self.through,
+            self.service,
+            self.tag,
+            self.ports.join(", "),
+            if self.attribute {
+                String::new()
+            } else {
+                " (but no nodeAttrs entry gives it the funnel attribute: Funnel is off)".into()
+            }
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "from": "the internet",
+            "through": self.through,
+            "through_kind": self.kind,
+            "through_selectors": self.selectors,
+            "service": self.service,
+            "tag": self.tag,
+            "ports": self.ports,
+            "funnel_attribute": self.attribute,
+            "path": ["the internet", self.through, format!("{} ({})", self.service, self.tag)],
+        })
+    }
+}
+
+impl IntentsView<'_> {
+    /// The Funnel paths that concern `named`: its own (a service with Funnel) and those
+    /// it terminates (a device or tag that Funnel goes through).
+    fn funnel_paths(&self, policy: &Policy, named: &Named) -> Vec<FunnelPath> {
+        let intents = &self.project.intents;
+        let mut out = Vec::new();
+        for s in intents.services.iter().filter(|s| s.funnel.is_some()) {
+            let own = named
+                .principals
+                .contains(&Principal::Tags(vec![s.tag.clone()]));
+            let node = intents.funnel_node(s);
+            let terminates = node.as_ref().is_some_and(|n| named.principals.contains(n));
+            if !own && !terminates {
+                continue;
+            }
+            let selectors = intents.funnel_targets(s);
+            let (through, kind) = match &s.funnel {
+                Some(crate::intents::Funnel::Via(d)) => {
+                    (format!("{} ({})", d.value, selectors.join(", ")), "device")
+                }
+                Some(crate::intents::Funnel::Ingress) => (
+                    format!("its operator Ingress (a proxy tagged {})", s.tag),
+                    "ingress",
+                ),
+                _ => (format!("its own devices ({})", s.tag), "itself"),
+            };
+            let attribute = policy.node_attrs.iter().any(|a| {
+                a.attr.iter().any(|x| x.value.trim() == "funnel")
+                    && a.target
+                        .iter()
+                        .any(|t| selectors.contains(&t.raw.trim().to_string()))
+            });
+            out.push(FunnelPath {
+                service: s.name.value.clone(),
+                tag: s.tag.clone(),
+                through,
+                kind,
+                selectors,
+                ports: s.ports.iter().map(|p| p.grant_text()).collect(),
+                attribute,
+            });
+        }
+        out
+    }
+
+    /// Policy selectors the intents have a name for, as `name (selector)`: a service's
+    /// tag, and the tag of a device known by one tag.
+    fn selector_names(&self) -> std::collections::HashMap<String, String> {
+        let intents = &self.project.intents;
+        let mut out = std::collections::HashMap::new();
+        for s in &intents.services {
+            out.insert(s.tag.clone(), format!("{} ({})", s.name.value, s.tag));
+        }
+        for d in &intents.devices {
+            if let [t] = d.tags.as_slice() {
+                out.entry(t.value.clone())
+                    .or_insert_with(|| format!("{} ({})", d.name.value, t.value));
+            }
+        }
+        out
+    }
+}
+
+/// A selector as the intents name it, else as written.
+fn intents_name(names: &std::collections::HashMap<String, String>, selector: &str) -> String {
+    names
+        .get(selector)
+        .cloned()
+        .unwrap_or_else(|| selector.to_string())
+}
+
 fn cite(
     sources: &SourceMap,
     file: FileId,
@@ -476,7 +594,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         }
     });
     let aliases = view.as_ref().map(IntentsView::aliases).unwrap_or_default();
-    let resolve = |name: &str| resolve_name_with(&policy, inventory.as_ref(), &aliases, name);
+    // The intents' names come first: `redis` is the service even when an inventory has a
+    // device of that name (its proxy).
+    let resolve = |name: &str| match aliases.iter().find(|a| a.name == name.trim()) {
+        Some(alias) => Ok(alias.clone()),
+        None => resolve_name_with(&policy, inventory.as_ref(), &aliases, name),
+    };
     let target = match resolve(&args.target) {
         Ok(t) => t,
         Err(e) => {
@@ -506,13 +629,26 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 println!("{line}");
             }
         }
+        for f in v.funnel_paths(&policy, &target) {
+            println!("public: {}", f.text());
+        }
     }
+    let known_names = view
+        .as_ref()
+        .map(IntentsView::selector_names)
+        .unwrap_or_default();
+    let funnel: Vec<FunnelPath> = view
+        .as_ref()
+        .map(|v| v.funnel_paths(&policy, &target))
+        .unwrap_or_default();
     let cite_row = |r: &Row| cite(&sources, file, view.as_ref(), r.origin, &r.rule, r.span);
     let row_json = |r: &Row| {
         let c = cite_row(r);
         json!({
             "protocol": r.protocol, "ports": r.ports, "sources": r.sources, "destination": r.destination,
             "rule": r.rule, "written_by": c.rule, "location": c.location,
+            "source_names": r.sources.iter().map(|s| intents_name(&known_names, s)).collect::<Vec<_>>(),
+            "destination_name": intents_name(&known_names, &r.destination),
         })
     };
     let names: Vec<&Named> = std::iter::once(&target).chain(&source).collect();
@@ -685,6 +821,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         ExplainFormat::Json => {
             let doc = json!({
                 "ssh": ssh_into,
+                "funnel": funnel.iter().map(FunnelPath::json).collect::<Vec<_>>(),
                 "target": target.name,
                 "kind": target.kind,
                 "direction": if args.outbound { "outbound" } else { "inbound" },
@@ -699,7 +836,17 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             } else {
                 "reachable from"
             };
-            println!("{} ({}) {direction}:", target.name, target.kind);
+            // An intents name reads with its tag: "service worker (tag:worker)".
+            let tagged = match (target.kind, target.principals.as_slice()) {
+                ("service" | "device", [Principal::Tags(tags)]) if view.is_some() => {
+                    Some(tags.join("+"))
+                }
+                _ => None,
+            };
+            match tagged {
+                Some(tags) => println!("{} {} ({tags}) {direction}:", target.kind, target.name),
+                None => println!("{} ({}) {direction}:", target.name, target.kind),
+            }
             if rows.is_empty() {
                 println!(
                     "  nothing: no rule {}",
@@ -716,9 +863,13 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             let mut index: std::collections::HashMap<String, usize> = Default::default();
             for r in &rows {
                 let who = if args.outbound {
-                    r.destination.clone()
+                    intents_name(&known_names, &r.destination)
                 } else {
-                    r.sources.join(", ")
+                    r.sources
+                        .iter()
+                        .map(|s| intents_name(&known_names, s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 let key = format!("{}\u{0}{who}", r.rule);
                 match index.get(&key) {
@@ -769,20 +920,37 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             if !ssh_into.is_empty() {
                 print_ssh_rules("SSH into it:", &ssh_into);
             }
+            for f in &funnel {
+                let path = f.text();
+                let rest = path.strip_prefix("the internet -> ").unwrap_or(&path);
+                println!("  {:<32} {rest}", "the internet (Funnel)");
+            }
         }
     }
     EXIT_CLEAN
 }
 
 pub fn run_graph(args: GraphArgs, color: bool) -> u8 {
-    let (_, _, policy) = match load_policy(args.policy.as_deref(), color) {
+    let (path, project) = policy_and_intents(args.policy.as_deref());
+    let (sources, file, policy) = match load_policy(path.as_deref(), color) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if let Err(code) = load_inventory_opt(&args.inventory) {
         return code;
     }
-    let graph = crate::engine::graph::build(&policy);
+    let mut graph = crate::engine::graph::build(&policy);
+    crate::engine::graph::add_funnel(&mut graph, &policy);
+    // The intents' names, when the file is what they compile to.
+    if let Some(p) = &project
+        && p.compiled.text == sources.get(file).text
+    {
+        let view = IntentsView {
+            project: p,
+            locator: None,
+        };
+        crate::engine::graph::rename(&mut graph, &view.selector_names());
+    }
     let out = match args.format {
         GraphFormat::Dot => crate::engine::graph::to_dot(&graph),
         GraphFormat::Mermaid => crate::engine::graph::to_mermaid(&graph),
