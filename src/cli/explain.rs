@@ -507,18 +507,7 @@ impl IntentsView<'_> {
     /// Policy selectors the intents have a name for, as `name (selector)`: a service's
     /// tag, and the tag of a device known by one tag.
     fn selector_names(&self) -> std::collections::HashMap<String, String> {
-        let intents = &self.project.intents;
-        let mut out = std::collections::HashMap::new();
-        for s in &intents.services {
-            out.insert(s.tag.clone(), format!("{} ({})", s.name.value, s.tag));
-        }
-        for d in &intents.devices {
-            if let [t] = d.tags.as_slice() {
-                out.entry(t.value.clone())
-                    .or_insert_with(|| format!("{} ({})", d.name.value, t.value));
-            }
-        }
-        out
+        self.project.intents.display_names()
     }
 }
 

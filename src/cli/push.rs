@@ -204,7 +204,16 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                 "tsacl: drift: the server's policy was changed outside this repository; it matches none of the {versions} committed version{} of {shown}",
                 if versions == 1 { "" } else { "s" }
             );
-            if let Some((commit, committed)) = newest {
+            // When the file is the newest committed version, the server's changes are
+            // exactly what the push undoes: shown once, below, as the push's changes.
+            let shown_below = newest
+                .as_ref()
+                .is_some_and(|(_, committed)| remote::formatted(committed) == local_fmt);
+            if shown_below {
+                eprintln!(
+                    "tsacl: a push undoes the changes made on the server: they are the changes shown below, read backwards"
+                );
+            } else if let Some((commit, committed)) = newest {
                 eprintln!(
                     "tsacl: changes made on the server (since {shown} at {}):",
                     short(&commit)
@@ -278,7 +287,14 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     eprintln!("tsacl: changes a push makes (server → {shown}):");
     eprint!(
         "{}",
-        remote::show_changes("server", &server.body, &shown, &local, color)
+        remote::show_changes_named(
+            "server",
+            &server.body,
+            &shown,
+            &local,
+            color,
+            &remote::intents_names(&target)
+        )
     );
     // Drift is judged against committed versions: pushing one that is not makes the
     // next push refuse.

@@ -177,6 +177,23 @@ impl Intents {
         self.services.iter().find(|s| s.name.value == name)
     }
 
+    /// Policy names the intents have a name for, each as `name (selector)`: a service's
+    /// tag (`worker (tag:worker)`) and the tag of a device known by one tag (`panda
+    /// (tag:panda)`), so answers read in the user's words.
+    pub fn display_names(&self) -> std::collections::HashMap<String, String> {
+        let mut out = std::collections::HashMap::new();
+        for s in &self.services {
+            out.insert(s.tag.clone(), format!("{} ({})", s.name.value, s.tag));
+        }
+        for d in &self.devices {
+            if let [t] = d.tags.as_slice() {
+                out.entry(t.value.clone())
+                    .or_insert_with(|| format!("{} ({})", d.name.value, t.value));
+            }
+        }
+        out
+    }
+
     /// The policy selectors of the node that terminates a service's Funnel (empty without
     /// Funnel): the `via` device as `from` names it, else the service's tag.
     pub fn funnel_targets(&self, service: &ServiceIntent) -> Vec<String> {
