@@ -674,6 +674,14 @@ fn intents_project() -> (tempfile::TempDir, PathBuf) {
         let entry = entry.unwrap();
         if entry.path().is_file() {
             std::fs::copy(entry.path(), policies.join(entry.file_name())).unwrap();
+        } else {
+            // The cluster's manifests (`k8s.manifests`), which the check reads too.
+            let to = policies.join(entry.file_name());
+            std::fs::create_dir(&to).unwrap();
+            for file in std::fs::read_dir(entry.path()).unwrap() {
+                let file = file.unwrap();
+                std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+            }
         }
     }
     (dir, policies)

@@ -44,7 +44,8 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
 
-    /// The port for --from (default: every port TARGET is reachable on, or 22 if none)
+    /// The port for --from (default: every port TARGET is reachable on, or 22 if none);
+    /// on tcp/22 the answer also names the SSH rules that let SRC log in
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
 
