@@ -687,7 +687,8 @@ the `ssh` rules and pass without it). The finding names each source (a user, a t
 and destination the `ssh` rule pairs that no rule lets through on tcp:22, so those connections fail. \
 Broad sources (`autogroup:member`, `autogroup:tagged`, `user:*@domain`, roles) are reported only \
 when none of the principals they take in gets through; a rule naming addresses (a host alias, an IP, \
-a CIDR) that may be the devices' leaves the pair undecided, not reported. A policy with neither \
+a CIDR) that may be the devices' leaves the pair undecided, not reported. A tag stands for a device \
+carrying it alone (a second tag may bring rules of its own). A policy with neither \
 `acls` nor `grants` allows everything, port 22 included. An intents device's `ssh` compiles both \
 halves.\n\
 Violation: `\"ssh\": [{\"action\": \"check\", \"src\": [\"group:admins\"], \"dst\": [\"tag:panda\"], \"users\": [\"root\"]}]` \

@@ -221,6 +221,13 @@ fn check_hook(runner: &Runner, hook: &str, tsacl_on_path: bool) {
         &["TSA113", "extra-access", "tag:clanker", "tag:redis"],
     );
 
+    // The cluster's manifests, which the intents name, no longer agree with them.
+    let s = Scratch::new(runner);
+    s.edit("policies/k8s/services.yaml", |t| {
+        t.replacen("port: 6379", "port: 6380", 1)
+    });
+    assert_fails(&s, hook, tsacl_on_path, &["TSA130", "services.yaml"]);
+
     // A syntax error in the intents.
     let s = Scratch::new(runner);
     s.edit("policies/tailnet.json5", |t| {

@@ -9,7 +9,11 @@
 //! plus a stand-in for the ones it does not. A pair lacks access only when *none* of the
 //! principals it stands for can reach port 22; an address rule that may or may not hold
 //! the devices (a host alias, an IP, a CIDR, an ipset) leaves the pair undecided, never
-//! lacking. So a reported pair surely cannot connect, whatever the devices.
+//! lacking. So a reported pair surely cannot connect, whatever the devices, for devices
+//! that carry the pair's tag alone (a tag is read as a device carrying only it, as the
+//! intents proof reads a service's tag: another tag of the same device may open port 22
+//! through rules of its own). `tests/reach_property.rs` checks this against the concrete
+//! engine on random policies, `tests/conformance_ssh_access.rs` on the captures.
 
 use super::diff::ANY_OTHER_MEMBER;
 use super::inventory::{Inventory, Role, User};
