@@ -187,6 +187,8 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     // makes its first write), which the server refuses once the tailnet's policy has
     // been saved by anyone, and that refusal is the drift refusal.
     let mut untouched_only: Option<String> = None;
+    // Principals by the intents' names (services and tagged devices, with their tags).
+    let names = remote::intents_names(&target);
     match gitsync::provenance(file, &server.body) {
         Provenance::Committed {
             commit,
@@ -220,12 +222,13 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                 );
                 eprint!(
                     "{}",
-                    remote::show_changes(
+                    remote::show_changes_named(
                         &format!("{shown} at {}", short(&commit)),
                         &committed,
                         "server",
                         &server.body,
-                        color
+                        color,
+                        &names
                     )
                 );
             }
@@ -287,14 +290,7 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     eprintln!("tsacl: changes a push makes (server → {shown}):");
     eprint!(
         "{}",
-        remote::show_changes_named(
-            "server",
-            &server.body,
-            &shown,
-            &local,
-            color,
-            &remote::intents_names(&target)
-        )
+        remote::show_changes_named("server", &server.body, &shown, &local, color, &names)
     );
     // Drift is judged against committed versions: pushing one that is not makes the
     // next push refuse.
