@@ -219,11 +219,24 @@ pub fn network_to_port_22(
     src: &Principal,
     dst: &Principal,
 ) -> Verdict {
+    let all = entries(policy);
+    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
+    verdict(policy, roles, &port_22, src, dst)
+}
+
+/// [`network_to_port_22`] over the entries that open tcp:22, found once per policy.
+fn verdict(
+    policy: &Policy,
+    roles: &Roles,
+    port_22: &[&EntryView],
+    src: &Principal,
+    dst: &Principal,
+) -> Verdict {
     if policy.acls.is_none() && policy.grants.is_none() {
         return Verdict::Open;
     }
     let mut verdict = Verdict::Closed;
-    for e in entries(policy).iter().filter(|e| opens_tcp_22(e)) {
+    for e in port_22 {
         let src_by_identity = e.src.iter().any(|s| {
             s.selector
                 .as_ref()
@@ -309,6 +322,8 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
     }
     let users = stand_in_users(policy, inventory);
     let roles = Roles::of(Some(&users));
+    let all = entries(policy);
+    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
     let mut out = Vec::new();
     for (i, rule) in policy.ssh.iter().enumerate() {
         let sources: Vec<Unit> = rule
@@ -349,7 +364,7 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
                 total += 1;
                 let lacking = candidates
                     .iter()
-                    .all(|(a, b)| network_to_port_22(policy, &roles, a, b) == Verdict::Closed);
+                    .all(|(a, b)| verdict(policy, &roles, &port_22, a, b) == Verdict::Closed);
                 if lacking {
                     pairs.push(Pair {
                         from: s.name.clone(),

@@ -56,11 +56,15 @@ fn diagnostic(policy: &Policy, gap: &Gap, file: FileId) -> Diagnostic {
         message,
     );
     d.primary_label = Some("Tailscale SSH connects to port 22 here".into());
-    d.help = Some(format!(
-        "Tailscale SSH also needs network access: add a grant {{\"src\": [{}], \"dst\": [{}], \"ip\": [\"tcp:22\"]}} (or an acl to these destinations on port 22)",
-        quoted(&src),
-        quoted(&dst)
-    ));
+    d.help = Some(if src.len() + dst.len() <= SHOWN_PAIRS {
+        format!(
+            "Tailscale SSH also needs network access: add a grant {{\"src\": [{}], \"dst\": [{}], \"ip\": [\"tcp:22\"]}} (or an acl to these destinations on port 22)",
+            quoted(&src),
+            quoted(&dst)
+        )
+    } else {
+        "Tailscale SSH also needs network access: add a grant from the rule's sources to its destinations with \"ip\": [\"tcp:22\"] (or an acl to them on port 22)".to_string()
+    });
     d
 }
 
