@@ -122,6 +122,11 @@ fn ssh_intents_compile_both_halves_and_check_clean() {
         policy.contains(r#"{"src": "group:admins", "accept": ["tag:box:22"]}"#),
         "{policy}"
     );
+    // The server itself checks who may log in, as whom.
+    assert!(
+        policy.contains(r#"{"src": "joel@example.com", "dst": ["tag:box"], "check": ["root"]}"#),
+        "{policy}"
+    );
     let o = tsacl(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!text(&o).contains("TSA219"), "{}", text(&o));
@@ -149,6 +154,44 @@ fn the_proof_covers_port_22_of_a_device_with_ssh_intents() {
     let dir = project(r#"{"src": ["autogroup:member"], "dst": ["tag:box"], "ip": ["tcp:443"]},"#);
     let o = tsacl(dir.path(), &["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn generated_ssh_tests_catch_root_given_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("policies");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::write(
+        p.join("tailnet.json5"),
+        INTENTS.replace(
+            r#"ssh: [{ from: ["group:admins"], users: ["root"] }]"#,
+            r#"ssh: [{ from: ["group:admins"], users: ["ubuntu"], action: "accept" }]"#,
+        ),
+    )
+    .unwrap();
+    std::fs::write(p.join("base.hujson"), "{}\n").unwrap();
+    let o = tsacl(dir.path(), &["compile"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let policy = std::fs::read_to_string(p.join("policy.hujson")).unwrap();
+    let flat: String = policy.split_whitespace().collect();
+    assert!(
+        flat.contains(
+            r#"{"src":"joel@example.com","dst":["tag:box"],"accept":["ubuntu"],"deny":["root"],}"#
+        ),
+        "{policy}"
+    );
+    // The base lets the admins in as root too: the generated test fails, at the intent.
+    std::fs::write(
+        p.join("base.hujson"),
+        r#"{"ssh": [{"action": "accept", "src": ["group:admins"], "dst": ["tag:box"], "users": ["root"]}]}"#,
+    )
+    .unwrap();
+    let o = tsacl(dir.path(), &["compile"]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("TSA101"), "{out}");
+    assert!(out.contains("as \"root\": want deny, got accept"), "{out}");
+    assert!(out.contains("tailnet.json5:"), "{out}");
 }
 
 #[test]

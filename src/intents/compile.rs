@@ -488,6 +488,21 @@ pub fn compile(
     };
     let has_ssh_intents = super::ssh::devices(intents).next().is_some();
     let mut ssh_written = false;
+    // SSH intents' `sshTests`, then the base's.
+    let ssh_tests = super::ssh::ssh_tests(intents);
+    let write_ssh_tests = |out: &mut String, written: &mut Vec<(Vec<Step>, Written)>| {
+        out.push_str("\"sshTests\": [\n");
+        for (k, (test, span)) in ssh_tests.iter().enumerate() {
+            let _ = writeln!(out, "{test},");
+            written.push((
+                vec![key("sshTests"), Step::Index(k)],
+                Written::Intents(*span),
+            ));
+        }
+        array_from_base(out, written, "sshTests", ssh_tests.len(), None);
+        out.push_str("],\n");
+    };
+    let mut ssh_tests_written = false;
 
     // Every other base section, verbatim.
     if let Some(b) = base
@@ -512,12 +527,20 @@ pub fn compile(
                 ssh_written = true;
                 continue;
             }
+            if m.key == "sshTests" && !ssh_tests.is_empty() {
+                write_ssh_tests(&mut out, &mut written);
+                ssh_tests_written = true;
+                continue;
+            }
             let _ = writeln!(out, "{}: {},", q(&m.key), raw(m.value.span));
             written.push((vec![key(&m.key)], Written::Base(vec![key(&m.key)])));
         }
     }
     if has_ssh_intents && !ssh_written {
         write_ssh(&mut out, &mut written);
+    }
+    if !ssh_tests.is_empty() && !ssh_tests_written {
+        write_ssh_tests(&mut out, &mut written);
     }
 
     // Tests, so the control plane itself enforces the intents on every push.

@@ -10,7 +10,7 @@
 //! Each entry compiles to both halves Tailscale SSH needs: the `ssh` rule (who may log in
 //! as whom) and a grant of TCP port 22 to the device's tags from the same sources (the
 //! network access without which the `ssh` rule does nothing), with a test accepting each
-//! source on port 22. The proof covers port 22 of the device like a service's ports:
+//! source on port 22 and `sshTests` ([`ssh_tests`]). The proof covers port 22 of the device like a service's ports:
 //! exactly the `from` of its SSH intents may reach it there ([`prove`]).
 
 use super::compile::{Compiled, RuleOrigin, selectors_for};
@@ -381,4 +381,63 @@ pub fn prove(
             .with_help("a base rule or definition narrows what the intent compiles to; check the names it uses"),
         );
     }
+}
+
+/// `sshTests` for the SSH intents, each with the `from` entry that asks for it: every user
+/// the intents name among the sources (a user, or a member of an intents group) may log
+/// in on the device as each local user the intent lists (under `check` or `accept`, as the
+/// rule's action), and not as `root` when the intent does not list it. The control plane
+/// runs them on every save, so an edit elsewhere that breaks the SSH intents fails there.
+pub fn ssh_tests(intents: &Intents) -> Vec<(String, Span)> {
+    let mut out = Vec::new();
+    for (_, d) in devices(intents) {
+        let dst: Vec<String> = d.tags.iter().map(|t| format!("{:?}", t.value)).collect();
+        for e in &d.ssh {
+            let literal: Vec<&str> = e
+                .users
+                .iter()
+                .map(|u| u.value.as_str())
+                .filter(|u| !u.contains(':') && !u.contains('*'))
+                .collect();
+            let root_denied = !e.users.iter().any(|u| u.value == "root");
+            if literal.is_empty() && !root_denied {
+                continue;
+            }
+            let mut logins: Vec<(String, Span)> = Vec::new();
+            for f in &e.from {
+                for sel in selectors_for(intents, &f.value) {
+                    let members: Vec<String> = if sel.contains('@') && !sel.contains('*') {
+                        vec![sel]
+                    } else {
+                        intents
+                            .groups
+                            .iter()
+                            .filter(|(n, _)| n.value == sel)
+                            .flat_map(|(_, m)| m.iter().map(|x| x.value.trim().to_string()))
+                            .collect()
+                    };
+                    for m in members {
+                        if !logins.iter().any(|(l, _)| *l == m) {
+                            logins.push((m, f.span));
+                        }
+                    }
+                }
+            }
+            for (login, span) in logins {
+                let mut parts = vec![
+                    format!("\"src\": {login:?}"),
+                    format!("\"dst\": [{}]", dst.join(", ")),
+                ];
+                if !literal.is_empty() {
+                    let users: Vec<String> = literal.iter().map(|u| format!("{u:?}")).collect();
+                    parts.push(format!("{:?}: [{}]", e.action, users.join(", ")));
+                }
+                if root_denied {
+                    parts.push("\"deny\": [\"root\"]".into());
+                }
+                out.push((format!("{{{}}}", parts.join(", ")), span));
+            }
+        }
+    }
+    out
 }
