@@ -604,6 +604,22 @@ Fix: add `- port: 6334` to the Service (or drop 6334 from the intent).";
 backend is the service's Kubernetes Service; an Ingress that serves Funnel for a service whose intent \
 does not say `funnel: \"ingress\"` opens it to the public internet without the intents saying so. \
 `tsacl k8s` prints the Ingress each such intent needs.";
+    SshIntent = "TSA137", "ssh-intent", Error(Intents),
+        "A device's `ssh` intent cannot be compiled",
+        "A device's `ssh` entries say who may log in with Tailscale SSH (`from`, like a service's), as \
+which local users (`users`), and how (`action`: \"check\", the default, or \"accept\"). Each needs \
+`from` and `users`, and the device must be known by its tags: Tailscale SSH reaches a user's own \
+devices only from that user.\n\
+Violation: `panda: { tags: [\"tag:panda\"], ssh: [{ from: [\"group:admins\"] }] }`\n\
+Fix: `ssh: [{ from: [\"group:admins\"], users: [\"root\", \"autogroup:nonroot\"] }]`.";
+    K8sManifests = "TSA138", "k8s-manifests", Error(Intents),
+        "The manifests the intents name cannot be read",
+        "`k8s: { manifests: \"k8s/\" }` in the intents names the cluster's manifests (a YAML file or a \
+directory of `*.yaml`/`*.yml`, relative to the intents file); `tsacl check` then compares them with \
+the intents as `tsacl k8s --check` does, so a service added to the intents but not to the cluster \
+fails the same gate. A path that does not exist, or a file that cannot be read, is this error.\n\
+Violation: `k8s: { manifests: \"k8s/\" }` with no `k8s` directory beside the intents\n\
+Fix: the path of the manifests, relative to the intents file.";
     K8sYaml = "TSA132", "k8s-yaml", Error(Source("a manifest that is not YAML cannot be applied: kubectl and the Kubernetes API server refuse it")),
         "A Kubernetes manifest is not valid YAML",
         "`tsacl k8s --check` reads every `*.yaml`/`*.yml` file it is given (or finds under a \
@@ -707,6 +723,21 @@ Violation: `{\"src\": [\"group:travel\"], \"dst\": [\"autogroup:internet\"], \"i
 exit node\n\
 Fix: approve an exit node (`\"autoApprovers\": {\"exitNode\": [\"tag:exit\"]}` and a device that \
 advertises the routes), or remove the rule.";
+    SshWithoutNetworkAccess = "TSA219", "ssh-without-network-access", Warning,
+        "An SSH rule whose sources cannot reach its destinations on port 22",
+        "Tailscale SSH needs two things: an `ssh` rule that lets the source log in, and an ACL or grant \
+that lets it reach the destination on TCP port 22 (Tailscale's policy reference; `sshTests` check only \
+the `ssh` rules and pass without it). The finding names each source (a user, a tag, a group's members) \
+and destination the `ssh` rule pairs that no rule lets through on tcp:22, so those connections fail. \
+Broad sources (`autogroup:member`, `autogroup:tagged`, `user:*@domain`, roles) are reported only \
+when none of the principals they take in gets through; a rule naming addresses (a host alias, an IP, \
+a CIDR) that may be the devices' leaves the pair undecided, not reported. A tag stands for a device \
+carrying it alone (a second tag may bring rules of its own). A policy with neither \
+`acls` nor `grants` allows everything, port 22 included. An intents device's `ssh` compiles both \
+halves.\n\
+Violation: `\"ssh\": [{\"action\": \"check\", \"src\": [\"group:admins\"], \"dst\": [\"tag:panda\"], \"users\": [\"root\"]}]` \
+and no rule opening tag:panda's port 22 to group:admins\n\
+Fix: `{\"src\": [\"group:admins\"], \"dst\": [\"tag:panda\"], \"ip\": [\"tcp:22\"]}` in `grants`.";
     UnusedSuppression = "TSA220", "unused-suppression", Warning,
         "A tsacl-ignore comment that suppresses nothing",
         "`// tsacl-ignore: CODE reason` on the line before a finding suppresses it; one that matches \

@@ -222,6 +222,13 @@ fn check_hook(runner: &Runner, hook: &str, tsacl_on_path: bool) {
         &["TSA113", "extra-access", "tag:clanker", "tag:redis"],
     );
 
+    // The cluster's manifests, which the intents name, no longer agree with them.
+    let s = Scratch::new(runner);
+    s.edit("policies/k8s/services.yaml", |t| {
+        t.replacen("port: 6379", "port: 6380", 1)
+    });
+    assert_fails(&s, hook, tsacl_on_path, &["TSA130", "services.yaml"]);
+
     // A syntax error in the intents.
     let s = Scratch::new(runner);
     s.edit("policies/tailnet.json5", |t| {
@@ -242,7 +249,7 @@ fn fmt_hook(runner: &Runner, hook: &str, tsacl_on_path: bool) {
     // Indented by hand with spaces: the hook reformats the file, so pre-commit fails.
     let formatted = std::fs::read_to_string(s.path("policies/base.hujson")).unwrap();
     s.edit("policies/base.hujson", |t| {
-        t.replacen("\t\"ssh\": [", "    \"ssh\":   [", 1)
+        t.replacen("\t\"grants\": [", "    \"grants\":   [", 1)
     });
     assert_fails(
         &s,

@@ -199,3 +199,79 @@ proptest! {
         }
     }
 }
+
+/// An `ssh` rule's source and destination choices.
+fn ssh_rule(src: &[u8], dst: &[u8]) -> String {
+    let src: Vec<String> = src
+        .iter()
+        .map(|s| match s % 5 {
+            0 => USERS[(*s as usize / 5) % USERS.len()].to_string(),
+            1 => "group:g0".into(),
+            2 => "autogroup:member".into(),
+            3 => TAGS[(*s as usize / 5) % TAGS.len()].to_string(),
+            _ => "group:g1".into(),
+        })
+        .collect();
+    let tagged = src.iter().any(|s| s.starts_with("tag:"));
+    let mut dst: Vec<String> = dst
+        .iter()
+        .map(|d| match d % 3 {
+            0 if !tagged => "autogroup:self".to_string(),
+            1 => "autogroup:tagged".to_string(),
+            _ => TAGS[(*d as usize / 3) % TAGS.len()].to_string(),
+        })
+        .collect();
+    dst.dedup();
+    format!(
+        "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}], \"users\": [\"root\"]}}",
+        quoted(&src),
+        quoted(&dst)
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// TSA219's pairs (`ssh_access::gaps`) are sound: for each reported pair, no device
+    /// of the source reaches any device of the destination on tcp:22 in the concrete
+    /// engine (devices carrying the pair's tag alone; another tag of a device may open
+    /// port 22 through its own rules).
+    #[test]
+    fn ssh_gaps_are_closed_for_every_device(c in case(), ssh in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 1..3), proptest::collection::vec(any::<u8>(), 1..3)), 1..3)) {
+        let base = policy_text(&c);
+        let rules: Vec<String> = ssh.iter().map(|(s, d)| ssh_rule(s, d)).collect();
+        let text = format!("{}, \"ssh\": [{}]}}", &base[..base.len() - 1], rules.join(", "));
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("p", "p", text.clone().into_bytes()));
+        let checked = tsacl::check::check_policy(&sources, id, &Default::default());
+        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
+        prop_assert!(errors.is_empty(), "generated an invalid policy {text}: {errors:?}");
+        let policy = checked.policy.unwrap();
+        let inv = inventory(&c);
+        let resolver = Resolver::new(&policy, &inv);
+        let compiled = compile(&resolver);
+        let owner_of = |ip: IpAddr| inv.devices.iter().find(|d| d.addresses.contains(&ip)).and_then(|d| d.owner());
+        let alone = |d: &Device, tag: &str| d.tags.len() == 1 && d.tags[0] == tag;
+        for gap in tsacl::engine::ssh_access::gaps(&policy, Some(&inv)) {
+            for pair in &gap.pairs {
+                let from: Vec<&Device> = inv.devices.iter().filter(|d| {
+                    if pair.from.starts_with("tag:") { alone(d, &pair.from) } else { d.owner() == Some(pair.from.as_str()) }
+                }).collect();
+                for a in from {
+                    let to: Vec<&Device> = inv.devices.iter().filter(|b| {
+                        if pair.to.starts_with("tag:") { alone(b, &pair.to) }
+                        else if pair.to.contains("autogroup:self") { b.owner().is_some() && b.owner() == a.owner() }
+                        else { false }
+                    }).collect();
+                    for b in to {
+                        if a.hostname == b.hostname { continue; }
+                        prop_assert!(
+                            !allowed(&compiled, owner_of, a.addresses[0], b.addresses[0], 6, 22),
+                            "ssh[{}] {} -> {} reported, but {} reaches {} on tcp:22 in {}", gap.rule, pair.from, pair.to, a.hostname, b.hostname, text
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -300,6 +300,17 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
         let intents = if file.extension().is_some_and(|e| e == "json5") {
             compiled_alone = false;
             Some(file.clone())
+        } else if file.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            // Kubernetes manifests: a project's own stand for the project (its check
+            // compares them with the intents); other YAML is no policy and is skipped.
+            compiled_alone = false;
+            match bases.manifests_of(file) {
+                Some(intents) => Some(intents),
+                None => {
+                    units.skipped.push(file.clone());
+                    continue;
+                }
+            }
         } else if let Ok(Some(names)) = super::remote::compiled_by(file) {
             Some(names.intents)
         } else {
@@ -316,7 +327,9 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
             None => units.policies.push(file.clone()),
         }
     }
-    (!units.projects.is_empty() && !compiled_alone).then_some(units)
+    let only_skipped = units.projects.is_empty() && units.policies.is_empty();
+    ((!units.projects.is_empty() && !compiled_alone) || (only_skipped && !units.skipped.is_empty()))
+        .then_some(units)
 }
 
 #[derive(Default)]
@@ -324,6 +337,8 @@ struct Units {
     /// Each project's intents file, keyed by its canonical path.
     projects: Vec<(PathBuf, PathBuf)>,
     policies: Vec<PathBuf>,
+    /// YAML that is no intents project's manifest (pre-commit passes every YAML file).
+    skipped: Vec<PathBuf>,
 }
 
 /// The base policies of the intents projects looked at so far (each loaded once).
@@ -331,9 +346,42 @@ struct Units {
 struct Bases {
     /// An intents file and its base policy's canonical path.
     seen: Vec<(PathBuf, Option<PathBuf>)>,
+    /// An intents file and the canonical path of the manifests it names.
+    manifests: Vec<(PathBuf, Option<PathBuf>)>,
 }
 
 impl Bases {
+    /// The intents project (found from the file's directory upward, then from the current
+    /// directory) whose `k8s.manifests` is `file` or a directory holding it.
+    fn manifests_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+        let canonical = std::fs::canonicalize(file).ok()?;
+        let mut candidates: Vec<PathBuf> = crate::intents::find(canonical.parent()?)
+            .into_iter()
+            .collect();
+        candidates.extend(
+            std::env::current_dir()
+                .ok()
+                .and_then(|d| crate::intents::find(&d)),
+        );
+        for intents in candidates {
+            let manifests = match self.manifests.iter().find(|(i, _)| *i == intents) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = crate::intents::project::load(&intents)
+                        .ok()
+                        .and_then(|project| project.manifests_path())
+                        .and_then(|path| std::fs::canonicalize(path).ok());
+                    self.manifests.push((intents.clone(), m.clone()));
+                    m
+                }
+            };
+            if manifests.is_some_and(|m| canonical.starts_with(&m)) {
+                return Some(intents);
+            }
+        }
+        None
+    }
+
     /// The intents project (found as `check` finds one: from the file's directory, then
     /// from the current directory, upward) whose base policy `file` is.
     fn project_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
@@ -384,6 +432,17 @@ fn run_units(args: &CheckArgs, units: Units, color: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
+    if !units.skipped.is_empty() {
+        let names: Vec<String> = units
+            .skipped
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        eprintln!(
+            "tsacl: skipped {} (YAML that is no intents project's `k8s.manifests`)",
+            names.join(", ")
+        );
+    }
     let mut code = EXIT_CLEAN;
     for (_, intents) in &units.projects {
         code = code.max(check_intents(intents, args, cli.clone(), color).code);

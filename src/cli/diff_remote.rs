@@ -111,6 +111,8 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             EXIT_USAGE
         })
     };
+    // With --remote in an intents project: principals by the intents' names.
+    let mut names = std::collections::HashMap::new();
     let (old_label, old, new_label, new) = if args.remote {
         if args.files.len() > 1 {
             error_line("diff --remote takes one policy file");
@@ -124,6 +126,7 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             Ok(t) => t,
             Err(code) => return code,
         };
+        names = remote::intents_names(&target);
         let file = target.file;
         let local = match read(&file) {
             Ok(b) => b,
@@ -196,7 +199,7 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
         }
         // Like `git diff --exit-code`, but about access: 1 only when access changes.
         let (changes, access_changed) =
-            remote::changes_and_access(&old_label, &old, &new_label, &new, color);
+            remote::changes_and_access_named(&old_label, &old, &new_label, &new, color, &names);
         if changes.is_empty() {
             eprintln!("tsacl: no changes between {old_label} and {new_label}");
         } else {
@@ -208,7 +211,7 @@ pub fn run(args: DiffArgs, color: ColorChoice) -> u8 {
             EXIT_CLEAN
         };
     };
-    let changes = remote::show_changes(&old_label, &old, &new_label, &new, color);
+    let changes = remote::show_changes_named(&old_label, &old, &new_label, &new, color, &names);
     if changes.is_empty() {
         eprintln!("tsacl: no changes between {old_label} and {new_label}");
         EXIT_CLEAN

@@ -47,7 +47,8 @@ pub struct ExplainArgs {
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
 
-    /// The port for --from (default: every port TARGET is reachable on, or 22 if none)
+    /// The port for --from (default: every port TARGET is reachable on, or 22 if none);
+    /// on tcp/22 the answer also names the SSH rules that let SRC log in
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
 
@@ -314,6 +315,12 @@ impl IntentsView<'_> {
         let rule = match rule {
             RuleOrigin::Service(k) => format!("intent {}", p.intents.services.get(*k)?.name.value),
             RuleOrigin::Base(_) => "base rule".to_string(),
+            RuleOrigin::Ssh { device, .. } => {
+                format!(
+                    "ssh intent of {}",
+                    p.intents.devices.get(*device)?.name.value
+                )
+            }
         };
         let at = locator.written_at(span)?;
         let f = p.sources.get(at.file);
@@ -323,6 +330,190 @@ impl IntentsView<'_> {
             location: format!("{}:{line}:{col}", f.name),
         })
     }
+}
+
+/// The `ssh` rules listed by index, each with who it lets in, as whom, how, and where it
+/// was written (the intents' `ssh` of a device, when the file is what they compile to).
+fn ssh_rules_json(
+    policy: &Policy,
+    sources: &SourceMap,
+    file: FileId,
+    view: Option<&IntentsView>,
+    rules: &[usize],
+) -> Vec<serde_json::Value> {
+    rules
+        .iter()
+        .filter_map(|&i| {
+            let r = policy.ssh.get(i)?;
+            let location = view
+                .and_then(|v| v.locator.as_ref()?.written_at(r.span))
+                .map(|at| {
+                    let f = v_file(view, sources, at.file);
+                    let (line, col) = f.line_col(at.span.start as usize);
+                    format!("{}:{line}:{col}", f.name)
+                })
+                .unwrap_or_else(|| {
+                    let f = sources.get(file);
+                    let (line, col) = f.line_col(r.span.start as usize);
+                    format!("{}:{line}:{col}", f.name)
+                });
+            let list = |sels: &[crate::model::Sel]| -> Vec<String> {
+                sels.iter().map(|s| s.raw.trim().to_string()).collect()
+            };
+            Some(json!({
+                "rule": format!("ssh[{i}]"),
+                "action": r.action.as_ref().map(|a| a.value.trim().to_string()),
+                "sources": list(&r.src),
+                "destinations": list(&r.dst),
+                "users": r.users.as_ref().map(|u| u.value.iter().map(|x| x.value.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+                "location": location,
+            }))
+        })
+        .collect()
+}
+
+/// The source file a location of the intents project is in.
+fn v_file<'s>(
+    view: Option<&'s IntentsView>,
+    sources: &'s SourceMap,
+    file: FileId,
+) -> &'s SourceFile {
+    match view {
+        Some(v) => v.project.sources.get(file),
+        None => sources.get(file),
+    }
+}
+
+/// One line per `ssh` rule (from [`ssh_rules_json`]).
+fn print_ssh_rules(lead: &str, rules: &[serde_json::Value]) {
+    for r in rules {
+        let words = |k: &str| {
+            r[k].as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        println!(
+            "  {lead} {} {}: {} -> {} as {} ({})",
+            r["rule"].as_str().unwrap_or(""),
+            r["location"].as_str().unwrap_or(""),
+            words("sources"),
+            words("destinations"),
+            words("users"),
+            r["action"].as_str().unwrap_or("no action"),
+        );
+    }
+}
+
+/// How the public internet reaches an intents service through Funnel.
+struct FunnelPath {
+    /// The service, by its intents name, and its tag.
+    service: String,
+    tag: String,
+    /// The node that terminates Funnel: an intents device (by name, with its tags), the
+    /// operator's Ingress proxy, or the service's own devices; and its policy selectors.
+    through: String,
+    kind: &'static str,
+    selectors: Vec<String>,
+    ports: Vec<String>,
+    /// Whether the policy gives that node the `funnel` node attribute (without it,
+    /// Funnel is off).
+    attribute: bool,
+}
+
+impl FunnelPath {
+    fn text(&self) -> String {
+        format!(
+            "the internet -> Funnel on {} -> {} ({}) on {}{}",
+            self.through,
+            self.service,
+            self.tag,
+            self.ports.join(", "),
+            if self.attribute {
+                String::new()
+            } else {
+                " (but no nodeAttrs entry gives it the funnel attribute: Funnel is off)".into()
+            }
+        )
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "from": "the internet",
+            "through": self.through,
+            "through_kind": self.kind,
+            "through_selectors": self.selectors,
+            "service": self.service,
+            "tag": self.tag,
+            "ports": self.ports,
+            "funnel_attribute": self.attribute,
+            "path": ["the internet", self.through, format!("{} ({})", self.service, self.tag)],
+        })
+    }
+}
+
+impl IntentsView<'_> {
+    /// The Funnel paths that concern `named`: its own (a service with Funnel) and those
+    /// it terminates (a device or tag that Funnel goes through).
+    fn funnel_paths(&self, policy: &Policy, named: &Named) -> Vec<FunnelPath> {
+        let intents = &self.project.intents;
+        let mut out = Vec::new();
+        for s in intents.services.iter().filter(|s| s.funnel.is_some()) {
+            let own = named
+                .principals
+                .contains(&Principal::Tags(vec![s.tag.clone()]));
+            let node = intents.funnel_node(s);
+            let terminates = node.as_ref().is_some_and(|n| named.principals.contains(n));
+            if !own && !terminates {
+                continue;
+            }
+            let selectors = intents.funnel_targets(s);
+            let (through, kind) = match &s.funnel {
+                Some(crate::intents::Funnel::Via(d)) => {
+                    (format!("{} ({})", d.value, selectors.join(", ")), "device")
+                }
+                Some(crate::intents::Funnel::Ingress) => (
+                    format!("its operator Ingress (a proxy tagged {})", s.tag),
+                    "ingress",
+                ),
+                _ => (format!("its own devices ({})", s.tag), "itself"),
+            };
+            let attribute = policy.node_attrs.iter().any(|a| {
+                a.attr.iter().any(|x| x.value.trim() == "funnel")
+                    && a.target
+                        .iter()
+                        .any(|t| selectors.contains(&t.raw.trim().to_string()))
+            });
+            out.push(FunnelPath {
+                service: s.name.value.clone(),
+                tag: s.tag.clone(),
+                through,
+                kind,
+                selectors,
+                ports: s.ports.iter().map(|p| p.grant_text()).collect(),
+                attribute,
+            });
+        }
+        out
+    }
+
+    /// Policy selectors the intents have a name for, as `name (selector)`: a service's
+    /// tag, and the tag of a device known by one tag.
+    fn selector_names(&self) -> std::collections::HashMap<String, String> {
+        self.project.intents.display_names()
+    }
+}
+
+/// A selector as the intents name it, else as written.
+fn intents_name(names: &std::collections::HashMap<String, String>, selector: &str) -> String {
+    names
+        .get(selector)
+        .cloned()
+        .unwrap_or_else(|| selector.to_string())
 }
 
 fn cite(
@@ -432,7 +623,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         .filter(|v| v.locator.is_none())
         .and_then(|v| compiled_now(v.project));
     let aliases = view.as_ref().map(IntentsView::aliases).unwrap_or_default();
-    let resolve = |name: &str| resolve_name_with(&policy, inventory.as_ref(), &aliases, name);
+    // The intents' names come first: `redis` is the service even when an inventory has a
+    // device of that name (its proxy).
+    let resolve = |name: &str| match aliases.iter().find(|a| a.name == name.trim()) {
+        Some(alias) => Ok(alias.clone()),
+        None => resolve_name_with(&policy, inventory.as_ref(), &aliases, name),
+    };
     let target = match resolve(&args.target) {
         Ok(t) => t,
         Err(e) => {
@@ -462,13 +658,26 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 println!("{line}");
             }
         }
+        for f in v.funnel_paths(&policy, &target) {
+            println!("public: {}", f.text());
+        }
     }
+    let known_names = view
+        .as_ref()
+        .map(IntentsView::selector_names)
+        .unwrap_or_default();
+    let funnel: Vec<FunnelPath> = view
+        .as_ref()
+        .map(|v| v.funnel_paths(&policy, &target))
+        .unwrap_or_default();
     let cite_row = |r: &Row| cite(&sources, file, view.as_ref(), r.origin, &r.rule, r.span);
     let row_json = |r: &Row| {
         let c = cite_row(r);
         json!({
             "protocol": r.protocol, "ports": r.ports, "sources": r.sources, "destination": r.destination,
             "rule": r.rule, "written_by": c.rule, "location": c.location,
+            "source_names": r.sources.iter().map(|s| intents_name(&known_names, s)).collect::<Vec<_>>(),
+            "destination_name": intents_name(&known_names, &r.destination),
         })
     };
     let names: Vec<&Named> = std::iter::once(&target).chain(&source).collect();
@@ -519,6 +728,28 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 ));
             }
         }
+        // Tailscale SSH connects to port 22: the ssh rules that let the source log in.
+        let ssh_between: Vec<usize> = if proto.0 == 6 && ports.contains(&22) {
+            let mut rules: Vec<usize> = source
+                .principals
+                .iter()
+                .flat_map(|s| {
+                    target
+                        .principals
+                        .iter()
+                        .flat_map(|d| {
+                            crate::engine::ssh_access::rules_between(&policy, &roles, s, d)
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            rules.sort_unstable();
+            rules.dedup();
+            rules
+        } else {
+            Vec::new()
+        };
+        let ssh_json = ssh_rules_json(&policy, &sources, file, view.as_ref(), &ssh_between);
         let cite_near = |n: &Near| {
             cite(
                 &sources,
@@ -534,8 +765,10 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 let list: Vec<_> = answers
                     .iter()
                     .map(|w| {
+                        let ssh = if w.port == 22 && proto.0 == 6 { ssh_json.clone() } else { Vec::new() };
                         json!({
                             "allowed": w.allowed, "protocol": w.protocol, "port": w.port,
+                            "ssh": ssh,
                             "through": w.through.iter().map(row_json).collect::<Vec<_>>(),
                             "nearest": w.nearest.iter().map(|n| {
                                 let c = cite_near(n);
@@ -577,6 +810,21 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                         for n in &w.nearest {
                             let c = cite_near(n);
                             println!("  nearest: {} ({}): {}", c.rule, c.location, n.lacks);
+                        }
+                    }
+                    if w.port == 22 && proto.0 == 6 {
+                        if ssh_json.is_empty() {
+                            println!(
+                                "  SSH: no ssh rule lets {} log in on {}",
+                                source.name, target.name
+                            );
+                        } else if w.allowed {
+                            print_ssh_rules("SSH login through", &ssh_json);
+                        } else {
+                            print_ssh_rules("SSH login allowed by", &ssh_json);
+                            println!(
+                                "  SSH cannot connect: Tailscale SSH needs network access to tcp port 22 as well"
+                            );
                         }
                     }
                 }
@@ -632,9 +880,24 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             }
         }
     }
+    let ssh_into: Vec<usize> = if args.outbound {
+        Vec::new()
+    } else {
+        let mut rules: Vec<usize> = target
+            .principals
+            .iter()
+            .flat_map(|d| crate::engine::ssh_access::rules_into(&policy, &roles, d))
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        rules
+    };
+    let ssh_into = ssh_rules_json(&policy, &sources, file, view.as_ref(), &ssh_into);
     match args.format {
         ExplainFormat::Json => {
             let mut doc = json!({
+                "ssh": ssh_into,
+                "funnel": funnel.iter().map(FunnelPath::json).collect::<Vec<_>>(),
                 "target": target.name,
                 "kind": target.kind,
                 "direction": if args.outbound { "outbound" } else { "inbound" },
@@ -654,7 +917,17 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             } else {
                 "reachable from"
             };
-            println!("{} ({}) {direction}:", target.name, target.kind);
+            // An intents name reads with its tag: "service worker (tag:worker)".
+            let tagged = match (target.kind, target.principals.as_slice()) {
+                ("service" | "device", [Principal::Tags(tags)]) if view.is_some() => {
+                    Some(tags.join("+"))
+                }
+                _ => None,
+            };
+            match tagged {
+                Some(tags) => println!("{} {} ({tags}) {direction}:", target.kind, target.name),
+                None => println!("{} ({}) {direction}:", target.name, target.kind),
+            }
             if rows.is_empty() {
                 println!(
                     "  nothing: no rule {}",
@@ -671,9 +944,13 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             let mut index: std::collections::HashMap<String, usize> = Default::default();
             for r in &rows {
                 let who = if args.outbound {
-                    r.destination.clone()
+                    intents_name(&known_names, &r.destination)
                 } else {
-                    r.sources.join(", ")
+                    r.sources
+                        .iter()
+                        .map(|s| intents_name(&known_names, s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
                 let key = format!("{}\u{0}{who}", r.rule);
                 match index.get(&key) {
@@ -721,6 +998,14 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 }
                 println!("  cannot reach it: {line}");
             }
+            if !ssh_into.is_empty() {
+                print_ssh_rules("SSH into it:", &ssh_into);
+            }
+            for f in &funnel {
+                let path = f.text();
+                let rest = path.strip_prefix("the internet -> ").unwrap_or(&path);
+                println!("  {:<32} {rest}", "the internet (Funnel)");
+            }
         }
     }
     match differs {
@@ -730,14 +1015,26 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
 }
 
 pub fn run_graph(args: GraphArgs, color: bool) -> u8 {
-    let (_, _, policy) = match load_policy(args.policy.as_deref(), color) {
+    let (path, project) = policy_and_intents(args.policy.as_deref());
+    let (sources, file, policy) = match load_policy(path.as_deref(), color) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if let Err(code) = load_inventory_opt(&args.inventory) {
         return code;
     }
-    let graph = crate::engine::graph::build(&policy);
+    let mut graph = crate::engine::graph::build(&policy);
+    crate::engine::graph::add_funnel(&mut graph, &policy);
+    // The intents' names, when the file is what they compile to.
+    if let Some(p) = &project
+        && p.compiled.text == sources.get(file).text
+    {
+        let view = IntentsView {
+            project: p,
+            locator: None,
+        };
+        crate::engine::graph::rename(&mut graph, &view.selector_names());
+    }
     let out = match args.format {
         GraphFormat::Dot => crate::engine::graph::to_dot(&graph),
         GraphFormat::Mermaid => crate::engine::graph::to_mermaid(&graph),

@@ -12,10 +12,11 @@ pub struct K8sArgs {
     pub intents: Option<PathBuf>,
 
     /// Compare manifests with the intents: a YAML file (multi-document), or every
-    /// *.yaml/*.yml under a directory. Services: host name, tags, ports and protocols;
+    /// *.yaml/*.yml under a directory (default: the intents' `k8s: { manifests }`, which
+    /// `tsacl check` also compares). Services: host name, tags, ports and protocols;
     /// Ingresses: Funnel only where the intents say funnel: "ingress"
-    #[arg(long, value_name = "PATH")]
-    pub check: Option<PathBuf>,
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    pub check: Option<Option<PathBuf>>,
 }
 
 pub fn run(args: K8sArgs, color: bool) -> u8 {
@@ -23,9 +24,24 @@ pub fn run(args: K8sArgs, color: bool) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let Some(path) = args.check else {
-        print!("{}", crate::intents::k8s::annotations(&project.intents));
+    let named = project.manifests_path();
+    let Some(given) = args.check else {
+        // The namespace each Service uses in the manifests, where the intent does not say.
+        let namespaces = named
+            .as_deref()
+            .and_then(|p| crate::intents::k8s::manifest_namespaces(&project.intents, p).ok())
+            .unwrap_or_default();
+        print!(
+            "{}",
+            crate::intents::k8s::annotations_in(&project.intents, &namespaces)
+        );
         return EXIT_CLEAN;
+    };
+    let Some(path) = given.or(named) else {
+        error_line(
+            "--check needs a PATH: the intents do not name their manifests (k8s: { manifests: \"k8s/\" })",
+        );
+        return EXIT_USAGE;
     };
     let policy =
         crate::check::check_policy(&project.sources, project.output_file, &Default::default())

@@ -71,7 +71,7 @@ pub enum OutputFormat {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Validate policy files as the control plane would, lint them (including an exact audit of redundant rules), run their tests; with no FILE, check the intents: stale output, tests, reachability proof
+    /// Validate policy files as the control plane would, lint them (including an exact audit of redundant rules), run their tests; with no FILE, check the intents: stale output, tests, reachability proof (services and SSH's port 22), and the Kubernetes manifests the intents name
     #[command(
         after_help = "Which findings, at which severity: --select and --ignore keep or drop codes; \
 --severity CODE=LEVEL (error, warning, info, off) changes one, e.g. --severity TSA210=error \
@@ -96,7 +96,7 @@ ports of its own, which replace the service's for it: \
 from: [\"backup\", { source: \"ci-runner\", ports: [9001] }]."
     )]
     Compile(compile::CompileArgs),
-    /// Print the manifests each service needs (Service annotations, Funnel Ingresses), or check manifests against the intents
+    /// Print the manifests each service needs (Service annotations with the manifests' namespace, Funnel Ingresses), or check manifests against the intents (--check alone: the intents' k8s.manifests)
     K8s(k8s::K8sArgs),
     /// Format HuJSON policy files exactly as Tailscale's hujsonfmt does (not the JSON5 intents file)
     Fmt(fmt::FmtArgs),
@@ -109,9 +109,9 @@ from: [\"backup\", { source: \"ci-runner\", ports: [9001] }]."
     },
     /// Print the packet filter, SSH rules, node attributes and peers each device would receive
     Filter(filter::FilterArgs),
-    /// Who can reach TARGET, on which ports, through which rule; or why SRC can or cannot
+    /// Who can reach TARGET, on which ports, through which rule, which SSH rules let someone log in, and a service's Funnel path from the internet; or why SRC can or cannot
     Explain(explain::ExplainArgs),
-    /// The reachability graph (sources to destinations, edges labelled with ports)
+    /// The reachability graph (sources to destinations, edges labelled with ports; the internet to each Funnel node; intents' names)
     Graph(explain::GraphArgs),
     /// Push the intents project's compiled policy (or FILE): check as `tsacl check` does, validate, refuse drift, show changes, write with If-Match
     Push(push::PushArgs),

@@ -187,6 +187,8 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     // makes its first write), which the server refuses once the tailnet's policy has
     // been saved by anyone, and that refusal is the drift refusal.
     let mut untouched_only: Option<String> = None;
+    // Principals by the intents' names (services and tagged devices, with their tags).
+    let names = remote::intents_names(&target);
     match gitsync::provenance(file, &server.body) {
         Provenance::Committed {
             commit,
@@ -204,19 +206,29 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
                 "tsacl: drift: the server's policy was changed outside this repository; it matches none of the {versions} committed version{} of {shown}",
                 if versions == 1 { "" } else { "s" }
             );
-            if let Some((commit, committed)) = newest {
+            // When the file is the newest committed version, the server's changes are
+            // exactly what the push undoes: shown once, below, as the push's changes.
+            let shown_below = newest
+                .as_ref()
+                .is_some_and(|(_, committed)| remote::formatted(committed) == local_fmt);
+            if shown_below {
+                eprintln!(
+                    "tsacl: a push undoes the changes made on the server: they are the changes shown below, read backwards"
+                );
+            } else if let Some((commit, committed)) = newest {
                 eprintln!(
                     "tsacl: changes made on the server (since {shown} at {}):",
                     short(&commit)
                 );
                 eprint!(
                     "{}",
-                    remote::show_changes(
+                    remote::show_changes_named(
                         &format!("{shown} at {}", short(&commit)),
                         &committed,
                         "server",
                         &server.body,
-                        color
+                        color,
+                        &names
                     )
                 );
             }
@@ -278,7 +290,7 @@ pub fn run(args: PushArgs, color: bool) -> u8 {
     eprintln!("tsacl: changes a push makes (server → {shown}):");
     eprint!(
         "{}",
-        remote::show_changes("server", &server.body, &shown, &local, color)
+        remote::show_changes_named("server", &server.body, &shown, &local, color, &names)
     );
     // Drift is judged against committed versions: pushing one that is not makes the
     // next push refuse.

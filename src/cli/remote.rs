@@ -253,6 +253,29 @@ pub fn show_changes(
     changes_and_access(old_label, old, new_label, new, color).0
 }
 
+/// The intents' names for policy selectors (see `Intents::display_names`) when `target`
+/// is an intents project's policy; empty otherwise.
+pub fn intents_names(target: &Target) -> std::collections::HashMap<String, String> {
+    target
+        .project
+        .as_ref()
+        .and_then(|p| crate::intents::project::load(&p.intents).ok())
+        .map(|p| p.intents.display_names())
+        .unwrap_or_default()
+}
+
+/// [`show_changes`], with principals shown by the intents' names.
+pub fn show_changes_named(
+    old_label: &str,
+    old: &[u8],
+    new_label: &str,
+    new: &[u8],
+    color: bool,
+    names: &std::collections::HashMap<String, String>,
+) -> String {
+    changes_and_access_named(old_label, old, new_label, new, color, names).0
+}
+
 /// [`show_changes`], and whether effective access differs (true also when either side
 /// is not a valid policy and the texts differ).
 pub fn changes_and_access(
@@ -261,6 +284,18 @@ pub fn changes_and_access(
     new_label: &str,
     new: &[u8],
     color: bool,
+) -> (String, bool) {
+    changes_and_access_named(old_label, old, new_label, new, color, &Default::default())
+}
+
+/// [`changes_and_access`], with principals shown by the intents' names.
+pub fn changes_and_access_named(
+    old_label: &str,
+    old: &[u8],
+    new_label: &str,
+    new: &[u8],
+    color: bool,
+    names: &std::collections::HashMap<String, String>,
 ) -> (String, bool) {
     let mut sources = SourceMap::default();
     let old_id = sources.add(SourceFile::new(old_label, old_label, old.to_vec()));
@@ -289,7 +324,8 @@ pub fn changes_and_access(
     let mut access_changed = true;
     let valid = !a.has_errors() && !b.has_errors();
     if let (Some(old_policy), Some(new_policy)) = (a.policy, b.policy) {
-        let diff = crate::engine::diff::diff(&old_policy, &new_policy);
+        let mut diff = crate::engine::diff::diff(&old_policy, &new_policy);
+        diff.rename(names);
         if valid {
             access_changed = !diff.is_empty();
         }

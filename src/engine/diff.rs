@@ -37,9 +37,24 @@ pub struct AccessDiff {
     pub changes: Vec<Change>,
     /// Principals that had some access before and have none after.
     pub locked_out: Vec<String>,
+    /// Whether the old policy let every source reach every destination on everything
+    /// (no rules at all, or a `*` → `*` rule on every port, as Tailscale's default policy
+    /// has): then tags and stand-ins losing all their access is the allow-all ending,
+    /// said once, not a lockout each.
+    pub allow_all_ended: bool,
 }
 
 impl AccessDiff {
+    /// Show principals by the names another layer gives them (the intents' services and
+    /// devices: `redis (tag:redis)`).
+    pub fn rename(&mut self, names: &std::collections::HashMap<String, String>) {
+        for n in self.names.iter_mut().chain(self.locked_out.iter_mut()) {
+            if let Some(new) = names.get(n.as_str()) {
+                *n = new.clone();
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
@@ -331,7 +346,32 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         names: a.principals().iter().map(ToString::to_string).collect(),
         changes,
         locked_out: locked.into_iter().collect(),
+        allow_all_ended: allows_everything(&a) && !allows_everything(&b),
     }
+}
+
+/// Whether a policy lets every source reach every destination on every port: no rules,
+/// or an entry from `*` to `*` on every port of the client's default protocols.
+fn allows_everything(m: &AccessModel) -> bool {
+    use crate::model::{Autogroup, Selector};
+    m.allows_all()
+        || m.entries().iter().any(|e| {
+            let everyone = |s: &crate::model::Sel| {
+                matches!(
+                    s.selector,
+                    Some(Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll))
+                )
+            };
+            e.src.iter().any(everyone)
+                && matches!(e.dst.selector, Some(Selector::Wildcard))
+                && e.protocol.is_none()
+                && e.ports.iter().any(|p| p.is_all())
+        })
+}
+
+/// Whether a principal's name is a person's (a login), not a tag or a stand-in.
+fn is_person(name: &str) -> bool {
+    name.contains('@') && !name.starts_with('(')
 }
 
 /// `tcp 80,443; udp 53`.
@@ -398,7 +438,27 @@ pub fn render(d: &AccessDiff) -> String {
             thousands(left)
         ));
     }
-    for p in &d.locked_out {
+    // When the old policy allowed everything, tags and stand-ins that had nothing else
+    // end with it: one line. People losing everything stay warnings (an admin locked out).
+    let (summed, warned): (Vec<&String>, Vec<&String>) = d
+        .locked_out
+        .iter()
+        .partition(|p| d.allow_all_ended && !is_person(p));
+    if !summed.is_empty() {
+        let names: Vec<&str> = summed.iter().map(|s| s.as_str()).collect();
+        let shown = names.len().min(SOURCES_SHOWN);
+        let mut list = names[..shown].join(", ");
+        if shown < names.len() {
+            list.push_str(&format!(" and {} more", thousands(names.len() - shown)));
+        }
+        out.push_str(&format!(
+            "  note: the allow-all ends (the old policy let everything reach everything); {} tag{} and stand-in{} that had only that now reach nothing: {list}\n",
+            thousands(names.len()),
+            if names.len() == 1 { "" } else { "s" },
+            if names.len() == 1 { "" } else { "s" },
+        ));
+    }
+    for p in warned {
         out.push_str(&format!(
             "  warning: {p} loses all the access it had (lockout?)\n"
         ));

@@ -44,6 +44,43 @@ pub fn build(policy: &Policy) -> Graph {
     g
 }
 
+/// The node standing for the public internet, which reaches Funnel nodes.
+pub const INTERNET: &str = "the internet";
+
+/// Add the public internet, with an edge to every target of a `funnel` node attribute:
+/// Funnel lets the internet reach those devices (on the Funnel ports, 443, 8443 and 10000,
+/// wherever they forward it).
+pub fn add_funnel(g: &mut Graph, policy: &Policy) {
+    let mut internet = None;
+    for a in policy
+        .node_attrs
+        .iter()
+        .filter(|a| a.attr.iter().any(|x| x.value.trim() == "funnel"))
+    {
+        for t in &a.target {
+            let from = *internet.get_or_insert_with(|| g.add_node(INTERNET.to_string()));
+            let name = t.raw.trim();
+            let to = match g.node_indices().find(|i| g[*i] == name) {
+                Some(i) => i,
+                None => g.add_node(name.to_string()),
+            };
+            if g.find_edge(from, to).is_none() {
+                g.add_edge(from, to, vec!["Funnel (https)".to_string()]);
+            }
+        }
+    }
+}
+
+/// Show nodes by the names another layer gives their selectors (the intents' services and
+/// devices: `worker (tag:worker)`).
+pub fn rename(g: &mut Graph, names: &std::collections::HashMap<String, String>) {
+    for i in g.node_indices() {
+        if let Some(n) = names.get(&g[i]) {
+            g[i] = n.clone();
+        }
+    }
+}
+
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }

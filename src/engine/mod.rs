@@ -16,6 +16,7 @@ pub mod redundancy;
 pub mod resolve;
 pub mod rules;
 pub mod ssh;
+pub mod ssh_access;
 pub mod standings;
 pub mod structural;
 pub mod tests_eval;

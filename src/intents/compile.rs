@@ -22,6 +22,9 @@ pub enum RuleOrigin {
     Service(usize),
     /// A rule copied from the base file, at this span there.
     Base(Span),
+    /// The network half (tcp:22) of SSH intent `rule` of the device with index `device`
+    /// in `Intents::devices`.
+    Ssh { device: usize, rule: usize },
 }
 
 /// Where a part of the compiled policy was written.
@@ -359,6 +362,42 @@ pub fn compile(
             }
         }
     };
+    // SSH intents: the network half (tcp:22 to the device's tags from the same sources).
+    for (k, d) in super::ssh::devices(intents) {
+        let dst: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
+        for (r, e) in d.ssh.iter().enumerate() {
+            let src = super::ssh::sources(intents, e);
+            if src.is_empty() {
+                continue;
+            }
+            let at = vec![key("grants"), Step::Index(grant_origins.len())];
+            for (j, (_, span)) in src.iter().enumerate() {
+                let mut path = at.clone();
+                path.extend([key("src"), Step::Index(j)]);
+                written.push((path, Written::Intents(*span)));
+            }
+            let mut dst_path = at.clone();
+            dst_path.push(key("dst"));
+            written.push((dst_path, Written::Intents(d.name.span)));
+            written.push((at, Written::Intents(e.span)));
+            let from: Vec<&str> = e.from.iter().map(|f| f.value.trim()).collect();
+            let _ = writeln!(
+                out,
+                "// {}: SSH (tcp:22) from {}",
+                d.name.value,
+                from.join(", ")
+            );
+            let sels: Vec<String> = src.into_iter().map(|(s, _)| s).collect();
+            let _ = writeln!(
+                out,
+                "{{\"src\": [{}], \"dst\": [{}], \"ip\": [\"tcp:{}\"]}},",
+                list(&sels),
+                list(&dst),
+                super::ssh::SSH_PORT
+            );
+            grant_origins.push(RuleOrigin::Ssh { device: k, rule: r });
+        }
+    }
     let generated_grants = grant_origins.len();
     array_from_base(
         &mut out,
@@ -405,6 +444,68 @@ pub fn compile(
         out.push_str("],\n");
     }
 
+    // SSH intents: who may log in as whom; then the base's `ssh` rules. Written where the
+    // base has its `ssh` section, else after the base's other sections.
+    let write_ssh = |out: &mut String, written: &mut Vec<(Vec<Step>, Written)>| {
+        let mut ssh_rules = 0;
+        out.push_str("\"ssh\": [\n");
+        for (_, d) in super::ssh::devices(intents) {
+            let dst: Vec<String> = d.tags.iter().map(|t| t.value.clone()).collect();
+            for e in &d.ssh {
+                let src = super::ssh::sources(intents, e);
+                if src.is_empty() || e.users.is_empty() {
+                    continue;
+                }
+                let at = vec![key("ssh"), Step::Index(ssh_rules)];
+                for (j, (_, span)) in src.iter().enumerate() {
+                    let mut path = at.clone();
+                    path.extend([key("src"), Step::Index(j)]);
+                    written.push((path, Written::Intents(*span)));
+                }
+                for (j, u) in e.users.iter().enumerate() {
+                    let mut path = at.clone();
+                    path.extend([key("users"), Step::Index(j)]);
+                    written.push((path, Written::Intents(u.span)));
+                }
+                let mut dst_path = at.clone();
+                dst_path.push(key("dst"));
+                written.push((dst_path, Written::Intents(d.name.span)));
+                written.push((at, Written::Intents(e.span)));
+                let users: Vec<String> = e.users.iter().map(|u| u.value.clone()).collect();
+                let sels: Vec<String> = src.into_iter().map(|(s, _)| s).collect();
+                let _ = writeln!(out, "// {}: SSH as {}", d.name.value, users.join(", "));
+                let _ = writeln!(
+                    out,
+                    "{{\"action\": {}, \"src\": [{}], \"dst\": [{}], \"users\": [{}]}},",
+                    q(&e.action),
+                    list(&sels),
+                    list(&dst),
+                    list(&users)
+                );
+                ssh_rules += 1;
+            }
+        }
+        array_from_base(out, written, "ssh", ssh_rules, None);
+        out.push_str("],\n");
+    };
+    let has_ssh_intents = super::ssh::devices(intents).next().is_some();
+    let mut ssh_written = false;
+    // SSH intents' `sshTests`, then the base's.
+    let ssh_tests = super::ssh::ssh_tests(intents);
+    let write_ssh_tests = |out: &mut String, written: &mut Vec<(Vec<Step>, Written)>| {
+        out.push_str("\"sshTests\": [\n");
+        for (k, (test, span)) in ssh_tests.iter().enumerate() {
+            let _ = writeln!(out, "{test},");
+            written.push((
+                vec![key("sshTests"), Step::Index(k)],
+                Written::Intents(*span),
+            ));
+        }
+        array_from_base(out, written, "sshTests", ssh_tests.len(), None);
+        out.push_str("],\n");
+    };
+    let mut ssh_tests_written = false;
+
     // Every other base section, verbatim.
     if let Some(b) = base
         && let Some(members) = b.root.as_object()
@@ -423,9 +524,25 @@ pub fn compile(
             {
                 continue;
             }
+            if m.key == "ssh" && has_ssh_intents {
+                write_ssh(&mut out, &mut written);
+                ssh_written = true;
+                continue;
+            }
+            if m.key == "sshTests" && !ssh_tests.is_empty() {
+                write_ssh_tests(&mut out, &mut written);
+                ssh_tests_written = true;
+                continue;
+            }
             let _ = writeln!(out, "{}: {},", q(&m.key), raw(m.value.span));
             written.push((vec![key(&m.key)], Written::Base(vec![key(&m.key)])));
         }
+    }
+    if has_ssh_intents && !ssh_written {
+        write_ssh(&mut out, &mut written);
+    }
+    if !ssh_tests.is_empty() && !ssh_tests_written {
+        write_ssh_tests(&mut out, &mut written);
     }
 
     // Tests, so the control plane itself enforces the intents on every push: each source
@@ -494,6 +611,34 @@ pub fn compile(
                     Written::Intents(span),
                 ));
                 tests += 1;
+            }
+        }
+    }
+    // SSH intents: each source reaches the device's port 22.
+    for (_, d) in super::ssh::devices(intents) {
+        let accept: Vec<String> = d
+            .tags
+            .iter()
+            .map(|t| format!("{}:{}", t.value, super::ssh::SSH_PORT))
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        for e in &d.ssh {
+            for (src, span) in super::ssh::sources(intents, e) {
+                if src.starts_with("autogroup:") || done.contains(&src) {
+                    continue; // Not a valid test source, or tested already.
+                }
+                let _ = writeln!(
+                    out,
+                    "{{\"src\": {}, \"accept\": [{}]}},",
+                    q(&src),
+                    list(&accept)
+                );
+                written.push((
+                    vec![key("tests"), Step::Index(tests)],
+                    Written::Intents(span),
+                ));
+                tests += 1;
+                done.push(src);
             }
         }
     }

@@ -39,12 +39,19 @@ fn ingress_port(s: &ServiceIntent) -> Option<u16> {
 /// One `---` document per manifest: a merge patch with the annotations each Service
 /// needs, and for a service whose Funnel the operator serves, the whole Ingress.
 pub fn annotations(intents: &Intents) -> String {
+    annotations_in(intents, &[])
+}
+
+/// [`annotations`], with each service's namespace where the intent does not say it:
+/// `namespaces[i]` for the service with index `i` (from [`manifest_namespaces`]).
+pub fn annotations_in(intents: &Intents, namespaces: &[Option<String>]) -> String {
     let mut out = String::new();
     for (i, s) in intents.services.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
         }
         let (namespace, name) = k8s_name(s);
+        let namespace = namespace.or_else(|| namespaces.get(i).cloned().flatten());
         let from: Vec<&str> = s.from.iter().map(|f| f.value.as_str()).collect();
         let _ = writeln!(
             out,
@@ -212,6 +219,36 @@ fn describes(s: &ServiceIntent, namespace: &str, name: &str) -> bool {
         Some(k) => k == full || k == name,
         None => s.name.value == name,
     }
+}
+
+/// The namespace of the exposed Service each intent describes in the manifests at `path`
+/// (by its `service`, its name or its host name), per service index; `None` where no
+/// manifest has it.
+pub fn manifest_namespaces(intents: &Intents, path: &Path) -> Result<Vec<Option<String>>, String> {
+    let mut out = vec![None; intents.services.len()];
+    for file in manifest_files(path)? {
+        let bytes = crate::fsutil::read_text_file(&file)?;
+        let Ok(docs) = YamlLoader::load_from_str(&String::from_utf8_lossy(&bytes)) else {
+            continue; // `check` reports it.
+        };
+        for y in docs
+            .iter()
+            .filter(|y| y["kind"].as_str() == Some("Service"))
+        {
+            let meta = &y["metadata"];
+            let name = meta["name"].as_str().unwrap_or("");
+            let namespace = meta["namespace"].as_str().unwrap_or("default");
+            let hostname = meta["annotations"]["tailscale.com/hostname"].as_str();
+            for (i, s) in intents.services.iter().enumerate() {
+                if out[i].is_none()
+                    && (describes(s, namespace, name) || hostname == Some(s.hostname.as_str()))
+                {
+                    out[i] = Some(namespace.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `path` if it is a file, else every `*.yaml`/`*.yml` under it, sorted.

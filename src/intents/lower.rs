@@ -9,9 +9,10 @@ use crate::syntax::{Kind, Member, Span, Value};
 
 /// The keys of the intents file and of its sections (for "did you mean" and completion).
 pub const TOP_FIELDS: &[&str] = &[
-    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint",
+    "output", "tailnet", "base", "groups", "devices", "operator", "services", "lint", "k8s",
 ];
-pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip"];
+pub const K8S_FIELDS: &[&str] = &["manifests"];
+pub const DEVICE_FIELDS: &[&str] = &["tags", "user", "ip", "ssh"];
 pub const OPERATOR_FIELDS: &[&str] = &["tag", "proxyTag", "owners"];
 pub const SERVICE_FIELDS: &[&str] = &["ports", "from", "funnel", "tag", "hostname", "service"];
 pub const LINT_FIELDS: &[&str] = &["select", "ignore", "severity"];
@@ -33,7 +34,9 @@ pub fn lower(root: &Value, file: FileId, diags: &mut Vec<Diagnostic>) -> Intents
         diags,
         unknown_keys: 0,
     };
-    l.intents(root)
+    let intents = l.intents(root);
+    super::ssh::check_names(&intents, file, diags);
+    intents
 }
 
 impl Lowerer<'_> {
@@ -204,6 +207,13 @@ impl Lowerer<'_> {
                         }
                     }
                 }
+                "k8s" => {
+                    let mut manifests = None;
+                    for f in self.members(&m.value, "k8s", Some(K8S_FIELDS)) {
+                        manifests = self.string(&f.value, "k8s.manifests");
+                    }
+                    out.k8s = manifests.map(|manifests| super::K8sSection { manifests });
+                }
                 _ => out.lint = lint_section(&m.value),
             }
         }
@@ -220,6 +230,7 @@ impl Lowerer<'_> {
             tags: Vec::new(),
             user: None,
             ip: None,
+            ssh: Vec::new(),
         };
         let unknown_before = self.unknown_keys;
         for f in self.members(&m.value, &format!("devices.{}", m.key), Some(DEVICE_FIELDS)) {
@@ -232,6 +243,7 @@ impl Lowerer<'_> {
                         .collect()
                 }
                 "user" => d.user = self.string(&f.value, "user"),
+                "ssh" => d.ssh = super::ssh::lower(&f.value, &m.key, self.file, self.diags),
                 _ => {
                     d.ip = self.string(&f.value, "ip");
                     if let Some(ip) = &d.ip

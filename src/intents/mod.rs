@@ -11,6 +11,7 @@ pub mod k8s;
 pub mod lower;
 pub mod project;
 pub mod prove;
+pub mod ssh;
 
 use crate::model::{PortRange, Protocol, Spanned};
 
@@ -21,6 +22,8 @@ pub struct DeviceIntent {
     pub tags: Vec<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub ip: Option<Spanned<String>>,
+    /// Who may log in on it with Tailscale SSH (see [`ssh`]).
+    pub ssh: Vec<ssh::SshIntent>,
 }
 
 impl DeviceIntent {
@@ -221,6 +224,16 @@ pub struct Intents {
     pub services: Vec<ServiceIntent>,
     /// The `lint` section: which findings to show, and at which severity.
     pub lint: LintSection,
+    /// The `k8s` section: where the cluster's manifests are, so `check` compares them.
+    pub k8s: Option<K8sSection>,
+}
+
+/// `k8s: { manifests: "k8s/" }`: the Kubernetes manifests of the services (a YAML file or
+/// a directory, relative to the intents file), checked by `tsacl check` as `tsacl k8s
+/// --check` checks them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct K8sSection {
+    pub manifests: Spanned<String>,
 }
 
 /// The intents file's `lint` section, and its problems (configuration errors: exit 2).
@@ -237,6 +250,23 @@ impl Intents {
     }
     pub fn service(&self, name: &str) -> Option<&ServiceIntent> {
         self.services.iter().find(|s| s.name.value == name)
+    }
+
+    /// Policy names the intents have a name for, each as `name (selector)`: a service's
+    /// tag (`worker (tag:worker)`) and the tag of a device known by one tag (`panda
+    /// (tag:panda)`), so answers read in the user's words.
+    pub fn display_names(&self) -> std::collections::HashMap<String, String> {
+        let mut out = std::collections::HashMap::new();
+        for s in &self.services {
+            out.insert(s.tag.clone(), format!("{} ({})", s.name.value, s.tag));
+        }
+        for d in &self.devices {
+            if let [t] = d.tags.as_slice() {
+                out.entry(t.value.clone())
+                    .or_insert_with(|| format!("{} ({})", d.name.value, t.value));
+            }
+        }
+        out
     }
 
     /// The policy selectors of the node that terminates a service's Funnel (empty without

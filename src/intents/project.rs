@@ -161,27 +161,61 @@ impl Project {
             }
             self.proved = valid && checked.policy.is_some();
             if valid && let Some(policy) = &checked.policy {
-                let files = super::prove::Files {
-                    intents: self.intents_file,
-                    base: self.base_file,
-                    output: self.output_file,
-                    base_policy: self.base_policy.as_ref(),
-                };
-                super::prove::prove(
-                    &self.intents,
-                    policy,
-                    &self.compiled,
-                    &files,
-                    options.inventory.as_ref(),
-                    &mut diags,
-                );
+                self.prove_compiled(policy, options, &mut diags);
                 self.prove_hand_edits(policy, options, &mut diags);
+            }
+            if let Some(policy) = &checked.policy {
+                self.k8s_manifests(policy, &mut diags);
             }
             self.point_at_written(&mut diags);
             self.name_missing_operator(&mut diags);
         }
         sort(&mut diags);
         self.diagnostics = diags;
+    }
+
+    /// The manifests the intents name (`k8s.manifests`), resolved beside the intents file.
+    pub fn manifests_path(&self) -> Option<PathBuf> {
+        let section = self.intents.k8s.as_ref()?;
+        let intents = &self.sources.get(self.intents_file).path;
+        let dir = intents.parent().unwrap_or(Path::new("."));
+        Some(dir.join(&section.manifests.value))
+    }
+
+    /// `tsacl k8s --check` on the manifests the intents name, as part of the check.
+    fn k8s_manifests(&mut self, policy: &crate::model::Policy, diags: &mut Vec<Diagnostic>) {
+        let (Some(path), Some(section)) = (self.manifests_path(), self.intents.k8s.clone()) else {
+            return;
+        };
+        let at = Location {
+            file: self.intents_file,
+            span: section.manifests.span,
+        };
+        if !path.exists() {
+            diags.push(
+                Diagnostic::new(
+                    Code::K8sManifests,
+                    at,
+                    format!("k8s.manifests: {} does not exist", shown(&path)),
+                )
+                .with_help("the path of the cluster's manifests (a YAML file or a directory), relative to the intents file"),
+            );
+            return;
+        }
+        if let Err(e) = super::k8s::check(
+            &self.intents,
+            Some(policy),
+            self.intents_file,
+            &path,
+            &mut self.sources,
+            diags,
+        ) {
+            diags.push(Diagnostic::new(
+                Code::K8sManifests,
+                at,
+                format!("k8s.manifests: {e}"),
+            ));
+        }
     }
 
     /// What `compile` checks before it writes: the intents, that the control plane
@@ -253,6 +287,14 @@ impl Project {
             base_policy: self.base_policy.as_ref(),
         };
         super::prove::prove(
+            &self.intents,
+            policy,
+            &self.compiled,
+            &files,
+            options.inventory.as_ref(),
+            diags,
+        );
+        super::ssh::prove(
             &self.intents,
             policy,
             &self.compiled,
@@ -457,6 +499,10 @@ impl Project {
             RuleOrigin::Service(k) => {
                 format!("the `{}` intent", self.intents.services.get(*k)?.name.value)
             }
+            RuleOrigin::Ssh { device, .. } => format!(
+                "the `ssh` intent of {}",
+                self.intents.devices.get(*device)?.name.value
+            ),
             RuleOrigin::Base(span) => {
                 let base = self.sources.get(self.base_file?);
                 let (line, _) = base.line_col(span.start as usize);

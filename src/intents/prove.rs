@@ -1002,7 +1002,7 @@ pub fn prove_hand_edits(
     }
 }
 
-fn extra_diagnostic(
+pub(super) fn extra_diagnostic(
     intents: &Intents,
     policy: &Policy,
     compiled: &Compiled,

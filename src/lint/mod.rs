@@ -4,6 +4,7 @@
 mod internet;
 pub mod operator;
 pub mod redundancy;
+mod ssh;
 mod tags;
 
 use crate::diagnostics::{Diagnostic, FileId, Location};
@@ -27,6 +28,7 @@ pub fn run(
     tags::unused_tags(policy, inventory, &applied, file, diags);
     tags::owner_cycles(policy, file, diags);
     internet::internet_without_exit_node(policy, inventory, file, diags);
+    ssh::ssh_without_network_access(policy, inventory, file, diags);
     if let Some(op) = op {
         operator::operator(policy, op, file, diags);
     }

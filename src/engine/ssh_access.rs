@@ -1,0 +1,510 @@
+//! Tailscale SSH needs network access: an `ssh` rule lets its sources log in on its
+//! destinations only when some ACL or grant also lets them reach those devices on TCP port
+//! 22 (Tailscale's policy reference: "a connection also needs network access to port 22";
+//! `sshTests` evaluate only the `ssh` rules, so they pass without it).
+//!
+//! Decided symbolically, on principals (see [`super::reach`]): each source selector of a
+//! rule stands for the users or tags it names, and a broad selector (`autogroup:member`,
+//! `autogroup:tagged`, `user:*@domain`, a role) for the principals the policy names in it
+//! plus a stand-in for the ones it does not. A pair lacks access only when *none* of the
+//! principals it stands for can reach port 22; an address rule that may or may not hold
+//! the devices (a host alias, an IP, a CIDR, an ipset) leaves the pair undecided, never
+//! lacking. So a reported pair surely cannot connect, whatever the devices, for devices
+//! that carry the pair's tag alone (a tag is read as a device carrying only it, as the
+//! intents proof reads a service's tag: another tag of the same device may open port 22
+//! through rules of its own). `tests/reach_property.rs` checks this against the concrete
+//! engine on random policies, `tests/conformance_ssh_access.rs` on the captures.
+
+use super::diff::ANY_OTHER_MEMBER;
+use super::inventory::{Inventory, Role, User};
+use super::reach::{EntryView, Principal, Roles, Side, contains, entries, entry_reaches};
+use crate::model::{Autogroup, Policy, Selector, SshRule};
+use crate::syntax::Span;
+
+/// Whether the network lets a source reach a destination on TCP port 22.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Some rule opens it for every device of the source and the destination.
+    Open,
+    /// No rule does.
+    Closed,
+    /// Only a rule naming addresses might: which devices they are is not known here.
+    Undecided,
+}
+
+/// A source and a destination of an `ssh` rule that cannot reach each other on port 22.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pair {
+    /// Who cannot connect: a user, a tag, or a stand-in ("(any other member)").
+    pub from: String,
+    /// Where: a tag, a user's devices, or "their own devices" for `autogroup:self`.
+    pub to: String,
+}
+
+/// An `ssh` rule some of whose source/destination pairs have no network access to port 22.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Its index in the policy's `ssh` section.
+    pub rule: usize,
+    pub span: Span,
+    /// The pairs that lack it, in the order the rule writes its selectors.
+    pub pairs: Vec<Pair>,
+    /// Whether every pair of the rule lacks it (then the rule does nothing at all).
+    pub all: bool,
+}
+
+/// What one selector of an `ssh` rule stands for: a name, and the principals of which at
+/// least one must get through.
+struct Unit {
+    name: String,
+    candidates: Vec<Principal>,
+}
+
+/// Stand-in users for the roles and standings `ssh` sources name, added to a copy of the
+/// inventory's users so that [`Roles`] answers for them.
+fn stand_in_users(policy: &Policy, inventory: Option<&Inventory>) -> Inventory {
+    let mut inv = Inventory {
+        users: inventory.map(|i| i.users.clone()).unwrap_or_default(),
+        ..Default::default()
+    };
+    for r in &policy.ssh {
+        for s in r.src.iter().filter_map(|s| s.selector.as_ref()) {
+            match s {
+                Selector::Autogroup(Autogroup::Shared) => inv.users.push(User {
+                    login: "(any shared user)".into(),
+                    role: Role::Member,
+                    shared: true,
+                }),
+                Selector::Autogroup(a) => {
+                    if let Some(role) = Role::of_autogroup(*a) {
+                        inv.users.push(User {
+                            login: format!("(any {})", role.name()),
+                            role,
+                            shared: false,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    inv
+}
+
+/// The users the policy names (in groups and as rule selectors).
+fn named_users(policy: &Policy) -> Vec<String> {
+    let mut out: Vec<String> = policy
+        .groups
+        .iter()
+        .flat_map(|g| &g.members)
+        .map(|m| m.value.trim().to_string())
+        .chain(policy.rule_selectors().filter_map(|s| match &s.selector {
+            Some(Selector::User(u)) => Some(u.clone()),
+            _ => None,
+        }))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Every tag the policy defines, each as a device carrying only it, and a device with a
+/// tag the policy does not name.
+fn any_tagged(policy: &Policy) -> Vec<Principal> {
+    policy
+        .tag_owners
+        .iter()
+        .map(|t| Principal::Tags(vec![t.tag.value.clone()]))
+        .chain([Principal::Tags(vec!["(any other tag)".into()])])
+        .collect()
+}
+
+fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
+    let one = |name: &str, p: Principal| Unit {
+        name: name.to_string(),
+        candidates: vec![p],
+    };
+    match sel {
+        Selector::User(u) => vec![one(u, Principal::User(u.clone()))],
+        Selector::Group(g) => policy
+            .group(g)
+            .into_iter()
+            .flat_map(|g| &g.members)
+            .map(|m| {
+                let login = m.value.trim();
+                one(login, Principal::User(login.to_string()))
+            })
+            .collect(),
+        Selector::Tag(t) => vec![one(t, Principal::Tags(vec![t.clone()]))],
+        Selector::Autogroup(Autogroup::Member | Autogroup::Members) => vec![Unit {
+            name: raw.to_string(),
+            candidates: named_users(policy)
+                .into_iter()
+                .chain([ANY_OTHER_MEMBER.to_string()])
+                .map(Principal::User)
+                .collect(),
+        }],
+        Selector::UserDomain(d) => vec![Unit {
+            name: raw.to_string(),
+            candidates: named_users(policy)
+                .into_iter()
+                .filter(|u| u.rsplit_once('@').is_some_and(|(_, ud)| ud == d))
+                .chain([format!("(any other user)@{d}")])
+                .map(Principal::User)
+                .collect(),
+        }],
+        Selector::Autogroup(Autogroup::Tagged) => vec![Unit {
+            name: raw.to_string(),
+            candidates: any_tagged(policy),
+        }],
+        Selector::Autogroup(Autogroup::Shared) => {
+            vec![one(raw, Principal::User("(any shared user)".into()))]
+        }
+        Selector::Autogroup(a) => match Role::of_autogroup(*a) {
+            Some(role) => vec![one(raw, Principal::User(format!("(any {})", role.name())))],
+            None => Vec::new(),
+        },
+        // Not an SSH source the control plane accepts: validation reports it.
+        _ => Vec::new(),
+    }
+}
+
+/// A destination selector's principals, or `None` for `autogroup:self` (each source's own
+/// devices) and for what is no SSH destination.
+enum DstUnit {
+    Fixed(Unit),
+    OwnDevices,
+}
+
+fn destination_unit(policy: &Policy, sel: &Selector, raw: &str) -> Option<DstUnit> {
+    Some(match sel {
+        Selector::Tag(t) => DstUnit::Fixed(Unit {
+            name: t.clone(),
+            candidates: vec![Principal::Tags(vec![t.clone()])],
+        }),
+        Selector::User(u) => DstUnit::Fixed(Unit {
+            name: u.clone(),
+            candidates: vec![Principal::User(u.clone())],
+        }),
+        Selector::Autogroup(Autogroup::Tagged) => DstUnit::Fixed(Unit {
+            name: raw.to_string(),
+            candidates: any_tagged(policy),
+        }),
+        Selector::Autogroup(Autogroup::SelfDevices) => DstUnit::OwnDevices,
+        _ => return None,
+    })
+}
+
+fn opens_tcp_22(e: &EntryView) -> bool {
+    let tcp = match e.protocol {
+        None => true,
+        Some(p) => p.0 == 6,
+    };
+    tcp && e.ports.iter().any(|r| r.contains(22))
+}
+
+/// Whether a selector names addresses (which devices hold them is not known here).
+fn is_address(sel: Option<&Selector>) -> bool {
+    matches!(
+        sel,
+        Some(Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) | Selector::IpSet(_))
+    )
+}
+
+/// Whether the network lets `src` reach `dst` on TCP port 22 (the default allow-all of a
+/// policy with neither `acls` nor `grants` included).
+pub fn network_to_port_22(
+    policy: &Policy,
+    roles: &Roles,
+    src: &Principal,
+    dst: &Principal,
+) -> Verdict {
+    let all = entries(policy);
+    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
+    verdict(policy, roles, &port_22, src, dst)
+}
+
+/// [`network_to_port_22`] over the entries that open tcp:22, found once per policy.
+fn verdict(
+    policy: &Policy,
+    roles: &Roles,
+    port_22: &[&EntryView],
+    src: &Principal,
+    dst: &Principal,
+) -> Verdict {
+    if policy.acls.is_none() && policy.grants.is_none() {
+        return Verdict::Open;
+    }
+    let mut verdict = Verdict::Closed;
+    for e in port_22 {
+        let src_by_identity = e.src.iter().any(|s| {
+            s.selector
+                .as_ref()
+                .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
+        });
+        let src_by_address = e.src.iter().any(|s| is_address(s.selector.as_ref()));
+        let dst_by_identity = entry_reaches(policy, roles, e, src, dst);
+        let dst_by_address = is_address(e.dst.selector.as_ref());
+        if src_by_identity && dst_by_identity {
+            return Verdict::Open;
+        }
+        if (src_by_identity || src_by_address) && (dst_by_identity || dst_by_address) {
+            verdict = Verdict::Undecided;
+        }
+    }
+    verdict
+}
+
+/// The `ssh` rules whose sources take in `src` and whose destinations take in `dst`: the
+/// rules that let `src` log in on `dst` (given network access to port 22).
+pub fn rules_between(
+    policy: &Policy,
+    roles: &Roles,
+    src: &Principal,
+    dst: &Principal,
+) -> Vec<usize> {
+    policy
+        .ssh
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| rule_takes(policy, roles, r, src, dst))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The `ssh` rules that let someone log in on `dst`: a destination takes it in (for
+/// `autogroup:self`, a user's devices when the rule's sources take in that user).
+pub fn rules_into(policy: &Policy, roles: &Roles, dst: &Principal) -> Vec<usize> {
+    policy
+        .ssh
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.dst.iter().any(|d| match &d.selector {
+                Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
+                    matches!(dst, Principal::User(_)) && rule_takes(policy, roles, r, dst, dst)
+                }
+                Some(sel) => contains(policy, roles, sel, Side::Dst, dst),
+                None => false,
+            })
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn rule_takes(
+    policy: &Policy,
+    roles: &Roles,
+    r: &SshRule,
+    src: &Principal,
+    dst: &Principal,
+) -> bool {
+    let from = r.src.iter().any(|s| {
+        s.selector
+            .as_ref()
+            .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
+    });
+    from && r.dst.iter().any(|d| match &d.selector {
+        Some(Selector::Autogroup(Autogroup::SelfDevices)) => {
+            matches!((src, dst), (Principal::User(a), Principal::User(b)) if a == b)
+        }
+        Some(sel) => contains(policy, roles, sel, Side::Dst, dst),
+        None => false,
+    })
+}
+
+/// The `ssh` rules with source/destination pairs that surely have no network access to
+/// port 22, and those pairs. `inventory` gives users' roles; without one, role autogroups
+/// and `autogroup:shared` stand for users of that standing the policy does not name.
+pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
+    if policy.ssh.is_empty() {
+        return Vec::new();
+    }
+    let users = stand_in_users(policy, inventory);
+    let roles = Roles::of(Some(&users));
+    let all = entries(policy);
+    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
+    let mut out = Vec::new();
+    for (i, rule) in policy.ssh.iter().enumerate() {
+        let sources: Vec<Unit> = rule
+            .src
+            .iter()
+            .filter_map(|s| Some(source_units(policy, s.selector.as_ref()?, s.raw.trim())))
+            .flatten()
+            .collect();
+        let destinations: Vec<DstUnit> = rule
+            .dst
+            .iter()
+            .filter_map(|d| destination_unit(policy, d.selector.as_ref()?, d.raw.trim()))
+            .collect();
+        let mut pairs = Vec::new();
+        let mut total = 0;
+        for s in &sources {
+            for d in &destinations {
+                let (to, candidates): (String, Vec<(&Principal, &Principal)>) = match d {
+                    DstUnit::Fixed(u) => (
+                        u.name.clone(),
+                        s.candidates
+                            .iter()
+                            .flat_map(|a| u.candidates.iter().map(move |b| (a, b)))
+                            .collect(),
+                    ),
+                    DstUnit::OwnDevices => (
+                        "their own devices (autogroup:self)".to_string(),
+                        s.candidates
+                            .iter()
+                            .filter(|a| matches!(a, Principal::User(_)))
+                            .map(|a| (a, a))
+                            .collect(),
+                    ),
+                };
+                if candidates.is_empty() {
+                    continue;
+                }
+                total += 1;
+                let lacking = candidates
+                    .iter()
+                    .all(|(a, b)| verdict(policy, &roles, &port_22, a, b) == Verdict::Closed);
+                if lacking {
+                    pairs.push(Pair {
+                        from: s.name.clone(),
+                        to,
+                    });
+                }
+            }
+        }
+        pairs.dedup();
+        if !pairs.is_empty() {
+            out.push(Gap {
+                rule: i,
+                span: rule.span,
+                all: pairs.len() == total,
+                pairs,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Policy {
+        crate::model::from_text(text)
+    }
+
+    fn pairs(text: &str) -> Vec<(String, String)> {
+        gaps(&policy(text), None)
+            .into_iter()
+            .flat_map(|g| g.pairs)
+            .map(|p| (p.from, p.to))
+            .collect()
+    }
+
+    const SSH_ADMINS: &str = r#""ssh": [{"action": "check", "src": ["group:admins"], "dst": ["tag:panda", "tag:clanker"], "users": ["root"]}]"#;
+    const DEFS: &str = r#""groups": {"group:admins": ["joel@example.com", "ann@example.com"]},
+        "tagOwners": {"tag:panda": [], "tag:clanker": [], "tag:redis": []}"#;
+
+    #[test]
+    fn no_network_rule_means_every_pair_lacks_port_22() {
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "grants": [{{"src": ["tag:panda"], "dst": ["tag:redis"], "ip": ["tcp:6379"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p.contains(&("joel@example.com".into(), "tag:panda".into())));
+    }
+
+    #[test]
+    fn the_default_allow_all_opens_port_22() {
+        assert!(pairs(&format!("{{{DEFS}, {SSH_ADMINS}}}")).is_empty());
+    }
+
+    #[test]
+    fn a_grant_to_port_22_or_every_port_opens_it_per_destination() {
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "grants": [{{"src": ["group:admins"], "dst": ["tag:panda"], "ip": ["tcp:22"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert_eq!(
+            p,
+            vec![
+                ("joel@example.com".to_string(), "tag:clanker".to_string()),
+                ("ann@example.com".to_string(), "tag:clanker".to_string())
+            ]
+        );
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "grants": [{{"src": ["autogroup:member"], "dst": ["autogroup:tagged"], "ip": ["*"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert!(p.is_empty(), "{p:?}");
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "acls": [{{"action": "accept", "src": ["joel@example.com"], "dst": ["tag:panda:22", "tag:clanker:*"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert_eq!(p.len(), 2, "ann lacks both: {p:?}");
+        assert!(p.iter().all(|(who, _)| who == "ann@example.com"));
+    }
+
+    #[test]
+    fn udp_or_another_port_does_not_open_ssh() {
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "grants": [{{"src": ["group:admins"], "dst": ["tag:panda", "tag:clanker"], "ip": ["udp:22", "tcp:2222"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert_eq!(p.len(), 4);
+    }
+
+    #[test]
+    fn tailscales_default_self_pattern_is_quiet() {
+        // The default policy's SSH rule with its usual network rule.
+        let text = r#"{
+            "acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:self:*"]}],
+            "ssh": [{"action": "check", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["autogroup:nonroot", "root"]}]
+        }"#;
+        assert!(pairs(text).is_empty());
+        let closed = r#"{
+            "tagOwners": {"tag:web": []},
+            "acls": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:web:443"]}],
+            "ssh": [{"action": "check", "src": ["autogroup:member"], "dst": ["autogroup:self"], "users": ["root"]}]
+        }"#;
+        assert_eq!(
+            pairs(closed),
+            vec![(
+                "autogroup:member".to_string(),
+                "their own devices (autogroup:self)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_address_rule_leaves_the_pair_undecided() {
+        let p = pairs(&format!(
+            r#"{{{DEFS}, "hosts": {{"panda": "100.64.0.5"}}, "acls": [{{"action": "accept", "src": ["group:admins"], "dst": ["panda:22"]}}], {SSH_ADMINS}}}"#
+        ));
+        assert!(
+            p.iter().all(|(_, to)| to == "tag:clanker"),
+            "panda is maybe 100.64.0.5: {p:?}"
+        );
+    }
+
+    #[test]
+    fn role_sources_use_a_stand_in_of_that_role() {
+        let text = r#"{
+            "tagOwners": {"tag:prod": []},
+            "grants": [{"src": ["autogroup:admin"], "dst": ["tag:prod"], "ip": ["tcp:22"]}],
+            "ssh": [{"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:prod"], "users": ["ubuntu"]}]
+        }"#;
+        assert!(pairs(text).is_empty());
+    }
+
+    #[test]
+    fn rules_between_follows_the_ssh_rules() {
+        let p = policy(&format!("{{{DEFS}, {SSH_ADMINS}}}"));
+        let roles = Roles::none();
+        let joel = Principal::User("joel@example.com".into());
+        let panda = Principal::Tags(vec!["tag:panda".into()]);
+        let redis = Principal::Tags(vec!["tag:redis".into()]);
+        assert_eq!(rules_between(&p, &roles, &joel, &panda), vec![0]);
+        assert!(rules_between(&p, &roles, &joel, &redis).is_empty());
+        assert!(rules_between(&p, &roles, &panda, &panda).is_empty());
+        assert_eq!(rules_into(&p, &roles, &panda), vec![0]);
+        assert!(rules_into(&p, &roles, &redis).is_empty());
+    }
+}

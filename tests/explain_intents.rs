@@ -1,0 +1,134 @@
+//! `explain` and `graph` in the intents' words: Funnel's public path (the internet → the
+//! node that terminates Funnel → the service), and devices and services named as the
+//! intents name them, with their tag.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tsacl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn explain_of_a_funnel_service_shows_its_public_path() {
+    let o = tsacl(&repo(), &["explain", "worker"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "the internet -> Funnel on panda (tag:panda) -> worker (tag:worker) on tcp:3111"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("the internet (Funnel)"), "{out}");
+
+    let o = tsacl(&repo(), &["explain", "worker", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = &v["funnel"][0];
+    assert_eq!(f["from"], "the internet");
+    assert_eq!(f["through"], "panda (tag:panda)");
+    assert_eq!(f["through_kind"], "device");
+    assert_eq!(f["funnel_attribute"], true);
+    assert_eq!(
+        f["path"],
+        serde_json::json!(["the internet", "panda (tag:panda)", "worker (tag:worker)"])
+    );
+    // A service without Funnel has none.
+    let o = tsacl(&repo(), &["explain", "redis", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["funnel"], serde_json::json!([]));
+    assert!(!stdout(&tsacl(&repo(), &["explain", "redis"])).contains("internet"));
+}
+
+#[test]
+fn the_device_that_terminates_funnel_and_the_graph_include_the_internet() {
+    let o = tsacl(&repo(), &["explain", "panda", "--outbound"]);
+    let out = stdout(&o);
+    assert!(out.contains("the internet (Funnel)"), "{out}");
+    assert!(out.contains("-> worker (tag:worker)"), "{out}");
+    let o = tsacl(&repo(), &["graph", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let edges = v["edges"].as_array().unwrap();
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["from"] == "the internet" && e["to"] == "panda (tag:panda)"),
+        "{v}"
+    );
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["from"] == "panda (tag:panda)" && e["to"] == "worker (tag:worker)"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_plain_policy_graph_shows_funnel_by_its_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.hujson"),
+        r#"{"tagOwners": {"tag:web": []}, "grants": [{"src": ["autogroup:member"], "dst": ["tag:web"], "ip": ["443"]}],
+        "nodeAttrs": [{"target": ["tag:web"], "attr": ["funnel"]}]}"#,
+    )
+    .unwrap();
+    let o = tsacl(dir.path(), &["graph", "p.hujson", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from"] == "the internet" && e["to"] == "tag:web"),
+        "{v}"
+    );
+}
+
+#[test]
+fn explain_names_intents_services_and_devices_with_their_tag() {
+    let o = tsacl(&repo(), &["explain", "redis"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("service redis (tag:redis) reachable from:"),
+        "{out}"
+    );
+    assert!(out.contains("  panda (tag:panda) "), "{out}");
+    // With an inventory that has a device called redis (the operator's proxy), `redis` is
+    // still the service.
+    let o = tsacl(
+        &repo(),
+        &["explain", "redis", "--inventory", "policies/inventory.json"],
+    );
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("intended for panda"), "{out}");
+    assert!(out.contains("service redis (tag:redis)"), "{out}");
+    assert!(!out.contains("redis (device)"), "{out}");
+    let o = tsacl(
+        &repo(),
+        &["explain", "panda", "--outbound", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["destination_name"] == "redis (tag:redis)"),
+        "{v}"
+    );
+}
