@@ -133,7 +133,11 @@ fn blast_from_ci_reaches_the_database_not_the_printer() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["hops"].as_array().unwrap().last().unwrap()["to"].as_str().unwrap())
+        .map(|c| {
+            c["hops"].as_array().unwrap().last().unwrap()["to"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert!(reached.contains(&"tag:db"), "{reached:?}");
     assert!(reached.contains(&"tag:bastion"), "{reached:?}");
@@ -154,7 +158,15 @@ fn one_hop_less_finds_only_direct_sources() {
     let dir = setup("hops", CRAFTED);
     let doc = json(&tsacl(
         &dir,
-        &["paths", "tag:db", "policy.hujson", "--format", "json", "--max-hops", "1"],
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--max-hops",
+            "1",
+        ],
     ));
     let sources: Vec<&str> = doc["chains"]
         .as_array()
@@ -166,12 +178,28 @@ fn one_hop_less_finds_only_direct_sources() {
     // --from picks one source; a port no rule opens finds nobody.
     let doc = json(&tsacl(
         &dir,
-        &["paths", "tag:db", "policy.hujson", "--format", "json", "--from", "tag:ci"],
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--from",
+            "tag:ci",
+        ],
     ));
     assert_eq!(doc["chains"].as_array().unwrap().len(), 1);
     let doc = json(&tsacl(
         &dir,
-        &["paths", "tag:db", "policy.hujson", "--format", "json", "--port", "80"],
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--port",
+            "80",
+        ],
     ));
     assert!(doc["chains"].as_array().unwrap().is_empty());
 }
@@ -223,7 +251,10 @@ fn admin_ports_may_become_and_the_list_can_be_changed() {
         ],
     ));
     assert!(chain(&doc, "tag:ci").is_none());
-    let bad = tsacl(&dir, &["paths", "tag:db", "policy.hujson", "--admin-ports", "x"]);
+    let bad = tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--admin-ports", "x"],
+    );
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -263,10 +294,16 @@ fn approvers_and_funnel_are_links() {
 #[test]
 fn pictures_and_unknown_names() {
     let dir = setup("pictures", CRAFTED);
-    let out = tsacl(&dir, &["paths", "tag:db", "policy.hujson", "--format", "dot"]);
+    let out = tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "dot"],
+    );
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(dot.starts_with("digraph paths {") && dot.contains("ssh (ssh[0], grants[0])"));
-    let out = tsacl(&dir, &["blast", "tag:ci", "policy.hujson", "--format", "mermaid"]);
+    let out = tsacl(
+        &dir,
+        &["blast", "tag:ci", "policy.hujson", "--format", "mermaid"],
+    );
     let mermaid = String::from_utf8_lossy(&out.stdout);
     assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"));
     let out = tsacl(&dir, &["paths", "tag:dbb", "policy.hujson"]);
