@@ -310,3 +310,106 @@ fn pictures_and_unknown_names() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"tag:db\""));
 }
+
+const INTENTS: &str = r#"{
+  output: "policy.hujson",
+  base: "base.hujson",
+  groups: { dba: ["dana@example.com"] },
+  devices: { "ci-runner": { tags: ["tag:ci"] } },
+  services: {
+    postgres: { ports: [5432], from: ["ci-runner", "group:dba"] },
+  },
+}
+"#;
+
+const BASE: &str = r#"{
+	"groups": {"group:oncall": ["olga@example.com"]},
+	"grants": [
+		{"src": ["group:oncall"], "dst": ["tag:ci"], "ip": ["tcp:22"]},
+	],
+	"ssh": [
+		{"action": "accept", "src": ["group:oncall"], "dst": ["tag:ci"], "users": ["root"]},
+	],
+}
+"#;
+
+fn project(name: &str, base: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tsacl-paths-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/tailnet.json5"), INTENTS).unwrap();
+    std::fs::write(dir.join("policies/base.hujson"), base).unwrap();
+    let out = tsacl(&dir, &["compile"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[test]
+fn check_warns_when_someone_outside_from_can_become_a_source() {
+    let dir = project("promise", BASE);
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "a warning by default");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&Value> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "TSA150")
+        .collect();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    let d = found[0];
+    let message = d["message"].as_str().unwrap();
+    assert!(message.contains("group:oncall"), "{message}");
+    assert!(message.contains("`postgres`"), "{message}");
+    assert!(message.contains("ssh[0]"), "{message}");
+    // At the SSH rule, where it was written.
+    assert_eq!(d["file"], "policies/base.hujson");
+    assert_eq!(d["line"].as_u64(), Some(line_of(BASE, r#"{"action""#)));
+    assert!(d["help"].as_str().unwrap().contains("narrow the SSH rule"));
+    // Raised to an error, it fails the check.
+    let out = tsacl(&dir, &["check", "--severity", "TSA150=error"]);
+    assert_eq!(out.status.code(), Some(1));
+    // explain of the service says so in one line.
+    let out = tsacl(&dir, &["explain", "postgres"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("transitively")
+            && text.contains("group:oncall")
+            && text.contains("tsacl paths postgres"),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_port_22_or_with_the_group_in_from_there_is_no_warning() {
+    let dir = project("promise-no22", &BASE.replace("tcp:22", "tcp:80"));
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("TSA150"));
+    // Once the intents name the group, the chain is intended.
+    let dir = project("promise-from", BASE);
+    let base = BASE.replace(r#"{"groups": {"group:oncall": ["olga@example.com"]},"#, "{");
+    std::fs::write(dir.join("policies/base.hujson"), &base).unwrap();
+    let intents = INTENTS
+        .replace(
+            r#"groups: { dba: ["dana@example.com"] },"#,
+            r#"groups: { dba: ["dana@example.com"], oncall: ["olga@example.com"] },"#,
+        )
+        .replace(
+            r#"from: ["ci-runner", "group:dba"]"#,
+            r#"from: ["ci-runner", "group:dba", "group:oncall"]"#,
+        );
+    std::fs::write(dir.join("policies/tailnet.json5"), intents).unwrap();
+    let out = tsacl(&dir, &["compile"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("TSA150"), "{text}");
+}

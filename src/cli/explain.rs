@@ -630,6 +630,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 }
                 println!("  cannot reach it: {line}");
             }
+            if target.kind == "service"
+                && let Some(line) =
+                    super::paths::transitive_line(&policy, inventory.as_ref(), &target)
+            {
+                println!("{line}");
+            }
         }
     }
     EXIT_CLEAN

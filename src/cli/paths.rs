@@ -153,6 +153,11 @@ impl Context<'_> {
                 _ => None,
             }
             .unwrap_or_else(|| c.rule.clone());
+            // "the base rule at base.hujson:6" repeats the location given beside it.
+            let rule = match rule.split_once(" at ") {
+                Some((name, _)) => name.trim_start_matches("the ").to_string(),
+                None => rule,
+            };
             let f = v.project.sources.get(at.file);
             let (line, column) = f.line_col(at.span.start as usize);
             return Cited {
@@ -600,4 +605,53 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         }
     }
     EXIT_CLEAN
+}
+
+/// For `explain` of a service: one line naming who reaches it by first becoming one of
+/// its sources (within `paths`' default three hops), or `None` when nobody does.
+pub(crate) fn transitive_line(
+    policy: &crate::model::Policy,
+    inventory: Option<&crate::engine::Inventory>,
+    target: &Named,
+) -> Option<String> {
+    let roles = Roles::of(inventory);
+    let graph = Graph::new(
+        policy,
+        &roles,
+        principals(policy, inventory, &target.principals),
+        ADMIN_PORTS,
+    );
+    let ids: Vec<Id> = target
+        .principals
+        .iter()
+        .filter_map(|p| graph.model.id(p))
+        .collect();
+    let mut who: Vec<String> = Vec::new();
+    for f in graph.paths(&ids, 3, PortQuery::default()) {
+        if f.hops.len() < 2 {
+            continue;
+        }
+        let written = graph.written_as(f.hops[0].link, f.principal);
+        let name = match written.first() {
+            Some(w) if w.starts_with("group:") || w.starts_with("autogroup:") => w.clone(),
+            _ => graph.model.principal(f.principal).to_string(),
+        };
+        if !who.contains(&name) {
+            who.push(name);
+        }
+    }
+    if who.is_empty() {
+        return None;
+    }
+    let shown = who.len().min(5);
+    let more = if who.len() > shown {
+        format!(" and {} more", thousands(who.len() - shown))
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "  transitively (by becoming one of its sources, in up to 3 hops): {}{more}; `tsacl paths {}` shows the chains",
+        who[..shown].join(", "),
+        target.name
+    ))
 }

@@ -821,6 +821,23 @@ impl<'p> Graph<'p> {
     /// hops (the last on `ports`), each with its shortest chain (becoming preferred to
     /// reaching at equal length), shortest first. The targets themselves are not listed.
     pub fn paths(&self, targets: &[Id], max_hops: u32, ports: PortQuery) -> Vec<Found> {
+        self.search_back(targets, max_hops, Some(ports), false)
+    }
+
+    /// Every principal that can become one of `targets` (no network hop) in at most
+    /// `max_hops` hops, through certain links only when `certain_only`, each with its
+    /// shortest chain.
+    pub fn becoming(&self, targets: &[Id], max_hops: u32, certain_only: bool) -> Vec<Found> {
+        self.search_back(targets, max_hops, None, certain_only)
+    }
+
+    fn search_back(
+        &self,
+        targets: &[Id],
+        max_hops: u32,
+        ports: Option<PortQuery>,
+        certain_only: bool,
+    ) -> Vec<Found> {
         let n = self.model.principals().len();
         // Per principal, the hop it takes towards a target.
         let mut next: Vec<Option<Hop>> = vec![None; n];
@@ -842,10 +859,16 @@ impl<'p> Graph<'p> {
                 for &q in &level {
                     for l in self.ordered(&self.to_sets[q as usize], &self.links_to) {
                         {
-                            let network = self.links[l as usize].kind == Kind::Network;
+                            let kind = self.links[l as usize].kind;
+                            let network = kind == Kind::Network;
+                            let usable = match ports {
+                                Some(ports) => self.usable(l, last, ports),
+                                None => !network,
+                            };
                             if network != last
                                 || link_done[l as usize]
-                                || !self.usable(l, last, ports)
+                                || !usable
+                                || (certain_only && !kind.certain())
                             {
                                 continue;
                             }

@@ -11,6 +11,7 @@ pub mod k8s;
 pub mod lower;
 pub mod project;
 pub mod prove;
+pub mod transitive;
 
 use crate::model::{PortRange, Protocol, Spanned};
 

@@ -170,6 +170,13 @@ impl Project {
                     options.inventory.as_ref(),
                     &mut diags,
                 );
+                super::transitive::promise(
+                    &self.intents,
+                    policy,
+                    (self.intents_file, self.output_file),
+                    options.inventory.as_ref(),
+                    &mut diags,
+                );
             }
             self.point_at_written(&mut diags);
         }
