@@ -594,7 +594,8 @@ too. tsacl follows the certain \"becomes\" links of the final policy (`tsacl pat
 them): Tailscale SSH (an `ssh` rule letting A log in to B, with tcp:22 open from A to B), tag \
 ownership (an owner of a source's tag can tag a device it controls with it), and route or \
 exit-node approval (`autoApprovers`). The finding names the chain, at the rule where it \
-starts. \"May become\" links (administrative ports, the Kubernetes API-server proxy, Funnel) \
+starts. Chains that start at a role that may edit the policy itself (`autogroup:owner`, \
+`autogroup:admin`, `autogroup:network-admin`) are not reported. \"May become\" links (administrative ports, the Kubernetes API-server proxy, Funnel) \
 are left to `tsacl paths`, as they take a weakness on the other side. A warning: the policy \
 does what it says, but the promise of the intents is weaker than it reads.\n\
 Violation: `postgres` with `from: [\"ci-runner\"]`, and an SSH rule letting `group:oncall` log in \
