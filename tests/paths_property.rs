@@ -384,8 +384,8 @@ fn backward(b: &Brute, target: usize) -> Vec<Option<u32>> {
                 became
             };
             let mut best = from[target];
-            for x in 0..n {
-                if let Some(d) = from[x]
+            for (x, d) in from.iter().enumerate() {
+                if let Some(d) = *d
                     && b.reaches[x].contains(&target)
                 {
                     best = Some(best.map_or(d + 1, |o: u32| o.min(d + 1)));
@@ -414,11 +414,11 @@ proptest! {
         let graph = Graph::new(&policy, &roles, principals(&policy, Some(&inv), &[]), ADMIN_PORTS);
         let ids: Vec<u32> = b.principals.iter().map(|p| graph.model.id(p).expect("in the model")).collect();
         let node_of = |id: u32| ids.iter().position(|&i| i == id);
-        for t in 0..b.principals.len() {
+        for (t, &target) in ids.iter().enumerate() {
             // paths
             let expected = backward(&b, t);
             let mut got: Vec<Option<u32>> = vec![None; b.principals.len()];
-            for f in graph.paths(&[ids[t]], MAX_HOPS, PortQuery::default()) {
+            for f in graph.paths(&[target], MAX_HOPS, PortQuery::default()) {
                 if let Some(x) = node_of(f.principal) {
                     got[x] = Some(f.hops.len() as u32);
                 }
@@ -430,7 +430,7 @@ proptest! {
             // blast
             let expected = forward(&b, t);
             let mut got: Vec<Option<u32>> = vec![None; b.principals.len()];
-            for f in graph.blast(&[ids[t]], MAX_HOPS, PortQuery::default()) {
+            for f in graph.blast(&[target], MAX_HOPS, PortQuery::default()) {
                 if let Some(x) = node_of(f.principal) {
                     got[x] = Some(f.hops.len() as u32);
                 }

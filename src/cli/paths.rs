@@ -89,6 +89,9 @@ pub struct BlastArgs {
     pub common: Common,
 }
 
+/// A chain's last hop: its link, from, to.
+type LastHop = (u32, Id, Id);
+
 /// Chains the text shows without `--all`.
 const SCREENFUL: usize = 20;
 
@@ -542,7 +545,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                 println!("  nothing");
             }
             // Grouped by the last hop, shortest chains first.
-            let mut groups: Vec<((u32, Id, Id), Vec<&Chain>)> = Vec::new();
+            let mut groups: Vec<(LastHop, Vec<&Chain>)> = Vec::new();
             for c in &shown {
                 let last = c.hops.last().expect("chains have hops");
                 let key = (last.link, last.from, last.to);
