@@ -92,8 +92,9 @@ pub struct BlastArgs {
 /// A chain's last hop: its link, from, to.
 type LastHop = (u32, Id, Id);
 
-/// Chains the text shows without `--all`.
+/// Chains the text shows without `--all`, and the principals named per chain.
 const SCREENFUL: usize = 20;
+const SCREENFUL_PRINCIPALS: usize = 5;
 
 /// Parse `22,3389,5985-5986`.
 fn parse_admin_ports(text: &str) -> Result<Vec<(u16, u16)>, String> {
@@ -210,11 +211,12 @@ fn chains(ctx: &Context, found: &[Found], first_is_source: bool) -> Vec<Chain> {
             let written = ctx.graph.written_as(f.hops[0].link, start);
             // A user through their group reads as the group; a tag, user or address as
             // itself.
-            match written.first() {
-                Some(w) if w.starts_with("group:") || w.starts_with("autogroup:") => {
-                    written.join(", ")
-                }
-                _ => ctx.name(start),
+            match written
+                .iter()
+                .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+            {
+                Some(w) => w.clone(),
+                None => ctx.name(start),
             }
         } else {
             ctx.name(start)
@@ -511,11 +513,24 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         .collect();
     match args.format {
         PathsFormat::Json => {
+            // Principals of the answer that can become one another (any number of hops).
+            let involved: Vec<Id> = found
+                .iter()
+                .map(|f| f.principal)
+                .chain(ids.iter().copied())
+                .collect();
+            let mutual: Vec<Vec<String>> = graph
+                .mutual()
+                .into_iter()
+                .filter(|group| group.iter().any(|p| involved.contains(p)))
+                .map(|group| group.into_iter().map(|p| ctx.name(p)).collect())
+                .collect();
             let doc = json!({
                 if blast { "source" } else { "target" }: named.name,
                 "kind": named.kind,
                 "max_hops": args.max_hops,
                 "chains": shown.iter().map(|c| chain_json(&ctx, c)).collect::<Vec<_>>(),
+                "can_become_each_other": mutual,
                 "ssh_rules_without_port_22": no_port_22.iter().map(|c| json!({
                     "rule": c.rule, "file": c.file, "line": c.line, "column": c.column
                 })).collect::<Vec<_>>(),
@@ -575,7 +590,13 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                     printed += 1;
                     let members =
                         if !blast && (c.principals.len() > 1 || c.principals[0] != c.source) {
-                            format!("  [{}]", c.principals.join(", "))
+                            let shown = c.principals.len().min(SCREENFUL_PRINCIPALS);
+                            let more = if shown < c.principals.len() {
+                                format!(" and {} more", thousands(c.principals.len() - shown))
+                            } else {
+                                String::new()
+                            };
+                            format!("  [{}{more}]", c.principals[..shown].join(", "))
                         } else {
                             String::new()
                         };
@@ -635,9 +656,12 @@ pub(crate) fn transitive_line(
             continue;
         }
         let written = graph.written_as(f.hops[0].link, f.principal);
-        let name = match written.first() {
-            Some(w) if w.starts_with("group:") || w.starts_with("autogroup:") => w.clone(),
-            _ => graph.model.principal(f.principal).to_string(),
+        let name = match written
+            .iter()
+            .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+        {
+            Some(w) => w.clone(),
+            None => graph.model.principal(f.principal).to_string(),
         };
         if !who.contains(&name) {
             who.push(name);

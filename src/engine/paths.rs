@@ -146,6 +146,10 @@ pub struct Graph<'p> {
     internet: Option<Id>,
     /// SSH rules that let someone log in but open no tcp:22 to them (rule index).
     ssh_without_port_22: Vec<usize>,
+    /// Principals by user and by tag, and the members of other selectors once found.
+    by_user: FxHashMap<String, Id>,
+    by_tag: FxHashMap<String, Vec<Id>>,
+    scanned: std::cell::RefCell<FxHashMap<(bool, Selector), Vec<Id>>>,
 }
 
 /// One hop of a chain.
@@ -275,7 +279,23 @@ impl<'p> Graph<'p> {
             links_to: Vec::new(),
             internet,
             ssh_without_port_22: Vec::new(),
+            by_user: FxHashMap::default(),
+            by_tag: FxHashMap::default(),
+            scanned: Default::default(),
         };
+        for (i, p) in g.model.principals().iter().enumerate() {
+            match p {
+                Principal::User(u) => {
+                    g.by_user.insert(u.clone(), i as Id);
+                }
+                Principal::Tags(ts) => {
+                    for t in ts {
+                        g.by_tag.entry(t.clone()).or_default().push(i as Id);
+                    }
+                }
+                Principal::Address(_) => {}
+            }
+        }
         g.build(policy, admin_ports);
         g.index();
         g
@@ -286,17 +306,42 @@ impl<'p> Graph<'p> {
         self.sets.len() as u32 - 1
     }
 
-    /// The principals `sel` takes in on `side`.
+    /// The principals `sel` takes in on `side`: by lookup for users, groups and tags,
+    /// else by asking every principal once per distinct selector.
     fn members(&self, sel: &Sel, side: Side) -> Vec<Id> {
         let Some(selector) = &sel.selector else {
             return Vec::new();
         };
         let policy = self.model.policy();
-        (0..self.model.principals().len() as Id)
-            .filter(|&i| {
-                reach::contains(policy, self.roles, selector, side, self.model.principal(i))
-            })
-            .collect()
+        let mut out: Vec<Id> = match selector {
+            Selector::User(u) => self.by_user.get(u.as_str()).copied().into_iter().collect(),
+            Selector::Group(g) => policy
+                .group(g)
+                .map(|g| {
+                    g.members
+                        .iter()
+                        .filter_map(|m| self.by_user.get(m.value.trim()).copied())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Selector::Tag(t) => self.by_tag.get(t.as_str()).cloned().unwrap_or_default(),
+            _ => {
+                let key = (side == Side::Src, selector.clone());
+                if let Some(found) = self.scanned.borrow().get(&key) {
+                    return found.clone();
+                }
+                let found: Vec<Id> = (0..self.model.principals().len() as Id)
+                    .filter(|&i| {
+                        reach::contains(policy, self.roles, selector, side, self.model.principal(i))
+                    })
+                    .collect();
+                self.scanned.borrow_mut().insert(key, found.clone());
+                found
+            }
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     fn members_of(&self, sels: &[Sel], side: Side) -> Vec<Id> {
@@ -620,7 +665,7 @@ impl<'p> Graph<'p> {
                     }],
                     access: String::new(),
                     reason: format!(
-                        "may tag a device it controls {} ({} owns it)",
+                        "may tag a device it controls as {} ({} is among its owners)",
                         t.tag.value,
                         owner.raw.trim()
                     ),
@@ -1074,5 +1119,91 @@ impl<'p> Graph<'p> {
                 (ps.len() > 1).then_some(ps)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph_of<'p>(policy: &'p Policy, roles: &'p Roles<'p>) -> Graph<'p> {
+        Graph::new(policy, roles, principals(policy, None, &[]), ADMIN_PORTS)
+    }
+
+    fn tag(g: &Graph, t: &str) -> Id {
+        g.model
+            .id(&Principal::Tags(vec![t.into()]))
+            .expect("a principal")
+    }
+
+    #[test]
+    fn tags_owning_each_other_are_one_component() {
+        let policy = crate::model::from_text(
+            r#"{
+              "tagOwners": {"tag:a": ["tag:b"], "tag:b": ["tag:a"], "tag:c": ["tag:a"]},
+              "grants": [{"src": ["tag:a"], "dst": ["tag:c"], "ip": ["tcp:443"]}]
+            }"#,
+        );
+        let roles = Roles::none();
+        let g = graph_of(&policy, &roles);
+        let (a, b) = (tag(&g, "tag:a"), tag(&g, "tag:b"));
+        let mut pair = vec![a, b];
+        pair.sort_unstable();
+        assert_eq!(g.mutual(), vec![pair], "tag:c is owned, not owning");
+        // tag:b becomes tag:a and then tag:c: two hops; one hop finds only tag:a.
+        let found: Vec<(Id, usize)> = g
+            .blast(&[b], 3, PortQuery::default())
+            .into_iter()
+            .map(|f| (f.principal, f.hops.len()))
+            .collect();
+        assert!(found.contains(&(a, 1)) && found.contains(&(tag(&g, "tag:c"), 2)));
+        assert_eq!(g.blast(&[b], 1, PortQuery::default()).len(), 1);
+    }
+
+    #[test]
+    fn kubernetes_impersonation_reaches_the_tags_the_operator_owns() {
+        let policy = crate::model::from_text(
+            r#"{
+              "groups": {"group:k8s-admins": ["ann@example.com"]},
+              "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"]},
+              "grants": [{
+                "src": ["group:k8s-admins"], "dst": ["tag:k8s-operator"],
+                "app": {"tailscale.com/cap/kubernetes": [{"impersonate": {"groups": ["system:masters"]}}]}
+              }]
+            }"#,
+        );
+        let roles = Roles::none();
+        let g = graph_of(&policy, &roles);
+        let ann = g
+            .model
+            .id(&Principal::User("ann@example.com".into()))
+            .unwrap();
+        let found = g.blast(&[ann], 1, PortQuery::default());
+        let reached: Vec<Id> = found.iter().map(|f| f.principal).collect();
+        assert!(reached.contains(&tag(&g, "tag:k8s-operator")));
+        assert!(
+            reached.contains(&tag(&g, "tag:k8s")),
+            "the proxies, in one hop"
+        );
+        let link = g.link(found[0].hops[0].link);
+        assert_eq!(link.kind, Kind::Kubernetes);
+        assert!(!link.kind.certain());
+    }
+
+    #[test]
+    fn an_ssh_rule_without_port_22_is_listed_and_makes_no_link() {
+        let policy = crate::model::from_text(
+            r#"{
+              "tagOwners": {"tag:ci": [], "tag:bastion": []},
+              "grants": [{"src": ["tag:ci"], "dst": ["tag:bastion"], "ip": ["tcp:443"]}],
+              "ssh": [{"action": "accept", "src": ["tag:ci"], "dst": ["tag:bastion"], "users": ["root"]}]
+            }"#,
+        );
+        let roles = Roles::none();
+        let g = graph_of(&policy, &roles);
+        assert_eq!(g.ssh_without_port_22(), &[0]);
+        assert!(g.links().iter().all(|l| l.kind != Kind::Ssh));
+        let found = g.becoming(&[tag(&g, "tag:bastion")], 3, false);
+        assert!(found.is_empty(), "443 is no administrative port either");
     }
 }

@@ -68,6 +68,7 @@ pub fn tag_owner_escalation(
     let model: AccessModel = crate::engine::explain::model(policy, &roles, &[]);
     let at = |o: &Sel| Location { file, span: o.span };
     let mut reported = Vec::new();
+    let mut scanned: std::collections::HashMap<Selector, Vec<Id>> = Default::default();
     for (tag, owner) in owners {
         let location = at(owner);
         if diags
@@ -100,12 +101,34 @@ pub fn tag_owner_escalation(
             .collect();
         // The owner's users, the unnamed member first (what any member gets).
         let Some(sel) = &owner.selector else { continue };
-        let mut users: Vec<Id> = (0..model.principals().len() as Id)
-            .filter(|&i| {
-                matches!(model.principal(i), Principal::User(_))
-                    && reach::contains(policy, &roles, sel, Side::Src, model.principal(i))
-            })
-            .collect();
+        let mut users: Vec<Id> = match sel {
+            Selector::Group(g) => policy
+                .group(g)
+                .map(|g| {
+                    g.members
+                        .iter()
+                        .filter_map(|m| model.id(&Principal::User(m.value.trim().to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => scanned
+                .entry(sel.clone())
+                .or_insert_with(|| {
+                    (0..model.principals().len() as Id)
+                        .filter(|&i| {
+                            matches!(model.principal(i), Principal::User(_))
+                                && reach::contains(
+                                    policy,
+                                    &roles,
+                                    sel,
+                                    Side::Src,
+                                    model.principal(i),
+                                )
+                        })
+                        .collect()
+                })
+                .clone(),
+        };
         users.sort_by_key(|&u| {
             model.principal(u).to_string() != crate::engine::diff::ANY_OTHER_MEMBER
         });
