@@ -10,6 +10,7 @@ use crate::engine::access::{AccessModel, Dst, Id};
 use crate::engine::reach::{self, Access, Principal, Roles, Side};
 use crate::model::{Autogroup, Policy, Protocol, Sel, Selector};
 use crate::rules::Code;
+use rustc_hash::FxHashMap;
 
 /// From this many users a group owning a tag counts as a broad source.
 pub const LARGE_GROUP: usize = 10;
@@ -67,6 +68,36 @@ pub fn tag_owner_escalation(
     let roles = Roles::of(inventory);
     let model: AccessModel = crate::engine::explain::model(policy, &roles, &[]);
     let at = |o: &Sel| Location { file, span: o.span };
+    // The entries each owned tag is a source of, found through the distinct source sets
+    // (a pass over every entry per tag would cost tags × entries).
+    let mut tags: Vec<Id> = owners
+        .iter()
+        .filter_map(|(tag, _)| model.id(&Principal::Tags(vec![tag.to_string()])))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    let mut tags_in: FxHashMap<u32, Vec<Id>> = FxHashMap::default();
+    let mut entries_of: FxHashMap<Id, Vec<usize>> = FxHashMap::default();
+    for e in 0..model.entries().len() {
+        if !matches!(model.destination(e), Dst::Set(_)) {
+            continue;
+        }
+        for &part in model.source_sets(e) {
+            let found = tags_in.entry(part).or_insert_with(|| {
+                let members = model.set(part);
+                tags.iter()
+                    .copied()
+                    .filter(|t| members.binary_search(t).is_ok())
+                    .collect()
+            });
+            for &t in found.iter() {
+                let list = entries_of.entry(t).or_default();
+                if list.last() != Some(&e) {
+                    list.push(e);
+                }
+            }
+        }
+    }
     let mut reported = Vec::new();
     let mut scanned: std::collections::HashMap<Selector, Vec<Id>> = Default::default();
     for (tag, owner) in owners {
@@ -82,10 +113,8 @@ pub fn tag_owner_escalation(
         };
         // What the tag reaches, per destination.
         let mut destinations: Vec<Id> = Vec::new();
-        for (e, _) in model.entries().iter().enumerate() {
-            if let Dst::Set(set) = model.destination(e)
-                && model.sources_include(e, t)
-            {
+        for &e in entries_of.get(&t).map(Vec::as_slice).unwrap_or_default() {
+            if let Dst::Set(set) = model.destination(e) {
                 destinations.extend(model.set(set).iter().copied().filter(|&d| d != t));
             }
         }
