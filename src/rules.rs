@@ -639,6 +639,22 @@ the two policies this source loses access to this destination on these protocols
         "Reported by `tsacl diff OLD NEW --format sarif|github`: a user, tag or stand-in that could \
 reach something before reaches nothing after the change. That is how a policy edit locks people \
 (or the admins themselves) out; make sure it is meant.";
+    TransitiveSource = "TSA150", "transitive-source", Warning,
+        "Someone outside a service's `from` can become one of its sources",
+        "The intents proof holds for one hop: nobody but the principals `from` names opens a \
+connection to the service. But whoever can *become* one of those sources reaches the service \
+too. tsacl follows the certain \"becomes\" links of the final policy (`tsacl paths` shows \
+them): Tailscale SSH (an `ssh` rule letting A log in to B, with tcp:22 open from A to B), tag \
+ownership (an owner of a source's tag can tag a device it controls with it), and route or \
+exit-node approval (`autoApprovers`). The finding names the chain, at the rule where it \
+starts. Chains that start at a role that may edit the policy itself (`autogroup:owner`, \
+`autogroup:admin`, `autogroup:network-admin`) are not reported. \"May become\" links (administrative ports, the Kubernetes API-server proxy, Funnel) \
+are left to `tsacl paths`, as they take a weakness on the other side. A warning: the policy \
+does what it says, but the promise of the intents is weaker than it reads.\n\
+Violation: `postgres` with `from: [\"ci-runner\"]`, and an SSH rule letting `group:oncall` log in \
+as root to `tag:ci` with tcp:22 open\n\
+Fix: narrow the SSH rule (its sources, or non-root users in `check` mode), restrict the tag's \
+owners, or add the principal to the service's `from` if the access is intended.";
     UnusedGroup = "TSA200", "unused-group", Warning,
         "A group nothing refers to",
         "A group no rule, SSH rule, tag owner, auto-approver, node attribute or test names does \
@@ -770,6 +786,17 @@ where alice is in group:eng.\nFix: `\"src\": [\"group:eng\"]`.";
         "Its sources match nobody (an empty group, a tag no device can carry, a user with no devices \
 in the inventory) or its destinations match nothing, so it grants no flow. Often a typo or a \
 leftover.\nViolation: `{\"src\": [\"group:oncall\"], ...}` with `\"group:oncall\": []`.";
+    TagOwnerEscalation = "TSA240", "tag-owner-escalation", Warning,
+        "A broad owner of a tag can gain the tag's wider access",
+        "Any owner of a tag can give a device it controls that tag, and with it the tag's access. \
+When a broad source (`autogroup:member`, `user:*@domain`, or a group of 10 users or more) owns \
+a tag that reaches something one of those users cannot reach themselves, each of them can \
+escalate to it (Tailsnitch's ACL-006, decided exactly: the finding names a destination, \
+port and user as the witness). Owners whose own access already covers the tag's are not \
+reported.\n\
+Violation: `\"tag:deploy\": [\"autogroup:member\"]` and `{\"src\": [\"tag:deploy\"], \"dst\": \
+[\"tag:prod\"], \"ip\": [\"22\"]}`\n\
+Fix: let a small group, or the tag of the machine that creates these devices, own the tag.";
 }
 
 #[cfg(test)]

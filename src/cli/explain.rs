@@ -226,7 +226,7 @@ pub(crate) fn load_policy(
     }
 }
 
-fn load_inventory_opt(path: &Option<PathBuf>) -> Result<Option<Inventory>, u8> {
+pub(crate) fn load_inventory_opt(path: &Option<PathBuf>) -> Result<Option<Inventory>, u8> {
     match path {
         None => Ok(None),
         Some(p) => load_inventory(p).map(Some).map_err(|e| {
@@ -243,16 +243,16 @@ struct Cited {
 }
 
 /// The intents behind the policy explained: their names, and where each rule was written.
-struct IntentsView<'p> {
-    project: &'p Project,
+pub(crate) struct IntentsView<'p> {
+    pub(crate) project: &'p Project,
     /// Set when the file explained is what the intents compile to, so its rules are the
     /// intents' and the base file's.
-    locator: Option<Locator<'p>>,
+    pub(crate) locator: Option<Locator<'p>>,
 }
 
 impl IntentsView<'_> {
     /// The intents' services and devices as names `explain` accepts.
-    fn aliases(&self) -> Vec<Named> {
+    pub(crate) fn aliases(&self) -> Vec<Named> {
         let intents = &self.project.intents;
         let mut out: Vec<Named> = intents
             .services
@@ -272,7 +272,7 @@ impl IntentsView<'_> {
     }
 
     /// A line saying what an intents name stands for, or `None` for other names.
-    fn describe(&self, named: &Named) -> Option<String> {
+    pub(crate) fn describe(&self, named: &Named) -> Option<String> {
         let intents = &self.project.intents;
         match named.kind {
             "service" => {
@@ -1005,6 +1005,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 let path = f.text();
                 let rest = path.strip_prefix("the internet -> ").unwrap_or(&path);
                 println!("  {:<32} {rest}", "the internet (Funnel)");
+            }
+            if target.kind == "service"
+                && let Some(line) =
+                    super::paths::transitive_line(&policy, inventory.as_ref(), &target)
+            {
+                println!("{line}");
             }
         }
     }

@@ -12,6 +12,7 @@ mod filter;
 mod fmt;
 mod k8s;
 mod lsp;
+mod paths;
 mod pull;
 mod push;
 mod remote;
@@ -113,6 +114,11 @@ from: [\"backup\", { source: \"ci-runner\", ports: [9001] }]."
     Explain(explain::ExplainArgs),
     /// The reachability graph (sources to destinations, edges labelled with ports; the internet to each Funnel node; intents' names)
     Graph(explain::GraphArgs),
+    /// Who can reach or become TARGET in a few hops (SSH, administrative ports, tag
+    /// ownership, route approval, Funnel), each hop with its rule
+    Paths(paths::PathsArgs),
+    /// What SOURCE, if compromised, can become or reach in a few hops
+    Blast(paths::BlastArgs),
     /// Push the intents project's compiled policy (or FILE): check as `tsacl check` does, validate, refuse drift, show changes, write with If-Match
     Push(push::PushArgs),
     /// Save the tailnet's policy (comments kept), and optionally its devices and users
@@ -169,6 +175,8 @@ pub fn main() -> ExitCode {
         Command::Filter(args) => filter::run(args, color),
         Command::Explain(args) => explain::run_explain(args, color),
         Command::Graph(args) => explain::run_graph(args, color),
+        Command::Paths(args) => paths::run_paths(args, color),
+        Command::Blast(args) => paths::run_blast(args, color),
         Command::Push(args) => push::run(args, color),
         Command::Pull(args) => pull::run(args),
         Command::Diff(args) => diff_remote::run(args, cli.color),

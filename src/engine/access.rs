@@ -264,6 +264,11 @@ impl<'p> AccessModel<'p> {
         distinct(&self.sets, &self.source_parts[self.src[e] as usize])
     }
 
+    /// The sets (see [`Self::set`]) whose union is entry `e`'s sources.
+    pub fn source_sets(&self, e: usize) -> &[u32] {
+        &self.source_parts[self.src[e] as usize]
+    }
+
     /// How many principals [`Self::sources`] yields at most (the sizes of its parts).
     pub fn sources_size(&self, e: usize) -> usize {
         self.source_parts[self.src[e] as usize]

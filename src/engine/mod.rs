@@ -11,6 +11,7 @@ pub mod filter;
 pub mod graph;
 pub mod inventory;
 pub mod ipset;
+pub mod paths;
 pub mod reach;
 pub mod redundancy;
 pub mod resolve;

@@ -12,6 +12,7 @@ pub mod lower;
 pub mod project;
 pub mod prove;
 pub mod ssh;
+pub mod transitive;
 
 use crate::model::{PortRange, Protocol, Spanned};
 

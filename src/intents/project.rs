@@ -163,6 +163,13 @@ impl Project {
             if valid && let Some(policy) = &checked.policy {
                 self.prove_compiled(policy, options, &mut diags);
                 self.prove_hand_edits(policy, options, &mut diags);
+                super::transitive::promise(
+                    &self.intents,
+                    policy,
+                    (self.intents_file, self.output_file),
+                    options.inventory.as_ref(),
+                    &mut diags,
+                );
             }
             if let Some(policy) = &checked.policy {
                 self.k8s_manifests(policy, &mut diags);

@@ -1,6 +1,7 @@
 //! Lints: what a good policy should not do, beyond what the control plane rejects. All
 //! are warnings by default; each has a code in `crate::rules`.
 
+mod escalation;
 mod internet;
 pub mod operator;
 pub mod redundancy;
@@ -32,6 +33,7 @@ pub fn run(
     if let Some(op) = op {
         operator::operator(policy, op, file, diags);
     }
+    escalation::tag_owner_escalation(policy, file, inventory, diags);
     operator::drop_covered(diags);
 }
 

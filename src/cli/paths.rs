@@ -1,0 +1,684 @@
+//! `tsacl paths TARGET [POLICY]` and `tsacl blast SOURCE [POLICY]`: who can reach or
+//! become a target in a few hops, and what a source can; each hop with its rule.
+
+use super::explain::{IntentsView, load_inventory_opt, load_policy, policy_and_intents};
+use super::{EXIT_CLEAN, EXIT_USAGE, error_line, warning_line};
+use crate::diagnostics::{FileId, SourceMap, thousands};
+use crate::engine::access::Id;
+use crate::engine::explain::{Named, resolve_name_with};
+use crate::engine::paths::{ADMIN_PORTS, Cite, Found, Graph, Kind, PortQuery, principals};
+use crate::engine::reach::{Principal, Roles};
+use crate::engine::rules::Origin;
+use crate::model::Protocol;
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PathsFormat {
+    Text,
+    Json,
+    Dot,
+    Mermaid,
+}
+
+/// What `paths` and `blast` share.
+#[derive(Args, Debug)]
+pub struct Common {
+    /// The policy file (default: the compiled policy of policies/tailnet.json5, else
+    /// policies/policy.hujson, found from the current directory upward)
+    #[arg(value_name = "POLICY")]
+    pub policy: Option<PathBuf>,
+
+    /// Devices and users, shaped like the Tailscale API's answers (their principals, and
+    /// users' roles for role autogroups)
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+
+    /// At most this many hops per chain
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub max_hops: u32,
+
+    /// The port the last network hop must open (default: any)
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// The protocol of the last network hop: tcp, udp, icmp or a number (default: any;
+    /// tcp when --port is given)
+    #[arg(long, value_name = "PROTO")]
+    pub proto: Option<String>,
+
+    /// The administrative ports whose access "may become" the device, replacing the
+    /// default list (22,3389,5985-5986,2375-2376,10250,6443); "" for none
+    #[arg(long, value_name = "LIST")]
+    pub admin_ports: Option<String>,
+
+    /// Print every chain; by default the text shows a screenful and counts the rest
+    #[arg(long)]
+    pub all: bool,
+
+    /// Output format: text, json (every chain, each hop with its rules' file, line and
+    /// column), dot or mermaid (the chains as a picture)
+    #[arg(long, value_enum, default_value_t = PathsFormat::Text)]
+    pub format: PathsFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct PathsArgs {
+    /// What is reached or become: a service or device of the intents, a tag, user, group,
+    /// host alias, IP/CIDR, or (with --inventory) a device
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Only chains starting at this source (any name TARGET takes)
+    #[arg(long, value_name = "SRC")]
+    pub from: Option<String>,
+
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct BlastArgs {
+    /// The principal assumed compromised (any name `paths` takes as TARGET)
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// A chain's last hop: its link, from, to.
+type LastHop = (u32, Id, Id);
+
+/// Chains the text shows without `--all`, and the principals named per chain.
+const SCREENFUL: usize = 20;
+const SCREENFUL_PRINCIPALS: usize = 5;
+
+/// Parse `22,3389,5985-5986`.
+fn parse_admin_ports(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            let lo: u16 = lo
+                .trim()
+                .parse()
+                .map_err(|_| format!("not a port: {p:?}"))?;
+            let hi: u16 = hi
+                .trim()
+                .parse()
+                .map_err(|_| format!("not a port: {p:?}"))?;
+            if lo > hi {
+                return Err(format!("not a port range: {p:?}"));
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+/// A rule cited where it was written.
+struct Cited {
+    rule: String,
+    file: String,
+    line: usize,
+    column: usize,
+}
+
+struct Context<'a> {
+    sources: &'a SourceMap,
+    file: FileId,
+    view: Option<&'a IntentsView<'a>>,
+    graph: &'a Graph<'a>,
+    /// Names the intents give principals.
+    names: BTreeMap<Principal, String>,
+}
+
+impl Context<'_> {
+    fn cite(&self, c: &Cite) -> Cited {
+        if c.origin == Some(Origin::Default) {
+            let f = self.sources.get(self.file);
+            return Cited {
+                rule: c.rule.clone(),
+                file: f.name.clone(),
+                line: 1,
+                column: 1,
+            };
+        }
+        if let Some(v) = self.view
+            && v.locator.is_some()
+            && let Some(at) = v.project.written_at(c.span)
+        {
+            let rule = match c.origin {
+                Some(Origin::Grant(i)) => v.project.rule_name(true, i),
+                Some(Origin::Acl(i)) => v.project.rule_name(false, i),
+                _ => None,
+            }
+            .unwrap_or_else(|| c.rule.clone());
+            // "the base rule at base.hujson:6" repeats the location given beside it.
+            let rule = match rule.split_once(" at ") {
+                Some((name, _)) => name.trim_start_matches("the ").to_string(),
+                None => rule,
+            };
+            let f = v.project.sources.get(at.file);
+            let (line, column) = f.line_col(at.span.start as usize);
+            return Cited {
+                rule,
+                file: f.name.clone(),
+                line,
+                column,
+            };
+        }
+        let f = self.sources.get(self.file);
+        let (line, column) = f.line_col(c.span.start as usize);
+        Cited {
+            rule: c.rule.clone(),
+            file: f.name.clone(),
+            line,
+            column,
+        }
+    }
+
+    fn name(&self, id: Id) -> String {
+        if Some(id) == self.graph.internet() {
+            return "the internet".into();
+        }
+        let p = self.graph.model.principal(id);
+        self.names.get(p).cloned().unwrap_or_else(|| p.to_string())
+    }
+}
+
+/// One chain as shown: the sources it starts from (as written), and its hops.
+struct Chain {
+    source: String,
+    principals: Vec<String>,
+    hops: Vec<crate::engine::paths::Hop>,
+}
+
+/// Chains from `found`, those that differ only in which member of the same written
+/// source they start from merged.
+fn chains(ctx: &Context, found: &[Found], first_is_source: bool) -> Vec<Chain> {
+    let mut out: Vec<Chain> = Vec::new();
+    let mut index: BTreeMap<(String, Vec<(u32, Id)>), usize> = BTreeMap::new();
+    for f in found {
+        if f.hops.is_empty() {
+            continue;
+        }
+        let start = f.hops[0].from;
+        let source = if first_is_source {
+            let written = ctx.graph.written_as(f.hops[0].link, start);
+            // A user through their group reads as the group; a tag, user or address as
+            // itself.
+            match written
+                .iter()
+                .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+            {
+                Some(w) => w.clone(),
+                None => ctx.name(start),
+            }
+        } else {
+            ctx.name(start)
+        };
+        let rest: Vec<(u32, Id)> = f.hops.iter().skip(1).map(|h| (h.link, h.to)).collect();
+        let key = (
+            source.clone(),
+            std::iter::once((f.hops[0].link, f.hops[0].to))
+                .chain(rest)
+                .collect(),
+        );
+        let principal = ctx.name(f.principal);
+        match index.get(&key) {
+            Some(&i) => out[i].principals.push(principal),
+            None => {
+                index.insert(key, out.len());
+                out.push(Chain {
+                    source,
+                    principals: vec![principal],
+                    hops: f.hops.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn hop_json(ctx: &Context, h: &crate::engine::paths::Hop, from: &str) -> Value {
+    let link = ctx.graph.link(h.link);
+    json!({
+        "kind": link.kind.name(),
+        "certain": link.kind.certain(),
+        "from": from,
+        "to": ctx.name(h.to),
+        "access": link.access,
+        "reason": link.reason,
+        "rules": link.cites.iter().map(|c| {
+            let c = ctx.cite(c);
+            json!({"rule": c.rule, "file": c.file, "line": c.line, "column": c.column})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn chain_json(ctx: &Context, chain: &Chain) -> Value {
+    let hops: Vec<Value> = chain
+        .hops
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let from = if i == 0 {
+                chain.source.clone()
+            } else {
+                ctx.name(h.from)
+            };
+            hop_json(ctx, h, &from)
+        })
+        .collect();
+    json!({
+        "source": chain.source,
+        "principals": chain.principals,
+        "length": chain.hops.len(),
+        "certain": chain.hops.iter().all(|h| ctx.graph.link(h.link).kind.certain()),
+        "hops": hops,
+    })
+}
+
+/// `=ssh=>` for a certain link, `~admin-port~>` for a possible one.
+fn arrow(kind: Kind) -> String {
+    if kind.certain() {
+        format!("={}=>", kind.name())
+    } else {
+        format!("~{}~>", kind.name())
+    }
+}
+
+fn chain_text(ctx: &Context, chain: &Chain) -> String {
+    let mut line = chain.source.clone();
+    for h in &chain.hops {
+        let link = ctx.graph.link(h.link);
+        line.push_str(&format!(" {} {}", arrow(link.kind), ctx.name(h.to)));
+    }
+    line
+}
+
+fn hop_text(ctx: &Context, h: &crate::engine::paths::Hop, from: &str) -> String {
+    let link = ctx.graph.link(h.link);
+    let cites: Vec<String> = link
+        .cites
+        .iter()
+        .map(|c| {
+            let c = ctx.cite(c);
+            format!("{} {}:{}:{}", c.rule, c.file, c.line, c.column)
+        })
+        .collect();
+    let access = if link.access.is_empty() || link.kind != Kind::Network {
+        String::new()
+    } else {
+        format!(" on {}", link.access)
+    };
+    format!(
+        "{from} {} {}: {}{access} ({})",
+        arrow(link.kind),
+        ctx.name(h.to),
+        link.reason,
+        cites.join("; ")
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The chains as a picture: one node per principal, one edge per distinct hop.
+fn picture(ctx: &Context, chains: &[Chain], mermaid: bool) -> String {
+    let mut nodes: Vec<String> = Vec::new();
+    let mut edges: Vec<(usize, usize, String, bool)> = Vec::new();
+    let node = |name: String, nodes: &mut Vec<String>| -> usize {
+        match nodes.iter().position(|n| *n == name) {
+            Some(i) => i,
+            None => {
+                nodes.push(name);
+                nodes.len() - 1
+            }
+        }
+    };
+    for c in chains {
+        let mut at = node(c.source.clone(), &mut nodes);
+        for h in &c.hops {
+            let link = ctx.graph.link(h.link);
+            let to = node(ctx.name(h.to), &mut nodes);
+            let cited: Vec<String> = link.cites.iter().map(|c| ctx.cite(c).rule).collect();
+            let label = format!("{} ({})", link.kind.name(), cited.join(", "));
+            let edge = (at, to, label, link.kind.certain());
+            if !edges.contains(&edge) {
+                edges.push(edge);
+            }
+            at = to;
+        }
+    }
+    let mut out = String::new();
+    if mermaid {
+        out.push_str("flowchart LR\n");
+        for (i, n) in nodes.iter().enumerate() {
+            out.push_str(&format!("  n{i}[\"{}\"]\n", n.replace('"', "#quot;")));
+        }
+        for (a, b, label, certain) in &edges {
+            let arrow = if *certain { "-->" } else { "-.->" };
+            out.push_str(&format!(
+                "  n{a} {arrow}|\"{}\"| n{b}\n",
+                label.replace('"', "#quot;")
+            ));
+        }
+    } else {
+        out.push_str("digraph paths {\n  rankdir=LR;\n");
+        for (i, n) in nodes.iter().enumerate() {
+            out.push_str(&format!("  n{i} [label=\"{}\"];\n", escape(n)));
+        }
+        for (a, b, label, certain) in &edges {
+            let style = if *certain { "" } else { ", style=dashed" };
+            out.push_str(&format!(
+                "  n{a} -> n{b} [label=\"{}\"{style}];\n",
+                escape(label)
+            ));
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
+pub fn run_paths(args: PathsArgs, color: bool) -> u8 {
+    run(
+        &args.target,
+        args.from.as_deref(),
+        &args.common,
+        false,
+        color,
+    )
+}
+
+pub fn run_blast(args: BlastArgs, color: bool) -> u8 {
+    run(&args.source, None, &args.common, true, color)
+}
+
+fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) -> u8 {
+    let admin_ports = match args.admin_ports.as_deref().map(parse_admin_ports) {
+        None => ADMIN_PORTS.to_vec(),
+        Some(Ok(list)) => list,
+        Some(Err(e)) => {
+            error_line(format!("--admin-ports: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    let proto = match args.proto.as_deref().map(Protocol::parse).transpose() {
+        Ok(p) => p.map(|p| p.0).or(args.port.map(|_| 6)),
+        Err(e) => {
+            error_line(format!("--proto: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    let ports = PortQuery {
+        proto,
+        port: args.port,
+    };
+    let (path, project) = policy_and_intents(args.policy.as_deref());
+    let (sources, file, policy) = match load_policy(path.as_deref(), color) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let inventory = match load_inventory_opt(&args.inventory) {
+        Ok(i) => i,
+        Err(code) => return code,
+    };
+    let roles = Roles::of(inventory.as_ref());
+    let view = project.as_ref().map(|p| {
+        let current = p.compiled.text == sources.get(file).text;
+        if !current {
+            warning_line(format!(
+                "{} is not what the intents compile to (run `tsacl compile`); rules are cited in it",
+                sources.get(file).name
+            ));
+        }
+        IntentsView {
+            project: p,
+            locator: if current { p.locator() } else { None },
+        }
+    });
+    let aliases = view.as_ref().map(IntentsView::aliases).unwrap_or_default();
+    let resolve = |n: &str| resolve_name_with(&policy, inventory.as_ref(), &aliases, n);
+    let (named, source): (Named, Option<Named>) =
+        match (resolve(name), from.map(resolve).transpose()) {
+            (Ok(n), Ok(s)) => (n, s),
+            (Err(e), _) | (_, Err(e)) => {
+                error_line(e);
+                return EXIT_USAGE;
+            }
+        };
+    let mut extra: Vec<Principal> = named.principals.clone();
+    if let Some(s) = &source {
+        extra.extend(s.principals.iter().cloned());
+    }
+    let all = principals(&policy, inventory.as_ref(), &extra);
+    let graph = Graph::new(&policy, &roles, all, &admin_ports);
+    let ids: Vec<Id> = named
+        .principals
+        .iter()
+        .filter_map(|p| graph.model.id(p))
+        .collect();
+    let mut found = if blast {
+        graph.blast(&ids, args.max_hops, ports)
+    } else {
+        graph.paths(&ids, args.max_hops, ports)
+    };
+    if let Some(s) = &source {
+        let wanted: Vec<Id> = s
+            .principals
+            .iter()
+            .filter_map(|p| graph.model.id(p))
+            .collect();
+        found.retain(|f| wanted.contains(&f.principal));
+    }
+    let mut names = BTreeMap::new();
+    for a in &aliases {
+        if let [p] = a.principals.as_slice() {
+            names.entry(p.clone()).or_insert_with(|| a.name.clone());
+        }
+    }
+    let ctx = Context {
+        sources: &sources,
+        file,
+        view: view.as_ref(),
+        graph: &graph,
+        names,
+    };
+    // For blast, chains start at the source: show it by its name.
+    let shown = if blast {
+        let mut cs = chains(&ctx, &found, false);
+        for c in &mut cs {
+            c.source = named.name.clone();
+        }
+        cs
+    } else {
+        chains(&ctx, &found, true)
+    };
+    let no_port_22: Vec<Cited> = graph
+        .ssh_without_port_22()
+        .iter()
+        .map(|&i| {
+            ctx.cite(&Cite {
+                rule: format!("ssh[{i}]"),
+                origin: None,
+                span: policy.ssh[i].span,
+            })
+        })
+        .collect();
+    match args.format {
+        PathsFormat::Json => {
+            // Principals of the answer that can become one another (any number of hops).
+            let involved: Vec<Id> = found
+                .iter()
+                .map(|f| f.principal)
+                .chain(ids.iter().copied())
+                .collect();
+            let mutual: Vec<Vec<String>> = graph
+                .mutual()
+                .into_iter()
+                .filter(|group| group.iter().any(|p| involved.contains(p)))
+                .map(|group| group.into_iter().map(|p| ctx.name(p)).collect())
+                .collect();
+            let doc = json!({
+                if blast { "source" } else { "target" }: named.name,
+                "kind": named.kind,
+                "max_hops": args.max_hops,
+                "chains": shown.iter().map(|c| chain_json(&ctx, c)).collect::<Vec<_>>(),
+                "can_become_each_other": mutual,
+                "ssh_rules_without_port_22": no_port_22.iter().map(|c| json!({
+                    "rule": c.rule, "file": c.file, "line": c.line, "column": c.column
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        PathsFormat::Dot | PathsFormat::Mermaid => {
+            print!(
+                "{}",
+                picture(&ctx, &shown, args.format == PathsFormat::Mermaid)
+            );
+        }
+        PathsFormat::Text => {
+            let what = if blast {
+                format!(
+                    "{} ({}) can become or reach, in at most {} hops:",
+                    named.name, named.kind, args.max_hops
+                )
+            } else {
+                format!(
+                    "{} ({}) can be reached or become, in at most {} hops, by:",
+                    named.name, named.kind, args.max_hops
+                )
+            };
+            println!("{what}");
+            if shown.is_empty() {
+                println!("  nothing");
+            }
+            // Grouped by the last hop, shortest chains first.
+            let mut groups: Vec<(LastHop, Vec<&Chain>)> = Vec::new();
+            for c in &shown {
+                let last = c.hops.last().expect("chains have hops");
+                let key = (last.link, last.from, last.to);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, list)) => list.push(c),
+                    None => groups.push((key, vec![c])),
+                }
+            }
+            let limit = if args.all { usize::MAX } else { SCREENFUL };
+            let mut printed = 0;
+            for (_, list) in &groups {
+                if printed >= limit {
+                    break;
+                }
+                let first = list[0];
+                let last = first.hops.last().expect("chains have hops");
+                let from = if first.hops.len() == 1 {
+                    first.source.clone()
+                } else {
+                    ctx.name(last.from)
+                };
+                println!("  {}", hop_text(&ctx, last, &from));
+                for c in list {
+                    if printed >= limit {
+                        break;
+                    }
+                    printed += 1;
+                    let members =
+                        if !blast && (c.principals.len() > 1 || c.principals[0] != c.source) {
+                            let shown = c.principals.len().min(SCREENFUL_PRINCIPALS);
+                            let more = if shown < c.principals.len() {
+                                format!(" and {} more", thousands(c.principals.len() - shown))
+                            } else {
+                                String::new()
+                            };
+                            format!("  [{}{more}]", c.principals[..shown].join(", "))
+                        } else {
+                            String::new()
+                        };
+                    println!("    {}{members}", chain_text(&ctx, c));
+                    for (i, h) in c.hops.iter().enumerate().take(c.hops.len() - 1) {
+                        let from = if i == 0 {
+                            c.source.clone()
+                        } else {
+                            ctx.name(h.from)
+                        };
+                        println!("      {}", hop_text(&ctx, h, &from));
+                    }
+                }
+            }
+            if printed < shown.len() {
+                println!(
+                    "  ... and {} more chains (--all shows every one)",
+                    thousands(shown.len() - printed)
+                );
+            }
+            for c in &no_port_22 {
+                println!(
+                    "  note: {} ({}:{}:{}) lets someone log in over Tailscale SSH, but no rule opens tcp:22 to them: no path through it",
+                    c.rule, c.file, c.line, c.column
+                );
+            }
+            println!(
+                "  (=kind=> becomes; ~kind~> may become, given a weakness or credential on the other side)"
+            );
+        }
+    }
+    EXIT_CLEAN
+}
+
+/// For `explain` of a service: one line naming who reaches it by first becoming one of
+/// its sources (within `paths`' default three hops), or `None` when nobody does.
+pub(crate) fn transitive_line(
+    policy: &crate::model::Policy,
+    inventory: Option<&crate::engine::Inventory>,
+    target: &Named,
+) -> Option<String> {
+    let roles = Roles::of(inventory);
+    let graph = Graph::new(
+        policy,
+        &roles,
+        principals(policy, inventory, &target.principals),
+        ADMIN_PORTS,
+    );
+    let ids: Vec<Id> = target
+        .principals
+        .iter()
+        .filter_map(|p| graph.model.id(p))
+        .collect();
+    let mut who: Vec<String> = Vec::new();
+    for f in graph.paths(&ids, 3, PortQuery::default()) {
+        if f.hops.len() < 2 {
+            continue;
+        }
+        let written = graph.written_as(f.hops[0].link, f.principal);
+        let name = match written
+            .iter()
+            .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+        {
+            Some(w) => w.clone(),
+            None => graph.model.principal(f.principal).to_string(),
+        };
+        if !who.contains(&name) {
+            who.push(name);
+        }
+    }
+    if who.is_empty() {
+        return None;
+    }
+    let shown = who.len().min(5);
+    let more = if who.len() > shown {
+        format!(" and {} more", thousands(who.len() - shown))
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "  transitively (by becoming one of its sources, in up to 3 hops): {}{more}; `tsacl paths {}` shows the chains",
+        who[..shown].join(", "),
+        target.name
+    ))
+}

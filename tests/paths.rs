@@ -1,0 +1,415 @@
+//! `tsacl paths` and `tsacl blast` through the real binary, on the crafted policy of
+//! issue 21: CI may SSH as root into the bastion (tcp:22 open), the bastion reaches the
+//! database, `group:devs` owns `tag:bastion`, and `group:ops` reaches only a printer.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const CRAFTED: &str = r#"{
+	"groups": {
+		"group:devs": ["dev@example.com"],
+		"group:ops":  ["op@example.com"],
+	},
+	"tagOwners": {
+		"tag:ci":      [],
+		"tag:bastion": ["group:devs"],
+		"tag:db":      [],
+		"tag:printer": [],
+	},
+	"grants": [
+		{"src": ["tag:ci"], "dst": ["tag:bastion"], "ip": ["tcp:22"]},
+		{"src": ["tag:bastion"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+		{"src": ["group:ops"], "dst": ["tag:printer"], "ip": ["tcp:631"]},
+	],
+	"ssh": [
+		{"action": "accept", "src": ["tag:ci"], "dst": ["tag:bastion"], "users": ["root"]},
+	],
+}
+"#;
+
+fn tsacl(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .current_dir(dir)
+        .env("COLUMNS", "100")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn setup(name: &str, policy: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tsacl-paths-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("policy.hujson"), policy).unwrap();
+    dir
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The 1-based line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> u64 {
+    let at = text.find(needle).expect("in the text");
+    text[..at].matches('\n').count() as u64 + 1
+}
+
+fn chain<'a>(doc: &'a Value, source: &str) -> Option<&'a Value> {
+    doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == source)
+}
+
+fn cited_lines(chain: &Value) -> Vec<u64> {
+    chain["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["rules"].as_array().unwrap().clone())
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn paths_to_the_database_go_through_ssh_and_tag_ownership() {
+    let dir = setup("crafted", CRAFTED);
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "json"],
+    ));
+    let ssh_grant = line_of(CRAFTED, r#"{"src": ["tag:ci"], "dst""#);
+    let db_grant = line_of(CRAFTED, r#"{"src": ["tag:bastion"]"#);
+    let ssh_rule = line_of(CRAFTED, r#"{"action": "accept""#);
+    let owners = line_of(CRAFTED, r#""tag:bastion": ["group:devs"]"#);
+
+    let ci = chain(&doc, "tag:ci").expect("tag:ci reaches the database");
+    let kinds: Vec<&str> = ci["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ssh", "network"], "{ci:#}");
+    assert_eq!(ci["hops"][0]["to"], "tag:bastion");
+    assert_eq!(ci["certain"], true);
+    let mut lines = cited_lines(ci);
+    lines.sort();
+    assert_eq!(lines, [ssh_grant, db_grant, ssh_rule]);
+
+    let devs = chain(&doc, "group:devs").expect("group:devs reaches the database");
+    assert_eq!(devs["hops"][0]["kind"], "tag-owner");
+    assert_eq!(devs["principals"], serde_json::json!(["dev@example.com"]));
+    let mut lines = cited_lines(devs);
+    lines.sort();
+    assert_eq!(lines, [owners, db_grant]);
+    for h in devs["hops"].as_array().unwrap() {
+        for r in h["rules"].as_array().unwrap() {
+            assert_eq!(r["file"], "policy.hujson");
+            assert!(r["column"].as_u64().unwrap() > 0);
+        }
+    }
+
+    let text = doc.to_string();
+    assert!(!text.contains("group:ops") && !text.contains("op@example.com"));
+    assert!(!text.contains("tag:printer"));
+}
+
+#[test]
+fn blast_from_ci_reaches_the_database_not_the_printer() {
+    let dir = setup("blast", CRAFTED);
+    let doc = json(&tsacl(
+        &dir,
+        &["blast", "tag:ci", "policy.hujson", "--format", "json"],
+    ));
+    let reached: Vec<&str> = doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["hops"].as_array().unwrap().last().unwrap()["to"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(reached.contains(&"tag:db"), "{reached:?}");
+    assert!(reached.contains(&"tag:bastion"), "{reached:?}");
+    assert!(!reached.contains(&"tag:printer"), "{reached:?}");
+
+    // The text says the same, each hop with its rule.
+    let out = tsacl(&dir, &["blast", "tag:ci", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tag:ci =ssh=> tag:bastion =network=> tag:db"),
+        "{text}"
+    );
+    assert!(!text.contains("tag:printer"), "{text}");
+}
+
+#[test]
+fn one_hop_less_finds_only_direct_sources() {
+    let dir = setup("hops", CRAFTED);
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--max-hops",
+            "1",
+        ],
+    ));
+    let sources: Vec<&str> = doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["tag:bastion"]);
+    // --from picks one source; a port no rule opens finds nobody.
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--from",
+            "tag:ci",
+        ],
+    ));
+    assert_eq!(doc["chains"].as_array().unwrap().len(), 1);
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--port",
+            "80",
+        ],
+    ));
+    assert!(doc["chains"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn without_port_22_an_ssh_rule_is_no_path_and_the_output_says_so() {
+    let policy = CRAFTED.replace(r#""ip": ["tcp:22"]"#, r#""ip": ["tcp:80"]"#);
+    let dir = setup("no22", &policy);
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "json"],
+    ));
+    assert!(chain(&doc, "tag:ci").is_none(), "{doc:#}");
+    assert_eq!(doc["ssh_rules_without_port_22"][0]["rule"], "ssh[0]");
+    let out = tsacl(&dir, &["paths", "tag:db", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("no rule opens tcp:22"), "{text}");
+}
+
+#[test]
+fn admin_ports_may_become_and_the_list_can_be_changed() {
+    let policy = CRAFTED
+        .replace(r#""ip": ["tcp:22"]"#, r#""ip": ["tcp:3389"]"#)
+        .replace(r#""ssh": ["#, r#""ssh": [], "_": ["#);
+    let policy = policy.replace(
+        r#""_": [
+		{"action": "accept", "src": ["tag:ci"], "dst": ["tag:bastion"], "users": ["root"]},
+	],"#,
+        "",
+    );
+    let dir = setup("admin", &policy);
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "json"],
+    ));
+    let ci = chain(&doc, "tag:ci").expect("RDP may make CI into the bastion");
+    assert_eq!(ci["hops"][0]["kind"], "admin-port");
+    assert_eq!(ci["certain"], false);
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:db",
+            "policy.hujson",
+            "--format",
+            "json",
+            "--admin-ports",
+            "22",
+        ],
+    ));
+    assert!(chain(&doc, "tag:ci").is_none());
+    let bad = tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--admin-ports", "x"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn approvers_and_funnel_are_links() {
+    let policy = r#"{
+	"groups": {"group:net": ["net@example.com"]},
+	"tagOwners": {"tag:web": [], "tag:router": ["group:net"]},
+	"grants": [
+		{"src": ["tag:web"], "dst": ["10.0.0.0/8"], "ip": ["*"]},
+	],
+	"autoApprovers": {"routes": {"10.0.0.0/8": ["tag:router"]}, "exitNode": ["group:net"]},
+	"nodeAttrs": [{"target": ["tag:web"], "attr": ["funnel"]}],
+}"#;
+    let dir = setup("approvers", policy);
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "10.0.0.0/8", "policy.hujson", "--format", "json"],
+    ));
+    let router = chain(&doc, "tag:router").expect("the approved router intercepts");
+    assert_eq!(router["hops"][0]["kind"], "route-approval");
+    let net = chain(&doc, "group:net").expect("through owning tag:router");
+    assert_eq!(net["length"], 2);
+    let doc = json(&tsacl(
+        &dir,
+        &["blast", "group:net", "policy.hujson", "--format", "json"],
+    ));
+    assert!(doc.to_string().contains("exit-node-approval"));
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "tag:web", "policy.hujson", "--format", "json"],
+    ));
+    let internet = chain(&doc, "the internet").expect("Funnel");
+    assert_eq!(internet["hops"][0]["kind"], "funnel");
+}
+
+#[test]
+fn pictures_and_unknown_names() {
+    let dir = setup("pictures", CRAFTED);
+    let out = tsacl(
+        &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "dot"],
+    );
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph paths {") && dot.contains("ssh (ssh[0], grants[0])"));
+    let out = tsacl(
+        &dir,
+        &["blast", "tag:ci", "policy.hujson", "--format", "mermaid"],
+    );
+    let mermaid = String::from_utf8_lossy(&out.stdout);
+    assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"));
+    let out = tsacl(&dir, &["paths", "tag:dbb", "policy.hujson"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"tag:db\""));
+}
+
+const INTENTS: &str = r#"{
+  output: "policy.hujson",
+  base: "base.hujson",
+  groups: { dba: ["dana@example.com"] },
+  devices: { "ci-runner": { tags: ["tag:ci"] } },
+  services: {
+    postgres: { ports: [5432], from: ["ci-runner", "group:dba"] },
+  },
+}
+"#;
+
+const BASE: &str = r#"{
+	"groups": {"group:oncall": ["olga@example.com"]},
+	"grants": [
+		{"src": ["group:oncall"], "dst": ["tag:ci"], "ip": ["tcp:22"]},
+	],
+	"ssh": [
+		{"action": "accept", "src": ["group:oncall"], "dst": ["tag:ci"], "users": ["root"]},
+	],
+}
+"#;
+
+fn project(name: &str, base: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tsacl-paths-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    std::fs::write(dir.join("policies/tailnet.json5"), INTENTS).unwrap();
+    std::fs::write(dir.join("policies/base.hujson"), base).unwrap();
+    let out = tsacl(&dir, &["compile"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+#[test]
+fn check_warns_when_someone_outside_from_can_become_a_source() {
+    let dir = project("promise", BASE);
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "a warning by default");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&Value> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "TSA150")
+        .collect();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    let d = found[0];
+    let message = d["message"].as_str().unwrap();
+    assert!(message.contains("group:oncall"), "{message}");
+    assert!(message.contains("`postgres`"), "{message}");
+    assert!(message.contains("ssh[0]"), "{message}");
+    // At the SSH rule, where it was written.
+    assert_eq!(d["file"], "policies/base.hujson");
+    assert_eq!(d["line"].as_u64(), Some(line_of(BASE, r#"{"action""#)));
+    assert!(d["help"].as_str().unwrap().contains("narrow the SSH rule"));
+    // Raised to an error, it fails the check.
+    let out = tsacl(&dir, &["check", "--severity", "TSA150=error"]);
+    assert_eq!(out.status.code(), Some(1));
+    // explain of the service says so in one line.
+    let out = tsacl(&dir, &["explain", "postgres"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("transitively")
+            && text.contains("group:oncall")
+            && text.contains("tsacl paths postgres"),
+        "{text}"
+    );
+}
+
+#[test]
+fn without_port_22_or_with_the_group_in_from_there_is_no_warning() {
+    let dir = project("promise-no22", &BASE.replace("tcp:22", "tcp:80"));
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("TSA150"));
+    // Once the intents name the group, the chain is intended.
+    let dir = project("promise-from", BASE);
+    let base = BASE.replace(r#"{"groups": {"group:oncall": ["olga@example.com"]},"#, "{");
+    std::fs::write(dir.join("policies/base.hujson"), &base).unwrap();
+    let intents = INTENTS
+        .replace(
+            r#"groups: { dba: ["dana@example.com"] },"#,
+            r#"groups: { dba: ["dana@example.com"], oncall: ["olga@example.com"] },"#,
+        )
+        .replace(
+            r#"from: ["ci-runner", "group:dba"]"#,
+            r#"from: ["ci-runner", "group:dba", "group:oncall"]"#,
+        );
+    std::fs::write(dir.join("policies/tailnet.json5"), intents).unwrap();
+    let out = tsacl(&dir, &["compile"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("TSA150"), "{text}");
+}
