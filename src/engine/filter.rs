@@ -1827,4 +1827,99 @@ mod tests {
             assert!(!wire.texts.borrow().by_set.is_empty());
         }
     }
+
+    /// Every device's filter as sent (JSON), by hostname, both ways `tsacl filter`
+    /// computes it: all devices, and one device alone.
+    fn sent(policy: &str, devices: &str) -> BTreeMap<String, Value> {
+        let policy = crate::model::from_text(policy);
+        let inventory = Inventory::from_json(devices.as_bytes()).unwrap();
+        let inventory = with_auto_approvals(&inventory, &policy);
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = super::super::rules::compile(&resolver);
+        let filters = Filters::new(&resolver, &rules);
+        let wire = WireFilter::default();
+        let mut out = BTreeMap::new();
+        for (i, d) in inventory.devices.iter().enumerate() {
+            let written = serde_json::to_value(wire.of(&filters.filter(i))).unwrap();
+            let (alone, _) = device_filter_and_peers(&resolver, i);
+            assert_eq!(serde_json::to_value(wire.of(&alone)).unwrap(), written);
+            out.insert(d.hostname.clone(), written);
+        }
+        out
+    }
+
+    const TAILNET: &str = r#"{"devices": [
+        {"hostname": "client", "addresses": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "tags": ["tag:client"]},
+        {"hostname": "server", "addresses": ["100.89.1.20", "fd7a:115c:a1e0::8037:2"], "tags": ["tag:server"]},
+        {"hostname": "prod", "addresses": ["100.89.1.3"], "tags": ["tag:prod"]},
+        {"hostname": "router", "addresses": ["100.89.1.4"], "tags": ["tag:router"],
+         "advertisedRoutes": ["10.33.0.0/16"], "enabledRoutes": ["10.33.0.0/16"]}
+    ]}"#;
+
+    #[test]
+    fn a_destination_block_is_sent_whole_where_it_overlaps_a_route() {
+        let filters = sent(
+            r#"{"acls": [{"action": "accept", "src": ["tag:client"], "dst": ["10.0.0.0/8:22"]}]}"#,
+            TAILNET,
+        );
+        assert_eq!(
+            filters["router"],
+            json!([{"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"],
+                    "DstPorts": [{"IP": "10.0.0.0/8", "Ports": {"First": 22, "Last": 22}}]}])
+        );
+        assert_eq!(filters["server"], json!([]));
+    }
+
+    #[test]
+    fn rules_with_the_same_sources_merge_into_the_first_even_when_it_lands_elsewhere() {
+        // As capture acl-at06: on prod, the client's rule comes first, because the
+        // client's first rule (to the server) opened the merged rule.
+        let filters = sent(
+            r#"{"acls": [
+                {"action": "accept", "src": ["tag:client"], "dst": ["tag:server:22"]},
+                {"action": "accept", "src": ["tag:server"], "dst": ["tag:prod:5432"]},
+                {"action": "accept", "src": ["tag:client"], "dst": ["tag:prod:443", "tag:server:80"]}
+            ]}"#,
+            TAILNET,
+        );
+        let port = |ip: &str, p: u16| json!({"IP": ip, "Ports": {"First": p, "Last": p}});
+        assert_eq!(
+            filters["prod"],
+            json!([
+                {"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "DstPorts": [port("100.89.1.3", 443)]},
+                {"SrcIPs": ["100.89.1.20", "fd7a:115c:a1e0::8037:2"], "DstPorts": [port("100.89.1.3", 5432)]}
+            ])
+        );
+        // On the server, both client rules in one, addresses then ports.
+        assert_eq!(
+            filters["server"],
+            json!([{"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "DstPorts": [
+                port("100.89.1.20", 22), port("fd7a:115c:a1e0::8037:2", 22),
+                port("100.89.1.20", 80), port("fd7a:115c:a1e0::8037:2", 80)
+            ]}])
+        );
+    }
+
+    #[test]
+    fn sources_are_sorted_as_strings_and_a_wildcard_lists_routes_and_other_sources() {
+        let filters = sent(
+            r#"{"acls": [
+                {"action": "accept", "src": ["*", "tag:client"], "dst": ["tag:prod:22"]},
+                {"action": "accept", "src": ["tag:client", "tag:server"], "dst": ["tag:prod:80,443"]}
+            ]}"#,
+            TAILNET,
+        );
+        let port = |p: u16| json!({"IP": "100.89.1.3", "Ports": {"First": p, "Last": p}});
+        assert_eq!(
+            filters["prod"],
+            json!([
+                {"SrcIPs": ["10.33.0.0/16", "100.115.94.0-100.127.255.255", "100.64.0.0-100.115.91.255",
+                            "100.89.1.1", "fd7a:115c:a1e0::/48", "fd7a:115c:a1e0::d37:1"],
+                 "DstPorts": [port(22)]},
+                // Strings: `…::8037:2` before `…::d37:1` (as addresses, the other way).
+                {"SrcIPs": ["100.89.1.1", "100.89.1.20", "fd7a:115c:a1e0::8037:2", "fd7a:115c:a1e0::d37:1"],
+                 "DstPorts": [port(80), port(443)]}
+            ])
+        );
+    }
 }
