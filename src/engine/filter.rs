@@ -1470,9 +1470,11 @@ pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule
     (filter, search.found)
 }
 
-/// The merges that decide `device`'s filter, given the rules that land on it: a second
-/// pass over the policy finds, for each of their merge keys, the first rule that has it
-/// (which need not land on the device), holding only the rules with those keys.
+/// The merges that decide `device`'s filter, given the rules that land on it. For each
+/// of their merge keys, the first rule of the policy that has it may land elsewhere, so
+/// the policy is read again: the rules whose sources take in one address of a key (or
+/// are everything, for `*` keys) are compiled, one at a time, and kept only if their key
+/// is one of these. Cheap tests by address keep this from resolving every rule.
 fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Merges {
     let mut merges = Merges::default();
     if landing_here.is_empty() {
@@ -1480,23 +1482,56 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
     }
     let owner_devices = device.owner().map(|o| resolver.user(o));
     let mut wanted = rustc_hash::FxHashSet::default();
+    // One address of each key's sources, and whether some key is `*`.
+    let mut witnesses = Vec::new();
+    let mut everything = false;
+    let mut note = |src: SourceKey, protocols| {
+        wanted.insert(key_hash(src, protocols));
+        match src.0.and_then(|s| s.ranges().next()) {
+            Some((first, _)) => witnesses.push(first),
+            None => everything |= src.0.is_none(),
+        }
+    };
     for rule in landing_here {
-        let src = rule_key(rule);
         let own = owner_devices
             .as_ref()
             .filter(|_| rule.entries.iter().any(|e| e.target == Target::OwnDevices))
             .map(|own| rule.src.intersect(own));
         for (protocols, _) in network_pieces(rule) {
-            wanted.insert(key_hash(src, protocols));
+            note(rule_key(rule), protocols);
             if let Some(own) = &own {
-                let key = source_key(own, rule.src_everything, &[]);
-                wanted.insert(key_hash(key, protocols));
+                note(source_key(own, rule.src_everything, &[]), protocols);
             }
         }
     }
+    witnesses.sort_unstable();
+    witnesses.dedup();
+    let policy = resolver.policy;
+    let may_share = |src: &[crate::model::Sel]| {
+        let selectors = || src.iter().filter_map(|s| s.selector.as_ref());
+        (everything && selectors().any(|sel| *sel == Selector::Autogroup(Autogroup::DangerAll)))
+            || witnesses
+                .iter()
+                .any(|w| selectors().any(|sel| resolver.source_contains(sel, *w)))
+    };
+    // In the order `compile_each` asks: grants, then ACLs.
+    let candidates: Vec<bool> = policy
+        .grants
+        .iter()
+        .flatten()
+        .map(|g| may_share(&g.src))
+        .chain(policy.acls.iter().flatten().map(|a| may_share(&a.src)))
+        .collect();
+    let mut asked = 0;
     super::rules::compile_each(
         resolver,
-        |_| Wanted::Whole,
+        |_| {
+            asked += 1;
+            match candidates.get(asked - 1) {
+                Some(true) => Wanted::Whole,
+                _ => Wanted::Not,
+            }
+        },
         |rule| merges.record(&rule, |hash| wanted.contains(&hash)),
     );
     for rule in landing_here {

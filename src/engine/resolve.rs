@@ -206,6 +206,15 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether a source selector takes in `addr` (without building its set when it is
+    /// one of those resolved once).
+    pub fn source_contains(&self, selector: &Selector, addr: std::net::IpAddr) -> bool {
+        match self.resolved(selector) {
+            Some(addresses) => addresses.contains(addr),
+            None => self.source(selector).contains(addr),
+        }
+    }
+
     /// The addresses of the selectors resolved once and kept (users, groups, tags, the
     /// member, tagged and shared autogroups, IP sets); the same on either side.
     fn resolved(&self, selector: &Selector) -> Option<&IpSet> {
