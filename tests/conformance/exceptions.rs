@@ -38,6 +38,30 @@ pub const EXACT_FILTER_EXCEPTIONS: &[(&str, &str)] = &[(
      100.64.0.10-17) is not the one the other captures were recorded on",
 )];
 
+/// Accepted captures whose SSH rules tsacl writes exactly but for the order of the
+/// principals within a rule. They were recorded on a tailnet whose three member devices
+/// have the IPv6 addresses fd7a:115c:a1e0::11, ::12 and ::13, and the control plane
+/// listed those three in all six orders across these captures of the same rule shape
+/// (`src: autogroup:member` to `tag:server`): their order there is not the policy's.
+/// Everywhere else (ssh-a4, ssh-b6, ssh-d2, ...) principals are sorted as strings.
+pub const SSH_ORDER_EXCEPTIONS: &[&str] = &[
+    "ssh-malformed-acceptenv-bad-glob",
+    "ssh-malformed-action-whitespace",
+    "ssh-malformed-checkperiod-exact-max",
+    "ssh-malformed-user-autogroup-internet",
+    "ssh-malformed-user-autogroup-self",
+    "ssh-malformed-user-autogroup-tagged",
+    "ssh-malformed-user-localpart-no-at",
+    "ssh-malformed-user-localpart-no-domain",
+    "ssh-malformed-user-localpart-no-glob",
+    "ssh-malformed-user-tag-prefix",
+    "ssh-malformed-user-whitespace-leading",
+];
+
+pub fn ssh_order_exception(id: &str) -> Option<&'static str> {
+    SSH_ORDER_EXCEPTIONS.iter().find(|i| **i == id).copied()
+}
+
 pub fn exact_filter_exception(id: &str) -> Option<&'static str> {
     EXACT_FILTER_EXCEPTIONS
         .iter()
@@ -69,4 +93,9 @@ pub fn all() -> impl Iterator<Item = (&'static &'static str, &'static str)> {
         .chain(OFFLINE_UNDECIDABLE.iter().map(|(id, r)| (id, *r)))
         .chain(FILTER_EXCEPTIONS.iter().map(|(id, r)| (id, *r)))
         .chain(EXACT_FILTER_EXCEPTIONS.iter().map(|(id, r)| (id, *r)))
+        .chain(
+            SSH_ORDER_EXCEPTIONS
+                .iter()
+                .map(|id| (id, "SSH principals in an order the policy does not decide")),
+        )
 }
