@@ -16,6 +16,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -240,8 +241,8 @@ impl Merges {
         merges
     }
 
-    /// Note `rule`'s pieces whose key hash `wanted` accepts, unless an earlier rule has
-    /// the same key.
+    /// Note `rule`'s pieces whose key hash `wanted` accepts, keeping the earliest place
+    /// of each key.
     fn record(&mut self, rule: &Rule, wanted: impl Fn(u64) -> bool) {
         let src = rule_key(rule);
         let mut hash_of = FxHashMap::default();
@@ -253,7 +254,9 @@ impl Merges {
                 continue;
             }
             let known = self.by_hash.entry(hash).or_default();
-            if !known.iter().any(|(k, _)| same_key(k, src, protocols)) {
+            if let Some((_, first)) = known.iter_mut().find(|(k, _)| same_key(k, src, protocols)) {
+                *first = (*first).min(at);
+            } else {
                 let key = (
                     src.0.map(|_| rule.src.clone()),
                     rule.src_listed.clone(),
@@ -1481,46 +1484,65 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         return merges;
     }
     let owner_devices = device.owner().map(|o| resolver.user(o));
+    let grants = resolver.policy.grants.as_ref().map_or(0, Vec::len);
+    // Where `compile_each` asks about a rule: grants, then ACLs.
+    let order = |origin: Origin| match origin {
+        Origin::Default => 0,
+        Origin::Grant(i) => i,
+        Origin::Acl(i) => grants + i,
+    };
     let mut wanted = rustc_hash::FxHashSet::default();
-    // One address of each key's sources, and whether some key is `*`.
-    let mut witnesses = Vec::new();
-    let mut everything = false;
-    let mut note = |src: SourceKey, protocols| {
+    // One address of each key's sources, with the first rule landing here that has the
+    // key (only rules before it can come first); and the same for `*` keys.
+    let mut witnesses: Vec<(usize, IpAddr)> = Vec::new();
+    let mut everything_before = 0;
+    let mut note = |src: SourceKey, protocols, before: usize| {
         wanted.insert(key_hash(src, protocols));
         match src.0.and_then(|s| s.ranges().next()) {
-            Some((first, _)) => witnesses.push(first),
-            None => everything |= src.0.is_none(),
+            Some((first, _)) => witnesses.push((before, first)),
+            None if src.0.is_none() => everything_before = everything_before.max(before),
+            None => {}
         }
     };
     for rule in landing_here {
+        let before = order(rule.origin);
         let own = owner_devices
             .as_ref()
             .filter(|_| rule.entries.iter().any(|e| e.target == Target::OwnDevices))
             .map(|own| rule.src.intersect(own));
         for (protocols, _) in network_pieces(rule) {
-            note(rule_key(rule), protocols);
+            note(rule_key(rule), protocols, before);
             if let Some(own) = &own {
-                note(source_key(own, rule.src_everything, &[]), protocols);
+                // The rule's own sources may be the same: it counts too.
+                note(
+                    source_key(own, rule.src_everything, &[]),
+                    protocols,
+                    before + 1,
+                );
             }
         }
     }
-    witnesses.sort_unstable();
+    // Latest first: the witnesses still in play at rule `i` are a prefix.
+    witnesses.sort_unstable_by(|a, b| b.cmp(a));
     witnesses.dedup();
+    let addrs: Vec<IpAddr> = witnesses.iter().map(|(_, a)| *a).collect();
     let policy = resolver.policy;
-    let may_share = |src: &[crate::model::Sel]| {
-        let selectors = || src.iter().filter_map(|s| s.selector.as_ref());
-        (everything && selectors().any(|sel| *sel == Selector::Autogroup(Autogroup::DangerAll)))
-            || witnesses
-                .iter()
-                .any(|w| selectors().any(|sel| resolver.source_contains(sel, *w)))
+    let may_share = |i: usize, src: &[crate::model::Sel]| {
+        let in_play = witnesses.partition_point(|(before, _)| *before > i);
+        let addrs = &addrs[..in_play];
+        src.iter().filter_map(|s| s.selector.as_ref()).any(|sel| {
+            (i < everything_before && *sel == Selector::Autogroup(Autogroup::DangerAll))
+                || resolver.source_contains_any(sel, addrs)
+        })
     };
-    // In the order `compile_each` asks: grants, then ACLs.
     let candidates: Vec<bool> = policy
         .grants
         .iter()
         .flatten()
-        .map(|g| may_share(&g.src))
-        .chain(policy.acls.iter().flatten().map(|a| may_share(&a.src)))
+        .map(|g| &g.src)
+        .chain(policy.acls.iter().flatten().map(|a| &a.src))
+        .enumerate()
+        .map(|(i, src)| may_share(i, src))
         .collect();
     let mut asked = 0;
     super::rules::compile_each(
@@ -1534,6 +1556,11 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         },
         |rule| merges.record(&rule, |hash| wanted.contains(&hash)),
     );
+    // The rules landing here have their keys too (a later one may share the key of an
+    // `autogroup:self` piece before it).
+    for rule in landing_here {
+        merges.record(rule, |_| true);
+    }
     for rule in landing_here {
         merges.place_rule(rule);
     }

@@ -206,12 +206,18 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Whether a source selector takes in `addr` (without building its set when it is
-    /// one of those resolved once).
-    pub fn source_contains(&self, selector: &Selector, addr: std::net::IpAddr) -> bool {
+    /// Whether a source selector takes in one of `addrs` (without building its set when
+    /// it is one of those resolved once).
+    pub fn source_contains_any(&self, selector: &Selector, addrs: &[std::net::IpAddr]) -> bool {
+        if addrs.is_empty() {
+            return false;
+        }
         match self.resolved(selector) {
-            Some(addresses) => addresses.contains(addr),
-            None => self.source(selector).contains(addr),
+            Some(set) => addrs.iter().any(|a| set.contains(*a)),
+            None => {
+                let set = self.source(selector);
+                addrs.iter().any(|a| set.contains(*a))
+            }
         }
     }
 
