@@ -1,8 +1,18 @@
 //! Per-device packet filters: what the control plane sends each device, computed from the
 //! resolved rules, and written in the wire shape (`SrcIPs`, `DstPorts`, `IPProto`,
-//! `CapGrant`). Also a set comparison of filters, since the server splits, merges and
-//! orders rules its own way: two filters are equal when they accept the same
-//! (source, destination, protocol, port) tuples and grant the same capabilities.
+//! `CapGrant`) as the server writes it: the same rules, merged and ordered the same way
+//! (checked exactly against the conformance captures). Also a set comparison of filters
+//! ([`FilterSets`]), for what a filter enforces: two filters are equal when they accept
+//! the same (source, destination, protocol, port) tuples and grant the same
+//! capabilities.
+//!
+//! How the server shapes a filter, as the captures show it: it compiles each grant's `ip`
+//! specs and each ACL's destinations into rules (one per protocol), merges rules with the
+//! same `SrcIPs` and protocols into the first of them in policy order (grants, then
+//! ACLs), and then keeps for each device the destination blocks that land on it, whole
+//! (`10.0.0.0/8` on a router of `10.33.0.0/16`). Within a rule, `*` destinations come
+//! first, then addresses, `autogroup:self`, `autogroup:member`; entries naming the same
+//! destination are written together, address by address, each with its ports.
 
 use super::inventory::{Device, Inventory};
 use super::ipset::IpSet;
