@@ -1,7 +1,9 @@
 //! Per-device filters against the control plane: for every accepted capture in
-//! `../shared/conformance/tailscale-captures`, each node's compiled packet filter must
-//! accept exactly the tuples and grant exactly the capabilities of the recorded one
-//! (compared as sets), and each node must see the same peers.
+//! `../shared/conformance/tailscale-captures`, each node's packet filter must be exactly
+//! the recorded one as `tsacl filter` writes it (the same rules in the same order, the
+//! same `SrcIPs`, `DstPorts`, `IPProto` and `CapGrant`), and accept exactly the tuples and
+//! grant exactly the capabilities of the recorded one (compared as sets, as enforced);
+//! and each node must see the same peers.
 
 mod common;
 #[path = "conformance/exceptions.rs"]
@@ -10,7 +12,7 @@ mod exceptions;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tsacl::engine::filter::{FilterSets, Filters};
+use tsacl::engine::filter::{FilterSets, Filters, WireFilter};
 use tsacl::engine::resolve::{Resolver, device_space};
 use tsacl::engine::rules::compile;
 
@@ -18,6 +20,8 @@ use tsacl::engine::rules::compile;
 struct Tally {
     cases: usize,
     filters_ok: usize,
+    exact_ok: usize,
+    exact_listed: usize,
     peers_ok: usize,
     ssh_ok: usize,
     attrs_ok: usize,
@@ -31,6 +35,9 @@ fn device_filters_match_the_control_plane() {
     };
     let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
     let mut filter_failures = Vec::new();
+    let mut exact_failures = Vec::new();
+    let mut ssh_exact_failures = Vec::new();
+    let mut ssh_exact = 0;
     let mut peer_failures = Vec::new();
     let mut ssh_failures = Vec::new();
     let mut attr_failures = Vec::new();
@@ -67,6 +74,10 @@ fn device_filters_match_the_control_plane() {
         }
         let tally = tallies.entry(category).or_default();
         tally.cases += 1;
+        let wire = WireFilter::default();
+        let mut exact_ok = true;
+        let mut ssh_exact_ok = true;
+        let mut ssh_order_differs = false;
         let mut filters_ok = true;
         let mut peers_ok = true;
         let mut ssh_ok = true;
@@ -74,6 +85,22 @@ fn device_filters_match_the_control_plane() {
         let universe = tsacl::engine::attrs::policy_attributes(&resolver);
         for (node, recorded) in capture["nodes"].as_object().unwrap() {
             let device = inv.devices.iter().find(|d| &d.hostname == node).unwrap();
+            // As sent: the written filter, compared as JSON (arrays in order).
+            let written = serde_json::to_value(wire.of(&ours[node])).unwrap();
+            let sent = match &recorded["packet_filter_rules"] {
+                Value::Null => Value::Array(Vec::new()),
+                rules => rules.clone(),
+            };
+            if written != sent {
+                if exact_ok {
+                    exact_failures.push(format!(
+                        "{id} {node}: ours {}\n    theirs {}",
+                        shorten(&written),
+                        shorten(&sent)
+                    ));
+                }
+                exact_ok = false;
+            }
             let space = device_space(device);
             let theirs = FilterSets::from_json(&recorded["packet_filter_rules"])
                 .unwrap()
@@ -85,11 +112,29 @@ fn device_filters_match_the_control_plane() {
                 }
                 filters_ok = false;
             }
-            let theirs = tsacl::engine::ssh::tuples(&recorded["ssh_rules"]).unwrap();
-            let mine = tsacl::engine::ssh::tuples(&tsacl::engine::ssh::to_json(
-                &tsacl::engine::ssh::device_ssh_rules(&resolver, device),
-            ))
-            .unwrap();
+            let sent_ssh = match &recorded["ssh_rules"] {
+                Value::Null => Value::Array(Vec::new()),
+                rules => rules.clone(),
+            };
+            let written_ssh = tsacl::engine::ssh::to_json(&tsacl::engine::ssh::device_ssh_rules(
+                &resolver, device,
+            ));
+            if written_ssh != sent_ssh {
+                let listed = exceptions::ssh_order_exception(&id).is_some();
+                if !listed || principals_sorted(&written_ssh) != principals_sorted(&sent_ssh) {
+                    if ssh_exact_ok {
+                        ssh_exact_failures.push(format!(
+                            "{id} {node}: ours {}\n    theirs {}",
+                            shorten(&written_ssh),
+                            shorten(&sent_ssh)
+                        ));
+                    }
+                    ssh_exact_ok = false;
+                }
+                ssh_order_differs = true;
+            }
+            let theirs = tsacl::engine::ssh::tuples(&sent_ssh).unwrap();
+            let mine = tsacl::engine::ssh::tuples(&written_ssh).unwrap();
             if theirs != mine {
                 if ssh_ok {
                     let only_ours: Vec<_> = mine.difference(&theirs).take(4).collect();
@@ -136,6 +181,25 @@ fn device_filters_match_the_control_plane() {
                 peers_ok = false;
             }
         }
+        assert!(
+            exceptions::ssh_order_exception(&id).is_none() || ssh_order_differs,
+            "{id} is listed for the order of its SSH principals but now agrees: remove it"
+        );
+        ssh_exact += usize::from(!ssh_order_differs);
+        if let Some(_reason) = exceptions::exact_filter_exception(&id) {
+            assert!(
+                !exact_ok,
+                "{id} is listed as an exception to the exact filters but now agrees: remove it"
+            );
+            assert!(
+                filters_ok,
+                "{id} is listed as an exception to the exact filters only, but its filters \
+                 differ as enforced too"
+            );
+            exact_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            tally.exact_listed += 1;
+            exact_ok = true;
+        }
         if let Some(_reason) = exceptions::filter_exception(&id) {
             assert!(
                 !(filters_ok && peers_ok && ssh_ok && attrs_ok),
@@ -146,9 +210,11 @@ fn device_filters_match_the_control_plane() {
             peer_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
             ssh_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
             attr_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
+            exact_failures.retain(|f: &String| !f.starts_with(&format!("{id} ")));
             continue;
         }
         tally.filters_ok += filters_ok as usize;
+        tally.exact_ok += exact_ok as usize;
         tally.peers_ok += peers_ok as usize;
         tally.ssh_ok += ssh_ok as usize;
         tally.attrs_ok += attrs_ok as usize;
@@ -156,16 +222,29 @@ fn device_filters_match_the_control_plane() {
     let mut line = String::from("filter conformance (cases with every node equal):");
     for (cat, t) in &tallies {
         line.push_str(&format!(
-            " {cat} filters {}/{} peers {}/{} ssh {}/{} attrs {}/{};",
-            t.filters_ok, t.cases, t.peers_ok, t.cases, t.ssh_ok, t.cases, t.attrs_ok, t.cases
+            " {cat} filters as sent {}/{} as enforced {}/{} peers {}/{} ssh {}/{} attrs {}/{};",
+            t.exact_ok - t.exact_listed,
+            t.cases,
+            t.filters_ok,
+            t.cases,
+            t.peers_ok,
+            t.cases,
+            t.ssh_ok,
+            t.cases,
+            t.attrs_ok,
+            t.cases
         ));
-        if t.listed > 0 {
-            line.push_str(&format!(" ({} listed exception);", t.listed));
+        if t.listed + t.exact_listed > 0 {
+            line.push_str(&format!(
+                " ({} listed exception, {} listed as sent only);",
+                t.listed, t.exact_listed
+            ));
         }
     }
     println!("{line}");
     println!(
-        "{} filter failures, {} peer failures, {} ssh failures",
+        "{} exact filter failures, {} filter failures, {} peer failures, {} ssh failures",
+        exact_failures.len(),
         filter_failures.len(),
         peer_failures.len(),
         ssh_failures.len()
@@ -179,13 +258,47 @@ fn device_filters_match_the_control_plane() {
     for f in filter_failures.iter().take(40) {
         println!("FILTER {f}");
     }
+    for f in exact_failures.iter().take(40) {
+        println!("AS SENT {f}");
+    }
+    for f in ssh_exact_failures.iter().take(40) {
+        println!("SSH AS SENT {f}");
+    }
+    println!(
+        "SSH rules as sent: {ssh_exact} captures exactly equal, {} listed for the order \
+         of their principals",
+        exceptions::SSH_ORDER_EXCEPTIONS.len()
+    );
     for f in peer_failures.iter().take(40) {
         println!("PEERS {f}");
     }
     assert!(
         filter_failures.is_empty()
+            && exact_failures.is_empty()
+            && ssh_exact_failures.is_empty()
             && peer_failures.is_empty()
             && ssh_failures.is_empty()
             && attr_failures.is_empty()
     );
+}
+
+/// A filter's JSON, cut short for a failure message.
+fn shorten(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(600) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
+
+/// SSH rules with each rule's principals sorted (for captures whose principal order the
+/// policy does not decide).
+fn principals_sorted(rules: &Value) -> Value {
+    let mut rules = rules.clone();
+    for rule in rules.as_array_mut().into_iter().flatten() {
+        if let Some(p) = rule.get_mut("principals").and_then(Value::as_array_mut) {
+            p.sort_by_key(|x| x.to_string());
+        }
+    }
+    rules
 }

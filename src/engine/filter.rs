@@ -1,13 +1,23 @@
 //! Per-device packet filters: what the control plane sends each device, computed from the
 //! resolved rules, and written in the wire shape (`SrcIPs`, `DstPorts`, `IPProto`,
-//! `CapGrant`). Also a set comparison of filters, since the server splits, merges and
-//! orders rules its own way: two filters are equal when they accept the same
-//! (source, destination, protocol, port) tuples and grant the same capabilities.
+//! `CapGrant`) as the server writes it: the same rules, merged and ordered the same way
+//! (checked exactly against the conformance captures). Also a set comparison of filters
+//! ([`FilterSets`]), for what a filter enforces: two filters are equal when they accept
+//! the same (source, destination, protocol, port) tuples and grant the same
+//! capabilities.
+//!
+//! How the server shapes a filter, as the captures show it: it compiles each grant's `ip`
+//! specs and each ACL's destinations into rules (one per protocol), merges rules with the
+//! same `SrcIPs` and protocols into the first of them in policy order (grants, then
+//! ACLs), and then keeps for each device the destination blocks that land on it, whole
+//! (`10.0.0.0/8` on a router of `10.33.0.0/16`). Within a rule, `*` destinations come
+//! first, then addresses, `autogroup:self`, `autogroup:member`; entries naming the same
+//! destination are written together, address by address, each with its ports.
 
 use super::inventory::{Device, Inventory};
 use super::ipset::IpSet;
-use super::resolve::{Resolver, Target, device_addresses, device_space, internet};
-use super::rules::{Protocols, Rule, Wanted, Written};
+use super::resolve::{Resolver, Target, device_addresses, internet};
+use super::rules::{Origin, Protocols, Rule, Wanted, Written};
 use crate::model::addr::ip_to_u128;
 use crate::model::{Autogroup, PortRange, Sel, Selector};
 use rustc_hash::FxHashMap;
@@ -16,6 +26,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -26,6 +37,8 @@ pub struct FilterRule {
     pub src: Arc<IpSet>,
     /// Written `*` (from `autogroup:danger-all`).
     pub src_everything: bool,
+    /// Texts `SrcIPs` lists besides the ranges of `src` (see [`Rule::src_listed`]).
+    pub src_listed: Arc<Vec<String>>,
     /// Destination addresses (`None` = `*`) and ports.
     pub dst_ports: Vec<(Option<IpSet>, PortRange)>,
     pub protocols: Protocols,
@@ -48,78 +61,511 @@ const COMPANIONS: &[(&str, &str)] = &[
 
 /// The filter one device receives.
 pub fn device_filter(resolver: &Resolver, rules: &[Rule], device: &Device) -> Vec<FilterRule> {
-    filter_from(resolver, rules.iter(), device)
+    let merges = Merges::of(rules.iter());
+    filter_from(resolver, rules.iter(), device, &merges)
 }
 
-/// The filter of one device from the rules that may concern it (in policy order).
+/// Where a rule of the filter first appears among the control plane's rules: the policy
+/// rule (the default allow-all, then grants, then ACLs, by index), the stage within it
+/// (its network rules, its capability rules, then the parts decided per device:
+/// `autogroup:self`), and the piece within the stage.
+pub(crate) type Place = (u8, usize, u8, usize);
+
+const NETWORK: u8 = 0;
+const CAPABILITIES: u8 = 1;
+const OWN_NETWORK: u8 = 2;
+const OWN_CAPABILITIES: u8 = 3;
+/// Network pieces whose only destination here is `autogroup:member`: the control plane
+/// places those after the per-device ones.
+const MEMBER_NETWORK: u8 = 4;
+/// The reverse grants of companion capabilities come last.
+const COMPANION_CAPABILITIES: u8 = 5;
+
+fn is_member(e: &super::rules::Entry) -> bool {
+    e.written == "autogroup:member" || e.written.starts_with("autogroup:member:")
+}
+
+/// The stage of a network piece (of `specs`): [`MEMBER_NETWORK`] when its only
+/// destinations besides `autogroup:self` are `autogroup:member`.
+fn piece_stage(rule: &Rule, specs: &[usize]) -> u8 {
+    let ordinary = rule.entries.iter().any(|e| {
+        specs.contains(&e.spec)
+            && !is_member(e)
+            && match &e.target {
+                Target::Everything => true,
+                Target::Addresses(d) => !d.is_empty(),
+                Target::OwnDevices => false,
+            }
+    });
+    if ordinary { NETWORK } else { MEMBER_NETWORK }
+}
+
+/// The destinations of a network piece in the order the control plane sends them: `*`
+/// first, then addresses, `autogroup:self`, `autogroup:member`; entries naming the same
+/// destination together (their ports in the order written).
+fn dst_groups<'r>(rule: &'r Rule, specs: &[usize]) -> Vec<(&'r Target, Vec<PortRange>)> {
+    // A grant's destination is written alone; an ACL's as `host:ports`.
+    let host = |e: &'r super::rules::Entry| match rule.origin {
+        Origin::Acl(_) => e
+            .written
+            .rsplit_once(':')
+            .map_or(e.written.as_str(), |(h, _)| h),
+        _ => e.written.as_str(),
+    };
+    let mut groups: Vec<(u8, &str, &Target, Vec<PortRange>)> = Vec::new();
+    for spec in specs {
+        for e in rule.entries.iter().filter(|e| e.spec == *spec) {
+            let stage = match &e.target {
+                Target::Everything => 0,
+                Target::OwnDevices => 2,
+                Target::Addresses(_) if is_member(e) => 3,
+                Target::Addresses(_) => 1,
+            };
+            let name = host(e);
+            match groups
+                .iter_mut()
+                .find(|(s, h, _, _)| *s == stage && *h == name)
+            {
+                Some((_, _, _, ports)) => ports.extend(e.ports.iter().copied()),
+                None => groups.push((stage, name, &e.target, e.ports.clone())),
+            }
+        }
+    }
+    groups.sort_by_key(|(stage, _, _, _)| *stage);
+    groups.into_iter().map(|(_, _, t, p)| (t, p)).collect()
+}
+
+fn place(origin: Origin, stage: u8, piece: usize) -> Place {
+    let (section, index) = match origin {
+        Origin::Default => (0, 0),
+        Origin::Grant(i) => (1, i),
+        Origin::Acl(i) => (2, i),
+    };
+    (section, index, stage, piece)
+}
+
+/// A rule's network pieces: one per protocol, in the order of the grant's `ip` specs,
+/// each with the specs that have that protocol (the control plane sends one rule per
+/// spec and merges those with the same sources and protocols).
+fn network_pieces(rule: &Rule) -> Vec<(Protocols, Vec<usize>)> {
+    let mut specs: Vec<(usize, Protocols)> =
+        rule.entries.iter().map(|e| (e.spec, e.protocols)).collect();
+    specs.sort_unstable_by_key(|(spec, _)| *spec);
+    specs.dedup_by_key(|(spec, _)| *spec);
+    let mut pieces: Vec<(Protocols, Vec<usize>)> = Vec::new();
+    for (spec, protocols) in specs {
+        match pieces.iter_mut().find(|(p, _)| *p == protocols) {
+            Some((_, list)) => list.push(spec),
+            None => pieces.push((protocols, vec![spec])),
+        }
+    }
+    pieces
+}
+
+/// The sources of a rule as the merge key sees them: `None` when written `*`, and the
+/// addresses listed besides.
+type SourceKey<'a> = (Option<&'a IpSet>, &'a [String]);
+
+fn source_key<'a>(src: &'a IpSet, everything: bool, listed: &'a [String]) -> SourceKey<'a> {
+    ((!everything).then_some(src), listed)
+}
+
+fn rule_key(rule: &Rule) -> SourceKey<'_> {
+    source_key(&rule.src, rule.src_everything, &rule.src_listed)
+}
+
+fn piece_key(piece: &FilterRule) -> SourceKey<'_> {
+    source_key(&piece.src, piece.src_everything, &piece.src_listed)
+}
+
+fn key_hash(src: SourceKey, protocols: Protocols) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    src.hash(&mut h);
+    protocols.hash(&mut h);
+    h.finish()
+}
+
+/// A merge key held: the sources (`None`: `*`), the addresses listed besides, protocols.
+type HeldKey = (Option<Arc<IpSet>>, Arc<Vec<String>>, Protocols);
+
+fn held(src: SourceKey, shared: &FilterRule, protocols: Protocols) -> HeldKey {
+    (
+        src.0.map(|_| shared.src.clone()),
+        shared.src_listed.clone(),
+        protocols,
+    )
+}
+
+fn same_key(held: &HeldKey, src: SourceKey, protocols: Protocols) -> bool {
+    held.2 == protocols && held.0.as_deref() == src.0 && held.1.as_slice() == src.1
+}
+
+/// The pieces of a rule that every device's list holds before the control plane reduces
+/// it to the device (what is not per device: not `via`, not `autogroup:self`), with
+/// their merge keys: those that have a destination at all.
+fn global_pieces(rule: &Rule) -> impl Iterator<Item = (Protocols, Place)> + '_ {
+    let pieces = if rule.via.is_empty() && (rule.src_everything || !rule.src.is_empty()) {
+        network_pieces(rule)
+    } else {
+        Vec::new()
+    };
+    pieces
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, specs))| {
+            rule.entries.iter().any(|e| {
+                specs.contains(&e.spec)
+                    && match &e.target {
+                        Target::Everything => true,
+                        Target::Addresses(d) => !d.is_empty(),
+                        Target::OwnDevices => false,
+                    }
+            })
+        })
+        .map(|(k, (protocols, specs))| {
+            (protocols, place(rule.origin, piece_stage(rule, &specs), k))
+        })
+}
+
+/// Which network rules the control plane merges: those with the same sources and
+/// protocols, into the first of them (its place), whichever devices they land on.
+#[derive(Default)]
+pub(crate) struct Merges {
+    /// The first place of each merge key, by the key's hash.
+    by_hash: FxHashMap<u64, Vec<(HeldKey, Place)>>,
+    /// Each rule's network pieces' first places, by the address of the rule's sources.
+    of_rule: FxHashMap<*const IpSet, Vec<Place>>,
+}
+
+impl Merges {
+    /// Merges among `rules` (every rule of the policy, in order).
+    pub(crate) fn of<'r>(rules: impl Iterator<Item = &'r Rule> + Clone) -> Merges {
+        let mut merges = Merges::default();
+        for rule in rules.clone() {
+            merges.record(rule, |_| true);
+        }
+        for rule in rules {
+            merges.place_rule(rule);
+        }
+        merges
+    }
+
+    /// Note `rule`'s pieces whose key hash `wanted` accepts, keeping the earliest place
+    /// of each key.
+    fn record(&mut self, rule: &Rule, wanted: impl Fn(u64) -> bool) {
+        let src = rule_key(rule);
+        let mut hash_of = FxHashMap::default();
+        for (protocols, at) in global_pieces(rule) {
+            let hash = *hash_of
+                .entry(protocols)
+                .or_insert_with(|| key_hash(src, protocols));
+            if !wanted(hash) {
+                continue;
+            }
+            let known = self.by_hash.entry(hash).or_default();
+            if let Some((_, first)) = known.iter_mut().find(|(k, _)| same_key(k, src, protocols)) {
+                *first = (*first).min(at);
+            } else {
+                let key = (
+                    src.0.map(|_| rule.src.clone()),
+                    rule.src_listed.clone(),
+                    protocols,
+                );
+                known.push((key, at));
+            }
+        }
+    }
+
+    /// Work out where `rule`'s network pieces go (once its key and every earlier rule's
+    /// are recorded).
+    fn place_rule(&mut self, rule: &Rule) {
+        let src = rule_key(rule);
+        let places = network_pieces(rule)
+            .iter()
+            .enumerate()
+            .map(|(k, (protocols, specs))| {
+                let own = place(rule.origin, piece_stage(rule, specs), k);
+                self.first(src, *protocols).map_or(own, |p| p.min(own))
+            })
+            .collect();
+        self.of_rule.insert(Arc::as_ptr(&rule.src), places);
+    }
+
+    /// The first place of a key among the recorded pieces.
+    fn first(&self, src: SourceKey, protocols: Protocols) -> Option<Place> {
+        self.by_hash
+            .get(&key_hash(src, protocols))?
+            .iter()
+            .find(|(k, _)| same_key(k, src, protocols))
+            .map(|(_, at)| *at)
+    }
+
+    /// Where piece `k` of `rule` goes: the first place of its key, or its own place if
+    /// the rule is not known here.
+    fn rule_piece(&self, rule: &Rule, k: usize, specs: &[usize]) -> Place {
+        self.of_rule
+            .get(&Arc::as_ptr(&rule.src))
+            .and_then(|places| places.get(k).copied())
+            .unwrap_or_else(|| place(rule.origin, piece_stage(rule, specs), k))
+    }
+}
+
+/// What a device takes destinations for: a destination block lands on it when it holds
+/// one of the device's addresses, overlaps one of its approved subnet routes, or (on an
+/// exit node) lies within the internet.
+struct Receiver {
+    addrs: IpSet,
+    routes: IpSet,
+    exit: bool,
+    /// All of the above, to find the candidate blocks fast.
+    space: IpSet,
+}
+
+impl Receiver {
+    fn of(device: &Device) -> Receiver {
+        let addrs = device_addresses(device);
+        let mut routes = IpSet::new();
+        for r in device.subnet_routes() {
+            routes.add_prefix(r);
+        }
+        let exit = device.is_exit_node();
+        let mut space = addrs.union(&routes);
+        if exit {
+            space.union_with(internet());
+        }
+        Receiver {
+            addrs,
+            routes,
+            exit,
+            space,
+        }
+    }
+
+    fn takes(&self, block: &IpSet) -> bool {
+        block.overlaps(&self.addrs)
+            || block.overlaps(&self.routes)
+            || (self.exit && internet().contains_set(block))
+    }
+
+    /// The blocks of `dst`, whole, that land here, in address order.
+    fn blocks(&self, dst: &IpSet) -> Vec<IpSet> {
+        let mut blocks = dst.intervals_overlapping(&self.space).cidrs();
+        blocks.retain(|b| self.takes(b));
+        blocks
+    }
+
+    /// A capability destination as sent: the device's own addresses within it, and the
+    /// approved subnet routes' blocks it overlaps, whole.
+    fn cap_dsts(&self, dst: &IpSet) -> IpSet {
+        let mut out = dst.intersect(&self.addrs);
+        for block in dst.intervals_overlapping(&self.routes).cidrs() {
+            if block.overlaps(&self.routes) {
+                out.union_with(&block);
+            }
+        }
+        out
+    }
+}
+
+/// A device's filter being assembled: rules in the order of their places, network rules
+/// with the same sources and protocols merged into one.
+#[derive(Default)]
+struct Assembly {
+    rules: Vec<(Place, FilterRule)>,
+    /// Network rules by the first place of their key.
+    by_place: FxHashMap<Place, usize>,
+    /// Network rules whose sources are this device's own (no rule of the policy has the
+    /// same), by value.
+    own: Vec<(HeldKey, usize)>,
+}
+
+impl Assembly {
+    /// Add a network piece whose key first appears at `first` (if some rule of the
+    /// policy has it) and which itself comes at `at`.
+    fn network(&mut self, first: Option<Place>, at: Place, piece: FilterRule) {
+        if piece.dst_ports.is_empty() {
+            return;
+        }
+        let known = match first {
+            Some(first) => self.by_place.get(&first).copied(),
+            None => self
+                .own
+                .iter()
+                .find(|(k, _)| same_key(k, piece_key(&piece), piece.protocols))
+                .map(|(_, i)| *i),
+        };
+        if let Some(i) = known {
+            self.rules[i].1.dst_ports.extend(piece.dst_ports);
+            return;
+        }
+        let i = self.rules.len();
+        match first {
+            Some(first) => {
+                self.by_place.insert(first, i);
+            }
+            None => {
+                let key = held(piece_key(&piece), &piece, piece.protocols);
+                self.own.push((key, i));
+            }
+        }
+        self.rules.push((first.map_or(at, |f| f.min(at)), piece));
+    }
+
+    fn other(&mut self, at: Place, rule: FilterRule) {
+        self.rules.push((at, rule));
+    }
+
+    fn finish(mut self) -> Vec<FilterRule> {
+        self.rules.sort_by_key(|(at, _)| *at);
+        self.rules.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// The filter of one device from the rules that may concern it (in policy order), as
+/// the control plane sends it: a rule's destination blocks whole where they land on the
+/// device, network rules with the same sources and protocols merged (`merges`),
+/// capability rules one per grant.
 fn filter_from<'r>(
     resolver: &Resolver,
     rules: impl Iterator<Item = &'r Rule>,
     device: &Device,
+    merges: &Merges,
 ) -> Vec<FilterRule> {
-    let addrs = device_addresses(device);
-    let space = device_space(device);
+    let receiver = Receiver::of(device);
+    let addrs = &receiver.addrs;
     let owner_devices = device.owner().map(|o| resolver.user(o));
-    let mut out = Vec::new();
+    let mut out = Assembly::default();
     for rule in rules {
-        if !rule.via.is_empty() {
-            via_rule(rule, device, &mut out);
-            continue;
-        }
-        for e in &rule.entries {
-            let (src, dst) = match &e.target {
-                Target::Everything => (rule.src.clone(), None),
-                Target::OwnDevices => match &owner_devices {
-                    Some(own) => (Arc::new(rule.src.intersect(own)), Some(addrs.clone())),
-                    None => continue,
-                },
-                Target::Addresses(d) => (rule.src.clone(), Some(d.intersect(&space))),
-            };
-            if src.is_empty() && !rule.src_everything || dst.as_ref().is_some_and(IpSet::is_empty) {
-                continue;
+        let routed = (!rule.via.is_empty()).then(|| via_routes(rule, device));
+        let sourced = rule.src_everything || !rule.src.is_empty();
+        for (k, (protocols, specs)) in network_pieces(rule).iter().enumerate() {
+            if !sourced {
+                break;
             }
-            out.push(FilterRule {
+            let mut dst_ports = Vec::new();
+            let mut own_ports = Vec::new();
+            let add = |out: &mut Vec<_>, block: Option<IpSet>, ports: &[PortRange]| {
+                out.extend(ports.iter().map(|p| (block.clone(), *p)));
+            };
+            for (target, ports) in dst_groups(rule, specs) {
+                match (target, &routed) {
+                    (Target::Everything, Some(routed)) => {
+                        for block in routed.cidrs() {
+                            add(&mut dst_ports, Some(block), &ports);
+                        }
+                    }
+                    (Target::Addresses(d), Some(routed)) => {
+                        for block in d.intervals_overlapping(routed).cidrs() {
+                            if block.overlaps(routed) {
+                                add(&mut dst_ports, Some(block), &ports);
+                            }
+                        }
+                    }
+                    (Target::OwnDevices, Some(_)) => {}
+                    (Target::Everything, None) => add(&mut dst_ports, None, &ports),
+                    (Target::Addresses(d), None) => {
+                        for block in receiver.blocks(d) {
+                            add(&mut dst_ports, Some(block), &ports);
+                        }
+                    }
+                    (Target::OwnDevices, None) => {
+                        if owner_devices.is_some() {
+                            for block in addrs.cidrs() {
+                                add(&mut own_ports, Some(block), &ports);
+                            }
+                        }
+                    }
+                }
+            }
+            let piece = |src: Arc<IpSet>, src_listed: Arc<Vec<String>>, dst_ports| FilterRule {
                 src,
                 src_everything: rule.src_everything,
-                dst_ports: e.ports.iter().map(|p| (dst.clone(), *p)).collect(),
-                protocols: e.protocols,
+                src_listed,
+                dst_ports,
+                protocols: *protocols,
                 cap_grants: Vec::new(),
                 origin: rule.origin,
-            });
-        }
-        if rule.caps.is_empty() {
-            continue;
-        }
-        for target in &rule.cap_targets {
-            let (src, dsts) = match target {
-                Target::Everything => (rule.src.clone(), addrs.clone()),
-                Target::OwnDevices => match &owner_devices {
-                    Some(own) => (Arc::new(rule.src.intersect(own)), addrs.clone()),
-                    None => continue,
-                },
-                Target::Addresses(d) => (rule.src.clone(), d.intersect(&addrs)),
             };
-            if src.is_empty() || dsts.is_empty() {
+            let whole = piece(rule.src.clone(), rule.src_listed.clone(), dst_ports);
+            if routed.is_some() {
+                let first = merges.first(rule_key(rule), *protocols);
+                out.network(first, place(rule.origin, NETWORK, k), whole);
                 continue;
             }
-            out.push(FilterRule {
-                src,
-                src_everything: rule.src_everything,
-                dst_ports: Vec::new(),
-                protocols: Protocols::Default,
-                cap_grants: vec![CapGrant {
+            let at = merges.rule_piece(rule, k, specs);
+            out.network(Some(at), at, whole);
+            if let Some(own) = owner_devices.as_ref().filter(|_| !own_ports.is_empty()) {
+                let src = rule.src.intersect(own);
+                if !src.is_empty() || rule.src_everything {
+                    let own_piece = piece(Arc::new(src), Arc::default(), own_ports);
+                    let first = merges.first(piece_key(&own_piece), *protocols);
+                    out.network(first, place(rule.origin, OWN_NETWORK, k), own_piece);
+                }
+            }
+        }
+        if rule.caps.is_empty() || !rule.via.is_empty() {
+            continue;
+        }
+        // One capability rule per grant, a capability grant per destination, sent with
+        // the grant's sources even when they are empty.
+        let grants: Vec<CapGrant> = rule
+            .cap_targets
+            .iter()
+            .filter_map(|target| {
+                let dsts = match target {
+                    Target::Everything => addrs.clone(),
+                    Target::OwnDevices => return None,
+                    Target::Addresses(d) => receiver.cap_dsts(d),
+                };
+                (!dsts.is_empty()).then(|| CapGrant {
                     dsts,
                     caps: rule.caps.clone(),
-                }],
-                origin: rule.origin,
-            });
+                })
+            })
+            .collect();
+        if !grants.is_empty() && sourced {
+            out.other(
+                place(rule.origin, CAPABILITIES, 0),
+                FilterRule {
+                    src: rule.src.clone(),
+                    src_everything: rule.src_everything,
+                    src_listed: rule.src_listed.clone(),
+                    dst_ports: Vec::new(),
+                    protocols: Protocols::Default,
+                    cap_grants: grants,
+                    origin: rule.origin,
+                },
+            );
+        }
+        if rule.cap_targets.contains(&Target::OwnDevices)
+            && let Some(own) = &owner_devices
+        {
+            let src = rule.src.intersect(own);
+            if !src.is_empty() {
+                out.other(
+                    place(rule.origin, OWN_CAPABILITIES, 0),
+                    FilterRule {
+                        src: Arc::new(src),
+                        src_everything: false,
+                        src_listed: Arc::default(),
+                        dst_ports: Vec::new(),
+                        protocols: Protocols::Default,
+                        cap_grants: vec![CapGrant {
+                            dsts: addrs.clone(),
+                            caps: rule.caps.clone(),
+                        }],
+                        origin: rule.origin,
+                    },
+                );
+            }
         }
         // The reverse grants: the destinations get the companion capability on the sources.
-        for (cap, companion) in COMPANIONS {
+        for (c, (cap, companion)) in COMPANIONS.iter().enumerate() {
             if !rule.caps.iter().any(|(name, _)| name == cap) {
                 continue;
             }
-            let dsts = rule.src.intersect(&addrs);
+            let dsts = rule.src.intersect(addrs);
             if dsts.is_empty() {
                 continue;
             }
@@ -129,31 +575,34 @@ fn filter_from<'r>(
             {
                 src.union_with(own);
             }
-            let src = Arc::new(src);
             if src.is_empty() {
                 continue;
             }
-            out.push(FilterRule {
-                src,
-                src_everything: false,
-                dst_ports: Vec::new(),
-                protocols: Protocols::Default,
-                cap_grants: vec![CapGrant {
-                    dsts,
-                    caps: vec![(companion.to_string(), Value::Null)],
-                }],
-                origin: rule.origin,
-            });
+            out.other(
+                place(rule.origin, COMPANION_CAPABILITIES, c),
+                FilterRule {
+                    src: Arc::new(src),
+                    src_everything: false,
+                    src_listed: Arc::default(),
+                    dst_ports: Vec::new(),
+                    protocols: Protocols::Default,
+                    cap_grants: vec![CapGrant {
+                        dsts,
+                        caps: vec![(companion.to_string(), Value::Null)],
+                    }],
+                    origin: rule.origin,
+                },
+            );
         }
     }
-    out
+    out.finish()
 }
 
-/// A `via` rule applies only on devices with one of its tags, and only to the parts of its
-/// destinations that the device routes.
-fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
+/// What a `via` rule may reach through `device`: it applies only on devices with one of
+/// its tags, and only to the parts of its destinations that the device routes.
+fn via_routes(rule: &Rule, device: &Device) -> IpSet {
     if !device.tags.iter().any(|t| rule.via.contains(t)) {
-        return;
+        return IpSet::new();
     }
     let mut routed = IpSet::new();
     for r in device.subnet_routes() {
@@ -162,24 +611,7 @@ fn via_rule(rule: &Rule, device: &Device, out: &mut Vec<FilterRule>) {
     if device.is_exit_node() {
         routed.union_with(internet());
     }
-    for e in &rule.entries {
-        let dst = match &e.target {
-            Target::Everything => routed.clone(),
-            Target::OwnDevices => continue,
-            Target::Addresses(d) => d.intersect(&routed),
-        };
-        if dst.is_empty() || rule.src.is_empty() {
-            continue;
-        }
-        out.push(FilterRule {
-            src: rule.src.clone(),
-            src_everything: rule.src_everything,
-            dst_ports: e.ports.iter().map(|p| (Some(dst.clone()), *p)).collect(),
-            protocols: e.protocols,
-            cap_grants: Vec::new(),
-            origin: rule.origin,
-        });
-    }
+    routed
 }
 
 /// How many source address texts a [`WireFilter`] keeps (about 100 MiB of text).
@@ -217,12 +649,12 @@ impl WireFilter {
         }
         // A set only this filter rule holds is written once.
         if Arc::strong_count(&rule.src) == 1 {
-            return rule.src.to_strings().into();
+            return wire_sources(&rule.src, &rule.src_listed).into();
         }
         if let Some((_, known)) = self.texts.borrow().by_set.get(&Arc::as_ptr(&rule.src)) {
             return known.clone();
         }
-        let texts: Rc<[String]> = rule.src.to_strings().into();
+        let texts: Rc<[String]> = wire_sources(&rule.src, &rule.src_listed).into();
         let mut kept = self.texts.borrow_mut();
         if kept.kept + texts.len() <= TEXTS_LIMIT {
             kept.kept += texts.len();
@@ -231,6 +663,17 @@ impl WireFilter {
         }
         texts
     }
+}
+
+/// Sources as the control plane writes them: sorted as strings (so `100.115.94.0-…`
+/// comes before `100.64.0.0-…`, and `fd7a:115c:a1e0::d37:…` after `…::8037:…`).
+/// The addresses `listed` besides (`*` with other sources) appear as well, each once.
+fn wire_sources(src: &IpSet, listed: &[String]) -> Vec<String> {
+    let mut texts = src.to_strings();
+    texts.extend(listed.iter().cloned());
+    texts.sort_unstable();
+    texts.dedup();
+    texts
 }
 
 /// A filter rule's destinations as written (`DstPorts`): an address text and ports each.
@@ -264,7 +707,7 @@ struct WireRule<'a> {
 }
 
 impl Serialize for WireRule<'_> {
-    /// The keys in the order a JSON object with sorted keys has them.
+    /// The keys in the order the control plane sends them (`tailcfg.FilterRule`'s).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.rule;
         let protocol = match r.protocols {
@@ -276,9 +719,7 @@ impl Serialize for WireRule<'_> {
             + usize::from(!r.dst_ports.is_empty())
             + usize::from(protocol.is_some());
         let mut map = serializer.serialize_map(Some(entries))?;
-        if !r.cap_grants.is_empty() {
-            map.serialize_entry("CapGrant", &cap_grants(r))?;
-        }
+        map.serialize_entry("SrcIPs", &*self.writer.sources(r))?;
         if !r.dst_ports.is_empty() {
             let dsts: Vec<DstPort> = destinations(r)
                 .map(|(ip, ports)| DstPort {
@@ -294,7 +735,9 @@ impl Serialize for WireRule<'_> {
         if let Some(protocol) = &protocol {
             map.serialize_entry("IPProto", protocol)?;
         }
-        map.serialize_entry("SrcIPs", &*self.writer.sources(r))?;
+        if !r.cap_grants.is_empty() {
+            map.serialize_entry("CapGrant", &cap_grants(r))?;
+        }
         map.end()
     }
 }
@@ -578,6 +1021,7 @@ pub fn all_filters(
     inventory: &Inventory,
 ) -> BTreeMap<String, Vec<FilterRule>> {
     let candidates = candidate_rules(rules, inventory);
+    let merges = Merges::of(rules.iter());
     inventory
         .devices
         .iter()
@@ -585,7 +1029,7 @@ pub fn all_filters(
         .map(|(d, rule_ids)| {
             (
                 d.hostname.clone(),
-                filter_from(resolver, rule_ids.iter().map(|i| &rules[*i]), d),
+                filter_from(resolver, rule_ids.iter().map(|i| &rules[*i]), d, &merges),
             )
         })
         .collect()
@@ -904,6 +1348,8 @@ pub struct Filters<'r> {
     senders: RefCell<PerRule>,
     /// Which devices a [`Filters::peers`] call has met, by stamp (to avoid clearing).
     stamps: RefCell<Stamps>,
+    /// Which network rules the control plane merges, and where they go.
+    merges: Merges,
 }
 
 impl<'r> Filters<'r> {
@@ -934,6 +1380,7 @@ impl<'r> Filters<'r> {
             receivers: PerRule::new(rules.len(), limit),
             senders: PerRule::new(rules.len(), limit),
             stamps: RefCell::new(Stamps::new(resolver.inventory.devices.len())),
+            merges: Merges::of(rules.iter()),
         }
     }
 
@@ -943,7 +1390,7 @@ impl<'r> Filters<'r> {
         match &self.candidates {
             Some(candidates) => {
                 let rules = candidates[i].iter().map(|ri| &self.rules[*ri]);
-                filter_from(self.resolver, rules, device)
+                filter_from(self.resolver, rules, device, &self.merges)
             }
             None => {
                 let rules = self
@@ -952,7 +1399,7 @@ impl<'r> Filters<'r> {
                     .zip(&self.landings)
                     .filter(|(_, landing)| self.devices.lands_on(landing, i))
                     .map(|(rule, _)| rule);
-                filter_from(self.resolver, rules, device)
+                filter_from(self.resolver, rules, device, &self.merges)
             }
         }
     }
@@ -1030,9 +1477,104 @@ pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule
             landing_here.push(rule);
         }
     });
-    let filter = filter_from(resolver, landing_here.iter(), device);
+    let merges = merges_for(resolver, device, &landing_here);
+    let filter = filter_from(resolver, landing_here.iter(), device, &merges);
     search.senders(&filter, |_| None::<Vec<u32>>);
     (filter, search.found)
+}
+
+/// The merges that decide `device`'s filter, given the rules that land on it. For each
+/// of their merge keys, the first rule of the policy that has it may land elsewhere, so
+/// the policy is read again: the rules whose sources take in one address of a key (or
+/// are everything, for `*` keys) are compiled, one at a time, and kept only if their key
+/// is one of these. Cheap tests by address keep this from resolving every rule.
+fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Merges {
+    let mut merges = Merges::default();
+    if landing_here.is_empty() {
+        return merges;
+    }
+    let owner_devices = device.owner().map(|o| resolver.user(o));
+    let grants = resolver.policy.grants.as_ref().map_or(0, Vec::len);
+    // Where `compile_each` asks about a rule: grants, then ACLs.
+    let order = |origin: Origin| match origin {
+        Origin::Default => 0,
+        Origin::Grant(i) => i,
+        Origin::Acl(i) => grants + i,
+    };
+    let mut wanted = rustc_hash::FxHashSet::default();
+    // One address of each key's sources, with the first rule landing here that has the
+    // key (only rules before it can come first); and the same for `*` keys.
+    let mut witnesses: Vec<(usize, IpAddr)> = Vec::new();
+    let mut everything_before = 0;
+    let mut note = |src: SourceKey, protocols, before: usize| {
+        wanted.insert(key_hash(src, protocols));
+        match src.0.and_then(|s| s.ranges().next()) {
+            Some((first, _)) => witnesses.push((before, first)),
+            None if src.0.is_none() => everything_before = everything_before.max(before),
+            None => {}
+        }
+    };
+    for rule in landing_here {
+        let before = order(rule.origin);
+        let own = owner_devices
+            .as_ref()
+            .filter(|_| rule.entries.iter().any(|e| e.target == Target::OwnDevices))
+            .map(|own| rule.src.intersect(own));
+        for (protocols, _) in network_pieces(rule) {
+            note(rule_key(rule), protocols, before);
+            if let Some(own) = &own {
+                // The rule's own sources may be the same: it counts too.
+                note(
+                    source_key(own, rule.src_everything, &[]),
+                    protocols,
+                    before + 1,
+                );
+            }
+        }
+    }
+    // Latest first: the witnesses still in play at rule `i` are a prefix.
+    witnesses.sort_unstable_by(|a, b| b.cmp(a));
+    witnesses.dedup();
+    let addrs: Vec<IpAddr> = witnesses.iter().map(|(_, a)| *a).collect();
+    let policy = resolver.policy;
+    let may_share = |i: usize, src: &[crate::model::Sel]| {
+        let in_play = witnesses.partition_point(|(before, _)| *before > i);
+        let addrs = &addrs[..in_play];
+        src.iter().filter_map(|s| s.selector.as_ref()).any(|sel| {
+            (i < everything_before && *sel == Selector::Autogroup(Autogroup::DangerAll))
+                || resolver.source_contains_any(sel, addrs)
+        })
+    };
+    let candidates: Vec<bool> = policy
+        .grants
+        .iter()
+        .flatten()
+        .map(|g| &g.src)
+        .chain(policy.acls.iter().flatten().map(|a| &a.src))
+        .enumerate()
+        .map(|(i, src)| may_share(i, src))
+        .collect();
+    let mut asked = 0;
+    super::rules::compile_each(
+        resolver,
+        |_| {
+            asked += 1;
+            match candidates.get(asked - 1) {
+                Some(true) => Wanted::Whole,
+                _ => Wanted::Not,
+            }
+        },
+        |rule| merges.record(&rule, |hash| wanted.contains(&hash)),
+    );
+    // The rules landing here have their keys too (a later one may share the key of an
+    // `autogroup:self` piece before it).
+    for rule in landing_here {
+        merges.record(rule, |_| true);
+    }
+    for rule in landing_here {
+        merges.place_rule(rule);
+    }
+    merges
 }
 
 /// How much of a rule, as written, `device` needs compiled. The whole rule when the rule
@@ -1233,9 +1775,14 @@ impl<'s, 'r> PeerSearch<'s, 'r> {
     fn sends_to(&self, rule: &Rule, landing: &Landing, j: usize) -> bool {
         let device = &self.resolver.inventory.devices[j];
         self.devices.lands_on(landing, j)
-            && filter_from(self.resolver, std::iter::once(rule), device)
-                .iter()
-                .any(|r| r.src_everything || r.src.overlaps(&self.sources))
+            && filter_from(
+                self.resolver,
+                std::iter::once(rule),
+                device,
+                &Merges::default(),
+            )
+            .iter()
+            .any(|r| r.src_everything || r.src.overlaps(&self.sources))
     }
 }
 
@@ -1259,6 +1806,7 @@ fn wide_receivers(
             resolver,
             std::iter::once(rule),
             &inventory.devices[*j as usize],
+            &Merges::default(),
         )
         .iter()
         .any(|piece| Arc::ptr_eq(&piece.src, &rule.src))
@@ -1350,5 +1898,100 @@ mod tests {
             }
             assert!(!wire.texts.borrow().by_set.is_empty());
         }
+    }
+
+    /// Every device's filter as sent (JSON), by hostname, both ways `tsacl filter`
+    /// computes it: all devices, and one device alone.
+    fn sent(policy: &str, devices: &str) -> BTreeMap<String, Value> {
+        let policy = crate::model::from_text(policy);
+        let inventory = Inventory::from_json(devices.as_bytes()).unwrap();
+        let inventory = with_auto_approvals(&inventory, &policy);
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = super::super::rules::compile(&resolver);
+        let filters = Filters::new(&resolver, &rules);
+        let wire = WireFilter::default();
+        let mut out = BTreeMap::new();
+        for (i, d) in inventory.devices.iter().enumerate() {
+            let written = serde_json::to_value(wire.of(&filters.filter(i))).unwrap();
+            let (alone, _) = device_filter_and_peers(&resolver, i);
+            assert_eq!(serde_json::to_value(wire.of(&alone)).unwrap(), written);
+            out.insert(d.hostname.clone(), written);
+        }
+        out
+    }
+
+    const TAILNET: &str = r#"{"devices": [
+        {"hostname": "client", "addresses": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "tags": ["tag:client"]},
+        {"hostname": "server", "addresses": ["100.89.1.20", "fd7a:115c:a1e0::8037:2"], "tags": ["tag:server"]},
+        {"hostname": "prod", "addresses": ["100.89.1.3"], "tags": ["tag:prod"]},
+        {"hostname": "router", "addresses": ["100.89.1.4"], "tags": ["tag:router"],
+         "advertisedRoutes": ["10.33.0.0/16"], "enabledRoutes": ["10.33.0.0/16"]}
+    ]}"#;
+
+    #[test]
+    fn a_destination_block_is_sent_whole_where_it_overlaps_a_route() {
+        let filters = sent(
+            r#"{"acls": [{"action": "accept", "src": ["tag:client"], "dst": ["10.0.0.0/8:22"]}]}"#,
+            TAILNET,
+        );
+        assert_eq!(
+            filters["router"],
+            json!([{"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"],
+                    "DstPorts": [{"IP": "10.0.0.0/8", "Ports": {"First": 22, "Last": 22}}]}])
+        );
+        assert_eq!(filters["server"], json!([]));
+    }
+
+    #[test]
+    fn rules_with_the_same_sources_merge_into_the_first_even_when_it_lands_elsewhere() {
+        // As capture acl-at06: on prod, the client's rule comes first, because the
+        // client's first rule (to the server) opened the merged rule.
+        let filters = sent(
+            r#"{"acls": [
+                {"action": "accept", "src": ["tag:client"], "dst": ["tag:server:22"]},
+                {"action": "accept", "src": ["tag:server"], "dst": ["tag:prod:5432"]},
+                {"action": "accept", "src": ["tag:client"], "dst": ["tag:prod:443", "tag:server:80"]}
+            ]}"#,
+            TAILNET,
+        );
+        let port = |ip: &str, p: u16| json!({"IP": ip, "Ports": {"First": p, "Last": p}});
+        assert_eq!(
+            filters["prod"],
+            json!([
+                {"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "DstPorts": [port("100.89.1.3", 443)]},
+                {"SrcIPs": ["100.89.1.20", "fd7a:115c:a1e0::8037:2"], "DstPorts": [port("100.89.1.3", 5432)]}
+            ])
+        );
+        // On the server, both client rules in one, addresses then ports.
+        assert_eq!(
+            filters["server"],
+            json!([{"SrcIPs": ["100.89.1.1", "fd7a:115c:a1e0::d37:1"], "DstPorts": [
+                port("100.89.1.20", 22), port("fd7a:115c:a1e0::8037:2", 22),
+                port("100.89.1.20", 80), port("fd7a:115c:a1e0::8037:2", 80)
+            ]}])
+        );
+    }
+
+    #[test]
+    fn sources_are_sorted_as_strings_and_a_wildcard_lists_routes_and_other_sources() {
+        let filters = sent(
+            r#"{"acls": [
+                {"action": "accept", "src": ["*", "tag:client"], "dst": ["tag:prod:22"]},
+                {"action": "accept", "src": ["tag:client", "tag:server"], "dst": ["tag:prod:80,443"]}
+            ]}"#,
+            TAILNET,
+        );
+        let port = |p: u16| json!({"IP": "100.89.1.3", "Ports": {"First": p, "Last": p}});
+        assert_eq!(
+            filters["prod"],
+            json!([
+                {"SrcIPs": ["10.33.0.0/16", "100.115.94.0-100.127.255.255", "100.64.0.0-100.115.91.255",
+                            "100.89.1.1", "fd7a:115c:a1e0::/48", "fd7a:115c:a1e0::d37:1"],
+                 "DstPorts": [port(22)]},
+                // Strings: `…::8037:2` before `…::d37:1` (as addresses, the other way).
+                {"SrcIPs": ["100.89.1.1", "100.89.1.20", "fd7a:115c:a1e0::8037:2", "fd7a:115c:a1e0::d37:1"],
+                 "DstPorts": [port(80), port(443)]}
+            ])
+        );
     }
 }

@@ -186,6 +186,27 @@ impl IpSet {
         let i = list.partition_point(|&(lo, _)| lo <= v);
         i > 0 && list[i - 1].1 >= v
     }
+    /// The whole intervals of this set that overlap `other` (not clipped to it).
+    pub fn intervals_overlapping(&self, other: &IpSet) -> IpSet {
+        let pick = |mine: &[(u128, u128)], theirs: &[(u128, u128)]| {
+            let mut out: Vec<(u128, u128)> = Vec::new();
+            for &(lo, hi) in theirs {
+                let start = mine.partition_point(|&(_, end)| end < lo);
+                for &interval in mine[start..].iter().take_while(|(a, _)| *a <= hi) {
+                    if out.last() != Some(&interval) {
+                        out.push(interval);
+                    }
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        };
+        IpSet {
+            v4: pick(&self.v4, &other.v4),
+            v6: pick(&self.v6, &other.v6),
+        }
+    }
     /// The interval lists, IPv4 then IPv6, as integers (for sweeps over many sets).
     pub(crate) fn families(&self) -> [&[(u128, u128)]; 2] {
         [&self.v4, &self.v6]
@@ -204,6 +225,44 @@ impl IpSet {
     /// Count of IPv4 addresses (saturating), for sizing and display.
     pub fn v4_len(&self) -> u128 {
         self.v4.iter().map(|(a, b)| b - a + 1).sum()
+    }
+    /// The set as the fewest CIDR blocks, in address order (IPv4 first), each its own set:
+    /// how the control plane writes a destination's addresses.
+    pub fn cidrs(&self) -> Vec<IpSet> {
+        let mut out = Vec::new();
+        for (family_v4, list) in [(true, &self.v4), (false, &self.v6)] {
+            for &(lo, hi) in list.iter() {
+                let mut at = lo;
+                loop {
+                    // The largest block aligned at `at` that stays within `hi`.
+                    let mut size_bits = if at == 0 { 128 } else { at.trailing_zeros() };
+                    if family_v4 {
+                        size_bits = size_bits.min(32);
+                    }
+                    while size_bits > 0 && block_end(at, size_bits).is_none_or(|end| end > hi) {
+                        size_bits -= 1;
+                    }
+                    let end = block_end(at, size_bits).unwrap_or(u128::MAX);
+                    let block = vec![(at, end)];
+                    out.push(if family_v4 {
+                        IpSet {
+                            v4: block,
+                            v6: Vec::new(),
+                        }
+                    } else {
+                        IpSet {
+                            v4: Vec::new(),
+                            v6: block,
+                        }
+                    });
+                    if end >= hi {
+                        break;
+                    }
+                    at = end + 1;
+                }
+            }
+        }
+        out
     }
     /// The set written the way Tailscale writes `SrcIPs`: single addresses bare, intervals
     /// that are exact CIDRs as CIDRs, other intervals as `a-b`.
@@ -251,6 +310,14 @@ fn v4(x: u128) -> IpAddr {
 }
 fn v6(x: u128) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(x))
+}
+
+/// The last address of the block of `2^size_bits` addresses starting at `at`, if it fits.
+fn block_end(at: u128, size_bits: u32) -> Option<u128> {
+    if size_bits >= 128 {
+        return (at == 0).then_some(u128::MAX);
+    }
+    at.checked_add((1u128 << size_bits) - 1)
 }
 
 fn exact_prefix(lo: u128, hi: u128, bits: u32) -> Option<u32> {
@@ -426,6 +493,24 @@ fn subtract(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn cidrs_are_the_fewest_blocks_in_address_order() {
+        let texts =
+            |s: &IpSet| -> Vec<String> { s.cidrs().iter().flat_map(IpSet::to_strings).collect() };
+        let one = IpSet::parse("10.0.0.1-10.0.0.6").unwrap();
+        assert_eq!(
+            texts(&one),
+            ["10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6"]
+        );
+        assert_eq!(texts(&IpSet::parse("10.0.0.0/8").unwrap()), ["10.0.0.0/8"]);
+        assert_eq!(texts(&IpSet::parse("::/0").unwrap()), ["::/0"]);
+        assert_eq!(texts(&IpSet::parse("0.0.0.0/0").unwrap()), ["0.0.0.0/0"]);
+        let internet = crate::engine::resolve::internet();
+        let blocks = internet.cidrs();
+        assert_eq!(IpSet::union_all(&blocks), *internet);
+        assert!(blocks.iter().all(|b| b.to_strings().len() == 1));
+    }
 
     fn set(items: &[&str]) -> IpSet {
         let mut s = IpSet::new();

@@ -206,6 +206,21 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// Whether a source selector takes in one of `addrs` (without building its set when
+    /// it is one of those resolved once).
+    pub fn source_contains_any(&self, selector: &Selector, addrs: &[std::net::IpAddr]) -> bool {
+        if addrs.is_empty() {
+            return false;
+        }
+        match self.resolved(selector) {
+            Some(set) => addrs.iter().any(|a| set.contains(*a)),
+            None => {
+                let set = self.source(selector);
+                addrs.iter().any(|a| set.contains(*a))
+            }
+        }
+    }
+
     /// The addresses of the selectors resolved once and kept (users, groups, tags, the
     /// member, tagged and shared autogroups, IP sets); the same on either side.
     fn resolved(&self, selector: &Selector) -> Option<&IpSet> {

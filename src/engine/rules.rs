@@ -58,6 +58,9 @@ pub struct Entry {
     pub span: Span,
     pub protocols: Protocols,
     pub ports: Vec<PortRange>,
+    /// Which of the grant's `ip` specs this entry comes from (0 for an ACL): the control
+    /// plane sends a grant's destinations spec by spec.
+    pub spec: usize,
 }
 
 impl Entry {
@@ -100,6 +103,11 @@ pub struct Rule {
     pub src: std::sync::Arc<IpSet>,
     /// The sources contain `autogroup:danger-all` (written `*` in filters).
     pub src_everything: bool,
+    /// When the sources include `*`: texts the control plane lists in `SrcIPs` besides
+    /// the ranges of the sources, each approved subnet route on its own (`10.33.0.0/16`
+    /// although `10.0.0.0/8` takes it in) and the addresses of the other selectors
+    /// (sorted, each once).
+    pub src_listed: std::sync::Arc<Vec<String>>,
     pub entries: Vec<Entry>,
     /// Application capabilities: name and values, granted on the destinations.
     pub caps: Vec<(String, serde_json::Value)>,
@@ -157,12 +165,14 @@ pub fn compile_each(
             span: Span::default(),
             src: std::sync::Arc::new(resolver.source(&Selector::Wildcard)),
             src_everything: false,
+            src_listed: Default::default(),
             entries: vec![Entry {
                 target: Target::Everything,
                 written: "*".into(),
                 span: Span::default(),
                 protocols: Protocols::Default,
                 ports: vec![PortRange::ALL],
+                spec: 0,
             }],
             caps: Vec::new(),
             cap_targets: Vec::new(),
@@ -170,23 +180,49 @@ pub fn compile_each(
             via: Vec::new(),
         });
     }
+    let mut route_texts: Vec<String> = resolver
+        .inventory
+        .devices
+        .iter()
+        .flat_map(|d| d.subnet_routes())
+        .flat_map(|p| IpSet::from_prefix(p).to_strings())
+        .collect();
+    route_texts.sort_unstable();
+    route_texts.dedup();
     let resolve_src = |sels: &[crate::model::Sel], wanted: Wanted| {
         let mut src = IpSet::new();
+        let mut listed = IpSet::new();
         let mut everything = false;
+        let mut wildcard = false;
         for s in sels {
             if let Some(sel) = &s.selector {
                 if *sel == Selector::Autogroup(crate::model::Autogroup::DangerAll) {
                     everything = true;
                 }
-                match &wanted {
-                    Wanted::SourcesWithin(within) => {
-                        src.union_with(&resolver.source_within(sel, within))
-                    }
-                    _ => src.union_with(&resolver.source(sel)),
+                let one = match &wanted {
+                    Wanted::SourcesWithin(within) => resolver.source_within(sel, within),
+                    _ => resolver.source(sel),
+                };
+                if *sel == Selector::Wildcard {
+                    wildcard = true;
+                } else {
+                    listed.union_with(&one);
                 }
+                src.union_with(&one);
             }
         }
-        (std::sync::Arc::new(src), everything)
+        let mut texts = Vec::new();
+        if wildcard {
+            texts = listed.to_strings();
+            texts.extend(route_texts.iter().cloned());
+            texts.sort_unstable();
+            texts.dedup();
+        }
+        (
+            std::sync::Arc::new(src),
+            everything,
+            std::sync::Arc::new(texts),
+        )
     };
     for (i, g) in policy.grants.iter().flatten().enumerate() {
         let written = Written {
@@ -199,7 +235,7 @@ pub fn compile_each(
         if matches!(wanted, Wanted::Not) {
             continue;
         }
-        let (src, src_everything) = resolve_src(&g.src, wanted);
+        let (src, src_everything, src_listed) = resolve_src(&g.src, wanted);
         let mut entries = Vec::new();
         let mut cap_targets = Vec::new();
         let mut cap_sources = IpSet::new();
@@ -209,13 +245,14 @@ pub fn compile_each(
             if target != Target::OwnDevices {
                 cap_sources.union_with(&resolver.source(sel));
             }
-            for spec in &g.ip {
+            for (k, spec) in g.ip.iter().enumerate() {
                 entries.push(Entry {
                     target: target.clone(),
                     written: d.raw.trim().to_string(),
                     span: d.span,
                     protocols: spec.value.proto.map_or(Protocols::Default, Protocols::Only),
                     ports: spec.value.ports.clone(),
+                    spec: k,
                 });
             }
             cap_targets.push(target);
@@ -238,6 +275,7 @@ pub fn compile_each(
             span: g.span,
             src,
             src_everything,
+            src_listed,
             entries,
             caps,
             cap_targets,
@@ -256,7 +294,7 @@ pub fn compile_each(
         if matches!(wanted, Wanted::Not) {
             continue;
         }
-        let (src, src_everything) = resolve_src(&a.src, wanted);
+        let (src, src_everything, src_listed) = resolve_src(&a.src, wanted);
         let protocols = a
             .proto
             .as_ref()
@@ -272,6 +310,7 @@ pub fn compile_each(
                 span: d.span,
                 protocols,
                 ports: d.ports.clone(),
+                spec: 0,
             });
         }
         rules(Rule {
@@ -279,6 +318,7 @@ pub fn compile_each(
             span: a.span,
             src,
             src_everything,
+            src_listed,
             entries,
             caps: Vec::new(),
             cap_targets: Vec::new(),

@@ -37,6 +37,8 @@ pub struct SshRules<'r> {
     rules: Vec<Compiled<'r>>,
     /// Every device address, sorted, without repeats.
     addresses: Vec<IpAddr>,
+    /// How many tags the device holding each tagged address has.
+    tag_counts: rustc_hash::FxHashMap<IpAddr, usize>,
 }
 
 /// One rule of the policy's `ssh` section, with what does not depend on the device.
@@ -50,6 +52,9 @@ struct Compiled<'r> {
     base: BTreeMap<String, String>,
     localpart_domains: Vec<&'r str>,
     accept_env: Vec<String>,
+    /// The sources name `autogroup:tagged`, which the control plane resolves tag by tag:
+    /// a device's addresses appear once per tag it has (capture ssh-b6).
+    per_tag: bool,
     /// With `localpart:*@domain`: the sources by identity, and which identity each source
     /// address belongs to (see [`identities`]).
     identities: Vec<(Option<String>, IpSet)>,
@@ -66,6 +71,12 @@ impl<'r> SshRules<'r> {
             .collect();
         addresses.sort_unstable();
         addresses.dedup();
+        let tag_counts = inventory
+            .devices
+            .iter()
+            .filter(|d| d.is_tagged())
+            .flat_map(|d| d.addresses.iter().map(|a| (*a, d.tags.len())))
+            .collect();
         let rules = resolver
             .policy
             .ssh
@@ -77,6 +88,7 @@ impl<'r> SshRules<'r> {
             resolver,
             rules,
             addresses,
+            tag_counts,
         }
     }
 
@@ -126,7 +138,7 @@ impl<'r> SshRules<'r> {
             origin: rule.index,
         };
         if rule.localpart_domains.is_empty() {
-            let principals = self.device_ips_in(&allowed);
+            let principals = self.principals(rule, &allowed);
             if !principals.is_empty() {
                 out.push(make(principals, rule.base.clone()));
             }
@@ -138,7 +150,7 @@ impl<'r> SshRules<'r> {
         allowed.union_with(&device_addresses(device));
         for k in rule.identities_meeting(&allowed) {
             let (identity, ips) = &rule.identities[k];
-            let principals = self.device_ips_in(ips);
+            let principals = self.principals(rule, ips);
             if principals.is_empty() {
                 continue;
             }
@@ -152,6 +164,22 @@ impl<'r> SshRules<'r> {
                 out.push(make(principals, m));
             }
         }
+    }
+
+    /// The principals of `rule` within `set` as the control plane writes them: every
+    /// device address inside, once per tag where the sources name `autogroup:tagged`,
+    /// sorted as strings (`…::8037:2923` before `…::d37:7b12`).
+    fn principals(&self, rule: &Compiled, set: &IpSet) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        for a in self.device_ips_in(set) {
+            let times = match self.tag_counts.get(&a) {
+                Some(tags) if rule.per_tag => (*tags).max(1),
+                _ => 1,
+            };
+            out.extend(std::iter::repeat_n(a, times));
+        }
+        out.sort_by_cached_key(|a| a.to_string());
+        out
     }
 
     /// Every device address inside `set`, sorted.
@@ -208,6 +236,10 @@ impl<'r> Compiled<'r> {
             }
         }
         let accept_env = rule.accept_env.iter().map(|e| e.value.clone()).collect();
+        let per_tag = rule
+            .src
+            .iter()
+            .any(|s| s.selector == Some(Selector::Autogroup(Autogroup::Tagged)));
         let (identities, identity_of) = if localpart_domains.is_empty() {
             Default::default()
         } else {
@@ -221,6 +253,7 @@ impl<'r> Compiled<'r> {
             base,
             localpart_domains,
             accept_env,
+            per_tag,
             identities,
             identity_of,
         }
@@ -244,8 +277,10 @@ impl<'r> Compiled<'r> {
     }
 }
 
-/// Source devices grouped by identity: each user's devices together, each tagged device
-/// alone (`None`); and each source address with its identity's number, sorted.
+/// Source devices grouped by identity: each user's devices together (users in the order
+/// the inventory lists them, as the control plane orders them by user ID: captures
+/// ssh-d2, ssh-d10), then each tagged device alone (`None`); and each source address
+/// with its identity's number, sorted.
 type Identities = (Vec<(Option<String>, IpSet)>, Vec<(IpAddr, usize)>);
 
 fn identities(inventory: &Inventory, src: &IpSet) -> Identities {
@@ -268,6 +303,12 @@ fn identities(inventory: &Inventory, src: &IpSet) -> Identities {
     }
     let mut list = Vec::new();
     let mut identity_of = Vec::new();
+    let rank = |login: &str| {
+        let listed = inventory.users.iter().position(|u| u.login == login);
+        listed.unwrap_or(usize::MAX)
+    };
+    let mut by_user: Vec<(&str, Vec<IpAddr>)> = by_user.into_iter().collect();
+    by_user.sort_by_key(|(login, _)| rank(login));
     let users = by_user.into_iter().map(|(u, a)| (Some(u.to_string()), a));
     for (k, (identity, addresses)) in users
         .chain(tagged.into_iter().map(|a| (None, a)))
@@ -336,4 +377,89 @@ pub fn tuples(rules: &Value) -> Result<std::collections::BTreeSet<String>, Strin
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inventory::Inventory;
+
+    fn sent(policy: &str) -> BTreeMap<String, Value> {
+        let policy = crate::model::from_text(policy);
+        let inventory = Inventory::from_json(
+            br#"{"users": [{"loginName": "zed@example.com"}, {"loginName": "amy@example.com"}],
+                 "devices": [
+            {"hostname": "z", "addresses": ["100.64.9.1", "fd7a:115c:a1e0::d37:1"], "user": "zed@example.com"},
+            {"hostname": "a", "addresses": ["100.64.10.2", "fd7a:115c:a1e0::8037:2"], "user": "amy@example.com"},
+            {"hostname": "t", "addresses": ["100.64.0.3"], "tags": ["tag:x", "tag:y"]},
+            {"hostname": "s", "addresses": ["100.64.0.4"], "tags": ["tag:server"]}
+        ]}"#,
+        )
+        .unwrap();
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = SshRules::new(&resolver);
+        inventory
+            .devices
+            .iter()
+            .map(|d| (d.hostname.clone(), to_json(&rules.device_rules(d))))
+            .collect()
+    }
+
+    fn principals(rule: &Value) -> Vec<&str> {
+        rule["principals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["nodeIP"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn principals_are_sorted_as_strings_and_repeated_per_tag_for_autogroup_tagged() {
+        let rules = sent(
+            r#"{"tagOwners": {"tag:x": [], "tag:y": [], "tag:server": []},
+                "ssh": [{"action": "accept", "src": ["autogroup:member", "autogroup:tagged"],
+                         "dst": ["tag:server"], "users": ["root"]}]}"#,
+        );
+        assert_eq!(
+            principals(&rules["s"][0]),
+            [
+                "100.64.0.3",
+                "100.64.0.3",
+                "100.64.0.4",
+                "100.64.10.2",
+                "100.64.9.1",
+                "fd7a:115c:a1e0::8037:2",
+                "fd7a:115c:a1e0::d37:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn localpart_rules_follow_the_users_in_the_inventorys_order() {
+        let rules = sent(
+            r#"{"tagOwners": {"tag:server": []},
+                "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:server"],
+                         "users": ["localpart:*@example.com"]}]}"#,
+        );
+        let users: Vec<String> = rules["s"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["sshUsers"].to_string())
+            .collect();
+        assert_eq!(
+            users,
+            [
+                r#"{"root":""}"#,
+                r#"{"zed":"zed"}"#,
+                r#"{"root":""}"#,
+                r#"{"amy":"amy"}"#
+            ]
+        );
+        assert_eq!(
+            principals(&rules["s"][0]),
+            ["100.64.9.1", "fd7a:115c:a1e0::d37:1"]
+        );
+    }
 }
