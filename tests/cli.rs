@@ -496,6 +496,11 @@ fn a_projects_files_check_the_project_and_other_policies_their_own() {
     ] {
         std::fs::copy(repo(&format!("policies/{name}")), policies.join(name)).unwrap();
     }
+    std::fs::create_dir(policies.join("k8s")).unwrap();
+    for entry in std::fs::read_dir(repo("policies/k8s")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), policies.join("k8s").join(entry.file_name())).unwrap();
+    }
     let lone = "{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [\n\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:web\"], \"ip\": [\"443\"]},\n\t],\n}\n";
     write(dir.path(), "lone.hujson", lone.as_bytes());
     let check = |args: &[&str]| {

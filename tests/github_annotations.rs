@@ -207,10 +207,22 @@ fn every_line_is_an_escaped_workflow_command() {
     assert!(got.iter().any(|a| a.kind == "error") && got.iter().any(|a| a.kind == "warning"));
 }
 
+/// The repository's tailnet is clean but for what its design accepts: the admins may SSH
+/// into panda and clanker-001, so they can become those machines and reach what only
+/// the machines are meant to (TSA150, one warning per machine, naming its services).
 #[test]
-fn the_repository_policies_give_no_annotations() {
+fn the_repository_policies_give_only_the_admins_ssh_chains() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert_eq!(tsacl(repo, &["check", "--format", "github"], 0), "");
+    let out = tsacl(repo, &["check", "--format", "github"], 0);
+    let got = annotations(&out);
+    assert_eq!(got.len(), 2, "{out}");
+    assert!(
+        got.iter()
+            .all(|a| a.kind == "warning" && a.title.starts_with("TSA150")),
+        "{out}"
+    );
+    assert!(got[0].message.starts_with("group:admins can become panda (tag:panda), a source of the services `redis` and `worker`"), "{out}");
+    assert!(got[1].message.starts_with("group:admins can become clanker-001 (tag:clanker), a source of the services `qdrant`, `inngest` and `typesense`"), "{out}");
 }
 
 #[test]

@@ -376,6 +376,7 @@ fn check_json(dir: &Path) -> (Option<i32>, Vec<(String, String, u64)>) {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|d| !admins_ssh_chain(d))
         .map(|d| {
             (
                 d["code"].as_str().unwrap().to_string(),
@@ -385,6 +386,17 @@ fn check_json(dir: &Path) -> (Option<i32>, Vec<(String, String, u64)>) {
         })
         .collect();
     (out.status.code(), found)
+}
+
+/// The repository's tailnet lets its admins SSH into panda and clanker-001, so they can
+/// become those services' sources: two TSA150 warnings, which
+/// `tests/github_annotations.rs` checks. The tests here are about other findings.
+fn admins_ssh_chain(d: &serde_json::Value) -> bool {
+    d["code"] == "TSA150"
+        && d["message"].as_str().is_some_and(|m| {
+            m.starts_with("group:admins can become panda (tag:panda)")
+                || m.starts_with("group:admins can become clanker-001 (tag:clanker)")
+        })
 }
 
 #[test]

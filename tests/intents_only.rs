@@ -427,6 +427,13 @@ fn copy_of_policies() -> (tempfile::TempDir, PathBuf) {
         )
         .unwrap();
     }
+    // The cluster's manifests, which the intents name (`k8s.manifests`).
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/k8s");
+    std::fs::create_dir(policies.join("k8s")).unwrap();
+    for entry in std::fs::read_dir(&manifests).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), policies.join("k8s").join(entry.file_name())).unwrap();
+    }
     (dir, policies)
 }
 
@@ -548,15 +555,20 @@ fn the_check_summary_names_the_files_and_the_proof() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "tsacl: checked 3 files: 0 errors, 0 warnings (policies/tailnet.json5, policies/base.hujson and policies/policy.hujson; the proof ran: reachability equals the intents)"
+            "tsacl: checked 3 files: 0 errors, 2 warnings (policies/tailnet.json5, policies/base.hujson and policies/policy.hujson; the proof ran: reachability equals the intents)"
         ),
         "{}",
         stderr(&out)
     );
-    // A plain file names itself, and says nothing of a proof.
-    let out = tsacl(dir.path(), &["check", "policies/base.hujson"]);
+    // A plain file (no project's) names itself, and says nothing of a proof.
+    std::fs::write(
+        dir.path().join("lone.hujson"),
+        "{\"tagOwners\": {\"tag:web\": []}, \"grants\": [{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:web\"], \"ip\": [\"443\"]}]}\n",
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["check", "lone.hujson"]);
     let last = stderr(&out).lines().last().unwrap_or_default().to_string();
-    assert!(last.ends_with("(policies/base.hujson)"), "{last}");
+    assert!(last.ends_with("(lone.hujson)"), "{last}");
     // A proof that finds something, and one that cannot run.
     hand_edit(
         &policies,

@@ -25,11 +25,19 @@ fn json(o: &Output) -> serde_json::Value {
 }
 
 /// (code, severity) of every finding in a JSON report.
+/// The findings, less the repository tailnet's two TSA150 warnings about its admins' SSH
+/// (checked by `tests/github_annotations.rs`), which every copy of it has.
 fn findings(o: &Output) -> Vec<(String, String)> {
     json(o)["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|d| {
+            !(d["code"] == "TSA150"
+                && d["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("group:admins can become")))
+        })
         .map(|d| {
             (
                 d["code"].as_str().unwrap().to_string(),

@@ -327,9 +327,7 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
             None => units.policies.push(file.clone()),
         }
     }
-    let only_skipped = units.projects.is_empty() && units.policies.is_empty();
-    ((!units.projects.is_empty() && !compiled_alone) || (only_skipped && !units.skipped.is_empty()))
-        .then_some(units)
+    ((!units.projects.is_empty() && !compiled_alone) || !units.skipped.is_empty()).then_some(units)
 }
 
 #[derive(Default)]

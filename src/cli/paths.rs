@@ -650,35 +650,57 @@ pub(crate) fn transitive_line(
         .iter()
         .filter_map(|p| graph.model.id(p))
         .collect();
-    let mut who: Vec<String> = Vec::new();
+    // Who becomes a source for certain (SSH, tag ownership, approval), and who only may
+    // (through an administrative port or Funnel, given a weakness on the other side).
+    let (mut certain, mut may): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for f in graph.paths(&ids, 3, PortQuery::default()) {
         if f.hops.len() < 2 {
             continue;
         }
-        let written = graph.written_as(f.hops[0].link, f.principal);
-        let name = match written
-            .iter()
-            .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
-        {
-            Some(w) => w.clone(),
-            None => graph.model.principal(f.principal).to_string(),
+        let name = if Some(f.principal) == graph.internet() {
+            "the internet".to_string()
+        } else {
+            let written = graph.written_as(f.hops[0].link, f.principal);
+            match written
+                .iter()
+                .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+            {
+                Some(w) => w.clone(),
+                None => graph.model.principal(f.principal).to_string(),
+            }
         };
-        if !who.contains(&name) {
-            who.push(name);
+        let sure = f.hops.iter().all(|h| graph.link(h.link).kind.certain());
+        let list = if sure { &mut certain } else { &mut may };
+        if !list.contains(&name) {
+            list.push(name);
         }
     }
-    if who.is_empty() {
+    may.retain(|m| !certain.contains(m));
+    if certain.is_empty() && may.is_empty() {
         return None;
     }
-    let shown = who.len().min(5);
-    let more = if who.len() > shown {
-        format!(" and {} more", thousands(who.len() - shown))
-    } else {
-        String::new()
+    let few = |who: &[String]| {
+        let shown = who.len().min(5);
+        let more = if who.len() > shown {
+            format!(" and {} more", thousands(who.len() - shown))
+        } else {
+            String::new()
+        };
+        format!("{}{more}", who[..shown].join(", "))
     };
+    let mut parts = Vec::new();
+    if !certain.is_empty() {
+        parts.push(few(&certain));
+    }
+    if !may.is_empty() {
+        parts.push(format!(
+            "may (given a weakness or credential): {}",
+            few(&may)
+        ));
+    }
     Some(format!(
-        "  transitively (by becoming one of its sources, in up to 3 hops): {}{more}; `tsacl paths {}` shows the chains",
-        who[..shown].join(", "),
+        "  transitively (by becoming one of its sources, in up to 3 hops): {}; `tsacl paths {}` shows the chains",
+        parts.join("; "),
         target.name
     ))
 }

@@ -79,14 +79,15 @@ pub fn promise(
             .map(|d| format!("{} ({p})", d.name.value))
             .unwrap_or_else(|| p.to_string())
     };
+    // One finding per (where the chain starts, the written source), naming every
+    // service reached that way: the cut is the same for all of them.
+    let mut found_chains: Vec<Chain> = Vec::new();
     for svc in &intents.services {
         if svc.from.is_empty() {
             continue;
         }
         let inside = sources(&graph, intents, &svc.from);
         let own = graph.model.id(&Principal::Tags(vec![svc.tag.clone()]));
-        // One finding per (where the chain starts, the written source), for each service.
-        let mut said: BTreeSet<(u32, String)> = BTreeSet::new();
         for found in graph.becoming(&inside, MAX_HOPS, true) {
             if Some(found.principal) == own || inside.contains(&found.principal) {
                 continue;
@@ -103,7 +104,14 @@ pub fn promise(
             if written.iter().any(|w| ADMIN_ROLES.contains(&w.as_str())) {
                 continue;
             }
-            if !said.insert((first.link, who.clone())) {
+            if let Some(c) = found_chains
+                .iter_mut()
+                .find(|c| c.link == first.link && c.who == who)
+            {
+                if !c.services.contains(&svc.name.value) {
+                    c.services.push(svc.name.value.clone());
+                    c.labels.push(svc.from_span.unwrap_or(svc.name.span));
+                }
                 continue;
             }
             let mut chain = who.clone();
@@ -117,44 +125,86 @@ pub fn promise(
                 ));
                 rules.extend(link.cites.iter().map(|c| c.rule.clone()));
             }
-            chain.push_str(&format!(" =network=> {}", svc.name.value));
             let became = name_of(
                 graph
                     .model
                     .principal(found.hops.last().map_or(found.principal, |h| h.to)),
             );
-            let reason = &graph.link(first.link).reason;
-            let link = graph.link(first.link);
-            let at = link.cites[0].span;
-            let help = match link.kind {
-                crate::engine::paths::Kind::Ssh => {
-                    "narrow the SSH rule (its sources or users, or `check` mode)"
-                }
-                crate::engine::paths::Kind::TagOwner => "restrict the tag's owners",
-                _ => "narrow the auto-approvers",
-            };
-            diags.push(
-                Diagnostic::new(
-                    Code::TransitiveSource,
-                    Location { file: output, span: at },
-                    format!(
-                        "{who} can become {became}, a source of the service `{}`, though its `from` does not name {who}: {chain} ({who} {reason}; {})",
-                        svc.name.value,
-                        rules.join(", ")
-                    ),
-                )
-                .with_label(
-                    Location {
-                        file: intents_file,
-                        span: svc.from_span.unwrap_or(svc.name.span),
-                    },
-                    format!("`{}` is meant for these sources only", svc.name.value),
-                )
-                .with_help(format!(
-                    "{help}, or add {who} to the `from` of `{}` if this is intended; `tsacl paths {}` shows every chain",
-                    svc.name.value, svc.name.value
-                )),
+            found_chains.push(Chain {
+                link: first.link,
+                who,
+                became,
+                chain,
+                rules,
+                services: vec![svc.name.value.clone()],
+                labels: vec![svc.from_span.unwrap_or(svc.name.span)],
+            });
+        }
+    }
+    for c in found_chains {
+        let link = graph.link(c.link);
+        let at = link.cites[0].span;
+        let help = match link.kind {
+            crate::engine::paths::Kind::Ssh => {
+                "narrow the SSH rule (its sources or users, or `check` mode)"
+            }
+            crate::engine::paths::Kind::TagOwner => "restrict the tag's owners",
+            _ => "narrow the auto-approvers",
+        };
+        let services: Vec<String> = c.services.iter().map(|s| format!("`{s}`")).collect();
+        let (services, whose) = match services.len() {
+            1 => (format!("the service {}", services[0]), "its"),
+            _ => (format!("the services {}", and_list(&services)), "their"),
+        };
+        let who = &c.who;
+        let mut d = Diagnostic::new(
+            Code::TransitiveSource,
+            Location {
+                file: output,
+                span: at,
+            },
+            format!(
+                "{who} can become {}, a source of {services}, though {whose} `from` does not name {who}: {} =network=> {} ({who} {}; {})",
+                c.became,
+                c.chain,
+                c.services.join(", "),
+                link.reason,
+                c.rules.join(", ")
+            ),
+        );
+        for (name, span) in c.services.iter().zip(&c.labels) {
+            d = d.with_label(
+                Location {
+                    file: intents_file,
+                    span: *span,
+                },
+                format!("`{name}` is meant for these sources only"),
             );
         }
+        let first = &c.services[0];
+        diags.push(d.with_help(format!(
+            "{help}, or add {who} to the `from` of {} if this is intended; `tsacl paths {first}` shows every chain",
+            and_list(&c.services.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>())
+        )));
+    }
+}
+
+/// One way in: who starts it, through which first link, and every service it reaches.
+struct Chain {
+    link: u32,
+    who: String,
+    became: String,
+    chain: String,
+    rules: Vec<String>,
+    services: Vec<String>,
+    labels: Vec<crate::syntax::Span>,
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
