@@ -413,3 +413,40 @@ fn without_port_22_or_with_the_group_in_from_there_is_no_warning() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("TSA150"), "{text}");
 }
+
+/// A shortest chain that needs a weakness does not hide a longer one that needs none: in
+/// the repository's tailnet the admins may become redis through the Kubernetes proxy in
+/// one hop, and do become panda, its source, by SSH: both chains are listed, and
+/// `explain` names the admins among those who reach redis transitively.
+#[test]
+fn a_chain_needing_no_weakness_is_shown_beside_a_shorter_one_that_does() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = json(&tsacl(repo, &["paths", "redis", "--format", "json"]));
+    let kinds: Vec<Vec<&str>> = doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["source"] == "group:admins")
+        .map(|c| {
+            c["hops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["kind"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert!(kinds.contains(&vec!["kubernetes"]), "{kinds:?}");
+    assert!(kinds.contains(&vec!["ssh", "network"]), "{kinds:?}");
+    let out = tsacl(repo, &["explain", "redis"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("transitively"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("): group:admins;"), "{line}");
+    assert!(
+        line.contains("may (given a weakness or credential): the internet"),
+        "{line}"
+    );
+}

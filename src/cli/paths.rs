@@ -469,6 +469,24 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
     } else {
         graph.paths(&ids, args.max_hops, ports)
     };
+    if !blast {
+        // A shortest chain through a "may become" link can hide a longer one that needs no
+        // weakness (admins: the Kubernetes proxy in one hop, SSH into a source in two):
+        // show that one too.
+        let needs_weakness = |f: &Found| f.hops.iter().any(|h| !graph.link(h.link).kind.certain());
+        let weak: Vec<Id> = found
+            .iter()
+            .filter(|f| needs_weakness(f))
+            .map(|f| f.principal)
+            .collect();
+        found.extend(
+            graph
+                .certain_paths(&ids, args.max_hops, ports)
+                .into_iter()
+                .filter(|f| weak.contains(&f.principal)),
+        );
+        found.sort_by_key(|f| f.hops.len());
+    }
     if let Some(s) = &source {
         let wanted: Vec<Id> = s
             .principals
@@ -653,7 +671,9 @@ pub(crate) fn transitive_line(
     // Who becomes a source for certain (SSH, tag ownership, approval), and who only may
     // (through an administrative port or Funnel, given a weakness on the other side).
     let (mut certain, mut may): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    for f in graph.paths(&ids, 3, PortQuery::default()) {
+    let mut found = graph.paths(&ids, 3, PortQuery::default());
+    found.extend(graph.certain_paths(&ids, 3, PortQuery::default()));
+    for f in found {
         if f.hops.len() < 2 {
             continue;
         }

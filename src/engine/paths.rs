@@ -869,6 +869,12 @@ impl<'p> Graph<'p> {
         self.search_back(targets, max_hops, Some(ports), false)
     }
 
+    /// As [`Graph::paths`], through certain links only (no "may become"): for a principal
+    /// whose shortest chain needs a weakness, the chain that needs none, if any.
+    pub fn certain_paths(&self, targets: &[Id], max_hops: u32, ports: PortQuery) -> Vec<Found> {
+        self.search_back(targets, max_hops, Some(ports), true)
+    }
+
     /// Every principal that can become one of `targets` (no network hop) in at most
     /// `max_hops` hops, through certain links only when `certain_only`, each with its
     /// shortest chain.
