@@ -318,16 +318,27 @@ fn the_validator_rejects_broken_sarif() {
 }
 
 #[test]
-fn the_repository_policies_give_valid_clean_sarif() {
+fn the_repository_policies_give_valid_sarif_with_only_the_admins_ssh_chains() {
+    // The repository's tailnet is clean but for its two TSA150 warnings: the admins may
+    // SSH into panda and clanker-001 (see tests/github_annotations.rs).
+    let only_the_admins_chains = |doc: &Value| {
+        let found: Vec<(&str, &str)> = results(doc)
+            .iter()
+            .map(|r| (r["ruleId"].as_str().unwrap(), r["level"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [("TSA150", "warning"), ("TSA150", "warning")],
+            "{doc}"
+        );
+    };
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let doc = sarif(repo, &["check", "--format", "sarif"], 0);
-    assert!(results(&doc).is_empty(), "{doc}");
-    let doc = sarif(
+    only_the_admins_chains(&sarif(repo, &["check", "--format", "sarif"], 0));
+    only_the_admins_chains(&sarif(
         repo,
         &["check", "--format", "sarif", "policies/policy.hujson"],
         0,
-    );
-    assert!(results(&doc).is_empty(), "{doc}");
+    ));
 }
 
 #[test]

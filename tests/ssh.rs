@@ -94,6 +94,13 @@ const INTENTS: &str = r#"{
 "#;
 
 fn project(base_grants: &str) -> tempfile::TempDir {
+    let (dir, o) = compiled(base_grants);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    dir
+}
+
+/// The project with these base grants, and what `tsacl compile` said.
+fn compiled(base_grants: &str) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("policies");
     std::fs::create_dir(&p).unwrap();
@@ -104,8 +111,7 @@ fn project(base_grants: &str) -> tempfile::TempDir {
     )
     .unwrap();
     let o = tsacl(dir.path(), &["compile"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    dir
+    (dir, o)
 }
 
 #[test]
@@ -142,11 +148,13 @@ fn ssh_intents_compile_both_halves_and_check_clean() {
 
 #[test]
 fn the_proof_covers_port_22_of_a_device_with_ssh_intents() {
-    // A base rule that opens the box's SSH port to every member.
-    let dir = project(r#"{"src": ["autogroup:member"], "dst": ["tag:box"], "ip": ["tcp:22"]},"#);
-    let o = tsacl(dir.path(), &["check"]);
+    // A base rule that opens the box's SSH port to every member: the proof refuses it,
+    // so `compile` writes nothing (it refuses what `check` refuses).
+    let (dir, o) =
+        compiled(r#"{"src": ["autogroup:member"], "dst": ["tag:box"], "ip": ["tcp:22"]},"#);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(!dir.path().join("policies/policy.hujson").exists(), "{out}");
     assert!(out.contains("TSA113"), "{out}");
     assert!(out.contains("can reach box on tcp:22"), "{out}");
     assert!(out.contains("base.hujson:3"), "{out}");

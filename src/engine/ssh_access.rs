@@ -53,6 +53,9 @@ pub struct Gap {
     pub all: bool,
 }
 
+/// The tailnet's owner, whoever it is: there is always one, and it is a member.
+const OWNER_STAND_IN: &str = "(the owner)";
+
 /// What one selector of an `ssh` rule stands for: a name, and the principals of which at
 /// least one must get through.
 struct Unit {
@@ -75,6 +78,17 @@ fn stand_in_users(policy: &Policy, inventory: Option<&Inventory>) -> Inventory {
                     role: Role::Member,
                     shared: true,
                 }),
+                // Every tailnet has an owner, and the owner is a member: a rule that lets
+                // the owner through lets `autogroup:member` through for someone.
+                Selector::Autogroup(Autogroup::Member | Autogroup::Members) => {
+                    if !inv.users.iter().any(|u| u.login == OWNER_STAND_IN) {
+                        inv.users.push(User {
+                            login: OWNER_STAND_IN.into(),
+                            role: Role::Owner,
+                            shared: false,
+                        });
+                    }
+                }
                 Selector::Autogroup(a) => {
                     if let Some(role) = Role::of_autogroup(*a) {
                         inv.users.push(User {
@@ -140,7 +154,7 @@ fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
             name: raw.to_string(),
             candidates: named_users(policy)
                 .into_iter()
-                .chain([ANY_OTHER_MEMBER.to_string()])
+                .chain([ANY_OTHER_MEMBER.to_string(), OWNER_STAND_IN.to_string()])
                 .map(Principal::User)
                 .collect(),
         }],
@@ -482,6 +496,23 @@ mod tests {
             p.iter().all(|(_, to)| to == "tag:clanker"),
             "panda is maybe 100.64.0.5: {p:?}"
         );
+    }
+
+    /// Every tailnet has an owner, who is a member: a rule letting the owner reach their
+    /// own devices lets `autogroup:member → autogroup:self` through for someone
+    /// (jonpulsifer/infra's policy, in tests/data/real).
+    #[test]
+    fn members_include_the_owner_whom_every_tailnet_has() {
+        let ssh = r#""ssh": [{"action": "check", "src": ["autogroup:members"], "dst": ["autogroup:self"], "users": ["root"]}]"#;
+        let owner = format!(
+            r#"{{"grants": [{{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["*"]}}], {ssh}}}"#
+        );
+        assert!(pairs(&owner).is_empty(), "{:?}", pairs(&owner));
+        // An auditor may not exist: a rule for auditors alone leaves the pair lacking.
+        let auditor = format!(
+            r#"{{"grants": [{{"src": ["autogroup:auditor"], "dst": ["autogroup:auditor"], "ip": ["*"]}}], {ssh}}}"#
+        );
+        assert!(!pairs(&auditor).is_empty());
     }
 
     #[test]
