@@ -72,23 +72,25 @@ fn stand_in_users(policy: &Policy, inventory: Option<&Inventory>) -> Inventory {
     };
     for r in &policy.ssh {
         for s in r.src.iter().filter_map(|s| s.selector.as_ref()) {
+            // Every tailnet has an owner, and the owner is a member: a rule that lets the
+            // owner through lets `autogroup:member` through for someone.
+            let members = matches!(
+                s,
+                Selector::Autogroup(Autogroup::Member | Autogroup::Members)
+            );
+            if members && !inv.users.iter().any(|u| u.login == OWNER_STAND_IN) {
+                inv.users.push(User {
+                    login: OWNER_STAND_IN.into(),
+                    role: Role::Owner,
+                    shared: false,
+                });
+            }
             match s {
                 Selector::Autogroup(Autogroup::Shared) => inv.users.push(User {
                     login: "(any shared user)".into(),
                     role: Role::Member,
                     shared: true,
                 }),
-                // Every tailnet has an owner, and the owner is a member: a rule that lets
-                // the owner through lets `autogroup:member` through for someone.
-                Selector::Autogroup(Autogroup::Member | Autogroup::Members) => {
-                    if !inv.users.iter().any(|u| u.login == OWNER_STAND_IN) {
-                        inv.users.push(User {
-                            login: OWNER_STAND_IN.into(),
-                            role: Role::Owner,
-                            shared: false,
-                        });
-                    }
-                }
                 Selector::Autogroup(a) => {
                     if let Some(role) = Role::of_autogroup(*a) {
                         inv.users.push(User {
