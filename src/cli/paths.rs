@@ -64,7 +64,17 @@ pub struct Common {
     pub format: PathsFormat,
 }
 
+const KINDS_HELP: &str = "Hops: =ssh=> an ssh rule lets A log in to B and a rule opens tcp:22 \
+(without port 22, no hop: the output lists such rules); =tag-owner=> A owns B's tag in tagOwners; \
+=route-approval=> / =exit-node-approval=> A is an autoApprovers approver; =network=> plain access, \
+only as the last hop. \"May become\" (a weakness or credential on the other side): \
+~admin-port~> an administrative port (see --admin-ports), ~kubernetes~> impersonation through the \
+operator's API-server proxy, ~funnel~> the internet through Funnel.\n\n\
+Each principal is listed once, with its shortest chain. Exit codes: 0 answered, 1 the policy has \
+errors, 2 usage (an unknown name, a bad option).";
+
 #[derive(Args, Debug)]
+#[command(after_help = KINDS_HELP)]
 pub struct PathsArgs {
     /// What is reached or become: a service or device of the intents, a tag, user, group,
     /// host alias, IP/CIDR, or (with --inventory) a device
@@ -80,6 +90,7 @@ pub struct PathsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = KINDS_HELP)]
 pub struct BlastArgs {
     /// The principal assumed compromised (any name `paths` takes as TARGET)
     #[arg(value_name = "SOURCE")]

@@ -909,38 +909,36 @@ impl<'p> Graph<'p> {
                 }
                 for &q in &level {
                     for l in self.ordered(&self.to_sets[q as usize], &self.links_to) {
+                        let kind = self.links[l as usize].kind;
+                        let network = kind == Kind::Network;
+                        let usable = match ports {
+                            Some(ports) => self.usable(l, last, ports),
+                            None => !network,
+                        };
+                        if network != last
+                            || link_done[l as usize]
+                            || !usable
+                            || (certain_only && !kind.certain())
                         {
-                            let kind = self.links[l as usize].kind;
-                            let network = kind == Kind::Network;
-                            let usable = match ports {
-                                Some(ports) => self.usable(l, last, ports),
-                                None => !network,
-                            };
-                            if network != last
-                                || link_done[l as usize]
-                                || !usable
-                                || (certain_only && !kind.certain())
-                            {
+                            continue;
+                        }
+                        link_done[l as usize] = true;
+                        for &f in &self.links[l as usize].from {
+                            if network {
+                                // A network link's source set can still lead in
+                                // through another link: not marked as done.
+                            } else if std::mem::replace(&mut set_done[f as usize], true) {
                                 continue;
                             }
-                            link_done[l as usize] = true;
-                            for &f in &self.links[l as usize].from {
-                                if network {
-                                    // A network link's source set can still lead in
-                                    // through another link: not marked as done.
-                                } else if std::mem::replace(&mut set_done[f as usize], true) {
-                                    continue;
-                                }
-                                for &s in &self.sets[f as usize] {
-                                    if !seen[s as usize] {
-                                        seen[s as usize] = true;
-                                        next[s as usize] = Some(Hop {
-                                            from: s,
-                                            to: q,
-                                            link: l,
-                                        });
-                                        found.push(s);
-                                    }
+                            for &s in &self.sets[f as usize] {
+                                if !seen[s as usize] {
+                                    seen[s as usize] = true;
+                                    next[s as usize] = Some(Hop {
+                                        from: s,
+                                        to: q,
+                                        link: l,
+                                    });
+                                    found.push(s);
                                 }
                             }
                         }
@@ -990,25 +988,23 @@ impl<'p> Graph<'p> {
                     .copied()
                     .filter(|&set| !std::mem::replace(&mut set_done[set as usize], true))
                     .collect();
-                {
-                    for l in self.ordered(&sets, &self.links_from) {
-                        let link = &self.links[l as usize];
-                        if link.kind == Kind::Network
-                            || std::mem::replace(&mut link_done[l as usize], true)
-                        {
-                            continue;
-                        }
-                        for &d in &self.sets[link.to as usize] {
-                            if !seen[d as usize] {
-                                seen[d as usize] = true;
-                                prev[d as usize] = Some(Hop {
-                                    from: p,
-                                    to: d,
-                                    link: l,
-                                });
-                                found.push(d);
-                                became.push((d, depth + 1));
-                            }
+                for l in self.ordered(&sets, &self.links_from) {
+                    let link = &self.links[l as usize];
+                    if link.kind == Kind::Network
+                        || std::mem::replace(&mut link_done[l as usize], true)
+                    {
+                        continue;
+                    }
+                    for &d in &self.sets[link.to as usize] {
+                        if !seen[d as usize] {
+                            seen[d as usize] = true;
+                            prev[d as usize] = Some(Hop {
+                                from: p,
+                                to: d,
+                                link: l,
+                            });
+                            found.push(d);
+                            became.push((d, depth + 1));
                         }
                     }
                 }
