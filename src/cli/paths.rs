@@ -70,7 +70,8 @@ const KINDS_HELP: &str = "Hops: =ssh=> an ssh rule lets A log in to B and a rule
 only as the last hop. \"May become\" (a weakness or credential on the other side): \
 ~admin-port~> an administrative port (see --admin-ports), ~kubernetes~> impersonation through the \
 operator's API-server proxy, ~funnel~> the internet through Funnel.\n\n\
-Each principal is listed once, with its shortest chain. Exit codes: 0 answered, 1 the policy has \
+Each principal is listed with its shortest chain, and for `paths`, when that one needs a weakness, \
+also its shortest chain that needs none. Exit codes: 0 answered, 1 the policy has \
 errors, 2 usage (an unknown name, a bad option).";
 
 #[derive(Args, Debug)]
