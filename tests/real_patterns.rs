@@ -46,6 +46,25 @@ fn passes(policy: &str, quiet: &[&str]) {
     }
 }
 
+/// The database connector's grant, as its README (tailscale's ts-db-connector) has users
+/// write it in the tailnet policy: `tailscale.com/cap/databases` is a Tailscale app's own
+/// capability, not a reserved name.
+#[test]
+fn the_database_connector_capability() {
+    passes(
+        r#"{
+            "tagOwners": {"tag:ts-db-connectors": ["autogroup:admin"]},
+            "grants": [{
+                "src": ["*"],
+                "dst": ["tag:ts-db-connectors"],
+                "ip": ["tcp:5432", "tcp:26257"],
+                "app": {"tailscale.com/cap/databases": [{"my-postgres-1": {"engine": "postgres", "access": [{"databases": ["testdb"], "roles": ["test"]}]}}]},
+            }],
+        }"#,
+        &["TSA042"],
+    );
+}
+
 #[test]
 fn grant_ip_with_a_wildcard_protocol() {
     // Jellyfin on any protocol, as tailcfg.ParseProtoPortRanges reads it.

@@ -7,7 +7,10 @@ use crate::model::{Acl, Autogroup, Grant, NodeAttr, Prefix, Sel, Selector, SshRu
 use crate::rules::Code;
 
 /// Tailscale capabilities that grants may carry (the rest of tailscale.com is reserved).
+/// `databases` is the database connector's (tailscale's ts-db-connector README has users
+/// put it in their tailnet policy; public policies push it).
 const ALLOWED_TAILSCALE_CAPS: &[&str] = &[
+    "tailscale.com/cap/databases",
     "tailscale.com/cap/drive",
     "tailscale.com/cap/kubernetes",
     "tailscale.com/cap/relay",
@@ -411,6 +414,7 @@ mod tests {
     fn capability_names() {
         assert!(check_capability_name("example.com/cap/foo").is_ok());
         assert!(check_capability_name("tailscale.com/cap/drive").is_ok());
+        assert!(check_capability_name("tailscale.com/cap/databases").is_ok());
         assert!(check_capability_name("tailscale.com/cap/funnel").is_err());
         assert!(check_capability_name("https://example.com/cap").is_err());
         assert!(check_capability_name("nocap").is_err());
