@@ -339,50 +339,44 @@ struct Units {
     skipped: Vec<PathBuf>,
 }
 
-/// The base policies of the intents projects looked at so far (each loaded once).
+/// The intents projects looked at so far (each loaded once): their base policy and the
+/// manifests they name, by canonical path.
 #[derive(Default)]
 struct Bases {
-    /// An intents file and its base policy's canonical path.
-    seen: Vec<(PathBuf, Option<PathBuf>)>,
-    /// An intents file and the canonical path of the manifests it names.
-    manifests: Vec<(PathBuf, Option<PathBuf>)>,
+    seen: Vec<(PathBuf, ProjectFiles)>,
+}
+
+#[derive(Clone, Default)]
+struct ProjectFiles {
+    base: Option<PathBuf>,
+    manifests: Option<PathBuf>,
 }
 
 impl Bases {
-    /// The intents project (found from the file's directory upward, then from the current
-    /// directory) whose `k8s.manifests` is `file` or a directory holding it.
-    fn manifests_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
-        let canonical = std::fs::canonicalize(file).ok()?;
-        let mut candidates: Vec<PathBuf> = crate::intents::find(canonical.parent()?)
-            .into_iter()
-            .collect();
-        candidates.extend(
-            std::env::current_dir()
-                .ok()
-                .and_then(|d| crate::intents::find(&d)),
-        );
-        for intents in candidates {
-            let manifests = match self.manifests.iter().find(|(i, _)| *i == intents) {
-                Some((_, m)) => m.clone(),
-                None => {
-                    let m = crate::intents::project::load(&intents)
-                        .ok()
-                        .and_then(|project| project.manifests_path())
-                        .and_then(|path| std::fs::canonicalize(path).ok());
-                    self.manifests.push((intents.clone(), m.clone()));
-                    m
-                }
-            };
-            if manifests.is_some_and(|m| canonical.starts_with(&m)) {
-                return Some(intents);
-            }
-        }
-        None
+    /// The intents project whose base policy `file` is.
+    fn project_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+        self.find(file, |canonical, files| {
+            files.base.as_deref() == Some(canonical)
+        })
     }
 
-    /// The intents project (found as `check` finds one: from the file's directory, then
-    /// from the current directory, upward) whose base policy `file` is.
-    fn project_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+    /// The intents project whose `k8s.manifests` is `file` or a directory holding it.
+    fn manifests_of(&mut self, file: &std::path::Path) -> Option<PathBuf> {
+        self.find(file, |canonical, files| {
+            files
+                .manifests
+                .as_ref()
+                .is_some_and(|m| canonical.starts_with(m))
+        })
+    }
+
+    /// The first intents project (found as `check` finds one: from the file's directory,
+    /// then from the current directory, upward) whose files `belongs` says hold `file`.
+    fn find(
+        &mut self,
+        file: &std::path::Path,
+        belongs: impl Fn(&std::path::Path, &ProjectFiles) -> bool,
+    ) -> Option<PathBuf> {
         let canonical = std::fs::canonicalize(file).ok()?;
         let mut candidates: Vec<PathBuf> = crate::intents::find(canonical.parent()?)
             .into_iter()
@@ -393,20 +387,24 @@ impl Bases {
                 .and_then(|d| crate::intents::find(&d)),
         );
         for intents in candidates {
-            let base = match self.seen.iter().find(|(i, _)| *i == intents) {
-                Some((_, base)) => base.clone(),
+            let files = match self.seen.iter().find(|(i, _)| *i == intents) {
+                Some((_, files)) => files.clone(),
                 None => {
-                    let base = crate::intents::project::load(&intents)
-                        .ok()
-                        .and_then(|project| {
-                            let id = project.base_file?;
-                            std::fs::canonicalize(&project.sources.get(id).path).ok()
-                        });
-                    self.seen.push((intents.clone(), base.clone()));
-                    base
+                    let files = crate::intents::project::load(&intents)
+                        .map(|project| ProjectFiles {
+                            base: project.base_file.and_then(|id| {
+                                std::fs::canonicalize(&project.sources.get(id).path).ok()
+                            }),
+                            manifests: project
+                                .manifests_path()
+                                .and_then(|path| std::fs::canonicalize(path).ok()),
+                        })
+                        .unwrap_or_default();
+                    self.seen.push((intents.clone(), files.clone()));
+                    files
                 }
             };
-            if base.as_ref() == Some(&canonical) {
+            if belongs(&canonical, &files) {
                 return Some(intents);
             }
         }

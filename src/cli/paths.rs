@@ -209,6 +209,15 @@ struct Chain {
     hops: Vec<crate::engine::paths::Hop>,
 }
 
+/// The group or autogroup through which the rule of `link` takes `principal` in, if any: a
+/// user through their group reads as the group; a tag, user or address as itself.
+fn written_group(graph: &Graph, link: u32, principal: Id) -> Option<String> {
+    graph
+        .written_as(link, principal)
+        .into_iter()
+        .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
+}
+
 /// Chains from `found`, those that differ only in which member of the same written
 /// source they start from merged.
 fn chains(ctx: &Context, found: &[Found], first_is_source: bool) -> Vec<Chain> {
@@ -220,16 +229,7 @@ fn chains(ctx: &Context, found: &[Found], first_is_source: bool) -> Vec<Chain> {
         }
         let start = f.hops[0].from;
         let source = if first_is_source {
-            let written = ctx.graph.written_as(f.hops[0].link, start);
-            // A user through their group reads as the group; a tag, user or address as
-            // itself.
-            match written
-                .iter()
-                .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
-            {
-                Some(w) => w.clone(),
-                None => ctx.name(start),
-            }
+            written_group(ctx.graph, f.hops[0].link, start).unwrap_or_else(|| ctx.name(start))
         } else {
             ctx.name(start)
         };
@@ -692,14 +692,8 @@ pub(crate) fn transitive_line(
         let name = if Some(f.principal) == graph.internet() {
             "the internet".to_string()
         } else {
-            let written = graph.written_as(f.hops[0].link, f.principal);
-            match written
-                .iter()
-                .find(|w| w.starts_with("group:") || w.starts_with("autogroup:"))
-            {
-                Some(w) => w.clone(),
-                None => graph.model.principal(f.principal).to_string(),
-            }
+            written_group(&graph, f.hops[0].link, f.principal)
+                .unwrap_or_else(|| graph.model.principal(f.principal).to_string())
         };
         let sure = f.hops.iter().all(|h| graph.link(h.link).kind.certain());
         let list = if sure { &mut certain } else { &mut may };

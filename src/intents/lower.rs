@@ -610,17 +610,7 @@ impl Lowerer<'_> {
         for svc in &intents.services {
             for f in &svc.from {
                 let name = f.value.trim();
-                let known = if name.contains('@')
-                    || name.starts_with("tag:")
-                    || name.starts_with("autogroup:")
-                {
-                    true
-                } else if name.starts_with("group:") {
-                    groups.contains(&name)
-                } else {
-                    devices.contains(&name)
-                };
-                if !known {
+                if !is_known_source(name, &groups, &devices) {
                     let candidates = devices.iter().chain(&groups).copied();
                     let hint = did_you_mean(name, candidates);
                     let d = self.report(
@@ -781,6 +771,18 @@ impl Lowerer<'_> {
 }
 
 /// A device name as the part of a tag after `tag:` (tags take letters, digits and dashes).
+/// Whether a `from` entry names something: a user, a tag or an autogroup as written, or a
+/// group or device the intents define.
+pub(super) fn is_known_source(name: &str, groups: &[&str], devices: &[&str]) -> bool {
+    if name.contains('@') || name.starts_with("tag:") || name.starts_with("autogroup:") {
+        true
+    } else if name.starts_with("group:") {
+        groups.contains(&name)
+    } else {
+        devices.contains(&name)
+    }
+}
+
 fn tag_suffix(name: &str) -> String {
     name.chars()
         .map(|c| {

@@ -212,17 +212,7 @@ pub fn check_names(intents: &Intents, file: FileId, diags: &mut Vec<Diagnostic>)
         for e in &d.ssh {
             for f in &e.from {
                 let name = f.value.trim();
-                let known = if name.contains('@')
-                    || name.starts_with("tag:")
-                    || name.starts_with("autogroup:")
-                {
-                    true
-                } else if name.starts_with("group:") {
-                    groups.contains(&name)
-                } else {
-                    devices.contains(&name)
-                };
-                if !known {
+                if !super::lower::is_known_source(name, &groups, &devices) {
                     let hint = did_you_mean(name, devices.iter().chain(&groups).copied());
                     diags.push(
                         Diagnostic::new(
