@@ -17,7 +17,8 @@
 
 use super::diff::ANY_OTHER_MEMBER;
 use super::inventory::{Inventory, Role, User};
-use super::reach::{EntryView, Principal, Roles, Side, contains, entries, entry_reaches};
+use super::access::{AccessModel, Dst, Id};
+use super::reach::{EntryView, Principal, Roles, Side, contains};
 use crate::model::{Autogroup, Policy, Selector, SshRule};
 use crate::syntax::Span;
 
@@ -227,48 +228,96 @@ fn is_address(sel: Option<&Selector>) -> bool {
     )
 }
 
-/// Whether the network lets `src` reach `dst` on TCP port 22 (the default allow-all of a
-/// policy with neither `acls` nor `grants` included).
-pub fn network_to_port_22(
-    policy: &Policy,
-    roles: &Roles,
-    src: &Principal,
-    dst: &Principal,
-) -> Verdict {
-    let all = entries(policy);
-    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
-    verdict(policy, roles, &port_22, src, dst)
+/// Which principals reach which on TCP port 22, answered from the access model: the
+/// entries that open tcp:22, and what their address selectors leave undecided.
+struct Port22<'m, 'p> {
+    model: &'m AccessModel<'p>,
+    /// Per entry: whether it opens tcp:22.
+    opens: Vec<bool>,
+    /// Per entry: whether a source selector names addresses.
+    address_sources: Vec<bool>,
+    /// Per principal: whether the sources of an entry opening tcp:22 to *addresses* take it
+    /// in (which devices hold those addresses is not known here).
+    to_addresses: Vec<bool>,
+    /// Whether such an entry also names addresses as sources: anyone may be among them.
+    to_addresses_from_addresses: bool,
+    /// Whether an `autogroup:self` entry opening tcp:22 names addresses as sources.
+    own_devices_from_addresses: bool,
 }
 
-/// [`network_to_port_22`] over the entries that open tcp:22, found once per policy.
-fn verdict(
-    policy: &Policy,
-    roles: &Roles,
-    port_22: &[&EntryView],
-    src: &Principal,
-    dst: &Principal,
-) -> Verdict {
-    if policy.acls.is_none() && policy.grants.is_none() {
-        return Verdict::Open;
+impl<'m, 'p> Port22<'m, 'p> {
+    fn new(model: &'m AccessModel<'p>) -> Self {
+        let entries = model.entries();
+        let opens: Vec<bool> = entries.iter().map(opens_tcp_22).collect();
+        let address_sources: Vec<bool> = entries
+            .iter()
+            .map(|e| e.src.iter().any(|s| is_address(s.selector.as_ref())))
+            .collect();
+        let mut to_addresses = vec![false; model.principals().len()];
+        let mut to_addresses_from_addresses = false;
+        let mut own_devices_from_addresses = false;
+        let mut seen_sets = rustc_hash::FxHashSet::default();
+        for (e, entry) in entries.iter().enumerate() {
+            if !opens[e] {
+                continue;
+            }
+            if model.destination(e) == Dst::OwnDevices {
+                own_devices_from_addresses |= address_sources[e];
+                continue;
+            }
+            if !is_address(entry.dst.selector.as_ref()) {
+                continue;
+            }
+            to_addresses_from_addresses |= address_sources[e];
+            for &set in model.source_sets(e) {
+                if seen_sets.insert(set) {
+                    for &p in model.set(set) {
+                        to_addresses[p as usize] = true;
+                    }
+                }
+            }
+        }
+        Port22 {
+            model,
+            opens,
+            address_sources,
+            to_addresses,
+            to_addresses_from_addresses,
+            own_devices_from_addresses,
+        }
     }
-    let mut verdict = Verdict::Closed;
-    for e in port_22 {
-        let src_by_identity = e.src.iter().any(|s| {
-            s.selector
-                .as_ref()
-                .is_some_and(|sel| contains(policy, roles, sel, Side::Src, src))
-        });
-        let src_by_address = e.src.iter().any(|s| is_address(s.selector.as_ref()));
-        let dst_by_identity = entry_reaches(policy, roles, e, src, dst);
-        let dst_by_address = is_address(e.dst.selector.as_ref());
-        if src_by_identity && dst_by_identity {
+
+    /// Whether the network lets `src` reach `dst` on TCP port 22 (the default allow-all of
+    /// a policy with neither `acls` nor `grants` included). An entry opens it when its
+    /// sources take in `src` and its destination `dst`; an address selector on either side
+    /// leaves it undecided.
+    fn verdict(&self, src: Id, dst: Id) -> Verdict {
+        let m = self.model;
+        if m.allows_all() {
             return Verdict::Open;
         }
-        if (src_by_identity || src_by_address) && (dst_by_identity || dst_by_address) {
+        let mut verdict = Verdict::Closed;
+        for &e in m.reaching(dst) {
+            let e = e as usize;
+            if !self.opens[e] || !m.leads(e, src, dst) {
+                continue;
+            }
+            if m.sources_include(e, src) {
+                return Verdict::Open;
+            }
+            if self.address_sources[e] {
+                verdict = Verdict::Undecided;
+            }
+        }
+        let own_devices = src == dst && matches!(m.principal(dst), Principal::User(_));
+        if self.to_addresses[src as usize]
+            || self.to_addresses_from_addresses
+            || (own_devices && self.own_devices_from_addresses)
+        {
             verdict = Verdict::Undecided;
         }
+        verdict
     }
-    verdict
 }
 
 /// The `ssh` rules whose sources take in `src` and whose destinations take in `dst`: the
@@ -338,25 +387,44 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
     }
     let users = stand_in_users(policy, inventory);
     let roles = Roles::of(Some(&users));
-    let all = entries(policy);
-    let port_22: Vec<&EntryView> = all.iter().filter(|e| opens_tcp_22(e)).collect();
+    let units: Vec<(Vec<Unit>, Vec<DstUnit>)> = policy
+        .ssh
+        .iter()
+        .map(|rule| {
+            let sources = rule
+                .src
+                .iter()
+                .filter_map(|s| Some(source_units(policy, s.selector.as_ref()?, s.raw.trim())))
+                .flatten()
+                .collect();
+            let destinations = rule
+                .dst
+                .iter()
+                .filter_map(|d| destination_unit(policy, d.selector.as_ref()?, d.raw.trim()))
+                .collect();
+            (sources, destinations)
+        })
+        .collect();
+    // One model over every principal the rules stand for.
+    let principals = units.iter().flat_map(|(sources, destinations)| {
+        let fixed = destinations.iter().filter_map(|d| match d {
+            DstUnit::Fixed(u) => Some(u),
+            DstUnit::OwnDevices => None,
+        });
+        sources
+            .iter()
+            .chain(fixed)
+            .flat_map(|u| u.candidates.iter().cloned())
+    });
+    let model = AccessModel::new(policy, &roles, principals.collect::<Vec<_>>());
+    let port_22 = Port22::new(&model);
+    let id = |p: &Principal| model.id(p).expect("every candidate is in the model");
     let mut out = Vec::new();
-    for (i, rule) in policy.ssh.iter().enumerate() {
-        let sources: Vec<Unit> = rule
-            .src
-            .iter()
-            .filter_map(|s| Some(source_units(policy, s.selector.as_ref()?, s.raw.trim())))
-            .flatten()
-            .collect();
-        let destinations: Vec<DstUnit> = rule
-            .dst
-            .iter()
-            .filter_map(|d| destination_unit(policy, d.selector.as_ref()?, d.raw.trim()))
-            .collect();
+    for (i, (rule, (sources, destinations))) in policy.ssh.iter().zip(&units).enumerate() {
         let mut pairs = Vec::new();
         let mut total = 0;
-        for s in &sources {
-            for d in &destinations {
+        for s in sources {
+            for d in destinations {
                 let (to, candidates): (String, Vec<(&Principal, &Principal)>) = match d {
                     DstUnit::Fixed(u) => (
                         u.name.clone(),
@@ -380,7 +448,7 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
                 total += 1;
                 let lacking = candidates
                     .iter()
-                    .all(|(a, b)| verdict(policy, &roles, &port_22, a, b) == Verdict::Closed);
+                    .all(|(a, b)| port_22.verdict(id(a), id(b)) == Verdict::Closed);
                 if lacking {
                     pairs.push(Pair {
                         from: s.name.clone(),
