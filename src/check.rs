@@ -6,6 +6,7 @@ use crate::intents::project::Project;
 use crate::model::{self, Policy};
 use crate::rules::Code;
 use crate::syntax::{self, Span};
+use crate::timings;
 use crate::validate::{self, Options};
 
 /// The result of checking one policy file.
@@ -51,7 +52,7 @@ pub fn check_policy_to(
 ) -> Checked {
     let text = &sources.get(file).text;
     let mut diagnostics = Vec::new();
-    let document = match syntax::hujson::parse(text) {
+    let document = match timings::stage("parse", || syntax::hujson::parse(text)) {
         Ok(doc) => doc,
         Err(e) => {
             diagnostics.push(syntax_diagnostic_in(file, &e, text));
@@ -62,8 +63,12 @@ pub fn check_policy_to(
         }
     };
     let comments = document.comments.clone();
-    let policy = model::lower(document.root, file, &mut diagnostics);
-    validate::validate(&policy, file, options, &mut diagnostics);
+    let policy = timings::stage("lower", || {
+        model::lower(document.root, file, &mut diagnostics)
+    });
+    timings::stage("validate", || {
+        validate::validate(&policy, file, options, &mut diagnostics)
+    });
     crate::lint::run(&policy, file, options.inventory.as_ref(), &mut diagnostics);
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
@@ -75,12 +80,18 @@ pub fn check_policy_to(
         let (audit, tests) = std::thread::scope(|scope| {
             let tests = scope.spawn(|| {
                 let mut found = Vec::new();
-                crate::engine::tests_eval::evaluate(&policy, inventory, domains, file, &mut found);
+                timings::stage("tests (offline)", || {
+                    crate::engine::tests_eval::evaluate(
+                        &policy, inventory, domains, file, &mut found,
+                    )
+                });
                 found
             });
             let mut audit = Vec::new();
             if depth == Depth::Full {
-                crate::lint::redundancy::audit(&policy, inventory, domains, file, &mut audit);
+                timings::stage("redundancy audit", || {
+                    crate::lint::redundancy::audit(&policy, inventory, domains, file, &mut audit)
+                });
             }
             let tests = tests
                 .join()

@@ -20,4 +20,5 @@ pub mod model;
 pub mod rules;
 pub mod suggest;
 pub mod syntax;
+pub mod timings;
 pub mod validate;

@@ -15,9 +15,9 @@
 //! through rules of its own). `tests/reach_property.rs` checks this against the concrete
 //! engine on random policies, `tests/conformance_ssh_access.rs` on the captures.
 
+use super::access::{AccessModel, Dst, Id};
 use super::diff::ANY_OTHER_MEMBER;
 use super::inventory::{Inventory, Role, User};
-use super::access::{AccessModel, Dst, Id};
 use super::reach::{EntryView, Principal, Roles, Side, contains};
 use crate::model::{Autogroup, Policy, Selector, SshRule};
 use crate::syntax::Span;

@@ -21,19 +21,26 @@ pub fn run(
     inventory: Option<&crate::engine::Inventory>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    lint(policy, file, diags);
+    use crate::timings::stage;
+    stage("lint: definitions", || lint(policy, file, diags));
     let op = operator::implied(policy);
     // The operator's tags are applied outside the policy: its own by whoever installs it
     // (its OAuth client), the proxy tag by the operator to every proxy.
     let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
-    tags::unused_tags(policy, inventory, &applied, file, diags);
-    tags::owner_cycles(policy, file, diags);
+    stage("lint: tags", || {
+        tags::unused_tags(policy, inventory, &applied, file, diags);
+        tags::owner_cycles(policy, file, diags);
+    });
     internet::internet_without_exit_node(policy, inventory, file, diags);
-    ssh::ssh_without_network_access(policy, inventory, file, diags);
+    stage("lint: ssh network", || {
+        ssh::ssh_without_network_access(policy, inventory, file, diags)
+    });
     if let Some(op) = op {
         operator::operator(policy, op, file, diags);
     }
-    escalation::tag_owner_escalation(policy, file, inventory, diags);
+    stage("lint: tag-owner escalation", || {
+        escalation::tag_owner_escalation(policy, file, inventory, diags)
+    });
     operator::drop_covered(diags);
 }
 

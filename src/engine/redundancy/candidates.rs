@@ -5,7 +5,7 @@
 use super::lower::AuditRule;
 use super::{Audit, SetId, zobrist};
 use crate::engine::ipset::IpSet;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 impl Audit {
@@ -14,12 +14,16 @@ impl Audit {
     pub(super) fn index(&mut self) {
         self.by_src = vec![Vec::new(); self.sets.len()];
         self.by_dst = vec![Vec::new(); self.sets.len()];
+        self.by_pair = FxHashMap::default();
         for (i, r) in self.rules.iter().enumerate() {
             for &s in &r.src_sels {
                 push_unique(&mut self.by_src[s as usize], i as u32);
             }
             for e in &r.entries {
                 push_unique(&mut self.by_dst[e.set as usize], i as u32);
+                for &s in &r.src_sels {
+                    push_unique(self.by_pair.entry((s, e.set)).or_default(), i as u32);
+                }
             }
         }
         // How many rules a selector leads to through its overlaps, per side: a broad
@@ -59,20 +63,75 @@ impl Audit {
             .iter()
             .map(|e| self.dst_reach[e.set as usize])
             .sum();
+        // When a rule's sources and destinations each overlap few sets (the common case:
+        // users, groups and tags to a tag or a subnet), the rules naming one of those
+        // source sets *and* one of those destination sets are found directly, so the
+        // cost follows the answer rather than how many rules share one side (thousands
+        // of rules to one subnet on port 22).
+        let around = |s: SetId| std::iter::once(s).chain(self.overlaps[s as usize].iter().copied());
+        let src_sets: usize = r
+            .src_sels
+            .iter()
+            .map(|&s| 1 + self.overlaps[s as usize].len())
+            .sum();
+        let dst_sets: usize = r
+            .entries
+            .iter()
+            .map(|e| 1 + self.overlaps[e.set as usize].len())
+            .sum();
+        // Which sets overlap the rule's sources, marked once when that is cheaper than
+        // the walk, so that each rule met on the way is tested by lookups, not searches.
+        let marked = src_sets <= src_cost.min(dst_cost);
+        if marked {
+            for &s in &r.src_sels {
+                for a in around(s) {
+                    scratch.src_sets[a as usize] = stamp;
+                }
+            }
+        }
+        let Scratch {
+            mark,
+            src_sets: near,
+            ..
+        } = scratch;
+        let mut consider = |c: u32, out: &mut Vec<u32>| {
+            if mark[c as usize] != stamp {
+                mark[c as usize] = stamp;
+                let rule = &self.rules[c as usize];
+                let overlaps = if marked {
+                    rule.src_sels.iter().any(|&b| near[b as usize] == stamp)
+                        && self.destinations_overlap(r, rule)
+                } else {
+                    self.overlap(r, rule)
+                };
+                if c as usize != i && overlaps {
+                    out.push(c);
+                }
+            }
+        };
+        if src_sets.saturating_mul(dst_sets) < src_cost.min(dst_cost) {
+            for &s in &r.src_sels {
+                for a in around(s) {
+                    for e in &r.entries {
+                        for b in around(e.set) {
+                            for &c in self.by_pair.get(&(a, b)).into_iter().flatten() {
+                                consider(c, &mut out);
+                            }
+                        }
+                    }
+                }
+            }
+            return out;
+        }
         let (seeds, index): (Vec<SetId>, &Vec<Vec<u32>>) = if src_cost <= dst_cost {
             (r.src_sels.clone(), &self.by_src)
         } else {
             (r.entries.iter().map(|e| e.set).collect(), &self.by_dst)
         };
         for s in seeds {
-            for t in std::iter::once(s).chain(self.overlaps[s as usize].iter().copied()) {
+            for t in around(s) {
                 for &c in &index[t as usize] {
-                    if scratch.mark[c as usize] != stamp {
-                        scratch.mark[c as usize] = stamp;
-                        if c as usize != i && self.overlap(r, &self.rules[c as usize]) {
-                            out.push(c);
-                        }
-                    }
+                    consider(c, &mut out);
                 }
             }
         }
@@ -87,11 +146,24 @@ impl Audit {
         r.src_sels
             .iter()
             .any(|&a| c.src_sels.iter().any(|&b| self.sets_overlap(a, b)))
-            && r.entries.iter().any(|e| {
-                c.entries
-                    .iter()
-                    .any(|f| e.keys.overlaps(&f.keys) && self.sets_overlap(e.set, f.set))
-            })
+            && self.destinations_overlap(r, c)
+    }
+
+    fn destinations_overlap(&self, r: &AuditRule, c: &AuditRule) -> bool {
+        r.entries.iter().any(|e| {
+            c.entries
+                .iter()
+                .any(|f| e.keys.overlaps(&f.keys) && self.sets_overlap(e.set, f.set))
+        })
+    }
+
+    /// Scratch space for [`Self::candidates`], one per thread.
+    pub(super) fn scratch(&self) -> Scratch {
+        Scratch {
+            mark: vec![0; self.rules.len()],
+            src_sets: vec![0; self.sets.len()],
+            stamp: 0,
+        }
     }
 }
 
@@ -101,18 +173,13 @@ fn push_unique(list: &mut Vec<u32>, v: u32) {
     }
 }
 
+/// Marks stamped per call, so nothing is cleared between rules.
 pub(super) struct Scratch {
+    /// Per rule: met in this call.
     mark: Vec<u32>,
+    /// Per set: overlaps this call's rule's sources.
+    src_sets: Vec<u32>,
     stamp: u32,
-}
-
-impl Scratch {
-    pub(super) fn new(n: usize) -> Scratch {
-        Scratch {
-            mark: vec![0; n],
-            stamp: 0,
-        }
-    }
 }
 
 /// For each set, the sets it overlaps. One sweep over every set's intervals: each

@@ -51,7 +51,7 @@ impl Audit {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || {
-                        let mut scratch = Scratch::new(n);
+                        let mut scratch = this.scratch();
                         (t..n)
                             .step_by(threads)
                             .map(|i| {
@@ -80,7 +80,7 @@ impl Audit {
         }
         let mut by_order: Vec<usize> = (0..n).collect();
         by_order.sort_by_key(|&i| self.order[i]);
-        let mut scratch = Scratch::new(n);
+        let mut scratch = self.scratch();
         for i in by_order {
             self.verdicts[i] = self.settle(i, &self.full[i], &mut scratch);
             if self.verdicts[i].is_none() && self.full[i].is_some() {

@@ -120,6 +120,8 @@ pub struct Audit {
     /// For each set, the rules with it among their sources / destinations.
     by_src: Vec<Vec<u32>>,
     by_dst: Vec<Vec<u32>>,
+    /// For each (source set, destination set) a rule names together, the rules that do.
+    by_pair: FxHashMap<(SetId, SetId), Vec<u32>>,
     /// Per set, how many rules its overlaps lead to, by sources / destinations.
     src_reach: Vec<usize>,
     dst_reach: Vec<usize>,
@@ -149,6 +151,7 @@ impl Audit {
             rules: Vec::new(),
             by_src: Vec::new(),
             by_dst: Vec::new(),
+            by_pair: FxHashMap::default(),
             src_reach: Vec::new(),
             dst_reach: Vec::new(),
             verdicts: Vec::new(),

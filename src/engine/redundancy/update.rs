@@ -1,7 +1,6 @@
 //! Re-deciding after an edit: unchanged rules keep their lowering and verdicts, and only
 //! the rules the edit can affect are decided again.
 
-use super::candidates::Scratch;
 use super::lower::{Interner, Written, definitions_key};
 use super::{Audit, SetId, Verdict};
 use crate::engine::inventory::Inventory;
@@ -37,7 +36,7 @@ impl Audit {
         }
         // Rules that overlapped a removed or changed rule, before the index changes.
         let mut dirty: Vec<u32> = Vec::new();
-        let mut scratch = Scratch::new(self.rules.len());
+        let mut scratch = self.scratch();
         for (o, m) in new_of_old.iter().enumerate() {
             if m.is_none() {
                 for c in self.candidates(o, &mut scratch) {
@@ -114,7 +113,7 @@ impl Audit {
             self.sizes.push(self.sets[new].size());
         }
         self.index();
-        let mut scratch = Scratch::new(self.rules.len());
+        let mut scratch = self.scratch();
         for &j in &changed {
             dirty.push(j);
             dirty.extend(self.candidates(j as usize, &mut scratch));
