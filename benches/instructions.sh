@@ -189,6 +189,7 @@ python3 -c 'import sys; t = float(sys.argv[1]); sys.exit(0 if 0 < t < float("inf
     exit 2
 }
 
+echo "building the release binary and the input generators (cargo build --release)" >&2
 cargo build --release --quiet --bin tsacl --example gen_tailnet --example gen_policy
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 tsacl="$target/release/tsacl"
@@ -197,7 +198,7 @@ tsacl="$target/release/tsacl"
 # policy's directory, and inside the checkout they would load the repository's own
 # policies/ in every command (measured separately, by its own line).
 work=$(mktemp -d "${TMPDIR:-/tmp}/tsacl-instructions.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$baseline.new"' EXIT
 mkdir "$work/inputs"
 "$target/release/examples/gen_tailnet" "$work/inputs" "$devices" "$rules"
 "$target/release/examples/gen_policy" "$policy_bytes" 42 >"$work/inputs/generated.hujson"

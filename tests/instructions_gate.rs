@@ -169,3 +169,31 @@ fn the_committed_baseline_covers_exactly_the_measured_commands() {
     let output = script(&["--compare", path, path], None);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
+
+/// Without valgrind the gate fails (exit 2) rather than skipping, under CI=true or not.
+#[cfg(unix)]
+#[test]
+fn without_valgrind_the_gate_fails() {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in ["bash", "python3", "dirname"] {
+        let found = Command::new("bash")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        let path = String::from_utf8(found.stdout).unwrap();
+        std::os::unix::fs::symlink(path.trim(), bin.path().join(tool)).unwrap();
+    }
+    let output = Command::new(bin.path().join("bash"))
+        .arg(root().join("benches/instructions.sh"))
+        .arg("--check")
+        .env("PATH", bin.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("needs valgrind"),
+        "{}",
+        text(&output)
+    );
+}
