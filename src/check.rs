@@ -2,7 +2,6 @@
 
 use crate::diagnostics::selection::{Layer, Selection};
 use crate::diagnostics::{Diagnostic, FileId, Location, SourceMap};
-use crate::intents::project::Project;
 use crate::model::{self, Policy};
 use crate::rules::Code;
 use crate::syntax::{self, Span};
@@ -134,18 +133,6 @@ pub fn check_files(
     }
     .apply(&mut diagnostics);
     diagnostics
-}
-
-/// `tsacl check` on an intents project: the whole check (stale output, validation, tests,
-/// proof), then the intents file's `lint` section with the user's layer over it. Call it
-/// only when the `lint` section has no errors (those are configuration errors). Shared by
-/// the command line and the language server.
-pub fn check_project(project: &mut Project, options: &Options, user: Layer) {
-    project.check(options);
-    Selection {
-        layers: vec![project.intents.lint.layer.clone(), user],
-    }
-    .apply(&mut project.diagnostics);
 }
 
 /// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.

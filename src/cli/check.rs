@@ -1,7 +1,7 @@
 //! `tsacl check FILE...`
 
 use super::{EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, error_line, terminal_width};
-use crate::check::{Depth, check_files, check_project};
+use crate::check::{Depth, check_files};
 use crate::diagnostics::render::{TextStyle, render_json, render_text, summary};
 use crate::diagnostics::selection::{Layer, check_pattern, parse_override};
 use crate::diagnostics::{SourceFile, SourceMap};
@@ -191,7 +191,7 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
         return usage;
     };
     let shown = project.sources.get(project.output_file).name.clone();
-    check_project(&mut project, &options, cli);
+    project.check_with_selection(&options, cli);
     let mut files = vec![project.intents_file];
     files.extend(project.base_file);
     files.push(project.output_file);

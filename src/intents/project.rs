@@ -137,6 +137,22 @@ pub fn load_with(
 }
 
 impl Project {
+    /// `tsacl check` on an intents project: the whole check (stale output, validation,
+    /// tests, proof), then the intents file's `lint` section with the user's layer over
+    /// it. Call it only when the `lint` section has no errors (those are configuration
+    /// errors). Shared by the command line and the language server.
+    pub fn check_with_selection(
+        &mut self,
+        options: &crate::validate::Options,
+        user: crate::diagnostics::selection::Layer,
+    ) {
+        self.check(options);
+        crate::diagnostics::selection::Selection {
+            layers: vec![self.intents.lint.layer.clone(), user],
+        }
+        .apply(&mut self.diagnostics);
+    }
+
     /// The full check: the committed output is current, the compiled policy is valid and
     /// its tests pass, and reachability equals the intents.
     pub fn check(&mut self, options: &crate::validate::Options) {

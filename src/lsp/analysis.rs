@@ -356,7 +356,7 @@ fn check_project(job: &Job, intents: &Path) -> Vec<(Uri, Vec<Finding>)> {
             .collect();
         return vec![(intents_uri, findings)];
     }
-    crate::check::check_project(&mut project, &job.config.options, job.config.layer.clone());
+    project.check_with_selection(&job.config.options, job.config.layer.clone());
     let in_sync = project.committed.as_deref() == Some(project.compiled.text.as_slice());
     let compiled_policy = crate::syntax::hujson::parse(&project.compiled.text)
         .ok()
