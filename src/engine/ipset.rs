@@ -102,6 +102,22 @@ impl IpSet {
         }
     }
 
+    /// Whether the union of `sets` contains this set, without building the union: what
+    /// remains is subtracted set by set, which for a small set beside large ones
+    /// (`autogroup:member`) binary-searches them instead of merging them.
+    pub fn within_union<'a>(&self, sets: impl IntoIterator<Item = &'a IpSet>) -> bool {
+        let mut rest = std::borrow::Cow::Borrowed(self);
+        for s in sets {
+            if rest.is_empty() {
+                break;
+            }
+            if s.overlaps(&rest) {
+                rest = std::borrow::Cow::Owned(rest.subtract(s));
+            }
+        }
+        rest.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
@@ -575,6 +591,11 @@ mod tests {
             prop_assert_eq!(members(&sa.subtract(&sb)), na.difference(&nb).copied().collect());
             prop_assert_eq!(sa.contains_set(&sb), nb.is_subset(&na));
             prop_assert_eq!(IpSet::union_all([&sa, &sb]), sa.union(&sb));
+            prop_assert_eq!(sa.within_union([&sb]), sa.within_union([&sb, &IpSet::new()]));
+            prop_assert_eq!(sa.within_union([&sb]), sb.contains_set(&sa));
+            let halves = [sb.intersect(&sa), sb.subtract(&sa)];
+            prop_assert_eq!(sa.within_union(&halves), sb.contains_set(&sa));
+            prop_assert_eq!(sb.within_union([&sa, &sb]), true);
             // Normal form: equal sets have equal representations.
             prop_assert_eq!(sa.union(&sb), sb.union(&sa));
         }

@@ -79,31 +79,67 @@ impl Audit {
             .iter()
             .map(|e| 1 + self.overlaps[e.set as usize].len())
             .sum();
-        // Which sets overlap the rule's sources, marked once when that is cheaper than
-        // the walk, so that each rule met on the way is tested by lookups, not searches.
-        let marked = src_sets <= src_cost.min(dst_cost);
-        if marked {
+        // Which sets overlap the rule's sources, and which its destinations (with the
+        // entries they overlap, as bits), marked once when that is cheaper than the walk,
+        // so that each rule met on the way is tested by lookups, not searches.
+        let walk = src_cost.min(dst_cost);
+        let src_marked = src_sets <= walk;
+        if src_marked {
             for &s in &r.src_sels {
                 for a in around(s) {
                     scratch.src_sets[a as usize] = stamp;
                 }
             }
         }
+        let dst_marked = r.entries.len() <= 64 && dst_sets <= walk;
+        if dst_marked {
+            for (k, e) in r.entries.iter().enumerate() {
+                for b in around(e.set) {
+                    let b = b as usize;
+                    if scratch.dst_sets[b] != stamp {
+                        scratch.dst_sets[b] = stamp;
+                        scratch.dst_entries[b] = 0;
+                    }
+                    scratch.dst_entries[b] |= 1 << k;
+                }
+            }
+        }
         let Scratch {
             mark,
-            src_sets: near,
+            src_sets: near_src,
+            dst_sets: near_dst,
+            dst_entries,
             ..
         } = scratch;
         let mut consider = |c: u32, out: &mut Vec<u32>| {
             if mark[c as usize] != stamp {
                 mark[c as usize] = stamp;
                 let rule = &self.rules[c as usize];
-                let overlaps = if marked {
-                    rule.src_sels.iter().any(|&b| near[b as usize] == stamp)
-                        && self.destinations_overlap(r, rule)
+                let sources = if src_marked {
+                    rule.src_sels.iter().any(|&b| near_src[b as usize] == stamp)
                 } else {
-                    self.overlap(r, rule)
+                    r.src_sels
+                        .iter()
+                        .any(|&a| rule.src_sels.iter().any(|&b| self.sets_overlap(a, b)))
                 };
+                let overlaps = sources
+                    && if dst_marked {
+                        rule.entries.iter().any(|f| {
+                            let set = f.set as usize;
+                            near_dst[set] == stamp && {
+                                let mut bits = dst_entries[set];
+                                let mut hit = false;
+                                while bits != 0 && !hit {
+                                    let k = bits.trailing_zeros() as usize;
+                                    bits &= bits - 1;
+                                    hit = r.entries[k].keys.overlaps(&f.keys);
+                                }
+                                hit
+                            }
+                        })
+                    } else {
+                        self.destinations_overlap(r, rule)
+                    };
                 if c as usize != i && overlaps {
                     out.push(c);
                 }
@@ -142,13 +178,6 @@ impl Audit {
         a == b || self.overlaps[a as usize].binary_search(&b).is_ok()
     }
 
-    fn overlap(&self, r: &AuditRule, c: &AuditRule) -> bool {
-        r.src_sels
-            .iter()
-            .any(|&a| c.src_sels.iter().any(|&b| self.sets_overlap(a, b)))
-            && self.destinations_overlap(r, c)
-    }
-
     fn destinations_overlap(&self, r: &AuditRule, c: &AuditRule) -> bool {
         r.entries.iter().any(|e| {
             c.entries
@@ -162,6 +191,8 @@ impl Audit {
         Scratch {
             mark: vec![0; self.rules.len()],
             src_sets: vec![0; self.sets.len()],
+            dst_sets: vec![0; self.sets.len()],
+            dst_entries: vec![0; self.sets.len()],
             stamp: 0,
         }
     }
@@ -179,6 +210,9 @@ pub(super) struct Scratch {
     mark: Vec<u32>,
     /// Per set: overlaps this call's rule's sources.
     src_sets: Vec<u32>,
+    /// Per set: overlaps this call's rule's destinations, and which of its entries (bits).
+    dst_sets: Vec<u32>,
+    dst_entries: Vec<u64>,
     stamp: u32,
 }
 

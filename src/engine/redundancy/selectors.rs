@@ -28,8 +28,7 @@ impl Audit {
             // `autogroup:member`); the union of the others is built only when none does.
             let other = |j: &usize| &*self.sets[r.src_sels[*j] as usize];
             let contained = others.iter().any(|j| other(j).contains_set(set))
-                || (others.len() > 1
-                    && IpSet::union_all(others.iter().map(other)).contains_set(set));
+                || (others.len() > 1 && set.within_union(others.iter().map(other)));
             if contained {
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
@@ -142,7 +141,7 @@ fn minimal_containing<'a>(
     while k > 0 {
         k -= 1;
         let without: Vec<usize> = chosen.iter().copied().filter(|&j| j != chosen[k]).collect();
-        if IpSet::union_all(without.iter().map(|&j| set(j))).contains_set(target) {
+        if target.within_union(without.iter().map(|&j| set(j))) {
             chosen = without;
         }
     }
