@@ -100,12 +100,13 @@ impl Audit {
         if r.has_caps && r.entries.is_empty() {
             return None;
         }
-        if r.src.is_empty() {
+        let src = r.src.union();
+        if src.is_empty() {
             return (!r.has_caps).then_some(Verdict::NoSources);
         }
         let no_dst = r.entries.iter().all(|e| {
             if e.own {
-                !self.sets[0].overlaps(&r.src)
+                !self.sets[0].overlaps(&src)
             } else {
                 self.sets[e.set as usize].is_empty()
             }
@@ -127,13 +128,16 @@ impl Audit {
                 !gone && r.coverable_by(&self.rules[c])
             })
             .collect();
-        if pool.is_empty() || self.witness(r, &pool) {
+        if pool.is_empty() || self.witness(r, &src, &pool) {
             return None;
         }
-        let parts: Vec<Part> = pool.iter().map(|&c| self.part(r, c as usize)).collect();
+        let parts: Vec<Part> = pool
+            .iter()
+            .map(|&c| self.part(r, &src, c as usize))
+            .collect();
         let checker = Checker {
             audit: self,
-            src: &r.src,
+            src: &src,
             entries: &r.entries,
         };
         // A concise cover: ranked by overlap, one rule if one suffices (it must contain
@@ -143,7 +147,7 @@ impl Audit {
         ranked.sort_by(|a, b| b.volume.total_cmp(&a.volume).then(a.rule.cmp(&b.rule)));
         if let Some(one) = ranked
             .iter()
-            .filter(|p| p.has_every_source(&r.src))
+            .filter(|p| p.has_every_source(&src))
             .take(16)
             .find(|p| checker.covered(&[**p]))
         {
@@ -177,7 +181,7 @@ impl Audit {
     /// Cheap proof that rule `r` is needed: a few of its flows (sampled sources, each
     /// entry's first destination address and first port) that no candidate allows. Most
     /// rules are needed, and this spares them the exact check.
-    fn witness(&self, r: &AuditRule, pool: &[u32]) -> bool {
+    fn witness(&self, r: &AuditRule, src: &IpSet, pool: &[u32]) -> bool {
         let first = |set: &IpSet| -> Option<(usize, u128)> {
             set.families()
                 .iter()
@@ -186,7 +190,7 @@ impl Audit {
                 .map(|(f, l)| (f, l[0].0))
         };
         let mut sources: Vec<(usize, u128)> = Vec::new();
-        for (fam, list) in r.src.families().iter().enumerate() {
+        for (fam, list) in src.families().iter().enumerate() {
             if list.is_empty() {
                 continue;
             }
@@ -233,17 +237,21 @@ impl Audit {
         false
     }
 
-    /// Candidate `c` restricted to rule `r`'s sources, ranked by how much of `r` it covers.
-    fn part<'a>(&'a self, r: &'a AuditRule, c: usize) -> Part<'a> {
+    /// Candidate `c` restricted to rule `r`'s sources (`src`, their union), ranked by how
+    /// much of `r` it covers.
+    fn part<'a>(&'a self, r: &'a AuditRule, src: &'a IpSet, c: usize) -> Part<'a> {
         let rule = &self.rules[c];
         // Borrow rather than copy when the candidate takes in every source (often: a
         // broad rule, or the same selector, whose set is shared).
-        let src = if Arc::ptr_eq(&rule.src, &r.src) || rule.src.contains_set(&r.src) {
-            Cow::Borrowed(&*r.src)
-        } else if r.src.contains_set(&rule.src) {
-            Cow::Borrowed(&*rule.src)
+        let same = matches!((r.src.one(), rule.src.one()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+        let (src, size) = if same || rule.src.contains_set(src) {
+            (Cow::Borrowed(src), r.src_size)
+        } else if let Some(theirs) = rule.src.one().filter(|_| rule.src.within(src)) {
+            (Cow::Borrowed(&**theirs), rule.src_size)
         } else {
-            Cow::Owned(rule.src.intersect(&r.src))
+            let mine = rule.src.intersect(src);
+            let size = mine.size();
+            (Cow::Owned(mine), size)
         };
         let mut best: f64 = 0.0;
         for e in &r.entries {
@@ -254,13 +262,7 @@ impl Audit {
                 }
             }
         }
-        let sources = if std::ptr::eq(&*src, &*r.src) {
-            r.src_size
-        } else if std::ptr::eq(&*src, &*rule.src) {
-            rule.src_size
-        } else {
-            src.size()
-        };
+        let sources = size;
         Part {
             rule: c as u32,
             volume: sources * best,

@@ -13,6 +13,7 @@ use crate::engine::rules::{Origin, Protocols};
 use crate::model::{Autogroup, Policy, Sel, Selector};
 use crate::syntax::Span;
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -32,8 +33,7 @@ pub(super) struct AuditRule {
     pub(super) span: Span,
     pub(super) src_sels: Vec<SetId>,
     pub(super) src_spans: Vec<Span>,
-    /// Shared with the selector's set when there is one selector.
-    pub(super) src: Arc<IpSet>,
+    pub(super) src: Sources,
     pub(super) src_size: f64,
     pub(super) entries: Vec<AuditEntry>,
     pub(super) dst_spans: Vec<Span>,
@@ -51,6 +51,69 @@ impl AuditRule {
         (other.via.is_empty()
             || (!self.via.is_empty() && self.via.iter().all(|v| other.via.contains(v))))
             && (other.posture.is_empty() || other.posture == self.posture)
+    }
+}
+
+/// A rule's sources: one set (shared with its selector's, or with the selector whose set
+/// holds the others'), or the sets whose union it is. That union is built only while the
+/// rule itself is decided, never kept: a rule naming `autogroup:member` and a tag would
+/// otherwise hold a copy of every member device's addresses (at 100,000 devices, a
+/// thousand such rules held over a gigabyte).
+#[derive(Clone, Debug)]
+pub(super) enum Sources {
+    One(Arc<IpSet>),
+    Parts(Vec<Arc<IpSet>>),
+}
+
+impl Sources {
+    /// The set, built when it is a union.
+    pub(super) fn union(&self) -> Cow<'_, IpSet> {
+        match self {
+            Sources::One(set) => Cow::Borrowed(&**set),
+            Sources::Parts(parts) => Cow::Owned(IpSet::union_all(parts.iter().map(|p| &**p))),
+        }
+    }
+
+    /// The one set, when the sources are one.
+    pub(super) fn one(&self) -> Option<&Arc<IpSet>> {
+        match self {
+            Sources::One(set) => Some(set),
+            Sources::Parts(_) => None,
+        }
+    }
+
+    pub(super) fn contains(&self, addr: std::net::IpAddr) -> bool {
+        match self {
+            Sources::One(set) => set.contains(addr),
+            Sources::Parts(parts) => parts.iter().any(|p| p.contains(addr)),
+        }
+    }
+
+    /// Whether the sources take in every address of `other`.
+    pub(super) fn contains_set(&self, other: &IpSet) -> bool {
+        match self {
+            Sources::One(set) => set.contains_set(other),
+            Sources::Parts(parts) => other.within_union(parts.iter().map(|p| &**p)),
+        }
+    }
+
+    /// Whether `other` takes in every source.
+    pub(super) fn within(&self, other: &IpSet) -> bool {
+        match self {
+            Sources::One(set) => other.contains_set(set),
+            Sources::Parts(parts) => parts.iter().all(|p| other.contains_set(p)),
+        }
+    }
+
+    /// The sources `other` also takes in.
+    pub(super) fn intersect(&self, other: &IpSet) -> IpSet {
+        match self {
+            Sources::One(set) => set.intersect(other),
+            Sources::Parts(parts) => {
+                let pieces: Vec<IpSet> = parts.iter().map(|p| p.intersect(other)).collect();
+                IpSet::union_all(&pieces)
+            }
+        }
     }
 }
 
@@ -259,22 +322,24 @@ impl Written<'_> {
             Written::Acl(..) => (Vec::new(), false),
         };
         let src = match src_sels[..] {
-            [one] => Arc::clone(&sets[one as usize]),
+            [one] => Sources::One(Arc::clone(&sets[one as usize])),
             _ => {
                 // When one part holds the others (users beside `autogroup:member`), the
                 // union is that part: share it rather than build a copy per rule.
                 let parts = || src_sels.iter().map(|&s| &sets[s as usize]);
                 let largest = parts().max_by_key(|s| s.interval_count());
                 match largest {
-                    Some(big) if parts().all(|s| big.contains_set(s)) => Arc::clone(big),
-                    _ => Arc::new(IpSet::union_all(parts().map(|s| &**s))),
+                    Some(big) if parts().all(|s| big.contains_set(s)) => {
+                        Sources::One(Arc::clone(big))
+                    }
+                    _ => Sources::Parts(parts().cloned().collect()),
                 }
             }
         };
         AuditRule {
             origin: self.origin(),
             span: self.span(),
-            src_size: src.size(),
+            src_size: src.union().size(),
             src,
             src_sels,
             src_spans,

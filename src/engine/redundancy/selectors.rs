@@ -11,6 +11,7 @@ impl Audit {
     /// Selectors of a needed rule made redundant by, or empty next to, its other ones.
     pub(super) fn selector_findings(&self, i: usize) -> Vec<Inner> {
         let r = &self.rules[i];
+        let src = r.src.union();
         let mut out = Vec::new();
         // Sources: later duplicates are the redundant ones.
         let mut gone = vec![false; r.src_sels.len()];
@@ -68,13 +69,13 @@ impl Audit {
             }
             let checker = Checker {
                 audit: self,
-                src: &r.src,
+                src: &src,
                 entries: &mine,
             };
             let part = Part {
                 rule: i as u32,
                 volume: 0.0,
-                src: Cow::Borrowed(&*r.src),
+                src: Cow::Borrowed(&*src),
                 entries: &rest,
             };
             if checker.covered(&[&part]) {
@@ -87,7 +88,7 @@ impl Audit {
                     let part = Part {
                         rule: i as u32,
                         volume: 0.0,
-                        src: Cow::Borrowed(&*r.src),
+                        src: Cow::Borrowed(&*src),
                         entries: &only,
                     };
                     checker.covered(&[&part])
