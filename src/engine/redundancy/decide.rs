@@ -131,9 +131,10 @@ impl Audit {
         if pool.is_empty() || self.witness(r, &src, &pool) {
             return None;
         }
+        let size = r.src_size.unwrap_or_else(|| src.size());
         let parts: Vec<Part> = pool
             .iter()
-            .map(|&c| self.part(r, &src, c as usize))
+            .map(|&c| self.part(r, (&src, size), c as usize))
             .collect();
         let checker = Checker {
             audit: self,
@@ -237,17 +238,19 @@ impl Audit {
         false
     }
 
-    /// Candidate `c` restricted to rule `r`'s sources (`src`, their union), ranked by how
-    /// much of `r` it covers.
-    fn part<'a>(&'a self, r: &'a AuditRule, src: &'a IpSet, c: usize) -> Part<'a> {
+    /// Candidate `c` restricted to rule `r`'s sources (`src`, their union, and its size),
+    /// ranked by how much of `r` it covers.
+    fn part<'a>(&'a self, r: &'a AuditRule, (src, size): (&'a IpSet, f64), c: usize) -> Part<'a> {
         let rule = &self.rules[c];
         // Borrow rather than copy when the candidate takes in every source (often: a
         // broad rule, or the same selector, whose set is shared).
         let same = matches!((r.src.one(), rule.src.one()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
         let (src, size) = if same || rule.src.contains_set(src) {
-            (Cow::Borrowed(src), r.src_size)
-        } else if let Some(theirs) = rule.src.one().filter(|_| rule.src.within(src)) {
-            (Cow::Borrowed(&**theirs), rule.src_size)
+            (Cow::Borrowed(src), size)
+        } else if let (Some(theirs), Some(their_size)) = (rule.src.one(), rule.src_size)
+            && rule.src.within(src)
+        {
+            (Cow::Borrowed(&**theirs), their_size)
         } else {
             let mine = rule.src.intersect(src);
             let size = mine.size();

@@ -34,7 +34,8 @@ pub(super) struct AuditRule {
     pub(super) src_sels: Vec<SetId>,
     pub(super) src_spans: Vec<Span>,
     pub(super) src: Sources,
-    pub(super) src_size: f64,
+    /// The size of a one-set source (a union's is computed while the rule is decided).
+    pub(super) src_size: Option<f64>,
     pub(super) entries: Vec<AuditEntry>,
     pub(super) dst_spans: Vec<Span>,
     pub(super) via: Vec<String>,
@@ -339,7 +340,7 @@ impl Written<'_> {
         AuditRule {
             origin: self.origin(),
             span: self.span(),
-            src_size: src.union().size(),
+            src_size: src.one().map(|set| set.size()),
             src,
             src_sels,
             src_spans,
