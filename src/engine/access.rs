@@ -683,4 +683,125 @@ mod tests {
             "the database sends nothing"
         );
     }
+
+    #[test]
+    fn address_selectors_take_in_principals_by_family_and_leave_unheld_addresses() {
+        let policy = crate::model::from_text(
+            r#"{
+              "hosts": {"nas-net": "192.168.1.0/24", "v4-tailnet": "100.64.0.0/10"},
+              "tagOwners": {"tag:db": []},
+              "grants": [
+                {"src": ["nas-net"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+                {"src": ["v4-tailnet", "*"], "dst": ["tag:db"], "ip": ["tcp:80"]},
+                {"src": ["autogroup:danger-all"], "dst": ["nas-net"], "ip": ["tcp:443"]}
+              ]
+            }"#,
+        );
+        let ip = |t: &str| IpSet::parse(t).expect("an address");
+        let alice = Principal::User("alice@example.com".into());
+        let db = Principal::Tags(vec!["tag:db".into()]);
+        let nas = Principal::Address(ip("192.168.1.5"));
+        let routed = Principal::Address(ip("10.0.0.5"));
+        let inventory = crate::engine::Inventory::default();
+        let resolver = Resolver::new(&policy, &inventory);
+        let mut held = FxHashMap::default();
+        held.insert(alice.clone(), ip("fd7a:115c:a1e0::1"));
+        let addressing = Addressing {
+            resolver: &resolver,
+            routes: ip("10.0.0.0/24"),
+            held,
+        };
+        let extra = Selector::parse("192.168.1.5").expect("a selector");
+        let roles = Roles::none();
+        let m = AccessModel::with_addresses(
+            &policy,
+            &roles,
+            [alice.clone(), db.clone(), nas.clone(), routed.clone()],
+            [&extra],
+            &addressing,
+        );
+        let id = |p: &Principal| m.id(p).expect("in the model");
+        let src = |text: &str| {
+            m.set_of(&Selector::parse(text).expect("a selector"), Side::Src)
+                .expect("a source set")
+        };
+        let takers = |set: u32| m.takers(set).collect::<Vec<_>>();
+
+        let nas_net = src("nas-net");
+        assert_eq!(m.named_addresses(nas_net), Some(&ip("192.168.1.0/24")));
+        assert_eq!(m.covers(nas_net), 0);
+        assert_eq!(takers(nas_net), [(id(&nas), reach::IPV4)]);
+        // The /24's other addresses are no principal's: sources of their own.
+        assert_eq!(
+            m.unheld(nas_net),
+            &ip("192.168.1.0/24").subtract(&ip("192.168.1.5"))
+        );
+        // Covering 100.64.0.0/10 takes in every device over IPv4, and alice's IPv6
+        // address is not in it.
+        let v4 = src("v4-tailnet");
+        assert_eq!(m.covers(v4), reach::IPV4);
+        assert_eq!(
+            takers(v4),
+            [(id(&alice), reach::IPV4), (id(&db), reach::IPV4)]
+        );
+        // The range is the devices', but for the part reserved for ChromeOS VMs.
+        assert_eq!(m.unheld(v4), &ip("100.115.92.0/23"));
+        // `*` takes in every device, and the routed address by the approved route.
+        let any = src("*");
+        assert_eq!(
+            takers(any),
+            [
+                (id(&alice), BOTH),
+                (id(&db), BOTH),
+                (id(&routed), reach::IPV4)
+            ]
+        );
+        assert_eq!(m.unheld(any), &ip("10.0.0.0/24").subtract(&ip("10.0.0.5")));
+        assert_eq!(
+            m.source_addresses(any),
+            tailnet_space().union(&ip("10.0.0.0/24"))
+        );
+        assert_eq!(
+            m.source_addresses(src("autogroup:danger-all")),
+            IpSet::all()
+        );
+        assert!(
+            m.unheld(src("autogroup:danger-all"))
+                .intersect(tailnet_space())
+                .is_empty()
+        );
+        // An extra source no rule writes has its set; members stay by containment.
+        let one = src("192.168.1.5");
+        assert_eq!(takers(one), [(id(&nas), reach::IPV4)]);
+        assert_eq!(m.set(one), [id(&nas)]);
+        assert!(m.set_of(&extra, Side::Dst).is_none());
+        // Destination sets have addresses but no takers of their own.
+        let dst = m.set_of(&Selector::parse("nas-net").expect("a selector"), Side::Dst);
+        assert_eq!(
+            dst.and_then(|d| m.named_addresses(d)),
+            Some(&ip("192.168.1.0/24"))
+        );
+    }
+
+    #[test]
+    fn without_addresses_takers_are_the_members() {
+        let policy = crate::model::from_text(
+            r#"{"hosts": {"nas": "192.168.1.5"},
+                "grants": [{"src": ["nas", "alice@example.com"], "dst": ["*"], "ip": ["*"]}]}"#,
+        );
+        let alice = Principal::User("alice@example.com".into());
+        let nas = Principal::Address(IpSet::parse("192.168.1.5").expect("an address"));
+        let roles = Roles::none();
+        let m = AccessModel::new(&policy, &roles, [alice.clone(), nas.clone()]);
+        let set = |t: &str| {
+            m.set_of(&Selector::parse(t).expect("a selector"), Side::Src)
+                .expect("a source set")
+        };
+        assert_eq!(m.takers(set("nas")).collect::<Vec<_>>(), [(1, reach::IPV4)]);
+        assert_eq!(
+            m.takers(set("alice@example.com")).collect::<Vec<_>>(),
+            [(0, BOTH)]
+        );
+        assert!(m.named_addresses(set("nas")).is_none() && m.unheld(set("nas")).is_empty());
+    }
 }
