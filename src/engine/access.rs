@@ -2,9 +2,9 @@
 //! proof answer from (analysis-design §6.3–6.4): the principals a question ranges over,
 //! numbered; every selector's members as a sorted list of those numbers, computed once
 //! per distinct selector (by lookup for users, groups and tags, the selectors a large
-//! policy is made of); every rule entry as a box — its sources' members × its destination's members ×
-//! its protocols and ports, with the rule it came from; and an index from each principal
-//! to the entries that reach it as a destination.
+//! policy is made of); every rule entry as a box — its sources' members × its
+//! destination's members × its protocols and ports, with the rule it came from; and an
+//! index from each principal to the entries that reach it as a destination.
 //!
 //! A question then costs what its answer touches: "who reaches tag:db" reads the entries
 //! indexed at tag:db and their sources, not every rule for every principal; the diff of a
