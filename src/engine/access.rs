@@ -86,6 +86,9 @@ pub struct AccessModel<'p> {
     /// Per rule's sources: the sets of its selectors, largest first. The union is never
     /// built: a rule naming `autogroup:member` and a tag would copy every member.
     source_parts: Vec<Vec<u32>>,
+    /// Per rule's sources, as written: (the selector's place in `src`, its set), for
+    /// each selector that parsed.
+    source_written: Vec<Vec<(u32, u32)>>,
     /// Per entry, its sources (an index into `source_parts`).
     src: Vec<u32>,
     dst: Vec<Dst>,
@@ -228,17 +231,21 @@ impl<'p> AccessModel<'p> {
                 })
         };
         let mut source_parts: Vec<Vec<u32>> = Vec::new();
+        let mut source_written: Vec<Vec<(u32, u32)>> = Vec::new();
         for e in &entries {
             let key = (e.src.as_ptr() as usize, e.src.len());
             let s = match by_sources.get(&key) {
                 Some(&s) => s,
                 None => {
-                    let mut parts: Vec<u32> = e
+                    let written: Vec<(u32, u32)> = e
                         .src
                         .iter()
-                        .filter_map(|s| s.selector.as_ref())
-                        .map(|sel| set_of(&mut sets, sel, Side::Src))
+                        .enumerate()
+                        .filter_map(|(i, s)| Some((i as u32, s.selector.as_ref()?)))
+                        .map(|(i, sel)| (i, set_of(&mut sets, sel, Side::Src)))
                         .collect();
+                    let mut parts: Vec<u32> = written.iter().map(|&(_, set)| set).collect();
+                    source_written.push(written);
                     parts.retain(|&p| !sets[p as usize].is_empty());
                     parts.sort_unstable();
                     parts.dedup();
@@ -296,6 +303,7 @@ impl<'p> AccessModel<'p> {
             entries,
             sets,
             source_parts,
+            source_written,
             src,
             dst,
             reaching,
@@ -339,6 +347,12 @@ impl<'p> AccessModel<'p> {
     /// The sets (see [`Self::set`]) whose union is entry `e`'s sources.
     pub fn source_sets(&self, e: usize) -> &[u32] {
         &self.source_parts[self.src[e] as usize]
+    }
+
+    /// Entry `e`'s source selectors as written, each with its set: (its place in the
+    /// entry's `src`, the set), for each selector that parsed.
+    pub fn written_sources(&self, e: usize) -> &[(u32, u32)] {
+        &self.source_written[self.src[e] as usize]
     }
 
     /// How many principals [`Self::sources`] yields at most (the sizes of its parts).
@@ -748,6 +762,7 @@ mod tests {
         assert_eq!(m.unheld(v4), &ip("100.115.92.0/23"));
         // `*` takes in every device, and the routed address by the approved route.
         let any = src("*");
+        assert_eq!(m.written_sources(1), [(0, v4), (1, any)]);
         assert_eq!(
             takers(any),
             [

@@ -352,12 +352,24 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         })
         .collect();
     // The service's devices: any device with its tag; with an inventory, those it has.
+    let mut tagged: HashMap<&str, Vec<&crate::engine::Device>> = HashMap::new();
+    for d in &inv.devices {
+        let mut tags: Vec<&str> = d.tags.iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        for t in tags {
+            tagged.entry(t).or_default().push(d);
+        }
+    }
+    let devices_of = |svc: &super::ServiceIntent| -> &[&crate::engine::Device] {
+        tagged.get(svc.tag.as_str()).map_or(&[], Vec::as_slice)
+    };
     let own_of: Vec<Vec<Principal>> = intents
         .services
         .iter()
         .map(|svc| {
             let mut own = vec![Principal::Tags(vec![svc.tag.clone()])];
-            for d in inv.devices.iter().filter(|d| d.tags.contains(&svc.tag)) {
+            for d in devices_of(svc) {
                 let p = inventory_principal(d);
                 if !own.contains(&p) {
                     own.push(p);
@@ -404,10 +416,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     let mut proof = Proof::default();
     for (k, svc) in intents.services.iter().enumerate() {
         let own: Vec<Id> = own_of[k].iter().filter_map(|p| model.id(p)).collect();
-        let own_addresses: Vec<(String, IpSet)> = inv
-            .devices
+        let own_addresses: Vec<(String, IpSet)> = devices_of(svc)
             .iter()
-            .filter(|d| d.tags.contains(&svc.tag))
             .map(|d| {
                 (
                     d.name.clone(),
@@ -547,14 +557,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                     per_rule.len() - 1
                 }
             };
-            let sources: Vec<(&str, u32)> = entry
-                .src
-                .iter()
-                .filter_map(|s| {
-                    Some((s.raw.trim(), model.set_of(s.selector.as_ref()?, Side::Src)?))
-                })
-                .collect();
-            for &(_, set) in &sources {
+            let sources = model.written_sources(e);
+            for &(_, set) in sources {
                 for (i, taken) in model.takers(set) {
                     if taken & reached == 0 || !in_universe(&i) || own.contains(&i) {
                         continue;
@@ -565,11 +569,12 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                     }
                 }
             }
-            for &(raw, set) in &sources {
+            for &(at_src, set) in sources {
                 let unheld = model.unheld(set);
                 if unheld.is_empty() {
                     continue;
                 }
+                let raw = entry.src[at_src as usize].raw.trim();
                 let reached_set = in_families(unheld, reached);
                 let unnamed = reached_set.subtract(&intended_addresses);
                 let mut parts: Vec<(IpSet, Option<&Access>)> = address_allowances
