@@ -1,10 +1,10 @@
-//! The access model that `explain` and the effective-access diff answer from
-//! (analysis-design §6.3–6.4): the principals a question ranges over, numbered; every
-//! selector's members as a sorted list of those numbers, computed once per distinct
-//! selector (by lookup for users, groups and tags, the selectors a large policy is made
-//! of); every rule entry as a box — its sources' members × its destination's members ×
-//! its protocols and ports, with the rule it came from; and an index from each principal
-//! to the entries that reach it as a destination.
+//! The access model that `explain`, the effective-access diff, `paths` and the intents
+//! proof answer from (analysis-design §6.3–6.4): the principals a question ranges over,
+//! numbered; every selector's members as a sorted list of those numbers, computed once
+//! per distinct selector (by lookup for users, groups and tags, the selectors a large
+//! policy is made of); every rule entry as a box — its sources' members × its
+//! destination's members × its protocols and ports, with the rule it came from; and an
+//! index from each principal to the entries that reach it as a destination.
 //!
 //! A question then costs what its answer touches: "who reaches tag:db" reads the entries
 //! indexed at tag:db and their sources, not every rule for every principal; the diff of a
@@ -17,9 +17,24 @@
 //! destination exactly when [`super::reach::entry_reaches`] holds for some source it takes
 //! in (for `autogroup:self`: the principal itself), and [`AccessModel::access`] equals
 //! [`super::diff::access`].
+//!
+//! **Addresses.** Built [`AccessModel::with_addresses`], the model also answers what the
+//! intents proof asks of address selectors (a host, an IP, a CIDR, a range, an ipset,
+//! `autogroup:internet`), whose members are decided by containment above: the addresses
+//! each names ([`AccessModel::named_addresses`]), the families in which they cover the
+//! tailnet's range, the principals a source selector takes in *with the address families
+//! it takes them in by* ([`AccessModel::takers`]: an address principal that overlaps it,
+//! a device principal whose inventory addresses it holds or whose range it covers, and for
+//! `*` the approved subnet routes), and the addresses it names that no principal holds
+//! ([`AccessModel::unheld`]). These are computed once per distinct selector, with the
+//! member lists; the members themselves stay as above.
 
 use super::IpSet;
-use super::reach::{self, Access, EntryView, Principal, Roles, Side};
+use super::reach::{
+    self, Access, BOTH, EntryView, Families, Principal, Roles, Side, covers_tailnet, families,
+    in_families,
+};
+use super::resolve::{Resolver, tailnet_space};
 use crate::model::{Autogroup, Policy, Selector};
 use rustc_hash::FxHashMap;
 
@@ -37,6 +52,27 @@ pub enum Dst {
     Nothing,
 }
 
+/// What a model needs to answer about addresses (see the module documentation).
+pub struct Addressing<'r> {
+    /// Resolves the addresses a selector names (ipsets may name an inventory's devices).
+    pub resolver: &'r Resolver<'r>,
+    /// Approved (or approvable) subnet routes, which `*` as a source takes in.
+    pub routes: IpSet,
+    /// The addresses each principal's devices hold (an inventory's); an address principal
+    /// holds itself and needs no entry.
+    pub held: FxHashMap<Principal, IpSet>,
+}
+
+/// Per set, what [`Addressing`] adds (see the module documentation).
+struct AddressLayer {
+    named: Vec<Option<IpSet>>,
+    covers: Vec<Families>,
+    /// For source sets whose takers are not their members on every family they hold.
+    takers: Vec<Option<Vec<(Id, Families)>>>,
+    unheld: Vec<IpSet>,
+    routes: IpSet,
+}
+
 /// See the module documentation.
 pub struct AccessModel<'p> {
     policy: &'p Policy,
@@ -50,6 +86,9 @@ pub struct AccessModel<'p> {
     /// Per rule's sources: the sets of its selectors, largest first. The union is never
     /// built: a rule naming `autogroup:member` and a tag would copy every member.
     source_parts: Vec<Vec<u32>>,
+    /// Per rule's sources, as written: (the selector's place in `src`, its set), for
+    /// each selector that parsed.
+    source_written: Vec<Vec<(u32, u32)>>,
     /// Per entry, its sources (an index into `source_parts`).
     src: Vec<u32>,
     dst: Vec<Dst>,
@@ -60,6 +99,10 @@ pub struct AccessModel<'p> {
     /// Per principal, the entries (in policy order) whose destination takes it in; for
     /// `autogroup:self` entries, those whose sources take it in.
     reaching: Vec<Vec<u32>>,
+    /// Each set's selector and side, and the way back.
+    keys: Vec<(Side, &'p Selector)>,
+    by_selector: FxHashMap<(bool, &'p Selector), u32>,
+    addresses: Option<AddressLayer>,
 }
 
 impl<'p> AccessModel<'p> {
@@ -69,6 +112,29 @@ impl<'p> AccessModel<'p> {
         policy: &'p Policy,
         roles: &Roles,
         principals: impl IntoIterator<Item = Principal>,
+    ) -> AccessModel<'p> {
+        Self::build(policy, roles, principals, std::iter::empty(), None)
+    }
+
+    /// The model of `policy` over `principals`, with what [`Addressing`] adds, and with
+    /// source sets for `extra_sources` too (selectors no rule of the policy writes: an
+    /// intent's `from`), found by [`Self::set_of`].
+    pub fn with_addresses(
+        policy: &'p Policy,
+        roles: &Roles,
+        principals: impl IntoIterator<Item = Principal>,
+        extra_sources: impl IntoIterator<Item = &'p Selector>,
+        addressing: &Addressing,
+    ) -> AccessModel<'p> {
+        Self::build(policy, roles, principals, extra_sources, Some(addressing))
+    }
+
+    fn build(
+        policy: &'p Policy,
+        roles: &Roles,
+        principals: impl IntoIterator<Item = Principal>,
+        extra_sources: impl IntoIterator<Item = &'p Selector>,
+        addressing: Option<&Addressing>,
     ) -> AccessModel<'p> {
         let mut list = Vec::new();
         let mut index = FxHashMap::default();
@@ -154,26 +220,32 @@ impl<'p> AccessModel<'p> {
         let mut by_sources: FxHashMap<(usize, usize), u32> = FxHashMap::default();
         let mut src = Vec::with_capacity(entries.len());
         let mut dst = Vec::with_capacity(entries.len());
+        let mut keys: Vec<(Side, &'p Selector)> = Vec::new();
         let mut set_of = |sets: &mut Vec<Vec<Id>>, sel: &'p Selector, side: Side| -> u32 {
             *by_selector
                 .entry((side == Side::Src, sel))
                 .or_insert_with(|| {
                     sets.push(members(sel, side));
+                    keys.push((side, sel));
                     sets.len() as u32 - 1
                 })
         };
         let mut source_parts: Vec<Vec<u32>> = Vec::new();
+        let mut source_written: Vec<Vec<(u32, u32)>> = Vec::new();
         for e in &entries {
             let key = (e.src.as_ptr() as usize, e.src.len());
             let s = match by_sources.get(&key) {
                 Some(&s) => s,
                 None => {
-                    let mut parts: Vec<u32> = e
+                    let written: Vec<(u32, u32)> = e
                         .src
                         .iter()
-                        .filter_map(|s| s.selector.as_ref())
-                        .map(|sel| set_of(&mut sets, sel, Side::Src))
+                        .enumerate()
+                        .filter_map(|(i, s)| Some((i as u32, s.selector.as_ref()?)))
+                        .map(|(i, sel)| (i, set_of(&mut sets, sel, Side::Src)))
                         .collect();
+                    let mut parts: Vec<u32> = written.iter().map(|&(_, set)| set).collect();
+                    source_written.push(written);
                     parts.retain(|&p| !sets[p as usize].is_empty());
                     parts.sort_unstable();
                     parts.dedup();
@@ -209,6 +281,10 @@ impl<'p> AccessModel<'p> {
                 Dst::Nothing => {}
             }
         }
+        for sel in extra_sources {
+            set_of(&mut sets, sel, Side::Src);
+        }
+        let addresses = addressing.map(|a| address_layer(a, &list, &sets, &keys));
         // The same key per principal number in every model.
         let fingerprints = sets
             .iter()
@@ -227,9 +303,13 @@ impl<'p> AccessModel<'p> {
             entries,
             sets,
             source_parts,
+            source_written,
             src,
             dst,
             reaching,
+            keys,
+            by_selector,
+            addresses,
         }
     }
 
@@ -267,6 +347,12 @@ impl<'p> AccessModel<'p> {
     /// The sets (see [`Self::set`]) whose union is entry `e`'s sources.
     pub fn source_sets(&self, e: usize) -> &[u32] {
         &self.source_parts[self.src[e] as usize]
+    }
+
+    /// Entry `e`'s source selectors as written, each with its set: (its place in the
+    /// entry's `src`, the set), for each selector that parsed.
+    pub fn written_sources(&self, e: usize) -> &[(u32, u32)] {
+        &self.source_written[self.src[e] as usize]
     }
 
     /// How many principals [`Self::sources`] yields at most (the sizes of its parts).
@@ -308,6 +394,83 @@ impl<'p> AccessModel<'p> {
         self.source_parts[self.src[e] as usize]
             .iter()
             .any(|&set| self.sets[set as usize].binary_search(&p).is_ok())
+    }
+
+    /// The set of `selector` on `side`, when a rule (or, on the source side, an extra
+    /// source the model was built with) writes it there.
+    pub fn set_of(&self, selector: &Selector, side: Side) -> Option<u32> {
+        self.by_selector
+            .get(&(side == Side::Src, selector))
+            .copied()
+    }
+
+    /// The addresses the set's selector names, when it is an address selector (a host,
+    /// an IP, a CIDR, a range, an ipset, `autogroup:internet`) and the model was built
+    /// [`Self::with_addresses`].
+    pub fn named_addresses(&self, set: u32) -> Option<&IpSet> {
+        self.addresses.as_ref()?.named[set as usize].as_ref()
+    }
+
+    /// The families in which [`Self::named_addresses`] cover the tailnet's range (where
+    /// every device's address lies), so take in every device.
+    pub fn covers(&self, set: u32) -> Families {
+        self.addresses
+            .as_ref()
+            .map_or(0, |a| a.covers[set as usize])
+    }
+
+    /// The principals a source set takes in, each once in order of number, with the
+    /// address families it takes them in by (an address principal: those its addresses
+    /// share with the selector's; any other: those of its devices).
+    pub fn takers(&self, set: u32) -> impl Iterator<Item = (Id, Families)> + '_ {
+        let listed = self
+            .addresses
+            .as_ref()
+            .and_then(|a| a.takers[set as usize].as_deref());
+        let members: &[Id] = if listed.is_some() {
+            &[]
+        } else {
+            &self.sets[set as usize]
+        };
+        listed.into_iter().flatten().copied().chain(
+            members
+                .iter()
+                .map(|&p| (p, held_families(&self.principals[p as usize])))
+                .filter(|&(_, f)| f != 0),
+        )
+    }
+
+    /// The addresses a source set names that no principal holds: outside every device
+    /// address of the inventory, every address principal, and the tailnet's range where
+    /// the set covers it (where it does not, an address in that range may be no device's).
+    /// Empty without [`Self::with_addresses`].
+    pub fn unheld(&self, set: u32) -> &IpSet {
+        static EMPTY: std::sync::OnceLock<IpSet> = std::sync::OnceLock::new();
+        match &self.addresses {
+            Some(a) => &a.unheld[set as usize],
+            None => EMPTY.get_or_init(IpSet::new),
+        }
+    }
+
+    /// The addresses a source set names as addresses: [`Self::named_addresses`], or for
+    /// `*` the tailnet's range and the subnet routes, for `autogroup:danger-all` every
+    /// address. Empty for identities, or without [`Self::with_addresses`].
+    pub fn source_addresses(&self, set: u32) -> IpSet {
+        let Some(a) = &self.addresses else {
+            return IpSet::new();
+        };
+        if let Some(named) = &a.named[set as usize] {
+            return named.clone();
+        }
+        match self.keys_selector(set) {
+            Some(Selector::Wildcard) => tailnet_space().union(&a.routes),
+            Some(Selector::Autogroup(Autogroup::DangerAll)) => IpSet::all(),
+            _ => IpSet::new(),
+        }
+    }
+
+    fn keys_selector(&self, set: u32) -> Option<&'p Selector> {
+        self.keys.get(set as usize).map(|&(_, sel)| sel)
     }
 
     /// The entries that reach `d` from some source (for `autogroup:self`, from `d`'s
@@ -381,6 +544,104 @@ impl<'p> AccessModel<'p> {
     }
 }
 
+/// The families a principal holds addresses in when a selector takes it in by identity:
+/// an address principal, its own; a device principal, both.
+fn held_families(p: &Principal) -> Families {
+    match p {
+        Principal::Address(a) => families(a),
+        _ => BOTH,
+    }
+}
+
+/// What [`Addressing`] adds to the sets `keys` describe.
+fn address_layer(
+    addressing: &Addressing,
+    principals: &[Principal],
+    sets: &[Vec<Id>],
+    keys: &[(Side, &Selector)],
+) -> AddressLayer {
+    let empty = IpSet::new();
+    let held: Vec<&IpSet> = principals
+        .iter()
+        .map(|p| match p {
+            Principal::Address(a) => a,
+            _ => addressing.held.get(p).unwrap_or(&empty),
+        })
+        .collect();
+    let tailnet = tailnet_space();
+    let mut all_held: Option<IpSet> = None;
+    let mut layer = AddressLayer {
+        named: Vec::with_capacity(sets.len()),
+        covers: Vec::with_capacity(sets.len()),
+        takers: Vec::with_capacity(sets.len()),
+        unheld: Vec::with_capacity(sets.len()),
+        routes: addressing.routes.clone(),
+    };
+    for &(side, sel) in keys {
+        let named = match sel {
+            Selector::Host(_)
+            | Selector::Prefix(_)
+            | Selector::Range(..)
+            | Selector::IpSet(_)
+            | Selector::Autogroup(Autogroup::Internet) => Some(addressing.resolver.addresses(sel)),
+            _ => None,
+        };
+        let covers = named.as_ref().map_or(0, covers_tailnet);
+        let (takers, unheld) = if side == Side::Src {
+            let each = |f: &dyn Fn(usize, &Principal) -> Families| -> Vec<(Id, Families)> {
+                principals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (i as Id, f(i, p)))
+                    .filter(|&(_, f)| f != 0)
+                    .collect()
+            };
+            let takers = match (sel, &named) {
+                (_, Some(set)) => Some(each(&|i, p| match p {
+                    Principal::Address(a) => families(&set.intersect(a)),
+                    _ => covers | families(&set.intersect(held[i])),
+                })),
+                (Selector::Wildcard, None) => {
+                    let space = tailnet.union(&addressing.routes);
+                    Some(each(&|_, p| match p {
+                        Principal::Address(a) => families(&a.intersect(&space)),
+                        _ => BOTH,
+                    }))
+                }
+                _ => None,
+            };
+            let written = match (sel, &named) {
+                (_, Some(set)) => Some(set.clone()),
+                (Selector::Wildcard, None) => Some(addressing.routes.clone()),
+                (Selector::Autogroup(Autogroup::DangerAll), None) => Some(IpSet::all()),
+                _ => None,
+            };
+            let unheld = match written {
+                Some(written) if !written.is_empty() => {
+                    let mut known = all_held
+                        .get_or_insert_with(|| IpSet::union_all(held.iter().copied()))
+                        .clone();
+                    if matches!(sel, Selector::Autogroup(Autogroup::DangerAll)) {
+                        known.union_with(tailnet);
+                    } else {
+                        known.union_with(&in_families(tailnet, covers));
+                    }
+                    written.subtract(&known)
+                }
+                _ => IpSet::new(),
+            };
+            (takers, unheld)
+        } else {
+            (None, IpSet::new())
+        };
+        layer.named.push(named);
+        layer.covers.push(covers);
+        layer.takers.push(takers);
+        layer.unheld.push(unheld);
+    }
+    layer
+}
+
 /// The members of `parts` (largest first), each once: a member of a later part is
 /// skipped when an earlier part has it.
 fn distinct<'s>(sets: &'s [Vec<Id>], parts: &'s [u32]) -> impl Iterator<Item = Id> + 's {
@@ -435,5 +696,127 @@ mod tests {
             vec![true, true, false, true],
             "the database sends nothing"
         );
+    }
+
+    #[test]
+    fn address_selectors_take_in_principals_by_family_and_leave_unheld_addresses() {
+        let policy = crate::model::from_text(
+            r#"{
+              "hosts": {"nas-net": "192.168.1.0/24", "v4-tailnet": "100.64.0.0/10"},
+              "tagOwners": {"tag:db": []},
+              "grants": [
+                {"src": ["nas-net"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+                {"src": ["v4-tailnet", "*"], "dst": ["tag:db"], "ip": ["tcp:80"]},
+                {"src": ["autogroup:danger-all"], "dst": ["nas-net"], "ip": ["tcp:443"]}
+              ]
+            }"#,
+        );
+        let ip = |t: &str| IpSet::parse(t).expect("an address");
+        let alice = Principal::User("alice@example.com".into());
+        let db = Principal::Tags(vec!["tag:db".into()]);
+        let nas = Principal::Address(ip("192.168.1.5"));
+        let routed = Principal::Address(ip("10.0.0.5"));
+        let inventory = crate::engine::Inventory::default();
+        let resolver = Resolver::new(&policy, &inventory);
+        let mut held = FxHashMap::default();
+        held.insert(alice.clone(), ip("fd7a:115c:a1e0::1"));
+        let addressing = Addressing {
+            resolver: &resolver,
+            routes: ip("10.0.0.0/24"),
+            held,
+        };
+        let extra = Selector::parse("192.168.1.5").expect("a selector");
+        let roles = Roles::none();
+        let m = AccessModel::with_addresses(
+            &policy,
+            &roles,
+            [alice.clone(), db.clone(), nas.clone(), routed.clone()],
+            [&extra],
+            &addressing,
+        );
+        let id = |p: &Principal| m.id(p).expect("in the model");
+        let src = |text: &str| {
+            m.set_of(&Selector::parse(text).expect("a selector"), Side::Src)
+                .expect("a source set")
+        };
+        let takers = |set: u32| m.takers(set).collect::<Vec<_>>();
+
+        let nas_net = src("nas-net");
+        assert_eq!(m.named_addresses(nas_net), Some(&ip("192.168.1.0/24")));
+        assert_eq!(m.covers(nas_net), 0);
+        assert_eq!(takers(nas_net), [(id(&nas), reach::IPV4)]);
+        // The /24's other addresses are no principal's: sources of their own.
+        assert_eq!(
+            m.unheld(nas_net),
+            &ip("192.168.1.0/24").subtract(&ip("192.168.1.5"))
+        );
+        // Covering 100.64.0.0/10 takes in every device over IPv4, and alice's IPv6
+        // address is not in it.
+        let v4 = src("v4-tailnet");
+        assert_eq!(m.covers(v4), reach::IPV4);
+        assert_eq!(
+            takers(v4),
+            [(id(&alice), reach::IPV4), (id(&db), reach::IPV4)]
+        );
+        // The range is the devices', but for the part reserved for ChromeOS VMs.
+        assert_eq!(m.unheld(v4), &ip("100.115.92.0/23"));
+        // `*` takes in every device, and the routed address by the approved route.
+        let any = src("*");
+        assert_eq!(m.written_sources(1), [(0, v4), (1, any)]);
+        assert_eq!(
+            takers(any),
+            [
+                (id(&alice), BOTH),
+                (id(&db), BOTH),
+                (id(&routed), reach::IPV4)
+            ]
+        );
+        assert_eq!(m.unheld(any), &ip("10.0.0.0/24").subtract(&ip("10.0.0.5")));
+        assert_eq!(
+            m.source_addresses(any),
+            tailnet_space().union(&ip("10.0.0.0/24"))
+        );
+        assert_eq!(
+            m.source_addresses(src("autogroup:danger-all")),
+            IpSet::all()
+        );
+        assert!(
+            m.unheld(src("autogroup:danger-all"))
+                .intersect(tailnet_space())
+                .is_empty()
+        );
+        // An extra source no rule writes has its set; members stay by containment.
+        let one = src("192.168.1.5");
+        assert_eq!(takers(one), [(id(&nas), reach::IPV4)]);
+        assert_eq!(m.set(one), [id(&nas)]);
+        assert!(m.set_of(&extra, Side::Dst).is_none());
+        // Destination sets have addresses but no takers of their own.
+        let dst = m.set_of(&Selector::parse("nas-net").expect("a selector"), Side::Dst);
+        assert_eq!(
+            dst.and_then(|d| m.named_addresses(d)),
+            Some(&ip("192.168.1.0/24"))
+        );
+    }
+
+    #[test]
+    fn without_addresses_takers_are_the_members() {
+        let policy = crate::model::from_text(
+            r#"{"hosts": {"nas": "192.168.1.5"},
+                "grants": [{"src": ["nas", "alice@example.com"], "dst": ["*"], "ip": ["*"]}]}"#,
+        );
+        let alice = Principal::User("alice@example.com".into());
+        let nas = Principal::Address(IpSet::parse("192.168.1.5").expect("an address"));
+        let roles = Roles::none();
+        let m = AccessModel::new(&policy, &roles, [alice.clone(), nas.clone()]);
+        let set = |t: &str| {
+            m.set_of(&Selector::parse(t).expect("a selector"), Side::Src)
+                .expect("a source set")
+        };
+        assert_eq!(m.takers(set("nas")).collect::<Vec<_>>(), [(1, reach::IPV4)]);
+        assert_eq!(
+            m.takers(set("alice@example.com")).collect::<Vec<_>>(),
+            [(0, BOTH)]
+        );
+        assert!(m.named_addresses(set("nas")).is_none() && m.unheld(set("nas")).is_empty());
     }
 }

@@ -38,10 +38,10 @@
 use super::Intents;
 use super::compile::{Compiled, RuleOrigin, selectors_for};
 use crate::diagnostics::{Diagnostic, FileId, Label, Location};
+use crate::engine::access::{AccessModel, Addressing, Dst, Id};
 use crate::engine::inventory::{Inventory, Role, User, with_auto_approvals};
 use crate::engine::reach::{
-    Access, BOTH, EntryView, Families, Principal, Roles, Side, add, contains, covers_tailnet,
-    entries, families, in_families, minus,
+    Access, BOTH, EntryView, Families, Principal, Roles, Side, add, families, in_families, minus,
 };
 use crate::engine::resolve::{Resolver, tailnet_space};
 use crate::engine::rules::Origin;
@@ -122,98 +122,12 @@ pub struct Proof {
     pub undecided: Vec<Undecided>,
 }
 
-/// A principal worth asking about.
-struct Who {
-    principal: Principal,
-    name: String,
-    /// The addresses of its devices in the inventory (for an address, the address).
-    addresses: IpSet,
-}
-
-/// A selector of a rule with what it names as addresses, resolved once.
-struct SelView<'a> {
-    selector: &'a Selector,
-    /// For hosts, IPs, CIDRs, ranges, ipsets and `autogroup:internet`.
-    addresses: Option<IpSet>,
-    /// The families in which those addresses cover the tailnet's range.
-    covers: Families,
-}
-
 /// A `from` entry: where it is written, the intents device it names (if it does), and
 /// the selectors it compiles to.
 struct FromEntry {
     span: Span,
     device: Option<Principal>,
     selectors: Vec<Selector>,
-}
-
-/// What the proof needs to know beyond the policy text.
-struct World<'a> {
-    policy: &'a Policy,
-    roles: Roles<'a>,
-    resolver: Resolver<'a>,
-    /// Approved (or auto-approvable) subnet routes, which `*` as a source takes in.
-    routes: IpSet,
-    tailnet: IpSet,
-    /// Every device address of the inventory.
-    device_addresses: IpSet,
-    /// The addresses of the intents' devices known by `ip` (principals of their own).
-    named_addresses: IpSet,
-}
-
-impl<'a> World<'a> {
-    fn view(&self, selector: &'a Selector) -> SelView<'a> {
-        let addresses = match selector {
-            Selector::Host(_)
-            | Selector::Prefix(_)
-            | Selector::Range(..)
-            | Selector::IpSet(_)
-            | Selector::Autogroup(Autogroup::Internet) => Some(self.resolver.addresses(selector)),
-            _ => None,
-        };
-        let covers = addresses.as_ref().map_or(0, covers_tailnet);
-        SelView {
-            selector,
-            addresses,
-            covers,
-        }
-    }
-
-    /// Does this selector (on `side`) take in `who`, and over which address families?
-    fn takes_in(&self, view: &SelView, side: Side, who: &Who) -> Families {
-        let overlap = |a: &IpSet, b: &IpSet| families(&a.intersect(b));
-        match (&who.principal, view.selector, &view.addresses) {
-            (Principal::Address(a), Selector::Wildcard, _) if side == Side::Src => {
-                overlap(a, &self.tailnet.union(&self.routes))
-            }
-            (Principal::Address(a), _, Some(set)) => overlap(set, a),
-            (_, _, Some(set)) => view.covers | overlap(set, &who.addresses),
-            (p, sel, None) if contains(self.policy, &self.roles, sel, side, p) => match p {
-                Principal::Address(a) => families(a),
-                _ => BOTH,
-            },
-            _ => 0,
-        }
-    }
-
-    /// The addresses a source selector takes in that no principal of the universe holds:
-    /// not a device's (the tailnet's range when covered, the inventory's devices), not an
-    /// intents device's.
-    fn unnamed_sources(&self, view: &SelView) -> IpSet {
-        let written = match (view.selector, &view.addresses) {
-            (_, Some(set)) => set.clone(),
-            (Selector::Wildcard, None) => self.routes.clone(),
-            (Selector::Autogroup(Autogroup::DangerAll), None) => IpSet::all(),
-            _ => return IpSet::new(),
-        };
-        let mut known = self.device_addresses.union(&self.named_addresses);
-        if matches!(view.selector, Selector::Autogroup(Autogroup::DangerAll)) {
-            known.union_with(&self.tailnet);
-        } else {
-            known.union_with(&in_families(&self.tailnet, view.covers));
-        }
-        written.subtract(&known)
-    }
 }
 
 /// What an entry opens, as the proof compares it: ports are 1-65535 for TCP, UDP and SCTP
@@ -332,6 +246,11 @@ fn stand_ins(policy: &Policy, inventory: &mut Inventory) -> Vec<(String, String)
 }
 
 /// Decide, for every service, who can reach it beyond (or short of) its intent.
+///
+/// Answered from the engine's access model ([`AccessModel::with_addresses`]) over the
+/// principals worth asking about: which entries reach a service's devices is its
+/// `reaching` index (and, for address destinations, the addresses the model resolved);
+/// who an entry's sources take in, and on which address families, its `takers`.
 pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>) -> Proof {
     let mut inv = inventory
         .map(|i| with_auto_approvals(i, policy))
@@ -353,22 +272,12 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             }
         }
     }
-    let device_addresses = IpSet::from_addrs(inv.devices.iter().flat_map(|d| d.addresses.clone()));
     let mut named_addresses = IpSet::new();
     for d in &intents.devices {
         if let Principal::Address(a) = d.principal() {
             named_addresses.union_with(&a);
         }
     }
-    let world = World {
-        policy,
-        roles: Roles::of(Some(&inv)),
-        resolver: Resolver::new(policy, &inv),
-        routes,
-        tailnet: tailnet.clone(),
-        device_addresses,
-        named_addresses,
-    };
     let mut inventory_addresses: HashMap<Principal, Vec<std::net::IpAddr>> = HashMap::new();
     for d in &inv.devices {
         inventory_addresses
@@ -384,20 +293,14 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             .push(d.name.value.as_str());
     }
 
-    // Everyone worth asking about.
-    let mut universe: Vec<Who> = Vec::new();
+    // Everyone worth asking about, numbered as the model numbers them.
+    let mut universe: Vec<Principal> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     let mut seen: std::collections::HashSet<Principal> = std::collections::HashSet::new();
     let mut note = |p: Principal, name: String| {
         if seen.insert(p.clone()) {
-            let addresses = match &p {
-                Principal::Address(a) => a.clone(),
-                _ => IpSet::from_addrs(inventory_addresses.get(&p).into_iter().flatten().copied()),
-            };
-            universe.push(Who {
-                name: describe(&device_names, &p, &name),
-                principal: p,
-                addresses,
-            });
+            names.push(describe(&device_names, &p, &name));
+            universe.push(p);
         }
     };
     for d in &intents.devices {
@@ -429,208 +332,134 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         note(p, name);
     }
 
-    // Every entry, resolved once.
-    struct Resolved<'v> {
-        entry: &'v EntryView<'v>,
-        dst: SelView<'v>,
-        opened: Access,
-        /// The principals the sources take in, with the families they do it in.
-        takers: Vec<(usize, Families)>,
-        /// Source addresses no principal holds, as written, per selector.
-        unnamed: Vec<(String, IpSet)>,
-    }
-    debug_assert!(
-        policy.acls.is_some() || policy.grants.is_some(),
-        "a compiled policy always has grants, so it is never the default allow-all"
-    );
-    let all = entries(policy);
-    // Who each source selector takes in, once per distinct selector: compiled rules
-    // repeat the same few (devices' tags, groups) many times.
-    let mut taken: HashMap<Selector, Vec<(usize, Families)>> = HashMap::new();
-    let index_of: HashMap<&Principal, usize> = universe
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (&w.principal, i))
-        .collect();
-    let mut with_tag: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, w) in universe.iter().enumerate() {
-        if let Principal::Tags(tags) = &w.principal {
-            for t in tags {
-                with_tag.entry(t.as_str()).or_default().push(i);
-            }
-        }
-    }
-    let mut take = |sel: &Selector| {
-        if taken.contains_key(sel) {
-            return;
-        }
-        // A tag, a user or a group takes in exactly the principals it names (what
-        // `contains` says), found directly; anything broader, by asking everyone.
-        let user = |login: &str| index_of.get(&Principal::User(login.to_string())).copied();
-        let list: Vec<(usize, Families)> = match sel {
-            Selector::Tag(t) => with_tag
-                .get(t.as_str())
-                .into_iter()
-                .flatten()
-                .map(|&i| (i, BOTH))
-                .collect(),
-            Selector::User(u) => user(u).map(|i| (i, BOTH)).into_iter().collect(),
-            Selector::Group(g) => {
-                let mut members: Vec<usize> = policy
-                    .group(g)
-                    .into_iter()
-                    .flat_map(|g| &g.members)
-                    .filter_map(|m| user(m.value.trim()))
-                    .collect();
-                members.sort_unstable();
-                members.dedup();
-                members.into_iter().map(|i| (i, BOTH)).collect()
-            }
-            _ => {
-                let view = world.view(sel);
-                (0..universe.len())
-                    .map(|i| (i, world.takes_in(&view, Side::Src, &universe[i])))
-                    .filter(|(_, f)| *f != 0)
-                    .collect()
-            }
-        };
-        taken.insert(sel.clone(), list);
-    };
-    for e in &all {
-        e.src
-            .iter()
-            .filter_map(|s| s.selector.as_ref())
-            .for_each(&mut take);
-    }
     let from_selectors: Vec<Vec<FromEntry>> = intents
         .services
         .iter()
         .map(|svc| {
             svc.from
                 .iter()
-                .map(|f| {
-                    let device = intents
+                .map(|f| FromEntry {
+                    span: f.span,
+                    device: intents
                         .device(f.value.trim())
-                        .map(super::DeviceIntent::principal);
-                    let selectors: Vec<Selector> = selectors_for(intents, &f.value)
+                        .map(super::DeviceIntent::principal),
+                    selectors: selectors_for(intents, &f.value)
                         .iter()
                         .filter_map(|s| Selector::parse(s).ok())
-                        .collect();
-                    selectors.iter().for_each(&mut take);
-                    FromEntry {
-                        span: f.span,
-                        device,
-                        selectors,
-                    }
+                        .collect(),
                 })
                 .collect()
         })
         .collect();
-    let resolved: Vec<Resolved> = all
+    // The service's devices: any device with its tag; with an inventory, those it has.
+    let mut tagged: HashMap<&str, Vec<&crate::engine::Device>> = HashMap::new();
+    for d in &inv.devices {
+        let mut tags: Vec<&str> = d.tags.iter().map(String::as_str).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        for t in tags {
+            tagged.entry(t).or_default().push(d);
+        }
+    }
+    let devices_of = |svc: &super::ServiceIntent| -> &[&crate::engine::Device] {
+        tagged.get(svc.tag.as_str()).map_or(&[], Vec::as_slice)
+    };
+    let own_of: Vec<Vec<Principal>> = intents
+        .services
         .iter()
-        .filter_map(|e| {
-            let dst = world.view(e.dst.selector.as_ref()?);
-            let srcs: Vec<SelView> = e
-                .src
-                .iter()
-                .filter_map(|s| Some(world.view(s.selector.as_ref()?)))
-                .collect();
-            let mut families_of: BTreeMap<usize, Families> = BTreeMap::new();
-            for v in &srcs {
-                for &(i, f) in &taken[v.selector] {
-                    *families_of.entry(i).or_default() |= f;
+        .map(|svc| {
+            let mut own = vec![Principal::Tags(vec![svc.tag.clone()])];
+            for d in devices_of(svc) {
+                let p = inventory_principal(d);
+                if !own.contains(&p) {
+                    own.push(p);
                 }
             }
-            let takers = families_of.into_iter().collect();
-            let unnamed = e
-                .src
-                .iter()
-                .zip(&srcs)
-                .map(|(s, v)| (s.raw.trim().to_string(), world.unnamed_sources(v)))
-                .filter(|(_, set)| !set.is_empty())
-                .collect();
-            Some(Resolved {
-                entry: e,
-                dst,
-                opened: opened(e),
-                takers,
-                unnamed,
-            })
+            own
         })
         .collect();
 
-    // A destination written as a tag reaches only the services whose devices carry it.
-    let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut untagged: Vec<usize> = Vec::new();
-    for (i, r) in resolved.iter().enumerate() {
-        match r.dst.selector {
-            Selector::Tag(t) => by_tag.entry(t.as_str()).or_default().push(i),
-            _ => untagged.push(i),
-        }
-    }
+    debug_assert!(
+        policy.acls.is_some() || policy.grants.is_some(),
+        "a compiled policy always has grants, so it is never the default allow-all"
+    );
+    let resolver = Resolver::new(policy, &inv);
+    let addressing = Addressing {
+        resolver: &resolver,
+        routes,
+        held: inventory_addresses
+            .into_iter()
+            .map(|(p, a)| (p, IpSet::from_addrs(a)))
+            .collect(),
+    };
+    // A service's own devices are in the model too (to find the entries that reach them)
+    // but, when no one else is them, not asked about as sources.
+    let asked = universe.len();
+    let in_universe = |i: &Id| (*i as usize) < asked;
+    let model = AccessModel::with_addresses(
+        policy,
+        &Roles::of(Some(&inv)),
+        universe.into_iter().chain(own_of.iter().flatten().cloned()),
+        from_selectors.iter().flatten().flat_map(|f| &f.selectors),
+        &addressing,
+    );
+    let entries = model.entries();
+    // Destinations written as addresses may reach any service (by its devices' addresses
+    // or by covering the tailnet's range); the others reach those the model indexes.
+    let address_destinations: Vec<usize> = (0..entries.len())
+        .filter(
+            |&e| matches!(model.destination(e), Dst::Set(s) if model.named_addresses(s).is_some()),
+        )
+        .collect();
+    let mut opened_by: Vec<Option<Access>> = vec![None; entries.len()];
 
     let mut proof = Proof::default();
     for (k, svc) in intents.services.iter().enumerate() {
-        // The service's devices: any device with its tag; with an inventory, those it has.
-        let mut own: Vec<Principal> = vec![Principal::Tags(vec![svc.tag.clone()])];
-        let mut own_addresses: Vec<(String, IpSet)> = Vec::new();
-        for d in inv.devices.iter().filter(|d| d.tags.contains(&svc.tag)) {
-            let p = inventory_principal(d);
-            if !own.contains(&p) {
-                own.push(p);
-            }
-            own_addresses.push((
-                d.name.clone(),
-                IpSet::from_addrs(d.addresses.iter().copied()),
-            ));
-        }
-        let own_who: Vec<Who> = own
+        let own: Vec<Id> = own_of[k].iter().filter_map(|p| model.id(p)).collect();
+        let own_addresses: Vec<(String, IpSet)> = devices_of(svc)
             .iter()
-            .map(|p| Who {
-                principal: p.clone(),
-                name: String::new(),
-                addresses: IpSet::new(),
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    IpSet::from_addrs(d.addresses.iter().copied()),
+                )
             })
             .collect();
-        // Whether a destination reaches the service (`Err` when only an inventory could
-        // tell), and over which families.
-        let reaches = |dst: &SelView| -> Option<(Result<Via, ()>, Families)> {
-            match (dst.selector, &dst.addresses) {
-                (Selector::Autogroup(Autogroup::SelfDevices) | Selector::Service(_), _) => None,
-                (_, Some(set)) => {
-                    let mut f = dst.covers;
-                    let mut via = (f != 0).then_some(Via::CoversTailnet);
-                    for (name, a) in &own_addresses {
-                        let here = families(&a.intersect(set));
-                        if here != 0 {
-                            f |= here;
-                            via.get_or_insert_with(|| Via::DeviceAddress(name.clone()));
-                        }
-                    }
-                    if let Some(via) = via {
-                        return Some((Ok(via), f));
-                    }
-                    let unknown = set
-                        .intersect(&world.tailnet)
-                        .subtract(&world.named_addresses);
-                    (inventory.is_none() && !unknown.is_empty())
-                        .then(|| (Err(()), families(&unknown)))
-                }
-                (_, None) => {
-                    let f = own_who
-                        .iter()
-                        .fold(0, |f, w| f | world.takes_in(dst, Side::Dst, w));
-                    (f != 0).then_some((Ok(Via::Identity), f))
+        // Whether entry `e`'s destination reaches the service (`Err` when only an
+        // inventory could tell), and over which families. `autogroup:self` never does:
+        // the service's devices are tagged.
+        let reaches = |e: usize| -> Option<(Result<Via, ()>, Families)> {
+            let Dst::Set(dst) = model.destination(e) else {
+                return None;
+            };
+            let Some(set) = model.named_addresses(dst) else {
+                return own
+                    .iter()
+                    .any(|&d| model.leads(e, d, d))
+                    .then_some((Ok(Via::Identity), BOTH));
+            };
+            let mut f = model.covers(dst);
+            let mut via = (f != 0).then_some(Via::CoversTailnet);
+            for (name, a) in &own_addresses {
+                let here = families(&a.intersect(set));
+                if here != 0 {
+                    f |= here;
+                    via.get_or_insert_with(|| Via::DeviceAddress(name.clone()));
                 }
             }
+            if let Some(via) = via {
+                return Some((Ok(via), f));
+            }
+            let unknown = set.intersect(tailnet).subtract(&named_addresses);
+            (inventory.is_none() && !unknown.is_empty()).then(|| (Err(()), families(&unknown)))
         };
         // Who the intent names (at the first `from` entry that does), and the addresses
         // it names.
         let from_views = &from_selectors[k];
-        let mut intended: BTreeMap<usize, Span> = BTreeMap::new();
+        let mut intended: BTreeMap<Id, Span> = BTreeMap::new();
         // What each named principal may send: the ports of every entry naming it (an
         // entry's own ports replace the service's for it).
-        let mut intended_access: BTreeMap<usize, Access> = BTreeMap::new();
+        let mut intended_access: BTreeMap<Id, Access> = BTreeMap::new();
         for (
             j,
             FromEntry {
@@ -640,12 +469,13 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             },
         ) in from_views.iter().enumerate()
         {
-            let by_device = device.as_ref().and_then(|p| index_of.get(p)).copied();
+            let by_device = device.as_ref().and_then(|p| model.id(p));
             let by_selector = selectors
                 .iter()
-                .flat_map(|s| taken[s].iter().map(|(i, _)| *i));
+                .filter_map(|s| model.set_of(s, Side::Src))
+                .flat_map(|set| model.takers(set).map(|(i, _)| i));
             let access = ports_access(svc.ports_for(j));
-            for i in by_device.into_iter().chain(by_selector) {
+            for i in by_device.into_iter().chain(by_selector).filter(in_universe) {
                 intended.entry(i).or_insert(*span);
                 merge(intended_access.entry(i).or_default(), &access);
             }
@@ -654,7 +484,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         // disjoint pieces, so that every address has exactly one allowance.
         let mut address_allowances: Vec<(IpSet, Access)> = Vec::new();
         for (j, entry) in from_views.iter().enumerate() {
-            let named = entry_addresses(&world, entry);
+            let named = entry_addresses(&model, entry);
             if named.is_empty() {
                 continue;
             }
@@ -681,7 +511,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         }
         let intended_addresses = from_views
             .iter()
-            .fold(IpSet::new(), |s, e| s.union(&entry_addresses(&world, e)));
+            .fold(IpSet::new(), |s, e| s.union(&entry_addresses(&model, e)));
         let nothing = Access::new();
 
         // Per rule: what each principal gets (and, for undecided addresses, would get).
@@ -690,42 +520,36 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             entry_span: Span,
             dst: String,
             via: Result<Via, ()>,
-            /// What each principal (by its index in the universe) gets.
-            access: BTreeMap<usize, Access>,
+            /// What each principal (by its number in the model) gets.
+            access: BTreeMap<Id, Access>,
             /// Source addresses as written, what `from` lets them send if it names them,
             /// and what they get.
             unnamed: Vec<(String, IpSet, Option<&'x Access>, Access)>,
         }
         let mut per_rule: Vec<PerRule> = Vec::new();
-        let mut total: BTreeMap<usize, Access> = BTreeMap::new();
-        let mut relevant: Vec<usize> = untagged.clone();
-        let mut tags: Vec<&str> = own
-            .iter()
-            .flat_map(|p| match p {
-                Principal::Tags(t) => t.iter().map(String::as_str).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-        tags.sort_unstable();
-        tags.dedup();
-        for t in tags {
-            relevant.extend(by_tag.get(t).into_iter().flatten());
+        let mut total: BTreeMap<Id, Access> = BTreeMap::new();
+        let mut relevant: Vec<usize> = address_destinations.clone();
+        for &d in &own {
+            relevant.extend(model.reaching(d).iter().map(|&e| e as usize));
         }
         relevant.sort_unstable();
-        for r in relevant.iter().map(|&i| &resolved[i]) {
-            let Some((via, reached)) = reaches(&r.dst) else {
+        relevant.dedup();
+        for e in relevant {
+            let Some((via, reached)) = reaches(e) else {
                 continue;
             };
+            let entry = &entries[e];
+            let opened = opened_by[e].get_or_insert_with(|| opened(entry));
             let at = match per_rule
                 .iter()
-                .position(|p| p.rule == r.entry.rule && p.via.is_ok() == via.is_ok())
+                .position(|p| p.rule == entry.rule && p.via.is_ok() == via.is_ok())
             {
                 Some(i) => i,
                 None => {
                     per_rule.push(PerRule {
-                        rule: r.entry.rule,
-                        entry_span: r.entry.dst.span,
-                        dst: r.entry.dst.raw.trim().to_string(),
+                        rule: entry.rule,
+                        entry_span: entry.dst.span,
+                        dst: entry.dst.raw.trim().to_string(),
                         via: via.clone(),
                         access: BTreeMap::new(),
                         unnamed: Vec::new(),
@@ -733,17 +557,25 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                     per_rule.len() - 1
                 }
             };
-            for &(i, taken) in &r.takers {
-                if taken & reached == 0 || own.contains(&universe[i].principal) {
-                    continue;
-                }
-                merge(per_rule[at].access.entry(i).or_default(), &r.opened);
-                if via.is_ok() {
-                    merge(total.entry(i).or_default(), &r.opened);
+            let sources = model.written_sources(e);
+            for &(_, set) in sources {
+                for (i, taken) in model.takers(set) {
+                    if taken & reached == 0 || !in_universe(&i) || own.contains(&i) {
+                        continue;
+                    }
+                    merge(per_rule[at].access.entry(i).or_default(), opened);
+                    if via.is_ok() {
+                        merge(total.entry(i).or_default(), opened);
+                    }
                 }
             }
-            for (raw, set) in &r.unnamed {
-                let reached_set = in_families(set, reached);
+            for &(at_src, set) in sources {
+                let unheld = model.unheld(set);
+                if unheld.is_empty() {
+                    continue;
+                }
+                let raw = entry.src[at_src as usize].raw.trim();
+                let reached_set = in_families(unheld, reached);
                 let unnamed = reached_set.subtract(&intended_addresses);
                 let mut parts: Vec<(IpSet, Option<&Access>)> = address_allowances
                     .iter()
@@ -755,9 +587,9 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                         continue;
                     }
                     let list = &mut per_rule[at].unnamed;
-                    match list.iter_mut().find(|u| u.0 == *raw && u.1 == part) {
-                        Some(u) => merge(&mut u.3, &r.opened),
-                        None => list.push((raw.clone(), part, allowed, r.opened.clone())),
+                    match list.iter_mut().find(|u| u.0 == raw && u.1 == part) {
+                        Some(u) => merge(&mut u.3, opened),
+                        None => list.push((raw.to_string(), part, allowed, opened.clone())),
                     }
                 }
             }
@@ -777,8 +609,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
                 };
                 if !extra.is_empty() {
                     principals.push(Opened {
-                        principal: universe[i].principal.clone(),
-                        name: universe[i].name.clone(),
+                        principal: model.principal(i).clone(),
+                        name: names[i as usize].clone(),
                         intended: named,
                         access: extra,
                     });
@@ -831,8 +663,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             }
         }
         for (&i, &at) in &intended {
-            let who = &universe[i];
-            if own.contains(&who.principal) {
+            if own.contains(&i) {
                 continue;
             }
             let allowed = intended_access.get(&i).unwrap_or(&nothing);
@@ -840,8 +671,8 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
             if !short.is_empty() {
                 proof.missing.push(Missing {
                     service: k,
-                    principal: who.principal.clone(),
-                    name: who.name.clone(),
+                    principal: model.principal(i).clone(),
+                    name: names[i as usize].clone(),
                     access: short,
                     at,
                 });
@@ -853,28 +684,14 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
 
 /// The addresses a `from` entry names: a device known by its address, host aliases, IPs,
 /// CIDRs and ipsets, and what `*` and `autogroup:danger-all` take in.
-fn entry_addresses(world: &World, entry: &FromEntry) -> IpSet {
+fn entry_addresses(model: &AccessModel, entry: &FromEntry) -> IpSet {
     let mut s = IpSet::new();
     if let Some(Principal::Address(a)) = &entry.device {
         s.union_with(a);
     }
     for sel in &entry.selectors {
-        match world.view(sel) {
-            SelView {
-                addresses: Some(a), ..
-            } => s.union_with(&a),
-            SelView {
-                selector: Selector::Wildcard,
-                ..
-            } => {
-                s.union_with(&world.tailnet);
-                s.union_with(&world.routes);
-            }
-            SelView {
-                selector: Selector::Autogroup(Autogroup::DangerAll),
-                ..
-            } => return IpSet::all(),
-            _ => {}
+        if let Some(set) = model.set_of(sel, Side::Src) {
+            s.union_with(&model.source_addresses(set));
         }
     }
     s
