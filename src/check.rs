@@ -35,6 +35,17 @@ pub enum Depth {
     /// file: without the redundancy audit (its findings are warnings) and without
     /// reporting unused suppressions. For commands that only need a policy that loads.
     Verdict,
+    /// What can find an error without running the policy's tests: the control plane's
+    /// rules and the lints that can report an error, not the lints that only warn. For
+    /// `explain` and `diff`, which answer about the rules and show only errors.
+    Model,
+}
+
+impl Depth {
+    /// Whether the lints that can only warn run (they need the whole answer).
+    fn warns(self) -> bool {
+        matches!(self, Depth::Full | Depth::Quick)
+    }
 }
 
 /// Check the policy held in `sources` under `file`.
@@ -68,12 +79,20 @@ pub fn check_policy_to(
     timings::stage("validate", || {
         validate::validate(&policy, file, options, &mut diagnostics)
     });
-    crate::lint::run(&policy, file, options.inventory.as_ref(), &mut diagnostics);
+    crate::lint::run(
+        &policy,
+        file,
+        options.inventory.as_ref(),
+        depth.warns(),
+        &mut diagnostics,
+    );
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
     // The two are independent and the slowest stages: run them side by side (the audit
     // spreads its first pass over the cores too; the tests fill in its sequential parts).
-    if depth != Depth::Quick && !diagnostics.iter().any(Diagnostic::is_error) {
+    if matches!(depth, Depth::Full | Depth::Verdict)
+        && !diagnostics.iter().any(Diagnostic::is_error)
+    {
         let inventory = options.inventory.as_ref();
         let domains = options.tailnet_domains.as_deref();
         let (audit, tests) = std::thread::scope(|scope| {

@@ -194,9 +194,9 @@ pub(crate) fn load_policy(
         shown.display().to_string(),
         bytes,
     ));
-    // What the rules mean is all a question needs: the quick check (the control plane's
-    // own rules) without the redundancy audit and the offline tests, which `check` runs.
-    let checked = check_policy_to(&sources, file, &Default::default(), Depth::Quick);
+    // What the rules mean is all a question needs: the control plane's own rules, without
+    // the lints that only warn, the redundancy audit and the offline tests (`check`'s).
+    let checked = check_policy_to(&sources, file, &Default::default(), Depth::Model);
     let errors: Vec<_> = checked
         .diagnostics
         .iter()
@@ -543,7 +543,7 @@ fn compiled_now(project: &Project) -> Option<Policy> {
         &project.sources,
         project.output_file,
         &Default::default(),
-        Depth::Quick,
+        Depth::Model,
     );
     if checked.diagnostics.iter().any(|d| d.is_error()) {
         return None;

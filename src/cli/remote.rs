@@ -226,13 +226,13 @@ pub fn formatted(bytes: &[u8]) -> Vec<u8> {
 pub fn policy_of(bytes: &[u8]) -> Option<Policy> {
     let mut sources = SourceMap::default();
     let id = sources.add(SourceFile::new("p", "p", bytes.to_vec()));
-    // The control plane's own rules decide whether the file is a policy; the audit and
-    // the offline tests add nothing to what it allows.
+    // The control plane's own rules decide whether the file is a policy; the lints that
+    // only warn, the audit and the offline tests add nothing to what it allows.
     let checked = check_policy_to(
         &sources,
         id,
         &crate::validate::Options::default(),
-        Depth::Quick,
+        Depth::Model,
     );
     if checked.has_errors() {
         None
@@ -305,7 +305,7 @@ pub fn changes_and_access_named(
     let side = |bytes: &[u8], id| {
         (
             formatted(bytes),
-            check_policy_to(&sources, id, &options, Depth::Quick),
+            check_policy_to(&sources, id, &options, Depth::Model),
         )
     };
     let ((old_fmt, a), (new_fmt, b)) = std::thread::scope(|scope| {

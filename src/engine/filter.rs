@@ -180,8 +180,14 @@ fn piece_key(piece: &FilterRule) -> SourceKey<'_> {
 
 fn key_hash(src: SourceKey, protocols: Protocols) -> u64 {
     use std::hash::{Hash, Hasher};
+    // A set of every member's devices has tens of thousands of intervals, and every
+    // rule's key is hashed: sample it (keys that match are compared in full).
     let mut h = rustc_hash::FxHasher::default();
-    src.hash(&mut h);
+    match src.0 {
+        Some(set) => set.sample_hash(&mut h),
+        None => 0u8.hash(&mut h),
+    }
+    src.1.hash(&mut h);
     protocols.hash(&mut h);
     h.finish()
 }

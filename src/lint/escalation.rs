@@ -200,7 +200,7 @@ mod tests {
     fn found(text: &str) -> Vec<Diagnostic> {
         let policy = crate::model::from_text(text);
         let mut diags = Vec::new();
-        crate::lint::run(&policy, FileId::default(), None, &mut diags);
+        crate::lint::run(&policy, FileId::default(), None, true, &mut diags);
         diags
             .into_iter()
             .filter(|d| matches!(d.code, Code::TagOwnerEscalation | Code::BroadTagOwner))

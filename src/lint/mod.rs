@@ -15,32 +15,41 @@ use std::collections::HashSet;
 
 /// Every lint, including those that read the inventory when there is one (it only sharpens
 /// messages, except for TSA218, which needs it).
+///
+/// `warnings: false` runs only the lints that can report an error (the Kubernetes
+/// operator's): for commands that show only errors, the costly analyses that can only
+/// warn (TSA219's SSH network check, TSA240's escalation) are skipped.
 pub fn run(
     policy: &Policy,
     file: FileId,
     inventory: Option<&crate::engine::Inventory>,
+    warnings: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
     use crate::timings::stage;
-    stage("lint: definitions", || lint(policy, file, diags));
     let op = operator::implied(policy);
-    // The operator's tags are applied outside the policy: its own by whoever installs it
-    // (its OAuth client), the proxy tag by the operator to every proxy.
-    let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
-    stage("lint: tags", || {
-        tags::unused_tags(policy, inventory, &applied, file, diags);
-        tags::owner_cycles(policy, file, diags);
-    });
-    internet::internet_without_exit_node(policy, inventory, file, diags);
-    stage("lint: ssh network", || {
-        ssh::ssh_without_network_access(policy, inventory, file, diags)
-    });
+    if warnings {
+        stage("lint: definitions", || lint(policy, file, diags));
+        // The operator's tags are applied outside the policy: its own by whoever installs
+        // it (its OAuth client), the proxy tag by the operator to every proxy.
+        let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
+        stage("lint: tags", || {
+            tags::unused_tags(policy, inventory, &applied, file, diags);
+            tags::owner_cycles(policy, file, diags);
+        });
+        internet::internet_without_exit_node(policy, inventory, file, diags);
+        stage("lint: ssh network", || {
+            ssh::ssh_without_network_access(policy, inventory, file, diags)
+        });
+    }
     if let Some(op) = op {
         operator::operator(policy, op, file, diags);
     }
-    stage("lint: tag-owner escalation", || {
-        escalation::tag_owner_escalation(policy, file, inventory, diags)
-    });
+    if warnings {
+        stage("lint: tag-owner escalation", || {
+            escalation::tag_owner_escalation(policy, file, inventory, diags)
+        });
+    }
     operator::drop_covered(diags);
 }
 

@@ -443,7 +443,7 @@ mod tests {
         let text = r#"{"tagOwners": {"tag:k8s-operator": ["autogroup:member", "tag:k8s-operator"], "tag:k8s": ["tag:k8s-operator"]}}"#;
         let p = policy(text);
         let mut d = Vec::new();
-        crate::lint::run(&p, FileId(0), None, &mut d);
+        crate::lint::run(&p, FileId(0), None, true, &mut d);
         let codes: Vec<Code> = d.iter().map(|d| d.code).collect();
         assert_eq!(
             codes,
