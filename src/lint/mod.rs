@@ -434,7 +434,7 @@ mod tests {
         let text = r#"{"tagOwners": {"tag:a": [], "tag:b": []}, "grants": [{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:22"]}], "tests": [{"src": "tag:a", "accept": ["tag:b:22"]}, {"src": "tag:a", "deny": ["tag:b:80"]}]}"#;
         let policy = crate::model::from_text(text);
         let mut d = Vec::new();
-        run(&policy, FileId(0), None, &mut d);
+        run(&policy, FileId(0), None, true, &mut d);
         assert!(d.is_empty(), "{d:?}");
     }
 
@@ -444,7 +444,7 @@ mod tests {
         let run_codes = |text: &str| -> Vec<Code> {
             let policy = crate::model::from_text(text);
             let mut d = Vec::new();
-            run(&policy, FileId(0), None, &mut d);
+            run(&policy, FileId(0), None, true, &mut d);
             d.into_iter().map(|d| d.code).collect()
         };
         let cases: &[(Code, &str, &str)] = &[
