@@ -287,4 +287,48 @@ mod tests {
             |depth| check_policy_to(&sources, file, &Options::default(), depth).has_errors();
         assert!(errors(Depth::Full) && errors(Depth::Verdict));
     }
+
+    /// `explain` and `diff` see the same errors without the lints that only warn; the
+    /// operator's lint, which can report an error, still runs.
+    #[test]
+    fn the_model_depth_keeps_every_error_and_drops_the_warnings() {
+        let text = br#"{
+            "groups": {"group:unused": ["ann@example.com"]},
+            "tagOwners": {"tag:k8s-operator": [], "tag:k8s": ["tag:k8s-operator"], "tag:web": []},
+            "grants": [
+                {"src": ["autogroup:member"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+                {"src": ["group:nobody"], "dst": ["tag:web"], "ip": ["tcp:80"]}
+            ],
+            "ssh": [{"action": "accept", "src": ["autogroup:member"], "dst": ["tag:web"], "users": ["root"]}]
+        }"#;
+        let mut sources = SourceMap::default();
+        let file = sources.add(SourceFile::new("p.hujson", "p.hujson", text.to_vec()));
+        let found = |depth| check_policy_to(&sources, file, &Options::default(), depth).diagnostics;
+        let quick = found(Depth::Quick);
+        let model = found(Depth::Model);
+        let codes = |d: &[Diagnostic]| d.iter().map(|d| d.code).collect::<Vec<_>>();
+        assert!(
+            codes(&quick).contains(&Code::UnusedGroup),
+            "{:?}",
+            codes(&quick)
+        );
+        assert!(
+            codes(&quick).contains(&Code::SshWithoutNetworkAccess),
+            "{:?}",
+            codes(&quick)
+        );
+        assert!(!model.iter().any(|d| !d.is_error()), "{:?}", codes(&model));
+        assert!(
+            codes(&model).contains(&Code::UndefinedGroup),
+            "{:?}",
+            codes(&model)
+        );
+        let errors = |d: &[Diagnostic]| {
+            d.iter()
+                .filter(|d| d.is_error())
+                .map(|d| (d.code, d.message.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(errors(&model), errors(&quick));
+    }
 }
