@@ -11,7 +11,9 @@ impl Audit {
     /// Selectors of a needed rule made redundant by, or empty next to, its other ones.
     pub(super) fn selector_findings(&self, i: usize) -> Vec<Inner> {
         let r = &self.rules[i];
-        let src = r.src.union();
+        // The union of the sources, built only if a destination selector has others
+        // beside it to compare with.
+        let union = std::cell::OnceCell::new();
         let mut out = Vec::new();
         // Sources: later duplicates are the redundant ones.
         let mut gone = vec![false; r.src_sels.len()];
@@ -67,15 +69,16 @@ impl Audit {
             if rest.is_empty() {
                 continue;
             }
+            let src: &IpSet = union.get_or_init(|| r.src.union());
             let checker = Checker {
                 audit: self,
-                src: &src,
+                src,
                 entries: &mine,
             };
             let part = Part {
                 rule: i as u32,
                 volume: 0.0,
-                src: Cow::Borrowed(&*src),
+                src: Cow::Borrowed(src),
                 entries: &rest,
             };
             if checker.covered(&[&part]) {
@@ -88,7 +91,7 @@ impl Audit {
                     let part = Part {
                         rule: i as u32,
                         volume: 0.0,
-                        src: Cow::Borrowed(&*src),
+                        src: Cow::Borrowed(src),
                         entries: &only,
                     };
                     checker.covered(&[&part])
