@@ -63,11 +63,6 @@ impl Audit {
             .iter()
             .map(|e| self.dst_reach[e.set as usize])
             .sum();
-        // When a rule's sources and destinations each overlap few sets (the common case:
-        // users, groups and tags to a tag or a subnet), the rules naming one of those
-        // source sets *and* one of those destination sets are found directly, so the
-        // cost follows the answer rather than how many rules share one side (thousands
-        // of rules to one subnet on port 22).
         let around = |s: SetId| std::iter::once(s).chain(self.overlaps[s as usize].iter().copied());
         let src_sets: usize = r
             .src_sels
@@ -145,7 +140,12 @@ impl Audit {
                 }
             }
         };
-        if src_sets.saturating_mul(dst_sets) < src_cost.min(dst_cost) {
+        // When a rule's sources and destinations each overlap few sets (the common case:
+        // users, groups and tags to a tag or a subnet), the rules naming one of those
+        // source sets *and* one of those destination sets are found directly, so the
+        // cost follows the answer rather than how many rules share one side (thousands
+        // of rules to one subnet on port 22).
+        if src_sets.saturating_mul(dst_sets) < walk {
             for &s in &r.src_sels {
                 for a in around(s) {
                     for e in &r.entries {
