@@ -177,6 +177,56 @@ fn a_reverse_grant_to_an_owners_devices_makes_a_router_a_peer() {
     assert_eq!(peers, vec![0]);
 }
 
+/// The control plane merges network rules with the same sources and protocols into the
+/// first of them, even where it lands on another device and its sources are written
+/// otherwise: `autogroup:member` with a member beside it is `autogroup:member`.
+/// `filter --node` must find that first rule without building every rule's sources.
+#[test]
+fn rules_with_the_same_sources_written_otherwise_merge_into_the_first() {
+    let policy = lower(
+        r#"{"acls": [
+            {"action": "accept", "src": ["autogroup:member", "bob@example.com"], "dst": ["tag:web:80"]},
+            {"action": "accept", "src": ["group:ops"], "dst": ["tag:db:22"]},
+            {"action": "accept", "src": ["ann@example.com", "autogroup:member"], "dst": ["tag:db:443"]},
+            {"action": "accept", "src": ["bob@example.com", "ann@example.com"], "dst": ["tag:db:5432"]}
+        ], "groups": {"group:ops": ["ann@example.com"]}}"#,
+    );
+    let device = |i: u8, user: Option<&str>, tags: &[&str]| Device {
+        name: format!("d{i}.example.ts.net"),
+        hostname: format!("d{i}"),
+        addresses: vec![IpAddr::V4(Ipv4Addr::new(100, 64, 0, i))],
+        user: user.map(str::to_string),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        advertised_routes: Vec::new(),
+        enabled_routes: Vec::new(),
+    };
+    let user = |login: &str| User {
+        login: login.into(),
+        role: Role::Member,
+        shared: false,
+    };
+    let inventory = Inventory {
+        devices: vec![
+            device(1, Some("ann@example.com"), &[]),
+            device(2, Some("bob@example.com"), &[]),
+            device(3, None, &["tag:web"]),
+            device(4, None, &["tag:db"]),
+        ],
+        users: vec![user("ann@example.com"), user("bob@example.com")],
+        ..Default::default()
+    };
+    one_by_one_equals_all_at_once(&policy, &inventory).unwrap();
+    let resolver = Resolver::new(&policy, &inventory);
+    let (filter, _) = device_filter_and_peers(&resolver, 3);
+    let ports = |r: &FilterRule| -> Vec<u16> { r.dst_ports.iter().map(|(_, p)| p.first).collect() };
+    // acls[2] (every member: ann's and bob's devices) goes where acls[0] would be, before
+    // acls[1]; acls[3] names the same two users, so it joins it there too.
+    assert_eq!(
+        filter.iter().map(ports).collect::<Vec<_>>(),
+        vec![vec![443, 5432], vec![22]]
+    );
+}
+
 const USERS: &[&str] = &[
     "ann@example.com",
     "bob@example.com",

@@ -24,6 +24,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -1491,9 +1492,11 @@ pub fn device_filter_and_peers(resolver: &Resolver, i: usize) -> (Vec<FilterRule
 
 /// The merges that decide `device`'s filter, given the rules that land on it. For each
 /// of their merge keys, the first rule of the policy that has it may land elsewhere, so
-/// the policy is read again: the rules whose sources take in one address of a key (or
-/// are everything, for `*` keys) are compiled, one at a time, and kept only if their key
-/// is one of these. Cheap tests by address keep this from resolving every rule.
+/// the policy is read again: a rule is compiled only when its sources are exactly the
+/// sources of one of these keys (or it is everything, for `*` keys) and it comes before
+/// the first rule here with that key. The test is made on its selectors' sets as they
+/// are, without their union: each within the key, the key within them (Merging every
+/// candidate's sources was most of `filter --node` on a large policy.)
 fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Merges {
     let mut merges = Merges::default();
     if landing_here.is_empty() {
@@ -1508,14 +1511,20 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         Origin::Acl(i) => grants + i,
     };
     let mut wanted = rustc_hash::FxHashSet::default();
-    // One address of each key's sources, with the first rule landing here that has the
-    // key (only rules before it can come first); and the same for `*` keys.
-    let mut witnesses: Vec<(usize, IpAddr)> = Vec::new();
+    // The sources of each key, by their first address, with the first rule landing here
+    // that has the key (only rules before it can come first); and the same for `*` keys.
+    let mut keys: FxHashMap<IpAddr, Vec<(usize, Arc<IpSet>)>> = FxHashMap::default();
     let mut everything_before = 0;
-    let mut note = |src: SourceKey, protocols, before: usize| {
+    let mut note = |src: SourceKey, set: &dyn Fn() -> Arc<IpSet>, protocols, before: usize| {
         wanted.insert(key_hash(src, protocols));
         match src.0.and_then(|s| s.ranges().next()) {
-            Some((first, _)) => witnesses.push((before, first)),
+            Some((first, _)) => {
+                let known = keys.entry(first).or_default();
+                match known.iter_mut().find(|(_, k)| Some(&**k) == src.0) {
+                    Some((at, _)) => *at = (*at).max(before),
+                    None => known.push((before, set())),
+                }
+            }
             None if src.0.is_none() => everything_before = everything_before.max(before),
             None => {}
         }
@@ -1525,33 +1534,76 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         let own = owner_devices
             .as_ref()
             .filter(|_| rule.entries.iter().any(|e| e.target == Target::OwnDevices))
-            .map(|own| rule.src.intersect(own));
+            .map(|own| Arc::new(rule.src.intersect(own)));
         for (protocols, _) in network_pieces(rule) {
-            note(rule_key(rule), protocols, before);
+            note(rule_key(rule), &|| rule.src.clone(), protocols, before);
             if let Some(own) = &own {
                 // The rule's own sources may be the same: it counts too.
                 note(
                     source_key(own, rule.src_everything, &[]),
+                    &|| own.clone(),
                     protocols,
                     before + 1,
                 );
             }
         }
     }
-    // Latest first: the witnesses still in play at rule `i` are a prefix.
-    witnesses.sort_unstable_by(|a, b| b.cmp(a));
-    witnesses.dedup();
-    let addrs: Vec<IpAddr> = witnesses.iter().map(|(_, a)| *a).collect();
     let policy = resolver.policy;
-    let may_share = |i: usize, src: &[crate::model::Sel]| {
-        let in_play = witnesses.partition_point(|(before, _)| *before > i);
-        let addrs = &addrs[..in_play];
-        src.iter().filter_map(|s| s.selector.as_ref()).any(|sel| {
-            (i < everything_before && *sel == Selector::Autogroup(Autogroup::DangerAll))
-                || resolver.source_contains_any(sel, addrs)
-        })
+    let same = RefCell::new(FxHashMap::default());
+    let may_share = |i: usize, src: &[crate::model::Sel]| -> Wanted {
+        let selectors = || src.iter().filter_map(|s| s.selector.as_ref());
+        if selectors().any(|sel| *sel == Selector::Autogroup(Autogroup::DangerAll)) {
+            return if i < everything_before {
+                Wanted::Whole
+            } else {
+                Wanted::Not
+            };
+        }
+        // `*` lists its other sources in the key: compiled whole.
+        let whole = selectors().any(|sel| *sel == Selector::Wildcard);
+        let sets: Vec<_> = selectors()
+            .map(|sel| resolver.source_set(sel))
+            .filter(|set| !set.is_empty())
+            .collect();
+        let Some(first) = sets
+            .iter()
+            .filter_map(|s| s.ranges().next())
+            .map(|r| r.0)
+            .min()
+        else {
+            return Wanted::Not;
+        };
+        let Some(known) = keys.get(&first) else {
+            return Wanted::Not;
+        };
+        // Whether a key equals a set the resolver keeps is asked again and again (and
+        // costs a comparison as long as `autogroup:member`): remembered by address, for
+        // those sets only.
+        let kept: Vec<*const IpSet> = sets
+            .iter()
+            .filter_map(|s| match s {
+                Cow::Borrowed(set) => Some(*set as *const IpSet),
+                Cow::Owned(_) => None,
+            })
+            .collect();
+        let equal = |key: &IpSet, set: &IpSet| {
+            let pair = (key as *const IpSet, set as *const IpSet);
+            if !kept.contains(&pair.1) {
+                return key == set;
+            }
+            *same.borrow_mut().entry(pair).or_insert_with(|| key == set)
+        };
+        let sets: Vec<&IpSet> = sets.iter().map(|s| &**s).collect();
+        match known
+            .iter()
+            .find(|(before, key)| *before > i && key.is_union_of_with(&sets, equal))
+        {
+            Some(_) if whole => Wanted::Whole,
+            Some((_, key)) => Wanted::SourcesKnown(key.clone()),
+            None => Wanted::Not,
+        }
     };
-    let candidates: Vec<bool> = policy
+    let mut candidates: Vec<Wanted> = policy
         .grants
         .iter()
         .flatten()
@@ -1565,10 +1617,9 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         resolver,
         |_| {
             asked += 1;
-            match candidates.get(asked - 1) {
-                Some(true) => Wanted::Whole,
-                _ => Wanted::Not,
-            }
+            candidates
+                .get_mut(asked - 1)
+                .map_or(Wanted::Not, |w| std::mem::replace(w, Wanted::Not))
         },
         |rule| merges.record(&rule, |hash| wanted.contains(&hash)),
     );

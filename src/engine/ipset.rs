@@ -118,6 +118,47 @@ impl IpSet {
         rest.is_empty()
     }
 
+    /// Whether this set is exactly the union of `sets`, without building the union. Sets
+    /// that differ usually differ at a sampled interval, so a few binary searches answer
+    /// most questions; the exact test (each set within this one, this one within the
+    /// union) runs only when every sample agrees.
+    pub fn is_union_of(&self, sets: &[&IpSet]) -> bool {
+        self.is_union_of_with(sets, |a, b| a == b)
+    }
+
+    /// [`IpSet::is_union_of`], asking `equal` whether this set equals one of `sets` (a
+    /// caller that asks often about the same large sets can remember the answers).
+    pub fn is_union_of_with(
+        &self,
+        sets: &[&IpSet],
+        equal: impl Fn(&IpSet, &IpSet) -> bool,
+    ) -> bool {
+        match sets {
+            [] => self.is_empty(),
+            // Normal form: equal sets have equal interval lists.
+            [one] => equal(self, one),
+            // The usual match: one set (`autogroup:member`) is the union, the others are
+            // within it.
+            _ if sets.iter().any(|s| equal(self, s)) => {
+                sets.iter().all(|s| equal(self, s) || self.contains_set(s))
+            }
+            _ => {
+                let family = |f: fn(&IpSet) -> &[(u128, u128)]| {
+                    let parts: Vec<&[(u128, u128)]> = sets.iter().map(|s| f(s)).collect();
+                    let own = f(self);
+                    sampled(own).all(|iv| covered(&parts, iv))
+                        && parts
+                            .iter()
+                            .all(|p| sampled(p).all(|iv| covered(&[own], iv)))
+                };
+                family(|s| &s.v4)
+                    && family(|s| &s.v6)
+                    && sets.iter().all(|s| self.contains_set(s))
+                    && self.within_union(sets.iter().copied())
+            }
+        }
+    }
+
     /// A hash of the set from its sizes and a few of its intervals: equal sets hash
     /// equally, in time independent of their size (for keys compared in full on a match).
     pub fn sample_hash<H: std::hash::Hasher>(&self, h: &mut H) {
@@ -431,6 +472,37 @@ fn list_contains(outer: &[(u128, u128)], inner: &[(u128, u128)]) -> bool {
     })
 }
 
+/// A few intervals of a list, spread over it (its first and last among them).
+fn sampled(list: &[(u128, u128)]) -> impl Iterator<Item = (u128, u128)> + '_ {
+    let step = (list.len() / 8).max(1);
+    (0..list.len())
+        .step_by(step)
+        .chain(list.len().checked_sub(1))
+        .map(|k| list[k])
+}
+
+/// Whether the union of normal-form `lists` holds every address of `(lo, hi)`: from `lo`,
+/// jump to the end of an interval holding the next address until past `hi`.
+fn covered(lists: &[&[(u128, u128)]], (lo, hi): (u128, u128)) -> bool {
+    let mut next = lo;
+    loop {
+        let reach = lists
+            .iter()
+            .filter_map(|l| {
+                let k = l.partition_point(|&(_, end)| end < next);
+                l.get(k)
+                    .filter(|&&(start, _)| start <= next)
+                    .map(|&(_, end)| end)
+            })
+            .max();
+        match reach {
+            Some(end) if end >= hi => return true,
+            Some(end) => next = end + 1,
+            None => return false,
+        }
+    }
+}
+
 /// Whether two normal-form lists share an address, without building the intersection.
 fn lists_overlap(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
@@ -610,6 +682,21 @@ mod tests {
             let halves = [sb.intersect(&sa), sb.subtract(&sa)];
             prop_assert_eq!(sa.within_union(&halves), sb.contains_set(&sa));
             prop_assert_eq!(sb.within_union([&sa, &sb]), true);
+            let union = sa.union(&sb);
+            prop_assert!(union.is_union_of(&[&sa, &sb]));
+            prop_assert!(union.is_union_of(&[&sb, &sa, &IpSet::new()]));
+            prop_assert_eq!(sa.is_union_of(&[&sb]), sa == sb);
+            prop_assert_eq!(sa.is_union_of(&[&sb, &sb]), sa == sb);
+            prop_assert_eq!(sa.is_union_of(&[]), sa.is_empty());
+            let remembered = |x: &IpSet, y: &IpSet| x == y;
+            prop_assert!(union.is_union_of_with(&[&sa, &union, &sb], remembered));
+            prop_assert_eq!(sa.is_union_of_with(&[&sa, &sb], remembered), sb.within_union([&sa]));
+            // Against the union of two sets, with one address more or less.
+            let one = IpSet::from_addr(IpAddr::V4(Ipv4Addr::new(10, 0, 0, b.len() as u8 * 17)));
+            let more = union.union(&one);
+            prop_assert_eq!(more.is_union_of(&[&sa, &sb]), more == union);
+            let less = union.subtract(&one);
+            prop_assert_eq!(less.is_union_of(&[&sa, &sb]), less == union);
             // Normal form: equal sets have equal representations.
             prop_assert_eq!(sa.union(&sb), sb.union(&sa));
         }

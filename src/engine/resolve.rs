@@ -206,18 +206,11 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Whether a source selector takes in one of `addrs` (without building its set when
-    /// it is one of those resolved once).
-    pub fn source_contains_any(&self, selector: &Selector, addrs: &[std::net::IpAddr]) -> bool {
-        if addrs.is_empty() {
-            return false;
-        }
+    /// [`Resolver::source`], borrowed when the selector is one of those resolved once.
+    pub fn source_set(&self, selector: &Selector) -> std::borrow::Cow<'_, IpSet> {
         match self.resolved(selector) {
-            Some(set) => addrs.iter().any(|a| set.contains(*a)),
-            None => {
-                let set = self.source(selector);
-                addrs.iter().any(|a| set.contains(*a))
-            }
+            Some(set) => std::borrow::Cow::Borrowed(set),
+            None => std::borrow::Cow::Owned(self.source(selector)),
         }
     }
 

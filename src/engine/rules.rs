@@ -138,6 +138,9 @@ pub enum Wanted {
     /// set keeps a rule cheap to compile when only its destinations matter, and whether
     /// its sources take in that set).
     SourcesWithin(IpSet),
+    /// The rule's sources are known to be this set (none of them `*` or
+    /// `autogroup:danger-all`): it is used as it is, not built again.
+    SourcesKnown(std::sync::Arc<IpSet>),
 }
 
 /// An ACL or grant as written, for choosing which rules to compile.
@@ -190,6 +193,9 @@ pub fn compile_each(
     route_texts.sort_unstable();
     route_texts.dedup();
     let resolve_src = |sels: &[crate::model::Sel], wanted: Wanted| {
+        if let Wanted::SourcesKnown(known) = wanted {
+            return (known, false, Default::default());
+        }
         let mut src = IpSet::new();
         let mut listed = IpSet::new();
         let mut everything = false;
