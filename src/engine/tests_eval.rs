@@ -55,9 +55,7 @@ pub fn evaluate(
     let (stand_ins, unknowns) = with_stand_ins(policy, base, has_inventory, tailnet_domains);
     let inventory = with_auto_approvals(&stand_ins, policy);
     let resolver = Resolver::new(policy, &inventory);
-    let rules = compile(&resolver);
-    // Which rules can concern each device, found once (the same index as device filters).
-    let by_device = super::filter::candidate_rules(&rules, &inventory);
+    let rules = Compiled::new(&resolver);
     let device_of: FxHashMap<IpAddr, usize> = inventory
         .devices
         .iter()
@@ -76,9 +74,7 @@ pub fn evaluate(
         .subtract(&IpSet::from_addrs(device_of.keys().copied()))
         .subtract(&IpSet::from_addrs(services.keys().copied()));
     let ev = Evaluator {
-        stab: Stab::new(&rules),
         index: &index,
-        by_device: &by_device,
         device_of: &device_of,
         services: &services,
         service_space,
@@ -450,10 +446,71 @@ impl Stab {
     }
 }
 
-struct Evaluator<'a> {
+/// The policy's rules compiled against the stand-ins, as the tests need them: deciding a
+/// test needs only the rules that may land on an address a test names (what a policy
+/// with thousands of rules and a few tests mostly holds are other rules), so those are
+/// compiled first, in policy order, with an index by destination address; every rule is
+/// compiled only when a test needs them all (the closest rule to a failing flow, a
+/// Tailscale Service).
+struct Compiled<'a> {
+    resolver: &'a Resolver<'a>,
+    near: Vec<Rule>,
     stab: Stab,
+    all: std::cell::OnceCell<Vec<Rule>>,
+}
+
+impl<'a> Compiled<'a> {
+    fn new(resolver: &'a Resolver<'a>) -> Compiled<'a> {
+        let policy = resolver.policy;
+        let tested = IpSet::union_all(
+            &policy
+                .tests
+                .iter()
+                .flat_map(|t| t.accept.iter().chain(&t.deny))
+                .filter_map(|entry| parse_test_destination(&entry.value).ok())
+                .map(|dst| resolver.addresses(&dst.host))
+                .collect::<Vec<_>>(),
+        );
+        // An entry admits a flow only at an address its target holds (`*` and
+        // `autogroup:self` anywhere), so these are all the rules `allowing` can return.
+        let mut near = Vec::new();
+        super::rules::compile_each(
+            resolver,
+            |written| {
+                let lands = written
+                    .dst
+                    .iter()
+                    .filter_map(|d| d.selector.as_ref())
+                    .any(|sel| {
+                        matches!(
+                            sel,
+                            Selector::Wildcard | Selector::Autogroup(Autogroup::SelfDevices)
+                        ) || resolver.names_any_of(sel, &tested)
+                    });
+                if lands {
+                    super::rules::Wanted::Whole
+                } else {
+                    super::rules::Wanted::Not
+                }
+            },
+            |rule| near.push(rule),
+        );
+        Compiled {
+            resolver,
+            stab: Stab::new(&near),
+            near,
+            all: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Every rule of the policy, in order.
+    fn all(&self) -> &[Rule] {
+        self.all.get_or_init(|| compile(self.resolver))
+    }
+}
+
+struct Evaluator<'a> {
     index: &'a super::inventory::AddressIndex,
-    by_device: &'a [Vec<usize>],
     device_of: &'a FxHashMap<IpAddr, usize>,
     /// Tailscale Services' stand-in addresses.
     services: &'a FxHashMap<IpAddr, &'a str>,
@@ -461,7 +518,7 @@ struct Evaluator<'a> {
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
-    rules: &'a [Rule],
+    rules: &'a Compiled<'a>,
     file: FileId,
     has_inventory: bool,
     unknowns: &'a Unknowns,
@@ -954,11 +1011,12 @@ impl Evaluator<'_> {
 
     /// The rules allowing this flow, each with the destination entry that matches.
     fn allowing(&self, src: IpAddr, dst: IpAddr, proto: u8, port: u16) -> Vec<(&Rule, Span)> {
-        let candidates: Box<dyn Iterator<Item = &Rule>> = match self.device_of.get(&dst) {
-            Some(i) => Box::new(self.by_device[*i].iter().map(|r| &self.rules[*r])),
-            None => Box::new(self.stab.rules_at(dst).into_iter().map(|r| &self.rules[r])),
-        };
-        candidates
+        let near = &self.rules.near;
+        self.rules
+            .stab
+            .rules_at(dst)
+            .into_iter()
+            .map(|r| &near[r])
             .filter(|r| r.src_everything || r.src.contains(src))
             .filter_map(|r| {
                 r.entries
@@ -979,7 +1037,7 @@ impl Evaluator<'_> {
         port: u16,
     ) -> (Vec<(&Rule, Span)>, Ranges<'_>) {
         let (mut naming, mut ranges) = (Vec::new(), Vec::new());
-        for r in self.rules {
+        for r in self.rules.all() {
             if !(r.src_everything || r.src.contains(src)) {
                 continue;
             }
@@ -1013,7 +1071,7 @@ impl Evaluator<'_> {
         port: u16,
     ) -> Option<(&Rule, Span, String)> {
         let mut best: Option<(u8, &Rule, Span, String)> = None;
-        for r in self.rules {
+        for r in self.rules.all() {
             let src_ok = r.src_everything || r.src.contains(src);
             for e in &r.entries {
                 let dst_ok = e.reaches(|ip| self.owner_of(ip), src, dst);
