@@ -60,16 +60,37 @@ pub fn check_policy_to(
     options: &Options,
     depth: Depth,
 ) -> Checked {
+    check_policy_staged(sources, file, options, depth, None).expect("no stage stops it")
+}
+
+/// Hears what a `Depth::Quick` check finds, as soon as a deeper check knows it; says
+/// whether to go on (`false`: the caller no longer wants the rest).
+pub type OnQuick<'a> = &'a mut dyn FnMut(Vec<Diagnostic>) -> bool;
+
+/// [`check_policy_to`], handing what a `Depth::Quick` check of the file would return to
+/// `on_quick` once it is known, before the slow stages: the language server publishes it
+/// at once, and its full check does not read, validate and lint the file a second time.
+/// `None` when `on_quick` says to stop.
+pub fn check_policy_staged(
+    sources: &SourceMap,
+    file: FileId,
+    options: &Options,
+    depth: Depth,
+    mut on_quick: Option<OnQuick>,
+) -> Option<Checked> {
     let text = &sources.get(file).text;
     let mut diagnostics = Vec::new();
     let document = match timings::stage("parse", || syntax::hujson::parse(text)) {
         Ok(doc) => doc,
         Err(e) => {
             diagnostics.push(syntax_diagnostic_in(file, &e, text));
-            return Checked {
+            if let Some(on_quick) = on_quick {
+                on_quick(diagnostics.clone());
+            }
+            return Some(Checked {
                 policy: None,
                 diagnostics,
-            };
+            });
         }
     };
     let comments = document.comments.clone();
@@ -86,6 +107,14 @@ pub fn check_policy_to(
         depth.warns(),
         &mut diagnostics,
     );
+    if let Some(on_quick) = on_quick.as_mut() {
+        let mut quick = diagnostics.clone();
+        apply_suppressions(sources, file, &comments, false, &mut quick);
+        sort(&mut quick);
+        if !on_quick(quick) {
+            return None;
+        }
+    }
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
     // The two are independent and the slowest stages: run them side by side (the audit
@@ -127,10 +156,10 @@ pub fn check_policy_to(
         &mut diagnostics,
     );
     sort(&mut diagnostics);
-    Checked {
+    Some(Checked {
         policy: Some(policy),
         diagnostics,
-    }
+    })
 }
 
 /// `tsacl check FILE...`: every file checked, then the user's selection (`--select`,
@@ -152,6 +181,29 @@ pub fn check_files(
     }
     .apply(&mut diagnostics);
     diagnostics
+}
+
+/// [`check_files`] on one file at `Depth::Full`, handing what a `Depth::Quick` check
+/// would return (the user's selection applied) to `on_quick` before the slow stages
+/// ([`check_policy_staged`]). `None` when `on_quick` says to stop.
+pub fn check_file_staged(
+    sources: &SourceMap,
+    file: FileId,
+    options: &Options,
+    user: &Layer,
+    on_quick: OnQuick,
+) -> Option<Vec<Diagnostic>> {
+    let selection = Selection {
+        layers: vec![user.clone()],
+    };
+    let mut selected = |mut diagnostics: Vec<Diagnostic>| {
+        selection.apply(&mut diagnostics);
+        on_quick(diagnostics)
+    };
+    let mut diagnostics =
+        check_policy_staged(sources, file, options, Depth::Full, Some(&mut selected))?.diagnostics;
+    selection.apply(&mut diagnostics);
+    Some(diagnostics)
 }
 
 /// `// tsacl-ignore: TSA201, TSA210 reason` on the line before a finding suppresses it.

@@ -220,46 +220,87 @@ pub struct Outcome {
     pub slow: Option<(Arc<SourceFile>, Vec<Finding>)>,
 }
 
-/// Run a check to `depth` (intents projects are always checked in full). `quick`: the
-/// findings of a quick check of the same buffers, to tell what the slow stages add.
-/// Called on the worker thread.
-pub fn run(job: &Job, depth: Depth, quick: Option<&Outcome>) -> Outcome {
+/// Run a full check (of an intents project, or of a policy whose buffer is not among the
+/// inputs). Called on the worker thread.
+pub fn run(job: &Job) -> Outcome {
     let versions = job
         .inputs
         .iter()
         .map(|i| (i.uri.clone(), i.version))
         .collect();
-    let (files, depth) = match &job.unit {
-        Unit::Policy(uri) => (check_policy(job, uri, depth), depth),
-        Unit::Project(intents) => (check_project(job, intents), Depth::Full),
-    };
-    let slow = match (&job.unit, depth, quick) {
-        (Unit::Policy(uri), Depth::Full, Some(quick)) => {
-            let input = job.inputs.iter().find(|i| &i.uri == uri);
-            let full = files.first().map(|(_, f)| f.as_slice()).unwrap_or_default();
-            let fast = quick
-                .files
-                .first()
-                .map(|(_, f)| f.as_slice())
-                .unwrap_or_default();
-            input.map(|i| {
-                let slow = full
-                    .iter()
-                    .filter(|f| !fast.iter().any(|q| q.same_as(f)))
-                    .cloned()
-                    .collect();
-                (i.file.clone(), slow)
-            })
-        }
-        _ => None,
+    let files = match &job.unit {
+        Unit::Policy(uri) => check_policy(job, uri, Depth::Full),
+        Unit::Project(intents) => check_project(job, intents),
     };
     Outcome {
         unit: job.unit.clone(),
         versions,
         files,
-        depth,
-        slow,
+        depth: Depth::Full,
+        slow: None,
     }
+}
+
+/// A policy's full check in one pass, handing its quick findings (an outcome at
+/// `Depth::Quick`, to publish) to `on_quick` as soon as they are known, before the slow
+/// stages; `on_quick` says whether to go on, and `None` is returned when it stops. The
+/// full outcome's `slow` holds what the slow stages added. Called on the worker thread.
+pub fn run_staged(
+    job: &Job,
+    uri: &Uri,
+    on_quick: &mut dyn FnMut(Outcome) -> bool,
+) -> Option<Outcome> {
+    let Some(input) = job.inputs.iter().find(|i| &i.uri == uri) else {
+        return Some(run(job));
+    };
+    let versions: Vec<(Uri, i32)> = job
+        .inputs
+        .iter()
+        .map(|i| (i.uri.clone(), i.version))
+        .collect();
+    let mut sources = SourceMap::default();
+    let f = &input.file;
+    let id = sources.add(SourceFile::new(
+        f.path.clone(),
+        f.name.clone(),
+        f.text.clone(),
+    ));
+    let convert_all = |diagnostics: &[crate::diagnostics::Diagnostic]| -> Vec<Finding> {
+        diagnostics
+            .iter()
+            .map(|d| convert(&sources, d, job.encoding))
+            .collect()
+    };
+    let mut fast: Vec<Finding> = Vec::new();
+    let full = crate::check::check_file_staged(
+        &sources,
+        id,
+        &job.config.options,
+        &job.config.layer,
+        &mut |quick| {
+            fast = convert_all(&quick);
+            on_quick(Outcome {
+                unit: job.unit.clone(),
+                versions: versions.clone(),
+                files: vec![(uri.clone(), fast.clone())],
+                depth: Depth::Quick,
+                slow: None,
+            })
+        },
+    )?;
+    let full = convert_all(&full);
+    let slow = full
+        .iter()
+        .filter(|f| !fast.iter().any(|q| q.same_as(f)))
+        .cloned()
+        .collect();
+    Some(Outcome {
+        unit: job.unit.clone(),
+        versions,
+        files: vec![(uri.clone(), full)],
+        depth: Depth::Full,
+        slow: Some((input.file.clone(), slow)),
+    })
 }
 
 fn check_policy(job: &Job, uri: &Uri, depth: Depth) -> Vec<(Uri, Vec<Finding>)> {

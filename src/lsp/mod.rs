@@ -29,3 +29,19 @@ mod server;
 mod symbols;
 
 pub use server::{DEBOUNCE, End, run, serve};
+
+/// What the binary does before the server starts: its allocator's settings for a
+/// long-running process (`src/main.rs`). Nothing when the library is used alone.
+static BEFORE_SERVING: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Register what to run before the server starts (the first registration holds).
+pub fn set_before_serving(prepare: fn()) {
+    let _ = BEFORE_SERVING.set(prepare);
+}
+
+/// Run what the binary registered, if anything.
+pub(crate) fn before_serving() {
+    if let Some(prepare) = BEFORE_SERVING.get() {
+        prepare();
+    }
+}

@@ -55,6 +55,7 @@ pub enum End {
 
 /// Serve the LSP over standard input and output until the client says `exit`.
 pub fn run() -> Result<End, String> {
+    super::before_serving();
     let (connection, io_threads) = Connection::stdio();
     let end = serve(connection)?;
     io_threads
@@ -172,45 +173,34 @@ fn work(jobs: Receiver<Scheduled>, outcomes: Sender<Outcome>) {
         let now = Instant::now();
         if let Some(i) = pending.iter().position(|s| s.not_before <= now) {
             let s = pending.swap_remove(i);
-            let run = |depth, quick: Option<&Outcome>| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    super::analysis::run(&s.job, depth, quick)
-                }))
-                .map_err(|panic| {
-                    eprintln!(
-                        "tsacl lsp: internal error while checking {:?}: {}",
-                        s.job.unit,
-                        panic_message(&*panic)
-                    )
-                })
-                .ok()
-            };
-            // A policy: what is quick to find first, then the slow stages.
-            let mut quick = None;
-            if matches!(s.job.unit, Unit::Policy(_)) {
-                let Some(outcome) = run(Depth::Quick, None) else {
-                    continue;
-                };
-                quick = Some(outcome.files.clone());
-                if outcomes.send(outcome).is_err() {
+            // A policy: what is quick to find is published first, then the slow stages
+            // run on the same pass (the file is not read and validated twice).
+            if let Unit::Policy(uri) = &s.job.unit {
+                let mut gone = false;
+                let full = guarded(&s.job, || {
+                    super::analysis::run_staged(&s.job, uri, &mut |quick| {
+                        if outcomes.send(quick).is_err() {
+                            gone = true;
+                            return false;
+                        }
+                        // Edited meanwhile: the full check of this version would be stale.
+                        while let Ok(n) = jobs.try_recv() {
+                            add(&mut pending, n);
+                        }
+                        !pending.iter().any(|p| p.job.unit == s.job.unit)
+                    })
+                });
+                if gone {
                     return;
                 }
-                // Edited meanwhile: the full check of this version would be stale.
-                while let Ok(n) = jobs.try_recv() {
-                    add(&mut pending, n);
+                if let Some(Some(outcome)) = full
+                    && outcomes.send(outcome).is_err()
+                {
+                    return;
                 }
-                if pending.iter().any(|p| p.job.unit == s.job.unit) {
-                    continue;
-                }
+                continue;
             }
-            let quick = quick.map(|files| Outcome {
-                unit: s.job.unit.clone(),
-                versions: Vec::new(),
-                files,
-                depth: Depth::Quick,
-                slow: None,
-            });
-            if let Some(outcome) = run(Depth::Full, quick.as_ref())
+            if let Some(outcome) = guarded(&s.job, || super::analysis::run(&s.job))
                 && outcomes.send(outcome).is_err()
             {
                 return;
@@ -227,6 +217,20 @@ fn work(jobs: Receiver<Scheduled>, outcomes: Sender<Outcome>) {
             Err(false) => {} // a job is due
         }
     }
+}
+
+/// `check`, with a panic reported on standard error (the editor's log) instead of ending
+/// the server.
+fn guarded<T>(job: &Job, check: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(check))
+        .map_err(|panic| {
+            eprintln!(
+                "tsacl lsp: internal error while checking {:?}: {}",
+                job.unit,
+                panic_message(&*panic)
+            )
+        })
+        .ok()
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
