@@ -111,23 +111,22 @@ pub fn tag_owner_escalation(
         let Some(t) = model.id(&Principal::Tags(vec![tag.to_string()])) else {
             continue;
         };
-        // What the tag reaches, per destination.
-        let mut destinations: Vec<Id> = Vec::new();
+        // What the tag reaches, per destination (`model.access(t, d)` for each, in one
+        // pass over the tag's entries rather than over each destination's).
+        let mut reached: FxHashMap<Id, Access> = FxHashMap::default();
         for &e in entries_of.get(&t).map(Vec::as_slice).unwrap_or_default() {
             if let Dst::Set(set) = model.destination(e) {
-                destinations.extend(model.set(set).iter().copied().filter(|&d| d != t));
+                for &d in model.set(set).iter().filter(|&&d| d != t) {
+                    model.entries()[e].add_access(reached.entry(d).or_default());
+                }
             }
         }
-        destinations.sort_unstable();
-        destinations.dedup();
-        if destinations.is_empty() {
+        let mut reach: Vec<(Id, Access)> =
+            reached.into_iter().filter(|(_, a)| !a.is_empty()).collect();
+        if reach.is_empty() {
             continue;
         }
-        let reach: Vec<(Id, Access)> = destinations
-            .into_iter()
-            .map(|d| (d, model.access(t, d)))
-            .filter(|(_, a)| !a.is_empty())
-            .collect();
+        reach.sort_unstable_by_key(|(d, _)| *d);
         // The owner's users, the unnamed member first (what any member gets).
         let Some(sel) = &owner.selector else { continue };
         let mut users: Vec<Id> = match sel {
