@@ -100,13 +100,14 @@ impl Audit {
         if r.has_caps && r.entries.is_empty() {
             return None;
         }
-        let src = r.src.union();
-        if src.is_empty() {
+        // The union of the sources is built only once candidates are found: most rules
+        // have none, or are proven needed by the sampled witness.
+        if r.src.is_empty() {
             return (!r.has_caps).then_some(Verdict::NoSources);
         }
         let no_dst = r.entries.iter().all(|e| {
             if e.own {
-                !self.sets[0].overlaps(&src)
+                !r.src.overlaps(&self.sets[0])
             } else {
                 self.sets[e.set as usize].is_empty()
             }
@@ -128,9 +129,10 @@ impl Audit {
                 !gone && r.coverable_by(&self.rules[c])
             })
             .collect();
-        if pool.is_empty() || self.witness(r, &src, &pool) {
+        if pool.is_empty() || self.witness(r, &pool) {
             return None;
         }
+        let src = r.src.union();
         let size = r.src_size.unwrap_or_else(|| src.size());
         let parts: Vec<Part> = pool
             .iter()
@@ -179,10 +181,11 @@ impl Audit {
         Some(Verdict::Redundant(cover.iter().map(|p| p.rule).collect()))
     }
 
-    /// Cheap proof that rule `r` is needed: a few of its flows (sampled sources, each
-    /// entry's first destination address and first port) that no candidate allows. Most
-    /// rules are needed, and this spares them the exact check.
-    fn witness(&self, r: &AuditRule, src: &IpSet, pool: &[u32]) -> bool {
+    /// Cheap proof that rule `r` is needed: a few of its flows (sources sampled from each
+    /// of its source sets, each entry's first destination address and first port) that
+    /// no candidate allows. Most rules are needed, and this spares them the exact check
+    /// (and the union of their sources).
+    fn witness(&self, r: &AuditRule, pool: &[u32]) -> bool {
         let first = |set: &IpSet| -> Option<(usize, u128)> {
             set.families()
                 .iter()
@@ -191,14 +194,17 @@ impl Audit {
                 .map(|(f, l)| (f, l[0].0))
         };
         let mut sources: Vec<(usize, u128)> = Vec::new();
-        for (fam, list) in src.families().iter().enumerate() {
-            if list.is_empty() {
-                continue;
-            }
-            for k in [0, list.len() / 3, 2 * list.len() / 3, list.len() - 1] {
-                sources.push((fam, list[k].0));
+        for part in r.src.parts() {
+            for (fam, list) in part.families().iter().enumerate() {
+                if list.is_empty() {
+                    continue;
+                }
+                for k in [0, list.len() / 3, 2 * list.len() / 3, list.len() - 1] {
+                    sources.push((fam, list[k].0));
+                }
             }
         }
+        sources.sort_unstable();
         sources.dedup();
         for (fam, a) in sources {
             let addr = crate::engine::ipset::address(fam, a);

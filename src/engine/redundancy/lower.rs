@@ -75,6 +75,31 @@ impl Sources {
         }
     }
 
+    /// The parts whose union the sources are (one set, or each selector's).
+    pub(super) fn parts(&self) -> &[Arc<IpSet>] {
+        match self {
+            Sources::One(set) => std::slice::from_ref(set),
+            Sources::Parts(parts) => parts,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.parts().iter().all(|p| p.is_empty())
+    }
+
+    /// Whether the sources and `other` share an address.
+    pub(super) fn overlaps(&self, other: &IpSet) -> bool {
+        self.parts().iter().any(|p| p.overlaps(other))
+    }
+
+    /// One source address, as a set (the first of the first part that has one).
+    pub(super) fn one_address(&self) -> Option<IpSet> {
+        self.parts()
+            .iter()
+            .find_map(|p| p.ranges().next())
+            .map(|(first, _)| IpSet::from_addr(first))
+    }
+
     /// The one set, when the sources are one.
     pub(super) fn one(&self) -> Option<&Arc<IpSet>> {
         match self {

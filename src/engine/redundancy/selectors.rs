@@ -11,9 +11,12 @@ impl Audit {
     /// Selectors of a needed rule made redundant by, or empty next to, its other ones.
     pub(super) fn selector_findings(&self, i: usize) -> Vec<Inner> {
         let r = &self.rules[i];
-        // The union of the sources, built only if a destination selector has others
-        // beside it to compare with.
+        // The sources the destinations are compared on. Both sides of the comparison
+        // have the same sources, so one address of them decides it as well as all of
+        // them do, unless an entry is `autogroup:self` (whose destinations depend on the
+        // source): then their union, built only if it comes to that.
         let union = std::cell::OnceCell::new();
+        let one_source = std::cell::OnceCell::new();
         let mut out = Vec::new();
         // Sources: later duplicates are the redundant ones.
         let mut gone = vec![false; r.src_sels.len()];
@@ -69,7 +72,14 @@ impl Audit {
             if rest.is_empty() {
                 continue;
             }
-            let src: &IpSet = union.get_or_init(|| r.src.union());
+            let src: &IpSet = if mine.iter().chain(&rest).any(|e| e.own) {
+                union.get_or_init(|| r.src.union())
+            } else {
+                match one_source.get_or_init(|| r.src.one_address()) {
+                    Some(one) => one,
+                    None => union.get_or_init(|| r.src.union()),
+                }
+            };
             let checker = Checker {
                 audit: self,
                 src,
