@@ -220,8 +220,8 @@ pub struct Outcome {
     pub slow: Option<(Arc<SourceFile>, Vec<Finding>)>,
 }
 
-/// Run a full check (of an intents project, or of a policy whose buffer is not among the
-/// inputs). Called on the worker thread.
+/// Run a full check (a policy's through [`run_staged`], without stopping). Called on the
+/// worker thread.
 pub fn run(job: &Job) -> Outcome {
     let versions = job
         .inputs
@@ -229,7 +229,10 @@ pub fn run(job: &Job) -> Outcome {
         .map(|i| (i.uri.clone(), i.version))
         .collect();
     let files = match &job.unit {
-        Unit::Policy(uri) => check_policy(job, uri, Depth::Full),
+        Unit::Policy(uri) => match run_staged(job, uri, &mut |_| true) {
+            Some(outcome) => return outcome,
+            None => Vec::new(),
+        },
         Unit::Project(intents) => check_project(job, intents),
     };
     Outcome {
@@ -250,14 +253,20 @@ pub fn run_staged(
     uri: &Uri,
     on_quick: &mut dyn FnMut(Outcome) -> bool,
 ) -> Option<Outcome> {
-    let Some(input) = job.inputs.iter().find(|i| &i.uri == uri) else {
-        return Some(run(job));
-    };
     let versions: Vec<(Uri, i32)> = job
         .inputs
         .iter()
         .map(|i| (i.uri.clone(), i.version))
         .collect();
+    let Some(input) = job.inputs.iter().find(|i| &i.uri == uri) else {
+        return Some(Outcome {
+            unit: job.unit.clone(),
+            versions,
+            files: Vec::new(),
+            depth: Depth::Full,
+            slow: None,
+        });
+    };
     let mut sources = SourceMap::default();
     let f = &input.file;
     let id = sources.add(SourceFile::new(
@@ -301,31 +310,6 @@ pub fn run_staged(
         depth: Depth::Full,
         slow: Some((input.file.clone(), slow)),
     })
-}
-
-fn check_policy(job: &Job, uri: &Uri, depth: Depth) -> Vec<(Uri, Vec<Finding>)> {
-    let Some(input) = job.inputs.iter().find(|i| &i.uri == uri) else {
-        return Vec::new();
-    };
-    let mut sources = SourceMap::default();
-    let f = &input.file;
-    let id = sources.add(SourceFile::new(
-        f.path.clone(),
-        f.name.clone(),
-        f.text.clone(),
-    ));
-    let diagnostics = crate::check::check_files(
-        &sources,
-        &[id],
-        &job.config.options,
-        &job.config.layer,
-        depth,
-    );
-    let findings = diagnostics
-        .iter()
-        .map(|d| convert(&sources, d, job.encoding))
-        .collect();
-    vec![(uri.clone(), findings)]
 }
 
 /// What a full check's slow findings become in a newer text: unchanged before the edited
