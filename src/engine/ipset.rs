@@ -257,7 +257,10 @@ impl IpSet {
         lists_overlap(&self.v4, &other.v4) || lists_overlap(&self.v6, &other.v6)
     }
     pub fn contains_set(&self, other: &IpSet) -> bool {
-        list_contains(&self.v4, &other.v4) && list_contains(&self.v6, &other.v6)
+        // A set asked about itself (a selector beside the others of its rule) would
+        // otherwise cost a binary search per interval.
+        std::ptr::eq(self, other)
+            || (list_contains(&self.v4, &other.v4) && list_contains(&self.v6, &other.v6))
     }
     pub fn contains(&self, a: IpAddr) -> bool {
         let (list, v) = match a {
