@@ -1827,6 +1827,38 @@ mod tests {
         assert_eq!(found[0].0, Code::TestUndecidable, "{found:?}");
     }
 
+    /// Deciding a test compiles only the rules that may land on its destination; the rule
+    /// that comes closest to a failing flow is still looked for among every rule.
+    #[test]
+    fn the_closest_rule_to_a_failing_flow_is_found_among_every_rule() {
+        let text = r#"{
+            "tagOwners": {"tag:web": [], "tag:db": [], "tag:cache": []},
+            "grants": [{"src": ["tag:web"], "dst": ["tag:cache"], "ip": ["tcp:5432"]}],
+            "tests": [{"src": "tag:web", "accept": ["tag:db:5432"]}]}"#;
+        let found = evaluate_diags(text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, Code::TestFailed);
+        assert_eq!(
+            found[0].help.as_deref(),
+            Some(
+                "no rule allows this flow; the closest, grants[0], does not because its destination tag:cache does not include this destination"
+            )
+        );
+        // A rule to the destination on another port comes closer.
+        let text = text.replace(
+            r#""ip": ["tcp:5432"]}]"#,
+            r#""ip": ["tcp:5432"]}, {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:22"]}]"#,
+        );
+        let found = evaluate_diags(&text, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].help.as_deref(),
+            Some(
+                "no rule allows this flow; the closest, grants[1], does not because it allows ports 22 on tag:db, not 5432"
+            )
+        );
+    }
+
     #[test]
     fn a_service_is_reached_by_rules_that_name_it_or_every_destination() {
         let text = r#"{
