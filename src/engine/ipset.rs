@@ -152,17 +152,16 @@ impl IpSet {
             _ if sets.iter().any(|s| equal(self, s)) => {
                 sets.iter().all(|s| equal(self, s) || self.contains_set(s))
             }
+            // Each set within this one (sampled first), and this one within their union
+            // (`within_union` samples first too).
             _ => {
-                let family = |f: fn(&IpSet) -> &[(u128, u128)]| {
-                    let parts: Vec<&[(u128, u128)]> = sets.iter().map(|s| f(s)).collect();
+                let sampled_within = |f: fn(&IpSet) -> &[(u128, u128)]| {
                     let own = f(self);
-                    sampled(own).all(|iv| covered(&parts, iv))
-                        && parts
-                            .iter()
-                            .all(|p| sampled(p).all(|iv| covered(&[own], iv)))
+                    sets.iter()
+                        .all(|s| sampled(f(s)).all(|iv| covered(&[own], iv)))
                 };
-                family(|s| &s.v4)
-                    && family(|s| &s.v6)
+                sampled_within(|s| &s.v4)
+                    && sampled_within(|s| &s.v6)
                     && sets.iter().all(|s| self.contains_set(s))
                     && self.within_union(sets.iter().copied())
             }
