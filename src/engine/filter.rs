@@ -17,7 +17,7 @@
 use super::inventory::{Device, Inventory};
 use super::ipset::IpSet;
 use super::resolve::{Resolver, Target, device_addresses, internet};
-use super::rules::{Origin, Protocols, Rule, Wanted, Written};
+use super::rules::{Origin, Protocols, Rule, Sources, Wanted, Written};
 use crate::model::addr::ip_to_u128;
 use crate::model::{Autogroup, PortRange, Sel, Selector};
 use rustc_hash::FxHashMap;
@@ -35,7 +35,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq)]
 pub struct FilterRule {
     /// Shared with the rule it comes from: a large source set is stored once, not once per device.
-    pub src: Arc<IpSet>,
+    pub src: Arc<Sources>,
     /// Written `*` (from `autogroup:danger-all`).
     pub src_everything: bool,
     /// Texts `SrcIPs` lists besides the ranges of `src` (see [`Rule::src_listed`]).
@@ -165,9 +165,9 @@ fn network_pieces(rule: &Rule) -> Vec<(Protocols, Vec<usize>)> {
 
 /// The sources of a rule as the merge key sees them: `None` when written `*`, and the
 /// addresses listed besides.
-type SourceKey<'a> = (Option<&'a IpSet>, &'a [String]);
+type SourceKey<'a> = (Option<&'a Sources>, &'a [String]);
 
-fn source_key<'a>(src: &'a IpSet, everything: bool, listed: &'a [String]) -> SourceKey<'a> {
+fn source_key<'a>(src: &'a Sources, everything: bool, listed: &'a [String]) -> SourceKey<'a> {
     ((!everything).then_some(src), listed)
 }
 
@@ -185,7 +185,7 @@ fn key_hash(src: SourceKey, protocols: Protocols) -> u64 {
     // rule's key is hashed: sample it (keys that match are compared in full).
     let mut h = rustc_hash::FxHasher::default();
     match src.0 {
-        Some(set) => set.sample_hash(&mut h),
+        Some(set) => set.sample_hash().hash(&mut h),
         None => 0u8.hash(&mut h),
     }
     src.1.hash(&mut h);
@@ -194,7 +194,7 @@ fn key_hash(src: SourceKey, protocols: Protocols) -> u64 {
 }
 
 /// A merge key held: the sources (`None`: `*`), the addresses listed besides, protocols.
-type HeldKey = (Option<Arc<IpSet>>, Arc<Vec<String>>, Protocols);
+type HeldKey = (Option<Arc<Sources>>, Arc<Vec<String>>, Protocols);
 
 fn held(src: SourceKey, shared: &FilterRule, protocols: Protocols) -> HeldKey {
     (
@@ -242,7 +242,7 @@ pub(crate) struct Merges {
     /// The first place of each merge key, by the key's hash.
     by_hash: FxHashMap<u64, Vec<(HeldKey, Place)>>,
     /// Each rule's network pieces' first places, by the address of the rule's sources.
-    of_rule: FxHashMap<*const IpSet, Vec<Place>>,
+    of_rule: FxHashMap<*const Sources, Vec<Place>>,
 }
 
 impl Merges {
@@ -485,7 +485,7 @@ fn filter_from<'r>(
                     }
                 }
             }
-            let piece = |src: Arc<IpSet>, src_listed: Arc<Vec<String>>, dst_ports| FilterRule {
+            let piece = |src: Arc<Sources>, src_listed: Arc<Vec<String>>, dst_ports| FilterRule {
                 src,
                 src_everything: rule.src_everything,
                 src_listed,
@@ -505,7 +505,7 @@ fn filter_from<'r>(
             if let Some(own) = owner_devices.as_ref().filter(|_| !own_ports.is_empty()) {
                 let src = rule.src.intersect(own);
                 if !src.is_empty() || rule.src_everything {
-                    let own_piece = piece(Arc::new(src), Arc::default(), own_ports);
+                    let own_piece = piece(Arc::new(Sources::of(src)), Arc::default(), own_ports);
                     let first = merges.first(piece_key(&own_piece), *protocols);
                     out.network(first, place(rule.origin, OWN_NETWORK, k), own_piece);
                 }
@@ -553,7 +553,7 @@ fn filter_from<'r>(
                 out.other(
                     place(rule.origin, OWN_CAPABILITIES, 0),
                     FilterRule {
-                        src: Arc::new(src),
+                        src: Arc::new(Sources::of(src)),
                         src_everything: false,
                         src_listed: Arc::default(),
                         dst_ports: Vec::new(),
@@ -588,7 +588,7 @@ fn filter_from<'r>(
             out.other(
                 place(rule.origin, COMPANION_CAPABILITIES, c),
                 FilterRule {
-                    src: Arc::new(src),
+                    src: Arc::new(Sources::of(src)),
                     src_everything: false,
                     src_listed: Arc::default(),
                     dst_ports: Vec::new(),
@@ -636,7 +636,7 @@ pub struct WireFilter {
 #[derive(Default)]
 struct SourceTexts {
     /// By the address of the shared set (the `Arc` held keeps the address unique).
-    by_set: FxHashMap<*const IpSet, (Arc<IpSet>, Rc<[String]>)>,
+    by_set: FxHashMap<*const Sources, (Arc<Sources>, Rc<[String]>)>,
     kept: usize,
 }
 
@@ -675,8 +675,8 @@ impl WireFilter {
 /// Sources as the control plane writes them: sorted as strings (so `100.115.94.0-…`
 /// comes before `100.64.0.0-…`, and `fd7a:115c:a1e0::d37:…` after `…::8037:…`).
 /// The addresses `listed` besides (`*` with other sources) appear as well, each once.
-fn wire_sources(src: &IpSet, listed: &[String]) -> Vec<String> {
-    let mut texts = src.to_strings();
+fn wire_sources(src: &Sources, listed: &[String]) -> Vec<String> {
+    let mut texts = src.union().to_strings();
     texts.extend(listed.iter().cloned());
     texts.sort_unstable();
     texts.dedup();
@@ -811,7 +811,7 @@ impl FilterSets {
             let src = if r.src_everything {
                 IpSet::all()
             } else {
-                IpSet::clone(&r.src)
+                r.src.union().into_owned()
             };
             for (dst, ports) in &r.dst_ports {
                 let dst = dst.clone().unwrap_or_else(IpSet::all);
@@ -1110,7 +1110,9 @@ impl<'r> Landing<'r> {
         }
         if has_companion(rule) {
             // The reverse grant lands on the sources.
-            landing.addresses.push(&rule.src);
+            landing
+                .addresses
+                .extend(rule.src.parts().iter().map(|p| &**p));
         }
         landing
     }
@@ -1276,12 +1278,14 @@ fn taken_in_within(devices: &DeviceIndex, rules: &[Rule], limit: usize) -> Optio
         if rule.src_everything {
             continue;
         }
-        devices.sending_from(&rule.src, &mut |j| {
-            if out[j].last() != Some(&ri) {
-                out[j].push(ri);
-                held += 1;
-            }
-        });
+        for part in rule.src.parts() {
+            devices.sending_from(part, &mut |j| {
+                if out[j].last() != Some(&ri) {
+                    out[j].push(ri);
+                    held += 1;
+                }
+            });
+        }
         if held > limit {
             return None;
         }
@@ -1347,7 +1351,7 @@ pub struct Filters<'r> {
     /// grants (which may let a device send to others whatever the rule's sources).
     always: Vec<usize>,
     /// Which rule a filter piece's sources are, by address of the shared set.
-    rule_of_sources: FxHashMap<*const IpSet, usize>,
+    rule_of_sources: FxHashMap<*const Sources, usize>,
     /// Per rule: the devices that receive a piece of it with the rule's own sources, so
     /// that whoever those sources take in may send to them ([`wide_receivers`]).
     receivers: RefCell<PerRule>,
@@ -1420,8 +1424,12 @@ impl<'r> Filters<'r> {
             let ri = self.rule_of_sources.get(&Arc::as_ptr(sources))?;
             Some(kept_or(&self.senders, *ri, || {
                 let mut senders = Vec::new();
-                self.devices
-                    .sending_from(sources, &mut |j| senders.push(j as u32));
+                for part in sources.parts() {
+                    self.devices
+                        .sending_from(part, &mut |j| senders.push(j as u32));
+                }
+                senders.sort_unstable();
+                senders.dedup();
                 senders
             }))
         });
@@ -1513,16 +1521,25 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
     let mut wanted = rustc_hash::FxHashSet::default();
     // The sources of each key, by their first address, with the first rule landing here
     // that has the key (only rules before it can come first); and the same for `*` keys.
-    let mut keys: FxHashMap<IpAddr, Vec<(usize, Arc<IpSet>)>> = FxHashMap::default();
+    // Each key is held with its union, which the rules read again are compared with.
+    type Key = (usize, Arc<Sources>, Arc<IpSet>);
+    let mut keys: FxHashMap<IpAddr, Vec<Key>> = FxHashMap::default();
     let mut everything_before = 0;
-    let mut note = |src: SourceKey, set: &dyn Fn() -> Arc<IpSet>, protocols, before: usize| {
+    let mut note = |src: SourceKey, set: &dyn Fn() -> Arc<Sources>, protocols, before: usize| {
         wanted.insert(key_hash(src, protocols));
-        match src.0.and_then(|s| s.ranges().next()) {
-            Some((first, _)) => {
+        match src.0.and_then(|s| s.first_address()) {
+            Some(first) => {
                 let known = keys.entry(first).or_default();
-                match known.iter_mut().find(|(_, k)| Some(&**k) == src.0) {
-                    Some((at, _)) => *at = (*at).max(before),
-                    None => known.push((before, set())),
+                match known.iter_mut().find(|(_, k, _)| Some(&**k) == src.0) {
+                    Some((at, _, _)) => *at = (*at).max(before),
+                    None => {
+                        let sources = set();
+                        let union = match sources.parts() {
+                            [one] => one.clone(),
+                            _ => Arc::new(sources.union().into_owned()),
+                        };
+                        known.push((before, sources, union));
+                    }
                 }
             }
             None if src.0.is_none() => everything_before = everything_before.max(before),
@@ -1534,7 +1551,7 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         let own = owner_devices
             .as_ref()
             .filter(|_| rule.entries.iter().any(|e| e.target == Target::OwnDevices))
-            .map(|own| Arc::new(rule.src.intersect(own)));
+            .map(|own| Arc::new(Sources::of(rule.src.intersect(own))));
         for (protocols, _) in network_pieces(rule) {
             note(rule_key(rule), &|| rule.src.clone(), protocols, before);
             if let Some(own) = &own {
@@ -1596,10 +1613,10 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         let sets: Vec<&IpSet> = sets.iter().map(|s| &**s).collect();
         match known
             .iter()
-            .find(|(before, key)| *before > i && key.is_union_of_with(&sets, equal))
+            .find(|(before, _, key)| *before > i && key.is_union_of_with(&sets, equal))
         {
             Some(_) if whole => Wanted::Whole,
-            Some((_, key)) => Wanted::SourcesKnown(key.clone()),
+            Some((_, key, _)) => Wanted::SourcesKnown(key.clone()),
             None => Wanted::Not,
         }
     };
@@ -1753,14 +1770,14 @@ impl<'s, 'r> PeerSearch<'s, 'r> {
     fn senders<L: AsRef<[u32]>>(
         &mut self,
         filter: &[FilterRule],
-        known: impl Fn(&Arc<IpSet>) -> Option<L>,
+        known: impl Fn(&Arc<Sources>) -> Option<L>,
     ) {
         if filter.iter().any(|r| r.src_everything) {
             (0..self.marks.len()).for_each(|j| self.add(j));
             return;
         }
         let mut unlisted: Vec<&IpSet> = Vec::new();
-        let mut last: Option<&Arc<IpSet>> = None;
+        let mut last: Option<&Arc<Sources>> = None;
         for r in filter {
             if last.is_some_and(|l| Arc::ptr_eq(l, &r.src)) {
                 continue;
@@ -1768,7 +1785,7 @@ impl<'s, 'r> PeerSearch<'s, 'r> {
             last = Some(&r.src);
             match known(&r.src) {
                 Some(listed) => listed.as_ref().iter().for_each(|j| self.add(*j as usize)),
-                None => unlisted.push(&r.src),
+                None => unlisted.extend(r.src.parts().iter().map(|p| &**p)),
             }
         }
         if !unlisted.is_empty() {
@@ -1820,7 +1837,9 @@ impl<'s, 'r> PeerSearch<'s, 'r> {
             devices.owners_devices(&own_sources, &mut check);
         }
         if reverse_to_sources {
-            devices.addressed(&rule.src, &mut check);
+            for part in rule.src.parts() {
+                devices.addressed(part, &mut check);
+            }
         }
         if let Some(sources) = reverse_to_owners {
             devices.owners_devices(&sources, &mut check);

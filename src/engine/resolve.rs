@@ -5,6 +5,7 @@ use super::inventory::{Inventory, Role, Standing};
 use super::ipset::IpSet;
 use crate::model::{Autogroup, Policy, Selector};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// The tailnet's own address space: 100.64.0.0/10 without 100.115.92.0/23 (reserved for
 /// ChromeOS VMs), and fd7a:115c:a1e0::/48.
@@ -56,17 +57,21 @@ pub enum Target {
 pub struct Resolver<'a> {
     pub policy: &'a Policy,
     pub inventory: &'a Inventory,
-    user_devices: FxHashMap<&'a str, IpSet>,
-    tag_devices: FxHashMap<&'a str, IpSet>,
-    members: IpSet,
-    tagged: IpSet,
-    shared: IpSet,
-    approved_subnets: IpSet,
+    // The sets kept are shared (`Arc`): a compiled rule's sources hold them rather than
+    // copies, so a set such as `autogroup:member` is stored once however many rules
+    // name it (see `rules::Sources`).
+    user_devices: FxHashMap<&'a str, Arc<IpSet>>,
+    tag_devices: FxHashMap<&'a str, Arc<IpSet>>,
+    members: Arc<IpSet>,
+    tagged: Arc<IpSet>,
+    shared: Arc<IpSet>,
+    /// `*` as a source: the tailnet's range and the approved subnet routes.
+    wildcard_source: Arc<IpSet>,
     /// Devices of members by their owner's role.
     role_devices: FxHashMap<Role, IpSet>,
-    ipsets: FxHashMap<&'a str, IpSet>,
+    ipsets: FxHashMap<&'a str, Arc<IpSet>>,
     /// Each group's members' devices, resolved once.
-    groups: FxHashMap<&'a str, IpSet>,
+    groups: FxHashMap<&'a str, Arc<IpSet>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -105,16 +110,16 @@ impl<'a> Resolver<'a> {
             inventory,
             user_devices: per_user
                 .into_iter()
-                .map(|(k, v)| (k, IpSet::from_addrs(v)))
+                .map(|(k, v)| (k, Arc::new(IpSet::from_addrs(v))))
                 .collect(),
             tag_devices: per_tag
                 .into_iter()
-                .map(|(k, v)| (k, IpSet::from_addrs(v)))
+                .map(|(k, v)| (k, Arc::new(IpSet::from_addrs(v))))
                 .collect(),
-            members: IpSet::from_addrs(members),
-            tagged: IpSet::from_addrs(tagged),
-            shared: IpSet::from_addrs(shared),
-            approved_subnets: routes,
+            members: Arc::new(IpSet::from_addrs(members)),
+            tagged: Arc::new(IpSet::from_addrs(tagged)),
+            shared: Arc::new(IpSet::from_addrs(shared)),
+            wildcard_source: Arc::new(tailnet_space().union(&routes)),
             role_devices: per_role
                 .into_iter()
                 .map(|(k, v)| (k, IpSet::from_addrs(v)))
@@ -125,18 +130,20 @@ impl<'a> Resolver<'a> {
         for g in &policy.groups {
             let sets: Vec<IpSet> = g.members.iter().map(|m| r.user(m.value.trim())).collect();
             r.groups
-                .insert(g.name.value.as_str(), IpSet::union_all(&sets));
+                .insert(g.name.value.as_str(), Arc::new(IpSet::union_all(&sets)));
         }
         for set in &policy.ipsets {
             let value = r.ipset_value(&set.name.value, 0);
-            r.ipsets.insert(set.name.value.as_str(), value);
+            r.ipsets.insert(set.name.value.as_str(), Arc::new(value));
         }
         r
     }
 
     /// Devices of one user (untagged only).
     pub fn user(&self, login: &str) -> IpSet {
-        self.user_devices.get(login).cloned().unwrap_or_default()
+        self.user_devices
+            .get(login)
+            .map_or_else(IpSet::new, |s| IpSet::clone(s))
     }
 
     fn users_where(&self, keep: impl Fn(&str) -> bool) -> IpSet {
@@ -144,7 +151,7 @@ impl<'a> Resolver<'a> {
             self.user_devices
                 .iter()
                 .filter(|(login, _)| keep(login))
-                .map(|(_, ips)| ips),
+                .map(|(_, ips)| &**ips),
         )
     }
 
@@ -169,13 +176,21 @@ impl<'a> Resolver<'a> {
     /// Resolve a selector used as a source.
     pub fn source(&self, selector: &Selector) -> IpSet {
         match selector {
-            Selector::Wildcard => {
-                let mut s = tailnet_space().clone();
-                s.union_with(&self.approved_subnets);
-                s
-            }
+            Selector::Wildcard => IpSet::clone(&self.wildcard_source),
             Selector::Autogroup(Autogroup::DangerAll) => IpSet::all(),
             other => self.addresses(other),
+        }
+    }
+
+    /// [`Resolver::source`] as a shared set: the one kept when the selector is one of
+    /// those resolved once (or `*`), else a new one.
+    pub fn source_shared(&self, selector: &Selector) -> Arc<IpSet> {
+        match selector {
+            Selector::Wildcard => self.wildcard_source.clone(),
+            other => match self.resolved(other) {
+                Some(set) => set.clone(),
+                None => Arc::new(self.source(other)),
+            },
         }
     }
 
@@ -209,14 +224,14 @@ impl<'a> Resolver<'a> {
     /// [`Resolver::source`], borrowed when the selector is one of those resolved once.
     pub fn source_set(&self, selector: &Selector) -> std::borrow::Cow<'_, IpSet> {
         match self.resolved(selector) {
-            Some(set) => std::borrow::Cow::Borrowed(set),
+            Some(set) => std::borrow::Cow::Borrowed(&**set),
             None => std::borrow::Cow::Owned(self.source(selector)),
         }
     }
 
     /// The addresses of the selectors resolved once and kept (users, groups, tags, the
     /// member, tagged and shared autogroups, IP sets); the same on either side.
-    fn resolved(&self, selector: &Selector) -> Option<&IpSet> {
+    fn resolved(&self, selector: &Selector) -> Option<&Arc<IpSet>> {
         match selector {
             Selector::User(login) => self.user_devices.get(login.as_str()),
             Selector::Group(g) => self.groups.get(g.as_str()),
@@ -238,16 +253,18 @@ impl<'a> Resolver<'a> {
                 let suffix = format!("@{domain}");
                 self.users_where(|login| login.ends_with(&suffix))
             }
-            Selector::Group(g) => self.groups.get(g.as_str()).cloned().unwrap_or_default(),
+            Selector::Group(g) => self
+                .groups
+                .get(g.as_str())
+                .map_or_else(IpSet::new, |s| IpSet::clone(s)),
             Selector::Tag(t) => self
                 .tag_devices
                 .get(t.as_str())
-                .cloned()
-                .unwrap_or_default(),
+                .map_or_else(IpSet::new, |s| IpSet::clone(s)),
             Selector::Autogroup(a) => match a {
-                Autogroup::Member | Autogroup::Members => self.members.clone(),
-                Autogroup::Tagged => self.tagged.clone(),
-                Autogroup::Shared => self.shared.clone(),
+                Autogroup::Member | Autogroup::Members => IpSet::clone(&self.members),
+                Autogroup::Tagged => IpSet::clone(&self.tagged),
+                Autogroup::Shared => IpSet::clone(&self.shared),
                 Autogroup::Internet => internet().clone(),
                 Autogroup::DangerAll => IpSet::all(),
                 // The roles; `autogroup:self` and `autogroup:nonroot` name no addresses.
@@ -265,7 +282,10 @@ impl<'a> Resolver<'a> {
                 s.add_range(*a, *b);
                 s
             }
-            Selector::IpSet(name) => self.ipsets.get(name.as_str()).cloned().unwrap_or_default(),
+            Selector::IpSet(name) => self
+                .ipsets
+                .get(name.as_str())
+                .map_or_else(IpSet::new, |s| IpSet::clone(s)),
             // Tailscale Services have addresses of their own, which the API's device
             // answers do not carry: only stand-ins give them one.
             Selector::Service(name) => self

@@ -5,6 +5,9 @@ use super::ipset::IpSet;
 use super::resolve::{Resolver, Target};
 use crate::model::{AppCap, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 /// Which section a rule came from, and its index there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,12 +98,155 @@ impl Entry {
     }
 }
 
+/// A rule's sources: the address sets of its selectors, shared with the resolver's (so
+/// `autogroup:member` is stored once however many rules name it). Their union is built
+/// only where it is needed, and not kept: at 100,000 devices, the thousand rules of a
+/// large policy that name `autogroup:member` with something else held a gigabyte of
+/// copies of it each way. Two `Sources` are equal when their unions are.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// Not empty, none held twice (by address).
+    parts: Vec<Arc<IpSet>>,
+    /// [`IpSet::sample_hash`] of the union, computed when first asked for.
+    hash: OnceLock<u64>,
+}
+
+impl Sources {
+    pub fn new(mut parts: Vec<Arc<IpSet>>) -> Sources {
+        parts.retain(|p| !p.is_empty());
+        let mut seen = Vec::with_capacity(parts.len());
+        parts.retain(|p| {
+            let new = !seen.contains(&Arc::as_ptr(p));
+            seen.push(Arc::as_ptr(p));
+            new
+        });
+        Sources {
+            parts,
+            hash: OnceLock::new(),
+        }
+    }
+
+    /// Sources of one set.
+    pub fn of(set: IpSet) -> Sources {
+        Sources::new(vec![Arc::new(set)])
+    }
+
+    /// [`Sources::new`], but when one part holds all the others (users beside
+    /// `autogroup:member`) that part alone: the union is then shared, not built.
+    pub fn simplified(parts: Vec<Arc<IpSet>>) -> Sources {
+        let mut sources = Sources::new(parts);
+        if sources.parts.len() > 1 {
+            let big = sources.parts.iter().max_by_key(|s| s.interval_count());
+            if let Some(big) = big.filter(|big| sources.parts.iter().all(|s| big.contains_set(s))) {
+                sources.parts = vec![big.clone()];
+            }
+        }
+        sources
+    }
+
+    /// The one set, when the sources are one.
+    pub fn one(&self) -> Option<&Arc<IpSet>> {
+        match self.parts.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// One source address, as a set (the first of the first part).
+    pub fn one_address(&self) -> Option<IpSet> {
+        self.parts
+            .iter()
+            .find_map(|p| p.ranges().next())
+            .map(|(first, _)| IpSet::from_addr(first))
+    }
+
+    /// Whether the sources take in every address of `other`.
+    pub fn contains_set(&self, other: &IpSet) -> bool {
+        match self.parts.as_slice() {
+            [one] => one.contains_set(other),
+            parts => other.within_union(parts.iter().map(|p| &**p)),
+        }
+    }
+
+    /// Whether `other` takes in every source.
+    pub fn within(&self, other: &IpSet) -> bool {
+        self.parts.iter().all(|p| other.contains_set(p))
+    }
+
+    /// The sets whose union the sources are.
+    pub fn parts(&self) -> &[Arc<IpSet>] {
+        &self.parts
+    }
+
+    /// The union, built when there is more than one part.
+    pub fn union(&self) -> Cow<'_, IpSet> {
+        match self.parts.as_slice() {
+            [] => Cow::Owned(IpSet::new()),
+            [one] => Cow::Borrowed(&**one),
+            parts => Cow::Owned(IpSet::union_all(parts.iter().map(|p| &**p))),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        self.parts.iter().any(|p| p.contains(addr))
+    }
+
+    pub fn overlaps(&self, other: &IpSet) -> bool {
+        self.parts.iter().any(|p| p.overlaps(other))
+    }
+
+    /// The sources `other` also takes in.
+    pub fn intersect(&self, other: &IpSet) -> IpSet {
+        match self.parts.as_slice() {
+            [one] => one.intersect(other),
+            parts => {
+                IpSet::union_all(&parts.iter().map(|p| p.intersect(other)).collect::<Vec<_>>())
+            }
+        }
+    }
+
+    /// The lowest address (IPv4 before IPv6).
+    pub fn first_address(&self) -> Option<IpAddr> {
+        self.parts
+            .iter()
+            .filter_map(|p| p.ranges().next())
+            .map(|r| r.0)
+            .min()
+    }
+
+    /// A hash of the union ([`IpSet::sample_hash`]): equal sources hash alike.
+    pub fn sample_hash(&self) -> u64 {
+        *self.hash.get_or_init(|| {
+            use std::hash::Hasher;
+            let mut h = rustc_hash::FxHasher::default();
+            self.union().sample_hash(&mut h);
+            h.finish()
+        })
+    }
+}
+
+impl PartialEq for Sources {
+    fn eq(&self, other: &Sources) -> bool {
+        let same_parts = self.parts.len() == other.parts.len()
+            && self
+                .parts
+                .iter()
+                .zip(&other.parts)
+                .all(|(a, b)| Arc::ptr_eq(a, b));
+        same_parts || (self.sample_hash() == other.sample_hash() && self.union() == other.union())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rule {
     pub origin: Origin,
     pub span: Span,
     /// Resolved sources, shared by every device filter that includes this rule.
-    pub src: std::sync::Arc<IpSet>,
+    pub src: Arc<Sources>,
     /// The sources contain `autogroup:danger-all` (written `*` in filters).
     pub src_everything: bool,
     /// When the sources include `*`: texts the control plane lists in `SrcIPs` besides
@@ -140,7 +286,7 @@ pub enum Wanted {
     SourcesWithin(IpSet),
     /// The rule's sources are known to be this set (none of them `*` or
     /// `autogroup:danger-all`): it is used as it is, not built again.
-    SourcesKnown(std::sync::Arc<IpSet>),
+    SourcesKnown(Arc<Sources>),
 }
 
 /// An ACL or grant as written, for choosing which rules to compile.
@@ -166,7 +312,9 @@ pub fn compile_each(
         rules(Rule {
             origin: Origin::Default,
             span: Span::default(),
-            src: std::sync::Arc::new(resolver.source(&Selector::Wildcard)),
+            src: Arc::new(Sources::new(vec![
+                resolver.source_shared(&Selector::Wildcard),
+            ])),
             src_everything: false,
             src_listed: Default::default(),
             entries: vec![Entry {
@@ -196,8 +344,8 @@ pub fn compile_each(
         if let Wanted::SourcesKnown(known) = wanted {
             return (known, false, Default::default());
         }
-        let mut src = IpSet::new();
-        let mut listed = IpSet::new();
+        let mut parts = Vec::new();
+        let mut listed = Vec::new();
         let mut everything = false;
         let mut wildcard = false;
         for s in sels {
@@ -206,29 +354,25 @@ pub fn compile_each(
                     everything = true;
                 }
                 let one = match &wanted {
-                    Wanted::SourcesWithin(within) => resolver.source_within(sel, within),
-                    _ => resolver.source(sel),
+                    Wanted::SourcesWithin(within) => Arc::new(resolver.source_within(sel, within)),
+                    _ => resolver.source_shared(sel),
                 };
                 if *sel == Selector::Wildcard {
                     wildcard = true;
                 } else {
-                    listed.union_with(&one);
+                    listed.push(one.clone());
                 }
-                src.union_with(&one);
+                parts.push(one);
             }
         }
         let mut texts = Vec::new();
         if wildcard {
-            texts = listed.to_strings();
+            texts = IpSet::union_all(listed.iter().map(|p| &**p)).to_strings();
             texts.extend(route_texts.iter().cloned());
             texts.sort_unstable();
             texts.dedup();
         }
-        (
-            std::sync::Arc::new(src),
-            everything,
-            std::sync::Arc::new(texts),
-        )
+        (Arc::new(Sources::new(parts)), everything, Arc::new(texts))
     };
     for (i, g) in policy.grants.iter().flatten().enumerate() {
         let written = Written {
@@ -351,4 +495,76 @@ pub fn allowed<'a>(
                 .iter()
                 .any(|e| e.admits(&owner_of, src, dst, proto, port))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::inventory::Inventory;
+
+    fn set(text: &str) -> Arc<IpSet> {
+        Arc::new(IpSet::union_all(
+            &text
+                .split(' ')
+                .map(|t| IpSet::parse(t).unwrap())
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    #[test]
+    fn sources_answer_as_their_union_however_they_are_split() {
+        let whole = Sources::of(IpSet::parse("100.64.0.0-100.64.0.9").unwrap());
+        let split = Sources::new(vec![
+            set("100.64.0.0-100.64.0.4"),
+            set("100.64.0.5-100.64.0.9"),
+        ]);
+        let overlapping = Sources::new(vec![
+            set("100.64.0.0-100.64.0.6"),
+            set("100.64.0.3-100.64.0.9"),
+        ]);
+        for s in [&split, &overlapping] {
+            assert_eq!(*s, whole);
+            assert_eq!(s.sample_hash(), whole.sample_hash());
+            assert_eq!(s.union(), whole.union());
+            assert!(s.contains("100.64.0.7".parse().unwrap()));
+            assert!(!s.contains("100.64.0.10".parse().unwrap()));
+            assert_eq!(s.first_address(), Some("100.64.0.0".parse().unwrap()));
+            assert_eq!(
+                s.intersect(&set("100.64.0.3-100.64.0.5")),
+                *set("100.64.0.3-100.64.0.5")
+            );
+            assert!(s.contains_set(&set("100.64.0.2-100.64.0.8")));
+            assert!(s.within(&set("100.64.0.0/24")));
+        }
+        assert_ne!(split, Sources::new(vec![set("100.64.0.0-100.64.0.4")]));
+        // Empty parts and a part given twice are dropped.
+        let a = set("100.64.0.1");
+        let sources = Sources::new(vec![a.clone(), Arc::new(IpSet::new()), a.clone()]);
+        assert_eq!(sources.parts().len(), 1);
+        assert!(Sources::new(vec![Arc::new(IpSet::new())]).is_empty());
+        // A part holding the others stands for them all, shared.
+        let big = set("100.64.0.0/24");
+        let simplified = Sources::simplified(vec![set("100.64.0.3"), big.clone()]);
+        assert!(Arc::ptr_eq(simplified.one().unwrap(), &big));
+    }
+
+    #[test]
+    fn a_rule_holds_the_resolvers_sets_not_copies() {
+        let policy = crate::model::from_text(
+            r#"{"tagOwners": {"tag:a": [], "tag:b": []},
+                "acls": [{"action": "accept", "src": ["tag:a", "tag:b"], "dst": ["tag:a:22"]},
+                         {"action": "accept", "src": ["tag:a"], "dst": ["tag:b:22"]}]}"#,
+        );
+        let inventory = Inventory::from_json(
+            br#"{"devices": [
+                {"hostname": "a", "addresses": ["100.64.0.1"], "tags": ["tag:a"]},
+                {"hostname": "b", "addresses": ["100.64.0.2"], "tags": ["tag:b"]}]}"#,
+        )
+        .unwrap();
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = compile(&resolver);
+        let tag_a = resolver.source_shared(&Selector::Tag("tag:a".into()));
+        assert!(rules.iter().all(|r| Arc::ptr_eq(&r.src.parts()[0], &tag_a)));
+        assert_eq!(*rules[0].src.union(), *set("100.64.0.1-100.64.0.2"));
+    }
 }

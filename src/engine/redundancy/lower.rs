@@ -9,11 +9,10 @@ use super::keys::Keys;
 use crate::engine::inventory::Inventory;
 use crate::engine::ipset::IpSet;
 use crate::engine::resolve::Resolver;
-use crate::engine::rules::{Origin, Protocols};
+use crate::engine::rules::{Origin, Protocols, Sources};
 use crate::model::{Autogroup, Policy, Sel, Selector};
 use crate::syntax::Span;
 use rustc_hash::FxHashMap;
-use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -55,94 +54,6 @@ impl AuditRule {
     }
 }
 
-/// A rule's sources: one set (shared with its selector's, or with the selector whose set
-/// holds the others'), or the sets whose union it is. That union is built only while the
-/// rule itself is decided, never kept: a rule naming `autogroup:member` and a tag would
-/// otherwise hold a copy of every member device's addresses (at 100,000 devices, a
-/// thousand such rules held over a gigabyte).
-#[derive(Clone, Debug)]
-pub(super) enum Sources {
-    One(Arc<IpSet>),
-    Parts(Vec<Arc<IpSet>>),
-}
-
-impl Sources {
-    /// The set, built when it is a union.
-    pub(super) fn union(&self) -> Cow<'_, IpSet> {
-        match self {
-            Sources::One(set) => Cow::Borrowed(&**set),
-            Sources::Parts(parts) => Cow::Owned(IpSet::union_all(parts.iter().map(|p| &**p))),
-        }
-    }
-
-    /// The parts whose union the sources are (one set, or each selector's).
-    pub(super) fn parts(&self) -> &[Arc<IpSet>] {
-        match self {
-            Sources::One(set) => std::slice::from_ref(set),
-            Sources::Parts(parts) => parts,
-        }
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.parts().iter().all(|p| p.is_empty())
-    }
-
-    /// Whether the sources and `other` share an address.
-    pub(super) fn overlaps(&self, other: &IpSet) -> bool {
-        self.parts().iter().any(|p| p.overlaps(other))
-    }
-
-    /// One source address, as a set (the first of the first part that has one).
-    pub(super) fn one_address(&self) -> Option<IpSet> {
-        self.parts()
-            .iter()
-            .find_map(|p| p.ranges().next())
-            .map(|(first, _)| IpSet::from_addr(first))
-    }
-
-    /// The one set, when the sources are one.
-    pub(super) fn one(&self) -> Option<&Arc<IpSet>> {
-        match self {
-            Sources::One(set) => Some(set),
-            Sources::Parts(_) => None,
-        }
-    }
-
-    pub(super) fn contains(&self, addr: std::net::IpAddr) -> bool {
-        match self {
-            Sources::One(set) => set.contains(addr),
-            Sources::Parts(parts) => parts.iter().any(|p| p.contains(addr)),
-        }
-    }
-
-    /// Whether the sources take in every address of `other`.
-    pub(super) fn contains_set(&self, other: &IpSet) -> bool {
-        match self {
-            Sources::One(set) => set.contains_set(other),
-            Sources::Parts(parts) => other.within_union(parts.iter().map(|p| &**p)),
-        }
-    }
-
-    /// Whether `other` takes in every source.
-    pub(super) fn within(&self, other: &IpSet) -> bool {
-        match self {
-            Sources::One(set) => other.contains_set(set),
-            Sources::Parts(parts) => parts.iter().all(|p| other.contains_set(p)),
-        }
-    }
-
-    /// The sources `other` also takes in.
-    pub(super) fn intersect(&self, other: &IpSet) -> IpSet {
-        match self {
-            Sources::One(set) => set.intersect(other),
-            Sources::Parts(parts) => {
-                let pieces: Vec<IpSet> = parts.iter().map(|p| p.intersect(other)).collect();
-                IpSet::union_all(&pieces)
-            }
-        }
-    }
-}
-
 /// Resolves a selector to its set id, creating the set on first use. `None` for a
 /// selector that did not parse (validation reports it). The flag marks `autogroup:self`.
 pub(super) struct Interner<'p> {
@@ -176,11 +87,12 @@ impl Interner<'_> {
             // A Tailscale Service has addresses of its own, outside the inventory: its
             // stand-in is covered only by rules naming it. Nothing recorded shows that
             // `*` or an address range reaches a service's address.
-            Selector::Service(name) => {
-                IpSet::from_addr(crate::engine::structural::service_stand_in(name))
-            }
-            _ if is_src => resolver.source(s),
-            _ => match resolver.target(s) {
+            Selector::Service(name) => Arc::new(IpSet::from_addr(
+                crate::engine::structural::service_stand_in(name),
+            )),
+            // The resolver's own set when it keeps one: shared, not copied.
+            _ if is_src => resolver.source_shared(s),
+            _ => Arc::new(match resolver.target(s) {
                 crate::engine::resolve::Target::Everything => {
                     IpSet::all().subtract(&crate::engine::structural::service_block())
                 }
@@ -188,10 +100,10 @@ impl Interner<'_> {
                     a.subtract(&crate::engine::structural::service_block())
                 }
                 crate::engine::resolve::Target::OwnDevices => IpSet::new(),
-            },
+            }),
         };
         let id = sets.len() as SetId;
-        sets.push(Arc::new(set));
+        sets.push(set);
         ids.insert(key, id);
         Some((id, false))
     }
@@ -347,21 +259,7 @@ impl Written<'_> {
             ),
             Written::Acl(..) => (Vec::new(), false),
         };
-        let src = match src_sels[..] {
-            [one] => Sources::One(Arc::clone(&sets[one as usize])),
-            _ => {
-                // When one part holds the others (users beside `autogroup:member`), the
-                // union is that part: share it rather than build a copy per rule.
-                let parts = || src_sels.iter().map(|&s| &sets[s as usize]);
-                let largest = parts().max_by_key(|s| s.interval_count());
-                match largest {
-                    Some(big) if parts().all(|s| big.contains_set(s)) => {
-                        Sources::One(Arc::clone(big))
-                    }
-                    _ => Sources::Parts(parts().cloned().collect()),
-                }
-            }
-        };
+        let src = Sources::simplified(src_sels.iter().map(|&s| sets[s as usize].clone()).collect());
         AuditRule {
             origin: self.origin(),
             span: self.span(),
