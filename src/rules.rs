@@ -404,7 +404,10 @@ server before writing.";
 `accept` destination must be reachable from `src` on its port (with `proto`, or TCP or UDP when \
 absent), and no `deny` destination may be. The control plane rejects a policy whose tests fail \
 (`test(s) failed`). The diagnostic names the rules that allow a denied flow, or the rule that \
-comes closest to an accepted one.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
+comes closest to an accepted one. A `via` grant counts only where the control plane sends it: to \
+devices with a via tag, for their approved routes (captures `grant/via-grant-v47`, \
+`grant/grant-v11`), never for a device's own address; headscale's evaluator of `tests`, checked \
+against the recorded `policytest` captures, leaves via grants out altogether.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
 grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
     SshTestFailed = "TSA101", "ssh-test-failed", Error(Capture("sshtest/sshtest-accept-fail-wrong-login-user")),
         "An sshTests entry fails",
@@ -424,7 +427,10 @@ each undecided destination as a label. Users the policy names count as members u
 test that holds for everyone outside the tailnet is no finding. An \
 assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \
 (or host alias) that is the address of no known device, and a Tailscale Service's address \
-that a rule's address range may or may not take in, are undecidable the same way. \
+that a rule's address range may or may not take in, are undecidable the same way, and so is \
+a device tsacl stands in for (a tag or user without an inventory device) under a rule whose \
+address destination (an IP, CIDR, host alias or IP set) covers part of the tailnet's range: \
+its real address decides, as in the intents proof (TSA103). \
 `--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
 and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
 `{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \

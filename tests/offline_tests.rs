@@ -347,3 +347,119 @@ fn an_exit_node_for_a_friend_is_not_called_redundant_offline() {
         found[0].message
     );
 }
+
+/// tag:db's device is a stand-in offline; a rule opens an IP set of most of the tailnet.
+const MOST: &str = r#"{
+    "tagOwners": {"tag:web": [], "tag:db": []},
+    "ipsets": {"ipset:most": ["add 100.64.0.0/10", "remove 100.100.0.0/16"]},
+    "grants": [{"src": ["tag:web"], "dst": ["ipset:most"], "ip": ["tcp:5432"]}],
+    "tests": [{"src": "tag:web", "deny": ["tag:db:5432"]}],
+}"#;
+
+/// The web and db devices, db at `db`.
+fn web_and_db(db: &str) -> String {
+    format!(
+        r#"{{"devices": [{{"hostname": "web", "addresses": ["100.90.0.1"], "tags": ["tag:web"]}},
+                         {{"hostname": "db", "addresses": ["{db}"], "tags": ["tag:db"]}}],
+            "users": []}}"#
+    )
+}
+
+#[test]
+fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_inventory() {
+    // Offline, tag:db's address is unknown: inside the set the test fails, outside it
+    // holds. The stand-in's placeholder address (inside the set) decides nothing.
+    let (code, found) = check(MOST, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0].message.ends_with(
+            "which holds only if the addresses of tag:db's devices are outside ipset:most (opened by grants[0])"
+        ),
+        "{}",
+        found[0].message
+    );
+    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+    // The devices' real addresses decide.
+    let (code, found) = check(MOST, Some(&web_and_db("100.90.0.5")), &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    let (code, found) = check(MOST, Some(&web_and_db("100.100.0.5")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    // A range that misses the placeholder but may hold the real address is open too; an
+    // accept test that only such a range could pass is not failed offline.
+    let part = MOST.replace(r#""dst": ["ipset:most"]"#, r#""dst": ["100.100.0.0/16"]"#);
+    let (code, found) = check(&part, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA102"]);
+    let accept = part.replace(r#""deny""#, r#""accept""#);
+    let (code, found) = check(&accept, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .ends_with("are inside 100.100.0.0/16 (opened by grants[0])"),
+        "{}",
+        found[0].message
+    );
+    // A set covering the tailnet's range in a family takes in every device: decided.
+    for whole in ["100.64.0.0/10", "fd7a:115c:a1e0::/48"] {
+        let covering = MOST.replace(
+            r#""dst": ["ipset:most"]"#,
+            &format!(r#""dst": ["{whole}"]"#),
+        );
+        let (code, found) = check(&covering, None, &[]);
+        assert_eq!(code, 1, "{whole}: {found:?}");
+        assert_eq!(codes(&tests_only(found)), ["TSA100"], "{whole}");
+    }
+}
+
+/// A via grant to tag:db through tag:db itself, and a via grant to a subnet.
+const VIA: &str = r#"{
+    "tagOwners": {"tag:web": [], "tag:db": [], "tag:router": []},
+    "grants": [
+        {"src": ["tag:web"], "dst": ["tag:db"], "via": ["tag:db"], "ip": ["*"]},
+        {"src": ["tag:web"], "dst": ["10.33.0.0/16"], "via": ["tag:router"], "ip": ["tcp:80"]},
+    ],
+    "tests": [{"src": "tag:web", "accept": ["10.33.1.1:80"], "deny": ["tag:db:5432"]}],
+}"#;
+
+#[test]
+fn a_via_grant_opens_routes_never_a_devices_own_address() {
+    // The control plane sends a via rule only to devices with a via tag, for their
+    // approved routes (captures via-grant-v47, grant-v11): tag:db's own address is no
+    // route, so the deny test holds; the subnet behind the router stays reachable.
+    let (code, found) = check(VIA, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let inventory = r#"{"devices": [
+        {"hostname": "web", "addresses": ["100.90.0.1"], "tags": ["tag:web"]},
+        {"hostname": "db", "addresses": ["100.90.0.5"], "tags": ["tag:db"]},
+        {"hostname": "r", "addresses": ["100.90.0.9"], "tags": ["tag:router"],
+         "advertisedRoutes": ["10.33.0.0/16"], "enabledRoutes": ["10.33.0.0/16"]}],
+        "users": []}"#;
+    let (code, found) = check(VIA, Some(inventory), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    // An accept test that only the via grant could pass fails, and says why.
+    let accept = VIA.replace(r#""deny": ["tag:db:5432"]"#, r#""accept": ["tag:db:5432"]"#);
+    let accept = accept.replace(r#""accept": ["10.33.1.1:80"], "#, "");
+    let (code, found) = check(&accept, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(
+        found[0].help.contains("it is a `via` rule"),
+        "{}",
+        found[0].help
+    );
+    // Without the via, the grant opens tag:db itself.
+    let direct = VIA.replace(r#", "via": ["tag:db"]"#, "");
+    let (code, found) = check(&direct, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+}

@@ -52,10 +52,19 @@ pub fn evaluate(
     }
     let has_inventory = inventory.is_some();
     let base = inventory.cloned().unwrap_or_default();
+    // The devices after these are stand-ins, at placeholder addresses.
+    let stand_ins_from = base.devices.len();
     let (stand_ins, unknowns) = with_stand_ins(policy, base, has_inventory, tailnet_domains);
     let inventory = with_auto_approvals(&stand_ins, policy);
     let resolver = Resolver::new(policy, &inventory);
-    let rules = Compiled::new(&resolver);
+    // Where a stand-in device's real address may lie: the tailnet's range, less the
+    // addresses of the devices the inventory gives.
+    let placeholder_space = tailnet_space().subtract(&IpSet::from_addrs(
+        inventory.devices[..stand_ins_from]
+            .iter()
+            .flat_map(|d| d.addresses.iter().copied()),
+    ));
+    let rules = Compiled::new(&resolver, &placeholder_space);
     let device_of: FxHashMap<IpAddr, usize> = inventory
         .devices
         .iter()
@@ -78,6 +87,8 @@ pub fn evaluate(
         device_of: &device_of,
         services: &services,
         service_space,
+        stand_ins_from,
+        placeholder_space,
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -456,11 +467,23 @@ struct Compiled<'a> {
     resolver: &'a Resolver<'a>,
     near: Vec<Rule>,
     stab: Stab,
+    /// The rules of `near` with an address destination (an IP, CIDR, host alias or IP
+    /// set) where a stand-in device's real address may lie, by index.
+    placeholder: Vec<usize>,
     all: std::cell::OnceCell<Vec<Rule>>,
 }
 
+/// Whether a destination entry names addresses (an IP, CIDR, host alias or IP set), not
+/// devices by who they are: where it lands depends on the devices' real addresses.
+fn names_addresses(written: &str) -> bool {
+    matches!(
+        Selector::parse(written),
+        Ok(Selector::Prefix(_) | Selector::Host(_) | Selector::IpSet(_) | Selector::Range(..))
+    )
+}
+
 impl<'a> Compiled<'a> {
-    fn new(resolver: &'a Resolver<'a>) -> Compiled<'a> {
+    fn new(resolver: &'a Resolver<'a>, placeholder_space: &IpSet) -> Compiled<'a> {
         let policy = resolver.policy;
         let tested = IpSet::union_all(
             &policy
@@ -486,6 +509,10 @@ impl<'a> Compiled<'a> {
                             sel,
                             Selector::Wildcard | Selector::Autogroup(Autogroup::SelfDevices)
                         ) || resolver.names_any_of(sel, &tested)
+                            || (matches!(
+                                sel,
+                                Selector::Prefix(_) | Selector::Host(_) | Selector::IpSet(_)
+                            ) && resolver.names_any_of(sel, placeholder_space))
                     });
                 if lands {
                     super::rules::Wanted::Whole
@@ -495,10 +522,22 @@ impl<'a> Compiled<'a> {
             },
             |rule| near.push(rule),
         );
+        let placeholder = near
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.entries.iter().any(|e| {
+                    matches!(&e.target, Target::Addresses(d) if d.overlaps(placeholder_space))
+                        && names_addresses(&e.written)
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
         Compiled {
             resolver,
             stab: Stab::new(&near),
             near,
+            placeholder,
             all: std::cell::OnceCell::new(),
         }
     }
@@ -515,6 +554,10 @@ struct Evaluator<'a> {
     /// Tailscale Services' stand-in addresses.
     services: &'a FxHashMap<IpAddr, &'a str>,
     service_space: IpSet,
+    /// Devices from this index on are stand-ins, whose addresses are placeholders.
+    stand_ins_from: usize,
+    /// Where a stand-in's real address may lie.
+    placeholder_space: IpSet,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -1009,22 +1052,116 @@ impl Evaluator<'_> {
             .copied()
     }
 
-    /// The rules allowing this flow, each with the destination entry that matches.
+    /// The rules allowing this flow, each with the destination entry that matches. At a
+    /// stand-in device, only entries that name devices (its address is a placeholder:
+    /// [`Evaluator::device_rules`] decides address entries).
     fn allowing(&self, src: IpAddr, dst: IpAddr, proto: u8, port: u16) -> Vec<(&Rule, Span)> {
         let near = &self.rules.near;
+        let stand_in = self.stand_in(dst).is_some();
         self.rules
             .stab
             .rules_at(dst)
             .into_iter()
             .map(|r| &near[r])
             .filter(|r| r.src_everything || r.src.contains(src))
+            .filter(|r| self.via_lands(r, dst))
             .filter_map(|r| {
                 r.entries
                     .iter()
+                    .filter(|e| !(stand_in && names_addresses(&e.written)))
                     .find(|e| e.admits(|ip| self.owner_of(ip), src, dst, proto, port))
                     .map(|e| (r, e.span))
             })
             .collect()
+    }
+
+    /// The stand-in device at `ip`, if it is one.
+    fn stand_in(&self, ip: IpAddr) -> Option<&Device> {
+        self.device_of
+            .get(&ip)
+            .filter(|i| **i >= self.stand_ins_from)
+            .map(|i| &self.inventory.devices[*i])
+    }
+
+    /// Whether a rule reaches `dst` as the control plane sends it. A `via` rule is sent
+    /// only to devices with one of its tags, for the destinations their approved routes
+    /// (the internet, on an exit node) take in (captures `via-grant-v47`, `grant-v11`):
+    /// never to a device for its own address, unless such a device routes it. Whether the
+    /// tailnet's routers carry an address no device holds is for the inventory to say.
+    fn via_lands(&self, rule: &Rule, dst: IpAddr) -> bool {
+        if rule.via.is_empty() || !self.device_of.contains_key(&dst) {
+            return true;
+        }
+        self.inventory.devices.iter().any(|d| {
+            d.tags.iter().any(|t| rule.via.contains(t))
+                && (d
+                    .subnet_routes()
+                    .any(|p| IpSet::from_prefix(p).contains(dst))
+                    || (d.is_exit_node() && super::resolve::internet().contains(dst)))
+        })
+    }
+
+    /// The rules opening a flow to a device: at a stand-in, whose address is a
+    /// placeholder, an address entry (an IP, CIDR, host alias or IP set) allows the flow
+    /// when it covers the range where the device's real address may lie in one of its
+    /// families, and leaves it open (the range, with the rule) when it covers only part
+    /// of it: only the device's real address decides, as in the proof (TSA103).
+    fn device_rules(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        protos: &[u8],
+        port: u16,
+    ) -> (Vec<(&Rule, Span)>, Ranges<'_>) {
+        let mut allowing: Vec<(&Rule, Span)> = protos
+            .iter()
+            .flat_map(|p| self.allowing(src, dst, *p, port))
+            .collect();
+        let Some(device) = self.stand_in(dst) else {
+            return (allowing, Vec::new());
+        };
+        let families: Vec<IpSet> = device
+            .addresses
+            .iter()
+            .map(|a| {
+                let family = if a.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
+                self.placeholder_space
+                    .intersect(&IpSet::parse(family).expect("a CIDR"))
+            })
+            .collect();
+        let mut ranges = Vec::new();
+        for r in self.rules.placeholder.iter().map(|i| &self.rules.near[*i]) {
+            if !(r.src_everything || r.src.contains(src))
+                || !self.via_lands(r, dst)
+                || allowing.iter().any(|(a, _)| std::ptr::eq(*a, r))
+            {
+                continue;
+            }
+            let mut open = None;
+            for e in &r.entries {
+                let Target::Addresses(set) = &e.target else {
+                    continue;
+                };
+                if !(names_addresses(&e.written)
+                    && e.ports.iter().any(|p| p.contains(port))
+                    && protos.iter().any(|p| e.protocols.contains(*p)))
+                {
+                    continue;
+                }
+                if families.iter().any(|f| set.contains_set(f)) {
+                    allowing.push((r, e.span));
+                    open = None;
+                    break;
+                }
+                if open.is_none() && families.iter().any(|f| set.overlaps(f)) {
+                    open = Some(e.written.trim().to_string());
+                }
+            }
+            if let Some(range) = open {
+                ranges.push((r, range));
+            }
+        }
+        (allowing, ranges)
     }
 
     /// The rules opening a flow to a Tailscale Service: those naming it (or `*`), which
@@ -1078,8 +1215,14 @@ impl Evaluator<'_> {
                 let port_ok = e.ports.iter().any(|p| p.contains(port));
                 let proto_ok = e.protocols.contains(proto);
                 let score = src_ok as u8 * 4 + dst_ok as u8 * 4 + port_ok as u8 + proto_ok as u8;
+                let via_ok = self.via_lands(r, dst);
                 let lacks = if !src_ok {
                     "its sources do not include this source".to_string()
+                } else if dst_ok && port_ok && proto_ok && !via_ok {
+                    format!(
+                        "it is a `via` rule: the control plane sends it only to devices tagged {}, for their routes, never for a device's own address",
+                        r.via.join(" or ")
+                    )
                 } else if !dst_ok {
                     format!(
                         "its destination {} does not include this destination",
@@ -1195,13 +1338,7 @@ impl Evaluator<'_> {
                     for d in &dsts {
                         let (allowing, ranges) = match self.services.get(d) {
                             Some(service) => self.service_rules(service, *s, &protos, dst.port),
-                            None => (
-                                protos
-                                    .iter()
-                                    .flat_map(|p| self.allowing(*s, *d, *p, dst.port))
-                                    .collect(),
-                                Vec::new(),
-                            ),
+                            None => self.device_rules(*s, *d, &protos, dst.port),
                         };
                         // A range that may hold a service's address may rescue an
                         // accepted flow, or open a denied one.
@@ -1283,6 +1420,10 @@ impl Evaluator<'_> {
                         if pairs.iter().any(|p| p.verdict == Verdict::Unsure) =>
                     {
                         let service = dst.host.to_string();
+                        // A Tailscale Service, or a device tsacl stands in for.
+                        let of_service = pairs.iter().any(|p| {
+                            p.verdict == Verdict::Unsure && self.services.contains_key(&p.dst)
+                        });
                         let mut ranges: Vec<String> = Vec::new();
                         let mut rules: Vec<String> = Vec::new();
                         for p in pairs.iter().filter(|p| p.verdict == Verdict::Unsure) {
@@ -1297,8 +1438,13 @@ impl Evaluator<'_> {
                         rules.dedup();
                         let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
                         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
+                        let whose = if of_service {
+                            format!("the address of {service} (not in the policy) is")
+                        } else {
+                            format!("the addresses of {service}'s devices are")
+                        };
                         let mut why = format!(
-                            "which holds only if the address of {service} (not in the policy) is {} {} (opened by {})",
+                            "which holds only if {whose} {} {} (opened by {})",
                             if accept { "inside" } else { "outside" },
                             join_and(&ranges),
                             join_and(&rules),
@@ -1314,9 +1460,19 @@ impl Evaluator<'_> {
                             self.at(entry.span),
                             format!("{}: {expectation}, {why}", self.cannot_decide()),
                         )
-                        .with_help(format!(
-                            "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
-                        ))
+                        .with_help(if of_service {
+                            format!(
+                                "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
+                            )
+                        } else if self.has_inventory {
+                            format!(
+                                "the inventory has no device for {service}, so its address is unknown; rules that name {service} by tag or user decide tests of it"
+                            )
+                        } else {
+                            format!(
+                                "a device's address is not in the policy: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {service}, or name it in the rule by tag or user"
+                            )
+                        })
                     }
                     Decision::Holds => continue,
                     Decision::Open {
