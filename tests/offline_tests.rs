@@ -406,6 +406,19 @@ fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_invent
         "{}",
         found[0].message
     );
+    // The same written as ACLs, whose destinations carry their ports (`host:ports`).
+    for host in ["100.100.0.0/16", "ipset:most"] {
+        let acl = MOST.replace(
+            r#""grants": [{"src": ["tag:web"], "dst": ["ipset:most"], "ip": ["tcp:5432"]}]"#,
+            &format!(
+                r#""acls": [{{"action": "accept", "src": ["tag:web"], "dst": ["{host}:5432"]}}]"#
+            ),
+        );
+        assert_ne!(acl, MOST);
+        let (code, found) = check(&acl, None, &[]);
+        assert_eq!(code, 0, "{host}: {found:?}");
+        assert_eq!(codes(&tests_only(found)), ["TSA102"], "{host}");
+    }
     // A set covering the tailnet's range in a family takes in every device: decided.
     for whole in ["100.64.0.0/10", "fd7a:115c:a1e0::/48"] {
         let covering = MOST.replace(

@@ -64,6 +64,8 @@ pub struct Entry {
     /// Which of the grant's `ip` specs this entry comes from (0 for an ACL): the control
     /// plane sends a grant's destinations spec by spec.
     pub spec: usize,
+    /// The destination names addresses ([`Selector::names_addresses`]).
+    pub by_address: bool,
 }
 
 impl Entry {
@@ -324,6 +326,7 @@ pub fn compile_each(
                 protocols: Protocols::Default,
                 ports: vec![PortRange::ALL],
                 spec: 0,
+                by_address: false,
             }],
             caps: Vec::new(),
             cap_targets: Vec::new(),
@@ -403,6 +406,7 @@ pub fn compile_each(
                     protocols: spec.value.proto.map_or(Protocols::Default, Protocols::Only),
                     ports: spec.value.ports.clone(),
                     spec: k,
+                    by_address: sel.names_addresses(),
                 });
             }
             cap_targets.push(target);
@@ -461,6 +465,7 @@ pub fn compile_each(
                 protocols,
                 ports: d.ports.clone(),
                 spec: 0,
+                by_address: sel.names_addresses(),
             });
         }
         rules(Rule {

@@ -473,15 +473,6 @@ struct Compiled<'a> {
     all: std::cell::OnceCell<Vec<Rule>>,
 }
 
-/// Whether a destination entry names addresses (an IP, CIDR, host alias or IP set), not
-/// devices by who they are: where it lands depends on the devices' real addresses.
-fn names_addresses(written: &str) -> bool {
-    matches!(
-        Selector::parse(written),
-        Ok(Selector::Prefix(_) | Selector::Host(_) | Selector::IpSet(_) | Selector::Range(..))
-    )
-}
-
 impl<'a> Compiled<'a> {
     fn new(resolver: &'a Resolver<'a>, placeholder_space: &IpSet) -> Compiled<'a> {
         let policy = resolver.policy;
@@ -494,6 +485,29 @@ impl<'a> Compiled<'a> {
                 .map(|dst| resolver.addresses(&dst.host))
                 .collect::<Vec<_>>(),
         );
+        // Rules with an address destination where a stand-in's real address may lie
+        // matter only when a test names such a destination, and only for the sources
+        // tests name.
+        let placeholder_tested = tested.overlaps(placeholder_space);
+        let tested_sources = IpSet::union_all(
+            &policy
+                .tests
+                .iter()
+                .filter_map(|t| t.src.as_ref())
+                .filter_map(|src| Selector::parse(src.value.trim()).ok())
+                .map(|sel| resolver.source(&sel))
+                .collect::<Vec<_>>(),
+        );
+        let sources_tested = |written: &super::rules::Written| {
+            written
+                .src
+                .iter()
+                .filter_map(|s| s.selector.as_ref())
+                .any(|sel| match sel {
+                    Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
+                    other => resolver.names_any_of(other, &tested_sources),
+                })
+        };
         // An entry admits a flow only at an address its target holds (`*` and
         // `autogroup:self` anywhere), so these are all the rules `allowing` can return.
         let mut near = Vec::new();
@@ -509,10 +523,10 @@ impl<'a> Compiled<'a> {
                             sel,
                             Selector::Wildcard | Selector::Autogroup(Autogroup::SelfDevices)
                         ) || resolver.names_any_of(sel, &tested)
-                            || (matches!(
-                                sel,
-                                Selector::Prefix(_) | Selector::Host(_) | Selector::IpSet(_)
-                            ) && resolver.names_any_of(sel, placeholder_space))
+                            || (placeholder_tested
+                                && sel.names_addresses()
+                                && resolver.names_any_of(sel, placeholder_space)
+                                && sources_tested(written))
                     });
                 if lands {
                     super::rules::Wanted::Whole
@@ -528,7 +542,7 @@ impl<'a> Compiled<'a> {
             .filter(|(_, r)| {
                 r.entries.iter().any(|e| {
                     matches!(&e.target, Target::Addresses(d) if d.overlaps(placeholder_space))
-                        && names_addresses(&e.written)
+                        && e.by_address
                 })
             })
             .map(|(i, _)| i)
@@ -1068,7 +1082,7 @@ impl Evaluator<'_> {
             .filter_map(|r| {
                 r.entries
                     .iter()
-                    .filter(|e| !(stand_in && names_addresses(&e.written)))
+                    .filter(|e| !(stand_in && e.by_address))
                     .find(|e| e.admits(|ip| self.owner_of(ip), src, dst, proto, port))
                     .map(|e| (r, e.span))
             })
@@ -1142,7 +1156,7 @@ impl Evaluator<'_> {
                 let Target::Addresses(set) = &e.target else {
                     continue;
                 };
-                if !(names_addresses(&e.written)
+                if !(e.by_address
                     && e.ports.iter().any(|p| p.contains(port))
                     && protos.iter().any(|p| e.protocols.contains(*p)))
                 {

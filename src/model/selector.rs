@@ -168,6 +168,16 @@ impl Selector {
         Err(SelectorError::Invalid(text.to_string()))
     }
 
+    /// Whether the selector names addresses (an IP, CIDR, range, host alias or IP set)
+    /// rather than devices by who they are: which devices it takes in depends on their
+    /// addresses.
+    pub fn names_addresses(&self) -> bool {
+        matches!(
+            self,
+            Selector::Prefix(_) | Selector::Range(..) | Selector::Host(_) | Selector::IpSet(_)
+        )
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Selector::Wildcard => "wildcard",
