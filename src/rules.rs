@@ -429,8 +429,8 @@ assertion that fails under every assignment is still an error (TSA100/TSA101). A
 (or host alias) that is the address of no known device, and a Tailscale Service's address \
 that a rule's address range may or may not take in, are undecidable the same way, and so is \
 a device tsacl stands in for (a tag or user without an inventory device) under a rule whose \
-address destination (an IP, CIDR, host alias or IP set) covers part of the tailnet's range: \
-its real address decides, as in the intents proof (TSA103). \
+address destination or source (an IP, CIDR, range, host alias or IP set) covers part of the \
+tailnet's range: its real address decides, as in the intents proof (TSA103). \
 `--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
 and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
 `{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \

@@ -431,6 +431,72 @@ fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_invent
     }
 }
 
+/// A rule from an address range over part of the tailnet to tag:web, and a test from tag:db.
+const FROM_PART: &str = r#"{
+    "tagOwners": {"tag:web": [], "tag:db": []},
+    "grants": [{"src": ["100.64.0.0/11"], "dst": ["tag:web"], "ip": ["tcp:80"]}],
+    "tests": [{"src": "tag:db", "accept": ["tag:web:80"]}],
+}"#;
+
+#[test]
+fn an_address_source_over_part_of_the_tailnet_leaves_a_test_from_a_tag_to_the_inventory() {
+    // Offline, tag:db's address is unknown: the stand-in's placeholder decides nothing,
+    // whether it lies inside the range or not.
+    for (policy, inside) in [
+        (FROM_PART.to_string(), "inside"),
+        (FROM_PART.replace(r#""accept""#, r#""deny""#), "outside"),
+        (
+            FROM_PART.replace("100.64.0.0/11", "100.96.0.0/11"),
+            "inside",
+        ),
+    ] {
+        let (code, found) = check(&policy, None, &[]);
+        assert_eq!(code, 0, "{policy}: {found:?}");
+        let found = tests_only(found);
+        assert_eq!(codes(&found), ["TSA102"], "{policy}: {found:?}");
+        assert!(
+            found[0].message.contains(&format!(
+                "which holds only if the addresses of tag:db's devices are {inside} 100."
+            )),
+            "{}",
+            found[0].message
+        );
+        assert!(
+            found[0].help.contains("tests of tag:db"),
+            "{}",
+            found[0].help
+        );
+    }
+    // The same written as an ACL.
+    let acl = FROM_PART.replace(
+        r#""grants": [{"src": ["100.64.0.0/11"], "dst": ["tag:web"], "ip": ["tcp:80"]}]"#,
+        r#""acls": [{"action": "accept", "src": ["100.64.0.0/11"], "dst": ["tag:web:80"]}]"#,
+    );
+    assert_ne!(acl, FROM_PART);
+    let (code, found) = check(&acl, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA102"]);
+    // The devices' real addresses decide.
+    let (code, found) = check(FROM_PART, Some(&web_and_db("100.70.0.5")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let (code, found) = check(FROM_PART, Some(&web_and_db("100.100.0.5")), &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    // A range covering the tailnet's range takes in every device; a tag rule decides.
+    let whole = FROM_PART.replace("100.64.0.0/11", "100.64.0.0/10");
+    let (code, found) = check(&whole.replace(r#""accept""#, r#""deny""#), None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    let (code, found) = check(&whole, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let both = FROM_PART.replace(r#"["100.64.0.0/11"]"#, r#"["100.64.0.0/11", "tag:db"]"#);
+    let (code, found) = check(&both, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+}
+
 /// A via grant to tag:db through tag:db itself, and a via grant to a subnet.
 const VIA: &str = r#"{
     "tagOwners": {"tag:web": [], "tag:db": [], "tag:router": []},

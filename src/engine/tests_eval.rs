@@ -88,7 +88,9 @@ pub fn evaluate(
         services: &services,
         service_space,
         stand_ins_from,
-        placeholder_space,
+        placeholder_families: ["0.0.0.0/0", "::/0"]
+            .map(|family| placeholder_space.intersect(&IpSet::parse(family).expect("a CIDR"))),
+        source_splits: Default::default(),
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -505,7 +507,11 @@ impl<'a> Compiled<'a> {
                 .filter_map(|s| s.selector.as_ref())
                 .any(|sel| match sel {
                     Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
-                    other => resolver.names_any_of(other, &tested_sources),
+                    other => {
+                        resolver.names_any_of(other, &tested_sources)
+                            || (other.names_addresses()
+                                && resolver.names_any_of(other, placeholder_space))
+                    }
                 })
         };
         // An entry admits a flow only at an address its target holds (`*` and
@@ -570,8 +576,10 @@ struct Evaluator<'a> {
     service_space: IpSet,
     /// Devices from this index on are stand-ins, whose addresses are placeholders.
     stand_ins_from: usize,
-    /// Where a stand-in's real address may lie.
-    placeholder_space: IpSet,
+    /// Where a stand-in's real address may lie, per family (IPv4, IPv6).
+    placeholder_families: [IpSet; 2],
+    /// Per rule, its sources as written, split ([`SourceSplit`]), when first asked for.
+    source_splits: std::cell::RefCell<FxHashMap<super::rules::Origin, std::rc::Rc<SourceSplit>>>,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -972,8 +980,35 @@ fn join_and(items: &[&str]) -> String {
     }
 }
 
-/// Rules with an address range that may hold a service's address, with the range.
-type Ranges<'r> = Vec<(&'r Rule, String)>;
+/// Rules with an address range that may hold the address of a service or of a device
+/// tsacl stands in for, with the range, and on which side of the flow it is.
+type Ranges<'r> = Vec<(&'r Rule, String, Side)>;
+
+/// The side of a flow whose real address an undecided rule turns on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Source,
+    Destination,
+}
+
+/// A rule's sources as written, split: the addresses of the selectors that name devices
+/// by who they are, and of those that name addresses (an IP, CIDR, range, host alias or
+/// IP set), with their texts. A stand-in device's address is a placeholder: only the
+/// first decide whether the rule's sources take it in.
+struct SourceSplit {
+    identity: IpSet,
+    address: IpSet,
+    address_texts: Vec<String>,
+}
+
+/// Whether a rule's sources take in a source.
+enum Taken {
+    In,
+    Out,
+    /// Only the source's real address decides: the rule's address sources cover part of
+    /// where it may lie (their texts).
+    Open(String),
+}
 
 /// A pair of a source and a destination that an assertion concerns, and how it fares.
 struct Pair<'r> {
@@ -1077,7 +1112,7 @@ impl Evaluator<'_> {
             .rules_at(dst)
             .into_iter()
             .map(|r| &near[r])
-            .filter(|r| r.src_everything || r.src.contains(src))
+            .filter(|r| matches!(self.taken(r, src), Taken::In))
             .filter(|r| self.via_lands(r, dst))
             .filter_map(|r| {
                 r.entries
@@ -1087,6 +1122,76 @@ impl Evaluator<'_> {
                     .map(|e| (r, e.span))
             })
             .collect()
+    }
+
+    /// Whether `r`'s sources take in `src`. A stand-in device's address is a
+    /// placeholder: the rule's address selectors take it in only when they cover where
+    /// its real address may lie (in its family), and leave it open when they cover part.
+    fn taken(&self, r: &Rule, src: IpAddr) -> Taken {
+        if r.src_everything {
+            return Taken::In;
+        }
+        if self.stand_in(src).is_none() {
+            return if r.src.contains(src) {
+                Taken::In
+            } else {
+                Taken::Out
+            };
+        }
+        let split = self.source_split(r);
+        let family = &self.placeholder_families[usize::from(src.is_ipv6())];
+        if split.identity.contains(src) || split.address.contains_set(family) {
+            Taken::In
+        } else if split.address.overlaps(family) {
+            Taken::Open(join_and(
+                &split
+                    .address_texts
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ))
+        } else {
+            Taken::Out
+        }
+    }
+
+    /// `r`'s sources as written, split ([`SourceSplit`]).
+    fn source_split(&self, r: &Rule) -> std::rc::Rc<SourceSplit> {
+        if let Some(known) = self.source_splits.borrow().get(&r.origin) {
+            return known.clone();
+        }
+        let written: &[crate::model::Sel] = match r.origin {
+            super::rules::Origin::Grant(i) => {
+                &self.policy.grants.as_deref().unwrap_or_default()[i].src
+            }
+            super::rules::Origin::Acl(i) => &self.policy.acls.as_deref().unwrap_or_default()[i].src,
+            super::rules::Origin::Default => &[],
+        };
+        let mut split = SourceSplit {
+            identity: IpSet::new(),
+            address: IpSet::new(),
+            address_texts: Vec::new(),
+        };
+        if r.origin == super::rules::Origin::Default {
+            split.identity = r.src.union().into_owned();
+        }
+        for sel in written {
+            let Some(selector) = &sel.selector else {
+                continue;
+            };
+            let set = self.resolver.source_set(selector);
+            if selector.names_addresses() {
+                split.address.union_with(&set);
+                split.address_texts.push(sel.raw.trim().to_string());
+            } else {
+                split.identity.union_with(&set);
+            }
+        }
+        let split = std::rc::Rc::new(split);
+        self.source_splits
+            .borrow_mut()
+            .insert(r.origin, split.clone());
+        split
     }
 
     /// The stand-in device at `ip`, if it is one.
@@ -1131,21 +1236,42 @@ impl Evaluator<'_> {
             .iter()
             .flat_map(|p| self.allowing(src, dst, *p, port))
             .collect();
+        let mut ranges = Vec::new();
+        // Rules whose address sources cover part of where a stand-in source may lie.
+        if self.stand_in(src).is_some() {
+            let dst_stand_in = self.stand_in(dst).is_some();
+            for r in self
+                .rules
+                .stab
+                .rules_at(dst)
+                .into_iter()
+                .map(|r| &self.rules.near[r])
+            {
+                let Taken::Open(text) = self.taken(r, src) else {
+                    continue;
+                };
+                let admits = r.entries.iter().any(|e| {
+                    !(dst_stand_in && e.by_address)
+                        && protos
+                            .iter()
+                            .any(|p| e.admits(|ip| self.owner_of(ip), src, dst, *p, port))
+                });
+                if admits && self.via_lands(r, dst) {
+                    ranges.push((r, text, Side::Source));
+                }
+            }
+        }
         let Some(device) = self.stand_in(dst) else {
-            return (allowing, Vec::new());
+            return (allowing, ranges);
         };
-        let families: Vec<IpSet> = device
+        let families: Vec<&IpSet> = device
             .addresses
             .iter()
-            .map(|a| {
-                let family = if a.is_ipv4() { "0.0.0.0/0" } else { "::/0" };
-                self.placeholder_space
-                    .intersect(&IpSet::parse(family).expect("a CIDR"))
-            })
+            .map(|a| &self.placeholder_families[usize::from(a.is_ipv6())])
             .collect();
-        let mut ranges = Vec::new();
         for r in self.rules.placeholder.iter().map(|i| &self.rules.near[*i]) {
-            if !(r.src_everything || r.src.contains(src))
+            let taken = self.taken(r, src);
+            if matches!(taken, Taken::Out)
                 || !self.via_lands(r, dst)
                 || allowing.iter().any(|(a, _)| std::ptr::eq(*a, r))
             {
@@ -1163,16 +1289,29 @@ impl Evaluator<'_> {
                     continue;
                 }
                 if families.iter().any(|f| set.contains_set(f)) {
-                    allowing.push((r, e.span));
-                    open = None;
+                    open = match &taken {
+                        Taken::Open(text) => Some((text.clone(), Side::Source)),
+                        _ => {
+                            allowing.push((r, e.span));
+                            None
+                        }
+                    };
                     break;
                 }
                 if open.is_none() && families.iter().any(|f| set.overlaps(f)) {
-                    open = Some(e.written.trim().to_string());
+                    // An ACL's destination is written `host:ports`: the host is the range.
+                    let host = match r.origin {
+                        super::rules::Origin::Acl(_) => e
+                            .written
+                            .rsplit_once(':')
+                            .map_or(e.written.as_str(), |(h, _)| h),
+                        _ => e.written.as_str(),
+                    };
+                    open = Some((host.trim().to_string(), Side::Destination));
                 }
             }
-            if let Some(range) = open {
-                ranges.push((r, range));
+            if let Some((range, side)) = open {
+                ranges.push((r, range, side));
             }
         }
         (allowing, ranges)
@@ -1189,7 +1328,7 @@ impl Evaluator<'_> {
     ) -> (Vec<(&Rule, Span)>, Ranges<'_>) {
         let (mut naming, mut ranges) = (Vec::new(), Vec::new());
         for r in self.rules.all() {
-            if !(r.src_everything || r.src.contains(src)) {
+            if !matches!(self.taken(r, src), Taken::In) {
                 continue;
             }
             for e in &r.entries {
@@ -1204,7 +1343,7 @@ impl Evaluator<'_> {
                     Target::Everything => naming.push((r, e.span)),
                     _ if names_it => naming.push((r, e.span)),
                     Target::Addresses(d) if d.overlaps(&self.service_space) => {
-                        ranges.push((r, e.written.clone()))
+                        ranges.push((r, e.written.clone(), Side::Destination))
                     }
                     _ => {}
                 }
@@ -1438,29 +1577,55 @@ impl Evaluator<'_> {
                         let of_service = pairs.iter().any(|p| {
                             p.verdict == Verdict::Unsure && self.services.contains_key(&p.dst)
                         });
-                        let mut ranges: Vec<String> = Vec::new();
+                        let mut ranges: Vec<(Side, String)> = Vec::new();
                         let mut rules: Vec<String> = Vec::new();
                         for p in pairs.iter().filter(|p| p.verdict == Verdict::Unsure) {
-                            for (r, text) in &p.ranges {
-                                ranges.push(text.clone());
+                            for (r, text, side) in &p.ranges {
+                                ranges.push((*side, text.clone()));
                                 rules.push(r.origin.to_string());
                             }
                         }
-                        ranges.sort();
-                        ranges.dedup();
                         rules.sort();
                         rules.dedup();
-                        let ranges: Vec<&str> = ranges.iter().map(String::as_str).collect();
                         let rules: Vec<&str> = rules.iter().map(String::as_str).collect();
-                        let whose = if of_service {
-                            format!("the address of {service} (not in the policy) is")
-                        } else {
-                            format!("the addresses of {service}'s devices are")
-                        };
+                        let source = src.value.trim();
+                        // Whose addresses decide: the source's devices, the destination's.
+                        let mut names = Vec::new();
+                        let mut clauses = Vec::new();
+                        for side in [Side::Source, Side::Destination] {
+                            let mut texts: Vec<&str> = ranges
+                                .iter()
+                                .filter(|(s, _)| *s == side)
+                                .map(|(_, t)| t.as_str())
+                                .collect();
+                            if texts.is_empty() {
+                                continue;
+                            }
+                            texts.sort();
+                            texts.dedup();
+                            let whose = match side {
+                                Side::Source => format!("the addresses of {source}'s devices are"),
+                                Side::Destination if of_service => {
+                                    format!("the address of {service} (not in the policy) is")
+                                }
+                                Side::Destination => {
+                                    format!("the addresses of {service}'s devices are")
+                                }
+                            };
+                            names.push(if side == Side::Source {
+                                source
+                            } else {
+                                service.as_str()
+                            });
+                            clauses.push(format!(
+                                "{whose} {} {}",
+                                if accept { "inside" } else { "outside" },
+                                join_and(&texts)
+                            ));
+                        }
                         let mut why = format!(
-                            "which holds only if {whose} {} {} (opened by {})",
-                            if accept { "inside" } else { "outside" },
-                            join_and(&ranges),
+                            "which holds only if {} (opened by {})",
+                            clauses.join(" and "),
                             join_and(&rules),
                         );
                         if matches!(sure, Decision::Open { .. }) {
@@ -1469,6 +1634,7 @@ impl Evaluator<'_> {
                                 self.unknowns.users_in(involved())
                             ));
                         }
+                        let named = join_and(&names);
                         Diagnostic::new(
                             Code::TestUndecidable,
                             self.at(entry.span),
@@ -1480,11 +1646,11 @@ impl Evaluator<'_> {
                             )
                         } else if self.has_inventory {
                             format!(
-                                "the inventory has no device for {service}, so its address is unknown; rules that name {service} by tag or user decide tests of it"
+                                "the inventory has no device for {named}, so its address is unknown; rules that name {named} by tag or user decide tests of it"
                             )
                         } else {
                             format!(
-                                "a device's address is not in the policy: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {service}, or name it in the rule by tag or user"
+                                "a device's address is not in the policy: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name it in the rule by tag or user"
                             )
                         })
                     }
