@@ -144,9 +144,7 @@ impl Written<'_> {
                 "grant",
                 g.src.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
                 g.dst.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.ip.iter()
-                    .map(|s| format!("{:?}", s.value))
-                    .collect::<Vec<_>>(),
+                g.ip.iter().map(|s| &s.value).collect::<Vec<_>>(),
                 g.via.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
                 g.src_posture
                     .iter()
