@@ -97,7 +97,13 @@ impl Interner<'_> {
                     IpSet::all().subtract(&crate::engine::structural::service_block())
                 }
                 crate::engine::resolve::Target::Addresses(a) => {
-                    a.subtract(&crate::engine::structural::service_block())
+                    // Most sets hold no service address: kept as they are, not copied.
+                    let services = crate::engine::structural::service_block();
+                    if a.overlaps(&services) {
+                        a.subtract(&services)
+                    } else {
+                        a
+                    }
                 }
                 crate::engine::resolve::Target::OwnDevices => IpSet::new(),
             }),
@@ -261,7 +267,8 @@ impl Written<'_> {
         AuditRule {
             origin: self.origin(),
             span: self.span(),
-            src_size: src.one().map(|set| set.size()),
+            // Set with the sets' sizes ([`super::Audit::source_sizes`]).
+            src_size: None,
             src,
             src_sels,
             src_spans,

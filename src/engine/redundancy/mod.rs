@@ -172,9 +172,22 @@ impl Audit {
         }
         audit.overlaps = candidates::overlaps(&audit.sets);
         audit.sizes = audit.sets.iter().map(|s| s.size()).collect();
+        audit.source_sizes();
         audit.index();
         audit.decide_all();
         audit
+    }
+
+    /// Each one-set source's size, from its set's (computed once per set: a set of every
+    /// member's devices has as many intervals as they have addresses, and a thousand
+    /// rules may name it).
+    fn source_sizes(&mut self) {
+        for r in &mut self.rules {
+            r.src_size = r.src.one().and_then(|one| {
+                let set = r.src_sels.iter().find(|&&s| Arc::ptr_eq(&self.sets[s as usize], one));
+                set.map(|&s| self.sizes[s as usize])
+            });
+        }
     }
 
     /// Every finding, in rule order.

@@ -112,6 +112,7 @@ impl Audit {
             self.overlaps.push(mine);
             self.sizes.push(self.sets[new].size());
         }
+        self.source_sizes();
         self.index();
         let mut scratch = self.scratch();
         for &j in &changed {
