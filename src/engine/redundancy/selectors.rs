@@ -129,6 +129,11 @@ fn minimal_containing<'a>(
     candidates: &[usize],
     set: impl Fn(usize) -> &'a IpSet,
 ) -> Vec<usize> {
+    // One that contains it all is the answer (it would be ranked first, and the rest
+    // would be pruned): the common case, spared the intersections and subtractions.
+    if let Some(j) = candidates.iter().copied().find(|&j| set(j).contains_set(target)) {
+        return vec![j];
+    }
     let mut ranked: Vec<usize> = candidates
         .iter()
         .copied()
