@@ -151,6 +151,18 @@ impl Inventory {
     /// Read `{"devices": [...], "users": [...]}`; a missing required field is an error that
     /// names the device or user.
     pub fn from_json(bytes: &[u8]) -> Result<Inventory, String> {
+        // The typed reading skips every field it does not use instead of building a map
+        // of each device (the API's devices have dozens); anything it does not take as
+        // it expects goes to the general reading below, which words the error.
+        match fast::read(bytes) {
+            Some(inventory) => Ok(inventory),
+            None => Self::from_json_value(bytes),
+        }
+    }
+
+    /// [`Inventory::from_json`] through a `serde_json::Value`: any shape, every error
+    /// worded.
+    fn from_json_value(bytes: &[u8]) -> Result<Inventory, String> {
         let root: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
         let mut inv = Inventory::default();
         let devices = match root.get("devices") {
@@ -220,6 +232,103 @@ impl Inventory {
     /// Users by login, for [`Inventory::standing`].
     pub fn users_by_login(&self) -> FxHashMap<&str, &User> {
         self.users.iter().map(|u| (u.login.as_str(), u)).collect()
+    }
+}
+
+/// [`Inventory::from_json`] for an inventory as the API writes it, typed; `None` for
+/// anything else (a wrong type, a missing field, a repeated key, a value that does not
+/// parse), which the general reading then reads or words as an error. On what it reads,
+/// it answers exactly as the general reading (checked by a unit test).
+mod fast {
+    use super::{Device, Inventory, Role, User};
+    use crate::model::Prefix;
+    use serde::Deserialize;
+    use std::borrow::Cow;
+
+    #[derive(Deserialize)]
+    struct Root<'a> {
+        #[serde(borrow)]
+        devices: Option<Vec<WireDevice<'a>>>,
+        #[serde(borrow)]
+        users: Option<Vec<WireUser<'a>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct WireDevice<'a> {
+        #[serde(borrow)]
+        name: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        hostname: Option<Cow<'a, str>>,
+        addresses: Option<Vec<Cow<'a, str>>>,
+        #[serde(borrow)]
+        user: Option<Cow<'a, str>>,
+        tags: Option<Vec<String>>,
+        #[serde(rename = "advertisedRoutes")]
+        advertised_routes: Option<Vec<Cow<'a, str>>>,
+        #[serde(rename = "enabledRoutes")]
+        enabled_routes: Option<Vec<Cow<'a, str>>>,
+    }
+
+    #[derive(Deserialize)]
+    struct WireUser<'a> {
+        #[serde(borrow, rename = "loginName")]
+        login_name: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        role: Option<Cow<'a, str>>,
+        #[serde(borrow, rename = "type")]
+        kind: Option<Cow<'a, str>>,
+    }
+
+    pub(super) fn read(bytes: &[u8]) -> Option<Inventory> {
+        let root: Root = serde_json::from_slice(bytes).ok()?;
+        // Missing and `null` read alike here; the general reading tells them apart.
+        let (devices, users) = (root.devices?, root.users?);
+        let mut inv = Inventory::default();
+        for d in devices {
+            let name = d.name.map(Cow::into_owned);
+            let hostname = match (d.hostname, &name) {
+                (Some(h), _) => h.into_owned(),
+                (None, Some(n)) => n.split('.').next().unwrap_or_default().to_string(),
+                (None, None) => return None,
+            };
+            let addresses = d
+                .addresses?
+                .iter()
+                .map(|a| a.parse().ok())
+                .collect::<Option<Vec<_>>>()?;
+            let prefixes = |list: Option<Vec<Cow<str>>>| -> Option<Vec<Prefix>> {
+                list.unwrap_or_default()
+                    .iter()
+                    .map(|p| Prefix::parse(p))
+                    .collect()
+            };
+            let tags = d.tags.unwrap_or_default();
+            let user = d.user.filter(|u| !u.is_empty()).map(Cow::into_owned);
+            if tags.is_empty() && user.is_none() {
+                return None;
+            }
+            inv.devices.push(Device {
+                name: name.unwrap_or_else(|| hostname.clone()),
+                hostname,
+                addresses,
+                user,
+                tags,
+                advertised_routes: prefixes(d.advertised_routes)?,
+                enabled_routes: prefixes(d.enabled_routes)?,
+            });
+        }
+        for u in users {
+            let role = match u.role {
+                None => Role::Member,
+                Some(r) => Role::parse(&r)?,
+            };
+            inv.users.push(User {
+                login: u.login_name?.into_owned(),
+                role,
+                shared: u.kind.as_deref() == Some("shared"),
+            });
+        }
+        Some(inv)
     }
 }
 
@@ -356,6 +465,42 @@ impl AddressIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_typed_reading_answers_as_the_general_one() {
+        let cases: Vec<&[u8]> = vec![
+            include_bytes!("../../policies/inventory.json"),
+            br#"{"devices": [{"name": "a.ts.net", "hostname": "a", "addresses": ["100.64.0.1", "fd7a:115c:a1e0::1"], "user": "x@example.com", "tags": null, "os": "linux", "extra": {"k": [1, 2]}},
+                             {"name": "r.ts.net", "addresses": ["100.64.0.2"], "tags": ["tag:r"], "user": "", "advertisedRoutes": ["10.0.0.0/8", "0.0.0.0/0"], "enabledRoutes": ["10.0.0.0/8"]},
+                             {"hostname": "h\u0041", "addresses": [], "tags": ["tag:\u0061"]}],
+                 "users": [{"loginName": "x@example.com", "role": "admin", "type": "member"}, {"loginName": "y@example.com", "type": "shared", "role": null}, {"loginName": "z@example.com"}]}"#,
+            br#"{"devices": [], "users": []}"#,
+        ];
+        for bytes in cases {
+            let typed = fast::read(bytes).expect("read typed");
+            assert_eq!(typed.devices, Inventory::from_json_value(bytes).unwrap().devices);
+            assert_eq!(typed.users, Inventory::from_json_value(bytes).unwrap().users);
+        }
+        // What it does not take goes to the general reading, which answers or words it.
+        for bytes in [
+            &br#"{"devices": null, "users": []}"#[..],
+            br#"{"devices": []}"#,
+            br#"{"devices": [{"hostname": 1, "name": "n", "addresses": [], "tags": ["tag:a"]}], "users": []}"#,
+            br#"{"devices": [{"hostname": "a", "addresses": ["nope"], "tags": ["tag:a"]}], "users": []}"#,
+            br#"{"devices": [{"hostname": "a", "hostname": "b", "addresses": [], "tags": ["tag:a"]}], "users": []}"#,
+            br#"{"devices": [{"hostname": "a", "addresses": []}], "users": []}"#,
+            br#"{"devices": [], "users": [{"loginName": "x", "role": "boss"}]}"#,
+            br#"{"devices": [], "users": [{"loginName": "x", "role": 3}]}"#,
+        ] {
+            assert!(fast::read(bytes).is_none(), "{}", String::from_utf8_lossy(bytes));
+            let general = Inventory::from_json_value(bytes);
+            let via = Inventory::from_json(bytes);
+            assert_eq!(
+                general.as_ref().map(|i| (&i.devices, &i.users)),
+                via.as_ref().map(|i| (&i.devices, &i.users))
+            );
+        }
+    }
 
     #[test]
     fn reads_api_shaped_json_and_names_bad_devices() {
