@@ -1270,14 +1270,12 @@ impl Evaluator<'_> {
             .map(|a| &self.placeholder_families[usize::from(a.is_ipv6())])
             .collect();
         for r in self.rules.placeholder.iter().map(|i| &self.rules.near[*i]) {
-            let taken = self.taken(r, src);
-            if matches!(taken, Taken::Out)
-                || !self.via_lands(r, dst)
-                || allowing.iter().any(|(a, _)| std::ptr::eq(*a, r))
-            {
+            if allowing.iter().any(|(a, _)| std::ptr::eq(*a, r)) {
                 continue;
             }
-            let mut open = None;
+            // An entry covering where the device's address may lie (its span), or else
+            // the first covering part of it (its range).
+            let mut found: Option<Result<Span, String>> = None;
             for e in &r.entries {
                 let Target::Addresses(set) = &e.target else {
                     continue;
@@ -1289,29 +1287,29 @@ impl Evaluator<'_> {
                     continue;
                 }
                 if families.iter().any(|f| set.contains_set(f)) {
-                    open = match &taken {
-                        Taken::Open(text) => Some((text.clone(), Side::Source)),
-                        _ => {
-                            allowing.push((r, e.span));
-                            None
-                        }
-                    };
+                    found = Some(Ok(e.span));
                     break;
                 }
-                if open.is_none() && families.iter().any(|f| set.overlaps(f)) {
+                if found.is_none() && families.iter().any(|f| set.overlaps(f)) {
                     // An ACL's destination is written `host:ports`: the host is the range.
                     let host = match r.origin {
-                        super::rules::Origin::Acl(_) => e
-                            .written
-                            .rsplit_once(':')
-                            .map_or(e.written.as_str(), |(h, _)| h),
+                        super::rules::Origin::Acl(_) => {
+                            e.written.rsplit_once(':').map_or(e.written.as_str(), |(h, _)| h)
+                        }
                         _ => e.written.as_str(),
                     };
-                    open = Some((host.trim().to_string(), Side::Destination));
+                    found = Some(Err(host.trim().to_string()));
                 }
             }
-            if let Some((range, side)) = open {
-                ranges.push((r, range, side));
+            let Some(found) = found else { continue };
+            if !self.via_lands(r, dst) {
+                continue;
+            }
+            match (self.taken(r, src), found) {
+                (Taken::Out, _) => {}
+                (Taken::In, Ok(span)) => allowing.push((r, span)),
+                (Taken::Open(text), Ok(_)) => ranges.push((r, text, Side::Source)),
+                (_, Err(host)) => ranges.push((r, host, Side::Destination)),
             }
         }
         (allowing, ranges)
