@@ -478,8 +478,14 @@ mod tests {
         ];
         for bytes in cases {
             let typed = fast::read(bytes).expect("read typed");
-            assert_eq!(typed.devices, Inventory::from_json_value(bytes).unwrap().devices);
-            assert_eq!(typed.users, Inventory::from_json_value(bytes).unwrap().users);
+            assert_eq!(
+                typed.devices,
+                Inventory::from_json_value(bytes).unwrap().devices
+            );
+            assert_eq!(
+                typed.users,
+                Inventory::from_json_value(bytes).unwrap().users
+            );
         }
         // What it does not take goes to the general reading, which answers or words it.
         for bytes in [

@@ -1293,9 +1293,10 @@ impl Evaluator<'_> {
                 if found.is_none() && families.iter().any(|f| set.overlaps(f)) {
                     // An ACL's destination is written `host:ports`: the host is the range.
                     let host = match r.origin {
-                        super::rules::Origin::Acl(_) => {
-                            e.written.rsplit_once(':').map_or(e.written.as_str(), |(h, _)| h)
-                        }
+                        super::rules::Origin::Acl(_) => e
+                            .written
+                            .rsplit_once(':')
+                            .map_or(e.written.as_str(), |(h, _)| h),
                         _ => e.written.as_str(),
                     };
                     found = Some(Err(host.trim().to_string()));

@@ -184,7 +184,10 @@ impl Audit {
     fn source_sizes(&mut self) {
         for r in &mut self.rules {
             r.src_size = r.src.one().and_then(|one| {
-                let set = r.src_sels.iter().find(|&&s| Arc::ptr_eq(&self.sets[s as usize], one));
+                let set = r
+                    .src_sels
+                    .iter()
+                    .find(|&&s| Arc::ptr_eq(&self.sets[s as usize], one));
                 set.map(|&s| self.sizes[s as usize])
             });
         }

@@ -131,7 +131,11 @@ fn minimal_containing<'a>(
 ) -> Vec<usize> {
     // One that contains it all is the answer (it would be ranked first, and the rest
     // would be pruned): the common case, spared the intersections and subtractions.
-    if let Some(j) = candidates.iter().copied().find(|&j| set(j).contains_set(target)) {
+    if let Some(j) = candidates
+        .iter()
+        .copied()
+        .find(|&j| set(j).contains_set(target))
+    {
         return vec![j];
     }
     let mut ranked: Vec<usize> = candidates
