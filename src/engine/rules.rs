@@ -553,6 +553,56 @@ mod tests {
         assert!(Arc::ptr_eq(simplified.one().unwrap(), &big));
     }
 
+    /// A set of 10.0.0.x addresses from ranges of x (either way round).
+    fn ranges(items: &[(u8, u8)]) -> Arc<IpSet> {
+        let mut set = IpSet::new();
+        for &(a, b) in items {
+            let at = |x: u8| std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, x));
+            set.add_range(at(a.min(b)), at(a.max(b)));
+        }
+        Arc::new(set)
+    }
+
+    proptest::proptest! {
+        /// **Invariant:** `Sources` answer every question as their union does, however
+        /// the union is split into parts (and `simplified` does not change it).
+        #[test]
+        fn sources_answer_as_their_union(
+            parts in proptest::collection::vec(
+                proptest::collection::vec((0u8..64, 0u8..64), 0..4), 0..4),
+            other in proptest::collection::vec((0u8..64, 0u8..64), 0..4),
+            probe in 0u8..70,
+        ) {
+            let parts: Vec<Arc<IpSet>> = parts.iter().map(|p| ranges(p)).collect();
+            let union = IpSet::union_all(parts.iter().map(|p| &**p));
+            let other = ranges(&other);
+            let addr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, probe));
+            for sources in [Sources::new(parts.clone()), Sources::simplified(parts.clone())] {
+                proptest::prop_assert_eq!(&*sources.union(), &union);
+                proptest::prop_assert_eq!(&sources, &Sources::of(union.clone()));
+                proptest::prop_assert_eq!(sources.sample_hash(), Sources::of(union.clone()).sample_hash());
+                proptest::prop_assert_eq!(sources.is_empty(), union.is_empty());
+                proptest::prop_assert_eq!(sources.contains(addr), union.contains(addr));
+                proptest::prop_assert_eq!(sources.overlaps(&other), union.overlaps(&other));
+                proptest::prop_assert_eq!(sources.intersect(&other), union.intersect(&other));
+                proptest::prop_assert_eq!(sources.contains_set(&other), union.contains_set(&other));
+                proptest::prop_assert_eq!(sources.within(&other), other.contains_set(&union));
+                proptest::prop_assert_eq!(
+                    sources.first_address(),
+                    union.ranges().next().map(|r| r.0)
+                );
+                proptest::prop_assert_eq!(
+                    sources.one_address().is_some(),
+                    !union.is_empty()
+                );
+                proptest::prop_assert_eq!(
+                    sources == Sources::of(other.as_ref().clone()),
+                    union == *other
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_rule_holds_the_resolvers_sets_not_copies() {
         let policy = crate::model::from_text(
