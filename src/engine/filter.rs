@@ -105,14 +105,6 @@ fn piece_stage(rule: &Rule, specs: &[usize]) -> u8 {
 /// first, then addresses, `autogroup:self`, `autogroup:member`; entries naming the same
 /// destination together (their ports in the order written).
 fn dst_groups<'r>(rule: &'r Rule, specs: &[usize]) -> Vec<(&'r Target, Vec<PortRange>)> {
-    // A grant's destination is written alone; an ACL's as `host:ports`.
-    let host = |e: &'r super::rules::Entry| match rule.origin {
-        Origin::Acl(_) => e
-            .written
-            .rsplit_once(':')
-            .map_or(e.written.as_str(), |(h, _)| h),
-        _ => e.written.as_str(),
-    };
     let mut groups: Vec<(u8, &str, &Target, Vec<PortRange>)> = Vec::new();
     for spec in specs {
         for e in rule.entries.iter().filter(|e| e.spec == *spec) {
@@ -122,7 +114,7 @@ fn dst_groups<'r>(rule: &'r Rule, specs: &[usize]) -> Vec<(&'r Target, Vec<PortR
                 Target::Addresses(_) if is_member(e) => 3,
                 Target::Addresses(_) => 1,
             };
-            let name = host(e);
+            let name = rule.destination_host(e);
             match groups
                 .iter_mut()
                 .find(|(s, h, _, _)| *s == stage && *h == name)
@@ -607,7 +599,7 @@ fn filter_from<'r>(
 
 /// What a `via` rule may reach through `device`: it applies only on devices with one of
 /// its tags, and only to the parts of its destinations that the device routes.
-fn via_routes(rule: &Rule, device: &Device) -> IpSet {
+pub(crate) fn via_routes(rule: &Rule, device: &Device) -> IpSet {
     if !device.tags.iter().any(|t| rule.via.contains(t)) {
         return IpSet::new();
     }

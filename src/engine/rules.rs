@@ -268,6 +268,20 @@ pub struct Rule {
     pub via: Vec<String>,
 }
 
+impl Rule {
+    /// The destination of `entry` (one of this rule's) as written, without ports: a
+    /// grant's destination is written alone, an ACL's as `host:ports`.
+    pub fn destination_host<'e>(&self, entry: &'e Entry) -> &'e str {
+        match self.origin {
+            Origin::Acl(_) => entry
+                .written
+                .rsplit_once(':')
+                .map_or(entry.written.as_str(), |(host, _)| host),
+            _ => entry.written.as_str(),
+        }
+    }
+}
+
 /// Every rule of the policy, grants first then ACLs (the control plane's order).
 ///
 /// A policy with neither `acls` nor `grants` allows everything (the control plane's

@@ -91,6 +91,7 @@ pub fn evaluate(
         placeholder_families: ["0.0.0.0/0", "::/0"]
             .map(|family| placeholder_space.intersect(&IpSet::parse(family).expect("a CIDR"))),
         source_splits: Default::default(),
+        via_routed: Default::default(),
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -580,6 +581,8 @@ struct Evaluator<'a> {
     placeholder_families: [IpSet; 2],
     /// Per rule, its sources as written, split ([`SourceSplit`]), when first asked for.
     source_splits: std::cell::RefCell<FxHashMap<super::rules::Origin, std::rc::Rc<SourceSplit>>>,
+    /// Per `via` rule, what its routers route (see [`Evaluator::via_lands`]).
+    via_routed: std::cell::RefCell<FxHashMap<super::rules::Origin, IpSet>>,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -1211,13 +1214,21 @@ impl Evaluator<'_> {
         if rule.via.is_empty() || !self.device_of.contains_key(&dst) {
             return true;
         }
-        self.inventory.devices.iter().any(|d| {
-            d.tags.iter().any(|t| rule.via.contains(t))
-                && (d
-                    .subnet_routes()
-                    .any(|p| IpSet::from_prefix(p).contains(dst))
-                    || (d.is_exit_node() && super::resolve::internet().contains(dst)))
-        })
+        if let Some(routed) = self.via_routed.borrow().get(&rule.origin) {
+            return routed.contains(dst);
+        }
+        // What the filter sends each device for the rule, over every device, once.
+        let routed = IpSet::union_all(
+            &self
+                .inventory
+                .devices
+                .iter()
+                .map(|d| super::filter::via_routes(rule, d))
+                .collect::<Vec<_>>(),
+        );
+        let lands = routed.contains(dst);
+        self.via_routed.borrow_mut().insert(rule.origin, routed);
+        lands
     }
 
     /// The rules opening a flow to a device: at a stand-in, whose address is a
@@ -1291,15 +1302,7 @@ impl Evaluator<'_> {
                     break;
                 }
                 if found.is_none() && families.iter().any(|f| set.overlaps(f)) {
-                    // An ACL's destination is written `host:ports`: the host is the range.
-                    let host = match r.origin {
-                        super::rules::Origin::Acl(_) => e
-                            .written
-                            .rsplit_once(':')
-                            .map_or(e.written.as_str(), |(h, _)| h),
-                        _ => e.written.as_str(),
-                    };
-                    found = Some(Err(host.trim().to_string()));
+                    found = Some(Err(r.destination_host(e).trim().to_string()));
                 }
             }
             let Some(found) = found else { continue };
