@@ -426,11 +426,19 @@ each undecided destination as a label. Users the policy names count as members u
 `--inventory` or `--tailnet-domain` says otherwise (stated once per file, TSA104), and a deny \
 test that holds for everyone outside the tailnet is no finding. An \
 assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \
-(or host alias) that is the address of no known device, and a Tailscale Service's address \
-that a rule's address range may or may not take in, are undecidable the same way, and so is \
-a device tsacl stands in for (a tag or user without an inventory device) under a rule whose \
-address destination or source (an IP, CIDR, range, host alias or IP set) covers part of the \
-tailnet's range: its real address decides, as in the intents proof (TSA103). \
+(or host alias) in the tailnet's range that no known device holds may be any device's: an \
+assertion that a rule naming devices by who they are (a user, group, tag or autogroup) would \
+change if it were, is undecidable the same way (\"holds only if 100.100.0.5 is the address of \
+no device of alice@example.com\"), and so is one a `via` rule would change (it reaches an \
+address only where a router routes it, never as a device's own); one that no such rule could \
+change is decided. A Tailscale Service's address that a rule's address range may or may not \
+take in is undecidable too, and so is a device tsacl stands in for (a tag or user without an \
+inventory device) under a rule whose address destination or source (an IP, CIDR, range, host \
+alias or IP set) covers part of the tailnet's range: its real address decides, as in the \
+intents proof (TSA103). tsacl tests two devices at their IPv4 addresses, as the recorded \
+answers agree with; a flow that only a rule naming IPv6 addresses opens (the same devices' IPv4 \
+flow is denied) is undecidable with or without an inventory, since no recorded answer shows \
+whether the control plane's test run counts IPv6 flows. \
 `--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
 and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
 `{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \

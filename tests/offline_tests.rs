@@ -419,16 +419,110 @@ fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_invent
         assert_eq!(code, 0, "{host}: {found:?}");
         assert_eq!(codes(&tests_only(found)), ["TSA102"], "{host}");
     }
-    // A set covering the tailnet's range in a family takes in every device: decided.
-    for whole in ["100.64.0.0/10", "fd7a:115c:a1e0::/48"] {
-        let covering = MOST.replace(
-            r#""dst": ["ipset:most"]"#,
-            &format!(r#""dst": ["{whole}"]"#),
+    // A set covering the tailnet's IPv4 range takes in every device: decided.
+    let covering = MOST.replace(r#""dst": ["ipset:most"]"#, r#""dst": ["100.64.0.0/10"]"#);
+    let (code, found) = check(&covering, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    // Covering only the IPv6 range opens the devices' IPv6 flow, not their IPv4 one, and
+    // no recorded answer shows which the control plane's test run counts: open, with or
+    // without the devices' real addresses.
+    let v6 = MOST.replace(
+        r#""dst": ["ipset:most"]"#,
+        r#""dst": ["fd7a:115c:a1e0::/48"]"#,
+    );
+    for inventory in [None, Some(web_and_db_dual_stack())] {
+        let (code, found) = check(&v6, inventory.as_deref(), &[]);
+        assert_eq!(code, 0, "{found:?}");
+        let found = tests_only(found);
+        assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+        assert!(
+            found[0]
+                .message
+                .ends_with("which holds only if the control plane's test run counts only IPv4 flows (opened by grants[0])"),
+            "{}",
+            found[0].message
         );
-        let (code, found) = check(&covering, None, &[]);
-        assert_eq!(code, 1, "{whole}: {found:?}");
-        assert_eq!(codes(&tests_only(found)), ["TSA100"], "{whole}");
     }
+}
+
+/// The web and db devices, each with an address in both families.
+fn web_and_db_dual_stack() -> String {
+    r#"{"devices": [{"hostname": "web", "addresses": ["100.90.0.1", "fd7a:115c:a1e0::1"], "tags": ["tag:web"]},
+                    {"hostname": "db", "addresses": ["100.90.0.2", "fd7a:115c:a1e0::2"], "tags": ["tag:db"]}],
+        "users": []}"#
+        .to_string()
+}
+
+/// Offline, an address a test names that no known device holds may be any device's: a
+/// deny test is open when a rule naming devices by who they are would take it in.
+#[test]
+fn an_address_no_known_device_holds_may_be_any_devices() {
+    let policy = r#"{
+        "grants": [{"src": ["bob@example.com"], "dst": ["ann@example.com"], "ip": ["*"]}],
+        "tests": [{"src": "bob@example.com", "deny": ["100.100.0.5:80"]}],
+    }"#;
+    let (code, found) = check(policy, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0].message.ends_with(
+            "which holds only if 100.100.0.5 is the address of no device of ann@example.com (opened by grants[0])"
+        ),
+        "{}",
+        found[0].message
+    );
+    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+    // The inventory decides: ann's device there fails the test; nobody's passes it.
+    let devices = |ann: &str| {
+        format!(
+            r#"{{"devices": [{{"hostname": "a", "addresses": ["{ann}"], "user": "ann@example.com", "tags": []}},
+                             {{"hostname": "b", "addresses": ["100.100.0.7"], "user": "bob@example.com", "tags": []}}],
+                "users": [{{"loginName": "ann@example.com", "role": "member", "type": "member"}},
+                          {{"loginName": "bob@example.com", "role": "member", "type": "member"}}]}}"#
+        )
+    };
+    let (code, found) = check(policy, Some(&devices("100.100.0.5")), &[]);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    let (code, found) = check(policy, Some(&devices("100.100.0.9")), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    // The same from the source's side: the test's source address may be ann's device.
+    let from = r#"{
+        "tagOwners": {"tag:db": []},
+        "grants": [{"src": ["ann@example.com"], "dst": ["tag:db"], "ip": ["*"]}],
+        "tests": [{"src": "100.100.0.5", "deny": ["tag:db:80"]}],
+    }"#;
+    let (code, found) = check(from, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("100.100.0.5 is the address of no device of ann@example.com"),
+        "{}",
+        found[0].message
+    );
+    // A `via` rule reaches such an address only if a router routes it.
+    let via = r#"{
+        "tagOwners": {"tag:router": []},
+        "grants": [{"src": ["ann@example.com"], "dst": ["100.100.0.5"], "ip": ["*"], "via": ["tag:router"]}],
+        "tests": [{"src": "ann@example.com", "accept": ["100.100.0.5:80"]}],
+    }"#;
+    let (code, found) = check(via, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("100.100.0.5 is routed by a device tagged tag:router"),
+        "{}",
+        found[0].message
+    );
 }
 
 /// A rule from an address range over part of the tailnet to tag:web, and a test from tag:db.

@@ -975,6 +975,14 @@ fn can_fail(
     Ok(false)
 }
 
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 fn join_and(items: &[&str]) -> String {
     match items {
         [] => String::new(),
@@ -987,11 +995,22 @@ fn join_and(items: &[&str]) -> String {
 /// tsacl stands in for, with the range, and on which side of the flow it is.
 type Ranges<'r> = Vec<(&'r Rule, String, Side)>;
 
-/// The side of a flow whose real address an undecided rule turns on.
+/// What an undecided rule turns on: the real addresses of the source's or the
+/// destination's devices, or whose device an address the test names (and no known device
+/// holds) is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
     Source,
     Destination,
+    SourceOwner,
+    DestinationOwner,
+    /// The flow between the two devices' IPv4 addresses is denied, and between their
+    /// IPv6 addresses allowed: no recorded answer shows which the control plane's test
+    /// run counts (tsacl, like the captures it agrees with, tests IPv4 first).
+    Family,
+    /// An address the test names, which no known device holds, is reached by a `via`
+    /// rule only if one of its routers routes it (not if it is a device's own).
+    Via,
 }
 
 /// A rule's sources as written, split: the addresses of the selectors that name devices
@@ -1000,6 +1019,7 @@ enum Side {
 /// first decide whether the rule's sources take it in.
 struct SourceSplit {
     identity: IpSet,
+    identity_texts: Vec<String>,
     address: IpSet,
     address_texts: Vec<String>,
 }
@@ -1172,6 +1192,7 @@ impl Evaluator<'_> {
         };
         let mut split = SourceSplit {
             identity: IpSet::new(),
+            identity_texts: Vec::new(),
             address: IpSet::new(),
             address_texts: Vec::new(),
         };
@@ -1187,6 +1208,11 @@ impl Evaluator<'_> {
                 split.address.union_with(&set);
                 split.address_texts.push(sel.raw.trim().to_string());
             } else {
+                // A selector that takes in no device (an empty group) could not take in
+                // an unknown one either.
+                if set.overlaps(tailnet_space()) {
+                    split.identity_texts.push(sel.raw.trim().to_string());
+                }
                 split.identity.union_with(&set);
             }
         }
@@ -1211,8 +1237,13 @@ impl Evaluator<'_> {
     /// never to a device for its own address, unless such a device routes it. Whether the
     /// tailnet's routers carry an address no device holds is for the inventory to say.
     fn via_lands(&self, rule: &Rule, dst: IpAddr) -> bool {
-        if rule.via.is_empty() || !self.device_of.contains_key(&dst) {
+        if rule.via.is_empty() {
             return true;
+        }
+        if !self.device_of.contains_key(&dst) {
+            // Offline, an address in the tailnet's range that no known device holds may
+            // be a device's own: [`Evaluator::owner_rules`] leaves it open.
+            return self.has_inventory || !tailnet_space().contains(dst);
         }
         if let Some(routed) = self.via_routed.borrow().get(&rule.origin) {
             return routed.contains(dst);
@@ -1272,14 +1303,12 @@ impl Evaluator<'_> {
                 }
             }
         }
-        let Some(device) = self.stand_in(dst) else {
+        if self.stand_in(dst).is_none() {
             return (allowing, ranges);
-        };
-        let families: Vec<&IpSet> = device
-            .addresses
-            .iter()
-            .map(|a| &self.placeholder_families[usize::from(a.is_ipv6())])
-            .collect();
+        }
+        // The flow is in one family: an entry covering the device's range in the other
+        // decides nothing here (see `Side::Family`).
+        let families = [&self.placeholder_families[usize::from(dst.is_ipv6())]];
         for r in self.rules.placeholder.iter().map(|i| &self.rules.near[*i]) {
             if allowing.iter().any(|(a, _)| std::ptr::eq(*a, r)) {
                 continue;
@@ -1317,6 +1346,146 @@ impl Evaluator<'_> {
             }
         }
         (allowing, ranges)
+    }
+
+    /// The same two devices' addresses in the other family, when both are devices (not
+    /// addresses the test names) and both have one.
+    fn other_family(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        src_fixed: bool,
+        dst_fixed: bool,
+    ) -> Option<(IpAddr, IpAddr)> {
+        if src_fixed || dst_fixed || src.is_ipv6() != dst.is_ipv6() {
+            return None;
+        }
+        let other = |ip: IpAddr| {
+            let device = &self.inventory.devices[*self.device_of.get(&ip)?];
+            device
+                .addresses
+                .iter()
+                .find(|a| a.is_ipv6() != ip.is_ipv6())
+                .copied()
+        };
+        Some((other(src)?, other(dst)?))
+    }
+
+    /// Offline, an address a test names that no known device holds may be any device's
+    /// (or none's): the rules that would open the flow if it were the address of a device
+    /// their selectors name by who it is (a user, group, tag or autogroup), with those
+    /// selectors. Only the inventory says whose it is; `via` rules never reach a device's
+    /// own address.
+    fn owner_rules(&self, src: IpAddr, dst: IpAddr, protos: &[u8], port: u16) -> Ranges<'_> {
+        let unknown = |ip: IpAddr| {
+            !self.has_inventory
+                && !self.device_of.contains_key(&ip)
+                && !self.services.contains_key(&ip)
+                && tailnet_space().contains(ip)
+        };
+        let (src_unknown, dst_unknown) = (unknown(src), unknown(dst));
+        if !src_unknown && !dst_unknown {
+            return Vec::new();
+        }
+        let dst_stand_in = self.stand_in(dst).is_some();
+        let dst_family = &self.placeholder_families[usize::from(dst.is_ipv6())];
+        let mut out = Vec::new();
+        for r in self.rules.all() {
+            // `None`: this side leaves the flow out; `Some(vec![])`: it takes it in;
+            // otherwise it would take it in if the address were a device of one of these
+            // selectors, or if the source's devices were inside these addresses.
+            let sources: Option<Vec<(String, Side)>> = match self.taken(r, src) {
+                Taken::In => Some(Vec::new()),
+                Taken::Open(text) => Some(vec![(text, Side::Source)]),
+                Taken::Out if src_unknown => {
+                    let split = self.source_split(r);
+                    let texts: Vec<(String, Side)> = split
+                        .identity_texts
+                        .iter()
+                        .map(|t| (t.clone(), Side::SourceOwner))
+                        .collect();
+                    (!texts.is_empty()).then_some(texts)
+                }
+                Taken::Out => None,
+            };
+            let Some(sources) = sources else { continue };
+            let mut destination: Option<Vec<(String, Side)>> = None;
+            for e in &r.entries {
+                if !(e.ports.iter().any(|p| p.contains(port))
+                    && protos.iter().any(|p| e.protocols.contains(*p)))
+                {
+                    continue;
+                }
+                let host = || r.destination_host(e).trim().to_string();
+                let here = match &e.target {
+                    Target::Everything => Some(None),
+                    // A stand-in's address is a placeholder (see `device_rules`).
+                    Target::Addresses(set) if e.by_address && dst_stand_in => {
+                        if set.contains_set(dst_family) {
+                            Some(None)
+                        } else if set.overlaps(dst_family) {
+                            Some(Some((host(), Side::Destination)))
+                        } else {
+                            None
+                        }
+                    }
+                    Target::Addresses(set) if set.contains(dst) => Some(None),
+                    Target::Addresses(_) if e.by_address => None,
+                    // Devices named by who they are (not autogroup:internet, nor a group
+                    // with no members).
+                    Target::Addresses(set)
+                        if dst_unknown && r.via.is_empty() && set.overlaps(tailnet_space()) =>
+                    {
+                        Some(Some((host(), Side::DestinationOwner)))
+                    }
+                    // Only a user's own devices: the source must be a user's device, or
+                    // may be one.
+                    Target::OwnDevices
+                        if dst_unknown
+                            && r.via.is_empty()
+                            && (src_unknown || self.owner_of(src).is_some()) =>
+                    {
+                        Some(Some((host(), Side::DestinationOwner)))
+                    }
+                    _ => None,
+                };
+                match here {
+                    None => {}
+                    Some(None) => {
+                        destination = Some(Vec::new());
+                        break;
+                    }
+                    Some(Some(open)) => destination.get_or_insert_with(Vec::new).push(open),
+                }
+            }
+            let Some(destination) = destination else {
+                continue;
+            };
+            if !r.via.is_empty() {
+                if dst_unknown && destination.is_empty() {
+                    for via in &r.via {
+                        out.push((r, via.clone(), Side::Via));
+                    }
+                    out.extend(sources.into_iter().map(|(text, side)| (r, text, side)));
+                }
+                continue;
+            }
+            // Without an unknown address in the rule's way, `device_rules` has decided.
+            let owner = |side: &[(String, Side)]| {
+                side.iter()
+                    .any(|(_, s)| matches!(s, Side::SourceOwner | Side::DestinationOwner))
+            };
+            if !(owner(&sources) || owner(&destination)) {
+                continue;
+            }
+            out.extend(
+                sources
+                    .into_iter()
+                    .chain(destination)
+                    .map(|(text, side)| (r, text, side)),
+            );
+        }
+        out
     }
 
     /// The rules opening a flow to a Tailscale Service: those naming it (or `*`), which
@@ -1463,6 +1632,9 @@ impl Evaluator<'_> {
             }
         };
         let source_lits: Vec<Option<Lit>> = sources.iter().map(|s| self.literal(*s)).collect();
+        // A source or destination written as addresses is tested at those addresses; one
+        // written as devices (a user, group or tag) at its devices' addresses.
+        let src_fixed = Selector::parse(src.value.trim()).is_ok_and(|s| s.names_addresses());
         let outsiders = self.outsider(src);
         let mut undecided: Vec<(String, String, Diagnostic)> = Vec::new();
         for (accept, list) in [(true, &test.accept), (false, &test.deny)] {
@@ -1483,6 +1655,7 @@ impl Evaluator<'_> {
                     ));
                     continue;
                 }
+                let dst_fixed = dst.host.names_addresses();
                 let what = format!(
                     "{} -> {} ({proto_name})",
                     src.value.trim(),
@@ -1493,7 +1666,23 @@ impl Evaluator<'_> {
                     for d in &dsts {
                         let (allowing, ranges) = match self.services.get(d) {
                             Some(service) => self.service_rules(service, *s, &protos, dst.port),
-                            None => self.device_rules(*s, *d, &protos, dst.port),
+                            None => {
+                                let (allowing, mut ranges) =
+                                    self.device_rules(*s, *d, &protos, dst.port);
+                                if allowing.is_empty() {
+                                    ranges.extend(self.owner_rules(*s, *d, &protos, dst.port));
+                                    if let Some((s6, d6)) =
+                                        self.other_family(*s, *d, src_fixed, dst_fixed)
+                                    {
+                                        let (other, _) =
+                                            self.device_rules(s6, d6, &protos, dst.port);
+                                        if let Some((r, _)) = other.first() {
+                                            ranges.push((*r, String::new(), Side::Family));
+                                        }
+                                    }
+                                }
+                                (allowing, ranges)
+                            }
                         };
                         // A range that may hold a service's address may rescue an
                         // accepted flow, or open a denied one.
@@ -1594,7 +1783,23 @@ impl Evaluator<'_> {
                         // Whose addresses decide: the source's devices, the destination's.
                         let mut names = Vec::new();
                         let mut clauses = Vec::new();
-                        for side in [Side::Source, Side::Destination] {
+                        if ranges.iter().any(|(s, _)| *s == Side::Family) {
+                            clauses.push(
+                                if accept {
+                                    "the control plane's test run also counts IPv6 flows"
+                                } else {
+                                    "the control plane's test run counts only IPv4 flows"
+                                }
+                                .to_string(),
+                            );
+                        }
+                        for side in [
+                            Side::Source,
+                            Side::SourceOwner,
+                            Side::Destination,
+                            Side::DestinationOwner,
+                            Side::Via,
+                        ] {
                             let mut texts: Vec<&str> = ranges
                                 .iter()
                                 .filter(|(s, _)| *s == side)
@@ -1613,23 +1818,43 @@ impl Evaluator<'_> {
                                 Side::Destination => {
                                     format!("the addresses of {service}'s devices are")
                                 }
+                                Side::SourceOwner => format!("{source} is"),
+                                Side::DestinationOwner | Side::Family | Side::Via => {
+                                    format!("{service} is")
+                                }
                             };
-                            names.push(if side == Side::Source {
+                            let name = if matches!(side, Side::Source | Side::SourceOwner) {
                                 source
                             } else {
                                 service.as_str()
-                            });
-                            clauses.push(format!(
-                                "{whose} {} {}",
-                                if accept { "inside" } else { "outside" },
-                                join_and(&texts)
-                            ));
+                            };
+                            if !names.contains(&name) {
+                                names.push(name);
+                            }
+                            let relation = match (side, accept) {
+                                (Side::Source | Side::Destination, true) => "inside",
+                                (Side::Source | Side::Destination, false) => "outside",
+                                (Side::Via, true) => "routed by a device tagged",
+                                (Side::Via, false) => "routed by no device tagged",
+                                (_, true) => "the address of a device of",
+                                (_, false) => "the address of no device of",
+                            };
+                            let texts = match side {
+                                Side::Source | Side::Destination => join_and(&texts),
+                                _ => join_or(&texts),
+                            };
+                            clauses.push(format!("{whose} {relation} {texts}"));
                         }
-                        let mut why = format!(
-                            "which holds only if {} (opened by {})",
-                            clauses.join(" and "),
-                            join_and(&rules),
-                        );
+                        // Several conditions may combine per rule in ways one sentence
+                        // cannot say exactly: each is named as deciding.
+                        let mut why = match clauses.as_slice() {
+                            [one] => format!("which holds only if {one}"),
+                            several => format!(
+                                "which depends on whether {}",
+                                several.join(", and whether ")
+                            ),
+                        };
+                        why.push_str(&format!(" (opened by {})", join_and(&rules)));
                         if matches!(sure, Decision::Open { .. }) {
                             why.push_str(&format!(
                                 "; it also depends on the roles or membership of {}",
@@ -1645,6 +1870,19 @@ impl Evaluator<'_> {
                         .with_help(if of_service {
                             format!(
                                 "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
+                            )
+                        } else if ranges.iter().all(|(s, _)| *s == Side::Via) {
+                            format!(
+                                "a `via` rule reaches an address only where its routers route it, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
+                            )
+                        } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
+                            "the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string()
+                        } else if ranges
+                            .iter()
+                            .all(|(s, _)| matches!(s, Side::SourceOwner | Side::DestinationOwner))
+                        {
+                            format!(
+                                "a policy file does not say whose device an address is: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name the device in the test by tag or user"
                             )
                         } else if self.has_inventory {
                             format!(
@@ -1759,12 +1997,20 @@ impl Evaluator<'_> {
         span: Span,
     ) -> Diagnostic {
         let (s, d) = (pair.src, pair.dst);
+        // An address no known device holds is open where a device there would change the
+        // answer ([`Evaluator::owner_rules`] made such a pair unsure, not failing), except
+        // that it may be a Tailscale Service's, whose rules name it by name.
+        let involved: &[IpAddr] = if self.services.is_empty() {
+            &[]
+        } else {
+            &[s, d]
+        };
         if accept {
             let mut diag = self.failure(
                 Code::TestFailed,
                 span,
                 format!("test failed: {what} is denied, but the test expects it to be accepted"),
-                &[s, d],
+                involved,
             );
             match self.closest(s, d, protos[0], port) {
                 Some((rule, rule_span, lacks)) => {
@@ -1792,7 +2038,7 @@ impl Evaluator<'_> {
             Code::TestFailed,
             span,
             format!("test failed: {what} is accepted, but the test expects it to be denied"),
-            &[s, d],
+            involved,
         );
         let mut names = Vec::new();
         for (rule, rule_span) in &pair.allowing {
@@ -2213,17 +2459,30 @@ mod tests {
     #[test]
     fn an_address_of_no_device_is_still_undecidable_whatever_the_standings() {
         let text = r#"{
-            "grants": [{"src": ["autogroup:member"], "dst": ["100.64.0.0/10"], "ip": ["tcp:80"]}],
+            "tagOwners": {"tag:x": []},
+            "grants": [{"src": ["autogroup:member"], "dst": ["tag:x"], "ip": ["tcp:22"]}],
             "tests": [{"src": "a@example.com", "accept": ["100.100.1.1:22"]}]}"#;
-        let found = evaluate_text(text, None, None);
+        let mut found = evaluate_text(text, None, None);
+        // That a@example.com is a member, as the policy's users are taken to be, is said
+        // once (TSA104).
+        found.retain(|(code, _)| *code != Code::AssumedMembers);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Code::TestUndecidable);
         assert!(
-            found[0]
-                .1
-                .starts_with("cannot decide offline: test failed:"),
+            found[0].1.contains(
+                "which holds only if 100.100.1.1 is the address of a device of tag:x (opened by grants[0])"
+            ),
             "{found:?}"
         );
+        // No rule opens port 22 to anything: whoever holds the address, the test fails.
+        let nowhere = text.replace(
+            r#""dst": ["tag:x"], "ip": ["tcp:22"]"#,
+            r#""dst": ["tag:x"], "ip": ["tcp:80"]"#,
+        );
+        let mut found = evaluate_text(&nowhere, None, None);
+        found.retain(|(code, _)| *code != Code::AssumedMembers);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
     }
 
     #[test]
