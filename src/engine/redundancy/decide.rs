@@ -120,6 +120,9 @@ impl Audit {
         if r.has_caps || !r.via.is_empty() {
             return None;
         }
+        if self.needed_at_a_glance(i, exclude_gone) {
+            return None;
+        }
         let pool: Vec<u32> = self
             .candidates(i, scratch)
             .into_iter()
@@ -181,18 +184,9 @@ impl Audit {
         Some(Verdict::Redundant(cover.iter().map(|p| p.rule).collect()))
     }
 
-    /// Cheap proof that rule `r` is needed: a few of its flows (sources sampled from each
-    /// of its source sets, each entry's first destination address and first port) that
-    /// no candidate allows. Most rules are needed, and this spares them the exact check
-    /// (and the union of their sources).
-    fn witness(&self, r: &AuditRule, pool: &[u32]) -> bool {
-        let first = |set: &IpSet| -> Option<(usize, u128)> {
-            set.families()
-                .iter()
-                .enumerate()
-                .find(|(_, l)| !l.is_empty())
-                .map(|(f, l)| (f, l[0].0))
-        };
+    /// The sampled sources of [`Self::witness`]: from each of the rule's source sets, per
+    /// family, the first, last and two middle intervals' first addresses.
+    fn witness_sources(r: &AuditRule) -> Vec<(usize, u128)> {
         let mut sources: Vec<(usize, u128)> = Vec::new();
         for part in r.src.parts() {
             for (fam, list) in part.families().iter().enumerate() {
@@ -206,7 +200,68 @@ impl Audit {
         }
         sources.sort_unstable();
         sources.dedup();
-        for (fam, a) in sources {
+        sources
+    }
+
+    /// Step 0, before any candidate is found: the first flow [`Self::witness`] samples
+    /// (the first sampled source, each entry's first destination address and first port)
+    /// that no other rule allows proves rule `i` needed. The rules that may allow a flow
+    /// to an address are those with a destination set holding it, among the sets that
+    /// overlap the entry's own; looking at those alone costs what the flow's destination
+    /// touches, where the candidate walk costs what the whole rule overlaps. Most rules
+    /// are needed, and most are proven so here. The verdict is the same as after the
+    /// walk: a flow no other rule allows is allowed by no candidate either.
+    fn needed_at_a_glance(&self, i: usize, exclude_gone: bool) -> bool {
+        let r = &self.rules[i];
+        let Some(&(fam, a)) = Self::witness_sources(r).first() else {
+            return false;
+        };
+        let addr = crate::engine::ipset::address(fam, a);
+        let owner = self.owners.owner_of(fam, a);
+        r.entries.iter().any(|e| {
+            let Some(&(key, _)) = e.keys.0.first() else {
+                return false;
+            };
+            let dst = if e.own {
+                owner.and_then(|o| first_address(&self.owners.devices[o as usize]))
+            } else {
+                first_address(&self.sets[e.set as usize])
+            };
+            let Some((dfam, d)) = dst else { return false };
+            let daddr = crate::engine::ipset::address(dfam, d);
+            let holding = std::iter::once(e.set)
+                .chain(self.overlaps[e.set as usize].iter().copied())
+                .filter(|&t| t == e.set || self.sets[t as usize].contains(daddr));
+            let allowed = holding.into_iter().any(|t| {
+                self.by_dst[t as usize].iter().any(|&c| {
+                    let c = c as usize;
+                    let rule = &self.rules[c];
+                    c != i
+                        && !(exclude_gone && self.gone_before(c, i))
+                        && r.coverable_by(rule)
+                        && rule.entries.iter().any(|f| {
+                            f.set == t
+                                && f.keys.contains(key)
+                                && if f.own {
+                                    owner.is_some() && owner == self.owners.owner_of(dfam, d)
+                                } else {
+                                    self.sets[t as usize].contains(daddr)
+                                }
+                        })
+                        && rule.src.contains(addr)
+                })
+            });
+            !allowed
+        })
+    }
+
+    /// Cheap proof that rule `r` is needed: a few of its flows (sources sampled from each
+    /// of its source sets, each entry's first destination address and first port) that
+    /// no candidate allows. Most rules are needed, and this spares them the exact check
+    /// (and the union of their sources).
+    fn witness(&self, r: &AuditRule, pool: &[u32]) -> bool {
+        let first = first_address;
+        for (fam, a) in Self::witness_sources(r) {
             let addr = crate::engine::ipset::address(fam, a);
             let from: Vec<&AuditRule> = pool
                 .iter()
@@ -279,6 +334,15 @@ impl Audit {
             entries: &rule.entries,
         }
     }
+}
+
+/// A set's first address, with its family (IPv4 first).
+fn first_address(set: &IpSet) -> Option<(usize, u128)> {
+    set.families()
+        .iter()
+        .enumerate()
+        .find(|(_, l)| !l.is_empty())
+        .map(|(f, l)| (f, l[0].0))
 }
 
 #[cfg(test)]
