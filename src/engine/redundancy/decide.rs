@@ -213,7 +213,8 @@ impl Audit {
     /// walk: a flow no other rule allows is allowed by no candidate either.
     fn needed_at_a_glance(&self, i: usize, exclude_gone: bool) -> bool {
         let r = &self.rules[i];
-        let Some(&(fam, a)) = Self::witness_sources(r).first() else {
+        // The first of `witness_sources`, without sampling the rest.
+        let Some((fam, a)) = r.src.parts().iter().filter_map(|p| first_address(p)).min() else {
             return false;
         };
         let addr = crate::engine::ipset::address(fam, a);
