@@ -8,6 +8,10 @@
 //! rules' flows; rule order means nothing to the control plane.
 //!
 //! How a rule is checked, exactly and without cube subtraction:
+//! 0. A glance: one sampled flow of the rule that no other rule allows proves it needed.
+//!    The rules that could allow it are found from its destination address alone (the
+//!    sets around the entry's that hold it), which costs what that flow touches; most
+//!    rules are needed, and most are proven so here, without step 1.
 //! 1. Candidates: rules that overlap it in sources, destinations and ports, found through
 //!    the overlap relation of *selectors* (computed once by a sweep over every selector's
 //!    addresses), not by intersecting address sets rule by rule.
