@@ -76,6 +76,10 @@ pub fn tag_owner_escalation(
         .collect();
     tags.sort_unstable();
     tags.dedup();
+    let mut is_owned_tag = vec![false; model.principals().len()];
+    for &t in &tags {
+        is_owned_tag[t as usize] = true;
+    }
     let mut tags_in: FxHashMap<u32, Vec<Id>> = FxHashMap::default();
     let mut entries_of: FxHashMap<Id, Vec<usize>> = FxHashMap::default();
     for e in 0..model.entries().len() {
@@ -83,12 +87,22 @@ pub fn tag_owner_escalation(
             continue;
         }
         for &part in model.source_sets(e) {
+            // The owned tags among a set's members, walking whichever list is shorter
+            // (thousands of distinct sets in a large policy, and as many owned tags).
             let found = tags_in.entry(part).or_insert_with(|| {
                 let members = model.set(part);
-                tags.iter()
-                    .copied()
-                    .filter(|t| members.binary_search(t).is_ok())
-                    .collect()
+                if members.len() < tags.len() {
+                    members
+                        .iter()
+                        .copied()
+                        .filter(|&m| is_owned_tag[m as usize])
+                        .collect()
+                } else {
+                    tags.iter()
+                        .copied()
+                        .filter(|t| members.binary_search(t).is_ok())
+                        .collect()
+                }
             });
             for &t in found.iter() {
                 let list = entries_of.entry(t).or_default();
