@@ -288,9 +288,12 @@ pub(super) fn overlaps(sets: &[Arc<IpSet>]) -> Vec<Vec<SetId>> {
             }
         }
     }
-    for list in &mut out {
+    // A pair is met once per distinct piece both sets are active on: drop the repeats
+    // first (one pass, by stamp), then sort what is left.
+    let mut stamp = vec![u32::MAX; n];
+    for (a, list) in out.iter_mut().enumerate() {
+        list.retain(|&b| std::mem::replace(&mut stamp[b as usize], a as u32) != a as u32);
         list.sort_unstable();
-        list.dedup();
     }
     out
 }
