@@ -307,3 +307,48 @@ fn a_template_placeholder_is_named_as_such() {
         "{found:#?}"
     );
 }
+
+/// Devices pinned by address in `hosts` (the tailnet IP a device keeps while its key
+/// does), named in grants beside tags, and named in tests by those aliases. The server
+/// knows which device holds each address; offline, a test whose verdict would change if
+/// an alias were one of the devices a rule names by tag stays a warning (TSA102), never an
+/// error and never a silent pass.
+#[test]
+fn hosts_pinned_to_devices_named_in_tests() {
+    let policy = r#"{
+        "tagOwners": {"tag:server": ["autogroup:admin"], "tag:client": ["autogroup:admin"], "tag:edge": ["autogroup:admin"]},
+        "hosts": {"bastion": "100.89.160.60", "resolver": "100.123.61.111", "nas": "100.100.237.21", "proxy": "100.96.32.96"},
+        "grants": [
+            {"src": ["tag:server"], "dst": ["tag:server"], "ip": ["*"]},
+            {"src": ["bastion"], "dst": ["*"], "ip": ["*"]},
+            {"src": ["tag:client"], "dst": ["tag:server", "tag:client", "tag:edge"], "ip": ["*"]},
+            {"src": ["proxy"], "dst": ["nas"], "ip": ["tcp:5000"]},
+        ],
+        "tests": [
+            {"src": "tag:client", "accept": ["resolver:53"]},
+            {"src": "proxy", "accept": ["nas:5000"], "deny": ["nas:22"]},
+            {"src": "bastion", "accept": ["tag:edge:22"]},
+        ],
+    }"#;
+    passes(policy, &["TSA100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, found) = check(dir.path(), policy);
+    let open: Vec<&str> = found
+        .iter()
+        .filter(|(code, _, _)| code == "TSA102")
+        .map(|(_, _, message)| message.as_str())
+        .collect();
+    // resolver may be a tag:server device; proxy and nas both tag:server devices, which
+    // the server mesh opens on port 22.
+    assert_eq!(open.len(), 2, "{found:#?}");
+    assert!(
+        open.iter()
+            .any(|m| m.contains("resolver is the address of a device of")),
+        "{open:#?}"
+    );
+    assert!(
+        open.iter().any(|m| m.contains("nas:22 to be denied")
+            || (m.contains("proxy -> nas:22") && m.contains("denied"))),
+        "{open:#?}"
+    );
+}
