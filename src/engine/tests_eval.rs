@@ -92,6 +92,7 @@ pub fn evaluate(
             .map(|family| placeholder_space.intersect(&IpSet::parse(family).expect("a CIDR"))),
         source_splits: Default::default(),
         via_routed: Default::default(),
+        placeholder_cache: Default::default(),
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -569,6 +570,10 @@ impl<'a> Compiled<'a> {
     }
 }
 
+/// (IPv6?, protocols, port) → the rules of [`Evaluator::placeholder_entries`].
+type PlaceholderCache =
+    FxHashMap<(bool, Vec<u8>, u16), std::rc::Rc<Vec<(usize, Result<Span, String>)>>>;
+
 struct Evaluator<'a> {
     index: &'a super::inventory::AddressIndex,
     device_of: &'a FxHashMap<IpAddr, usize>,
@@ -583,6 +588,8 @@ struct Evaluator<'a> {
     source_splits: std::cell::RefCell<FxHashMap<super::rules::Origin, std::rc::Rc<SourceSplit>>>,
     /// Per `via` rule, what its routers route (see [`Evaluator::via_lands`]).
     via_routed: std::cell::RefCell<FxHashMap<super::rules::Origin, IpSet>>,
+    /// See [`Evaluator::placeholder_entries`].
+    placeholder_cache: std::cell::RefCell<PlaceholderCache>,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -1308,33 +1315,12 @@ impl Evaluator<'_> {
         }
         // The flow is in one family: an entry covering the device's range in the other
         // decides nothing here (see `Side::Family`).
-        let families = [&self.placeholder_families[usize::from(dst.is_ipv6())]];
-        for r in self.rules.placeholder.iter().map(|i| &self.rules.near[*i]) {
+        for (r, found) in self.placeholder_entries(dst.is_ipv6(), protos, port).iter() {
+            let r = &self.rules.near[*r];
             if allowing.iter().any(|(a, _)| std::ptr::eq(*a, r)) {
                 continue;
             }
-            // An entry covering where the device's address may lie (its span), or else
-            // the first covering part of it (its range).
-            let mut found: Option<Result<Span, String>> = None;
-            for e in &r.entries {
-                let Target::Addresses(set) = &e.target else {
-                    continue;
-                };
-                if !(e.by_address
-                    && e.ports.iter().any(|p| p.contains(port))
-                    && protos.iter().any(|p| e.protocols.contains(*p)))
-                {
-                    continue;
-                }
-                if families.iter().any(|f| set.contains_set(f)) {
-                    found = Some(Ok(e.span));
-                    break;
-                }
-                if found.is_none() && families.iter().any(|f| set.overlaps(f)) {
-                    found = Some(Err(r.destination_host(e).trim().to_string()));
-                }
-            }
-            let Some(found) = found else { continue };
+            let found = found.clone();
             if !self.via_lands(r, dst) {
                 continue;
             }
@@ -1346,6 +1332,53 @@ impl Evaluator<'_> {
             }
         }
         (allowing, ranges)
+    }
+
+    /// The rules (by index in `near`) with an address entry for this port and protocol
+    /// that covers where a stand-in's address may lie in the family (its span), or else
+    /// covers part of it (its range, written). They depend only on the port, protocols
+    /// and family, so each is found once: a large policy has thousands of such rules and
+    /// its tests ask about a few ports.
+    fn placeholder_entries(
+        &self,
+        ipv6: bool,
+        protos: &[u8],
+        port: u16,
+    ) -> std::rc::Rc<Vec<(usize, Result<Span, String>)>> {
+        let key = (ipv6, protos.to_vec(), port);
+        if let Some(known) = self.placeholder_cache.borrow().get(&key) {
+            return known.clone();
+        }
+        let family = &self.placeholder_families[usize::from(ipv6)];
+        let mut out = Vec::new();
+        for &i in &self.rules.placeholder {
+            let r = &self.rules.near[i];
+            let mut found: Option<Result<Span, String>> = None;
+            for e in &r.entries {
+                let Target::Addresses(set) = &e.target else {
+                    continue;
+                };
+                if !(e.by_address
+                    && e.ports.iter().any(|p| p.contains(port))
+                    && protos.iter().any(|p| e.protocols.contains(*p)))
+                {
+                    continue;
+                }
+                if set.contains_set(family) {
+                    found = Some(Ok(e.span));
+                    break;
+                }
+                if found.is_none() && set.overlaps(family) {
+                    found = Some(Err(r.destination_host(e).trim().to_string()));
+                }
+            }
+            if let Some(found) = found {
+                out.push((i, found));
+            }
+        }
+        let out = std::rc::Rc::new(out);
+        self.placeholder_cache.borrow_mut().insert(key, out.clone());
+        out
     }
 
     /// The same two devices' addresses in the other family, when both are devices (not
