@@ -226,7 +226,13 @@ fn verdicts(text: &str, inventory: Option<Inventory>) -> Option<BTreeMap<u32, bo
                 out.insert(d.primary.span.start, true);
             }
             Code::TestUndecidable => {
-                out.entry(d.primary.span.start).or_insert(false);
+                // One finding per test: its undecided entries are its labels.
+                let labels = d.labels.iter().filter(|l| l.message == "undecided");
+                for span in std::iter::once(d.primary.span.start)
+                    .chain(labels.map(|l| l.location.span.start))
+                {
+                    out.entry(span).or_insert(false);
+                }
             }
             _ if d.is_error() => return None,
             _ => {}
