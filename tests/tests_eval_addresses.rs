@@ -15,13 +15,12 @@
 //! grants route through `via`. The placements put each device on the IP, on the host's
 //! address, elsewhere inside the range, or outside it.
 
+#[path = "support/offline_verdicts.rs"]
+mod offline_verdicts;
+
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tsacl::check::check_policy;
-use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::Inventory;
-use tsacl::rules::Code;
-use tsacl::validate::Options;
 
 const ANN: &str = "ann@example.com";
 const BOB: &str = "bob@example.com";
@@ -149,42 +148,7 @@ fn policy_text(rules: &[RuleSpec], tests: &[TestSpec]) -> String {
     )
 }
 
-/// What the check says about each test entry, by the start of its span: `true` for an
-/// error, `false` for an undecidable warning, with the message. `None` when the policy is
-/// invalid.
-fn verdicts(text: &str, inventory: Option<Inventory>) -> Option<BTreeMap<u32, (bool, String)>> {
-    let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
-    let options = Options {
-        inventory,
-        tailnet_domains: None,
-    };
-    let diags = check_policy(&sources, id, &options).diagnostics;
-    let mut out = BTreeMap::new();
-    for d in &diags {
-        match d.code {
-            Code::TestFailed => {
-                out.insert(d.primary.span.start, (true, d.message.clone()));
-            }
-            Code::TestUndecidable => {
-                // One finding per test: its entries are its labels.
-                let mut at = vec![d.primary.span.start];
-                at.extend(
-                    d.labels
-                        .iter()
-                        .filter(|l| l.message == "undecided")
-                        .map(|l| l.location.span.start),
-                );
-                for span in at {
-                    out.entry(span).or_insert((false, d.message.clone()));
-                }
-            }
-            _ if d.is_error() => return None,
-            _ => {}
-        }
-    }
-    Some(out)
-}
+use offline_verdicts::verdicts;
 
 /// Where a device may be: on the IP, on the host's address, elsewhere in
 /// 100.100.0.0/17 (inside the ipset and the part range), in 100.100.128.0/17 (inside the

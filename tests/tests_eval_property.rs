@@ -11,13 +11,12 @@
 //! - a TSA102 warning offline means some assignment makes it fail and some makes it pass;
 //! - with the users listed, nothing is left undecidable.
 
+#[path = "support/offline_verdicts.rs"]
+mod offline_verdicts;
+
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use tsacl::check::check_policy;
-use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::Inventory;
-use tsacl::rules::Code;
-use tsacl::validate::Options;
 
 const USERS: [&str; 3] = ["ann@example.com", "bob@example.com", "cy@other.org"];
 /// (API role, API type); a tailnet has one owner.
@@ -212,33 +211,12 @@ fn policy_text(c: &Case) -> String {
 /// What the check says about each assertion, by the start of its span: `true` for an
 /// error, `false` for an undecidable warning. `None` when the policy is invalid.
 fn verdicts(text: &str, inventory: Option<Inventory>) -> Option<BTreeMap<u32, bool>> {
-    let mut sources = SourceMap::default();
-    let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
-    let options = Options {
-        inventory,
-        tailnet_domains: None,
-    };
-    let diags = check_policy(&sources, id, &options).diagnostics;
-    let mut out = BTreeMap::new();
-    for d in &diags {
-        match d.code {
-            Code::TestFailed | Code::SshTestFailed => {
-                out.insert(d.primary.span.start, true);
-            }
-            Code::TestUndecidable => {
-                // One finding per test: its undecided entries are its labels.
-                let labels = d.labels.iter().filter(|l| l.message == "undecided");
-                for span in std::iter::once(d.primary.span.start)
-                    .chain(labels.map(|l| l.location.span.start))
-                {
-                    out.entry(span).or_insert(false);
-                }
-            }
-            _ if d.is_error() => return None,
-            _ => {}
-        }
-    }
-    Some(out)
+    offline_verdicts::verdicts(text, inventory).map(|found| {
+        found
+            .into_iter()
+            .map(|(span, (error, _))| (span, error))
+            .collect()
+    })
 }
 
 /// Does `assignment` go against what tsacl assumes offline for the assertion at `span`:
