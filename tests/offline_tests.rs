@@ -636,3 +636,26 @@ fn a_via_grant_opens_routes_never_a_devices_own_address() {
     assert_eq!(code, 1, "{found:?}");
     assert_eq!(codes(&tests_only(found)), ["TSA100"]);
 }
+
+/// A test that hundreds of rules would decide names a few of them, and how many more.
+#[test]
+fn an_undecidable_test_names_a_few_of_many_deciding_rules() {
+    let tags: Vec<String> = (0..300).map(|i| format!(r#""tag:t{i}": []"#)).collect();
+    let grants: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"src": ["tag:t{i}"], "dst": ["tag:x"], "ip": ["tcp:80"]}}"#))
+        .collect();
+    let policy = format!(
+        r#"{{"tagOwners": {{{}, "tag:x": []}}, "grants": [{}],
+            "tests": [{{"src": "100.100.0.5", "deny": ["tag:x:80"]}}]}}"#,
+        tags.join(", "),
+        grants.join(", ")
+    );
+    let (code, found) = check(&policy, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let message = &found[0].message;
+    assert!(message.contains("tag:t101 or 295 more"), "{message}");
+    assert!(message.contains("grants[103] and 295 more)"), "{message}");
+    assert!(message.len() < 400, "{message}");
+}

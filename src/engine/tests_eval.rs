@@ -982,6 +982,19 @@ fn can_fail(
     Ok(false)
 }
 
+/// At most [`MAX_NAMED`] items, then how many more, joined with `join`: a large policy
+/// may have hundreds of rules or tags that would decide one test, and a message names a
+/// few.
+fn capped(items: &[&str], join: fn(&[&str]) -> String) -> String {
+    if items.len() <= MAX_NAMED + 1 {
+        return join(items);
+    }
+    let more = format!("{} more", items.len() - MAX_NAMED);
+    let mut shown = items[..MAX_NAMED].to_vec();
+    shown.push(&more);
+    join(&shown)
+}
+
 fn join_or(items: &[&str]) -> String {
     match items {
         [] => String::new(),
@@ -1874,7 +1887,7 @@ impl Evaluator<'_> {
                             };
                             let texts = match side {
                                 Side::Source | Side::Destination => join_and(&texts),
-                                _ => join_or(&texts),
+                                _ => capped(&texts, join_or),
                             };
                             clauses.push(format!("{whose} {relation} {texts}"));
                         }
@@ -1887,7 +1900,7 @@ impl Evaluator<'_> {
                                 several.join(", and whether ")
                             ),
                         };
-                        why.push_str(&format!(" (opened by {})", join_and(&rules)));
+                        why.push_str(&format!(" (opened by {})", capped(&rules, join_and)));
                         if matches!(sure, Decision::Open { .. }) {
                             why.push_str(&format!(
                                 "; it also depends on the roles or membership of {}",
