@@ -659,3 +659,54 @@ fn an_undecidable_test_names_a_few_of_many_deciding_rules() {
     assert!(message.contains("grants[103] and 295 more)"), "{message}");
     assert!(message.len() < 400, "{message}");
 }
+
+/// One test whose destinations are undecided alike says them together, and its help
+/// names each address and device once, in one sentence per kind of advice, rather than
+/// repeating a sentence per destination (USA-RedDragon/tailscale-acls has tests like it).
+#[test]
+fn an_undecided_test_says_alike_destinations_and_its_advice_once() {
+    let policy = r#"{
+      "tagOwners": {"tag:a": [], "tag:dns": [], "tag:ntp": [], "tag:open": []},
+      "acls": [
+        {"action": "accept", "src": ["tag:a"], "dst": ["100.84.20.102:*"]},
+        {"action": "accept", "src": ["tag:a"], "dst": ["tag:open:80"]},
+        {"action": "accept", "src": ["tag:dns", "tag:ntp"], "dst": ["tag:a:22"]}
+      ],
+      "tests": [
+        {"src": "tag:a", "proto": "tcp",
+         "deny": ["100.126.56.39:80", "tag:dns:5353", "tag:ntp:123"]}
+      ]
+    }"#;
+    let (code, findings) = check(policy, None, &[]);
+    let findings = tests_only(findings);
+    assert_eq!(code, 0, "{findings:?}");
+    assert_eq!(codes(&findings), ["TSA102"], "{findings:?}");
+    let f = &findings[0];
+    assert!(
+        f.message.contains(
+            "tag:dns:5353 and tag:ntp:123 to be denied, which holds only if the addresses of \
+             their devices are outside 100.84.20.102"
+        ),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.message
+            .contains("100.126.56.39:80 to be denied, which holds only if 100.126.56.39 is"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.help
+            .contains("to decide tests of tag:dns and tag:ntp, or name them in the rule"),
+        "{}",
+        f.help
+    );
+    assert!(
+        f.help
+            .contains("to decide tests of 100.126.56.39, or name the device in the test"),
+        "{}",
+        f.help
+    );
+    assert_eq!(f.help.matches("pass --inventory").count(), 2, "{}", f.help);
+}

@@ -1011,6 +1011,92 @@ fn join_and(items: &[&str]) -> String {
     }
 }
 
+/// What would decide an undecided assertion, as its help says it. Advice about some
+/// names is kept apart from its wording so that one test's entries, said together, name
+/// every address or device once in one sentence rather than repeat the sentence per entry.
+#[derive(Clone, Debug, PartialEq)]
+enum Advice {
+    /// Said as it is.
+    Said(String),
+    /// Advice of one kind about these names (addresses, tags, users).
+    About(AdviceKind, Vec<String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum AdviceKind {
+    /// Offline: which device an address is, only an inventory says.
+    WhoseAddress,
+    /// Offline: a device's address, only an inventory says.
+    AddressOf,
+    /// With an inventory that has no device for the names.
+    NoDevice,
+}
+
+impl Advice {
+    /// A finding's help, as it is.
+    fn of(diag: &Diagnostic) -> Advice {
+        Advice::Said(diag.help.clone().unwrap_or_default())
+    }
+
+    /// Adds `new` to `all`: names join advice of the same kind, text is said once.
+    fn merge(all: &mut Vec<Advice>, new: &Advice) {
+        match new {
+            Advice::Said(text) if text.is_empty() || all.contains(new) => {}
+            Advice::About(kind, names) => {
+                match all
+                    .iter_mut()
+                    .find(|a| matches!(a, Advice::About(k, _) if k == kind))
+                {
+                    Some(Advice::About(_, known)) => {
+                        for n in names {
+                            if !known.contains(n) {
+                                known.push(n.clone());
+                            }
+                        }
+                    }
+                    _ => all.push(new.clone()),
+                }
+            }
+            _ => all.push(new.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Advice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, names) = match self {
+            Advice::Said(text) => return f.write_str(text),
+            Advice::About(kind, names) => (kind, names),
+        };
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let named = capped(&names, join_and);
+        let one = names.len() == 1;
+        match kind {
+            AdviceKind::WhoseAddress => write!(
+                f,
+                "a policy file does not say whose device an address is: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name {} in the test by tag or user",
+                if one { "the device" } else { "the devices" }
+            ),
+            AdviceKind::AddressOf => write!(
+                f,
+                "a device's address is not in the policy: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name {} in the rule by tag or user",
+                if one { "it" } else { "them" }
+            ),
+            AdviceKind::NoDevice => write!(
+                f,
+                "the inventory has no device for {named}, so {} unknown; rules that name {} by tag or user decide tests of {}",
+                if one {
+                    "its address is"
+                } else {
+                    "their addresses are"
+                },
+                if one { named.as_str() } else { "them" },
+                if one { "it" } else { "them" }
+            ),
+        }
+    }
+}
+
 /// Rules with an address range that may hold the address of a service or of a device
 /// tsacl stands in for, with the range, and on which side of the flow it is.
 type Ranges<'r> = Vec<(&'r Rule, String, Side)>;
@@ -1682,7 +1768,7 @@ impl Evaluator<'_> {
         // written as devices (a user, group or tag) at its devices' addresses.
         let src_fixed = Selector::parse(src.value.trim()).is_ok_and(|s| s.names_addresses());
         let outsiders = self.outsider(src);
-        let mut undecided: Vec<(String, String, Diagnostic)> = Vec::new();
+        let mut undecided: Vec<(String, String, Diagnostic, Advice)> = Vec::new();
         for (accept, list) in [(true, &test.accept), (false, &test.deny)] {
             let outsiders: &[usize] = if accept { &[] } else { &outsiders };
             for entry in list {
@@ -1784,6 +1870,7 @@ impl Evaluator<'_> {
                         .flatten()
                         .chain(source_lits.iter().flatten().copied())
                 };
+                let mut entry_advice = None;
                 let diag = match sure {
                     Decision::Fails(Some(i)) => {
                         let mut diag = self.network_failure(
@@ -1907,38 +1994,36 @@ impl Evaluator<'_> {
                                 self.unknowns.users_in(involved())
                             ));
                         }
-                        let named = join_and(&names);
-                        Diagnostic::new(
-                            Code::TestUndecidable,
-                            self.at(entry.span),
-                            format!("{}: {expectation}, {why}", self.cannot_decide()),
-                        )
-                        .with_help(if of_service {
-                            format!(
+                        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+                        let about = |kind| Advice::About(kind, names.clone());
+                        let advice = if of_service {
+                            Advice::Said(format!(
                                 "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
-                            )
+                            ))
                         } else if ranges.iter().all(|(s, _)| *s == Side::Via) {
-                            format!(
+                            Advice::Said(format!(
                                 "a `via` rule reaches an address only where its routers route it, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
-                            )
+                            ))
                         } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
-                            "the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string()
+                            Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string())
                         } else if ranges
                             .iter()
                             .all(|(s, _)| matches!(s, Side::SourceOwner | Side::DestinationOwner))
                         {
-                            format!(
-                                "a policy file does not say whose device an address is: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name the device in the test by tag or user"
-                            )
+                            about(AdviceKind::WhoseAddress)
                         } else if self.has_inventory {
-                            format!(
-                                "the inventory has no device for {named}, so its address is unknown; rules that name {named} by tag or user decide tests of it"
-                            )
+                            about(AdviceKind::NoDevice)
                         } else {
-                            format!(
-                                "a device's address is not in the policy: pass --inventory (devices saved by `tsacl pull --inventory FILE`) to decide tests of {named}, or name it in the rule by tag or user"
-                            )
-                        })
+                            about(AdviceKind::AddressOf)
+                        };
+                        let diag = Diagnostic::new(
+                            Code::TestUndecidable,
+                            self.at(entry.span),
+                            format!("{}: {expectation}, {why}", self.cannot_decide()),
+                        )
+                        .with_help(advice.to_string());
+                        entry_advice = Some(advice);
+                        diag
                     }
                     Decision::Holds => continue,
                     Decision::Open {
@@ -1955,7 +2040,13 @@ impl Evaluator<'_> {
                     } else {
                         "to be denied"
                     };
-                    undecided.push((entry.value.trim().to_string(), verb.to_string(), diag));
+                    let advice = entry_advice.unwrap_or_else(|| Advice::of(&diag));
+                    undecided.push((
+                        entry.value.trim().to_string(),
+                        verb.to_string(),
+                        diag,
+                        advice,
+                    ));
                 } else {
                     diags.push(diag);
                 }
@@ -1983,28 +2074,37 @@ impl Evaluator<'_> {
         &self,
         at: Span,
         lead: &str,
-        mut items: Vec<(String, String, Diagnostic)>,
+        mut items: Vec<(String, String, Diagnostic, Advice)>,
     ) -> Option<Diagnostic> {
         if items.len() <= 1 {
-            return items.pop().map(|(_, _, d)| d);
+            return items.pop().map(|(_, _, d, _)| d);
         }
-        let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
-        let mut helps: Vec<String> = Vec::new();
+        // (why, said of several destinations, verb, destinations)
+        let mut groups: Vec<(String, String, String, Vec<String>)> = Vec::new();
+        let mut advice: Vec<Advice> = Vec::new();
         let mut labels: Vec<Label> = Vec::new();
-        for (head, verb, d) in &items {
+        for (head, verb, d, a) in &items {
             let why = match d.message.split_once(", which ") {
                 Some((_, why)) => format!("which {why}"),
                 None => "which depends on a device tsacl does not know".to_string(),
             };
-            match groups.iter_mut().find(|(w, v, _)| *w == why && v == verb) {
-                Some((_, _, heads)) => heads.push(head.clone()),
-                None => groups.push((why, verb.clone(), vec![head.clone()])),
-            }
-            if let Some(h) = &d.help
-                && !helps.contains(h)
+            // Destinations whose own addresses decide them alike ("the addresses of
+            // tag:dns's devices are outside 100.84.20.102") are said together.
+            let host = head
+                .rsplit_once(':')
+                .map_or(head.as_str(), |(host, _)| host);
+            let shared = why.replace(
+                &format!("the addresses of {host}'s devices are"),
+                "the addresses of their devices are",
+            );
+            match groups
+                .iter_mut()
+                .find(|(_, s, v, _)| *s == shared && v == verb)
             {
-                helps.push(h.clone());
+                Some((_, _, _, heads)) => heads.push(head.clone()),
+                None => groups.push((why, shared, verb.clone(), vec![head.clone()])),
             }
+            Advice::merge(&mut advice, a);
             let here = Label {
                 location: d.primary,
                 message: "undecided".into(),
@@ -2017,7 +2117,8 @@ impl Evaluator<'_> {
         }
         let said: Vec<String> = groups
             .iter()
-            .map(|(why, verb, heads)| {
+            .map(|(why, shared, verb, heads)| {
+                let why = if heads.len() == 1 { why } else { shared };
                 let heads: Vec<&str> = heads.iter().map(String::as_str).collect();
                 format!("{} {verb}, {why}", join_and(&heads))
             })
@@ -2028,7 +2129,8 @@ impl Evaluator<'_> {
             format!("{}: {lead} {}", self.cannot_decide(), said.join("; ")),
         );
         diag.labels = labels;
-        diag.help = Some(helps.join("; "));
+        let helps: Vec<String> = advice.iter().map(ToString::to_string).collect();
+        diag.help = (!helps.is_empty()).then(|| helps.join("; "));
         Some(diag)
     }
 
@@ -2119,7 +2221,7 @@ impl Evaluator<'_> {
         };
         let source_lits: Vec<Option<Lit>> = sources.iter().map(|s| self.literal(*s)).collect();
         let outsiders = self.outsider(src);
-        let mut undecided: Vec<(String, String, Diagnostic)> = Vec::new();
+        let mut undecided: Vec<(String, String, Diagnostic, Advice)> = Vec::new();
         for dst in &test.dst {
             let Ok(sel) = Selector::parse(&dst.value) else {
                 continue;
@@ -2147,7 +2249,13 @@ impl Evaluator<'_> {
                     &involved,
                 );
                 if diag.code == Code::TestUndecidable {
-                    undecided.push((dst.value.trim().to_string(), "to be a device".into(), diag));
+                    let advice = Advice::of(&diag);
+                    undecided.push((
+                        dst.value.trim().to_string(),
+                        "to be a device".into(),
+                        diag,
+                        advice,
+                    ));
                 } else {
                     diags.push(diag);
                 }
@@ -2218,10 +2326,12 @@ impl Evaluator<'_> {
                                 ));
                             }
                             if diag.code == Code::TestUndecidable {
+                                let advice = Advice::of(&diag);
                                 undecided.push((
                                     format!("{} as {name:?}", dst.value.trim()),
                                     format!("to {want}"),
                                     diag,
+                                    advice,
                                 ));
                             } else {
                                 diags.push(diag);
@@ -2232,15 +2342,18 @@ impl Evaluator<'_> {
                             membership,
                         } => {
                             let why = self.unknowns.why_open(condition, involved());
+                            let diag = self.open(
+                                user.span,
+                                format!("the SSH test expects {what} to {want}"),
+                                why,
+                                membership,
+                            );
+                            let advice = Advice::of(&diag);
                             undecided.push((
                                 format!("{} as {name:?}", dst.value.trim()),
                                 format!("to {want}"),
-                                self.open(
-                                    user.span,
-                                    format!("the SSH test expects {what} to {want}"),
-                                    why,
-                                    membership,
-                                ),
+                                diag,
+                                advice,
                             ));
                         }
                     }
