@@ -647,3 +647,53 @@ fn k8s_check_wants_the_ports_of_sources_with_their_own() {
     let out = tsacl(dir.path(), &["k8s", "--check", "policies/k8s"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Port 22 of a device with SSH intents is guarded on every save like a service's ports:
+/// whoever else reaches it may log in there and become the device (a source of the
+/// services meant for it), so an edit opening it to another name the intents use fails
+/// the control plane's own test run; the names the SSH intents take in stay open.
+#[test]
+fn the_compiled_tests_deny_port_22_to_whoever_the_ssh_intents_do_not_name() {
+    let intents = r#"{
+  output: "policy.hujson",
+  groups: { ops: ["ann@example.com"] },
+  devices: {
+    gateway: { tags: ["tag:gateway"], ssh: [{ from: ["group:ops"], users: ["root"] }] },
+    builder: { tags: ["tag:builder"], ssh: [{ from: ["gateway"], users: ["ci"], action: "accept" }] },
+    desk: { user: "bob@example.com" },
+  },
+  services: {
+    postgres: { ports: [5432], from: ["gateway", "group:ops"] },
+  },
+}
+"#;
+    let (_dir, policies) = project(intents);
+    let compiled = std::fs::read_to_string(policies.join("policy.hujson")).unwrap();
+    assert!(
+        compiled
+            .contains(r#"{"src": "tag:builder", "deny": ["tag:postgres:5432", "tag:gateway:22"]}"#),
+        "{compiled}"
+    );
+    for (src, dst) in [
+        ("tag:builder", "tag:gateway"),
+        ("bob@example.com", "tag:gateway"),
+        ("bob@example.com", "tag:builder"),
+        ("group:ops", "tag:builder"),
+    ] {
+        let rule = format!(r#"{{"src": ["{src}"], "dst": ["{dst}"], "ip": ["tcp:22"]}}"#);
+        let out = check_plain(&headerless_with(&policies, &rule));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{rule}: {err}");
+        assert!(err.contains("TSA100"), "{rule}: {err}");
+        assert!(err.contains(&format!("{dst}:22")), "{rule}: {err}");
+    }
+    // What the SSH intents name stays open: the tests hold with these rules.
+    for (src, dst) in [
+        ("ann@example.com", "tag:gateway"),
+        ("tag:gateway", "tag:builder"),
+    ] {
+        let rule = format!(r#"{{"src": ["{src}"], "dst": ["{dst}"], "ip": ["tcp:22"]}}"#);
+        let out = check_plain(&headerless_with(&policies, &rule));
+        assert_eq!(out.status.code(), Some(0), "{rule}: {}", stderr(&out));
+    }
+}

@@ -816,8 +816,8 @@ fn may_take_in(intents: &Intents, selector: &str, who: &Named) -> bool {
 }
 
 /// Tests that guard "only": every device, group, user and tag the intents name is denied
-/// the ports of each service whose `from` does not take it in, one test per source and
-/// protocol. Returns how many were written (the first at index `first`).
+/// the ports of each service whose `from` does not take it in, and port 22 of each device
+/// whose SSH intents do not take it in, one test per source and protocol. Returns how many were written (the first at index `first`).
 fn only_tests(
     intents: &Intents,
     out: &mut String,
@@ -861,10 +861,17 @@ fn only_tests(
             }
         }
     }
+    // Port 22 of each device with SSH intents is guarded as a service is: whoever else
+    // reaches it may log in (with its own sshd, or Tailscale SSH after a console edit)
+    // and become the device, and so reach every service that trusts the device.
+    let ssh_ports: Vec<super::ServiceIntent> = super::ssh::as_services(intents)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     let mut count = 0;
     for (who, at) in &named {
         let mut by_proto: BTreeMap<String, Vec<(String, Span)>> = BTreeMap::new();
-        for s in &intents.services {
+        for s in intents.services.iter().chain(&ssh_ports) {
             let taken_in = s.tag == who.text()
                 || s.from.iter().any(|f| {
                     selectors_for(intents, &f.value)

@@ -256,7 +256,7 @@ pub fn devices(intents: &Intents) -> impl Iterator<Item = (usize, &DeviceIntent)
 /// Port 22 of each device with SSH intents, as a service the proof can check: its tags
 /// reached on tcp:22 from the union of the intents' `from`. The device's other ports are
 /// not the intents' business (rules in the base file may open them).
-fn as_services(intents: &Intents) -> Vec<(usize, ServiceIntent)> {
+pub(super) fn as_services(intents: &Intents) -> Vec<(usize, ServiceIntent)> {
     let mut out = Vec::new();
     for (k, d) in devices(intents) {
         let mut from: Vec<Spanned<String>> = Vec::new();
