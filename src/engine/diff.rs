@@ -95,36 +95,47 @@ const SOURCES_SHOWN: usize = 8;
 
 /// Every principal the policies name: the users of their groups and rules, the tags they
 /// own, their host addresses, and a stand-in for any other member.
-pub fn named_principals(policies: &[&Policy]) -> Vec<Principal> {
-    let mut users = BTreeSet::new();
-    let mut tags = BTreeSet::new();
+pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
+    // Gathered by hash and sorted once (the order a `BTreeSet` would give): a large
+    // policy names each user many times, in groups and in rules.
+    let mut users: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
+    let mut tags: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     let mut hosts = BTreeSet::new();
-    for p in policies {
+    for &p in policies {
         for g in &p.groups {
-            users.extend(g.members.iter().map(|m| m.value.trim().to_string()));
+            users.extend(g.members.iter().map(|m| m.value.trim()));
         }
-        tags.extend(p.tag_owners.iter().map(|t| t.tag.value.clone()));
+        tags.extend(p.tag_owners.iter().map(|t| t.tag.value.as_str()));
         for h in &p.hosts {
             if let Some(prefix) = h.prefix {
                 hosts.insert(prefix);
             }
         }
-        let mut note = |raw: &str| {
-            if let Ok(crate::model::Selector::User(u)) = crate::model::Selector::parse(raw) {
-                users.insert(u);
-            }
+        // The selectors as lowering parsed them (`Sel::selector` is `Selector::parse`
+        // of the raw text).
+        let user = |s: &'p crate::model::Sel| match &s.selector {
+            Some(crate::model::Selector::User(u)) => Some(u.as_str()),
+            _ => None,
         };
         for g in p.grants.iter().flatten() {
-            g.src.iter().chain(&g.dst).for_each(|s| note(&s.raw));
+            users.extend(g.src.iter().chain(&g.dst).filter_map(user));
         }
         for a in p.acls.iter().flatten() {
-            a.src.iter().for_each(|s| note(&s.raw));
-            a.dst.iter().for_each(|d| note(&d.host.raw));
+            users.extend(a.src.iter().filter_map(user));
+            users.extend(a.dst.iter().filter_map(|d| user(&d.host)));
         }
     }
-    users.insert(ANY_OTHER_MEMBER.to_string());
-    let mut out: Vec<Principal> = users.into_iter().map(Principal::User).collect();
-    out.extend(tags.into_iter().map(|t| Principal::Tags(vec![t])));
+    users.insert(ANY_OTHER_MEMBER);
+    let mut users: Vec<&str> = users.into_iter().collect();
+    users.sort_unstable();
+    let mut tags: Vec<&str> = tags.into_iter().collect();
+    tags.sort_unstable();
+    let mut out: Vec<Principal> = Vec::with_capacity(users.len() + tags.len() + hosts.len());
+    out.extend(users.into_iter().map(|u| Principal::User(u.to_string())));
+    out.extend(
+        tags.into_iter()
+            .map(|t| Principal::Tags(vec![t.to_string()])),
+    );
     out.extend(
         hosts
             .into_iter()

@@ -216,6 +216,48 @@ pub(super) struct Scratch {
     stamp: u32,
 }
 
+/// Every interval of the sets that are not broad in family `fam`, as a start and an end
+/// event, sorted by position with ends before starts at the same position ([a, b] and
+/// [b+1, c] do not overlap); the order among events at one position does not matter.
+fn sorted_events(sets: &[Arc<IpSet>], broad: &[bool], fam: usize) -> Vec<(u128, bool, u32)> {
+    let intervals = || {
+        sets.iter()
+            .enumerate()
+            .filter(|(i, _)| !broad[*i])
+            .flat_map(|(i, s)| s.families()[fam].iter().map(move |&(lo, hi)| (i, lo, hi)))
+    };
+    // IPv4 events packed into one word (position: 33 bits, start: 1, set: 30) sort as
+    // plain integers, several times faster than the tuples; this sort was a tenth of a
+    // small policy's `check`.
+    if fam == 0 && sets.len() < 1 << 30 {
+        let mut packed: Vec<u64> = Vec::new();
+        for (i, lo, hi) in intervals() {
+            packed.push(((lo as u64) << 31) | (1 << 30) | i as u64);
+            packed.push((((hi + 1) as u64) << 31) | i as u64);
+        }
+        packed.sort_unstable();
+        return packed
+            .into_iter()
+            .map(|e| {
+                (
+                    (e >> 31) as u128,
+                    e & (1 << 30) != 0,
+                    (e & ((1 << 30) - 1)) as u32,
+                )
+            })
+            .collect();
+    }
+    let mut events: Vec<(u128, bool, u32)> = Vec::new();
+    for (i, lo, hi) in intervals() {
+        events.push((lo, true, i as u32));
+        if hi < u128::MAX {
+            events.push((hi + 1, false, i as u32));
+        }
+    }
+    events.sort_unstable_by_key(|e| (e.0, e.1));
+    events
+}
+
 /// For each set, the sets it overlaps. One sweep over every set's intervals: each
 /// elementary piece's active sets overlap pairwise; pieces with the same active sets
 /// (Zobrist hash) are handled once. Sets active on most pieces (`*`, `autogroup:member`)
@@ -236,20 +278,7 @@ pub(super) fn overlaps(sets: &[Arc<IpSet>]) -> Vec<Vec<SetId>> {
         broad[i] = wide || (v4.len() + v6.len()) * 8 > total.max(64);
     }
     for fam in 0..2 {
-        let mut events: Vec<(u128, bool, u32)> = Vec::new();
-        for (i, s) in sets.iter().enumerate() {
-            if broad[i] {
-                continue;
-            }
-            for &(lo, hi) in s.families()[fam] {
-                events.push((lo, true, i as u32));
-                if hi < u128::MAX {
-                    events.push((hi + 1, false, i as u32));
-                }
-            }
-        }
-        // Ends before starts at the same position: [a, b] and [b+1, c] do not overlap.
-        events.sort_unstable_by_key(|e| (e.0, e.1));
+        let events = sorted_events(sets, &broad, fam);
         let mut active: Vec<u32> = Vec::new();
         let mut hash = 0u64;
         let mut seen: FxHashSet<u64> = FxHashSet::default();
