@@ -110,20 +110,21 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
         .filter_map(|s| s.selector.as_ref())
         .collect();
-    let mut named: BTreeSet<String> = BTreeSet::new();
+    // Gathered by hash and sorted once (a large policy names each user many times).
+    let mut named: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     let mut domains: BTreeSet<String> = unnamed_domains(selectors.iter().copied())
         .into_iter()
         .collect();
     let standings = Standings::of(flow_selectors(policy).filter_map(|s| s.selector.as_ref()));
-    let mut tags: BTreeSet<String> = policy
+    let mut tags: rustc_hash::FxHashSet<&str> = policy
         .tag_owners
         .iter()
-        .map(|t| t.tag.value.clone())
+        .map(|t| t.tag.value.as_str())
         .collect();
     // Address ranges the policy writes: stand-ins avoid them.
     let mut written = IpSet::new();
     for g in &policy.groups {
-        named.extend(g.members.iter().map(|m| m.value.trim().to_string()));
+        named.extend(g.members.iter().map(|m| m.value.trim()));
     }
     for h in &policy.hosts {
         if let Some(p) = h.prefix {
@@ -133,10 +134,10 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
     for s in &selectors {
         match s {
             Selector::User(u) => {
-                named.insert(u.clone());
+                named.insert(u);
             }
             Selector::Tag(t) => {
-                tags.insert(t.clone());
+                tags.insert(t);
             }
             Selector::Prefix(p) => written.add_prefix(p),
             Selector::Range(a, b) => written.add_range(*a, *b),
@@ -152,6 +153,10 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
             }
         }
     }
+    let mut named: Vec<&str> = named.into_iter().collect();
+    named.sort_unstable();
+    let mut tags: Vec<&str> = tags.into_iter().collect();
+    tags.sort_unstable();
     for n in &named {
         if let Some((_, d)) = n.rsplit_once('@') {
             domains.insert(d.to_string());
@@ -216,7 +221,7 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
             hostname: t.trim_start_matches("tag:").to_string(),
             addresses: addresses.next_pair(),
             user: None,
-            tags: vec![t.clone()],
+            tags: vec![t.to_string()],
             advertised_routes: Vec::new(),
             enabled_routes: Vec::new(),
         });
