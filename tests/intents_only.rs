@@ -661,9 +661,11 @@ fn the_compiled_tests_deny_port_22_to_whoever_the_ssh_intents_do_not_name() {
     gateway: { tags: ["tag:gateway"], ssh: [{ from: ["group:ops"], users: ["root"] }] },
     builder: { tags: ["tag:builder"], ssh: [{ from: ["gateway"], users: ["ci"], action: "accept" }] },
     desk: { user: "bob@example.com" },
+    spare: { tags: ["tag:spare"], ssh: [{ from: ["group:ops"], users: ["root"] }] },
   },
   services: {
     postgres: { ports: [5432], from: ["gateway", "group:ops"] },
+    cache: { ports: [6379], from: ["builder", "gateway", "group:ops"] },
   },
 }
 "#;
@@ -674,6 +676,9 @@ fn the_compiled_tests_deny_port_22_to_whoever_the_ssh_intents_do_not_name() {
             .contains(r#"{"src": "tag:builder", "deny": ["tag:postgres:5432", "tag:gateway:22"]}"#),
         "{compiled}"
     );
+    // No service trusts `spare`: its port 22 is the proof's alone (only its own
+    // source's accept test names it).
+    assert_eq!(compiled.matches("tag:spare:22").count(), 1, "{compiled}");
     for (src, dst) in [
         ("tag:builder", "tag:gateway"),
         ("bob@example.com", "tag:gateway"),

@@ -92,8 +92,8 @@ they compile to (validation, its tests), or in the proof that reachability equal
 the exit code is 1 and the file on disk is left byte for byte as it was.\n\n\
 The compiled `tests` make the control plane enforce the intents on every save: each source \
 accepts its ports and is denied the next one, and every device, group, user and tag the \
-intents name is denied each service not meant for it, and port 22 of each device whose \
-`ssh` intents do not name it. A `from` entry may give one source \
+intents name is denied each service not meant for it, and port 22 of each service's \
+source device whose `ssh` intents do not name it. A `from` entry may give one source \
 ports of its own, which replace the service's for it: \
 from: [\"backup\", { source: \"ci-runner\", ports: [9001] }]."
     )]
