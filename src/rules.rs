@@ -413,7 +413,9 @@ grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
         "An sshTests entry fails",
         "tsacl evaluates `sshTests` against the `ssh` rules offline: each user in `accept` must be \
 allowed without check, each in `check` only after a check, and each in `deny` not at all, for \
-every `dst`.";
+every `dst`. With `--inventory`, a `dst` that no listed device holds fails a test that expects \
+someone to log in (`accept` or `check`): the file is wrong whatever the control plane answers, \
+since it fails the test or the test asserts nothing; a test that only denies is TSA102 there.";
     TestUndecidable = "TSA102", "test-undecidable", Warning,
         "A test cannot be decided without an inventory",
         "The control plane runs tests against the tailnet as it is; a policy file does not say \
@@ -438,7 +440,9 @@ alias or IP set) covers part of the tailnet's range: its real address decides, a
 intents proof (TSA103). tsacl tests two devices at their IPv4 addresses, as the recorded \
 answers agree with; a flow that only a rule naming IPv6 addresses opens (the same devices' IPv4 \
 flow is denied) is undecidable with or without an inventory, since no recorded answer shows \
-whether the control plane's test run counts IPv6 flows. \
+whether the control plane's test run counts IPv6 flows. An `sshTests` entry that only denies, \
+with a `dst` no inventory device holds, is undecidable too: nobody can log in there, and no \
+recorded answer shows whether the control plane fails a destination that is no device. \
 `--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
 and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
 `{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \

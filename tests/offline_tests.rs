@@ -710,3 +710,54 @@ fn an_undecided_test_says_alike_destinations_and_its_advice_once() {
     );
     assert_eq!(f.help.matches("pass --inventory").count(), 2, "{}", f.help);
 }
+
+/// An SSH test of an address no device holds. Offline it may be any device's: open. With
+/// an inventory that lists no device there, expecting someone to log in is wrong whatever
+/// the control plane answers (it fails the test, or the test asserts nothing), an error;
+/// a test that only denies holds unless the control plane fails a destination that is no
+/// device, which no recorded answer shows: a warning, never an error.
+#[test]
+fn an_ssh_test_of_an_address_no_device_holds() {
+    let policy = |want: &str| {
+        format!(
+            r#"{{
+            "tagOwners": {{"tag:srv": []}},
+            "ssh": [{{"action": "accept", "src": ["ann@example.com"], "dst": ["tag:srv"], "users": ["root"]}}],
+            "sshTests": [{{"src": "ann@example.com", "dst": ["100.100.0.9"], "{want}": ["root"]}}],
+        }}"#
+        )
+    };
+    let inventory = r#"{"devices": [
+            {"hostname": "srv", "addresses": ["100.90.0.1"], "tags": ["tag:srv"]},
+            {"hostname": "laptop", "addresses": ["100.90.0.2"], "user": "ann@example.com"}],
+        "users": [{"loginName": "ann@example.com", "role": "member", "type": "member"}]}"#;
+    for want in ["accept", "deny"] {
+        let (code, found) = check(&policy(want), None, &[]);
+        let found = tests_only(found);
+        assert_eq!(code, 0, "{want}: {found:?}");
+        assert_eq!(codes(&found), ["TSA102"], "{want}: {found:?}");
+        assert!(
+            found[0].message.contains(
+                "the SSH test's destination \"100.100.0.9\" is the address of no device tsacl knows"
+            ),
+            "{}",
+            found[0].message
+        );
+    }
+    let (code, found) = check(&policy("accept"), Some(inventory), &[]);
+    let found = tests_only(found);
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&found), ["TSA101"], "{found:?}");
+    let (code, found) = check(&policy("deny"), Some(inventory), &[]);
+    let found = tests_only(found);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert_eq!(found[0].severity, "warning");
+    assert!(
+        found[0]
+            .message
+            .contains("no device in the inventory holds"),
+        "{}",
+        found[0].message
+    );
+}

@@ -2242,12 +2242,34 @@ impl Evaluator<'_> {
                 } else {
                     involved
                 };
-                let diag = self.failure(
+                let mut diag = self.failure(
                     Code::SshTestFailed,
                     dst.span,
                     format!("SSH test failed: destination {:?} is no device", dst.value),
                     &involved,
                 );
+                if diag.code == Code::TestUndecidable {
+                    diag.message = format!(
+                        "cannot decide offline: the SSH test's destination {:?} is the address of no device tsacl knows",
+                        dst.value.trim()
+                    );
+                } else if self.has_inventory && test.accept.is_empty() && test.check.is_empty() {
+                    // A test expecting someone to log in on a device that does not exist
+                    // is wrong whatever the control plane answers (it fails, or asserts
+                    // nothing); one that only denies holds unless the control plane fails
+                    // a destination that is no device, which no recorded answer shows.
+                    diag = Diagnostic::new(
+                        Code::TestUndecidable,
+                        self.at(dst.span),
+                        format!(
+                            "cannot decide: no device in the inventory holds the SSH test's destination {:?}, so nobody can log in there; whether the control plane's SSH test run fails a destination that is no device is not recorded",
+                            dst.value.trim()
+                        ),
+                    )
+                    .with_help(
+                        "test a device the inventory lists, or drop this destination: a deny test of no device guards nothing",
+                    );
+                }
                 if diag.code == Code::TestUndecidable {
                     let advice = Advice::of(&diag);
                     undecided.push((
