@@ -100,13 +100,24 @@ pub fn check_policy_staged(
     timings::stage("validate", || {
         validate::validate(&policy, file, options, &mut diagnostics)
     });
-    crate::lint::run(
-        &policy,
-        file,
-        options.inventory.as_ref(),
-        depth.warns(),
-        &mut diagnostics,
-    );
+    let inventory = options.inventory.as_ref();
+    crate::lint::run_but_escalation(&policy, file, inventory, depth.warns(), &mut diagnostics);
+    // Tests and the redundancy audit are only meaningful on a policy the control plane
+    // would load.
+    let slow_stages = matches!(depth, Depth::Full | Depth::Verdict)
+        && !diagnostics.iter().any(Diagnostic::is_error);
+    // TSA240 builds an access model of its own: without a quick answer to give first (the
+    // language server's), it runs beside the audit, in the time the audit's sequential
+    // construction leaves the other core idle; otherwise now, with the other lints.
+    let mut escalation = None;
+    if depth.warns() {
+        let found = crate::lint::escalation(&policy, file, inventory, &diagnostics);
+        if slow_stages && depth == Depth::Full && on_quick.is_none() {
+            escalation = Some(found);
+        } else {
+            crate::lint::apply_escalation(found.find(), &mut diagnostics);
+        }
+    }
     if let Some(on_quick) = on_quick.as_mut() {
         let mut quick = diagnostics.clone();
         apply_suppressions(sources, file, &comments, false, &mut quick);
@@ -115,14 +126,10 @@ pub fn check_policy_staged(
             return None;
         }
     }
-    // Tests and the redundancy audit are only meaningful on a policy the control plane
-    // would load.
-    // The two are independent and the slowest stages: run them side by side (the audit
-    // spreads its first pass over the cores too; the tests fill in its sequential parts).
-    if matches!(depth, Depth::Full | Depth::Verdict)
-        && !diagnostics.iter().any(Diagnostic::is_error)
-    {
-        let inventory = options.inventory.as_ref();
+    // The tests and the audit are independent and the slowest stages: run them side by
+    // side (the audit spreads its first pass over the cores too; the tests, and TSA240
+    // when deferred, fill in its sequential parts).
+    if slow_stages {
         let domains = options.tailnet_domains.as_deref();
         let (audit, tests) = std::thread::scope(|scope| {
             let tests = scope.spawn(|| {
@@ -132,7 +139,7 @@ pub fn check_policy_staged(
                         &policy, inventory, domains, file, &mut found,
                     )
                 });
-                found
+                (found, escalation.map(crate::lint::Escalation::find))
             });
             let mut audit = Vec::new();
             if depth == Depth::Full {
@@ -145,6 +152,10 @@ pub fn check_policy_staged(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (audit, tests)
         });
+        let (tests, escalation) = tests;
+        if let Some(found) = escalation {
+            crate::lint::apply_escalation(found, &mut diagnostics);
+        }
         diagnostics.extend(audit);
         diagnostics.extend(tests);
     }

@@ -45,13 +45,43 @@ fn first_port(access: &Access) -> String {
         .unwrap_or_default()
 }
 
-/// See the module documentation.
+/// See the module documentation: finds TSA240 and drops the TSA212 findings it replaces.
 pub fn tag_owner_escalation(
     policy: &Policy,
     file: FileId,
     inventory: Option<&Inventory>,
     diags: &mut Vec<Diagnostic>,
 ) {
+    let found = escalations(policy, file, inventory, &operator_owned(diags));
+    apply(found, diags);
+}
+
+/// Where TSA127 reports the operator's tag owner (TSA240 leaves those to it).
+pub fn operator_owned(diags: &[Diagnostic]) -> Vec<Location> {
+    diags
+        .iter()
+        .filter(|d| d.code == Code::OperatorTagOwner)
+        .map(|d| d.primary)
+        .collect()
+}
+
+/// Adds TSA240 findings to `diags`, dropping the TSA212 findings at the same owners (TSA240
+/// is their exact form).
+pub fn apply(found: Vec<Diagnostic>, diags: &mut Vec<Diagnostic>) {
+    let reported: Vec<Location> = found.iter().map(|d| d.primary).collect();
+    diags.retain(|d| !(d.code == Code::BroadTagOwner && reported.contains(&d.primary)));
+    diags.extend(found);
+}
+
+/// The TSA240 findings, owners at `operator_owned` aside; [`apply`] adds them. Apart so
+/// that `check` can run it beside the redundancy audit: it reads only the policy.
+pub fn escalations(
+    policy: &Policy,
+    file: FileId,
+    inventory: Option<&Inventory>,
+    operator_owned: &[Location],
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
     let owners: Vec<(&str, &Sel)> = policy
         .tag_owners
         .iter()
@@ -63,7 +93,7 @@ pub fn tag_owner_escalation(
         })
         .collect();
     if owners.is_empty() || (policy.acls.is_none() && policy.grants.is_none()) {
-        return; // Nothing broad owns a tag, or everyone reaches everything anyway.
+        return diags; // Nothing broad owns a tag, or everyone reaches everything anyway.
     }
     let roles = Roles::of(inventory);
     let model: AccessModel = crate::engine::explain::model(policy, &roles, &[]);
@@ -112,14 +142,10 @@ pub fn tag_owner_escalation(
             }
         }
     }
-    let mut reported = Vec::new();
     let mut scanned: std::collections::HashMap<Selector, Vec<Id>> = Default::default();
     for (tag, owner) in owners {
         let location = at(owner);
-        if diags
-            .iter()
-            .any(|d| d.code == Code::OperatorTagOwner && d.primary == location)
-        {
+        if operator_owned.contains(&location) {
             continue; // The operator's tag: TSA127 says it.
         }
         let Some(t) = model.id(&Principal::Tags(vec![tag.to_string()])) else {
@@ -201,9 +227,8 @@ pub fn tag_owner_escalation(
                 "let a small group, or the tag of the machine that creates these devices, own {tag}; `tsacl blast {tag}` shows everything it gives"
             )),
         );
-        reported.push(location);
     }
-    diags.retain(|d| !(d.code == Code::BroadTagOwner && reported.contains(&d.primary)));
+    diags
 }
 
 #[cfg(test)]

@@ -13,13 +13,9 @@ use crate::model::{Autogroup, Policy, Selector};
 use crate::rules::Code;
 use std::collections::HashSet;
 
-/// Every lint, including those that read the inventory when there is one (it only sharpens
-/// messages, except for TSA218, which needs it).
-///
-/// `warnings: false` runs only the lints that can report an error (the Kubernetes
-/// operator's): for commands that show only errors, the costly analyses that can only
-/// warn (TSA219's SSH network check, TSA240's escalation) are skipped.
-pub fn run(
+/// [`run`] but TSA240, which the caller runs next ([`run`]) or beside other work (`check`
+/// runs it beside the redundancy audit: [`escalation`], [`apply_escalation`]).
+pub fn run_but_escalation(
     policy: &Policy,
     file: FileId,
     inventory: Option<&crate::engine::Inventory>,
@@ -45,12 +41,66 @@ pub fn run(
     if let Some(op) = op {
         operator::operator(policy, op, file, diags);
     }
+    operator::drop_covered(diags);
+}
+
+/// Every lint, including those that read the inventory when there is one (it only sharpens
+/// messages, except for TSA218, which needs it).
+///
+/// `warnings: false` runs only the lints that can report an error (the Kubernetes
+/// operator's): for commands that show only errors, the costly analyses that can only
+/// warn (TSA219's SSH network check, TSA240's escalation) are skipped.
+pub fn run(
+    policy: &Policy,
+    file: FileId,
+    inventory: Option<&crate::engine::Inventory>,
+    warnings: bool,
+    diags: &mut Vec<Diagnostic>,
+) {
+    run_but_escalation(policy, file, inventory, warnings, diags);
     if warnings {
-        stage("lint: tag-owner escalation", || {
+        crate::timings::stage("lint: tag-owner escalation", || {
             escalation::tag_owner_escalation(policy, file, inventory, diags)
         });
     }
-    operator::drop_covered(diags);
+}
+
+/// TSA240 on its own (see [`escalation`]), for a caller that runs it beside other work
+/// after [`run_but_escalation`]: [`Escalation::find`] gives the findings for `policy`,
+/// given the diagnostics so far, which [`apply_escalation`] then adds.
+pub fn escalation<'p>(
+    policy: &'p Policy,
+    file: FileId,
+    inventory: Option<&'p crate::engine::Inventory>,
+    so_far: &[Diagnostic],
+) -> Escalation<'p> {
+    Escalation {
+        policy,
+        file,
+        inventory,
+        operator_owned: escalation::operator_owned(so_far),
+    }
+}
+
+/// TSA240, ready to run (see [`escalation`]).
+pub struct Escalation<'p> {
+    policy: &'p Policy,
+    file: FileId,
+    inventory: Option<&'p crate::engine::Inventory>,
+    operator_owned: Vec<crate::diagnostics::Location>,
+}
+
+impl Escalation<'_> {
+    pub fn find(self) -> Vec<Diagnostic> {
+        crate::timings::stage("lint: tag-owner escalation", || {
+            escalation::escalations(self.policy, self.file, self.inventory, &self.operator_owned)
+        })
+    }
+}
+
+/// Adds what [`escalation`] found (replacing the TSA212 findings it makes exact).
+pub fn apply_escalation(found: Vec<Diagnostic>, diags: &mut Vec<Diagnostic>) {
+    escalation::apply(found, diags);
 }
 
 /// Run every lint on a policy.
