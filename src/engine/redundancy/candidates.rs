@@ -217,44 +217,31 @@ pub(super) struct Scratch {
 }
 
 /// Every interval of the sets that are not broad in family `fam`, as a start and an end
-/// event, sorted by position with ends before starts at the same position ([a, b] and
-/// [b+1, c] do not overlap); the order among events at one position does not matter.
+/// event, sorted by position. The order among events at one position does not matter:
+/// the sweep takes them all before it looks at the active sets (a set's own start and end
+/// never share a position; [a, b] and [b+1, c] do not overlap).
 fn sorted_events(sets: &[Arc<IpSet>], broad: &[bool], fam: usize) -> Vec<(u128, bool, u32)> {
-    let intervals = || {
-        sets.iter()
-            .enumerate()
-            .filter(|(i, _)| !broad[*i])
-            .flat_map(|(i, s)| s.families()[fam].iter().map(move |&(lo, hi)| (i, lo, hi)))
-    };
-    // IPv4 events packed into one word (position: 33 bits, start: 1, set: 30) sort as
-    // plain integers, several times faster than the tuples; this sort was a tenth of a
-    // small policy's `check`.
-    if fam == 0 && sets.len() < 1 << 30 {
-        let mut packed: Vec<u64> = Vec::new();
-        for (i, lo, hi) in intervals() {
-            packed.push(((lo as u64) << 31) | (1 << 30) | i as u64);
-            packed.push((((hi + 1) as u64) << 31) | i as u64);
-        }
-        packed.sort_unstable();
-        return packed
-            .into_iter()
-            .map(|e| {
-                (
-                    (e >> 31) as u128,
-                    e & (1 << 30) != 0,
-                    (e & ((1 << 30) - 1)) as u32,
-                )
-            })
-            .collect();
-    }
     let mut events: Vec<(u128, bool, u32)> = Vec::new();
-    for (i, lo, hi) in intervals() {
-        events.push((lo, true, i as u32));
-        if hi < u128::MAX {
-            events.push((hi + 1, false, i as u32));
+    for (i, s) in sets.iter().enumerate() {
+        if broad[i] {
+            continue;
+        }
+        for &(lo, hi) in s.families()[fam] {
+            events.push((lo, true, i as u32));
+            if hi < u128::MAX {
+                events.push((hi + 1, false, i as u32));
+            }
         }
     }
-    events.sort_unstable_by_key(|e| (e.0, e.1));
+    // A radix sort on the address (`radsort` skips the bytes every key shares: an IPv4
+    // address's upper twelve, a tailnet's IPv6 prefix), not a comparison sort: with tens
+    // of thousands of devices this sort was a sixth of `check --inventory`.
+    if fam == 0 {
+        // IPv4 ends are at most 2^32: eight bytes to look at, not sixteen.
+        radsort::sort_by_key(&mut events, |e| e.0 as u64);
+    } else {
+        radsort::sort_by_key(&mut events, |e| e.0);
+    }
     events
 }
 
@@ -318,11 +305,20 @@ pub(super) fn overlaps(sets: &[Arc<IpSet>]) -> Vec<Vec<SetId>> {
         }
     }
     // A pair is met once per distinct piece both sets are active on: drop the repeats
-    // first (one pass, by stamp), then sort what is left.
+    // (one pass, by stamp). The relation is symmetric (every pair is pushed both ways), so
+    // reading the lists in order of `a` and putting `a` into each of its sets' new lists
+    // writes every new list in ascending order: sorted without a sort (the sorts were
+    // most of this function with tens of thousands of devices).
     let mut stamp = vec![u32::MAX; n];
     for (a, list) in out.iter_mut().enumerate() {
         list.retain(|&b| std::mem::replace(&mut stamp[b as usize], a as u32) != a as u32);
-        list.sort_unstable();
     }
-    out
+    let mut sorted: Vec<Vec<SetId>> = out.iter().map(|l| Vec::with_capacity(l.len())).collect();
+    for (a, list) in out.iter().enumerate() {
+        for &b in list {
+            sorted[b as usize].push(a as SetId);
+        }
+    }
+    debug_assert!(sorted.iter().zip(&out).all(|(s, o)| s.len() == o.len()));
+    sorted
 }
