@@ -23,7 +23,10 @@ pub const ANY_OTHER_MEMBER: &str = "(any other member)";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     /// The sources, as numbers into [`AccessDiff::names`], in the principals' order.
-    pub sources: Vec<u32>,
+    /// Shared between changes with the same sources: a diff of two large policies has
+    /// tens of millions of (source, destination) cells, mostly the same few large groups of
+    /// sources at one destination after another.
+    pub sources: std::sync::Arc<[u32]>,
     pub dst: u32,
     pub gained: Access,
     pub lost: Access,
@@ -264,6 +267,7 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         changed_entries(&a, &b)
     };
     let mut changes: Vec<Change> = Vec::new();
+    let mut shared: FxHashSet<std::sync::Arc<[u32]>> = FxHashSet::default();
     for d in 0..n as Id {
         // The sources in play at `d`.
         let mut visit = |s: Id| {
@@ -309,7 +313,8 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         }
         // One exact answer per signature; sources with the same change together.
         let mut by_signature: FxHashMap<[u128; 2], usize> = FxHashMap::default();
-        let mut here: Vec<Change> = Vec::new();
+        // (sources, gained, lost), until the sources are complete.
+        let mut here: Vec<(Vec<u32>, Access, Access)> = Vec::new();
         let unchanged = usize::MAX;
         for &s in &touched {
             let sig = signature[s as usize];
@@ -319,27 +324,34 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
                 if gained.is_empty() && lost.is_empty() {
                     return unchanged;
                 }
-                match here
-                    .iter()
-                    .position(|c| c.gained == gained && c.lost == lost)
-                {
+                match here.iter().position(|(_, g, l)| *g == gained && *l == lost) {
                     Some(i) => i,
                     None => {
-                        here.push(Change {
-                            sources: Vec::new(),
-                            dst: d,
-                            gained,
-                            lost,
-                        });
+                        here.push((Vec::new(), gained, lost));
                         here.len() - 1
                     }
                 }
             });
             if at != unchanged {
-                here[at].sources.push(s);
+                here[at].0.push(s);
             }
         }
-        changes.extend(here);
+        changes.extend(here.into_iter().map(|(sources, gained, lost)| {
+            let sources = match shared.get(sources.as_slice()) {
+                Some(known) => known.clone(),
+                None => {
+                    let new: std::sync::Arc<[u32]> = sources.into();
+                    shared.insert(new.clone());
+                    new
+                }
+            };
+            Change {
+                sources,
+                dst: d,
+                gained,
+                lost,
+            }
+        }));
         for s in touched.drain(..) {
             in_play[s as usize] = false;
             signature[s as usize] = [0; 2];
@@ -510,7 +522,7 @@ pub fn write_json(d: &AccessDiff, out: &mut impl std::io::Write) -> std::io::Res
     for c in &d.changes {
         let (gained, lost) = (text(&access_json(&c.gained)), text(&access_json(&c.lost)));
         let dst = text(&d.name(c.dst).into());
-        for &s in &c.sources {
+        for &s in c.sources.iter() {
             let src = text(&d.name(s).into());
             let sep = if std::mem::take(&mut first) { "" } else { "," };
             write!(
