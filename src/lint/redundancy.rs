@@ -328,8 +328,8 @@ fn key(f: &Finding) -> Key {
 
 /// Every rule's selectors (with their ports, for an ACL destination) by where they are
 /// written.
-fn selector_texts(policy: &Policy) -> std::collections::HashMap<Span, &str> {
-    let mut out = std::collections::HashMap::new();
+fn selector_texts(policy: &Policy) -> rustc_hash::FxHashMap<Span, &str> {
+    let mut out = rustc_hash::FxHashMap::default();
     for g in policy.grants.iter().flatten() {
         for s in g.src.iter().chain(&g.dst) {
             out.insert(s.span, s.raw.trim());
