@@ -15,12 +15,15 @@ impl Audit {
         self.by_src = vec![Vec::new(); self.sets.len()];
         self.by_dst = vec![Vec::new(); self.sets.len()];
         self.by_pair = FxHashMap::default();
+        let mut dst_keys: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); self.sets.len()];
         for (i, r) in self.rules.iter().enumerate() {
             for &s in &r.src_sels {
                 push_unique(&mut self.by_src[s as usize], i as u32);
             }
             for e in &r.entries {
                 push_unique(&mut self.by_dst[e.set as usize], i as u32);
+                dst_keys[e.set as usize]
+                    .extend(e.keys.0.iter().map(|&(lo, hi)| (lo, hi, i as u32)));
                 for &s in &r.src_sels {
                     push_unique(self.by_pair.entry((s, e.set)).or_default(), i as u32);
                 }
@@ -40,6 +43,10 @@ impl Audit {
                 })
                 .collect()
         };
+        self.dst_keys = dst_keys
+            .into_iter()
+            .map(super::keys::KeyStab::new)
+            .collect();
         self.src_reach = reach(&self.by_src);
         self.dst_reach = reach(&self.by_dst);
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();

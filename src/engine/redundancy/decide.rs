@@ -234,12 +234,12 @@ impl Audit {
                 .chain(self.overlaps[e.set as usize].iter().copied())
                 .filter(|&t| t == e.set || self.sets[t as usize].contains(daddr));
             let allowed = holding.into_iter().any(|t| {
-                self.by_dst[t as usize].iter().any(|&c| {
+                // Only the rules whose entries on `t` open the flow's port: of the many
+                // rules with one destination, few do.
+                self.dst_keys[t as usize].at(key).any(|c| {
                     let c = c as usize;
                     let rule = &self.rules[c];
                     c != i
-                        && !(exclude_gone && self.gone_before(c, i))
-                        && r.coverable_by(rule)
                         && rule.entries.iter().any(|f| {
                             f.set == t
                                 && f.keys.contains(key)
@@ -249,6 +249,8 @@ impl Audit {
                                     self.sets[t as usize].contains(daddr)
                                 }
                         })
+                        && !(exclude_gone && self.gone_before(c, i))
+                        && r.coverable_by(rule)
                         && rule.src.contains(addr)
                 })
             });

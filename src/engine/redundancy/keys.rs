@@ -63,3 +63,35 @@ impl Keys {
         n
     }
 }
+
+/// The rules whose entries on one destination set open a key: their key intervals sorted
+/// by start, with a running maximum of ends, so a lookup scans back only over intervals
+/// that can reach the key. Rules may repeat (one per interval).
+#[derive(Clone, Debug, Default)]
+pub(super) struct KeyStab {
+    intervals: Vec<(u32, u32, u32)>,
+    max_end: Vec<u32>,
+}
+
+impl KeyStab {
+    pub(super) fn new(mut intervals: Vec<(u32, u32, u32)>) -> KeyStab {
+        intervals.sort_unstable();
+        let mut max_end = Vec::with_capacity(intervals.len());
+        let mut m = 0;
+        for &(_, hi, _) in &intervals {
+            m = m.max(hi);
+            max_end.push(m);
+        }
+        KeyStab { intervals, max_end }
+    }
+
+    /// The rules with an interval holding `key`.
+    pub(super) fn at(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
+        let end = self.intervals.partition_point(|&(lo, _, _)| lo <= key);
+        let start = self.max_end[..end].partition_point(|&m| m < key);
+        self.intervals[start..end]
+            .iter()
+            .filter(move |&&(_, hi, _)| hi >= key)
+            .map(|&(_, _, rule)| rule)
+    }
+}

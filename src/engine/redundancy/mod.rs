@@ -124,6 +124,8 @@ pub struct Audit {
     /// For each set, the rules with it among their sources / destinations.
     by_src: Vec<Vec<u32>>,
     by_dst: Vec<Vec<u32>>,
+    /// For each set, the rules with an entry on it, by the keys the entry opens.
+    dst_keys: Vec<keys::KeyStab>,
     /// For each (source set, destination set) a rule names together, the rules that do.
     by_pair: FxHashMap<(SetId, SetId), Vec<u32>>,
     /// Per set, how many rules its overlaps lead to, by sources / destinations.
@@ -155,6 +157,7 @@ impl Audit {
             rules: Vec::new(),
             by_src: Vec::new(),
             by_dst: Vec::new(),
+            dst_keys: Vec::new(),
             by_pair: FxHashMap::default(),
             src_reach: Vec::new(),
             dst_reach: Vec::new(),
