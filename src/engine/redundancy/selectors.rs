@@ -69,7 +69,7 @@ impl Audit {
                 .filter(|e| e.dst_index != k && !gone[e.dst_index])
                 .cloned()
                 .collect();
-            if rest.is_empty() {
+            if rest.is_empty() || !keys_may_be_covered(&mine, &rest, &self.sets) {
                 continue;
             }
             let src: &IpSet = if mine.iter().chain(&rest).any(|e| e.own) {
@@ -172,6 +172,36 @@ fn minimal_containing<'a>(
     chosen
 }
 
+/// Whether the other destinations' entries (`rest`) open every key that an entry of `mine`
+/// opens on some address: a key only `mine` opens, on an address, is a flow no other
+/// destination allows, found without the exact check. `autogroup:self` entries (whose
+/// addresses depend on the source) are left to the exact check.
+fn keys_may_be_covered(
+    mine: &[AuditEntry],
+    rest: &[AuditEntry],
+    sets: &[std::sync::Arc<IpSet>],
+) -> bool {
+    if mine.iter().any(|e| e.own) {
+        return true;
+    }
+    let mut theirs: Vec<(u32, u32)> = rest.iter().flat_map(|e| e.keys.0.iter().copied()).collect();
+    theirs.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(theirs.len());
+    for (lo, hi) in theirs {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    let within = |(lo, hi): (u32, u32)| {
+        let i = merged.partition_point(|&(a, _)| a <= lo);
+        i > 0 && merged[i - 1].1 >= hi
+    };
+    mine.iter()
+        .filter(|e| !sets[e.set as usize].is_empty())
+        .all(|e| e.keys.0.iter().all(|&k| within(k)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::{DEFS, audit};
@@ -186,5 +216,60 @@ mod tests {
         assert!(f[0].contains("RedundantSource"), "{f:?}");
         assert!(f[1].contains("EmptySource"), "{f:?}");
         assert!(f[2].contains("RedundantDestination"), "{f:?}");
+    }
+
+    use super::super::keys::Keys;
+    use super::super::lower::AuditEntry;
+    use super::keys_may_be_covered;
+    use crate::engine::ipset::IpSet;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn entry(set: u32, intervals: &[(u32, u32)]) -> AuditEntry {
+        AuditEntry {
+            set,
+            own: false,
+            keys: Keys(intervals.to_vec()),
+            dst_index: 0,
+        }
+    }
+
+    fn intervals() -> impl Strategy<Value = Vec<(u32, u32)>> {
+        proptest::collection::vec((0u32..40, 0u32..6), 0..4).prop_map(|v| {
+            // Sorted and disjoint, as `Keys` holds them.
+            let mut out: Vec<(u32, u32)> = Vec::new();
+            let mut v: Vec<(u32, u32)> = v.into_iter().map(|(lo, n)| (lo, lo + n)).collect();
+            v.sort_unstable();
+            for (lo, hi) in v {
+                match out.last_mut() {
+                    Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
+                    _ => out.push((lo, hi)),
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        /// The shortcut says "not covered" only when some key of a non-empty entry of
+        /// `mine` is opened by no entry of `rest`, key by key.
+        #[test]
+        fn the_key_shortcut_never_hides_a_cover(
+            mine in proptest::collection::vec((intervals(), any::<bool>()), 1..3),
+            rest in proptest::collection::vec(intervals(), 0..4),
+        ) {
+            let sets = vec![Arc::new(IpSet::new()), Arc::new(IpSet::all())];
+            let mine: Vec<AuditEntry> = mine
+                .iter()
+                .map(|(k, empty)| entry(if *empty { 0 } else { 1 }, k))
+                .collect();
+            let rest: Vec<AuditEntry> = rest.iter().map(|k| entry(1, k)).collect();
+            let opened = |key: u32| rest.iter().any(|e| e.keys.contains(key));
+            let every_key_opened = mine
+                .iter()
+                .filter(|e| e.set == 1)
+                .all(|e| e.keys.0.iter().all(|&(lo, hi)| (lo..=hi).all(opened)));
+            prop_assert_eq!(keys_may_be_covered(&mine, &rest, &sets), every_key_opened);
+        }
     }
 }
