@@ -54,6 +54,10 @@ impl AuditRule {
     }
 }
 
+/// Each selector's set, by its text: destinations' first, then sources' (`*` differs).
+/// Looked up by the borrowed text, so a selector met again allocates nothing.
+pub(super) type SetIds = [FxHashMap<String, SetId>; 2];
+
 /// Resolves a selector to its set id, creating the set on first use. `None` for a
 /// selector that did not parse (validation reports it). The flag marks `autogroup:self`.
 pub(super) struct Interner<'p> {
@@ -66,7 +70,7 @@ impl Interner<'_> {
     fn get(
         &mut self,
         sets: &mut Vec<Arc<IpSet>>,
-        ids: &mut FxHashMap<(bool, String), SetId>,
+        ids: &mut SetIds,
         is_src: bool,
         sel: &Sel,
     ) -> Option<(SetId, bool)> {
@@ -74,8 +78,8 @@ impl Interner<'_> {
         if !is_src && *s == Selector::Autogroup(Autogroup::SelfDevices) {
             return Some((0, true));
         }
-        let key = (is_src, sel.raw.trim().to_string());
-        if let Some(&id) = ids.get(&key) {
+        let raw = sel.raw.trim();
+        if let Some(&id) = ids[usize::from(is_src)].get(raw) {
             return Some((id, false));
         }
         // Built only when a selector is new: an edit that reuses known selectors costs
@@ -110,7 +114,7 @@ impl Interner<'_> {
         };
         let id = sets.len() as SetId;
         sets.push(set);
-        ids.insert(key, id);
+        ids[usize::from(is_src)].insert(raw.to_string(), id);
         Some((id, false))
     }
 }
@@ -194,7 +198,7 @@ impl Written<'_> {
         self,
         interner: &mut Interner,
         sets: &mut Vec<Arc<IpSet>>,
-        ids: &mut FxHashMap<(bool, String), SetId>,
+        ids: &mut SetIds,
     ) -> AuditRule {
         type Parts<'a> = (
             &'a [Sel],

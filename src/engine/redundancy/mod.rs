@@ -117,7 +117,7 @@ pub struct Audit {
     sets: Vec<Arc<IpSet>>,
     /// Each set's address count, for ranking.
     sizes: Vec<f64>,
-    set_ids: FxHashMap<(bool, String), SetId>,
+    set_ids: lower::SetIds,
     /// For each set, the sets it overlaps (sorted, itself excluded).
     overlaps: Vec<Vec<SetId>>,
     rules: Vec<AuditRule>,
@@ -152,7 +152,7 @@ impl Audit {
             // Set 0: every user-owned device, the stand-in for `autogroup:self` in overlaps.
             sets: vec![Arc::new(owners.all())],
             sizes: Vec::new(),
-            set_ids: FxHashMap::default(),
+            set_ids: Default::default(),
             overlaps: Vec::new(),
             rules: Vec::new(),
             by_src: Vec::new(),
