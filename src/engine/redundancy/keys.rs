@@ -17,6 +17,10 @@ impl Keys {
                 v.push((base | u32::from(r.first), base | u32::from(r.last)));
             }
         }
+        Keys::union(v)
+    }
+    /// The union of some key intervals, in any order.
+    pub(super) fn union(mut v: Vec<(u32, u32)>) -> Keys {
         v.sort_unstable();
         let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
         for (lo, hi) in v {
@@ -26,6 +30,11 @@ impl Keys {
             }
         }
         Keys(out)
+    }
+    /// Whether every key from `lo` to `hi` is among these.
+    pub(super) fn contains_all(&self, (lo, hi): (u32, u32)) -> bool {
+        let i = self.0.partition_point(|&(a, _)| a <= lo);
+        i > 0 && self.0[i - 1].1 >= hi
     }
     pub(super) fn overlaps(&self, other: &Keys) -> bool {
         let (mut i, mut j) = (0, 0);

@@ -2,6 +2,7 @@
 //! selectors.
 
 use super::coverage::{Checker, Part};
+use super::keys::Keys;
 use super::lower::AuditEntry;
 use super::{Audit, Inner};
 use crate::engine::ipset::IpSet;
@@ -184,22 +185,10 @@ fn keys_may_be_covered(
     if mine.iter().any(|e| e.own) {
         return true;
     }
-    let mut theirs: Vec<(u32, u32)> = rest.iter().flat_map(|e| e.keys.0.iter().copied()).collect();
-    theirs.sort_unstable();
-    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(theirs.len());
-    for (lo, hi) in theirs {
-        match merged.last_mut() {
-            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
-    let within = |(lo, hi): (u32, u32)| {
-        let i = merged.partition_point(|&(a, _)| a <= lo);
-        i > 0 && merged[i - 1].1 >= hi
-    };
+    let theirs = Keys::union(rest.iter().flat_map(|e| e.keys.0.iter().copied()).collect());
     mine.iter()
         .filter(|e| !sets[e.set as usize].is_empty())
-        .all(|e| e.keys.0.iter().all(|&k| within(k)))
+        .all(|e| e.keys.0.iter().all(|&k| theirs.contains_all(k)))
 }
 
 #[cfg(test)]
@@ -218,9 +207,8 @@ mod tests {
         assert!(f[2].contains("RedundantDestination"), "{f:?}");
     }
 
-    use super::super::keys::Keys;
     use super::super::lower::AuditEntry;
-    use super::keys_may_be_covered;
+    use super::{Keys, keys_may_be_covered};
     use crate::engine::ipset::IpSet;
     use proptest::prelude::*;
     use std::sync::Arc;
