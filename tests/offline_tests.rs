@@ -68,6 +68,16 @@ fn tests_only(findings: Vec<Finding>) -> Vec<Finding> {
         .collect()
 }
 
+/// `check` of `policy` (with `inventory` when given) exits 0, and its only test finding is
+/// one TSA102 warning: that finding.
+fn one_undecided(policy: &str, inventory: Option<&str>) -> Finding {
+    let (code, found) = check(policy, inventory, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    found.into_iter().next().expect("one finding")
+}
+
 /// An inventory of users only (no devices), each `(login, role, type)`.
 fn users(list: &[(&str, &str, &str)]) -> String {
     let users: Vec<String> = list
@@ -246,16 +256,13 @@ const SSH: &str = r#"{
 
 #[test]
 fn an_ssh_test_that_depends_on_a_role() {
-    let (code, found) = check(SSH, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(SSH, None);
     assert!(
-        found[0]
+        found
             .message
             .ends_with("which holds unless alice@example.com is a member without the admin role"),
         "{}",
-        found[0].message
+        found.message
     );
     let role = |r: &str| users(&[("alice@example.com", r, "member")]);
     let (code, found) = check(SSH, Some(&role("admin")), &[]);
@@ -297,16 +304,13 @@ fn tests_of_a_tailscale_service_follow_the_grants_that_name_it() {
         r#""grants": ["#,
         r#""grants": [{"src": ["tag:web"], "dst": ["100.64.0.0/10"], "ip": ["tcp:22"]},"#,
     );
-    let (code, found) = check(&range, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(&range, None);
     assert!(
-        found[0].message.ends_with(
+        found.message.ends_with(
             "which holds only if the address of svc:web (not in the policy) is outside 100.64.0.0/10 (opened by grants[0])"
         ),
         "{}",
-        found[0].message
+        found.message
     );
 }
 
@@ -369,18 +373,15 @@ fn web_and_db(db: &str) -> String {
 fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_inventory() {
     // Offline, tag:db's address is unknown: inside the set the test fails, outside it
     // holds. The stand-in's placeholder address (inside the set) decides nothing.
-    let (code, found) = check(MOST, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(MOST, None);
     assert!(
-        found[0].message.ends_with(
+        found.message.ends_with(
             "which holds only if the addresses of tag:db's devices are outside ipset:most (opened by grants[0])"
         ),
         "{}",
-        found[0].message
+        found.message
     );
-    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+    assert!(found.help.contains("--inventory"), "{}", found.help);
     // The devices' real addresses decide.
     let (code, found) = check(MOST, Some(&web_and_db("100.90.0.5")), &[]);
     assert_eq!(code, 1, "{found:?}");
@@ -395,16 +396,13 @@ fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_invent
     assert_eq!(code, 0, "{found:?}");
     assert_eq!(codes(&tests_only(found)), ["TSA102"]);
     let accept = part.replace(r#""deny""#, r#""accept""#);
-    let (code, found) = check(&accept, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(&accept, None);
     assert!(
-        found[0]
+        found
             .message
             .ends_with("are inside 100.100.0.0/16 (opened by grants[0])"),
         "{}",
-        found[0].message
+        found.message
     );
     // The same written as ACLs, whose destinations carry their ports (`host:ports`).
     for host in ["100.100.0.0/16", "ipset:most"] {
@@ -432,16 +430,13 @@ fn an_address_rule_over_part_of_the_tailnet_leaves_a_test_of_a_tag_to_the_invent
         r#""dst": ["fd7a:115c:a1e0::/48"]"#,
     );
     for inventory in [None, Some(web_and_db_dual_stack())] {
-        let (code, found) = check(&v6, inventory.as_deref(), &[]);
-        assert_eq!(code, 0, "{found:?}");
-        let found = tests_only(found);
-        assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+        let found = one_undecided(&v6, inventory.as_deref());
         assert!(
-            found[0]
+            found
                 .message
                 .ends_with("which holds only if the control plane's test run counts only IPv4 flows (opened by grants[0])"),
             "{}",
-            found[0].message
+            found.message
         );
     }
 }
@@ -462,18 +457,15 @@ fn an_address_no_known_device_holds_may_be_any_devices() {
         "grants": [{"src": ["bob@example.com"], "dst": ["ann@example.com"], "ip": ["*"]}],
         "tests": [{"src": "bob@example.com", "deny": ["100.100.0.5:80"]}],
     }"#;
-    let (code, found) = check(policy, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(policy, None);
     assert!(
-        found[0].message.ends_with(
+        found.message.ends_with(
             "which holds only if 100.100.0.5 is the address of no device of ann@example.com (opened by grants[0])"
         ),
         "{}",
-        found[0].message
+        found.message
     );
-    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+    assert!(found.help.contains("--inventory"), "{}", found.help);
     // The inventory decides: ann's device there fails the test; nobody's passes it.
     let devices = |ann: &str| {
         format!(
@@ -495,16 +487,13 @@ fn an_address_no_known_device_holds_may_be_any_devices() {
         "grants": [{"src": ["ann@example.com"], "dst": ["tag:db"], "ip": ["*"]}],
         "tests": [{"src": "100.100.0.5", "deny": ["tag:db:80"]}],
     }"#;
-    let (code, found) = check(from, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(from, None);
     assert!(
-        found[0]
+        found
             .message
             .contains("100.100.0.5 is the address of no device of ann@example.com"),
         "{}",
-        found[0].message
+        found.message
     );
     // A `via` rule reaches such an address only if a router routes it.
     let via = r#"{
@@ -512,16 +501,13 @@ fn an_address_no_known_device_holds_may_be_any_devices() {
         "grants": [{"src": ["ann@example.com"], "dst": ["100.100.0.5"], "ip": ["*"], "via": ["tag:router"]}],
         "tests": [{"src": "ann@example.com", "accept": ["100.100.0.5:80"]}],
     }"#;
-    let (code, found) = check(via, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let found = one_undecided(via, None);
     assert!(
-        found[0]
+        found
             .message
             .contains("100.100.0.5 is routed by a device tagged tag:router"),
         "{}",
-        found[0].message
+        found.message
     );
 }
 
@@ -650,11 +636,8 @@ fn an_undecidable_test_names_a_few_of_many_deciding_rules() {
         tags.join(", "),
         grants.join(", ")
     );
-    let (code, found) = check(&policy, None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
-    let message = &found[0].message;
+    let found = one_undecided(&policy, None);
+    let message = &found.message;
     assert!(message.contains("tag:t101 or 295 more"), "{message}");
     assert!(message.contains("grants[103] and 295 more)"), "{message}");
     assert!(message.len() < 400, "{message}");

@@ -17,6 +17,10 @@
 
 #[path = "support/offline_verdicts.rs"]
 mod offline_verdicts;
+#[path = "support/policy_text.rs"]
+#[allow(dead_code)]
+mod policy_text;
+use policy_text::quoted;
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -57,14 +61,6 @@ fn selector(c: u8) -> &'static str {
 /// A test's source or destination host.
 fn principal(c: u8) -> &'static str {
     [ANN, BOB, "group:g0", "tag:web", "tag:db", IP, "h"][(c % 7) as usize]
-}
-
-fn quoted(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// (sources, destinations, port choice, via tag:db?, written as an ACL?).

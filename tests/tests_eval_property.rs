@@ -13,6 +13,10 @@
 
 #[path = "support/offline_verdicts.rs"]
 mod offline_verdicts;
+#[path = "support/policy_text.rs"]
+#[allow(dead_code)]
+mod policy_text;
+use policy_text::quoted;
 
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -66,14 +70,6 @@ fn principal(c: u8) -> &'static str {
     [
         USERS[0], USERS[1], USERS[2], "group:g0", "group:g1", "tag:web",
     ][(c % 6) as usize]
-}
-
-fn quoted(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// (sources, destinations, port choice).

@@ -1,7 +1,7 @@
 //! Pieces of policy text that the property tests' random policies share.
 
-/// `["a", "b"]`'s inside: each string quoted, comma-separated.
-pub fn quoted(v: &[String]) -> String {
+/// `["a", "b"]`'s inside: each string quoted, comma-separated (`String`s or `&str`s).
+pub fn quoted<S: std::fmt::Debug>(v: &[S]) -> String {
     v.iter()
         .map(|s| format!("{s:?}"))
         .collect::<Vec<_>>()
