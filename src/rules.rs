@@ -330,8 +330,10 @@ address or `autogroup:internet` for exit-node traffic.\nViolation: `\"dst\": [\"
 Fix: `\"dst\": [\"autogroup:internet\"]`.";
     InvalidCapability = "TSA042", "invalid-capability", Error(Capture("grant/grant-a5")),
         "An app capability name is malformed or reserved",
-        "Capability names have the form `{domain}/{path}` (no scheme); names under tailscale.com are \
-reserved except the few Tailscale documents for grants (cap/drive, cap/kubernetes, cap/relay, ...).\n\
+        "Capability names have the form `{domain}/{path}` (no scheme). Names under tailscale.com are \
+reserved for the capabilities Tailscale defines (cap/drive, cap/kubernetes, cap/relay, ...); this is \
+an error for the names the control plane is recorded rejecting (cap/funnel, cap/relay-target), and \
+TSA045 for other names tsacl does not know.\n\
 Violation: `https://example.com/cap/x`\nFix: `example.com/cap/x`.";
     AppWithInternet = "TSA043", "app-with-internet", Error(Capture("grant/grant-v01")),
         "App capabilities granted to autogroup:internet",
@@ -341,6 +343,14 @@ with `autogroup:internet`.\nFix: split the grant.";
         "A via entry is not a tag",
         "`via` restricts which exit nodes, subnet routers or app connectors carry the traffic; it only \
 takes tags.\nViolation: `\"via\": [\"autogroup:tagged\"]`\nFix: `\"via\": [\"tag:exit-eu\"]`.";
+    UnknownTailscaleCapability = "TSA045", "unknown-tailscale-capability", Warning,
+        "An app capability under tailscale.com that tsacl does not know",
+        "The control plane accepts only the tailscale.com capabilities Tailscale defines and rejects \
+the others (`capability name must not be in the tailscale.com domain`). Its list grows with \
+Tailscale's features (Tailscale PAM's `tailscale.com/cap/pam`, say), so a name tsacl does not know \
+is a warning: a misspelling is named with the capability it is closest to, and `tsacl push` has the \
+control plane decide the rest.\n\
+Violation: `\"tailscale.com/cap/drvie\": [{}]`\nFix: `\"tailscale.com/cap/drive\": [{}]`.";
     SshAction = "TSA050", "ssh-action", Error(Capture("ssh/ssh-malformed-action-deny")),
         "An SSH rule's action is missing or invalid",
         "SSH actions are exactly `accept` or `check` (lower case).\nViolation: `\"action\": \"Accept\"`\n\

@@ -716,12 +716,22 @@ impl Lowerer<'_> {
         for m in self.entries(value, what) {
             match &m.value.kind {
                 Kind::Array(items) => {
+                    // The control plane keeps each value as raw JSON (tailcfg.RawMessage) and
+                    // only checks that it is JSON, so another type is accepted: a warning for
+                    // the application that reads the values as objects.
                     for item in items {
-                        if !matches!(item.kind, Kind::Object(_)) {
-                            self.wrong_type(
-                                item,
-                                &format!("each value of {:?}", m.key),
-                                "an object",
+                        if !matches!(item.kind, Kind::Object(_) | Kind::Null) {
+                            self.report(
+                                Code::InvalidValue,
+                                item.span,
+                                format!(
+                                    "each value of {:?} should be an object, not {}",
+                                    m.key,
+                                    article(item.type_name())
+                                ),
+                            )
+                            .help = Some(
+                                "the control plane passes the value on as it is, but applications read each value as a JSON object: write {} for a capability without arguments".into(),
                             );
                         }
                     }

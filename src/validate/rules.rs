@@ -6,13 +6,16 @@ use crate::diagnostics::Label;
 use crate::model::{Acl, Autogroup, Grant, NodeAttr, Prefix, Sel, Selector, SshRule};
 use crate::rules::Code;
 
-/// Tailscale capabilities that grants may carry (the rest of tailscale.com is reserved).
-/// `databases` is the database connector's (tailscale's ts-db-connector README has users
-/// put it in their tailnet policy; public policies push it).
+/// Tailscale capabilities that grants may carry (the control plane rejects the tailscale.com
+/// names it does not define). `databases` is the database connector's (tailscale's
+/// ts-db-connector README has users put it in their tailnet policy; public policies push
+/// it); `pam` is Tailscale PAM's (its docs, "Control access": access is a
+/// `tailscale.com/cap/pam` grant, and enabling PAM writes one).
 const ALLOWED_TAILSCALE_CAPS: &[&str] = &[
     "tailscale.com/cap/databases",
     "tailscale.com/cap/drive",
     "tailscale.com/cap/kubernetes",
+    "tailscale.com/cap/pam",
     "tailscale.com/cap/relay",
     "tailscale.com/cap/webui",
     "tailscale.com/cap/tsidp",
@@ -20,6 +23,13 @@ const ALLOWED_TAILSCALE_CAPS: &[&str] = &[
     "tailscale.com/cap/tailsql",
     "tailscale.com/cap/golink",
 ];
+
+/// Tailscale capability names the control plane is recorded rejecting in grants
+/// (captures grant-k10 and grant-a5: "capability name must not be in the tailscale.com
+/// domain"). Other names under tailscale.com are decided by the server's own list, which
+/// grows with Tailscale's features: tsacl warns (TSA045) rather than guess.
+const REJECTED_TAILSCALE_CAPS: &[&str] =
+    &["tailscale.com/cap/funnel", "tailscale.com/cap/relay-target"];
 
 /// Node IPs come from 100.64.0.0/10, minus these ranges Tailscale reserves.
 const RESERVED_POOLS: &[&str] = &["100.100.100.0/24", "100.115.92.0/23"];
@@ -126,9 +136,26 @@ impl Validator<'_> {
             d.help = Some("add \"ip\": [\"*\"] (or specific ports such as \"tcp:443\") or an \"app\" capability".into());
         }
         for cap in &grant.app {
-            if let Err(message) = check_capability_name(&cap.name.value) {
-                let d = self.report(Code::InvalidCapability, cap.name.span, message);
-                d.help = Some("capability names look like example.com/cap/name".into());
+            let name = &cap.name.value;
+            match check_capability_name(name) {
+                CapabilityName::Fine => {}
+                CapabilityName::Rejected(message) => {
+                    let d = self.report(Code::InvalidCapability, cap.name.span, message);
+                    d.help = Some("capability names look like example.com/cap/name".into());
+                }
+                CapabilityName::UnknownTailscale => {
+                    let d = self.report(
+                        Code::UnknownTailscaleCapability,
+                        cap.name.span,
+                        format!(
+                            "{name:?} is not a Tailscale capability tsacl knows: the control plane accepts only the tailscale.com capabilities Tailscale defines, and rejects the others (\"capability name must not be in the tailscale.com domain\")"
+                        ),
+                    );
+                    d.help = Some(match nearest_tailscale_capability(name) {
+                        Some(known) => format!("did you mean {known:?}?"),
+                        None => "check the name in Tailscale's app capabilities documentation (`tsacl push` has the control plane decide it); a capability of your own takes your own domain, as example.com/cap/name".into(),
+                    });
+                }
             }
         }
         if !grant.app.is_empty()
@@ -391,19 +418,44 @@ impl Validator<'_> {
     }
 }
 
+/// What tsacl knows of an app capability's name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CapabilityName {
+    /// Well formed, and not a reserved name the control plane may refuse.
+    Fine,
+    /// Under tailscale.com (or tailscale.io) and not a capability tsacl knows: the control
+    /// plane accepts it only if Tailscale defines it.
+    UnknownTailscale,
+    /// The control plane rejects it, with this message.
+    Rejected(&'static str),
+}
+
 /// Capability names: `{domain}/{path}`, and not reserved by Tailscale.
-pub fn check_capability_name(name: &str) -> Result<(), &'static str> {
+pub fn check_capability_name(name: &str) -> CapabilityName {
     let Some((domain, path)) = name.split_once('/') else {
-        return Err("capability name must have the form {domain}/{path}");
+        return CapabilityName::Rejected("capability name must have the form {domain}/{path}");
     };
     if name.contains("://") || domain.is_empty() || path.is_empty() || domain.contains(':') {
-        return Err("capability name must have the form {domain}/{path}");
+        return CapabilityName::Rejected("capability name must have the form {domain}/{path}");
+    }
+    if REJECTED_TAILSCALE_CAPS.contains(&name) {
+        return CapabilityName::Rejected("capability name must not be in the tailscale.com domain");
     }
     let reserved = domain == "tailscale.com" || domain == "tailscale.io";
     if reserved && !ALLOWED_TAILSCALE_CAPS.contains(&name) {
-        return Err("capability name must not be in the tailscale.com domain");
+        return CapabilityName::UnknownTailscale;
     }
-    Ok(())
+    CapabilityName::Fine
+}
+
+/// The known Tailscale capability `name` is most likely a misspelling of.
+fn nearest_tailscale_capability(name: &str) -> Option<&'static str> {
+    ALLOWED_TAILSCALE_CAPS
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(name, known), *known))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, known)| known)
 }
 
 #[cfg(test)]
@@ -412,11 +464,31 @@ mod tests {
 
     #[test]
     fn capability_names() {
-        assert!(check_capability_name("example.com/cap/foo").is_ok());
-        assert!(check_capability_name("tailscale.com/cap/drive").is_ok());
-        assert!(check_capability_name("tailscale.com/cap/databases").is_ok());
-        assert!(check_capability_name("tailscale.com/cap/funnel").is_err());
-        assert!(check_capability_name("https://example.com/cap").is_err());
-        assert!(check_capability_name("nocap").is_err());
+        use CapabilityName::*;
+        let rejected = |name| matches!(check_capability_name(name), Rejected(_));
+        assert_eq!(check_capability_name("example.com/cap/foo"), Fine);
+        assert_eq!(check_capability_name("tailscale.com/cap/drive"), Fine);
+        assert_eq!(check_capability_name("tailscale.com/cap/databases"), Fine);
+        assert_eq!(check_capability_name("tailscale.com/cap/pam"), Fine);
+        assert!(rejected("tailscale.com/cap/funnel"));
+        assert!(rejected("tailscale.com/cap/relay-target"));
+        assert!(rejected("https://example.com/cap"));
+        assert!(rejected("nocap"));
+        assert_eq!(
+            check_capability_name("tailscale.com/cap/something-new"),
+            UnknownTailscale
+        );
+        assert_eq!(
+            check_capability_name("tailscale.io/cap/x"),
+            UnknownTailscale
+        );
+        assert_eq!(
+            nearest_tailscale_capability("tailscale.com/cap/drvie"),
+            Some("tailscale.com/cap/drive")
+        );
+        assert_eq!(
+            nearest_tailscale_capability("tailscale.com/cap/something-new"),
+            None
+        );
     }
 }
