@@ -744,3 +744,92 @@ fn an_ssh_test_of_an_address_no_device_holds() {
         found[0].message
     );
 }
+
+/// `autogroup:internet` in the control plane's test run. Live policies the control plane
+/// tests on every push count it for a public address (nlopez/tailnet accepts
+/// `tag:work -> 1.1.1.1:53` through it) and expect it not to for a public address a
+/// subnet route carries (regulad/tailscale-acls denies tags a routed public IPv6 address
+/// that only `autogroup:internet` opens): no capture says which, so the routed case is
+/// undecided (TSA102), never failed. A rule naming the address, or `*` (which takes in
+/// approved routes), still decides.
+#[test]
+fn exit_node_access_to_a_routed_public_address_is_undecided_in_tests() {
+    let policy = |grants: &str, test: &str| {
+        format!(
+            r#"{{
+    "tagOwners": {{"tag:a": [], "tag:r": []}},
+    "hosts": {{"dns": "8.8.8.8", "office": "203.0.113.5"}},
+    "autoApprovers": {{"routes": {{"203.0.113.0/24": ["tag:r"]}}}},
+    "grants": [{grants}],
+    "tests": [{test}],
+}}"#
+        )
+    };
+    let internet = r#"{"src": ["*"], "dst": ["autogroup:internet"], "ip": ["*"]}"#;
+    // A public address no subnet route carries: the exit-node rule counts.
+    let (code, found) = check(
+        &policy(internet, r#"{"src": "tag:a", "accept": ["dns:53"]}"#),
+        None,
+        &[],
+    );
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+    let (code, found) = check(
+        &policy(internet, r#"{"src": "tag:a", "deny": ["dns:53"]}"#),
+        None,
+        &[],
+    );
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    // One a subnet route the policy approves may carry: open, either way.
+    let deny = one_undecided(
+        &policy(internet, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
+        None,
+    );
+    assert!(
+        deny.message.contains(
+            "to be denied, which holds only if the control plane's test run leaves out exit-node access to an address a subnet route carries (opened by grants[0])"
+        ),
+        "{}",
+        deny.message
+    );
+    assert!(
+        deny.help
+            .contains("office lies in a subnet route the tailnet approves"),
+        "{}",
+        deny.help
+    );
+    let accept = one_undecided(
+        &policy(internet, r#"{"src": "tag:a", "accept": ["office:443"]}"#),
+        None,
+    );
+    assert!(
+        accept.message.contains(
+            "which holds only if the control plane's test run counts exit-node access to an address a subnet route carries"
+        ),
+        "{}",
+        accept.message
+    );
+    // `*` takes in approved routes: it decides.
+    let everything = r#"{"src": ["tag:a"], "dst": ["*"], "ip": ["*"]}"#;
+    let (code, found) = check(
+        &policy(everything, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
+        None,
+        &[],
+    );
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    // So does a rule that names the address, beside the exit-node rule.
+    let named =
+        format!(r#"{internet}, {{"src": ["tag:a"], "dst": ["office"], "ip": ["tcp:443"]}}"#);
+    let (code, found) = check(
+        &policy(
+            &named,
+            r#"{"src": "tag:a", "deny": ["office:443"], "proto": "tcp"}"#,
+        ),
+        None,
+        &[],
+    );
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+}

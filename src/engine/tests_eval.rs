@@ -82,7 +82,18 @@ pub fn evaluate(
     let service_space = tailnet_space()
         .subtract(&IpSet::from_addrs(device_of.keys().copied()))
         .subtract(&IpSet::from_addrs(services.keys().copied()));
+    let mut subnet_routes = IpSet::new();
+    let approvable = policy.auto_approvers.routes.iter().filter_map(|r| r.prefix);
+    for prefix in inventory
+        .devices
+        .iter()
+        .flat_map(|d| d.subnet_routes().copied())
+        .chain(approvable.filter(|p| p.len != 0))
+    {
+        subnet_routes.add_prefix(&prefix);
+    }
     let ev = Evaluator {
+        subnet_routes,
         index: &index,
         device_of: &device_of,
         services: &services,
@@ -580,6 +591,10 @@ struct Evaluator<'a> {
     /// Tailscale Services' stand-in addresses.
     services: &'a FxHashMap<IpAddr, &'a str>,
     service_space: IpSet,
+    /// Where a subnet route may carry an address: the routes devices have approved and
+    /// the prefixes `autoApprovers.routes` approves (not the exit routes; see
+    /// [`Side::Internet`]).
+    subnet_routes: IpSet,
     /// Devices from this index on are stand-ins, whose addresses are placeholders.
     stand_ins_from: usize,
     /// Where a stand-in's real address may lie, per family (IPv4, IPv6).
@@ -1117,6 +1132,14 @@ enum Side {
     /// An address the test names, which no known device holds, is reached by a `via`
     /// rule only if one of its routers routes it (not if it is a device's own).
     Via,
+    /// A public address that a subnet route may carry, reached only by a rule to
+    /// `autogroup:internet`: no capture shows whether the control plane's test run counts
+    /// exit-node access to an address a subnet route carries (clients send it to the
+    /// subnet router). Live policies the control plane tests on every push count it for
+    /// other public addresses (nlopez/tailnet accepts `tag:work -> 1.1.1.1:53` through
+    /// `autogroup:internet`) and expect it not to for a routed one (regulad/tailscale-acls
+    /// denies tags a routed public IPv6 address that only `autogroup:internet` opens).
+    Internet,
 }
 
 /// A rule's sources as written, split: the addresses of the selectors that name devices
@@ -1251,6 +1274,35 @@ impl Evaluator<'_> {
                     .map(|e| (r, e.span))
             })
             .collect()
+    }
+
+    /// Moves the rules that reach `dst`, a public address a subnet route may carry, only
+    /// through `autogroup:internet` from `allowing` to `ranges` ([`Side::Internet`]).
+    fn exit_node_only<'r>(
+        &'r self,
+        src: IpAddr,
+        dst: IpAddr,
+        protos: &[u8],
+        port: u16,
+        allowing: &mut Vec<(&'r Rule, Span)>,
+        ranges: &mut Ranges<'r>,
+    ) {
+        let internet = super::resolve::internet();
+        if !internet.contains(dst) || !self.subnet_routes.contains(dst) {
+            return;
+        }
+        allowing.retain(|(r, _)| {
+            let otherwise = r.entries.iter().any(|e| {
+                !matches!(&e.target, Target::Addresses(set) if set == internet)
+                    && protos
+                        .iter()
+                        .any(|p| e.admits(|ip| self.owner_of(ip), src, dst, *p, port))
+            });
+            if !otherwise {
+                ranges.push((*r, String::new(), Side::Internet));
+            }
+            otherwise
+        });
     }
 
     /// Whether `r`'s sources take in `src`. A stand-in device's address is a
@@ -1799,8 +1851,16 @@ impl Evaluator<'_> {
                         let (allowing, ranges) = match self.services.get(d) {
                             Some(service) => self.service_rules(service, *s, &protos, dst.port),
                             None => {
-                                let (allowing, mut ranges) =
+                                let (mut allowing, mut ranges) =
                                     self.device_rules(*s, *d, &protos, dst.port);
+                                self.exit_node_only(
+                                    *s,
+                                    *d,
+                                    &protos,
+                                    dst.port,
+                                    &mut allowing,
+                                    &mut ranges,
+                                );
                                 if allowing.is_empty() {
                                     ranges.extend(self.owner_rules(*s, *d, &protos, dst.port));
                                     if let Some((s6, d6)) =
@@ -1916,6 +1976,16 @@ impl Evaluator<'_> {
                         // Whose addresses decide: the source's devices, the destination's.
                         let mut names = Vec::new();
                         let mut clauses = Vec::new();
+                        if ranges.iter().any(|(s, _)| *s == Side::Internet) {
+                            clauses.push(
+                                if accept {
+                                    "the control plane's test run counts exit-node access to an address a subnet route carries"
+                                } else {
+                                    "the control plane's test run leaves out exit-node access to an address a subnet route carries"
+                                }
+                                .to_string(),
+                            );
+                        }
                         if ranges.iter().any(|(s, _)| *s == Side::Family) {
                             clauses.push(
                                 if accept {
@@ -1952,7 +2022,10 @@ impl Evaluator<'_> {
                                     format!("the addresses of {service}'s devices are")
                                 }
                                 Side::SourceOwner => format!("{source} is"),
-                                Side::DestinationOwner | Side::Family | Side::Via => {
+                                Side::DestinationOwner
+                                | Side::Family
+                                | Side::Via
+                                | Side::Internet => {
                                     format!("{service} is")
                                 }
                             };
@@ -2003,6 +2076,10 @@ impl Evaluator<'_> {
                         } else if ranges.iter().all(|(s, _)| *s == Side::Via) {
                             Advice::Said(format!(
                                 "a `via` rule reaches an address only where its routers route it, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
+                            ))
+                        } else if ranges.iter().all(|(s, _)| *s == Side::Internet) {
+                            Advice::Said(format!(
+                                "only autogroup:internet opens this flow, and {service} lies in a subnet route the tailnet approves, so clients send it to the subnet router rather than an exit node; no recorded answer shows whether the control plane's test run counts the exit-node rule for it: name the address in a rule"
                             ))
                         } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
                             Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string())
