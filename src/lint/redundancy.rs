@@ -130,15 +130,28 @@ pub fn audit(
                     "removing it changes no access, whatever the devices and whoever holds which role or is a member".into()
                 })
             }
-            Kind::NoSources => Diagnostic::new(
-                Code::IneffectiveRule,
-                at(f.span),
-                format!(
-                    "{} allows nothing: its sources match nobody{scope}",
-                    f.origin
-                ),
-            )
-            .with_help("check the selectors for typos, or remove the rule"),
+            Kind::NoSources => {
+                let texts: Vec<&str> = rule_sources(policy, f.origin)
+                    .iter()
+                    .map(|s| s.raw.trim())
+                    .collect();
+                Diagnostic::new(
+                    Code::IneffectiveRule,
+                    at(f.span),
+                    format!(
+                        "{} allows nothing: its sources match nobody{scope}",
+                        f.origin
+                    ),
+                )
+                .with_help(match memberless_groups(policy, texts).as_slice() {
+                    [] => "check the selectors for typos, or remove the rule".to_string(),
+                    [one] => format!("{one} has no members: add them, or remove the rule"),
+                    several => format!(
+                        "{} have no members: add them, or remove the rule",
+                        join(several)
+                    ),
+                })
+            }
             Kind::NoDestinations => Diagnostic::new(
                 Code::IneffectiveRule,
                 at(f.span),
@@ -186,13 +199,21 @@ pub fn audit(
                 }
                 d.with_help("remove it from the rule")
             }
-            Kind::EmptySource { span } => Diagnostic::new(
-                Code::RedundantSelector,
-                at(*span),
-                format!("source `{}` matches nobody{scope}", text(*span)),
-            )
-            .with_primary_label("matches nobody")
-            .with_help("check it for a typo, or remove it"),
+            Kind::EmptySource { span } => {
+                let written = text(*span);
+                Diagnostic::new(
+                    Code::RedundantSelector,
+                    at(*span),
+                    format!("source `{written}` matches nobody{scope}"),
+                )
+                .with_primary_label("matches nobody")
+                .with_help(
+                    match memberless_groups(policy, [written.as_str()]).as_slice() {
+                        [group] => format!("{group} has no members: add them, or remove it"),
+                        _ => "check it for a typo, or remove it".to_string(),
+                    },
+                )
+            }
             Kind::EmptyDestination { span } => Diagnostic::new(
                 Code::RedundantSelector,
                 at(*span),
@@ -346,6 +367,38 @@ fn selector_texts(policy: &Policy) -> rustc_hash::FxHashMap<Span, &str> {
     out
 }
 
+/// A rule's sources as written.
+fn rule_sources(policy: &Policy, origin: Origin) -> &[crate::model::Sel] {
+    match origin {
+        Origin::Acl(i) => policy
+            .acls
+            .as_deref()
+            .and_then(|a| a.get(i))
+            .map_or(&[], |a| &a.src),
+        Origin::Grant(i) => policy
+            .grants
+            .as_deref()
+            .and_then(|g| g.get(i))
+            .map_or(&[], |g| &g.src),
+        Origin::Default => &[],
+    }
+}
+
+/// The groups among `selectors` whose definition lists no member: why a source matches
+/// nobody, when a group is kept empty on purpose (filled in as people join).
+fn memberless_groups<'a>(
+    policy: &Policy,
+    selectors: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    selectors
+        .into_iter()
+        .filter(|s| {
+            s.starts_with("group:") && policy.group(s).is_some_and(|g| g.members.is_empty())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 fn join(items: &[String]) -> String {
     match items {
         [] => String::new(),
@@ -432,6 +485,41 @@ mod tests {
         assert_eq!(
             found[2].1,
             "grants[3] allows nothing: its sources match nobody"
+        );
+    }
+
+    #[test]
+    fn a_group_kept_empty_is_named_as_why_nothing_matches() {
+        // Policies keep a group empty until people join it (tailscale-dev/pam-recipes):
+        // the help says so, not "check for typos".
+        let text = r#"{
+            "groups": {"group:oncall": [], "group:eng": ["alice@example.com"]},
+            "tagOwners": {"tag:db": []},
+            "grants": [
+                {"src": ["group:oncall"], "dst": ["tag:db"], "ip": ["tcp:22"]},
+                {"src": ["group:oncall", "group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+            ],
+        }"#;
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
+        let helps: Vec<(Code, Option<String>)> = check_policy(&sources, id, &Options::default())
+            .diagnostics
+            .into_iter()
+            .filter(|d| matches!(d.code, Code::RedundantSelector | Code::IneffectiveRule))
+            .map(|d| (d.code, d.help))
+            .collect();
+        assert_eq!(
+            helps,
+            [
+                (
+                    Code::IneffectiveRule,
+                    Some("group:oncall has no members: add them, or remove the rule".into())
+                ),
+                (
+                    Code::RedundantSelector,
+                    Some("group:oncall has no members: add them, or remove it".into())
+                ),
+            ]
         );
     }
 
