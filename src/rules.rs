@@ -402,6 +402,12 @@ Fix: `\"accept\": [\"tag:web:80\", \"tag:web:443\"]`.";
         "An sshTests entry is malformed",
         "Each SSH test has a `src` (not an autogroup), `dst` hosts (users, groups, tags or host \
 aliases; no ports, CIDRs or autogroups) and `accept`/`check`/`deny` usernames.";
+    SshTestWithoutDst = "TSA072", "ssh-test-without-dst", Warning,
+        "An sshTests entry names no destination",
+        "An SSH test without `dst` asserts nothing. headscale rejects it (`SSH tests entry must have \
+at least one dst`), but no recorded answer shows that Tailscale's control plane does, and a policy \
+applied to a live tailnet on every push carries one (tristanheaven/tailscale-config), so it is a \
+warning.\nFix: `\"dst\": [\"tag:server\"]`.";
     InvalidValue = "TSA080", "invalid-value", Warning,
         "A setting has a value the control plane does not accept",
         "For example `OneCGNATRoute` is one of \"\", \"mac-always\", \"mac-never\". \

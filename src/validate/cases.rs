@@ -685,6 +685,13 @@ fn tests_and_ssh_tests() {
     accepts(&s(
         r#"{"src": "a@example.com", "dst": ["tag:server", "100.64.0.16", "a@example.com"], "accept": ["root"], "check": ["ubuntu"], "deny": ["admin"]}"#,
     ));
+    // Only headscale is known to reject it; a live policy carries one.
+    accepts(&s(r#"{"src": "tag:server", "deny": ["root"]}"#));
+    reports(
+        &s(r#"{"src": "tag:server", "deny": ["root"]}"#),
+        Code::SshTestWithoutDst,
+        "SSH tests entry has no dst: it tests nothing",
+    );
 }
 
 #[test]

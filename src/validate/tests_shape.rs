@@ -231,11 +231,12 @@ impl Validator<'_> {
             d.help = Some("test one user, group, tag, host alias or IP".into());
         }
         if test.dst.is_empty() {
-            self.report(
-                Code::InvalidSshTest,
+            let d = self.report(
+                Code::SshTestWithoutDst,
                 test.span,
-                "SSH tests entry must have at least one dst",
+                "SSH tests entry has no dst: it tests nothing",
             );
+            d.help = Some("name the devices it tests, as \"dst\": [\"tag:server\"]".into());
         }
         for dst in &test.dst {
             let text = dst.value.trim();
