@@ -178,6 +178,17 @@ impl Selector {
         )
     }
 
+    /// [`Self::kind_name`] with its indefinite article ("an autogroup", "a tag").
+    pub fn kind_with_article(&self) -> String {
+        let kind = self.kind_name();
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {kind}")
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Selector::Wildcard => "wildcard",

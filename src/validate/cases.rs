@@ -183,7 +183,12 @@ fn groups_and_hosts() {
     reports(
         r#""groups": {"group:a": ["tag:server"]}"#,
         Code::InvalidGroup,
-        "group members must be users",
+        "group members must be users, not a tag",
+    );
+    reports(
+        r#""groups": {"group:a": ["autogroup:admin"]}"#,
+        Code::InvalidGroup,
+        "group members must be users, not an autogroup",
     );
     reports(
         r#""acls": [{"action": "accept", "src": ["group:missing"], "dst": ["*:*"]}]"#,

@@ -151,8 +151,8 @@ impl Validator<'_> {
                         Code::InvalidGroup,
                         member.span,
                         format!(
-                            "groups[{name:?}]: {text:?}: group members must be users, not a {}",
-                            other.kind_name()
+                            "groups[{name:?}]: {text:?}: group members must be users, not {}",
+                            other.kind_with_article()
                         ),
                     );
                     d.help = Some("groups hold login names such as alice@example.com".into());
