@@ -833,3 +833,42 @@ fn exit_node_access_to_a_routed_public_address_is_undecided_in_tests() {
     assert_eq!(code, 1, "{found:?}");
     assert_eq!(codes(&tests_only(found)), ["TSA100"]);
 }
+
+/// A test from a group that lists no user, only members tsacl warns are not users
+/// (TSA014, `autogroup:admin`): its source is empty unless the control plane takes those
+/// in, which no recorded answer shows; from a group with no member at all it fails.
+#[test]
+fn a_test_from_a_group_of_non_users_is_undecided_and_from_an_empty_group_fails() {
+    let policy = |members: &str| {
+        format!(
+            r#"{{
+    "groups": {{"group:admin": [{members}]}},
+    "tagOwners": {{"tag:db": []}},
+    "grants": [{{"src": ["autogroup:admin"], "dst": ["tag:db"], "ip": ["tcp:22"]}}],
+    "tests": [{{"src": "group:admin", "accept": ["tag:db:22"]}}],
+}}"#
+        )
+    };
+    let (code, found) = check(&policy(r#""autogroup:admin""#), None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert!(
+        found[0].message.contains(
+            "group:admin holds no user, only autogroup:admin, which is not a user: the test's source resolves to no address unless the control plane takes it in"
+        ),
+        "{}",
+        found[0].message
+    );
+    let (code, found) = check(&policy(""), None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("source \"group:admin\" resolved to no addresses"),
+        "{}",
+        found[0].message
+    );
+}

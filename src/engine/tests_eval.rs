@@ -1224,6 +1224,43 @@ impl Evaluator<'_> {
     }
 
     /// How an undecidable assertion's message starts.
+    /// A test whose source resolves to no address fails (headscale: "source ... resolved
+    /// to no IP addresses"), unless the source is a group whose members are all something
+    /// other than users (TSA014): whether the control plane takes those in is unrecorded.
+    fn empty_source(
+        &self,
+        src: &Spanned<String>,
+        failed: Code,
+        prefix: &str,
+        why: &str,
+    ) -> Diagnostic {
+        let text = src.value.trim();
+        let members: Vec<&str> = self
+            .policy
+            .group(text)
+            .into_iter()
+            .flat_map(|g| &g.members)
+            .map(|m| m.value.trim())
+            .collect();
+        let is_user = |m: &&str| matches!(Selector::parse(m), Ok(Selector::User(_)));
+        let not_users: Vec<&str> = members.iter().copied().filter(|m| !is_user(m)).collect();
+        if not_users.is_empty() || members.iter().any(is_user) {
+            return Diagnostic::new(failed, self.at(src.span), format!("{prefix}: {why}"));
+        }
+        let listed = capped(&not_users, join_and);
+        Diagnostic::new(
+            Code::TestUndecidable,
+            self.at(src.span),
+            format!(
+                "{}: {text} holds no user, only {listed}, which {} not a user: the test's source resolves to no address unless the control plane takes {} in",
+                self.cannot_decide(),
+                if not_users.len() == 1 { "is" } else { "are" },
+                if not_users.len() == 1 { "it" } else { "them" },
+            ),
+        )
+        .with_help(format!("list the users of {text} by login name (groups hold users)"))
+    }
+
     fn cannot_decide(&self) -> &'static str {
         if self.has_inventory {
             "cannot decide"
@@ -1807,11 +1844,7 @@ impl Evaluator<'_> {
         let sources = match self.source_ips(src) {
             Ok(s) => s,
             Err(why) => {
-                diags.push(Diagnostic::new(
-                    Code::TestFailed,
-                    self.at(src.span),
-                    format!("test failed: {why}"),
-                ));
+                diags.push(self.empty_source(src, Code::TestFailed, "test failed", &why));
                 return;
             }
         };
@@ -2288,11 +2321,7 @@ impl Evaluator<'_> {
         let sources = match self.source_ips(src) {
             Ok(s) => s,
             Err(why) => {
-                diags.push(Diagnostic::new(
-                    Code::SshTestFailed,
-                    self.at(src.span),
-                    format!("SSH test failed: {why}"),
-                ));
+                diags.push(self.empty_source(src, Code::SshTestFailed, "SSH test failed", &why));
                 return;
             }
         };
