@@ -3,24 +3,21 @@
 //! ([`rules`]); each device gets the packet filter the control plane would send it
 //! ([`filter`]).
 
-pub mod access;
+pub mod model;
+
 pub mod attrs;
 pub mod diff;
 pub mod explain;
 pub mod filter;
 pub mod graph;
-pub mod inventory;
-pub mod ipset;
 pub mod paths;
-pub mod reach;
 pub mod redundancy;
-pub mod resolve;
-pub mod rules;
 pub mod ssh;
 pub mod ssh_access;
-pub mod standings;
-pub mod structural;
 pub mod tests_eval;
+
+// The model's modules under the paths every client and caller uses.
+pub use model::{access, inventory, ipset, reach, resolve, rules, standings, structural};
 
 pub use inventory::{Device, Inventory};
 pub use ipset::IpSet;

@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn the_typed_reading_answers_as_the_general_one() {
         let cases: Vec<&[u8]> = vec![
-            include_bytes!("../../policies/inventory.json"),
+            include_bytes!("../../../policies/inventory.json"),
             br#"{"devices": [{"name": "a.ts.net", "hostname": "a", "addresses": ["100.64.0.1", "fd7a:115c:a1e0::1"], "user": "x@example.com", "tags": null, "os": "linux", "extra": {"k": [1, 2]}},
                              {"name": "r.ts.net", "addresses": ["100.64.0.2"], "tags": ["tag:r"], "user": "", "advertisedRoutes": ["10.0.0.0/8", "0.0.0.0/0"], "enabledRoutes": ["10.0.0.0/8"]},
                              {"hostname": "h\u0041", "addresses": [], "tags": ["tag:\u0061"]}],

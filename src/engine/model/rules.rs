@@ -428,7 +428,12 @@ pub fn compile_each(
         let caps = g
             .app
             .iter()
-            .map(|c| (c.name.value.clone(), super::value_to_json(&c.values)))
+            .map(|c| {
+                (
+                    c.name.value.clone(),
+                    crate::engine::value_to_json(&c.values),
+                )
+            })
             .collect();
         let via = g
             .via

@@ -16,7 +16,7 @@
 //! exactly when [`super::reach::sources_include`] does, an entry is indexed at a
 //! destination exactly when [`super::reach::entry_reaches`] holds for some source it takes
 //! in (for `autogroup:self`: the principal itself), and [`AccessModel::access`] equals
-//! [`super::diff::access`].
+//! [`crate::engine::diff::access`].
 //!
 //! **Addresses.** Built [`AccessModel::with_addresses`], the model also answers what the
 //! intents proof asks of address selectors (a host, an IP, a CIDR, a range, an ipset,
@@ -290,7 +290,7 @@ impl<'p> AccessModel<'p> {
             .iter()
             .map(|set| {
                 set.iter().fold(0u128, |fp, &p| {
-                    fp ^ super::zobrist128(0x5eed_ac55, p.into())
+                    fp ^ crate::engine::zobrist128(0x5eed_ac55, p.into())
                 })
             })
             .collect();
