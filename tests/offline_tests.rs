@@ -78,6 +78,23 @@ fn one_undecided(policy: &str, inventory: Option<&str>) -> Finding {
     found.into_iter().next().expect("one finding")
 }
 
+/// `check` of `policy` exits 1 and its only test finding is one failed test (TSA100):
+/// that finding.
+fn one_failed(policy: &str) -> Finding {
+    let (code, found) = check(policy, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    found.into_iter().next().expect("one finding")
+}
+
+/// `check` of `policy` exits 0 with no test finding: every test holds.
+fn all_hold(policy: &str) {
+    let (code, found) = check(policy, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+}
+
 /// An inventory of users only (no devices), each `(login, role, type)`.
 fn users(list: &[(&str, &str, &str)]) -> String {
     let users: Vec<String> = list
@@ -767,20 +784,11 @@ fn exit_node_access_to_a_routed_public_address_is_undecided_in_tests() {
     };
     let internet = r#"{"src": ["*"], "dst": ["autogroup:internet"], "ip": ["*"]}"#;
     // A public address no subnet route carries: the exit-node rule counts.
-    let (code, found) = check(
-        &policy(internet, r#"{"src": "tag:a", "accept": ["dns:53"]}"#),
-        None,
-        &[],
-    );
-    assert_eq!(code, 0, "{found:?}");
-    assert!(tests_only(found).is_empty());
-    let (code, found) = check(
-        &policy(internet, r#"{"src": "tag:a", "deny": ["dns:53"]}"#),
-        None,
-        &[],
-    );
-    assert_eq!(code, 1, "{found:?}");
-    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    all_hold(&policy(
+        internet,
+        r#"{"src": "tag:a", "accept": ["dns:53"]}"#,
+    ));
+    one_failed(&policy(internet, r#"{"src": "tag:a", "deny": ["dns:53"]}"#));
     // One a subnet route the policy approves may carry: open, either way.
     let deny = one_undecided(
         &policy(internet, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
@@ -812,26 +820,17 @@ fn exit_node_access_to_a_routed_public_address_is_undecided_in_tests() {
     );
     // `*` takes in approved routes: it decides.
     let everything = r#"{"src": ["tag:a"], "dst": ["*"], "ip": ["*"]}"#;
-    let (code, found) = check(
-        &policy(everything, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
-        None,
-        &[],
-    );
-    assert_eq!(code, 1, "{found:?}");
-    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    one_failed(&policy(
+        everything,
+        r#"{"src": "tag:a", "deny": ["office:443"]}"#,
+    ));
     // So does a rule that names the address, beside the exit-node rule.
     let named =
         format!(r#"{internet}, {{"src": ["tag:a"], "dst": ["office"], "ip": ["tcp:443"]}}"#);
-    let (code, found) = check(
-        &policy(
-            &named,
-            r#"{"src": "tag:a", "deny": ["office:443"], "proto": "tcp"}"#,
-        ),
-        None,
-        &[],
-    );
-    assert_eq!(code, 1, "{found:?}");
-    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    one_failed(&policy(
+        &named,
+        r#"{"src": "tag:a", "deny": ["office:443"], "proto": "tcp"}"#,
+    ));
 }
 
 /// A test from a group that lists no user, only members tsacl warns are not users
@@ -849,26 +848,20 @@ fn a_test_from_a_group_of_non_users_is_undecided_and_from_an_empty_group_fails()
 }}"#
         )
     };
-    let (code, found) = check(&policy(r#""autogroup:admin""#), None, &[]);
-    assert_eq!(code, 0, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    let undecided = one_undecided(&policy(r#""autogroup:admin""#), None);
     assert!(
-        found[0].message.contains(
+        undecided.message.contains(
             "group:admin holds no user, only autogroup:admin, which is not a user: the test's source resolves to no address unless the control plane takes it in"
         ),
         "{}",
-        found[0].message
+        undecided.message
     );
-    let (code, found) = check(&policy(""), None, &[]);
-    assert_eq!(code, 1, "{found:?}");
-    let found = tests_only(found);
-    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    let failed = one_failed(&policy(""));
     assert!(
-        found[0]
+        failed
             .message
             .contains("source \"group:admin\" resolved to no addresses"),
         "{}",
-        found[0].message
+        failed.message
     );
 }
