@@ -56,7 +56,18 @@ pub fn audit(
         }
     };
     let at = |span| Location { file, span };
-    let written = selector_texts(policy);
+    // Only the selectors findings name are looked up (a large policy has tens of thousands).
+    let named: rustc_hash::FxHashSet<Span> = findings
+        .iter()
+        .flat_map(|f| match &f.kind {
+            Kind::RedundantSource { span, by } | Kind::RedundantDestination { span, by } => {
+                std::iter::once(span).chain(by).copied().collect()
+            }
+            Kind::EmptySource { span } | Kind::EmptyDestination { span } => vec![*span],
+            Kind::Redundant { .. } | Kind::NoSources | Kind::NoDestinations => Vec::new(),
+        })
+        .collect();
+    let written = selector_texts(policy, &named);
     let text = |span: Span| written.get(&span).copied().unwrap_or_default().to_string();
     // Rules an allow-all rule covers are one finding, on that rule: TSA210 already says
     // the allow-all rule is broad, and a finding per covered rule would repeat it.
@@ -347,21 +358,32 @@ fn key(f: &Finding) -> Key {
     (f.origin, std::mem::discriminant(&f.kind), span)
 }
 
-/// Every rule's selectors (with their ports, for an ACL destination) by where they are
-/// written.
-fn selector_texts(policy: &Policy) -> rustc_hash::FxHashMap<Span, &str> {
+/// The rules' selectors written at `spans` (with their ports, for an ACL destination), by
+/// where they are written.
+fn selector_texts<'p>(
+    policy: &'p Policy,
+    spans: &rustc_hash::FxHashSet<Span>,
+) -> rustc_hash::FxHashMap<Span, &'p str> {
     let mut out = rustc_hash::FxHashMap::default();
+    if spans.is_empty() {
+        return out;
+    }
+    let mut keep = |span: Span, raw: &'p str| {
+        if spans.contains(&span) {
+            out.insert(span, raw.trim());
+        }
+    };
     for g in policy.grants.iter().flatten() {
         for s in g.src.iter().chain(&g.dst) {
-            out.insert(s.span, s.raw.trim());
+            keep(s.span, &s.raw);
         }
     }
     for a in policy.acls.iter().flatten() {
         for s in &a.src {
-            out.insert(s.span, s.raw.trim());
+            keep(s.span, &s.raw);
         }
         for d in &a.dst {
-            out.insert(d.span, d.raw.trim());
+            keep(d.span, &d.raw);
         }
     }
     out

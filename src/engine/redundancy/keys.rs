@@ -10,8 +10,17 @@ pub(super) struct Keys(pub(super) Vec<(u32, u32)>);
 
 impl Keys {
     pub(super) fn new(protocols: Protocols, ports: &[PortRange]) -> Keys {
-        let mut v = Vec::new();
-        for p in protocols.numbers() {
+        let one;
+        let numbers: &[u8] = match protocols {
+            // Ascending, so that the intervals usually arrive sorted.
+            Protocols::Default => &[1, 6, 17, 58],
+            Protocols::Only(q) => {
+                one = [q.0];
+                &one
+            }
+        };
+        let mut v = Vec::with_capacity(numbers.len() * ports.len());
+        for &p in numbers {
             let base = u32::from(p) << 16;
             for r in ports {
                 v.push((base | u32::from(r.first), base | u32::from(r.last)));

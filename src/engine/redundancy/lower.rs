@@ -147,32 +147,37 @@ impl Written<'_> {
             Written::Acl(_, a) => a.span,
         }
     }
-    /// Identifies the rule's content, wherever it sits in the file.
+    /// Identifies the rule's content, wherever it sits in the file. Hashed as it is read:
+    /// each list length-prefixed, so that two rules hash alike only when they say the
+    /// same (as a tuple of lists would, without building the lists).
     pub(super) fn key(self) -> u64 {
-        match self {
-            Written::Grant(_, g) => content_key(&(
-                "grant",
-                g.src.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.dst.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.ip.iter().map(|s| &s.value).collect::<Vec<_>>(),
-                g.via.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                g.src_posture
-                    .iter()
-                    .map(|s| s.value.as_str())
-                    .collect::<Vec<_>>(),
-                !g.app.is_empty(),
-            )),
-            Written::Acl(_, a) => content_key(&(
-                "acl",
-                a.src.iter().map(|s| s.raw.as_str()).collect::<Vec<_>>(),
-                a.dst.iter().map(|d| d.raw.as_str()).collect::<Vec<_>>(),
-                a.proto.as_ref().map(|p| p.value.0),
-                a.src_posture
-                    .iter()
-                    .map(|s| s.value.as_str())
-                    .collect::<Vec<_>>(),
-            )),
+        use std::hash::{Hash, Hasher};
+        fn list<'a, T: Hash + 'a>(h: &mut impl Hasher, items: impl ExactSizeIterator<Item = T>) {
+            h.write_usize(items.len());
+            for item in items {
+                item.hash(h);
+            }
         }
+        let mut h = rustc_hash::FxHasher::default();
+        match self {
+            Written::Grant(_, g) => {
+                "grant".hash(&mut h);
+                list(&mut h, g.src.iter().map(|s| s.raw.as_str()));
+                list(&mut h, g.dst.iter().map(|s| s.raw.as_str()));
+                list(&mut h, g.ip.iter().map(|s| &s.value));
+                list(&mut h, g.via.iter().map(|s| s.raw.as_str()));
+                list(&mut h, g.src_posture.iter().map(|s| s.value.as_str()));
+                (!g.app.is_empty()).hash(&mut h);
+            }
+            Written::Acl(_, a) => {
+                "acl".hash(&mut h);
+                list(&mut h, a.src.iter().map(|s| s.raw.as_str()));
+                list(&mut h, a.dst.iter().map(|d| d.raw.as_str()));
+                a.proto.as_ref().map(|p| p.value.0).hash(&mut h);
+                list(&mut h, a.src_posture.iter().map(|s| s.value.as_str()));
+            }
+        }
+        h.finish()
     }
 
     /// The spans of the source selectors and destinations that lowering keeps.
@@ -217,16 +222,20 @@ impl Written<'_> {
                 &a.src_posture,
             ),
         };
-        let mut src_sels = Vec::new();
-        let mut src_spans = Vec::new();
+        let mut src_sels = Vec::with_capacity(src.len());
+        let mut src_spans = Vec::with_capacity(src.len());
         for s in src {
             if let Some((id, _)) = interner.get(sets, ids, true, s) {
                 src_sels.push(id);
                 src_spans.push(s.span);
             }
         }
-        let mut entries = Vec::new();
-        let mut dst_spans = Vec::new();
+        let specs = match self {
+            Written::Grant(_, g) => g.ip.len(),
+            Written::Acl(..) => 1,
+        };
+        let mut entries = Vec::with_capacity(dsts.len() * specs);
+        let mut dst_spans = Vec::with_capacity(dsts.len());
         for (k, (sel, span)) in dsts.into_iter().enumerate() {
             let Some((set, own)) = interner.get(sets, ids, false, sel) else {
                 continue;
