@@ -1223,7 +1223,6 @@ impl Evaluator<'_> {
         .with_help(help)
     }
 
-    /// How an undecidable assertion's message starts.
     /// A test whose source resolves to no address fails (headscale: "source ... resolved
     /// to no IP addresses"), unless the source is a group whose members are all something
     /// other than users (TSA014): whether the control plane takes those in is unrecorded.
@@ -1261,6 +1260,7 @@ impl Evaluator<'_> {
         .with_help(format!("list the users of {text} by login name (groups hold users)"))
     }
 
+    /// How an undecidable assertion's message starts.
     fn cannot_decide(&self) -> &'static str {
         if self.has_inventory {
             "cannot decide"
