@@ -265,7 +265,9 @@ Violation: `\"src\": [\"autogroup:self\"]`\nFix: `\"src\": [\"autogroup:member\"
     SelfWithNonUserSource = "TSA020", "self-with-non-user-source", Error(Capture("acl/acl-err08")),
         "autogroup:self with a source that is not a user",
         "`autogroup:self` means \"the source user's own devices\", so every source of such a rule must \
-be a user, a group or a user autogroup; tags, `*`, IPs and hosts are rejected.\n\
+be a user, a group or a user autogroup; tags, `*`, IPs and hosts are rejected. The same holds in \
+`ssh` rules, where the recorded answer is the ACL one (headscale rejects it there too: \
+`autogroup:self destination requires source to contain only users or groups`; no SSH capture).\n\
 Violation: `{\"src\": [\"*\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"*\"]}`\n\
 Fix: `\"src\": [\"autogroup:member\"]`.";
     LegacyAutogroupMix = "TSA021", "legacy-autogroup-mix", Error(Source("Tailscale docs, policy syntax reference (kb/1337, Autogroups): `You cannot use both autogroup:member and autogroup:members in the same tailnet policy file.`")),
@@ -371,7 +373,9 @@ rejected.";
     SshDst = "TSA054", "ssh-destination", Error(Capture("ssh/ssh-hosts-as-dst-single-ip")),
         "An SSH destination is not allowed",
         "SSH destinations are tags, `autogroup:tagged`, `autogroup:self`, or a user (only from that \
-same user); host aliases, IPs and `*` are rejected.\nViolation: `\"dst\": [\"db-host\"]`\n\
+same user); host aliases, IPs and `*` are rejected. A user destination reached from other sources \
+is rejected with `users in dst are only allowed from the same user` (the control plane's answer, \
+quoted in juanfont/headscale#3010; no capture).\nViolation: `\"dst\": [\"db-host\"]`\n\
 Fix: `\"dst\": [\"tag:db\"]`.";
     SshSrc = "TSA055", "ssh-source", Error(Source("Tailscale SSH docs (kb/1337 `ssh`, kb/1396): sources are users, groups, tags and autogroups; tags reach only tagged devices; `check` needs a user")),
         "An SSH source is not allowed, or cannot reach its destination",
