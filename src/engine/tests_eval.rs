@@ -82,18 +82,8 @@ pub fn evaluate(
     let service_space = tailnet_space()
         .subtract(&IpSet::from_addrs(device_of.keys().copied()))
         .subtract(&IpSet::from_addrs(services.keys().copied()));
-    let mut subnet_routes = IpSet::new();
-    let approvable = policy.auto_approvers.routes.iter().filter_map(|r| r.prefix);
-    for prefix in inventory
-        .devices
-        .iter()
-        .flat_map(|d| d.subnet_routes().copied())
-        .chain(approvable.filter(|p| p.len != 0))
-    {
-        subnet_routes.add_prefix(&prefix);
-    }
     let ev = Evaluator {
-        subnet_routes,
+        subnet_routes: super::inventory::subnet_route_space(&inventory, policy, has_inventory),
         index: &index,
         device_of: &device_of,
         services: &services,
@@ -591,9 +581,8 @@ struct Evaluator<'a> {
     /// Tailscale Services' stand-in addresses.
     services: &'a FxHashMap<IpAddr, &'a str>,
     service_space: IpSet,
-    /// Where a subnet route may carry an address: the routes devices have approved and
-    /// the prefixes `autoApprovers.routes` approves (not the exit routes; see
-    /// [`Side::Internet`]).
+    /// Where a subnet route may carry an address, as the intents proof sees it
+    /// ([`super::inventory::subnet_route_space`]; see [`Side::Internet`]).
     subnet_routes: IpSet,
     /// Devices from this index on are stand-ins, whose addresses are placeholders.
     stand_ins_from: usize,

@@ -258,20 +258,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     let stand_in_users = stand_ins(policy, &mut inv);
     let inv = inv;
     let tailnet = tailnet_space();
-    let mut routes = IpSet::new();
-    for d in &inv.devices {
-        for r in d.subnet_routes() {
-            routes.add_prefix(r);
-        }
-    }
-    if inventory.is_none() {
-        // Without devices, a route the policy auto-approves may be approved any day.
-        for r in &policy.auto_approvers.routes {
-            if let Some(p) = r.prefix.filter(|p| p.len != 0) {
-                routes.add_prefix(&p);
-            }
-        }
-    }
+    let routes = crate::engine::inventory::subnet_route_space(&inv, policy, inventory.is_some());
     let mut named_addresses = IpSet::new();
     for d in &intents.devices {
         if let Principal::Address(a) = d.principal() {

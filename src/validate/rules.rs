@@ -448,7 +448,9 @@ pub fn check_capability_name(name: &str) -> CapabilityName {
     CapabilityName::Fine
 }
 
-/// The known Tailscale capability `name` is most likely a misspelling of.
+/// The known Tailscale capability `name` is most likely a misspelling of. By edit
+/// distance alone, not `suggest::did_you_mean`: every name here shares the long prefix
+/// `tailscale.com/cap/`, so a similarity score would call any new capability a typo.
 fn nearest_tailscale_capability(name: &str) -> Option<&'static str> {
     ALLOWED_TAILSCALE_CAPS
         .iter()

@@ -385,6 +385,29 @@ fn device(d: &Value) -> Result<Device, String> {
     })
 }
 
+/// Where a subnet route may carry an address: the subnet routes `inventory`'s devices
+/// have approved (not the exit routes), and, when the inventory is not the tailnet's own
+/// (`known` false: stand-ins only), the prefixes `autoApprovers.routes` approves, since a
+/// router may advertise one any day.
+pub fn subnet_route_space(
+    inventory: &Inventory,
+    policy: &crate::model::Policy,
+    known: bool,
+) -> super::IpSet {
+    let mut routes = super::IpSet::new();
+    for r in inventory.devices.iter().flat_map(Device::subnet_routes) {
+        routes.add_prefix(r);
+    }
+    if !known {
+        for r in &policy.auto_approvers.routes {
+            if let Some(p) = r.prefix.filter(|p| p.len != 0) {
+                routes.add_prefix(&p);
+            }
+        }
+    }
+    routes
+}
+
 /// The inventory as the policy sees it: advertised routes that the policy's
 /// `autoApprovers` approve count as approved (capture acl-ah01: an auto-approved route
 /// makes its router visible to sources in that range).
