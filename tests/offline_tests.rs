@@ -831,6 +831,30 @@ fn exit_node_access_to_a_routed_public_address_is_undecided_in_tests() {
         &named,
         r#"{"src": "tag:a", "deny": ["office:443"], "proto": "tcp"}"#,
     ));
+    // With the tailnet's devices, only the routes they have approved count (as in the
+    // intents proof): a router that advertises none leaves the exit-node rule deciding.
+    let inventory = r#"{"devices": [
+        {"hostname": "a", "addresses": ["100.90.0.1"], "tags": ["tag:a"]},
+        {"hostname": "r", "addresses": ["100.90.0.9"], "tags": ["tag:r"]}],
+        "users": []}"#;
+    let (code, found) = check(
+        &policy(internet, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
+        Some(inventory),
+        &[],
+    );
+    assert_eq!(code, 1, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA100"]);
+    let routed = inventory.replace(
+        r#""tags": ["tag:r"]}"#,
+        r#""tags": ["tag:r"], "advertisedRoutes": ["203.0.113.0/24"], "enabledRoutes": ["203.0.113.0/24"]}"#,
+    );
+    let (code, found) = check(
+        &policy(internet, r#"{"src": "tag:a", "deny": ["office:443"]}"#),
+        Some(&routed),
+        &[],
+    );
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA102"]);
 }
 
 /// A test from a group that lists no user, only members tsacl warns are not users
