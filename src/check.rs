@@ -129,17 +129,22 @@ pub fn check_policy_staged(
     // The tests and the audit are independent and the slowest stages: run them side by
     // side (the audit spreads its first pass over the cores too; the tests, and TSA240
     // when deferred, fill in its sequential parts).
+    let mut undecided = None;
     if slow_stages {
         let domains = options.tailnet_domains.as_deref();
         let (audit, tests) = std::thread::scope(|scope| {
             let tests = scope.spawn(|| {
                 let mut found = Vec::new();
-                timings::stage("tests (offline)", || {
+                let undecided = timings::stage("tests (offline)", || {
                     crate::engine::tests_eval::evaluate(
                         &policy, inventory, domains, file, &mut found,
                     )
                 });
-                (found, escalation.map(crate::lint::Escalation::find))
+                (
+                    found,
+                    undecided,
+                    escalation.map(crate::lint::Escalation::find),
+                )
             });
             let mut audit = Vec::new();
             if depth == Depth::Full {
@@ -152,12 +157,13 @@ pub fn check_policy_staged(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (audit, tests)
         });
-        let (tests, escalation) = tests;
+        let (tests, found_undecided, escalation) = tests;
         if let Some(found) = escalation {
             crate::lint::apply_escalation(found, &mut diagnostics);
         }
         diagnostics.extend(audit);
         diagnostics.extend(tests);
+        undecided = Some(found_undecided);
     }
     apply_suppressions(
         sources,
@@ -166,6 +172,10 @@ pub fn check_policy_staged(
         depth == Depth::Full,
         &mut diagnostics,
     );
+    // After suppressions: a test silenced on its own line is not counted in the summary.
+    if let Some(undecided) = undecided {
+        undecided.fold(&mut diagnostics);
+    }
     sort(&mut diagnostics);
     Some(Checked {
         policy: Some(policy),

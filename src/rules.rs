@@ -444,7 +444,10 @@ whether they are a member or a user shared in from another tailnet come from the
 answer; tsacl tries every assignment (one owner per tailnet) and reports an assertion that \
 holds under some and fails under others as this warning, saying what makes it fail (\"holds \
 unless alice@example.com is a member without the admin role\"), one finding per test entry with \
-each undecided destination as a label. Users the policy names count as members unless \
+each undecided destination as a label. Offline, when four or more test entries are undecided for \
+devices' addresses (rules or tests that name devices by address or host alias), they are one \
+finding that marks each and says once what decides them: `--inventory`, or naming those devices \
+by tag or user; entries undecided for roles alone keep their own findings. Users the policy names count as members unless \
 `--inventory` or `--tailnet-domain` says otherwise (stated once per file, TSA104), and a deny \
 test that holds for everyone outside the tailnet is no finding. An \
 assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \

@@ -889,3 +889,117 @@ fn a_test_from_a_group_of_non_users_is_undecided_and_from_an_empty_group_fails()
         failed.message
     );
 }
+
+/// A policy whose rules name devices by host alias (as fredrir/infra and
+/// abl030/nixosconfig do), with `n` tests from `bob@example.com` to the alias, each
+/// undecided offline for the same reason: whose device the alias is.
+fn tests_of_an_alias(n: usize, suppress_second: bool) -> String {
+    let tests: Vec<String> = (0..n)
+        .map(|i| {
+            let comment = if suppress_second && i == 1 {
+                "// tsacl-ignore: TSA102\n"
+            } else {
+                ""
+            };
+            format!(
+                r#"{comment}{{"src": "bob@example.com", "deny": ["nas:{}"]}}"#,
+                80 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{
+        "hosts": {{"nas": "100.100.0.5"}},
+        "grants": [{{"src": ["bob@example.com"], "dst": ["ann@example.com"], "ip": ["*"]}}],
+        "tests": [
+{}
+        ],
+    }}"#,
+        tests.join(",\n")
+    )
+}
+
+#[test]
+fn many_tests_undecided_for_device_addresses_are_one_finding() {
+    // Three such tests are three findings, each with its own condition.
+    let (code, found) = check(&tests_of_an_alias(3, false), None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"; 3], "{found:?}");
+    assert!(
+        found.iter().all(|f| f
+            .message
+            .contains("holds only if nas is the address of no device of ann@example.com")),
+        "{found:?}"
+    );
+    // From four on, one finding says what decides them all, once.
+    let (code, found) = check(&tests_of_an_alias(4, false), None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert_eq!(
+        found[0].message,
+        "cannot decide 4 tests offline: they turn on whose device an address is, which only the tailnet's inventory says"
+    );
+    assert!(
+        found[0].help.starts_with("pass --inventory"),
+        "{}",
+        found[0].help
+    );
+    assert!(
+        found[0]
+            .help
+            .contains("name the device at nas by tag or user"),
+        "{}",
+        found[0].help
+    );
+    // The text marks every test.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "policy.hujson", &tests_of_an_alias(4, false));
+    let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(text.matches("undecided").count(), 4, "{text}");
+    // A test silenced on its own line is not counted: three left, said one by one.
+    let (code, found) = check(&tests_of_an_alias(4, true), None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert_eq!(codes(&tests_only(found)), ["TSA102"; 3]);
+    // With an inventory nothing is folded: each test is decided (here, all hold).
+    let inventory = r#"{"devices": [{"hostname": "a", "addresses": ["100.100.0.9"], "user": "ann@example.com", "tags": []},
+                                     {"hostname": "b", "addresses": ["100.100.0.7"], "user": "bob@example.com", "tags": []}],
+        "users": [{"loginName": "ann@example.com", "role": "member", "type": "member"},
+                  {"loginName": "bob@example.com", "role": "member", "type": "member"}]}"#;
+    let (code, found) = check(&tests_of_an_alias(4, false), Some(inventory), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+}
+
+#[test]
+fn tests_undecided_for_roles_alone_keep_their_own_conditions() {
+    // Each says its own short condition; none is folded however many there are.
+    let tests: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"src": "owner@example.com", "accept": ["owner@example.com:{}"]}}"#,
+                22 + i
+            )
+        })
+        .collect();
+    let policy = format!(
+        r#"{{
+        "grants": [{{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["tcp:22-26"]}}],
+        "tests": [{}],
+    }}"#,
+        tests.join(",")
+    );
+    let (code, found) = check(&policy, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found: Vec<Finding> = tests_only(found)
+        .into_iter()
+        .filter(|f| f.code == "TSA102")
+        .collect();
+    assert_eq!(found.len(), 5, "{found:?}");
+}

@@ -46,9 +46,9 @@ pub fn evaluate(
     tailnet_domains: Option<&[String]>,
     file: FileId,
     diags: &mut Vec<Diagnostic>,
-) {
+) -> Undecided {
     if policy.tests.is_empty() && policy.ssh_tests.is_empty() {
-        return;
+        return Undecided::default();
     }
     let has_inventory = inventory.is_some();
     let base = inventory.cloned().unwrap_or_default();
@@ -101,6 +101,7 @@ pub fn evaluate(
         file,
         has_inventory,
         unknowns: &unknowns,
+        undecided: Default::default(),
     };
     for test in &policy.tests {
         ev.network_test(test, diags);
@@ -135,6 +136,119 @@ pub fn evaluate(
                 "--tailnet-domain DOMAIN or --inventory (the tailnet's users, saved by `tsacl pull --inventory FILE`) decides membership instead",
             ),
         );
+    }
+    Undecided {
+        file,
+        offline: !has_inventory,
+        found: ev.undecided.into_inner(),
+    }
+}
+
+/// From this many tests undecided for what only the tailnet's inventory says, they are
+/// one finding: each test's own paragraph would repeat "pass --inventory" for every test
+/// of a policy whose rules name devices by address (fredrir/infra: 14, abl030/nixosconfig:
+/// 12), and a file should not drown in warnings it cannot act on one by one.
+const FOLD_AT: usize = 4;
+
+/// The TSA102 findings of one evaluation, with what would decide each, so that those the
+/// inventory decides can be said once ([`Undecided::fold`]) after suppression comments
+/// have removed the ones a user silenced.
+#[derive(Default)]
+pub struct Undecided {
+    file: FileId,
+    offline: bool,
+    found: Vec<(Span, Vec<Advice>)>,
+}
+
+impl Undecided {
+    /// Offline, when [`FOLD_AT`] or more tests of the file are undecided for devices'
+    /// addresses (whose device an address is, where a device's address lies, what a
+    /// router routes; roles and membership beside them), all of which an inventory
+    /// decides, replaces their findings with one: at the first, each other marked, its
+    /// help saying once what decides them all. Findings for roles and membership alone
+    /// (each says its own short condition) and for what no inventory settles (no recorded
+    /// answer, a Tailscale Service's address) stay as they are.
+    pub fn fold(self, diags: &mut Vec<Diagnostic>) {
+        if !self.offline {
+            return;
+        }
+        let decided_by_inventory: FxHashMap<Span, &[Advice]> = self
+            .found
+            .iter()
+            .filter(|(_, advice)| {
+                advice.iter().all(Advice::inventory_decides)
+                    && advice.iter().any(|a| a.cause() != Some(ROLES))
+            })
+            .map(|(span, advice)| (*span, advice.as_slice()))
+            .collect();
+        let folded = |d: &Diagnostic| {
+            d.code == Code::TestUndecidable
+                && d.primary.file == self.file
+                && decided_by_inventory.contains_key(&d.primary.span)
+        };
+        let mut undecided: Vec<&Diagnostic> = diags.iter().filter(|d| folded(d)).collect();
+        if undecided.len() < FOLD_AT {
+            return;
+        }
+        undecided.sort_by_key(|d| d.primary.span.start);
+        let mut causes: Vec<&'static str> = Vec::new();
+        let mut names: Vec<&str> = Vec::new();
+        let mut by_domain = false;
+        for d in &undecided {
+            for advice in decided_by_inventory[&d.primary.span] {
+                if let Some(cause) = advice.cause()
+                    && !causes.contains(&cause)
+                {
+                    causes.push(cause);
+                }
+                // The addresses and host aliases (a tag or user named here is one whose
+                // devices' addresses decide, already named by who they are).
+                if let Advice::About(_, about) = advice {
+                    for n in about {
+                        let by_address = Selector::parse(n).map_or(true, |s| s.names_addresses());
+                        if by_address && !names.contains(&n.as_str()) {
+                            names.push(n);
+                        }
+                    }
+                }
+                by_domain |= matches!(advice, Advice::Said(t) if t.contains("--tailnet-domain"));
+            }
+        }
+        let mut help = "pass --inventory (the tailnet's devices and users, saved by `tsacl pull --inventory FILE`) to decide them".to_string();
+        if !names.is_empty() {
+            help.push_str(&format!(
+                ", or name the {} at {} by tag or user in the rules and tests",
+                if names.len() == 1 {
+                    "device"
+                } else {
+                    "devices"
+                },
+                capped(&names, join_and)
+            ));
+        }
+        if by_domain {
+            help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
+        }
+        let first = undecided[0];
+        let mut diag = Diagnostic::new(
+            Code::TestUndecidable,
+            first.primary,
+            format!(
+                "cannot decide {} tests offline: they turn on {}, which only the tailnet's inventory says",
+                undecided.len(),
+                join_and(&causes)
+            ),
+        )
+        .with_help(help);
+        diag.primary_label = Some("undecided".into());
+        for d in &undecided[1..] {
+            diag.labels.push(Label {
+                location: d.primary,
+                message: "undecided".into(),
+            });
+        }
+        diags.retain(|d| !folded(d));
+        diags.push(diag);
     }
 }
 
@@ -601,6 +715,9 @@ struct Evaluator<'a> {
     file: FileId,
     has_inventory: bool,
     unknowns: &'a Unknowns,
+    /// Each TSA102 finding of a test, by its location, with what would decide it: for
+    /// [`Undecided::fold`].
+    undecided: std::cell::RefCell<Vec<(Span, Vec<Advice>)>>,
 }
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
@@ -986,6 +1103,16 @@ fn can_fail(
     Ok(false)
 }
 
+/// How this module's advice says what an inventory decides ([`Advice::cause`]).
+const ROLES_UNSAID: &str =
+    "a policy file does not say who holds which role or who is a member of the tailnet";
+/// The cause of advice about roles and membership: a test undecided for it alone says
+/// its own condition ("unless alice is a member without the admin role"), short and
+/// different per test, so it is not folded.
+const ROLES: &str = "users' roles or membership";
+const NO_KNOWN_DEVICE: &str = "is the address of no device tsacl knows; pass --inventory";
+const VIA_UNSAID: &str = "a `via` rule reaches an address only where its routers route it";
+
 /// At most [`MAX_NAMED`] items, then how many more, joined with `join`: a large policy
 /// may have hundreds of rules or tags that would decide one test, and a message names a
 /// few.
@@ -1040,6 +1167,28 @@ impl Advice {
     /// A finding's help, as it is.
     fn of(diag: &Diagnostic) -> Advice {
         Advice::Said(diag.help.clone().unwrap_or_default())
+    }
+
+    /// Whether passing an inventory decides what this advice is about.
+    fn inventory_decides(&self) -> bool {
+        self.cause().is_some()
+    }
+
+    /// What this advice says a test turns on, when an inventory settles it. Advice said
+    /// as text is this module's own wording ([`Evaluator::open`], [`Evaluator::failure`],
+    /// the `via` advice), recognised by the phrases below.
+    fn cause(&self) -> Option<&'static str> {
+        match self {
+            Advice::About(AdviceKind::WhoseAddress, _) => Some("whose device an address is"),
+            Advice::About(AdviceKind::AddressOf, _) => Some("where devices' addresses lie"),
+            Advice::About(AdviceKind::NoDevice, _) => None,
+            Advice::Said(text) if text.contains(ROLES_UNSAID) => Some(ROLES),
+            Advice::Said(text) if text.contains(NO_KNOWN_DEVICE) => {
+                Some("whose device an address is")
+            }
+            Advice::Said(text) if text.contains(VIA_UNSAID) => Some("what a router routes"),
+            Advice::Said(_) => None,
+        }
     }
 
     /// Adds `new` to `all`: names join advice of the same kind, text is said once.
@@ -1183,7 +1332,7 @@ impl Evaluator<'_> {
                 format!("cannot decide offline: {message}"),
             )
             .with_help(format!(
-                "{ip} is the address of no device tsacl knows; pass --inventory (devices saved from the API) to decide this test"
+                "{ip} {NO_KNOWN_DEVICE} (devices saved from the API) to decide this test"
             )),
         }
     }
@@ -1196,10 +1345,10 @@ impl Evaluator<'_> {
             FILE` saves them) decide roles and membership"
                 .to_string()
         } else {
-            "a policy file does not say who holds which role or who is a member of the \
-            tailnet: pass --inventory with the tailnet's users (`tsacl pull --inventory FILE` \
-            saves devices and users) to decide it"
-                .to_string()
+            format!(
+                "{ROLES_UNSAID}: pass --inventory with the tailnet's users (`tsacl pull \
+                --inventory FILE` saves devices and users) to decide it"
+            )
         };
         if membership && !self.unknowns.domains_given {
             help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
@@ -2097,7 +2246,7 @@ impl Evaluator<'_> {
                             ))
                         } else if ranges.iter().all(|(s, _)| *s == Side::Via) {
                             Advice::Said(format!(
-                                "a `via` rule reaches an address only where its routers route it, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
+                                "{VIA_UNSAID}, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
                             ))
                         } else if ranges.iter().all(|(s, _)| *s == Side::Internet) {
                             Advice::Said(format!(
@@ -2176,7 +2325,11 @@ impl Evaluator<'_> {
         mut items: Vec<(String, String, Diagnostic, Advice)>,
     ) -> Option<Diagnostic> {
         if items.len() <= 1 {
-            return items.pop().map(|(_, _, d, _)| d);
+            let (_, _, d, advice) = items.pop()?;
+            self.undecided
+                .borrow_mut()
+                .push((d.primary.span, vec![advice]));
+            return Some(d);
         }
         // (why, said of several destinations, verb, destinations)
         let mut groups: Vec<(String, String, String, Vec<String>)> = Vec::new();
@@ -2230,6 +2383,9 @@ impl Evaluator<'_> {
         diag.labels = labels;
         let helps: Vec<String> = advice.iter().map(ToString::to_string).collect();
         diag.help = (!helps.is_empty()).then(|| helps.join("; "));
+        self.undecided
+            .borrow_mut()
+            .push((diag.primary.span, advice));
         Some(diag)
     }
 
