@@ -730,7 +730,9 @@ If its devices need access: `{\"src\": [\"tag:old-ci\"], \"dst\": [\"tag:artifac
     AllowAll = "TSA210", "allow-all", Warning,
         "A rule lets everything reach everything",
         "`*` to `*` on every port is the default policy of a new tailnet; once a policy is written, \
-such a rule usually undoes it.\nViolation: `{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]}`";
+such a rule usually undoes it. Alone, it makes a flat tailnet, which may be meant: the help \
+then says how to keep it (a `tsacl-ignore: TSA210` comment on the line before); the finding \
+stays, so that `--severity TSA210=error` forbids allow-all rules.\nViolation: `{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]}`";
     DangerAll = "TSA211", "danger-all-source", Warning,
         "A rule admits autogroup:danger-all",
         "`autogroup:danger-all` takes in every source, including the internet through subnet \

@@ -352,3 +352,54 @@ fn hosts_pinned_to_devices_named_in_tests() {
         "{open:#?}"
     );
 }
+
+/// Tailscale's default policy keeps an allow-all grant, which a flat tailnet may keep on
+/// purpose: TSA210 stays (teams forbid allow-all with `--severity TSA210=error`), its help
+/// says how a flat tailnet says so, and the comment it suggests quiets it.
+#[test]
+fn the_default_policys_allow_all_says_how_to_keep_it() {
+    let default = "{\n\t\"grants\": [\n\t\t// Allow all connections.\n\t\t{\"src\": [\"*\"], \"dst\": [\"*\"], \"ip\": [\"*\"]},\n\t],\n\t\"ssh\": [{\"action\": \"check\", \"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self\"], \"users\": [\"autogroup:nonroot\", \"root\"]}],\n}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.hujson");
+    let run = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+            .args(["check", "--format", "json"])
+            .arg(&path)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code(),
+            doc["diagnostics"].as_array().unwrap().clone(),
+        )
+    };
+    let (code, found) = run(default);
+    assert_eq!(code, Some(0));
+    let codes: Vec<&str> = found.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["TSA210"], "{found:#?}");
+    let help = found[0]["help"].as_str().unwrap();
+    assert!(
+        help.contains("`// tsacl-ignore: TSA210` on the line before"),
+        "{help}"
+    );
+    let kept = default.replace(
+        "\t\t{\"src\": [\"*\"]",
+        "\t\t// tsacl-ignore: TSA210\n\t\t{\"src\": [\"*\"]",
+    );
+    let (code, found) = run(&kept);
+    assert_eq!(code, Some(0));
+    assert!(found.is_empty(), "{found:#?}");
+    // Beside other rules, the allow-all undoes them: no such advice.
+    let undone = default.replace(
+        "\t\t// Allow all connections.\n",
+        "\t\t{\"src\": [\"autogroup:member\"], \"dst\": [\"autogroup:self\"], \"ip\": [\"*\"]},\n",
+    );
+    let (_, found) = run(&undone);
+    let allow_all = found.iter().find(|d| d["code"] == "TSA210").unwrap();
+    assert!(
+        !allow_all["help"].as_str().unwrap().contains("tsacl-ignore"),
+        "{allow_all:#?}"
+    );
+}

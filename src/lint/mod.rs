@@ -220,15 +220,26 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
         }
     }
 
-    // Allow-all and danger-all.
-    for (origin, span) in allow_all_rules(policy) {
+    // Allow-all and danger-all. Alone, the rule is Tailscale's default policy, which a
+    // tailnet may keep on purpose: the help says how to say so, since the finding stays
+    // (`--severity TSA210=error` is how a team forbids allow-all rules).
+    let allow_all = allow_all_rules(policy);
+    let rules = policy.acls.iter().flatten().count() + policy.grants.iter().flatten().count();
+    for (origin, span) in &allow_all {
+        let help = if rules == allow_all.len() {
+            "narrow it to the sources, destinations and ports that need it; a tailnet meant to \
+             be flat (Tailscale's default policy) says so with `// tsacl-ignore: TSA210` on the \
+             line before"
+        } else {
+            "narrow it to the sources, destinations and ports that need it"
+        };
         diags.push(
             Diagnostic::new(
                 Code::AllowAll,
-                at(span),
+                at(*span),
                 format!("{origin} lets every device reach every device on every port"),
             )
-            .with_help("narrow it to the sources, destinations and ports that need it"),
+            .with_help(help),
         );
     }
     let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
