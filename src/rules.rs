@@ -427,7 +427,13 @@ absent), and no `deny` destination may be. The control plane rejects a policy wh
 comes closest to an accepted one. A `via` grant counts only where the control plane sends it: to \
 devices with a via tag, for their approved routes (captures `grant/via-grant-v47`, \
 `grant/grant-v11`), never for a device's own address; headscale's evaluator of `tests`, checked \
-against the recorded `policytest` captures, leaves via grants out altogether.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
+against the recorded `policytest` captures, leaves via grants out altogether. A test from a \
+group is read as the control plane's test run appears to read it: from one user of that group \
+alone (a member without a role, in no other group), not from each member; policies applied on \
+every push by gitops-acl-action deny a group what one of its members reaches through another \
+group (cedi/dotfiles) or a role (madsbv/nix), and the captures agree with either reading. Such a \
+test fails (this error) only when it also fails for each member; when it holds for each member \
+but not for a user of the group alone, it is TSA102.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
 grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
     SshTestFailed = "TSA101", "ssh-test-failed", Error(Capture("sshtest/sshtest-accept-fail-wrong-login-user")),
         "An sshTests entry fails",
@@ -465,7 +471,10 @@ answers agree with; a flow that only a rule naming IPv6 addresses opens (the sam
 flow is denied) is undecidable with or without an inventory, since no recorded answer shows \
 whether the control plane's test run counts IPv6 flows. An `sshTests` entry that only denies, \
 with a `dst` no inventory device holds, is undecidable too: nobody can log in there, and no \
-recorded answer shows whether the control plane fails a destination that is no device. \
+recorded answer shows whether the control plane fails a destination that is no device. A \
+test from a group that holds for each of its members but not for a user of the group alone is \
+undecidable too (see TSA100: the control plane's test run appears to read a group the second \
+way, and no capture records a group whose members fare differently). \
 `--inventory` (devices and users saved by `tsacl pull --inventory`) decides roles, membership \
 and devices; `--tailnet-domain` makes users of the tailnet's domains members.\nViolation: \
 `{\"src\": \"owner@example.com\", \"accept\": [\"owner@example.com:22\"]}` where only \

@@ -1003,3 +1003,70 @@ fn tests_undecided_for_roles_alone_keep_their_own_conditions() {
         .collect();
     assert_eq!(found.len(), 5, "{found:?}");
 }
+
+/// A test from a group is read as the control plane's test run appears to read it: from
+/// one user of the group alone, not from each member (cedi/dotfiles and madsbv/nix, both
+/// applied by gitops-acl-action, deny a group what one of its members reaches through
+/// another group or a role). A failure is an error only when each member's reading fails
+/// too; when only the group-alone reading fails, the test is undecided.
+#[test]
+fn a_test_from_a_group_is_from_a_user_of_that_group_alone() {
+    // cedi/dotfiles' pattern: the one admin is also in group:vpn; group:vpn is denied
+    // what group:admins reaches everywhere.
+    let policy = r#"{
+        "groups": {"group:admins": ["ann@example.com"], "group:vpn": ["ann@example.com", "bob@example.com"]},
+        "tagOwners": {"tag:homelab": ["group:admins"]},
+        "grants": [{"src": ["group:admins"], "dst": ["*"], "ip": ["*"]},
+                   {"src": ["group:vpn"], "dst": ["autogroup:internet"], "ip": ["*"]}],
+        "tests": [{"src": "group:vpn", "deny": ["tag:homelab:443"]}],
+    }"#;
+    all_hold(policy);
+    // madsbv/nix's pattern: a user reaches what the group of that user alone is denied.
+    let policy = r#"{
+        "groups": {"group:consumers": ["ann@example.com"]},
+        "tagOwners": {"tag:db": []},
+        "grants": [{"src": ["ann@example.com"], "dst": ["tag:db"], "ip": ["tcp:22"]},
+                   {"src": ["group:consumers"], "dst": ["tag:db"], "ip": ["tcp:80"]}],
+        "tests": [{"src": "ann@example.com", "accept": ["tag:db:22"]},
+                  {"src": "group:consumers", "accept": ["tag:db:80"], "deny": ["tag:db:22"]}],
+    }"#;
+    all_hold(policy);
+    // Access given to each member by name, not to the group: undecided, saying why.
+    let policy = r#"{
+        "groups": {"group:ops": ["ann@example.com", "bob@example.com"]},
+        "tagOwners": {"tag:db": []},
+        "grants": [{"src": ["ann@example.com", "bob@example.com"], "dst": ["tag:db"], "ip": ["tcp:5432"]}],
+        "tests": [{"src": "group:ops", "accept": ["tag:db:5432"]}],
+    }"#;
+    let found = one_undecided(policy, None);
+    assert!(
+        found.message.starts_with(
+            "cannot decide: the test holds for each member of group:ops, but not for a user in group:ops and no other group"
+        ),
+        "{}",
+        found.message
+    );
+    assert!(
+        found.help.contains("name group:ops in the rule"),
+        "{}",
+        found.help
+    );
+    // Nobody reaches it: an error, whichever the reading.
+    let failed = one_failed(&policy.replace("tcp:5432\"]}]", "tcp:5433\"]}]"));
+    assert!(
+        failed.message.contains("group:ops -> tag:db:5432"),
+        "{}",
+        failed.message
+    );
+    // The group itself is named: a deny test fails, whichever the reading (as capture
+    // policytest-deny-fail-group-src-cidr-dst records).
+    let failed = one_failed(
+        r#"{
+        "groups": {"group:ops": ["ann@example.com"]},
+        "tagOwners": {"tag:db": []},
+        "grants": [{"src": ["group:ops"], "dst": ["tag:db"], "ip": ["tcp:5432"]}],
+        "tests": [{"src": "group:ops", "deny": ["tag:db:5432"]}],
+    }"#,
+    );
+    assert!(failed.message.contains("is accepted"), "{}", failed.message);
+}

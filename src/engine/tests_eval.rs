@@ -51,7 +51,123 @@ pub fn evaluate(
         return Undecided::default();
     }
     let has_inventory = inventory.is_some();
+    // Tests from a group, read as the control plane's test run appears to read them:
+    // from one user in the group alone ([`GroupsAlone`]).
+    let alone = GroupsAlone::of(policy);
+    let mut found_alone: FxHashMap<usize, Vec<Diagnostic>> = FxHashMap::default();
+    let mut records: Vec<(Span, Vec<Advice>)> = Vec::new();
+    let mut assumed_alone = std::collections::BTreeSet::new();
+    if let Some(alone) = &alone {
+        let mut base = inventory.cloned().unwrap_or_default();
+        alone.add_to(&mut base);
+        with_evaluator(
+            &alone.policy,
+            base,
+            has_inventory,
+            tailnet_domains,
+            file,
+            Some(&alone.logins),
+            |ev| {
+                for (i, test) in alone.policy.tests.iter().enumerate() {
+                    if alone.group_of(test).is_some() {
+                        let mut found = Vec::new();
+                        ev.network_test(test, &mut found);
+                        found_alone.insert(i, found);
+                    }
+                }
+                records.extend(ev.undecided.take());
+                assumed_alone = ev.unknowns.assumption_used.take();
+            },
+        );
+    }
     let base = inventory.cloned().unwrap_or_default();
+    with_evaluator(
+        policy,
+        base,
+        has_inventory,
+        tailnet_domains,
+        file,
+        None,
+        |ev| {
+            for (i, test) in policy.tests.iter().enumerate() {
+                let Some(alone_found) = found_alone.remove(&i) else {
+                    ev.network_test(test, diags);
+                    continue;
+                };
+                // Each member's reading decides only whether a failure is certain: what it
+                // assumed is not stated unless it decides.
+                let assumed = ev.unknowns.assumption_used.borrow().clone();
+                let mut each = Vec::new();
+                ev.network_test(test, &mut each);
+                *ev.unknowns.assumption_used.borrow_mut() = assumed;
+                let group = alone
+                    .as_ref()
+                    .and_then(|a| a.group_of(test))
+                    .unwrap_or_default();
+                diags.extend(both_readings(group, each, alone_found));
+            }
+            for test in &policy.ssh_tests {
+                ev.ssh_test(test, diags);
+            }
+            let unknowns = ev.unknowns;
+            unknowns
+                .assumption_used
+                .borrow_mut()
+                .extend(std::mem::take(&mut assumed_alone));
+            let assumed = unknowns.assumption_used.borrow();
+            let first_test = policy
+                .tests
+                .first()
+                .and_then(|t| t.src.as_ref())
+                .or_else(|| policy.ssh_tests.first().and_then(|t| t.src.as_ref()));
+            if let (false, Some(at)) = (assumed.is_empty(), first_test) {
+                let names: Vec<&str> = assumed.iter().map(String::as_str).take(MAX_NAMED).collect();
+                let more = assumed.len().saturating_sub(MAX_NAMED);
+                let mut who = join_and(&names);
+                if more > 0 {
+                    who.push_str(&format!(" and {more} more"));
+                }
+                diags.push(
+                Diagnostic::new(
+                    Code::AssumedMembers,
+                    Location { file, span: at.span },
+                    format!(
+                        "tests are decided assuming {who} {} of the tailnet, not shared in from another one: the policy names {}, and some tests hold only for members",
+                        if assumed.len() == 1 { "is a member" } else { "are members" },
+                        if assumed.len() == 1 { "this user" } else { "these users" },
+                    ),
+                )
+                .with_help(
+                    "--tailnet-domain DOMAIN or --inventory (the tailnet's users, saved by `tsacl pull --inventory FILE`) decides membership instead",
+                ),
+            );
+            }
+            // Each member's reading first: where both readings found something at one
+            // place, the other reading's finding is the one kept.
+            let mut all = ev.undecided.take();
+            all.append(&mut records);
+            records = all;
+        },
+    );
+    Undecided {
+        file,
+        offline: !has_inventory,
+        found: records,
+    }
+}
+
+/// Builds the stand-ins, the resolver and the compiled rules for `policy` over `base`
+/// (the inventory, or nothing), and hands `run` the evaluator. With `alone`, a test from
+/// one of its groups is from that group's stand-in user ([`GroupsAlone`]).
+fn with_evaluator(
+    policy: &Policy,
+    base: Inventory,
+    has_inventory: bool,
+    tailnet_domains: Option<&[String]>,
+    file: FileId,
+    alone: Option<&FxHashMap<String, String>>,
+    run: impl FnOnce(&Evaluator),
+) {
     // The devices after these are stand-ins, at placeholder addresses.
     let stand_ins_from = base.devices.len();
     let (stand_ins, unknowns) = with_stand_ins(policy, base, has_inventory, tailnet_domains);
@@ -102,46 +218,135 @@ pub fn evaluate(
         has_inventory,
         unknowns: &unknowns,
         undecided: Default::default(),
+        alone,
     };
-    for test in &policy.tests {
-        ev.network_test(test, diags);
-    }
-    for test in &policy.ssh_tests {
-        ev.ssh_test(test, diags);
-    }
-    let assumed = unknowns.assumption_used.borrow();
-    let first_test = policy
-        .tests
-        .first()
-        .and_then(|t| t.src.as_ref())
-        .or_else(|| policy.ssh_tests.first().and_then(|t| t.src.as_ref()));
-    if let (false, Some(at)) = (assumed.is_empty(), first_test) {
-        let names: Vec<&str> = assumed.iter().map(String::as_str).take(MAX_NAMED).collect();
-        let more = assumed.len().saturating_sub(MAX_NAMED);
-        let mut who = join_and(&names);
-        if more > 0 {
-            who.push_str(&format!(" and {more} more"));
+    run(&ev);
+}
+
+/// How the control plane's test run reads a test whose source is a group appears, from
+/// policies it runs on every push, to be as one user in that group and in no other group
+/// or role, not as each of its members: cedi/dotfiles (gitops-acl-action) denies
+/// `group:vpn` what `group:admins` opens everywhere, though its one admin is in both, and
+/// madsbv/nix expects `group:consumers` denied what its only member, the tailnet's owner,
+/// is tested to reach through `autogroup:admin`. The captures agree with either reading
+/// (their group sources are reached, or not, by rules naming the group). A test from a
+/// group is therefore decided from a stand-in user of that group alone, a member of the
+/// tailnet without a role; a failure is an error only when it also fails for each
+/// member ([`both_readings`]).
+struct GroupsAlone {
+    /// The policy, with each such group's stand-in user added to it.
+    policy: Policy,
+    /// Each group's stand-in user, by group name.
+    logins: FxHashMap<String, String>,
+}
+
+impl GroupsAlone {
+    /// `None` when no test is from a group that has a user among its members (one that
+    /// has none is decided as it is: the test's source holds nobody).
+    fn of(policy: &Policy) -> Option<GroupsAlone> {
+        let mut logins: FxHashMap<String, String> = FxHashMap::default();
+        for test in &policy.tests {
+            let Some(Ok(Selector::Group(name))) =
+                test.src.as_ref().map(|s| Selector::parse(s.value.trim()))
+            else {
+                continue;
+            };
+            let has_user = policy.group(&name).is_some_and(|g| {
+                g.members
+                    .iter()
+                    .any(|m| matches!(Selector::parse(m.value.trim()), Ok(Selector::User(_))))
+            });
+            if has_user {
+                let login = format!(
+                    "a-user-of-{}@tsacl.invalid",
+                    name.trim_start_matches("group:")
+                );
+                logins.insert(name, login);
+            }
         }
-        diags.push(
-            Diagnostic::new(
-                Code::AssumedMembers,
-                Location { file, span: at.span },
+        if logins.is_empty() {
+            return None;
+        }
+        let mut policy = policy.clone();
+        for g in &mut policy.groups {
+            if let Some(login) = logins.get(&g.name.value) {
+                g.members.push(Spanned {
+                    value: login.clone(),
+                    span: g.name.span,
+                });
+            }
+        }
+        Some(GroupsAlone { policy, logins })
+    }
+
+    /// Adds the stand-in users, members of the tailnet without a role, each with a device
+    /// at an address the policy names nowhere (so that only an address rule spanning the
+    /// tailnet takes it in), as devices the inventory lists: not placeholders.
+    fn add_to(&self, inventory: &mut Inventory) {
+        let taken = IpSet::from_addrs(
+            inventory
+                .devices
+                .iter()
+                .flat_map(|d| d.addresses.iter().copied()),
+        );
+        let mut logins: Vec<&String> = self.logins.values().collect();
+        logins.sort();
+        let addresses = super::structural::addresses_outside(&self.policy, &taken, logins.len());
+        for (login, addresses) in logins.into_iter().zip(addresses) {
+            inventory.devices.push(Device {
+                name: format!("<{login}'s device>"),
+                hostname: format!("<{login}'s device>"),
+                addresses,
+                user: Some(login.clone()),
+                tags: Vec::new(),
+                advertised_routes: Vec::new(),
+                enabled_routes: Vec::new(),
+            });
+            inventory.users.push(super::inventory::User {
+                login: login.clone(),
+                role: Role::Member,
+                shared: false,
+            });
+        }
+    }
+
+    /// The group a test is from, when it is one of these.
+    fn group_of(&self, test: &crate::model::Test) -> Option<&str> {
+        let src = test.src.as_ref()?.value.trim();
+        self.logins.get_key_value(src).map(|(g, _)| g.as_str())
+    }
+}
+
+/// A test from `group`, decided for one user of it alone (`alone`) and for each of its
+/// members (`each`): the first reading's findings, except that a failure the second
+/// reading does not share is undecided.
+fn both_readings(group: &str, each: Vec<Diagnostic>, alone: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let failed_for_each: FxHashSet<Span> = each
+        .iter()
+        .filter(|d| d.code == Code::TestFailed)
+        .map(|d| d.primary.span)
+        .collect();
+    alone
+        .into_iter()
+        .map(|d| {
+            if d.code != Code::TestFailed || failed_for_each.contains(&d.primary.span) {
+                return d;
+            }
+            let what = d.message.strip_prefix("test failed: ").unwrap_or(&d.message);
+            let mut undecided = Diagnostic::new(
+                Code::TestUndecidable,
+                d.primary,
                 format!(
-                    "tests are decided assuming {who} {} of the tailnet, not shared in from another one: the policy names {}, and some tests hold only for members",
-                    if assumed.len() == 1 { "is a member" } else { "are members" },
-                    if assumed.len() == 1 { "this user" } else { "these users" },
+                    "cannot decide: the test holds for each member of {group}, but not for a user in {group} and no other group, as the control plane's test run appears to read a group: {what}"
                 ),
             )
-            .with_help(
-                "--tailnet-domain DOMAIN or --inventory (the tailnet's users, saved by `tsacl pull --inventory FILE`) decides membership instead",
-            ),
-        );
-    }
-    Undecided {
-        file,
-        offline: !has_inventory,
-        found: ev.undecided.into_inner(),
-    }
+            .with_help(format!(
+                "name {group} in the rule that should decide this flow, or write the test from one of its members by login name"
+            ));
+            undecided.labels = d.labels;
+            undecided
+        })
+        .collect()
 }
 
 /// From this many tests undecided for what only the tailnet's inventory says, they are
@@ -718,6 +923,8 @@ struct Evaluator<'a> {
     /// Each TSA102 finding of a test, by its location, with what would decide it: for
     /// [`Undecided::fold`].
     undecided: std::cell::RefCell<Vec<(Span, Vec<Advice>)>>,
+    /// Groups whose tests are from one stand-in user ([`GroupsAlone`]), by name.
+    alone: Option<&'a FxHashMap<String, String>>,
 }
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
@@ -1937,8 +2144,13 @@ impl Evaluator<'_> {
     }
 
     fn source_ips(&self, src: &Spanned<String>) -> Result<Vec<IpAddr>, String> {
-        let sel =
+        let mut sel =
             Selector::parse(&src.value).map_err(|_| format!("src {:?} is not valid", src.value))?;
+        if let (Selector::Group(name), Some(alone)) = (&sel, self.alone)
+            && let Some(login) = alone.get(name)
+        {
+            sel = Selector::User(login.clone());
+        }
         let set = self.resolver.addresses(&sel);
         let ips = representatives(self.inventory, self.index, &set);
         if ips.is_empty() {
@@ -2928,13 +3140,29 @@ mod tests {
                 "tests": [{{"src": "group:all", "accept": ["tag:x:22"]}}]}}"#,
             members.join(", ")
         );
-        // Two members cannot both be the owner, but that takes a search over 65 users.
+        // Two members cannot both be the owner, but that takes a search over 65 users:
+        // read as each of its members, the group's test is undecided.
+        let policy = crate::model::from_text(&text);
+        let mut each = Vec::new();
+        with_evaluator(
+            &policy,
+            Inventory::default(),
+            false,
+            None,
+            FileId::default(),
+            None,
+            |ev| ev.network_test(&policy.tests[0], &mut each),
+        );
+        assert_eq!(each.len(), 1, "{each:?}");
+        assert_eq!(each[0].code, Code::TestUndecidable);
+        assert!(
+            each[0].message.ends_with("u0@example.com, u10@example.com, u11@example.com, u12@example.com, u13@example.com and 60 more"),
+            "{each:?}"
+        );
+        // A user of the group alone fails it; with the members' reading undecided, so is
+        // the test.
         let found = evaluate_text(&text, None, None);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, Code::TestUndecidable);
-        assert!(
-            found[0].1.ends_with("u0@example.com, u10@example.com, u11@example.com, u12@example.com, u13@example.com and 60 more"),
-            "{found:?}"
-        );
+        assert_eq!(found[0].0, Code::TestUndecidable, "{found:?}");
     }
 }

@@ -841,10 +841,16 @@ fn only_tests(
             by_selector(&sel, d.name.span);
         }
     }
-    // A group without members has no one to test from.
+    // A group without members has no one to test from. Its members are tested one by
+    // one too: the control plane's test run appears to read a group source as one user of
+    // that group alone (`engine::tests_eval`'s `GroupsAlone`), so the group's own test
+    // would not fail an edit that opens a service to one of its members by login name.
     for (g, members) in &intents.groups {
         if !members.is_empty() {
             by_selector(&g.value, g.span);
+        }
+        for m in members {
+            by_selector(m.value.trim(), m.span);
         }
     }
     let empty_groups: Vec<&str> = intents

@@ -121,15 +121,8 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         .iter()
         .map(|t| t.tag.value.as_str())
         .collect();
-    // Address ranges the policy writes: stand-ins avoid them.
-    let mut written = IpSet::new();
     for g in &policy.groups {
         named.extend(g.members.iter().map(|m| m.value.trim()));
-    }
-    for h in &policy.hosts {
-        if let Some(p) = h.prefix {
-            written.add_prefix(&p);
-        }
     }
     for s in &selectors {
         match s {
@@ -139,20 +132,11 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
             Selector::Tag(t) => {
                 tags.insert(t);
             }
-            Selector::Prefix(p) => written.add_prefix(p),
-            Selector::Range(a, b) => written.add_range(*a, *b),
             _ => {}
         }
     }
-    for set in &policy.ipsets {
-        for op in &set.ops {
-            for word in op.value.split_whitespace() {
-                if let Some(s) = IpSet::parse(word) {
-                    written.union_with(&s);
-                }
-            }
-        }
-    }
+    // Address ranges the policy writes: stand-ins avoid them.
+    let written = written_ranges(policy, &selectors);
     let mut named: Vec<&str> = named.into_iter().collect();
     named.sort_unstable();
     let mut tags: Vec<&str> = tags.into_iter().collect();
@@ -245,6 +229,60 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         });
     }
     inv
+}
+
+/// The address ranges a policy writes (host aliases, addresses and ranges in its
+/// selectors, IP sets).
+fn written_ranges(policy: &Policy, selectors: &[&Selector]) -> IpSet {
+    let mut written = IpSet::new();
+    for h in &policy.hosts {
+        if let Some(p) = h.prefix {
+            written.add_prefix(&p);
+        }
+    }
+    for s in selectors {
+        match s {
+            Selector::Prefix(p) => written.add_prefix(p),
+            Selector::Range(a, b) => written.add_range(*a, *b),
+            _ => {}
+        }
+    }
+    for set in &policy.ipsets {
+        for op in &set.ops {
+            for word in op.value.split_whitespace() {
+                if let Some(s) = IpSet::parse(word) {
+                    written.union_with(&s);
+                }
+            }
+        }
+    }
+    written
+}
+
+/// `count` pairs of tailnet addresses (IPv4, IPv6) outside every range the policy writes
+/// (its rules, tag owners and tests) and outside `taken`: for a device that no address
+/// selector of the policy may take in unless it spans the tailnet.
+pub fn addresses_outside(policy: &Policy, taken: &IpSet, count: usize) -> Vec<Vec<IpAddr>> {
+    let mut selectors: Vec<Selector> = policy
+        .rule_selectors()
+        .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
+        .filter_map(|s| s.selector.clone())
+        .collect();
+    for t in &policy.tests {
+        for entry in t.accept.iter().chain(&t.deny) {
+            if let Ok(dst) = crate::validate::parse_test_destination(&entry.value) {
+                selectors.push(dst.host);
+            }
+        }
+        if let Some(Ok(src)) = t.src.as_ref().map(|s| Selector::parse(s.value.trim())) {
+            selectors.push(src);
+        }
+    }
+    let refs: Vec<&Selector> = selectors.iter().collect();
+    let mut avoided = written_ranges(policy, &refs);
+    avoided.union_with(taken);
+    let mut addresses = Addresses::new(&avoided);
+    (0..count).map(|_| addresses.next_pair()).collect()
 }
 
 /// Hands out tailnet addresses outside every written range (falling back to any tailnet
