@@ -540,3 +540,48 @@ fn a_projects_files_check_the_project_and_other_policies_their_own() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stdout).is_empty());
 }
+
+/// A tailnet policy named `.json5` (nSimonFR/nic-os names it so for the editor's
+/// highlighting; gitops-acl-action sends it as it is) is checked and formatted as the
+/// policy it is, not read as an intents file.
+#[test]
+fn a_policy_named_json5_is_a_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = "// HuJSON, named .json5\n{\n\t\"tagOwners\": {\"tag:web\": [\"autogroup:admin\"]},\n\t\"grants\": [{\"src\": [\"autogroup:member\"], \"dst\": [\"tag:web\"], \"ip\": [\"tcp:443\"]}],\n}\n";
+    let path = write(dir.path(), "tailscale-acl.json5", policy.as_bytes());
+    let out = tsacl()
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 0, "{doc}");
+    // The same errors as under its usual name.
+    let bad = write(dir.path(), "bad.json5", BAD.as_bytes());
+    let out = tsacl()
+        .arg("check")
+        .arg(&bad)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("TSA010"),
+        "{}",
+        text(&out.stderr)
+    );
+    // fmt writes it as the HuJSON it is.
+    let out = tsacl()
+        .args(["fmt", "--check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("intents file"),
+        "{}",
+        text(&out.stderr)
+    );
+}

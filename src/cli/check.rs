@@ -297,7 +297,9 @@ fn projects_among(args: &CheckArgs) -> Option<Units> {
     // checks as the project itself.
     let mut compiled_alone = args.files.len() == 1;
     for file in &args.files {
-        let intents = if file.extension().is_some_and(|e| e == "json5") {
+        let intents = if file.extension().is_some_and(|e| e == "json5")
+            && crate::intents::is_intents_file(file, &std::fs::read(file).unwrap_or_default())
+        {
             compiled_alone = false;
             Some(file.clone())
         } else if file.extension().is_some_and(|e| e == "yaml" || e == "yml") {

@@ -111,9 +111,7 @@ pub fn run(args: FmtArgs, color: bool) -> u8 {
 /// such format, and rewriting it as HuJSON would break it, so it is refused, plainly: by
 /// its `.json5` name, or because it reads as JSON5 and not as HuJSON.
 fn json5_not_hujson(path: &std::path::Path, name: &str, bytes: &[u8]) -> Option<String> {
-    let named = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json5"));
+    let named = crate::intents::is_intents_file(path, bytes);
     let reads_as_json5_only =
         || hujson::parse(bytes).is_err() && crate::syntax::json5::parse(bytes).is_ok();
     (named || reads_as_json5_only()).then(|| {

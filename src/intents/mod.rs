@@ -16,6 +16,35 @@ pub mod transitive;
 
 use crate::model::{PortRange, Protocol, Spanned};
 
+/// Whether a file is an intents file: named `.json5`, unless its text is a tailnet policy
+/// (it reads as HuJSON, names a policy section the intents file has no key for, and no key
+/// only the intents file has). Policies are named `.json5` for the editor's highlighting
+/// (nSimonFR/nic-os applies `shared/tailscale-acl.json5` with gitops-acl-action, which
+/// sends the file as it is).
+pub fn is_intents_file(path: &std::path::Path, text: &[u8]) -> bool {
+    let named = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json5"));
+    named && !is_policy_text(text)
+}
+
+/// The HuJSON text of a tailnet policy, by its top-level keys (see [`is_intents_file`]).
+fn is_policy_text(text: &[u8]) -> bool {
+    let Ok(doc) = crate::syntax::hujson::parse(text) else {
+        return false;
+    };
+    let crate::syntax::Kind::Object(members) = &doc.root.kind else {
+        return false;
+    };
+    let is = |list: &[&str], key: &str| list.iter().any(|k| k.eq_ignore_ascii_case(key));
+    let keys: Vec<&str> = members.iter().map(|m| m.key.as_str()).collect();
+    keys.iter()
+        .any(|k| is(crate::model::lower::TOP_LEVEL, k) && !is(lower::TOP_FIELDS, k))
+        && !keys
+            .iter()
+            .any(|k| is(lower::TOP_FIELDS, k) && !is(crate::model::lower::TOP_LEVEL, k))
+}
+
 /// A machine that is not a Kubernetes service.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeviceIntent {

@@ -129,7 +129,8 @@ pub enum Kind {
 /// a policy when it names a policy section, so `package.json` is left alone.
 pub fn kind_of(path: &Path, text: &[u8]) -> Kind {
     match path.extension().and_then(|e| e.to_str()) {
-        Some("json5") => Kind::Intents,
+        Some("json5") if crate::intents::is_intents_file(path, text) => Kind::Intents,
+        Some("json5") => Kind::Policy,
         Some("hujson") => Kind::Policy,
         _ if looks_like_policy(text) => Kind::Policy,
         _ => Kind::Other,
@@ -401,6 +402,17 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(kind_of(Path::new("a/tailnet.json5"), b""), Kind::Intents);
+        // A policy named `.json5` (for highlighting) is a policy; an intents file with
+        // groups only is still intents.
+        let policy = b"// HuJSON\n{\"tagOwners\": {\"tag:a\": []}, \"acls\": [],}";
+        assert_eq!(kind_of(Path::new("a/acl.json5"), policy), Kind::Policy);
+        let intents = b"{output: \"policy.hujson\", services: {}, groups: {}}";
+        assert_eq!(
+            kind_of(Path::new("a/tailnet.json5"), intents),
+            Kind::Intents
+        );
+        let groups_only = b"{\"groups\": {\"group:a\": []}}";
+        assert_eq!(kind_of(Path::new("a/t.json5"), groups_only), Kind::Intents);
         assert_eq!(kind_of(Path::new("a/p.hujson"), b"{"), Kind::Policy);
         assert_eq!(
             kind_of(Path::new("a/p.json"), b"{\"Grants\": ["),
