@@ -837,7 +837,8 @@ where alice is in group:eng.\nFix: `\"src\": [\"group:eng\"]`.";
         "A rule that allows nothing",
         "Its sources match nobody (an empty group, a tag no device can carry, a user with no devices \
 in the inventory) or its destinations match nothing, so it grants no flow. Often a typo or a \
-leftover.\nViolation: `{\"src\": [\"group:oncall\"], ...}` with `\"group:oncall\": []`.";
+leftover. A group an identity provider syncs (`group:name@domain`, SCIM) is never empty to \
+tsacl: its members are in no policy file and no API answer, so it stands for someone.\nViolation: `{\"src\": [\"group:oncall\"], ...}` with `\"group:oncall\": []`.";
     TagOwnerEscalation = "TSA240", "tag-owner-escalation", Warning,
         "A broad owner of a tag can gain the tag's wider access",
         "Any owner of a tag can give a device it controls that tag, and with it the tag's access. \

@@ -403,3 +403,53 @@ fn the_default_policys_allow_all_says_how_to_keep_it() {
         "{allow_all:#?}"
     );
 }
+
+/// Groups synced from an identity provider by SCIM are written `group:name@domain`
+/// (jforrer/TinyCo-Infra, Tailscale's user and group provisioning docs); their members are
+/// in no policy file nor in the API's user answers. Rules from them are not "allowing
+/// nothing", and tests from them are evaluated, not failed for an empty source.
+#[test]
+fn groups_synced_from_an_identity_provider_have_members() {
+    let policy = r#"{
+        "tagOwners": {"tag:ssh-enabled": ["group:team-itops@example.onmicrosoft.com"]},
+        "acls": [
+            {"action": "accept", "src": ["group:team-itops@example.onmicrosoft.com"], "dst": ["*:*"]},
+            {"action": "accept", "src": ["group:team-sre@example.onmicrosoft.com"], "dst": ["tag:ssh-enabled:22"]},
+        ],
+        "tests": [{"src": "group:team-sre@example.onmicrosoft.com", "accept": ["tag:ssh-enabled:22"], "deny": ["tag:ssh-enabled:80"]}],
+    }"#;
+    passes(policy, &["TSA232", "TSA230", "TSA100"]);
+    // The same with an inventory, which lists no group members either.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.hujson"), policy).unwrap();
+    std::fs::write(
+        dir.path().join("inventory.json"),
+        r#"{"devices": [{"hostname": "a", "addresses": ["100.64.0.1"], "user": "ann@example.com", "tags": []},
+                        {"hostname": "b", "addresses": ["100.64.0.2"], "tags": ["tag:ssh-enabled"]}],
+            "users": [{"loginName": "ann@example.com", "role": "admin", "type": "member"}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--inventory",
+            "inventory.json",
+            "policy.hujson",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        !codes.contains(&"TSA232") && !codes.contains(&"TSA100"),
+        "{doc}"
+    );
+}

@@ -564,6 +564,13 @@ fn with_stand_ins(
         t.src.iter().for_each(|s| note(&s.value));
         t.dst.iter().for_each(|s| note(&s.value));
     }
+    // A group the identity provider defines has a member the policy cannot name: a
+    // stand-in user, of unknown standing as any named user.
+    for g in super::structural::idp_groups(policy) {
+        let login = super::structural::idp_group_member(&g);
+        inv.idp_groups.entry(g).or_default().push(login.clone());
+        users.push(login);
+    }
     users.sort();
     users.dedup();
     tags.sort();

@@ -43,7 +43,8 @@ pub fn audit(
             let (findings, structural) = std::thread::scope(|scope| {
                 let structural = scope.spawn(structural);
                 let findings = crate::timings::stage("  audit: the inventory", || {
-                    Audit::new(policy, &with_auto_approvals(inv, policy)).findings()
+                    let inv = crate::engine::structural::with_idp_group_members(inv, policy);
+                    Audit::new(policy, &with_auto_approvals(&inv, policy)).findings()
                 });
                 (findings, structural.join().expect("the structural audit"))
             });

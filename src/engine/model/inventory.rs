@@ -145,6 +145,11 @@ pub struct Inventory {
     /// do not carry them; analysis gives each service the policy names a stand-in
     /// address ([`crate::engine::structural::add_service_stand_ins`]).
     pub services: BTreeMap<String, Vec<IpAddr>>,
+    /// Members of groups an identity provider defines (`group:name@domain`, synced by
+    /// SCIM), by group. The API's answers do not carry them: analysis gives each such
+    /// group the policy names a stand-in member
+    /// ([`crate::engine::structural::idp_group_member`]).
+    pub idp_groups: BTreeMap<String, Vec<String>>,
 }
 
 impl Inventory {

@@ -132,6 +132,14 @@ impl<'a> Resolver<'a> {
             r.groups
                 .insert(g.name.value.as_str(), Arc::new(IpSet::union_all(&sets)));
         }
+        // Groups the identity provider defines, with the members the inventory gives them.
+        for (g, logins) in &inventory.idp_groups {
+            if !r.groups.contains_key(g.as_str()) {
+                let sets: Vec<IpSet> = logins.iter().map(|m| r.user(m)).collect();
+                r.groups
+                    .insert(g.as_str(), Arc::new(IpSet::union_all(&sets)));
+            }
+        }
         for set in &policy.ipsets {
             let value = r.ipset_value(&set.name.value, 0);
             r.ipsets.insert(set.name.value.as_str(), Arc::new(value));

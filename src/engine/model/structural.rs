@@ -87,6 +87,76 @@ pub fn standing_label(s: Standing) -> &'static str {
     }
 }
 
+/// The groups an identity provider defines (`group:name@domain`, synced by SCIM) that the
+/// policy names: their members are in no policy file.
+pub fn idp_groups(policy: &Policy) -> BTreeSet<String> {
+    let in_tests = policy
+        .tests
+        .iter()
+        .filter_map(|t| t.src.as_ref())
+        .chain(policy.ssh_tests.iter().filter_map(|t| t.src.as_ref()))
+        .filter_map(|s| Selector::parse(s.value.trim()).ok());
+    policy
+        .rule_selectors()
+        .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
+        .filter_map(|s| s.selector.clone())
+        .chain(in_tests)
+        .filter_map(|s| match s {
+            Selector::Group(g) if g.contains('@') => Some(g),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The stand-in member of a group the identity provider defines: a user of the group's
+/// domain, which analysis treats as any user the policy names (its role and membership
+/// unknown offline).
+pub fn idp_group_member(group: &str) -> String {
+    let name = group.trim_start_matches("group:");
+    match name.rsplit_once('@') {
+        Some((local, domain)) => format!("a-user-of-{local}@{domain}"),
+        None => format!("a-user-of-{name}@{OTHER_DOMAIN}"),
+    }
+}
+
+/// `inventory` with a device of a stand-in member ([`idp_group_member`]) for each group
+/// the identity provider defines that the policy names, at an address the policy names
+/// nowhere; borrowed when the policy names none. The API's answers list no group members,
+/// so with them as without, such a group is someone: not nobody.
+pub fn with_idp_group_members<'i>(
+    inventory: &'i Inventory,
+    policy: &Policy,
+) -> std::borrow::Cow<'i, Inventory> {
+    let groups = idp_groups(policy);
+    if groups.is_empty() {
+        return std::borrow::Cow::Borrowed(inventory);
+    }
+    let mut inv = inventory.clone();
+    let taken = IpSet::from_addrs(inv.devices.iter().flat_map(|d| d.addresses.iter().copied()));
+    let addresses = addresses_outside(policy, &taken, groups.len());
+    for (g, addresses) in groups.into_iter().zip(addresses) {
+        let login = idp_group_member(&g);
+        if inv.user(&login).is_none() {
+            inv.devices.push(Device {
+                name: format!("<{login}'s device>"),
+                hostname: format!("<{login}'s device>"),
+                addresses,
+                user: Some(login.clone()),
+                tags: Vec::new(),
+                advertised_routes: Vec::new(),
+                enabled_routes: Vec::new(),
+            });
+            inv.users.push(User {
+                login: login.clone(),
+                role: Role::Member,
+                shared: false,
+            });
+        }
+        inv.idp_groups.entry(g).or_default().push(login);
+    }
+    std::borrow::Cow::Owned(inv)
+}
+
 /// The representative inventory of a policy.
 pub fn representative(policy: &Policy) -> Inventory {
     representative_in(policy, None)
@@ -124,6 +194,16 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
     for g in &policy.groups {
         named.extend(g.members.iter().map(|m| m.value.trim()));
     }
+    // A group the identity provider defines has a member of its own (see
+    // [`idp_group_member`]).
+    let idp: Vec<(String, String)> = idp_groups(policy)
+        .into_iter()
+        .map(|g| {
+            let login = idp_group_member(&g);
+            (g, login)
+        })
+        .collect();
+    named.extend(idp.iter().map(|(_, login)| login.as_str()));
     for s in &selectors {
         match s {
             Selector::User(u) => {
@@ -190,6 +270,9 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         }
     }
     inv.users.extend(named.iter().map(|n| user(n, variants[0])));
+    for (g, login) in &idp {
+        inv.idp_groups.insert(g.clone(), vec![login.clone()]);
+    }
     for d in &domains {
         for v in standings_of(&format!("@{d}")) {
             for i in 1..=2 {
