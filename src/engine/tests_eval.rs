@@ -68,12 +68,10 @@ pub fn evaluate(
             file,
             Some(&alone.logins),
             |ev| {
-                for (i, test) in alone.policy.tests.iter().enumerate() {
-                    if alone.group_of(test).is_some() {
-                        let mut found = Vec::new();
-                        ev.network_test(test, &mut found);
-                        found_alone.insert(i, found);
-                    }
+                for (test, &i) in alone.policy.tests.iter().zip(&alone.indices) {
+                    let mut found = Vec::new();
+                    ev.network_test(test, &mut found);
+                    found_alone.insert(i, found);
                 }
                 records.extend(ev.undecided.take());
                 assumed_alone = ev.unknowns.assumption_used.take();
@@ -234,8 +232,11 @@ fn with_evaluator(
 /// tailnet without a role; a failure is an error only when it also fails for each
 /// member ([`both_readings`]).
 struct GroupsAlone {
-    /// The policy, with each such group's stand-in user added to it.
+    /// The policy, with each such group's stand-in user added to it, and only the tests
+    /// from those groups (the evaluator compiles only the rules they may need).
     policy: Policy,
+    /// The index in the policy's `tests` of each test kept.
+    indices: Vec<usize>,
     /// Each group's stand-in user, by group name.
     logins: FxHashMap<String, String>,
 }
@@ -276,7 +277,21 @@ impl GroupsAlone {
                 });
             }
         }
-        Some(GroupsAlone { policy, logins })
+        let from_group = |t: &crate::model::Test| {
+            t.src
+                .as_ref()
+                .is_some_and(|s| logins.contains_key(s.value.trim()))
+        };
+        let indices = (0..policy.tests.len())
+            .filter(|&i| from_group(&policy.tests[i]))
+            .collect();
+        policy.tests.retain(from_group);
+        policy.ssh_tests.clear();
+        Some(GroupsAlone {
+            policy,
+            indices,
+            logins,
+        })
     }
 
     /// Adds the stand-in users, members of the tailnet without a role, each with a device

@@ -90,21 +90,23 @@ pub fn standing_label(s: Standing) -> &'static str {
 /// The groups an identity provider defines (`group:name@domain`, synced by SCIM) that the
 /// policy names: their members are in no policy file.
 pub fn idp_groups(policy: &Policy) -> BTreeSet<String> {
+    let synced = |s: &Selector| match s {
+        Selector::Group(g) if g.contains('@') => Some(g.clone()),
+        _ => None,
+    };
     let in_tests = policy
         .tests
         .iter()
         .filter_map(|t| t.src.as_ref())
         .chain(policy.ssh_tests.iter().filter_map(|t| t.src.as_ref()))
-        .filter_map(|s| Selector::parse(s.value.trim()).ok());
+        .filter(|s| s.value.contains('@'))
+        .filter_map(|s| Selector::parse(s.value.trim()).ok())
+        .filter_map(|s| synced(&s));
     policy
         .rule_selectors()
         .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
-        .filter_map(|s| s.selector.clone())
+        .filter_map(|s| s.selector.as_ref().and_then(synced))
         .chain(in_tests)
-        .filter_map(|s| match s {
-            Selector::Group(g) if g.contains('@') => Some(g),
-            _ => None,
-        })
         .collect()
 }
 
