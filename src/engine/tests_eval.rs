@@ -298,31 +298,9 @@ impl GroupsAlone {
     /// at an address the policy names nowhere (so that only an address rule spanning the
     /// tailnet takes it in), as devices the inventory lists: not placeholders.
     fn add_to(&self, inventory: &mut Inventory) {
-        let taken = IpSet::from_addrs(
-            inventory
-                .devices
-                .iter()
-                .flat_map(|d| d.addresses.iter().copied()),
-        );
-        let mut logins: Vec<&String> = self.logins.values().collect();
+        let mut logins: Vec<String> = self.logins.values().cloned().collect();
         logins.sort();
-        let addresses = super::structural::addresses_outside(&self.policy, &taken, logins.len());
-        for (login, addresses) in logins.into_iter().zip(addresses) {
-            inventory.devices.push(Device {
-                name: format!("<{login}'s device>"),
-                hostname: format!("<{login}'s device>"),
-                addresses,
-                user: Some(login.clone()),
-                tags: Vec::new(),
-                advertised_routes: Vec::new(),
-                enabled_routes: Vec::new(),
-            });
-            inventory.users.push(super::inventory::User {
-                login: login.clone(),
-                role: Role::Member,
-                shared: false,
-            });
-        }
+        super::structural::add_member_stand_ins(inventory, &self.policy, &logins);
     }
 
     /// The group a test is from, when it is one of these.

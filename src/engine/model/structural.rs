@@ -134,29 +134,47 @@ pub fn with_idp_group_members<'i>(
         return std::borrow::Cow::Borrowed(inventory);
     }
     let mut inv = inventory.clone();
-    let taken = IpSet::from_addrs(inv.devices.iter().flat_map(|d| d.addresses.iter().copied()));
-    let addresses = addresses_outside(policy, &taken, groups.len());
-    for (g, addresses) in groups.into_iter().zip(addresses) {
+    let mut logins = Vec::with_capacity(groups.len());
+    for g in groups {
         let login = idp_group_member(&g);
-        if inv.user(&login).is_none() {
-            inv.devices.push(Device {
-                name: format!("<{login}'s device>"),
-                hostname: format!("<{login}'s device>"),
-                addresses,
-                user: Some(login.clone()),
-                tags: Vec::new(),
-                advertised_routes: Vec::new(),
-                enabled_routes: Vec::new(),
-            });
-            inv.users.push(User {
-                login: login.clone(),
-                role: Role::Member,
-                shared: false,
-            });
-        }
-        inv.idp_groups.entry(g).or_default().push(login);
+        inv.idp_groups.entry(g).or_default().push(login.clone());
+        logins.push(login);
     }
+    add_member_stand_ins(&mut inv, policy, &logins);
     std::borrow::Cow::Owned(inv)
+}
+
+/// Adds each of `logins` the inventory does not list as a user (a member of the tailnet
+/// without a role) with one device at an address `policy` names nowhere, so that only an
+/// address rule spanning the tailnet takes it in. The device is listed, not a placeholder.
+pub fn add_member_stand_ins(inventory: &mut Inventory, policy: &Policy, logins: &[String]) {
+    let new: Vec<&String> = logins
+        .iter()
+        .filter(|l| inventory.user(l).is_none())
+        .collect();
+    let taken = IpSet::from_addrs(
+        inventory
+            .devices
+            .iter()
+            .flat_map(|d| d.addresses.iter().copied()),
+    );
+    let addresses = addresses_outside(policy, &taken, new.len());
+    for (login, addresses) in new.into_iter().zip(addresses) {
+        inventory.devices.push(Device {
+            name: format!("<{login}'s device>"),
+            hostname: format!("<{login}'s device>"),
+            addresses,
+            user: Some(login.clone()),
+            tags: Vec::new(),
+            advertised_routes: Vec::new(),
+            enabled_routes: Vec::new(),
+        });
+        inventory.users.push(User {
+            login: login.clone(),
+            role: Role::Member,
+            shared: false,
+        });
+    }
 }
 
 /// The representative inventory of a policy.
