@@ -384,6 +384,51 @@ fn check_warns_when_someone_outside_from_can_become_a_source() {
     );
 }
 
+/// A group the identity provider syncs (`group:name@domain`, members in no file) that may
+/// SSH into a source becomes that source like any group: the warning and the chain name
+/// it. (Its rules used to take in nobody, so this passed unsaid.)
+#[test]
+fn a_synced_group_that_can_become_a_source_is_warned_about() {
+    let base = BASE
+        .replace(r#""groups": {"group:oncall": ["olga@example.com"]},"#, "")
+        .replace("group:oncall", "group:oncall@example.com");
+    let dir = project("promise-synced", &base);
+    let out = tsacl(&dir, &["check", "--format", "json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&Value> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "TSA150")
+        .collect();
+    assert_eq!(found.len(), 1, "{doc:#}");
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(message.contains("group:oncall@example.com"), "{message}");
+    assert!(message.contains("`postgres`"), "{message}");
+    let out = tsacl(&dir, &["paths", "postgres"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("group:oncall@example.com =ssh=> ci-runner"),
+        "{text}"
+    );
+    // explain takes the group by name, as it takes a group the policy defines.
+    let out = tsacl(
+        &dir,
+        &["explain", "ci-runner", "--from", "group:oncall@example.com"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ALLOWED"), "{text}");
+    let out = tsacl(
+        &dir,
+        &["explain", "ci-runner", "--from", "group:other@example.com"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a synced group the policy never names"
+    );
+}
+
 #[test]
 fn without_port_22_or_with_the_group_in_from_there_is_no_warning() {
     let dir = project("promise-no22", &BASE.replace("tcp:22", "tcp:80"));

@@ -336,6 +336,12 @@ fn sources_by_address_role_and_domain_are_principals_too() {
         ),
         ("zed@example.com", "zed@example.com can reach postgres"),
         ("autogroup:tagged", "builder (tag:builder)"),
+        // A group the identity provider syncs: its members are in no file, so one stands
+        // for them (this passed as "reachability equals the intents").
+        (
+            "group:eng@example.com",
+            "(any user of group:eng@example.com) can reach postgres",
+        ),
     ] {
         let rule = format!(r#"{{"src": [{src:?}], "dst": ["tag:postgres"], "ip": ["tcp:5432"]}}"#);
         let (dir, line) = project(Some(&rule), None);

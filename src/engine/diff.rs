@@ -129,6 +129,12 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
         }
     }
     users.insert(ANY_OTHER_MEMBER);
+    let synced: Vec<String> = policies
+        .iter()
+        .flat_map(|p| super::structural::idp_groups(p))
+        .map(|g| super::structural::idp_group_member(&g))
+        .collect();
+    users.extend(synced.iter().map(String::as_str));
     let mut users: Vec<&str> = users.into_iter().collect();
     users.sort_unstable();
     let mut tags: Vec<&str> = tags.into_iter().collect();

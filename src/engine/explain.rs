@@ -89,18 +89,20 @@ pub fn resolve_name_with(
             kind: "user",
             principals: vec![Principal::User(u)],
         }),
-        Ok(Selector::Group(g)) => match policy.group(&g) {
-            Some(def) => Ok(Named {
-                name: g.clone(),
-                kind: "group",
-                principals: def
-                    .members
+        // A group the policy defines, or one the identity provider syncs that it names.
+        Ok(Selector::Group(g))
+            if policy.group(&g).is_some() || super::structural::idp_groups(policy).contains(&g) =>
+        {
+            Ok(Named {
+                principals: super::structural::group_logins(policy, &g)
                     .iter()
-                    .map(|m| Principal::User(m.value.trim().to_string()))
+                    .map(|m| Principal::User(m.to_string()))
                     .collect(),
-            }),
-            None => Err(unknown("no group named")),
-        },
+                name: g,
+                kind: "group",
+            })
+        }
+        Ok(Selector::Group(_)) => Err(unknown("no group named")),
         Ok(Selector::Host(h)) => match policy.host(&h).and_then(|d| d.prefix) {
             Some(p) => Ok(Named {
                 name: h.clone(),

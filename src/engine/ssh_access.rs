@@ -143,14 +143,9 @@ fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
     };
     match sel {
         Selector::User(u) => vec![one(u, Principal::User(u.clone()))],
-        Selector::Group(g) => policy
-            .group(g)
-            .into_iter()
-            .flat_map(|g| &g.members)
-            .map(|m| {
-                let login = m.value.trim();
-                one(login, Principal::User(login.to_string()))
-            })
+        Selector::Group(g) => super::structural::group_logins(policy, g)
+            .iter()
+            .map(|login| one(login, Principal::User(login.to_string())))
             .collect(),
         Selector::Tag(t) => vec![one(t, Principal::Tags(vec![t.clone()]))],
         Selector::Autogroup(Autogroup::Member | Autogroup::Members) => vec![Unit {

@@ -242,6 +242,24 @@ fn stand_ins(policy: &Policy, inventory: &mut Inventory) -> Vec<(String, String)
             false,
         );
     }
+    // A group the identity provider syncs has members nobody here can list: one of them
+    // stands for all, so that a rule from such a group reaches someone.
+    for g in crate::engine::structural::idp_groups(policy) {
+        let login = crate::engine::structural::idp_group_member(&g);
+        inventory
+            .idp_groups
+            .entry(g.clone())
+            .or_default()
+            .push(login.clone());
+        if inventory.user(&login).is_none() {
+            inventory.users.push(User {
+                login: login.clone(),
+                role: Role::Member,
+                shared: false,
+            });
+        }
+        out.push((login, format!("(any user of {g})")));
+    }
     out
 }
 
@@ -917,6 +935,7 @@ fn source_ports_entry(
         Some(d) => d.name.value.clone(),
         None => match &opened.principal {
             Principal::Tags(tags) if tags.len() == 1 => tags[0].clone(),
+            Principal::User(u) if let Some(g) = crate::engine::structural::idp_group_of(u) => g,
             Principal::User(u) if u.contains('@') && !u.contains(['(', ' ']) => u.clone(),
             _ => return None,
         },

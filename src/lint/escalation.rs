@@ -170,15 +170,10 @@ pub fn escalations(
         // The owner's users, the unnamed member first (what any member gets).
         let Some(sel) = &owner.selector else { continue };
         let mut users: Vec<Id> = match sel {
-            Selector::Group(g) => policy
-                .group(g)
-                .map(|g| {
-                    g.members
-                        .iter()
-                        .filter_map(|m| model.id(&Principal::User(m.value.trim().to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Selector::Group(g) => crate::engine::structural::group_logins(policy, g)
+                .iter()
+                .filter_map(|m| model.id(&Principal::User(m.to_string())))
+                .collect(),
             _ => scanned
                 .entry(sel.clone())
                 .or_insert_with(|| {

@@ -169,15 +169,10 @@ impl<'p> AccessModel<'p> {
         let members = |sel: &Selector, side: Side| -> Vec<Id> {
             let mut out: Vec<Id> = match sel {
                 Selector::User(u) => users.get(u.as_str()).copied().into_iter().collect(),
-                Selector::Group(g) => policy
-                    .group(g)
-                    .map(|g| {
-                        g.members
-                            .iter()
-                            .filter_map(|m| users.get(m.value.trim()).copied())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                Selector::Group(g) => super::structural::group_logins(policy, g)
+                    .iter()
+                    .filter_map(|m| users.get(m.as_ref()).copied())
+                    .collect(),
                 Selector::Tag(t) => by_tag.get(t.as_str()).cloned().unwrap_or_default(),
                 // Address selectors take in only addresses: their set is made once.
                 Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) => {

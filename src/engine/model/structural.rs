@@ -88,10 +88,10 @@ pub fn standing_label(s: Standing) -> &'static str {
 }
 
 /// The groups an identity provider defines (`group:name@domain`, synced by SCIM) that the
-/// policy names: their members are in no policy file.
+/// policy names and does not define itself: their members are in no policy file.
 pub fn idp_groups(policy: &Policy) -> BTreeSet<String> {
     let synced = |s: &Selector| match s {
-        Selector::Group(g) if g.contains('@') => Some(g.clone()),
+        Selector::Group(g) if g.contains('@') && policy.group(g).is_none() => Some(g.clone()),
         _ => None,
     };
     let in_tests = policy
@@ -118,6 +118,29 @@ pub fn idp_group_member(group: &str) -> String {
     match name.rsplit_once('@') {
         Some((local, domain)) => format!("a-user-of-{local}@{domain}"),
         None => format!("a-user-of-{name}@{OTHER_DOMAIN}"),
+    }
+}
+
+/// The synced group whose stand-in member `login` is ([`idp_group_member`]), if it is one.
+pub fn idp_group_of(login: &str) -> Option<String> {
+    let (local, domain) = login.strip_prefix("a-user-of-")?.rsplit_once('@')?;
+    (domain != OTHER_DOMAIN).then(|| format!("group:{local}@{domain}"))
+}
+
+/// The logins `group` takes in: the members the policy lists, or, for a group the identity
+/// provider syncs (which no policy file defines), its stand-in member
+/// ([`idp_group_member`]). Every analysis over principals reads a group through this, so
+/// that a rule from a synced group reaches someone in each of them alike.
+pub fn group_logins<'p>(policy: &'p Policy, group: &str) -> Vec<std::borrow::Cow<'p, str>> {
+    use std::borrow::Cow;
+    match policy.group(group) {
+        Some(g) => g
+            .members
+            .iter()
+            .map(|m| Cow::Borrowed(m.value.trim()))
+            .collect(),
+        None if group.contains('@') => vec![Cow::Owned(idp_group_member(group))],
+        None => Vec::new(),
     }
 }
 
