@@ -95,7 +95,6 @@ pub fn resolve_name_with(
         {
             Ok(Named {
                 principals: super::structural::group_logins(policy, &g)
-                    .iter()
                     .map(|m| Principal::User(m.to_string()))
                     .collect(),
                 name: g,

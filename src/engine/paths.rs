@@ -316,7 +316,6 @@ impl<'p> Graph<'p> {
         let mut out: Vec<Id> = match selector {
             Selector::User(u) => self.by_user.get(u.as_str()).copied().into_iter().collect(),
             Selector::Group(g) => super::structural::group_logins(policy, g)
-                .iter()
                 .filter_map(|m| self.by_user.get(m.as_ref()).copied())
                 .collect(),
             Selector::Tag(t) => self.by_tag.get(t.as_str()).cloned().unwrap_or_default(),

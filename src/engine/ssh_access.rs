@@ -144,8 +144,7 @@ fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
     match sel {
         Selector::User(u) => vec![one(u, Principal::User(u.clone()))],
         Selector::Group(g) => super::structural::group_logins(policy, g)
-            .iter()
-            .map(|login| one(login, Principal::User(login.to_string())))
+            .map(|login| one(&login, Principal::User(login.to_string())))
             .collect(),
         Selector::Tag(t) => vec![one(t, Principal::Tags(vec![t.clone()]))],
         Selector::Autogroup(Autogroup::Member | Autogroup::Members) => vec![Unit {

@@ -171,7 +171,6 @@ pub fn escalations(
         let Some(sel) = &owner.selector else { continue };
         let mut users: Vec<Id> = match sel {
             Selector::Group(g) => crate::engine::structural::group_logins(policy, g)
-                .iter()
                 .filter_map(|m| model.id(&Principal::User(m.to_string())))
                 .collect(),
             _ => scanned

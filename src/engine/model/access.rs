@@ -170,7 +170,6 @@ impl<'p> AccessModel<'p> {
             let mut out: Vec<Id> = match sel {
                 Selector::User(u) => users.get(u.as_str()).copied().into_iter().collect(),
                 Selector::Group(g) => super::structural::group_logins(policy, g)
-                    .iter()
                     .filter_map(|m| users.get(m.as_ref()).copied())
                     .collect(),
                 Selector::Tag(t) => by_tag.get(t.as_str()).cloned().unwrap_or_default(),

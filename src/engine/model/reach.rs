@@ -89,9 +89,9 @@ pub fn contains(
         (S::Autogroup(Autogroup::DangerAll), _) => true,
         (S::User(u), P::User(p)) => u == p,
         (S::UserDomain(d), P::User(p)) => p.rsplit_once('@').is_some_and(|(_, pd)| pd == d),
-        (S::Group(g), P::User(p)) => super::structural::group_logins(policy, g)
-            .iter()
-            .any(|m| m == p),
+        (S::Group(g), P::User(p)) => {
+            super::structural::group_logins(policy, g).any(|m| m == p.as_str())
+        }
         (S::Tag(t), P::Tags(ts)) => ts.contains(t),
         (S::Autogroup(a), P::User(p)) => match a {
             Autogroup::Member | Autogroup::Members => !roles.shared(p),

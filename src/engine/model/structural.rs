@@ -131,17 +131,17 @@ pub fn idp_group_of(login: &str) -> Option<String> {
 /// provider syncs (which no policy file defines), its stand-in member
 /// ([`idp_group_member`]). Every analysis over principals reads a group through this, so
 /// that a rule from a synced group reaches someone in each of them alike.
-pub fn group_logins<'p>(policy: &'p Policy, group: &str) -> Vec<std::borrow::Cow<'p, str>> {
+pub fn group_logins<'p>(
+    policy: &'p Policy,
+    group: &str,
+) -> impl Iterator<Item = std::borrow::Cow<'p, str>> {
     use std::borrow::Cow;
-    match policy.group(group) {
-        Some(g) => g
-            .members
-            .iter()
-            .map(|m| Cow::Borrowed(m.value.trim()))
-            .collect(),
-        None if group.contains('@') => vec![Cow::Owned(idp_group_member(group))],
-        None => Vec::new(),
-    }
+    let defined = policy.group(group);
+    let synced = (defined.is_none() && group.contains('@')).then(|| idp_group_member(group));
+    defined
+        .into_iter()
+        .flat_map(|g| g.members.iter().map(|m| Cow::Borrowed(m.value.trim())))
+        .chain(synced.map(Cow::Owned))
 }
 
 /// `inventory` with a device of a stand-in member ([`idp_group_member`]) for each group
