@@ -12,12 +12,17 @@ use tsacl::engine::reach::{Principal, Roles, reachable};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{allowed, compile};
 
+/// The last is the member that stands for a group the identity provider syncs
+/// (`structural::idp_group_member` of [`SYNCED`]), as every analysis reads such a group.
 const USERS: &[&str] = &[
     "ann@example.com",
     "bob@example.com",
     "cy@other.org",
     "di@example.com",
+    "a-user-of-sync@example.com",
 ];
+/// A group no file defines: the identity provider's.
+const SYNCED: &str = "group:sync@example.com";
 const TAGS: &[&str] = &["tag:web", "tag:db", "tag:ci"];
 
 /// A rule: grant (true) or ACL, source choices, destination choices, ports, protocol.
@@ -32,8 +37,9 @@ struct Case {
 }
 
 fn selector(choice: u8, dst: bool) -> String {
-    match choice % 12 {
+    match choice % 13 {
         0 => "*".into(),
+        12 => SYNCED.into(),
         1..=3 => USERS[(choice as usize) % USERS.len()].into(),
         4 => "group:g0".into(),
         5 => "group:g1".into(),
@@ -137,6 +143,10 @@ fn policy_text(c: &Case) -> String {
 
 fn inventory(c: &Case) -> Inventory {
     let mut inv = Inventory::default();
+    inv.idp_groups.insert(
+        SYNCED.to_string(),
+        vec![tsacl::engine::structural::idp_group_member(SYNCED)],
+    );
     for (i, u) in USERS.iter().enumerate() {
         inv.users.push(User {
             login: u.to_string(),
