@@ -29,8 +29,9 @@ const USERS: &[&str] = &[
 const TAGS: &[&str] = &["tag:web", "tag:db", "tag:ci"];
 
 fn selector(choice: u8, dst: bool) -> String {
-    match choice % 16 {
+    match choice % 17 {
         0 => "*".into(),
+        16 => "group:sync@example.com".into(), // the identity provider's: no file defines it
         1..=3 => USERS[(choice as usize) % USERS.len()].into(),
         4 => "group:g0".into(),
         5 => "group:g1".into(),
