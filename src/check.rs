@@ -172,10 +172,11 @@ pub fn check_policy_staged(
         depth == Depth::Full,
         &mut diagnostics,
     );
-    // After suppressions: a test silenced on its own line is not counted in the summary.
+    // After suppressions: a test or key silenced on its own line is not counted in the summary.
     if let Some(undecided) = undecided {
         undecided.fold(&mut diagnostics);
     }
+    model::lower::fold_comment_keys(sources, file, &mut diagnostics);
     sort(&mut diagnostics);
     Some(Checked {
         policy: Some(policy),

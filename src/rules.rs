@@ -183,7 +183,9 @@ Violation: `{\"groups\": {\"group:a\": [\"x@example.com\"]}, \"groups\": {}}`\nF
         "A key the policy language does not define",
         "Tailscale keeps adding sections (for example `attrConfig`, `nodeVisibility`), so tsacl \
 reports unknown keys as warnings rather than errors and keeps them on round-trip. A misspelt \
-key, however, means the intended setting is silently absent.\n\
+key, however, means the intended setting is silently absent. A comment written as a key \
+(`\"//\": …`, `\"comment\": …`, as files kept as plain JSON do) is worded as such, and three or \
+more in a file are one warning with a label at each: the file is HuJSON, which has comments.\n\
 Violation: `{\"grants\": [{\"src\": [\"*\"], \"dts\": [\"*\"], \"ip\": [\"*\"]}]}`\nFix: `\"dst\"`.";
     WrongType = "TSA004", "wrong-type", Error(Source("Go encoding/json: a value whose JSON type cannot be stored in the field is an UnmarshalTypeError, and the control plane decodes policies with it")),
         "A value has the wrong JSON type",

@@ -453,3 +453,75 @@ fn groups_synced_from_an_identity_provider_have_members() {
         "{doc}"
     );
 }
+
+/// Policies kept as plain JSON write comments as keys, one per rule
+/// (jasondashaer/kube-world 21 `"//-rule"`, aahmed954/AgenticDosNode 14 `"comment"`,
+/// exe-blue/doai-me-app `"// Rule 1"`): each is worded as what it is, and three or more in
+/// a file are one warning with a label at each, not a page of them. A misspelt field is
+/// still its own warning with a suggestion.
+#[test]
+fn comments_written_as_keys_are_one_warning() {
+    let policy = r#"{
+        "// About": "the office tailnet",
+        "tagOwners": {"tag:web": ["autogroup:admin"]},
+        "grants": [
+            {"//-rule": "everyone to the web", "src": ["autogroup:member"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+            {"comment": "admins everywhere", "src": ["autogroup:admin"], "dst": ["tag:web"], "ip": ["*"]},
+        ],
+        "ssh": [{"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:web"], "users": ["root"], "note": "break glass"}],
+    }"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.hujson");
+    std::fs::write(&path, policy).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let unknown: Vec<&serde_json::Value> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "TSA003")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{doc:#}");
+    let d = unknown[0];
+    assert_eq!(
+        d["message"],
+        r#"4 comments are written as keys ("// About", "//-rule", "comment" and 1 more)"#
+    );
+    assert_eq!(d["line"], 2);
+    assert_eq!(d["labels"].as_array().unwrap().len(), 3, "{d:#}");
+    assert!(
+        d["help"]
+            .as_str()
+            .unwrap()
+            .contains("HuJSON, which has comments")
+    );
+
+    // Two are two findings, each saying what it is; a misspelt key is not a comment.
+    let policy = r#"{
+        "tagOwners": {"tag:web": ["autogroup:admin"]},
+        "grants": [
+            {"comment": "everyone to the web", "src": ["autogroup:member"], "dst": ["tag:web"], "ip": ["tcp:443"]},
+            {"_comment": "admins", "src": ["autogroup:admin"], "dts": ["tag:web"], "ip": ["*"]},
+        ],
+    }"#;
+    let (_, found) = findings(policy);
+    let unknown: Vec<&String> = found
+        .iter()
+        .filter(|(c, _)| c == "TSA003")
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        unknown,
+        [
+            r#""comment" in a grant is a comment written as a key"#,
+            r#""_comment" in a grant is a comment written as a key"#,
+            r#"unknown field "dts" in a grant"#,
+        ],
+        "{found:#?}"
+    );
+}

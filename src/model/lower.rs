@@ -18,7 +18,7 @@
 //! stricter than the server; the warning still catches a misspelt key.
 
 use super::*;
-use crate::diagnostics::{Diagnostic, FileId, Location};
+use crate::diagnostics::{Diagnostic, FileId, Label, Location, SourceMap};
 use crate::rules::Code;
 use crate::suggest::did_you_mean;
 use crate::syntax::{Kind, Member, Value};
@@ -244,6 +244,14 @@ impl Lowerer<'_> {
                         continue;
                     }
                     fields.members.push((name, m));
+                }
+                None if is_comment_key(&m.key) => {
+                    let d = self.report(
+                        Code::UnknownField,
+                        m.key_span,
+                        format!("{:?} in {what} is a comment written as a key", m.key),
+                    );
+                    d.help = Some(COMMENT_KEY_HELP.into());
                 }
                 None => {
                     let suggestion = did_you_mean(&m.key, known.iter().copied());
@@ -1022,6 +1030,90 @@ pub fn split_host_port(text: &str) -> Result<(Cow<'_, str>, &str), String> {
     }
 }
 
+const COMMENT_KEY_HELP: &str = "the policy language has no comment field: to the control plane a key \
+is data; a policy file is HuJSON, which has comments: write it as `// …` on the line above";
+
+/// From this many comments written as keys in one file, they are one finding.
+pub const COMMENT_KEYS_FOLD_AT: usize = 3;
+
+/// Whether an unknown key is a comment written as data (`"//": …`, `"# note": …`,
+/// `"comment": …`), as policies kept as plain JSON do for want of comments. Real files
+/// write one per rule (jasondashaer/kube-world 21, aahmed954/AgenticDosNode 14), so such
+/// keys are worded as what they are and folded ([`fold_comment_keys`]).
+pub fn is_comment_key(key: &str) -> bool {
+    let key = key.trim();
+    if key.starts_with("//") || key.starts_with('#') || key.starts_with("/*") {
+        return true;
+    }
+    let word = key.trim_start_matches('_').to_ascii_lowercase();
+    matches!(
+        word.as_str(),
+        "comment" | "comments" | "note" | "notes" | "description" | "desc" | "remark" | "remarks"
+    )
+}
+
+/// Folds a file's comments written as keys (TSA003), when there are
+/// [`COMMENT_KEYS_FOLD_AT`] or more, into one finding with a label at each: one style
+/// choice, said once. Run after suppression comments, so that a silenced key is not counted.
+pub fn fold_comment_keys(sources: &SourceMap, file: FileId, diags: &mut Vec<Diagnostic>) {
+    let text = &sources.get(file).text;
+    let key_of = |d: &Diagnostic| -> Option<String> {
+        if d.code != Code::UnknownField || d.primary.file != file {
+            return None;
+        }
+        let raw = text.get(d.primary.span.range())?;
+        let key: String = serde_json::from_slice(raw).ok()?;
+        is_comment_key(&key).then_some(key)
+    };
+    let mut found: Vec<(usize, String)> = diags
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| key_of(d).map(|k| (i, k)))
+        .collect();
+    if found.len() < COMMENT_KEYS_FOLD_AT {
+        return;
+    }
+    found.sort_by_key(|(i, _)| diags[*i].primary.span.start);
+    let mut keys: Vec<&str> = Vec::new();
+    for (_, k) in &found {
+        if !keys.contains(&k.as_str()) {
+            keys.push(k);
+        }
+    }
+    let shown: Vec<String> = keys.iter().take(3).map(|k| format!("{k:?}")).collect();
+    let more = if keys.len() > 3 {
+        format!(" and {} more", keys.len() - 3)
+    } else {
+        String::new()
+    };
+    let first = &diags[found[0].0];
+    let mut diag = Diagnostic::new(
+        Code::UnknownField,
+        first.primary,
+        format!(
+            "{} comments are written as keys ({}{more})",
+            found.len(),
+            shown.join(", ")
+        ),
+    )
+    .with_help(COMMENT_KEY_HELP);
+    diag.severity = first.severity;
+    diag.primary_label = Some("a comment as a key".into());
+    for (i, _) in &found[1..] {
+        diag.labels.push(Label {
+            location: diags[*i].primary,
+            message: "a comment as a key".into(),
+        });
+    }
+    let folded: rustc_hash::FxHashSet<usize> = found.iter().map(|(i, _)| *i).collect();
+    let mut i = 0;
+    diags.retain(|_| {
+        i += 1;
+        !folded.contains(&(i - 1))
+    });
+    diags.push(diag);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1039,5 +1131,37 @@ mod tests {
         assert_eq!(split("[fd7a::]/48:*"), ("fd7a::/48".into(), "*"));
         assert!(split_host_port("100.64.0.1").unwrap_err().contains("colon"));
         assert!(split_host_port("[10.0.0.1]:22").is_err());
+    }
+}
+
+#[cfg(test)]
+mod comment_key_tests {
+    use super::is_comment_key;
+
+    #[test]
+    fn comments_written_as_keys() {
+        for key in [
+            "//",
+            "// Rule 1",
+            "//-rule",
+            "# note",
+            "/* x */",
+            "comment",
+            "_comment",
+            "Notes",
+            "description",
+        ] {
+            assert!(is_comment_key(key), "{key}");
+        }
+        for key in [
+            "dts",
+            "srcPosture",
+            "commentary",
+            "nodeVisibility",
+            "dns",
+            "version",
+        ] {
+            assert!(!is_comment_key(key), "{key}");
+        }
     }
 }
