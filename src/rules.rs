@@ -677,6 +677,17 @@ Fix: the path of the manifests, relative to the intents file.";
         "`tsacl k8s --check` reads every `*.yaml`/`*.yml` file it is given (or finds under a \
 directory); one that does not parse is reported at the line and column where the YAML reader \
 stopped, and the other files are still checked.";
+    FunnelBeyondIntent = "TSA133", "funnel-beyond-intent", Error(Intents),
+        "The policy lets the internet reach a service through Funnel, which its intent does not ask for",
+        "A `funnel` node attribute lets the devices it targets serve the public internet through \
+Funnel. tsacl proves that only services whose intent says `funnel` get it on their own devices: a \
+`nodeAttrs` entry (in the base, or edited in the output) whose target takes in a service's devices \
+(its tag, `*`, `autogroup:tagged`) opens that service to the internet as soon as its proxy turns \
+Funnel on (for the operator, one annotation), whatever its `from` says.\n\
+Violation: `\"nodeAttrs\": [{\"target\": [\"*\"], \"attr\": [\"funnel\"]}]` in the base while \
+`redis: { ports: [6379], from: [\"panda\"] }`\n\
+Fix: target only the nodes meant to terminate Funnel (`tag:panda`), or give the service \
+`funnel: true` in its intent if the internet is meant to reach it.";
     AccessGained = "TSA140", "access-gained", Info,
         "A change gives a source access it did not have",
         "Reported by `tsacl diff OLD NEW --format sarif|github`, at the new side's file: between \

@@ -448,3 +448,69 @@ fn compile_refuses_what_the_proof_refuses_and_writes_nothing() {
         assert!(out.stdout.is_empty(), "{flag}");
     }
 }
+
+/// A `funnel` node attribute on a service's devices opens it to the internet whatever its
+/// `from` says (TSA133): written in the base, `compile` refuses it; edited into the output
+/// (a console edit pulled back), `check` reports it there; `explain` shows the path.
+#[test]
+fn funnel_on_a_service_the_intents_keep_off_the_internet() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    std::fs::write(policies.join("tailnet.json5"), INTENTS).unwrap();
+    let base =
+        "{\n\t\"nodeAttrs\": [\n\t\t{\"target\": [\"*\"], \"attr\": [\"funnel\"]},\n\t],\n}\n";
+    std::fs::write(policies.join("base.hujson"), base).unwrap();
+    let out = tsacl(dir.path(), &["compile"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("TSA133") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the internet may reach postgres and metrics through Funnel"),
+        "{err}"
+    );
+    assert!(err.contains("policies/base.hujson:3:15"), "{err}");
+
+    // Funnel on users' devices only: autogroup:member takes in no service's device.
+    std::fs::write(
+        policies.join("base.hujson"),
+        base.replace("\"*\"", "\"autogroup:member\""),
+    )
+    .unwrap();
+    let out = tsacl(dir.path(), &["compile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = tsacl(dir.path(), &["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let output = policies.join("policy.hujson");
+    let text = std::fs::read_to_string(&output).unwrap();
+    let edited = text.replace(
+        "[\"autogroup:member\"], \"attr\": [\"funnel\"]",
+        "[\"autogroup:member\", \"tag:postgres\"], \"attr\": [\"funnel\"]",
+    );
+    assert_ne!(text, edited, "{text}");
+    std::fs::write(&output, edited).unwrap();
+    let out = tsacl(dir.path(), &["check"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the internet may reach postgres through Funnel")
+            && err.contains("in the committed file"),
+        "{err}"
+    );
+    assert!(!err.contains("may reach postgres and metrics"), "{err}");
+    assert!(
+        err.contains("reachability is not what the intents say"),
+        "{err}"
+    );
+    let out = tsacl(dir.path(), &["explain", "postgres"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("public: the internet -> Funnel on its own devices (tag:postgres)")
+            && text.contains("TSA133"),
+        "{text}"
+    );
+}

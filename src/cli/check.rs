@@ -199,7 +199,11 @@ fn check_intents(path: &std::path::Path, args: &CheckArgs, cli: Layer, color: bo
     let found = |codes: &[Code]| project.diagnostics.iter().any(|d| codes.contains(&d.code));
     let proof = if !project.proved {
         "the proof did not run: fix the errors first"
-    } else if found(&[Code::ExtraAccess, Code::MissingAccess]) {
+    } else if found(&[
+        Code::ExtraAccess,
+        Code::MissingAccess,
+        Code::FunnelBeyondIntent,
+    ]) {
         "the proof ran: reachability is not what the intents say"
     } else if found(&[Code::ProofUndecided]) {
         "the proof ran: reachability equals the intents where the policy alone can tell"

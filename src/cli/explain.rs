@@ -423,6 +423,9 @@ struct FunnelPath {
     /// Whether the policy gives that node the `funnel` node attribute (without it,
     /// Funnel is off).
     attribute: bool,
+    /// Whether the service's intent asks for Funnel (else the policy gives its devices
+    /// the attribute beyond it: TSA133).
+    intended: bool,
 }
 
 impl FunnelPath {
@@ -433,7 +436,12 @@ impl FunnelPath {
             self.service,
             self.tag,
             self.ports.join(", "),
-            if self.attribute {
+            if !self.intended {
+                format!(
+                    " (not in its intent, which has no `funnel`: {} gives its devices the funnel attribute; TSA133)",
+                    self.selectors.join(", ")
+                )
+            } else if self.attribute {
                 String::new()
             } else {
                 " (but no nodeAttrs entry gives it the funnel attribute: Funnel is off)".into()
@@ -451,6 +459,7 @@ impl FunnelPath {
             "tag": self.tag,
             "ports": self.ports,
             "funnel_attribute": self.attribute,
+            "intended": self.intended,
             "path": ["the internet", self.through, format!("{} ({})", self.service, self.tag)],
         })
     }
@@ -496,6 +505,31 @@ impl IntentsView<'_> {
                 selectors,
                 ports: s.ports.iter().map(|p| p.grant_text()).collect(),
                 attribute,
+                intended: true,
+            });
+        }
+        // Services the policy opens to Funnel beyond their intents.
+        for s in intents.services.iter().filter(|s| s.funnel.is_none()) {
+            let node = Principal::Tags(vec![s.tag.clone()]);
+            if !named.principals.contains(&node) {
+                continue;
+            }
+            let entries = crate::lint::operator::funnel_entries(policy, &node);
+            if entries.is_empty() {
+                continue;
+            }
+            out.push(FunnelPath {
+                service: s.name.value.clone(),
+                tag: s.tag.clone(),
+                through: format!("its own devices ({})", s.tag),
+                kind: "itself",
+                selectors: entries
+                    .iter()
+                    .map(|(i, t)| format!("nodeAttrs[{i}] `{}`", t.raw.trim()))
+                    .collect(),
+                ports: s.ports.iter().map(|p| p.grant_text()).collect(),
+                attribute: true,
+                intended: false,
             });
         }
         out

@@ -723,6 +723,7 @@ pub fn prove(
     for x in &proof.extra {
         diags.push(extra_diagnostic(intents, policy, compiled, files, x));
     }
+    funnel_beyond_intents(intents, policy, files, diags);
     for m in &proof.missing {
         let svc = &intents.services[m.service];
         diags.push(
@@ -765,6 +766,92 @@ pub fn prove(
              or name the destination by its tag"
                 .into(),
         );
+        diags.push(d);
+    }
+}
+
+/// TSA133: Funnel on the devices of a service whose intent does not ask for it opens the
+/// service to the internet, whatever its `from` says. One finding per `nodeAttrs` entry,
+/// naming every such service; cited in the base where the entry was written there, else
+/// in the output.
+fn funnel_beyond_intents(
+    intents: &Intents,
+    policy: &Policy,
+    files: &Files,
+    diags: &mut Vec<Diagnostic>,
+) {
+    // Entry index → its target that takes them in, and the services.
+    let mut by_entry: BTreeMap<usize, (&crate::model::Sel, Vec<&super::ServiceIntent>)> =
+        BTreeMap::new();
+    for svc in intents.services.iter().filter(|s| s.funnel.is_none()) {
+        let node = Principal::Tags(vec![svc.tag.clone()]);
+        for (i, target) in crate::lint::operator::funnel_entries(policy, &node) {
+            by_entry
+                .entry(i)
+                .or_insert((target, Vec::new()))
+                .1
+                .push(svc);
+        }
+    }
+    for (i, (target, services)) in by_entry {
+        let entry = &policy.node_attrs[i];
+        let texts = |e: &crate::model::NodeAttr| -> (Vec<String>, Vec<String>) {
+            (
+                e.attr.iter().map(|a| a.value.trim().to_string()).collect(),
+                e.target.iter().map(|t| t.raw.trim().to_string()).collect(),
+            )
+        };
+        let in_base = files.base.zip(files.base_policy).and_then(|(file, base)| {
+            let same = base.node_attrs.iter().find(|b| texts(b) == texts(entry))?;
+            let t = same
+                .target
+                .iter()
+                .find(|t| t.raw.trim() == target.raw.trim())?;
+            Some(Location { file, span: t.span })
+        });
+        let location = in_base.unwrap_or(Location {
+            file: files.output,
+            span: target.span,
+        });
+        let names: Vec<&str> = services.iter().map(|s| s.name.value.as_str()).collect();
+        let tags: Vec<&str> = services.iter().map(|s| s.tag.as_str()).collect();
+        let (their, intent_does) = if services.len() == 1 {
+            ("its", "its intent does")
+        } else {
+            ("their", "their intents do")
+        };
+        let mut d = Diagnostic::new(
+            Code::FunnelBeyondIntent,
+            location,
+            format!(
+                "the internet may reach {} through Funnel: nodeAttrs[{i}] gives {their} devices the funnel attribute, which {intent_does} not ask for",
+                list_and_capped(&names)
+            ),
+        );
+        d.primary_label = Some(format!(
+            "`{}` takes in the devices of {} ({})",
+            target.raw.trim(),
+            list_and_capped(&names),
+            list_and_capped(&tags)
+        ));
+        for svc in &services {
+            d.labels.push(Label {
+                location: Location {
+                    file: files.intents,
+                    span: svc.name.span,
+                },
+                message: format!("{} has no `funnel`", svc.name.value),
+            });
+        }
+        d.help = Some(format!(
+            "target only the nodes meant to terminate Funnel, or give {} `funnel: true` if the internet is meant to reach {}",
+            if services.len() == 1 {
+                "the service"
+            } else {
+                "each service"
+            },
+            if services.len() == 1 { "it" } else { "them" },
+        ));
         diags.push(d);
     }
 }
@@ -820,6 +907,21 @@ pub fn prove_hand_edits(
             "`tsacl compile` undoes the edit; if {} is meant for them, say so in its intent (`from`, `ports`) and compile",
             intents.services[x.service].name.value
         ));
+        diags.push(d);
+    }
+    // Funnel the committed file gives beyond what the compiled policy does.
+    let mut now_funnel = Vec::new();
+    funnel_beyond_intents(intents, now, files, &mut now_funnel);
+    let mut disk_funnel = Vec::new();
+    funnel_beyond_intents(intents, disk, files, &mut disk_funnel);
+    for mut d in disk_funnel {
+        if now_funnel.iter().any(|n| n.message == d.message) {
+            continue;
+        }
+        d.message = format!(
+            "{}, in the committed file (not what the intents compile to: edited by hand, or behind them)",
+            d.message
+        );
         diags.push(d);
     }
 }

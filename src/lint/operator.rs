@@ -284,14 +284,26 @@ impl FunnelAsk {
 
 /// Does some `nodeAttrs` entry give `funnel` to this node?
 pub fn funnel_granted(policy: &Policy, node: &Principal) -> bool {
-    policy.node_attrs.iter().any(|entry| {
-        entry.attr.iter().any(|a| a.value.trim() == "funnel")
-            && entry.target.iter().any(|t| {
+    !funnel_entries(policy, node).is_empty()
+}
+
+/// The `nodeAttrs` entries that give `funnel` to this node: each entry's index and the
+/// first of its targets that takes the node in.
+pub fn funnel_entries<'p>(policy: &'p Policy, node: &Principal) -> Vec<(usize, &'p Sel)> {
+    policy
+        .node_attrs
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.attr.iter().any(|a| a.value.trim() == "funnel"))
+        .filter_map(|(i, entry)| {
+            let target = entry.target.iter().find(|t| {
                 t.selector
                     .as_ref()
                     .is_some_and(|sel| contains(policy, &Roles::none(), sel, Side::Src, node))
-            })
-    })
+            })?;
+            Some((i, target))
+        })
+        .collect()
 }
 
 /// TSA129: each ask for Funnel needs the attribute on its node.
