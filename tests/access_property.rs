@@ -29,7 +29,8 @@ const USERS: &[&str] = &[
 const TAGS: &[&str] = &["tag:web", "tag:db", "tag:ci"];
 
 fn selector(choice: u8, dst: bool) -> String {
-    match choice % 17 {
+    match choice % 18 {
+        17 => "ipset:lab".into(), // holds the host `server`
         0 => "*".into(),
         16 => "group:sync@example.com".into(), // the identity provider's: no file defines it
         1..=3 => USERS[(choice as usize) % USERS.len()].into(),
@@ -108,7 +109,7 @@ fn policy_text(groups: &[Vec<usize>], rules: &[RuleSpec]) -> String {
         rule_text(r, &mut grants, &mut acls);
     }
     format!(
-        "{{\"groups\": {{{}}}, \"tagOwners\": {{{}}}, \"hosts\": {{\"server\": \"10.1.2.3\"}}, \"grants\": [{}], \"acls\": [{}]}}",
+        "{{\"groups\": {{{}}}, \"tagOwners\": {{{}}}, \"hosts\": {{\"server\": \"10.1.2.3\"}}, \"ipsets\": {{\"ipset:lab\": [\"add 10.1.0.0/16\", \"remove 10.1.9.0/24\"]}}, \"grants\": [{}], \"acls\": [{}]}}",
         groups.join(", "),
         tag_owners.join(", "),
         grants.join(", "),

@@ -495,3 +495,37 @@ fn a_chain_needing_no_weakness_is_shown_beside_a_shorter_one_that_does() {
         "{line}"
     );
 }
+
+/// An ipset names addresses as a host alias or a CIDR does: the host it holds reaches what
+/// the ipset reaches (`explain --outbound`), and is a hop of `paths` and `blast` (it took in
+/// nobody, so `explain office --outbound` answered "nothing" while `explain tag:redis`
+/// listed `ipset:office`).
+#[test]
+fn ipsets_take_in_the_addresses_they_hold() {
+    let policy = r#"{
+  "tagOwners": {"tag:redis": ["autogroup:admin"], "tag:panda": ["autogroup:admin"]},
+  "hosts": {"office": "100.100.5.0/24"},
+  "ipsets": {"ipset:office": ["add 100.100.0.0/16", "remove 100.100.9.0/24"], "ipset:lab": ["add host:office"]},
+  "grants": [
+    {"src": ["ipset:office"], "dst": ["tag:redis"], "ip": ["tcp:6379"]},
+    {"src": ["tag:panda"], "dst": ["ipset:lab"], "ip": ["tcp:22"]},
+  ],
+}"#;
+    let dir = setup("ipsets", policy);
+    let out = tsacl(&dir, &["explain", "office", "--outbound", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tag:redis") && text.contains("6379"),
+        "{text}"
+    );
+    let out = tsacl(&dir, &["paths", "tag:redis", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("100.100.5.0/24 =network=> tag:redis")
+            && text.contains("tag:panda ~admin-port~> 100.100.5.0/24"),
+        "{text}"
+    );
+    let out = tsacl(&dir, &["blast", "tag:panda", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("=network=> tag:redis"), "{text}");
+}

@@ -111,6 +111,9 @@ pub fn contains(
             .and_then(|h| h.prefix)
             .is_some_and(|p| IpSet::from_prefix(&p).contains_set(a)),
         (S::Prefix(p), P::Address(a)) => IpSet::from_prefix(p).contains_set(a),
+        (S::IpSet(name), P::Address(a)) => {
+            super::resolve::ipset_addresses(policy, name).contains_set(a)
+        }
         (S::Range(x, y), P::Address(a)) => {
             let mut s = IpSet::new();
             s.add_range(*x, *y);

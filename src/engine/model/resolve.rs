@@ -306,42 +306,69 @@ impl<'a> Resolver<'a> {
     }
 
     fn ipset_value(&self, name: &str, depth: usize) -> IpSet {
-        let mut s = IpSet::new();
-        let Some(def) = self.policy.ipsets.iter().find(|d| d.name.value == name) else {
-            return s;
-        };
-        if depth > 16 {
-            return s; // A cycle; reported by validation.
-        }
-        for op in &def.ops {
-            let text = op.value.trim();
-            let (remove, target) = match text.split_once(' ') {
-                Some(("add", t)) => (false, t.trim()),
-                Some(("remove", t)) => (true, t.trim()),
-                _ => (false, text),
-            };
-            let value = if let Some(host) = target.strip_prefix("host:") {
-                self.policy
-                    .host(host)
-                    .and_then(|h| h.prefix)
-                    .map(|p| IpSet::from_prefix(&p))
-                    .unwrap_or_default()
-            } else if target.starts_with("ipset:") {
-                self.ipset_value(target, depth + 1)
-            } else {
-                match Selector::parse(target) {
-                    Ok(sel) => self.addresses(&sel),
-                    Err(_) => IpSet::new(),
-                }
-            };
-            s = if remove {
-                s.subtract(&value)
-            } else {
-                s.union(&value)
-            };
-        }
-        s
+        ipset_value(self.policy, name, depth, &|sel| self.addresses(sel))
     }
+}
+
+/// The addresses the ipset `name` holds, from the policy alone: its operations name
+/// addresses, ranges, host aliases, other ipsets and `autogroup:internet` (TSA023 refuses
+/// anything else), so the principal layer reads an ipset as the resolver does.
+pub fn ipset_addresses(policy: &Policy, name: &str) -> IpSet {
+    ipset_value(policy, name, 0, &|sel| match sel {
+        Selector::Prefix(p) => IpSet::from_prefix(p),
+        Selector::Range(a, b) => {
+            let mut s = IpSet::new();
+            s.add_range(*a, *b);
+            s
+        }
+        Selector::Autogroup(Autogroup::Internet) => internet().clone(),
+        _ => IpSet::new(),
+    })
+}
+
+/// An ipset's operations applied in order; `other` gives the addresses of a target that
+/// is no host alias or ipset.
+fn ipset_value(
+    policy: &Policy,
+    name: &str,
+    depth: usize,
+    other: &dyn Fn(&Selector) -> IpSet,
+) -> IpSet {
+    let mut s = IpSet::new();
+    let Some(def) = policy.ipsets.iter().find(|d| d.name.value == name) else {
+        return s;
+    };
+    if depth > 16 {
+        return s; // A cycle; reported by validation.
+    }
+    for op in &def.ops {
+        let text = op.value.trim();
+        let (remove, target) = match text.split_once(' ') {
+            Some(("add", t)) => (false, t.trim()),
+            Some(("remove", t)) => (true, t.trim()),
+            _ => (false, text),
+        };
+        let value = if let Some(host) = target.strip_prefix("host:") {
+            policy
+                .host(host)
+                .and_then(|h| h.prefix)
+                .map(|p| IpSet::from_prefix(&p))
+                .unwrap_or_default()
+        } else if target.starts_with("ipset:") {
+            ipset_value(policy, target, depth + 1, other)
+        } else {
+            match Selector::parse(target) {
+                Ok(sel) => other(&sel),
+                Err(_) => IpSet::new(),
+            }
+        };
+        s = if remove {
+            s.subtract(&value)
+        } else {
+            s.union(&value)
+        };
+    }
+    s
 }
 
 /// A device's own addresses as a set.
