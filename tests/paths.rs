@@ -529,3 +529,40 @@ fn ipsets_take_in_the_addresses_they_hold() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("=network=> tag:redis"), "{text}");
 }
+
+/// Every device has an address in the tailnet's range, so a rule whose destination spans
+/// it (`100.64.0.0/10`) reaches every device: `explain --from` said DENIED ("no rule
+/// allows it") and `paths` missed the source, while the control plane lets it through.
+#[test]
+fn the_tailnets_whole_range_takes_in_every_device() {
+    let policy = r#"{
+  "tagOwners": {"tag:redis": ["autogroup:admin"], "tag:panda": ["autogroup:admin"], "tag:ci": ["autogroup:admin"]},
+  "grants": [
+    {"src": ["tag:panda"], "dst": ["tag:redis"], "ip": ["tcp:6379"]},
+    {"src": ["tag:ci"], "dst": ["100.64.0.0/10"], "ip": ["tcp:6379"]},
+    {"src": ["fd7a:115c:a1e0::/48"], "dst": ["tag:ci"], "ip": ["tcp:22"]},
+  ],
+}"#;
+    let dir = setup("tailnet-range", policy);
+    let out = tsacl(
+        &dir,
+        &["explain", "tag:redis", "--from", "tag:ci", "policy.hujson"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ALLOWED") && text.contains("grants[1]"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let out = tsacl(&dir, &["explain", "tag:redis", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("cannot reach it: tag:ci"), "{text}");
+    // As a source too: every device may SSH into ci, and so become it and reach redis.
+    let out = tsacl(&dir, &["paths", "tag:redis", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tag:ci =network=> tag:redis")
+            && text.contains("~admin-port~> tag:ci =network=> tag:redis"),
+        "{text}"
+    );
+}

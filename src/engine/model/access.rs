@@ -173,31 +173,30 @@ impl<'p> AccessModel<'p> {
                     .filter_map(|m| users.get(m.as_ref()).copied())
                     .collect(),
                 Selector::Tag(t) => by_tag.get(t.as_str()).cloned().unwrap_or_default(),
-                // Address selectors take in only addresses: their set is made once.
-                Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) => {
-                    let set = match sel {
-                        Selector::Host(h) => policy
-                            .host(h)
-                            .and_then(|h| h.prefix)
-                            .map(|p| IpSet::from_prefix(&p)),
-                        Selector::Prefix(p) => Some(IpSet::from_prefix(p)),
-                        Selector::Range(x, y) => {
-                            let mut s = IpSet::new();
-                            s.add_range(*x, *y);
-                            Some(s)
-                        }
-                        _ => None,
-                    };
-                    match set {
-                        Some(set) => addresses
+                // Address selectors take in addresses, and with no address layer (which
+                // answers for devices by their addresses) every device when they span a
+                // family of the tailnet's range: their set is made once.
+                Selector::Host(_)
+                | Selector::Prefix(_)
+                | Selector::Range(..)
+                | Selector::IpSet(_) => {
+                    let set = reach::named_addresses(policy, sel).unwrap_or_default();
+                    if addressing.is_none() && reach::covers_tailnet(&set) != 0 {
+                        (0..list.len() as Id)
+                            .filter(|&i| match &list[i as usize] {
+                                Principal::Address(a) => set.contains_set(a),
+                                _ => true,
+                            })
+                            .collect()
+                    } else {
+                        addresses
                             .iter()
                             .copied()
                             .filter(|&i| match &list[i as usize] {
                                 Principal::Address(a) => set.contains_set(a),
                                 _ => false,
                             })
-                            .collect(),
-                        None => Vec::new(),
+                            .collect()
                     }
                 }
                 _ => (0..list.len() as Id)

@@ -106,21 +106,37 @@ pub fn contains(
         },
         (S::Autogroup(Autogroup::Tagged), P::Tags(_)) => true,
         (S::Autogroup(Autogroup::Internet), P::Address(a)) => internet().contains_set(a),
-        (S::Host(h), P::Address(a)) => policy
-            .host(h)
-            .and_then(|h| h.prefix)
-            .is_some_and(|p| IpSet::from_prefix(&p).contains_set(a)),
-        (S::Prefix(p), P::Address(a)) => IpSet::from_prefix(p).contains_set(a),
-        (S::IpSet(name), P::Address(a)) => {
-            super::resolve::ipset_addresses(policy, name).contains_set(a)
-        }
-        (S::Range(x, y), P::Address(a)) => {
-            let mut s = IpSet::new();
-            s.add_range(*x, *y);
-            s.contains_set(a)
+        (S::Host(_) | S::Prefix(_) | S::Range(..) | S::IpSet(_), p) => {
+            let set = named_addresses(policy, selector).unwrap_or_default();
+            match p {
+                P::Address(a) => set.contains_set(a),
+                // Every device has an address in each family of the tailnet's range, so a
+                // selector spanning a family's whole range takes in every device.
+                P::User(_) | P::Tags(_) => covers_tailnet(&set) != 0,
+            }
         }
         _ => false,
     }
+}
+
+/// The addresses an address selector (host alias, IP or CIDR, range, ipset) names, from
+/// the policy alone; `None` for a selector of any other kind.
+pub fn named_addresses(policy: &Policy, selector: &Selector) -> Option<IpSet> {
+    Some(match selector {
+        Selector::Host(h) => policy
+            .host(h)
+            .and_then(|h| h.prefix)
+            .map(|p| IpSet::from_prefix(&p))
+            .unwrap_or_default(),
+        Selector::Prefix(p) => IpSet::from_prefix(p),
+        Selector::Range(x, y) => {
+            let mut s = IpSet::new();
+            s.add_range(*x, *y);
+            s
+        }
+        Selector::IpSet(name) => super::resolve::ipset_addresses(policy, name),
+        _ => return None,
+    })
 }
 
 fn any_contains(policy: &Policy, roles: &Roles, sels: &[Sel], side: Side, p: &Principal) -> bool {
