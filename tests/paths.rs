@@ -68,6 +68,16 @@ fn chain<'a>(doc: &'a Value, source: &str) -> Option<&'a Value> {
         .find(|c| c["source"] == source)
 }
 
+/// The diagnostics of a `check --format json` document with this code.
+fn with_code<'a>(doc: &'a Value, code: &str) -> Vec<&'a Value> {
+    doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == code)
+        .collect()
+}
+
 fn cited_lines(chain: &Value) -> Vec<u64> {
     chain["hops"]
         .as_array()
@@ -354,12 +364,7 @@ fn check_warns_when_someone_outside_from_can_become_a_source() {
     let out = tsacl(&dir, &["check", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "a warning by default");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let found: Vec<&Value> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "TSA150")
-        .collect();
+    let found = with_code(&doc, "TSA150");
     assert_eq!(found.len(), 1, "{doc:#}");
     let d = found[0];
     let message = d["message"].as_str().unwrap();
@@ -395,12 +400,7 @@ fn a_synced_group_that_can_become_a_source_is_warned_about() {
     let dir = project("promise-synced", &base);
     let out = tsacl(&dir, &["check", "--format", "json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let found: Vec<&Value> = doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "TSA150")
-        .collect();
+    let found = with_code(&doc, "TSA150");
     assert_eq!(found.len(), 1, "{doc:#}");
     let message = found[0]["message"].as_str().unwrap();
     assert!(message.contains("group:oncall@example.com"), "{message}");

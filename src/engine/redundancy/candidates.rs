@@ -47,6 +47,17 @@ impl Audit {
             .into_iter()
             .map(super::keys::KeyStab::new)
             .collect();
+        // Only a destination with many rules on one port is looked up by source.
+        let sets = &self.sets;
+        self.src_stab = if self.dst_keys.iter().any(|k| k.len() > super::keys::MANY) {
+            super::keys::AddressStab::new(
+                (0..sets.len())
+                    .filter(|&s| !self.by_src[s].is_empty())
+                    .map(|s| (s as u32, sets[s].families())),
+            )
+        } else {
+            Default::default()
+        };
         self.src_reach = reach(&self.by_src);
         self.dst_reach = reach(&self.by_dst);
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();

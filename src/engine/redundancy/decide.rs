@@ -234,9 +234,7 @@ impl Audit {
                 .chain(self.overlaps[e.set as usize].iter().copied())
                 .filter(|&t| t == e.set || self.sets[t as usize].contains(daddr));
             let allowed = holding.into_iter().any(|t| {
-                // Only the rules whose entries on `t` open the flow's port: of the many
-                // rules with one destination, few do.
-                self.dst_keys[t as usize].at(key).any(|c| {
+                let allows = |c: u32| {
                     let c = c as usize;
                     let rule = &self.rules[c];
                     c != i
@@ -252,7 +250,28 @@ impl Audit {
                         && !(exclude_gone && self.gone_before(c, i))
                         && r.coverable_by(rule)
                         && rule.src.contains(addr)
-                })
+                };
+                // Only the rules whose entries on `t` open the flow's port: of the many
+                // rules with one destination, few do. When many do (a thousand sources
+                // each given the same port), only those whose sources hold the flow's
+                // source: found through the source sets holding it.
+                let by_key = &self.dst_keys[t as usize];
+                if by_key.scanned(key) <= super::keys::MANY {
+                    return by_key.at(key).any(allows);
+                }
+                let stab = &self.src_stab;
+                stab.at(fam, a)
+                    .chain(
+                        stab.broad
+                            .iter()
+                            .copied()
+                            .filter(|&s| self.sets[s as usize].contains(addr)),
+                    )
+                    .any(|s| {
+                        self.by_pair
+                            .get(&(s, t))
+                            .is_some_and(|rules| rules.iter().copied().any(allows))
+                    })
             });
             !allowed
         })

@@ -105,11 +105,85 @@ impl KeyStab {
 
     /// The rules with an interval holding `key`.
     pub(super) fn at(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        let end = self.intervals.partition_point(|&(lo, _, _)| lo <= key);
-        let start = self.max_end[..end].partition_point(|&m| m < key);
+        let (start, end) = self.range(key);
         self.intervals[start..end]
             .iter()
             .filter(move |&&(_, hi, _)| hi >= key)
             .map(|&(_, _, rule)| rule)
+    }
+
+    /// How many intervals it holds.
+    pub(super) fn len(&self) -> usize {
+        self.intervals.len()
+    }
+
+    /// How many intervals [`Self::at`] looks at for `key` (at least as many as it yields).
+    pub(super) fn scanned(&self, key: u32) -> usize {
+        let (start, end) = self.range(key);
+        end - start
+    }
+
+    fn range(&self, key: u32) -> (usize, usize) {
+        let end = self.intervals.partition_point(|&(lo, _, _)| lo <= key);
+        let start = self.max_end[..end].partition_point(|&m| m < key);
+        (start, end)
+    }
+}
+
+/// From this many rules opening one key on one destination, the glance looks rules up by
+/// their sources ([`AddressStab`]) rather than by key.
+pub(super) const MANY: usize = 64;
+
+/// Source sets by the addresses they hold: the sets holding an address, found without
+/// looking at the others. Sets of more than [`AddressStab::NARROW`] intervals (groups,
+/// `autogroup:member`) are kept aside and asked directly; they are few, and indexing
+/// their every device would cost memory for nothing.
+#[derive(Debug, Default)]
+pub(super) struct AddressStab {
+    /// Per family: (first, last, set) sorted, and the running maximum of `last`.
+    intervals: [Vec<(u128, u128, u32)>; 2],
+    max_end: [Vec<u128>; 2],
+    pub(super) broad: Vec<u32>,
+}
+
+impl AddressStab {
+    const NARROW: usize = 64;
+
+    pub(super) fn new<'a>(
+        sets: impl Iterator<Item = (u32, [&'a [(u128, u128)]; 2])>,
+    ) -> AddressStab {
+        let mut stab = AddressStab::default();
+        for (id, families) in sets {
+            if families[0].len() + families[1].len() > Self::NARROW {
+                stab.broad.push(id);
+                continue;
+            }
+            for (fam, list) in families.iter().enumerate() {
+                stab.intervals[fam].extend(list.iter().map(|&(lo, hi)| (lo, hi, id)));
+            }
+        }
+        for fam in 0..2 {
+            stab.intervals[fam].sort_unstable();
+            let mut m = 0;
+            stab.max_end[fam] = stab.intervals[fam]
+                .iter()
+                .map(|&(_, hi, _)| {
+                    m = m.max(hi);
+                    m
+                })
+                .collect();
+        }
+        stab
+    }
+
+    /// The narrow sets holding address `a` of family `fam`.
+    pub(super) fn at(&self, fam: usize, a: u128) -> impl Iterator<Item = u32> + '_ {
+        let list = &self.intervals[fam];
+        let end = list.partition_point(|&(lo, _, _)| lo <= a);
+        let start = self.max_end[fam][..end].partition_point(|&m| m < a);
+        list[start..end]
+            .iter()
+            .filter(move |&&(_, hi, _)| hi >= a)
+            .map(|&(_, _, set)| set)
     }
 }

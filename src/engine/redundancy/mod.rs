@@ -128,6 +128,8 @@ pub struct Audit {
     dst_keys: Vec<keys::KeyStab>,
     /// For each (source set, destination set) a rule names together, the rules that do.
     by_pair: FxHashMap<(SetId, SetId), Vec<u32>>,
+    /// The sets rules name as sources, by the addresses they hold.
+    src_stab: keys::AddressStab,
     /// Per set, how many rules its overlaps lead to, by sources / destinations.
     src_reach: Vec<usize>,
     dst_reach: Vec<usize>,
@@ -159,6 +161,7 @@ impl Audit {
             by_dst: Vec::new(),
             dst_keys: Vec::new(),
             by_pair: FxHashMap::default(),
+            src_stab: Default::default(),
             src_reach: Vec::new(),
             dst_reach: Vec::new(),
             verdicts: Vec::new(),
@@ -292,6 +295,38 @@ mod testing {
 mod tests {
     use super::Audit;
     use super::testing::{DEFS, audit, policy, show};
+
+    /// Many rules opening one port on one destination (a source each): the glance looks
+    /// them up by the flow's source, and still finds the rule that allows a flow (a later
+    /// duplicate, a wider source, a user's device among a group's).
+    #[test]
+    fn many_sources_on_one_port_are_looked_up_by_source() {
+        let mut grants: Vec<String> = (0..200)
+            .map(|k| {
+                format!(
+                    r#"{{"src": ["10.1.{}.{}/32"], "dst": ["tag:db"], "ip": ["tcp:5432"]}}"#,
+                    k / 100,
+                    k % 100
+                )
+            })
+            .collect();
+        grants.push(r#"{"src": ["10.1.0.7/32"], "dst": ["tag:db"], "ip": ["tcp:5432"]}"#.into());
+        grants.push(r#"{"src": ["10.2.0.0/24"], "dst": ["tag:db"], "ip": ["tcp:5432"]}"#.into());
+        grants.push(r#"{"src": ["10.2.0.9/32"], "dst": ["tag:db"], "ip": ["tcp:5432"]}"#.into());
+        grants.push(
+            r#"{"src": ["alice@example.com"], "dst": ["tag:db"], "ip": ["tcp:5432"]}"#.into(),
+        );
+        grants.push(r#"{"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]}"#.into());
+        let f = audit(&format!(r#"{{{DEFS} "grants": [{}]}}"#, grants.join(",\n")));
+        assert_eq!(
+            f,
+            [
+                "grants[200] redundant: grants[7]",
+                "grants[202] redundant: grants[201]",
+                "grants[203] redundant: grants[204]",
+            ]
+        );
+    }
 
     #[test]
     fn named_users_may_be_shared_in_or_hold_roles() {
