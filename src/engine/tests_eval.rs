@@ -559,9 +559,8 @@ fn with_stand_ins(
     }
     // A group the identity provider defines has a member the policy cannot name: a
     // stand-in user, of unknown standing as any named user.
-    for g in super::structural::idp_groups(policy) {
-        let login = super::structural::idp_group_member(&g);
-        inv.idp_groups.entry(g).or_default().push(login.clone());
+    let synced = super::structural::idp_groups(policy);
+    for (_, login) in super::structural::join_idp_groups(&mut inv, synced) {
         users.push(login);
     }
     users.sort();

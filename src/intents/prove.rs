@@ -244,13 +244,8 @@ fn stand_ins(policy: &Policy, inventory: &mut Inventory) -> Vec<(String, String)
     }
     // A group the identity provider syncs has members nobody here can list: one of them
     // stands for all, so that a rule from such a group reaches someone.
-    for g in crate::engine::structural::idp_groups(policy) {
-        let login = crate::engine::structural::idp_group_member(&g);
-        inventory
-            .idp_groups
-            .entry(g.clone())
-            .or_default()
-            .push(login.clone());
+    let synced = crate::engine::structural::idp_groups(policy);
+    for (g, login) in crate::engine::structural::join_idp_groups(inventory, synced) {
         if inventory.user(&login).is_none() {
             inventory.users.push(User {
                 login: login.clone(),
@@ -723,7 +718,7 @@ pub fn prove(
     for x in &proof.extra {
         diags.push(extra_diagnostic(intents, policy, compiled, files, x));
     }
-    funnel_beyond_intents(intents, policy, files, diags);
+    funnel_beyond_intents(intents, policy, None, files, diags);
     for m in &proof.missing {
         let svc = &intents.services[m.service];
         diags.push(
@@ -774,9 +769,13 @@ pub fn prove(
 /// service to the internet, whatever its `from` says. One finding per `nodeAttrs` entry,
 /// naming every such service; cited in the base where the entry was written there, else
 /// in the output.
+///
+/// With `compiled_now` (a committed file proven as it is), entries the compiled policy
+/// has too are left out: reported there.
 fn funnel_beyond_intents(
     intents: &Intents,
     policy: &Policy,
+    compiled_now: Option<&Policy>,
     files: &Files,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -793,14 +792,17 @@ fn funnel_beyond_intents(
                 .push(svc);
         }
     }
+    let texts = |e: &crate::model::NodeAttr| -> (Vec<String>, Vec<String>) {
+        (
+            e.attr.iter().map(|a| a.value.trim().to_string()).collect(),
+            e.target.iter().map(|t| t.raw.trim().to_string()).collect(),
+        )
+    };
     for (i, (target, services)) in by_entry {
         let entry = &policy.node_attrs[i];
-        let texts = |e: &crate::model::NodeAttr| -> (Vec<String>, Vec<String>) {
-            (
-                e.attr.iter().map(|a| a.value.trim().to_string()).collect(),
-                e.target.iter().map(|t| t.raw.trim().to_string()).collect(),
-            )
-        };
+        if compiled_now.is_some_and(|now| now.node_attrs.iter().any(|n| texts(n) == texts(entry))) {
+            continue;
+        }
         let in_base = files.base.zip(files.base_policy).and_then(|(file, base)| {
             let same = base.node_attrs.iter().find(|b| texts(b) == texts(entry))?;
             let t = same
@@ -910,14 +912,9 @@ pub fn prove_hand_edits(
         diags.push(d);
     }
     // Funnel the committed file gives beyond what the compiled policy does.
-    let mut now_funnel = Vec::new();
-    funnel_beyond_intents(intents, now, files, &mut now_funnel);
     let mut disk_funnel = Vec::new();
-    funnel_beyond_intents(intents, disk, files, &mut disk_funnel);
+    funnel_beyond_intents(intents, disk, Some(now), files, &mut disk_funnel);
     for mut d in disk_funnel {
-        if now_funnel.iter().any(|n| n.message == d.message) {
-            continue;
-        }
         d.message = format!(
             "{}, in the committed file (not what the intents compile to: edited by hand, or behind them)",
             d.message

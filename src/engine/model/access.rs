@@ -180,23 +180,16 @@ impl<'p> AccessModel<'p> {
                 | Selector::Prefix(_)
                 | Selector::Range(..)
                 | Selector::IpSet(_) => {
-                    let set = reach::named_addresses(policy, sel).unwrap_or_default();
-                    if addressing.is_none() && reach::covers_tailnet(&set) != 0 {
-                        (0..list.len() as Id)
-                            .filter(|&i| match &list[i as usize] {
-                                Principal::Address(a) => set.contains_set(a),
-                                _ => true,
-                            })
-                            .collect()
+                    let set = super::resolve::named_addresses(policy, sel).unwrap_or_default();
+                    let every_device = addressing.is_none() && reach::covers_tailnet(&set) != 0;
+                    let takes = |&i: &Id| match &list[i as usize] {
+                        Principal::Address(a) => set.contains_set(a),
+                        _ => every_device,
+                    };
+                    if every_device {
+                        (0..list.len() as Id).filter(takes).collect()
                     } else {
-                        addresses
-                            .iter()
-                            .copied()
-                            .filter(|&i| match &list[i as usize] {
-                                Principal::Address(a) => set.contains_set(a),
-                                _ => false,
-                            })
-                            .collect()
+                        addresses.iter().copied().filter(takes).collect()
                     }
                 }
                 _ => (0..list.len() as Id)

@@ -107,7 +107,7 @@ pub fn contains(
         (S::Autogroup(Autogroup::Tagged), P::Tags(_)) => true,
         (S::Autogroup(Autogroup::Internet), P::Address(a)) => internet().contains_set(a),
         (S::Host(_) | S::Prefix(_) | S::Range(..) | S::IpSet(_), p) => {
-            let set = named_addresses(policy, selector).unwrap_or_default();
+            let set = super::resolve::named_addresses(policy, selector).unwrap_or_default();
             match p {
                 P::Address(a) => set.contains_set(a),
                 // Every device has an address in each family of the tailnet's range, so a
@@ -117,26 +117,6 @@ pub fn contains(
         }
         _ => false,
     }
-}
-
-/// The addresses an address selector (host alias, IP or CIDR, range, ipset) names, from
-/// the policy alone; `None` for a selector of any other kind.
-pub fn named_addresses(policy: &Policy, selector: &Selector) -> Option<IpSet> {
-    Some(match selector {
-        Selector::Host(h) => policy
-            .host(h)
-            .and_then(|h| h.prefix)
-            .map(|p| IpSet::from_prefix(&p))
-            .unwrap_or_default(),
-        Selector::Prefix(p) => IpSet::from_prefix(p),
-        Selector::Range(x, y) => {
-            let mut s = IpSet::new();
-            s.add_range(*x, *y);
-            s
-        }
-        Selector::IpSet(name) => super::resolve::ipset_addresses(policy, name),
-        _ => return None,
-    })
 }
 
 fn any_contains(policy: &Policy, roles: &Roles, sels: &[Sel], side: Side, p: &Principal) -> bool {

@@ -278,17 +278,8 @@ impl<'a> Resolver<'a> {
                 // The roles; `autogroup:self` and `autogroup:nonroot` name no addresses.
                 other => Role::of_autogroup(*other).map_or_else(IpSet::new, |r| self.role(r)),
             },
-            Selector::Host(h) => self
-                .policy
-                .host(h)
-                .and_then(|h| h.prefix)
-                .map(|p| IpSet::from_prefix(&p))
-                .unwrap_or_default(),
-            Selector::Prefix(p) => IpSet::from_prefix(p),
-            Selector::Range(a, b) => {
-                let mut s = IpSet::new();
-                s.add_range(*a, *b);
-                s
+            Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) => {
+                named_addresses(self.policy, selector).unwrap_or_default()
             }
             Selector::IpSet(name) => self
                 .ipsets
@@ -310,19 +301,33 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// The addresses an address selector (host alias, IP or CIDR, range, ipset) names, from
+/// the policy alone; `None` for a selector of any other kind.
+pub fn named_addresses(policy: &Policy, selector: &Selector) -> Option<IpSet> {
+    Some(match selector {
+        Selector::Host(h) => policy
+            .host(h)
+            .and_then(|h| h.prefix)
+            .map(|p| IpSet::from_prefix(&p))
+            .unwrap_or_default(),
+        Selector::Prefix(p) => IpSet::from_prefix(p),
+        Selector::Range(x, y) => {
+            let mut s = IpSet::new();
+            s.add_range(*x, *y);
+            s
+        }
+        Selector::IpSet(name) => ipset_addresses(policy, name),
+        _ => return None,
+    })
+}
+
 /// The addresses the ipset `name` holds, from the policy alone: its operations name
 /// addresses, ranges, host aliases, other ipsets and `autogroup:internet` (TSA023 refuses
 /// anything else), so the principal layer reads an ipset as the resolver does.
 pub fn ipset_addresses(policy: &Policy, name: &str) -> IpSet {
     ipset_value(policy, name, 0, &|sel| match sel {
-        Selector::Prefix(p) => IpSet::from_prefix(p),
-        Selector::Range(a, b) => {
-            let mut s = IpSet::new();
-            s.add_range(*a, *b);
-            s
-        }
         Selector::Autogroup(Autogroup::Internet) => internet().clone(),
-        _ => IpSet::new(),
+        sel => named_addresses(policy, sel).unwrap_or_default(),
     })
 }
 

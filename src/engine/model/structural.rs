@@ -157,14 +157,32 @@ pub fn with_idp_group_members<'i>(
         return std::borrow::Cow::Borrowed(inventory);
     }
     let mut inv = inventory.clone();
-    let mut logins = Vec::with_capacity(groups.len());
-    for g in groups {
-        let login = idp_group_member(&g);
-        inv.idp_groups.entry(g).or_default().push(login.clone());
-        logins.push(login);
-    }
+    let logins: Vec<String> = join_idp_groups(&mut inv, groups)
+        .into_iter()
+        .map(|(_, login)| login)
+        .collect();
     add_member_stand_ins(&mut inv, policy, &logins);
     std::borrow::Cow::Owned(inv)
+}
+
+/// Writes each group's stand-in member ([`idp_group_member`]) into `inventory` as that
+/// group's member (users and devices are the caller's), and returns (group, login) pairs.
+pub fn join_idp_groups(
+    inventory: &mut Inventory,
+    groups: BTreeSet<String>,
+) -> Vec<(String, String)> {
+    groups
+        .into_iter()
+        .map(|g| {
+            let login = idp_group_member(&g);
+            inventory
+                .idp_groups
+                .entry(g.clone())
+                .or_default()
+                .push(login.clone());
+            (g, login)
+        })
+        .collect()
 }
 
 /// Adds each of `logins` the inventory does not list as a user (a member of the tailnet
