@@ -13,7 +13,7 @@ mod synth;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use tsacl::engine::diff::diff;
-use tsacl::engine::explain::{self, cannot_reach, inbound, resolve_name};
+use tsacl::engine::explain::{self, Held, cannot_reach, inbound, inbound_by_address, resolve_name};
 use tsacl::engine::filter::{all_filters, device_filter_and_peers};
 use tsacl::engine::reach::Roles;
 use tsacl::engine::resolve::Resolver;
@@ -44,8 +44,11 @@ fn bench(c: &mut Criterion) {
     g.bench_function("explain_query", |b| {
         b.iter(|| {
             let roles = Roles::none();
+            let held = Held::of(None);
             let model = explain::model(&p, &roles, &[black_box(&target)]);
-            black_box((inbound(&model, &target), cannot_reach(&model, &target)))
+            let by_address = inbound_by_address(&model, &target, &held);
+            let cannot = cannot_reach(&model, &target, &held, &by_address);
+            black_box((inbound(&model, &target), by_address.undecided, cannot))
         })
     });
     // What `tsacl filter --node` computes: one device's filter and peers.
@@ -71,15 +74,26 @@ fn bench(c: &mut Criterion) {
     g.bench_function("explain_target", |b| {
         b.iter(|| {
             let roles = Roles::none();
+            let held = Held::of(None);
             let model = explain::model(&p, &roles, &[black_box(&target)]);
-            black_box((inbound(&model, &target), cannot_reach(&model, &target)))
+            let by_address = inbound_by_address(&model, &target, &held);
+            let cannot = cannot_reach(&model, &target, &held, &by_address);
+            black_box((inbound(&model, &target), by_address.undecided, cannot))
         })
     });
     g.bench_function("explain_from_port", |b| {
         b.iter(|| {
             let roles = Roles::none();
             let model = explain::model(&p, &roles, &[&target, &from]);
-            black_box(explain::why(&model, &roles, &from, &target, 6, 443))
+            black_box(explain::why(
+                &model,
+                &roles,
+                &from,
+                &target,
+                &Held::of(None),
+                6,
+                443,
+            ))
         })
     });
     g.bench_function("diff_one_rule_added", |b| {

@@ -212,6 +212,7 @@ fn named(choice: u8) -> Named {
         name: name.into(),
         kind,
         principals,
+        device_addresses: None,
     }
 }
 
@@ -464,12 +465,19 @@ proptest! {
         prop_assert_eq!(inbound, reference::inbound(&policy, &roles, &target), "inbound in {}", text);
         let outbound: Vec<_> = explain::outbound(&model, &from).iter().map(row_key).collect();
         prop_assert_eq!(outbound, reference::outbound(&policy, &roles, &from), "outbound in {}", text);
+        // No address here is in part of the tailnet's range: nothing is left to addresses.
+        let held = explain::Held::of(None);
+        let by_address = explain::inbound_by_address(&model, &target, &held);
+        prop_assert!(by_address.reach.is_empty() && by_address.undecided.is_empty());
+        let cannot = explain::cannot_reach(&model, &target, &held, &by_address);
         prop_assert_eq!(
-            explain::cannot_reach(&model, &target),
+            cannot.cannot,
             reference::cannot_reach(&policy, &roles, &target),
             "cannot reach in {}", text
         );
-        let why = explain::why(&model, &roles, &from, &target, proto, port);
+        prop_assert!(cannot.undecided.is_empty());
+        let why = explain::why(&model, &roles, &from, &target, &held, proto, port);
+        prop_assert!(why.undecided.is_empty());
         let (through, nearest) = reference::why(&policy, &roles, &from, &target, proto, port);
         prop_assert_eq!(why.allowed, !through.is_empty());
         prop_assert_eq!(why.through.iter().map(|r| r.rule.clone()).collect::<Vec<_>>(), through, "through in {}", text);

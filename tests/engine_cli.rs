@@ -355,3 +355,195 @@ fn the_access_diff_at_scale_is_a_readable_summary_and_json_lists_every_cell() {
     );
     assert_eq!(json["locked_out"], serde_json::json!([]));
 }
+
+/// A rule written with addresses in part of the tailnet's range (a host alias of a
+/// device's address, a CIDR) reaches a tag's devices only if they hold those addresses:
+/// without an inventory `explain` says it is undecided instead of "cannot reach" or
+/// DENIED, and with one it decides, device by device.
+#[test]
+fn explain_says_what_addresses_decide_and_decides_it_with_an_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.hujson");
+    std::fs::write(
+        &policy,
+        r#"{
+  "tagOwners": {"tag:redis": [], "tag:ci": [], "tag:web": []},
+  "hosts": {"redis-host": "100.64.1.5"},
+  "grants": [
+    {"src": ["tag:ci"], "dst": ["redis-host"], "ip": ["tcp:6379"]},
+    {"src": ["100.65.0.0/16"], "dst": ["tag:web"], "ip": ["tcp:443"]}
+  ]
+}"#,
+    )
+    .unwrap();
+    let inventory = dir.path().join("inventory.json");
+    std::fs::write(
+        &inventory,
+        r#"{"devices": [
+  {"name": "redis-1.example.ts.net", "hostname": "redis-1", "addresses": ["100.64.1.5"], "tags": ["tag:redis"]},
+  {"name": "redis-2.example.ts.net", "hostname": "redis-2", "addresses": ["100.100.1.5"], "tags": ["tag:redis"]},
+  {"name": "ci-1.example.ts.net", "hostname": "ci-1", "addresses": ["100.65.0.9"], "tags": ["tag:ci"]}
+]}"#,
+    )
+    .unwrap();
+    let (p, inv) = (policy.to_str().unwrap(), inventory.to_str().unwrap());
+
+    // Offline: the rule to redis-host may reach tag:redis; tag:ci may reach it.
+    let out = tsacl(&["explain", "tag:redis", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("nothing for certain"), "{text}");
+    assert!(
+        text.contains("undecided: rules written with addresses")
+            && text.contains("pass --inventory"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    tag:ci ") && text.contains("grants[0]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("may reach it, as addresses decide: tag:ci"),
+        "{text}"
+    );
+    assert!(text.contains("cannot reach it: tag:web"), "{text}");
+    assert!(!text.contains("cannot reach it: tag:ci"), "{text}");
+    let json = tsacl(&["explain", "tag:redis", p, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["rules"], serde_json::json!([]));
+    assert_eq!(v["undecided_rules"][0]["rule"], "grants[0]");
+    assert_eq!(v["undecided_rules"][0]["destination"], "redis-host");
+    assert_eq!(v["undecided_sources"], serde_json::json!(["tag:ci"]));
+    assert_eq!(v["cannot_reach"], serde_json::json!(["tag:web"]));
+
+    // Why: UNDECIDED on the rule's port, with what decides it; exit 1 (not allowed).
+    let out = tsacl(&["explain", "tag:redis", "--from", "tag:ci", p]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("tag:ci -> tag:redis tcp/6379: UNDECIDED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("may allow: grants[0]")
+            && text.contains("whether tag:redis's devices hold an address of redis-host"),
+        "{text}"
+    );
+    assert!(!text.contains("DENIED"), "{text}");
+    // On the source side too: tag:ci's devices may be in 100.65.0.0/16.
+    let out = tsacl(&["explain", "tag:web", "--from", "tag:ci", "--port", "443", p]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("UNDECIDED")
+            && text.contains(
+                "whether tag:ci's devices hold an address of its sources (100.65.0.0/16)"
+            ),
+        "{text}"
+    );
+    let json = tsacl(&[
+        "explain", "tag:web", "--from", "tag:ci", "--port", "443", p, "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["answers"][0]["allowed"], false);
+    assert_eq!(v["answers"][0]["undecided"][0]["rule"], "grants[1]");
+    assert!(
+        v["answers"][0]["undecided"][0]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(":6:5")
+    );
+
+    // With the inventory: redis-1 holds 100.64.1.5, redis-2 does not; ci-1 is in
+    // 100.65.0.0/16.
+    let out = tsacl(&["explain", "tag:redis", p, "--inventory", inv]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("undecided") && !text.contains("may reach"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  tag:ci ") && text.contains("grants[0]"),
+        "{text}"
+    );
+    let out = tsacl(&["explain", "redis-2", p, "--inventory", inv]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("nothing: no rule has it as a destination"),
+        "{text}"
+    );
+    assert!(text.contains("cannot reach it: tag:ci, tag:web"), "{text}");
+    let out = tsacl(&[
+        "explain",
+        "redis-1",
+        "--from",
+        "tag:ci",
+        "--port",
+        "6379",
+        p,
+        "--inventory",
+        inv,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("ALLOWED"), "{}", stdout(&out));
+    let out = tsacl(&[
+        "explain",
+        "redis-2",
+        "--from",
+        "tag:ci",
+        "--port",
+        "6379",
+        p,
+        "--inventory",
+        inv,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("DENIED"), "{}", stdout(&out));
+    let out = tsacl(&[
+        "explain",
+        "tag:web",
+        "--from",
+        "ci-1",
+        "--port",
+        "443",
+        p,
+        "--inventory",
+        inv,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = tsacl(&["explain", "tag:ci", "--outbound", p]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("undecided") && text.contains("tag:web"),
+        "{text}"
+    );
+    let out = tsacl(&["explain", "tag:ci", "--outbound", p, "--inventory", inv]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("undecided") && text.contains("  tag:web "),
+        "{text}"
+    );
+
+    // An address of the tailnet's range named on the command line: whose device it is
+    // decides, which the policy does not say; an inventory does.
+    let out = tsacl(&["explain", "100.64.1.5", p]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("note: 100.64.1.5 is in the tailnet's address range"),
+        "{text}"
+    );
+    assert!(
+        text.contains("may reach it, as addresses decide: tag:redis, tag:web"),
+        "{text}"
+    );
+    let out = tsacl(&["explain", "100.64.1.5", p, "--inventory", inv]);
+    let text = stdout(&out);
+    assert!(!text.contains("note:"), "{text}");
+    assert!(text.contains("cannot reach it: tag:web"), "{text}");
+    // Outside the range nothing is left open.
+    let out = tsacl(&["explain", "192.0.2.1", p]);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("note:") && text.contains("cannot reach it: tag:redis, tag:ci, tag:web"),
+        "{text}"
+    );
+}

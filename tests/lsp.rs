@@ -1543,3 +1543,38 @@ end
         "{first}:\n{report}"
     );
 }
+
+/// Hover on a tag that a rule written with a device's address may reach: the rule is
+/// undecided (a policy file does not say whose address it is), and its source is not
+/// among those that cannot reach the tag.
+#[test]
+fn hover_says_what_addresses_decide() {
+    const TEXT: &str = r#"{
+	"tagOwners": {"tag:redis": [], "tag:ci": [], "tag:web": []},
+	"hosts": {"redis-host": "100.64.1.5"},
+	"grants": [
+		{"src": ["tag:ci"], "dst": ["redis-host"], "ip": ["tcp:6379"]},
+		{"src": ["tag:web"], "dst": ["tag:ci"], "ip": ["tcp:443"]},
+	],
+}
+"#;
+    let dir = temp_dir();
+    let path = dir.path().join("policy.hujson");
+    std::fs::write(&path, TEXT).unwrap();
+    let mut c = Client::start(dir.path());
+    c.initialize(dir.path(), json!({}), json!({}));
+    c.open(&path, TEXT);
+    let h = c.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri(&path)}, "position": at(TEXT, "tag:redis", 0, 3)}),
+    );
+    let text = hover_text(&h);
+    assert!(text.contains("nobody for certain"), "{text}");
+    assert!(text.contains("Undecided: rules written with addresses"), "{text}");
+    assert!(
+        text.contains("`tag:ci` → `redis-host` on tcp:6379 (grants[0], policy.hujson line 5)"),
+        "{text}"
+    );
+    assert!(text.contains("May reach it, as addresses decide: `tag:ci`"), "{text}");
+    assert!(text.contains("Cannot reach it: `tag:web`"), "{text}");
+}

@@ -5,7 +5,8 @@ use crate::check::{Depth, check_policy_to};
 use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{FileId, SourceFile, SourceMap, thousands};
 use crate::engine::explain::{
-    Named, Near, Row, cannot_reach, inbound, outbound, resolve_name_with, why,
+    Cannot, Held, Named, Near, Row, Undecided, address_note, cannot_reach, inbound,
+    inbound_by_address, outbound, outbound_by_address, resolve_name_with, why,
 };
 use crate::engine::inventory::Inventory;
 use crate::engine::reach::{Principal, Roles};
@@ -261,12 +262,14 @@ impl IntentsView<'_> {
                 name: s.name.value.clone(),
                 kind: "service",
                 principals: vec![Principal::Tags(vec![s.tag.clone()])],
+                device_addresses: None,
             })
             .collect();
         out.extend(intents.devices.iter().map(|d| Named {
             name: d.name.value.clone(),
             kind: "device",
             principals: vec![d.principal()],
+            device_addresses: None,
         }));
         out
     }
@@ -633,6 +636,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         Err(code) => return code,
     };
     let roles = Roles::of(inventory.as_ref());
+    let held = Held::of(inventory.as_ref());
     let view = project.as_ref().map(|p| {
         let name = &sources.get(file).name;
         let current = p.compiled.text == sources.get(file).text;
@@ -696,6 +700,13 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             println!("public: {}", f.text());
         }
     }
+    if args.format == ExplainFormat::Text {
+        for named in std::iter::once(&target).chain(&source) {
+            if let Some(line) = address_note(named, &held) {
+                println!("note: {line}");
+            }
+        }
+    }
     let known_names = view
         .as_ref()
         .map(IntentsView::selector_names)
@@ -720,8 +731,11 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         let ports: Vec<u16> = match args.port {
             Some(p) => vec![p],
             None => {
+                let by_address = inbound_by_address(&model, &target, &held);
                 let mut ps: Vec<u16> = inbound(&model, &target)
                     .iter()
+                    .chain(&by_address.reach)
+                    .chain(&by_address.undecided)
                     .filter_map(|r| {
                         r.ports
                             .split(',')
@@ -736,7 +750,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         };
         let answers: Vec<_> = ports
             .iter()
-            .map(|p| why(&model, &roles, source, &target, proto.0, *p))
+            .map(|p| why(&model, &roles, source, &target, &held, proto.0, *p))
             .collect();
         if let Some(intended) = &intended_policy {
             let now = crate::engine::explain::model(intended, &roles, &names);
@@ -744,7 +758,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 .iter()
                 .zip(&ports)
                 .filter(|(w, p)| {
-                    why(&now, &roles, source, &target, proto.0, **p).allowed != w.allowed
+                    why(&now, &roles, source, &target, &held, proto.0, **p).allowed != w.allowed
                 })
                 .map(|(w, p)| {
                     format!(
@@ -794,6 +808,16 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 n.span,
             )
         };
+        let cite_undecided = |u: &Undecided| {
+            cite(
+                &sources,
+                file,
+                view.as_ref(),
+                Some(u.origin),
+                &u.rule,
+                u.span,
+            )
+        };
         match args.format {
             ExplainFormat::Json => {
                 let list: Vec<_> = answers
@@ -807,6 +831,10 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                             "nearest": w.nearest.iter().map(|n| {
                                 let c = cite_near(n);
                                 json!({"rule": n.rule, "written_by": c.rule, "location": c.location, "lacks": n.lacks})
+                            }).collect::<Vec<_>>(),
+                            "undecided": w.undecided.iter().map(|u| {
+                                let c = cite_undecided(u);
+                                json!({"rule": u.rule, "written_by": c.rule, "location": c.location, "depends_on": u.depends})
                             }).collect::<Vec<_>>(),
                         })
                     })
@@ -835,6 +863,15 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                                 r.sources.join(", "),
                                 r.destination
                             );
+                        }
+                    } else if !w.undecided.is_empty() {
+                        println!(
+                            "{} -> {} {}/{}: UNDECIDED: a rule written with addresses allows it if the devices hold them; which devices hold which addresses a policy file does not say (pass --inventory)",
+                            source.name, target.name, w.protocol, w.port
+                        );
+                        for u in &w.undecided {
+                            let c = cite_undecided(u);
+                            println!("  may allow: {} ({}): {}", c.rule, c.location, u.depends);
                         }
                     } else {
                         println!(
@@ -870,23 +907,39 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             EXIT_FINDINGS
         };
     }
-    let rows = if args.outbound {
-        outbound(&model, &target)
+    let (mut rows, by_address) = if args.outbound {
+        (
+            outbound(&model, &target),
+            outbound_by_address(&model, &target, &held),
+        )
     } else {
-        inbound(&model, &target)
+        (
+            inbound(&model, &target),
+            inbound_by_address(&model, &target, &held),
+        )
     };
-    let mut cannot = if args.outbound {
-        Vec::new()
+    let Cannot {
+        mut cannot,
+        undecided: mut undecided_sources,
+    } = if args.outbound {
+        Cannot::default()
     } else {
-        cannot_reach(&model, &target)
+        cannot_reach(&model, &target, &held, &by_address)
     };
+    // Rules an inventory says reach it by address are rows like the others.
+    rows.extend(by_address.reach.iter().cloned());
     let differs = intended_policy.as_ref().map(|intended| {
         let now = crate::engine::explain::model(intended, &roles, &names);
-        let rows_now = if args.outbound {
+        let mut rows_now = if args.outbound {
             outbound(&now, &target)
         } else {
             inbound(&now, &target)
         };
+        rows_now.extend(if args.outbound {
+            outbound_by_address(&now, &target, &held).reach
+        } else {
+            inbound_by_address(&now, &target, &held).reach
+        });
         answer_difference(&rows, &rows_now)
     });
     if let Some((only_file, only_intents)) = &differs
@@ -908,7 +961,11 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
         for alias in v.aliases() {
             for p in &alias.principals {
                 let p = p.to_string();
-                for c in cannot.iter_mut().filter(|c| **c == p) {
+                for c in cannot
+                    .iter_mut()
+                    .chain(undecided_sources.iter_mut())
+                    .filter(|c| **c == p)
+                {
                     *c = format!("{} ({p})", alias.name);
                 }
             }
@@ -937,6 +994,8 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                 "direction": if args.outbound { "outbound" } else { "inbound" },
                 "rules": rows.iter().map(row_json).collect::<Vec<_>>(),
                 "cannot_reach": cannot,
+                "undecided_rules": by_address.undecided.iter().map(row_json).collect::<Vec<_>>(),
+                "undecided_sources": undecided_sources,
             });
             if let Some((only_file, only_intents)) = &differs {
                 doc["differs_from_intents"] = json!({
@@ -964,7 +1023,12 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             }
             if rows.is_empty() {
                 println!(
-                    "  nothing: no rule {}",
+                    "  nothing{}: no rule {}",
+                    if by_address.undecided.is_empty() {
+                        ""
+                    } else {
+                        " for certain"
+                    },
                     if args.outbound {
                         "has it as a source"
                     } else {
@@ -972,65 +1036,98 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
                     }
                 );
             }
-            // Each rule once, with every protocol and port it opens (found by hashing:
-            // a target can have thousands of rules).
-            let mut by_rule: Vec<(String, Vec<&Row>)> = Vec::new();
-            let mut index: std::collections::HashMap<String, usize> = Default::default();
-            for r in &rows {
-                let who = if args.outbound {
-                    intents_name(&known_names, &r.destination)
-                } else {
-                    r.sources
-                        .iter()
-                        .map(|s| intents_name(&known_names, s))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                let key = format!("{}\u{0}{who}", r.rule);
-                match index.get(&key) {
-                    Some(&i) => by_rule[i].1.push(r),
-                    None => {
-                        index.insert(key.clone(), by_rule.len());
-                        by_rule.push((key, vec![r]));
+            let print_rows = |rows: &[Row], indent: &str, with_destination: bool| {
+                // Each rule once, with every protocol and port it opens (found by
+                // hashing: a target can have thousands of rules).
+                let mut by_rule: Vec<(String, Vec<&Row>)> = Vec::new();
+                let mut index: std::collections::HashMap<String, usize> = Default::default();
+                for r in rows {
+                    let who = if args.outbound {
+                        intents_name(&known_names, &r.destination)
+                    } else {
+                        r.sources
+                            .iter()
+                            .map(|s| intents_name(&known_names, s))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    let key = format!("{}\u{0}{who}", r.rule);
+                    match index.get(&key) {
+                        Some(&i) => by_rule[i].1.push(r),
+                        None => {
+                            index.insert(key.clone(), by_rule.len());
+                            by_rule.push((key, vec![r]));
+                        }
                     }
                 }
-            }
-            let shown = if args.all {
-                by_rule.len()
-            } else {
-                by_rule.len().min(SCREENFUL_RULES)
+                let shown = if args.all {
+                    by_rule.len()
+                } else {
+                    by_rule.len().min(SCREENFUL_RULES)
+                };
+                for (key, rs) in &by_rule[..shown] {
+                    let who = key.split('\u{0}').nth(1).unwrap_or("");
+                    let c = cite_row(rs[0]);
+                    let to = if with_destination {
+                        let mut to: Vec<&str> = rs.iter().map(|r| r.destination.as_str()).collect();
+                        to.dedup();
+                        format!("  (to {})", to.join(", "))
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{indent}{:<32} {:<20} {:<16} {}{to}",
+                        who,
+                        access_text(rs),
+                        c.rule,
+                        c.location
+                    );
+                }
+                if shown < by_rule.len() {
+                    println!(
+                        "{indent}... and {} more rules (--all shows every one)",
+                        thousands(by_rule.len() - shown)
+                    );
+                }
             };
-            for (key, rs) in &by_rule[..shown] {
-                let who = key.split('\u{0}').nth(1).unwrap_or("");
-                let c = cite_row(rs[0]);
+            print_rows(&rows, "  ", false);
+            if !by_address.undecided.is_empty() {
+                let whose = if args.outbound {
+                    format!("{}'s devices hold an address of their sources", target.name)
+                } else {
+                    format!(
+                        "{}'s devices hold their destination's addresses",
+                        target.name
+                    )
+                };
                 println!(
-                    "  {:<32} {:<20} {:<16} {}",
-                    who,
-                    access_text(rs),
-                    c.rule,
-                    c.location
+                    "  undecided: rules written with addresses, which count if {whose} (a policy file does not say; pass --inventory):"
                 );
+                print_rows(&by_address.undecided, "    ", !args.outbound);
             }
-            if shown < by_rule.len() {
+            let principal_list = |list: &[String]| {
+                let shown = if args.all {
+                    list.len()
+                } else {
+                    list.len().min(SCREENFUL_PRINCIPALS)
+                };
+                let mut line = list[..shown].join(", ");
+                if shown < list.len() {
+                    line.push_str(&format!(
+                        ", {} (--all shows every one)",
+                        more_principals(&list[shown..])
+                    ));
+                }
+                line
+            };
+            if !undecided_sources.is_empty() {
                 println!(
-                    "  ... and {} more rules (--all shows every one)",
-                    thousands(by_rule.len() - shown)
+                    "  may reach it, as addresses decide: {}",
+                    principal_list(&undecided_sources)
                 );
             }
             if !cannot.is_empty() {
-                let shown = if args.all {
-                    cannot.len()
-                } else {
-                    cannot.len().min(SCREENFUL_PRINCIPALS)
-                };
-                let mut line = cannot[..shown].join(", ");
-                if shown < cannot.len() {
-                    line.push_str(&format!(
-                        ", {} (--all shows every one)",
-                        more_principals(&cannot[shown..])
-                    ));
-                }
-                println!("  cannot reach it: {line}");
+                println!("  cannot reach it: {}", principal_list(&cannot));
             }
             if !ssh_into.is_empty() {
                 print_ssh_rules("SSH into it:", &ssh_into);

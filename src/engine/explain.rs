@@ -2,13 +2,17 @@
 //! not) one source can. Answers are symbolic (principals, see [`super::reach`]), so they
 //! hold without an inventory; rows keep the rule and its span for `file:line` output.
 
+use super::IpSet;
 use super::access::{AccessModel, Dst, Id};
 use super::inventory::Inventory;
-use super::reach::{EntryView, Principal, Roles, grants_through, reachable};
+use super::reach::covers_tailnet;
+use super::reach::{EntryView, Principal, Roles, grants_through, protocol_matches, reachable};
+use super::resolve::{named_addresses, tailnet_space};
 use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Selector};
 use crate::suggest::did_you_mean;
 use crate::syntax::Span;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 /// A target or source named on the command line, resolved.
@@ -19,6 +23,9 @@ pub struct Named {
     /// What kind of name it is.
     pub kind: &'static str,
     pub principals: Vec<Principal>,
+    /// The addresses of the one inventory device it names, which a rule written with
+    /// addresses may name apart from the other devices of its principal.
+    pub device_addresses: Option<IpSet>,
 }
 
 /// Resolve a name: a tag, user, group, host alias, IP or CIDR, or an inventory device.
@@ -55,6 +62,7 @@ pub fn resolve_name_with(
             name: d.hostname.clone(),
             kind: "device",
             principals: vec![principal],
+            device_addresses: Some(IpSet::from_addrs(d.addresses.iter().copied())),
         });
     }
     if let Some(alias) = aliases.iter().find(|a| a.name == text) {
@@ -82,12 +90,14 @@ pub fn resolve_name_with(
                 name: t.clone(),
                 kind: "tag",
                 principals: vec![Principal::Tags(vec![t])],
+                device_addresses: None,
             })
         }
         Ok(Selector::User(u)) => Ok(Named {
             name: u.clone(),
             kind: "user",
             principals: vec![Principal::User(u)],
+            device_addresses: None,
         }),
         // A group the policy defines, or one the identity provider syncs that it names.
         Ok(Selector::Group(g))
@@ -99,6 +109,7 @@ pub fn resolve_name_with(
                     .collect(),
                 name: g,
                 kind: "group",
+                device_addresses: None,
             })
         }
         Ok(Selector::Group(_)) => Err(unknown("no group named")),
@@ -106,7 +117,8 @@ pub fn resolve_name_with(
             Some(p) => Ok(Named {
                 name: h.clone(),
                 kind: "host",
-                principals: vec![Principal::Address(super::IpSet::from_prefix(&p))],
+                principals: address_principals(inventory, IpSet::from_prefix(&p)),
+                device_addresses: None,
             }),
             None if !aliases.is_empty() => Err(unknown(
                 "no device or service of the intents, host alias or inventory device named",
@@ -116,11 +128,30 @@ pub fn resolve_name_with(
         Ok(Selector::Prefix(p)) => Ok(Named {
             name: p.to_string(),
             kind: if p.bare { "address" } else { "CIDR" },
-            principals: vec![Principal::Address(super::IpSet::from_prefix(&p))],
+            principals: address_principals(inventory, IpSet::from_prefix(&p)),
+            device_addresses: None,
         }),
         _ if !aliases.is_empty() => Err(unknown("no device, service or policy name")),
         _ => Err(unknown("cannot explain")),
     }
+}
+
+/// An address, and with an inventory the principals of the devices holding addresses in
+/// it: a rule naming `tag:db` reaches 100.101.102.103 when that is a `tag:db` device.
+fn address_principals(inventory: Option<&Inventory>, set: IpSet) -> Vec<Principal> {
+    let mut out = Vec::new();
+    if let Some(inv) = inventory {
+        for d in &inv.devices {
+            if d.addresses.iter().any(|a| set.contains(*a)) {
+                let p = Held::principal_of(d);
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.insert(0, Principal::Address(set));
+    out
 }
 
 /// One way in: these sources, through this rule, on these ports.
@@ -236,11 +267,253 @@ pub fn outbound(model: &AccessModel, source: &Named) -> Vec<Row> {
         .collect()
 }
 
-/// Principals the policy names (tags it owns, users of its groups) that cannot reach
-/// `target` on any port.
-pub fn cannot_reach(model: &AccessModel, target: &Named) -> Vec<String> {
+/// What is known of the addresses users' and tags' devices hold. A policy file does not
+/// say: a device gets an address in the tailnet's range when it joins (or an admin sets
+/// one), so a rule written with addresses in part of that range may or may not take it
+/// in. An inventory says.
+pub struct Held {
+    by_principal: Option<FxHashMap<Principal, IpSet>>,
+}
+
+/// Whether a rule written with addresses takes in a device of a principal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Takes {
+    Yes,
+    /// Its devices' addresses decide, and they are not known.
+    Maybe,
+    No,
+}
+
+impl Held {
+    /// What `inventory` says; nothing without one.
+    pub fn of(inventory: Option<&Inventory>) -> Held {
+        Held {
+            by_principal: inventory.map(|inv| {
+                let mut map: FxHashMap<Principal, Vec<std::net::IpAddr>> = FxHashMap::default();
+                for d in &inv.devices {
+                    map.entry(Held::principal_of(d))
+                        .or_default()
+                        .extend(&d.addresses);
+                }
+                map.into_iter()
+                    .map(|(p, addrs)| (p, IpSet::from_addrs(addrs)))
+                    .collect()
+            }),
+        }
+    }
+
+    /// Whether the addresses are known (an inventory was given).
+    pub fn known(&self) -> bool {
+        self.by_principal.is_some()
+    }
+
+    /// The principal a device is, for policy purposes.
+    pub fn principal_of(d: &super::Device) -> Principal {
+        match d.owner() {
+            Some(o) => Principal::User(o.to_string()),
+            None => {
+                let mut t = d.tags.clone();
+                t.sort();
+                Principal::Tags(t)
+            }
+        }
+    }
+
+    /// Whether `set` (the addresses an address selector names, which the access model
+    /// found do not take in `p`'s devices) takes in one of them after all: by the
+    /// addresses they hold (`own`, those of the one device asked about), or, when those
+    /// are unknown, maybe, if `set` holds addresses of the tailnet's range.
+    fn takes(&self, set: &IpSet, p: &Principal, own: Option<&IpSet>) -> Takes {
+        if matches!(p, Principal::Address(_)) {
+            return Takes::No; // The model decides addresses by containment.
+        }
+        let held = own.or_else(|| {
+            let map = self.by_principal.as_ref()?;
+            Some(map.get(p).unwrap_or(empty_set()))
+        });
+        match held {
+            Some(h) if h.overlaps(set) => Takes::Yes,
+            Some(_) => Takes::No,
+            None if set.overlaps(tailnet_space()) && covers_tailnet(set) == 0 => Takes::Maybe,
+            None => Takes::No,
+        }
+    }
+}
+
+fn empty_set() -> &'static IpSet {
+    static EMPTY: std::sync::LazyLock<IpSet> = std::sync::LazyLock::new(IpSet::new);
+    &EMPTY
+}
+
+/// The addresses each address selector of the model's rules names, computed once each.
+struct AddressSelectors<'p> {
+    policy: &'p Policy,
+    sets: FxHashMap<&'p Selector, Option<IpSet>>,
+}
+
+impl<'p> AddressSelectors<'p> {
+    fn new(policy: &'p Policy) -> Self {
+        AddressSelectors {
+            policy,
+            sets: FxHashMap::default(),
+        }
+    }
+
+    /// The addresses `sel` names, when it is an address selector.
+    fn get(&mut self, sel: Option<&'p Selector>) -> Option<&IpSet> {
+        let sel = sel?;
+        let policy = self.policy;
+        self.sets
+            .entry(sel)
+            .or_insert_with(|| named_addresses(policy, sel))
+            .as_ref()
+    }
+
+    /// How an entry's sources take in `p` beyond what the model says: through its
+    /// address selectors.
+    fn sources_take(
+        &mut self,
+        entry: &EntryView<'p>,
+        held: &Held,
+        p: &Principal,
+        own: Option<&IpSet>,
+    ) -> Takes {
+        let mut best = Takes::No;
+        for s in entry.src {
+            match self
+                .get(s.selector.as_ref())
+                .map(|set| held.takes(set, p, own))
+            {
+                Some(Takes::Yes) => return Takes::Yes,
+                Some(Takes::Maybe) => best = Takes::Maybe,
+                _ => {}
+            }
+        }
+        best
+    }
+}
+
+/// Entries written with addresses that reach `target` by the addresses its devices hold,
+/// beside [`inbound`]'s (which the access model decides on principals).
+#[derive(Default)]
+pub struct AddressRows {
+    /// Decided by an inventory: they reach it.
+    pub reach: Vec<Row>,
+    /// Without one: they reach it if its devices hold one of their addresses.
+    pub undecided: Vec<Row>,
+    reach_entries: Vec<usize>,
+    undecided_entries: Vec<usize>,
+}
+
+/// See [`AddressRows`].
+pub fn inbound_by_address(model: &AccessModel, target: &Named, held: &Held) -> AddressRows {
+    let mut out = AddressRows::default();
     if model.allows_all() {
-        return Vec::new(); // The default policy lets everyone reach everything.
+        return out;
+    }
+    let targets: Vec<(Id, &Principal)> = target
+        .principals
+        .iter()
+        .filter(|p| !matches!(p, Principal::Address(_)))
+        .filter_map(|p| Some((model.id(p)?, p)))
+        .collect();
+    if targets.is_empty() {
+        return out;
+    }
+    let mut sets = AddressSelectors::new(model.policy());
+    for (e, entry) in model.entries().iter().enumerate() {
+        let Dst::Set(_) = model.destination(e) else {
+            continue;
+        };
+        let Some(set) = sets.get(entry.dst.selector.as_ref()) else {
+            continue;
+        };
+        let mut takes = Takes::No;
+        for &(id, p) in &targets {
+            if model.leads(e, id, id) {
+                takes = Takes::No; // Already among `inbound`'s rows.
+                break;
+            }
+            match held.takes(set, p, target.device_addresses.as_ref()) {
+                Takes::Yes => takes = Takes::Yes,
+                Takes::Maybe if takes == Takes::No => takes = Takes::Maybe,
+                _ => {}
+            }
+        }
+        let sources = entry.src.iter().map(|s| s.raw.trim().to_string()).collect();
+        match takes {
+            Takes::Yes => {
+                out.reach.push(row(entry, sources));
+                out.reach_entries.push(e);
+            }
+            Takes::Maybe => {
+                out.undecided.push(row(entry, sources));
+                out.undecided_entries.push(e);
+            }
+            Takes::No => {}
+        }
+    }
+    out
+}
+
+/// Entries whose sources take in `source` only by the addresses its devices hold (see
+/// [`AddressRows`]), beside [`outbound`]'s.
+pub fn outbound_by_address(model: &AccessModel, source: &Named, held: &Held) -> AddressRows {
+    let mut out = AddressRows::default();
+    if model.allows_all() {
+        return out;
+    }
+    let from: Vec<(Id, &Principal)> = source
+        .principals
+        .iter()
+        .filter(|p| !matches!(p, Principal::Address(_)))
+        .filter_map(|p| Some((model.id(p)?, p)))
+        .collect();
+    let mut sets = AddressSelectors::new(model.policy());
+    for (e, entry) in model.entries().iter().enumerate() {
+        if from.iter().any(|&(id, _)| model.sources_include(e, id)) {
+            continue; // Among `outbound`'s rows.
+        }
+        let mut takes = Takes::No;
+        for &(_, p) in &from {
+            match sets.sources_take(entry, held, p, source.device_addresses.as_ref()) {
+                Takes::Yes => takes = Takes::Yes,
+                Takes::Maybe if takes == Takes::No => takes = Takes::Maybe,
+                _ => {}
+            }
+        }
+        let list = match takes {
+            Takes::Yes => (&mut out.reach, &mut out.reach_entries),
+            Takes::Maybe => (&mut out.undecided, &mut out.undecided_entries),
+            Takes::No => continue,
+        };
+        list.0.push(row(entry, vec![source.name.clone()]));
+        list.1.push(e);
+    }
+    out
+}
+
+/// Principals the policy names that cannot reach a target, and those whose devices'
+/// addresses decide whether they can.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cannot {
+    pub cannot: Vec<String>,
+    /// A rule written with addresses in part of the tailnet's range may take in their
+    /// devices (as sources) or the target's (as its destination); no inventory says.
+    pub undecided: Vec<String>,
+}
+
+/// Principals the policy names (tags it owns, users of its groups) that cannot reach
+/// `target` on any port, with `by_address` ([`inbound_by_address`]) for the rules that
+/// reach it by address.
+pub fn cannot_reach(
+    model: &AccessModel,
+    target: &Named,
+    held: &Held,
+    by_address: &AddressRows,
+) -> Cannot {
+    if model.allows_all() {
+        return Cannot::default(); // The default policy lets everyone reach everything.
     }
     let policy = model.policy();
     let mut candidates: Vec<Principal> = policy
@@ -256,24 +529,120 @@ pub fn cannot_reach(model: &AccessModel, target: &Named) -> Vec<String> {
     users.sort();
     users.dedup();
     candidates.extend(users.into_iter().map(Principal::User));
-    // The sources of every entry that reaches the target; `autogroup:self` reaches it
-    // only from itself, which is not a candidate.
-    let mut reached = vec![false; model.principals().len()];
+    candidates.retain(|c| !target.principals.contains(c));
+    // The entries that reach the target: for certain, or if its devices hold their
+    // addresses. `autogroup:self` reaches it only from itself, which is not a candidate.
+    let mut sure: Vec<usize> = Vec::new();
     for t in ids(model, target) {
-        for &e in model.reaching(t) {
-            if model.destination(e as usize) != Dst::OwnDevices {
-                for s in model.sources(e as usize) {
-                    reached[s as usize] = true;
+        sure.extend(
+            model
+                .reaching(t)
+                .iter()
+                .map(|&e| e as usize)
+                .filter(|&e| model.destination(e) != Dst::OwnDevices),
+        );
+    }
+    sure.extend(&by_address.reach_entries);
+    sure.sort_unstable();
+    sure.dedup();
+    // An address of the tailnet's range may be any device's: without an inventory, rules
+    // to users, tags and autogroups may reach it too.
+    let mut undecided_entries = by_address.undecided_entries.clone();
+    if address_note(target, held).is_some() {
+        undecided_entries.extend((0..model.entries().len()).filter(
+            |&e| match model.destination(e) {
+                Dst::OwnDevices => true,
+                Dst::Set(_) => names_devices(model.entries()[e].dst.selector.as_ref()),
+                Dst::Nothing => false,
+            },
+        ));
+    }
+    let mut reached = vec![false; model.principals().len()];
+    let mut maybe = vec![false; model.principals().len()];
+    for (entries, marks) in [(&sure, &mut reached), (&undecided_entries, &mut maybe)] {
+        for &e in entries {
+            for s in model.sources(e) {
+                marks[s as usize] = true;
+            }
+        }
+    }
+    // Address sources: each distinct one once, asked of every candidate.
+    let mut sets = AddressSelectors::new(policy);
+    let mut address_sources: Vec<(&Selector, bool)> = Vec::new();
+    for (list, is_sure) in [(&sure, true), (&undecided_entries, false)] {
+        for &e in list {
+            for s in model.entries()[e].src {
+                if let Some(sel) = s.selector.as_ref()
+                    && sets.get(Some(sel)).is_some()
+                    && !address_sources.contains(&(sel, is_sure))
+                {
+                    address_sources.push((sel, is_sure));
                 }
             }
         }
     }
-    candidates
-        .into_iter()
-        .filter(|c| !target.principals.contains(c))
-        .filter(|c| !model.id(c).is_some_and(|id| reached[id as usize]))
-        .map(|c| c.to_string())
-        .collect()
+    let mut out = Cannot::default();
+    for c in candidates {
+        let id = model.id(&c);
+        let mut is_reached = id.is_some_and(|id| reached[id as usize]);
+        let mut is_maybe = id.is_some_and(|id| maybe[id as usize]);
+        for &(sel, is_sure) in &address_sources {
+            if is_reached {
+                break;
+            }
+            let set = sets.get(Some(sel)).expect("an address selector");
+            match held.takes(set, &c, None) {
+                Takes::Yes if is_sure => is_reached = true,
+                Takes::Yes | Takes::Maybe => is_maybe = true,
+                Takes::No => {}
+            }
+        }
+        if is_reached {
+            continue;
+        }
+        if is_maybe {
+            out.undecided.push(c.to_string());
+        } else {
+            out.cannot.push(c.to_string());
+        }
+    }
+    out
+}
+
+/// Whether a selector names devices by who they are (a user, group, tag, autogroup or
+/// Tailscale Service), so that it may take in an address of the tailnet's range that no
+/// inventory places. (`*` is decided on addresses by the model.)
+fn names_devices(sel: Option<&Selector>) -> bool {
+    use crate::model::Autogroup;
+    !matches!(
+        sel,
+        None | Some(
+            Selector::Wildcard
+                | Selector::Autogroup(Autogroup::Internet | Autogroup::DangerAll)
+                | Selector::Host(_)
+                | Selector::Prefix(_)
+                | Selector::Range(..)
+                | Selector::IpSet(_)
+        )
+    )
+}
+
+/// A line saying what a policy file leaves open about an address in the tailnet's range
+/// named on the command line: whose device it is.
+pub fn address_note(target: &Named, held: &Held) -> Option<String> {
+    if held.known() {
+        return None; // The devices holding it are among its principals.
+    }
+    let in_range = target
+        .principals
+        .iter()
+        .any(|p| matches!(p, Principal::Address(a) if a.overlaps(tailnet_space())));
+    in_range.then(|| {
+        format!(
+            "{} is in the tailnet's address range: rules naming users, tags or autogroups reach it too if it is one of their devices, which a policy file does not say (pass --inventory)",
+            target.name
+        )
+    })
 }
 
 /// A rule that comes close to allowing a denied flow.
@@ -300,6 +669,21 @@ pub struct Why {
     pub through: Vec<Row>,
     /// When denied: the nearest rules and what each lacks, each rule once.
     pub nearest: Vec<Near>,
+    /// When denied: rules written with addresses that allow it if the devices hold them,
+    /// which no inventory says.
+    pub undecided: Vec<Undecided>,
+}
+
+/// A rule that allows a flow if devices hold its addresses (see [`Why::undecided`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct Undecided {
+    pub rule: String,
+    #[serde(skip)]
+    pub origin: Origin,
+    #[serde(skip)]
+    pub span: Span,
+    /// What decides it: "whether tag:redis's devices hold an address of 100.64.0.0/12".
+    pub depends: String,
 }
 
 /// Can `from` reach `to` on `proto`/`port` (both named when `model` was built), and
@@ -309,6 +693,7 @@ pub fn why(
     roles: &Roles,
     from: &Named,
     to: &Named,
+    held: &Held,
     proto: u8,
     port: u16,
 ) -> Why {
@@ -340,9 +725,19 @@ pub fn why(
             }
         }
     }
+    let undecided = if model.allows_all() {
+        Vec::new()
+    } else {
+        by_address(model, held, from, to, proto, port, &mut through)
+    };
     // Each rule once, though several of its entries (or principals) may allow the flow.
     let mut seen: std::collections::HashSet<String> = Default::default();
     through.retain(|r| seen.insert(r.rule.clone()));
+    let undecided = if through.is_empty() {
+        undecided
+    } else {
+        Vec::new()
+    };
     let mut nearest: Vec<(Origin, Span, Lack)> = Vec::new();
     if through.is_empty() {
         let mut at: rustc_hash::FxHashMap<Origin, usize> = Default::default();
@@ -409,7 +804,145 @@ pub fn why(
         port,
         through,
         nearest,
+        undecided,
     }
+}
+
+/// The rules written with addresses that let `from` reach `to` by the addresses their
+/// devices hold: added to `through` where an inventory says so, returned where no
+/// inventory says.
+fn by_address(
+    model: &AccessModel,
+    held: &Held,
+    from: &Named,
+    to: &Named,
+    proto: u8,
+    port: u16,
+    through: &mut Vec<Row>,
+) -> Vec<Undecided> {
+    let mut undecided: Vec<Undecided> = Vec::new();
+    let mut sets = AddressSelectors::new(model.policy());
+    let ids_of = |named: &'_ Named| -> Vec<(Id, Principal)> {
+        named
+            .principals
+            .iter()
+            .filter_map(|p| Some((model.id(p)?, p.clone())))
+            .collect()
+    };
+    let (froms, tos) = (ids_of(from), ids_of(to));
+    // Addresses of the tailnet's range whose devices no inventory names.
+    let (from_unknown, to_unknown) = (
+        address_note(from, held).is_some(),
+        address_note(to, held).is_some(),
+    );
+    for (e, entry) in model.entries().iter().enumerate() {
+        if !protocol_matches(entry.protocol, proto) || !entry.ports.iter().any(|p| p.contains(port))
+        {
+            continue;
+        }
+        let mut best: Option<(Takes, Takes)> = None;
+        for (fid, f) in &froms {
+            let src = if model.sources_include(e, *fid) {
+                Takes::Yes
+            } else if from_unknown && matches!(f, Principal::Address(_)) {
+                // An address of the tailnet's range may be a device its sources name.
+                if entry.src.iter().any(|s| names_devices(s.selector.as_ref())) {
+                    Takes::Maybe
+                } else {
+                    Takes::No
+                }
+            } else {
+                sets.sources_take(entry, held, f, from.device_addresses.as_ref())
+            };
+            if src == Takes::No {
+                continue;
+            }
+            for (tid, t) in &tos {
+                let dst = if model.leads(e, *fid, *tid) {
+                    Takes::Yes
+                } else if to_unknown && matches!(t, Principal::Address(_)) {
+                    if model.destination(e) != Dst::OwnDevices
+                        && names_devices(entry.dst.selector.as_ref())
+                    {
+                        Takes::Maybe
+                    } else {
+                        Takes::No
+                    }
+                } else if let Dst::Set(_) = model.destination(e) {
+                    sets.get(entry.dst.selector.as_ref())
+                        .map_or(Takes::No, |set| {
+                            held.takes(set, t, to.device_addresses.as_ref())
+                        })
+                } else {
+                    Takes::No
+                };
+                if dst == Takes::No {
+                    continue;
+                }
+                let rank =
+                    |(s, d): (Takes, Takes)| (s == Takes::Yes) as u8 + (d == Takes::Yes) as u8;
+                if best.is_none_or(|b| rank((src, dst)) > rank(b)) {
+                    best = Some((src, dst));
+                }
+            }
+        }
+        let sources: Vec<String> = entry.src.iter().map(|s| s.raw.trim().to_string()).collect();
+        match best {
+            None => {}
+            Some((Takes::Yes, Takes::Yes)) => through.push(row(entry, sources)),
+            Some((src, dst)) => {
+                if undecided.iter().any(|u| u.origin == entry.rule) {
+                    continue;
+                }
+                let mut depends = Vec::new();
+                if src == Takes::Maybe && from_unknown {
+                    let named: Vec<&str> = entry
+                        .src
+                        .iter()
+                        .filter(|s| names_devices(s.selector.as_ref()))
+                        .map(|s| s.raw.trim())
+                        .collect();
+                    depends.push(format!(
+                        "whether {} is a device of its sources ({})",
+                        from.name,
+                        named.join(", ")
+                    ));
+                } else if src == Takes::Maybe {
+                    let named: Vec<&str> = entry
+                        .src
+                        .iter()
+                        .filter(|s| sets.get(s.selector.as_ref()).is_some())
+                        .map(|s| s.raw.trim())
+                        .collect();
+                    depends.push(format!(
+                        "whether {}'s devices hold an address of its sources ({})",
+                        from.name,
+                        named.join(", ")
+                    ));
+                }
+                if dst == Takes::Maybe && to_unknown {
+                    depends.push(format!(
+                        "whether {} is a device of {}",
+                        to.name,
+                        entry.dst.raw.trim()
+                    ));
+                } else if dst == Takes::Maybe {
+                    depends.push(format!(
+                        "whether {}'s devices hold an address of {}",
+                        to.name,
+                        entry.dst.raw.trim()
+                    ));
+                }
+                undecided.push(Undecided {
+                    rule: entry.rule.to_string(),
+                    origin: entry.rule,
+                    span: entry.rule_span,
+                    depends: depends.join(", and "),
+                });
+            }
+        }
+    }
+    undecided
 }
 
 /// What a near rule lacks to allow the flow.

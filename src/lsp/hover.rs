@@ -8,7 +8,9 @@ use super::documents::Kind as DocKind;
 use super::symbols::{Kind, Occurrence, at};
 use crate::diagnostics::SourceFile;
 use crate::engine::Inventory;
-use crate::engine::explain::{cannot_reach, inbound, resolve_name};
+use crate::engine::explain::{
+    Held, address_note, cannot_reach, inbound, inbound_by_address, resolve_name,
+};
 use crate::engine::reach::Roles;
 use crate::model::{Autogroup, Policy};
 
@@ -249,16 +251,26 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
         Err(why) => return format!("`tsacl explain`: {why}"),
     };
     let roles = Roles::of(ctx.inventory);
+    let held = Held::of(ctx.inventory);
     let model = crate::engine::explain::model(e.policy, &roles, &[&target]);
-    let rows = inbound(&model, &target);
+    let mut rows = inbound(&model, &target);
+    let by_address = inbound_by_address(&model, &target, &held);
+    rows.extend(by_address.reach.iter().cloned());
     let mut out = format!(
         "**Who can reach {}** (`tsacl explain {}`):",
         target.name, target.name
     );
-    if rows.is_empty() {
-        out.push_str("\n\nnobody: no grant or ACL reaches it (SSH rules are not network access)");
+    if let Some(note) = address_note(&target, &held) {
+        out.push_str(&format!("\n\n{note}"));
     }
-    for r in rows.iter().take(MAX_ROWS) {
+    if rows.is_empty() {
+        out.push_str("\n\nnobody");
+        if !by_address.undecided.is_empty() {
+            out.push_str(" for certain");
+        }
+        out.push_str(": no grant or ACL reaches it (SSH rules are not network access)");
+    }
+    let row_line = |r: &crate::engine::explain::Row| {
         let (line, _) = e.file.line_col(r.span.start as usize);
         let ports = if r.protocol == "any" {
             r.ports.clone()
@@ -270,22 +282,45 @@ fn explain(ctx: &Context, e: &Explainer, name: &str) -> String {
         } else {
             format!(", {} line {line}", e.file.name)
         };
-        out.push_str(&format!(
+        format!(
             "\n- {} → `{}` on {ports} ({}{at})",
             list(r.sources.iter().map(String::as_str)),
             r.destination,
             r.rule
-        ));
+        )
+    };
+    for r in rows.iter().take(MAX_ROWS) {
+        out.push_str(&row_line(r));
     }
     if rows.len() > MAX_ROWS {
         out.push_str(&format!("\n- … and {} more", rows.len() - MAX_ROWS));
     }
-    let cannot = cannot_reach(&model, &target);
-    if !cannot.is_empty() {
-        let shown: Vec<&str> = cannot.iter().take(MAX_ROWS).map(String::as_str).collect();
-        out.push_str(&format!("\n\nCannot reach it: {}", list(shown.into_iter())));
-        if cannot.len() > MAX_ROWS {
-            out.push_str(&format!(" and {} more", cannot.len() - MAX_ROWS));
+    if !by_address.undecided.is_empty() {
+        out.push_str(
+            "\n\nUndecided: rules written with addresses, which reach it if its devices hold them (a policy file does not say; `--inventory` decides):",
+        );
+        for r in by_address.undecided.iter().take(MAX_ROWS) {
+            out.push_str(&row_line(r));
+        }
+        if by_address.undecided.len() > MAX_ROWS {
+            out.push_str(&format!(
+                "\n- … and {} more",
+                by_address.undecided.len() - MAX_ROWS
+            ));
+        }
+    }
+    let cannot = cannot_reach(&model, &target, &held, &by_address);
+    for (what, names) in [
+        ("May reach it, as addresses decide", &cannot.undecided),
+        ("Cannot reach it", &cannot.cannot),
+    ] {
+        if names.is_empty() {
+            continue;
+        }
+        let shown: Vec<&str> = names.iter().take(MAX_ROWS).map(String::as_str).collect();
+        out.push_str(&format!("\n\n{what}: {}", list(shown.into_iter())));
+        if names.len() > MAX_ROWS {
+            out.push_str(&format!(" and {} more", names.len() - MAX_ROWS));
         }
     }
     out

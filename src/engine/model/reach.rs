@@ -322,7 +322,8 @@ pub fn entry_reaches(
     }
 }
 
-fn protocol_matches(entry: Option<Protocol>, proto: u8) -> bool {
+/// Whether an entry's protocol (`None`: the client default) lets `proto` through.
+pub fn protocol_matches(entry: Option<Protocol>, proto: u8) -> bool {
     match entry {
         None => [6, 17, 1, 58].contains(&proto),
         Some(p) => p.0 == proto,
