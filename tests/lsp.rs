@@ -1570,11 +1570,17 @@ fn hover_says_what_addresses_decide() {
     );
     let text = hover_text(&h);
     assert!(text.contains("nobody for certain"), "{text}");
-    assert!(text.contains("Undecided: rules written with addresses"), "{text}");
+    assert!(
+        text.contains("Undecided: rules written with addresses"),
+        "{text}"
+    );
     assert!(
         text.contains("`tag:ci` → `redis-host` on tcp:6379 (grants[0], policy.hujson line 5)"),
         "{text}"
     );
-    assert!(text.contains("May reach it, as addresses decide: `tag:ci`"), "{text}");
+    assert!(
+        text.contains("May reach it, as addresses decide: `tag:ci`"),
+        "{text}"
+    );
     assert!(text.contains("Cannot reach it: `tag:web`"), "{text}");
 }

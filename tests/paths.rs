@@ -566,3 +566,108 @@ fn the_tailnets_whole_range_takes_in_every_device() {
         "{text}"
     );
 }
+
+/// A rule written with a device's address (a host alias) is followed through the device
+/// an inventory says holds it: whoever can SSH into that device reaches what the address
+/// reaches, and so does its own principal; a tag's owner, who can only tag *another*
+/// device (with another address), does not. Without an inventory the address is named
+/// as not followed.
+#[test]
+fn an_address_rule_is_followed_through_the_device_holding_it() {
+    const POLICY: &str = r#"{
+	"groups": {"group:ops": ["ann@example.com"]},
+	"tagOwners": {"tag:redis": [], "tag:panda": ["group:ops"], "tag:ci": []},
+	"hosts": {"panda-host": "100.64.1.5", "redis-host": "100.64.1.9"},
+	"grants": [
+		{"src": ["panda-host"], "dst": ["redis-host"], "ip": ["tcp:6379"]},
+		{"src": ["tag:ci"], "dst": ["tag:panda"], "ip": ["tcp:22"]},
+	],
+	"ssh": [
+		{"action": "accept", "src": ["tag:ci"], "dst": ["tag:panda"], "users": ["root"]},
+	],
+}
+"#;
+    let dir = setup("held-address", POLICY);
+    std::fs::write(
+        dir.join("inventory.json"),
+        r#"{"devices": [
+  {"name": "panda.example.ts.net", "hostname": "panda", "addresses": ["100.64.1.5"], "tags": ["tag:panda"]},
+  {"name": "redis-1.example.ts.net", "hostname": "redis-1", "addresses": ["100.64.1.9"], "tags": ["tag:redis"]},
+  {"name": "ci-1.example.ts.net", "hostname": "ci-1", "addresses": ["100.65.0.9"], "tags": ["tag:ci"]}
+], "users": [{"loginName": "ann@example.com", "role": "member"}]}"#,
+    )
+    .unwrap();
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:redis",
+            "policy.hujson",
+            "--inventory",
+            "inventory.json",
+            "--format",
+            "json",
+        ],
+    ));
+    let ci = chain(&doc, "tag:ci").expect("tag:ci SSHs into panda, which reaches redis");
+    let kinds: Vec<&str> = ci["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ssh", "network"], "{doc:#}");
+    assert_eq!(ci["hops"][0]["to"], "panda (100.64.1.5)");
+    assert_eq!(ci["hops"][1]["to"], "tag:redis");
+    let direct = chain(&doc, "panda (100.64.1.5)").expect("the address itself");
+    assert!(
+        direct["principals"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("tag:panda")),
+        "tag:panda's own device is panda-host: {doc:#}"
+    );
+    let text = serde_json::to_string(&doc).unwrap();
+    assert!(
+        !text.contains("group:ops") && !text.contains("ann@example.com"),
+        "owning tag:panda tags another device, not the one at panda-host: {doc:#}"
+    );
+    // Blast from tag:ci reaches redis through panda.
+    let out = tsacl(
+        &dir,
+        &[
+            "blast",
+            "tag:ci",
+            "policy.hujson",
+            "--inventory",
+            "inventory.json",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tag:ci =ssh=> panda (100.64.1.5) =network=> tag:redis"),
+        "{text}"
+    );
+    // Offline: the chain from the address is shown, and that it is not followed.
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "tag:redis", "policy.hujson", "--format", "json"],
+    ));
+    assert!(chain(&doc, "tag:ci").is_none(), "{doc:#}");
+    let out = tsacl(&dir, &["paths", "redis-host", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("100.64.1.5 =network=> 100.64.1.9"), "{text}");
+    assert!(
+        text.contains("note: 100.64.1.5 is in the tailnet's address range")
+            && text.contains("pass --inventory"),
+        "{text}"
+    );
+    let doc = json(&tsacl(
+        &dir,
+        &["paths", "redis-host", "policy.hujson", "--format", "json"],
+    ));
+    assert_eq!(
+        doc["addresses_not_followed"],
+        serde_json::json!(["100.64.1.5"])
+    );
+}

@@ -4,7 +4,8 @@
 //!
 //! The brute force knows nothing of principals or links: it asks the concrete engine
 //! (per-device SSH rules, `rules::allowed` for one flow, selectors resolved against the
-//! inventory) about each pair of devices, then runs a breadth-first search.
+//! inventory) about each pair of devices, then runs a breadth-first search. Grants name
+//! some devices by address, which the symbolic graph follows through the inventory.
 
 #[path = "support/policy_text.rs"]
 #[allow(dead_code)]
@@ -16,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::inventory::{Device, Inventory, Role, User};
 use tsacl::engine::paths::{ADMIN_PORTS, Graph, PortQuery, principals};
-use tsacl::engine::reach::{Principal, Roles};
+use tsacl::engine::reach::{Held, Principal, Roles};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{allowed, compile};
 use tsacl::engine::ssh::SshRules;
@@ -41,9 +42,22 @@ fn identity(choice: u8) -> String {
 }
 
 fn destination(choice: u8) -> String {
-    match choice % 9 {
+    match choice % 11 {
         7 => ROUTE.into(),
         8 => "autogroup:tagged".into(),
+        // Addresses of part of the tailnet's range: tag:web's device, bob's and cy's.
+        9 => "100.64.0.5".into(),
+        10 => "100.64.0.2/31".into(),
+        _ => identity(choice),
+    }
+}
+
+/// A grant's source: an identity, or addresses of part of the tailnet's range (ann's
+/// device; ann's, bob's and cy's).
+fn source(choice: u8) -> String {
+    match choice % 10 {
+        8 => "100.64.0.1".into(),
+        9 => "100.64.0.0/30".into(),
         _ => identity(choice),
     }
 }
@@ -127,7 +141,7 @@ fn policy_text(c: &Case) -> String {
         .grants
         .iter()
         .map(|(s, d, p)| {
-            let s: Vec<String> = s.iter().map(|&x| identity(x)).collect();
+            let s: Vec<String> = s.iter().map(|&x| source(x)).collect();
             let d: Vec<String> = d.iter().map(|&x| destination(x)).collect();
             format!(
                 "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{:?}]}}",
@@ -411,7 +425,8 @@ proptest! {
         let inv = inventory();
         let b = brute(&policy, &inv);
         let roles = Roles::of(Some(&inv));
-        let graph = Graph::new(&policy, &roles, principals(&policy, Some(&inv), &[]), ADMIN_PORTS);
+        let held = Held::of(Some(&inv));
+        let graph = Graph::new(&policy, &roles, principals(&policy, Some(&inv), &[]), ADMIN_PORTS, &held);
         let ids: Vec<u32> = b.principals.iter().map(|p| graph.model.id(p).expect("in the model")).collect();
         let node_of = |id: u32| ids.iter().position(|&i| i == id);
         for (t, &target) in ids.iter().enumerate() {
@@ -430,7 +445,7 @@ proptest! {
             // blast
             let expected = forward(&b, t);
             let mut got: Vec<Option<u32>> = vec![None; b.principals.len()];
-            for f in graph.blast(&[target], MAX_HOPS, PortQuery::default()) {
+            for f in graph.blast(&graph.with_held_addresses(&[target]), MAX_HOPS, PortQuery::default()) {
                 if let Some(x) = node_of(f.principal) {
                     got[x] = Some(f.hops.len() as u32);
                 }

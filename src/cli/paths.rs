@@ -7,7 +7,7 @@ use crate::diagnostics::{FileId, SourceMap, thousands};
 use crate::engine::access::Id;
 use crate::engine::explain::{Named, resolve_name_with};
 use crate::engine::paths::{ADMIN_PORTS, Cite, Found, Graph, Kind, PortQuery, principals};
-use crate::engine::reach::{Principal, Roles};
+use crate::engine::reach::{Held, Principal, Roles};
 use crate::engine::rules::Origin;
 use crate::model::Protocol;
 use clap::{Args, ValueEnum};
@@ -328,12 +328,16 @@ fn hop_text(ctx: &Context, h: &crate::engine::paths::Hop, from: &str) -> String 
     } else {
         format!(" on {}", link.access)
     };
+    let cited = if cites.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", cites.join("; "))
+    };
     format!(
-        "{from} {} {}: {}{access} ({})",
+        "{from} {} {}: {}{access}{cited}",
         arrow(link.kind),
         ctx.name(h.to),
-        link.reason,
-        cites.join("; ")
+        link.reason
     )
 }
 
@@ -470,12 +474,19 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         extra.extend(s.principals.iter().cloned());
     }
     let all = principals(&policy, inventory.as_ref(), &extra);
-    let graph = Graph::new(&policy, &roles, all, &admin_ports);
+    let graph = Graph::new(
+        &policy,
+        &roles,
+        all,
+        &admin_ports,
+        &Held::of(inventory.as_ref()),
+    );
     let ids: Vec<Id> = named
         .principals
         .iter()
         .filter_map(|p| graph.model.id(p))
         .collect();
+    let ids = graph.with_held_addresses(&ids);
     let mut found = if blast {
         graph.blast(&ids, args.max_hops, ports)
     } else {
@@ -513,6 +524,23 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
             names.entry(p.clone()).or_insert_with(|| a.name.clone());
         }
     }
+    // An address one inventory device holds reads as that device.
+    if let Some(inv) = &inventory {
+        for p in graph.model.principals() {
+            let Principal::Address(set) = p else { continue };
+            let mut holding = inv
+                .devices
+                .iter()
+                .filter(|d| d.addresses.iter().any(|a| set.contains(*a)));
+            if let (Some(d), None) = (holding.next(), holding.next())
+                && set.overlaps(crate::engine::resolve::tailnet_space())
+            {
+                names
+                    .entry(p.clone())
+                    .or_insert_with(|| format!("{} ({set})", d.hostname));
+            }
+        }
+    }
     let ctx = Context {
         sources: &sources,
         file,
@@ -541,6 +569,22 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
             })
         })
         .collect();
+    // Without an inventory, addresses of part of the tailnet's range in the chains are
+    // some device's, unknown: who can become it is not followed.
+    let mut unplaced: Vec<String> = Vec::new();
+    if inventory.is_none() {
+        for f in &found {
+            for id in std::iter::once(f.principal).chain(f.hops.iter().map(|h| h.from)) {
+                if let Principal::Address(set) = graph.model.principal(id)
+                    && set.overlaps(crate::engine::resolve::tailnet_space())
+                    && crate::engine::reach::covers_tailnet(set) == 0
+                    && !unplaced.contains(&ctx.name(id))
+                {
+                    unplaced.push(ctx.name(id));
+                }
+            }
+        }
+    }
     match args.format {
         PathsFormat::Json => {
             // Principals of the answer that can become one another (any number of hops).
@@ -561,6 +605,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                 "max_hops": args.max_hops,
                 "chains": shown.iter().map(|c| chain_json(&ctx, c)).collect::<Vec<_>>(),
                 "can_become_each_other": mutual,
+                "addresses_not_followed": unplaced,
                 "ssh_rules_without_port_22": no_port_22.iter().map(|c| json!({
                     "rule": c.rule, "file": c.file, "line": c.line, "column": c.column
                 })).collect::<Vec<_>>(),
@@ -647,6 +692,11 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                     thousands(shown.len() - printed)
                 );
             }
+            for a in &unplaced {
+                println!(
+                    "  note: {a} is in the tailnet's address range: who can become a device holding it is not followed, since a policy file does not say which devices those are (pass --inventory)"
+                );
+            }
             for c in &no_port_22 {
                 println!(
                     "  note: {} ({}:{}:{}) lets someone log in over Tailscale SSH, but no rule opens tcp:22 to them: no path through it",
@@ -674,12 +724,14 @@ pub(crate) fn transitive_line(
         &roles,
         principals(policy, inventory, &target.principals),
         ADMIN_PORTS,
+        &Held::of(inventory),
     );
     let ids: Vec<Id> = target
         .principals
         .iter()
         .filter_map(|p| graph.model.id(p))
         .collect();
+    let ids = graph.with_held_addresses(&ids);
     // Who becomes a source for certain (SSH, tag ownership, approval), and who only may
     // (through an administrative port or Funnel, given a weakness on the other side).
     let (mut certain, mut may): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());

@@ -5,6 +5,7 @@
 use super::IpSet;
 use super::access::{AccessModel, Dst, Id};
 use super::inventory::Inventory;
+pub use super::reach::Held;
 use super::reach::covers_tailnet;
 use super::reach::{EntryView, Principal, Roles, grants_through, protocol_matches, reachable};
 use super::resolve::{named_addresses, tailnet_space};
@@ -50,14 +51,7 @@ pub fn resolve_name_with(
     if let Some(inv) = inventory
         && let Some(d) = inv.device(text)
     {
-        let principal = match d.owner() {
-            Some(o) => Principal::User(o.to_string()),
-            None => {
-                let mut t = d.tags.clone();
-                t.sort();
-                Principal::Tags(t)
-            }
-        };
+        let principal = Principal::of_device(d);
         return Ok(Named {
             name: d.hostname.clone(),
             kind: "device",
@@ -143,7 +137,7 @@ fn address_principals(inventory: Option<&Inventory>, set: IpSet) -> Vec<Principa
     if let Some(inv) = inventory {
         for d in &inv.devices {
             if d.addresses.iter().any(|a| set.contains(*a)) {
-                let p = Held::principal_of(d);
+                let p = Principal::of_device(d);
                 if !out.contains(&p) {
                     out.push(p);
                 }
@@ -267,14 +261,6 @@ pub fn outbound(model: &AccessModel, source: &Named) -> Vec<Row> {
         .collect()
 }
 
-/// What is known of the addresses users' and tags' devices hold. A policy file does not
-/// say: a device gets an address in the tailnet's range when it joins (or an admin sets
-/// one), so a rule written with addresses in part of that range may or may not take it
-/// in. An inventory says.
-pub struct Held {
-    by_principal: Option<FxHashMap<Principal, IpSet>>,
-}
-
 /// Whether a rule written with addresses takes in a device of a principal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Takes {
@@ -284,59 +270,20 @@ enum Takes {
     No,
 }
 
-impl Held {
-    /// What `inventory` says; nothing without one.
-    pub fn of(inventory: Option<&Inventory>) -> Held {
-        Held {
-            by_principal: inventory.map(|inv| {
-                let mut map: FxHashMap<Principal, Vec<std::net::IpAddr>> = FxHashMap::default();
-                for d in &inv.devices {
-                    map.entry(Held::principal_of(d))
-                        .or_default()
-                        .extend(&d.addresses);
-                }
-                map.into_iter()
-                    .map(|(p, addrs)| (p, IpSet::from_addrs(addrs)))
-                    .collect()
-            }),
-        }
+/// Whether `set` (the addresses an address selector names, which the access model
+/// found do not take in `p`'s devices) takes in one of them after all: by the addresses
+/// they hold (`own`, those of the one device asked about), or, when those are unknown,
+/// maybe, if `set` holds addresses of part of the tailnet's range.
+fn takes_by_address(held: &Held, set: &IpSet, p: &Principal, own: Option<&IpSet>) -> Takes {
+    if matches!(p, Principal::Address(_)) {
+        return Takes::No; // The model decides addresses by containment.
     }
-
-    /// Whether the addresses are known (an inventory was given).
-    pub fn known(&self) -> bool {
-        self.by_principal.is_some()
-    }
-
-    /// The principal a device is, for policy purposes.
-    pub fn principal_of(d: &super::Device) -> Principal {
-        match d.owner() {
-            Some(o) => Principal::User(o.to_string()),
-            None => {
-                let mut t = d.tags.clone();
-                t.sort();
-                Principal::Tags(t)
-            }
-        }
-    }
-
-    /// Whether `set` (the addresses an address selector names, which the access model
-    /// found do not take in `p`'s devices) takes in one of them after all: by the
-    /// addresses they hold (`own`, those of the one device asked about), or, when those
-    /// are unknown, maybe, if `set` holds addresses of the tailnet's range.
-    fn takes(&self, set: &IpSet, p: &Principal, own: Option<&IpSet>) -> Takes {
-        if matches!(p, Principal::Address(_)) {
-            return Takes::No; // The model decides addresses by containment.
-        }
-        let held = own.or_else(|| {
-            let map = self.by_principal.as_ref()?;
-            Some(map.get(p).unwrap_or(empty_set()))
-        });
-        match held {
-            Some(h) if h.overlaps(set) => Takes::Yes,
-            Some(_) => Takes::No,
-            None if set.overlaps(tailnet_space()) && covers_tailnet(set) == 0 => Takes::Maybe,
-            None => Takes::No,
-        }
+    let held = own.or_else(|| held.known().then(|| held.get(p).unwrap_or(empty_set())));
+    match held {
+        Some(h) if h.overlaps(set) => Takes::Yes,
+        Some(_) => Takes::No,
+        None if set.overlaps(tailnet_space()) && covers_tailnet(set) == 0 => Takes::Maybe,
+        None => Takes::No,
     }
 }
 
@@ -382,7 +329,7 @@ impl<'p> AddressSelectors<'p> {
         for s in entry.src {
             match self
                 .get(s.selector.as_ref())
-                .map(|set| held.takes(set, p, own))
+                .map(|set| takes_by_address(held, set, p, own))
             {
                 Some(Takes::Yes) => return Takes::Yes,
                 Some(Takes::Maybe) => best = Takes::Maybe,
@@ -434,7 +381,7 @@ pub fn inbound_by_address(model: &AccessModel, target: &Named, held: &Held) -> A
                 takes = Takes::No; // Already among `inbound`'s rows.
                 break;
             }
-            match held.takes(set, p, target.device_addresses.as_ref()) {
+            match takes_by_address(held, set, p, target.device_addresses.as_ref()) {
                 Takes::Yes => takes = Takes::Yes,
                 Takes::Maybe if takes == Takes::No => takes = Takes::Maybe,
                 _ => {}
@@ -591,7 +538,7 @@ pub fn cannot_reach(
                 break;
             }
             let set = sets.get(Some(sel)).expect("an address selector");
-            match held.takes(set, &c, None) {
+            match takes_by_address(held, set, &c, None) {
                 Takes::Yes if is_sure => is_reached = true,
                 Takes::Yes | Takes::Maybe => is_maybe = true,
                 Takes::No => {}
@@ -871,7 +818,7 @@ fn by_address(
                 } else if let Dst::Set(_) = model.destination(e) {
                     sets.get(entry.dst.selector.as_ref())
                         .map_or(Takes::No, |set| {
-                            held.takes(set, t, to.device_addresses.as_ref())
+                            takes_by_address(held, set, t, to.device_addresses.as_ref())
                         })
                 } else {
                     Takes::No

@@ -38,7 +38,7 @@
 
 use super::access::{AccessModel, Dst, Id};
 use super::inventory::Inventory;
-use super::reach::{self, Principal, Roles, Side};
+use super::reach::{self, Held, Principal, Roles, Side};
 use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
@@ -150,6 +150,9 @@ pub struct Graph<'p> {
     by_user: FxHashMap<String, Id>,
     by_tag: FxHashMap<String, Vec<Id>>,
     scanned: std::cell::RefCell<FxHashMap<(bool, Selector), Vec<Id>>>,
+    /// With an inventory: each address principal in part of the tailnet's range, with
+    /// the principals whose devices hold its addresses.
+    held_by: Vec<(Id, Vec<Id>)>,
 }
 
 /// One hop of a chain.
@@ -197,17 +200,34 @@ pub fn principals(
     }
     approvers.exit_node.iter().for_each(|s| note(s, &mut out));
     out.push(Principal::Address(super::resolve::internet().clone()));
-    if let Some(inv) = inventory {
-        for d in &inv.devices {
-            out.push(match d.owner() {
-                Some(o) => Principal::User(o.to_string()),
-                None => {
-                    let mut t = d.tags.clone();
-                    t.sort();
-                    Principal::Tags(t)
-                }
-            });
+    // Addresses of part of the tailnet's range written in rules: some devices', which an
+    // inventory names (see `Graph::held_address_links`), else left open.
+    let space = super::resolve::tailnet_space();
+    let rule_selectors = policy
+        .grants
+        .iter()
+        .flatten()
+        .flat_map(|g| g.src.iter().chain(&g.dst))
+        .chain(
+            policy
+                .acls
+                .iter()
+                .flatten()
+                .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host))),
+        );
+    for sel in rule_selectors {
+        if let Some(set) = sel
+            .selector
+            .as_ref()
+            .and_then(|s| super::resolve::named_addresses(policy, s))
+            && set.overlaps(space)
+            && reach::covers_tailnet(&set) == 0
+        {
+            out.push(Principal::Address(set));
         }
+    }
+    if let Some(inv) = inventory {
+        out.extend(inv.devices.iter().map(Principal::of_device));
     }
     out.extend(extra.iter().cloned());
     out
@@ -258,12 +278,14 @@ fn ports_text(protocol: Option<Protocol>, ports: &[PortRange]) -> String {
 
 impl<'p> Graph<'p> {
     /// The graph of `policy` over `principals` (see [`principals`]), with `admin_ports`
-    /// as the ports whose access may make one principal into another.
+    /// as the ports whose access may make one principal into another, and rules written
+    /// with addresses taking in the principals whose devices `held` says hold them.
     pub fn new(
         policy: &'p Policy,
         roles: &'p Roles<'p>,
         principals: Vec<Principal>,
         admin_ports: &[(u16, u16)],
+        held: &Held,
     ) -> Graph<'p> {
         let internet_principal = Principal::Address(super::resolve::internet().clone());
         let model = AccessModel::new(policy, roles, principals);
@@ -282,6 +304,7 @@ impl<'p> Graph<'p> {
             by_user: FxHashMap::default(),
             by_tag: FxHashMap::default(),
             scanned: Default::default(),
+            held_by: Vec::new(),
         };
         for (i, p) in g.model.principals().iter().enumerate() {
             match p {
@@ -297,8 +320,127 @@ impl<'p> Graph<'p> {
             }
         }
         g.build(policy, admin_ports);
+        g.held_address_links(held);
         g.index();
         g
+    }
+
+    /// A rule written with an address of part of the tailnet's range is about the devices
+    /// holding it, which only an inventory names (`held`). With one:
+    ///
+    /// - becoming such a device (SSH into it, an administrative port, Funnel, the
+    ///   Kubernetes proxy: whatever leads into its principal) is becoming an address of
+    ///   the set, so those links lead into the address too; tag ownership does not (a
+    ///   device its owner tags is another device, with another address);
+    /// - network access to the address (and an administrative port there) reaches the
+    ///   principals of the devices holding it: the last hop, or becoming that device;
+    /// - a principal whose own device holds one of its addresses acts as the address from
+    ///   the start ([`Self::paths`] lists it with the address's chains,
+    ///   [`Self::with_held_addresses`] starts from it).
+    ///
+    /// Taking an address's rules to the whole principal instead would add a false chain
+    /// through tag ownership.
+    fn held_address_links(&mut self, held: &Held) {
+        if !held.known() {
+            return;
+        }
+        let space = super::resolve::tailnet_space();
+        for (a, p) in self.model.principals().iter().enumerate() {
+            let Principal::Address(set) = p else { continue };
+            if !set.overlaps(space) || reach::covers_tailnet(set) != 0 {
+                continue;
+            }
+            let mut by: Vec<Id> = held
+                .iter()
+                .filter(|(q, addrs)| !matches!(q, Principal::Address(_)) && addrs.overlaps(set))
+                .filter_map(|(q, _)| self.model.id(q))
+                .collect();
+            by.sort_unstable();
+            if !by.is_empty() {
+                self.held_by.push((a as Id, by));
+            }
+        }
+        if self.held_by.is_empty() {
+            return;
+        }
+        // Into the addresses first, from the links as built (into whole principals).
+        let mut grown: Vec<(usize, Vec<Id>)> = Vec::new();
+        for (l, link) in self.links.iter().enumerate() {
+            let to = &self.sets[link.to as usize];
+            let more: Vec<Id> = match link.kind {
+                Kind::TagOwner | Kind::RouteApproval | Kind::ExitNodeApproval => continue,
+                // Reaching an address reaches (or, on an administrative port, may take
+                // over) the devices holding it.
+                Kind::Network | Kind::AdminPort => self
+                    .held_by
+                    .iter()
+                    .filter(|(a, _)| to.binary_search(a).is_ok())
+                    .flat_map(|(_, by)| by.iter().copied())
+                    .chain(self.held_by.iter().filter_map(|(a, by)| {
+                        by.iter().any(|p| to.binary_search(p).is_ok()).then_some(*a)
+                    }))
+                    .collect(),
+                _ => self
+                    .held_by
+                    .iter()
+                    .filter(|(_, by)| by.iter().any(|p| to.binary_search(p).is_ok()))
+                    .map(|(a, _)| *a)
+                    .collect(),
+            };
+            let mut set = to.clone();
+            set.extend(more);
+            set.sort_unstable();
+            set.dedup();
+            if set.len() > to.len() {
+                grown.push((l, set));
+            }
+        }
+        for (l, set) in grown {
+            self.links[l].to = self.add_set(set);
+        }
+    }
+
+    /// `ids` and, with an inventory, the addresses of part of the tailnet's range that
+    /// their devices hold: their own devices act as those addresses.
+    pub fn with_held_addresses(&self, ids: &[Id]) -> Vec<Id> {
+        let mut out = ids.to_vec();
+        for (a, by) in &self.held_by {
+            if !out.contains(a) && by.iter().any(|p| ids.contains(p)) {
+                out.push(*a);
+            }
+        }
+        out
+    }
+
+    /// `found` and, for each address found, the principals whose devices hold it, with
+    /// the same chain (their own device is the address), unless found with a shorter one.
+    fn with_holders(&self, mut found: Vec<Found>, targets: &[Id]) -> Vec<Found> {
+        if self.held_by.is_empty() {
+            return found;
+        }
+        let mut more = Vec::new();
+        for f in &found {
+            let Some((_, by)) = self.held_by.iter().find(|(a, _)| *a == f.principal) else {
+                continue;
+            };
+            for &p in by {
+                if !targets.contains(&p) {
+                    more.push(Found {
+                        principal: p,
+                        hops: f.hops.clone(),
+                    });
+                }
+            }
+        }
+        for m in more {
+            match found.iter_mut().find(|f| f.principal == m.principal) {
+                Some(f) if f.hops.len() <= m.hops.len() => {}
+                Some(f) => *f = m,
+                None => found.push(m),
+            }
+        }
+        found.sort_by_key(|f| f.hops.len());
+        found
     }
 
     fn add_set(&mut self, members: Vec<Id>) -> u32 {
@@ -860,13 +1002,15 @@ impl<'p> Graph<'p> {
     /// hops (the last on `ports`), each with its shortest chain (becoming preferred to
     /// reaching at equal length), shortest first. The targets themselves are not listed.
     pub fn paths(&self, targets: &[Id], max_hops: u32, ports: PortQuery) -> Vec<Found> {
-        self.search_back(targets, max_hops, Some(ports), false)
+        let found = self.search_back(targets, max_hops, Some(ports), false);
+        self.with_holders(found, targets)
     }
 
     /// As [`Graph::paths`], through certain links only (no "may become"): for a principal
     /// whose shortest chain needs a weakness, the chain that needs none, if any.
     pub fn certain_paths(&self, targets: &[Id], max_hops: u32, ports: PortQuery) -> Vec<Found> {
-        self.search_back(targets, max_hops, Some(ports), true)
+        let found = self.search_back(targets, max_hops, Some(ports), true);
+        self.with_holders(found, targets)
     }
 
     /// Every principal that can become one of `targets` (no network hop) in at most
@@ -1123,7 +1267,13 @@ mod tests {
     use super::*;
 
     fn graph_of<'p>(policy: &'p Policy, roles: &'p Roles<'p>) -> Graph<'p> {
-        Graph::new(policy, roles, principals(policy, None, &[]), ADMIN_PORTS)
+        Graph::new(
+            policy,
+            roles,
+            principals(policy, None, &[]),
+            ADMIN_PORTS,
+            &Held::default(),
+        )
     }
 
     fn tag(g: &Graph, t: &str) -> Id {

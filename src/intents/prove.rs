@@ -184,19 +184,6 @@ fn with_icmp(mut access: Access) -> Access {
     access
 }
 
-/// The principal of an inventory device: its owner, or its tags.
-fn inventory_principal(d: &crate::engine::Device) -> Principal {
-    match d.owner() {
-        Some(u) => Principal::User(u.to_string()),
-        None => {
-            let mut t = d.tags.clone();
-            t.sort();
-            t.dedup();
-            Principal::Tags(t)
-        }
-    }
-}
-
 /// Stand-ins for users nobody names, and the inventory they are written into (so that
 /// roles and sharing answer for them).
 fn stand_ins(policy: &Policy, inventory: &mut Inventory) -> Vec<(String, String)> {
@@ -281,7 +268,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
     let mut inventory_addresses: HashMap<Principal, Vec<std::net::IpAddr>> = HashMap::new();
     for d in &inv.devices {
         inventory_addresses
-            .entry(inventory_principal(d))
+            .entry(Principal::of_device(d))
             .or_default()
             .extend(&d.addresses);
     }
@@ -327,7 +314,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         );
     }
     for d in &inv.devices {
-        let p = inventory_principal(d);
+        let p = Principal::of_device(d);
         let name = p.to_string();
         note(p, name);
     }
@@ -370,7 +357,7 @@ pub fn analyse(intents: &Intents, policy: &Policy, inventory: Option<&Inventory>
         .map(|svc| {
             let mut own = vec![Principal::Tags(vec![svc.tag.clone()])];
             for d in devices_of(svc) {
-                let p = inventory_principal(d);
+                let p = Principal::of_device(d);
                 if !own.contains(&p) {
                     own.push(p);
                 }

@@ -9,7 +9,7 @@ use crate::diagnostics::{Diagnostic, FileId, Location};
 use crate::engine::access::Id;
 use crate::engine::inventory::Inventory;
 use crate::engine::paths::{ADMIN_PORTS, Graph, principals};
-use crate::engine::reach::{self, Principal, Roles, Side};
+use crate::engine::reach::{self, Held, Principal, Roles, Side};
 use crate::model::{Policy, Selector};
 use crate::rules::Code;
 use std::collections::BTreeSet;
@@ -70,6 +70,7 @@ pub fn promise(
         &roles,
         principals(policy, inventory, &[]),
         ADMIN_PORTS,
+        &Held::of(inventory),
     );
     let name_of = |p: &Principal| -> String {
         intents

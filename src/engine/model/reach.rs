@@ -36,6 +36,68 @@ impl fmt::Display for Principal {
     }
 }
 
+impl Principal {
+    /// The principal a device is, for policy purposes: its owner's devices when untagged,
+    /// else the devices with its tags.
+    pub fn of_device(d: &super::inventory::Device) -> Principal {
+        match d.owner() {
+            Some(o) => Principal::User(o.to_string()),
+            None => {
+                let mut t = d.tags.clone();
+                t.sort();
+                t.dedup();
+                Principal::Tags(t)
+            }
+        }
+    }
+}
+
+/// The addresses users' and tags' devices hold, when an inventory says them. A policy
+/// file does not: a device gets an address in the tailnet's range when it joins (or an
+/// admin sets one), so a rule written with addresses in part of that range takes in a
+/// principal's devices only if they hold one of them. (Beside [`Roles`]: what an
+/// inventory adds to the principals.)
+#[derive(Default)]
+pub struct Held {
+    by_principal: Option<rustc_hash::FxHashMap<Principal, IpSet>>,
+}
+
+impl Held {
+    /// What `inventory` says; nothing without one.
+    pub fn of(inventory: Option<&Inventory>) -> Held {
+        Held {
+            by_principal: inventory.map(|inv| {
+                let mut map: rustc_hash::FxHashMap<Principal, Vec<std::net::IpAddr>> =
+                    Default::default();
+                for d in &inv.devices {
+                    map.entry(Principal::of_device(d))
+                        .or_default()
+                        .extend(&d.addresses);
+                }
+                map.into_iter()
+                    .map(|(p, addrs)| (p, IpSet::from_addrs(addrs)))
+                    .collect()
+            }),
+        }
+    }
+
+    /// Whether the addresses are known (an inventory was given).
+    pub fn known(&self) -> bool {
+        self.by_principal.is_some()
+    }
+
+    /// The addresses `p`'s devices hold, when known (`None` too for a principal with no
+    /// device in the inventory).
+    pub fn get(&self, p: &Principal) -> Option<&IpSet> {
+        self.by_principal.as_ref()?.get(p)
+    }
+
+    /// Every principal with its addresses (none without an inventory).
+    pub fn iter(&self) -> impl Iterator<Item = (&Principal, &IpSet)> {
+        self.by_principal.iter().flatten()
+    }
+}
+
 /// Which side of a rule a selector sits on (`*` differs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
