@@ -270,10 +270,10 @@ enum Takes {
     No,
 }
 
-/// Whether `set` (the addresses an address selector names, which the access model
-/// found do not take in `p`'s devices) takes in one of them after all: by the addresses
-/// they hold (`own`, those of the one device asked about), or, when those are unknown,
-/// maybe, if `set` holds addresses of part of the tailnet's range.
+/// Whether `set` (the addresses of part of the tailnet's range an address selector
+/// names, see [`AddressSelectors::get`]) takes in one of `p`'s devices: by the
+/// addresses they hold (`own`, those of the one device asked about), or, when those are
+/// unknown, maybe.
 fn takes_by_address(held: &Held, set: &IpSet, p: &Principal, own: Option<&IpSet>) -> Takes {
     if matches!(p, Principal::Address(_)) {
         return Takes::No; // The model decides addresses by containment.
@@ -282,8 +282,7 @@ fn takes_by_address(held: &Held, set: &IpSet, p: &Principal, own: Option<&IpSet>
     match held {
         Some(h) if h.overlaps(set) => Takes::Yes,
         Some(_) => Takes::No,
-        None if set.overlaps(tailnet_space()) && covers_tailnet(set) == 0 => Takes::Maybe,
-        None => Takes::No,
+        None => Takes::Maybe,
     }
 }
 
@@ -306,13 +305,19 @@ impl<'p> AddressSelectors<'p> {
         }
     }
 
-    /// The addresses `sel` names, when it is an address selector.
+    /// The addresses `sel` names, when it is an address selector naming part of the
+    /// tailnet's range: only devices' addresses decide whether it takes them in (the
+    /// model has decided the others: no device holds an address outside the range, and
+    /// every device one in a family it spans).
     fn get(&mut self, sel: Option<&'p Selector>) -> Option<&IpSet> {
         let sel = sel?;
         let policy = self.policy;
         self.sets
             .entry(sel)
-            .or_insert_with(|| named_addresses(policy, sel))
+            .or_insert_with(|| {
+                named_addresses(policy, sel)
+                    .filter(|set| set.overlaps(tailnet_space()) && covers_tailnet(set) == 0)
+            })
             .as_ref()
     }
 
