@@ -16,9 +16,9 @@ use tsacl::engine::diff::{Access, access, diff, named_principals};
 use tsacl::engine::explain::{self, Named, Row};
 use tsacl::engine::inventory::{Inventory, Role, User};
 use tsacl::engine::reach::{
-    Principal, Roles, entries, entry_reaches, minus, reachable, sources_include,
+    Principal, Roles, Side, entries, entry_reaches, minus, reachable, sources_include,
 };
-use tsacl::model::{Policy, PortRange, Protocol};
+use tsacl::model::{Policy, PortRange, Protocol, Selector};
 
 const USERS: &[&str] = &[
     "ann@example.com",
@@ -418,15 +418,42 @@ mod reference {
         let mut cells = Cells::new();
         let mut before: BTreeMap<String, bool> = BTreeMap::new();
         let mut after: BTreeMap<String, bool> = BTreeMap::new();
+        // An address is a source when a rule names addresses holding it as sources.
+        let named_as_source = |s: &Principal| {
+            [old, new].iter().any(|p| {
+                tsacl::engine::reach::entries(p).iter().any(|e| {
+                    e.src.iter().any(|sel| {
+                        matches!(
+                            sel.selector,
+                            Some(
+                                Selector::Host(_)
+                                    | Selector::Prefix(_)
+                                    | Selector::Range(..)
+                                    | Selector::IpSet(_)
+                            )
+                        ) && tsacl::engine::reach::contains(
+                            p,
+                            &roles,
+                            sel.selector.as_ref().unwrap(),
+                            Side::Src,
+                            s,
+                        )
+                    })
+                })
+            })
+        };
         for s in &all {
-            if matches!(s, Principal::Address(_)) {
+            let address = matches!(s, Principal::Address(_));
+            if address && !named_as_source(s) {
                 continue;
             }
             for d in &all {
                 let a = access(old, &roles, s, d);
                 let b = access(new, &roles, s, d);
-                *before.entry(s.to_string()).or_default() |= !a.is_empty();
-                *after.entry(s.to_string()).or_default() |= !b.is_empty();
+                if !address {
+                    *before.entry(s.to_string()).or_default() |= !a.is_empty();
+                    *after.entry(s.to_string()).or_default() |= !b.is_empty();
+                }
                 let (gained, lost) = (minus(&b, &a), minus(&a, &b));
                 if !gained.is_empty() || !lost.is_empty() {
                     cells.insert((s.to_string(), d.to_string()), (gained, lost));

@@ -547,3 +547,52 @@ fn explain_says_what_addresses_decide_and_decides_it_with_an_inventory() {
         "{text}"
     );
 }
+
+/// A rule to a subnet, to the internet or to part of the tailnet's range, and a rule from
+/// addresses, change effective access: the diff (and so `push`) says so instead of
+/// "unchanged".
+#[test]
+fn the_access_diff_shows_rules_written_with_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = r#"{"tagOwners": {"tag:redis": [], "tag:ci": []},
+  "grants": [{"src": ["tag:ci"], "dst": ["tag:redis"], "ip": ["tcp:80"]}]}"#;
+    let after = r#"{"tagOwners": {"tag:redis": [], "tag:ci": []},
+  "ipsets": {"ipset:lab": ["add 192.168.10.0/24"]},
+  "grants": [
+    {"src": ["tag:ci"], "dst": ["tag:redis"], "ip": ["tcp:80"]},
+    {"src": ["tag:ci"], "dst": ["10.0.0.0/8", "autogroup:internet", "ipset:lab"], "ip": ["tcp:443"]},
+    {"src": ["tag:ci"], "dst": ["100.64.0.0/12"], "ip": ["tcp:6379"]},
+    {"src": ["192.168.1.0/24"], "dst": ["tag:redis"], "ip": ["tcp:22"]}
+  ]}"#;
+    std::fs::write(dir.path().join("a.json"), before).unwrap();
+    std::fs::write(dir.path().join("b.json"), after).unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let out = tsacl(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("unchanged"), "{text}");
+    for line in [
+        "+ tag:ci -> 10.0.0.0/8: tcp 443",
+        "+ tag:ci -> autogroup:internet: tcp 443",
+        "+ tag:ci -> 192.168.10.0/24: tcp 443",
+        "+ tag:ci -> 100.64.0.0/12: tcp 6379",
+        "+ 192.168.1.0/24 -> tag:redis: tcp 22",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    // Reversed: each is lost, and nobody is locked out (addresses are not principals
+    // that log in).
+    let out = tsacl(&[
+        "diff",
+        b.to_str().unwrap(),
+        a.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("192.168.1.0/24") && text.contains("autogroup:internet"),
+        "{v:#}"
+    );
+}

@@ -715,3 +715,27 @@ fn a_redirect_is_not_followed_and_says_what_to_fix() {
     assert!(r.stderr.contains("TS_API_URL"), "{r}");
     assert_eq!(api.writes(), 0);
 }
+
+/// A push that opens a subnet to engineers shows it among the effective-access changes
+/// (the diff once said "unchanged" for rules written with addresses).
+#[test]
+fn push_shows_access_opened_to_a_subnet() {
+    let api = FakeApi::start(V1.as_bytes());
+    let dir = repo_with(V1.as_bytes());
+    let subnet = V1.replace(
+        r#"{"action": "accept", "src": ["group:eng"], "dst": ["tag:web:443"]},"#,
+        r#"{"action": "accept", "src": ["group:eng"], "dst": ["tag:web:443", "10.0.0.0/8:22"]},"#,
+    );
+    assert_ne!(subnet, V1);
+    std::fs::write(dir.path().join("policy.hujson"), &subnet).unwrap();
+    commit(dir.path(), "open the lab subnet");
+    let r = push(&api, &dir, &["--dry-run", "--yes"]);
+    assert_eq!(r.code, 1, "changes pending: {r}");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("effective access changes:"), "{r}");
+    assert!(
+        all.contains("alice@example.com -> 10.0.0.0/8: any 22"),
+        "{r}"
+    );
+    assert_eq!(api.state().count("POST", "/acl"), 0);
+}

@@ -97,13 +97,15 @@ impl AccessDiff {
 const SOURCES_SHOWN: usize = 8;
 
 /// Every principal the policies name: the users of their groups and rules, the tags they
-/// own, their host addresses, and a stand-in for any other member.
+/// own, their host addresses and the addresses their rules name, and a stand-in for any
+/// other member.
 pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
     // Gathered by hash and sorted once (the order a `BTreeSet` would give): a large
     // policy names each user many times, in groups and in rules.
     let mut users: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     let mut tags: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     let mut hosts = BTreeSet::new();
+    let mut addresses: BTreeSet<super::IpSet> = BTreeSet::new();
     for &p in policies {
         for g in &p.groups {
             users.extend(g.members.iter().map(|m| m.value.trim()));
@@ -127,6 +129,32 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
             users.extend(a.src.iter().filter_map(user));
             users.extend(a.dst.iter().filter_map(|d| user(&d.host)));
         }
+        // Addresses written in rules (a CIDR, a range, an ipset, the internet): access to
+        // a subnet or the internet changes nothing for a user or tag as a destination,
+        // and a rule from addresses takes in no user or tag the policy can place.
+        let rule_selectors = p
+            .grants
+            .iter()
+            .flatten()
+            .flat_map(|g| g.src.iter().chain(&g.dst))
+            .chain(
+                p.acls
+                    .iter()
+                    .flatten()
+                    .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host))),
+            );
+        for sel in rule_selectors.filter_map(|s| s.selector.as_ref()) {
+            let set = match sel {
+                crate::model::Selector::Autogroup(crate::model::Autogroup::Internet) => {
+                    Some(super::resolve::internet().clone())
+                }
+                crate::model::Selector::Host(_) => None, // Among the hosts above.
+                sel => super::resolve::named_addresses(p, sel),
+            };
+            if let Some(set) = set.filter(|s| !s.is_empty()) {
+                addresses.insert(set);
+            }
+        }
     }
     users.insert(ANY_OTHER_MEMBER);
     let synced: Vec<String> = policies
@@ -145,11 +173,12 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
         tags.into_iter()
             .map(|t| Principal::Tags(vec![t.to_string()])),
     );
-    out.extend(
-        hosts
-            .into_iter()
-            .map(|p| Principal::Address(super::IpSet::from_prefix(&p))),
-    );
+    let hosts: Vec<super::IpSet> = hosts
+        .into_iter()
+        .map(|p| super::IpSet::from_prefix(&p))
+        .collect();
+    addresses.retain(|a| !hosts.contains(a));
+    out.extend(hosts.into_iter().chain(addresses).map(Principal::Address));
     out
 }
 
@@ -250,7 +279,24 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         (a, b)
     });
     let n = a.principals().len();
-    let is_source = |s: Id| !matches!(a.principal(s), Principal::Address(_));
+    // Users and tags are sources; an address is one when a rule of either policy names it
+    // (or addresses holding it) among its sources: a subnet, a host alias, a range. Not
+    // otherwise: `*` takes in the tailnet's addresses as the devices the users and tags
+    // already stand for.
+    let mut address_source = vec![false; n];
+    for m in [&a, &b] {
+        for e in 0..m.entries().len() {
+            for &(i, set) in m.written_sources(e) {
+                if is_address(m.entries()[e].src[i as usize].selector.as_ref()) {
+                    for &s in m.set(set) {
+                        address_source[s as usize] = true;
+                    }
+                }
+            }
+        }
+    }
+    let is_source =
+        |s: Id| !matches!(a.principal(s), Principal::Address(_)) || address_source[s as usize];
     // Random 128-bit keys per entry of each policy, for the signatures.
     let keys = [
         (0..a.entries().len() as u64)
@@ -372,11 +418,29 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         }
     }
     AccessDiff {
-        names: a.principals().iter().map(ToString::to_string).collect(),
+        names: a
+            .principals()
+            .iter()
+            .map(|p| match p {
+                Principal::Address(set) if set == super::resolve::internet() => {
+                    "autogroup:internet".to_string()
+                }
+                p => p.to_string(),
+            })
+            .collect(),
         changes,
         locked_out: locked.into_iter().collect(),
         allow_all_ended: allows_everything(&a) && !allows_everything(&b),
     }
+}
+
+/// Whether a selector names addresses (a host alias, an IP or CIDR, a range, an ipset).
+fn is_address(sel: Option<&crate::model::Selector>) -> bool {
+    use crate::model::Selector;
+    matches!(
+        sel,
+        Some(Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) | Selector::IpSet(_))
+    )
 }
 
 /// Whether a policy lets every source reach every destination on every port: no rules,

@@ -200,32 +200,6 @@ pub fn principals(
     }
     approvers.exit_node.iter().for_each(|s| note(s, &mut out));
     out.push(Principal::Address(super::resolve::internet().clone()));
-    // Addresses of part of the tailnet's range written in rules: some devices', which an
-    // inventory names (see `Graph::held_address_links`), else left open.
-    let space = super::resolve::tailnet_space();
-    let rule_selectors = policy
-        .grants
-        .iter()
-        .flatten()
-        .flat_map(|g| g.src.iter().chain(&g.dst))
-        .chain(
-            policy
-                .acls
-                .iter()
-                .flatten()
-                .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host))),
-        );
-    for sel in rule_selectors {
-        if let Some(set) = sel
-            .selector
-            .as_ref()
-            .and_then(|s| super::resolve::named_addresses(policy, s))
-            && set.overlaps(space)
-            && reach::covers_tailnet(&set) == 0
-        {
-            out.push(Principal::Address(set));
-        }
-    }
     if let Some(inv) = inventory {
         out.extend(inv.devices.iter().map(Principal::of_device));
     }
