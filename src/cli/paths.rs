@@ -533,7 +533,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                 .iter()
                 .filter(|d| d.addresses.iter().any(|a| set.contains(*a)));
             if let (Some(d), None) = (holding.next(), holding.next())
-                && set.overlaps(crate::engine::resolve::tailnet_space())
+                && set.overlaps(crate::engine::resolve::device_address_space())
             {
                 names
                     .entry(p.clone())
@@ -576,7 +576,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         for f in &found {
             for id in std::iter::once(f.principal).chain(f.hops.iter().map(|h| h.from)) {
                 if let Principal::Address(set) = graph.model.principal(id)
-                    && set.overlaps(crate::engine::resolve::tailnet_space())
+                    && set.overlaps(crate::engine::resolve::device_address_space())
                     && crate::engine::reach::covers_tailnet(set) == 0
                     && !unplaced.contains(&ctx.name(id))
                 {
@@ -692,9 +692,19 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                     thousands(shown.len() - printed)
                 );
             }
-            for a in &unplaced {
+            if !unplaced.is_empty() {
+                let shown = unplaced.len().min(SCREENFUL_PRINCIPALS);
+                let mut list = unplaced[..shown].join(", ");
+                if shown < unplaced.len() {
+                    list.push_str(&format!(" and {} more", thousands(unplaced.len() - shown)));
+                }
+                let (it, holds) = if unplaced.len() == 1 {
+                    ("it", "is")
+                } else {
+                    ("them", "are")
+                };
                 println!(
-                    "  note: {a} is in the tailnet's address range: who can become a device holding it is not followed, since a policy file does not say which devices those are (pass --inventory)"
+                    "  note: {list} {holds} in the tailnet's address range: who can become a device holding {it} is not followed, since a policy file does not say which devices those are (pass --inventory)"
                 );
             }
             for c in &no_port_22 {

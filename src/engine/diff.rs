@@ -151,7 +151,17 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
                 crate::model::Selector::Host(_) => None, // Among the hosts above.
                 sel => super::resolve::named_addresses(p, sel),
             };
-            if let Some(set) = set.filter(|s| !s.is_empty()) {
+            // A set of the tailnet's own addresses spanning a family of them takes in every
+            // user and tag already: as a principal it would repeat them.
+            let repeats = |s: &super::IpSet| {
+                static RANGES: std::sync::LazyLock<super::IpSet> = std::sync::LazyLock::new(|| {
+                    let mut r = super::IpSet::parse("100.64.0.0/10").expect("a CIDR");
+                    r.union_with(&super::IpSet::parse("fd7a:115c:a1e0::/48").expect("a CIDR"));
+                    r
+                });
+                RANGES.contains_set(s) && super::reach::covers_tailnet(s) != 0
+            };
+            if let Some(set) = set.filter(|s| !s.is_empty() && !repeats(s)) {
                 addresses.insert(set);
             }
         }

@@ -8,7 +8,7 @@ use super::inventory::Inventory;
 pub use super::reach::Held;
 use super::reach::covers_tailnet;
 use super::reach::{EntryView, Principal, Roles, grants_through, protocol_matches, reachable};
-use super::resolve::{named_addresses, tailnet_space};
+use super::resolve::{device_address_space, named_addresses};
 use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Selector};
 use crate::suggest::did_you_mean;
@@ -316,7 +316,7 @@ impl<'p> AddressSelectors<'p> {
             .entry(sel)
             .or_insert_with(|| {
                 named_addresses(policy, sel)
-                    .filter(|set| set.overlaps(tailnet_space()) && covers_tailnet(set) == 0)
+                    .filter(|set| set.overlaps(device_address_space()) && covers_tailnet(set) == 0)
             })
             .as_ref()
     }
@@ -588,7 +588,7 @@ pub fn address_note(target: &Named, held: &Held) -> Option<String> {
     let in_range = target
         .principals
         .iter()
-        .any(|p| matches!(p, Principal::Address(a) if a.overlaps(tailnet_space())));
+        .any(|p| matches!(p, Principal::Address(a) if a.overlaps(device_address_space())));
     in_range.then(|| {
         format!(
             "{} is in the tailnet's address range: rules naming users, tags or autogroups reach it too if it is one of their devices, which a policy file does not say (pass --inventory)",

@@ -318,7 +318,7 @@ impl<'p> Graph<'p> {
         if !held.known() {
             return;
         }
-        let space = super::resolve::tailnet_space();
+        let space = super::resolve::device_address_space();
         for (a, p) in self.model.principals().iter().enumerate() {
             let Principal::Address(set) = p else { continue };
             if !set.overlaps(space) || reach::covers_tailnet(set) != 0 {

@@ -21,6 +21,20 @@ pub fn tailnet_space() -> &'static IpSet {
     &SPACE
 }
 
+/// The addresses a device may hold: [`tailnet_space`] without those of Tailscale's own
+/// services (MagicDNS's 100.100.100.100 and fd7a:115c:a1e0::53, `tsaddr.TailscaleServiceIP`)
+/// and the 4via6 range (fd7a:115c:a1e0:b1a::/64, `tsaddr.TailscaleViaRange`), which
+/// address subnets behind routers. A rule naming only such addresses names no device.
+pub fn device_address_space() -> &'static IpSet {
+    static SPACE: std::sync::LazyLock<IpSet> = std::sync::LazyLock::new(|| {
+        let mut reserved = IpSet::parse("100.100.100.100/32").unwrap();
+        reserved.union_with(&IpSet::parse("fd7a:115c:a1e0::53/128").unwrap());
+        reserved.union_with(&IpSet::parse("fd7a:115c:a1e0:b1a::/64").unwrap());
+        tailnet_space().subtract(&reserved)
+    });
+    &SPACE
+}
+
 /// `autogroup:internet`: public IPv4 and global-unicast IPv6, without private, CGNAT and
 /// link-local ranges.
 pub fn internet() -> &'static IpSet {
