@@ -320,6 +320,8 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
     // signature of the entries that lead each there under each policy.
     let mut in_play = vec![false; n];
     let mut signature: Vec<[u128; 2]> = vec![[0; 2]; n];
+    // Per principal: 1 + its place among the representatives of a destination, else 0.
+    let mut rep_slot: Vec<u32> = vec![0; n];
     let mut touched: Vec<Id> = Vec::new();
     let every_source: Vec<Id> = (0..n as Id).filter(|&s| is_source(s)).collect();
     let allow_all = a.allows_all() || b.allows_all();
@@ -373,16 +375,59 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
                 }
             }
         }
+        // One representative source per signature, and what each may send to `d` under
+        // each policy, found entry by entry as the signatures were (reading an entry's
+        // sources or the representatives, whichever is fewer), not by asking every
+        // entry reaching `d` about each representative.
+        let mut rep_of: FxHashMap<[u128; 2], u32> = FxHashMap::default();
+        let mut reps: Vec<Id> = Vec::new();
+        for &s in &touched {
+            rep_of.entry(signature[s as usize]).or_insert_with(|| {
+                reps.push(s);
+                reps.len() as u32 - 1
+            });
+        }
+        for (k, &r) in reps.iter().enumerate() {
+            rep_slot[r as usize] = k as u32 + 1;
+        }
+        let mut sends: Vec<[Access; 2]> = vec![[Access::new(), Access::new()]; reps.len()];
+        for (side, m) in [&a, &b].into_iter().enumerate() {
+            if m.allows_all() {
+                for (k, &r) in reps.iter().enumerate() {
+                    sends[k][side] = m.access(r, d);
+                }
+                continue;
+            }
+            for &e in m.reaching(d) {
+                let e = e as usize;
+                let entry = &m.entries()[e];
+                if m.sources_size(e) < reps.len() {
+                    for s in m.sources(e) {
+                        let k = rep_slot[s as usize];
+                        if k != 0 && m.leads(e, s, d) {
+                            entry.add_access(&mut sends[k as usize - 1][side]);
+                        }
+                    }
+                } else {
+                    for (k, &r) in reps.iter().enumerate() {
+                        if m.sources_include(e, r) && m.leads(e, r, d) {
+                            entry.add_access(&mut sends[k][side]);
+                        }
+                    }
+                }
+            }
+        }
+        for &r in &reps {
+            rep_slot[r as usize] = 0;
+        }
         // One exact answer per signature; sources with the same change together.
-        let mut by_signature: FxHashMap<[u128; 2], usize> = FxHashMap::default();
         // (sources, gained, lost), until the sources are complete.
         let mut here: Vec<(Vec<u32>, Access, Access)> = Vec::new();
         let unchanged = usize::MAX;
-        for &s in &touched {
-            let sig = signature[s as usize];
-            let at = *by_signature.entry(sig).or_insert_with(|| {
-                let (x, y) = (a.access(s, d), b.access(s, d));
-                let (gained, lost) = (minus(&y, &x), minus(&x, &y));
+        let at_rep: Vec<usize> = sends
+            .iter()
+            .map(|[x, y]| {
+                let (gained, lost) = (minus(y, x), minus(x, y));
                 if gained.is_empty() && lost.is_empty() {
                     return unchanged;
                 }
@@ -393,7 +438,10 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
                         here.len() - 1
                     }
                 }
-            });
+            })
+            .collect();
+        for &s in &touched {
+            let at = at_rep[rep_of[&signature[s as usize]] as usize];
             if at != unchanged {
                 here[at].0.push(s);
             }
