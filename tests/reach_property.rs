@@ -191,6 +191,25 @@ fn inventory(c: &Case) -> Inventory {
     inv
 }
 
+/// `text` read and checked; a generated policy the control plane would reject fails the
+/// case.
+fn valid_policy(text: &str) -> Result<tsacl::model::Policy, TestCaseError> {
+    let mut sources = SourceMap::default();
+    let id = sources.add(SourceFile::new("p", "p", text.as_bytes().to_vec()));
+    let checked = tsacl::check::check_policy(&sources, id, &Default::default());
+    let errors: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    prop_assert!(
+        errors.is_empty(),
+        "generated an invalid policy {text}: {errors:?}"
+    );
+    Ok(checked.policy.unwrap())
+}
+
 fn principal(d: &Device) -> Principal {
     match d.owner() {
         Some(o) => Principal::User(o.to_string()),
@@ -204,12 +223,7 @@ proptest! {
     #[test]
     fn symbolic_reachability_equals_brute_force(c in case()) {
         let text = policy_text(&c);
-        let mut sources = SourceMap::default();
-        let id = sources.add(SourceFile::new("p", "p", text.clone().into_bytes()));
-        let checked = tsacl::check::check_policy(&sources, id, &Default::default());
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
-        prop_assert!(errors.is_empty(), "generated an invalid policy {text}: {errors:?}");
-        let policy = checked.policy.unwrap();
+        let policy = valid_policy(&text)?;
         let inv = inventory(&c);
         let resolver = Resolver::new(&policy, &inv);
         let rules = compile(&resolver);
@@ -241,12 +255,7 @@ proptest! {
     fn explain_by_address_agrees_with_the_concrete_engine(c in case()) {
         use tsacl::engine::explain::{Held, Named, resolve_name, why};
         let text = policy_text_with(&c, selector_or_address);
-        let mut sources = SourceMap::default();
-        let id = sources.add(SourceFile::new("p", "p", text.clone().into_bytes()));
-        let checked = tsacl::check::check_policy(&sources, id, &Default::default());
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
-        prop_assert!(errors.is_empty(), "generated an invalid policy {text}: {errors:?}");
-        let policy = checked.policy.unwrap();
+        let policy = valid_policy(&text)?;
         let inv = inventory(&c);
         let resolver = Resolver::new(&policy, &inv);
         let rules = compile(&resolver);
@@ -350,12 +359,7 @@ proptest! {
         let base = policy_text(&c);
         let rules: Vec<String> = ssh.iter().map(|(s, d)| ssh_rule(s, d)).collect();
         let text = format!("{}, \"ssh\": [{}]}}", &base[..base.len() - 1], rules.join(", "));
-        let mut sources = SourceMap::default();
-        let id = sources.add(SourceFile::new("p", "p", text.clone().into_bytes()));
-        let checked = tsacl::check::check_policy(&sources, id, &Default::default());
-        let errors: Vec<_> = checked.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
-        prop_assert!(errors.is_empty(), "generated an invalid policy {text}: {errors:?}");
-        let policy = checked.policy.unwrap();
+        let policy = valid_policy(&text)?;
         let inv = inventory(&c);
         let resolver = Resolver::new(&policy, &inv);
         let compiled = compile(&resolver);

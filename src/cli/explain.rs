@@ -798,26 +798,11 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
             Vec::new()
         };
         let ssh_json = ssh_rules_json(&policy, &sources, file, view.as_ref(), &ssh_between);
-        let cite_near = |n: &Near| {
-            cite(
-                &sources,
-                file,
-                view.as_ref(),
-                Some(n.origin),
-                &n.rule,
-                n.span,
-            )
+        let cite_rule = |origin: Origin, rule: &str, span: Span| {
+            cite(&sources, file, view.as_ref(), Some(origin), rule, span)
         };
-        let cite_undecided = |u: &Undecided| {
-            cite(
-                &sources,
-                file,
-                view.as_ref(),
-                Some(u.origin),
-                &u.rule,
-                u.span,
-            )
-        };
+        let cite_near = |n: &Near| cite_rule(n.origin, &n.rule, n.span);
+        let cite_undecided = |u: &Undecided| cite_rule(u.origin, &u.rule, u.span);
         match args.format {
             ExplainFormat::Json => {
                 let list: Vec<_> = answers

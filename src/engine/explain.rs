@@ -357,18 +357,24 @@ pub struct AddressRows {
     undecided_entries: Vec<usize>,
 }
 
+/// A name's users and tags (not its addresses, which the model decides), with their
+/// numbers in `model`.
+fn device_principals<'n>(model: &AccessModel, named: &'n Named) -> Vec<(Id, &'n Principal)> {
+    named
+        .principals
+        .iter()
+        .filter(|p| !matches!(p, Principal::Address(_)))
+        .filter_map(|p| Some((model.id(p)?, p)))
+        .collect()
+}
+
 /// See [`AddressRows`].
 pub fn inbound_by_address(model: &AccessModel, target: &Named, held: &Held) -> AddressRows {
     let mut out = AddressRows::default();
     if model.allows_all() {
         return out;
     }
-    let targets: Vec<(Id, &Principal)> = target
-        .principals
-        .iter()
-        .filter(|p| !matches!(p, Principal::Address(_)))
-        .filter_map(|p| Some((model.id(p)?, p)))
-        .collect();
+    let targets = device_principals(model, target);
     if targets.is_empty() {
         return out;
     }
@@ -415,12 +421,7 @@ pub fn outbound_by_address(model: &AccessModel, source: &Named, held: &Held) -> 
     if model.allows_all() {
         return out;
     }
-    let from: Vec<(Id, &Principal)> = source
-        .principals
-        .iter()
-        .filter(|p| !matches!(p, Principal::Address(_)))
-        .filter_map(|p| Some((model.id(p)?, p)))
-        .collect();
+    let from = device_principals(model, source);
     let mut sets = AddressSelectors::new(model.policy());
     for (e, entry) in model.entries().iter().enumerate() {
         if from.iter().any(|&(id, _)| model.sources_include(e, id)) {
