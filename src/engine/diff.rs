@@ -143,7 +143,18 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
                     .flatten()
                     .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host))),
             );
+        let mut seen: FxHashSet<&crate::model::Selector> = FxHashSet::default();
         for sel in rule_selectors.filter_map(|s| s.selector.as_ref()) {
+            if matches!(
+                sel,
+                crate::model::Selector::User(_)
+                    | crate::model::Selector::Group(_)
+                    | crate::model::Selector::Tag(_)
+                    | crate::model::Selector::Host(_)
+            ) || !seen.insert(sel)
+            {
+                continue; // Most selectors name no address; each address once.
+            }
             let set = match sel {
                 crate::model::Selector::Autogroup(crate::model::Autogroup::Internet) => {
                     Some(super::resolve::internet().clone())
