@@ -474,13 +474,8 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         extra.extend(s.principals.iter().cloned());
     }
     let all = principals(&policy, inventory.as_ref(), &extra);
-    let graph = Graph::new(
-        &policy,
-        &roles,
-        all,
-        &admin_ports,
-        &Held::of(inventory.as_ref()),
-    );
+    let held = Held::of(inventory.as_ref());
+    let graph = Graph::new(&policy, &roles, all, &admin_ports, &held);
     let ids: Vec<Id> = named
         .principals
         .iter()
@@ -525,20 +520,15 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         }
     }
     // An address one inventory device holds reads as that device.
-    if let Some(inv) = &inventory {
-        for p in graph.model.principals() {
-            let Principal::Address(set) = p else { continue };
-            let mut holding = inv
-                .devices
-                .iter()
-                .filter(|d| d.addresses.iter().any(|a| set.contains(*a)));
-            if let (Some(d), None) = (holding.next(), holding.next())
-                && set.overlaps(crate::engine::resolve::device_address_space())
-            {
-                names
-                    .entry(p.clone())
-                    .or_insert_with(|| format!("{} ({set})", d.hostname));
-            }
+    for p in graph.model.principals() {
+        let Principal::Address(set) = p else { continue };
+        if !set.overlaps(crate::engine::resolve::device_address_space()) {
+            continue;
+        }
+        if let [d] = held.devices_in(set)[..] {
+            names
+                .entry(p.clone())
+                .or_insert_with(|| format!("{} ({set})", d.hostname));
         }
     }
     let ctx = Context {

@@ -308,7 +308,11 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
     for m in [&a, &b] {
         for e in 0..m.entries().len() {
             for &(i, set) in m.written_sources(e) {
-                if is_address(m.entries()[e].src[i as usize].selector.as_ref()) {
+                if m.entries()[e].src[i as usize]
+                    .selector
+                    .as_ref()
+                    .is_some_and(crate::model::Selector::names_addresses)
+                {
                     for &s in m.set(set) {
                         address_source[s as usize] = true;
                     }
@@ -501,15 +505,6 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
         locked_out: locked.into_iter().collect(),
         allow_all_ended: allows_everything(&a) && !allows_everything(&b),
     }
-}
-
-/// Whether a selector names addresses (a host alias, an IP or CIDR, a range, an ipset).
-fn is_address(sel: Option<&crate::model::Selector>) -> bool {
-    use crate::model::Selector;
-    matches!(
-        sel,
-        Some(Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) | Selector::IpSet(_))
-    )
 }
 
 /// Whether a policy lets every source reach every destination on every port: no rules,

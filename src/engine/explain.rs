@@ -567,17 +567,14 @@ pub fn cannot_reach(
 /// inventory places. (`*` is decided on addresses by the model.)
 fn names_devices(sel: Option<&Selector>) -> bool {
     use crate::model::Autogroup;
-    !matches!(
-        sel,
-        None | Some(
-            Selector::Wildcard
-                | Selector::Autogroup(Autogroup::Internet | Autogroup::DangerAll)
-                | Selector::Host(_)
-                | Selector::Prefix(_)
-                | Selector::Range(..)
-                | Selector::IpSet(_)
-        )
-    )
+    sel.is_some_and(|sel| {
+        !sel.names_addresses()
+            && !matches!(
+                sel,
+                Selector::Wildcard
+                    | Selector::Autogroup(Autogroup::Internet | Autogroup::DangerAll)
+            )
+    })
 }
 
 /// A line saying what a policy file leaves open about an address in the tailnet's range

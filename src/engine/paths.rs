@@ -325,11 +325,12 @@ impl<'p> Graph<'p> {
                 continue;
             }
             let mut by: Vec<Id> = held
-                .iter()
-                .filter(|(q, addrs)| !matches!(q, Principal::Address(_)) && addrs.overlaps(set))
-                .filter_map(|(q, _)| self.model.id(q))
+                .devices_in(set)
+                .into_iter()
+                .filter_map(|d| self.model.id(&Principal::of_device(d)))
                 .collect();
             by.sort_unstable();
+            by.dedup();
             if !by.is_empty() {
                 self.held_by.push((a as Id, by));
             }

@@ -216,10 +216,7 @@ fn opens_tcp_22(e: &EntryView) -> bool {
 
 /// Whether a selector names addresses (which devices hold them is not known here).
 fn is_address(sel: Option<&Selector>) -> bool {
-    matches!(
-        sel,
-        Some(Selector::Host(_) | Selector::Prefix(_) | Selector::Range(..) | Selector::IpSet(_))
-    )
+    sel.is_some_and(Selector::names_addresses)
 }
 
 /// Which principals reach which on TCP port 22, answered from the access model: the

@@ -64,6 +64,8 @@ impl Principal {
 pub struct Held<'i> {
     inventory: Option<&'i Inventory>,
     by_principal: std::sync::OnceLock<rustc_hash::FxHashMap<Principal, IpSet>>,
+    /// Every device address with the device's place in the inventory, sorted.
+    by_address: std::sync::OnceLock<Vec<(std::net::IpAddr, u32)>>,
 }
 
 impl<'i> Held<'i> {
@@ -72,6 +74,7 @@ impl<'i> Held<'i> {
         Held {
             inventory,
             by_principal: std::sync::OnceLock::new(),
+            by_address: std::sync::OnceLock::new(),
         }
     }
 
@@ -102,9 +105,39 @@ impl<'i> Held<'i> {
         self.map()?.get(p)
     }
 
-    /// Every principal with its addresses (none without an inventory).
-    pub fn iter(&self) -> impl Iterator<Item = (&Principal, &IpSet)> {
-        self.map().into_iter().flatten()
+    /// The devices holding an address of `set`, each once, in inventory order (none
+    /// without an inventory). Found by binary search: a policy may name a thousand host
+    /// aliases and an inventory hold a hundred thousand devices.
+    pub fn devices_in(&self, set: &IpSet) -> Vec<&'i super::inventory::Device> {
+        let Some(inv) = self.inventory else {
+            return Vec::new();
+        };
+        let index = self.by_address.get_or_init(|| {
+            let mut v: Vec<(std::net::IpAddr, u32)> = inv
+                .devices
+                .iter()
+                .enumerate()
+                .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i as u32)))
+                .collect();
+            v.sort_unstable();
+            v
+        });
+        let mut found: Vec<u32> = Vec::new();
+        for (lo, hi) in set.ranges() {
+            let start = index.partition_point(|&(a, _)| a < lo);
+            found.extend(
+                index[start..]
+                    .iter()
+                    .take_while(|&&(a, _)| a <= hi)
+                    .map(|&(_, i)| i),
+            );
+        }
+        found.sort_unstable();
+        found.dedup();
+        found
+            .into_iter()
+            .map(|i| &inv.devices[i as usize])
+            .collect()
     }
 }
 
