@@ -37,12 +37,14 @@ pub struct ExplainArgs {
     #[arg(value_name = "POLICY")]
     pub policy: Option<PathBuf>,
 
-    /// Devices and users, shaped like the Tailscale API's answers
+    /// Devices and users, shaped like the Tailscale API's answers. Their addresses decide
+    /// rules written with addresses of part of the tailnet's range, which are "undecided"
+    /// without it
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
     /// Answer for one source (any name TARGET takes): why it can, or why it cannot, reach
-    /// TARGET (exit 1 when denied). On a compiled policy that is not what its intents
+    /// TARGET (exit 1 unless allowed: denied, or undecided where addresses decide). On a compiled policy that is not what its intents
     /// compile to, the answer is for the file, with a warning where the intents' differs
     /// (without --from that difference is exit 1)
     #[arg(long, value_name = "SRC")]

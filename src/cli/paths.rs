@@ -31,8 +31,9 @@ pub struct Common {
     #[arg(value_name = "POLICY")]
     pub policy: Option<PathBuf>,
 
-    /// Devices and users, shaped like the Tailscale API's answers (their principals, and
-    /// users' roles for role autogroups)
+    /// Devices and users, shaped like the Tailscale API's answers (their principals,
+    /// users' roles for role autogroups, and which device holds each address a rule
+    /// names, so that chains go through it)
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
