@@ -442,6 +442,9 @@ mod reference {
                 })
             })
         };
+        // Addresses a host alias or ipset names are shown by that name.
+        let aliases = tsacl::engine::explain::address_names(&[new, old]);
+        let name = |p: &Principal| aliases.get(p).cloned().unwrap_or_else(|| p.to_string());
         for s in &all {
             let address = matches!(s, Principal::Address(_));
             if address && !named_as_source(s) {
@@ -456,7 +459,7 @@ mod reference {
                 }
                 let (gained, lost) = (minus(&b, &a), minus(&a, &b));
                 if !gained.is_empty() || !lost.is_empty() {
-                    cells.insert((s.to_string(), d.to_string()), (gained, lost));
+                    cells.insert((name(s), name(d)), (gained, lost));
                 }
             }
         }

@@ -558,9 +558,11 @@ fn the_access_diff_shows_rules_written_with_addresses() {
   "grants": [{"src": ["tag:ci"], "dst": ["tag:redis"], "ip": ["tcp:80"]}]}"#;
     let after = r#"{"tagOwners": {"tag:redis": [], "tag:ci": []},
   "ipsets": {"ipset:lab": ["add 192.168.10.0/24"]},
+  "hosts": {"redis-host": "100.64.1.9"},
   "grants": [
     {"src": ["tag:ci"], "dst": ["tag:redis"], "ip": ["tcp:80"]},
     {"src": ["tag:ci"], "dst": ["10.0.0.0/8", "autogroup:internet", "ipset:lab"], "ip": ["tcp:443"]},
+    {"src": ["tag:ci"], "dst": ["redis-host"], "ip": ["tcp:6380"]},
     {"src": ["tag:ci"], "dst": ["100.64.0.0/12"], "ip": ["tcp:6379"]},
     {"src": ["192.168.1.0/24"], "dst": ["tag:redis"], "ip": ["tcp:22"]}
   ]}"#;
@@ -574,7 +576,9 @@ fn the_access_diff_shows_rules_written_with_addresses() {
     for line in [
         "+ tag:ci -> 10.0.0.0/8: tcp 443",
         "+ tag:ci -> autogroup:internet: tcp 443",
-        "+ tag:ci -> 192.168.10.0/24: tcp 443",
+        // Addresses a host alias or an ipset names, by that name.
+        "+ tag:ci -> ipset:lab (192.168.10.0/24): tcp 443",
+        "+ tag:ci -> redis-host (100.64.1.9): tcp 6379-6380",
         "+ tag:ci -> 100.64.0.0/12: tcp 6379",
         "+ 192.168.1.0/24 -> tag:redis: tcp 22",
     ] {

@@ -648,17 +648,71 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
         text.contains("tag:ci =ssh=> panda (100.64.1.5) =network=> tag:redis"),
         "{text}"
     );
-    // Offline: the chain from the address is shown, and that it is not followed.
+    // Offline: nothing reaches tag:redis for certain; what reaches the addresses its
+    // devices may hold is undecided, never "nothing".
     let doc = json(&tsacl(
         &dir,
         &["paths", "tag:redis", "policy.hujson", "--format", "json"],
     ));
     assert!(chain(&doc, "tag:ci").is_none(), "{doc:#}");
+    assert_eq!(doc["chains"], serde_json::json!([]), "{doc:#}");
+    let undecided = doc["undecided_chains"].as_array().unwrap();
+    let last_hops: Vec<String> = undecided
+        .iter()
+        .map(|c| {
+            let hops = c["hops"].as_array().unwrap();
+            let last = &hops[hops.len() - 1];
+            format!("{} -> {}", last["from"], last["to"])
+        })
+        .collect();
+    assert!(
+        last_hops
+            .iter()
+            .any(|h| h == "\"panda-host (100.64.1.5)\" -> \"redis-host (100.64.1.9)\""),
+        "{doc:#}"
+    );
+    let out = tsacl(&dir, &["paths", "tag:redis", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("nothing for certain")
+            && text.contains("undecided: these reach addresses in the tailnet's range; they reach tag:redis too if its devices hold those addresses")
+            && text.contains(
+                "panda-host (100.64.1.5) =network=> redis-host (100.64.1.9): may connect on tcp:6379 (grants[0] policy.hujson:6:35)"
+            ),
+        "{text}"
+    );
+    assert!(!text.contains("  nothing\n"), "{text}");
+    // The inventory decides it: no undecided chains.
+    let doc = json(&tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:redis",
+            "policy.hujson",
+            "--inventory",
+            "inventory.json",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(doc["undecided_chains"], serde_json::json!([]), "{doc:#}");
+    // Blast from tag:panda: the rule from panda-host counts if tag:panda's devices hold it.
+    let out = tsacl(&dir, &["blast", "tag:panda", "policy.hujson"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("undecided: addresses in the tailnet's range reach these; so does tag:panda if its devices hold those addresses")
+            && text.contains("panda-host (100.64.1.5) =network=> redis-host (100.64.1.9)"),
+        "{text}"
+    );
     let out = tsacl(&dir, &["paths", "redis-host", "policy.hujson"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("100.64.1.5 =network=> 100.64.1.9"), "{text}");
     assert!(
-        text.contains("note: 100.64.1.5 is in the tailnet's address range")
+        text.contains("panda-host (100.64.1.5) =network=> redis-host (100.64.1.9)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: panda-host (100.64.1.5) is in the tailnet's address range")
+            && text.contains("note: redis-host is in the tailnet's address range: rules naming users, tags or autogroups reach it too if it is one of their devices")
             && text.contains("pass --inventory"),
         "{text}"
     );
@@ -668,6 +722,12 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
     ));
     assert_eq!(
         doc["addresses_not_followed"],
-        serde_json::json!(["100.64.1.5"])
+        serde_json::json!(["panda-host (100.64.1.5)"])
+    );
+    assert!(
+        doc["address_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("redis-host is in")
     );
 }

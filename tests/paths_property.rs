@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::inventory::{Device, Inventory, Role, User};
-use tsacl::engine::paths::{ADMIN_PORTS, Graph, PortQuery, principals};
+use tsacl::engine::paths::{ADMIN_PORTS, Found, Graph, PortQuery, principals};
 use tsacl::engine::reach::{Held, Principal, Roles};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{allowed, compile};
@@ -454,6 +454,69 @@ proptest! {
                 let want = expected[x].filter(|&d| d <= MAX_HOPS && x != t);
                 prop_assert_eq!(got[x], want, "blast from {} to {} in {}", b.principals[t], b.principals[x], text);
             }
+        }
+    }
+}
+
+/// Per principal, its chain in `found` as the searches rank them: the shortest, but for
+/// `blast` a principal become before one only reached. (become?, length)
+fn ranks(
+    graph: &Graph,
+    found: Vec<Found>,
+    blast: bool,
+) -> std::collections::BTreeMap<u32, (bool, usize)> {
+    let mut out = std::collections::BTreeMap::new();
+    for f in found {
+        let reached_only = blast
+            && f.hops
+                .last()
+                .is_some_and(|h| graph.link(h.link).kind == tsacl::engine::paths::Kind::Network);
+        let rank = (reached_only, f.hops.len());
+        out.entry(f.principal)
+            .and_modify(|r: &mut (bool, usize)| *r = (*r).min(rank))
+            .or_insert(rank);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// `Graph::search_among` (the undecided chains of `paths` and `blast` offline, through
+    /// every address a policy names) finds what one search from every other address
+    /// finds: each principal, addresses included, ranked as the searches rank chains.
+    #[test]
+    fn a_search_among_addresses_equals_a_search_from_every_other(c in case()) {
+        let text = policy_text(&c);
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("p", "p", text.clone().into_bytes()));
+        let checked = tsacl::check::check_policy(&sources, id, &Default::default());
+        prop_assume!(checked.diagnostics.iter().all(|d| !d.is_error()));
+        let policy = checked.policy.unwrap();
+        let roles = Roles::of(None);
+        let held = Held::of(None);
+        let graph = Graph::new(&policy, &roles, principals(&policy, None, &[]), ADMIN_PORTS, &held);
+        let ends: Vec<u32> = (0..graph.model.principals().len() as u32)
+            .filter(|&i| matches!(graph.model.principal(i), Principal::Address(_)))
+            .collect();
+        let any = PortQuery::default();
+        for blast in [false, true] {
+            let search = |from: &[u32]| if blast {
+                graph.blast(from, MAX_HOPS, any)
+            } else {
+                graph.paths(from, MAX_HOPS, any)
+            };
+            let got = ranks(&graph, graph.search_among(&ends, blast, MAX_HOPS, any), blast);
+            // Principals other than the ends: one search from all; each end: one search
+            // from all the others.
+            let mut want = ranks(&graph, search(&ends), blast);
+            for &e in &ends {
+                let others: Vec<u32> = ends.iter().copied().filter(|&o| o != e).collect();
+                if let Some(&r) = ranks(&graph, search(&others), blast).get(&e) {
+                    want.insert(e, r);
+                }
+            }
+            prop_assert_eq!(&got, &want, "blast: {} in {}", blast, text);
         }
     }
 }

@@ -33,7 +33,9 @@ pub struct Common {
 
     /// Devices and users, shaped like the Tailscale API's answers (their principals,
     /// users' roles for role autogroups, and which device holds each address a rule
-    /// names, so that chains go through it)
+    /// names, so that chains go through it; without it, chains through addresses of the
+    /// tailnet's range that the target's (source's) devices may hold are listed apart, as
+    /// undecided)
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
 
@@ -506,6 +508,15 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         );
         found.sort_by_key(|f| f.hops.len());
     }
+    // What rules written with addresses would add if the devices held them.
+    let ends = undecided_ends(&graph, &named, &ids, &held);
+    let mut undecided = graph.search_among(&ends, blast, args.max_hops, ports);
+    let known: std::collections::HashSet<Id> = found
+        .iter()
+        .map(|f| f.principal)
+        .chain(ids.iter().copied())
+        .collect();
+    undecided.retain(|f| !known.contains(&f.principal));
     if let Some(s) = &source {
         let wanted: Vec<Id> = s
             .principals
@@ -513,6 +524,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
             .filter_map(|p| graph.model.id(p))
             .collect();
         found.retain(|f| wanted.contains(&f.principal));
+        undecided.retain(|f| wanted.contains(&f.principal));
     }
     let mut names = BTreeMap::new();
     for a in &aliases {
@@ -532,6 +544,12 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                 .or_insert_with(|| format!("{} ({set})", d.hostname));
         }
     }
+    // An address a host alias or ipset names, as that name (when only one does).
+    for (p, name) in crate::engine::explain::address_names(&[&policy]) {
+        if graph.model.id(&p).is_some() {
+            names.entry(p).or_insert(name);
+        }
+    }
     let ctx = Context {
         sources: &sources,
         file,
@@ -549,6 +567,8 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
     } else {
         chains(&ctx, &found, true)
     };
+    let undecided = chains(&ctx, &undecided, !blast);
+    let address_note = crate::engine::explain::address_note(&named, &held);
     let no_port_22: Vec<Cited> = graph
         .ssh_without_port_22()
         .iter()
@@ -597,6 +617,8 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
                 "chains": shown.iter().map(|c| chain_json(&ctx, c)).collect::<Vec<_>>(),
                 "can_become_each_other": mutual,
                 "addresses_not_followed": unplaced,
+                "undecided_chains": undecided.iter().map(|c| chain_json(&ctx, c)).collect::<Vec<_>>(),
+                "address_note": address_note,
                 "ssh_rules_without_port_22": no_port_22.iter().map(|c| json!({
                     "rule": c.rule, "file": c.file, "line": c.line, "column": c.column
                 })).collect::<Vec<_>>(),
@@ -623,65 +645,30 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
             };
             println!("{what}");
             if shown.is_empty() {
-                println!("  nothing");
-            }
-            // Grouped by the last hop, shortest chains first.
-            let mut groups: Vec<(LastHop, Vec<&Chain>)> = Vec::new();
-            for c in &shown {
-                let last = c.hops.last().expect("chains have hops");
-                let key = (last.link, last.from, last.to);
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, list)) => list.push(c),
-                    None => groups.push((key, vec![c])),
+                if undecided.is_empty() {
+                    println!("  nothing");
+                } else {
+                    println!("  nothing for certain");
                 }
             }
             let limit = if args.all { usize::MAX } else { SCREENFUL };
-            let mut printed = 0;
-            for (_, list) in &groups {
-                if printed >= limit {
-                    break;
-                }
-                let first = list[0];
-                let last = first.hops.last().expect("chains have hops");
-                let from = if first.hops.len() == 1 {
-                    first.source.clone()
+            print_chains(&ctx, &shown, limit, blast);
+            if !undecided.is_empty() {
+                if blast {
+                    println!(
+                        "  undecided: addresses in the tailnet's range reach these; so does {} if its devices hold those addresses (a policy file does not say; pass --inventory):",
+                        named.name
+                    );
                 } else {
-                    ctx.name(last.from)
-                };
-                println!("  {}", hop_text(&ctx, last, &from));
-                for c in list {
-                    if printed >= limit {
-                        break;
-                    }
-                    printed += 1;
-                    let members =
-                        if !blast && (c.principals.len() > 1 || c.principals[0] != c.source) {
-                            let shown = c.principals.len().min(SCREENFUL_PRINCIPALS);
-                            let more = if shown < c.principals.len() {
-                                format!(" and {} more", thousands(c.principals.len() - shown))
-                            } else {
-                                String::new()
-                            };
-                            format!("  [{}{more}]", c.principals[..shown].join(", "))
-                        } else {
-                            String::new()
-                        };
-                    println!("    {}{members}", chain_text(&ctx, c));
-                    for (i, h) in c.hops.iter().enumerate().take(c.hops.len() - 1) {
-                        let from = if i == 0 {
-                            c.source.clone()
-                        } else {
-                            ctx.name(h.from)
-                        };
-                        println!("      {}", hop_text(&ctx, h, &from));
-                    }
+                    println!(
+                        "  undecided: these reach addresses in the tailnet's range; they reach {} too if its devices hold those addresses (a policy file does not say; pass --inventory):",
+                        named.name
+                    );
                 }
+                print_chains(&ctx, &undecided, limit, blast);
             }
-            if printed < shown.len() {
-                println!(
-                    "  ... and {} more chains (--all shows every one)",
-                    thousands(shown.len() - printed)
-                );
+            if let Some(note) = &address_note {
+                println!("  note: {note}");
             }
             if !unplaced.is_empty() {
                 let shown = unplaced.len().min(SCREENFUL_PRINCIPALS);
@@ -710,6 +697,88 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         }
     }
     EXIT_CLEAN
+}
+
+/// Print `shown` grouped by their last hop (at most `limit` chains, the rest counted).
+fn print_chains(ctx: &Context, shown: &[Chain], limit: usize, blast: bool) {
+    let mut groups: Vec<(LastHop, Vec<&Chain>)> = Vec::new();
+    for c in shown {
+        let last = c.hops.last().expect("chains have hops");
+        let key = (last.link, last.from, last.to);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(c),
+            None => groups.push((key, vec![c])),
+        }
+    }
+    let mut printed = 0;
+    for (_, list) in &groups {
+        if printed >= limit {
+            break;
+        }
+        let first = list[0];
+        let last = first.hops.last().expect("chains have hops");
+        let from = if first.hops.len() == 1 {
+            first.source.clone()
+        } else {
+            ctx.name(last.from)
+        };
+        println!("  {}", hop_text(ctx, last, &from));
+        for c in list {
+            if printed >= limit {
+                break;
+            }
+            printed += 1;
+            let members = if !blast && (c.principals.len() > 1 || c.principals[0] != c.source) {
+                let shown = c.principals.len().min(SCREENFUL_PRINCIPALS);
+                let more = if shown < c.principals.len() {
+                    format!(" and {} more", thousands(c.principals.len() - shown))
+                } else {
+                    String::new()
+                };
+                format!("  [{}{more}]", c.principals[..shown].join(", "))
+            } else {
+                String::new()
+            };
+            println!("    {}{members}", chain_text(ctx, c));
+            for (i, h) in c.hops.iter().enumerate().take(c.hops.len() - 1) {
+                let from = if i == 0 {
+                    c.source.clone()
+                } else {
+                    ctx.name(h.from)
+                };
+                println!("      {}", hop_text(ctx, h, &from));
+            }
+        }
+    }
+    if printed < shown.len() {
+        println!(
+            "  ... and {} more chains (--all shows every one)",
+            thousands(shown.len() - printed)
+        );
+    }
+}
+
+/// Without an inventory, rules written with addresses of part of the tailnet's range
+/// reach a user's or tag's devices (for `blast`: take them in as sources) only if those
+/// devices hold the addresses, which a policy file does not say: every such address (less
+/// `ids`), from which (to which) the undecided chains are searched.
+fn undecided_ends(graph: &Graph, named: &Named, ids: &[Id], held: &Held) -> Vec<Id> {
+    use crate::engine::reach::covers_tailnet;
+    use crate::engine::resolve::device_address_space;
+    let has_devices = named
+        .principals
+        .iter()
+        .any(|p| !matches!(p, Principal::Address(_)));
+    if held.known() || !has_devices {
+        return Vec::new();
+    }
+    (0..graph.model.principals().len() as Id)
+        .filter(|id| !ids.contains(id) && Some(*id) != graph.internet())
+        .filter(|&id| {
+            matches!(graph.model.principal(id), Principal::Address(set)
+                if set.overlaps(device_address_space()) && covers_tailnet(set) == 0)
+        })
+        .collect()
 }
 
 /// For `explain` of a service: one line naming who reaches it by first becoming one of

@@ -490,6 +490,8 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
             locked.insert(p.to_string());
         }
     }
+    // An address a host alias or ipset names, as that name (the new policy's first).
+    let aliases = super::explain::address_names(&[new, old]);
     AccessDiff {
         names: a
             .principals()
@@ -498,7 +500,7 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
                 Principal::Address(set) if set == super::resolve::internet() => {
                     "autogroup:internet".to_string()
                 }
-                p => p.to_string(),
+                p => aliases.get(p).cloned().unwrap_or_else(|| p.to_string()),
             })
             .collect(),
         changes,

@@ -522,12 +522,13 @@ pub fn cannot_reach(
     // Address sources: each distinct one once, asked of every candidate.
     let mut sets = AddressSelectors::new(policy);
     let mut address_sources: Vec<(&Selector, bool)> = Vec::new();
+    let mut seen: rustc_hash::FxHashSet<(&Selector, bool)> = Default::default();
     for (list, is_sure) in [(&sure, true), (&undecided_entries, false)] {
         for &e in list {
             for s in model.entries()[e].src {
                 if let Some(sel) = s.selector.as_ref()
                     && sets.get(Some(sel)).is_some()
-                    && !address_sources.contains(&(sel, is_sure))
+                    && seen.insert((sel, is_sure))
                 {
                     address_sources.push((sel, is_sure));
                 }
@@ -540,8 +541,8 @@ pub fn cannot_reach(
         let mut is_reached = id.is_some_and(|id| reached[id as usize]);
         let mut is_maybe = id.is_some_and(|id| maybe[id as usize]);
         for &(sel, is_sure) in &address_sources {
-            if is_reached {
-                break;
+            if is_reached || (is_maybe && !is_sure) {
+                break; // Sure sources come first: nothing after can change the answer.
             }
             let set = sets.get(Some(sel)).expect("an address selector");
             match takes_by_address(held, set, &c, None) {
@@ -575,6 +576,49 @@ fn names_devices(sel: Option<&Selector>) -> bool {
                     | Selector::Autogroup(Autogroup::Internet | Autogroup::DangerAll)
             )
     })
+}
+
+/// Addresses a host alias or ipset of `policies` names, as that name ("name (addresses)";
+/// an ipset with many addresses by its name alone), for addresses only one name of a
+/// policy stands for (the first policy that has one).
+pub fn address_names(policies: &[&Policy]) -> FxHashMap<Principal, String> {
+    let mut out = FxHashMap::default();
+    for policy in policies {
+        for (p, name) in address_names_of(policy) {
+            out.entry(p).or_insert(name);
+        }
+    }
+    out
+}
+
+fn address_names_of(policy: &Policy) -> Vec<(Principal, String)> {
+    let mut by: std::collections::BTreeMap<Principal, Vec<String>> = Default::default();
+    for h in &policy.hosts {
+        if let Some(p) = h.prefix {
+            let set = IpSet::from_prefix(&p);
+            let name = format!("{} ({set})", h.name.value);
+            by.entry(Principal::Address(set)).or_default().push(name);
+        }
+    }
+    for d in &policy.ipsets {
+        let selector = Selector::IpSet(d.name.value.clone());
+        let Some(set) = named_addresses(policy, &selector) else {
+            continue;
+        };
+        if set.is_empty() {
+            continue;
+        }
+        let text = set.to_string();
+        let name = if text.len() <= 40 {
+            format!("{} ({text})", d.name.value)
+        } else {
+            d.name.value.clone()
+        };
+        by.entry(Principal::Address(set)).or_default().push(name);
+    }
+    by.into_iter()
+        .filter_map(|(p, mut names)| (names.len() == 1).then(|| (p, names.pop().unwrap())))
+        .collect()
 }
 
 /// A line saying what a policy file leaves open about an address in the tailnet's range

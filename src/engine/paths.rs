@@ -43,6 +43,7 @@ use super::rules::Origin;
 use crate::model::{Policy, PortRange, Protocol, Sel, Selector};
 use crate::syntax::Span;
 use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// The ports an administrator's tool listens on: access to one may give control of the
 /// machine (SSH, RDP, WinRM, Docker, kubelet, Kubernetes API server).
@@ -986,6 +987,66 @@ impl<'p> Graph<'p> {
     pub fn certain_paths(&self, targets: &[Id], max_hops: u32, ports: PortQuery) -> Vec<Found> {
         let found = self.search_back(targets, max_hops, Some(ports), true);
         self.with_holders(found, targets)
+    }
+
+    /// What [`Graph::paths`] into `ends` (with `blast`, [`Graph::blast`] out of them)
+    /// finds, and the ends themselves, each with its chain into (out of) another end, as
+    /// one search from every other end would find it. A search from several principals
+    /// does not list them: any two ends differ in a bit of their position in `ends`, so
+    /// searching from the ends with bit k set, then from those with it clear, for every k,
+    /// finds each end's chain in 2·log₂(n) searches, not n.
+    pub fn search_among(
+        &self,
+        ends: &[Id],
+        blast: bool,
+        max_hops: u32,
+        ports: PortQuery,
+    ) -> Vec<Found> {
+        let search = |from: &[Id]| {
+            if blast {
+                self.blast(from, max_hops, ports)
+            } else {
+                self.paths(from, max_hops, ports)
+            }
+        };
+        if ends.is_empty() {
+            return Vec::new();
+        }
+        let mut out = search(ends);
+        // As the searches rank chains: the shortest, but for `blast`, a principal become
+        // before one only reached.
+        let rank = |f: &Found| {
+            let reached_only = blast
+                && f.hops
+                    .last()
+                    .is_some_and(|h| self.links[h.link as usize].kind == Kind::Network);
+            (reached_only, f.hops.len())
+        };
+        let position: FxHashMap<Id, usize> =
+            ends.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        let mut best: BTreeMap<usize, Found> = BTreeMap::new();
+        let bits = usize::BITS - (ends.len() - 1).leading_zeros();
+        for k in 0..bits {
+            for side in [0, 1] {
+                let from: Vec<Id> = ends
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| (i >> k) & 1 == side)
+                    .map(|(_, &c)| c)
+                    .collect();
+                for f in search(&from) {
+                    let Some(&i) = position.get(&f.principal) else {
+                        continue;
+                    };
+                    if best.get(&i).is_none_or(|b| rank(&f) < rank(b)) {
+                        best.insert(i, f);
+                    }
+                }
+            }
+        }
+        out.extend(best.into_values());
+        out.sort_by_key(|f| f.hops.len());
+        out
     }
 
     /// Every principal that can become one of `targets` (no network hop) in at most

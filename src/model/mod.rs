@@ -207,14 +207,59 @@ pub struct Policy {
     pub settings: Settings,
     /// Sections kept as written: their schema is not modelled (derpMap, attrConfig, ...).
     pub opaque: Vec<(Spanned<String>, Value)>,
+    groups_by_name: NameIndex,
+    hosts_by_name: NameIndex,
+}
+
+/// Definitions by name, the first of each name, built on the first lookup: a scan per
+/// lookup made a policy naming thousands of host aliases quadratic to read. It answers for
+/// the list as it was then; a list that has changed length since is scanned instead.
+#[derive(Default)]
+struct NameIndex(std::sync::OnceLock<(usize, rustc_hash::FxHashMap<String, usize>)>);
+
+impl NameIndex {
+    fn find<'a, T>(&self, items: &'a [T], name_of: fn(&T) -> &str, name: &str) -> Option<&'a T> {
+        let (len, by_name) = self.0.get_or_init(|| {
+            let mut by_name = rustc_hash::FxHashMap::default();
+            for (i, item) in items.iter().enumerate() {
+                by_name.entry(name_of(item).to_string()).or_insert(i);
+            }
+            (items.len(), by_name)
+        });
+        if *len != items.len() {
+            return items.iter().find(|item| name_of(item) == name);
+        }
+        by_name.get(name).map(|&i| &items[i])
+    }
+}
+
+/// A derived cache: copies start empty, and it never makes two policies differ.
+impl Clone for NameIndex {
+    fn clone(&self) -> Self {
+        NameIndex::default()
+    }
+}
+
+impl PartialEq for NameIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for NameIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameIndex")
+    }
 }
 
 impl Policy {
     pub fn group(&self, name: &str) -> Option<&GroupDef> {
-        self.groups.iter().find(|g| g.name.value == name)
+        self.groups_by_name
+            .find(&self.groups, |g| g.name.value.as_str(), name)
     }
     pub fn host(&self, name: &str) -> Option<&HostDef> {
-        self.hosts.iter().find(|h| h.name.value == name)
+        self.hosts_by_name
+            .find(&self.hosts, |h| h.name.value.as_str(), name)
     }
     /// Every selector written in a rule-like section: ACL and grant sources, destinations
     /// and `via`, SSH sources, destinations and recorders, node attribute targets, and
@@ -251,5 +296,41 @@ impl Policy {
     }
     pub fn tag_owner(&self, tag: &str) -> Option<&TagOwnerDef> {
         self.tag_owners.iter().find(|t| t.tag.value == tag)
+    }
+}
+
+#[cfg(test)]
+mod name_index_tests {
+    use super::*;
+
+    fn host(name: &str, value: &str) -> HostDef {
+        let spanned = |s: &str| Spanned {
+            value: s.to_string(),
+            span: Span::default(),
+        };
+        HostDef {
+            name: spanned(name),
+            value: spanned(value),
+            prefix: None,
+        }
+    }
+
+    #[test]
+    fn lookups_answer_as_a_scan_does() {
+        let mut policy = Policy::default();
+        policy.hosts.push(host("db", "100.64.0.1"));
+        policy.hosts.push(host("web", "100.64.0.2"));
+        policy.hosts.push(host("db", "100.64.0.3"));
+        // The first definition of a name, as `find` gives it.
+        assert_eq!(policy.host("db").unwrap().value.value, "100.64.0.1");
+        assert_eq!(policy.host("web").unwrap().value.value, "100.64.0.2");
+        assert!(policy.host("nas").is_none());
+        // Built before the list grew: the new entry is still found.
+        policy.hosts.push(host("nas", "100.64.0.4"));
+        assert_eq!(policy.host("nas").unwrap().value.value, "100.64.0.4");
+        // A copy starts its own index, and the cache never makes policies differ.
+        let copy = policy.clone();
+        assert_eq!(copy.host("nas").unwrap().value.value, "100.64.0.4");
+        assert_eq!(copy, policy);
     }
 }

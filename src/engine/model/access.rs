@@ -163,6 +163,46 @@ impl<'p> AccessModel<'p> {
                 Principal::Address(_) => addresses.push(i as Id),
             }
         }
+        // Address principals by where they start (family, first address): a set holds one
+        // only if it holds its start, so an address selector visits the principals starting
+        // within its intervals rather than every address principal (a policy naming 10,000
+        // host aliases made that quadratic).
+        let mut address_starts: Vec<(usize, u128, Id)> = Vec::new();
+        let mut empty_addresses: Vec<Id> = Vec::new();
+        for &i in &addresses {
+            let Principal::Address(a) = &list[i as usize] else {
+                continue;
+            };
+            let start = a
+                .families()
+                .iter()
+                .enumerate()
+                .find_map(|(f, intervals)| intervals.first().map(|&(lo, _)| (f, lo)));
+            match start {
+                Some((f, lo)) => address_starts.push((f, lo, i)),
+                None => empty_addresses.push(i),
+            }
+        }
+        address_starts.sort_unstable();
+        let addresses_in = |set: &IpSet| -> Vec<Id> {
+            let mut out = empty_addresses.clone();
+            for (f, intervals) in set.families().iter().enumerate() {
+                for &(lo, hi) in *intervals {
+                    let from = address_starts.partition_point(|&(g, s, _)| (g, s) < (f, lo));
+                    for &(g, s, i) in &address_starts[from..] {
+                        if (g, s) > (f, hi) {
+                            break;
+                        }
+                        if let Principal::Address(a) = &list[i as usize]
+                            && set.contains_set(a)
+                        {
+                            out.push(i);
+                        }
+                    }
+                }
+            }
+            out
+        };
         // What a selector takes in, decided as `reach::contains` decides it: by lookup
         // where the selector names its members, else by asking `contains` of every
         // principal (few selectors are of that kind: autogroups, `*`, addresses).
@@ -182,15 +222,14 @@ impl<'p> AccessModel<'p> {
                 | Selector::IpSet(_) => {
                     let set = super::resolve::named_addresses(policy, sel).unwrap_or_default();
                     let every_device = addressing.is_none() && reach::covers_tailnet(&set) != 0;
-                    let takes = |&i: &Id| match &list[i as usize] {
-                        Principal::Address(a) => set.contains_set(a),
-                        _ => every_device,
-                    };
+                    let mut out = addresses_in(&set);
                     if every_device {
-                        (0..list.len() as Id).filter(takes).collect()
-                    } else {
-                        addresses.iter().copied().filter(takes).collect()
+                        out.extend(
+                            (0..list.len() as Id)
+                                .filter(|&i| !matches!(list[i as usize], Principal::Address(_))),
+                        );
                     }
+                    out
                 }
                 _ => (0..list.len() as Id)
                     .filter(|&i| reach::contains(policy, roles, sel, side, &list[i as usize]))
