@@ -144,3 +144,85 @@ fn explain_names_intents_services_and_devices_with_their_tag() {
         "{v}"
     );
 }
+
+/// An intents device known by its address is, with an inventory, the device holding that
+/// address: rules to its tag reach it (an answer of "denied" or "cannot reach it" there
+/// would be false); without one, whether they do is undecided.
+#[test]
+fn a_device_known_by_its_address_is_the_inventory_device_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("tailnet.json5"),
+        r#"{
+  output: "policy.hujson",
+  base: "base.hujson",
+  devices: {
+    "alex-laptop": { user: "alex@example.com" },
+    backup: { tags: ["tag:backup"] },
+    printer: { ip: "100.64.1.40" },
+  },
+  services: {
+    nas: { ports: [445], from: ["backup", "printer"] },
+  },
+}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("base.hujson"),
+        r#"{
+	"tagOwners": {"tag:printer": ["alex@example.com"]},
+	"grants": [{"src": ["alex@example.com"], "dst": ["tag:printer"], "ip": ["tcp:631"]}],
+}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("inventory.json"),
+        r#"{"devices": [
+  {"name": "printer-1.example.ts.net", "hostname": "printer-1", "addresses": ["100.64.1.40"], "tags": ["tag:printer"]}
+], "users": [{"loginName": "alex@example.com", "role": "member"}]}"#,
+    )
+    .unwrap();
+    let o = tsacl(dir.path(), &["compile"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let inventory = ["--inventory", "policies/inventory.json"];
+    let why = [
+        "explain",
+        "printer",
+        "--from",
+        "alex-laptop",
+        "--port",
+        "631",
+    ];
+    let o = tsacl(dir.path(), &[&why[..], &inventory[..]].concat());
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("alex-laptop -> printer tcp/631: ALLOWED"),
+        "{out}"
+    );
+    let out = stdout(&tsacl(
+        dir.path(),
+        &[&["explain", "printer"][..], &inventory[..]].concat(),
+    ));
+    assert!(
+        out.contains("alex@example.com") && out.contains("tcp 631"),
+        "{out}"
+    );
+    let cannot = out
+        .lines()
+        .find(|l| l.contains("cannot reach it"))
+        .unwrap_or("");
+    assert!(!cannot.contains("alex"), "{out}");
+    // Offline: undecided, not denied.
+    let o = tsacl(dir.path(), &why);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("UNDECIDED"), "{out}");
+}

@@ -6,7 +6,7 @@ use crate::diagnostics::render::{TextStyle, render_text};
 use crate::diagnostics::{FileId, SourceFile, SourceMap, thousands};
 use crate::engine::explain::{
     Cannot, Held, Named, Near, Row, Undecided, address_note, cannot_reach, inbound,
-    inbound_by_address, outbound, outbound_by_address, resolve_name_with, why,
+    inbound_by_address, outbound, outbound_by_address, resolve_name_with, why, with_holders,
 };
 use crate::engine::inventory::Inventory;
 use crate::engine::reach::{Principal, Roles};
@@ -666,7 +666,7 @@ pub fn run_explain(args: ExplainArgs, color: bool) -> u8 {
     // The intents' names come first: `redis` is the service even when an inventory has a
     // device of that name (its proxy).
     let resolve = |name: &str| match aliases.iter().find(|a| a.name == name.trim()) {
-        Some(alias) => Ok(alias.clone()),
+        Some(alias) => Ok(with_holders(alias.clone(), inventory.as_ref())),
         None => resolve_name_with(&policy, inventory.as_ref(), &aliases, name),
     };
     let target = match resolve(&args.target) {

@@ -60,7 +60,7 @@ pub fn resolve_name_with(
         });
     }
     if let Some(alias) = aliases.iter().find(|a| a.name == text) {
-        return Ok(alias.clone());
+        return Ok(with_holders(alias.clone(), inventory));
     }
     let unknown = |what: &str| {
         let mut names: Vec<&str> = aliases.iter().map(|a| a.name.as_str()).collect();
@@ -132,6 +132,28 @@ pub fn resolve_name_with(
 
 /// An address, and with an inventory the principals of the devices holding addresses in
 /// it: a rule naming `tag:db` reaches 100.101.102.103 when that is a `tag:db` device.
+/// `named` with, for each of its addresses, the principals of the inventory devices
+/// holding them (an intents device known by its address is the device holding it).
+pub fn with_holders(mut named: Named, inventory: Option<&Inventory>) -> Named {
+    if inventory.is_none() {
+        return named;
+    }
+    let mut principals: Vec<Principal> = Vec::new();
+    for p in std::mem::take(&mut named.principals) {
+        let expanded = match p {
+            Principal::Address(set) => address_principals(inventory, set),
+            p => vec![p],
+        };
+        for q in expanded {
+            if !principals.contains(&q) {
+                principals.push(q);
+            }
+        }
+    }
+    named.principals = principals;
+    named
+}
+
 fn address_principals(inventory: Option<&Inventory>, set: IpSet) -> Vec<Principal> {
     let mut out = Vec::new();
     if let Some(inv) = inventory {
