@@ -28,8 +28,9 @@ pub struct Change {
     /// sources at one destination after another.
     pub sources: std::sync::Arc<[u32]>,
     pub dst: u32,
-    pub gained: Access,
-    pub lost: Access,
+    /// Shared between changes with the same access (most gain or lose one of a few).
+    pub gained: std::sync::Arc<Access>,
+    pub lost: std::sync::Arc<Access>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,7 +70,7 @@ impl AccessDiff {
         self.changes.iter().flat_map(move |c| {
             c.sources
                 .iter()
-                .map(move |&s| (self.name(s), self.name(c.dst), &c.gained, &c.lost))
+                .map(move |&s| (self.name(s), self.name(c.dst), &*c.gained, &*c.lost))
         })
     }
     /// The sources of a change for people: every one up to `limit`, then a count.
@@ -347,6 +348,13 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
     };
     let mut changes: Vec<Change> = Vec::new();
     let mut shared: FxHashSet<std::sync::Arc<[u32]>> = FxHashSet::default();
+    let mut shared_access: FxHashMap<Access, std::sync::Arc<Access>> = FxHashMap::default();
+    let mut share = |a: Access| -> std::sync::Arc<Access> {
+        shared_access
+            .entry(a)
+            .or_insert_with_key(|a| std::sync::Arc::new(a.clone()))
+            .clone()
+    };
     for d in 0..n as Id {
         // The sources in play at `d`.
         let mut visit = |s: Id| {
@@ -473,8 +481,8 @@ pub fn diff(old: &Policy, new: &Policy) -> AccessDiff {
             Change {
                 sources,
                 dst: d,
-                gained,
-                lost,
+                gained: share(gained),
+                lost: share(lost),
             }
         }));
         for s in touched.drain(..) {
@@ -568,7 +576,7 @@ fn summary_lines(d: &AccessDiff) -> (Vec<(bool, &Change, &Access)>, usize) {
     let mut all = d
         .changes
         .iter()
-        .flat_map(|c| [(true, c, &c.gained), (false, c, &c.lost)])
+        .flat_map(|c| [(true, c, &*c.gained), (false, c, &*c.lost)])
         .filter(|(_, _, access)| !access.is_empty());
     let shown: Vec<_> = all.by_ref().take(CHANGES_SHOWN).collect();
     (shown, all.count())
@@ -702,8 +710,8 @@ pub fn to_diagnostics(
     let mut out = Vec::new();
     for c in &d.changes {
         for (code, verb, access) in [
-            (Code::AccessGained, "gain", &c.gained),
-            (Code::AccessLost, "lose", &c.lost),
+            (Code::AccessGained, "gain", &*c.gained),
+            (Code::AccessLost, "lose", &*c.lost),
         ] {
             if !access.is_empty() {
                 out.push(Diagnostic::new(
