@@ -207,6 +207,10 @@ fn a_device_known_by_its_address_is_the_inventory_device_holding_it() {
         out.contains("alex-laptop -> printer tcp/631: ALLOWED"),
         "{out}"
     );
+    assert!(
+        out.contains("device printer: the address 100.64.1.40, held by a device of tag:printer"),
+        "{out}"
+    );
     let out = stdout(&tsacl(
         dir.path(),
         &[&["explain", "printer"][..], &inventory[..]].concat(),

@@ -297,8 +297,20 @@ impl IntentsView<'_> {
                 } else if let Some(u) = &d.user {
                     format!("every device of {} (a device known by its owner)", u.value)
                 } else {
+                    // With an inventory, the devices holding the address are part of it.
+                    let holders: Vec<String> = named
+                        .principals
+                        .iter()
+                        .filter(|p| !matches!(p, Principal::Address(_)))
+                        .map(ToString::to_string)
+                        .collect();
+                    let held = if holders.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", held by a device of {}", holders.join(", "))
+                    };
                     format!(
-                        "the address {}",
+                        "the address {}{held}",
                         d.ip.as_ref().map_or("", |ip| ip.value.as_str())
                     )
                 };
