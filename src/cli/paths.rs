@@ -7,7 +7,7 @@ use crate::diagnostics::{FileId, SourceMap, thousands};
 use crate::engine::access::Id;
 use crate::engine::explain::{Named, resolve_name_with};
 use crate::engine::paths::{ADMIN_PORTS, Cite, Found, Graph, Kind, PortQuery, principals};
-use crate::engine::reach::{Held, Principal, Roles};
+use crate::engine::reach::{Held, Principal, Roles, in_part_of_tailnet};
 use crate::engine::rules::Origin;
 use crate::model::Protocol;
 use clap::{Args, ValueEnum};
@@ -587,8 +587,7 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         for f in &found {
             for id in std::iter::once(f.principal).chain(f.hops.iter().map(|h| h.from)) {
                 if let Principal::Address(set) = graph.model.principal(id)
-                    && set.overlaps(crate::engine::resolve::device_address_space())
-                    && crate::engine::reach::covers_tailnet(set) == 0
+                    && in_part_of_tailnet(set)
                     && !unplaced.contains(&ctx.name(id))
                 {
                     unplaced.push(ctx.name(id));
@@ -763,8 +762,6 @@ fn print_chains(ctx: &Context, shown: &[Chain], limit: usize, blast: bool) {
 /// devices hold the addresses, which a policy file does not say: every such address (less
 /// `ids`), from which (to which) the undecided chains are searched.
 fn undecided_ends(graph: &Graph, named: &Named, ids: &[Id], held: &Held) -> Vec<Id> {
-    use crate::engine::reach::covers_tailnet;
-    use crate::engine::resolve::device_address_space;
     let has_devices = named
         .principals
         .iter()
@@ -775,8 +772,7 @@ fn undecided_ends(graph: &Graph, named: &Named, ids: &[Id], held: &Held) -> Vec<
     (0..graph.model.principals().len() as Id)
         .filter(|id| !ids.contains(id) && Some(*id) != graph.internet())
         .filter(|&id| {
-            matches!(graph.model.principal(id), Principal::Address(set)
-                if set.overlaps(device_address_space()) && covers_tailnet(set) == 0)
+            matches!(graph.model.principal(id), Principal::Address(set) if in_part_of_tailnet(set))
         })
         .collect()
 }

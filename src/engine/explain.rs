@@ -6,7 +6,6 @@ use super::IpSet;
 use super::access::{AccessModel, Dst, Id};
 use super::inventory::Inventory;
 pub use super::reach::Held;
-use super::reach::covers_tailnet;
 use super::reach::{EntryView, Principal, Roles, grants_through, protocol_matches, reachable};
 use super::resolve::{device_address_space, named_addresses};
 use super::rules::Origin;
@@ -337,8 +336,7 @@ impl<'p> AddressSelectors<'p> {
         self.sets
             .entry(sel)
             .or_insert_with(|| {
-                named_addresses(policy, sel)
-                    .filter(|set| set.overlaps(device_address_space()) && covers_tailnet(set) == 0)
+                named_addresses(policy, sel).filter(super::reach::in_part_of_tailnet)
             })
             .as_ref()
     }

@@ -319,10 +319,9 @@ impl<'p> Graph<'p> {
         if !held.known() {
             return;
         }
-        let space = super::resolve::device_address_space();
         for (a, p) in self.model.principals().iter().enumerate() {
             let Principal::Address(set) = p else { continue };
-            if !set.overlaps(space) || reach::covers_tailnet(set) != 0 {
+            if !reach::in_part_of_tailnet(set) {
                 continue;
             }
             let mut by: Vec<Id> = held

@@ -374,6 +374,12 @@ pub fn covers_tailnet(set: &IpSet) -> Families {
     (if set.contains_set(&v4) { IPV4 } else { 0 }) | (if set.contains_set(&v6) { IPV6 } else { 0 })
 }
 
+/// Whether `set` holds some of the tailnet's device addresses without spanning a family
+/// of its range: some devices' addresses, and which devices' only an inventory says.
+pub fn in_part_of_tailnet(set: &IpSet) -> bool {
+    set.overlaps(super::resolve::device_address_space()) && covers_tailnet(set) == 0
+}
+
 /// The addresses of `set` in these families.
 pub fn in_families(set: &IpSet, f: Families) -> IpSet {
     match f {
