@@ -1,5 +1,8 @@
 //! `tsacl filter`, `explain` and `graph` on the repository's own policy, end to end.
 
+#[path = "support/graphviz.rs"]
+mod graphviz;
+use graphviz::valid_dot;
 use std::process::{Command, Output};
 
 fn tsacl(args: &[&str]) -> Output {
@@ -222,6 +225,7 @@ fn graph_in_three_formats() {
         dot.starts_with("digraph tailnet {") && dot.contains("tcp 6379"),
         "{dot}"
     );
+    valid_dot(&dot);
     let mermaid = stdout(&tsacl(&["graph", "--format", "mermaid"]));
     assert!(mermaid.starts_with("flowchart LR"));
     let json: serde_json::Value =

@@ -2,6 +2,9 @@
 //! issue 21: CI may SSH as root into the bastion (tcp:22 open), the bastion reaches the
 //! database, `group:devs` owns `tag:bastion`, and `group:ops` reaches only a printer.
 
+#[path = "support/graphviz.rs"]
+mod graphviz;
+use graphviz::valid_dot;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -310,6 +313,7 @@ fn pictures_and_unknown_names() {
     );
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(dot.starts_with("digraph paths {") && dot.contains("ssh (ssh[0], grants[0])"));
+    valid_dot(&dot);
     let out = tsacl(
         &dir,
         &["blast", "tag:ci", "policy.hujson", "--format", "mermaid"],
@@ -730,4 +734,57 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
             .unwrap()
             .starts_with("redis-host is in")
     );
+    // The pictures show the undecided chains too, the open step as a dotted edge of its own.
+    let out = tsacl(
+        &dir,
+        &["paths", "tag:redis", "policy.hujson", "--format", "dot"],
+    );
+    let dot = String::from_utf8_lossy(&out.stdout);
+    let node = |name: &str| {
+        let line = dot
+            .lines()
+            .find(|l| l.contains(&format!("[label=\"{name}\"]")))
+            .unwrap_or_else(|| panic!("no node {name}: {dot}"));
+        line.trim().split(' ').next().unwrap().to_string()
+    };
+    let (panda, redis_host, redis) = (
+        node("panda-host (100.64.1.5)"),
+        node("redis-host (100.64.1.9)"),
+        node("tag:redis"),
+    );
+    assert!(
+        dot.contains(&format!(
+            "{panda} -> {redis_host} [label=\"network (grants[0])\"];"
+        )) && dot.contains(&format!(
+            "{redis_host} -> {redis} [label=\"if tag:redis's devices hold it\", style=dotted"
+        )),
+        "{dot}"
+    );
+    valid_dot(&dot);
+    let out = tsacl(
+        &dir,
+        &["blast", "tag:panda", "policy.hujson", "--format", "mermaid"],
+    );
+    let mermaid = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        mermaid.contains("-.->|\"undecided: if tag:panda's devices hold it\"|")
+            && mermaid.contains("-->|\"network (grants[0])\"|"),
+        "{mermaid}"
+    );
+    // With the inventory nothing is open.
+    let out = tsacl(
+        &dir,
+        &[
+            "paths",
+            "tag:redis",
+            "policy.hujson",
+            "--inventory",
+            "inventory.json",
+            "--format",
+            "dot",
+        ],
+    );
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(!dot.contains("dotted") && dot.contains("tag:ci"), "{dot}");
+    valid_dot(&dot);
 }

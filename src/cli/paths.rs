@@ -12,7 +12,7 @@ use crate::engine::rules::Origin;
 use crate::model::Protocol;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,7 +74,9 @@ only as the last hop. \"May become\" (a weakness or credential on the other side
 ~admin-port~> an administrative port (see --admin-ports), ~kubernetes~> impersonation through the \
 operator's API-server proxy, ~funnel~> the internet through Funnel.\n\n\
 Each principal is listed with its shortest chain, and for `paths`, when that one needs a weakness, \
-also its shortest chain that needs none. Exit codes: 0 answered, 1 the policy has \
+also its shortest chain that needs none. For `blast`, a principal SOURCE can become is listed with \
+the chain that becomes it, even where a shorter one only reaches it over the network: becoming it \
+gives everything it can reach. Exit codes: 0 answered, 1 the policy has \
 errors, 2 usage (an unknown name, a bad option).";
 
 #[derive(Args, Debug)]
@@ -348,31 +350,79 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// The chains as a picture: one node per principal, one edge per distinct hop.
-fn picture(ctx: &Context, chains: &[Chain], mermaid: bool) -> String {
+/// How an edge of the picture is drawn.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Line {
+    /// A link that certainly becomes or reaches.
+    Certain,
+    /// A link that needs a weakness or credential on the other side.
+    May,
+    /// Whether the link holds depends on which devices hold an address.
+    Undecided,
+}
+
+/// The chains as a picture: one node per principal, one edge per distinct hop. An
+/// undecided chain gets the step a policy file leaves open (whether `named`'s devices hold
+/// the address at its end, or at its start for `blast`) as a dotted edge of its own.
+fn picture(
+    ctx: &Context,
+    chains: &[Chain],
+    undecided: &[Chain],
+    named: &str,
+    blast: bool,
+    mermaid: bool,
+) -> String {
+    // Nodes and edges in the order first met, found again by hash (thousands of chains).
     let mut nodes: Vec<String> = Vec::new();
-    let mut edges: Vec<(usize, usize, String, bool)> = Vec::new();
-    let node = |name: String, nodes: &mut Vec<String>| -> usize {
-        match nodes.iter().position(|n| *n == name) {
-            Some(i) => i,
-            None => {
-                nodes.push(name);
-                nodes.len() - 1
-            }
+    let mut node_ids: HashMap<String, usize> = HashMap::new();
+    let mut edges: Vec<(usize, usize, String, Line)> = Vec::new();
+    let mut seen: HashSet<(usize, usize, String, Line)> = HashSet::new();
+    let node = |name: String, nodes: &mut Vec<String>, ids: &mut HashMap<String, usize>| {
+        *ids.entry(name).or_insert_with_key(|name| {
+            nodes.push(name.clone());
+            nodes.len() - 1
+        })
+    };
+    let add = |edge: (usize, usize, String, Line), edges: &mut Vec<_>, seen: &mut HashSet<_>| {
+        if seen.insert(edge.clone()) {
+            edges.push(edge);
         }
     };
-    for c in chains {
-        let mut at = node(c.source.clone(), &mut nodes);
+    let held = format!("if {named}'s devices hold it");
+    for (c, open) in chains
+        .iter()
+        .map(|c| (c, false))
+        .chain(undecided.iter().map(|c| (c, true)))
+    {
+        let mut at = node(c.source.clone(), &mut nodes, &mut node_ids);
+        if open && blast {
+            let from = node(named.to_string(), &mut nodes, &mut node_ids);
+            add(
+                (from, at, held.clone(), Line::Undecided),
+                &mut edges,
+                &mut seen,
+            );
+        }
         for h in &c.hops {
             let link = ctx.graph.link(h.link);
-            let to = node(ctx.name(h.to), &mut nodes);
+            let to = node(ctx.name(h.to), &mut nodes, &mut node_ids);
             let cited: Vec<String> = link.cites.iter().map(|c| ctx.cite(c).rule).collect();
             let label = format!("{} ({})", link.kind.name(), cited.join(", "));
-            let edge = (at, to, label, link.kind.certain());
-            if !edges.contains(&edge) {
-                edges.push(edge);
-            }
+            let line = if link.kind.certain() {
+                Line::Certain
+            } else {
+                Line::May
+            };
+            add((at, to, label, line), &mut edges, &mut seen);
             at = to;
+        }
+        if open && !blast {
+            let to = node(named.to_string(), &mut nodes, &mut node_ids);
+            add(
+                (at, to, held.clone(), Line::Undecided),
+                &mut edges,
+                &mut seen,
+            );
         }
     }
     let mut out = String::new();
@@ -381,8 +431,12 @@ fn picture(ctx: &Context, chains: &[Chain], mermaid: bool) -> String {
         for (i, n) in nodes.iter().enumerate() {
             out.push_str(&format!("  n{i}[\"{}\"]\n", n.replace('"', "#quot;")));
         }
-        for (a, b, label, certain) in &edges {
-            let arrow = if *certain { "-->" } else { "-.->" };
+        for (a, b, label, line) in &edges {
+            let (arrow, label) = match line {
+                Line::Certain => ("-->", label.clone()),
+                Line::May => ("-.->", label.clone()),
+                Line::Undecided => ("-.->", format!("undecided: {label}")),
+            };
             out.push_str(&format!(
                 "  n{a} {arrow}|\"{}\"| n{b}\n",
                 label.replace('"', "#quot;")
@@ -393,8 +447,12 @@ fn picture(ctx: &Context, chains: &[Chain], mermaid: bool) -> String {
         for (i, n) in nodes.iter().enumerate() {
             out.push_str(&format!("  n{i} [label=\"{}\"];\n", escape(n)));
         }
-        for (a, b, label, certain) in &edges {
-            let style = if *certain { "" } else { ", style=dashed" };
+        for (a, b, label, line) in &edges {
+            let style = match line {
+                Line::Certain => "",
+                Line::May => ", style=dashed",
+                Line::Undecided => ", style=dotted, color=gray40, fontcolor=gray40",
+            };
             out.push_str(&format!(
                 "  n{a} -> n{b} [label=\"{}\"{style}];\n",
                 escape(label)
@@ -627,7 +685,14 @@ fn run(name: &str, from: Option<&str>, args: &Common, blast: bool, color: bool) 
         PathsFormat::Dot | PathsFormat::Mermaid => {
             print!(
                 "{}",
-                picture(&ctx, &shown, args.format == PathsFormat::Mermaid)
+                picture(
+                    &ctx,
+                    &shown,
+                    &undecided,
+                    &named.name,
+                    blast,
+                    args.format == PathsFormat::Mermaid
+                )
             );
         }
         PathsFormat::Text => {

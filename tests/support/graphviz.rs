@@ -1,0 +1,31 @@
+//! Pictures in Graphviz's language, read by Graphviz itself (its `dot` program) when it
+//! is installed, so that a picture tsacl prints is one the tool it is meant for accepts.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// Graphviz itself reads the picture, when it is installed.
+pub fn valid_dot(dot: &str) {
+    let Ok(mut child) = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("graphviz's dot is not installed: the picture's syntax is not checked");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "dot rejects the picture: {}\n{dot}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
