@@ -396,8 +396,12 @@ autogroups member, tagged and the role autogroups. `autogroup:self` makes the co
 with an internal server error.";
     IpPool = "TSA061", "ip-pool", Error(Capture("nodeattrs/nodeattrs-error-e4-reserved-ippool")),
         "A nodeAttrs ipPool is outside the allowed range",
-        "`ipPool` prefixes must lie inside 100.64.0.0/10 and outside the reserved ranges \
-100.100.100.0/24 and 100.115.92.0/23.\nViolation: `100.100.100.0/24`\nFix: `100.81.0.0/16`.";
+        "`ipPool` prefixes must lie inside 100.64.0.0/10 and must not overlap the ranges Tailscale \
+reserves: 100.100.0.0/24, 100.100.100.0/24 and 100.115.92.0/23 (\"Unavailable for IP pools\"; \
+\"IP pools can't overlap reserved ranges\", Tailscale's Reserved IP addresses, kb/1610; headscale \
+rejects an overlap too). The control plane answers `IPPool(100.100.100.0/24): network within \
+reserved range` for a pool inside one; a pool that contains one (`100.100.0.0/16`) overlaps it.\n\
+Violation: `100.100.100.0/24`\nFix: `100.81.0.0/16`.";
     InvalidTest = "TSA070", "invalid-test", Error(Capture("policytest/policytest-malformed-test-missing-src")),
         "A tests entry is malformed",
         "Each test has one `src` (a user, group, tag, host alias or IP) and `accept`/`deny` \
@@ -811,7 +815,9 @@ that lets it reach the destination on TCP port 22 (Tailscale's policy reference;
 the `ssh` rules and pass without it). The finding names each source (a user, a tag, a group's members) \
 and destination the `ssh` rule pairs that no rule lets through on tcp:22, so those connections fail. \
 Broad sources (`autogroup:member`, `autogroup:tagged`, `user:*@domain`, roles) are reported only \
-when none of the principals they take in gets through; a rule naming addresses (a host alias, an IP, \
+when none of the principals they take in gets through (the users the policy names among them, the \
+owner for `autogroup:member` and `autogroup:admin`); a user whose role the inventory does not give \
+may hold any role, so a rule for a role the user may hold counts; a rule naming addresses (a host alias, an IP, \
 a CIDR) that may be the devices' leaves the pair undecided, not reported. A tag stands for a device \
 carrying it alone (a second tag may bring rules of its own). A policy with neither \
 `acls` nor `grants` allows everything, port 22 included. An intents device's `ssh` compiles both \

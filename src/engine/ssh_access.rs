@@ -73,16 +73,35 @@ fn stand_in_users(policy: &Policy, inventory: Option<&Inventory>) -> Inventory {
     };
     for r in &policy.ssh {
         for s in r.src.iter().filter_map(|s| s.selector.as_ref()) {
-            // Every tailnet has an owner, and the owner is a member: a rule that lets the
-            // owner through lets `autogroup:member` through for someone.
-            let members = matches!(
+            // Every tailnet has an owner, and the owner is a member and an admin: a rule
+            // that lets the owner through lets `autogroup:member` (`autogroup:admin`)
+            // through for someone.
+            let owner_counts = matches!(
                 s,
-                Selector::Autogroup(Autogroup::Member | Autogroup::Members)
+                Selector::Autogroup(Autogroup::Member | Autogroup::Members | Autogroup::Admin)
             );
-            if members && !inv.users.iter().any(|u| u.login == OWNER_STAND_IN) {
+            if owner_counts && !inv.users.iter().any(|u| u.login == OWNER_STAND_IN) {
                 inv.users.push(User {
                     login: OWNER_STAND_IN.into(),
                     role: Role::Owner,
+                    shared: false,
+                });
+            }
+            // The stand-ins for users the policy does not name hold no role: roles are
+            // met through their own stand-ins ("(any admin)").
+            let other = match s {
+                Selector::Autogroup(Autogroup::Member | Autogroup::Members) => {
+                    Some(ANY_OTHER_MEMBER.to_string())
+                }
+                Selector::UserDomain(d) => Some(format!("(any other user)@{d}")),
+                _ => None,
+            };
+            if let Some(login) = other
+                && !inv.users.iter().any(|u| u.login == login)
+            {
+                inv.users.push(User {
+                    login,
+                    role: Role::Member,
                     shared: false,
                 });
             }
@@ -136,7 +155,32 @@ fn any_tagged(policy: &Policy) -> Vec<Principal> {
         .collect()
 }
 
-fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
+/// Who a role autogroup may stand for: the users the policy names whose role the inventory
+/// does not rule out (without one, any of them may hold it, as the offline tests read
+/// them), the owner for `autogroup:admin` (the owner is an admin), and a stand-in for
+/// the users the policy does not name.
+fn role_candidates(policy: &Policy, inventory: Option<&Inventory>, role: Role) -> Vec<Principal> {
+    let known = inventory.map(Inventory::users_by_login);
+    named_users(policy)
+        .into_iter()
+        .filter(
+            |login| match known.as_ref().and_then(|k| k.get(login.as_str())) {
+                None => true,
+                Some(u) => u.role == role || (role == Role::Admin && u.role == Role::Owner),
+            },
+        )
+        .chain((role == Role::Admin).then(|| OWNER_STAND_IN.to_string()))
+        .chain([format!("(any {})", role.name())])
+        .map(Principal::User)
+        .collect()
+}
+
+fn source_units(
+    policy: &Policy,
+    inventory: Option<&Inventory>,
+    sel: &Selector,
+    raw: &str,
+) -> Vec<Unit> {
     let one = |name: &str, p: Principal| Unit {
         name: name.to_string(),
         candidates: vec![p],
@@ -172,7 +216,10 @@ fn source_units(policy: &Policy, sel: &Selector, raw: &str) -> Vec<Unit> {
             vec![one(raw, Principal::User("(any shared user)".into()))]
         }
         Selector::Autogroup(a) => match Role::of_autogroup(*a) {
-            Some(role) => vec![one(raw, Principal::User(format!("(any {})", role.name())))],
+            Some(role) => vec![Unit {
+                name: raw.to_string(),
+                candidates: role_candidates(policy, inventory, role),
+            }],
             None => Vec::new(),
         },
         // Not an SSH source the control plane accepts: validation reports it.
@@ -377,7 +424,9 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
         return Vec::new();
     }
     let users = stand_in_users(policy, inventory);
-    let roles = Roles::of(Some(&users));
+    // A user whose role is not known may hold any: a pair is reported only if no role
+    // opens it.
+    let roles = Roles::of_or_every(&users);
     let units: Vec<(Vec<Unit>, Vec<DstUnit>)> = policy
         .ssh
         .iter()
@@ -385,7 +434,14 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
             let sources = rule
                 .src
                 .iter()
-                .filter_map(|s| Some(source_units(policy, s.selector.as_ref()?, s.raw.trim())))
+                .filter_map(|s| {
+                    Some(source_units(
+                        policy,
+                        inventory,
+                        s.selector.as_ref()?,
+                        s.raw.trim(),
+                    ))
+                })
                 .flatten()
                 .collect();
             let destinations = rule
@@ -584,6 +640,76 @@ mod tests {
             "ssh": [{"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:prod"], "users": ["ubuntu"]}]
         }"#;
         assert!(pairs(text).is_empty());
+    }
+
+    /// A user the policy names may hold a role (a real policy: an ACL from the owner's
+    /// login to everything, SSH from `autogroup:admin`): the rule is usable unless an
+    /// inventory says that user holds another role. The owner is an admin.
+    #[test]
+    fn role_sources_include_the_named_users_who_may_hold_the_role() {
+        let text = r#"{
+            "tagOwners": {"tag:srv": []},
+            "acls": [{"action": "accept", "src": ["alice@example.com"], "dst": ["*:*"]}],
+            "ssh": [{"action": "check", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["root"]}]
+        }"#;
+        let p = policy(text);
+        assert!(gaps(&p, None).is_empty(), "{:?}", gaps(&p, None));
+        let with_role = |role: Role| Inventory {
+            users: vec![User {
+                login: "alice@example.com".into(),
+                role,
+                shared: false,
+            }],
+            ..Default::default()
+        };
+        for role in [Role::Admin, Role::Owner] {
+            assert!(gaps(&p, Some(&with_role(role))).is_empty(), "{role:?}");
+        }
+        let member = gaps(&p, Some(&with_role(Role::Member)));
+        assert_eq!(member.len(), 1, "alice is no admin: {member:?}");
+        assert_eq!(member[0].pairs[0].from, "autogroup:admin");
+        // An auditor's rule does not let an admin through, and a user is not both.
+        let auditor = text.replace("autogroup:admin", "autogroup:auditor");
+        assert!(gaps(&policy(&auditor), None).is_empty());
+        assert_eq!(
+            gaps(&policy(&auditor), Some(&with_role(Role::Admin))).len(),
+            1
+        );
+        // The owner, whoever it is, is an admin.
+        let owner = r#"{
+            "tagOwners": {"tag:srv": []},
+            "grants": [{"src": ["autogroup:owner"], "dst": ["tag:srv"], "ip": ["tcp:22"]}],
+            "ssh": [{"action": "check", "src": ["autogroup:admin"], "dst": ["tag:srv"], "users": ["root"]}]
+        }"#;
+        assert!(pairs(owner).is_empty(), "{:?}", pairs(owner));
+        let nobody = owner.replace("autogroup:owner", "tag:srv");
+        assert_eq!(pairs(&nobody).len(), 1);
+    }
+
+    /// A named user whose role no inventory gives may hold the role a network rule names
+    /// (cryan1988/tailscale-infra: the admins reach their own devices; SSH for one user).
+    #[test]
+    fn a_named_source_may_hold_the_role_a_network_rule_names() {
+        let text = r#"{
+            "grants": [{"src": ["autogroup:admin"], "dst": ["autogroup:self"], "ip": ["*"]}],
+            "ssh": [{"action": "accept", "src": ["conal@example.com"], "dst": ["autogroup:self"], "users": ["root"]}]
+        }"#;
+        let p = policy(text);
+        assert!(gaps(&p, None).is_empty(), "{:?}", gaps(&p, None));
+        let as_role = |role: Role| Inventory {
+            users: vec![User {
+                login: "conal@example.com".into(),
+                role,
+                shared: false,
+            }],
+            ..Default::default()
+        };
+        assert!(gaps(&p, Some(&as_role(Role::Owner))).is_empty());
+        assert_eq!(gaps(&p, Some(&as_role(Role::Auditor))).len(), 1);
+        // Shared in, a user is no member: a member's rule does not reach them, yet the
+        // user may be a member.
+        let members = text.replace("autogroup:admin", "autogroup:member");
+        assert!(pairs(&members).is_empty());
     }
 
     #[test]

@@ -31,8 +31,11 @@ const ALLOWED_TAILSCALE_CAPS: &[&str] = &[
 const REJECTED_TAILSCALE_CAPS: &[&str] =
     &["tailscale.com/cap/funnel", "tailscale.com/cap/relay-target"];
 
-/// Node IPs come from 100.64.0.0/10, minus these ranges Tailscale reserves.
-const RESERVED_POOLS: &[&str] = &["100.100.100.0/24", "100.115.92.0/23"];
+/// Node IPs come from 100.64.0.0/10, minus these ranges Tailscale reserves: "Unavailable
+/// for IP pools", and "IP pools can't overlap reserved ranges" (Tailscale docs, Reserved IP
+/// addresses, kb/1610); headscale, which follows the control plane, rejects an overlap
+/// too (`validateNodeAttrIPPool`).
+const RESERVED_POOLS: &[&str] = &["100.100.0.0/24", "100.100.100.0/24", "100.115.92.0/23"];
 
 impl Validator<'_> {
     pub(super) fn rules(&mut self) {
@@ -369,17 +372,32 @@ impl Validator<'_> {
                 Some(p) if !cgnat.contains(&p) => {
                     format!("IPPool({text}): network not within 100.64.0.0/10")
                 }
-                Some(p)
-                    if RESERVED_POOLS
+                Some(p) => {
+                    let reserved = RESERVED_POOLS
                         .iter()
-                        .any(|r| Prefix::parse(r).expect("constant").overlaps(&p)) =>
-                {
-                    format!("IPPool({text}): network within reserved range")
+                        .map(|r| (*r, Prefix::parse(r).expect("constant")))
+                        .filter(|(_, r)| r.overlaps(&p))
+                        .collect::<Vec<_>>();
+                    match reserved.as_slice() {
+                        [] => continue,
+                        // The control plane's own words (capture e4), for a pool inside one.
+                        [(_, r)] if r.contains(&p) => {
+                            format!("IPPool({text}): network within reserved range")
+                        }
+                        _ => format!(
+                            "IPPool({text}): network overlaps reserved range{} {} (IP pools can't overlap Tailscale's reserved ranges)",
+                            if reserved.len() == 1 { "" } else { "s" },
+                            reserved
+                                .iter()
+                                .map(|(text, _)| *text)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
                 }
-                Some(_) => continue,
             };
             let d = self.report(Code::IpPool, pool.span, message);
-            d.help = Some("choose a prefix inside 100.64.0.0/10 avoiding 100.100.100.0/24 and 100.115.92.0/23".into());
+            d.help = Some("choose a prefix inside 100.64.0.0/10 avoiding Tailscale's reserved 100.100.0.0/24, 100.100.100.0/24 and 100.115.92.0/23 (kb/1610, Reserved IP addresses)".into());
         }
     }
 

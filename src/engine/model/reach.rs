@@ -153,6 +153,10 @@ pub enum Side {
 #[derive(Default)]
 pub struct Roles<'a> {
     users: Option<rustc_hash::FxHashMap<&'a str, &'a super::inventory::User>>,
+    /// A user the inventory does not list holds every role and standing at once (is a
+    /// member and shared in too): what such a user reaches is then the union of what each
+    /// reading reaches, since rules only allow.
+    unlisted_hold_all: bool,
 }
 
 impl<'a> Roles<'a> {
@@ -160,21 +164,41 @@ impl<'a> Roles<'a> {
     pub fn of(inventory: Option<&'a Inventory>) -> Roles<'a> {
         Roles {
             users: inventory.map(Inventory::users_by_login),
+            unlisted_hold_all: false,
+        }
+    }
+    /// The roles `inventory` gives, and every role for a user it does not list: for
+    /// answers that must hold whatever those users' roles are ("surely cannot reach").
+    pub fn of_or_every(inventory: &'a Inventory) -> Roles<'a> {
+        Roles {
+            users: Some(inventory.users_by_login()),
+            unlisted_hold_all: true,
         }
     }
     /// No inventory: no user has a role or is shared in.
     pub fn none() -> Roles<'static> {
-        Roles { users: None }
+        Roles {
+            users: None,
+            unlisted_hold_all: false,
+        }
     }
     fn user(&self, login: &str) -> Option<&super::inventory::User> {
         self.users.as_ref()?.get(login).copied()
     }
     fn has(&self, login: &str, role: Role) -> bool {
-        self.user(login)
-            .is_some_and(|u| u.role == role || (role == Role::Admin && u.role == Role::Owner))
+        match self.user(login) {
+            Some(u) => u.role == role || (role == Role::Admin && u.role == Role::Owner),
+            None => self.unlisted_hold_all,
+        }
+    }
+    fn member(&self, login: &str) -> bool {
+        self.user(login).is_none_or(|u| !u.shared)
     }
     fn shared(&self, login: &str) -> bool {
-        self.user(login).is_some_and(|u| u.shared)
+        match self.user(login) {
+            Some(u) => u.shared,
+            None => self.unlisted_hold_all,
+        }
     }
 }
 
@@ -199,7 +223,7 @@ pub fn contains(
         }
         (S::Tag(t), P::Tags(ts)) => ts.contains(t),
         (S::Autogroup(a), P::User(p)) => match a {
-            Autogroup::Member | Autogroup::Members => !roles.shared(p),
+            Autogroup::Member | Autogroup::Members => roles.member(p),
             Autogroup::Shared => roles.shared(p),
             Autogroup::Owner => roles.has(p, Role::Owner),
             Autogroup::Admin => roles.has(p, Role::Admin),
