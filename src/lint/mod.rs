@@ -322,9 +322,13 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
         }
     }
 
-    // Duplicate tests.
-    let mut seen: Vec<(String, &crate::model::Test)> = Vec::new();
-    for t in &policy.tests {
+    // Duplicate tests. One that asserts nothing is invalid (TSA070), not a repeat.
+    let mut seen: rustc_hash::FxHashSet<String> = rustc_hash::FxHashSet::default();
+    for t in policy
+        .tests
+        .iter()
+        .filter(|t| !(t.accept.is_empty() && t.deny.is_empty()))
+    {
         let key = format!(
             "{:?}|{:?}|{:?}|{:?}",
             t.src.as_ref().map(|s| s.value.trim()),
@@ -332,14 +336,12 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
             t.accept.iter().map(|a| a.value.trim()).collect::<Vec<_>>(),
             t.deny.iter().map(|a| a.value.trim()).collect::<Vec<_>>()
         );
-        if seen.iter().any(|(k, _)| *k == key) {
+        if !seen.insert(key) {
             diags.push(Diagnostic::new(
                 Code::DuplicateTest,
                 at(t.span),
                 "this test repeats an earlier one",
             ));
-        } else {
-            seen.push((key, t));
         }
     }
 }
@@ -457,6 +459,12 @@ mod tests {
         let t = r#"{"src": "a@example.com", "accept": ["10.0.0.1:22"]}"#;
         assert!(lints(&format!(r#"{{"tests": [{t}, {t}]}}"#)).contains(&Code::DuplicateTest));
         assert!(!lints(&format!(r#"{{"tests": [{t}]}}"#)).contains(&Code::DuplicateTest));
+        // Tests that assert nothing are invalid (TSA070), not repeats of each other.
+        let nothing = r#"{"src": "a@example.com"}"#;
+        assert!(
+            !lints(&format!(r#"{{"tests": [{nothing}, {nothing}]}}"#))
+                .contains(&Code::DuplicateTest)
+        );
     }
 
     /// Accept and deny tests for one source in two entries: real policies push this, and

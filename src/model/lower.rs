@@ -59,6 +59,9 @@ pub const TOP_LEVEL: &[&str] = &[
     "randomizeClientPort",
     "attrConfig",
     "nodeVisibility",
+    // DNS records the control plane adds to MagicDNS: a list (Tailscale's own
+    // tailscale-acl-combiner merges it as one of the policy's array sections).
+    "extraDNSRecords",
 ];
 
 /// The fields of each kind of element, as the control plane spells them.
@@ -586,8 +589,12 @@ impl Lowerer<'_> {
                             );
                     }
                 }
-                "derpMap" | "attrConfig" | "nodeVisibility" => {
-                    if name != "nodeVisibility"
+                "derpMap" | "attrConfig" | "nodeVisibility" | "extraDNSRecords" => {
+                    if name == "extraDNSRecords" {
+                        if !matches!(member.value.kind, Kind::Array(_) | Kind::Null) {
+                            self.wrong_type(&member.value, name, "an array");
+                        }
+                    } else if name != "nodeVisibility"
                         && !matches!(member.value.kind, Kind::Object(_) | Kind::Null)
                     {
                         self.wrong_type(&member.value, name, "an object");
@@ -683,7 +690,25 @@ impl Lowerer<'_> {
                             Code::MissingPort
                         };
                         let d = self.report(code, raw.span, format!("dst={:?}: {e}", raw.value));
-                        d.help = Some(if code == Code::MissingPort {
+                        let word = port_spec.trim().to_ascii_lowercase();
+                        // `group:users:icmp`: a whole selector, then a protocol where the
+                        // ports go (a real policy); `tag:web` alone splits into `tag` and `web`.
+                        let whole_host = host_raw.contains(':')
+                            || !matches!(
+                                &*host_raw,
+                                "tag" | "group" | "autogroup" | "user" | "ipset" | "svc"
+                            );
+                        let protocol = ports::PROTOCOL_NAMES.iter().any(|(n, _)| *n == word);
+                        d.help = Some(if code == Code::MissingPort && whole_host && protocol {
+                            format!(
+                                "\"{word}\" is a protocol, not a port: write \"{host_raw}:*\" and give the rule \"proto\": \"{word}\""
+                            )
+                        } else if code == Code::MissingPort && whole_host && host_raw.contains(':')
+                        {
+                            format!(
+                                "\"{word}\" is not a port: ACL destinations are host:ports, split at the last colon; write \"{host_raw}:PORT\" (ports are *, N, N-M or a comma list)"
+                            )
+                        } else if code == Code::MissingPort {
                             format!(
                                 "ACL destinations are host:ports, split at the last colon; did you mean \"{}:*\"?",
                                 raw.value.trim()

@@ -114,6 +114,18 @@ fn unknown_and_legacy_keys_are_warnings() {
     );
     let unknown = d.iter().find(|d| d.code == Code::UnknownField).unwrap();
     assert_eq!(unknown.help.as_deref(), Some("did you mean \"dst\"?"));
+    // A section Tailscale's own tooling knows (tailscale-acl-combiner), kept as it is.
+    let d = run(
+        r#"{"extraDNSRecords": [{"Name": "nas.example.ts.net", "Value": "100.64.0.9"}]}"#,
+        &Options::default(),
+    );
+    assert!(d.is_empty(), "{d:?}");
+    let d = run(r#"{"extraDNSRecords": {}}"#, &Options::default());
+    assert!(
+        d.iter().any(|d| d.code == Code::WrongType
+            && d.message == "extraDNSRecords must be an array, not an object"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -189,6 +201,17 @@ fn groups_and_hosts() {
         r#""groups": {"group:a": ["autogroup:admin"]}"#,
         Code::InvalidGroup,
         "group members must be users, not an autogroup",
+    );
+    // A bare word is a host alias only where `hosts` defines it (headscale's plain users).
+    reports(
+        r#""groups": {"group:a": ["tudex"]}"#,
+        Code::InvalidGroup,
+        "\"tudex\": group members must be users, and a login name has an @",
+    );
+    reports(
+        r#""hosts": {"nas": "100.64.0.9"}, "groups": {"group:a": ["nas"]}"#,
+        Code::InvalidGroup,
+        "\"nas\": group members must be users, not a host alias",
     );
     reports(
         r#""acls": [{"action": "accept", "src": ["group:missing"], "dst": ["*:*"]}]"#,
@@ -304,6 +327,30 @@ fn acl_rules() {
         Code::MissingPort,
         "dst=\"tag:server:ssh\": port range \"ssh\": invalid first integer",
     );
+    // The help suggests what the control plane takes: `group:users:icmp` is a protocol
+    // where the ports go (a real policy), `tag:server:ssh` a name, `tag:server` no port.
+    let help = |dst: &str| {
+        let policy = format!(
+            r#"{{{TAGS}, "acls": [{{"action": "accept", "src": ["*"], "dst": ["{dst}"]}}]}}"#
+        );
+        run(&policy, &Options::default())
+            .into_iter()
+            .find(|d| d.code == Code::MissingPort)
+            .and_then(|d| d.help)
+            .unwrap_or_default()
+    };
+    assert!(
+        help("tag:server:icmp").contains(r#""icmp" is a protocol, not a port: write "tag:server:*" and give the rule "proto": "icmp""#),
+        "{}",
+        help("tag:server:icmp")
+    );
+    assert!(
+        help("tag:server:ssh").contains(r#"write "tag:server:PORT""#),
+        "{}",
+        help("tag:server:ssh")
+    );
+    assert!(help("tag:server").contains(r#"did you mean "tag:server:*"?"#));
+    assert!(help("autogroup:self").contains(r#"did you mean "autogroup:self:*"?"#));
     reports(
         r#""acls": [{"action": "accept", "src": ["*"], "dst": ["tag:server:0"]}]"#,
         Code::InvalidPort,
@@ -710,6 +757,23 @@ fn tests_and_ssh_tests() {
     accepts(&s(
         r#"{"src": "a@example.com", "dst": ["tag:server", "100.64.0.16", "a@example.com"], "accept": ["root"], "check": ["ubuntu"], "deny": ["admin"]}"#,
     ));
+    // A list Go cannot decode (`"accept": true`) is that error alone: the control plane
+    // answers the decoding error and checks nothing more (a real policy wrote tests so).
+    for (section, body) in [
+        ("tests", r#"{"src": "a@example.com", "accept": true}"#),
+        (
+            "sshTests",
+            r#"{"src": "a@example.com", "dst": ["tag:server"], "accept": "root"}"#,
+        ),
+    ] {
+        let policy = format!(r#"{{{TAGS}, "{section}": [{body}]}}"#);
+        let codes: Vec<Code> = findings(&policy).into_iter().map(|(c, _, _)| c).collect();
+        assert!(codes.contains(&Code::WrongType), "{section}: {codes:?}");
+        assert!(
+            !codes.contains(&Code::InvalidTest) && !codes.contains(&Code::InvalidSshTest),
+            "{section}: {codes:?}"
+        );
+    }
     // Only headscale is known to reject it; a live policy carries one.
     accepts(&s(r#"{"src": "tag:server", "deny": ["root"]}"#));
     reports(

@@ -146,6 +146,21 @@ impl Validator<'_> {
                     d.help = Some(format!("list the users of {inner} in {name} instead"));
                 }
                 Ok(Selector::User(_)) => {}
+                // A bare word reads as a host alias only if `hosts` defines it: otherwise
+                // it is a login without its domain (headscale's plain user names).
+                Ok(Selector::Host(h)) if !self.hosts.contains(h.as_str()) => {
+                    let d = self.report(
+                        Code::InvalidGroup,
+                        member.span,
+                        format!(
+                            "groups[{name:?}]: {text:?}: group members must be users, and a login name has an @"
+                        ),
+                    );
+                    d.help = Some(
+                        "write the whole login name, such as alice@example.com or alice@github"
+                            .into(),
+                    );
+                }
                 Ok(other) => {
                     let d = self.report(
                         Code::InvalidGroup,

@@ -43,11 +43,23 @@ pub fn parse_test_destination(text: &str) -> Result<TestDestination, String> {
 }
 
 impl Validator<'_> {
+    /// Whether a value inside `span` has a type Go cannot decode into its field (TSA004):
+    /// the control plane answers with that decoding error and checks nothing further, so a
+    /// list left empty by it is not reported again as missing.
+    fn undecodable_in(&self, span: crate::syntax::Span) -> bool {
+        self.diags.iter().any(|d| {
+            d.code == Code::WrongType
+                && d.primary.file == self.file
+                && span.start <= d.primary.span.start
+                && d.primary.span.end <= span.end
+        })
+    }
+
     pub(super) fn tests(&mut self) {
         let policy = self.policy;
         for test in &policy.tests {
             self.test_src(test.src.as_ref(), test.span, "test");
-            if test.accept.is_empty() && test.deny.is_empty() {
+            if test.accept.is_empty() && test.deny.is_empty() && !self.undecodable_in(test.span) {
                 self.report(
                     Code::InvalidTest,
                     test.span,
@@ -273,7 +285,11 @@ impl Validator<'_> {
                 d.help = Some("SSH test destinations are users, groups, tags, host aliases or IPv4 addresses, without a port".into());
             }
         }
-        if test.accept.is_empty() && test.check.is_empty() && test.deny.is_empty() {
+        if test.accept.is_empty()
+            && test.check.is_empty()
+            && test.deny.is_empty()
+            && !self.undecodable_in(test.span)
+        {
             self.report(
                 Code::InvalidSshTest,
                 test.span,
