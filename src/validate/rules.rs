@@ -25,11 +25,15 @@ const ALLOWED_TAILSCALE_CAPS: &[&str] = &[
 ];
 
 /// Tailscale capability names the control plane is recorded rejecting in grants
-/// (captures grant-k10 and grant-a5: "capability name must not be in the tailscale.com
-/// domain"). Other names under tailscale.com are decided by the server's own list, which
-/// grows with Tailscale's features: tsacl warns (TSA045) rather than guess.
-const REJECTED_TAILSCALE_CAPS: &[&str] =
-    &["tailscale.com/cap/funnel", "tailscale.com/cap/relay-target"];
+/// (captures grant-k10 and grant-a5, and headscale's published capture grant-k9 for
+/// `ingress`, taken from tailscale.com in April 2026: "capability name must not be in the
+/// tailscale.com domain"). Other names under tailscale.com are decided by the server's own
+/// list, which grows with Tailscale's features: tsacl warns (TSA045) rather than guess.
+const REJECTED_TAILSCALE_CAPS: &[&str] = &[
+    "tailscale.com/cap/funnel",
+    "tailscale.com/cap/ingress",
+    "tailscale.com/cap/relay-target",
+];
 
 /// Node IPs come from 100.64.0.0/10, minus these ranges Tailscale reserves: "Unavailable
 /// for IP pools", and "IP pools can't overlap reserved ranges" (Tailscale docs, Reserved IP
@@ -492,6 +496,7 @@ mod tests {
         assert_eq!(check_capability_name("tailscale.com/cap/pam"), Fine);
         assert!(rejected("tailscale.com/cap/funnel"));
         assert!(rejected("tailscale.com/cap/relay-target"));
+        assert!(rejected("tailscale.com/cap/ingress"));
         assert!(rejected("https://example.com/cap"));
         assert!(rejected("nocap"));
         assert_eq!(
