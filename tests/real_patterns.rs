@@ -525,3 +525,27 @@ fn comments_written_as_keys_are_one_warning() {
         "{found:#?}"
     );
 }
+
+/// A personal tailnet's pattern (harivansh-afk/nix, cryan1988/tailscale-infra): network
+/// access for the owner or the admins by role, Tailscale SSH for the owner by login. Whose
+/// role that login holds a policy file does not say; TSA219 ("cannot be used") must not
+/// claim it.
+#[test]
+fn ssh_by_login_with_network_access_by_role() {
+    passes(
+        r#"{
+            "tagOwners": {"tag:shared": ["autogroup:owner"]},
+            "acls": [
+                {"action": "accept", "src": ["autogroup:owner"], "dst": ["*:*"]},
+                {"action": "accept", "src": ["tag:shared"], "dst": ["autogroup:owner:*"]},
+            ],
+            "grants": [{"src": ["autogroup:admin"], "dst": ["autogroup:self"], "ip": ["*"]}],
+            "ssh": [
+                {"action": "accept", "src": ["owner@example.com"], "dst": ["autogroup:self"], "users": ["autogroup:nonroot", "root"]},
+                {"action": "accept", "src": ["owner@example.com"], "dst": ["tag:shared"], "users": ["root"]},
+                {"action": "check", "src": ["autogroup:admin"], "dst": ["tag:shared"], "users": ["root"]},
+            ],
+        }"#,
+        &["TSA219"],
+    );
+}
