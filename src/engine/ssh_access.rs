@@ -21,6 +21,8 @@ use super::inventory::{Inventory, Role, User};
 use super::reach::{EntryView, Principal, Roles, Side, contains};
 use crate::model::{Autogroup, Policy, Selector, SshRule};
 use crate::syntax::Span;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
 /// Whether the network lets a source reach a destination on TCP port 22.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,10 +60,49 @@ pub struct Gap {
 const OWNER_STAND_IN: &str = "(the owner)";
 
 /// What one selector of an `ssh` rule stands for: a name, and the principals of which at
-/// least one must get through.
+/// least one must get through. A broad selector's list is shared by every rule naming it
+/// ([`Lists`]): with thousands of named users, one copy per rule was quadratic.
 struct Unit {
     name: String,
-    candidates: Vec<Principal>,
+    candidates: Arc<[Principal]>,
+}
+
+/// The candidate lists of broad selectors, each built once per policy.
+struct Lists<'p> {
+    policy: &'p Policy,
+    inventory: Option<&'p Inventory>,
+    named: Option<Vec<String>>,
+    built: FxHashMap<String, Arc<[Principal]>>,
+}
+
+impl<'p> Lists<'p> {
+    fn new(policy: &'p Policy, inventory: Option<&'p Inventory>) -> Self {
+        Lists {
+            policy,
+            inventory,
+            named: None,
+            built: FxHashMap::default(),
+        }
+    }
+
+    fn named(&mut self) -> &[String] {
+        self.named.get_or_insert_with(|| named_users(self.policy))
+    }
+
+    /// The list `key` names, built by `build` from the named users on first use.
+    fn get(
+        &mut self,
+        key: &str,
+        build: impl FnOnce(&[String], &'p Policy, Option<&'p Inventory>) -> Vec<Principal>,
+    ) -> Arc<[Principal]> {
+        if let Some(list) = self.built.get(key) {
+            return list.clone();
+        }
+        let (policy, inventory) = (self.policy, self.inventory);
+        let list: Arc<[Principal]> = build(self.named(), policy, inventory).into();
+        self.built.insert(key.to_string(), list.clone());
+        list
+    }
 }
 
 /// Stand-in users for the roles and standings `ssh` sources name, added to a copy of the
@@ -159,67 +200,70 @@ fn any_tagged(policy: &Policy) -> Vec<Principal> {
 /// does not rule out (without one, any of them may hold it, as the offline tests read
 /// them), the owner for `autogroup:admin` (the owner is an admin), and a stand-in for
 /// the users the policy does not name.
-fn role_candidates(policy: &Policy, inventory: Option<&Inventory>, role: Role) -> Vec<Principal> {
+fn role_candidates(named: &[String], inventory: Option<&Inventory>, role: Role) -> Vec<Principal> {
     let known = inventory.map(Inventory::users_by_login);
-    named_users(policy)
-        .into_iter()
+    named
+        .iter()
         .filter(
             |login| match known.as_ref().and_then(|k| k.get(login.as_str())) {
                 None => true,
                 Some(u) => u.role == role || (role == Role::Admin && u.role == Role::Owner),
             },
         )
+        .cloned()
         .chain((role == Role::Admin).then(|| OWNER_STAND_IN.to_string()))
         .chain([format!("(any {})", role.name())])
         .map(Principal::User)
         .collect()
 }
 
-fn source_units(
-    policy: &Policy,
-    inventory: Option<&Inventory>,
-    sel: &Selector,
-    raw: &str,
-) -> Vec<Unit> {
+fn source_units(lists: &mut Lists, sel: &Selector, raw: &str) -> Vec<Unit> {
     let one = |name: &str, p: Principal| Unit {
         name: name.to_string(),
-        candidates: vec![p],
+        candidates: Arc::from([p]),
     };
+    let broad = |candidates: Arc<[Principal]>| {
+        vec![Unit {
+            name: raw.to_string(),
+            candidates,
+        }]
+    };
+    let policy = lists.policy;
     match sel {
         Selector::User(u) => vec![one(u, Principal::User(u.clone()))],
         Selector::Group(g) => super::structural::group_logins(policy, g)
             .map(|login| one(&login, Principal::User(login.to_string())))
             .collect(),
         Selector::Tag(t) => vec![one(t, Principal::Tags(vec![t.clone()]))],
-        Selector::Autogroup(Autogroup::Member | Autogroup::Members) => vec![Unit {
-            name: raw.to_string(),
-            candidates: named_users(policy)
-                .into_iter()
-                .chain([ANY_OTHER_MEMBER.to_string(), OWNER_STAND_IN.to_string()])
-                .map(Principal::User)
-                .collect(),
-        }],
-        Selector::UserDomain(d) => vec![Unit {
-            name: raw.to_string(),
-            candidates: named_users(policy)
-                .into_iter()
+        Selector::Autogroup(Autogroup::Member | Autogroup::Members) => {
+            broad(lists.get("autogroup:member", |named, _, _| {
+                named
+                    .iter()
+                    .cloned()
+                    .chain([ANY_OTHER_MEMBER.to_string(), OWNER_STAND_IN.to_string()])
+                    .map(Principal::User)
+                    .collect()
+            }))
+        }
+        Selector::UserDomain(d) => broad(lists.get(raw, |named, _, _| {
+            named
+                .iter()
                 .filter(|u| u.rsplit_once('@').is_some_and(|(_, ud)| ud == d))
+                .cloned()
                 .chain([format!("(any other user)@{d}")])
                 .map(Principal::User)
-                .collect(),
-        }],
-        Selector::Autogroup(Autogroup::Tagged) => vec![Unit {
-            name: raw.to_string(),
-            candidates: any_tagged(policy),
-        }],
+                .collect()
+        })),
+        Selector::Autogroup(Autogroup::Tagged) => {
+            broad(lists.get("autogroup:tagged", |_, policy, _| any_tagged(policy)))
+        }
         Selector::Autogroup(Autogroup::Shared) => {
             vec![one(raw, Principal::User("(any shared user)".into()))]
         }
         Selector::Autogroup(a) => match Role::of_autogroup(*a) {
-            Some(role) => vec![Unit {
-                name: raw.to_string(),
-                candidates: role_candidates(policy, inventory, role),
-            }],
+            Some(role) => broad(lists.get(raw, |named, _, inventory| {
+                role_candidates(named, inventory, role)
+            })),
             None => Vec::new(),
         },
         // Not an SSH source the control plane accepts: validation reports it.
@@ -234,23 +278,31 @@ enum DstUnit {
     OwnDevices,
 }
 
-fn destination_unit(policy: &Policy, sel: &Selector, raw: &str) -> Option<DstUnit> {
+fn destination_unit(lists: &mut Lists, sel: &Selector, raw: &str) -> Option<DstUnit> {
     Some(match sel {
         Selector::Tag(t) => DstUnit::Fixed(Unit {
             name: t.clone(),
-            candidates: vec![Principal::Tags(vec![t.clone()])],
+            candidates: Arc::from([Principal::Tags(vec![t.clone()])]),
         }),
         Selector::User(u) => DstUnit::Fixed(Unit {
             name: u.clone(),
-            candidates: vec![Principal::User(u.clone())],
+            candidates: Arc::from([Principal::User(u.clone())]),
         }),
         Selector::Autogroup(Autogroup::Tagged) => DstUnit::Fixed(Unit {
             name: raw.to_string(),
-            candidates: any_tagged(policy),
+            candidates: lists.get("autogroup:tagged", |_, policy, _| any_tagged(policy)),
         }),
         Selector::Autogroup(Autogroup::SelfDevices) => DstUnit::OwnDevices,
         _ => return None,
     })
+}
+
+/// Where a fixed destination's list lives (the memo's key).
+fn key_of(d: &DstUnit) -> usize {
+    match d {
+        DstUnit::Fixed(u) => u.candidates.as_ptr() as usize,
+        DstUnit::OwnDevices => 0,
+    }
 }
 
 fn opens_tcp_22(e: &EntryView) -> bool {
@@ -427,6 +479,7 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
     // A user whose role is not known may hold any: a pair is reported only if no role
     // opens it.
     let roles = Roles::of_or_every(&users);
+    let mut lists = Lists::new(policy, inventory);
     let units: Vec<(Vec<Unit>, Vec<DstUnit>)> = policy
         .ssh
         .iter()
@@ -434,68 +487,86 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
             let sources = rule
                 .src
                 .iter()
-                .filter_map(|s| {
-                    Some(source_units(
-                        policy,
-                        inventory,
-                        s.selector.as_ref()?,
-                        s.raw.trim(),
-                    ))
-                })
+                .filter_map(|s| Some(source_units(&mut lists, s.selector.as_ref()?, s.raw.trim())))
                 .flatten()
                 .collect();
             let destinations = rule
                 .dst
                 .iter()
-                .filter_map(|d| destination_unit(policy, d.selector.as_ref()?, d.raw.trim()))
+                .filter_map(|d| destination_unit(&mut lists, d.selector.as_ref()?, d.raw.trim()))
                 .collect();
             (sources, destinations)
         })
         .collect();
+    // Each distinct list once, by where it lives (shared lists are one allocation).
+    let key = |u: &Unit| u.candidates.as_ptr() as usize;
+    let all_units = || {
+        units.iter().flat_map(|(sources, destinations)| {
+            sources
+                .iter()
+                .chain(destinations.iter().filter_map(|d| match d {
+                    DstUnit::Fixed(u) => Some(u),
+                    DstUnit::OwnDevices => None,
+                }))
+        })
+    };
+    let mut distinct: FxHashMap<usize, &Unit> = FxHashMap::default();
+    for u in all_units() {
+        distinct.entry(key(u)).or_insert(u);
+    }
     // One model over every principal the rules stand for.
-    let principals = units.iter().flat_map(|(sources, destinations)| {
-        let fixed = destinations.iter().filter_map(|d| match d {
-            DstUnit::Fixed(u) => Some(u),
-            DstUnit::OwnDevices => None,
-        });
-        sources
-            .iter()
-            .chain(fixed)
-            .flat_map(|u| u.candidates.iter().cloned())
-    });
-    let model = AccessModel::new(policy, &roles, principals.collect::<Vec<_>>());
+    let principals: Vec<Principal> = distinct
+        .values()
+        .flat_map(|u| u.candidates.iter().cloned())
+        .collect();
+    let model = AccessModel::new(policy, &roles, principals);
     let port_22 = Port22::new(&model);
-    let id = |p: &Principal| model.id(p).expect("every candidate is in the model");
+    let ids: FxHashMap<usize, Vec<Id>> = distinct
+        .iter()
+        .map(|(&k, u)| {
+            let ids = u
+                .candidates
+                .iter()
+                .map(|p| model.id(p).expect("every candidate is in the model"))
+                .collect();
+            (k, ids)
+        })
+        .collect();
+    // Whether no candidate of one list gets through to any of another's (to their own
+    // devices when `to` is `None`), once per pair of lists.
+    let mut lacking_memo: FxHashMap<(usize, Option<usize>), bool> = FxHashMap::default();
     let mut out = Vec::new();
     for (i, (rule, (sources, destinations))) in policy.ssh.iter().zip(&units).enumerate() {
         let mut pairs = Vec::new();
         let mut total = 0;
         for s in sources {
+            let from = &ids[&key(s)];
             for d in destinations {
-                let (to, candidates): (String, Vec<(&Principal, &Principal)>) = match d {
-                    DstUnit::Fixed(u) => (
-                        u.name.clone(),
-                        s.candidates
-                            .iter()
-                            .flat_map(|a| u.candidates.iter().map(move |b| (a, b)))
-                            .collect(),
-                    ),
-                    DstUnit::OwnDevices => (
-                        "their own devices (autogroup:self)".to_string(),
-                        s.candidates
-                            .iter()
-                            .filter(|a| matches!(a, Principal::User(_)))
-                            .map(|a| (a, a))
-                            .collect(),
-                    ),
+                let (to, to_ids) = match d {
+                    DstUnit::Fixed(u) => (u.name.clone(), Some(&ids[&key(u)])),
+                    DstUnit::OwnDevices => ("their own devices (autogroup:self)".to_string(), None),
                 };
-                if candidates.is_empty() {
+                let users = || {
+                    from.iter()
+                        .copied()
+                        .filter(|&a| matches!(model.principal(a), Principal::User(_)))
+                };
+                let empty = match to_ids {
+                    Some(t) => from.is_empty() || t.is_empty(),
+                    None => users().next().is_none(),
+                };
+                if empty {
                     continue;
                 }
                 total += 1;
-                let lacking = candidates
-                    .iter()
-                    .all(|(a, b)| port_22.verdict(id(a), id(b)) == Verdict::Closed);
+                let lacking = *lacking_memo
+                    .entry((key(s), to_ids.map(|_| key_of(d))))
+                    .or_insert_with(|| match to_ids {
+                        Some(t) => from
+                            .iter()
+                            .all(|&a| t.iter().all(|&b| port_22.verdict(a, b) == Verdict::Closed)),
+                        None => users().all(|a| port_22.verdict(a, a) == Verdict::Closed),
+                    });
                 if lacking {
                     pairs.push(Pair {
                         from: s.name.clone(),
