@@ -21,7 +21,7 @@ use super::inventory::{Inventory, Role, User};
 use super::reach::{EntryView, Principal, Roles, Side, contains};
 use crate::model::{Autogroup, Policy, Selector, SshRule};
 use crate::syntax::Span;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
 
 /// Whether the network lets a source reach a destination on TCP port 22.
@@ -410,6 +410,62 @@ impl<'m, 'p> Port22<'m, 'p> {
     }
 }
 
+impl Port22<'_, '_> {
+    /// Whether no source in `from` (`members` holds the same ids) reaches `dst` on port 22,
+    /// nor may: `from.iter().all(|&a| self.verdict(a, dst) == Verdict::Closed)`, answered
+    /// from the entries reaching `dst`, each asked about the smaller of its sources and
+    /// `from`, rather than source by source (`autogroup:member` stands for every named
+    /// user). `any_to_addresses`: whether some source in `from` is a source of an address
+    /// rule (see [`Self::verdict`]).
+    fn closed_to(
+        &self,
+        from: &[Id],
+        members: &FxHashSet<Id>,
+        any_to_addresses: bool,
+        dst: Id,
+    ) -> bool {
+        let m = self.model;
+        if from.is_empty() {
+            return true;
+        }
+        if m.allows_all() || self.to_addresses_from_addresses || any_to_addresses {
+            return false;
+        }
+        let own = matches!(m.principal(dst), Principal::User(_)) && members.contains(&dst);
+        if own && self.own_devices_from_addresses {
+            return false;
+        }
+        for &e in m.reaching(dst) {
+            let e = e as usize;
+            if !self.opens[e] {
+                continue;
+            }
+            if m.destination(e) == Dst::OwnDevices {
+                // It leads only from `dst` itself.
+                if own && (m.sources_include(e, dst) || self.address_sources[e]) {
+                    return false;
+                }
+                continue;
+            }
+            if !m.leads(e, dst, dst) {
+                continue;
+            }
+            if self.address_sources[e] {
+                return false;
+            }
+            let through = if from.len() <= m.sources_size(e) {
+                from.iter().any(|&a| m.sources_include(e, a))
+            } else {
+                m.sources(e).any(|a| members.contains(&a))
+            };
+            if through {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// The `ssh` rules whose sources take in `src` and whose destinations take in `dst`: the
 /// rules that let `src` log in on `dst` (given network access to port 22).
 pub fn rules_between(
@@ -532,6 +588,14 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
             (k, ids)
         })
         .collect();
+    // Each list's ids as a set, and whether one of them is a source of an address rule.
+    let sets: FxHashMap<usize, (FxHashSet<Id>, bool)> = ids
+        .iter()
+        .map(|(&k, list)| {
+            let any = list.iter().any(|&a| port_22.to_addresses[a as usize]);
+            (k, (list.iter().copied().collect(), any))
+        })
+        .collect();
     // Whether no candidate of one list gets through to any of another's (to their own
     // devices when `to` is `None`), once per pair of lists.
     let mut lacking_memo: FxHashMap<(usize, Option<usize>), bool> = FxHashMap::default();
@@ -562,9 +626,11 @@ pub fn gaps(policy: &Policy, inventory: Option<&Inventory>) -> Vec<Gap> {
                 let lacking = *lacking_memo
                     .entry((key(s), to_ids.map(|_| key_of(d))))
                     .or_insert_with(|| match to_ids {
-                        Some(t) => from
-                            .iter()
-                            .all(|&a| t.iter().all(|&b| port_22.verdict(a, b) == Verdict::Closed)),
+                        Some(t) => {
+                            let (members, any_to_addresses) = &sets[&key(s)];
+                            t.iter()
+                                .all(|&b| port_22.closed_to(from, members, *any_to_addresses, b))
+                        }
                         None => users().all(|a| port_22.verdict(a, a) == Verdict::Closed),
                     });
                 if lacking {
@@ -781,6 +847,59 @@ mod tests {
         // user may be a member.
         let members = text.replace("autogroup:admin", "autogroup:member");
         assert!(pairs(&members).is_empty());
+    }
+
+    /// `closed_to` answers as asking `verdict` source by source, for every destination and
+    /// every run of sources, on policies with each kind of entry (sets, own devices,
+    /// addresses on either side, several protocols, the default allow-all).
+    #[test]
+    fn closed_to_is_verdict_for_every_source() {
+        let policies = [
+            format!(
+                r#"{{{DEFS}, "grants": [{{"src": ["group:admins"], "dst": ["tag:panda"], "ip": ["tcp:22"]}}, {{"src": ["autogroup:member"], "dst": ["autogroup:self"], "ip": ["*"]}}, {{"src": ["tag:redis"], "dst": ["tag:clanker"], "ip": ["udp:22", "tcp:2222"]}}], {SSH_ADMINS}}}"#
+            ),
+            format!(
+                r#"{{{DEFS}, "hosts": {{"panda": "100.64.0.5", "lab": "10.0.0.0/8"}}, "acls": [{{"action": "accept", "src": ["group:admins"], "dst": ["panda:22"]}}, {{"action": "accept", "src": ["lab"], "dst": ["tag:redis:22"]}}, {{"action": "accept", "src": ["ann@example.com"], "dst": ["autogroup:self:22"]}}], {SSH_ADMINS}}}"#
+            ),
+            format!(
+                r#"{{{DEFS}, "hosts": {{"lab": "10.0.0.0/8"}}, "acls": [{{"action": "accept", "src": ["lab"], "dst": ["autogroup:self:*"]}}, {{"action": "accept", "src": ["joel@example.com"], "dst": ["tag:panda:*"]}}], {SSH_ADMINS}}}"#
+            ),
+            format!("{{{DEFS}, {SSH_ADMINS}}}"),
+        ];
+        for text in &policies {
+            let p = policy(text);
+            let users = stand_in_users(&p, None);
+            let roles = Roles::of_or_every(&users);
+            let mut principals: Vec<Principal> =
+                ["joel@example.com", "ann@example.com", "(any admin)"]
+                    .into_iter()
+                    .map(|u| Principal::User(u.into()))
+                    .collect();
+            for t in ["tag:panda", "tag:clanker", "tag:redis"] {
+                principals.push(Principal::Tags(vec![t.into()]));
+            }
+            let model = AccessModel::new(&p, &roles, principals.clone());
+            let port_22 = Port22::new(&model);
+            let all: Vec<Id> = principals.iter().filter_map(|q| model.id(q)).collect();
+            // Every contiguous run of sources, the empty one included.
+            for start in 0..=all.len() {
+                for end in start..=all.len() {
+                    let from = &all[start..end];
+                    let members: FxHashSet<Id> = from.iter().copied().collect();
+                    let any = from.iter().any(|&a| port_22.to_addresses[a as usize]);
+                    for &dst in &all {
+                        let brute = from
+                            .iter()
+                            .all(|&a| port_22.verdict(a, dst) == Verdict::Closed);
+                        assert_eq!(
+                            port_22.closed_to(from, &members, any, dst),
+                            brute,
+                            "{text}: {from:?} to {dst}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
