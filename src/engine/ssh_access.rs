@@ -670,6 +670,18 @@ mod tests {
             .collect()
     }
 
+    /// An inventory of one user, a member holding `role`.
+    fn one_user(login: &str, role: Role) -> Inventory {
+        Inventory {
+            users: vec![User {
+                login: login.into(),
+                role,
+                shared: false,
+            }],
+            ..Default::default()
+        }
+    }
+
     const SSH_ADMINS: &str = r#""ssh": [{"action": "check", "src": ["group:admins"], "dst": ["tag:panda", "tag:clanker"], "users": ["root"]}]"#;
     const DEFS: &str = r#""groups": {"group:admins": ["joel@example.com", "ann@example.com"]},
         "tagOwners": {"tag:panda": [], "tag:clanker": [], "tag:redis": []}"#;
@@ -791,14 +803,7 @@ mod tests {
         }"#;
         let p = policy(text);
         assert!(gaps(&p, None).is_empty(), "{:?}", gaps(&p, None));
-        let with_role = |role: Role| Inventory {
-            users: vec![User {
-                login: "alice@example.com".into(),
-                role,
-                shared: false,
-            }],
-            ..Default::default()
-        };
+        let with_role = |role| one_user("alice@example.com", role);
         for role in [Role::Admin, Role::Owner] {
             assert!(gaps(&p, Some(&with_role(role))).is_empty(), "{role:?}");
         }
@@ -833,14 +838,7 @@ mod tests {
         }"#;
         let p = policy(text);
         assert!(gaps(&p, None).is_empty(), "{:?}", gaps(&p, None));
-        let as_role = |role: Role| Inventory {
-            users: vec![User {
-                login: "conal@example.com".into(),
-                role,
-                shared: false,
-            }],
-            ..Default::default()
-        };
+        let as_role = |role| one_user("conal@example.com", role);
         assert!(gaps(&p, Some(&as_role(Role::Owner))).is_empty());
         assert_eq!(gaps(&p, Some(&as_role(Role::Auditor))).len(), 1);
         // Shared in, a user is no member: a member's rule does not reach them, yet the
