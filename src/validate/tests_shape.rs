@@ -42,24 +42,36 @@ pub fn parse_test_destination(text: &str) -> Result<TestDestination, String> {
     }
 }
 
+/// Whether one of `spans` (sorted by start) lies inside `span`.
+fn within(spans: &[(u32, u32)], span: crate::syntax::Span) -> bool {
+    let first = spans.partition_point(|&(start, _)| start < span.start);
+    spans[first..]
+        .iter()
+        .take_while(|&&(start, _)| start < span.end)
+        .any(|&(_, end)| end <= span.end)
+}
+
 impl Validator<'_> {
-    /// Whether a value inside `span` has a type Go cannot decode into its field (TSA004):
+    /// Where values Go cannot decode into their field (TSA004) lie in this file, sorted:
     /// the control plane answers with that decoding error and checks nothing further, so a
     /// list left empty by it is not reported again as missing.
-    fn undecodable_in(&self, span: crate::syntax::Span) -> bool {
-        self.diags.iter().any(|d| {
-            d.code == Code::WrongType
-                && d.primary.file == self.file
-                && span.start <= d.primary.span.start
-                && d.primary.span.end <= span.end
-        })
+    fn undecodable(&self) -> Vec<(u32, u32)> {
+        let mut spans: Vec<(u32, u32)> = self
+            .diags
+            .iter()
+            .filter(|d| d.code == Code::WrongType && d.primary.file == self.file)
+            .map(|d| (d.primary.span.start, d.primary.span.end))
+            .collect();
+        spans.sort_unstable();
+        spans
     }
 
     pub(super) fn tests(&mut self) {
         let policy = self.policy;
+        let undecodable = self.undecodable();
         for test in &policy.tests {
             self.test_src(test.src.as_ref(), test.span, "test");
-            if test.accept.is_empty() && test.deny.is_empty() && !self.undecodable_in(test.span) {
+            if test.accept.is_empty() && test.deny.is_empty() && !within(&undecodable, test.span) {
                 self.report(
                     Code::InvalidTest,
                     test.span,
@@ -81,7 +93,7 @@ impl Validator<'_> {
             }
         }
         for test in &policy.ssh_tests {
-            self.ssh_test(test);
+            self.ssh_test(test, &undecodable);
         }
     }
 
@@ -227,7 +239,7 @@ impl Validator<'_> {
         }
     }
 
-    fn ssh_test(&mut self, test: &crate::model::SshTest) {
+    fn ssh_test(&mut self, test: &crate::model::SshTest, undecodable: &[(u32, u32)]) {
         if let Some(src) = self.test_src(test.src.as_ref(), test.span, "SSH tests")
             && let Selector::Autogroup(_) = src
         {
@@ -288,7 +300,7 @@ impl Validator<'_> {
         if test.accept.is_empty()
             && test.check.is_empty()
             && test.deny.is_empty()
-            && !self.undecodable_in(test.span)
+            && !within(undecodable, test.span)
         {
             self.report(
                 Code::InvalidSshTest,
