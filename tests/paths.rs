@@ -601,18 +601,21 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
 ], "users": [{"loginName": "ann@example.com", "role": "member"}]}"#,
     )
     .unwrap();
-    let doc = json(&tsacl(
-        &dir,
-        &[
-            "paths",
-            "tag:redis",
-            "policy.hujson",
-            "--inventory",
-            "inventory.json",
-            "--format",
-            "json",
-        ],
-    ));
+    let redis_with_inventory = |format: &str| {
+        tsacl(
+            &dir,
+            &[
+                "paths",
+                "tag:redis",
+                "policy.hujson",
+                "--inventory",
+                "inventory.json",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let doc = json(&redis_with_inventory("json"));
     let ci = chain(&doc, "tag:ci").expect("tag:ci SSHs into panda, which reaches redis");
     let kinds: Vec<&str> = ci["hops"]
         .as_array()
@@ -687,18 +690,7 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
     );
     assert!(!text.contains("  nothing\n"), "{text}");
     // The inventory decides it: no undecided chains.
-    let doc = json(&tsacl(
-        &dir,
-        &[
-            "paths",
-            "tag:redis",
-            "policy.hujson",
-            "--inventory",
-            "inventory.json",
-            "--format",
-            "json",
-        ],
-    ));
+    let doc = json(&redis_with_inventory("json"));
     assert_eq!(doc["undecided_chains"], serde_json::json!([]), "{doc:#}");
     // Blast from tag:panda: the rule from panda-host counts if tag:panda's devices hold it.
     let out = tsacl(&dir, &["blast", "tag:panda", "policy.hujson"]);
@@ -772,18 +764,7 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
         "{mermaid}"
     );
     // With the inventory nothing is open.
-    let out = tsacl(
-        &dir,
-        &[
-            "paths",
-            "tag:redis",
-            "policy.hujson",
-            "--inventory",
-            "inventory.json",
-            "--format",
-            "dot",
-        ],
-    );
+    let out = redis_with_inventory("dot");
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(!dot.contains("dotted") && dot.contains("tag:ci"), "{dot}");
     valid_dot(&dot);
