@@ -459,7 +459,10 @@ unless alice@example.com is a member without the admin role\"), one finding per 
 each undecided destination as a label. Offline, when four or more test entries are undecided for \
 devices' addresses (rules or tests that name devices by address or host alias), they are one \
 finding that marks each and says once what decides them: `--inventory`, or naming those devices \
-by tag or user; entries undecided for roles alone keep their own findings. Users the policy names count as members unless \
+by tag or user. Two or more entries that fail under one and the same condition on roles or \
+membership are one finding too, marking each (a personal tailnet's tests of its owner's access \
+all hold unless the owner lacks the owner role); an entry under its own condition keeps its own \
+finding. Users the policy names count as members unless \
 `--inventory` or `--tailnet-domain` says otherwise (stated once per file, TSA104), and a deny \
 test that holds for everyone outside the tailnet is no finding. An \
 assertion that fails under every assignment is still an error (TSA100/TSA101). An IP address \

@@ -977,31 +977,110 @@ fn many_tests_undecided_for_device_addresses_are_one_finding() {
     assert!(tests_only(found).is_empty());
 }
 
-#[test]
-fn tests_undecided_for_roles_alone_keep_their_own_conditions() {
-    // Each says its own short condition; none is folded however many there are.
+/// Five tests of the owner's access (each undecided for the owner's role alone), one
+/// test of alice's (undecided for hers), each test on its own line, the first silenced
+/// when `silence_first`.
+fn tests_of_two_roles(silence_first: bool) -> String {
     let tests: Vec<String> = (0..5)
         .map(|i| {
+            let comment = if i == 0 && silence_first {
+                "// tsacl-ignore: TSA102\n"
+            } else {
+                ""
+            };
             format!(
-                r#"{{"src": "owner@example.com", "accept": ["owner@example.com:{}"]}}"#,
+                r#"{comment}{{"src": "owner@example.com", "accept": ["owner@example.com:{}"]}}"#,
                 22 + i
             )
         })
         .collect();
-    let policy = format!(
+    format!(
         r#"{{
-        "grants": [{{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["tcp:22-26"]}}],
-        "tests": [{}],
+        "grants": [{{"src": ["autogroup:owner"], "dst": ["autogroup:owner"], "ip": ["tcp:22-26"]}},
+                   {{"src": ["autogroup:admin"], "dst": ["tag:db"], "ip": ["tcp:5432"]}}],
+        "tagOwners": {{"tag:db": []}},
+        "tests": [
+{},
+{{"src": "alice@example.com", "accept": ["tag:db:5432"]}}
+        ],
     }}"#,
-        tests.join(",")
-    );
-    let (code, found) = check(&policy, None, &[]);
+        tests.join(",\n")
+    )
+}
+
+#[test]
+fn tests_undecided_for_one_role_condition_are_one_finding() {
+    // Five tests that hold unless the owner lacks the owner role are one unknown fact,
+    // said once; alice's test, under its own condition, keeps its own finding.
+    let (code, found) = check(&tests_of_two_roles(false), None, &[]);
     assert_eq!(code, 0, "{found:?}");
-    let found: Vec<Finding> = tests_only(found)
-        .into_iter()
-        .filter(|f| f.code == "TSA102")
-        .collect();
-    assert_eq!(found.len(), 5, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"; 2], "{found:?}");
+    assert_eq!(
+        found[0].message,
+        "cannot decide 5 tests offline: each holds unless owner@example.com is not the tailnet's owner"
+    );
+    assert!(found[0].help.contains("--inventory"), "{}", found[0].help);
+    assert_eq!(
+        found[1].message,
+        "cannot decide offline: the test expects alice@example.com -> tag:db:5432 (tcp or udp) \
+         to be accepted, which holds unless alice@example.com is a member without the owner or admin role"
+    );
+    // The text marks each of the five.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "policy.hujson", &tests_of_two_roles(false));
+    let out = Command::new(env!("CARGO_BIN_EXE_tsacl"))
+        .args(["check", "--color", "never"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(text.matches("undecided").count(), 5, "{text}");
+    assert!(text.contains("to decide them"), "{text}");
+    // A test silenced on its own line is not counted.
+    let (_, found) = check(&tests_of_two_roles(true), None, &[]);
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"; 2], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .starts_with("cannot decide 4 tests offline: each holds unless owner@example.com"),
+        "{found:?}"
+    );
+    // An inventory that does not list the owner leaves it open, said the same way.
+    let alice = users(&[("alice@example.com", "admin", "member")]);
+    let (code, found) = check(&tests_of_two_roles(false), Some(&alice), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert_eq!(
+        found[0].message,
+        "cannot decide 5 tests: each holds unless owner@example.com is not the tailnet's owner"
+    );
+    // One that lists both decides every test.
+    let both = users(&[
+        ("alice@example.com", "admin", "member"),
+        ("owner@example.com", "owner", "member"),
+    ]);
+    let (code, found) = check(&tests_of_two_roles(false), Some(&both), &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+}
+
+#[test]
+fn one_role_condition_folds_network_and_ssh_tests_alike() {
+    let policy = r#"{
+        "tagOwners": {"tag:server": []},
+        "grants": [{"src": ["autogroup:admin"], "dst": ["tag:server"], "ip": ["tcp:22"]}],
+        "ssh": [{"action": "accept", "src": ["autogroup:admin"], "dst": ["tag:server"], "users": ["root"]}],
+        "tests": [{"src": "alice@example.com", "accept": ["tag:server:22"]}],
+        "sshTests": [{"src": "alice@example.com", "dst": ["tag:server"], "accept": ["root"]}],
+    }"#;
+    let found = one_undecided(policy, None);
+    assert_eq!(
+        found.message,
+        "cannot decide 2 tests offline: each holds unless alice@example.com is a member without the admin role"
+    );
 }
 
 /// A test from a group is read as the control plane's test run appears to read it: from

@@ -367,6 +367,7 @@ impl Undecided {
     /// (each says its own short condition) and for what no inventory settles (no recorded
     /// answer, a Tailscale Service's address) stay as they are.
     pub fn fold(self, diags: &mut Vec<Diagnostic>) {
+        self.fold_roles(diags);
         if !self.offline {
             return;
         }
@@ -447,6 +448,79 @@ impl Undecided {
         }
         diags.retain(|d| !folded(d));
         diags.push(diag);
+    }
+
+    /// Tests undecided only for one condition on roles or membership, the same for each
+    /// ("unless alice@example.com is a member without the admin role": a personal
+    /// tailnet's tests of its owner's access, jonpulsifer/infra: 4), are one finding: one
+    /// unknown fact, said once, at the first test, each other marked. A condition said by
+    /// one test stays in that test's own finding, which says what it expects.
+    fn fold_roles(&self, diags: &mut Vec<Diagnostic>) {
+        let unless: FxHashMap<Span, &str> = self
+            .found
+            .iter()
+            .filter_map(|(span, advice)| match advice.as_slice() {
+                [
+                    Advice::Roles {
+                        unless: Some(c), ..
+                    },
+                ] => Some((*span, c.as_str())),
+                _ => None,
+            })
+            .collect();
+        let condition = |d: &Diagnostic| {
+            (d.code == Code::TestUndecidable && d.primary.file == self.file)
+                .then(|| unless.get(&d.primary.span).copied())
+                .flatten()
+        };
+        let mut by_condition: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, d) in diags.iter().enumerate() {
+            if let Some(c) = condition(d) {
+                match by_condition.iter_mut().find(|(known, _)| *known == c) {
+                    Some((_, found)) => found.push(i),
+                    None => by_condition.push((c, vec![i])),
+                }
+            }
+        }
+        let mut folded = vec![false; diags.len()];
+        let mut new = Vec::new();
+        for (c, mut found) in by_condition {
+            if found.len() < 2 {
+                continue;
+            }
+            found.sort_by_key(|&i| diags[i].primary.span.start);
+            let first = &diags[found[0]];
+            let mut diag = Diagnostic::new(
+                Code::TestUndecidable,
+                first.primary,
+                format!(
+                    "cannot decide {} tests{}: each holds unless {c}",
+                    found.len(),
+                    if self.offline { " offline" } else { "" }
+                ),
+            );
+            diag.help = first
+                .help
+                .as_ref()
+                .map(|h| h.replace("to decide it", "to decide them"));
+            diag.primary_label = Some("undecided".into());
+            for &i in &found[1..] {
+                diag.labels.push(Label {
+                    location: diags[i].primary,
+                    message: "undecided".into(),
+                });
+            }
+            for i in found {
+                folded[i] = true;
+            }
+            new.push(diag);
+        }
+        let mut i = 0;
+        diags.retain(|_| {
+            i += 1;
+            !folded[i - 1]
+        });
+        diags.extend(new);
     }
 }
 
@@ -1357,6 +1431,14 @@ enum Advice {
     Said(String),
     /// Advice of one kind about these names (addresses, tags, users).
     About(AdviceKind, Vec<String>),
+    /// Users' roles or membership decide: the help as said, and the one condition under
+    /// which the assertion fails, when one was found ("alice@example.com is a member
+    /// without the admin role"), so that tests failing under the same condition can be
+    /// said once ([`Undecided::fold`]).
+    Roles {
+        help: String,
+        unless: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -1375,6 +1457,14 @@ impl Advice {
         Advice::Said(diag.help.clone().unwrap_or_default())
     }
 
+    /// The help of a finding that roles or membership decide ([`Evaluator::open`]).
+    fn roles(diag: &Diagnostic, unless: Option<String>) -> Advice {
+        Advice::Roles {
+            help: diag.help.clone().unwrap_or_default(),
+            unless,
+        }
+    }
+
     /// Whether passing an inventory decides what this advice is about.
     fn inventory_decides(&self) -> bool {
         self.cause().is_some()
@@ -1388,6 +1478,7 @@ impl Advice {
             Advice::About(AdviceKind::WhoseAddress, _) => Some("whose device an address is"),
             Advice::About(AdviceKind::AddressOf, _) => Some("where devices' addresses lie"),
             Advice::About(AdviceKind::NoDevice, _) => None,
+            Advice::Roles { .. } => Some(ROLES),
             Advice::Said(text) if text.contains(ROLES_UNSAID) => Some(ROLES),
             Advice::Said(text) if text.contains(NO_KNOWN_DEVICE) => {
                 Some("whose device an address is")
@@ -1401,6 +1492,7 @@ impl Advice {
     fn merge(all: &mut Vec<Advice>, new: &Advice) {
         match new {
             Advice::Said(text) if text.is_empty() || all.contains(new) => {}
+            Advice::Roles { .. } if all.contains(new) => {}
             Advice::About(kind, names) => {
                 match all
                     .iter_mut()
@@ -1424,7 +1516,7 @@ impl Advice {
 impl std::fmt::Display for Advice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (kind, names) = match self {
-            Advice::Said(text) => return f.write_str(text),
+            Advice::Said(text) | Advice::Roles { help: text, .. } => return f.write_str(text),
             Advice::About(kind, names) => (kind, names),
         };
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -2489,8 +2581,10 @@ impl Evaluator<'_> {
                         condition,
                         membership,
                     } => {
-                        let why = self.unknowns.why_open(condition, involved());
-                        self.open(entry.span, expectation, why, membership)
+                        let why = self.unknowns.why_open(condition.clone(), involved());
+                        let diag = self.open(entry.span, expectation, why, membership);
+                        entry_advice = Some(Advice::roles(&diag, condition));
+                        diag
                     }
                 };
                 if diag.code == Code::TestUndecidable {
@@ -2592,7 +2686,16 @@ impl Evaluator<'_> {
             format!("{}: {lead} {}", self.cannot_decide(), said.join("; ")),
         );
         diag.labels = labels;
-        let helps: Vec<String> = advice.iter().map(ToString::to_string).collect();
+        // Roles advice under different conditions says the same help, or the same with
+        // `--tailnet-domain` after it: each said once, the longer kept.
+        let mut helps: Vec<String> = Vec::new();
+        for help in advice.iter().map(ToString::to_string) {
+            if help.is_empty() || helps.iter().any(|h| h.starts_with(&help)) {
+                continue;
+            }
+            helps.retain(|h| !help.starts_with(h.as_str()));
+            helps.push(help);
+        }
         diag.help = (!helps.is_empty()).then(|| helps.join("; "));
         self.undecided
             .borrow_mut()
@@ -2825,14 +2928,14 @@ impl Evaluator<'_> {
                             condition,
                             membership,
                         } => {
-                            let why = self.unknowns.why_open(condition, involved());
+                            let why = self.unknowns.why_open(condition.clone(), involved());
                             let diag = self.open(
                                 user.span,
                                 format!("the SSH test expects {what} to {want}"),
                                 why,
                                 membership,
                             );
-                            let advice = Advice::of(&diag);
+                            let advice = Advice::roles(&diag, condition);
                             undecided.push((
                                 format!("{} as {name:?}", dst.value.trim()),
                                 format!("to {want}"),

@@ -127,11 +127,12 @@ impl Standings {
         if let [one] = allowed {
             return format!("is {}", self.noun(*one));
         }
-        // "is not an admin" reads better than a long list, but "is not a member without
-        // the admin role" does not.
+        // "is not an admin" reads better than a long list, or than a list naming "a
+        // member without the owner or admin role", but "is not a member without the admin
+        // role" does not.
         if let [one] = excluded.as_slice()
             && *one != Standing::Member(Role::Member)
-            && allowed.len() > 2
+            && (allowed.len() > 2 || allowed.contains(&Standing::Member(Role::Member)))
         {
             let noun = self.noun(*one);
             return match noun.split_once(" or ") {
@@ -371,7 +372,22 @@ mod tests {
         );
         assert_eq!(
             s.predicate(&[Standing::Member(Role::Member), Standing::Shared], &all),
-            "is a member without the owner role or a user shared in from another tailnet"
+            "is not the tailnet's owner"
+        );
+        assert_eq!(
+            s.predicate(&[Standing::Member(Role::Owner), Standing::Shared], &all),
+            "is the tailnet's owner or a user shared in from another tailnet"
+        );
+        let o = standings(&["autogroup:owner", "autogroup:admin"]);
+        assert_eq!(
+            o.predicate(
+                &[
+                    Standing::Member(Role::Member),
+                    Standing::Member(Role::Admin)
+                ],
+                o.variants()
+            ),
+            "is not the tailnet's owner"
         );
         let a = standings(&["autogroup:admin", "autogroup:auditor", "autogroup:shared"]);
         assert_eq!(
