@@ -2,7 +2,10 @@
 
 #[path = "support/graphviz.rs"]
 mod graphviz;
+#[path = "support/mermaid.rs"]
+mod mermaid;
 use graphviz::valid_dot;
+use mermaid::valid_mermaid;
 use std::process::{Command, Output};
 
 fn tsacl(args: &[&str]) -> Output {
@@ -228,6 +231,7 @@ fn graph_in_three_formats() {
     valid_dot(&dot);
     let mermaid = stdout(&tsacl(&["graph", "--format", "mermaid"]));
     assert!(mermaid.starts_with("flowchart LR"));
+    valid_mermaid(&mermaid);
     let json: serde_json::Value =
         serde_json::from_slice(&tsacl(&["graph", "--format", "json"]).stdout).unwrap();
     let edges = json["edges"].as_array().unwrap();

@@ -4,7 +4,10 @@
 
 #[path = "support/graphviz.rs"]
 mod graphviz;
+#[path = "support/mermaid.rs"]
+mod mermaid;
 use graphviz::valid_dot;
+use mermaid::valid_mermaid;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -316,10 +319,21 @@ fn pictures_and_unknown_names() {
     valid_dot(&dot);
     let out = tsacl(
         &dir,
+        &["paths", "tag:db", "policy.hujson", "--format", "mermaid"],
+    );
+    let mermaid = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        mermaid.starts_with("flowchart LR") && mermaid.contains("ssh (ssh[0], grants[0])"),
+        "{mermaid}"
+    );
+    valid_mermaid(&mermaid);
+    let out = tsacl(
+        &dir,
         &["blast", "tag:ci", "policy.hujson", "--format", "mermaid"],
     );
     let mermaid = String::from_utf8_lossy(&out.stdout);
     assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"));
+    valid_mermaid(&mermaid);
     let out = tsacl(&dir, &["paths", "tag:dbb", "policy.hujson"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"tag:db\""));
@@ -763,6 +777,7 @@ fn an_address_rule_is_followed_through_the_device_holding_it() {
             && mermaid.contains("-->|\"network (grants[0])\"|"),
         "{mermaid}"
     );
+    valid_mermaid(&mermaid);
     // With the inventory nothing is open.
     let out = redis_with_inventory("dot");
     let dot = String::from_utf8_lossy(&out.stdout);
