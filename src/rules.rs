@@ -387,7 +387,10 @@ Fix: `\"dst\": [\"tag:db\"]`.";
     DomainNotInTailnet = "TSA056", "domain-not-in-tailnet", Error(Capture("ssh/ssh-d1")),
         "user:*@domain or localpart:*@domain names a domain outside the tailnet",
         "Domain selectors only work for domains associated with the tailnet. tsacl checks this when \
-it knows the tailnet's domains (`--tailnet-domain`, or the intents file).\n\
+it knows the tailnet's domains (`--tailnet-domain`, or the intents file); a domain holding `*` \
+(`localpart:*@*`) is no tailnet's, and is reported from the file alone (capture \
+`ssh/ssh-malformed-user-localpart-multi-glob`: a domain is matched as written, never as a \
+pattern).\n\
 Violation: `user:*@example.org` in a tailnet of example.com\nFix: `user:*@example.com`.";
     NodeAttrTarget = "TSA060", "node-attr-target", Error(Capture("nodeattrs/nodeattrs-error-e3-autogroup-self")),
         "A nodeAttrs target is not allowed",

@@ -92,8 +92,20 @@ fn verdicts_match_the_control_plane() {
     let mut failures = Vec::new();
     let mut stale = Vec::new();
     let mut offline_false_rejections = Vec::new();
+    let mut missed_without_domains = Vec::new();
     for c in &captures {
         let diags = check(&c.policy, &c.topology);
+        // With nothing but the file (no tailnet domains, no devices), a rejection tsacl
+        // does not find must be one only the tailnet's domains or devices decide
+        // (`exceptions::NEED_THE_TAILNET`).
+        let mut sources = SourceMap::default();
+        let id = sources.add(SourceFile::new("p", "p", c.policy.as_bytes().to_vec()));
+        let file_only = check_policy(&sources, id, &Options::default()).diagnostics;
+        if c.status != 200 && !agrees(c, &file_only) {
+            missed_without_domains.push(c.id.clone());
+        } else if c.status == 200 && file_only.iter().any(Diagnostic::is_error) {
+            offline_false_rejections.push(format!("{} (no tailnet domains)", c.id));
+        }
         if c.status == 200 {
             // Offline, without the tailnet's devices, an accepted policy must not be
             // rejected either (what cannot be decided is a warning).
@@ -153,6 +165,15 @@ fn verdicts_match_the_control_plane() {
         "{} captures disagree:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+    missed_without_domains.sort();
+    let listed: Vec<&str> = exceptions::NEED_THE_TAILNET
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        missed_without_domains, listed,
+        "rejections tsacl misses with the file alone"
     );
     assert!(
         offline_false_rejections.is_empty(),

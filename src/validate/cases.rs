@@ -589,6 +589,33 @@ fn ssh_rules() {
 }
 
 #[test]
+fn a_domain_pattern_is_no_tailnets_domain() {
+    // Capture ssh-malformed-user-localpart-multi-glob: `localpart:*@*` is rejected, whatever
+    // the tailnet; so is a pattern in `user:*@` (the same check, the same words).
+    let policy = r#"{"tagOwners": {"tag:server": []}, "ssh": [{"action": "accept", "src": ["user:*@*"], "dst": ["tag:server"], "users": ["localpart:*@*", "localpart:*@*.example.com"]}]}"#;
+    let found = errors(policy);
+    let said = |d: &str| {
+        format!(
+            "{d} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions"
+        )
+    };
+    assert_eq!(
+        found,
+        vec![
+            (Code::DomainNotInTailnet, format!("[ssh] {}", said("*"))),
+            (Code::DomainNotInTailnet, said("*")),
+            (Code::DomainNotInTailnet, said("*.example.com")),
+        ]
+    );
+    // In an ACL source too, where `user:*@domain` is written the same way.
+    reports(
+        r#""acls": [{"action": "accept", "src": ["user:*@*"], "dst": ["*:*"]}]"#,
+        Code::DomainNotInTailnet,
+        "* is not associated with this Tailnet",
+    );
+}
+
+#[test]
 fn tailnet_domains_are_checked_only_when_known() {
     let policy = r#"{"tagOwners": {"tag:server": []}, "ssh": [{"action": "accept", "src": ["user:*@example.org"], "dst": ["tag:server"], "users": ["localpart:*@example.org", "localpart:*@"]}]}"#;
     assert!(errors(policy).is_empty());

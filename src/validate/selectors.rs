@@ -202,15 +202,22 @@ impl Validator<'_> {
         Some(String::new())
     }
 
-    /// `user:*@domain` / `localpart:*@domain`: only domains of the tailnet.
+    /// `user:*@domain` / `localpart:*@domain`: only domains of the tailnet. Without the
+    /// tailnet's domains, a domain holding `*` is still no tailnet's (capture
+    /// ssh-malformed-user-localpart-multi-glob: `localpart:*@*`): a login's domain is a
+    /// name, never a pattern.
     pub(crate) fn check_domain(&mut self, domain: &str, span: crate::syntax::Span, prefix: &str) {
-        let Some(domains) = &self.options.tailnet_domains else {
-            return;
+        let help = match &self.options.tailnet_domains {
+            Some(domains) if !domains.iter().any(|d| d == domain) => {
+                format!("the tailnet's domains are: {}", domains.join(", "))
+            }
+            None if domain.contains('*') => "a domain is matched as written, never as a                 pattern: name one of the tailnet's domains (user:*@example.com), or use                 autogroup:member for every member"
+                .to_string(),
+            _ => return,
         };
-        if domain.is_empty() || domains.iter().any(|d| d == domain) {
+        if domain.is_empty() {
             return;
         }
-        let list = domains.join(", ");
         let d = self.report(
             Code::DomainNotInTailnet,
             span,
@@ -218,7 +225,7 @@ impl Validator<'_> {
                 "{prefix}{domain} is not associated with this Tailnet and cannot be used in user:*@<domain> expressions"
             ),
         );
-        d.help = Some(format!("the tailnet's domains are: {list}"));
+        d.help = Some(help);
     }
 }
 

@@ -9,12 +9,28 @@ pub const NEEDS_TEST_EVALUATION: &[&str] = &[];
 /// Cases that cannot be decided offline, with the reason for each.
 ///
 /// Empty today. Note what makes that possible: the domain checks of `user:*@domain` and
-/// `localpart:*@domain` (captures ssh-b4, ssh-d1, ssh-e2,
-/// ssh-malformed-user-localpart-multi-glob) need the tailnet's domains, which a policy
-/// file does not say; the test passes `example.com` (the captures' tailnet is
-/// odin@example.com), as a user passes `--tailnet-domain`. Without it those four are
-/// accepted offline and only the server can reject them.
+/// `localpart:*@domain` need the tailnet's domains, which a policy file does not say; the
+/// test passes `example.com` (the captures' tailnet is odin@example.com), as a user passes
+/// `--tailnet-domain`.
 pub const OFFLINE_UNDECIDABLE: &[(&str, &str)] = &[];
+
+/// The rejections `tsacl check` misses with the policy file alone (no `--tailnet-domain`,
+/// no inventory), sorted, each with what decides it. A domain that is no tailnet's
+/// whatever the tailnet (`localpart:*@*`, capture ssh-malformed-user-localpart-multi-glob)
+/// is rejected from the file alone; offline, the test below is a TSA102 warning naming
+/// what decides it.
+pub const NEED_THE_TAILNET: &[(&str, &str)] = &[
+    (
+        "policytest-accept-fail-ip-literal-src-host-dst",
+        "a test from 100.64.0.19: whether that address is a device of tag:client",
+    ),
+    ("ssh-b4", "user:*@example.org: the tailnet's domains"),
+    ("ssh-d1", "localpart:*@example.org: the tailnet's domains"),
+    (
+        "ssh-e2",
+        "localpart:*@nonexistent.example.com: the tailnet's domains",
+    ),
+];
 
 /// Accepted captures whose recorded per-node state tsacl does not reproduce.
 pub const FILTER_EXCEPTIONS: &[(&str, &str)] = &[(
