@@ -364,8 +364,10 @@ impl Undecided {
     /// router routes; roles and membership beside them), all of which an inventory
     /// decides, replaces their findings with one: at the first, each other marked, its
     /// help saying once what decides them all. Findings for roles and membership alone
-    /// (each says its own short condition) and for what no inventory settles (no recorded
-    /// answer, a Tailscale Service's address) stay as they are.
+    /// each say their own short condition, and are folded only with those saying the
+    /// same one ([`Self::fold_roles`], with or without an inventory); findings for what
+    /// no inventory settles (no recorded answer, a Tailscale Service's address) stay as
+    /// they are.
     pub fn fold(self, diags: &mut Vec<Diagnostic>) {
         self.fold_roles(diags);
         if !self.offline {
@@ -482,10 +484,18 @@ impl Undecided {
                 }
             }
         }
+        // Counted by test: two findings at one place are one test.
+        let tests = |found: &[usize]| {
+            let mut at: Vec<Span> = found.iter().map(|&i| diags[i].primary.span).collect();
+            at.sort_unstable_by_key(|s| (s.start, s.end));
+            at.dedup();
+            at.len()
+        };
         let mut folded = vec![false; diags.len()];
         let mut new = Vec::new();
         for (c, mut found) in by_condition {
-            if found.len() < 2 {
+            let count = tests(&found);
+            if count < 2 {
                 continue;
             }
             found.sort_by_key(|&i| diags[i].primary.span.start);
@@ -494,21 +504,24 @@ impl Undecided {
                 Code::TestUndecidable,
                 first.primary,
                 format!(
-                    "cannot decide {} tests{}: each holds unless {c}",
-                    found.len(),
+                    "cannot decide {count} tests{}: each holds unless {c}",
                     if self.offline { " offline" } else { "" }
                 ),
             );
+            // [`Evaluator::open`]'s help, said of them all.
             diag.help = first
                 .help
                 .as_ref()
                 .map(|h| h.replace("to decide it", "to decide them"));
             diag.primary_label = Some("undecided".into());
             for &i in &found[1..] {
-                diag.labels.push(Label {
+                let here = Label {
                     location: diags[i].primary,
                     message: "undecided".into(),
-                });
+                };
+                if diags[i].primary != first.primary && !diag.labels.contains(&here) {
+                    diag.labels.push(here);
+                }
             }
             for i in found {
                 folded[i] = true;
@@ -1387,8 +1400,9 @@ fn can_fail(
 const ROLES_UNSAID: &str =
     "a policy file does not say who holds which role or who is a member of the tailnet";
 /// The cause of advice about roles and membership: a test undecided for it alone says
-/// its own condition ("unless alice is a member without the admin role"), short and
-/// different per test, so it is not folded.
+/// its own condition ("unless alice is a member without the admin role"), short, so it
+/// is not folded with tests undecided for devices' addresses, only with tests under the
+/// same condition ([`Undecided::fold_roles`]).
 const ROLES: &str = "users' roles or membership";
 const NO_KNOWN_DEVICE: &str = "is the address of no device tsacl knows; pass --inventory";
 const VIA_UNSAID: &str = "a `via` rule reaches an address only where its routers route it";
