@@ -553,6 +553,26 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn reserved_ranges_hold_no_device() {
+        let part = |s: &str| in_part_of_tailnet(&IpSet::parse(s).unwrap());
+        assert!(part("100.64.1.9"));
+        assert!(part("fd7a:115c:a1e0::5"));
+        // kb/1610: never assigned to a device (Quad100 and the rest of its /24, the
+        // 100.100.0.0/24 range, the ChromeOS range), nor MagicDNS's IPv6 address.
+        for reserved in [
+            "100.100.100.100",
+            "100.100.100.7",
+            "100.100.0.5",
+            "100.100.0.0/24",
+            "100.115.92.1",
+            "fd7a:115c:a1e0::53",
+        ] {
+            assert!(!part(reserved), "{reserved}");
+        }
+        assert!(part("100.100.0.0/23"), "100.100.1.0/24 may hold devices");
+    }
+
     proptest! {
         /// `add` keeps exactly the ports added, as sorted, disjoint, merged ranges.
         #[test]

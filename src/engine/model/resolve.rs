@@ -21,13 +21,18 @@ pub fn tailnet_space() -> &'static IpSet {
     &SPACE
 }
 
-/// The addresses a device may hold: [`tailnet_space`] without those of Tailscale's own
-/// services (MagicDNS's 100.100.100.100 and fd7a:115c:a1e0::53, `tsaddr.TailscaleServiceIP`)
-/// and the 4via6 range (fd7a:115c:a1e0:b1a::/64, `tsaddr.TailscaleViaRange`), which
-/// address subnets behind routers. A rule naming only such addresses names no device.
+/// The addresses a device may hold: [`tailnet_space`] without the ranges Tailscale keeps
+/// for itself and never assigns to a device (kb/1610, Reserved IP addresses:
+/// 100.100.0.0/24 and 100.100.100.0/24, which holds MagicDNS's 100.100.100.100), MagicDNS's
+/// fd7a:115c:a1e0::53 (`tsaddr.TailscaleServiceIP`) and the 4via6 range
+/// (fd7a:115c:a1e0:b1a::/64, `tsaddr.TailscaleViaRange`), which addresses subnets behind
+/// routers. A rule naming only such addresses names no device. (The offline `tests` still
+/// read [`tailnet_space`] for where a device may lie: a test fails only where that is
+/// certain.)
 pub fn device_address_space() -> &'static IpSet {
     static SPACE: std::sync::LazyLock<IpSet> = std::sync::LazyLock::new(|| {
-        let mut reserved = IpSet::parse("100.100.100.100/32").unwrap();
+        let mut reserved = IpSet::parse("100.100.0.0/24").unwrap();
+        reserved.union_with(&IpSet::parse("100.100.100.0/24").unwrap());
         reserved.union_with(&IpSet::parse("fd7a:115c:a1e0::53/128").unwrap());
         reserved.union_with(&IpSet::parse("fd7a:115c:a1e0:b1a::/64").unwrap());
         tailnet_space().subtract(&reserved)
