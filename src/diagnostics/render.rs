@@ -46,14 +46,7 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
             if let Some(help) = &d.help {
                 out.push_str(&format!("  help: {help}\n"));
             }
-            for label in &d.labels {
-                let f = sources.get(label.location.file);
-                let (line, col) = f.line_col(label.location.span.start as usize);
-                out.push_str(&format!(
-                    "  note: {}:{line}:{col}: {}\n",
-                    f.name, label.message
-                ));
-            }
+            push_notes(&mut out, sources, d.labels.iter());
             continue;
         }
         let adapter = MietteAdapter::new(sources, d);
@@ -62,16 +55,44 @@ pub fn render_text(sources: &SourceMap, diagnostics: &[Diagnostic], style: TextS
             out.push_str(&one_line(sources, d));
             out.push('\n');
         }
-        for label in d.labels.iter().filter(|l| !near(sources, d, l)) {
-            let f = sources.get(label.location.file);
-            let (line, col) = f.line_col(label.location.span.start as usize);
-            out.push_str(&format!(
-                "  note: {}:{line}:{col}: {}\n",
-                f.name, label.message
-            ));
-        }
+        push_notes(
+            &mut out,
+            sources,
+            d.labels.iter().filter(|l| !near(sources, d, l)),
+        );
     }
     out
+}
+
+/// At most this many `note:` lines per finding: a finding that stands for thousands of
+/// places (10,000 tests undecided for one condition, folded into one) stays readable; the
+/// JSON and SARIF forms list every place.
+const MOST_NOTES: usize = 20;
+
+/// A `note:` line per label, at most [`MOST_NOTES`], then how many more.
+fn push_notes<'a>(
+    out: &mut String,
+    sources: &SourceMap,
+    labels: impl Iterator<Item = &'a super::Label>,
+) {
+    let mut more = 0usize;
+    for (i, label) in labels.enumerate() {
+        if i >= MOST_NOTES {
+            more += 1;
+            continue;
+        }
+        let f = sources.get(label.location.file);
+        let (line, col) = f.line_col(label.location.span.start as usize);
+        out.push_str(&format!(
+            "  note: {}:{line}:{col}: {}\n",
+            f.name, label.message
+        ));
+    }
+    if more > 0 {
+        out.push_str(&format!(
+            "  note: and {more} more (--format json lists every one)\n"
+        ));
+    }
 }
 
 /// Whether the lines a snippet would show are short enough to show: none longer than
@@ -869,6 +890,37 @@ mod tests {
             },
         );
         assert!(text.contains("note: p.hujson:3:3: covers it"), "{text}");
+    }
+
+    #[test]
+    fn a_finding_of_many_places_shows_a_few_notes_and_counts_the_rest() {
+        let (sources, id, at) = numbered(300);
+        let loc = |l| crate::diagnostics::Location {
+            file: id,
+            span: at(l),
+        };
+        let mut d = Diagnostic::new(crate::rules::Code::TestUndecidable, loc(1), "m");
+        for l in (30..280).step_by(10) {
+            d = d.with_label(loc(l), "undecided");
+        }
+        let text = render_text(
+            &sources,
+            &[d],
+            TextStyle {
+                color: false,
+                width: 100,
+            },
+        );
+        assert_eq!(
+            text.matches("note: p.hujson:").count(),
+            MOST_NOTES,
+            "{text}"
+        );
+        assert!(
+            text.contains("note: p.hujson:30:3: undecided")
+                && text.ends_with("note: and 5 more (--format json lists every one)\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -475,31 +475,30 @@ impl Undecided {
                 .then(|| unless.get(&d.primary.span).copied())
                 .flatten()
         };
+        // Each condition's findings, in the order conditions are first met.
         let mut by_condition: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
         for (i, d) in diags.iter().enumerate() {
             if let Some(c) = condition(d) {
-                match by_condition.iter_mut().find(|(known, _)| *known == c) {
-                    Some((_, found)) => found.push(i),
-                    None => by_condition.push((c, vec![i])),
-                }
+                let at = *index.entry(c).or_insert_with(|| {
+                    by_condition.push((c, Vec::new()));
+                    by_condition.len() - 1
+                });
+                by_condition[at].1.push(i);
             }
         }
-        // Counted by test: two findings at one place are one test.
-        let tests = |found: &[usize]| {
-            let mut at: Vec<Span> = found.iter().map(|&i| diags[i].primary.span).collect();
-            at.sort_unstable_by_key(|s| (s.start, s.end));
-            at.dedup();
-            at.len()
-        };
         let mut folded = vec![false; diags.len()];
         let mut new = Vec::new();
         for (c, mut found) in by_condition {
-            let count = tests(&found);
+            // Counted by test: two findings at one place are one test.
+            found.sort_by_key(|&i| (diags[i].primary.span.start, diags[i].primary.span.end));
+            let mut places: Vec<usize> = found.clone();
+            places.dedup_by_key(|&mut i| diags[i].primary.span);
+            let count = places.len();
             if count < 2 {
                 continue;
             }
-            found.sort_by_key(|&i| diags[i].primary.span.start);
-            let first = &diags[found[0]];
+            let first = &diags[places[0]];
             let mut diag = Diagnostic::new(
                 Code::TestUndecidable,
                 first.primary,
@@ -514,14 +513,11 @@ impl Undecided {
                 .as_ref()
                 .map(|h| h.replace("to decide it", "to decide them"));
             diag.primary_label = Some("undecided".into());
-            for &i in &found[1..] {
-                let here = Label {
+            for &i in &places[1..] {
+                diag.labels.push(Label {
                     location: diags[i].primary,
                     message: "undecided".into(),
-                };
-                if diags[i].primary != first.primary && !diag.labels.contains(&here) {
-                    diag.labels.push(here);
-                }
+                });
             }
             for i in found {
                 folded[i] = true;
