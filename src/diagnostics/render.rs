@@ -773,7 +773,7 @@ mod tests {
     ) -> (
         SourceMap,
         crate::diagnostics::FileId,
-        impl Fn(usize) -> Span,
+        impl Fn(usize) -> crate::diagnostics::Location,
     ) {
         let text: String = (1..=n).map(|i| format!("  \"k{i}\": {i},\n")).collect();
         let starts: Vec<usize> = std::iter::once(0)
@@ -785,18 +785,15 @@ mod tests {
             "p.hujson",
             text.into_bytes(),
         ));
-        (sources, id, move |l: usize| {
-            Span::new(starts[l - 1] + 2, starts[l - 1] + 6)
+        (sources, id, move |l: usize| crate::diagnostics::Location {
+            file: id,
+            span: Span::new(starts[l - 1] + 2, starts[l - 1] + 6),
         })
     }
 
     #[test]
     fn a_window_of_lines_renders_what_the_whole_file_would() {
-        let (sources, id, at) = numbered(300);
-        let loc = |l| crate::diagnostics::Location {
-            file: id,
-            span: at(l),
-        };
+        let (sources, id, loc) = numbered(300);
         let style = TextStyle {
             color: false,
             width: 100,
@@ -840,14 +837,11 @@ mod tests {
 
     #[test]
     fn lines_wrap_at_spaces_never_inside_a_name() {
-        let (sources, id, at) = numbered(3);
+        let (sources, _, loc) = numbered(3);
         let names = "tag:dns, tag:ntp, tag:jacob-comma, tag:vacuum-cleaner, group:site-reliability";
         let d = Diagnostic::new(
             crate::rules::Code::UnusedGroup,
-            crate::diagnostics::Location {
-                file: id,
-                span: at(2),
-            },
+            loc(2),
             format!("decide tests of {names}, {names}"),
         )
         .with_help(format!(
@@ -874,11 +868,7 @@ mod tests {
 
     #[test]
     fn labels_far_from_the_finding_become_notes() {
-        let (sources, id, at) = numbered(300);
-        let loc = |l| crate::diagnostics::Location {
-            file: id,
-            span: at(l),
-        };
+        let (sources, _, loc) = numbered(300);
         let d = Diagnostic::new(crate::rules::Code::RedundantRule, loc(250), "m")
             .with_label(loc(3), "covers it");
         let text = render_text(
@@ -894,11 +884,7 @@ mod tests {
 
     #[test]
     fn a_finding_of_many_places_shows_a_few_notes_and_counts_the_rest() {
-        let (sources, id, at) = numbered(300);
-        let loc = |l| crate::diagnostics::Location {
-            file: id,
-            span: at(l),
-        };
+        let (sources, _, loc) = numbered(300);
         let mut d = Diagnostic::new(crate::rules::Code::TestUndecidable, loc(1), "m");
         for l in (30..280).step_by(10) {
             d = d.with_label(loc(l), "undecided");
