@@ -866,19 +866,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn labels_far_from_the_finding_become_notes() {
-        let (sources, _, loc) = numbered(300);
-        let d = Diagnostic::new(crate::rules::Code::RedundantRule, loc(250), "m")
-            .with_label(loc(3), "covers it");
-        let text = render_text(
-            &sources,
+    /// One finding as text, without colour, 100 columns wide.
+    fn plain(sources: &SourceMap, d: Diagnostic) -> String {
+        render_text(
+            sources,
             &[d],
             TextStyle {
                 color: false,
                 width: 100,
             },
-        );
+        )
+    }
+
+    #[test]
+    fn labels_far_from_the_finding_become_notes() {
+        let (sources, _, loc) = numbered(300);
+        let d = Diagnostic::new(crate::rules::Code::RedundantRule, loc(250), "m")
+            .with_label(loc(3), "covers it");
+        let text = plain(&sources, d);
         assert!(text.contains("note: p.hujson:3:3: covers it"), "{text}");
     }
 
@@ -889,14 +894,7 @@ mod tests {
         for l in (30..280).step_by(10) {
             d = d.with_label(loc(l), "undecided");
         }
-        let text = render_text(
-            &sources,
-            &[d],
-            TextStyle {
-                color: false,
-                width: 100,
-            },
-        );
+        let text = plain(&sources, d);
         assert_eq!(
             text.matches("note: p.hujson:").count(),
             MOST_NOTES,
