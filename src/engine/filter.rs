@@ -27,7 +27,6 @@ use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -1515,13 +1514,13 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
     // that has the key (only rules before it can come first); and the same for `*` keys.
     // Each key is held with its union, which the rules read again are compared with.
     type Key = (usize, Arc<Sources>, Arc<IpSet>);
-    let mut keys: FxHashMap<IpAddr, Vec<Key>> = FxHashMap::default();
+    let mut keys: FxHashMap<crate::model::addr::IpKey, Vec<Key>> = FxHashMap::default();
     let mut everything_before = 0;
     let mut note = |src: SourceKey, set: &dyn Fn() -> Arc<Sources>, protocols, before: usize| {
         wanted.insert(key_hash(src, protocols));
         match src.0.and_then(|s| s.first_address()) {
             Some(first) => {
-                let known = keys.entry(first).or_default();
+                let known = keys.entry(crate::model::addr::ip_key(first)).or_default();
                 match known.iter_mut().find(|(_, k, _)| Some(&**k) == src.0) {
                     Some((at, _, _)) => *at = (*at).max(before),
                     None => {
@@ -1582,7 +1581,7 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         else {
             return Wanted::Not;
         };
-        let Some(known) = keys.get(&first) else {
+        let Some(known) = keys.get(&crate::model::addr::ip_key(first)) else {
             return Wanted::Not;
         };
         // Whether a key equals a set the resolver keeps is asked again and again (and

@@ -17,7 +17,7 @@ pub mod ssh_access;
 pub mod tests_eval;
 
 // The model's modules under the paths every client and caller uses.
-pub use model::{access, inventory, ipset, reach, resolve, rules, standings, structural};
+pub use model::{access, inventory, ipset, reach, resolve, rules, stab, standings, structural};
 
 pub use inventory::{Device, Inventory};
 pub use ipset::IpSet;

@@ -38,7 +38,7 @@ pub struct SshRules<'r> {
     /// Every device address, sorted, without repeats.
     addresses: Vec<IpAddr>,
     /// How many tags the device holding each tagged address has.
-    tag_counts: rustc_hash::FxHashMap<IpAddr, usize>,
+    tag_counts: rustc_hash::FxHashMap<crate::model::addr::IpKey, usize>,
 }
 
 /// One rule of the policy's `ssh` section, with what does not depend on the device.
@@ -75,7 +75,11 @@ impl<'r> SshRules<'r> {
             .devices
             .iter()
             .filter(|d| d.is_tagged())
-            .flat_map(|d| d.addresses.iter().map(|a| (*a, d.tags.len())))
+            .flat_map(|d| {
+                d.addresses
+                    .iter()
+                    .map(|a| (crate::model::addr::ip_key(*a), d.tags.len()))
+            })
             .collect();
         let rules = resolver
             .policy
@@ -172,7 +176,7 @@ impl<'r> SshRules<'r> {
     fn principals(&self, rule: &Compiled, set: &IpSet) -> Vec<IpAddr> {
         let mut out = Vec::new();
         for a in self.device_ips_in(set) {
-            let times = match self.tag_counts.get(&a) {
+            let times = match self.tag_counts.get(&crate::model::addr::ip_key(a)) {
                 Some(tags) if rule.per_tag => (*tags).max(1),
                 _ => 1,
             };

@@ -179,27 +179,27 @@ fn with_evaluator(
             .flat_map(|d| d.addresses.iter().copied()),
     ));
     let rules = Compiled::new(&resolver, &placeholder_space);
-    let device_of: FxHashMap<IpAddr, usize> = inventory
-        .devices
-        .iter()
-        .enumerate()
-        .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i)))
-        .collect();
     let index = super::inventory::AddressIndex::new(&inventory);
-    let services: FxHashMap<IpAddr, &str> = inventory
+    let services: FxHashMap<IpKey, &str> = inventory
         .services
         .iter()
-        .flat_map(|(name, addrs)| addrs.iter().map(move |a| (*a, name.as_str())))
+        .flat_map(|(name, addrs)| addrs.iter().map(move |a| (ip_key(*a), name.as_str())))
         .collect();
     // Where a service's real address may lie: tailnet addresses that are no device's and
     // no other service's stand-in.
     let service_space = tailnet_space()
-        .subtract(&IpSet::from_addrs(device_of.keys().copied()))
-        .subtract(&IpSet::from_addrs(services.keys().copied()));
+        .subtract(&IpSet::from_addrs(
+            inventory
+                .devices
+                .iter()
+                .flat_map(|d| d.addresses.iter().copied()),
+        ))
+        .subtract(&IpSet::from_addrs(
+            inventory.services.values().flatten().copied(),
+        ));
     let ev = Evaluator {
         subnet_routes: super::inventory::subnet_route_space(&inventory, policy, has_inventory),
         index: &index,
-        device_of: &device_of,
         services: &services,
         service_space,
         stand_ins_from,
@@ -554,6 +554,8 @@ struct Unknowns {
     literal: FxHashMap<usize, Lit>,
     /// The literals saying "holds the owner's class", and how many of them may hold.
     owner: Vec<Lit>,
+    /// Where each unknown's literals are in `owner`, built on first use.
+    owner_by_var: std::cell::OnceCell<FxHashMap<usize, Vec<usize>>>,
     owner_max: usize,
     /// Users the policy does not name have stand-ins (every user is represented).
     unnamed: bool,
@@ -673,6 +675,7 @@ fn with_stand_ins(
         vars: Vec::new(),
         literal: FxHashMap::default(),
         owner: Vec::new(),
+        owner_by_var: Default::default(),
         owner_max: match (owner_alone, owner_listed) {
             (false, _) => usize::MAX,
             (true, false) => 1,
@@ -803,19 +806,17 @@ fn with_stand_ins(
     (inv, unknowns)
 }
 
-/// The rules whose destinations contain an address: intervals sorted by start with a
-/// running maximum of ends, so a lookup scans back only over intervals that can reach it.
-/// An address as a sortable key: family (IPv6 first), then value.
-type AddrKey = (bool, u128);
+use crate::model::addr::{IpKey, ip_key};
 
-struct Stab {
-    intervals: Vec<(AddrKey, AddrKey, usize)>,
-    max_end: Vec<(bool, u128)>,
+/// The rules whose destinations contain an address.
+struct RulesAt {
+    by_address: super::stab::Stab<IpKey, usize>,
+    /// Rules with an entry on `*` or `autogroup:self`, which may land anywhere.
     everywhere: Vec<usize>,
 }
 
-impl Stab {
-    fn new(rules: &[Rule]) -> Stab {
+impl RulesAt {
+    fn new(rules: &[Rule]) -> RulesAt {
         let mut intervals = Vec::new();
         let mut everywhere = Vec::new();
         for (i, r) in rules.iter().enumerate() {
@@ -824,39 +825,22 @@ impl Stab {
                     Target::Everything | Target::OwnDevices => everywhere.push(i),
                     Target::Addresses(d) => {
                         for (a, b) in d.ranges() {
-                            let key = |x: IpAddr| (x.is_ipv4(), crate::model::addr::ip_to_u128(x));
-                            intervals.push((key(a), key(b), i));
+                            intervals.push((ip_key(a), ip_key(b), i));
                         }
                     }
                 }
             }
         }
-        intervals.sort_unstable();
-        let mut max_end = Vec::with_capacity(intervals.len());
-        let mut m = (false, 0u128);
-        for (i, (_, end, _)) in intervals.iter().enumerate() {
-            m = if i == 0 { *end } else { m.max(*end) };
-            max_end.push(m);
-        }
         everywhere.dedup();
-        Stab {
-            intervals,
-            max_end,
+        RulesAt {
+            by_address: super::stab::Stab::new(intervals),
             everywhere,
         }
     }
 
     fn rules_at(&self, ip: IpAddr) -> Vec<usize> {
-        let x = (ip.is_ipv4(), crate::model::addr::ip_to_u128(ip));
         let mut out = self.everywhere.clone();
-        let mut i = self.intervals.partition_point(|(lo, _, _)| *lo <= x);
-        while i > 0 && self.max_end[i - 1] >= x {
-            i -= 1;
-            let (_, hi, r) = self.intervals[i];
-            if hi >= x {
-                out.push(r);
-            }
-        }
+        out.extend(self.by_address.at(ip_key(ip)));
         out.sort_unstable();
         out.dedup();
         out
@@ -872,7 +856,7 @@ impl Stab {
 struct Compiled<'a> {
     resolver: &'a Resolver<'a>,
     near: Vec<Rule>,
-    stab: Stab,
+    stab: RulesAt,
     /// The rules of `near` with an address destination (an IP, CIDR, host alias or IP
     /// set) where a stand-in device's real address may lie, by index.
     placeholder: Vec<usize>,
@@ -959,7 +943,7 @@ impl<'a> Compiled<'a> {
             .collect();
         Compiled {
             resolver,
-            stab: Stab::new(&near),
+            stab: RulesAt::new(&near),
             near,
             placeholder,
             all: std::cell::OnceCell::new(),
@@ -978,9 +962,8 @@ type PlaceholderCache =
 
 struct Evaluator<'a> {
     index: &'a super::inventory::AddressIndex,
-    device_of: &'a FxHashMap<IpAddr, usize>,
     /// Tailscale Services' stand-in addresses.
-    services: &'a FxHashMap<IpAddr, &'a str>,
+    services: &'a FxHashMap<IpKey, &'a str>,
     service_space: IpSet,
     /// Where a subnet route may carry an address, as the intents proof sees it
     /// ([`super::inventory::subnet_route_space`]; see [`Side::Internet`]).
@@ -1133,12 +1116,29 @@ impl Unknowns {
         let source_lits: FxHashSet<Lit> = sources.iter().flatten().copied().collect();
         let owner_among_sources =
             self.unnamed && self.owner.iter().all(|l| source_lits.contains(l));
-        let owner: Vec<Lit> = self
-            .owner
-            .iter()
-            .filter(|(v, _)| owner_among_sources || local.index.contains_key(v))
-            .copied()
-            .collect();
+        let owner: Vec<Lit> = if owner_among_sources {
+            self.owner.clone()
+        } else {
+            // Those of the unknowns involved, in `self.owner`'s order: found from the
+            // unknowns (a few) rather than from every user who may be the owner (in a
+            // tailnet of thousands, a pass over all of them per test was most of the run).
+            let by_var = self.owner_by_var.get_or_init(|| {
+                let mut by_var: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+                for (i, (var, _)) in self.owner.iter().enumerate() {
+                    by_var.entry(*var).or_default().push(i);
+                }
+                by_var
+            });
+            let mut at: Vec<usize> = local
+                .vars
+                .iter()
+                .filter_map(|v| by_var.get(v))
+                .flatten()
+                .copied()
+                .collect();
+            at.sort_unstable();
+            at.into_iter().map(|i| self.owner[i]).collect()
+        };
         let owner: Vec<Lit> = owner.into_iter().map(|l| local.of(l)).collect();
         // The search is exact but grows with the users involved; past a bound the
         // assertion is reported as undecided rather than searched (never as failing).
@@ -1626,7 +1626,9 @@ impl Evaluator<'_> {
             return None;
         }
         ips.iter()
-            .find(|ip| !self.device_of.contains_key(ip) && !self.services.contains_key(ip))
+            .find(|ip| {
+                self.index.device_at(**ip).is_none() && !self.services.contains_key(&ip_key(**ip))
+            })
             .copied()
     }
 
@@ -1723,16 +1725,16 @@ impl Evaluator<'_> {
     }
 
     fn owner_of(&self, ip: IpAddr) -> Option<&str> {
-        self.device_of
-            .get(&ip)
-            .and_then(|i| self.inventory.devices[*i].owner())
+        self.index
+            .device_at(ip)
+            .and_then(|i| self.inventory.devices[i].owner())
     }
 
     /// The unknown standing a stand-in device at `ip` assumes.
     fn literal(&self, ip: IpAddr) -> Option<Lit> {
-        self.device_of
-            .get(&ip)
-            .and_then(|i| self.unknowns.literal.get(i))
+        self.index
+            .device_at(ip)
+            .and_then(|i| self.unknowns.literal.get(&i))
             .copied()
     }
 
@@ -1866,10 +1868,10 @@ impl Evaluator<'_> {
 
     /// The stand-in device at `ip`, if it is one.
     fn stand_in(&self, ip: IpAddr) -> Option<&Device> {
-        self.device_of
-            .get(&ip)
-            .filter(|i| **i >= self.stand_ins_from)
-            .map(|i| &self.inventory.devices[*i])
+        self.index
+            .device_at(ip)
+            .filter(|&i| i >= self.stand_ins_from)
+            .map(|i| &self.inventory.devices[i])
     }
 
     /// Whether a rule reaches `dst` as the control plane sends it. A `via` rule is sent
@@ -1881,7 +1883,7 @@ impl Evaluator<'_> {
         if rule.via.is_empty() {
             return true;
         }
-        if !self.device_of.contains_key(&dst) {
+        if self.index.device_at(dst).is_none() {
             // Offline, an address in the tailnet's range that no known device holds may
             // be a device's own: [`Evaluator::owner_rules`] leaves it open.
             return self.has_inventory || !tailnet_space().contains(dst);
@@ -2028,7 +2030,7 @@ impl Evaluator<'_> {
             return None;
         }
         let other = |ip: IpAddr| {
-            let device = &self.inventory.devices[*self.device_of.get(&ip)?];
+            let device = &self.inventory.devices[self.index.device_at(ip)?];
             device
                 .addresses
                 .iter()
@@ -2046,8 +2048,8 @@ impl Evaluator<'_> {
     fn owner_rules(&self, src: IpAddr, dst: IpAddr, protos: &[u8], port: u16) -> Ranges<'_> {
         let unknown = |ip: IpAddr| {
             !self.has_inventory
-                && !self.device_of.contains_key(&ip)
-                && !self.services.contains_key(&ip)
+                && self.index.device_at(ip).is_none()
+                && !self.services.contains_key(&ip_key(ip))
                 && tailnet_space().contains(ip)
         };
         let (src_unknown, dst_unknown) = (unknown(src), unknown(dst));
@@ -2332,7 +2334,7 @@ impl Evaluator<'_> {
                 let mut pairs: Vec<Pair> = Vec::new();
                 for s in &sources {
                     for d in &dsts {
-                        let (allowing, ranges) = match self.services.get(d) {
+                        let (allowing, ranges) = match self.services.get(&ip_key(*d)) {
                             Some(service) => self.service_rules(service, *s, &protos, dst.port),
                             None => {
                                 let (mut allowing, mut ranges) =
@@ -2443,7 +2445,8 @@ impl Evaluator<'_> {
                         let service = dst.host.to_string();
                         // A Tailscale Service, or a device tsacl stands in for.
                         let of_service = pairs.iter().any(|p| {
-                            p.verdict == Verdict::Unsure && self.services.contains_key(&p.dst)
+                            p.verdict == Verdict::Unsure
+                                && self.services.contains_key(&ip_key(p.dst))
                         });
                         let mut ranges: Vec<(Side, String)> = Vec::new();
                         let mut rules: Vec<String> = Vec::new();

@@ -458,41 +458,103 @@ pub fn with_auto_approvals(inventory: &Inventory, policy: &crate::model::Policy)
 }
 
 /// Every device address, sorted, to find the devices inside an IP set by binary search
-/// (rather than testing every device against the set).
+/// (rather than testing every device against the set). The one such index: the filters,
+/// the offline tests and the addresses principals hold ([`super::reach::Held`]) use it.
 pub struct AddressIndex {
-    sorted: Vec<((bool, u128), usize)>,
+    /// Per family (IPv4, IPv6, as [`super::IpSet::families`]): (address, the device's
+    /// place in the inventory), sorted.
+    sorted: [Vec<(u128, u32)>; 2],
 }
 
 impl AddressIndex {
     pub fn new(inventory: &Inventory) -> AddressIndex {
-        let key = |a: &IpAddr| (a.is_ipv4(), crate::model::addr::ip_to_u128(*a));
-        let mut sorted: Vec<((bool, u128), usize)> = inventory
-            .devices
-            .iter()
-            .enumerate()
-            .flat_map(|(i, d)| d.addresses.iter().map(move |a| (key(a), i)))
-            .collect();
-        sorted.sort_unstable();
+        let mut sorted: [Vec<(u128, u32)>; 2] = Default::default();
+        for (i, d) in inventory.devices.iter().enumerate() {
+            for a in &d.addresses {
+                let family = usize::from(a.is_ipv6());
+                sorted[family].push((crate::model::addr::ip_to_u128(*a), i as u32));
+            }
+        }
+        for family in &mut sorted {
+            family.sort_unstable();
+        }
         AddressIndex { sorted }
+    }
+
+    /// The device holding `ip` (of several, the last in the inventory).
+    pub fn device_at(&self, ip: IpAddr) -> Option<usize> {
+        let sorted = &self.sorted[usize::from(ip.is_ipv6())];
+        let key = crate::model::addr::ip_to_u128(ip);
+        let after = sorted.partition_point(|&(a, _)| a <= key);
+        let &(a, i) = sorted[..after].last()?;
+        (a == key).then_some(i as usize)
     }
 
     /// Indices of the devices with an address in `set`, once per address that matches.
     pub fn devices_in<'a>(&'a self, set: &'a super::IpSet) -> impl Iterator<Item = usize> + 'a {
-        set.ranges().flat_map(move |(a, b)| {
-            let lo = (a.is_ipv4(), crate::model::addr::ip_to_u128(a));
-            let hi = (b.is_ipv4(), crate::model::addr::ip_to_u128(b));
-            let start = self.sorted.partition_point(|(k, _)| *k < lo);
-            self.sorted[start..]
-                .iter()
-                .take_while(move |(k, _)| *k <= hi)
-                .map(|(_, i)| *i)
-        })
+        set.families()
+            .into_iter()
+            .zip(&self.sorted)
+            .flat_map(|(ranges, sorted)| {
+                ranges.iter().flat_map(move |&(lo, hi)| {
+                    let start = sorted.partition_point(|&(a, _)| a < lo);
+                    sorted[start..]
+                        .iter()
+                        .take_while(move |&&(a, _)| a <= hi)
+                        .map(|&(_, i)| i as usize)
+                })
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_address_index_finds_devices_by_address_in_each_family() {
+        use super::super::IpSet;
+        let device = |name: &str, addresses: &[&str]| Device {
+            name: name.into(),
+            hostname: name.into(),
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            user: None,
+            tags: Vec::new(),
+            advertised_routes: Vec::new(),
+            enabled_routes: Vec::new(),
+        };
+        let inventory = Inventory {
+            devices: vec![
+                device("a", &["100.64.0.1", "fd7a:115c:a1e0::1"]),
+                device("b", &["100.64.0.2", "fd7a:115c:a1e0::2"]),
+                // The same address as `a`'s: the last device holding it answers, as a map
+                // built in inventory order would.
+                device("c", &["100.64.0.1"]),
+                // IPv4 0.0.0.1 and IPv6 ::1 are the same integer in different families.
+                device("d", &["0.0.0.1", "::1"]),
+            ],
+            ..Default::default()
+        };
+        let index = AddressIndex::new(&inventory);
+        let at = |ip: &str| index.device_at(ip.parse().unwrap());
+        assert_eq!(at("100.64.0.1"), Some(2));
+        assert_eq!(at("fd7a:115c:a1e0::1"), Some(0));
+        assert_eq!(at("fd7a:115c:a1e0::2"), Some(1));
+        assert_eq!(at("0.0.0.1"), Some(3));
+        assert_eq!(at("::1"), Some(3));
+        assert_eq!(at("100.64.0.3"), None);
+        assert_eq!(at("::2"), None);
+        let set = IpSet::parse("100.64.0.0/30").unwrap();
+        let mut found: Vec<usize> = index.devices_in(&set).collect();
+        found.sort_unstable();
+        assert_eq!(found, vec![0, 1, 2]);
+        let v6 = IpSet::parse("fd7a:115c:a1e0::/48").unwrap();
+        assert_eq!(index.devices_in(&v6).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(
+            index.devices_in(&IpSet::parse("::1/128").unwrap()).count(),
+            1
+        );
+    }
 
     #[test]
     fn the_typed_reading_answers_as_the_general_one() {

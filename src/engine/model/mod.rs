@@ -10,8 +10,10 @@
 //!   each rule entry a box, indexed by destination); `explain`, the diff, `paths`, the
 //!   intents proof and the lints TSA219 and TSA240 read it;
 //!
-//! with [`standings`] (the roles and membership a policy tells apart) and [`structural`]
-//! (the representative inventory) under both. The clients are the modules beside this
+//! with [`standings`] (the roles and membership a policy tells apart), [`structural`]
+//! (the representative inventory) and the two indexes clients look things up by under
+//! both: [`stab`] (intervals holding a point: rules by destination address or port key,
+//! source sets by address) and [`inventory::AddressIndex`] (devices by address). The clients are the modules beside this
 //! one in `engine/`.
 
 pub mod access;
@@ -20,6 +22,7 @@ pub mod ipset;
 pub mod reach;
 pub mod resolve;
 pub mod rules;
+pub mod stab;
 pub mod standings;
 pub mod structural;
 

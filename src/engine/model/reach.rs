@@ -64,8 +64,7 @@ impl Principal {
 pub struct Held<'i> {
     inventory: Option<&'i Inventory>,
     by_principal: std::sync::OnceLock<rustc_hash::FxHashMap<Principal, IpSet>>,
-    /// Every device address with the device's place in the inventory, sorted.
-    by_address: std::sync::OnceLock<Vec<(std::net::IpAddr, u32)>>,
+    by_address: std::sync::OnceLock<super::inventory::AddressIndex>,
 }
 
 impl<'i> Held<'i> {
@@ -112,32 +111,13 @@ impl<'i> Held<'i> {
         let Some(inv) = self.inventory else {
             return Vec::new();
         };
-        let index = self.by_address.get_or_init(|| {
-            let mut v: Vec<(std::net::IpAddr, u32)> = inv
-                .devices
-                .iter()
-                .enumerate()
-                .flat_map(|(i, d)| d.addresses.iter().map(move |a| (*a, i as u32)))
-                .collect();
-            v.sort_unstable();
-            v
-        });
-        let mut found: Vec<u32> = Vec::new();
-        for (lo, hi) in set.ranges() {
-            let start = index.partition_point(|&(a, _)| a < lo);
-            found.extend(
-                index[start..]
-                    .iter()
-                    .take_while(|&&(a, _)| a <= hi)
-                    .map(|&(_, i)| i),
-            );
-        }
+        let index = self
+            .by_address
+            .get_or_init(|| super::inventory::AddressIndex::new(inv));
+        let mut found: Vec<usize> = index.devices_in(set).collect();
         found.sort_unstable();
         found.dedup();
-        found
-            .into_iter()
-            .map(|i| &inv.devices[i as usize])
-            .collect()
+        found.into_iter().map(|i| &inv.devices[i]).collect()
     }
 }
 

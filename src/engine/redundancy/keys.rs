@@ -2,6 +2,7 @@
 //! `proto << 16 | port`, so that a rule's flows are sources × destinations × keys.
 
 use crate::engine::rules::Protocols;
+use crate::engine::stab::Stab;
 use crate::model::PortRange;
 
 /// Protocols × ports as sorted, disjoint intervals of `proto << 16 | port`.
@@ -82,53 +83,9 @@ impl Keys {
     }
 }
 
-/// The rules whose entries on one destination set open a key: their key intervals sorted
-/// by start, with a running maximum of ends, so a lookup scans back only over intervals
-/// that can reach the key. Rules may repeat (one per interval).
-#[derive(Clone, Debug, Default)]
-pub(super) struct KeyStab {
-    intervals: Vec<(u32, u32, u32)>,
-    max_end: Vec<u32>,
-}
-
-impl KeyStab {
-    pub(super) fn new(mut intervals: Vec<(u32, u32, u32)>) -> KeyStab {
-        intervals.sort_unstable();
-        let mut max_end = Vec::with_capacity(intervals.len());
-        let mut m = 0;
-        for &(_, hi, _) in &intervals {
-            m = m.max(hi);
-            max_end.push(m);
-        }
-        KeyStab { intervals, max_end }
-    }
-
-    /// The rules with an interval holding `key`.
-    pub(super) fn at(&self, key: u32) -> impl Iterator<Item = u32> + '_ {
-        let (start, end) = self.range(key);
-        self.intervals[start..end]
-            .iter()
-            .filter(move |&&(_, hi, _)| hi >= key)
-            .map(|&(_, _, rule)| rule)
-    }
-
-    /// How many intervals it holds.
-    pub(super) fn len(&self) -> usize {
-        self.intervals.len()
-    }
-
-    /// How many intervals [`Self::at`] looks at for `key` (at least as many as it yields).
-    pub(super) fn scanned(&self, key: u32) -> usize {
-        let (start, end) = self.range(key);
-        end - start
-    }
-
-    fn range(&self, key: u32) -> (usize, usize) {
-        let end = self.intervals.partition_point(|&(lo, _, _)| lo <= key);
-        let start = self.max_end[..end].partition_point(|&m| m < key);
-        (start, end)
-    }
-}
+/// The rules whose entries on one destination set open a key, by their key intervals.
+/// Rules may repeat (one per interval).
+pub(super) type KeyStab = Stab<u32, u32>;
 
 /// From this many rules opening one key on one destination, the glance looks rules up by
 /// their sources ([`AddressStab`]) rather than by key.
@@ -140,9 +97,8 @@ pub(super) const MANY: usize = 64;
 /// their every device would cost memory for nothing.
 #[derive(Debug, Default)]
 pub(super) struct AddressStab {
-    /// Per family: (first, last, set) sorted, and the running maximum of `last`.
-    intervals: [Vec<(u128, u128, u32)>; 2],
-    max_end: [Vec<u128>; 2],
+    /// Per family.
+    narrow: [Stab<u128, u32>; 2],
     pub(super) broad: Vec<u32>,
 }
 
@@ -152,38 +108,25 @@ impl AddressStab {
     pub(super) fn new<'a>(
         sets: impl Iterator<Item = (u32, [&'a [(u128, u128)]; 2])>,
     ) -> AddressStab {
-        let mut stab = AddressStab::default();
+        let mut intervals: [Vec<(u128, u128, u32)>; 2] = Default::default();
+        let mut broad = Vec::new();
         for (id, families) in sets {
             if families[0].len() + families[1].len() > Self::NARROW {
-                stab.broad.push(id);
+                broad.push(id);
                 continue;
             }
             for (fam, list) in families.iter().enumerate() {
-                stab.intervals[fam].extend(list.iter().map(|&(lo, hi)| (lo, hi, id)));
+                intervals[fam].extend(list.iter().map(|&(lo, hi)| (lo, hi, id)));
             }
         }
-        for fam in 0..2 {
-            stab.intervals[fam].sort_unstable();
-            let mut m = 0;
-            stab.max_end[fam] = stab.intervals[fam]
-                .iter()
-                .map(|&(_, hi, _)| {
-                    m = m.max(hi);
-                    m
-                })
-                .collect();
+        AddressStab {
+            narrow: intervals.map(Stab::new),
+            broad,
         }
-        stab
     }
 
     /// The narrow sets holding address `a` of family `fam`.
     pub(super) fn at(&self, fam: usize, a: u128) -> impl Iterator<Item = u32> + '_ {
-        let list = &self.intervals[fam];
-        let end = list.partition_point(|&(lo, _, _)| lo <= a);
-        let start = self.max_end[fam][..end].partition_point(|&m| m < a);
-        list[start..end]
-            .iter()
-            .filter(move |&&(_, hi, _)| hi >= a)
-            .map(|&(_, _, set)| set)
+        self.narrow[fam].at(a)
     }
 }
