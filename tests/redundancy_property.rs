@@ -382,3 +382,99 @@ proptest! {
         prop_assert_eq!(audit.findings(), Audit::new(&after, &inv).findings());
     }
 }
+
+/// A destination set that overlaps many others (`autogroup:self` overlaps every user's
+/// devices) makes the audit's first glance look up the sets holding an address by index
+/// instead of walking the overlaps. The random policies above never get there (a few
+/// users), so this one does: 70 users, each with rules to their own devices that a rule
+/// for everyone covers (to their own devices, or to every member's), and rules only they
+/// have.
+#[test]
+fn the_glance_past_many_overlapping_sets_is_exact() {
+    let n = 70;
+    let users: Vec<String> = (0..n).map(|j| format!("u{j}@example.com")).collect();
+    let all = users
+        .iter()
+        .map(|u| format!("{u:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut grants = vec![
+        r#"{"src": ["group:all"], "dst": ["autogroup:self"], "ip": ["tcp:22"]}"#.to_string(),
+        r#"{"src": ["group:all"], "dst": ["autogroup:member"], "ip": ["tcp:8080"]}"#.to_string(),
+        format!(
+            r#"{{"src": ["{}"], "dst": ["autogroup:self"], "ip": ["tcp:80"]}}"#,
+            users[0]
+        ),
+    ];
+    let mut own_rules = Vec::new();
+    for (j, u) in users.iter().enumerate() {
+        own_rules.push(Origin::Grant(grants.len()));
+        grants.push(format!(
+            r#"{{"src": ["{u}"], "dst": ["autogroup:self"], "ip": ["tcp:22"]}}"#
+        ));
+        // Inside the rule to every member's devices: a set other than the entry's holds
+        // the flow's destination.
+        own_rules.push(Origin::Grant(grants.len()));
+        grants.push(format!(
+            r#"{{"src": ["{u}"], "dst": ["autogroup:self"], "ip": ["tcp:8080"]}}"#
+        ));
+        if j % 10 == 0 {
+            grants.push(format!(
+                r#"{{"src": ["{u}"], "dst": ["tag:web"], "ip": ["tcp:443"]}}"#
+            ));
+        }
+    }
+    let text = format!(
+        r#"{{"groups": {{"group:all": [{all}]}}, "tagOwners": {{"tag:web": []}},
+            "grants": [{}]}}"#,
+        grants.join(",\n")
+    );
+    let policy = parse(&text);
+    let mut inv = Inventory::default();
+    for (j, u) in users.iter().enumerate() {
+        inv.users.push(User {
+            login: u.clone(),
+            role: Role::Member,
+            shared: false,
+        });
+        inv.devices.push(Device {
+            name: format!("d{j}"),
+            hostname: format!("d{j}"),
+            addresses: vec![IpAddr::V4(Ipv4Addr::new(100, 64, 1, j as u8 + 1))],
+            user: Some(u.clone()),
+            tags: vec![],
+            advertised_routes: vec![],
+            enabled_routes: vec![],
+        });
+    }
+    inv.devices.push(Device {
+        name: "web".into(),
+        hostname: "web".into(),
+        addresses: vec![IpAddr::V4(Ipv4Addr::new(100, 64, 2, 1))],
+        user: None,
+        tags: vec!["tag:web".into()],
+        advertised_routes: vec![],
+        enabled_routes: vec![],
+    });
+    for findings in [
+        Audit::new(&policy, &inv).findings(),
+        // Users of the tailnet's domain are members, so their own devices are members'.
+        Audit::new(
+            &policy,
+            &representative_in(&policy, Some(&["example.com".to_string()])),
+        )
+        .findings(),
+    ] {
+        check_audit(&policy, &findings, &inv).unwrap();
+        // Every user's own rules are inside the rules for everyone; nothing else is.
+        let mut redundant: Vec<String> = findings
+            .iter()
+            .filter(|f| matches!(f.kind, Kind::Redundant { .. }))
+            .map(|f| format!("{:?}", f.origin))
+            .collect();
+        let mut expected: Vec<String> = own_rules.iter().map(|o| format!("{o:?}")).collect();
+        redundant.sort();
+        expected.sort();
+        assert_eq!(redundant, expected, "{text}");
+    }
+}

@@ -39,6 +39,72 @@ pub struct SshRules<'r> {
     addresses: Vec<IpAddr>,
     /// How many tags the device holding each tagged address has.
     tag_counts: rustc_hash::FxHashMap<crate::model::addr::IpKey, usize>,
+    /// The rules whose destinations may take a device in, by what the device is.
+    by_destination: ByDestination<'r>,
+}
+
+/// Rules (indices into [`SshRules::rules`]) by the destinations they name, so that one
+/// device's rules cost the rules that may concern it, not a pass over every rule (an
+/// `sshTests` entry per rule made that quadratic).
+#[derive(Default)]
+struct ByDestination<'r> {
+    tag: rustc_hash::FxHashMap<&'r str, Vec<usize>>,
+    user: rustc_hash::FxHashMap<&'r str, Vec<usize>>,
+    /// `autogroup:tagged`.
+    tagged: Vec<usize>,
+    /// `autogroup:member`.
+    untagged: Vec<usize>,
+    /// `autogroup:self`, and rules with `localpart:*@domain` users (sent to their
+    /// sources' own devices too).
+    any: Vec<usize>,
+}
+
+impl<'r> ByDestination<'r> {
+    fn new(rules: &[Compiled<'r>]) -> ByDestination<'r> {
+        let mut by = ByDestination::default();
+        for (k, rule) in rules.iter().enumerate() {
+            if !rule.localpart_domains.is_empty() {
+                by.any.push(k);
+                continue;
+            }
+            for d in &rule.rule.dst {
+                let list = match &d.selector {
+                    Some(Selector::Tag(t)) => by.tag.entry(t.as_str()).or_default(),
+                    Some(Selector::User(u)) => by.user.entry(u.as_str()).or_default(),
+                    Some(Selector::Autogroup(Autogroup::Tagged)) => &mut by.tagged,
+                    Some(Selector::Autogroup(Autogroup::Member | Autogroup::Members)) => {
+                        &mut by.untagged
+                    }
+                    Some(Selector::Autogroup(Autogroup::SelfDevices)) => &mut by.any,
+                    _ => continue,
+                };
+                if list.last() != Some(&k) {
+                    list.push(k);
+                }
+            }
+        }
+        by
+    }
+
+    /// The rules that may send `device` something, in policy order. Exactly those whose
+    /// destinations [`SshRules::compile_rule`] may take the device in by.
+    fn rules_for(&self, device: &Device) -> Vec<usize> {
+        let mut out = self.any.clone();
+        if device.is_tagged() {
+            out.extend(&self.tagged);
+            for t in &device.tags {
+                out.extend(self.tag.get(t.as_str()).into_iter().flatten());
+            }
+        } else {
+            out.extend(&self.untagged);
+            if let Some(owner) = device.owner() {
+                out.extend(self.user.get(owner).into_iter().flatten());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// One rule of the policy's `ssh` section, with what does not depend on the device.
@@ -81,7 +147,7 @@ impl<'r> SshRules<'r> {
                     .map(|a| (crate::model::addr::ip_key(*a), d.tags.len()))
             })
             .collect();
-        let rules = resolver
+        let rules: Vec<Compiled> = resolver
             .policy
             .ssh
             .iter()
@@ -90,6 +156,7 @@ impl<'r> SshRules<'r> {
             .collect();
         SshRules {
             resolver,
+            by_destination: ByDestination::new(&rules),
             rules,
             addresses,
             tag_counts,
@@ -100,7 +167,8 @@ impl<'r> SshRules<'r> {
     pub fn device_rules(&self, device: &Device) -> Vec<SshRule> {
         let mut check = Vec::new();
         let mut accept = Vec::new();
-        for rule in &self.rules {
+        for k in self.by_destination.rules_for(device) {
+            let rule = &self.rules[k];
             let out = if rule.check { &mut check } else { &mut accept };
             self.compile_rule(device, rule, out);
         }
@@ -407,6 +475,45 @@ mod tests {
             .iter()
             .map(|d| (d.hostname.clone(), to_json(&rules.device_rules(d))))
             .collect()
+    }
+
+    /// The rules found by destination are exactly those a pass over every rule sends.
+    #[test]
+    fn rules_by_destination_are_every_rule_that_sends_something() {
+        let policy = crate::model::from_text(
+            r#"{"tagOwners": {"tag:x": [], "tag:y": [], "tag:server": []},
+                "ssh": [
+                  {"action": "accept", "src": ["autogroup:member"], "dst": ["tag:x"], "users": ["root"]},
+                  {"action": "check", "src": ["zed@example.com"], "dst": ["autogroup:self"], "users": ["zed"]},
+                  {"action": "accept", "src": ["tag:x"], "dst": ["tag:server", "amy@example.com"], "users": ["root"]},
+                  {"action": "accept", "src": ["autogroup:member"], "dst": ["autogroup:tagged"], "users": ["ops"]},
+                  {"action": "accept", "src": ["tag:server"], "dst": ["autogroup:member"], "users": ["backup"]},
+                  {"action": "accept", "src": ["autogroup:member"], "dst": ["tag:y"], "users": ["localpart:*@example.com"]},
+                  {"action": "accept", "src": ["amy@example.com"], "dst": ["tag:nobody"], "users": ["root"]}
+                ]}"#,
+        );
+        let inventory = Inventory::from_json(
+            br#"{"users": [{"loginName": "zed@example.com"}, {"loginName": "amy@example.com"}],
+                 "devices": [
+            {"hostname": "z", "addresses": ["100.64.9.1"], "user": "zed@example.com"},
+            {"hostname": "a", "addresses": ["100.64.10.2"], "user": "amy@example.com"},
+            {"hostname": "t", "addresses": ["100.64.0.3"], "tags": ["tag:x", "tag:y"]},
+            {"hostname": "s", "addresses": ["100.64.0.4"], "tags": ["tag:server"]}
+        ]}"#,
+        )
+        .unwrap();
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = SshRules::new(&resolver);
+        for d in &inventory.devices {
+            let (mut check, mut accept) = (Vec::new(), Vec::new());
+            for rule in &rules.rules {
+                rules.compile_rule(d, rule, if rule.check { &mut check } else { &mut accept });
+            }
+            check.extend(accept);
+            let got = rules.device_rules(d);
+            assert!(!got.is_empty(), "{}", d.hostname);
+            assert_eq!(to_json(&got), to_json(&check), "{}", d.hostname);
+        }
     }
 
     fn principals(rule: &Value) -> Vec<&str> {

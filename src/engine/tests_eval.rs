@@ -22,9 +22,8 @@
 
 use super::inventory::{Device, Inventory, Role, Standing, with_auto_approvals};
 use super::ipset::IpSet;
-use super::resolve::{Resolver, Target, device_addresses, tailnet_space};
+use super::resolve::{Resolver, Target, tailnet_space};
 use super::rules::{Origin, Rule, compile};
-use super::ssh::device_ssh_rules;
 use super::standings::{Lit, Problem, Standings, TooBig};
 use super::structural::{
     OTHER_DOMAIN, flow_selectors, in_tailnet_domains, service_stand_in, standing_label,
@@ -208,6 +207,8 @@ fn with_evaluator(
         source_splits: Default::default(),
         via_routed: Default::default(),
         placeholder_cache: Default::default(),
+        ssh_rules: Default::default(),
+        device_ssh_rules: Default::default(),
         policy,
         inventory: &inventory,
         resolver: &resolver,
@@ -978,6 +979,8 @@ struct Evaluator<'a> {
     via_routed: std::cell::RefCell<FxHashMap<super::rules::Origin, IpSet>>,
     /// See [`Evaluator::placeholder_entries`].
     placeholder_cache: std::cell::RefCell<PlaceholderCache>,
+    ssh_rules: std::cell::OnceCell<super::ssh::SshRules<'a>>,
+    device_ssh_rules: std::cell::RefCell<FxHashMap<usize, std::rc::Rc<Vec<super::ssh::SshRule>>>>,
     policy: &'a Policy,
     inventory: &'a Inventory,
     resolver: &'a Resolver<'a>,
@@ -2786,6 +2789,20 @@ impl Evaluator<'_> {
         diag
     }
 
+    /// The SSH rules device `i` receives: the policy's rules are compiled once for every
+    /// test, and each device's once (tests share destinations).
+    fn ssh_rules_of(&self, i: usize) -> std::rc::Rc<Vec<super::ssh::SshRule>> {
+        if let Some(rules) = self.device_ssh_rules.borrow().get(&i) {
+            return rules.clone();
+        }
+        let all = self
+            .ssh_rules
+            .get_or_init(|| super::ssh::SshRules::new(self.resolver));
+        let rules = std::rc::Rc::new(all.device_rules(&self.inventory.devices[i]));
+        self.device_ssh_rules.borrow_mut().insert(i, rules.clone());
+        rules
+    }
+
     fn ssh_test(&self, test: &crate::model::SshTest, diags: &mut Vec<Diagnostic>) {
         let Some(src) = test.src.as_ref().filter(|s| !s.value.trim().is_empty()) else {
             return;
@@ -2805,14 +2822,9 @@ impl Evaluator<'_> {
                 continue;
             };
             let set = self.resolver.addresses(&sel);
-            let devices: Vec<usize> = self
-                .inventory
-                .devices
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| device_addresses(d).overlaps(&set))
-                .map(|(i, _)| i)
-                .collect();
+            let mut devices: Vec<usize> = self.index.devices_in(&set).collect();
+            devices.sort_unstable();
+            devices.dedup();
             if devices.is_empty() {
                 let involved: Vec<IpAddr> = set.ranges().map(|(a, _)| a).take(1).collect();
                 let involved = if involved.is_empty() {
@@ -2861,10 +2873,8 @@ impl Evaluator<'_> {
                 }
                 continue;
             }
-            let device_rules: Vec<Vec<super::ssh::SshRule>> = devices
-                .iter()
-                .map(|i| device_ssh_rules(self.resolver, &self.inventory.devices[*i]))
-                .collect();
+            let device_rules: Vec<std::rc::Rc<Vec<super::ssh::SshRule>>> =
+                devices.iter().map(|&i| self.ssh_rules_of(i)).collect();
             for (want, users) in [
                 ("accept", &test.accept),
                 ("check", &test.check),

@@ -11,7 +11,7 @@ fn ipset_adds_internet<'a>(policy: &'a Policy, name: &'a str, seen: &mut HashSet
     if !seen.insert(name) {
         return false;
     }
-    let Some(set) = policy.ipsets.iter().find(|s| s.name.value == name) else {
+    let Some(set) = policy.ipset(name) else {
         return false;
     };
     set.ops.iter().any(|op| {

@@ -182,7 +182,7 @@ fn policy_symbol(ctx: &Context, policy: &Policy, o: &Occurrence, lines: &mut Vec
             }
         }
         Kind::IpSet => {
-            if let Some(s) = policy.ipsets.iter().find(|s| s.name.value == o.name) {
+            if let Some(s) = policy.ipset(&o.name) {
                 lines.push(format!(
                     "Contents: {}",
                     list(s.ops.iter().map(|op| op.value.as_str()))

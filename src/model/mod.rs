@@ -209,6 +209,7 @@ pub struct Policy {
     pub opaque: Vec<(Spanned<String>, Value)>,
     groups_by_name: NameIndex,
     hosts_by_name: NameIndex,
+    ipsets_by_name: NameIndex,
 }
 
 /// Definitions by name, the first of each name, built on the first lookup: a scan per
@@ -260,6 +261,11 @@ impl Policy {
     pub fn host(&self, name: &str) -> Option<&HostDef> {
         self.hosts_by_name
             .find(&self.hosts, |h| h.name.value.as_str(), name)
+    }
+    /// The ipset `name` (with its `ipset:` prefix).
+    pub fn ipset(&self, name: &str) -> Option<&IpSetDef> {
+        self.ipsets_by_name
+            .find(&self.ipsets, |s| s.name.value.as_str(), name)
     }
     /// Every selector written in a rule-like section: ACL and grant sources, destinations
     /// and `via`, SSH sources, destinations and recorders, node attribute targets, and

@@ -359,7 +359,7 @@ fn ipset_value(
     other: &dyn Fn(&Selector) -> IpSet,
 ) -> IpSet {
     let mut s = IpSet::new();
-    let Some(def) = policy.ipsets.iter().find(|d| d.name.value == name) else {
+    let Some(def) = policy.ipset(name) else {
         return s;
     };
     if depth > 16 {

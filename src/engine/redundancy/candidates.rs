@@ -58,6 +58,15 @@ impl Audit {
         } else {
             Default::default()
         };
+        self.dst_stab = if self.overlaps.iter().any(|o| o.len() > super::keys::MANY) {
+            super::keys::AddressStab::new(
+                (0..sets.len())
+                    .filter(|&s| !self.by_dst[s].is_empty())
+                    .map(|s| (s as u32, sets[s].families())),
+            )
+        } else {
+            Default::default()
+        };
         self.src_reach = reach(&self.by_src);
         self.dst_reach = reach(&self.by_dst);
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();

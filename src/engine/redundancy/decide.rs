@@ -7,7 +7,7 @@
 use super::candidates::Scratch;
 use super::coverage::{Checker, Part};
 use super::lower::AuditRule;
-use super::{Audit, Inner, Verdict};
+use super::{Audit, Inner, SetId, Verdict};
 use crate::engine::ipset::IpSet;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -230,10 +230,27 @@ impl Audit {
             };
             let Some((dfam, d)) = dst else { return false };
             let daddr = crate::engine::ipset::address(dfam, d);
-            let holding = std::iter::once(e.set)
-                .chain(self.overlaps[e.set as usize].iter().copied())
-                .filter(|&t| t == e.set || self.sets[t as usize].contains(daddr));
-            let allowed = holding.into_iter().any(|t| {
+            // The sets holding the destination address (all overlap the entry's, which
+            // holds it too): among the entry's overlaps, or, when it overlaps many
+            // (`autogroup:self` overlaps every user's devices), from the sets with entries
+            // that hold the address.
+            let overlaps = &self.overlaps[e.set as usize];
+            let holding: Box<dyn Iterator<Item = SetId>> = if overlaps.len() > super::keys::MANY {
+                let stab = &self.dst_stab;
+                Box::new(
+                    stab.at(dfam, d)
+                        .chain(stab.broad.iter().copied())
+                        .filter(|&t| t != e.set && self.sets[t as usize].contains(daddr)),
+                )
+            } else {
+                Box::new(
+                    overlaps
+                        .iter()
+                        .copied()
+                        .filter(|&t| self.sets[t as usize].contains(daddr)),
+                )
+            };
+            let allowed = std::iter::once(e.set).chain(holding).any(|t| {
                 let allows = |c: u32| {
                     let c = c as usize;
                     let rule = &self.rules[c];

@@ -130,6 +130,9 @@ pub struct Audit {
     by_pair: FxHashMap<(SetId, SetId), Vec<u32>>,
     /// The sets rules name as sources, by the addresses they hold.
     src_stab: keys::AddressStab,
+    /// The sets rules have entries on, by the addresses they hold: built only when a set
+    /// overlaps many others (`autogroup:self` overlaps every user's devices).
+    dst_stab: keys::AddressStab,
     /// Per set, how many rules its overlaps lead to, by sources / destinations.
     src_reach: Vec<usize>,
     dst_reach: Vec<usize>,
@@ -162,6 +165,7 @@ impl Audit {
             dst_keys: Vec::new(),
             by_pair: FxHashMap::default(),
             src_stab: Default::default(),
+            dst_stab: Default::default(),
             src_reach: Vec::new(),
             dst_reach: Vec::new(),
             verdicts: Vec::new(),
