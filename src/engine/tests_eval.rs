@@ -459,21 +459,24 @@ impl Undecided {
     /// unknown fact, said once, at the first test, each other marked. A condition said by
     /// one test stays in that test's own finding, which says what it expects.
     fn fold_roles(&self, diags: &mut Vec<Diagnostic>) {
-        let unless: FxHashMap<Span, &str> = self
+        // Each undecided test's condition, and the help said of several such tests.
+        let unless: FxHashMap<Span, (&str, &str)> = self
             .found
             .iter()
             .filter_map(|(span, advice)| match advice.as_slice() {
                 [
                     Advice::Roles {
-                        unless: Some(c), ..
+                        unless: Some(c),
+                        help_for_many,
+                        ..
                     },
-                ] => Some((*span, c.as_str())),
+                ] => Some((*span, (c.as_str(), help_for_many.as_str()))),
                 _ => None,
             })
             .collect();
         let condition = |d: &Diagnostic| {
             (d.code == Code::TestUndecidable && d.primary.file == self.file)
-                .then(|| unless.get(&d.primary.span).copied())
+                .then(|| unless.get(&d.primary.span).map(|&(c, _)| c))
                 .flatten()
         };
         // Each condition's findings, in the order conditions are first met.
@@ -508,11 +511,11 @@ impl Undecided {
                     if self.offline { " offline" } else { "" }
                 ),
             );
-            // [`Evaluator::open`]'s help, said of them all.
             diag.help = first
                 .help
                 .as_ref()
-                .map(|h| h.replace("to decide it", "to decide them"));
+                .and(unless.get(&first.primary.span))
+                .map(|&(_, many)| many.to_string());
             diag.primary_label = Some("undecided".into());
             for &i in &places[1..] {
                 diag.labels.push(Label {
@@ -1451,6 +1454,8 @@ enum Advice {
     Roles {
         help: String,
         unless: Option<String>,
+        /// The help said of several tests that turn on the same condition.
+        help_for_many: String,
     },
 }
 
@@ -1470,11 +1475,13 @@ impl Advice {
         Advice::Said(diag.help.clone().unwrap_or_default())
     }
 
-    /// The help of a finding that roles or membership decide ([`Evaluator::open`]).
-    fn roles(diag: &Diagnostic, unless: Option<String>) -> Advice {
+    /// The help of a finding that roles or membership decide ([`Evaluator::open`]), and
+    /// that help said of several tests ([`Evaluator::roles_help`]).
+    fn roles(diag: &Diagnostic, unless: Option<String>, help_for_many: String) -> Advice {
         Advice::Roles {
             help: diag.help.clone().unwrap_or_default(),
             unless,
+            help_for_many,
         }
     }
 
@@ -1650,9 +1657,9 @@ impl Evaluator<'_> {
         }
     }
 
-    /// The warning for an assertion that holds only under some standings (or some
-    /// address of a Tailscale Service).
-    fn open(&self, span: Span, expectation: String, why: String, membership: bool) -> Diagnostic {
+    /// What decides an assertion that holds only under some standings, said of `tests`
+    /// tests; `membership` when whether a user is a member decides too.
+    fn roles_help(&self, membership: bool, tests: usize) -> String {
         let mut help = if self.has_inventory {
             "the inventory does not list these users: its `users` (as `tsacl pull --inventory \
             FILE` saves them) decide roles and membership"
@@ -1660,12 +1667,20 @@ impl Evaluator<'_> {
         } else {
             format!(
                 "{ROLES_UNSAID}: pass --inventory with the tailnet's users (`tsacl pull \
-                --inventory FILE` saves devices and users) to decide it"
+                --inventory FILE` saves devices and users) to decide {}",
+                if tests == 1 { "it" } else { "them" }
             )
         };
         if membership && !self.unknowns.domains_given {
             help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
         }
+        help
+    }
+
+    /// The warning for an assertion that holds only under some standings (or some
+    /// address of a Tailscale Service).
+    fn open(&self, span: Span, expectation: String, why: String, membership: bool) -> Diagnostic {
+        let help = self.roles_help(membership, 1);
         Diagnostic::new(
             Code::TestUndecidable,
             self.at(span),
@@ -2599,7 +2614,8 @@ impl Evaluator<'_> {
                     } => {
                         let why = self.unknowns.why_open(condition.clone(), involved());
                         let diag = self.open(entry.span, expectation, why, membership);
-                        entry_advice = Some(Advice::roles(&diag, condition));
+                        let many = self.roles_help(membership, 2);
+                        entry_advice = Some(Advice::roles(&diag, condition, many));
                         diag
                     }
                 };
@@ -2958,7 +2974,8 @@ impl Evaluator<'_> {
                                 why,
                                 membership,
                             );
-                            let advice = Advice::roles(&diag, condition);
+                            let advice =
+                                Advice::roles(&diag, condition, self.roles_help(membership, 2));
                             undecided.push((
                                 format!("{} as {name:?}", dst.value.trim()),
                                 format!("to {want}"),
