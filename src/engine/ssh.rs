@@ -456,9 +456,9 @@ mod tests {
     use super::*;
     use crate::engine::inventory::Inventory;
 
-    fn sent(policy: &str) -> BTreeMap<String, Value> {
-        let policy = crate::model::from_text(policy);
-        let inventory = Inventory::from_json(
+    /// Two users' devices, a device with two tags and a server.
+    fn tailnet() -> Inventory {
+        Inventory::from_json(
             br#"{"users": [{"loginName": "zed@example.com"}, {"loginName": "amy@example.com"}],
                  "devices": [
             {"hostname": "z", "addresses": ["100.64.9.1", "fd7a:115c:a1e0::d37:1"], "user": "zed@example.com"},
@@ -467,7 +467,12 @@ mod tests {
             {"hostname": "s", "addresses": ["100.64.0.4"], "tags": ["tag:server"]}
         ]}"#,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    fn sent(policy: &str) -> BTreeMap<String, Value> {
+        let policy = crate::model::from_text(policy);
+        let inventory = tailnet();
         let resolver = Resolver::new(&policy, &inventory);
         let rules = SshRules::new(&resolver);
         inventory
@@ -492,16 +497,7 @@ mod tests {
                   {"action": "accept", "src": ["amy@example.com"], "dst": ["tag:nobody"], "users": ["root"]}
                 ]}"#,
         );
-        let inventory = Inventory::from_json(
-            br#"{"users": [{"loginName": "zed@example.com"}, {"loginName": "amy@example.com"}],
-                 "devices": [
-            {"hostname": "z", "addresses": ["100.64.9.1"], "user": "zed@example.com"},
-            {"hostname": "a", "addresses": ["100.64.10.2"], "user": "amy@example.com"},
-            {"hostname": "t", "addresses": ["100.64.0.3"], "tags": ["tag:x", "tag:y"]},
-            {"hostname": "s", "addresses": ["100.64.0.4"], "tags": ["tag:server"]}
-        ]}"#,
-        )
-        .unwrap();
+        let inventory = tailnet();
         let resolver = Resolver::new(&policy, &inventory);
         let rules = SshRules::new(&resolver);
         for d in &inventory.devices {

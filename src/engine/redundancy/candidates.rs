@@ -47,26 +47,24 @@ impl Audit {
             .into_iter()
             .map(super::keys::KeyStab::new)
             .collect();
-        // Only a destination with many rules on one port is looked up by source.
+        // The sets some rule names (on one side), by address, when `wanted`.
         let sets = &self.sets;
-        self.src_stab = if self.dst_keys.iter().any(|k| k.len() > super::keys::MANY) {
+        let by_address = |wanted: bool, named: &Vec<Vec<u32>>| {
+            if !wanted {
+                return super::keys::AddressStab::default();
+            }
             super::keys::AddressStab::new(
                 (0..sets.len())
-                    .filter(|&s| !self.by_src[s].is_empty())
+                    .filter(|&s| !named[s].is_empty())
                     .map(|s| (s as u32, sets[s].families())),
             )
-        } else {
-            Default::default()
         };
-        self.dst_stab = if self.overlaps.iter().any(|o| o.len() > super::keys::MANY) {
-            super::keys::AddressStab::new(
-                (0..sets.len())
-                    .filter(|&s| !self.by_dst[s].is_empty())
-                    .map(|s| (s as u32, sets[s].families())),
-            )
-        } else {
-            Default::default()
-        };
+        // Only a destination with many rules on one port is looked up by source, and only
+        // past a set with many overlaps are destinations looked up by address.
+        let many_on_a_key = self.dst_keys.iter().any(|k| k.len() > super::keys::MANY);
+        let many_overlaps = self.overlaps.iter().any(|o| o.len() > super::keys::MANY);
+        self.src_stab = by_address(many_on_a_key, &self.by_src);
+        self.dst_stab = by_address(many_overlaps, &self.by_dst);
         self.src_reach = reach(&self.by_src);
         self.dst_reach = reach(&self.by_dst);
         let mut order: Vec<u32> = (0..self.rules.len() as u32).collect();

@@ -230,27 +230,8 @@ impl Audit {
             };
             let Some((dfam, d)) = dst else { return false };
             let daddr = crate::engine::ipset::address(dfam, d);
-            // The sets holding the destination address (all overlap the entry's, which
-            // holds it too): among the entry's overlaps, or, when it overlaps many
-            // (`autogroup:self` overlaps every user's devices), from the sets with entries
-            // that hold the address.
-            let overlaps = &self.overlaps[e.set as usize];
-            let holding: Box<dyn Iterator<Item = SetId>> = if overlaps.len() > super::keys::MANY {
-                let stab = &self.dst_stab;
-                Box::new(
-                    stab.at(dfam, d)
-                        .chain(stab.broad.iter().copied())
-                        .filter(|&t| t != e.set && self.sets[t as usize].contains(daddr)),
-                )
-            } else {
-                Box::new(
-                    overlaps
-                        .iter()
-                        .copied()
-                        .filter(|&t| self.sets[t as usize].contains(daddr)),
-                )
-            };
-            let allowed = std::iter::once(e.set).chain(holding).any(|t| {
+            // Whether a rule with an entry on set `t` allows the sampled flow.
+            let allowed_at = |t: SetId| {
                 let allows = |c: u32| {
                     let c = c as usize;
                     let rule = &self.rules[c];
@@ -289,7 +270,27 @@ impl Audit {
                             .get(&(s, t))
                             .is_some_and(|rules| rules.iter().copied().any(allows))
                     })
-            });
+            };
+            // The sets holding the destination address (all overlap the entry's, which
+            // holds it too): among the entry's overlaps, or, when it overlaps many
+            // (`autogroup:self` overlaps every user's devices), from the sets with entries
+            // that hold the address.
+            let overlaps = &self.overlaps[e.set as usize];
+            let holds = |t: &SetId| self.sets[*t as usize].contains(daddr);
+            let allowed = if overlaps.len() > super::keys::MANY {
+                let stab = &self.dst_stab;
+                std::iter::once(e.set)
+                    .chain(
+                        stab.at(dfam, d)
+                            .chain(stab.broad.iter().copied())
+                            .filter(|t| *t != e.set && holds(t)),
+                    )
+                    .any(allowed_at)
+            } else {
+                std::iter::once(e.set)
+                    .chain(overlaps.iter().copied().filter(holds))
+                    .any(allowed_at)
+            };
             !allowed
         })
     }
