@@ -1005,10 +1005,8 @@ fn representatives(
     index: &super::inventory::AddressIndex,
     set: &IpSet,
 ) -> Vec<IpAddr> {
-    let mut devices: Vec<usize> = index.devices_in(set).collect();
-    devices.sort_unstable();
-    devices.dedup();
-    let mut out: Vec<IpAddr> = devices
+    let mut out: Vec<IpAddr> = index
+        .devices_holding(set)
         .into_iter()
         .filter_map(|i| {
             let d = &inventory.devices[i];
@@ -2838,9 +2836,7 @@ impl Evaluator<'_> {
                 continue;
             };
             let set = self.resolver.addresses(&sel);
-            let mut devices: Vec<usize> = self.index.devices_in(&set).collect();
-            devices.sort_unstable();
-            devices.dedup();
+            let devices = self.index.devices_holding(&set);
             if devices.is_empty() {
                 let involved: Vec<IpAddr> = set.ranges().map(|(a, _)| a).take(1).collect();
                 let involved = if involved.is_empty() {

@@ -490,6 +490,14 @@ impl AddressIndex {
         (a == key).then_some(i as usize)
     }
 
+    /// Indices of the devices with an address in `set`, each once, in inventory order.
+    pub fn devices_holding(&self, set: &super::IpSet) -> Vec<usize> {
+        let mut found: Vec<usize> = self.devices_in(set).collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
     /// Indices of the devices with an address in `set`, once per address that matches.
     pub fn devices_in<'a>(&'a self, set: &'a super::IpSet) -> impl Iterator<Item = usize> + 'a {
         set.families()
@@ -545,9 +553,7 @@ mod tests {
         assert_eq!(at("100.64.0.3"), None);
         assert_eq!(at("::2"), None);
         let set = IpSet::parse("100.64.0.0/30").unwrap();
-        let mut found: Vec<usize> = index.devices_in(&set).collect();
-        found.sort_unstable();
-        assert_eq!(found, vec![0, 1, 2]);
+        assert_eq!(index.devices_holding(&set), vec![0, 1, 2]);
         let v6 = IpSet::parse("fd7a:115c:a1e0::/48").unwrap();
         assert_eq!(index.devices_in(&v6).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(

@@ -114,10 +114,11 @@ impl<'i> Held<'i> {
         let index = self
             .by_address
             .get_or_init(|| super::inventory::AddressIndex::new(inv));
-        let mut found: Vec<usize> = index.devices_in(set).collect();
-        found.sort_unstable();
-        found.dedup();
-        found.into_iter().map(|i| &inv.devices[i]).collect()
+        index
+            .devices_holding(set)
+            .into_iter()
+            .map(|i| &inv.devices[i])
+            .collect()
     }
 }
 
