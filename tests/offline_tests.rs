@@ -920,6 +920,56 @@ fn tests_of_an_alias(n: usize, suppress_second: bool) -> String {
 }
 
 #[test]
+fn folded_tests_that_turn_on_membership_too_say_what_tailnet_domain_decides() {
+    // One of the four tests also turns on whether bob is a member (autogroup:member
+    // reaches tag:x): the finding for the four says so, and what `--tailnet-domain` does.
+    let policy = r#"{
+        "hosts": {"nas": "100.100.0.5"},
+        "tagOwners": {"tag:x": ["bob@example.com"]},
+        "grants": [
+            {"src": ["bob@example.com"], "dst": ["ann@example.com"], "ip": ["*"]},
+            {"src": ["autogroup:member"], "dst": ["tag:x"], "ip": ["22"]}
+        ],
+        "tests": [
+            {"src": "bob@example.com", "deny": ["nas:80", "tag:x:22"]},
+            {"src": "bob@example.com", "deny": ["nas:81"]},
+            {"src": "bob@example.com", "deny": ["nas:82"]},
+            {"src": "bob@example.com", "deny": ["nas:83"]}
+        ]
+    }"#;
+    let found = one_undecided(policy, None);
+    assert_eq!(
+        found.message,
+        "cannot decide 4 tests offline: they turn on whose device an address is and users' roles or membership, which only the tailnet's inventory says"
+    );
+    assert!(
+        found
+            .help
+            .ends_with("; --tailnet-domain DOMAIN counts users of DOMAIN as members"),
+        "{}",
+        found.help
+    );
+    // Given the domain, bob is a member: the deny test of tag:x fails, the addresses are
+    // left undecided, and the help no longer offers the flag.
+    let (code, found) = check(policy, None, &["--tailnet-domain", "example.com"]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102", "TSA100"], "{found:?}");
+    assert!(
+        found[0]
+            .message
+            .contains("they turn on whose device an address is,"),
+        "{}",
+        found[0].message
+    );
+    assert!(
+        !found[0].help.contains("--tailnet-domain"),
+        "{}",
+        found[0].help
+    );
+}
+
+#[test]
 fn many_tests_undecided_for_device_addresses_are_one_finding() {
     // Three such tests are three findings, each with its own condition.
     let (code, found) = check(&tests_of_an_alias(3, false), None, &[]);

@@ -379,7 +379,7 @@ impl Undecided {
             .iter()
             .filter(|(_, advice)| {
                 advice.iter().all(Advice::inventory_decides)
-                    && advice.iter().any(|a| a.cause() != Some(ROLES))
+                    && advice.iter().any(|a| a.cause() != Some(Cause::Roles))
             })
             .map(|(span, advice)| (*span, advice.as_slice()))
             .collect();
@@ -393,7 +393,7 @@ impl Undecided {
             return;
         }
         undecided.sort_by_key(|d| d.primary.span.start);
-        let mut causes: Vec<&'static str> = Vec::new();
+        let mut causes: Vec<Cause> = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         let mut by_domain = false;
         for d in &undecided {
@@ -413,7 +413,13 @@ impl Undecided {
                         }
                     }
                 }
-                by_domain |= matches!(advice, Advice::Said(t) if t.contains("--tailnet-domain"));
+                by_domain |= matches!(
+                    advice,
+                    Advice::Roles {
+                        domain_decides: true,
+                        ..
+                    }
+                );
             }
         }
         let mut help = "pass --inventory (the tailnet's devices and users, saved by `tsacl pull --inventory FILE`) to decide them".to_string();
@@ -438,7 +444,7 @@ impl Undecided {
             format!(
                 "cannot decide {} tests offline: they turn on {}, which only the tailnet's inventory says",
                 undecided.len(),
-                join_and(&causes)
+                join_and(&causes.iter().map(|c| c.says()).collect::<Vec<_>>())
             ),
         )
         .with_help(help);
@@ -1396,16 +1402,30 @@ fn can_fail(
     Ok(false)
 }
 
-/// How this module's advice says what an inventory decides ([`Advice::cause`]).
-const ROLES_UNSAID: &str =
-    "a policy file does not say who holds which role or who is a member of the tailnet";
-/// The cause of advice about roles and membership: a test undecided for it alone says
-/// its own condition ("unless alice is a member without the admin role"), short, so it
-/// is not folded with tests undecided for devices' addresses, only with tests under the
-/// same condition ([`Undecided::fold_roles`]).
-const ROLES: &str = "users' roles or membership";
-const NO_KNOWN_DEVICE: &str = "is the address of no device tsacl knows; pass --inventory";
-const VIA_UNSAID: &str = "a `via` rule reaches an address only where its routers route it";
+/// What an inventory would settle about a test that cannot be decided offline, as the
+/// finding that folds such tests says it ([`Undecided::fold`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    WhoseAddress,
+    AddressOf,
+    /// A test undecided for roles alone says its own condition ("unless alice is a member
+    /// without the admin role"), short, so it is not folded with tests undecided for
+    /// devices' addresses, only with tests under the same condition
+    /// ([`Undecided::fold_roles`]).
+    Roles,
+    Routes,
+}
+
+impl Cause {
+    fn says(self) -> &'static str {
+        match self {
+            Cause::WhoseAddress => "whose device an address is",
+            Cause::AddressOf => "where devices' addresses lie",
+            Cause::Roles => "users' roles or membership",
+            Cause::Routes => "what a router routes",
+        }
+    }
+}
 
 /// At most [`MAX_NAMED`] items, then how many more, joined with `join`: a large policy
 /// may have hundreds of rules or tags that would decide one test, and a message names a
@@ -1441,8 +1461,8 @@ fn join_and(items: &[&str]) -> String {
 /// every address or device once in one sentence rather than repeat the sentence per entry.
 #[derive(Clone, Debug, PartialEq)]
 enum Advice {
-    /// Said as it is.
-    Said(String),
+    /// Said as it is, with what an inventory would settle when it would.
+    Said(String, Option<Cause>),
     /// Advice of one kind about these names (addresses, tags, users).
     About(AdviceKind, Vec<String>),
     /// Users' roles or membership decide: the help as said, and the one condition under
@@ -1454,6 +1474,9 @@ enum Advice {
         unless: Option<String>,
         /// The help said of several tests that turn on the same condition.
         help_for_many: String,
+        /// Knowing who is a member decides too, and `--tailnet-domain` was not given: the
+        /// help says that it counts a domain's users as members.
+        domain_decides: bool,
     },
 }
 
@@ -1468,18 +1491,30 @@ enum AdviceKind {
 }
 
 impl Advice {
-    /// A finding's help, as it is.
-    fn of(diag: &Diagnostic) -> Advice {
-        Advice::Said(diag.help.clone().unwrap_or_default())
+    /// A finding's help, as it is, and what an inventory would settle.
+    fn of(diag: &Diagnostic, cause: Option<Cause>) -> Advice {
+        Advice::Said(diag.help.clone().unwrap_or_default(), cause)
+    }
+
+    /// The help of a finding [`Evaluator::failure`] made undecidable: an address no known
+    /// device holds, which an inventory settles.
+    fn no_known_device(diag: &Diagnostic) -> Advice {
+        Advice::of(diag, Some(Cause::WhoseAddress))
     }
 
     /// The help of a finding that roles or membership decide ([`Evaluator::open`]), and
     /// that help said of several tests ([`Evaluator::roles_help`]).
-    fn roles(diag: &Diagnostic, unless: Option<String>, help_for_many: String) -> Advice {
+    fn roles(
+        diag: &Diagnostic,
+        unless: Option<String>,
+        help_for_many: String,
+        domain_decides: bool,
+    ) -> Advice {
         Advice::Roles {
             help: diag.help.clone().unwrap_or_default(),
             unless,
             help_for_many,
+            domain_decides,
         }
     }
 
@@ -1488,28 +1523,21 @@ impl Advice {
         self.cause().is_some()
     }
 
-    /// What this advice says a test turns on, when an inventory settles it. Advice said
-    /// as text is this module's own wording ([`Evaluator::open`], [`Evaluator::failure`],
-    /// the `via` advice), recognised by the phrases below.
-    fn cause(&self) -> Option<&'static str> {
+    /// What this advice says a test turns on, when an inventory settles it.
+    fn cause(&self) -> Option<Cause> {
         match self {
-            Advice::About(AdviceKind::WhoseAddress, _) => Some("whose device an address is"),
-            Advice::About(AdviceKind::AddressOf, _) => Some("where devices' addresses lie"),
+            Advice::About(AdviceKind::WhoseAddress, _) => Some(Cause::WhoseAddress),
+            Advice::About(AdviceKind::AddressOf, _) => Some(Cause::AddressOf),
             Advice::About(AdviceKind::NoDevice, _) => None,
-            Advice::Roles { .. } => Some(ROLES),
-            Advice::Said(text) if text.contains(ROLES_UNSAID) => Some(ROLES),
-            Advice::Said(text) if text.contains(NO_KNOWN_DEVICE) => {
-                Some("whose device an address is")
-            }
-            Advice::Said(text) if text.contains(VIA_UNSAID) => Some("what a router routes"),
-            Advice::Said(_) => None,
+            Advice::Roles { .. } => Some(Cause::Roles),
+            Advice::Said(_, cause) => *cause,
         }
     }
 
     /// Adds `new` to `all`: names join advice of the same kind, text is said once.
     fn merge(all: &mut Vec<Advice>, new: &Advice) {
         match new {
-            Advice::Said(text) if text.is_empty() || all.contains(new) => {}
+            Advice::Said(text, _) if text.is_empty() || all.contains(new) => {}
             Advice::Roles { .. } if all.contains(new) => {}
             Advice::About(kind, names) => {
                 match all
@@ -1534,7 +1562,7 @@ impl Advice {
 impl std::fmt::Display for Advice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (kind, names) = match self {
-            Advice::Said(text) | Advice::Roles { help: text, .. } => return f.write_str(text),
+            Advice::Said(text, _) | Advice::Roles { help: text, .. } => return f.write_str(text),
             Advice::About(kind, names) => (kind, names),
         };
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -1650,7 +1678,8 @@ impl Evaluator<'_> {
                 format!("cannot decide offline: {message}"),
             )
             .with_help(format!(
-                "{ip} {NO_KNOWN_DEVICE} (devices saved from the API) to decide this test"
+                "{ip} is the address of no device tsacl knows; pass --inventory (devices saved \
+                from the API) to decide this test"
             )),
         }
     }
@@ -1664,15 +1693,22 @@ impl Evaluator<'_> {
                 .to_string()
         } else {
             format!(
-                "{ROLES_UNSAID}: pass --inventory with the tailnet's users (`tsacl pull \
+                "a policy file does not say who holds which role or who is a member of the \
+                tailnet: pass --inventory with the tailnet's users (`tsacl pull \
                 --inventory FILE` saves devices and users) to decide {}",
                 if tests == 1 { "it" } else { "them" }
             )
         };
-        if membership && !self.unknowns.domains_given {
+        if self.domain_decides(membership) {
             help.push_str("; --tailnet-domain DOMAIN counts users of DOMAIN as members");
         }
         help
+    }
+
+    /// Whether `--tailnet-domain` would help decide an assertion that turns on standings
+    /// (`membership`: on who is a member): it was not given.
+    fn domain_decides(&self, membership: bool) -> bool {
+        membership && !self.unknowns.domains_given
     }
 
     /// The warning for an assertion that holds only under some standings (or some
@@ -2573,19 +2609,28 @@ impl Evaluator<'_> {
                         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
                         let about = |kind| Advice::About(kind, names.clone());
                         let advice = if of_service {
-                            Advice::Said(format!(
-                                "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
-                            ))
+                            Advice::Said(
+                                format!(
+                                    "a Tailscale Service's addresses are in neither the policy nor the inventory; rules that name {service} decide tests of it"
+                                ),
+                                None,
+                            )
                         } else if ranges.iter().all(|(s, _)| *s == Side::Via) {
-                            Advice::Said(format!(
-                                "{VIA_UNSAID}, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
-                            ))
+                            Advice::Said(
+                                format!(
+                                    "a `via` rule reaches an address only where its routers route it, never as a device's own address, and a policy file does not say which {service} is: pass --inventory (devices and their routes, saved by `tsacl pull --inventory FILE`) to decide it"
+                                ),
+                                Some(Cause::Routes),
+                            )
                         } else if ranges.iter().all(|(s, _)| *s == Side::Internet) {
-                            Advice::Said(format!(
-                                "only autogroup:internet opens this flow, and {service} lies in a subnet route the tailnet approves, so clients send it to the subnet router rather than an exit node; no recorded answer shows whether the control plane's test run counts the exit-node rule for it: name the address in a rule"
-                            ))
+                            Advice::Said(
+                                format!(
+                                    "only autogroup:internet opens this flow, and {service} lies in a subnet route the tailnet approves, so clients send it to the subnet router rather than an exit node; no recorded answer shows whether the control plane's test run counts the exit-node rule for it: name the address in a rule"
+                                ),
+                                None,
+                            )
                         } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
-                            Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string())
+                            Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string(), None)
                         } else if ranges
                             .iter()
                             .all(|(s, _)| matches!(s, Side::SourceOwner | Side::DestinationOwner))
@@ -2613,7 +2658,8 @@ impl Evaluator<'_> {
                         let why = self.unknowns.why_open(condition.clone(), involved());
                         let diag = self.open(entry.span, expectation, why, membership);
                         let many = self.roles_help(membership, 2);
-                        entry_advice = Some(Advice::roles(&diag, condition, many));
+                        let by_domain = self.domain_decides(membership);
+                        entry_advice = Some(Advice::roles(&diag, condition, many, by_domain));
                         diag
                     }
                 };
@@ -2623,7 +2669,9 @@ impl Evaluator<'_> {
                     } else {
                         "to be denied"
                     };
-                    let advice = entry_advice.unwrap_or_else(|| Advice::of(&diag));
+                    // Otherwise [`Evaluator::failure`] found an address no known device
+                    // holds.
+                    let advice = entry_advice.unwrap_or_else(|| Advice::no_known_device(&diag));
                     undecided.push((
                         entry.value.trim().to_string(),
                         verb.to_string(),
@@ -2850,7 +2898,11 @@ impl Evaluator<'_> {
                     format!("SSH test failed: destination {:?} is no device", dst.value),
                     &involved,
                 );
+                // An inventory settles an address no known device holds, not whether the
+                // control plane fails a destination that is no device.
+                let mut settled_by = None;
                 if diag.code == Code::TestUndecidable {
+                    settled_by = Some(Cause::WhoseAddress);
                     diag.message = format!(
                         "cannot decide offline: the SSH test's destination {:?} is the address of no device tsacl knows",
                         dst.value.trim()
@@ -2873,7 +2925,7 @@ impl Evaluator<'_> {
                     );
                 }
                 if diag.code == Code::TestUndecidable {
-                    let advice = Advice::of(&diag);
+                    let advice = Advice::of(&diag, settled_by);
                     undecided.push((
                         dst.value.trim().to_string(),
                         "to be a device".into(),
@@ -2948,7 +3000,7 @@ impl Evaluator<'_> {
                                 ));
                             }
                             if diag.code == Code::TestUndecidable {
-                                let advice = Advice::of(&diag);
+                                let advice = Advice::no_known_device(&diag);
                                 undecided.push((
                                     format!("{} as {name:?}", dst.value.trim()),
                                     format!("to {want}"),
@@ -2970,8 +3022,12 @@ impl Evaluator<'_> {
                                 why,
                                 membership,
                             );
-                            let advice =
-                                Advice::roles(&diag, condition, self.roles_help(membership, 2));
+                            let advice = Advice::roles(
+                                &diag,
+                                condition,
+                                self.roles_help(membership, 2),
+                                self.domain_decides(membership),
+                            );
                             undecided.push((
                                 format!("{} as {name:?}", dst.value.trim()),
                                 format!("to {want}"),
