@@ -101,18 +101,32 @@ pub fn check_policy_staged(
         validate::validate(&policy, file, options, &mut diagnostics)
     });
     let inventory = options.inventory.as_ref();
-    crate::lint::run_but_escalation(&policy, file, inventory, depth.warns(), &mut diagnostics);
+    // Without a quick answer to give first (the language server's), the lints that can
+    // only warn run beside the slow stages below: they cannot change whether those run,
+    // and TSA219 on a policy of many SSH rules costs as much as the audit.
+    let beside = depth == Depth::Full && on_quick.is_none();
+    let warnings_at = diagnostics.len();
+    if beside {
+        crate::lint::operator_lints(&policy, file, &mut diagnostics);
+    } else {
+        crate::lint::run_but_escalation(&policy, file, inventory, depth.warns(), &mut diagnostics);
+    }
     // Tests and the redundancy audit are only meaningful on a policy the control plane
     // would load.
     let slow_stages = matches!(depth, Depth::Full | Depth::Verdict)
         && !diagnostics.iter().any(Diagnostic::is_error);
-    // TSA240 builds an access model of its own: without a quick answer to give first (the
-    // language server's), it runs beside the audit, in the time the audit's sequential
-    // construction leaves the other core idle; otherwise now, with the other lints.
+    let defer_warnings = beside && slow_stages;
+    if beside && !slow_stages {
+        let found = crate::lint::warning_lints(&policy, file, inventory);
+        put_warnings(&mut diagnostics, warnings_at, found);
+    }
+    // TSA240 builds an access model of its own: when the lints that only warn run beside
+    // the audit, so does it, in the time the audit's sequential construction leaves the
+    // other core idle; otherwise now, with the other lints.
     let mut escalation = None;
     if depth.warns() {
         let found = crate::lint::escalation(&policy, file, inventory, &diagnostics);
-        if slow_stages && depth == Depth::Full && on_quick.is_none() {
+        if defer_warnings {
             escalation = Some(found);
         } else {
             crate::lint::apply_escalation(found.find(), &mut diagnostics);
@@ -128,11 +142,13 @@ pub fn check_policy_staged(
     }
     // The tests and the audit are independent and the slowest stages: run them side by
     // side (the audit spreads its first pass over the cores too; the tests, and TSA240
-    // when deferred, fill in its sequential parts).
+    // and the lints that only warn when deferred, fill in its sequential parts).
     let mut undecided = None;
     if slow_stages {
         let domains = options.tailnet_domains.as_deref();
-        let (audit, tests) = std::thread::scope(|scope| {
+        let (audit, tests, warnings) = std::thread::scope(|scope| {
+            let warned = defer_warnings
+                .then(|| scope.spawn(|| crate::lint::warning_lints(&policy, file, inventory)));
             let tests = scope.spawn(|| {
                 let mut found = Vec::new();
                 let undecided = timings::stage("tests (offline)", || {
@@ -155,8 +171,15 @@ pub fn check_policy_staged(
             let tests = tests
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (audit, tests)
+            let warnings = warned.map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (audit, tests, warnings)
         });
+        if let Some(found) = warnings {
+            put_warnings(&mut diagnostics, warnings_at, found);
+        }
         let (tests, found_undecided, escalation) = tests;
         if let Some(found) = escalation {
             crate::lint::apply_escalation(found, &mut diagnostics);
@@ -182,6 +205,14 @@ pub fn check_policy_staged(
         policy: Some(policy),
         diagnostics,
     })
+}
+
+/// Puts what [`crate::lint::warning_lints`] found where [`crate::lint::run_but_escalation`]
+/// would have (after validation's findings, before the operator's), then drops what the
+/// operator's findings make exact, as it does.
+fn put_warnings(diagnostics: &mut Vec<Diagnostic>, at: usize, found: Vec<Diagnostic>) {
+    diagnostics.splice(at..at, found);
+    crate::lint::operator::drop_covered(diagnostics);
 }
 
 /// `tsacl check FILE...`: every file checked, then the user's selection (`--select`,

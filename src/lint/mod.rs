@@ -21,26 +21,45 @@ pub fn run_but_escalation(
     warnings: bool,
     diags: &mut Vec<Diagnostic>,
 ) {
-    use crate::timings::stage;
-    let op = operator::implied(policy);
     if warnings {
-        stage("lint: definitions", || lint(policy, file, diags));
-        // The operator's tags are applied outside the policy: its own by whoever installs
-        // it (its OAuth client), the proxy tag by the operator to every proxy.
-        let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
-        stage("lint: tags", || {
-            tags::unused_tags(policy, inventory, &applied, file, diags);
-            tags::owner_cycles(policy, file, diags);
-        });
-        internet::internet_without_exit_node(policy, inventory, file, diags);
-        stage("lint: ssh network", || {
-            ssh::ssh_without_network_access(policy, inventory, file, diags)
-        });
+        diags.extend(warning_lints(policy, file, inventory));
     }
-    if let Some(op) = op {
+    operator_lints(policy, file, diags);
+    operator::drop_covered(diags);
+}
+
+/// The lints that can only warn (every lint but the Kubernetes operator's and TSA240), in
+/// the order [`run`] gives them. Apart so that `check` can run them beside the redundancy
+/// audit, then put them where [`run_but_escalation`] would have, before the operator's
+/// findings ([`operator::drop_covered`] then runs on the whole list).
+pub fn warning_lints(
+    policy: &Policy,
+    file: FileId,
+    inventory: Option<&crate::engine::Inventory>,
+) -> Vec<Diagnostic> {
+    use crate::timings::stage;
+    let mut diags = Vec::new();
+    stage("lint: definitions", || lint(policy, file, &mut diags));
+    // The operator's tags are applied outside the policy: its own by whoever installs it
+    // (its OAuth client), the proxy tag by the operator to every proxy.
+    let op = operator::implied(policy);
+    let applied: Vec<&str> = op.iter().flat_map(|o| [o.tag, o.proxy_tag]).collect();
+    stage("lint: tags", || {
+        tags::unused_tags(policy, inventory, &applied, file, &mut diags);
+        tags::owner_cycles(policy, file, &mut diags);
+    });
+    internet::internet_without_exit_node(policy, inventory, file, &mut diags);
+    stage("lint: ssh network", || {
+        ssh::ssh_without_network_access(policy, inventory, file, &mut diags)
+    });
+    diags
+}
+
+/// The Kubernetes operator's lints, the only ones that can report an error.
+pub fn operator_lints(policy: &Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
+    if let Some(op) = operator::implied(policy) {
         operator::operator(policy, op, file, diags);
     }
-    operator::drop_covered(diags);
 }
 
 /// Every lint, including those that read the inventory when there is one (it only sharpens
@@ -600,5 +619,40 @@ mod tests {
                 run_codes(near_miss)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod warning_lints_tests {
+    /// `check` runs [`super::warning_lints`] beside the slow stages, which run only when no
+    /// error was found before them: so no finding of those lints may be an error. Every
+    /// code their modules name is read from the source, so a new one is checked too.
+    #[test]
+    fn the_lints_that_run_beside_the_slow_stages_never_report_an_error() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("tags.rs"),
+            include_str!("internet.rs"),
+            include_str!("ssh.rs"),
+        ];
+        let mut seen = 0;
+        for text in sources {
+            for (i, _) in text.match_indices("Code::") {
+                let name: String = text[i + 6..]
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect();
+                if name.is_empty() {
+                    continue; // This test's own messages.
+                }
+                let rule = crate::rules::RULES
+                    .iter()
+                    .find(|r| format!("{:?}", r.code) == name)
+                    .unwrap_or_else(|| panic!("Code::{name} is a code"));
+                assert_ne!(rule.severity, crate::rules::Severity::Error, "Code::{name}");
+                seen += 1;
+            }
+        }
+        assert!(seen > 10, "the lints' codes were found ({seen})");
     }
 }
