@@ -620,10 +620,7 @@ mod tests {
             );
         }
     }
-}
 
-#[cfg(test)]
-mod warning_lints_tests {
     /// `check` runs [`super::warning_lints`] beside the slow stages, which run only when no
     /// error was found before them: so no finding of those lints may be an error. Every
     /// code their modules name is read from the source, so a new one is checked too.
