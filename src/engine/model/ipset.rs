@@ -56,7 +56,7 @@ impl IpSet {
     pub fn from_addrs(addrs: impl IntoIterator<Item = IpAddr>) -> IpSet {
         // Sized for the usual input, one user's or tag's few addresses of both families:
         // growing two lists push by push cost a representative inventory's resolver a
-        // fifth of its instructions.
+        // sixth of its instructions.
         let addrs = addrs.into_iter();
         let (least, _) = addrs.size_hint();
         let mut v4 = Vec::with_capacity(least.div_ceil(2));
