@@ -6,9 +6,9 @@
 //! `cargo run --release --example atoms -- FILE...` (BENCHMARKS.md, session 37).
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::IpSet;
+use tsacl::engine::inventory::AddressIndex;
 use tsacl::engine::resolve::{Resolver, Target};
 use tsacl::engine::structural::representative_in;
 use tsacl::model::Sel;
@@ -41,7 +41,7 @@ fn main() {
             .flat_map(|a| a.dst.iter().map(|d| &d.host))
             .chain(grants.flat_map(|g| &g.dst))
             .collect();
-        let devices = Devices::of(&inventory);
+        let devices = AddressIndex::new(&inventory);
         let mut key = 0u64;
         let mut signature = |written: &[&Sel], set_of: &dyn Fn(&Sel) -> Option<IpSet>| {
             let mut signature = vec![0u128; inventory.devices.len()];
@@ -53,7 +53,7 @@ fn main() {
                 let Some(set) = set_of(sel) else { continue };
                 key += 1;
                 let k = zobrist(key);
-                for d in devices.in_set(&set) {
+                for d in devices.devices_holding(&set) {
                     signature[d] ^= k;
                 }
             }
@@ -76,47 +76,6 @@ fn main() {
             distinct(&src),
             distinct(&dst),
         );
-    }
-}
-
-/// Device indices by address, sorted, to find the devices a set holds.
-struct Devices(Vec<((u8, u128), usize)>);
-
-impl Devices {
-    fn of(inventory: &tsacl::engine::Inventory) -> Devices {
-        let mut by_address: Vec<((u8, u128), usize)> = inventory
-            .devices
-            .iter()
-            .enumerate()
-            .flat_map(|(i, d)| d.addresses.iter().map(move |&a| (key(a), i)))
-            .collect();
-        by_address.sort_unstable();
-        Devices(by_address)
-    }
-
-    /// Each device holding an address in `set`, once.
-    fn in_set(&self, set: &IpSet) -> Vec<usize> {
-        let mut found = Vec::new();
-        for (lo, hi) in set.ranges() {
-            let (lo, hi) = (key(lo), key(hi));
-            let start = self.0.partition_point(|(a, _)| *a < lo);
-            found.extend(
-                self.0[start..]
-                    .iter()
-                    .take_while(|(a, _)| *a <= hi)
-                    .map(|&(_, d)| d),
-            );
-        }
-        found.sort_unstable();
-        found.dedup();
-        found
-    }
-}
-
-fn key(ip: IpAddr) -> (u8, u128) {
-    match ip {
-        IpAddr::V4(a) => (4, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (6, u128::from(a)),
     }
 }
 
