@@ -502,16 +502,23 @@ impl AddressIndex {
     pub fn devices_in<'a>(&'a self, set: &'a super::IpSet) -> impl Iterator<Item = usize> + 'a {
         set.families()
             .into_iter()
-            .zip(&self.sorted)
-            .flat_map(|(ranges, sorted)| {
+            .enumerate()
+            .flat_map(move |(family, ranges)| {
                 ranges.iter().flat_map(move |&(lo, hi)| {
-                    let start = sorted.partition_point(|&(a, _)| a < lo);
-                    sorted[start..]
+                    self.in_range(family, lo, hi)
                         .iter()
-                        .take_while(move |&&(a, _)| a <= hi)
                         .map(|&(_, i)| i as usize)
                 })
             })
+    }
+
+    /// The (address, device) pairs of `family` with the address in `lo..=hi`, by address
+    /// (a device that holds several addresses there appears once for each).
+    pub fn in_range(&self, family: usize, lo: u128, hi: u128) -> &[(u128, u32)] {
+        let sorted = &self.sorted[family];
+        let start = sorted.partition_point(|&(a, _)| a < lo);
+        let len = sorted[start..].partition_point(|&(a, _)| a <= hi);
+        &sorted[start..start + len]
     }
 }
 

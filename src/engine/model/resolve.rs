@@ -173,6 +173,12 @@ impl<'a> Resolver<'a> {
             .map_or_else(IpSet::new, |s| IpSet::clone(s))
     }
 
+    /// Devices of one user (untagged only), the set the resolver keeps; `None` for a user
+    /// who owns no device.
+    pub fn user_shared(&self, login: &str) -> Option<&Arc<IpSet>> {
+        self.user_devices.get(login)
+    }
+
     fn users_where(&self, keep: impl Fn(&str) -> bool) -> IpSet {
         IpSet::union_all(
             self.user_devices

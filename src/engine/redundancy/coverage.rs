@@ -6,6 +6,7 @@
 
 use super::keys::Keys;
 use super::lower::AuditEntry;
+use super::owners::NO_OWNER;
 use super::{Audit, zobrist};
 use crate::engine::ipset::IpSet;
 use rustc_hash::FxHashSet;
@@ -159,7 +160,6 @@ impl Checker<'_> {
         involves_self: bool,
         decided: &mut FxHashSet<(u64, u32)>,
     ) -> bool {
-        const NO_OWNER: u32 = u32::MAX;
         let mut class = |owner: u32| -> bool {
             if !decided.insert((hash, owner)) {
                 return true;
@@ -176,11 +176,9 @@ impl Checker<'_> {
         if !involves_self {
             return class(NO_OWNER);
         }
-        let owned = &self.audit.owners.addrs[fam];
-        let first = owned.partition_point(|&(a, _)| a < lo);
         // Walk the owned addresses in [lo, hi]; the gaps between them have no owner.
         let mut cur = Some(lo);
-        for &(a, owner) in owned[first..].iter().take_while(|(a, _)| *a <= hi) {
+        for (a, owner) in self.audit.owners.owned_in(fam, lo, hi) {
             if cur.is_some_and(|c| a > c) && !class(NO_OWNER) {
                 return false;
             }
@@ -201,7 +199,7 @@ impl Checker<'_> {
         let audit = self.audit;
         let dst = |e: &AuditEntry| -> Option<&IpSet> {
             if e.own {
-                owner.map(|o| &audit.owners.devices[o as usize])
+                owner.map(|o| &*audit.owners.devices[o as usize])
             } else {
                 Some(&audit.sets[e.set as usize])
             }

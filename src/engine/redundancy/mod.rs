@@ -53,6 +53,7 @@ mod update;
 
 use super::inventory::Inventory;
 use super::ipset::IpSet;
+use super::resolve::Resolver;
 use super::rules::Origin;
 use crate::engine::zobrist;
 use crate::model::Policy;
@@ -152,7 +153,8 @@ pub struct Audit {
 impl Audit {
     /// Audit every ACL and grant of `policy` against `inventory`.
     pub fn new(policy: &Policy, inventory: &Inventory) -> Audit {
-        let owners = Owners::new(inventory);
+        let resolver = Resolver::new(policy, inventory);
+        let owners = Owners::new(inventory, &resolver);
         let mut audit = Audit {
             // Set 0: every user-owned device, the stand-in for `autogroup:self` in overlaps.
             sets: vec![Arc::new(owners.all())],
@@ -178,7 +180,7 @@ impl Audit {
         let mut interner = Interner {
             policy,
             inventory,
-            resolver: None,
+            resolver: Some(resolver),
         };
         for w in Written::all(policy) {
             let rule = w.lower(&mut interner, &mut audit.sets, &mut audit.set_ids);

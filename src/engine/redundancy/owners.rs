@@ -1,51 +1,73 @@
 //! Who owns which device address: `autogroup:self` destinations depend on the source's
-//! owner, so when one is involved the sources are split by owner.
+//! owner, so when one is involved the sources are split by owner. Answered from the
+//! inventory's address index and the resolver's sets of users' devices; the audit keeps
+//! only a number per owner.
 
-use crate::engine::inventory::Inventory;
+use crate::engine::inventory::{AddressIndex, Inventory};
 use crate::engine::ipset::IpSet;
+use crate::engine::resolve::Resolver;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
-/// User-owned device addresses with their owner, to split sources by owner for
-/// `autogroup:self`, and each owner's devices.
+/// A device no user owns (a tagged one).
+pub(super) const NO_OWNER: u32 = u32::MAX;
+
 pub(super) struct Owners {
-    /// Per family, sorted (address, owner index).
-    pub(super) addrs: [Vec<(u128, u32)>; 2],
-    pub(super) devices: Vec<IpSet>,
+    addresses: AddressIndex,
+    /// Per device, its owner's number (owners numbered as they first appear), or
+    /// [`NO_OWNER`].
+    owner_of_device: Vec<u32>,
+    /// Per owner, their devices: the resolver's set, shared.
+    pub(super) devices: Vec<Arc<IpSet>>,
 }
 
 impl Owners {
-    pub(super) fn new(inventory: &Inventory) -> Owners {
-        let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut addrs: [Vec<(u128, u32)>; 2] = [Vec::new(), Vec::new()];
-        let mut per: Vec<Vec<std::net::IpAddr>> = Vec::new();
-        for d in &inventory.devices {
-            let Some(owner) = d.owner() else { continue };
-            let next = index.len() as u32;
-            let id = *index.entry(owner).or_insert(next);
-            if id as usize == per.len() {
-                per.push(Vec::new());
-            }
-            for a in &d.addresses {
-                per[id as usize].push(*a);
-                let fam = usize::from(a.is_ipv6());
-                addrs[fam].push((crate::model::addr::ip_to_u128(*a), id));
-            }
-        }
-        for list in &mut addrs {
-            list.sort_unstable();
-        }
+    pub(super) fn new(inventory: &Inventory, resolver: &Resolver) -> Owners {
+        let mut number: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut devices: Vec<Arc<IpSet>> = Vec::new();
+        let owner_of_device = inventory
+            .devices
+            .iter()
+            .map(|d| {
+                let Some(owner) = d.owner() else {
+                    return NO_OWNER;
+                };
+                *number.entry(owner).or_insert_with(|| {
+                    let set = resolver.user_shared(owner).cloned().unwrap_or_default();
+                    devices.push(set);
+                    devices.len() as u32 - 1
+                })
+            })
+            .collect();
         Owners {
-            addrs,
-            devices: per.into_iter().map(IpSet::from_addrs).collect(),
+            addresses: AddressIndex::new(inventory),
+            owner_of_device,
+            devices,
         }
     }
+
     pub(super) fn all(&self) -> IpSet {
-        IpSet::union_all(&self.devices)
+        IpSet::union_all(self.devices.iter().map(|d| &**d))
     }
-    /// The owner of the device with address `a` in family `fam`, if a user owns one.
+
+    /// The owner of the device with address `a` in family `fam`, if a user owns one (of
+    /// several, the one numbered first).
     pub(super) fn owner_of(&self, fam: usize, a: u128) -> Option<u32> {
-        let list = &self.addrs[fam];
-        let i = list.partition_point(|&(x, _)| x < a);
-        list.get(i).filter(|(x, _)| *x == a).map(|(_, o)| *o)
+        self.owned_in(fam, a, a).map(|(_, o)| o).min()
+    }
+
+    /// The addresses of user-owned devices in `lo..=hi` of family `fam`, by address, each
+    /// with its owner.
+    pub(super) fn owned_in(
+        &self,
+        fam: usize,
+        lo: u128,
+        hi: u128,
+    ) -> impl Iterator<Item = (u128, u32)> + '_ {
+        self.addresses
+            .in_range(fam, lo, hi)
+            .iter()
+            .map(|&(a, d)| (a, self.owner_of_device[d as usize]))
+            .filter(|&(_, o)| o != NO_OWNER)
     }
 }
