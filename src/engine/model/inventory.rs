@@ -505,20 +505,23 @@ impl AddressIndex {
             .enumerate()
             .flat_map(move |(family, ranges)| {
                 ranges.iter().flat_map(move |&(lo, hi)| {
-                    self.in_range(family, lo, hi)
-                        .iter()
-                        .map(|&(_, i)| i as usize)
+                    self.in_range(family, lo, hi).map(|&(_, i)| i as usize)
                 })
             })
     }
 
     /// The (address, device) pairs of `family` with the address in `lo..=hi`, by address
     /// (a device that holds several addresses there appears once for each).
-    pub fn in_range(&self, family: usize, lo: u128, hi: u128) -> &[(u128, u32)] {
+    pub fn in_range(
+        &self,
+        family: usize,
+        lo: u128,
+        hi: u128,
+    ) -> impl Iterator<Item = &(u128, u32)> + '_ {
         let sorted = &self.sorted[family];
         let start = sorted.partition_point(|&(a, _)| a < lo);
-        let len = sorted[start..].partition_point(|&(a, _)| a <= hi);
-        &sorted[start..start + len]
+        // Walked, not searched for its end: most ranges hold a device or two.
+        sorted[start..].iter().take_while(move |&&(a, _)| a <= hi)
     }
 }
 

@@ -262,7 +262,8 @@ pub struct Rule {
     /// Capability destinations (the grant's `dst`, resolved).
     pub cap_targets: Vec<Target>,
     /// The same destinations resolved as sources, for companion capabilities that point
-    /// back from them (`*` then includes approved subnet routes).
+    /// back from them (`*` then includes approved subnet routes); empty for a grant without
+    /// app capabilities, which has no companions.
     pub cap_sources: IpSet,
     /// `via` tags: only devices with one of them carry this rule, for their routes.
     pub via: Vec<String>,
@@ -409,8 +410,9 @@ pub fn compile_each(
         for d in &g.dst {
             let Some(sel) = &d.selector else { continue };
             let target = resolver.target(sel);
-            if target != Target::OwnDevices {
-                cap_sources.union_with(&resolver.source(sel));
+            // Only the companions of app capabilities read these sources.
+            if !g.app.is_empty() && target != Target::OwnDevices {
+                cap_sources.union_with(&resolver.source_set(sel));
             }
             for (k, spec) in g.ip.iter().enumerate() {
                 entries.push(Entry {

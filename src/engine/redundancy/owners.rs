@@ -66,7 +66,6 @@ impl Owners {
     ) -> impl Iterator<Item = (u128, u32)> + '_ {
         self.addresses
             .in_range(fam, lo, hi)
-            .iter()
             .map(|&(a, d)| (a, self.owner_of_device[d as usize]))
             .filter(|&(_, o)| o != NO_OWNER)
     }
