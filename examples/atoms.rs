@@ -11,7 +11,7 @@ use tsacl::diagnostics::{SourceFile, SourceMap};
 use tsacl::engine::IpSet;
 use tsacl::engine::inventory::{AddressIndex, Inventory};
 use tsacl::engine::resolve::{Resolver, Target};
-use tsacl::engine::structural::representative_in;
+use tsacl::engine::structural::{representative_atoms, representative_in};
 use tsacl::model::{Policy, Sel};
 
 fn main() {
@@ -24,8 +24,9 @@ fn main() {
         let inventory = representative_in(&policy, None);
         let c = atoms(&policy, &inventory);
         println!(
-            "{path}: {} representative devices; {} source and {} destination selectors; atoms: {} by sources, {} by destinations, {} by both",
+            "{path}: {} representative devices ({} with one stand-in per atom of users, as the audit has them); {} source and {} destination selectors; atoms: {} by sources, {} by destinations, {} by both",
             c.devices,
+            representative_atoms(&policy, None).devices.len(),
             c.source_selectors,
             c.destination_selectors,
             c.by_sources,

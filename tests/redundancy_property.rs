@@ -8,6 +8,7 @@
 //!   whatever roles its users hold and whether they are members or shared in (with a
 //!   tailnet domain, whenever that domain's users are members).
 //! - An incremental update after a one-rule edit gives the same findings as a fresh audit.
+//! - One stand-in per atom of users (`representative_atoms`) finds what one per user finds.
 //!
 //! Flows are probed at one address, port and protocol per elementary interval of every set
 //! the policies use, so the brute force is exact too.
@@ -22,7 +23,7 @@ use tsacl::engine::inventory::{Device, Inventory, Role, User};
 use tsacl::engine::redundancy::{Audit, Finding, Kind};
 use tsacl::engine::resolve::Resolver;
 use tsacl::engine::rules::{Origin, Rule, allowed, compile};
-use tsacl::engine::structural::{representative, representative_in};
+use tsacl::engine::structural::{representative, representative_atoms, representative_in};
 use tsacl::model::{Policy, lower};
 
 const USERS: &[&str] = &["ann@example.com", "bob@example.com", "cy@other.org"];
@@ -477,4 +478,181 @@ fn the_glance_past_many_overlapping_sets_is_exact() {
         expected.sort();
         assert_eq!(redundant, expected, "{text}");
     }
+}
+
+/// Users named only through groups, for the audit on atoms of users
+/// (`structural::representative_atoms`): four of one domain, two of another.
+const GROUPED: &[&str] = &[
+    "a1@example.com",
+    "a2@example.com",
+    "a3@example.com",
+    "a4@example.com",
+    "b1@other.org",
+    "b2@other.org",
+];
+
+fn grouped_selector(choice: u8, dst: bool) -> String {
+    match choice % 14 {
+        0..=3 => format!("group:g{}", choice % 4),
+        4 => "*".into(),
+        5 => "autogroup:member".into(),
+        6 if dst => "autogroup:member".into(),
+        6 => "autogroup:shared".into(),
+        7 => "autogroup:admin".into(),
+        8 => "user:*@example.com".into(),
+        9 => "tag:web".into(),
+        10 => "100.64.0.0/10".into(),
+        // Now and then a user named directly, or autogroup:self: both keep users apart.
+        11 => GROUPED[(choice as usize / 14) % GROUPED.len()].into(),
+        12 if dst => "autogroup:self".into(),
+        _ => "tag:db".into(),
+    }
+}
+
+/// (groups' members, rules as (grant?, sources, destinations, ports)).
+type GroupedCase = (Vec<Vec<usize>>, Vec<(bool, Vec<u8>, Vec<u8>, u8)>);
+
+fn grouped_case() -> impl Strategy<Value = GroupedCase> {
+    (
+        // Members by pairs (a1 a2, a3 a4, b1 b2) and now and then one alone, so that
+        // users often share their groups and are one atom.
+        proptest::collection::vec(proptest::collection::vec(0..GROUPED.len() + 3, 0..3), 4)
+            .prop_map(|groups| {
+                groups
+                    .into_iter()
+                    .map(|picks| {
+                        picks
+                            .into_iter()
+                            .flat_map(|p| match p.checked_sub(GROUPED.len()) {
+                                Some(pair) => vec![2 * pair, 2 * pair + 1],
+                                None => vec![p],
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }),
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 1..3),
+                proptest::collection::vec(any::<u8>(), 1..3),
+                any::<u8>(),
+            ),
+            1..7,
+        ),
+    )
+}
+
+/// Few ports, so that rules often cover one another.
+fn few_ports(p: u8) -> &'static str {
+    ["22", "*", "22,443"][(p % 3) as usize]
+}
+
+fn grouped_policy((groups, rules): &GroupedCase) -> String {
+    let groups: Vec<String> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let members: Vec<String> = m.iter().map(|u| format!("{:?}", GROUPED[*u])).collect();
+            format!("\"group:g{i}\": [{}]", members.join(", "))
+        })
+        .collect();
+    let (mut grants, mut acls) = (Vec::new(), Vec::new());
+    for (is_grant, src, dst, p) in rules {
+        let dst: Vec<String> = dst.iter().map(|d| grouped_selector(*d, true)).collect();
+        let mut src: Vec<String> = src.iter().map(|s| grouped_selector(*s, false)).collect();
+        if dst.iter().any(|d| d == "autogroup:self") {
+            src.retain(|s| s.starts_with("group:") || s.ends_with(".com") || s.ends_with(".org"));
+            if src.is_empty() {
+                src.push("autogroup:member".into());
+            }
+        }
+        if *is_grant {
+            grants.push(format!(
+                "{{\"src\": [{}], \"dst\": [{}], \"ip\": [{}]}}",
+                quoted(&src),
+                quoted(&dst),
+                quoted(&grant_ip("tcp", few_ports(*p)))
+            ));
+        } else {
+            let dst: Vec<String> = dst
+                .iter()
+                .map(|d| format!("{d}:{}", few_ports(*p)))
+                .collect();
+            acls.push(format!(
+                "{{\"action\": \"accept\", \"src\": [{}], \"dst\": [{}]}}",
+                quoted(&src),
+                quoted(&dst)
+            ));
+        }
+    }
+    format!(
+        "{{\"groups\": {{{}}},\n\"tagOwners\": {{\"tag:web\": [], \"tag:db\": []}},\n\"grants\": [\n{}],\n\"acls\": [\n{}]}}",
+        groups.join(", "),
+        grants.join(",\n"),
+        acls.join(",\n")
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// One stand-in per atom of users (users no flow selector tells apart), holding as many
+    /// addresses as they would, finds exactly what one stand-in per user finds, with and
+    /// without a tailnet domain.
+    #[test]
+    fn the_audit_on_atoms_of_users_finds_what_it_finds_on_every_user(c in grouped_case()) {
+        let text = grouped_policy(&c);
+        let policy = parse(&text);
+        let domains = ["example.com".to_string()];
+        for domains in [None, Some(&domains[..])] {
+            let atoms = representative_atoms(&policy, domains);
+            let every = representative_in(&policy, domains);
+            prop_assert!(atoms.devices.len() <= every.devices.len());
+            let addresses = |inv: &Inventory| inv.devices.iter().map(|d| d.addresses.len()).sum::<usize>();
+            prop_assert_eq!(addresses(&atoms), addresses(&every), "{}", text);
+            prop_assert_eq!(
+                Audit::new(&policy, &atoms).findings(),
+                Audit::new(&policy, &every).findings(),
+                "{}", text
+            );
+        }
+    }
+}
+
+/// Under `autogroup:self` a flow depends on whose device it is: users of one group stay
+/// apart. One stand-in for both would make the rule to their own devices equal the rule
+/// to the whole group, and the audit would report the later one instead of the one to
+/// their own devices.
+#[test]
+fn users_stay_apart_under_autogroup_self() {
+    let policy = |own: &str| {
+        parse(&format!(
+            r#"{{"groups": {{"group:g0": ["a1@example.com", "a2@example.com"]}},
+                "tagOwners": {{"tag:web": []}},
+                "grants": [
+                    {{"src": ["group:g0"], "dst": ["{own}"], "ip": ["tcp:22"]}},
+                    {{"src": ["group:g0"], "dst": ["group:g0"], "ip": ["tcp:22"]}}
+                ]}}"#
+        ))
+    };
+    let with_self = policy("autogroup:self");
+    let atoms = representative_atoms(&with_self, None);
+    let every = representative_in(&with_self, None);
+    assert_eq!(atoms.devices.len(), every.devices.len());
+    let findings = Audit::new(&with_self, &atoms).findings();
+    assert_eq!(findings, Audit::new(&with_self, &every).findings());
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].origin, Origin::Grant(0), "{findings:?}");
+    // Without it, the group's two users are one atom.
+    let without = policy("tag:web");
+    let atoms = representative_atoms(&without, None);
+    assert_eq!(
+        atoms.devices.len() + 1,
+        representative_in(&without, None).devices.len()
+    );
+    assert_eq!(
+        Audit::new(&without, &atoms).findings(),
+        Audit::new(&without, &representative_in(&without, None)).findings()
+    );
 }

@@ -1,6 +1,7 @@
 //! TSA230-232: the exact redundancy audit ([`crate::engine::redundancy`]) as diagnostics.
 //!
-//! Without an inventory the audit runs on representative devices and its findings hold
+//! Without an inventory the audit runs on representative devices (one per atom of users,
+//! [`crate::engine::structural::representative_atoms`]) and its findings hold
 //! for any devices and any roles and membership of users (structural). With one, it runs
 //! on those devices and users; findings that the structural audit does not share say that
 //! they hold only for today's devices and users.
@@ -10,7 +11,7 @@ use crate::engine::Inventory;
 use crate::engine::inventory::with_auto_approvals;
 use crate::engine::redundancy::{Audit, Finding, Kind};
 use crate::engine::rules::Origin;
-use crate::engine::structural::representative_in;
+use crate::engine::structural::representative_atoms;
 use crate::model::Policy;
 use crate::rules::Code;
 use crate::syntax::Span;
@@ -28,7 +29,7 @@ pub fn audit(
     }
     let structural = || {
         crate::timings::stage("  audit: structural", || {
-            Audit::new(policy, &representative_in(policy, tailnet_domains)).findings()
+            Audit::new(policy, &representative_atoms(policy, tailnet_domains)).findings()
         })
     };
     let (findings, only_today): (Vec<Finding>, Vec<bool>) = match inventory {

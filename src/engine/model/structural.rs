@@ -16,12 +16,18 @@
 //! A named user's devices in two standings make flows no real tailnet has (one user has
 //! one standing); they only add flows to check, so what holds here still holds for every
 //! tailnet, whoever holds which role.
+//!
+//! Named users whom no ACL or grant tells apart (in the same groups, of one domain, never
+//! named directly, and no `autogroup:self`) are matched by the same flow selectors:
+//! [`representative_atoms`] gives each such atom one stand-in, holding the addresses its
+//! users' devices would, which keeps every set's relations to the others and its size.
 
 use super::inventory::{Device, Inventory, Role, Standing, User};
 use super::ipset::IpSet;
 use super::resolve::tailnet_space;
 use super::standings::Standings;
 use crate::model::{Policy, Prefix, Sel, Selector};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -236,6 +242,72 @@ pub fn in_tailnet_domains(login: &str, tailnet_domains: Option<&[String]>) -> bo
 /// The representative inventory of a policy for a tailnet whose users of
 /// `tailnet_domains` are members (not shared in).
 pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) -> Inventory {
+    representative_inventory(policy, tailnet_domains, false)
+}
+
+/// [`representative_in`] for what the policy's flows tell apart (the redundancy audit):
+/// named users whom no flow selector tells apart are one atom, and one stand-in stands
+/// for all of them. Such users are those no ACL or grant names directly, in the same
+/// groups, with the same text after the `@` (which every `user:*@domain` and
+/// `--tailnet-domain` reads); the stand-in's device in each standing holds as many
+/// addresses as theirs would, so that every set keeps its size (the audit ranks covers by
+/// size). Under `autogroup:self` every user is apart (a flow then depends on whose
+/// device it is), and so is each identity-provider group's own member.
+pub fn representative_atoms(policy: &Policy, tailnet_domains: Option<&[String]>) -> Inventory {
+    representative_inventory(policy, tailnet_domains, true)
+}
+
+/// For each of `named` (sorted logins), how many users its stand-in stands for: 1, or
+/// more for the first of an atom of users, and 0 for the others of that atom. Logins in
+/// `apart` stay apart.
+fn user_atoms(policy: &Policy, named: &[&str], apart: &[&str]) -> Vec<u32> {
+    let mut weight = vec![1u32; named.len()];
+    let mut alone: FxHashSet<&str> = apart.iter().copied().collect();
+    for s in flow_selectors(policy).filter_map(|s| s.selector.as_ref()) {
+        match s {
+            Selector::Autogroup(crate::model::Autogroup::SelfDevices) => return weight,
+            Selector::User(u) => {
+                alone.insert(u);
+            }
+            _ => {}
+        }
+    }
+    let mut groups_of: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    for (g, group) in policy.groups.iter().enumerate() {
+        for m in &group.members {
+            let login = m.value.trim();
+            if !alone.contains(login) {
+                groups_of.entry(login).or_default().push(g as u32);
+            }
+        }
+    }
+    let mut first_of: FxHashMap<(Vec<u32>, &str), usize> = FxHashMap::default();
+    for (i, login) in named.iter().enumerate() {
+        if alone.contains(login) {
+            continue;
+        }
+        let mut groups = groups_of.remove(login).unwrap_or_default();
+        groups.sort_unstable();
+        groups.dedup();
+        let after_at = login.split_once('@').map_or("", |(_, rest)| rest);
+        match first_of.entry((groups, after_at)) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                weight[*first.get()] += 1;
+                weight[i] = 0;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
+    }
+    weight
+}
+
+fn representative_inventory(
+    policy: &Policy,
+    tailnet_domains: Option<&[String]>,
+    by_atoms: bool,
+) -> Inventory {
     let selectors: Vec<&Selector> = policy
         .rule_selectors()
         .chain(policy.tag_owners.iter().flat_map(|t| &t.owners))
@@ -280,6 +352,12 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
     let written = written_ranges(policy, &selectors);
     let mut named: Vec<&str> = named.into_iter().collect();
     named.sort_unstable();
+    let weight: Vec<u32> = if by_atoms {
+        let apart: Vec<&str> = idp.iter().map(|(_, login)| login.as_str()).collect();
+        user_atoms(policy, &named, &apart)
+    } else {
+        vec![1; named.len()]
+    };
     let mut tags: Vec<&str> = tags.into_iter().collect();
     tags.sort_unstable();
     for n in &named {
@@ -290,11 +368,15 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
 
     let mut addresses = Addresses::new(&written);
     let mut inv = Inventory::default();
-    let mut add_device = |inv: &mut Inventory, login: &str, name: String| {
+    let mut add_device = |inv: &mut Inventory, login: &str, name: String, weight: u32| {
+        let mut held = addresses.next_pair();
+        for _ in 1..weight {
+            held.extend(addresses.next_pair());
+        }
         inv.devices.push(Device {
             name,
             hostname: login.to_string(),
-            addresses: addresses.next_pair(),
+            addresses: held,
             user: Some(login.to_string()),
             tags: Vec::new(),
             advertised_routes: Vec::new(),
@@ -325,18 +407,25 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         // Joined by hand, the standing's words once: `format!` was a third of building a
         // representative inventory of 100,000 named users.
         let noun = standings.noun(*v);
-        for n in named.iter().filter(|n| standings_of(n).contains(v)) {
+        let standing = named.iter().zip(&weight);
+        for (n, &w) in standing.filter(|(n, w)| **w > 0 && standings_of(n).contains(v)) {
             let mut name = String::with_capacity(n.len() + noun.len() + 15);
             for part in [n, " as ", noun.as_str(), " (stand-in)"] {
                 name.push_str(part);
             }
-            let device = add_device(&mut inv, n, name);
+            let device = add_device(&mut inv, n, name, w);
             if variants.len() > 1 {
                 inv.standings.insert(device, *v);
             }
         }
     }
-    inv.users.extend(named.iter().map(|n| user(n, variants[0])));
+    inv.users.extend(
+        named
+            .iter()
+            .zip(&weight)
+            .filter(|(_, w)| **w > 0)
+            .map(|(n, _)| user(n, variants[0])),
+    );
     for (g, login) in &idp {
         inv.idp_groups.insert(g.clone(), vec![login.clone()]);
     }
@@ -344,7 +433,7 @@ pub fn representative_in(policy: &Policy, tailnet_domains: Option<&[String]>) ->
         for v in standings_of(&format!("@{d}")) {
             for i in 1..=2 {
                 let login = format!("unnamed-{}-{i}@{d}", standing_label(*v));
-                add_device(&mut inv, &login, format!("{login} (stand-in)"));
+                add_device(&mut inv, &login, format!("{login} (stand-in)"), 1);
                 inv.users.push(user(&login, *v));
             }
         }
