@@ -158,16 +158,21 @@ fn rule_text(spec: &RuleSpec) -> (bool, String) {
     }
 }
 
-fn policy_text(c: &Case, rules: &[RuleSpec]) -> String {
-    let groups: Vec<String> = c
-        .groups
+/// `"group:g0": [...], ...`: group `i` holds the users at the indices `groups[i]` lists.
+fn groups_text(groups: &[Vec<usize>], users: &[&str]) -> String {
+    let groups: Vec<String> = groups
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let members: Vec<String> = m.iter().map(|u| format!("{:?}", USERS[*u])).collect();
+            let members: Vec<String> = m.iter().map(|u| format!("{:?}", users[*u])).collect();
             format!("\"group:g{i}\": [{}]", members.join(", "))
         })
         .collect();
+    groups.join(", ")
+}
+
+fn policy_text(c: &Case, rules: &[RuleSpec]) -> String {
+    let groups = groups_text(&c.groups, USERS);
     let tag_owners: Vec<String> = TAGS.iter().map(|t| format!("{t:?}: []")).collect();
     let (mut grants, mut acls) = (Vec::new(), Vec::new());
     for r in rules {
@@ -181,7 +186,7 @@ fn policy_text(c: &Case, rules: &[RuleSpec]) -> String {
     // One rule per line, so spans (and the audit's order) follow the list.
     format!(
         "{{\"groups\": {{{}}},\n\"tagOwners\": {{{}}},\n\"grants\": [\n{}],\n\"acls\": [\n{}]}}",
-        groups.join(", "),
+        groups,
         tag_owners.join(", "),
         grants.join(",\n"),
         acls.join(",\n")
@@ -549,14 +554,7 @@ fn few_ports(p: u8) -> &'static str {
 }
 
 fn grouped_policy((groups, rules): &GroupedCase) -> String {
-    let groups: Vec<String> = groups
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let members: Vec<String> = m.iter().map(|u| format!("{:?}", GROUPED[*u])).collect();
-            format!("\"group:g{i}\": [{}]", members.join(", "))
-        })
-        .collect();
+    let groups = groups_text(groups, GROUPED);
     let (mut grants, mut acls) = (Vec::new(), Vec::new());
     for (is_grant, src, dst, p) in rules {
         let dst: Vec<String> = dst.iter().map(|d| grouped_selector(*d, true)).collect();
@@ -588,7 +586,7 @@ fn grouped_policy((groups, rules): &GroupedCase) -> String {
     }
     format!(
         "{{\"groups\": {{{}}},\n\"tagOwners\": {{\"tag:web\": [], \"tag:db\": []}},\n\"grants\": [\n{}],\n\"acls\": [\n{}]}}",
-        groups.join(", "),
+        groups,
         grants.join(",\n"),
         acls.join(",\n")
     )
