@@ -123,29 +123,12 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
             Some(crate::model::Selector::User(u)) => Some(u.as_str()),
             _ => None,
         };
-        for g in p.grants.iter().flatten() {
-            users.extend(g.src.iter().chain(&g.dst).filter_map(user));
-        }
-        for a in p.acls.iter().flatten() {
-            users.extend(a.src.iter().filter_map(user));
-            users.extend(a.dst.iter().filter_map(|d| user(&d.host)));
-        }
+        users.extend(super::structural::flow_selectors(p).filter_map(user));
         // Addresses written in rules (a CIDR, a range, an ipset, the internet): access to
         // a subnet or the internet changes nothing for a user or tag as a destination,
         // and a rule from addresses takes in no user or tag the policy can place.
-        let rule_selectors = p
-            .grants
-            .iter()
-            .flatten()
-            .flat_map(|g| g.src.iter().chain(&g.dst))
-            .chain(
-                p.acls
-                    .iter()
-                    .flatten()
-                    .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host))),
-            );
         let mut seen: FxHashSet<&crate::model::Selector> = FxHashSet::default();
-        for sel in rule_selectors.filter_map(|s| s.selector.as_ref()) {
+        for sel in super::structural::flow_selectors(p).filter_map(|s| s.selector.as_ref()) {
             if matches!(
                 sel,
                 crate::model::Selector::User(_)

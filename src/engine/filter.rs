@@ -1611,14 +1611,9 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
             None => Wanted::Not,
         }
     };
-    let mut candidates: Vec<Wanted> = policy
-        .grants
-        .iter()
-        .flatten()
-        .map(|g| &g.src)
-        .chain(policy.acls.iter().flatten().map(|a| &a.src))
+    let mut candidates: Vec<Wanted> = Written::all(policy)
         .enumerate()
-        .map(|(i, src)| may_share(i, src))
+        .map(|(i, written)| may_share(i, written.src()))
         .collect();
     let mut asked = 0;
     super::rules::compile_each(
@@ -1660,14 +1655,14 @@ fn concern(
     ) -> impl Iterator<Item = &'a Selector> {
         sels.into_iter().filter_map(|s| s.selector.as_ref())
     }
-    let via_tags: Vec<&str> = selectors(rule.via)
+    let via_tags: Vec<&str> = selectors(rule.via())
         .filter_map(|sel| match sel {
             Selector::Tag(t) => Some(t.as_str()),
             _ => None,
         })
         .collect();
     let lands = if via_tags.is_empty() {
-        selectors(rule.dst.iter().copied()).any(|sel| match sel {
+        selectors(rule.destinations().map(|d| d.sel)).any(|sel| match sel {
             Selector::Wildcard => true,
             Selector::Autogroup(Autogroup::SelfDevices) => !device.is_tagged(),
             other => resolver.names_any_of(other, here),
@@ -1675,10 +1670,10 @@ fn concern(
     } else {
         device.tags.iter().any(|t| via_tags.contains(&t.as_str()))
     };
-    if lands || !rule.app.is_empty() {
+    if lands || !rule.app().is_empty() {
         return Wanted::Whole;
     }
-    let takes_in = selectors(rule.src).any(|sel| match sel {
+    let takes_in = selectors(rule.src()).any(|sel| match sel {
         Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
         other => resolver.names_any_of(other, sources),
     });

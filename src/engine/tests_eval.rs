@@ -900,7 +900,7 @@ impl<'a> Compiled<'a> {
         );
         let sources_tested = |written: &super::rules::Written| {
             written
-                .src
+                .src()
                 .iter()
                 .filter_map(|s| s.selector.as_ref())
                 .any(|sel| match sel {
@@ -919,9 +919,8 @@ impl<'a> Compiled<'a> {
             resolver,
             |written| {
                 let lands = written
-                    .dst
-                    .iter()
-                    .filter_map(|d| d.selector.as_ref())
+                    .destinations()
+                    .filter_map(|d| d.sel.selector.as_ref())
                     .any(|sel| {
                         matches!(
                             sel,

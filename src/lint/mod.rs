@@ -134,18 +134,13 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
             used.insert(h);
         }
     };
-    for a in policy.acls.iter().flatten() {
-        a.src.iter().for_each(|s| note(&s.raw));
-        a.dst.iter().for_each(|d| note(&d.host.raw));
-        a.src_posture.iter().for_each(|p| note(&p.value));
-    }
-    for g in policy.grants.iter().flatten() {
-        g.src
+    for w in crate::engine::rules::Written::all(policy) {
+        w.src()
             .iter()
-            .chain(&g.dst)
-            .chain(&g.via)
+            .chain(w.destinations().map(|d| d.sel))
+            .chain(w.via())
             .for_each(|s| note(&s.raw));
-        g.src_posture.iter().for_each(|p| note(&p.value));
+        w.posture().iter().for_each(|p| note(&p.value));
     }
     for r in &policy.ssh {
         r.src.iter().chain(&r.dst).for_each(|s| note(&s.raw));
@@ -263,13 +258,7 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     }
     let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
     let danger = Selector::Autogroup(Autogroup::DangerAll);
-    for s in policy
-        .grants
-        .iter()
-        .flatten()
-        .flat_map(|g| &g.src)
-        .chain(policy.acls.iter().flatten().flat_map(|a| &a.src))
-    {
+    for s in crate::engine::rules::Written::all(policy).flat_map(|w| w.src()) {
         if is(s, &danger) {
             diags.push(
                 Diagnostic::new(
@@ -370,29 +359,18 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
 pub fn allow_all_rules(
     policy: &Policy,
 ) -> Vec<(crate::engine::rules::Origin, crate::syntax::Span)> {
-    use crate::engine::rules::Origin;
     let is = |s: &crate::model::Sel, want: &Selector| s.selector.as_ref() == Some(want);
-    let mut out = Vec::new();
-    for (i, g) in policy.grants.iter().flatten().enumerate() {
-        let all_src = g.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = g.dst.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_ip =
-            g.ip.iter()
-                .any(|ip| ip.value.proto.is_none() && ip.value.ports.iter().any(|p| p.is_all()));
-        if all_src && all_dst && all_ip {
-            out.push((Origin::Grant(i), g.span));
-        }
-    }
-    for (i, a) in policy.acls.iter().flatten().enumerate() {
-        let all_src = a.src.iter().any(|s| is(s, &Selector::Wildcard));
-        let all_dst = a.dst.iter().any(|d| {
-            d.host.selector == Some(Selector::Wildcard) && d.ports.iter().any(|p| p.is_all())
-        });
-        if all_src && all_dst && a.proto.is_none() {
-            out.push((Origin::Acl(i), a.span));
-        }
-    }
-    out
+    crate::engine::rules::Written::all(policy)
+        .filter(|w| {
+            w.src().iter().any(|s| is(s, &Selector::Wildcard))
+                && w.entries().any(|e| {
+                    is(e.destination.sel, &Selector::Wildcard)
+                        && e.protocol.is_none()
+                        && e.ports.iter().any(|p| p.is_all())
+                })
+        })
+        .map(|w| (w.origin, w.span()))
+        .collect()
 }
 
 #[cfg(test)]

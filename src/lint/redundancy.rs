@@ -375,17 +375,12 @@ fn selector_texts<'p>(
             out.insert(span, raw.trim());
         }
     };
-    for g in policy.grants.iter().flatten() {
-        for s in g.src.iter().chain(&g.dst) {
+    for w in crate::engine::rules::Written::all(policy) {
+        for s in w.src() {
             keep(s.span, &s.raw);
         }
-    }
-    for a in policy.acls.iter().flatten() {
-        for s in &a.src {
-            keep(s.span, &s.raw);
-        }
-        for d in &a.dst {
-            keep(d.span, &d.raw);
+        for d in w.destinations() {
+            keep(d.span, d.raw);
         }
     }
     out

@@ -400,33 +400,20 @@ pub fn in_families(set: &IpSet, f: Families) -> IpSet {
 /// callers, which say so explicitly.
 pub fn entries(policy: &Policy) -> Vec<EntryView<'_>> {
     let mut out = Vec::new();
-    for (i, g) in policy.grants.iter().flatten().enumerate() {
-        if !g.via.is_empty() {
+    for w in super::rules::Written::all(policy) {
+        if !w.via().is_empty() {
             continue; // Only routers carry via rules; not device-to-device access.
         }
-        for d in &g.dst {
-            for spec in &g.ip {
-                out.push(EntryView {
-                    rule: super::rules::Origin::Grant(i),
-                    rule_span: g.span,
-                    src: &g.src,
-                    dst: d,
-                    protocol: spec.value.proto,
-                    ports: &spec.value.ports,
-                });
-            }
-        }
-    }
-    for (i, a) in policy.acls.iter().flatten().enumerate() {
-        for d in &a.dst {
-            out.push(EntryView {
-                rule: super::rules::Origin::Acl(i),
-                rule_span: a.span,
-                src: &a.src,
-                dst: &d.host,
-                protocol: a.proto.as_ref().map(|p| p.value),
-                ports: &d.ports,
-            });
+        // Destination by destination: a flattened iterator costs several times more.
+        for k in 0..w.destinations().len() {
+            out.extend(w.entries_at(k).map(|e| EntryView {
+                rule: w.origin,
+                rule_span: w.span(),
+                src: w.src(),
+                dst: e.destination.sel,
+                protocol: e.protocol,
+                ports: e.ports,
+            }));
         }
     }
     out

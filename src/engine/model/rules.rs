@@ -3,7 +3,7 @@
 
 use super::ipset::IpSet;
 use super::resolve::{Resolver, Target};
-use crate::model::{AppCap, PortRange, Protocol, Sel, Selector};
+use crate::model::{Acl, AppCap, Grant, Policy, PortRange, Protocol, Sel, Selector, Spanned};
 use crate::syntax::Span;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -259,7 +259,8 @@ pub struct Rule {
     pub entries: Vec<Entry>,
     /// Application capabilities: name and values, granted on the destinations.
     pub caps: Vec<(String, serde_json::Value)>,
-    /// Capability destinations (the grant's `dst`, resolved).
+    /// Capability destinations (the grant's `dst`, resolved); empty for a rule without
+    /// app capabilities.
     pub cap_targets: Vec<Target>,
     /// The same destinations resolved as sources, for companion capabilities that point
     /// back from them (`*` then includes approved subnet routes); empty for a grant without
@@ -306,13 +307,184 @@ pub enum Wanted {
     SourcesKnown(Arc<Sources>),
 }
 
-/// An ACL or grant as written, for choosing which rules to compile.
+/// An ACL or grant as written, in the grant form: sources, destinations, and for each
+/// destination one entry per protocol-and-ports spec (a grant's `ip`; an ACL has one,
+/// its `proto` with the destination's ports). Every engine lowers the rules from this
+/// form, in this order (grants, then ACLs): the compiled rules here, the access model's
+/// entries ([`super::reach::entries`]) and the redundancy audit.
+#[derive(Clone, Copy)]
 pub struct Written<'p> {
-    pub src: &'p [Sel],
-    /// The destinations (an ACL's hosts, a grant's `dst`).
-    pub dst: Vec<&'p Sel>,
-    pub via: &'p [Sel],
-    pub app: &'p [AppCap],
+    pub origin: Origin,
+    form: Form<'p>,
+}
+
+#[derive(Clone, Copy)]
+enum Form<'p> {
+    Grant(&'p Grant),
+    Acl(&'p Acl),
+}
+
+/// A destination as written: its selector (an ACL's host part), its whole text (with an
+/// ACL's ports) and where.
+#[derive(Clone, Copy)]
+pub struct Destination<'p> {
+    pub sel: &'p Sel,
+    pub raw: &'p str,
+    pub span: Span,
+}
+
+impl<'p> Destination<'p> {
+    fn of_grant(sel: &'p Sel) -> Destination<'p> {
+        Destination {
+            sel,
+            raw: &sel.raw,
+            span: sel.span,
+        }
+    }
+    fn of_acl(dst: &'p crate::model::AclDst) -> Destination<'p> {
+        Destination {
+            sel: &dst.host,
+            raw: &dst.raw,
+            span: dst.span,
+        }
+    }
+}
+
+/// A rule's destinations, in order.
+#[derive(Clone)]
+pub enum Destinations<'p> {
+    Grant(std::slice::Iter<'p, Sel>),
+    Acl(std::slice::Iter<'p, crate::model::AclDst>),
+}
+
+impl<'p> Iterator for Destinations<'p> {
+    type Item = Destination<'p>;
+    fn next(&mut self) -> Option<Destination<'p>> {
+        match self {
+            Destinations::Grant(it) => it.next().map(Destination::of_grant),
+            Destinations::Acl(it) => it.next().map(Destination::of_acl),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Destinations::Grant(it) => it.size_hint(),
+            Destinations::Acl(it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Destinations<'_> {}
+
+/// One destination on one spec.
+#[derive(Clone, Copy)]
+pub struct WrittenEntry<'p> {
+    pub destination: Destination<'p>,
+    /// The destination's place among the rule's.
+    pub dst_index: usize,
+    /// The spec's place among the grant's `ip` (0 for an ACL).
+    pub spec: usize,
+    /// `None`: the client default.
+    pub protocol: Option<Protocol>,
+    pub ports: &'p [PortRange],
+}
+
+impl<'p> Written<'p> {
+    /// Every ACL and grant of the policy: grants, then ACLs (the control plane's order).
+    pub fn all(policy: &'p Policy) -> impl Iterator<Item = Written<'p>> + Clone {
+        let grants = policy.grants.iter().flatten().enumerate();
+        let acls = policy.acls.iter().flatten().enumerate();
+        grants
+            .map(|(i, g)| Written {
+                origin: Origin::Grant(i),
+                form: Form::Grant(g),
+            })
+            .chain(acls.map(|(i, a)| Written {
+                origin: Origin::Acl(i),
+                form: Form::Acl(a),
+            }))
+    }
+    pub fn span(self) -> Span {
+        match self.form {
+            Form::Grant(g) => g.span,
+            Form::Acl(a) => a.span,
+        }
+    }
+    pub fn src(self) -> &'p [Sel] {
+        match self.form {
+            Form::Grant(g) => &g.src,
+            Form::Acl(a) => &a.src,
+        }
+    }
+    /// A grant's `via` (none for an ACL).
+    pub fn via(self) -> &'p [Sel] {
+        match self.form {
+            Form::Grant(g) => &g.via,
+            Form::Acl(_) => &[],
+        }
+    }
+    /// A grant's application capabilities (none for an ACL).
+    pub fn app(self) -> &'p [AppCap] {
+        match self.form {
+            Form::Grant(g) => &g.app,
+            Form::Acl(_) => &[],
+        }
+    }
+    pub fn posture(self) -> &'p [Spanned<String>] {
+        match self.form {
+            Form::Grant(g) => &g.src_posture,
+            Form::Acl(a) => &a.src_posture,
+        }
+    }
+    pub fn is_grant(self) -> bool {
+        matches!(self.form, Form::Grant(_))
+    }
+    /// An ACL's `proto`, as written.
+    pub fn acl_proto(self) -> Option<Protocol> {
+        match self.form {
+            Form::Grant(_) => None,
+            Form::Acl(a) => a.proto.as_ref().map(|p| p.value),
+        }
+    }
+    pub fn destinations(self) -> Destinations<'p> {
+        match self.form {
+            Form::Grant(g) => Destinations::Grant(g.dst.iter()),
+            Form::Acl(a) => Destinations::Acl(a.dst.iter()),
+        }
+    }
+    fn destination(self, k: usize) -> Destination<'p> {
+        match self.form {
+            Form::Grant(g) => Destination::of_grant(&g.dst[k]),
+            Form::Acl(a) => Destination::of_acl(&a.dst[k]),
+        }
+    }
+    /// How many entries each destination has.
+    pub fn specs(self) -> usize {
+        match self.form {
+            Form::Grant(g) => g.ip.len(),
+            Form::Acl(_) => 1,
+        }
+    }
+    /// Every destination on every spec, destination by destination.
+    pub fn entries(self) -> impl Iterator<Item = WrittenEntry<'p>> {
+        (0..self.destinations().len()).flat_map(move |k| self.entries_at(k))
+    }
+    /// The entries of the `k`th destination, spec by spec.
+    pub fn entries_at(self, k: usize) -> impl Iterator<Item = WrittenEntry<'p>> {
+        let destination = self.destination(k);
+        (0..self.specs()).map(move |spec| {
+            let (protocol, ports): (_, &'p [PortRange]) = match self.form {
+                Form::Grant(g) => (g.ip[spec].value.proto, &g.ip[spec].value.ports),
+                Form::Acl(a) => (a.proto.as_ref().map(|p| p.value), &a.dst[k].ports),
+            };
+            WrittenEntry {
+                destination,
+                dst_index: k,
+                spec,
+                protocol,
+                ports,
+            }
+        })
+    }
 }
 
 /// [`compile`], handing each rule over as soon as it is compiled, and compiling of each
@@ -392,43 +564,48 @@ pub fn compile_each(
         }
         (Arc::new(Sources::new(parts)), everything, Arc::new(texts))
     };
-    for (i, g) in policy.grants.iter().flatten().enumerate() {
-        let written = Written {
-            src: &g.src,
-            dst: g.dst.iter().collect(),
-            via: &g.via,
-            app: &g.app,
-        };
+    for written in Written::all(policy) {
         let wanted = wanted(&written);
         if matches!(wanted, Wanted::Not) {
             continue;
         }
-        let (src, src_everything, src_listed) = resolve_src(&g.src, wanted);
-        let mut entries = Vec::new();
+        let (src, src_everything, src_listed) = resolve_src(written.src(), wanted);
+        let app = written.app();
+        let mut entries = Vec::with_capacity(written.destinations().len() * written.specs());
         let mut cap_targets = Vec::new();
         let mut cap_sources = IpSet::new();
-        for d in &g.dst {
-            let Some(sel) = &d.selector else { continue };
+        for (k, d) in written.destinations().enumerate() {
+            let Some(sel) = &d.sel.selector else { continue };
             let target = resolver.target(sel);
             // Only the companions of app capabilities read these sources.
-            if !g.app.is_empty() && target != Target::OwnDevices {
+            if !app.is_empty() && target != Target::OwnDevices {
                 cap_sources.union_with(&resolver.source_set(sel));
             }
-            for (k, spec) in g.ip.iter().enumerate() {
+            let by_address = sel.names_addresses();
+            let last = written.specs().checked_sub(1).filter(|_| app.is_empty());
+            // The target is moved into its last use, not copied.
+            let mut target = Some(target);
+            for e in written.entries_at(k) {
+                let target = if Some(e.spec) == last {
+                    target.take()
+                } else {
+                    target.clone()
+                };
                 entries.push(Entry {
-                    target: target.clone(),
+                    target: target.expect("taken by the last use only"),
                     written: d.raw.trim().to_string(),
                     span: d.span,
-                    protocols: spec.value.proto.map_or(Protocols::Default, Protocols::Only),
-                    ports: spec.value.ports.clone(),
-                    spec: k,
-                    by_address: sel.names_addresses(),
+                    protocols: e.protocol.map_or(Protocols::Default, Protocols::Only),
+                    ports: e.ports.to_vec(),
+                    spec: e.spec,
+                    by_address,
                 });
             }
-            cap_targets.push(target);
+            if !app.is_empty() {
+                cap_targets.extend(target);
+            }
         }
-        let caps = g
-            .app
+        let caps = app
             .iter()
             .map(|c| {
                 (
@@ -437,8 +614,8 @@ pub fn compile_each(
                 )
             })
             .collect();
-        let via = g
-            .via
+        let via = written
+            .via()
             .iter()
             .filter_map(|v| match &v.selector {
                 Some(Selector::Tag(t)) => Some(t.clone()),
@@ -446,8 +623,8 @@ pub fn compile_each(
             })
             .collect();
         rules(Rule {
-            origin: Origin::Grant(i),
-            span: g.span,
+            origin: written.origin,
+            span: written.span(),
             src,
             src_everything,
             src_listed,
@@ -456,50 +633,6 @@ pub fn compile_each(
             cap_targets,
             cap_sources,
             via,
-        });
-    }
-    for (i, a) in policy.acls.iter().flatten().enumerate() {
-        let written = Written {
-            src: &a.src,
-            dst: a.dst.iter().map(|d| &d.host).collect(),
-            via: &[],
-            app: &[],
-        };
-        let wanted = wanted(&written);
-        if matches!(wanted, Wanted::Not) {
-            continue;
-        }
-        let (src, src_everything, src_listed) = resolve_src(&a.src, wanted);
-        let protocols = a
-            .proto
-            .as_ref()
-            .map_or(Protocols::Default, |p| Protocols::Only(p.value));
-        let mut entries = Vec::new();
-        for d in &a.dst {
-            let Some(sel) = &d.host.selector else {
-                continue;
-            };
-            entries.push(Entry {
-                target: resolver.target(sel),
-                written: d.raw.trim().to_string(),
-                span: d.span,
-                protocols,
-                ports: d.ports.clone(),
-                spec: 0,
-                by_address: sel.names_addresses(),
-            });
-        }
-        rules(Rule {
-            origin: Origin::Acl(i),
-            span: a.span,
-            src,
-            src_everything,
-            src_listed,
-            entries,
-            caps: Vec::new(),
-            cap_targets: Vec::new(),
-            cap_sources: IpSet::new(),
-            via: Vec::new(),
         });
     }
 }
@@ -622,6 +755,57 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn written_rules_are_grants_then_acls_each_destination_on_each_spec() {
+        let policy = crate::model::from_text(
+            r#"{"acls": [{"action": "accept", "proto": "udp", "src": ["tag:a"],
+                          "dst": ["tag:b:53", "tag:c:5353,6000-6001"]}],
+                "grants": [{"src": ["tag:x"], "dst": ["tag:y", "tag:z"], "ip": ["tcp:443", "*"],
+                            "via": ["tag:r"], "srcPosture": ["posture:p"]}]}"#,
+        );
+        let all: Vec<Written> = Written::all(&policy).collect();
+        assert_eq!(
+            all.iter().map(|w| w.origin).collect::<Vec<_>>(),
+            [Origin::Grant(0), Origin::Acl(0)]
+        );
+        let shown = |w: &Written| {
+            w.entries()
+                .map(|e| {
+                    let ports: Vec<String> = e.ports.iter().map(ToString::to_string).collect();
+                    format!(
+                        "{}={} #{} {:?} {}",
+                        e.destination.sel.raw,
+                        e.destination.raw,
+                        e.spec,
+                        e.protocol.map(|p| p.0),
+                        ports.join(",")
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shown(&all[0]),
+            [
+                "tag:y=tag:y #0 Some(6) 443",
+                "tag:y=tag:y #1 None *",
+                "tag:z=tag:z #0 Some(6) 443",
+                "tag:z=tag:z #1 None *",
+            ]
+        );
+        // An ACL's destination is its host part, written with its ports.
+        assert_eq!(
+            shown(&all[1]),
+            [
+                "tag:b=tag:b:53 #0 Some(17) 53",
+                "tag:c=tag:c:5353,6000-6001 #0 Some(17) 5353,6000-6001",
+            ]
+        );
+        assert_eq!(all[0].via().len(), 1);
+        assert_eq!(all[0].posture().len(), 1);
+        assert!(all[1].via().is_empty() && all[1].app().is_empty());
+        assert_eq!(all[1].destinations().len(), 2);
     }
 
     #[test]

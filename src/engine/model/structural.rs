@@ -36,17 +36,8 @@ pub const OTHER_DOMAIN: &str = "unnamed.tsacl.invalid";
 
 /// The selectors that decide flows: sources and destinations of ACLs and grants.
 pub fn flow_selectors(policy: &Policy) -> impl Iterator<Item = &Sel> {
-    let acls = policy
-        .acls
-        .iter()
-        .flatten()
-        .flat_map(|a| a.src.iter().chain(a.dst.iter().map(|d| &d.host)));
-    let grants = policy
-        .grants
-        .iter()
-        .flatten()
-        .flat_map(|g| g.src.iter().chain(&g.dst));
-    acls.chain(grants)
+    super::rules::Written::all(policy)
+        .flat_map(|w| w.src().iter().chain(w.destinations().map(|d| d.sel)))
 }
 
 /// A stand-in address for the Tailscale Service `name` (`svc:web`): Services have

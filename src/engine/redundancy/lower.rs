@@ -9,7 +9,7 @@ use super::keys::Keys;
 use crate::engine::inventory::Inventory;
 use crate::engine::ipset::IpSet;
 use crate::engine::resolve::Resolver;
-use crate::engine::rules::{Origin, Protocols, Sources};
+use crate::engine::rules::{Origin, Protocols, Sources, Written};
 use crate::model::{Autogroup, Policy, Sel, Selector};
 use crate::syntax::Span;
 use rustc_hash::FxHashMap;
@@ -119,179 +119,96 @@ impl Interner<'_> {
     }
 }
 
-/// A written rule of either kind, before lowering.
-#[derive(Clone, Copy)]
-pub(super) enum Written<'p> {
-    Grant(usize, &'p crate::model::Grant),
-    Acl(usize, &'p crate::model::Acl),
+/// Identifies a rule's content, wherever it sits in the file. Hashed as it is read:
+/// each list length-prefixed, so that two rules hash alike only when they say the same
+/// (as a tuple of lists would, without building the lists).
+pub(super) fn content_key_of(w: Written) -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn list<'a, T: Hash + 'a>(h: &mut impl Hasher, items: impl ExactSizeIterator<Item = T>) {
+        h.write_usize(items.len());
+        for item in items {
+            item.hash(h);
+        }
+    }
+    let mut h = rustc_hash::FxHasher::default();
+    w.is_grant().hash(&mut h);
+    list(&mut h, w.src().iter().map(|s| s.raw.as_str()));
+    list(&mut h, w.destinations().map(|d| d.raw));
+    h.write_usize(w.destinations().len() * w.specs());
+    for e in w.entries() {
+        (e.protocol, e.ports).hash(&mut h);
+    }
+    list(&mut h, w.via().iter().map(|s| s.raw.as_str()));
+    list(&mut h, w.posture().iter().map(|s| s.value.as_str()));
+    (!w.app().is_empty()).hash(&mut h);
+    h.finish()
 }
 
-impl Written<'_> {
-    pub(super) fn all(policy: &Policy) -> Vec<Written<'_>> {
-        let grants = policy.grants.iter().flatten().enumerate();
-        let acls = policy.acls.iter().flatten().enumerate();
-        grants
-            .map(|(i, g)| Written::Grant(i, g))
-            .chain(acls.map(|(i, a)| Written::Acl(i, a)))
-            .collect()
-    }
-    pub(super) fn origin(self) -> Origin {
-        match self {
-            Written::Grant(i, _) => Origin::Grant(i),
-            Written::Acl(i, _) => Origin::Acl(i),
-        }
-    }
-    pub(super) fn span(self) -> Span {
-        match self {
-            Written::Grant(_, g) => g.span,
-            Written::Acl(_, a) => a.span,
-        }
-    }
-    /// Identifies the rule's content, wherever it sits in the file. Hashed as it is read:
-    /// each list length-prefixed, so that two rules hash alike only when they say the
-    /// same (as a tuple of lists would, without building the lists).
-    pub(super) fn key(self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        fn list<'a, T: Hash + 'a>(h: &mut impl Hasher, items: impl ExactSizeIterator<Item = T>) {
-            h.write_usize(items.len());
-            for item in items {
-                item.hash(h);
-            }
-        }
-        let mut h = rustc_hash::FxHasher::default();
-        match self {
-            Written::Grant(_, g) => {
-                "grant".hash(&mut h);
-                list(&mut h, g.src.iter().map(|s| s.raw.as_str()));
-                list(&mut h, g.dst.iter().map(|s| s.raw.as_str()));
-                list(&mut h, g.ip.iter().map(|s| &s.value));
-                list(&mut h, g.via.iter().map(|s| s.raw.as_str()));
-                list(&mut h, g.src_posture.iter().map(|s| s.value.as_str()));
-                (!g.app.is_empty()).hash(&mut h);
-            }
-            Written::Acl(_, a) => {
-                "acl".hash(&mut h);
-                list(&mut h, a.src.iter().map(|s| s.raw.as_str()));
-                list(&mut h, a.dst.iter().map(|d| d.raw.as_str()));
-                a.proto.as_ref().map(|p| p.value.0).hash(&mut h);
-                list(&mut h, a.src_posture.iter().map(|s| s.value.as_str()));
-            }
-        }
-        h.finish()
-    }
+/// The spans of the source selectors and destinations that lowering keeps.
+pub(super) fn selector_spans(w: Written) -> (Vec<Span>, Vec<Span>) {
+    (
+        w.src()
+            .iter()
+            .filter(|s| s.selector.is_some())
+            .map(|s| s.span)
+            .collect(),
+        w.destinations()
+            .filter(|d| d.sel.selector.is_some())
+            .map(|d| d.span)
+            .collect(),
+    )
+}
 
-    /// The spans of the source selectors and destinations that lowering keeps.
-    pub(super) fn selector_spans(self) -> (Vec<Span>, Vec<Span>) {
-        let keep = |s: &Sel| s.selector.is_some();
-        match self {
-            Written::Grant(_, g) => (
-                g.src.iter().filter(|s| keep(s)).map(|s| s.span).collect(),
-                g.dst.iter().filter(|s| keep(s)).map(|s| s.span).collect(),
-            ),
-            Written::Acl(_, a) => (
-                a.src.iter().filter(|s| keep(s)).map(|s| s.span).collect(),
-                a.dst
-                    .iter()
-                    .filter(|d| keep(&d.host))
-                    .map(|d| d.span)
-                    .collect(),
-            ),
+/// A written rule in audit form, its selectors' sets interned.
+pub(super) fn lower(
+    w: Written,
+    interner: &mut Interner,
+    sets: &mut Vec<Arc<IpSet>>,
+    ids: &mut SetIds,
+) -> AuditRule {
+    let mut src_sels = Vec::with_capacity(w.src().len());
+    let mut src_spans = Vec::with_capacity(w.src().len());
+    for s in w.src() {
+        if let Some((id, _)) = interner.get(sets, ids, true, s) {
+            src_sels.push(id);
+            src_spans.push(s.span);
         }
     }
-
-    pub(super) fn lower(
-        self,
-        interner: &mut Interner,
-        sets: &mut Vec<Arc<IpSet>>,
-        ids: &mut SetIds,
-    ) -> AuditRule {
-        type Parts<'a> = (
-            &'a [Sel],
-            Vec<(&'a Sel, Span)>,
-            &'a [crate::model::Spanned<String>],
-        );
-        let (src, dsts, posture): Parts = match self {
-            Written::Grant(_, g) => (
-                &g.src,
-                g.dst.iter().map(|d| (d, d.span)).collect(),
-                &g.src_posture,
-            ),
-            Written::Acl(_, a) => (
-                &a.src,
-                a.dst.iter().map(|d| (&d.host, d.span)).collect(),
-                &a.src_posture,
-            ),
+    let mut entries = Vec::with_capacity(w.destinations().len() * w.specs());
+    let mut dst_spans = Vec::with_capacity(w.destinations().len());
+    for (k, d) in w.destinations().enumerate() {
+        let Some((set, own)) = interner.get(sets, ids, false, d.sel) else {
+            continue;
         };
-        let mut src_sels = Vec::with_capacity(src.len());
-        let mut src_spans = Vec::with_capacity(src.len());
-        for s in src {
-            if let Some((id, _)) = interner.get(sets, ids, true, s) {
-                src_sels.push(id);
-                src_spans.push(s.span);
-            }
+        let dst_index = dst_spans.len();
+        dst_spans.push(d.span);
+        for e in w.entries_at(k) {
+            entries.push(AuditEntry {
+                set,
+                own,
+                keys: Keys::new(
+                    e.protocol.map_or(Protocols::Default, Protocols::Only),
+                    e.ports,
+                ),
+                dst_index,
+            });
         }
-        let specs = match self {
-            Written::Grant(_, g) => g.ip.len(),
-            Written::Acl(..) => 1,
-        };
-        let mut entries = Vec::with_capacity(dsts.len() * specs);
-        let mut dst_spans = Vec::with_capacity(dsts.len());
-        for (k, (sel, span)) in dsts.into_iter().enumerate() {
-            let Some((set, own)) = interner.get(sets, ids, false, sel) else {
-                continue;
-            };
-            let dst_index = dst_spans.len();
-            dst_spans.push(span);
-            match self {
-                Written::Grant(_, g) => {
-                    for spec in &g.ip {
-                        entries.push(AuditEntry {
-                            set,
-                            own,
-                            keys: Keys::new(
-                                spec.value.proto.map_or(Protocols::Default, Protocols::Only),
-                                &spec.value.ports,
-                            ),
-                            dst_index,
-                        });
-                    }
-                }
-                Written::Acl(_, a) => entries.push(AuditEntry {
-                    set,
-                    own,
-                    keys: Keys::new(
-                        a.proto
-                            .as_ref()
-                            .map_or(Protocols::Default, |p| Protocols::Only(p.value)),
-                        &a.dst[k].ports,
-                    ),
-                    dst_index,
-                }),
-            }
-        }
-        let (via, has_caps) = match self {
-            Written::Grant(_, g) => (
-                sorted(g.via.iter().map(|v| v.raw.trim().to_string())),
-                !g.app.is_empty(),
-            ),
-            Written::Acl(..) => (Vec::new(), false),
-        };
-        let src = Sources::simplified(src_sels.iter().map(|&s| sets[s as usize].clone()).collect());
-        AuditRule {
-            origin: self.origin(),
-            span: self.span(),
-            // Set with the sets' sizes ([`super::Audit::source_sizes`]).
-            src_size: None,
-            src,
-            src_sels,
-            src_spans,
-            entries,
-            dst_spans,
-            via,
-            posture: sorted(posture.iter().map(|p| p.value.clone())),
-            has_caps,
-            key: self.key(),
-        }
+    }
+    let src = Sources::simplified(src_sels.iter().map(|&s| sets[s as usize].clone()).collect());
+    AuditRule {
+        origin: w.origin,
+        span: w.span(),
+        // Set with the sets' sizes ([`super::Audit::source_sizes`]).
+        src_size: None,
+        src,
+        src_sels,
+        src_spans,
+        entries,
+        dst_spans,
+        via: sorted(w.via().iter().map(|v| v.raw.trim().to_string())),
+        posture: sorted(w.posture().iter().map(|p| p.value.clone())),
+        has_caps: !w.app().is_empty(),
+        key: content_key_of(w),
     }
 }
 
@@ -338,4 +255,54 @@ fn sorted(items: impl Iterator<Item = String>) -> Vec<String> {
 fn content_key(value: &impl std::hash::Hash) -> u64 {
     use std::hash::BuildHasher;
     rustc_hash::FxBuildHasher.hash_one(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_key_of;
+    use crate::engine::rules::Written;
+
+    /// The content keys of every rule of `rules` (a JSON list of grants and one of ACLs).
+    fn keys(grants: &str, acls: &str) -> Vec<u64> {
+        let policy = crate::model::from_text(&format!(r#"{{"grants": {grants}, "acls": {acls}}}"#));
+        Written::all(&policy).map(content_key_of).collect()
+    }
+
+    #[test]
+    fn a_rule_keeps_its_key_where_it_moves_and_changes_it_with_anything_it_says() {
+        let grant = r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:443"]}"#;
+        let acl = r#"{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:443"]}"#;
+        let [g, a] = keys(&format!("[{grant}]"), &format!("[{acl}]"))[..] else {
+            panic!("two rules")
+        };
+        // Moved among others: the same keys.
+        let moved = keys(
+            &format!(r#"[{{"src": ["tag:c"], "dst": ["tag:d"], "ip": ["*"]}}, {grant}]"#),
+            &format!(r#"[{acl}, {acl}]"#),
+        );
+        assert_eq!(moved[1..], [g, a, a]);
+        // Each part of a grant counts, and so do an ACL's protocol and ports.
+        for changed in [
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["udp:443"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:444"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:443", "tcp:80"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:443"], "via": ["tag:r"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:443"], "srcPosture": ["posture:p"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b"], "ip": ["tcp:443"], "app": {"example.com/cap/x": [{}]}}"#,
+            r#"{"src": ["tag:a", "tag:c"], "dst": ["tag:b"], "ip": ["tcp:443"]}"#,
+            r#"{"src": ["tag:a"], "dst": ["tag:b", "tag:c"], "ip": ["tcp:443"]}"#,
+        ] {
+            assert_ne!(keys(&format!("[{changed}]"), "[]"), [g], "{changed}");
+        }
+        for changed in [
+            r#"{"action": "accept", "proto": "udp", "src": ["tag:a"], "dst": ["tag:b:443"]}"#,
+            r#"{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:444"]}"#,
+            r#"{"action": "accept", "src": ["tag:a"], "dst": ["tag:b:443"], "srcPosture": ["posture:p"]}"#,
+        ] {
+            assert_ne!(keys("[]", &format!("[{changed}]")), [a], "{changed}");
+        }
+        // An ACL and a grant that say the same are still two kinds of rule.
+        let as_grant = r#"{"src": ["tag:a"], "dst": ["tag:b:443"], "ip": ["443"]}"#;
+        assert_ne!(keys(&format!("[{as_grant}]"), "[]"), [a]);
+    }
 }

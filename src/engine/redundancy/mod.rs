@@ -55,10 +55,11 @@ use super::inventory::Inventory;
 use super::ipset::IpSet;
 use super::resolve::Resolver;
 use super::rules::Origin;
+use crate::engine::rules::Written;
 use crate::engine::zobrist;
 use crate::model::Policy;
 use crate::syntax::Span;
-use lower::{AuditRule, Interner, Written, definitions_key};
+use lower::{AuditRule, Interner, definitions_key};
 use owners::Owners;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -183,7 +184,7 @@ impl Audit {
             resolver: Some(resolver),
         };
         for w in Written::all(policy) {
-            let rule = w.lower(&mut interner, &mut audit.sets, &mut audit.set_ids);
+            let rule = lower::lower(w, &mut interner, &mut audit.sets, &mut audit.set_ids);
             audit.rules.push(rule);
         }
         audit.overlaps = candidates::overlaps(&audit.sets);

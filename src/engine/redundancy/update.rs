@@ -1,9 +1,10 @@
 //! Re-deciding after an edit: unchanged rules keep their lowering and verdicts, and only
 //! the rules the edit can affect are decided again.
 
-use super::lower::{Interner, Written, definitions_key};
+use super::lower::{Interner, content_key_of, definitions_key, lower, selector_spans};
 use super::{Audit, SetId, Verdict};
 use crate::engine::inventory::Inventory;
+use crate::engine::rules::Written;
 use crate::model::Policy;
 use rustc_hash::FxHashMap;
 
@@ -18,7 +19,7 @@ impl Audit {
             *self = Audit::new(policy, inventory);
             return self.rules.len();
         }
-        let written = Written::all(policy);
+        let written: Vec<Written> = Written::all(policy).collect();
         // Match unchanged rules by content.
         let mut old_by_key: FxHashMap<u64, Vec<usize>> = FxHashMap::default();
         for (i, r) in self.rules.iter().enumerate().rev() {
@@ -26,7 +27,7 @@ impl Audit {
         }
         let matched: Vec<Option<usize>> = written
             .iter()
-            .map(|w| old_by_key.get_mut(&w.key()).and_then(|v| v.pop()))
+            .map(|&w| old_by_key.get_mut(&content_key_of(w)).and_then(|v| v.pop()))
             .collect();
         let mut new_of_old: Vec<Option<u32>> = vec![None; self.rules.len()];
         for (j, m) in matched.iter().enumerate() {
@@ -62,7 +63,7 @@ impl Audit {
             match matched[j] {
                 Some(o) => {
                     let mut r = old_rules[o].clone();
-                    r.origin = w.origin();
+                    r.origin = w.origin;
                     r.span = w.span();
                     self.rules.push(r);
                     // Covering rules that changed make this rule dirty; the rest moved.
@@ -82,7 +83,7 @@ impl Audit {
                     self.inner.push(old_inner[o].clone());
                 }
                 None => {
-                    let r = w.lower(&mut interner, &mut self.sets, &mut self.set_ids);
+                    let r = lower(*w, &mut interner, &mut self.sets, &mut self.set_ids);
                     self.rules.push(r);
                     self.verdicts.push(None);
                     self.full.push(None);
@@ -94,7 +95,7 @@ impl Audit {
         // Spans move when text before them changes length.
         for (r, w) in self.rules.iter_mut().zip(&written) {
             r.span = w.span();
-            (r.src_spans, r.dst_spans) = w.selector_spans();
+            (r.src_spans, r.dst_spans) = selector_spans(*w);
         }
         // Overlaps of the sets the edit introduced.
         for new in sets_before..self.sets.len() {
