@@ -27,9 +27,54 @@ impl<K, V> Default for Stab<K, V> {
     }
 }
 
-impl<K: Ord + Copy, V: Ord + Copy> Stab<K, V> {
+/// A key of a [`Stab`], with a radix sort of intervals by their start: the audit's indexes
+/// hold hundreds of thousands of intervals on a 40,000-rule policy, and a comparison sort
+/// of the tuples was 4 % of its `check`. The sort is stable, so intervals starting at the
+/// same key keep the order they were given in.
+pub trait Point: Ord + Copy {
+    fn sort_by_start<V: Copy>(intervals: &mut [(Self, Self, V)]);
+}
+
+/// Below this many intervals a radix sort's passes cost more than comparing: the
+/// standard library's stable sort, which orders alike.
+const RADIX_FROM: usize = 256;
+
+impl Point for u32 {
+    fn sort_by_start<V: Copy>(intervals: &mut [(u32, u32, V)]) {
+        if intervals.len() < RADIX_FROM {
+            intervals.sort_by_key(|iv| iv.0);
+        } else {
+            radsort::sort_by_key(intervals, |iv| iv.0);
+        }
+    }
+}
+
+impl Point for u128 {
+    fn sort_by_start<V: Copy>(intervals: &mut [(u128, u128, V)]) {
+        if intervals.len() < RADIX_FROM {
+            intervals.sort_by_key(|iv| iv.0);
+        } else {
+            // `radsort` skips the bytes every key shares (all but four for IPv4).
+            radsort::sort_by_key(intervals, |iv| iv.0);
+        }
+    }
+}
+
+impl Point for (bool, u128) {
+    fn sort_by_start<V: Copy>(intervals: &mut [((bool, u128), (bool, u128), V)]) {
+        if intervals.len() < RADIX_FROM {
+            intervals.sort_by_key(|iv| iv.0);
+        } else {
+            // By the address, then (stably) by the family: the tuple's order.
+            radsort::sort_by_key(intervals, |iv| iv.0.1);
+            radsort::sort_by_key(intervals, |iv| iv.0.0);
+        }
+    }
+}
+
+impl<K: Point, V: Copy> Stab<K, V> {
     pub fn new(mut intervals: Vec<(K, K, V)>) -> Stab<K, V> {
-        intervals.sort_unstable();
+        K::sort_by_start(&mut intervals);
         let mut max_end: Vec<K> = Vec::with_capacity(intervals.len());
         for &(_, hi, _) in &intervals {
             let m = max_end.last().map_or(hi, |&m| m.max(hi));
@@ -89,6 +134,37 @@ mod tests {
     use super::Stab;
     use proptest::prelude::*;
 
+    /// Each kind of key sorts as the standard library's stable sort does, by radix past
+    /// [`super::RADIX_FROM`] intervals and by comparison below.
+    #[test]
+    fn every_key_sorts_stably_by_start() {
+        use super::Point;
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for n in [0, 1, 5, super::RADIX_FROM - 1, super::RADIX_FROM, 3000] {
+            let raw: Vec<(u64, u64)> = (0..n).map(|_| (next() % 500, next())).collect();
+            fn check<K: Point + std::fmt::Debug>(mut v: Vec<(K, K, usize)>) {
+                let mut expected = v.clone();
+                expected.sort_by_key(|iv| iv.0);
+                K::sort_by_start(&mut v);
+                assert_eq!(v, expected);
+            }
+            let at = |i: usize| raw[i];
+            check((0..n).map(|i| (at(i).0 as u32, 0, i)).collect());
+            check((0..n).map(|i| (u128::from(at(i).0) << 70, 0, i)).collect());
+            check(
+                (0..n)
+                    .map(|i| ((at(i).1 % 2 == 0, u128::from(at(i).0)), (false, 0), i))
+                    .collect(),
+            );
+        }
+    }
+
     proptest! {
         /// A lookup yields exactly the intervals holding the key, as a scan of all does.
         #[test]
@@ -111,8 +187,9 @@ mod tests {
                 expected.sort_unstable();
                 // It scans exactly the intervals starting at or before the key from the
                 // first whose running maximum of ends reaches it.
+                // In the order it keeps them: by start, those starting together as given.
                 let mut sorted = intervals.clone();
-                sorted.sort_unstable();
+                sorted.sort_by_key(|&(lo, _, _)| lo);
                 let end = sorted.iter().filter(|&&(lo, _, _)| lo <= key).count();
                 let mut reach = 0;
                 let first = sorted[..end]
