@@ -39,36 +39,33 @@ pub trait Point: Ord + Copy {
 /// standard library's stable sort, which orders alike.
 const RADIX_FROM: usize = 256;
 
+/// A stable sort by `key`. `radsort` skips the bytes every key shares (all but four of an
+/// IPv4 address).
+fn stable_by<T: Copy, R: radsort::Key + Ord>(items: &mut [T], key: impl Fn(&T) -> R + Copy) {
+    if items.len() < RADIX_FROM {
+        items.sort_by_key(key);
+    } else {
+        radsort::sort_by_key(items, key);
+    }
+}
+
 impl Point for u32 {
     fn sort_by_start<V: Copy>(intervals: &mut [(u32, u32, V)]) {
-        if intervals.len() < RADIX_FROM {
-            intervals.sort_by_key(|iv| iv.0);
-        } else {
-            radsort::sort_by_key(intervals, |iv| iv.0);
-        }
+        stable_by(intervals, |iv| iv.0);
     }
 }
 
 impl Point for u128 {
     fn sort_by_start<V: Copy>(intervals: &mut [(u128, u128, V)]) {
-        if intervals.len() < RADIX_FROM {
-            intervals.sort_by_key(|iv| iv.0);
-        } else {
-            // `radsort` skips the bytes every key shares (all but four for IPv4).
-            radsort::sort_by_key(intervals, |iv| iv.0);
-        }
+        stable_by(intervals, |iv| iv.0);
     }
 }
 
 impl Point for (bool, u128) {
     fn sort_by_start<V: Copy>(intervals: &mut [((bool, u128), (bool, u128), V)]) {
-        if intervals.len() < RADIX_FROM {
-            intervals.sort_by_key(|iv| iv.0);
-        } else {
-            // By the address, then (stably) by the family: the tuple's order.
-            radsort::sort_by_key(intervals, |iv| iv.0.1);
-            radsort::sort_by_key(intervals, |iv| iv.0.0);
-        }
+        // By the address, then (stably) by the family: the tuple's order.
+        stable_by(intervals, |iv| iv.0.1);
+        stable_by(intervals, |iv| iv.0.0);
     }
 }
 
