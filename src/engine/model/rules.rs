@@ -379,8 +379,6 @@ impl ExactSizeIterator for Destinations<'_> {}
 #[derive(Clone, Copy)]
 pub struct WrittenEntry<'p> {
     pub destination: Destination<'p>,
-    /// The destination's place among the rule's.
-    pub dst_index: usize,
     /// The spec's place among the grant's `ip` (0 for an ACL).
     pub spec: usize,
     /// `None`: the client default.
@@ -438,13 +436,6 @@ impl<'p> Written<'p> {
     pub fn is_grant(self) -> bool {
         matches!(self.form, Form::Grant(_))
     }
-    /// An ACL's `proto`, as written.
-    pub fn acl_proto(self) -> Option<Protocol> {
-        match self.form {
-            Form::Grant(_) => None,
-            Form::Acl(a) => a.proto.as_ref().map(|p| p.value),
-        }
-    }
     pub fn destinations(self) -> Destinations<'p> {
         match self.form {
             Form::Grant(g) => Destinations::Grant(g.dst.iter()),
@@ -478,7 +469,6 @@ impl<'p> Written<'p> {
             };
             WrittenEntry {
                 destination,
-                dst_index: k,
                 spec,
                 protocol,
                 ports,
