@@ -100,7 +100,7 @@ const SOURCES_SHOWN: usize = 8;
 /// Every principal the policies name: the users of their groups and rules, the tags they
 /// own, their host addresses and the addresses their rules name, and a stand-in for any
 /// other member.
-pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
+pub fn named_principals(policies: &[&Policy]) -> Vec<Principal> {
     // Gathered by hash and sorted once (the order a `BTreeSet` would give): a large
     // policy names each user many times, in groups and in rules.
     let mut users: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
@@ -117,22 +117,20 @@ pub fn named_principals<'p>(policies: &[&'p Policy]) -> Vec<Principal> {
                 hosts.insert(prefix);
             }
         }
-        // The selectors as lowering parsed them (`Sel::selector` is `Selector::parse`
-        // of the raw text).
-        let user = |s: &'p crate::model::Sel| match &s.selector {
-            Some(crate::model::Selector::User(u)) => Some(u.as_str()),
-            _ => None,
-        };
-        users.extend(super::structural::flow_selectors(p).filter_map(user));
-        // Addresses written in rules (a CIDR, a range, an ipset, the internet): access to
-        // a subnet or the internet changes nothing for a user or tag as a destination,
-        // and a rule from addresses takes in no user or tag the policy can place.
+        // The users and the addresses written in rules (a CIDR, a range, an ipset, the
+        // internet), from the selectors as lowering parsed them (`Sel::selector` is
+        // `Selector::parse` of the raw text): access to a subnet or the internet changes
+        // nothing for a user or tag as a destination, and a rule from addresses takes in
+        // no user or tag the policy can place.
         let mut seen: FxHashSet<&crate::model::Selector> = FxHashSet::default();
         for sel in super::structural::flow_selectors(p).filter_map(|s| s.selector.as_ref()) {
+            if let crate::model::Selector::User(u) = sel {
+                users.insert(u.as_str());
+                continue;
+            }
             if matches!(
                 sel,
-                crate::model::Selector::User(_)
-                    | crate::model::Selector::Group(_)
+                crate::model::Selector::Group(_)
                     | crate::model::Selector::Tag(_)
                     | crate::model::Selector::Host(_)
             ) || !seen.insert(sel)
