@@ -19,7 +19,7 @@ pub fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
 
 /// Text files are UTF-8 without NUL bytes; anything else is not a policy file.
 pub fn check_text(bytes: &[u8]) -> Result<(), String> {
-    if let Some(i) = bytes.iter().position(|b| *b == 0) {
+    if let Some(i) = memchr::memchr(0, bytes) {
         let (line, col) = line_col(bytes, i);
         return Err(format!(
             "binary data (NUL byte at line {line}, column {col})"

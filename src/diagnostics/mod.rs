@@ -106,7 +106,7 @@ pub struct SourceFile {
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, name: impl Into<String>, text: Vec<u8>) -> SourceFile {
         let mut line_starts = vec![0];
-        line_starts.extend(memchr_iter(b'\n', &text).map(|i| i + 1));
+        line_starts.extend(memchr::memchr_iter(b'\n', &text).map(|i| i + 1));
         SourceFile {
             path: path.into(),
             name: name.into(),
@@ -145,14 +145,6 @@ impl SourceFile {
     pub fn text_lossy(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }
-}
-
-fn memchr_iter(needle: u8, haystack: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    haystack
-        .iter()
-        .enumerate()
-        .filter(move |(_, b)| **b == needle)
-        .map(|(i, _)| i)
 }
 
 /// Every file a run has read, addressed by [`FileId`].

@@ -33,7 +33,10 @@ use parse::{Builder, ExtrasOnly, Scalar};
 pub fn parse(src: &[u8]) -> Result<Document, SyntaxError> {
     let mut builder = TreeBuilder {
         src,
+        text: std::str::from_utf8(src).ok(),
         comments: Vec::new(),
+        values: Vec::new(),
+        members: Vec::new(),
     };
     let parsed = parse::parse(src, &mut builder)?;
     Ok(Document {
@@ -81,7 +84,15 @@ pub fn is_standard(src: &[u8]) -> Result<bool, SyntaxError> {
 /// Builds the span tree directly, allocating only the decoded strings and the vectors.
 struct TreeBuilder<'a> {
     src: &'a [u8],
+    /// The input as text when it is UTF-8 (as files are: `fsutil::check_text`), validated
+    /// once here so that each string is sliced from it rather than validated again.
+    text: Option<&'a str>,
     comments: Vec<Span>,
+    /// The elements and members of the arrays and objects being read, innermost last:
+    /// each container is moved out in one exact allocation when it closes, rather than
+    /// grown element by element.
+    values: Vec<Value>,
+    members: Vec<Member>,
 }
 
 impl TreeBuilder<'_> {
@@ -90,7 +101,12 @@ impl TreeBuilder<'_> {
         if has_escape {
             return quote::decode_string(lit);
         }
-        let body = &lit[1..lit.len() - 1];
+        let inside = span.start as usize + 1..span.end as usize - 1;
+        // Quotes are ASCII, so the body's ends are character boundaries.
+        if let Some(text) = self.text {
+            return text[inside].to_owned();
+        }
+        let body = &self.src[inside];
         match std::str::from_utf8(body) {
             Ok(text) => text.to_owned(),
             Err(_) => {
@@ -104,8 +120,8 @@ impl TreeBuilder<'_> {
 
 impl Builder for TreeBuilder<'_> {
     type Node = Value;
-    type Array = Vec<Value>;
-    type Object = Vec<Member>;
+    type Array = usize;
+    type Object = usize;
     type Name = (String, Span);
 
     fn comment(&mut self, span: Span) {
@@ -129,24 +145,26 @@ impl Builder for TreeBuilder<'_> {
         Value { span, kind }
     }
 
-    fn begin_array(&mut self) -> Vec<Value> {
-        Vec::new()
+    /// Where the array's elements start on the stack.
+    fn begin_array(&mut self) -> usize {
+        self.values.len()
     }
 
     #[inline]
-    fn element(&mut self, array: &mut Vec<Value>, _: Span, node: Value, _: Span) {
-        array.push(node);
+    fn element(&mut self, _: &mut usize, _: Span, node: Value, _: Span) {
+        self.values.push(node);
     }
 
-    fn end_array(&mut self, array: Vec<Value>, span: Span, _: bool, _: Span) -> Value {
+    fn end_array(&mut self, start: usize, span: Span, _: bool, _: Span) -> Value {
         Value {
             span,
-            kind: Kind::Array(array),
+            kind: Kind::Array(self.values.split_off(start)),
         }
     }
 
-    fn begin_object(&mut self) -> Vec<Member> {
-        Vec::new()
+    /// Where the object's members start on the stack.
+    fn begin_object(&mut self) -> usize {
+        self.members.len()
     }
 
     #[inline]
@@ -161,23 +179,23 @@ impl Builder for TreeBuilder<'_> {
     #[inline]
     fn member(
         &mut self,
-        object: &mut Vec<Member>,
+        _: &mut usize,
         (key, key_span): (String, Span),
         _: Span,
         value: Value,
         _: Span,
     ) {
-        object.push(Member {
+        self.members.push(Member {
             key,
             key_span,
             value,
         });
     }
 
-    fn end_object(&mut self, object: Vec<Member>, span: Span, _: bool, _: Span) -> Value {
+    fn end_object(&mut self, start: usize, span: Span, _: bool, _: Span) -> Value {
         Value {
             span,
-            kind: Kind::Object(object),
+            kind: Kind::Object(self.members.split_off(start)),
         }
     }
 }
