@@ -235,10 +235,13 @@ impl IpSpec {
                 ports: vec![PortRange::ALL],
             });
         }
-        let text = if text.contains(':') {
-            text.to_lowercase()
-        } else {
-            format!("*:{}", text.to_lowercase())
+        // Lower-cased (a copy) only when there may be something to lower: ASCII text
+        // without capitals is its own lower case.
+        let lower = !text.is_ascii() || text.bytes().any(|b| b.is_ascii_uppercase());
+        let text: std::borrow::Cow<str> = match (text.contains(':'), lower) {
+            (true, false) => text.into(),
+            (true, true) => text.to_lowercase().into(),
+            (false, _) => format!("*:{}", text.to_lowercase()).into(),
         };
         let (proto, ports) = parse_host_port_range(&text)?;
         if proto.is_empty() {
@@ -280,35 +283,38 @@ fn parse_host_port_range(hostport: &str) -> Result<(&str, PortRange), String> {
     if portlist == "*" {
         return Ok((host, PortRange::ALL));
     }
-    let quoted = go_quote(portlist);
+    // Quoted only for an error: most specs are valid.
+    let quoted = || go_quote(portlist);
     if portlist.is_empty() {
-        return Err(format!("invalid port list: {quoted}"));
+        return Err(format!("invalid port list: {}", quoted()));
     }
     if portlist.matches('-').count() > 1 {
-        return Err(format!("port range {quoted}: too many dashes(-)"));
+        return Err(format!("port range {}: too many dashes(-)", quoted()));
     }
     let (first, last) = match portlist.split_once('-') {
         Some((first, last)) => (first, Some(last)),
         None => (portlist, None),
     };
     let Some(first) = parse_go_uint(first, 65535) else {
-        return Err(format!("port range {quoted}: invalid first integer"));
+        return Err(format!("port range {}: invalid first integer", quoted()));
     };
     let last = match last {
         Some(last) => match parse_go_uint(last, 65535) {
             Some(n) => n,
-            None => return Err(format!("port range {quoted}: invalid last integer")),
+            None => return Err(format!("port range {}: invalid last integer", quoted())),
         },
         None => first,
     };
     if first == 0 {
         return Err(format!(
-            "port range {quoted}: first port must be >0, or use '*' for wildcard"
+            "port range {}: first port must be >0, or use '*' for wildcard",
+            quoted()
         ));
     }
     if first > last {
         return Err(format!(
-            "port range {quoted}: first port must be >= last port"
+            "port range {}: first port must be >= last port",
+            quoted()
         ));
     }
     Ok((
@@ -397,6 +403,12 @@ mod tests {
             ("0:80", default(80, 80)),
             ("tcp:443", only(6, 443, 443)),
             ("TCP:443", only(6, 443, 443)),
+            ("Udp:53", only(17, 53, 53)),
+            // Lower-cased beyond ASCII too: a title-case letter has a lower case.
+            (
+                "\u{1C5}:1",
+                err("proto name \"\u{1C6}\" not known; use protocol number 0-255"),
+            ),
             ("6:443", only(6, 443, 443)),
             ("06:443", only(6, 443, 443)),
             ("tcp:0080", only(6, 80, 80)),
