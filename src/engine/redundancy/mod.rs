@@ -183,7 +183,9 @@ impl Audit {
             inventory,
             resolver: Some(resolver),
         };
-        for w in Written::all(policy) {
+        let written = Written::all(policy);
+        audit.rules.reserve_exact(written.clone().count());
+        for w in written {
             let rule = lower::lower(w, &mut interner, &mut audit.sets, &mut audit.set_ids);
             audit.rules.push(rule);
         }

@@ -28,15 +28,14 @@ impl Audit {
                 gone[k] = true;
                 continue;
             }
-            let others: Vec<usize> = (0..r.src_sels.len())
-                .filter(|&j| j != k && !gone[j])
-                .collect();
+            let others = || (0..r.src_sels.len()).filter(|&j| j != k && !gone[j]);
             // One other selector containing it is the common case (a user beside
             // `autogroup:member`); the union of the others is built only when none does.
-            let other = |j: &usize| &*self.sets[r.src_sels[*j] as usize];
-            let contained = others.iter().any(|j| other(j).contains_set(set))
-                || (others.len() > 1 && set.within_union(others.iter().map(other)));
+            let other = |j: usize| &*self.sets[r.src_sels[j] as usize];
+            let contained = others().any(|j| other(j).contains_set(set))
+                || (others().nth(1).is_some() && set.within_union(others().map(other)));
             if contained {
+                let others: Vec<usize> = others().collect();
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
                 out.push(Inner::RedundantSource(k, by));
@@ -46,13 +45,16 @@ impl Audit {
         // Destinations: is one selector's part of the flows inside the others'?
         let n = r.dst_spans.len();
         let mut gone = vec![false; n];
+        // Lowering pushes each destination's entries together, in order: a destination's
+        // entries are a slice, and so are the others' when it is first or last.
+        let of = |k: usize| {
+            let start = r.entries.partition_point(|e| e.dst_index < k);
+            start..start + r.entries[start..].partition_point(|e| e.dst_index == k)
+        };
+        debug_assert!(r.entries.is_sorted_by_key(|e| e.dst_index));
         for k in (0..n).rev() {
-            let mine: Vec<AuditEntry> = r
-                .entries
-                .iter()
-                .filter(|e| e.dst_index == k)
-                .cloned()
-                .collect();
+            let at = of(k);
+            let mine = &r.entries[at.clone()];
             if mine.is_empty() {
                 continue;
             }
@@ -64,16 +66,23 @@ impl Audit {
                 gone[k] = true;
                 continue;
             }
-            let rest: Vec<AuditEntry> = r
-                .entries
-                .iter()
-                .filter(|e| e.dst_index != k && !gone[e.dst_index])
-                .cloned()
-                .collect();
-            if rest.is_empty() || !keys_may_be_covered(&mine, &rest, &self.sets) {
+            let none_gone = gone.iter().all(|g| !g);
+            let rest: Cow<[AuditEntry]> = if none_gone && at.start == 0 {
+                Cow::Borrowed(&r.entries[at.end..])
+            } else if none_gone && at.end == r.entries.len() {
+                Cow::Borrowed(&r.entries[..at.start])
+            } else {
+                let rest = r.entries.iter();
+                Cow::Owned(
+                    rest.filter(|e| e.dst_index != k && !gone[e.dst_index])
+                        .cloned()
+                        .collect(),
+                )
+            };
+            if rest.is_empty() || !keys_may_be_covered(mine, &rest, &self.sets) {
                 continue;
             }
-            let src: &IpSet = if mine.iter().chain(&rest).any(|e| e.own) {
+            let src: &IpSet = if mine.iter().chain(rest.iter()).any(|e| e.own) {
                 union.get_or_init(|| r.src.union())
             } else {
                 match one_source.get_or_init(|| r.src.one_address()) {
@@ -84,7 +93,7 @@ impl Audit {
             let checker = Checker {
                 audit: self,
                 src,
-                entries: &mine,
+                entries: mine,
             };
             let part = Part {
                 rule: i as u32,
@@ -97,13 +106,11 @@ impl Audit {
                 let mut by: Vec<usize> = rest.iter().map(|e| e.dst_index).collect();
                 by.dedup();
                 let alone = by.iter().copied().find(|&j| {
-                    let only: Vec<AuditEntry> =
-                        rest.iter().filter(|e| e.dst_index == j).cloned().collect();
                     let part = Part {
                         rule: i as u32,
                         volume: 0.0,
                         src: Cow::Borrowed(src),
-                        entries: &only,
+                        entries: &r.entries[of(j)],
                     };
                     checker.covered(&[&part])
                 });
