@@ -169,14 +169,26 @@ pub fn escalations(
         reach.sort_unstable_by_key(|(d, _)| *d);
         // The owner's users, the unnamed member first (what any member gets).
         let Some(sel) = &owner.selector else { continue };
-        let mut users: Vec<Id> = match sel {
-            Selector::Group(g) => crate::engine::structural::group_logins(policy, g)
-                .filter_map(|m| model.id(&Principal::User(m.to_string())))
-                .collect(),
+        let unnamed_first = |users: &mut Vec<Id>| {
+            users.sort_by_key(|&u| {
+                !matches!(model.principal(u),
+                    Principal::User(login) if login == crate::engine::diff::ANY_OTHER_MEMBER)
+            })
+        };
+        // A selector other than a group (`autogroup:member`, say) is found by asking every
+        // principal once, and its users are kept in order: many tags may share the owner.
+        let users: std::borrow::Cow<[Id]> = match sel {
+            Selector::Group(g) => {
+                let mut users = crate::engine::structural::group_logins(policy, g)
+                    .filter_map(|m| model.id(&Principal::User(m.to_string())))
+                    .collect();
+                unnamed_first(&mut users);
+                users.into()
+            }
             _ => scanned
                 .entry(sel.clone())
                 .or_insert_with(|| {
-                    (0..model.principals().len() as Id)
+                    let mut users = (0..model.principals().len() as Id)
                         .filter(|&i| {
                             matches!(model.principal(i), Principal::User(_))
                                 && reach::contains(
@@ -187,13 +199,13 @@ pub fn escalations(
                                     model.principal(i),
                                 )
                         })
-                        .collect()
+                        .collect();
+                    unnamed_first(&mut users);
+                    users
                 })
-                .clone(),
+                .as_slice()
+                .into(),
         };
-        users.sort_by_key(|&u| {
-            model.principal(u).to_string() != crate::engine::diff::ANY_OTHER_MEMBER
-        });
         let witness = users.iter().find_map(|&u| {
             reach.iter().find_map(|(d, access)| {
                 if *d == u {
