@@ -89,8 +89,8 @@ struct TreeBuilder<'a> {
     text: Option<&'a str>,
     comments: Vec<Span>,
     /// The elements and members of the arrays and objects being read, innermost last:
-    /// each container is moved out in one exact allocation when it closes, rather than
-    /// grown element by element.
+    /// each container is moved out in one exact allocation when it closes (`split_off`
+    /// copies into a new vector of the right size), rather than grown element by element.
     values: Vec<Value>,
     members: Vec<Member>,
 }
