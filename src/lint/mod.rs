@@ -127,12 +127,7 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     // Borrowed and hashed with Fx: a large policy names tens of thousands of selectors.
     let mut used: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
     let mut note = |raw: &'p str| {
-        let t = raw.trim();
-        used.insert(t);
-        // `tag:db:5432` and `host:22` name the part before the port.
-        if let Some((h, _)) = t.rsplit_once(':') {
-            used.insert(h);
-        }
+        used.insert(raw.trim());
     };
     for w in crate::engine::rules::Written::all(policy) {
         w.src()
@@ -165,7 +160,15 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     }
     for t in &policy.tests {
         t.src.iter().for_each(|s| note(&s.value));
-        t.accept.iter().chain(&t.deny).for_each(|d| note(&d.value));
+        // A test's destination, `tag:db:5432` or `host:22`, also names the part before
+        // its port (selectors are noted whole: an ACL destination by the host part that
+        // lowering split off).
+        for d in t.accept.iter().chain(&t.deny) {
+            note(&d.value);
+            if let Some((host, _)) = d.value.trim().rsplit_once(':') {
+                note(host);
+            }
+        }
     }
     for t in &policy.ssh_tests {
         t.src.iter().for_each(|s| note(&s.value));
@@ -493,6 +496,22 @@ mod tests {
             2,
             "{d:?}"
         );
+    }
+
+    /// A test's destination names a host before its port; a selector is a name whole.
+    #[test]
+    fn a_host_named_by_a_test_destination_is_used() {
+        let unused = |tests: &str| {
+            let text = format!(
+                r#"{{"hosts": {{"db": "10.0.0.1"}}, "grants": [{{"src": ["*"], "dst": ["*"], "ip": ["*"]}}], "tests": [{tests}]}}"#
+            );
+            lints(&text).contains(&Code::UnusedHost)
+        };
+        assert!(!unused(
+            r#"{"src": "a@example.com", "accept": ["db:5432"]}"#
+        ));
+        assert!(!unused(r#"{"src": "a@example.com", "deny": ["db:22"]}"#));
+        assert!(unused(r#"{"src": "a@example.com", "accept": ["dbx:22"]}"#));
     }
 
     #[test]
