@@ -126,62 +126,74 @@ pub fn lint<'p>(policy: &'p Policy, file: FileId, diags: &mut Vec<Diagnostic>) {
     let at = |span| Location { file, span };
     // Borrowed and hashed with Fx: a large policy names tens of thousands of selectors.
     let mut used: rustc_hash::FxHashSet<&str> = rustc_hash::FxHashSet::default();
-    let mut note = |raw: &'p str| {
-        used.insert(raw.trim());
+    // A name is noted whole; what may carry a port (a test's destination, `db:5432`, or
+    // a selector that did not parse, such as `host:22` written as a source) also names the
+    // part before it. ACL destinations arrive with their host part split off already.
+    let mut note = |raw: &'p str, may_have_port: bool| {
+        let t = raw.trim();
+        used.insert(t);
+        if may_have_port && let Some((host, _)) = t.rsplit_once(':') {
+            used.insert(host);
+        }
     };
     for w in crate::engine::rules::Written::all(policy) {
         w.src()
             .iter()
             .chain(w.destinations().map(|d| d.sel))
             .chain(w.via())
-            .for_each(|s| note(&s.raw));
-        w.posture().iter().for_each(|p| note(&p.value));
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
+        w.posture().iter().for_each(|p| note(&p.value, false));
     }
     for r in &policy.ssh {
-        r.src.iter().chain(&r.dst).for_each(|s| note(&s.raw));
-        r.src_posture.iter().for_each(|p| note(&p.value));
+        r.src
+            .iter()
+            .chain(&r.dst)
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
+        r.src_posture.iter().for_each(|p| note(&p.value, false));
     }
     for t in &policy.tag_owners {
-        t.owners.iter().for_each(|o| note(&o.raw));
+        t.owners
+            .iter()
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
     }
     for r in &policy.auto_approvers.routes {
-        r.approvers.iter().for_each(|a| note(&a.raw));
+        r.approvers
+            .iter()
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
     }
     policy
         .auto_approvers
         .exit_node
         .iter()
-        .for_each(|a| note(&a.raw));
+        .for_each(|s| note(&s.raw, s.selector.is_none()));
     for s in &policy.auto_approvers.services {
-        s.approvers.iter().for_each(|a| note(&a.raw));
+        s.approvers
+            .iter()
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
     }
     for n in &policy.node_attrs {
-        n.target.iter().for_each(|t| note(&t.raw));
+        n.target
+            .iter()
+            .for_each(|s| note(&s.raw, s.selector.is_none()));
     }
     for t in &policy.tests {
-        t.src.iter().for_each(|s| note(&s.value));
-        // A test's destination, `tag:db:5432` or `host:22`, also names the part before
-        // its port (selectors are noted whole: an ACL destination by the host part that
-        // lowering split off).
+        t.src.iter().for_each(|s| note(&s.value, false));
         for d in t.accept.iter().chain(&t.deny) {
-            note(&d.value);
-            if let Some((host, _)) = d.value.trim().rsplit_once(':') {
-                note(host);
-            }
+            note(&d.value, true);
         }
     }
     for t in &policy.ssh_tests {
-        t.src.iter().for_each(|s| note(&s.value));
-        t.dst.iter().for_each(|d| note(&d.value));
+        t.src.iter().for_each(|s| note(&s.value, false));
+        t.dst.iter().for_each(|d| note(&d.value, false));
     }
     policy
         .default_src_posture
         .iter()
-        .for_each(|p| note(&p.value));
+        .for_each(|p| note(&p.value, false));
     for set in &policy.ipsets {
         for op in &set.ops {
             for word in op.value.split_whitespace() {
-                note(word.trim_start_matches("host:"));
+                note(word.trim_start_matches("host:"), false);
             }
         }
     }
@@ -498,7 +510,8 @@ mod tests {
         );
     }
 
-    /// A test's destination names a host before its port; a selector is a name whole.
+    /// A test's destination names a host before its port; a selector is a name whole,
+    /// unless it did not parse.
     #[test]
     fn a_host_named_by_a_test_destination_is_used() {
         let unused = |tests: &str| {
@@ -512,6 +525,14 @@ mod tests {
         ));
         assert!(!unused(r#"{"src": "a@example.com", "deny": ["db:22"]}"#));
         assert!(unused(r#"{"src": "a@example.com", "accept": ["dbx:22"]}"#));
+        // A port written where a selector goes is an error of its own (the selector does
+        // not parse); the host it names is not reported unused beside it.
+        let text = r#"{"hosts": {"db": "10.0.0.1"}, "grants": [{"src": ["db:22"], "dst": ["*"], "ip": ["*"]}]}"#;
+        assert!(
+            !lints(text).contains(&Code::UnusedHost),
+            "{:?}",
+            lints(text)
+        );
     }
 
     #[test]
