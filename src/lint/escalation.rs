@@ -143,6 +143,13 @@ pub fn escalations(
         }
     }
     let mut scanned: std::collections::HashMap<Selector, Vec<Id>> = Default::default();
+    // An owner's users, the unnamed member first (what any member gets).
+    let unnamed_first = |users: &mut Vec<Id>| {
+        users.sort_by_key(|&u| {
+            !matches!(model.principal(u),
+                Principal::User(login) if login == crate::engine::diff::ANY_OTHER_MEMBER)
+        })
+    };
     for (tag, owner) in owners {
         let location = at(owner);
         if operator_owned.contains(&location) {
@@ -167,14 +174,7 @@ pub fn escalations(
             continue;
         }
         reach.sort_unstable_by_key(|(d, _)| *d);
-        // The owner's users, the unnamed member first (what any member gets).
         let Some(sel) = &owner.selector else { continue };
-        let unnamed_first = |users: &mut Vec<Id>| {
-            users.sort_by_key(|&u| {
-                !matches!(model.principal(u),
-                    Principal::User(login) if login == crate::engine::diff::ANY_OTHER_MEMBER)
-            })
-        };
         // A selector other than a group (`autogroup:member`, say) is found by asking every
         // principal once, and its users are kept in order: many tags may share the owner.
         let users: std::borrow::Cow<[Id]> = match sel {

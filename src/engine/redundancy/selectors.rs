@@ -72,12 +72,11 @@ impl Audit {
             } else if none_gone && at.end == r.entries.len() {
                 Cow::Borrowed(&r.entries[..at.start])
             } else {
-                let rest = r.entries.iter();
-                Cow::Owned(
-                    rest.filter(|e| e.dst_index != k && !gone[e.dst_index])
-                        .cloned()
-                        .collect(),
-                )
+                let others = r
+                    .entries
+                    .iter()
+                    .filter(|e| e.dst_index != k && !gone[e.dst_index]);
+                Cow::Owned(others.cloned().collect())
             };
             if rest.is_empty() || !keys_may_be_covered(mine, &rest, &self.sets) {
                 continue;
