@@ -84,7 +84,7 @@ fn selector_sets(policy: &Policy, inventory: &Inventory) -> [Vec<Option<IpSet>>;
     };
     let source = |s: &Sel| Some((*resolver.source_shared(s.selector.as_ref()?)).clone());
     let destination = |s: &Sel| match resolver.target(s.selector.as_ref()?) {
-        Target::Addresses(a) => Some(a),
+        Target::Addresses(a) => Some(IpSet::clone(&a)),
         Target::Everything => Some(IpSet::all()),
         Target::OwnDevices => None,
     };

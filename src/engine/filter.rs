@@ -24,7 +24,6 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -1570,7 +1569,7 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         // `*` lists its other sources in the key: compiled whole.
         let whole = selectors().any(|sel| *sel == Selector::Wildcard);
         let sets: Vec<_> = selectors()
-            .map(|sel| resolver.source_set(sel))
+            .map(|sel| resolver.source_shared(sel))
             .filter(|set| !set.is_empty())
             .collect();
         let Some(first) = sets
@@ -1584,21 +1583,11 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         let Some(known) = keys.get(&crate::model::addr::ip_key(first)) else {
             return Wanted::Not;
         };
-        // Whether a key equals a set the resolver keeps is asked again and again (and
-        // costs a comparison as long as `autogroup:member`): remembered by address, for
-        // those sets only.
-        let kept: Vec<*const IpSet> = sets
-            .iter()
-            .filter_map(|s| match s {
-                Cow::Borrowed(set) => Some(*set as *const IpSet),
-                Cow::Owned(_) => None,
-            })
-            .collect();
+        // Whether a key equals one of the resolver's sets is asked again and again (and
+        // costs a comparison as long as `autogroup:member`): remembered by address, which
+        // stays valid because the resolver keeps every set it hands out.
         let equal = |key: &IpSet, set: &IpSet| {
             let pair = (key as *const IpSet, set as *const IpSet);
-            if !kept.contains(&pair.1) {
-                return key == set;
-            }
             *same.borrow_mut().entry(pair).or_insert_with(|| key == set)
         };
         let sets: Vec<&IpSet> = sets.iter().map(|s| &**s).collect();
@@ -1665,7 +1654,7 @@ fn concern(
         selectors(rule.destinations().map(|d| d.sel)).any(|sel| match sel {
             Selector::Wildcard => true,
             Selector::Autogroup(Autogroup::SelfDevices) => !device.is_tagged(),
-            other => resolver.names_any_of(other, here),
+            other => resolver.shared(other).overlaps(here),
         })
     } else {
         device.tags.iter().any(|t| via_tags.contains(&t.as_str()))
@@ -1675,7 +1664,7 @@ fn concern(
     }
     let takes_in = selectors(rule.src()).any(|sel| match sel {
         Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
-        other => resolver.names_any_of(other, sources),
+        other => resolver.shared(other).overlaps(sources),
     });
     if takes_in {
         Wanted::SourcesWithin(sources.clone())

@@ -906,9 +906,9 @@ impl<'a> Compiled<'a> {
                 .any(|sel| match sel {
                     Selector::Wildcard | Selector::Autogroup(Autogroup::DangerAll) => true,
                     other => {
-                        resolver.names_any_of(other, &tested_sources)
+                        resolver.shared(other).overlaps(&tested_sources)
                             || (other.names_addresses()
-                                && resolver.names_any_of(other, placeholder_space))
+                                && resolver.shared(other).overlaps(placeholder_space))
                     }
                 })
         };
@@ -925,10 +925,10 @@ impl<'a> Compiled<'a> {
                         matches!(
                             sel,
                             Selector::Wildcard | Selector::Autogroup(Autogroup::SelfDevices)
-                        ) || resolver.names_any_of(sel, &tested)
+                        ) || resolver.shared(sel).overlaps(&tested)
                             || (placeholder_tested
                                 && sel.names_addresses()
-                                && resolver.names_any_of(sel, placeholder_space)
+                                && resolver.shared(sel).overlaps(placeholder_space)
                                 && sources_tested(written))
                     });
                 if lands {
@@ -1829,7 +1829,7 @@ impl Evaluator<'_> {
         }
         allowing.retain(|(r, _)| {
             let otherwise = r.entries.iter().any(|e| {
-                !matches!(&e.target, Target::Addresses(set) if set == internet)
+                !matches!(&e.target, Target::Addresses(set) if **set == *internet)
                     && protos
                         .iter()
                         .any(|p| e.admits(|ip| self.owner_of(ip), src, dst, *p, port))
@@ -1897,7 +1897,7 @@ impl Evaluator<'_> {
             let Some(selector) = &sel.selector else {
                 continue;
             };
-            let set = self.resolver.source_set(selector);
+            let set = self.resolver.source_shared(selector);
             if selector.names_addresses() {
                 split.address.union_with(&set);
                 split.address_texts.push(sel.raw.trim().to_string());

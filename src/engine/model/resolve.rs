@@ -70,7 +70,9 @@ pub enum Target {
     Everything,
     /// `autogroup:self`: the source user's own devices, decided per destination device.
     OwnDevices,
-    Addresses(IpSet),
+    /// The set is shared with the resolver's ([`Resolver::shared`]): a selector named by
+    /// many rules is resolved and stored once.
+    Addresses(Arc<IpSet>),
 }
 
 pub struct Resolver<'a> {
@@ -91,6 +93,10 @@ pub struct Resolver<'a> {
     ipsets: FxHashMap<&'a str, Arc<IpSet>>,
     /// Each group's members' devices, resolved once.
     groups: FxHashMap<&'a str, Arc<IpSet>>,
+    /// The sets of the other selectors (hosts, addresses, domains, roles, services, `*`),
+    /// resolved when first asked for and kept, so that every rule naming one shares it.
+    /// Behind a lock because the resolver is shared by the engines' threads.
+    others: std::sync::Mutex<FxHashMap<Selector, Arc<IpSet>>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -145,6 +151,7 @@ impl<'a> Resolver<'a> {
                 .collect(),
             ipsets: FxHashMap::default(),
             groups: FxHashMap::default(),
+            others: Default::default(),
         };
         for g in &policy.groups {
             let sets: Vec<IpSet> = g.members.iter().map(|m| r.user(m.value.trim())).collect();
@@ -215,15 +222,12 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// [`Resolver::source`] as a shared set: the one kept when the selector is one of
-    /// those resolved once (or `*`), else a new one.
+    /// [`Resolver::source`] as a shared set: the one the resolver keeps.
     pub fn source_shared(&self, selector: &Selector) -> Arc<IpSet> {
         match selector {
             Selector::Wildcard => self.wildcard_source.clone(),
-            other => match self.resolved(other) {
-                Some(set) => set.clone(),
-                None => Arc::new(self.source(other)),
-            },
+            // `autogroup:danger-all` is every address on either side.
+            other => self.shared(other),
         }
     }
 
@@ -232,34 +236,25 @@ impl<'a> Resolver<'a> {
         match selector {
             Selector::Wildcard => Target::Everything,
             Selector::Autogroup(Autogroup::SelfDevices) => Target::OwnDevices,
-            other => Target::Addresses(self.addresses(other)),
+            other => Target::Addresses(self.shared(other)),
         }
     }
 
-    /// Whether the addresses a selector names ([`Resolver::addresses`]) overlap `set`,
-    /// without copying them when they are already resolved.
-    pub fn names_any_of(&self, selector: &Selector, set: &IpSet) -> bool {
-        match self.resolved(selector) {
-            Some(addresses) => addresses.overlaps(set),
-            None => self.addresses(selector).overlaps(set),
+    /// [`Resolver::addresses`] as a shared set: each selector is resolved once, and every
+    /// caller naming it holds the same set rather than a copy.
+    pub fn shared(&self, selector: &Selector) -> Arc<IpSet> {
+        if let Some(set) = self.resolved(selector) {
+            return set.clone();
         }
-    }
-
-    /// [`Resolver::source`] within `set` (their intersection), without copying the
-    /// selector's addresses when they are already resolved: cheap for a small `set`.
-    pub fn source_within(&self, selector: &Selector, set: &IpSet) -> IpSet {
-        match self.resolved(selector) {
-            Some(addresses) => addresses.intersect(set),
-            None => self.source(selector).intersect(set),
+        // A poisoned lock only means another thread panicked while inserting: the map
+        // still holds whole entries.
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = others.get(selector) {
+            return set.clone();
         }
-    }
-
-    /// [`Resolver::source`], borrowed when the selector is one of those resolved once.
-    pub fn source_set(&self, selector: &Selector) -> std::borrow::Cow<'_, IpSet> {
-        match self.resolved(selector) {
-            Some(set) => std::borrow::Cow::Borrowed(&**set),
-            None => std::borrow::Cow::Owned(self.source(selector)),
-        }
+        let set = Arc::new(self.addresses(selector));
+        others.insert(selector.clone(), set.clone());
+        set
     }
 
     /// The addresses of the selectors resolved once and kept (users, groups, tags, the

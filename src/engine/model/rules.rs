@@ -534,7 +534,9 @@ pub fn compile_each(
                     everything = true;
                 }
                 let one = match &wanted {
-                    Wanted::SourcesWithin(within) => Arc::new(resolver.source_within(sel, within)),
+                    Wanted::SourcesWithin(within) => {
+                        Arc::new(resolver.source_shared(sel).intersect(within))
+                    }
                     _ => resolver.source_shared(sel),
                 };
                 if *sel == Selector::Wildcard {
@@ -569,20 +571,12 @@ pub fn compile_each(
             let target = resolver.target(sel);
             // Only the companions of app capabilities read these sources.
             if !app.is_empty() && target != Target::OwnDevices {
-                cap_sources.union_with(&resolver.source_set(sel));
+                cap_sources.union_with(&resolver.source_shared(sel));
             }
             let by_address = sel.names_addresses();
-            let last = written.specs().checked_sub(1).filter(|_| app.is_empty());
-            // The target is moved into its last use, not copied.
-            let mut target = Some(target);
             for e in written.entries_at(k) {
-                let target = if Some(e.spec) == last {
-                    target.take()
-                } else {
-                    target.clone()
-                };
                 entries.push(Entry {
-                    target: target.expect("taken by the last use only"),
+                    target: target.clone(),
                     written: d.raw.trim().to_string(),
                     span: d.span,
                     protocols: e.protocol.map_or(Protocols::Default, Protocols::Only),
@@ -592,7 +586,7 @@ pub fn compile_each(
                 });
             }
             if !app.is_empty() {
-                cap_targets.extend(target);
+                cap_targets.push(target);
             }
         }
         let caps = app
@@ -816,5 +810,40 @@ mod tests {
         let tag_a = resolver.source_shared(&Selector::Tag("tag:a".into()));
         assert!(rules.iter().all(|r| Arc::ptr_eq(&r.src.parts()[0], &tag_a)));
         assert_eq!(*rules[0].src.union(), *set("100.64.0.1-100.64.0.2"));
+    }
+
+    #[test]
+    fn a_destination_named_twice_is_one_set_whatever_its_kind() {
+        let policy = crate::model::from_text(
+            r#"{"tagOwners": {"tag:a": []},
+                "hosts": {"db": "100.64.0.9"},
+                "grants": [{"src": ["tag:a"], "dst": ["tag:a", "db", "10.0.0.0/8", "user:*@example.com"],
+                            "ip": ["tcp:22", "udp:53"]}],
+                "acls": [{"action": "accept", "src": ["tag:a"],
+                          "dst": ["tag:a:80", "db:80", "10.0.0.0/8:80", "user:*@example.com:80"]}]}"#,
+        );
+        let inventory = Inventory::from_json(
+            br#"{"devices": [
+                {"hostname": "a", "addresses": ["100.64.0.1"], "tags": ["tag:a"]},
+                {"hostname": "u", "addresses": ["100.64.0.2"], "user": "u@example.com"}]}"#,
+        )
+        .unwrap();
+        let resolver = Resolver::new(&policy, &inventory);
+        let rules = compile(&resolver);
+        let sets = |rule: &Rule| -> Vec<Arc<IpSet>> {
+            let sets = rule.entries.iter().map(|e| match &e.target {
+                Target::Addresses(set) => set.clone(),
+                other => panic!("{other:?}"),
+            });
+            sets.collect()
+        };
+        let (grant, acl) = (sets(&rules[0]), sets(&rules[1]));
+        // Two specs per destination in the grant, one in the ACL: each destination's
+        // entries, and the other rule's entry for it, hold the same set.
+        assert_eq!((grant.len(), acl.len()), (8, 4));
+        for (k, one) in acl.iter().enumerate() {
+            assert!(Arc::ptr_eq(one, &grant[2 * k]) && Arc::ptr_eq(one, &grant[2 * k + 1]));
+        }
+        assert_eq!(*acl[3], *set("100.64.0.2"));
     }
 }

@@ -8,7 +8,7 @@ use super::SetId;
 use super::keys::Keys;
 use crate::engine::inventory::Inventory;
 use crate::engine::ipset::IpSet;
-use crate::engine::resolve::Resolver;
+use crate::engine::resolve::{Resolver, Target};
 use crate::engine::rules::{Origin, Protocols, Sources, Written};
 use crate::model::{Autogroup, Policy, Sel, Selector};
 use crate::syntax::Span;
@@ -94,23 +94,20 @@ impl Interner<'_> {
             Selector::Service(name) => Arc::new(IpSet::from_addr(
                 crate::engine::structural::service_stand_in(name),
             )),
-            // The resolver's own set when it keeps one: shared, not copied.
+            // The resolver's own set: shared, not copied.
             _ if is_src => resolver.source_shared(s),
-            _ => Arc::new(match resolver.target(s) {
-                crate::engine::resolve::Target::Everything => {
-                    IpSet::all().subtract(&crate::engine::structural::service_block())
-                }
-                crate::engine::resolve::Target::Addresses(a) => {
-                    // Most sets hold no service address: kept as they are, not copied.
-                    let services = crate::engine::structural::service_block();
-                    if a.overlaps(&services) {
-                        a.subtract(&services)
-                    } else {
-                        a
+            _ => {
+                let services = crate::engine::structural::service_block();
+                match resolver.target(s) {
+                    Target::Everything => Arc::new(IpSet::all().subtract(&services)),
+                    // Most sets hold no service address: shared as they are.
+                    Target::Addresses(a) if a.overlaps(&services) => {
+                        Arc::new(a.subtract(&services))
                     }
+                    Target::Addresses(a) => a,
+                    Target::OwnDevices => Arc::new(IpSet::new()),
                 }
-                crate::engine::resolve::Target::OwnDevices => IpSet::new(),
-            }),
+            }
         };
         let id = sets.len() as SetId;
         sets.push(set);
