@@ -1556,7 +1556,7 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         }
     }
     let policy = resolver.policy;
-    let same = RefCell::new(FxHashMap::default());
+    let remembered = KeptPairs::default();
     let may_share = |i: usize, src: &[crate::model::Sel]| -> Wanted {
         let selectors = || src.iter().filter_map(|s| s.selector.as_ref());
         if selectors().any(|sel| *sel == Selector::Autogroup(Autogroup::DangerAll)) {
@@ -1583,17 +1583,10 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         let Some(known) = keys.get(&crate::model::addr::ip_key(first)) else {
             return Wanted::Not;
         };
-        // Whether a key equals one of the resolver's sets is asked again and again (and
-        // costs a comparison as long as `autogroup:member`): remembered by address, which
-        // stays valid because the resolver keeps every set it hands out.
-        let equal = |key: &IpSet, set: &IpSet| {
-            let pair = (key as *const IpSet, set as *const IpSet);
-            *same.borrow_mut().entry(pair).or_insert_with(|| key == set)
-        };
         let sets: Vec<&IpSet> = sets.iter().map(|s| &**s).collect();
         match known
             .iter()
-            .find(|(before, _, key)| *before > i && key.is_union_of_with(&sets, equal))
+            .find(|(before, _, key)| *before > i && key.is_union_of_with(&sets, &remembered))
         {
             Some(_) if whole => Wanted::Whole,
             Some((_, key, _)) => Wanted::SourcesKnown(key.clone()),
@@ -1624,6 +1617,37 @@ fn merges_for(resolver: &Resolver, device: &Device, landing_here: &[Rule]) -> Me
         merges.place_rule(rule);
     }
     merges
+}
+
+/// Whether a key equals, takes in or holds more than one of the resolver's sets is asked
+/// again and again in [`merges_for`] (each a pass over a set as long as
+/// `autogroup:member`): the answers are remembered by the sets' addresses, which stay
+/// valid because the resolver keeps every set it hands out and the keys outlive the
+/// questions.
+#[derive(Default)]
+struct KeptPairs {
+    equal: RefCell<FxHashMap<(*const IpSet, *const IpSet), bool>>,
+    contains: RefCell<FxHashMap<(*const IpSet, *const IpSet), bool>>,
+    beyond: RefCell<FxHashMap<(*const IpSet, *const IpSet), Arc<IpSet>>>,
+}
+
+impl crate::engine::ipset::PairQuestions for KeptPairs {
+    fn equal(&self, a: &IpSet, b: &IpSet) -> bool {
+        *self
+            .equal
+            .borrow_mut()
+            .entry((a, b))
+            .or_insert_with(|| a == b)
+    }
+    fn contains(&self, a: &IpSet, b: &IpSet) -> bool {
+        let mut answers = self.contains.borrow_mut();
+        *answers.entry((a, b)).or_insert_with(|| a.contains_set(b))
+    }
+    fn beyond(&self, a: &IpSet, b: &IpSet) -> Arc<IpSet> {
+        let mut answers = self.beyond.borrow_mut();
+        let rest = answers.entry((a, b));
+        rest.or_insert_with(|| Arc::new(a.subtract(b))).clone()
+    }
 }
 
 /// How much of a rule, as written, `device` needs compiled. The whole rule when the rule
