@@ -130,13 +130,12 @@ struct Compiled<'r> {
 impl<'r> SshRules<'r> {
     pub fn new(resolver: &'r Resolver<'r>) -> SshRules<'r> {
         let inventory = resolver.inventory;
-        let mut addresses: Vec<IpAddr> = inventory
-            .devices
-            .iter()
-            .flat_map(|d| d.addresses.iter().copied())
-            .collect();
-        addresses.sort_unstable();
-        addresses.dedup();
+        let addresses = crate::model::addr::sorted_unique(
+            inventory
+                .devices
+                .iter()
+                .flat_map(|d| d.addresses.iter().copied()),
+        );
         let tag_counts = inventory
             .devices
             .iter()

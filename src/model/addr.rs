@@ -111,9 +111,51 @@ pub fn ip_key(addr: IpAddr) -> IpKey {
     (addr.is_ipv4(), ip_to_u128(addr))
 }
 
+/// `addrs` sorted as `IpAddr`s are (every IPv4 address first), each once. By radix on
+/// their integers: comparing 200,000 `IpAddr`s was 5 % of `filter --node` at 100,000
+/// devices.
+pub fn sorted_unique(addrs: impl IntoIterator<Item = IpAddr>) -> Vec<IpAddr> {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for a in addrs {
+        match a {
+            IpAddr::V4(a) => v4.push(u32::from(a)),
+            IpAddr::V6(a) => v6.push(u128::from(a)),
+        }
+    }
+    radsort::sort(&mut v4);
+    radsort::sort(&mut v6);
+    v4.dedup();
+    v6.dedup();
+    let v4 = v4
+        .into_iter()
+        .map(|a| IpAddr::from(std::net::Ipv4Addr::from(a)));
+    let v6 = v6
+        .into_iter()
+        .map(|a| IpAddr::from(std::net::Ipv6Addr::from(a)));
+    v4.chain(v6).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn sorted_unique_sorts_as_ipaddr_does(raw in proptest::collection::vec((proptest::bool::ANY, 0u128..4, proptest::num::u128::ANY), 0..200)) {
+            // Few distinct values (duplicates) beside any, on both families.
+            let addrs: Vec<IpAddr> = raw
+                .iter()
+                .map(|&(v4, small, any)| {
+                    let n = if any % 2 == 0 { small } else { any };
+                    if v4 { IpAddr::from(std::net::Ipv4Addr::from(n as u32)) } else { IpAddr::from(std::net::Ipv6Addr::from(n)) }
+                })
+                .collect();
+            let mut expected = addrs.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            proptest::prop_assert_eq!(sorted_unique(addrs), expected);
+        }
+    }
 
     #[test]
     fn parses_addresses_and_prefixes() {
