@@ -1062,6 +1062,23 @@ enum Decision {
     },
 }
 
+/// Whether a selector may take in devices of users the policy does not name, which the
+/// stand-ins lack: every tailnet has an owner (a member, and an admin), any user may
+/// hold a role or be shared in, and a domain's users need not be listed. An address no
+/// known device holds may then be one of theirs, even when the policy names no user.
+fn may_take_in_unnamed_users(selector: &Selector) -> bool {
+    match selector {
+        Selector::UserDomain(_) => true,
+        Selector::Autogroup(a) => {
+            matches!(
+                a,
+                Autogroup::Member | Autogroup::Members | Autogroup::Shared
+            ) || crate::engine::inventory::Role::of_autogroup(*a).is_some()
+        }
+        _ => false,
+    }
+}
+
 /// The literals one assertion involves, renumbered from 0 for a [`Problem`].
 #[derive(Default)]
 struct Local {
@@ -1903,8 +1920,9 @@ impl Evaluator<'_> {
                 split.address_texts.push(sel.raw.trim().to_string());
             } else {
                 // A selector that takes in no device (an empty group) could not take in
-                // an unknown one either.
-                if set.overlaps(tailnet_space()) {
+                // an unknown one either; one whose devices may be those of users the
+                // policy does not name may, whatever the stand-ins hold.
+                if set.overlaps(tailnet_space()) || may_take_in_unnamed_users(selector) {
                     split.identity_texts.push(sel.raw.trim().to_string());
                 }
                 split.identity.union_with(&set);
@@ -2152,9 +2170,13 @@ impl Evaluator<'_> {
                     Target::Addresses(set) if set.contains(dst) => Some(None),
                     Target::Addresses(_) if e.by_address => None,
                     // Devices named by who they are (not autogroup:internet, nor a group
-                    // with no members).
+                    // with no members), users the policy does not name included.
                     Target::Addresses(set)
-                        if dst_unknown && r.via.is_empty() && set.overlaps(tailnet_space()) =>
+                        if dst_unknown
+                            && r.via.is_empty()
+                            && (set.overlaps(tailnet_space())
+                                || Selector::parse(&host())
+                                    .is_ok_and(|sel| may_take_in_unnamed_users(&sel))) =>
                     {
                         Some(Some((host(), Side::DestinationOwner)))
                     }
@@ -3224,6 +3246,61 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Code::TestUndecidable, "{found:?}");
         assert!(found[0].1.contains("bob@example.org"), "{found:?}");
+    }
+
+    /// An address no known device holds may be a device of a user the policy does not
+    /// name: every tailnet has an owner, a member and an admin. With no user named, the
+    /// stand-ins hold no member; a test from or to such an address is still undecided,
+    /// not failed (HomeScaleCloud/homescale-public tests `100.86.77.56` against
+    /// `autogroup:member` rules).
+    #[test]
+    fn an_unknown_address_may_be_a_device_of_a_user_the_policy_does_not_name() {
+        let policy = |src: &str, dst: &str, test: &str| {
+            format!(
+                r#"{{"tagOwners": {{"tag:app": [], "tag:ci": []}},
+                    "acls": [{{"action": "accept", "src": ["{src}"], "dst": ["{dst}:*"]}}],
+                    "tests": [{test}]}}"#
+            )
+        };
+        let undecided = |text: &str, owner: &str| {
+            let found = evaluate_text(text, None, None);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].0, Code::TestUndecidable, "{found:?}");
+            assert!(
+                found[0]
+                    .1
+                    .contains(&format!("100.86.77.56 is the address of {owner}")),
+                "{found:?}"
+            );
+        };
+        let from = r#"{"src": "100.86.77.56", "accept": ["tag:app:443"]}"#;
+        for group in [
+            "autogroup:member",
+            "autogroup:admin",
+            "autogroup:shared",
+            "user:*@example.com",
+        ] {
+            undecided(
+                &policy(group, "tag:app", from),
+                &format!("a device of {group}"),
+            );
+        }
+        let to = r#"{"src": "tag:ci", "accept": ["100.86.77.56:443"]}"#;
+        undecided(
+            &policy("tag:ci", "autogroup:member", to),
+            "a device of autogroup:member",
+        );
+        let denied = r#"{"src": "100.86.77.56", "deny": ["tag:app:443"]}"#;
+        undecided(
+            &policy("autogroup:member", "tag:app", denied),
+            "no device of autogroup:member",
+        );
+        // No tagged device can exist without a tag: with none defined, the test fails.
+        let untagged = r#"{"acls": [{"action": "accept", "src": ["autogroup:tagged"], "dst": ["100.64.0.1:*"]}],
+                           "tests": [{"src": "100.86.77.56", "accept": ["100.64.0.1:443"]}]}"#;
+        let found = evaluate_text(untagged, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
     }
 
     #[test]
