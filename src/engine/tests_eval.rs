@@ -1638,6 +1638,10 @@ enum Side {
     /// `autogroup:internet`) and expect it not to for a routed one (regulad/tailscale-acls
     /// denies tags a routed public IPv6 address that only `autogroup:internet` opens).
     Internet,
+    /// The flow is allowed only by rules with a device posture (their `srcPosture`, or the
+    /// policy's `defaultSrcPosture`): tsacl does not evaluate postures against a test's
+    /// `srcPostureAttrs`, so a deny test it would otherwise fail is undecided.
+    Posture,
 }
 
 /// A rule's sources as written, split: the addresses of the selectors that name devices
@@ -1856,6 +1860,39 @@ impl Evaluator<'_> {
             }
             otherwise
         });
+    }
+
+    /// Moves every rule from `allowing` to `ranges` ([`Side::Posture`]) when each of them
+    /// carries a device posture: the flow is then allowed only if the source's posture
+    /// meets one, which the control plane decides from the test's `srcPostureAttrs`.
+    fn posture_only<'r>(&self, allowing: &mut Vec<(&'r Rule, Span)>, ranges: &mut Ranges<'r>) {
+        if allowing.is_empty() || allowing.iter().any(|(r, _)| self.postures(r).is_empty()) {
+            return;
+        }
+        for (r, _) in allowing.drain(..) {
+            for posture in self.postures(r) {
+                ranges.push((r, posture.value.trim().to_string(), Side::Posture));
+            }
+        }
+    }
+
+    /// The postures a rule's sources must meet: its own `srcPosture`, else the policy's
+    /// `defaultSrcPosture` (replaced, not added to).
+    fn postures(&self, r: &Rule) -> &[Spanned<String>] {
+        let own = match r.origin {
+            super::rules::Origin::Acl(i) => {
+                &self.policy.acls.as_deref().unwrap_or_default()[i].src_posture
+            }
+            super::rules::Origin::Grant(i) => {
+                &self.policy.grants.as_deref().unwrap_or_default()[i].src_posture
+            }
+            super::rules::Origin::Default => return &[],
+        };
+        if own.is_empty() {
+            &self.policy.default_src_posture
+        } else {
+            own
+        }
     }
 
     /// Whether `r`'s sources take in `src`. A stand-in device's address is a
@@ -2431,6 +2468,10 @@ impl Evaluator<'_> {
                                             ranges.push((*r, String::new(), Side::Family));
                                         }
                                     }
+                                } else if !accept {
+                                    // An accept test that only postured rules pass stays
+                                    // as it is: see the note on `Side::Posture`.
+                                    self.posture_only(&mut allowing, &mut ranges);
                                 }
                                 (allowing, ranges)
                             }
@@ -2546,6 +2587,20 @@ impl Evaluator<'_> {
                                 .to_string(),
                             );
                         }
+                        let mut postures: Vec<&str> = ranges
+                            .iter()
+                            .filter(|(s, _)| *s == Side::Posture)
+                            .map(|(_, t)| t.as_str())
+                            .collect();
+                        if !postures.is_empty() {
+                            postures.sort();
+                            postures.dedup();
+                            clauses.push(format!(
+                                "{source}'s posture, as the test's srcPostureAttrs give it, meets {} {}",
+                                if accept { "one of" } else { "none of" },
+                                capped(&postures, join_or)
+                            ));
+                        }
                         if ranges.iter().any(|(s, _)| *s == Side::Family) {
                             clauses.push(
                                 if accept {
@@ -2585,7 +2640,8 @@ impl Evaluator<'_> {
                                 Side::DestinationOwner
                                 | Side::Family
                                 | Side::Via
-                                | Side::Internet => {
+                                | Side::Internet
+                                | Side::Posture => {
                                     format!("{service} is")
                                 }
                             };
@@ -2650,6 +2706,8 @@ impl Evaluator<'_> {
                                 ),
                                 None,
                             )
+                        } else if ranges.iter().all(|(s, _)| *s == Side::Posture) {
+                            Advice::Said("tsacl does not evaluate device postures: the control plane checks each rule's srcPosture (or the policy's defaultSrcPosture) against the test's srcPostureAttrs, and a posture fails when an attribute it reads is not given".to_string(), None)
                         } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
                             Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string(), None)
                         } else if ranges
@@ -3299,6 +3357,47 @@ mod tests {
         let untagged = r#"{"acls": [{"action": "accept", "src": ["autogroup:tagged"], "dst": ["100.64.0.1:*"]}],
                            "tests": [{"src": "100.86.77.56", "accept": ["100.64.0.1:443"]}]}"#;
         let found = evaluate_text(untagged, None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
+    }
+
+    /// tsacl does not evaluate device postures: a deny test of a flow that only rules with
+    /// a posture allow is undecided, not failed (the control plane checks the posture
+    /// against the test's srcPostureAttrs); a rule without one still fails it.
+    #[test]
+    fn a_flow_only_postured_rules_allow_leaves_a_deny_test_undecided() {
+        let policy = |rules: &str, default: &str| {
+            format!(
+                r#"{{"groups": {{"group:x": ["alice@example.com"]}}, "tagOwners": {{"tag:app": []}},
+                    "postures": {{"posture:linux": ["node:os == 'linux'"]}},
+                    "defaultSrcPosture": [{default}],
+                    "acls": [{rules}],
+                    "tests": [{{"src": "alice@example.com", "srcPostureAttrs": {{"node:os": "ios"}}, "deny": ["tag:app:443"]}},
+                              {{"src": "alice@example.com", "srcPostureAttrs": {{"node:os": "linux"}}, "accept": ["tag:app:443"]}}]}}"#
+            )
+        };
+        let own = r#"{"action": "accept", "src": ["group:x"], "dst": ["tag:app:*"], "srcPosture": ["posture:linux"]}"#;
+        let bare = r#"{"action": "accept", "src": ["group:x"], "dst": ["tag:app:*"]}"#;
+        for text in [policy(own, ""), policy(bare, r#""posture:linux""#)] {
+            let found = evaluate_diags(&text, None, None);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].code, Code::TestUndecidable, "{found:?}");
+            assert!(
+                found[0].message.ends_with(
+                    "which holds only if alice@example.com's posture, as the test's srcPostureAttrs give it, meets none of posture:linux (opened by acls[0])"
+                ),
+                "{found:?}"
+            );
+            assert!(
+                found[0]
+                    .help
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("srcPostureAttrs")
+            );
+        }
+        // A rule without a posture allows it whatever the posture: the deny test fails.
+        let found = evaluate_text(&policy(&format!("{own}, {bare}"), ""), None, None);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
     }
