@@ -1879,19 +1879,10 @@ impl Evaluator<'_> {
     /// The postures a rule's sources must meet: its own `srcPosture`, else the policy's
     /// `defaultSrcPosture` (replaced, not added to).
     fn postures(&self, r: &Rule) -> &[Spanned<String>] {
-        let own = match r.origin {
-            super::rules::Origin::Acl(i) => {
-                &self.policy.acls.as_deref().unwrap_or_default()[i].src_posture
-            }
-            super::rules::Origin::Grant(i) => {
-                &self.policy.grants.as_deref().unwrap_or_default()[i].src_posture
-            }
-            super::rules::Origin::Default => return &[],
-        };
-        if own.is_empty() {
-            &self.policy.default_src_posture
-        } else {
-            own
+        match super::rules::Written::at(self.policy, r.origin) {
+            Some(w) if !w.posture().is_empty() => w.posture(),
+            Some(_) => &self.policy.default_src_posture,
+            None => &[],
         }
     }
 
@@ -1931,13 +1922,7 @@ impl Evaluator<'_> {
         if let Some(known) = self.source_splits.borrow().get(&r.origin) {
             return known.clone();
         }
-        let written: &[crate::model::Sel] = match r.origin {
-            super::rules::Origin::Grant(i) => {
-                &self.policy.grants.as_deref().unwrap_or_default()[i].src
-            }
-            super::rules::Origin::Acl(i) => &self.policy.acls.as_deref().unwrap_or_default()[i].src,
-            super::rules::Origin::Default => &[],
-        };
+        let written = super::rules::Written::at(self.policy, r.origin).map_or(&[][..], |w| w.src());
         let mut split = SourceSplit {
             identity: IpSet::new(),
             identity_texts: Vec::new(),

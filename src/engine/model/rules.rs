@@ -401,6 +401,15 @@ impl<'p> Written<'p> {
                 form: Form::Acl(a),
             }))
     }
+    /// The rule written at `origin`; `None` for the default allow-all, written nowhere.
+    pub fn at(policy: &'p Policy, origin: Origin) -> Option<Written<'p>> {
+        let form = match origin {
+            Origin::Grant(i) => Form::Grant(policy.grants.as_deref()?.get(i)?),
+            Origin::Acl(i) => Form::Acl(policy.acls.as_deref()?.get(i)?),
+            Origin::Default => return None,
+        };
+        Some(Written { origin, form })
+    }
     pub fn span(self) -> Span {
         match self.form {
             Form::Grant(g) => g.span,
@@ -790,6 +799,14 @@ mod tests {
         assert_eq!(all[0].posture().len(), 1);
         assert!(all[1].via().is_empty() && all[1].app().is_empty());
         assert_eq!(all[1].destinations().len(), 2);
+        // Found again by where they come from; the default allow-all and a rule past
+        // the end are written nowhere.
+        for w in &all {
+            let again = Written::at(&policy, w.origin).expect("written");
+            assert_eq!((again.origin, again.span()), (w.origin, w.span()));
+        }
+        assert!(Written::at(&policy, Origin::Default).is_none());
+        assert!(Written::at(&policy, Origin::Acl(1)).is_none());
     }
 
     #[test]
