@@ -259,3 +259,50 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
         }
     }
 }
+
+/// `filter --inventory` loads a policy only if `check --inventory` would: the policy's
+/// tests run against the same devices. Here a test passes for some tailnet (the address
+/// may be a member's device), so the file checks clean without an inventory, but the
+/// given inventory has that address on a tagged device, which no rule lets in.
+#[test]
+fn the_policy_tests_run_against_the_inventory_the_filters_are_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.hujson");
+    let inventory = dir.path().join("inventory.json");
+    std::fs::write(
+        &policy,
+        r#"{
+        "tagOwners": {"tag:web": ["autogroup:admin"], "tag:db": ["autogroup:admin"]},
+        "grants": [{"src": ["autogroup:member"], "dst": ["tag:web"], "ip": ["tcp:443"]}],
+        "tests": [{"src": "100.64.0.9", "proto": "tcp", "accept": ["tag:web:443"]}]
+    }"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &inventory,
+        r#"{"devices": [
+            {"name": "web.example.ts.net", "hostname": "web", "addresses": ["100.64.0.1"], "tags": ["tag:web"]},
+            {"name": "db.example.ts.net", "hostname": "db", "addresses": ["100.64.0.9"], "tags": ["tag:db"]}
+        ], "users": []}"#,
+    )
+    .unwrap();
+    let (policy, inventory) = (policy.to_str().unwrap(), inventory.to_str().unwrap());
+    let offline = tsacl(&["check", policy]);
+    assert_eq!(offline.status.code(), Some(0), "{}", stderr(&offline));
+    let checked = tsacl(&["check", policy, "--inventory", inventory]);
+    assert_eq!(checked.status.code(), Some(1), "{}", stderr(&checked));
+    assert!(stderr(&checked).contains("TSA100"), "{}", stderr(&checked));
+    for node in [None, Some("web")] {
+        let mut args = vec!["filter", policy, "--inventory", inventory];
+        args.extend(node.iter().flat_map(|n| ["--node", n]));
+        let filtered = tsacl(&args);
+        assert_eq!(filtered.status.code(), Some(1), "{}", stderr(&filtered));
+        assert!(stdout(&filtered).is_empty(), "{}", stdout(&filtered));
+        let err = stderr(&filtered);
+        assert!(
+            err.contains("TSA100") && err.contains("100.64.0.9"),
+            "{err}"
+        );
+        assert!(err.contains("the control plane would not load it"), "{err}");
+    }
+}

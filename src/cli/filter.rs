@@ -77,7 +77,14 @@ pub fn run(args: FilterArgs, color: bool) -> u8 {
     let mut sources = SourceMap::default();
     let name = path.display().to_string();
     let file = sources.add(SourceFile::new(path.clone(), name, bytes));
-    let checked = check_policy_to(&sources, file, &Default::default(), Depth::Verdict);
+    // The policy's tests run against the devices the filters are for, as `check
+    // --inventory` runs them: a test that fails for these devices is an error here too.
+    let options = crate::validate::Options {
+        inventory: Some(inventory),
+        ..Default::default()
+    };
+    let checked = check_policy_to(&sources, file, &options, Depth::Verdict);
+    let inventory = options.inventory.expect("set above");
     let errors: Vec<_> = checked
         .diagnostics
         .iter()
