@@ -2901,14 +2901,17 @@ impl Evaluator<'_> {
         );
         let mut names = Vec::new();
         for (rule, rule_span) in &pair.allowing {
-            names.push(rule.origin.to_string());
+            // A rule allows the flow once per address family it is tested on.
+            let name = rule.origin.to_string();
+            if !names.contains(&name) {
+                names.push(name);
+            }
             if let Some(l) = self.rule_label(rule, *rule_span)
                 && !diag.labels.contains(&l)
             {
                 diag.labels.push(l);
             }
         }
-        names.dedup();
         if diag.code == Code::TestFailed {
             diag.help = Some(format!("allowed by {}", names.join(", ")));
         }
@@ -3166,6 +3169,28 @@ mod tests {
             &mut diags,
         );
         diags
+    }
+
+    #[test]
+    fn a_failed_deny_test_names_each_allowing_rule_once_across_address_families() {
+        let diags = evaluate_diags(
+            r#"{
+                "tagOwners": {"tag:web": ["alice@example.com"]},
+                "acls": [
+                    {"action": "accept", "src": ["alice@example.com"], "dst": ["tag:web:443"]},
+                    {"action": "accept", "src": ["alice@example.com"], "dst": ["tag:web:*"]}
+                ],
+                "tests": [{"src": "alice@example.com", "deny": ["tag:web:443"]}]
+            }"#,
+            None,
+            None,
+        );
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(diags[0].code, Code::TestFailed);
+        assert_eq!(
+            diags[0].help.as_deref(),
+            Some("allowed by acls[0], acls[1]")
+        );
     }
 
     #[test]
