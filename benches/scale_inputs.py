@@ -69,6 +69,19 @@ def postures(n):
     }
 
 
+def posturetests(n):
+    """Postured grants, each with a test whose srcPostureAttrs meet the posture (accept)
+    and one whose attributes do not (deny), and postured SSH rules with SSH tests."""
+    policy = postures(n)
+    met = {"node:os": "linux", "node:tsVersion": "1.95"}
+    unmet = {"node:os": "ios", "node:tsVersion": "1.95"}
+    policy["tests"] = [{"src": "u%d@example.com" % j, "srcPostureAttrs": met, "accept": ["tag:t%d:443" % j]} for j in range(n)]
+    policy["tests"] += [{"src": "u%d@example.com" % j, "srcPostureAttrs": unmet, "deny": ["tag:t%d:443" % j]} for j in range(n)]
+    policy["ssh"] = [{"action": "accept", "src": ["u%d@example.com" % j], "dst": ["tag:t%d" % j], "users": ["root"], "srcPosture": ["posture:p%d" % j]} for j in range(n)]
+    policy["sshTests"] = [{"src": "u%d@example.com" % j, "dst": ["tag:t%d" % j], "srcPostureAttrs": unmet, "deny": ["root"]} for j in range(n)]
+    return policy
+
+
 def via(n):
     return {"grants": [{"src": ["u%d@example.com" % j], "dst": [cidr(j)], "via": ["tag:t%d" % j], "ip": ["*"]} for j in range(n)]}
 
@@ -85,7 +98,7 @@ def capgrants(n):
     return {"grants": [{"src": ["u%d@example.com" % j], "dst": ["tag:t%d" % j], "app": {"example.com/cap/x": [{"role": "r%d" % j}]}} for j in range(n)]}
 
 
-KINDS = {f.__name__: f for f in [sshtests, tests, selfgrants, ipsets, nodeattrs, autoapprovers, postures, via, hosttests, capgrants]}
+KINDS = {f.__name__: f for f in [sshtests, tests, selfgrants, ipsets, nodeattrs, autoapprovers, postures, posturetests, via, hosttests, capgrants]}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:

@@ -442,7 +442,15 @@ alone (a member without a role, in no other group), not from each member; polici
 every push by gitops-acl-action deny a group what one of its members reaches through another \
 group (cedi/dotfiles) or a role (madsbv/nix), and the captures agree with either reading. Such a \
 test fails (this error) only when it also fails for each member; when it holds for each member \
-but not for a user of the group alone, it is TSA102.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
+but not for a user of the group alone, it is TSA102. A rule with a device posture (its \
+`srcPosture`, else `defaultSrcPosture`) allows a test's flow only when the test's \
+`srcPostureAttrs` meet one of its postures, each condition read as Tailscale's device posture \
+documentation (kb/1288) and the policy file reference describe it: every condition must hold, \
+and an attribute the test does not give fails any condition on it. Where they do not decide \
+(strings that differ only in case, versions that differ only by trailing zeros or are not dotted \
+numbers, a value of another type than the condition's), or the test gives no `srcPostureAttrs`, \
+a deny test that only such rules fail is TSA102, and an accept test passes. Devices shared in \
+from another tailnet are not checked for posture.\nViolation: `{\"src\": \"tag:ci\", \"deny\": [\"tag:db:5432\"]}` while a \
 grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
     SshTestFailed = "TSA101", "ssh-test-failed", Error(Capture("sshtest/sshtest-accept-fail-wrong-login-user")),
         "An sshTests entry fails",
@@ -450,7 +458,12 @@ grant lets tag:ci reach tag:db\nFix: narrow the grant, or correct the test.";
 allowed without check, each in `check` only after a check, and each in `deny` not at all, for \
 every `dst`. With `--inventory`, a `dst` that no listed device holds fails a test that expects \
 someone to log in (`accept` or `check`): the file is wrong whatever the control plane answers, \
-since it fails the test or the test asserts nothing; a test that only denies is TSA102 there.";
+since it fails the test or the test asserts nothing; a test that only denies is TSA102 there. \
+An SSH rule with a `srcPosture` decides a login only for a test whose `srcPostureAttrs` meet its \
+posture (read as for `tests`, TSA100); otherwise the next matching rule does. A login that such a \
+posture decides when the test gives no `srcPostureAttrs`, or that the policy's \
+`defaultSrcPosture` would decide (no document says whether SSH rules take it), is TSA102 unless \
+every way it could go fails the test.";
     TestUndecidable = "TSA102", "test-undecidable", Warning,
         "A test cannot be decided without an inventory",
         "The control plane runs tests against the tailnet as it is; a policy file does not say \

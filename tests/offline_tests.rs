@@ -1199,3 +1199,61 @@ fn a_test_from_a_group_is_from_a_user_of_that_group_alone() {
     );
     assert!(failed.message.contains("is accepted"), "{}", failed.message);
 }
+
+/// The shape of a real policy (rgomeztinoco/money-assistant): a grant that needs a posture
+/// and tests that give the source's posture attributes.
+const POSTURED: &str = r#"{
+    "tagOwners": {"tag:app": [], "tag:laptop": []},
+    "postures": {"posture:ok": ["node:tsStateEncrypted == true", "node:tsReleaseTrack == 'stable'", "node:tsVersion >= '1.98.0'"]},
+    "acls": [{"action": "accept", "src": ["tag:laptop"], "srcPosture": ["posture:ok"], "dst": ["tag:app:443"]}],
+    "tests": [
+        {"src": "tag:laptop", "srcPostureAttrs": {"node:tsStateEncrypted": true, "node:tsReleaseTrack": "stable", "node:tsVersion": "1.98.0"},
+         "accept": ["tag:app:443"], "deny": ["tag:app:22"]},
+        {"src": "tag:laptop", "srcPostureAttrs": {"node:tsStateEncrypted": false, "node:tsReleaseTrack": "stable", "node:tsVersion": "1.98.0"},
+         "deny": ["tag:app:443"]},
+    ],
+}"#;
+
+#[test]
+fn a_test_meets_a_rule_posture_through_its_src_posture_attrs() {
+    let (code, found) = check(POSTURED, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    assert!(tests_only(found).is_empty());
+
+    // An older client than the posture asks for: the accept test fails, and says why.
+    let old = POSTURED.replacen(
+        r#""node:tsVersion": "1.98.0"}"#,
+        r#""node:tsVersion": "1.97.9"}"#,
+        1,
+    );
+    let (code, found) = check(&old, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert_eq!(
+        found[0].help,
+        "acls[0] allows it only from a device that meets its posture, and the test's srcPostureAttrs do not (posture:ok: node:tsVersion is '1.97.9', not >= '1.98.0')"
+    );
+
+    // Attributes that meet the posture fail the deny test.
+    let met = POSTURED.replace(
+        r#""node:tsStateEncrypted": false"#,
+        r#""node:tsStateEncrypted": true"#,
+    );
+    let (code, found) = check(&met, None, &[]);
+    assert_eq!(code, 1, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA100"], "{found:?}");
+    assert_eq!(found[0].help, "allowed by acls[0]");
+
+    // Without attributes, how the test run reads the posture is not recorded: a warning.
+    let none = POSTURED.replace(
+        r#""srcPostureAttrs": {"node:tsStateEncrypted": false, "node:tsReleaseTrack": "stable", "node:tsVersion": "1.98.0"},"#,
+        "",
+    );
+    let (code, found) = check(&none, None, &[]);
+    assert_eq!(code, 0, "{found:?}");
+    let found = tests_only(found);
+    assert_eq!(codes(&found), ["TSA102"], "{found:?}");
+    assert_eq!(found[0].severity, "warning");
+}

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod filter;
 pub mod graph;
 pub mod paths;
+pub mod posture;
 pub mod redundancy;
 pub mod ssh;
 pub mod ssh_access;

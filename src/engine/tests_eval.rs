@@ -218,6 +218,7 @@ fn with_evaluator(
         unknowns: &unknowns,
         undecided: Default::default(),
         alone,
+        shared_logins: Default::default(),
     };
     run(&ev);
 }
@@ -1001,6 +1002,8 @@ struct Evaluator<'a> {
     undecided: std::cell::RefCell<Vec<(Span, Vec<Advice>)>>,
     /// Groups whose tests are from one stand-in user ([`GroupsAlone`]), by name.
     alone: Option<&'a FxHashMap<String, String>>,
+    /// Logins of the users shared in from another tailnet, when first asked for.
+    shared_logins: std::cell::OnceCell<FxHashSet<&'a str>>,
 }
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
@@ -1639,8 +1642,9 @@ enum Side {
     /// denies tags a routed public IPv6 address that only `autogroup:internet` opens).
     Internet,
     /// The flow is allowed only by rules with a device posture (their `srcPosture`, or the
-    /// policy's `defaultSrcPosture`): tsacl does not evaluate postures against a test's
-    /// `srcPostureAttrs`, so a deny test it would otherwise fail is undecided.
+    /// policy's `defaultSrcPosture`) that tsacl cannot check against the test: the test
+    /// gives no `srcPostureAttrs`, or a condition reads them in a way no document decides
+    /// ([`super::posture`]). A deny test it would otherwise fail is undecided.
     Posture,
 }
 
@@ -1672,6 +1676,9 @@ struct Pair<'r> {
     /// The rules that allow the flow, with the matching entry, for a denied test.
     allowing: Vec<(&'r Rule, Span)>,
     ranges: Ranges<'r>,
+    /// Rules that would allow the flow but for their posture, which the test's
+    /// `srcPostureAttrs` do not meet: with why, for an accept test that fails.
+    unmet: Vec<(&'r Rule, Span, String)>,
 }
 
 impl Evaluator<'_> {
@@ -1862,17 +1869,87 @@ impl Evaluator<'_> {
         });
     }
 
-    /// Moves every rule from `allowing` to `ranges` ([`Side::Posture`]) when each of them
-    /// carries a device posture: the flow is then allowed only if the source's posture
-    /// meets one, which the control plane decides from the test's `srcPostureAttrs`.
-    fn posture_only<'r>(&self, allowing: &mut Vec<(&'r Rule, Span)>, ranges: &mut Ranges<'r>) {
-        if allowing.is_empty() || allowing.iter().any(|(r, _)| self.postures(r).is_empty()) {
-            return;
+    /// Checks the postures of the rules that allow a flow from `src`: the control plane
+    /// lets a rule with a posture (its own `srcPosture`, else `defaultSrcPosture`) allow
+    /// it only when the source meets one, which for a test means its `srcPostureAttrs`
+    /// ([`super::posture`]). Rules whose postures those attributes do not meet leave
+    /// `allowing` and are returned, with why; when every rule left is one tsacl cannot
+    /// decide, they move to `ranges` ([`Side::Posture`]), with the first doubt in `doubt`.
+    /// Without `srcPostureAttrs`, how the test run treats postures is not recorded: a deny
+    /// test that only postured rules fail is left undecided, an accept test as it was.
+    /// Devices shared in from another tailnet are not checked for posture (reference
+    /// §2.9).
+    fn with_postures<'r>(
+        &self,
+        src: IpAddr,
+        attrs: Option<&super::posture::Attrs>,
+        accept: bool,
+        allowing: &mut Vec<(&'r Rule, Span)>,
+        ranges: &mut Ranges<'r>,
+        doubt: &mut Option<String>,
+    ) -> Vec<(&'r Rule, Span, String)> {
+        use super::posture::Meets;
+        if allowing.iter().all(|(r, _)| self.postures(r).is_empty()) || self.shared_in(src) {
+            return Vec::new();
         }
-        for (r, _) in allowing.drain(..) {
-            for posture in self.postures(r) {
-                ranges.push((r, posture.value.trim().to_string(), Side::Posture));
+        let Some(attrs) = attrs else {
+            if !accept && allowing.iter().all(|(r, _)| !self.postures(r).is_empty()) {
+                for (r, _) in allowing.drain(..) {
+                    for posture in self.postures(r) {
+                        ranges.push((r, posture.value.trim().to_string(), Side::Posture));
+                    }
+                }
             }
+            return Vec::new();
+        };
+        let mut unmet = Vec::new();
+        let mut open = Vec::new();
+        allowing.retain(|&(r, span)| {
+            let postures = self.postures(r);
+            if postures.is_empty() {
+                return true;
+            }
+            let names = postures.iter().map(|p| p.value.as_str());
+            match super::posture::meets_any(self.policy, names, attrs) {
+                Meets::Yes => true,
+                Meets::No(why) => {
+                    unmet.push((r, span, why));
+                    false
+                }
+                Meets::Unknown(why) => {
+                    doubt.get_or_insert(why);
+                    open.push(r);
+                    false
+                }
+            }
+        });
+        if allowing.is_empty() {
+            for r in open {
+                for posture in self.postures(r) {
+                    ranges.push((r, posture.value.trim().to_string(), Side::Posture));
+                }
+            }
+        }
+        unmet
+    }
+
+    /// Whether the device at `ip` is shared in from another tailnet.
+    fn shared_in(&self, ip: IpAddr) -> bool {
+        let Some(i) = self.index.device_at(ip) else {
+            return false;
+        };
+        let Some(owner) = self.inventory.devices[i].owner() else {
+            return false;
+        };
+        match self.inventory.standings.get(&i) {
+            Some(standing) => *standing == Standing::Shared,
+            None => self
+                .shared_logins
+                .get_or_init(|| {
+                    let shared = self.inventory.users.iter().filter(|u| u.shared);
+                    shared.map(|u| u.login.as_str()).collect()
+                })
+                .contains(owner),
         }
     }
 
@@ -2397,6 +2474,10 @@ impl Evaluator<'_> {
             }
         };
         let source_lits: Vec<Option<Lit>> = sources.iter().map(|s| self.literal(*s)).collect();
+        let attrs = test
+            .src_posture_attrs
+            .as_ref()
+            .and_then(super::posture::Attrs::from_value);
         // A source or destination written as addresses is tested at those addresses; one
         // written as devices (a user, group or tag) at its devices' addresses.
         let src_fixed = Selector::parse(src.value.trim()).is_ok_and(|s| s.names_addresses());
@@ -2427,8 +2508,11 @@ impl Evaluator<'_> {
                     entry.value.trim()
                 );
                 let mut pairs: Vec<Pair> = Vec::new();
+                // Why a posture could not be read against the test's attributes.
+                let mut posture_doubt: Option<String> = None;
                 for s in &sources {
                     for d in &dsts {
+                        let mut unmet = Vec::new();
                         let (allowing, ranges) = match self.services.get(&ip_key(*d)) {
                             Some(service) => self.service_rules(service, *s, &protos, dst.port),
                             None => {
@@ -2442,7 +2526,16 @@ impl Evaluator<'_> {
                                     &mut allowing,
                                     &mut ranges,
                                 );
-                                if allowing.is_empty() {
+                                if !allowing.is_empty() {
+                                    unmet = self.with_postures(
+                                        *s,
+                                        attrs.as_ref(),
+                                        accept,
+                                        &mut allowing,
+                                        &mut ranges,
+                                        &mut posture_doubt,
+                                    );
+                                } else {
                                     ranges.extend(self.owner_rules(*s, *d, &protos, dst.port));
                                     if let Some((s6, d6)) =
                                         self.other_family(*s, *d, src_fixed, dst_fixed)
@@ -2453,10 +2546,6 @@ impl Evaluator<'_> {
                                             ranges.push((*r, String::new(), Side::Family));
                                         }
                                     }
-                                } else if !accept {
-                                    // An accept test that only postured rules pass stays
-                                    // as it is: see the note on `Side::Posture`.
-                                    self.posture_only(&mut allowing, &mut ranges);
                                 }
                                 (allowing, ranges)
                             }
@@ -2477,6 +2566,7 @@ impl Evaluator<'_> {
                                 verdict,
                                 allowing,
                                 ranges,
+                                unmet,
                             });
                         }
                     }
@@ -2692,7 +2782,13 @@ impl Evaluator<'_> {
                                 None,
                             )
                         } else if ranges.iter().all(|(s, _)| *s == Side::Posture) {
-                            Advice::Said("tsacl does not evaluate device postures: the control plane checks each rule's srcPosture (or the policy's defaultSrcPosture) against the test's srcPostureAttrs, and a posture fails when an attribute it reads is not given".to_string(), None)
+                            Advice::Said(
+                                match &posture_doubt {
+                                    Some(why) => format!("the control plane checks each rule's srcPosture (or the policy's defaultSrcPosture) against the test's srcPostureAttrs, and tsacl cannot decide one here ({why}): give the attribute as the posture reads it"),
+                                    None => "the test gives no srcPostureAttrs, and no recorded answer shows how the control plane's test run checks a rule's srcPosture (or the policy's defaultSrcPosture) without them: give the source's attributes in srcPostureAttrs".to_string(),
+                                },
+                                None,
+                            )
                         } else if ranges.iter().all(|(s, _)| *s == Side::Family) {
                             Advice::Said("the rules that open this flow name addresses of one family only (IPv6), and no recorded answer shows whether the control plane's test run counts IPv6 flows: name both families' addresses in the rule, or the devices by tag or user".to_string(), None)
                         } else if ranges
@@ -2871,6 +2967,27 @@ impl Evaluator<'_> {
                 format!("test failed: {what} is denied, but the test expects it to be accepted"),
                 involved,
             );
+            if let Some((rule, rule_span, why)) = pair.unmet.first() {
+                let mut rules: Vec<String> = Vec::new();
+                for (r, _, _) in &pair.unmet {
+                    let name = r.origin.to_string();
+                    if !rules.contains(&name) {
+                        rules.push(name);
+                    }
+                }
+                if let Some(l) = self.rule_label(rule, *rule_span) {
+                    diag.labels.push(l);
+                }
+                if diag.code == Code::TestFailed {
+                    diag.help = Some(format!(
+                        "{} allow{} it only from a device that meets {} posture, and the test's srcPostureAttrs do not ({why})",
+                        rules.join(", "),
+                        if rules.len() == 1 { "s" } else { "" },
+                        if rules.len() == 1 { "its" } else { "their" },
+                    ));
+                }
+                return diag;
+            }
             match self.closest(s, d, protos[0], port) {
                 Some((rule, rule_span, lacks)) => {
                     if rule.origin != Origin::Default {
@@ -3006,6 +3123,10 @@ impl Evaluator<'_> {
             }
             let device_rules: Vec<std::rc::Rc<Vec<super::ssh::SshRule>>> =
                 devices.iter().map(|&i| self.ssh_rules_of(i)).collect();
+            let attrs = test
+                .src_posture_attrs
+                .as_ref()
+                .and_then(super::posture::Attrs::from_value);
             for (want, users) in [
                 ("accept", &test.accept),
                 ("check", &test.check),
@@ -3014,18 +3135,54 @@ impl Evaluator<'_> {
                 for user in users {
                     let name = user.value.trim();
                     // Failing (source, device) pairs, with what they got.
-                    let mut failing: Vec<(IpAddr, usize, SshOutcome)> = Vec::new();
+                    let mut failing: Vec<(IpAddr, usize, SshOutcome, Option<Unmet>)> = Vec::new();
+                    // A login a posture decides that tsacl cannot check: why.
+                    let mut doubt: Option<String> = None;
                     for (k, device) in devices.iter().enumerate() {
                         for s in &sources {
-                            let got = ssh_verdict(&device_rules[k], *s, name);
-                            if got.0 != want {
-                                failing.push((*s, *device, got));
+                            let mut why = None;
+                            let mut unmet = None;
+                            let got = self.ssh_outcomes(
+                                &device_rules[k],
+                                *s,
+                                name,
+                                attrs.as_ref(),
+                                &mut why,
+                                &mut unmet,
+                            );
+                            if got.iter().all(|g| g.0 != want) {
+                                failing.push((*s, *device, got[0], unmet));
+                            } else if got.iter().any(|g| g.0 != want) {
+                                doubt = doubt.or(why);
                             }
                         }
                     }
+                    if let Some(why) = doubt.filter(|_| failing.is_empty()) {
+                        let diag = Diagnostic::new(
+                            Code::TestUndecidable,
+                            self.at(user.span),
+                            format!(
+                                "{}: the SSH test expects {} to {} as {name:?} to {want}, which depends on the source's device posture ({why})",
+                                self.cannot_decide(),
+                                src.value.trim(),
+                                dst.value.trim()
+                            ),
+                        );
+                        let advice = Advice::Said("the control plane checks an SSH rule's srcPosture against the test's srcPostureAttrs: give the attributes the posture reads".into(), None);
+                        let diag = diag.with_help(advice.to_string());
+                        undecided.push((
+                            format!("{} as {name:?}", dst.value.trim()),
+                            format!("to {want}"),
+                            diag,
+                            advice,
+                        ));
+                        continue;
+                    }
                     let lits: Vec<[Option<Lit>; 2]> = failing
                         .iter()
-                        .map(|(s, d, _)| [self.literal(*s), self.unknowns.literal.get(d).copied()])
+                        .map(|(s, d, _, _)| {
+                            [self.literal(*s), self.unknowns.literal.get(d).copied()]
+                        })
                         .collect();
                     let involved = || {
                         lits.iter()
@@ -3039,7 +3196,8 @@ impl Evaluator<'_> {
                     match self.unknowns.decide(&source_lits, &lits, outsiders) {
                         Decision::Holds => {}
                         Decision::Fails(i) => {
-                            let Some(&(s, _, got)) = i.and_then(|i| failing.get(i)) else {
+                            let Some(&(s, _, got, ref unmet)) = i.and_then(|i| failing.get(i))
+                            else {
                                 continue; // SSH test sources are never autogroups.
                             };
                             let mut diag = self.failure(
@@ -3055,6 +3213,12 @@ impl Evaluator<'_> {
                                     location: self.at(span),
                                     message: format!("decided by ssh[{i}]"),
                                 });
+                            } else if let Some((i, why)) =
+                                unmet.as_ref().filter(|_| diag.code == Code::SshTestFailed)
+                            {
+                                diag.help = Some(format!(
+                                    "ssh[{i}] lets this source log in only from a device that meets its posture, and the test's srcPostureAttrs do not ({why})"
+                                ));
                             } else if diag.code == Code::SshTestFailed {
                                 diag.help = Some("no SSH rule lets this source log in as this user on this destination".into());
                             }
@@ -3114,9 +3278,86 @@ impl Evaluator<'_> {
 /// What an SSH login gets: the action, and the index of the rule that decides it.
 type SshOutcome = (&'static str, Option<usize>);
 
-/// The action the first matching SSH rule takes for a login, and that rule's index.
-fn ssh_verdict(rules: &[super::ssh::SshRule], src: IpAddr, user: &str) -> SshOutcome {
-    for r in rules {
+/// An SSH rule passed over because the test's `srcPostureAttrs` do not meet its posture:
+/// its index, and why.
+type Unmet = (usize, String);
+
+impl Evaluator<'_> {
+    /// What a login may get: the first matching SSH rule decides it, but a rule with a
+    /// posture only for a source that meets it. A rule whose posture the test's
+    /// `srcPostureAttrs` meet decides; one they do not meet is passed over; one tsacl
+    /// cannot check (no attributes, a condition no document decides, or only the
+    /// policy's `defaultSrcPosture`, which no document says SSH rules take) adds its
+    /// outcome and the search goes on, with why in `doubt`. The first outcome is what a
+    /// source that meets none of those open postures gets.
+    fn ssh_outcomes(
+        &self,
+        rules: &[super::ssh::SshRule],
+        src: IpAddr,
+        user: &str,
+        attrs: Option<&super::posture::Attrs>,
+        doubt: &mut Option<String>,
+        unmet: &mut Option<Unmet>,
+    ) -> Vec<SshOutcome> {
+        use super::posture::Meets;
+        let mut outcomes = Vec::new();
+        let mut rest = rules;
+        while let Some((found, at)) = ssh_verdict(rest, src, user) {
+            let r = &rest[at];
+            rest = &rest[at + 1..];
+            let own = &self.policy.ssh[r.origin].src_posture;
+            let default = &self.policy.default_src_posture;
+            let gate = if (own.is_empty() && default.is_empty()) || self.shared_in(src) {
+                Meets::Yes
+            } else if !own.is_empty() {
+                match attrs {
+                    Some(attrs) => super::posture::meets_any(
+                        self.policy,
+                        own.iter().map(|p| p.value.as_str()),
+                        attrs,
+                    ),
+                    None => Meets::Unknown("the test gives no srcPostureAttrs".into()),
+                }
+            } else {
+                // Met, the rule decides whether the default applies to it or not.
+                let names = default.iter().map(|p| p.value.as_str());
+                match attrs.map(|a| super::posture::meets_any(self.policy, names, a)) {
+                    Some(Meets::Yes) => Meets::Yes,
+                    _ => Meets::Unknown(format!(
+                        "whether defaultSrcPosture applies to ssh[{}]",
+                        r.origin
+                    )),
+                }
+            };
+            match gate {
+                Meets::Yes => {
+                    outcomes.push(found);
+                    return outcomes;
+                }
+                Meets::No(why) => {
+                    unmet.get_or_insert((r.origin, why));
+                }
+                Meets::Unknown(why) => {
+                    doubt.get_or_insert(why);
+                    outcomes.push(found);
+                }
+            }
+        }
+        outcomes.push(("deny", None));
+        // The outcome of a source that meets no open posture first: it is certain.
+        outcomes.rotate_right(1);
+        outcomes
+    }
+}
+
+/// The action the first matching SSH rule takes for a login, that rule's index, and its
+/// place in `rules`.
+fn ssh_verdict(
+    rules: &[super::ssh::SshRule],
+    src: IpAddr,
+    user: &str,
+) -> Option<(SshOutcome, usize)> {
+    for (at, r) in rules.iter().enumerate() {
         if !r.principals.contains(&src) {
             continue;
         }
@@ -3129,12 +3370,15 @@ fn ssh_verdict(rules: &[super::ssh::SshRule], src: IpAddr, user: &str) -> SshOut
         });
         match mapped {
             Some(m) if !m.is_empty() => {
-                return (if r.check { "check" } else { "accept" }, Some(r.origin));
+                return Some((
+                    (if r.check { "check" } else { "accept" }, Some(r.origin)),
+                    at,
+                ));
             }
             _ => {}
         }
     }
-    ("deny", None)
+    None
 }
 
 #[cfg(test)]
@@ -3371,25 +3615,48 @@ mod tests {
         assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
     }
 
-    /// tsacl does not evaluate device postures: a deny test of a flow that only rules with
-    /// a posture allow is undecided, not failed (the control plane checks the posture
-    /// against the test's srcPostureAttrs); a rule without one still fails it.
+    /// A test's srcPostureAttrs decide a rule with a posture (its own, or the default):
+    /// a rule whose posture they do not meet allows nothing for the test; one they meet
+    /// allows the flow; without attributes, or where tsacl cannot read a condition, a
+    /// deny test that only such rules fail is undecided, and an accept test passes.
     #[test]
-    fn a_flow_only_postured_rules_allow_leaves_a_deny_test_undecided() {
-        let policy = |rules: &str, default: &str| {
+    fn a_test_checks_rule_postures_against_its_src_posture_attrs() {
+        let policy = |rules: &str, default: &str, tests: &str| {
             format!(
                 r#"{{"groups": {{"group:x": ["alice@example.com"]}}, "tagOwners": {{"tag:app": []}},
-                    "postures": {{"posture:linux": ["node:os == 'linux'"]}},
+                    "postures": {{"posture:linux": ["node:os == 'linux'"], "posture:new": ["node:tsVersion >= '1.40'"]}},
                     "defaultSrcPosture": [{default}],
                     "acls": [{rules}],
-                    "tests": [{{"src": "alice@example.com", "srcPostureAttrs": {{"node:os": "ios"}}, "deny": ["tag:app:443"]}},
-                              {{"src": "alice@example.com", "srcPostureAttrs": {{"node:os": "linux"}}, "accept": ["tag:app:443"]}}]}}"#
+                    "tests": [{tests}]}}"#
             )
         };
         let own = r#"{"action": "accept", "src": ["group:x"], "dst": ["tag:app:*"], "srcPosture": ["posture:linux"]}"#;
         let bare = r#"{"action": "accept", "src": ["group:x"], "dst": ["tag:app:*"]}"#;
-        for text in [policy(own, ""), policy(bare, r#""posture:linux""#)] {
-            let found = evaluate_diags(&text, None, None);
+        let test = |attrs: &str, kind: &str| {
+            format!(r#"{{"src": "alice@example.com", {attrs} "{kind}": ["tag:app:443"]}}"#)
+        };
+        let ios = r#""srcPostureAttrs": {"node:os": "ios"},"#;
+        let linux = r#""srcPostureAttrs": {"node:os": "linux"},"#;
+        for (rules, default) in [(own, ""), (bare, r#""posture:linux""#)] {
+            // Attributes that meet the posture, or do not, decide either kind of test.
+            let passing = [test(ios, "deny"), test(linux, "accept")].join(", ");
+            let found = evaluate_diags(&policy(rules, default, &passing), None, None);
+            assert!(found.is_empty(), "{found:?}");
+            let found = evaluate_diags(&policy(rules, default, &test(linux, "deny")), None, None);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].code, Code::TestFailed, "{found:?}");
+            assert_eq!(found[0].help.as_deref(), Some("allowed by acls[0]"));
+            let found = evaluate_diags(&policy(rules, default, &test(ios, "accept")), None, None);
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].code, Code::TestFailed, "{found:?}");
+            assert_eq!(
+                found[0].help.as_deref(),
+                Some(
+                    "acls[0] allows it only from a device that meets its posture, and the test's srcPostureAttrs do not (posture:linux: node:os is 'ios', not 'linux')"
+                )
+            );
+            // Without attributes: a deny test is undecided, an accept test passes.
+            let found = evaluate_diags(&policy(rules, default, &test("", "deny")), None, None);
             assert_eq!(found.len(), 1, "{found:?}");
             assert_eq!(found[0].code, Code::TestUndecidable, "{found:?}");
             assert!(
@@ -3403,13 +3670,108 @@ mod tests {
                     .help
                     .as_deref()
                     .unwrap_or_default()
-                    .contains("srcPostureAttrs")
+                    .contains("gives no srcPostureAttrs")
+            );
+            assert!(
+                evaluate_diags(&policy(rules, default, &test("", "accept")), None, None).is_empty()
             );
         }
+        // What tsacl cannot read stays undecided for a deny test, with the reason.
+        let versioned = r#"{"action": "accept", "src": ["group:x"], "dst": ["tag:app:*"], "srcPosture": ["posture:new"]}"#;
+        let odd = r#""srcPostureAttrs": {"node:tsVersion": "1.40.0"},"#;
+        let found = evaluate_diags(&policy(versioned, "", &test(odd, "deny")), None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, Code::TestUndecidable, "{found:?}");
+        assert!(
+            found[0]
+                .help
+                .as_deref()
+                .unwrap_or_default()
+                .contains("node:tsVersion is '1.40.0'"),
+            "{found:?}"
+        );
         // A rule without a posture allows it whatever the posture: the deny test fails.
-        let found = evaluate_text(&policy(&format!("{own}, {bare}"), ""), None, None);
+        let found = evaluate_text(
+            &policy(&format!("{own}, {bare}"), "", &test(ios, "deny")),
+            None,
+            None,
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, Code::TestFailed, "{found:?}");
+        // A device shared in from another tailnet is not checked for posture.
+        let shared = r#"{"devices": [{"name": "a", "hostname": "a", "addresses": ["100.64.0.1"], "user": "alice@example.com", "tags": []},
+                                     {"name": "b", "hostname": "b", "addresses": ["100.64.0.2"], "tags": ["tag:app"]}],
+                         "users": [{"loginName": "alice@example.com", "role": "member", "type": "shared"}]}"#;
+        let found = evaluate_text(&policy(own, "", &test(ios, "accept")), Some(shared), None);
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    /// An SSH rule with a posture decides a login only for a test whose srcPostureAttrs
+    /// meet it; otherwise the next rule does. Without attributes, or under a
+    /// `defaultSrcPosture` (no document says SSH rules take it), a test that the posture
+    /// decides is undecided, never failed.
+    #[test]
+    fn an_ssh_rule_posture_decides_a_login_through_the_test_attributes() {
+        let policy = |default: &str, posture: &str, tests: &[(&str, &str)]| {
+            let tests: Vec<String> = tests
+                .iter()
+                .map(|(attrs, kind)| {
+                    format!(r#"{{"src": "alice@example.com", "dst": ["tag:srv"], {attrs} "{kind}": ["root"]}}"#)
+                })
+                .collect();
+            format!(
+                r#"{{"tagOwners": {{"tag:srv": ["alice@example.com"]}},
+                    "postures": {{"posture:linux": ["node:os == 'linux'"]}},
+                    "defaultSrcPosture": [{default}],
+                    "ssh": [{{"action": "accept", "src": ["alice@example.com"], "dst": ["tag:srv"], "users": ["root"]{posture}}}],
+                    "sshTests": [{}]}}"#,
+                tests.join(", ")
+            )
+        };
+        let own = r#", "srcPosture": ["posture:linux"]"#;
+        let ios = r#""srcPostureAttrs": {"node:os": "ios"},"#;
+        let linux = r#""srcPostureAttrs": {"node:os": "linux"},"#;
+        let codes = |text: &str| -> Vec<Code> {
+            evaluate_diags(text, None, None)
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        };
+        assert_eq!(
+            codes(&policy("", own, &[(ios, "deny"), (linux, "accept")])),
+            []
+        );
+        assert_eq!(
+            codes(&policy("", own, &[(linux, "deny")])),
+            [Code::SshTestFailed]
+        );
+        let found = evaluate_diags(&policy("", own, &[(ios, "accept")]), None, None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0].help.as_deref(),
+            Some(
+                "ssh[0] lets this source log in only from a device that meets its posture, and the test's srcPostureAttrs do not (posture:linux: node:os is 'ios', not 'linux')"
+            )
+        );
+        assert_eq!(
+            codes(&policy("", own, &[("", "deny")])),
+            [Code::TestUndecidable]
+        );
+        // The default posture: undecided either way the posture would go.
+        let default = r#""posture:linux""#;
+        assert_eq!(
+            codes(&policy(default, "", &[(ios, "deny")])),
+            [Code::TestUndecidable]
+        );
+        assert_eq!(
+            codes(&policy(default, "", &[(linux, "accept"), (linux, "check")])),
+            [Code::SshTestFailed]
+        );
+        // Without any posture, the rule decides as before.
+        assert_eq!(
+            codes(&policy("", "", &[(ios, "deny")])),
+            [Code::SshTestFailed]
+        );
     }
 
     #[test]
