@@ -78,6 +78,15 @@ impl Attrs {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
+
+    /// A key given that differs from `key` only in case: whether the control plane
+    /// matches attribute names regardless of case, no document says.
+    fn near(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(k, _)| k.as_str())
+    }
 }
 
 /// Whether `attrs` meet at least one of `postures` (names defined in `policy.postures`).
@@ -207,6 +216,9 @@ fn condition_meets(condition: &str, attrs: &Attrs) -> Meets {
         return Meets::Unknown(format!("tsacl cannot read the condition {condition:?}"));
     };
     let given = attrs.get(attr);
+    if let (None, Some(near)) = (given, attrs.near(attr)) {
+        return Meets::Unknown(format!("the test gives {near}, not {attr}"));
+    }
     match (op, given) {
         (Op::IsSet, g) => return yes_if(g.is_some(), || format!("{attr} is not given")),
         (Op::NotSet, g) => return yes_if(g.is_none(), || format!("{attr} is given")),
@@ -436,6 +448,7 @@ mod tests {
         );
         for (name, given) in [
             ("posture:mac", r#"{"node:os": "macOS"}"#),
+            ("posture:mac", r#"{"node:OS": "macos"}"#),
             ("posture:mac", r#"{"node:os": ["macos"]}"#),
             ("posture:v", r#"{"node:tsVersion": "1.40.0"}"#),
             ("posture:v", r#"{"node:tsVersion": "1.98.0-t1234"}"#),
@@ -456,6 +469,48 @@ mod tests {
             meets_any(&p, ["posture:odd", "posture:enc"], &mac),
             Meets::Unknown(_)
         ));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A condition and its negation (`==`/`!=`, `IN`/`NOT IN`, `<`/`>=`) never both
+        /// hold, and when the attribute is given and both are decided, exactly one does.
+        /// No condition text or attribute value makes the reading panic.
+        #[test]
+        fn a_condition_and_its_negation_never_agree(
+            given in proptest::option::of(proptest::prop_oneof![
+                "[a-zA-Z0-9.]{0,6}".prop_map(|s| format!("{s:?}")),
+                proptest::bool::ANY.prop_map(|b| b.to_string()),
+                (0u32..200).prop_map(|n| n.to_string()),
+            ]),
+            value in proptest::prop_oneof![
+                "[a-zA-Z0-9.]{0,6}".prop_map(|s| format!("'{s}'")),
+                proptest::bool::ANY.prop_map(|b| b.to_string()),
+                (0u32..200).prop_map(|n| n.to_string()),
+            ],
+            list in proptest::collection::vec("[a-zA-Z0-9.]{0,6}", 0..4),
+            noise in "\\PC{0,30}",
+        ) {
+            let attrs = attrs(&match &given {
+                Some(v) => format!(r#"{{"node:osVersion": {v}}}"#),
+                None => "{}".to_string(),
+            });
+            let list = format!("[{}]", list.iter().map(|i| format!("'{i}'")).collect::<Vec<_>>().join(", "));
+            for (yes, no) in [
+                (format!("node:osVersion == {value}"), format!("node:osVersion != {value}")),
+                (format!("node:osVersion IN {list}"), format!("node:osVersion NOT IN {list}")),
+                (format!("node:osVersion < {value}"), format!("node:osVersion >= {value}")),
+            ] {
+                let (a, b) = (condition_meets(&yes, &attrs), condition_meets(&no, &attrs));
+                prop_assert!(!(a == Meets::Yes && b == Meets::Yes), "{yes} / {no}");
+                let decided = |m: &Meets| !matches!(m, Meets::Unknown(_));
+                if given.is_some() && decided(&a) && decided(&b) {
+                    prop_assert!((a == Meets::Yes) != (b == Meets::Yes), "{yes}: {a:?} / {no}: {b:?}");
+                }
+            }
+            let _ = condition_meets(&noise, &attrs);
+        }
     }
 
     #[test]
