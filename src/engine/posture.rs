@@ -9,8 +9,9 @@
 //! are not dotted numbers or differ only in trailing zeros, a condition tsacl cannot read)
 //! is [`Meets::Unknown`], and callers leave it undecided rather than guess.
 
-use crate::model::Policy;
+use crate::model::{Policy, PostureDef};
 use crate::syntax::{Kind, Value};
+use rustc_hash::FxHashMap;
 use std::cmp::Ordering;
 
 /// Whether a source with the given attributes meets a posture (or one of several).
@@ -89,49 +90,80 @@ impl Attrs {
     }
 }
 
+/// A policy's postures by name (the first definition of a name, as validation reads it).
+pub struct Postures<'p> {
+    by_name: FxHashMap<&'p str, &'p PostureDef>,
+}
+
+impl<'p> Postures<'p> {
+    pub fn new(policy: &'p Policy) -> Postures<'p> {
+        let mut by_name = FxHashMap::default();
+        for def in &policy.postures {
+            by_name.entry(def.name.value.trim()).or_insert(def);
+        }
+        Postures { by_name }
+    }
+
+    /// Whether `attrs` meet at least one of `postures`.
+    pub fn meets_any<'a>(
+        &self,
+        postures: impl IntoIterator<Item = &'a str>,
+        attrs: &Attrs,
+    ) -> Meets {
+        let mut no = Vec::new();
+        let mut unknown = None;
+        for name in postures {
+            match self.meets(name, attrs) {
+                Meets::Yes => return Meets::Yes,
+                Meets::No(why) => no.push(format!("{}: {why}", name.trim())),
+                Meets::Unknown(why) => {
+                    unknown.get_or_insert(format!("{}: {why}", name.trim()));
+                }
+            }
+        }
+        match unknown {
+            Some(why) => Meets::Unknown(why),
+            None => Meets::No(no.join("; ")),
+        }
+    }
+
+    /// Whether `attrs` meet every condition of the posture `name`.
+    pub fn meets(&self, name: &str, attrs: &Attrs) -> Meets {
+        let name = name.trim();
+        let Some(def) = self.by_name.get(name) else {
+            return Meets::Unknown(format!("{name} is not defined"));
+        };
+        let mut unknown = None;
+        for condition in &def.conditions {
+            match condition_meets(&condition.value, attrs) {
+                Meets::Yes => {}
+                no @ Meets::No(_) => return no,
+                Meets::Unknown(why) => {
+                    unknown.get_or_insert(why);
+                }
+            }
+        }
+        match unknown {
+            Some(why) => Meets::Unknown(why),
+            None => Meets::Yes,
+        }
+    }
+}
+
 /// Whether `attrs` meet at least one of `postures` (names defined in `policy.postures`).
-pub fn meets_any<'a>(
+#[cfg(test)]
+fn meets_any<'a>(
     policy: &Policy,
     postures: impl IntoIterator<Item = &'a str>,
     attrs: &Attrs,
 ) -> Meets {
-    let mut no = Vec::new();
-    let mut unknown = None;
-    for name in postures {
-        match meets(policy, name, attrs) {
-            Meets::Yes => return Meets::Yes,
-            Meets::No(why) => no.push(format!("{name}: {why}")),
-            Meets::Unknown(why) => {
-                unknown.get_or_insert(format!("{name}: {why}"));
-            }
-        }
-    }
-    match unknown {
-        Some(why) => Meets::Unknown(why),
-        None => Meets::No(no.join("; ")),
-    }
+    Postures::new(policy).meets_any(postures, attrs)
 }
 
 /// Whether `attrs` meet every condition of the posture `name`.
-pub fn meets(policy: &Policy, name: &str, attrs: &Attrs) -> Meets {
-    let name = name.trim();
-    let Some(def) = policy.postures.iter().find(|p| p.name.value.trim() == name) else {
-        return Meets::Unknown(format!("{name} is not defined"));
-    };
-    let mut unknown = None;
-    for condition in &def.conditions {
-        match condition_meets(&condition.value, attrs) {
-            Meets::Yes => {}
-            no @ Meets::No(_) => return no,
-            Meets::Unknown(why) => {
-                unknown.get_or_insert(why);
-            }
-        }
-    }
-    match unknown {
-        Some(why) => Meets::Unknown(why),
-        None => Meets::Yes,
-    }
+#[cfg(test)]
+fn meets(policy: &Policy, name: &str, attrs: &Attrs) -> Meets {
+    Postures::new(policy).meets(name, attrs)
 }
 
 /// The operators of a condition, longest first where one begins another.

@@ -219,6 +219,7 @@ fn with_evaluator(
         undecided: Default::default(),
         alone,
         shared_logins: Default::default(),
+        postures_by_name: Default::default(),
     };
     run(&ev);
 }
@@ -1004,6 +1005,8 @@ struct Evaluator<'a> {
     alone: Option<&'a FxHashMap<String, String>>,
     /// Logins of the users shared in from another tailnet, when first asked for.
     shared_logins: std::cell::OnceCell<FxHashSet<&'a str>>,
+    /// The policy's postures by name, when first asked for.
+    postures_by_name: std::cell::OnceCell<super::posture::Postures<'a>>,
 }
 
 /// One address per device inside `set` (IPv4 when it has one), or the set's single
@@ -1910,7 +1913,7 @@ impl Evaluator<'_> {
                 return true;
             }
             let names = postures.iter().map(|p| p.value.as_str());
-            match super::posture::meets_any(self.policy, names, attrs) {
+            match self.postures_by_name().meets_any(names, attrs) {
                 Meets::Yes => true,
                 Meets::No(why) => {
                     unmet.push((r, span, why));
@@ -1931,6 +1934,11 @@ impl Evaluator<'_> {
             }
         }
         unmet
+    }
+
+    fn postures_by_name(&self) -> &super::posture::Postures<'_> {
+        self.postures_by_name
+            .get_or_init(|| super::posture::Postures::new(self.policy))
     }
 
     /// Whether the device at `ip` is shared in from another tailnet.
@@ -3311,17 +3319,15 @@ impl Evaluator<'_> {
                 Meets::Yes
             } else if !own.is_empty() {
                 match attrs {
-                    Some(attrs) => super::posture::meets_any(
-                        self.policy,
-                        own.iter().map(|p| p.value.as_str()),
-                        attrs,
-                    ),
+                    Some(attrs) => self
+                        .postures_by_name()
+                        .meets_any(own.iter().map(|p| p.value.as_str()), attrs),
                     None => Meets::Unknown("the test gives no srcPostureAttrs".into()),
                 }
             } else {
                 // Met, the rule decides whether the default applies to it or not.
                 let names = default.iter().map(|p| p.value.as_str());
-                match attrs.map(|a| super::posture::meets_any(self.policy, names, a)) {
+                match attrs.map(|a| self.postures_by_name().meets_any(names, a)) {
                     Some(Meets::Yes) => Meets::Yes,
                     _ => Meets::Unknown(format!(
                         "whether defaultSrcPosture applies to ssh[{}]",
