@@ -1895,13 +1895,16 @@ impl Evaluator<'_> {
         if allowing.iter().all(|(r, _)| self.postures(r).is_empty()) || self.shared_in(src) {
             return Vec::new();
         }
+        let undecided = |rules: &mut dyn Iterator<Item = &'r Rule>, ranges: &mut Ranges<'r>| {
+            for r in rules {
+                for posture in self.postures(r) {
+                    ranges.push((r, posture.value.trim().to_string(), Side::Posture));
+                }
+            }
+        };
         let Some(attrs) = attrs else {
             if !accept && allowing.iter().all(|(r, _)| !self.postures(r).is_empty()) {
-                for (r, _) in allowing.drain(..) {
-                    for posture in self.postures(r) {
-                        ranges.push((r, posture.value.trim().to_string(), Side::Posture));
-                    }
-                }
+                undecided(&mut allowing.drain(..).map(|(r, _)| r), ranges);
             }
             return Vec::new();
         };
@@ -1927,11 +1930,7 @@ impl Evaluator<'_> {
             }
         });
         if allowing.is_empty() {
-            for r in open {
-                for posture in self.postures(r) {
-                    ranges.push((r, posture.value.trim().to_string(), Side::Posture));
-                }
-            }
+            undecided(&mut open.into_iter(), ranges);
         }
         unmet
     }
