@@ -32,8 +32,12 @@ impl Audit {
             // One other selector containing it is the common case (a user beside
             // `autogroup:member`); the union of the others is built only when none does.
             let other = |j: usize| &*self.sets[r.src_sels[j] as usize];
-            let contained = others().any(|j| other(j).contains_set(set))
-                || (others().nth(1).is_some() && set.within_union(others().map(other)));
+            // A set within the others holds its first address in one of them: most
+            // sources are not, and one lookup per other shows it.
+            let first = set.ranges().next().map(|(lo, _)| lo);
+            let contained = first.is_some_and(|a| others().any(|j| other(j).contains(a)))
+                && (others().any(|j| other(j).contains_set(set))
+                    || (others().nth(1).is_some() && set.within_union(others().map(other))));
             if contained {
                 let others: Vec<usize> = others().collect();
                 // Name the fewest others that together contain it.
