@@ -32,13 +32,7 @@ impl Audit {
             // One other selector containing it is the common case (a user beside
             // `autogroup:member`); the union of the others is built only when none does.
             let other = |j: usize| &*self.sets[r.src_sels[j] as usize];
-            // A set within the others holds its first address in one of them: most
-            // sources are not, and one lookup per other shows it.
-            let first = set.ranges().next().map(|(lo, _)| lo);
-            let contained = first.is_some_and(|a| others().any(|j| other(j).contains(a)))
-                && (others().any(|j| other(j).contains_set(set))
-                    || (others().nth(1).is_some() && set.within_union(others().map(other))));
-            if contained {
+            if within_others(set, others().map(other)) {
                 let others: Vec<usize> = others().collect();
                 // Name the fewest others that together contain it.
                 let by = minimal_containing(set, &others, |j| &self.sets[r.src_sels[j] as usize]);
@@ -131,6 +125,17 @@ impl Audit {
         out.sort_by_key(at);
         out
     }
+}
+
+/// Whether `set` lies within the union of `others`. One other containing it is the common
+/// case (a user beside `autogroup:member`); the union is tested only when none does. A set
+/// within the others holds its first address in one of them: most sources are not, and
+/// one lookup per other shows it.
+fn within_others<'a>(set: &IpSet, others: impl Iterator<Item = &'a IpSet> + Clone) -> bool {
+    let first = set.ranges().next().map(|(lo, _)| lo);
+    first.is_some_and(|a| others.clone().any(|o| o.contains(a)))
+        && (others.clone().any(|o| o.contains_set(set))
+            || (others.clone().nth(1).is_some() && set.within_union(others)))
 }
 
 /// The fewest of `candidates` whose sets together contain `target` (greedy, largest
@@ -248,7 +253,30 @@ mod tests {
         })
     }
 
+    fn ip_set(ranges: &[(u8, u8)]) -> IpSet {
+        let mut set = IpSet::new();
+        for &(lo, n) in ranges {
+            let at = |x: u8| std::net::IpAddr::from([100, 64, 0, x]);
+            set.add_range(at(lo), at(lo.saturating_add(n)));
+        }
+        set
+    }
+
     proptest! {
+        /// The first-address shortcut and the containment tests answer exactly whether a
+        /// set lies within the union of the others.
+        #[test]
+        fn a_source_within_the_others_is_found_exactly(
+            set in proptest::collection::vec((0u8..60, 0u8..8), 0..4),
+            others in proptest::collection::vec(proptest::collection::vec((0u8..60, 0u8..12), 0..4), 0..4),
+        ) {
+            let set = ip_set(&set);
+            let others: Vec<IpSet> = others.iter().map(|o| ip_set(o)).collect();
+            let union = IpSet::union_all(&others);
+            let expected = !set.is_empty() && set.subtract(&union).is_empty();
+            prop_assert_eq!(super::within_others(&set, others.iter()), expected);
+        }
+
         /// The shortcut says "not covered" only when some key of a non-empty entry of
         /// `mine` is opened by no entry of `rest`, key by key.
         #[test]
