@@ -27,7 +27,9 @@ pub struct FilterArgs {
     #[arg(value_name = "POLICY")]
     pub policy: Option<PathBuf>,
 
-    /// Devices and users, shaped like the Tailscale API's answers
+    /// Devices and users, shaped like the Tailscale API's answers. The policy's `tests` run
+    /// against them too, as with `check --inventory`: a policy whose tests fail there is not
+    /// loaded (exit 1)
     #[arg(long, value_name = "FILE")]
     pub inventory: PathBuf,
 
