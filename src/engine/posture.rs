@@ -166,9 +166,9 @@ fn meets(policy: &Policy, name: &str, attrs: &Attrs) -> Meets {
     Postures::new(policy).meets(name, attrs)
 }
 
-/// The operators of a condition, longest first where one begins another.
+/// The operators of a condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     Eq,
     Ne,
     In,
@@ -183,6 +183,25 @@ enum Op {
     Bare,
 }
 
+impl Op {
+    /// As written in a condition.
+    pub fn text(self) -> &'static str {
+        match self {
+            Op::Eq => "==",
+            Op::Ne => "!=",
+            Op::In => "IN",
+            Op::NotIn => "NOT IN",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::IsSet => "IS SET",
+            Op::NotSet => "NOT SET",
+            Op::Bare => "",
+        }
+    }
+}
+
 /// A condition's value as written: `'text'`, a number, `true`/`false`, or a list.
 #[derive(Clone, Debug, PartialEq)]
 enum Literal {
@@ -190,7 +209,10 @@ enum Literal {
     List(Vec<String>),
 }
 
-fn parse(condition: &str) -> Option<(&str, Op, Option<Literal>)> {
+/// A condition cut into its attribute, its operator (`None`: none tsacl knows, with the
+/// text after the attribute as the value) and the value's text: the one reading of a
+/// condition's shape, for validation (`check_posture_condition`) and for evaluation.
+pub fn split(condition: &str) -> (&str, Option<Op>, &str) {
     let text = condition.trim();
     let attr_len = text
         .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
@@ -198,26 +220,38 @@ fn parse(condition: &str) -> Option<(&str, Op, Option<Literal>)> {
     let (attr, rest) = text.split_at(attr_len);
     let rest = rest.trim();
     if rest.is_empty() {
-        return Some((attr, Op::Bare, None));
+        return (attr, Some(Op::Bare), "");
     }
+    // ASCII upper-casing keeps byte offsets.
     let upper = rest.to_ascii_uppercase();
     match upper.as_str() {
-        "IS SET" => return Some((attr, Op::IsSet, None)),
-        "NOT SET" => return Some((attr, Op::NotSet, None)),
+        "IS SET" => return (attr, Some(Op::IsSet), ""),
+        "NOT SET" => return (attr, Some(Op::NotSet), ""),
         _ => {}
     }
-    let words = [
-        ("NOT IN", Op::NotIn),
-        ("IN", Op::In),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("<", Op::Lt),
-        (">", Op::Gt),
+    // Longest first where one begins another.
+    let ops = [
+        Op::NotIn,
+        Op::In,
+        Op::Eq,
+        Op::Ne,
+        Op::Le,
+        Op::Ge,
+        Op::Lt,
+        Op::Gt,
     ];
-    let (word, op) = words.into_iter().find(|(w, _)| upper.starts_with(w))?;
-    let value = rest[word.len()..].trim();
+    match ops.into_iter().find(|op| upper.starts_with(op.text())) {
+        Some(op) => (attr, Some(op), rest[op.text().len()..].trim()),
+        None => (attr, None, rest),
+    }
+}
+
+fn parse(condition: &str) -> Option<(&str, Op, Option<Literal>)> {
+    let (attr, op, value) = split(condition);
+    let op = op?;
+    if matches!(op, Op::Bare | Op::IsSet | Op::NotSet) {
+        return Some((attr, op, None));
+    }
     if matches!(op, Op::In | Op::NotIn) {
         let inner = value.strip_prefix('[')?.strip_suffix(']')?;
         let items: Option<Vec<String>> = inner
@@ -305,13 +339,9 @@ fn condition_meets(condition: &str, attrs: &Attrs) -> Meets {
                 Op::Gt => order == Ordering::Greater,
                 _ => order != Ordering::Less,
             };
-            let sign = match op {
-                Op::Lt => "<",
-                Op::Le => "<=",
-                Op::Gt => ">",
-                _ => ">=",
-            };
-            yes_if(holds, || format!("{attr} is {value}, not {sign} {want}"))
+            yes_if(holds, || {
+                format!("{attr} is {value}, not {} {want}", op.text())
+            })
         }
         _ => Meets::Unknown(format!("tsacl cannot read the condition {condition:?}")),
     }

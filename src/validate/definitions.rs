@@ -285,13 +285,11 @@ impl Validator<'_> {
     }
 }
 
-/// `<attr> <op> <value>`, or a bare boolean attribute.
+/// `<attr> <op> <value>`, or a bare boolean attribute (cut as evaluation cuts it,
+/// [`crate::engine::posture::split`]).
 pub fn check_posture_condition(condition: &str) -> Result<(), String> {
-    let text = condition.trim();
-    let attr_len = text
-        .find(|c: char| c.is_whitespace() || "=!<>".contains(c))
-        .unwrap_or(text.len());
-    let (attr, rest) = text.split_at(attr_len);
+    use crate::engine::posture::{Op, split};
+    let (attr, op, value) = split(condition);
     match attr.split_once(':') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {}
         _ => {
@@ -300,36 +298,21 @@ pub fn check_posture_condition(condition: &str) -> Result<(), String> {
             ));
         }
     }
-    let rest = rest.trim();
-    if rest.is_empty() {
-        return Ok(());
-    }
-    let upper = rest.to_ascii_uppercase();
-    for op in ["IS SET", "NOT SET"] {
-        if upper == op {
-            return Ok(());
+    let op = match op {
+        None => {
+            return Err(format!(
+                "unknown operator in {value:?}; use ==, !=, IN, NOT IN, <, <=, >, >="
+            ));
         }
-    }
-    let (op, value) = if let Some(v) = upper.strip_prefix("NOT IN") {
-        ("NOT IN", &rest[rest.len() - v.len()..])
-    } else if let Some(v) = upper.strip_prefix("IN") {
-        ("IN", &rest[rest.len() - v.len()..])
-    } else {
-        let op = ["==", "!=", "<=", ">=", "<", ">"]
-            .into_iter()
-            .find(|op| rest.starts_with(op))
-            .ok_or_else(|| {
-                format!("unknown operator in {rest:?}; use ==, !=, IN, NOT IN, <, <=, >, >=")
-            })?;
-        (op, &rest[op.len()..])
+        Some(Op::Bare | Op::IsSet | Op::NotSet) => return Ok(()),
+        Some(op) => op,
     };
-    let value = value.trim();
     if value.is_empty() {
-        return Err(format!("{op} needs a value"));
+        return Err(format!("{} needs a value", op.text()));
     }
-    if op.ends_with("IN") {
+    if matches!(op, Op::In | Op::NotIn) {
         if !(value.starts_with('[') && value.ends_with(']')) {
-            return Err(format!("{op} takes a list such as ['a', 'b']"));
+            return Err(format!("{} takes a list such as ['a', 'b']", op.text()));
         }
         return Ok(());
     }
